@@ -1,0 +1,74 @@
+"""API handlers, one module per API family, and the registry that maps api_key to them.
+
+Each module registers its handlers with `@api(key, min_version, max_version)` beside
+the handler; ApiVersions answers from this registry, never from a hand-kept list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kafka_compat.broker import Broker
+    from protocol.headers import RequestHeader
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """What a handler knows about the request besides its body."""
+
+    broker: Broker
+    header: RequestHeader
+    version: int
+    peer: str
+
+
+Handler = Callable[[RequestContext, Any], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    key: int
+    min_version: int
+    max_version: int
+    handler: Handler
+    # Versions advertised but refused (Produce v0-2, see produce.py).
+    min_accepted: int
+
+
+REGISTRY: dict[int, Api] = {}
+
+
+def api(
+    key: int, min_version: int, max_version: int, *, min_accepted: int | None = None
+) -> Callable[[Handler], Handler]:
+    """Register `handler` as the implementation of `key` for versions min..max."""
+
+    def register(handler: Handler) -> Handler:
+        if key in REGISTRY:
+            raise RuntimeError(f"api key {key} registered twice")
+        accepted = min_version if min_accepted is None else min_accepted
+        REGISTRY[key] = Api(key, min_version, max_version, handler, accepted)
+        return handler
+
+    return register
+
+
+def load_handlers() -> dict[int, Api]:
+    """Import every handler module so that each registers itself."""
+    from kafka_compat.apis import (  # noqa: F401
+        admin,
+        api_versions,
+        configs,
+        coordinator,
+        fetch,
+        list_offsets,
+        metadata,
+        produce,
+        producer_id,
+        sasl,
+    )
+
+    return REGISTRY

@@ -1,0 +1,230 @@
+"""Topic and cluster administration.
+
+CreateTopics: v2-7
+    Behavior: partitions and replication factor default to num.partitions and
+    default.replication.factor (-1); explicit assignments are honoured when they name
+    live brokers; configs are validated (INVALID_CONFIG names the key); validate_only
+    checks everything and creates nothing. Errors: TOPIC_ALREADY_EXISTS,
+    INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more
+    replicas than live brokers), INVALID_REPLICA_ASSIGNMENT, INVALID_REQUEST for a
+    topic named twice.
+    Version notes: v5 flexible, NumPartitions/ReplicationFactor/Configs in the answer
+    · v7 TopicId.
+DeleteTopics: v1-6
+    Behavior: removes the topic and its partition directories. Unknown topic:
+    UNKNOWN_TOPIC_OR_PARTITION (by name) or UNKNOWN_TOPIC_ID (v6, by id).
+    Version notes: v4 flexible · v5 ErrorMessage · v6 topics by name or id.
+CreatePartitions: v0-3
+    Behavior: grows a topic; fewer or equal partitions than now is INVALID_PARTITIONS.
+    Version notes: v2 flexible.
+DescribeCluster: v0-1
+    Behavior: this broker is the whole cluster and its controller.
+    Version notes: v1 EndpointType.
+Configs are in configs.py.
+"""
+
+from __future__ import annotations
+
+from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis.configs import topic_config_entries
+from kafka_compat.broker import topic_name_error
+from kafka_compat.config import ConfigError, validate_topic_configs
+from protocol import messages
+from protocol.errors import ErrorCode
+
+CreateTopicsResponse = messages.response_type(19)
+DeleteTopicsResponse = messages.response_type(20)
+CreatePartitionsResponse = messages.response_type(37)
+DescribeClusterResponse = messages.response_type(60)
+
+
+class AdminError(Exception):
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+# ---- CreateTopics ----
+
+
+@api(19, 2, 7)
+async def handle_create_topics(ctx: RequestContext, request):
+    broker = ctx.broker
+    names = [t.name for t in request.topics]
+    results = []
+    for topic in request.topics:
+        result = CreateTopicsResponse.CreatableTopicResult(name=topic.name)
+        try:
+            if names.count(topic.name) > 1:
+                raise AdminError(
+                    ErrorCode.INVALID_REQUEST, f"Create topics request names {topic.name} twice."
+                )
+            partitions, replication, configs = _check_new_topic(broker, topic)
+            result.num_partitions = partitions
+            result.replication_factor = replication
+            if request.validate_only:
+                topic_id = bytes(16)
+            else:
+                topic_id = (await broker.create_topic(topic.name, partitions, configs)).topic_id
+            result.topic_id = topic_id
+            if ctx.version >= 5:
+                result.configs = _created_configs(broker, configs)
+        except AdminError as exc:
+            result.error_code = exc.code
+            result.error_message = str(exc)
+        results.append(result)
+    return CreateTopicsResponse(topics=results)
+
+
+def _check_new_topic(broker, topic) -> tuple[int, int, dict[str, str]]:
+    why = topic_name_error(topic.name)
+    if why is not None:
+        raise AdminError(ErrorCode.INVALID_TOPIC_EXCEPTION, why)
+    if topic.name in broker.store.topics:
+        raise AdminError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{topic.name}' already exists.")
+    live_brokers = [broker.node_id]
+    if topic.assignments:
+        if topic.num_partitions != -1 or topic.replication_factor != -1:
+            raise AdminError(
+                ErrorCode.INVALID_REQUEST,
+                "Both numPartitions or replicationFactor and replicasAssignments were set. "
+                "Both cannot be used at the same time.",
+            )
+        for assignment in topic.assignments:
+            unknown = set(assignment.broker_ids) - set(live_brokers)
+            if unknown or not assignment.broker_ids:
+                raise AdminError(
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    f"Replica assignment {assignment.broker_ids} names unknown brokers.",
+                )
+        indexes = sorted(a.partition_index for a in topic.assignments)
+        if indexes != list(range(len(indexes))):
+            raise AdminError(
+                ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                "Partitions should be a consecutive 0-based integer sequence",
+            )
+        partitions = len(indexes)
+        replication = len(topic.assignments[0].broker_ids)
+    else:
+        partitions = topic.num_partitions
+        replication = topic.replication_factor
+        if partitions == -1:
+            partitions = broker.config["num.partitions"]
+        if replication == -1:
+            replication = broker.config["default.replication.factor"]
+        if partitions <= 0:
+            raise AdminError(
+                ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0."
+            )
+        if replication <= 0:
+            raise AdminError(
+                ErrorCode.INVALID_REPLICATION_FACTOR,
+                "Replication factor must be larger than 0.",
+            )
+        if replication > len(live_brokers):
+            raise AdminError(
+                ErrorCode.INVALID_REPLICATION_FACTOR,
+                f"Replication factor: {replication} larger than available brokers: "
+                f"{len(live_brokers)}.",
+            )
+    try:
+        configs = validate_topic_configs({c.name: c.value for c in topic.configs})
+    except ConfigError as exc:
+        raise AdminError(ErrorCode.INVALID_CONFIG, str(exc)) from None
+    return partitions, replication, configs
+
+
+def _created_configs(broker, overrides: dict[str, str]):
+    Config = CreateTopicsResponse.CreatableTopicConfigs
+    return [
+        Config(name=name, value=value, config_source=source, read_only=False, is_sensitive=False)
+        for name, value, source, _ in topic_config_entries(broker, overrides)
+    ]
+
+
+# ---- DeleteTopics ----
+
+
+@api(20, 1, 6)
+async def handle_delete_topics(ctx: RequestContext, request):
+    broker = ctx.broker
+    if ctx.version >= 6:
+        wanted = [(t.name, t.topic_id) for t in request.topics]
+    else:
+        wanted = [(name, None) for name in request.topic_names]
+    results = []
+    for name, topic_id in wanted:
+        result = DeleteTopicsResponse.DeletableTopicResult(
+            name=name, topic_id=topic_id or bytes(16)
+        )
+        if name is None:
+            name = next(
+                (t.name for t in broker.store.topics.values() if t.topic_id == topic_id), None
+            )
+            result.name = name
+            if name is None:
+                result.error_code = ErrorCode.UNKNOWN_TOPIC_ID
+                results.append(result)
+                continue
+        topic = broker.store.topics.get(name)
+        if topic is None:
+            result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            result.error_message = "This server does not host this topic-partition."
+        elif not broker.config["delete.topic.enable"]:
+            result.error_code = ErrorCode.TOPIC_DELETION_DISABLED
+        else:
+            result.topic_id = topic.topic_id
+            await broker.delete_topic(name)
+        results.append(result)
+    return DeleteTopicsResponse(responses=results)
+
+
+# ---- CreatePartitions ----
+
+
+@api(37, 0, 3)
+async def handle_create_partitions(ctx: RequestContext, request):
+    broker = ctx.broker
+    results = []
+    for topic in request.topics:
+        result = CreatePartitionsResponse.CreatePartitionsTopicResult(name=topic.name)
+        current = broker.store.topics.get(topic.name)
+        if current is None:
+            result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            result.error_message = f"The topic '{topic.name}' does not exist."
+        elif topic.count < current.partitions:
+            result.error_code = ErrorCode.INVALID_PARTITIONS
+            result.error_message = (
+                f"Topic currently has {current.partitions} partitions, which is higher than "
+                f"the requested {topic.count}."
+            )
+        elif topic.count == current.partitions:
+            result.error_code = ErrorCode.INVALID_PARTITIONS
+            result.error_message = f"Topic already has {current.partitions} partitions."
+        elif topic.assignments is not None and (
+            len(topic.assignments) != topic.count - current.partitions
+            or any(set(a.broker_ids) - {broker.node_id} for a in topic.assignments)
+        ):
+            result.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
+            result.error_message = "Replica assignment does not match the new partitions."
+        elif not request.validate_only:
+            await broker.add_partitions(topic.name, topic.count)
+        results.append(result)
+    return CreatePartitionsResponse(results=results)
+
+
+# ---- DescribeCluster ----
+
+
+@api(60, 0, 1)
+async def handle_describe_cluster(ctx: RequestContext, request):
+    broker = ctx.broker
+    return DescribeClusterResponse(
+        cluster_id=broker.store.cluster_id,
+        controller_id=broker.node_id,
+        brokers=[
+            DescribeClusterResponse.DescribeClusterBroker(
+                broker_id=broker.node_id, host=broker.host, port=broker.port
+            )
+        ],
+    )

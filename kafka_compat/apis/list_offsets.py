@@ -1,0 +1,61 @@
+"""ListOffsets: v1-7
+
+Behavior: timestamp -1 answers the latest offset (high watermark; the last stable
+    offset under read_committed, which equals it without transactions), -2 the log
+    start offset, -3 the record with the largest timestamp, a timestamp >= 0 the
+    first offset whose record timestamp is at or after it (time index, then the
+    batch's records), or offset -1 if none is.
+Version notes: v1 single offset · v2 IsolationLevel · v4 CurrentLeaderEpoch, LeaderEpoch
+    · v6 flexible · v7 max timestamp (-3).
+Left out: v0 (removed in Kafka 4.0); v8+ (tiered storage specs).
+"""
+
+from __future__ import annotations
+
+from kafka_compat.apis import RequestContext, api
+from protocol import messages
+from protocol.errors import ErrorCode
+
+ListOffsetsResponse = messages.response_type(2)
+TopicResponse = ListOffsetsResponse.ListOffsetsTopicResponse
+PartitionResponse = ListOffsetsResponse.ListOffsetsPartitionResponse
+
+LATEST = -1
+
+
+@api(2, 1, 7)
+async def handle_list_offsets(ctx: RequestContext, request):
+    broker = ctx.broker
+    topics = []
+    for topic in request.topics:
+        results = []
+        for wanted in topic.partitions:
+            partition = broker.partition(topic.name, wanted.partition_index)
+            if partition is None:
+                results.append(
+                    PartitionResponse(
+                        partition_index=wanted.partition_index,
+                        error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                    )
+                )
+                continue
+            offset, timestamp = _lookup(partition, wanted.timestamp)
+            results.append(
+                PartitionResponse(
+                    partition_index=wanted.partition_index,
+                    offset=offset,
+                    timestamp=timestamp,
+                    leader_epoch=partition.leader_epoch,
+                )
+            )
+        topics.append(TopicResponse(name=topic.name, partitions=results))
+    return ListOffsetsResponse(topics=topics)
+
+
+def _lookup(partition, timestamp: int) -> tuple[int, int]:
+    if timestamp == LATEST:
+        return partition.high_watermark, -1
+    found = partition.log.offset_for_timestamp(timestamp, max_offset=partition.high_watermark)
+    if found is None:
+        return -1, -1
+    return found.offset, found.timestamp

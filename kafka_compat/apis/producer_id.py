@@ -1,0 +1,34 @@
+"""InitProducerId: v0-5
+
+Behavior: an idempotent producer (null transactional id) gets a new producer id
+    with epoch 0; a producer that passes its current id and epoch (v3+, KIP-360)
+    gets the epoch bumped. Producer ids are unique across restarts.
+Version notes: v2 flexible · v3 ProducerId/ProducerEpoch in the request · v4/v5 same.
+Left out: transactions. A transactional id is answered with UNSUPPORTED_VERSION
+    (a fatal error for the client, see docs/compatibility.md) until the
+    transaction coordinator exists.
+"""
+
+from __future__ import annotations
+
+from kafka_compat.apis import RequestContext, api
+from protocol import messages
+from protocol.errors import ErrorCode
+
+InitProducerIdResponse = messages.response_type(22)
+
+MAX_EPOCH = 32767
+
+
+@api(22, 0, 5)
+async def handle_init_producer_id(ctx: RequestContext, request):
+    if request.transactional_id is not None:
+        return InitProducerIdResponse(
+            error_code=ErrorCode.UNSUPPORTED_VERSION, producer_id=-1, producer_epoch=-1
+        )
+    broker = ctx.broker
+    if request.producer_id >= 0 and 0 <= request.producer_epoch < MAX_EPOCH - 1:
+        return InitProducerIdResponse(
+            producer_id=request.producer_id, producer_epoch=request.producer_epoch + 1
+        )
+    return InitProducerIdResponse(producer_id=broker.allocate_producer_id(), producer_epoch=0)

@@ -1,0 +1,19 @@
+"""SaslHandshake: v0-1
+
+Behavior: no SASL mechanism is enabled on this broker; every handshake answers
+    UNSUPPORTED_SASL_MECHANISM with an empty mechanism list.
+Left out: SaslAuthenticate and any authentication.
+"""
+
+from __future__ import annotations
+
+from kafka_compat.apis import RequestContext, api
+from protocol import messages
+from protocol.errors import ErrorCode
+
+SaslHandshakeResponse = messages.response_type(17)
+
+
+@api(17, 0, 1)
+async def handle_sasl_handshake(ctx: RequestContext, request):
+    return SaslHandshakeResponse(error_code=ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms=[])

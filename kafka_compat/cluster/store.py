@@ -1,0 +1,104 @@
+"""What the broker knows about the cluster, behind one interface.
+
+`MetadataStore` is what handlers and the broker use: topics with their ids,
+partition counts and config overrides. `LocalStore` (single node) keeps it in a
+file in the data dir; the ZooKeeper store (cluster mode) implements the same
+methods against Kafka's znode layout.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from storage.checkpoint import write_atomically
+
+
+@dataclass
+class TopicMetadata:
+    name: str
+    topic_id: bytes  # 16 raw bytes (Kafka's Uuid)
+    partitions: int
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+class MetadataStore:
+    """Interface: what every metadata backend provides. Mutations are async."""
+
+    cluster_id: str
+    topics: dict[str, TopicMetadata]
+
+    async def create_topic(
+        self, name: str, partitions: int, configs: dict[str, str]
+    ) -> TopicMetadata:
+        raise NotImplementedError
+
+    async def delete_topic(self, name: str) -> None:
+        raise NotImplementedError
+
+    async def add_partitions(self, name: str, total: int) -> None:
+        raise NotImplementedError
+
+    async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        raise NotImplementedError
+
+
+def new_cluster_id() -> str:
+    """Kafka's cluster ids are base64url-encoded random UUIDs without padding."""
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+class LocalStore(MetadataStore):
+    """Single-node metadata: one JSON file in the data dir, rewritten atomically."""
+
+    FILE_NAME = "kafka-compat-metadata.json"
+
+    def __init__(self, data_dir: Path, cluster_id: str):
+        self.path = Path(data_dir) / self.FILE_NAME
+        self.cluster_id = cluster_id
+        self.topics = {}
+        if self.path.exists():
+            saved = json.loads(self.path.read_text())
+            for t in saved["topics"]:
+                self.topics[t["name"]] = TopicMetadata(
+                    t["name"], bytes.fromhex(t["topic_id"]), t["partitions"], t["configs"]
+                )
+
+    def _save(self) -> None:
+        data = {
+            "version": 1,
+            "topics": [
+                {
+                    "name": t.name,
+                    "topic_id": t.topic_id.hex(),
+                    "partitions": t.partitions,
+                    "configs": t.configs,
+                }
+                for t in self.topics.values()
+            ],
+        }
+        write_atomically(self.path, json.dumps(data, indent=1).encode())
+
+    async def create_topic(
+        self, name: str, partitions: int, configs: dict[str, str]
+    ) -> TopicMetadata:
+        topic = TopicMetadata(name, uuid.uuid4().bytes, partitions, dict(configs))
+        self.topics[name] = topic
+        self._save()
+        return topic
+
+    async def delete_topic(self, name: str) -> None:
+        del self.topics[name]
+        self._save()
+
+    async def add_partitions(self, name: str, total: int) -> None:
+        self.topics[name].partitions = total
+        self._save()
+
+    async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        self.topics[name].configs = dict(configs)
+        self._save()

@@ -1,0 +1,353 @@
+"""Broker and topic configuration with Kafka's key names, defaults and synonyms.
+
+A broker reads `server.properties` (Java properties syntax); command-line flags
+override the file. Every value is parsed and checked at start-up: an invalid one
+stops the broker with a `ConfigError` naming the key.
+
+Topic-level keys (`retention.ms`, `max.message.bytes`, ...) each have a broker
+synonym (`log.retention.ms`, `message.max.bytes`, ...) that supplies the default;
+DescribeConfigs reports which one a value came from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+LONG_MAX = 2**63 - 1
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the key."""
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return lowered == "true"
+
+
+def _parse_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _non_negative(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    def checked(value: str) -> Any:
+        parsed = parse(value)
+        if parsed < 0:
+            raise ValueError("must be >= 0")
+        return parsed
+
+    return checked
+
+
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def checked(value: str) -> int:
+        parsed = int(value)
+        if parsed < minimum:
+            raise ValueError(f"must be >= {minimum}")
+        return parsed
+
+    return checked
+
+
+def _one_of(*choices: str) -> Callable[[str], str]:
+    def checked(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}")
+        return value
+
+    return checked
+
+
+def _cleanup_policy(value: str) -> str:
+    policies = _parse_list(value)
+    if not policies or any(p not in ("delete", "compact") for p in policies):
+        raise ValueError("must be a list of delete and/or compact")
+    return ",".join(policies)
+
+
+def _ratio(value: str) -> float:
+    parsed = float(value)
+    if not 0.0 <= parsed <= 1.0:
+        raise ValueError("must be between 0 and 1")
+    return parsed
+
+
+_COMPRESSION = _one_of("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str
+    parse: Callable[[str], Any]
+    default: str | None
+    doc: str = ""
+
+
+BROKER_KEYS: dict[str, Key] = {
+    k.name: k
+    for k in [
+        Key("broker.id", _non_negative(int), "0"),
+        Key("listeners", str, "PLAINTEXT://127.0.0.1:9092"),
+        Key("advertised.listeners", str, None),
+        Key("log.dirs", str, None),
+        Key("log.dir", str, "./data"),
+        Key("zookeeper.connect", str, None),
+        Key("num.partitions", _at_least(1), "1"),
+        Key("default.replication.factor", _at_least(1), "1"),
+        Key("min.insync.replicas", _at_least(1), "1"),
+        Key("auto.create.topics.enable", _parse_bool, "true"),
+        Key("delete.topic.enable", _parse_bool, "true"),
+        Key("message.max.bytes", _non_negative(int), "1048588"),
+        Key("socket.request.max.bytes", _at_least(1), "104857600"),
+        Key("log.segment.bytes", _at_least(14), "1073741824"),
+        Key("log.index.size.max.bytes", _at_least(4), "10485760"),
+        Key("log.index.interval.bytes", _non_negative(int), "4096"),
+        Key("log.roll.ms", _at_least(1), None),
+        Key("log.roll.hours", _at_least(1), "168"),
+        Key("log.roll.jitter.ms", _non_negative(int), None),
+        Key("log.roll.jitter.hours", _non_negative(int), "0"),
+        Key("log.retention.ms", int, None),
+        Key("log.retention.minutes", int, None),
+        Key("log.retention.hours", int, "168"),
+        Key("log.retention.bytes", int, "-1"),
+        Key("log.retention.check.interval.ms", _at_least(1), "300000"),
+        Key("log.cleanup.policy", _cleanup_policy, "delete"),
+        Key("log.cleaner.delete.retention.ms", _non_negative(int), "86400000"),
+        Key("log.cleaner.min.cleanable.ratio", _ratio, "0.5"),
+        Key("log.cleaner.min.compaction.lag.ms", _non_negative(int), "0"),
+        Key("log.cleaner.max.compaction.lag.ms", _at_least(1), str(LONG_MAX)),
+        Key("log.segment.delete.delay.ms", _non_negative(int), "60000"),
+        Key("log.flush.interval.messages", _at_least(1), str(LONG_MAX)),
+        Key("log.flush.interval.ms", _non_negative(int), None),
+        Key("log.message.timestamp.type", _one_of("CreateTime", "LogAppendTime"), "CreateTime"),
+        Key("log.preallocate", _parse_bool, "false"),
+        Key("compression.type", _COMPRESSION, "producer"),
+        Key("unclean.leader.election.enable", _parse_bool, "false"),
+        Key("offsets.topic.replication.factor", _at_least(1), "3"),
+        Key("offsets.topic.num.partitions", _at_least(1), "50"),
+        Key("group.initial.rebalance.delay.ms", _non_negative(int), "3000"),
+        Key("replica.lag.time.max.ms", _at_least(1), "30000"),
+    ]
+}
+
+
+@dataclass(frozen=True)
+class TopicKey:
+    name: str
+    parse: Callable[[str], Any]
+    synonym: str  # the broker key that supplies the default
+    kafka_default: str  # used when the broker synonym has no value of its own
+
+
+TOPIC_KEYS: dict[str, TopicKey] = {
+    k.name: k
+    for k in [
+        TopicKey("cleanup.policy", _cleanup_policy, "log.cleanup.policy", "delete"),
+        TopicKey("compression.type", _COMPRESSION, "compression.type", "producer"),
+        TopicKey(
+            "delete.retention.ms",
+            _non_negative(int),
+            "log.cleaner.delete.retention.ms",
+            "86400000",
+        ),
+        TopicKey(
+            "file.delete.delay.ms", _non_negative(int), "log.segment.delete.delay.ms", "60000"
+        ),
+        TopicKey("flush.messages", _at_least(1), "log.flush.interval.messages", str(LONG_MAX)),
+        TopicKey("flush.ms", _non_negative(int), "log.flush.interval.ms", str(LONG_MAX)),
+        TopicKey("index.interval.bytes", _non_negative(int), "log.index.interval.bytes", "4096"),
+        TopicKey(
+            "max.compaction.lag.ms",
+            _at_least(1),
+            "log.cleaner.max.compaction.lag.ms",
+            str(LONG_MAX),
+        ),
+        TopicKey("max.message.bytes", _non_negative(int), "message.max.bytes", "1048588"),
+        TopicKey(
+            "message.timestamp.type",
+            _one_of("CreateTime", "LogAppendTime"),
+            "log.message.timestamp.type",
+            "CreateTime",
+        ),
+        TopicKey("min.cleanable.dirty.ratio", _ratio, "log.cleaner.min.cleanable.ratio", "0.5"),
+        TopicKey(
+            "min.compaction.lag.ms", _non_negative(int), "log.cleaner.min.compaction.lag.ms", "0"
+        ),
+        TopicKey("min.insync.replicas", _at_least(1), "min.insync.replicas", "1"),
+        TopicKey("preallocate", _parse_bool, "log.preallocate", "false"),
+        TopicKey("retention.bytes", int, "log.retention.bytes", "-1"),
+        TopicKey("retention.ms", int, "log.retention.ms", "604800000"),
+        TopicKey("segment.bytes", _at_least(14), "log.segment.bytes", "1073741824"),
+        TopicKey("segment.index.bytes", _at_least(4), "log.index.size.max.bytes", "10485760"),
+        TopicKey("segment.jitter.ms", _non_negative(int), "log.roll.jitter.ms", "0"),
+        TopicKey("segment.ms", _at_least(1), "log.roll.ms", "604800000"),
+        TopicKey(
+            "unclean.leader.election.enable",
+            _parse_bool,
+            "unclean.leader.election.enable",
+            "false",
+        ),
+    ]
+}
+
+
+# Keys whose values are comma-separated lists (IncrementalAlterConfigs APPEND/SUBTRACT).
+LIST_TOPIC_KEYS = frozenset({"cleanup.policy"})
+
+
+def parse_properties(text: str) -> dict[str, str]:
+    """Java properties syntax: `key=value` or `key: value`, `#`/`!` comments."""
+    props: dict[str, str] = {}
+    pending = ""
+    for raw in text.splitlines():
+        line = pending + raw.strip()
+        pending = ""
+        if not line or line[0] in "#!":
+            continue
+        if line.endswith("\\"):
+            pending = line[:-1]
+            continue
+        cut = min((i for i in (line.find("="), line.find(":")) if i >= 0), default=-1)
+        if cut < 0:
+            props[line] = ""
+        else:
+            props[line[:cut].strip()] = line[cut + 1 :].strip()
+    return props
+
+
+def parse_listener(value: str, key: str) -> tuple[str, int]:
+    """First PLAINTEXT listener of `PLAINTEXT://host:port[,...]` as (host, port)."""
+    for item in _parse_list(value):
+        _, sep, address = item.rpartition("://")
+        host, colon, port = address.rpartition(":")
+        if not sep or not colon:
+            break
+        try:
+            return (host or "0.0.0.0", int(port))
+        except ValueError:
+            break
+    raise ConfigError(
+        f"Invalid value {value!r} for configuration {key}: expected PROTOCOL://host:port"
+    )
+
+
+class BrokerConfig:
+    """Parsed broker configuration. `values` holds every known key, parsed."""
+
+    def __init__(self, props: Mapping[str, str] | None = None):
+        props = dict(props or {})
+        self.explicit: dict[str, str] = {}
+        self.values: dict[str, Any] = {}
+        for name, value in props.items():
+            if name not in BROKER_KEYS and name not in TOPIC_KEYS:
+                log.warning("The configuration '%s' was supplied but isn't a known config.", name)
+                continue
+            self.explicit[name] = value
+        for name, key in BROKER_KEYS.items():
+            raw = props.get(name, key.default)
+            self.values[name] = None if raw is None else _parse(key.name, key.parse, raw)
+
+        host, port = parse_listener(self.values["listeners"], "listeners")
+        self.host, self.port = host, port
+        advertised = self.values["advertised.listeners"]
+        if advertised:
+            self.advertised_host, self.advertised_port = parse_listener(
+                advertised, "advertised.listeners"
+            )
+        else:
+            self.advertised_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
+            self.advertised_port = port
+        self.broker_id: int = self.values["broker.id"]
+        log_dirs = _parse_list(self.values["log.dirs"] or "")
+        self.log_dir = Path(log_dirs[0] if log_dirs else self.values["log.dir"])
+        # Kafka derives the topic defaults below from the finest-grained key given.
+        self.retention_ms = _first_set(
+            self.values["log.retention.ms"],
+            _scaled(self.values["log.retention.minutes"], 60_000),
+            _scaled(self.values["log.retention.hours"], 3_600_000),
+        )
+        self.roll_ms = _first_set(
+            self.values["log.roll.ms"], _scaled(self.values["log.roll.hours"], 3_600_000)
+        )
+        self.roll_jitter_ms = _first_set(
+            self.values["log.roll.jitter.ms"],
+            _scaled(self.values["log.roll.jitter.hours"], 3_600_000),
+        )
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def broker_value(self, broker_key: str) -> str | None:
+        """The broker-level value of a topic config's synonym, as a string."""
+        if broker_key == "log.retention.ms":
+            return str(self.retention_ms)
+        if broker_key == "log.roll.ms":
+            return str(self.roll_ms)
+        if broker_key == "log.roll.jitter.ms":
+            return str(self.roll_jitter_ms)
+        value = self.values.get(broker_key)
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def topic_defaults(self) -> dict[str, str]:
+        """Topic-level key -> default string value from this broker's config."""
+        defaults = {}
+        for name, key in TOPIC_KEYS.items():
+            value = self.broker_value(key.synonym)
+            defaults[name] = key.kafka_default if value is None else value
+        return defaults
+
+
+def _parse(name: str, parse: Callable[[str], Any], raw: str) -> Any:
+    try:
+        return parse(raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"Invalid value {raw!r} for configuration {name}: {exc}") from None
+
+
+def _scaled(value: int | None, factor: int) -> int | None:
+    return None if value is None else value * factor
+
+
+def _first_set(*values: int | None) -> int:
+    return next(v for v in values if v is not None)
+
+
+def validate_topic_configs(configs: Mapping[str, str | None]) -> dict[str, str]:
+    """Check topic-level overrides; raise ConfigError naming the first bad key."""
+    checked: dict[str, str] = {}
+    for name, value in configs.items():
+        key = TOPIC_KEYS.get(name)
+        if key is None:
+            raise ConfigError(f"Unknown topic config name: {name}")
+        if value is None:
+            raise ConfigError(f"Null value not supported for topic configs: {name}")
+        _parse(name, key.parse, value)
+        checked[name] = value
+    return checked
+
+
+def load_broker_config(
+    config_file: str | Path | None, overrides: Mapping[str, str]
+) -> BrokerConfig:
+    """Read server.properties (if given), apply command-line overrides, validate."""
+    props: dict[str, str] = {}
+    if config_file is not None:
+        try:
+            text = Path(config_file).read_text()
+        except OSError as exc:
+            raise ConfigError(f"Cannot read config file {config_file}: {exc.strerror}") from None
+        props.update(parse_properties(text))
+    props.update(overrides)
+    return BrokerConfig(props)

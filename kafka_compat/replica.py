@@ -1,0 +1,46 @@
+"""Partition state on this broker: its log, leader epoch, high watermark, and the
+fetches waiting for data to arrive.
+
+Single node: this broker leads every partition and the ISR is itself, so the high
+watermark is the log end offset. Replication (followers, ISR) will extend this.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from storage.log import Log, LogAppendInfo
+
+
+class Partition:
+    __slots__ = ("topic", "index", "log", "leader_epoch", "_waiters")
+
+    def __init__(self, topic: str, index: int, log: Log, leader_epoch: int = 0):
+        self.topic = topic
+        self.index = index
+        self.log = log
+        self.leader_epoch = leader_epoch
+        self._waiters: set[trio.Event] = set()
+
+    @property
+    def high_watermark(self) -> int:
+        return self.log.log_end_offset
+
+    @property
+    def log_start_offset(self) -> int:
+        return self.log.log_start_offset
+
+    def append(self, records: memoryview) -> LogAppendInfo:
+        info = self.log.append(records, leader_epoch=self.leader_epoch)
+        if self._waiters:
+            for event in self._waiters:
+                event.set()
+            self._waiters.clear()
+        return info
+
+    def add_waiter(self, event: trio.Event) -> None:
+        """`event` is set at the next append (a fetch waiting for min_bytes)."""
+        self._waiters.add(event)
+
+    def remove_waiter(self, event: trio.Event) -> None:
+        self._waiters.discard(event)

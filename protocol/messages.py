@@ -1,0 +1,212 @@
+"""Every Kafka message as a Python class, with a compiled decoder and encoder per version.
+
+The specs are Kafka's own JSON files: those kafka-python 3.x ships as package data,
+then any in ``protocol/specs/`` (ours; for the ZooKeeper-era inter-broker messages
+kafka-python lacks), which replace a shipped spec of the same name. Everything is
+compiled once, at import (see codec.py).
+
+    msg = decode_request(3, 12, body)          # a MetadataRequest
+    resp = MetadataResponse(topics=[...])      # module attribute per message class
+    body = encode_response(3, 12, resp)
+
+Nested struct classes hang off their message's class by type name:
+``MetadataResponse.MetadataResponseTopic``, ``ProduceRequest.PartitionProduceData``.
+Absent fields (not in the version at hand) are not written, and decode to their
+defaults. ``records`` decode as zero-copy memoryview slices of the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from protocol import codec, schema
+from protocol.codec import CompiledMessage, DecodeError, EncodeError
+
+__all__ = [
+    "API_NAMES",
+    "SPEC_DIR",
+    "DecodeError",
+    "EncodeError",
+    "UnsupportedVersionError",
+    "data_type",
+    "decode_data",
+    "decode_request",
+    "decode_response",
+    "encode_data",
+    "encode_request",
+    "encode_response",
+    "encode_response_into",
+    "is_flexible",
+    "request_decoder",
+    "request_type",
+    "response_encoder",
+    "response_type",
+    "spec",
+    "spec_versions",
+]
+
+# Our own spec files, read after kafka-python's package data.
+SPEC_DIR = Path(__file__).with_name("specs")
+
+
+class UnsupportedVersionError(DecodeError):
+    """No spec for this api_key, or the version is outside its validVersions."""
+
+
+def _load() -> tuple[dict[int, CompiledMessage], dict[int, CompiledMessage], dict[str, object]]:
+    extra = [SPEC_DIR] if SPEC_DIR.is_dir() else []
+    specs = schema.load_specs(extra_dirs=extra)
+    requests: dict[int, CompiledMessage] = {}
+    responses: dict[int, CompiledMessage] = {}
+    data: dict[str, CompiledMessage] = {}
+    for spec in specs.values():
+        if spec.type == "request":
+            requests[spec.api_key] = codec.compile_message(spec)
+        elif spec.type == "response":
+            responses[spec.api_key] = codec.compile_message(spec)
+        elif spec.type == "data":
+            data[spec.name] = codec.compile_message(spec)
+    # A response answers its request at the same version: both must exist.
+    unpaired = set(requests) ^ set(responses)
+    if unpaired:
+        raise schema.SpecError(f"api keys {sorted(unpaired)} lack a request or a response spec")
+    return requests, responses, data
+
+
+_REQUESTS, _RESPONSES, _DATA = _load()
+
+API_NAMES: dict[int, str] = {
+    key: m.spec.name.removesuffix("Request") for key, m in sorted(_REQUESTS.items())
+}
+
+_REQ_DEC = {k: m.decoders for k, m in _REQUESTS.items()}
+_REQ_ENC = {k: m.encoders for k, m in _REQUESTS.items()}
+_RESP_DEC = {k: m.decoders for k, m in _RESPONSES.items()}
+_RESP_ENC = {k: m.encoders for k, m in _RESPONSES.items()}
+_RESP_ENC_INTO = {k: m.encoders_into for k, m in _RESPONSES.items()}
+_FLEXIBLE = {k: (m.spec.flexible.lo, m.spec.flexible.hi) for k, m in _REQUESTS.items()}
+
+# A module attribute per message class: messages.MetadataResponse, ...
+for _m in (*_REQUESTS.values(), *_RESPONSES.values(), *_DATA.values()):
+    globals()[_m.spec.name] = _m.cls
+del _m
+
+
+def request_type(api_key: int) -> type:
+    """The class of a request's body, e.g. ProduceRequest."""
+    return _REQUESTS[api_key].cls
+
+
+def response_type(api_key: int) -> type:
+    return _RESPONSES[api_key].cls
+
+
+def spec(api_key: int, response: bool = False) -> schema.MessageSpec:
+    """The parsed spec of a request (or its response)."""
+    return (_RESPONSES if response else _REQUESTS)[api_key].spec
+
+
+def spec_versions(api_key: int) -> tuple[int, int]:
+    """validVersions of the request spec, (min, max)."""
+    v = _REQUESTS[api_key].spec.valid
+    return v.lo, v.hi
+
+
+def is_flexible(api_key: int, version: int) -> bool:
+    """Does this version use compact encodings and tagged fields?
+
+    Kafka's flexible ranges are open-ended, so this answers for versions above the
+    spec's maximum too (a newer client's ApiVersions). Unknown api keys: False.
+    """
+    flex = _FLEXIBLE.get(api_key)
+    return flex is not None and flex[0] <= version <= flex[1]
+
+
+def _unsupported(kind: str, api_key: int, version: int) -> UnsupportedVersionError:
+    name = API_NAMES.get(api_key, f"api key {api_key}")
+    return UnsupportedVersionError(f"no {kind} codec for {name} v{version}")
+
+
+def decode_request(api_key: int, version: int, buf: memoryview | bytes) -> object:
+    """Decode a request body (the bytes after the request header)."""
+    try:
+        dec = _REQ_DEC[api_key][version]
+    except KeyError:
+        raise _unsupported("request", api_key, version) from None
+    return dec(buf)
+
+
+def encode_request(api_key: int, version: int, msg: object) -> bytes:
+    try:
+        enc = _REQ_ENC[api_key][version]
+    except KeyError:
+        raise EncodeError(str(_unsupported("request", api_key, version))) from None
+    return enc(msg)
+
+
+def decode_response(api_key: int, version: int, buf: memoryview | bytes) -> object:
+    try:
+        dec = _RESP_DEC[api_key][version]
+    except KeyError:
+        raise _unsupported("response", api_key, version) from None
+    return dec(buf)
+
+
+def encode_response(api_key: int, version: int, msg: object) -> bytes:
+    try:
+        enc = _RESP_ENC[api_key][version]
+    except KeyError:
+        raise EncodeError(str(_unsupported("response", api_key, version))) from None
+    return enc(msg)
+
+
+def encode_response_into(api_key: int, version: int, msg: object, out: list) -> None:
+    """Append the response body's pieces to `out` (bytes and memoryviews), unjoined.
+
+    Lets the server put the size and header in front and join once, so record
+    data is copied a single time. After an EncodeError `out` holds a partial body.
+    """
+    try:
+        enc = _RESP_ENC_INTO[api_key][version]
+    except KeyError:
+        raise EncodeError(str(_unsupported("response", api_key, version))) from None
+    enc(msg, out)
+
+
+def request_decoder(api_key: int, version: int) -> Callable[[memoryview | bytes], object]:
+    """The compiled decoder itself, for callers that cache it."""
+    try:
+        return _REQ_DEC[api_key][version]
+    except KeyError:
+        raise _unsupported("request", api_key, version) from None
+
+
+def response_encoder(api_key: int, version: int) -> Callable[[object], bytes]:
+    try:
+        return _RESP_ENC[api_key][version]
+    except KeyError:
+        raise EncodeError(str(_unsupported("response", api_key, version))) from None
+
+
+# "data" specs (no api key), e.g. ConsumerProtocolSubscription; addressed by name.
+
+
+def data_type(name: str) -> type:
+    return _DATA[name].cls
+
+
+def decode_data(name: str, version: int, buf: memoryview | bytes) -> object:
+    try:
+        dec = _DATA[name].decoders[version]
+    except KeyError:
+        raise UnsupportedVersionError(f"no codec for {name} v{version}") from None
+    return dec(buf)
+
+
+def encode_data(name: str, version: int, msg: object) -> bytes:
+    try:
+        enc = _DATA[name].encoders[version]
+    except KeyError:
+        raise EncodeError(f"no codec for {name} v{version}") from None
+    return enc(msg)

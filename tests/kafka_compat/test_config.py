@@ -1,0 +1,85 @@
+"""Broker configuration: Kafka's key names, defaults, and errors that name the key."""
+
+import subprocess
+import sys
+
+import pytest
+
+from kafka_compat.config import (
+    BrokerConfig,
+    ConfigError,
+    load_broker_config,
+    parse_properties,
+    validate_topic_configs,
+)
+
+
+def test_properties_syntax_comments_colons_and_continuations():
+    text = (
+        "# comment\n! also\nbroker.id=3\nlog.dirs : /tmp/a,/tmp/b\n"
+        "listeners=PLAINTEXT://\\\n  h:1\n"
+    )
+    assert parse_properties(text) == {
+        "broker.id": "3",
+        "log.dirs": "/tmp/a,/tmp/b",
+        "listeners": "PLAINTEXT://h:1",
+    }
+
+
+def test_defaults_are_kafkas():
+    config = BrokerConfig({})
+    assert (config.host, config.port) == ("127.0.0.1", 9092)
+    assert config["num.partitions"] == 1
+    assert config["auto.create.topics.enable"] is True
+    assert config["message.max.bytes"] == 1048588
+    assert config.retention_ms == 168 * 3_600_000
+    assert config.topic_defaults()["max.message.bytes"] == "1048588"
+
+
+def test_finest_grained_retention_key_wins():
+    config = BrokerConfig({"log.retention.hours": "1", "log.retention.minutes": "5"})
+    assert config.topic_defaults()["retention.ms"] == str(5 * 60_000)
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("num.partitions", "zero"),
+        ("num.partitions", "0"),
+        ("auto.create.topics.enable", "yes"),
+        ("log.cleanup.policy", "forever"),
+        ("listeners", "localhost"),
+    ],
+)
+def test_invalid_value_names_the_key(key, value):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        BrokerConfig({key: value})
+
+
+def test_flags_override_the_file(tmp_path):
+    path = tmp_path / "server.properties"
+    path.write_text("num.partitions=4\nmessage.max.bytes=100\n")
+    config = load_broker_config(path, {"num.partitions": "6"})
+    assert config["num.partitions"] == 6
+    assert config["message.max.bytes"] == 100
+
+
+def test_topic_config_validation():
+    assert validate_topic_configs({"retention.ms": "1000"}) == {"retention.ms": "1000"}
+    with pytest.raises(ConfigError, match="retention.mss"):
+        validate_topic_configs({"retention.mss": "1"})
+    with pytest.raises(ConfigError, match="cleanup.policy"):
+        validate_topic_configs({"cleanup.policy": "sometimes"})
+
+
+def test_cli_refuses_an_invalid_config_with_the_key_in_the_message(tmp_path):
+    path = tmp_path / "server.properties"
+    path.write_text("message.max.bytes=lots\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "kafka_compat", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "message.max.bytes" in result.stderr

@@ -1,0 +1,459 @@
+"""Log: append, read, roll, reopen, recovery, timestamps, idempotence, truncation."""
+
+import os
+import time
+
+import pytest
+
+from protocol.records import (
+    CORRUPT_MESSAGE,
+    INVALID_RECORD,
+    MESSAGE_TOO_LARGE,
+    InvalidRecordError,
+    build_batch,
+    build_end_txn_marker,
+    decode_batch,
+    iter_batch_headers,
+)
+from storage.errors import (
+    InvalidProducerEpoch,
+    InvalidTimestamp,
+    OffsetOutOfRange,
+    OutOfOrderSequence,
+    RecordListTooLarge,
+    UnexpectedAppendOffset,
+)
+from storage.log import AppendOrigin, Log
+from storage.log_config import LogConfig
+
+NOW = int(time.time() * 1000)
+
+
+def _batch(count=2, *, value_size=100, timestamp=None, **kwargs):
+    ts = NOW if timestamp is None else timestamp
+    records = [(b"key-%d" % i, b"v" * value_size, [], ts + i) for i in range(count)]
+    return bytearray(build_batch(records, **kwargs))
+
+
+def _headers(data):
+    return [header for _, header in iter_batch_headers(data, check_crc=True)]
+
+
+def _fill(log, batches, count=2, **kwargs):
+    for _ in range(batches):
+        log.append(_batch(count, **kwargs))
+
+
+@pytest.fixture
+def small(tmp_path):
+    """A log with ~1 KiB segments and an index entry every ~300 bytes."""
+    config = LogConfig(segment_bytes=1024, index_interval_bytes=300)
+    log = Log(tmp_path / "orders-0", config)
+    yield log
+    log.close()
+
+
+def test_append_assigns_offsets_by_patching_only_offset_and_epoch(small):
+    data = _batch(3)
+    original = bytes(data)
+    info = small.append(data, leader_epoch=4)
+    assert (info.first_offset, info.last_offset, info.duplicate) == (0, 2, False)
+    info = small.append(_batch(2), leader_epoch=4)
+    assert (info.first_offset, info.last_offset) == (3, 4)
+    assert small.log_end_offset == 5
+    stored = small.read(0, 10**6).records
+    assert stored[16 : len(original)] == original[16:]  # from magic on: untouched
+    headers = _headers(stored)
+    assert [(h.base_offset, h.partition_leader_epoch) for h in headers] == [(0, 4), (3, 4)]
+
+
+def test_append_and_read_across_many_segments(small):
+    _fill(small, 60)
+    assert len(small.segments) > 5
+    assert all(s.size <= 1024 for s in small.segments)
+    assert [s.base_offset for s in small.segments] == sorted(s.base_offset for s in small.segments)
+    for offset in range(0, 120):
+        result = small.read(offset, 1)  # min one batch: exactly the containing batch
+        [header] = _headers(result.records)
+        assert header.base_offset <= offset <= header.last_offset
+        assert result.next_offset == header.last_offset + 1
+    everything = small.read(0, 10**9)
+    assert [h.base_offset for h in _headers(everything.records)] == list(range(0, 120, 2))
+    assert everything.next_offset == 120
+
+
+def test_read_from_a_middle_offset_returns_the_containing_batch(small):
+    _fill(small, 10, count=5)
+    result = small.read(23, 10**6)
+    first = _headers(result.records)[0]
+    assert (first.base_offset, first.last_offset) == (20, 24)
+
+
+def test_read_respects_max_bytes_with_whole_batches(small):
+    _fill(small, 30)
+    size = len(_batch())
+    result = small.read(0, size * 3 + size // 2)
+    assert len(result.records) == size * 3
+    assert result.next_offset == 6
+    # crossing segment boundaries still yields whole batches within max_bytes
+    result = small.read(10, size * 12)
+    assert len(result.records) == size * 12
+    assert [h.base_offset for h in _headers(result.records)] == list(range(10, 34, 2))
+
+
+def test_first_batch_comes_whole_unless_min_one_batch_is_off(small):
+    small.append(_batch(4))
+    small.append(_batch(1))
+    result = small.read(1, 10)
+    assert [h.base_offset for h in _headers(result.records)] == [0]
+    assert small.read(1, 10, min_one_batch=False).records == b""
+
+
+def test_max_offset_bounds_the_read(small):
+    _fill(small, 20)
+    result = small.read(0, 10**6, max_offset=9)
+    assert [h.base_offset for h in _headers(result.records)] == [0, 2, 4, 6, 8]
+    assert small.read(12, 10**6, max_offset=12).records == b""
+    assert small.read(12, 10**6, max_offset=10).records == b""
+
+
+def test_fetch_outside_the_log_is_offset_out_of_range(small):
+    _fill(small, 3)
+    assert small.read(6, 1000).records == b""  # the log end offset itself is fine
+    with pytest.raises(OffsetOutOfRange) as excinfo:
+        small.read(7, 1000)
+    assert excinfo.value.error_code == 1
+    small.maybe_increment_log_start_offset(3)
+    with pytest.raises(OffsetOutOfRange):
+        small.read(2, 1000)
+    assert _headers(small.read(3, 1000).records)[0].base_offset == 2  # containing batch
+
+
+def test_roll_by_size(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig(segment_bytes=1000))
+    size = len(_batch())
+    per_segment = 1000 // size
+    _fill(log, per_segment * 3)
+    assert [s.base_offset for s in log.segments] == [0, per_segment * 2, per_segment * 4]
+    assert all(s.size == per_segment * size for s in log.segments)
+    names = sorted(p.name for p in (tmp_path / "t-0").iterdir())
+    assert f"{per_segment * 2:020d}.log" in names
+
+
+def test_roll_when_the_index_is_full(tmp_path):
+    config = LogConfig(index_interval_bytes=1, segment_index_bytes=8 * 3)
+    log = Log(tmp_path / "t-0", config)
+    _fill(log, 12)
+    assert len(log.segments) > 1
+    assert all(s.index.entries <= 3 for s in log.segments)
+
+
+def test_roll_by_age_of_record_timestamps(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig(segment_ms=1000))
+    log.append(_batch(timestamp=NOW))
+    log.append(_batch(timestamp=NOW + 500))
+    assert len(log.segments) == 1
+    log.append(_batch(timestamp=NOW + 1500))
+    assert [s.base_offset for s in log.segments] == [0, 4]
+
+
+def test_reopen_gives_the_same_end_offset_and_appends_continue(tmp_path):
+    config = LogConfig(segment_bytes=1024, index_interval_bytes=300)
+    log = Log(tmp_path / "t-0", config)
+    _fill(log, 25)
+    before = log.read(0, 10**9).records
+    log.close()
+    log = Log(tmp_path / "t-0", config)
+    assert log.log_end_offset == 50
+    assert log.read(0, 10**9).records == before
+    assert log.append(_batch()).first_offset == 50
+    log.close()
+
+
+def _active_log_path(log):
+    return log.active_segment.log_path
+
+
+def test_torn_tail_is_truncated_to_the_last_whole_batch(tmp_path):
+    config = LogConfig(segment_bytes=1024, index_interval_bytes=300)
+    log = Log(tmp_path / "t-0", config)
+    _fill(log, 12)
+    path = _active_log_path(log)
+    log.close()
+    with open(path, "r+b") as file:
+        file.truncate(os.path.getsize(path) - 40)  # the last batch loses its end
+    log = Log(tmp_path / "t-0", config)
+    assert log.log_end_offset == 22
+    assert os.path.getsize(path) % len(_batch()) == 0
+    assert log.append(_batch()).first_offset == 22
+    log.close()
+
+
+def test_garbage_after_the_last_batch_is_truncated(tmp_path):
+    config = LogConfig(segment_bytes=1024, index_interval_bytes=300)
+    log = Log(tmp_path / "t-0", config)
+    _fill(log, 12)
+    path = _active_log_path(log)
+    size = os.path.getsize(path)
+    log.close()
+    with open(path, "ab") as file:
+        file.write(os.urandom(333))
+    log = Log(tmp_path / "t-0", config)
+    assert log.log_end_offset == 24
+    assert os.path.getsize(path) == size
+    log.close()
+
+
+def test_corrupt_last_batch_is_truncated(tmp_path):
+    config = LogConfig(segment_bytes=10_000, index_interval_bytes=300)
+    log = Log(tmp_path / "t-0", config)
+    _fill(log, 12)
+    path = _active_log_path(log)
+    log.close()
+    with open(path, "r+b") as file:
+        file.seek(os.path.getsize(path) - 10)
+        file.write(b"\xff" * 10)  # CRC no longer matches
+    log = Log(tmp_path / "t-0", config)
+    assert log.log_end_offset == 22
+    log.close()
+
+
+def test_missing_index_files_are_rebuilt(tmp_path):
+    config = LogConfig(segment_bytes=2048, index_interval_bytes=300)
+    log = Log(tmp_path / "t-0", config)
+    _fill(log, 40)
+    middle = log.segments[1]
+    lookups = [middle.index.lookup(o) for o in range(middle.base_offset, middle.next_offset)]
+    index_path = middle.index.path
+    active_index = log.active_segment.index.path
+    log.close()
+    index_path.unlink()
+    active_index.unlink()
+    (tmp_path / "t-0" / (f"{middle.base_offset:020d}.timeindex")).unlink()
+    log = Log(tmp_path / "t-0", config)
+    assert index_path.exists() and active_index.exists()
+    reopened = log.segments[1]
+    assert [
+        reopened.index.lookup(o) for o in range(reopened.base_offset, reopened.next_offset)
+    ] == (lookups)
+    assert log.log_end_offset == 80
+    for offset in range(0, 80, 7):
+        [header] = _headers(log.read(offset, 1).records)
+        assert header.base_offset <= offset <= header.last_offset
+    log.close()
+
+
+def test_unclean_shutdown_recovers_from_the_recovery_point(tmp_path):
+    config = LogConfig(segment_bytes=1024, index_interval_bytes=300)
+    log = Log(tmp_path / "t-0", config)
+    _fill(log, 30)
+    bases = [s.base_offset for s in log.segments]
+    second = log.segments[1].log_path
+    log.close()
+    with open(second, "r+b") as file:  # corrupt the second segment's last batch
+        file.seek(os.path.getsize(second) - 5)
+        file.write(b"\x00\x01\x02\x03\x04")
+    log = Log(tmp_path / "t-0", config, recovery_point=bases[1], had_clean_shutdown=False)
+    # the log now ends before the corrupt batch; later segments are gone
+    assert len(log.segments) == 2
+    assert log.log_end_offset == log.segments[1].next_offset < bases[2]
+    assert log.recovery_point <= log.log_end_offset
+    log.close()
+
+
+def test_offset_for_timestamp_finds_the_exact_record(tmp_path):
+    config = LogConfig(segment_bytes=1024, index_interval_bytes=200)
+    log = Log(tmp_path / "t-0", config)
+    for i in range(40):
+        log.append(_batch(3, timestamp=NOW + i * 100))  # records at +i*100, +1, +2
+    assert len(log.segments) > 3
+    found = log.offset_for_timestamp(NOW + 2000 + 1)
+    assert (found.offset, found.timestamp) == (61, NOW + 2001)
+    found = log.offset_for_timestamp(NOW + 2000 + 50)  # between batches: next batch's first
+    assert (found.offset, found.timestamp) == (63, NOW + 2100)
+    assert log.offset_for_timestamp(0).offset == 0
+    assert log.offset_for_timestamp(NOW + 10**7) is None
+    assert log.offset_for_timestamp(NOW + 2001, max_offset=61) is None
+    assert log.offset_for_timestamp(-2).offset == 0
+    assert log.offset_for_timestamp(-1).offset == 120
+    latest = log.offset_for_timestamp(-3)
+    assert (latest.offset, latest.timestamp) == (119, NOW + 3902)
+    log.close()
+    log = Log(tmp_path / "t-0", config)
+    assert log.offset_for_timestamp(NOW + 2001).offset == 61
+    log.close()
+
+
+def test_log_append_time(tmp_path):
+    config = LogConfig(message_timestamp_type="LogAppendTime")
+    log = Log(tmp_path / "t-0", config)
+    info = log.append(_batch(3, timestamp=5), now_ms=NOW)
+    assert info.log_append_time == NOW and info.max_timestamp == NOW
+    header, records = decode_batch(log.read(0, 10**6).records, check_crc=True)
+    assert header.is_log_append_time
+    assert {r.timestamp for r in records} == {NOW}
+    assert log.offset_for_timestamp(NOW).offset == 0
+
+
+def test_create_time_limits(tmp_path):
+    config = LogConfig(message_timestamp_after_max_ms=1000, message_timestamp_before_max_ms=5000)
+    log = Log(tmp_path / "t-0", config)
+    log.append(_batch(timestamp=NOW), now_ms=NOW)
+    with pytest.raises(InvalidTimestamp) as excinfo:
+        log.append(_batch(timestamp=NOW + 2000), now_ms=NOW)
+    assert excinfo.value.error_code == 32
+    with pytest.raises(InvalidTimestamp):
+        log.append(_batch(timestamp=NOW - 6000), now_ms=NOW)
+
+
+def test_clients_may_not_claim_log_append_time(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    with pytest.raises(InvalidTimestamp):
+        log.append(_batch(log_append_time=True))
+
+
+def test_oversized_batch_is_message_too_large(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig(max_message_bytes=500))
+    with pytest.raises(InvalidRecordError) as excinfo:
+        log.append(_batch(5))
+    assert excinfo.value.error_code == MESSAGE_TOO_LARGE
+    assert log.log_end_offset == 0
+
+
+def test_append_larger_than_a_segment_is_record_list_too_large(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig(segment_bytes=300))
+    with pytest.raises(RecordListTooLarge) as excinfo:
+        log.append(_batch(2) + _batch(2))
+    assert excinfo.value.error_code == 18
+
+
+def test_corrupt_payload_is_refused_and_nothing_written(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    data = _batch()
+    data[-1] ^= 1
+    with pytest.raises(InvalidRecordError) as excinfo:
+        log.append(data)
+    assert excinfo.value.error_code == CORRUPT_MESSAGE
+    assert log.active_segment.size == 0
+
+
+def test_clients_may_not_write_control_batches(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    marker = build_end_txn_marker(
+        commit=True, producer_id=1, producer_epoch=0, coordinator_epoch=0, timestamp=NOW
+    )
+    with pytest.raises(InvalidRecordError) as excinfo:
+        log.append(bytearray(marker))
+    assert excinfo.value.error_code == INVALID_RECORD
+    assert log.append(bytearray(marker), origin=AppendOrigin.COORDINATOR).first_offset == 0
+
+
+def test_idempotent_duplicate_returns_the_original_offsets(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    producer = {"producer_id": 77, "producer_epoch": 0}
+    log.append(_batch(2, base_sequence=0, **producer))
+    second = _batch(3, base_sequence=2, **producer)
+    first_try = log.append(bytearray(second))
+    log.append(_batch(1, base_sequence=5, **producer))
+    size = log.size
+    retry = log.append(bytearray(second))
+    assert retry.duplicate
+    assert (retry.first_offset, retry.last_offset) == (
+        first_try.first_offset,
+        first_try.last_offset,
+    )
+    assert log.size == size and log.log_end_offset == 6
+
+
+def test_idempotent_gaps_and_fencing(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    log.append(_batch(2, producer_id=5, producer_epoch=1, base_sequence=0))
+    with pytest.raises(OutOfOrderSequence) as excinfo:
+        log.append(_batch(2, producer_id=5, producer_epoch=1, base_sequence=3))
+    assert excinfo.value.error_code == 45
+    with pytest.raises(InvalidProducerEpoch) as excinfo:
+        log.append(_batch(2, producer_id=5, producer_epoch=0, base_sequence=2))
+    assert excinfo.value.error_code == 47
+    with pytest.raises(OutOfOrderSequence):
+        log.append(_batch(2, producer_id=5, producer_epoch=2, base_sequence=2))
+    log.append(_batch(2, producer_id=5, producer_epoch=2, base_sequence=0))
+    assert log.log_end_offset == 4
+
+
+def test_idempotent_sequence_wraps(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    top = 2**31 - 1
+    log.append(_batch(2, producer_id=5, producer_epoch=0, base_sequence=top - 1))
+    log.append(_batch(2, producer_id=5, producer_epoch=0, base_sequence=0))
+    with pytest.raises(OutOfOrderSequence):
+        log.append(_batch(1, producer_id=5, producer_epoch=0, base_sequence=0))
+
+
+def test_producer_state_survives_a_reopen(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    batch = _batch(2, producer_id=9, producer_epoch=3, base_sequence=0)
+    log.append(bytearray(batch))
+    log.close()
+    log = Log(tmp_path / "t-0", LogConfig())
+    retry = log.append(bytearray(batch))
+    assert retry.duplicate and retry.first_offset == 0
+    with pytest.raises(OutOfOrderSequence):
+        log.append(_batch(2, producer_id=9, producer_epoch=3, base_sequence=5))
+    log.close()
+
+
+def test_producer_batch_without_sequence_is_invalid(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    with pytest.raises(InvalidRecordError) as excinfo:
+        log.append(_batch(2, producer_id=9, producer_epoch=0, base_sequence=-1))
+    assert excinfo.value.error_code == INVALID_RECORD
+
+
+def test_transaction_markers_move_the_first_unstable_offset(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    log.append(_batch(2, producer_id=3, producer_epoch=0, base_sequence=0, transactional=True))
+    assert log.producer_state.first_unstable_offset() == 0
+    marker = build_end_txn_marker(
+        commit=True, producer_id=3, producer_epoch=0, coordinator_epoch=1, timestamp=NOW
+    )
+    log.append(bytearray(marker), origin=AppendOrigin.COORDINATOR)
+    assert log.producer_state.first_unstable_offset() is None
+
+
+def test_truncate_to_across_segments(small):
+    _fill(small, 40)
+    segments = len(small.segments)
+    assert small.truncate_to(31)
+    assert small.log_end_offset == 30  # the batch holding 31 went whole
+    assert len(small.segments) < segments
+    assert small.read(0, 10**9).next_offset == 30
+    assert small.append(_batch()).first_offset == 30
+    assert not small.truncate_to(1000)
+
+
+def test_truncate_below_the_first_segment_restarts_the_log(small):
+    _fill(small, 4)
+    small.truncate_fully_and_start_at(100)
+    assert (small.log_start_offset, small.log_end_offset) == (100, 100)
+    assert small.append(_batch()).first_offset == 100
+
+
+def test_follower_append_keeps_the_leaders_offsets(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig(segment_bytes=1024))
+    data = bytearray()
+    for base in (0, 2, 10):  # a gap, as in a compacted log
+        data += build_batch([(b"a", b"1", [], NOW), (b"b", b"2", [], NOW)], base_offset=base)
+    info = log.append_as_follower(bytes(data))
+    assert (info.first_offset, info.last_offset) == (0, 11)
+    assert log.log_end_offset == 12
+    assert [h.base_offset for h in _headers(log.read(0, 10**6).records)] == [0, 2, 10]
+    assert _headers(log.read(5, 10**6).records)[0].base_offset == 10
+    with pytest.raises(UnexpectedAppendOffset):
+        log.append_as_follower(build_batch([(b"a", b"1", [], NOW)], base_offset=11))
+
+
+def test_delete_removes_the_directory(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    log.append(_batch())
+    log.delete()
+    assert not (tmp_path / "t-0").exists()

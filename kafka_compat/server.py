@@ -166,9 +166,7 @@ async def _handle_frame(frame: bytearray, broker, peer: str) -> bytes | None | b
 
 def _response_frame(header: RequestHeader, version: int, response) -> bytes:
     # ApiVersions responses always use header v0, even for flexible bodies.
-    flexible = header.api_key != API_VERSIONS_KEY and messages.is_flexible(
-        header.api_key, version
-    )
+    flexible = header.api_key != API_VERSIONS_KEY and messages.is_flexible(header.api_key, version)
     # Size and header in front of the body's pieces, joined once: record data
     # (fetch) is copied a single time on its way to the socket.
     pieces = [b"", encode_response_header(header.correlation_id, flexible)]

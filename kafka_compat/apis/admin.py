@@ -17,6 +17,12 @@ DeleteTopics: v1-6
 CreatePartitions: v0-3
     Behavior: grows a topic; fewer or equal partitions than now is INVALID_PARTITIONS.
     Version notes: v2 flexible.
+DeleteRecords: v0-2
+    Behavior: moves each partition's log start offset up to the given offset (-1:
+    the high watermark); consumers can no longer read below it, ListOffsets
+    earliest follows, and retention removes the segments wholly below it. An offset
+    past the high watermark is OFFSET_OUT_OF_RANGE.
+    Version notes: v2 flexible.
 DescribeCluster: v0-1
     Behavior: this broker is the whole cluster and its controller.
     Version notes: v1 EndpointType.
@@ -34,6 +40,7 @@ from protocol.errors import ErrorCode
 
 CreateTopicsResponse = messages.response_type(19)
 DeleteTopicsResponse = messages.response_type(20)
+DeleteRecordsResponse = messages.response_type(21)
 CreatePartitionsResponse = messages.response_type(37)
 DescribeClusterResponse = messages.response_type(60)
 
@@ -211,6 +218,34 @@ async def handle_create_partitions(ctx: RequestContext, request):
             await broker.add_partitions(topic.name, topic.count)
         results.append(result)
     return CreatePartitionsResponse(results=results)
+
+
+# ---- DeleteRecords ----
+
+
+@api(21, 0, 2)
+async def handle_delete_records(ctx: RequestContext, request):
+    broker = ctx.broker
+    TopicResult = DeleteRecordsResponse.DeleteRecordsTopicResult
+    PartitionResult = DeleteRecordsResponse.DeleteRecordsPartitionResult
+    topics = []
+    for topic in request.topics:
+        results = []
+        for wanted in topic.partitions:
+            result = PartitionResult(partition_index=wanted.partition_index, low_watermark=-1)
+            partition = broker.partition(topic.name, wanted.partition_index)
+            if partition is None:
+                result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                offset = partition.high_watermark if wanted.offset == -1 else wanted.offset
+                if not 0 <= offset <= partition.high_watermark:
+                    result.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
+                else:
+                    partition.log.maybe_increment_log_start_offset(offset)
+                    result.low_watermark = partition.log_start_offset
+            results.append(result)
+        topics.append(TopicResult(name=topic.name, partitions=results))
+    return DeleteRecordsResponse(topics=topics)
 
 
 # ---- DescribeCluster ----

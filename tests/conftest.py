@@ -6,7 +6,12 @@ functions that use blocking clients (confluent-kafka, kafka-python) over TCP.
 
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -104,3 +109,72 @@ def broker_factory(tmp_path: Path) -> Iterator[Callable[..., BrokerHandle]]:
 @pytest.fixture
 def broker(broker_factory: Callable[..., BrokerHandle]) -> BrokerHandle:
     return broker_factory()
+
+
+class BrokerProcess:
+    """A broker in its own process (`python -m kafka_compat serve`), for crash tests:
+    `kill()` is SIGKILL, the way a power cut or the OOM killer stops it."""
+
+    def __init__(self, data_dir: Path, port: int, props: dict[str, str]):
+        self.data_dir = data_dir
+        self.port = port
+        self.props = props
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.with_name(data_dir.name + ".log")
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "kafka_compat", "serve", "--port", str(self.port)]
+        command += ["--data-dir", str(self.data_dir)]
+        for key, value in self.props.items():
+            command += ["--override", f"{key}={value}"]
+        with open(self.log_path, "ab") as log_file:
+            self.proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"broker exited: {self.log_path.read_text()[-4000:]}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("broker did not start listening")
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(START_TIMEOUT)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(START_TIMEOUT)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def broker_process_factory(tmp_path: Path) -> Iterator[Callable[..., BrokerProcess]]:
+    """broker_process_factory(**props) -> a started BrokerProcess; keys use '_' for '.'."""
+    processes: list[BrokerProcess] = []
+
+    def start(**props: str) -> BrokerProcess:
+        data_dir = tmp_path / f"process-broker-{len(processes)}"
+        process = BrokerProcess(
+            data_dir, free_port(), {k.replace("_", "."): str(v) for k, v in props.items()}
+        )
+        processes.append(process)
+        process.start()
+        return process
+
+    yield start
+    for process in processes:
+        if process.proc is not None and process.proc.poll() is None:
+            process.kill()

@@ -35,6 +35,8 @@ EXPLICIT_TS_EVERY = 10
 EXPLICIT_TS_BASE = 1_500_000_000_000
 FILLER = b"." * 40
 CONSUME_GUARD_S = 180.0
+# Give up early when nothing new arrives for this long (a failure guard, not a measure).
+STALL_GUARD_S = 30.0
 # CreateTime filled in by the client: between the test's start and end, with slack for
 # clock granularity. This bounds a timestamp, not a duration.
 CLOCK_SLACK_MS = 5_000
@@ -69,6 +71,30 @@ class Received:
     headers: list[tuple[str, bytes]]
     create_time: bool
     timestamp: int
+
+
+class ProgressGuard:
+    """Stops a consume loop after CONSUME_GUARD_S, or STALL_GUARD_S without progress."""
+
+    def __init__(self) -> None:
+        now = time.monotonic()
+        self.deadline = now + CONSUME_GUARD_S
+        self.last_progress = now
+        self.last_count = -1
+
+    def keep_going(self, count: int) -> bool:
+        now = time.monotonic()
+        if count != self.last_count:
+            self.last_count, self.last_progress = count, now
+        return now < self.deadline and now - self.last_progress < STALL_GUARD_S
+
+
+def expected_log_end_offsets(delivered: dict[int, tuple[int, int]]) -> dict[int, int]:
+    """Per partition, one past the highest acknowledged offset."""
+    ends = dict.fromkeys(range(PARTITIONS), 0)
+    for partition, offset in delivered.values():
+        ends[partition] = max(ends[partition], offset + 1)
+    return ends
 
 
 def assert_all_records_back(
@@ -179,7 +205,9 @@ def confluent_produce_all(bootstrap: str, topic: str, extra: dict) -> dict[int, 
     return delivered
 
 
-def confluent_consume_all(bootstrap: str, topic: str) -> list[Received]:
+def confluent_consume_all(
+    bootstrap: str, topic: str, expected_ends: dict[int, int]
+) -> list[Received]:
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -191,10 +219,18 @@ def confluent_consume_all(bootstrap: str, topic: str) -> list[Received]:
         }
     )
     try:
+        # After the restart the log ends where the acknowledgements said it would.
+        ends = {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30, cached=False)
+            for p in range(PARTITIONS)
+        }
+        assert ends == {p: (0, end) for p, end in expected_ends.items()}, (
+            f"watermarks after restart {ends}, acknowledged {expected_ends}"
+        )
         consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
         received: list[Received] = []
-        deadline = time.monotonic() + CONSUME_GUARD_S
-        while len(received) < N_RECORDS and time.monotonic() < deadline:
+        guard = ProgressGuard()
+        while len(received) < N_RECORDS and guard.keep_going(len(received)):
             for msg in consumer.consume(num_messages=10_000, timeout=1.0):
                 err = msg.error()
                 assert err is None, f"consume error: {err}"
@@ -225,7 +261,7 @@ def run_confluent_round_trip(broker, topic: str, producer_extra: dict) -> None:
     t_end = int(time.time() * 1000)
     broker.stop()
     broker.start()
-    received = confluent_consume_all(broker.bootstrap, topic)
+    received = confluent_consume_all(broker.bootstrap, topic, expected_log_end_offsets(delivered))
     assert_all_records_back(received, delivered, t_start, t_end)
 
 
@@ -288,7 +324,9 @@ def kafka_python_produce_all(
     return delivered
 
 
-def kafka_python_consume_all(bootstrap: str, topic: str) -> list[Received]:
+def kafka_python_consume_all(
+    bootstrap: str, topic: str, expected_ends: dict[int, int]
+) -> list[Received]:
     consumer = KafkaConsumer(
         bootstrap_servers=bootstrap,
         group_id=None,
@@ -301,10 +339,13 @@ def kafka_python_consume_all(bootstrap: str, topic: str) -> list[Received]:
     try:
         tps = [KpTopicPartition(topic, p) for p in range(PARTITIONS)]
         consumer.assign(tps)
+        assert consumer.beginning_offsets(tps) == {tp: 0 for tp in tps}
+        ends = {tp.partition: end for tp, end in consumer.end_offsets(tps).items()}
+        assert ends == expected_ends, f"log ends after restart {ends}, acknowledged {expected_ends}"
         consumer.seek_to_beginning()
         received: list[Received] = []
-        deadline = time.monotonic() + CONSUME_GUARD_S
-        while len(received) < N_RECORDS and time.monotonic() < deadline:
+        guard = ProgressGuard()
+        while len(received) < N_RECORDS and guard.keep_going(len(received)):
             for tp, records in consumer.poll(timeout_ms=1_000).items():
                 for rec in records:
                     received.append(
@@ -332,7 +373,9 @@ def run_kafka_python_round_trip(broker, topic: str, idempotent: bool) -> None:
     t_end = int(time.time() * 1000)
     broker.stop()
     broker.start()
-    received = kafka_python_consume_all(broker.bootstrap, topic)
+    received = kafka_python_consume_all(
+        broker.bootstrap, topic, expected_log_end_offsets(delivered)
+    )
     assert_all_records_back(received, delivered, t_start, t_end)
 
 

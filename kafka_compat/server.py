@@ -102,7 +102,12 @@ async def serve_connection(stream: trio.SocketStream, broker) -> None:
                 return
             if frame is None:
                 return
-            response = await _handle_frame(frame, broker, peer)
+            try:
+                response = await _handle_frame(frame, broker, peer)
+            except Exception:
+                # A bug in one handler costs its connection, never the broker.
+                log.exception("Closing connection from %s: error while handling a request", peer)
+                return
             if response is False:
                 return
             if response is not None:

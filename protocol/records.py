@@ -63,6 +63,9 @@ CODEC_MASK = 0x07
 TIMESTAMP_TYPE_MASK = 0x08  # set: LogAppendTime
 TRANSACTIONAL_MASK = 0x10
 CONTROL_MASK = 0x20
+# KIP-534: the batch's baseTimestamp holds the delete horizon of its tombstones (the log
+# cleaner sets it when it first cleans past them); record timestamps stay base + delta.
+DELETE_HORIZON_MASK = 0x40
 
 # Control record types (the key of a control record: version int16, type int16).
 CONTROL_ABORT = 0
@@ -131,6 +134,11 @@ class BatchHeader(NamedTuple):
     @property
     def is_control(self) -> bool:
         return bool(self.attributes & CONTROL_MASK)
+
+    @property
+    def delete_horizon_ms(self) -> int | None:
+        """When the cleaner may drop this batch's tombstones (KIP-534), None if unset."""
+        return self.base_timestamp if self.attributes & DELETE_HORIZON_MASK else None
 
     @property
     def last_sequence(self) -> int:
@@ -434,6 +442,7 @@ def build_batch(
     control: bool = False,
     partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
     last_offset_delta: int | None = None,
+    delete_horizon_ms: int | None = None,
 ) -> bytes:
     """Encode one v2 batch.
 
@@ -441,6 +450,8 @@ def build_batch(
     offsets, gaps allowed) or a tuple (key, value[, headers[, timestamp]]) placed at
     consecutive offsets. A missing timestamp is now. `last_offset_delta` overrides
     the batch's last offset (the cleaner keeps the original one for producer state).
+    `delete_horizon_ms` sets the KIP-534 delete horizon: it becomes the batch's base
+    timestamp (record timestamp deltas are taken from it) and attribute bit 6 is set.
     """
     items: list[tuple[int, int, bytes | None, bytes | None, Sequence]] = []
     now = None
@@ -462,6 +473,8 @@ def build_batch(
     if items:
         first_timestamp = items[0][1]
         max_timestamp = max(item[1] for item in items)
+        if delete_horizon_ms is not None:
+            first_timestamp = delete_horizon_ms
         max_delta = max(item[0] for item in items)
     else:
         first_timestamp = max_timestamp = NO_TIMESTAMP
@@ -492,6 +505,8 @@ def build_batch(
         attributes |= TRANSACTIONAL_MASK
     if control:
         attributes |= CONTROL_MASK
+    if delete_horizon_ms is not None:
+        attributes |= DELETE_HORIZON_MASK
     if compression != COMPRESSION_NONE:
         body = compress(compression, body)
 
@@ -513,6 +528,38 @@ def build_batch(
         producer_epoch,
         base_sequence,
         len(items),
+    )
+    with memoryview(out) as view:
+        _UINT32.pack_into(out, CRC_OFFSET, crc32c(view[ATTRIBUTES_OFFSET:]))
+    return bytes(out)
+
+
+def build_empty_batch(header: BatchHeader) -> bytes:
+    """A batch without records that keeps `header`'s offsets and producer fields.
+
+    What Kafka's cleaner leaves when it removed every record of a producer's last
+    batch: the base offset, last offset delta, producer id/epoch and base sequence
+    survive, so the producer's last sequence survives too (a rebuild of producer
+    state from batch headers still finds it). Both timestamps are the max timestamp.
+    """
+    out = bytearray(HEADER_SIZE)
+    attributes = header.attributes & ~(CODEC_MASK | DELETE_HORIZON_MASK)
+    _HEADER.pack_into(
+        out,
+        0,
+        header.base_offset,
+        HEADER_SIZE - LOG_OVERHEAD,
+        header.partition_leader_epoch,
+        MAGIC,
+        0,
+        attributes,
+        header.last_offset_delta,
+        header.max_timestamp,
+        header.max_timestamp,
+        header.producer_id,
+        header.producer_epoch,
+        header.base_sequence,
+        0,
     )
     with memoryview(out) as view:
         _UINT32.pack_into(out, CRC_OFFSET, crc32c(view[ATTRIBUTES_OFFSET:]))
@@ -596,37 +643,67 @@ def decode_batch(
 def _decode_records(
     data: bytes, count: int, base_offset: int, base_timestamp: int, append_time: int | None
 ) -> list[Record]:
+    # Hot for the log cleaner: one-byte varints (most lengths and deltas) are read inline.
     records = []
     read_varint = _read_varint
     pos = 0
     for _ in range(count):
-        length, pos = read_varint(data, pos)
+        b = data[pos]
+        if b < 0x80:
+            length = (b >> 1) ^ -(b & 1)
+            pos += 1
+        else:
+            length, pos = read_varint(data, pos)
         end = pos + length
         pos += 1  # attributes
-        timestamp_delta, pos = read_varint(data, pos)
-        offset_delta, pos = read_varint(data, pos)
-        key_length, pos = read_varint(data, pos)
+        b = data[pos]
+        if b < 0x80:
+            timestamp_delta = (b >> 1) ^ -(b & 1)
+            pos += 1
+        else:
+            timestamp_delta, pos = read_varint(data, pos)
+        b = data[pos]
+        if b < 0x80:
+            offset_delta = (b >> 1) ^ -(b & 1)
+            pos += 1
+        else:
+            offset_delta, pos = read_varint(data, pos)
+        b = data[pos]
+        if b < 0x80:
+            key_length = (b >> 1) ^ -(b & 1)
+            pos += 1
+        else:
+            key_length, pos = read_varint(data, pos)
         key = None
         if key_length >= 0:
             key = data[pos : pos + key_length]
             pos += key_length
-        value_length, pos = read_varint(data, pos)
+        b = data[pos]
+        if b < 0x80:
+            value_length = (b >> 1) ^ -(b & 1)
+            pos += 1
+        else:
+            value_length, pos = read_varint(data, pos)
         value = None
         if value_length >= 0:
             value = data[pos : pos + value_length]
             pos += value_length
-        header_count, pos = read_varint(data, pos)
+        b = data[pos]
         headers = []
-        for _ in range(header_count):
-            header_key_length, pos = read_varint(data, pos)
-            header_key = data[pos : pos + header_key_length].decode("utf-8")
-            pos += header_key_length
-            header_value_length, pos = read_varint(data, pos)
-            header_value = None
-            if header_value_length >= 0:
-                header_value = data[pos : pos + header_value_length]
-                pos += header_value_length
-            headers.append((header_key, header_value))
+        if b == 0:
+            pos += 1
+        else:
+            header_count, pos = read_varint(data, pos)
+            for _ in range(header_count):
+                header_key_length, pos = read_varint(data, pos)
+                header_key = data[pos : pos + header_key_length].decode("utf-8")
+                pos += header_key_length
+                header_value_length, pos = read_varint(data, pos)
+                header_value = None
+                if header_value_length >= 0:
+                    header_value = data[pos : pos + header_value_length]
+                    pos += header_value_length
+                headers.append((header_key, header_value))
         if pos != end or end > len(data):
             raise InvalidRecordError(CORRUPT_MESSAGE, "record length does not match its fields")
         timestamp = append_time if append_time is not None else base_timestamp + timestamp_delta

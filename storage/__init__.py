@@ -3,6 +3,7 @@
 Imports only `protocol.records` from the protocol package.
 """
 
+from storage.cleaner import CleanerStats, CleaningTask, LogCleaner
 from storage.errors import (
     InvalidProducerEpoch,
     LogError,
@@ -10,21 +11,37 @@ from storage.errors import (
     OutOfOrderSequence,
     StorageError,
 )
-from storage.log import AppendOrigin, FetchDataInfo, Log, LogAppendInfo
+from storage.file_handles import FileHandleCache
+from storage.log import (
+    AppendOrigin,
+    FetchDataInfo,
+    LoadReport,
+    Log,
+    LogAppendInfo,
+    LogFlush,
+    PendingDeletions,
+)
 from storage.log_config import LogConfig
 from storage.log_manager import LogManager
 from storage.segment import LogSegment, TimestampAndOffset
 
 __all__ = [
     "AppendOrigin",
+    "CleanerStats",
+    "CleaningTask",
     "FetchDataInfo",
+    "FileHandleCache",
     "InvalidProducerEpoch",
+    "LoadReport",
     "Log",
     "LogAppendInfo",
+    "LogCleaner",
     "LogConfig",
     "LogError",
+    "LogFlush",
     "LogManager",
     "LogSegment",
+    "PendingDeletions",
     "OffsetOutOfRange",
     "OutOfOrderSequence",
     "StorageError",

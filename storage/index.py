@@ -3,11 +3,17 @@
     <base>.index      entries (relativeOffset int32, position int32), 8 bytes, big-endian
     <base>.timeindex  entries (timestamp int64, relativeOffset int32), 12 bytes, big-endian
 
-Entries are kept in memory in two `array`s (binary search with `bisect`) and
-appended to the file with `pwrite`; files hold exactly the entries, never
-preallocated space, so Kafka's tools read them as they are. An index is loaded
-lazily on first use: a broker with many old segments does not read their
-indexes at startup, and loaded entries cost 8 (12) bytes each.
+Entries are kept in memory in two `array`s (binary search with `bisect`); files
+hold exactly the entries, never preallocated space, so Kafka's tools read them as
+they are. An index is loaded lazily on first use: a broker with many old segments
+does not read their indexes at startup, and loaded entries cost 8 (12) bytes each.
+
+New entries reach the file in `write_pending()` (the segment calls it when it rolls,
+is truncated or closes), with a descriptor opened for that write only: an index
+never holds a file descriptor. An index file may therefore lag its segment; that is
+safe because a sparse index with fewer entries still finds every batch, and after an
+unclean shutdown the active segment (the only one whose entries can be pending) is
+always recovered and its indexes rebuilt.
 
 An OffsetIndex entry (O, P) means "the batches starting at file position P end at
 offset O or later" (Kafka writes the last offset of what it appended at P); a lookup
@@ -45,7 +51,9 @@ class _Index:
         self._keys = array(self._KEY_TYPE)
         self._values = array(self._VALUE_TYPE)
         self._loaded = False
-        self._fd: int | None = None
+        self._written = 0  # the first entries, in memory, that the file holds as they are
+        self._file_entries = 0  # entries the file holds (maybe stale ones past _written)
+        self._unsynced = False  # written since the last flush
         # Entry count known without loading: Log.roll and is_full need only this.
         try:
             size = path.stat().st_size
@@ -57,6 +65,7 @@ class _Index:
                 f"index file {path} has size {size}, not a multiple of {self.ENTRY_SIZE}"
             )
         self._entries = size // self.ENTRY_SIZE
+        self._written = self._file_entries = self._entries
 
     # -- loading ------------------------------------------------------------
 
@@ -68,7 +77,7 @@ class _Index:
         if len(data) % self.ENTRY_SIZE:
             raise CorruptIndex(f"index file {self.path} has a partial entry")
         self._parse(data)
-        self._entries = len(self._keys)
+        self._entries = self._written = self._file_entries = len(self._keys)
         self._loaded = True
         self._sanity_check()
 
@@ -94,12 +103,31 @@ class _Index:
     # -- writing ------------------------------------------------------------
 
     def _write_entry(self, key: int, value: int) -> None:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        os.pwrite(self._fd, self._ENTRY.pack(key, value), self._entries * self.ENTRY_SIZE)
         self._keys.append(key)
         self._values.append(value)
         self._entries += 1
+
+    def write_pending(self) -> None:
+        """Bring the file in line with the entries: write those not in it yet, cut any
+        beyond them (one open, pwrite and/or ftruncate, close; nothing when in line)."""
+        stale = self._file_entries > self._entries
+        if self._written >= self._entries and not stale:
+            return
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            if self._written < self._entries:
+                pack = self._ENTRY.pack
+                keys, values = self._keys, self._values
+                data = b"".join(
+                    pack(keys[i], values[i]) for i in range(self._written, self._entries)
+                )
+                os.pwrite(fd, data, self._written * self.ENTRY_SIZE)
+            if stale:
+                os.ftruncate(fd, self._entries * self.ENTRY_SIZE)
+        finally:
+            os.close(fd)
+        self._written = self._file_entries = self._entries
+        self._unsynced = True
 
     def _truncate_entries(self, count: int) -> None:
         if count >= self._entries:
@@ -107,22 +135,23 @@ class _Index:
         del self._keys[count:]
         del self._values[count:]
         self._entries = count
-        self.create()
-        os.ftruncate(self._fd, count * self.ENTRY_SIZE)
+        self._written = min(self._written, count)
+        self.write_pending()
 
     def create(self) -> None:
         """Create the (empty) file, so that a missing file later means a lost index."""
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644))
 
     def reset(self) -> None:
-        """Drop every entry (the segment is about to rebuild the index)."""
+        """Drop every entry (the segment is about to rebuild the index). The file is
+        rewritten by the next write_pending (recovery calls it when done)."""
         self._keys = array(self._KEY_TYPE)
         self._values = array(self._VALUE_TYPE)
         self._entries = 0
+        self._written = 0
         self._loaded = True
-        self.create()
-        os.ftruncate(self._fd, 0)
+        if not self.path.exists():
+            self.create()
 
     # -- state --------------------------------------------------------------
 
@@ -139,20 +168,30 @@ class _Index:
         return self._entries * self.ENTRY_SIZE
 
     def flush(self) -> None:
-        if self._fd is not None:
-            os.fsync(self._fd)
+        """fsync the file if it changed since the last flush (a descriptor of its own:
+        safe from a worker thread; the flag is cleared first, so a write racing with
+        the fsync is caught by the next flush)."""
+        if not self._unsynced:
+            return
+        self._unsynced = False
+        try:
+            fd = os.open(self.path, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
-        """Release the file handle; entries stay readable (inactive segments keep none open)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        """Write pending entries; entries stay readable (an index holds no descriptor)."""
+        self.write_pending()
 
     def delete(self) -> None:
-        self.close()
         self.path.unlink(missing_ok=True)
 
     def rename_to(self, path: Path) -> None:
+        self.write_pending()
         if self.path.exists():
             os.replace(self.path, path)
         self.path = path

@@ -3,20 +3,40 @@
 Append (produce): scan_batches validates the payload per batch (size, magic, CRC),
 the ProducerStateManager checks idempotence, offsets are patched into the batch
 headers, LogAppendTime is stamped if the topic asks for it, and the bytes go to the
-active segment as they are, rolling to a new segment when it is full or old.
+active segment as they are, rolling to a new segment when it is full (segment.bytes,
+an index full, offsets beyond int32 of the base) or old (segment.ms + jitter, from the
+first batch's max timestamp). A failed write (disk full, EIO) raises StorageError
+(KAFKA_STORAGE_ERROR), is logged once per episode, and leaves the log as it was.
 Read (fetch): whole batches from the one containing the fetch offset, below the
 caller's upper offset (high watermark / last stable offset), within max_bytes; one
 pread per segment touched.
 
-Opening a log loads its segments; after a clean shutdown only the active segment's
-tail (after its last index entry) is re-validated; after an unclean one every
-segment from the recovery point on is (CRC checked, indexes rebuilt, the log cut at
-the first torn or corrupt batch). Producer state is rebuilt from the batch headers
-of the segments that can still hold live producers (snapshots: issue 3).
+Opening a log first finishes an interrupted compaction swap (`*.swap` files replace
+the segments they cover, as Kafka's LogLoader does) and removes leftovers
+(`*.cleaned`, `*.deleted`, `*.tmp`). After a clean shutdown only the active
+segment's tail (after its last index entry) is re-validated; after an unclean one
+every segment from the recovery point on is (CRC checked, indexes rebuilt, the log
+cut at the first torn or corrupt batch, later segments deleted), and what was cut is
+logged and kept in `load_report`. Producer state comes from the newest producer
+snapshot (`<offset>.snapshot`) at or below the log end offset plus the batch headers
+after it; snapshots are written when a segment rolls and when the log closes, and
+go with the segments they precede.
 
-Segments stay a list ordered by base offset; log_start_offset may point inside
-the first one (DeleteRecords). Retention, compaction and leader-epoch checkpoints
-are to come and will work on that list.
+Flushing: appends never fsync. `flush.messages` / `flush.ms` and rolls (Kafka flushes
+a rolled segment asynchronously) only make the log due; `flush_due(now)` hands out a
+LogFlush whose `run()` fsyncs in a worker thread and whose `complete()` moves the
+recovery point on the loop thread.
+
+Retention (`delete_old_segments`): whole segments past retention.ms / retention.bytes
+(cleanup.policy with "delete") or wholly below the log start offset (DeleteRecords)
+are removed from the segment list and their files renamed `*.deleted` at once; the
+files are unlinked later by `PendingDeletions.delete_due` (file.delete.delay.ms).
+
+Threading contract: everything here runs on the broker's event loop thread except
+`LogFlush.run` / `flush_files` (worker thread: fsync through descriptors of its own,
+never mutates the log) and the log cleaner's `CleaningTask.run` (storage/cleaner.py,
+reads closed segments by path). Retention and the cleaner's swap are loop-only and
+quick (renames, no fsync, no data copy).
 """
 
 from __future__ import annotations
@@ -25,8 +45,10 @@ import enum
 import logging
 import os
 import shutil
+import threading
 import time
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,6 +60,7 @@ from protocol.records import (
     LOG_OVERHEAD,
     TIMESTAMP_TYPE_MASK,
     BatchesInfo,
+    BatchHeader,
     InvalidRecordError,
     assign_offsets,
     decode_batch,
@@ -52,15 +75,26 @@ from storage.errors import (
     StorageError,
     UnexpectedAppendOffset,
 )
+from storage.file_handles import FileHandleCache
 from storage.log_config import LONG_MAX, LogConfig
-from storage.producer_state import ProducerAppendInfo, ProducerStateManager
+from storage.producer_state import (
+    SNAPSHOT_SUFFIX,
+    CorruptSnapshot,
+    ProducerAppendInfo,
+    ProducerStateManager,
+    decode_snapshot,
+    encode_snapshot,
+    snapshot_file_name,
+)
 from storage.segment import (
     INDEX_SUFFIX,
     LOG_SUFFIX,
     TIME_INDEX_SUFFIX,
     LogSegment,
     TimestampAndOffset,
+    filename_prefix,
     random_roll_jitter,
+    sync_file,
 )
 
 log = logging.getLogger(__name__)
@@ -72,8 +106,12 @@ MAX_TIMESTAMP = -3
 
 DEFAULT_PRODUCER_ID_EXPIRATION_MS = 86400000  # producer.id.expiration.ms
 
+DELETED_SUFFIX = ".deleted"
+CLEANED_SUFFIX = ".cleaned"
+SWAP_SUFFIX = ".swap"
 # Leftovers of interrupted file operations, removed when a log is opened.
-_STALE_SUFFIXES = (".deleted", ".cleaned", ".swap", ".tmp")
+_STALE_SUFFIXES = (DELETED_SUFFIX, CLEANED_SUFFIX, ".tmp")
+_SEGMENT_FILE_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX)
 
 
 class AppendOrigin(enum.Enum):
@@ -102,12 +140,85 @@ class FetchDataInfo(NamedTuple):
     next_offset: int  # offset after the last batch returned (= fetch_offset when empty)
 
 
+class LoadReport(NamedTuple):
+    """What opening the log found and did (for logs and tests)."""
+
+    clean_shutdown: bool
+    recovered_segments: list[str]  # segment files re-validated
+    indexes_rebuilt: list[str]  # segment files whose indexes were rebuilt
+    truncations: list[tuple[str, int, int, str]]  # (file, position, bytes cut, reason)
+    deleted_segments: list[str]  # after a corrupt one (unclean shutdown)
+    swaps_completed: list[str]  # interrupted compaction swaps finished
+    leftovers_removed: list[str]
+    snapshot_offset: int | None  # producer snapshot the state was loaded from
+    log_end_offset: int
+
+
 def parse_topic_partition(name: str) -> tuple[str, int]:
     """'my.topic-name-3' -> ('my.topic-name', 3): topics may contain '-', split on the last."""
     topic, sep, partition = name.rpartition("-")
     if not sep or not topic or not partition.isdigit():
         raise ValueError(f"not a <topic>-<partition> directory name: {name!r}")
     return topic, int(partition)
+
+
+class PendingDeletions:
+    """Files renamed `*.deleted`, unlinked once their file.delete.delay.ms has passed.
+
+    Thread-safe: logs add on the loop thread, `delete_due` may run in a worker thread.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: list[tuple[int, Path]] = []
+
+    def add(self, path: Path, due_ms: int) -> None:
+        with self._lock:
+            self._items.append((due_ms, path))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def items(self) -> list[tuple[Path, int]]:
+        with self._lock:
+            return [(path, due) for due, path in self._items]
+
+    def delete_due(self, now_ms: int) -> int:
+        """Unlink the files due by `now_ms`; returns how many were removed."""
+        with self._lock:
+            due = [item for item in self._items if item[0] <= now_ms]
+            self._items = [item for item in self._items if item[0] > now_ms]
+        removed = 0
+        for _, path in due:
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.error("cannot delete %s: %s", path, exc)
+        return removed
+
+
+class LogFlush:
+    """One log's due flush: `run()` in a worker thread (fsync), then `complete()` on the
+    loop thread (the recovery point moves; ignored if the log was truncated meanwhile)."""
+
+    __slots__ = ("log", "up_to", "generation")
+
+    def __init__(self, log: Log, up_to: int, generation: int) -> None:
+        self.log = log
+        self.up_to = up_to
+        self.generation = generation
+
+    def run(self) -> None:
+        self.log.flush_files(self.up_to)
+
+    def complete(self) -> None:
+        self.log.mark_flushed(self.up_to, self.generation)
+
+    def __repr__(self) -> str:
+        return f"LogFlush({self.log.name}, up_to={self.up_to})"
 
 
 class Log:
@@ -120,8 +231,17 @@ class Log:
         recovery_point: int | None = None,
         had_clean_shutdown: bool = True,
         producer_id_expiration_ms: int = DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+        file_cache: FileHandleCache | None = None,
+        pending_deletions: PendingDeletions | None = None,
+        on_flush_due: Callable[[Log], None] | None = None,
+        now_ms: int | None = None,
     ) -> None:
-        """Open (or create) the log in `dir`, recovering as the shutdown requires."""
+        """Open (or create) the log in `dir`, recovering as the shutdown requires.
+
+        `file_cache` caps open segment files (the LogManager's); `pending_deletions`
+        collects `*.deleted` files (the LogManager's, else the log's own);
+        `on_flush_due(log)` is called when flush.messages is reached.
+        """
         self.dir = Path(dir)
         try:
             self.topic, self.partition = parse_topic_partition(self.dir.name)
@@ -129,23 +249,68 @@ class Log:
             self.topic, self.partition = self.dir.name, -1
         self._config = config
         self.producer_id_expiration_ms = producer_id_expiration_ms
+        self.file_cache = file_cache
+        self.pending_deletions = (
+            pending_deletions if pending_deletions is not None else PendingDeletions()
+        )
+        self.on_flush_due = on_flush_due
         self.producer_state = ProducerStateManager()
         self.segments: list[LogSegment] = []
         self._segment_bases: list[int] = []  # parallel to segments, for bisect
+        self._snapshot_offsets: list[int] = []  # sorted offsets of <offset>.snapshot files
         self._unflushed_messages = 0
+        self._flush_signalled = False
+        self._roll_flush_offset = 0  # a rolled segment's end, to be flushed (as Kafka)
+        self._dir_unsynced = True  # files created or renamed since the last flush
         self.last_flush_ms = int(time.time() * 1000)
-        self.dir.mkdir(parents=True, exist_ok=True)
+        # Bumped when segments go away under a running cleaner or flush (truncation,
+        # retention, deletion): their results are then discarded.
+        self.generation = 0
+        self.cleaning: object | None = None  # the running CleaningTask (storage/cleaner.py)
+        self.next_delete_horizon_ms: int | None = None  # tombstones due (set by the cleaner)
+        self.closed = False
+        self._storage_error_logged = False
+        self._report = {
+            "recovered": [],
+            "rebuilt": [],
+            "truncations": [],
+            "deleted": [],
+            "swaps": [],
+            "leftovers": [],
+        }
         try:
+            self.dir.mkdir(parents=True, exist_ok=True)
             self._load_segments(log_start_offset or 0, recovery_point, had_clean_shutdown)
+            self.log_end_offset = self.segments[-1].next_offset
         except OSError as exc:
+            self.close_handlers()
             raise StorageError(f"cannot open log {self.dir}: {exc}") from exc
-        self.log_end_offset = self.segments[-1].next_offset
         start = max(log_start_offset or 0, self.segments[0].base_offset)
         self.log_start_offset = min(start, self.log_end_offset)
         if recovery_point is None:
             recovery_point = self.log_end_offset if had_clean_shutdown else 0
         self.recovery_point = min(recovery_point, self.log_end_offset)
-        self._rebuild_producer_state()
+        try:
+            snapshot_offset = self._load_producer_state(
+                now_ms if now_ms is not None else int(time.time() * 1000)
+            )
+        except OSError as exc:
+            self.close_handlers()
+            raise StorageError(f"cannot read log {self.dir}: {exc}") from exc
+        report = self._report
+        self.load_report = LoadReport(
+            had_clean_shutdown,
+            report["recovered"],
+            report["rebuilt"],
+            report["truncations"],
+            report["deleted"],
+            report["swaps"],
+            report["leftovers"],
+            snapshot_offset,
+            self.log_end_offset,
+        )
+        del self._report
+        self._log_load_report()
 
     # -- configuration and shape ---------------------------------------------
 
@@ -155,7 +320,7 @@ class Log:
 
     @config.setter
     def config(self, config: LogConfig) -> None:
-        """Topic config changed (AlterConfigs): takes effect from the next append."""
+        """Topic config changed (AlterConfigs): takes effect from the next append/check."""
         self._config = config
         self.active_segment.index_interval_bytes = config.index_interval_bytes
 
@@ -177,6 +342,7 @@ class Log:
             "index_interval_bytes": config.index_interval_bytes,
             "max_index_size": config.segment_index_bytes,
             "roll_jitter_ms": random_roll_jitter(config.segment_jitter_ms),
+            "file_cache": self.file_cache,
         }
         if create:
             return LogSegment.create(self.dir, base_offset, **kwargs)
@@ -186,29 +352,51 @@ class Log:
         self.segments.append(segment)
         self._segment_bases.append(segment.base_offset)
 
+    def segment_index(self, segment: LogSegment) -> int:
+        """Position of `segment` (this very object) in the list, -1 if not there."""
+        i = bisect_left(self._segment_bases, segment.base_offset)
+        if i < len(self.segments) and self.segments[i] is segment:
+            return i
+        return -1
+
     # -- loading and recovery ---------------------------------------------------
 
     def _load_segments(
         self, log_start_offset: int, recovery_point: int | None, had_clean_shutdown: bool
     ) -> None:
+        report = self._report
+        names = os.listdir(self.dir)
+        if any(name.endswith(SWAP_SUFFIX) for name in names):
+            self._complete_swaps()
+            names = os.listdir(self.dir)
         bases = []
         index_files = []
-        for path in self.dir.iterdir():
-            name = path.name
+        for name in names:
             if name.endswith(_STALE_SUFFIXES):
-                # No cleaner or async deletion runs yet, so these are only leftovers.
-                log.info("%s: removing leftover file %s", self.dir, name)
-                path.unlink(missing_ok=True)
+                report["leftovers"].append(name)
+                (self.dir / name).unlink(missing_ok=True)
             elif name.endswith(LOG_SUFFIX) and name[: -len(LOG_SUFFIX)].isdigit():
                 bases.append(int(name[: -len(LOG_SUFFIX)]))
             elif name.endswith((INDEX_SUFFIX, TIME_INDEX_SUFFIX)):
-                index_files.append(path)
+                index_files.append(name)
+            elif name.endswith(SNAPSHOT_SUFFIX) and name[: -len(SNAPSHOT_SUFFIX)].isdigit():
+                self._snapshot_offsets.append(int(name[: -len(SNAPSHOT_SUFFIX)]))
         bases.sort()
-        known = {f"{base:020d}" for base in bases}
-        for path in index_files:
-            if path.name.split(".")[0] not in known:
-                log.info("%s: removing orphaned index %s", self.dir, path.name)
-                path.unlink(missing_ok=True)
+        self._snapshot_offsets.sort()
+        known = {filename_prefix(base) for base in bases}
+        for name in index_files:
+            if name.split(".")[0] not in known:
+                report["leftovers"].append(name)
+                (self.dir / name).unlink(missing_ok=True)
+        if report["leftovers"]:
+            names = sorted(report["leftovers"])
+            log.info(
+                "%s: removed %d leftover file(s) of interrupted operations: %s%s",
+                self.dir,
+                len(names),
+                ", ".join(names[:6]),
+                ", ..." if len(names) > 6 else "",
+            )
         for base in bases:
             self._add_segment(self._new_segment(base))
         if not self.segments:
@@ -219,15 +407,9 @@ class Log:
             for segment in self.segments[:-1]:
                 if segment.needs_index_rebuild:
                     log.warning("%s: missing index, rebuilding", segment.log_path)
-                    segment.recover()
-            truncated = self.active_segment.recover_tail()
-            if truncated:
-                log.warning(
-                    "%s: truncated a torn tail of %d bytes; log end offset now %d",
-                    self.dir,
-                    truncated,
-                    self.active_segment.next_offset,
-                )
+                    self._recover_segment(segment)
+            active = self.active_segment
+            self._note_recovery(active, active.recover_tail(), tail_check=True)
             return
 
         # Unclean shutdown: every segment that may hold unflushed data is re-validated;
@@ -237,60 +419,257 @@ class Log:
             later = self.segments[i + 1] if i + 1 < len(self.segments) else None
             if later is not None and later.base_offset <= point and not segment.needs_index_rebuild:
                 continue
-            truncated = segment.recover()
+            truncated = self._recover_segment(segment)
             if truncated and later is not None:
+                dropped = self.segments[i + 1 :]
                 log.warning(
-                    "%s: corruption in %s; deleting the %d segments after it",
+                    "%s: corruption in %s; deleting the %d segments after it (offsets %d..%d)",
                     self.dir,
                     segment.log_path.name,
-                    len(self.segments) - i - 1,
+                    len(dropped),
+                    dropped[0].base_offset,
+                    dropped[-1].next_offset - 1,
                 )
-                for dropped in self.segments[i + 1 :]:
-                    dropped.delete()
+                for gone in dropped:
+                    report["deleted"].append(gone.log_path.name)
+                    gone.delete()
                 del self.segments[i + 1 :]
                 del self._segment_bases[i + 1 :]
                 break
 
-    def _rebuild_producer_state(self) -> None:
+    def _recover_segment(self, segment: LogSegment) -> int:
+        truncated = segment.recover()
+        self._note_recovery(segment, truncated)
+        return truncated
+
+    def _note_recovery(self, segment: LogSegment, truncated: int, tail_check: bool = False) -> None:
+        result = segment.last_recovery
+        if result is None:
+            return
+        report = self._report
+        if tail_check and not (truncated or result.indexes_rebuilt):
+            return  # the routine check of a clean open found nothing
+        report["recovered"].append(segment.log_path.name)
+        if result.indexes_rebuilt:
+            report["rebuilt"].append(segment.log_path.name)
+        if truncated:
+            report["truncations"].append(
+                (segment.log_path.name, result.valid_bytes, truncated, result.reason)
+            )
+
+    def _complete_swaps(self) -> None:
+        """Finish a compaction swap a crash interrupted (Kafka's completeSwapOperations).
+
+        A `<base>.log.swap` is a complete cleaned segment: the segments it replaces
+        (base offsets in [base, its next offset)) are deleted, then its files take their
+        final names. Index `.swap` files without their `.log.swap` are from a swap that
+        had not reached the log file (indexes are renamed first): they are dropped.
+        """
+        names = os.listdir(self.dir)
+        swap_logs = {
+            name
+            for name in names
+            if name.endswith(LOG_SUFFIX + SWAP_SUFFIX) and name.split(".")[0].isdigit()
+        }
+        low, high = None, None
+        for name in swap_logs:
+            base = int(name.split(".")[0])
+            segment = LogSegment(
+                self.dir, base, file_suffix=SWAP_SUFFIX, file_cache=FileHandleCache()
+            )
+            try:
+                end = segment.next_offset
+            finally:
+                segment.close()
+            low = base if low is None else min(low, base)
+            high = end if high is None else max(high, end)
+        if low is not None:
+            high = max(high, low + 1)
+            for name in names:
+                prefix = name.split(".")[0]
+                if name.endswith(_SEGMENT_FILE_SUFFIXES) and prefix.isdigit():
+                    if low <= int(prefix) < high:
+                        log.info("%s: deleting %s, replaced by a compacted segment", self.dir, name)
+                        (self.dir / name).unlink(missing_ok=True)
+        for name in os.listdir(self.dir):
+            if not name.endswith(SWAP_SUFFIX):
+                continue
+            path = self.dir / name
+            if name.split(".")[0] + LOG_SUFFIX + SWAP_SUFFIX not in swap_logs:
+                path.unlink(missing_ok=True)
+                self._report["leftovers"].append(name)
+                continue
+            final = path.with_name(name[: -len(SWAP_SUFFIX)])
+            os.replace(path, final)
+            if final.name.endswith(LOG_SUFFIX):
+                self._report["swaps"].append(final.name)
+                log.warning(
+                    "%s: completed an interrupted compaction swap of %s", self.dir, final.name
+                )
+
+    def _log_load_report(self) -> None:
+        report = self.load_report
+        if report.clean_shutdown and not (
+            report.truncations or report.indexes_rebuilt or report.swaps_completed
+        ):
+            return
+        parts = []
+        if not report.clean_shutdown:
+            parts.append(f"re-validated {len(report.recovered_segments)} segment(s)")
+        if report.indexes_rebuilt:
+            parts.append("rebuilt the indexes of " + ", ".join(report.indexes_rebuilt))
+        for name, position, cut, reason in report.truncations:
+            parts.append(f"cut {cut} bytes from {name} at position {position} ({reason})")
+        if report.deleted_segments:
+            parts.append("deleted " + ", ".join(report.deleted_segments))
+        if report.swaps_completed:
+            parts.append("finished compaction swaps of " + ", ".join(report.swaps_completed))
+        level = logging.WARNING if report.truncations or report.deleted_segments else logging.INFO
+        log.log(
+            level,
+            "%s: recovered after %s shutdown: %s; log end offset %d",
+            self.name,
+            "a clean" if report.clean_shutdown else "an unclean",
+            "; ".join(parts) or "nothing to repair",
+            report.log_end_offset,
+        )
+
+    # -- producer state and snapshots ------------------------------------------------
+
+    def _snapshot_path(self, offset: int) -> Path:
+        return self.dir / snapshot_file_name(offset)
+
+    def take_snapshot(self) -> int | None:
+        """Write `<log end offset>.snapshot` (loop thread; no fsync: a torn snapshot fails
+        its CRC and is skipped). Returns its offset, None when not needed or not written."""
+        offset = self.log_end_offset
+        if self._snapshot_offsets and self._snapshot_offsets[-1] == offset:
+            return None
+        if offset == self.segments[0].base_offset and not self.producer_state.producers:
+            return None
+        data = encode_snapshot(self.producer_state.entries())
+        path = self._snapshot_path(offset)
+        try:
+            with open(path, "wb") as file:
+                file.write(data)
+        except OSError as exc:
+            # The state can still be rebuilt from an older snapshot and the log.
+            log.warning("%s: cannot write producer snapshot %s: %s", self.name, path.name, exc)
+            path.unlink(missing_ok=True)
+            return None
+        self._snapshot_offsets = [o for o in self._snapshot_offsets if o < offset] + [offset]
+        self._dir_unsynced = True
+        return offset
+
+    def _delete_snapshots(self, keep: Callable[[int], bool]) -> None:
+        kept = []
+        for offset in self._snapshot_offsets:
+            if keep(offset):
+                kept.append(offset)
+            else:
+                self._snapshot_path(offset).unlink(missing_ok=True)
+        self._snapshot_offsets = kept
+
+    def _load_producer_state(self, now_ms: int) -> int | None:
+        """Newest valid snapshot at or below the log end offset, then the batch headers
+        after it; without one, the batch headers of the segments that can still hold
+        live producers. Returns the snapshot offset used (None: none)."""
+        end = self.log_end_offset
+        first_base = self.segments[0].base_offset
+        stale = [o for o in self._snapshot_offsets if o > end or o < first_base]
+        if stale:
+            log.info(
+                "%s: removing producer snapshots outside the log: %s",
+                self.name,
+                ", ".join(str(o) for o in stale),
+            )
+            self._delete_snapshots(lambda o: first_base <= o <= end)
+        state = self.producer_state
+        for offset in reversed(list(self._snapshot_offsets)):
+            path = self._snapshot_path(offset)
+            try:
+                entries = decode_snapshot(path.read_bytes())
+            except (OSError, CorruptSnapshot) as exc:
+                log.warning("%s: ignoring producer snapshot %s: %s", self.name, path.name, exc)
+                self._delete_snapshots(lambda o, bad=offset: o != bad)
+                continue
+            live = [
+                entry
+                for entry in entries
+                if entry.current_txn_first_offset is not None
+                or now_ms - entry.last_timestamp < self.producer_id_expiration_ms
+            ]
+            state.load_entries(live, offset)
+            self._replay_batches(offset)
+            state.update_map_end_offset(end)
+            return offset
+        self._rebuild_producer_state(now_ms)
+        return None
+
+    def _rebuild_producer_state(self, now_ms: int | None = None) -> None:
         """Producer state from batch headers, over the segments young enough to matter."""
         state = self.producer_state
         state.clear(self.log_end_offset)
-        horizon = int(time.time() * 1000) - self.producer_id_expiration_ms
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        horizon = now - self.producer_id_expiration_ms
         first = len(self.segments) - 1
         while first > 0 and self.segments[first - 1].largest_timestamp >= horizon:
             first -= 1
-        for segment in self.segments[first:]:
-            for position, header in segment.batch_headers():
+        self._replay_batches(self.segments[first].base_offset)
+        state.update_map_end_offset(self.log_end_offset)
+
+    def _replay_batches(self, from_offset: int) -> None:
+        """Apply the producer batches from `from_offset` (a batch boundary) to the end."""
+        state = self.producer_state
+        index = max(0, bisect_right(self._segment_bases, from_offset) - 1)
+        for i in range(index, len(self.segments)):
+            segment = self.segments[i]
+            position = 0
+            if i == index and from_offset > segment.base_offset:
+                found = segment.translate_offset(from_offset)
+                if found is None:
+                    continue
+                position = found[0]
+            for batch_position, header in segment.batch_headers(position):
                 if header.producer_id < 0 or header.last_offset < self.log_start_offset:
                     continue
-                append = state.prepare_update(
-                    header.producer_id, validate_epoch=False, validate_sequence=False
+                self._replay_batch(state, segment, batch_position, header)
+
+    def _replay_batch(
+        self,
+        state: ProducerStateManager,
+        segment: LogSegment,
+        position: int,
+        header: BatchHeader,
+    ) -> None:
+        append = state.prepare_update(
+            header.producer_id, validate_epoch=False, validate_sequence=False
+        )
+        if header.attributes & CONTROL_MASK:
+            try:
+                control_type, coordinator_epoch = read_end_txn_marker(
+                    segment.read_batch(position, header.size)
                 )
-                if header.attributes & CONTROL_MASK:
-                    try:
-                        control_type, coordinator_epoch = read_end_txn_marker(
-                            segment.read_batch(position, header.size)
-                        )
-                    except InvalidRecordError:
-                        continue
-                    append.append_end_txn_marker(
-                        header.producer_epoch,
-                        coordinator_epoch,
-                        header.base_offset,
-                        header.max_timestamp,
-                        control_type == CONTROL_COMMIT,
-                    )
-                else:
-                    append.append_data_batch(
-                        header.producer_epoch,
-                        header.base_sequence,
-                        header.last_sequence,
-                        header.base_offset,
-                        header.last_offset,
-                        header.max_timestamp,
-                        header.is_transactional,
-                    )
-                state.update(append)
+            except InvalidRecordError:
+                return
+            append.append_end_txn_marker(
+                header.producer_epoch,
+                coordinator_epoch,
+                header.base_offset,
+                header.max_timestamp,
+                control_type == CONTROL_COMMIT,
+            )
+        else:
+            append.append_data_batch(
+                header.producer_epoch,
+                header.base_sequence,
+                header.last_sequence,
+                header.base_offset,
+                header.last_offset,
+                header.max_timestamp,
+                header.is_transactional,
+            )
+        state.update(append)
 
     # -- append -------------------------------------------------------------
 
@@ -512,14 +891,34 @@ class Log:
             self._maybe_roll(info.size, max_timestamp, last_offset, now)
             self.active_segment.append(records, info, first_offset, append_time)
         except OSError as exc:
-            raise StorageError(f"write to {self.dir} failed: {exc}") from exc
+            self._storage_error("append", exc)
+        if self._storage_error_logged:
+            log.info("%s: writes succeed again", self.name)
+            self._storage_error_logged = False
         self.log_end_offset = last_offset + 1
+
+    def _storage_error(self, action: str, exc: OSError) -> None:
+        """Raise StorageError for a failed disk operation, logging once per episode."""
+        if not self._storage_error_logged:
+            self._storage_error_logged = True
+            log.error(
+                "%s: %s failed (%s); answering KAFKA_STORAGE_ERROR until a write succeeds",
+                self.name,
+                action,
+                exc,
+            )
+        else:
+            log.debug("%s: %s failed again: %s", self.name, action, exc)
+        raise StorageError(f"{action} on {self.dir} failed: {exc}") from exc
 
     def _after_append(self, messages: int) -> None:
         self._unflushed_messages += messages
-        # flush.messages (off by default, as in Kafka): fsync inline, like Kafka's append.
-        if self._unflushed_messages >= self._config.flush_messages:
-            self.flush()
+        # flush.messages (off by default, as in Kafka): the log becomes due; the broker's
+        # flusher fsyncs it in a worker thread (flush_due / LogFlush).
+        if self._unflushed_messages >= self._config.flush_messages and not self._flush_signalled:
+            self._flush_signalled = True
+            if self.on_flush_due is not None:
+                self.on_flush_due(self)
 
     def _maybe_roll(self, size: int, max_timestamp: int, last_offset: int, now: int) -> None:
         segment = self.active_segment
@@ -537,15 +936,97 @@ class Log:
             self.roll()
 
     def roll(self) -> LogSegment:
-        """Start a new active segment at the log end offset (no-op if the active one is empty)."""
+        """Start a new active segment at the log end offset (no-op if the active one is
+        empty). Writes a producer snapshot at the new base offset, and makes the log due
+        for a flush up to it (Kafka flushes a rolled segment asynchronously)."""
         active = self.active_segment
-        if active.size == 0 and active.base_offset == self.log_end_offset:
+        end = self.log_end_offset
+        if active.size == 0 and active.base_offset == end:
             return active
         active.on_become_inactive()
-        segment = self._new_segment(self.log_end_offset, create=True)
+        segment = self._new_segment(end, create=True)
+        self.take_snapshot()
         self._add_segment(segment)
+        self._roll_flush_offset = end
+        self._dir_unsynced = True
         log.debug("%s: rolled new segment at offset %d", self.name, segment.base_offset)
         return segment
+
+    # -- flushing -------------------------------------------------------------------
+
+    @property
+    def unflushed_messages(self) -> int:
+        return self._unflushed_messages
+
+    def flush_due(self, now_ms: int) -> LogFlush | None:
+        """Loop thread: a LogFlush if flush.messages / flush.ms or a roll asks for one."""
+        config = self._config
+        end = self.log_end_offset
+        target = self._roll_flush_offset
+        if self._unflushed_messages >= config.flush_messages:
+            target = end
+        elif (
+            config.flush_ms != LONG_MAX
+            and now_ms - self.last_flush_ms >= config.flush_ms
+            and end > self.recovery_point
+        ):
+            target = end
+        if target <= self.recovery_point:
+            self._roll_flush_offset = 0
+            return None
+        if target == end:
+            self._unflushed_messages = 0
+            self._flush_signalled = False
+        self._roll_flush_offset = 0
+        self.last_flush_ms = now_ms
+        return LogFlush(self, target, self.generation)
+
+    def flush_files(self, up_to: int | None = None, *, indexes: bool = True) -> None:
+        """fsync what holds data below `up_to` (default: the log end offset) and past the
+        recovery point, then the directory. Worker-thread safe: descriptors of its own,
+        and the log is not changed (`mark_flushed` moves the recovery point)."""
+        if up_to is None:
+            up_to = self.log_end_offset
+        segments = list(self.segments)
+        start = self.recovery_point
+        try:
+            for i, segment in enumerate(segments):
+                if segment.base_offset >= up_to and i > 0:
+                    break
+                later = segments[i + 1] if i + 1 < len(segments) else None
+                if later is not None and later.base_offset <= start:
+                    continue
+                if indexes:
+                    segment.flush()
+                else:
+                    sync_file(segment.log_path)
+            if self._dir_unsynced:
+                self._dir_unsynced = False  # cleared first: a racing rename sets it again
+                sync_file(self.dir)
+        except OSError as exc:
+            log.error("%s: flush failed: %s", self.name, exc)
+            raise StorageError(f"flush of {self.dir} failed: {exc}") from exc
+
+    def mark_flushed(self, up_to: int, generation: int | None = None) -> None:
+        """Loop thread, after flush_files(up_to): the recovery point moves to `up_to`."""
+        if generation is not None and generation != self.generation:
+            return  # truncated meanwhile: the recovery point stays where it is
+        if up_to > self.recovery_point:
+            self.recovery_point = min(up_to, self.log_end_offset)
+
+    def flush(self) -> None:
+        """Flush everything now, in the calling thread (shutdown, tests)."""
+        up_to = self.log_end_offset
+        generation = self.generation
+        first = max(0, bisect_right(self._segment_bases, self.recovery_point) - 1)
+        for segment in self.segments[first:]:
+            segment.index.write_pending()
+            segment.time_index.write_pending()
+        self.flush_files(up_to)
+        self.mark_flushed(up_to, generation)
+        self._unflushed_messages = 0
+        self._flush_signalled = False
+        self.last_flush_ms = int(time.time() * 1000)
 
     # -- read -------------------------------------------------------------------
 
@@ -640,6 +1121,7 @@ class Log:
         return None
 
     # -- truncation, start offset -----------------------------------------------------
+    # -- truncation, start offset -----------------------------------------------------
 
     def truncate_to(self, offset: int) -> bool:
         """Remove everything from the batch holding `offset` on (replica truncation).
@@ -648,6 +1130,7 @@ class Log:
             raise ValueError(f"cannot truncate to a negative offset {offset}")
         if offset >= self.log_end_offset:
             return False
+        self.generation += 1
         if offset < self.segments[0].base_offset:
             self.truncate_fully_and_start_at(offset)
             return True
@@ -662,15 +1145,19 @@ class Log:
         self.log_end_offset = active.next_offset
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
         self.recovery_point = min(self.recovery_point, self.log_end_offset)
-        self._rebuild_producer_state()
+        end = self.log_end_offset
+        self._delete_snapshots(lambda o: o <= end)
+        self._load_producer_state(int(time.time() * 1000))
         return True
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
         """Drop every segment and restart the log, empty, at `offset`."""
+        self.generation += 1
         for segment in self.segments:
             segment.delete()
         self.segments.clear()
         self._segment_bases.clear()
+        self._delete_snapshots(lambda o: False)
         self._add_segment(self._new_segment(offset, create=True))
         self.log_end_offset = offset
         self.log_start_offset = offset
@@ -678,7 +1165,8 @@ class Log:
         self.producer_state.clear(offset)
 
     def maybe_increment_log_start_offset(self, offset: int) -> bool:
-        """DeleteRecords: move the log start offset up (segments are deleted by retention)."""
+        """DeleteRecords: move the log start offset up; the segments wholly below it go at
+        the next retention check (`delete_old_segments`), as in Kafka."""
         if offset > self.log_end_offset:
             raise OffsetOutOfRange(
                 f"{self.name}: cannot move the log start offset to {offset}"
@@ -689,32 +1177,179 @@ class Log:
         self.log_start_offset = offset
         return True
 
+    # -- retention --------------------------------------------------------------------
+
+    def delete_old_segments(
+        self, now_ms: int | None = None, high_watermark: int | None = None
+    ) -> int:
+        """Retention check (loop thread, quick): delete the segments wholly below the log
+        start offset, and with cleanup.policy "delete" those past retention.bytes and
+        retention.ms. Only segments wholly below `high_watermark` (default: the log end
+        offset) go; when every segment would go, the active one is rolled first (Kafka).
+        Returns the number of segments deleted."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        try:
+            return self._delete_old_segments(now, high_watermark)
+        except OSError as exc:
+            self._storage_error("retention", exc)
+            raise  # not reached: _storage_error raises
+
+    def _delete_old_segments(self, now: int, high_watermark: int | None) -> int:
+        upper = self.log_end_offset if high_watermark is None else high_watermark
+        start = self.log_start_offset
+        deleted = self._delete_where(
+            lambda segment, later: later is not None and later.base_offset <= start,
+            upper,
+            now,
+            "below the log start offset",
+        )
+        config = self._config
+        if not config.delete:
+            return deleted
+        if config.retention_bytes >= 0:
+            excess = self.size - config.retention_bytes
+
+            def over_size(segment: LogSegment, later: LogSegment | None) -> bool:
+                nonlocal excess
+                if excess - segment.size >= 0:
+                    excess -= segment.size
+                    return True
+                return False
+
+            if excess > 0:
+                deleted += self._delete_where(
+                    over_size, upper, now, f"retention.bytes {config.retention_bytes}"
+                )
+        if config.retention_ms >= 0:
+            horizon = now - config.retention_ms
+            deleted += self._delete_where(
+                lambda segment, later: segment.largest_timestamp < horizon,
+                upper,
+                now,
+                f"retention.ms {config.retention_ms}",
+            )
+        return deleted
+
+    def _delete_where(
+        self,
+        predicate: Callable[[LogSegment, LogSegment | None], bool],
+        upper: int,
+        now: int,
+        reason: str,
+    ) -> int:
+        segments = self.segments
+        doomed: list[LogSegment] = []
+        for i, segment in enumerate(segments):
+            later = segments[i + 1] if i + 1 < len(segments) else None
+            if later is None and segment.size == 0:
+                break
+            bound = later.base_offset if later is not None else self.log_end_offset
+            if upper < bound or not predicate(segment, later):
+                break
+            doomed.append(segment)
+        if not doomed:
+            return 0
+        if len(doomed) == len(segments):
+            self.roll()  # never delete the active segment: roll it first
+        first, last = doomed[0], doomed[-1]
+        size = sum(segment.size for segment in doomed)
+        self.remove_segments(doomed, now)
+        log.info(
+            "%s: deleted %d segment(s) %s..%s (%d bytes, %s); log start offset now %d",
+            self.name,
+            len(doomed),
+            first.log_path.name.split(".")[0],
+            last.log_path.name.split(".")[0],
+            size,
+            reason,
+            self.log_start_offset,
+        )
+        return len(doomed)
+
+    def remove_segments(self, doomed: list[LogSegment], now_ms: int) -> None:
+        """Take the first `len(doomed)` segments (which must be `doomed`) out of the log,
+        rename their files `*.deleted` and queue them for deletion; the log start offset
+        moves to the new first segment. Loop thread."""
+        count = len(doomed)
+        if self.segments[:count] != doomed or count >= len(self.segments):
+            raise ValueError("remove_segments: not the oldest, inactive segments")
+        self.generation += 1  # a running cleaner or flush must not use them any more
+        del self.segments[:count]
+        del self._segment_bases[:count]
+        for segment in doomed:
+            self._retire(segment, now_ms)
+        first_base = self.segments[0].base_offset
+        self.log_start_offset = max(self.log_start_offset, first_base)
+        self.recovery_point = max(self.recovery_point, first_base)
+        self._delete_snapshots(lambda o: o >= first_base)
+
+    def _retire(self, segment: LogSegment, now_ms: int) -> None:
+        """Rename a segment's files `*.deleted` and queue them (file.delete.delay.ms)."""
+        due = now_ms + self._config.file_delete_delay_ms
+        self._dir_unsynced = True
+        try:
+            segment.close()
+            segment.change_file_suffix(segment.file_suffix, DELETED_SUFFIX)
+        except OSError as exc:
+            log.error("%s: cannot rename %s for deletion: %s", self.name, segment, exc)
+        for path in (segment.log_path, segment.index.path, segment.time_index.path):
+            if path.name.endswith(DELETED_SUFFIX):
+                self.pending_deletions.add(path, due)
+
+    # -- compaction support (storage/cleaner.py) -----------------------------------------
+
+    def replace_segments(self, old: list[LogSegment], new: LogSegment, now_ms: int) -> None:
+        """Swap the cleaned `new` (files `*.cleaned`, base = old[0]'s) in for the
+        consecutive, inactive segments `old`. Loop thread, renames only, in Kafka's
+        order: new `.cleaned` -> `.swap`; old -> `.deleted` (queued); new `.swap` -> final.
+        A crash in between is finished by the next open (`_complete_swaps`)."""
+        first = self.segment_index(old[0])
+        count = len(old)
+        if first < 0 or self.segments[first : first + count] != old:
+            raise ValueError("replace_segments: the segments are no longer in the log")
+        if first + count >= len(self.segments):
+            raise ValueError("replace_segments: never the active segment")
+        if new.base_offset != old[0].base_offset:
+            raise ValueError("replace_segments: the new segment must keep the base offset")
+        new.change_file_suffix(CLEANED_SUFFIX, SWAP_SUFFIX)
+        del self.segments[first : first + count]
+        del self._segment_bases[first : first + count]
+        for segment in old:
+            self._retire(segment, now_ms)
+        new.change_file_suffix(SWAP_SUFFIX, "")
+        new.attach_cache(self.file_cache)
+        self.segments.insert(first, new)
+        self._segment_bases.insert(first, new.base_offset)
+
     # -- lifecycle ----------------------------------------------------------------
 
-    def flush(self) -> None:
-        """fsync the segments holding data past the recovery point; the point moves to the end."""
-        try:
-            index = max(0, bisect_right(self._segment_bases, self.recovery_point) - 1)
-            for segment in self.segments[index:]:
-                segment.flush()
-            fd = os.open(self.dir, os.O_RDONLY)
-            try:
-                os.fsync(fd)  # new segment files' directory entries
-            finally:
-                os.close(fd)
-        except OSError as exc:
-            raise StorageError(f"flush of {self.dir} failed: {exc}") from exc
-        self.recovery_point = self.log_end_offset
-        self._unflushed_messages = 0
-        self.last_flush_ms = int(time.time() * 1000)
-
     def close(self) -> None:
+        """Write a producer snapshot and the indexes, release every descriptor. No fsync
+        (LogManager.close flushes after closing: flushing opens descriptors of its own)."""
+        if not self.closed and self.segments:
+            try:
+                self.take_snapshot()
+            except OSError as exc:  # pragma: no cover - take_snapshot logs its own
+                log.warning("%s: %s", self.name, exc)
+        self.closed = True
+        self.generation += 1
         for segment in self.segments:
             segment.close()
 
+    def close_handlers(self) -> None:
+        """Release every descriptor without writing anything (Kafka's closeHandlers: a
+        failed open, a deletion). The log is closed."""
+        self.closed = True
+        self.generation += 1
+        for segment in self.segments:
+            try:
+                segment.close()
+            except OSError as exc:
+                log.warning("%s: closing %s: %s", self.name, segment.log_path.name, exc)
+
     def delete(self) -> None:
         """Close and remove the partition's directory."""
-        self.close()
+        self.close_handlers()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __repr__(self) -> str:

@@ -6,12 +6,30 @@
     <log.dir>/.kafka_cleanshutdown                present only after a clean shutdown
     <log.dir>/<topic>-<partition>/                one Log each
 
+    <log.dir>/cleaner-offset-checkpoint           per partition: where compaction reached
+
 `load` opens every partition directory (topic names may contain '-' and '.': the
 partition is after the last '-'), skipping Kafka's `*-delete`, `*-future` and
 `*-stray` directories, and recovers according to the clean-shutdown marker, which
-it then removes: a crash before the next `close` leaves no marker. `close` flushes
-and closes every log, writes the checkpoints, then the marker.
-Retention and cleaner tasks will be started by the broker against `logs()`.
+it then removes: a crash before the next `close` leaves no marker. A log that cannot
+be opened (an I/O error) is logged and listed in `offline_logs`, never recreated
+empty. `close` closes every log (producer snapshots, indexes), fsyncs them, writes
+the checkpoints, then the marker.
+
+Background work, driven by the broker's tasks (Trio), each call quick on the loop
+thread unless marked "worker thread":
+
+    retention_pass(now_ms)          every log.retention.check.interval.ms; renames only
+    delete_pending_files(now_ms)    worker thread (unlinks), e.g. every few seconds
+    flush_pass(now_ms)              every log.flush.scheduler.interval.ms -> [LogFlush];
+                                    LogFlush.run() worker thread, .complete() loop thread,
+                                    then checkpoint() (worker thread: it fsyncs)
+    checkpoint()                    worker thread (every log.flush.offset.checkpoint.interval.ms)
+    close_idle_files(idle_ms)       now and then; the descriptor cap works without it
+    grab_filthiest_log(now_ms)      compaction; see storage/cleaner.py for the protocol
+
+`on_flush_due` (a callable taking the Log) is called on the loop thread when a log
+reaches flush.messages, so the broker can wake its flusher instead of waiting.
 """
 
 from __future__ import annotations
@@ -21,11 +39,20 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from storage.checkpoint import CorruptCheckpoint, OffsetCheckpointFile, write_atomically
-from storage.log import DEFAULT_PRODUCER_ID_EXPIRATION_MS, Log, parse_topic_partition
+from storage.cleaner import DEFAULT_MAX_MAP_ENTRIES, CleaningTask, LogCleaner
+from storage.errors import StorageError
+from storage.file_handles import FileHandleCache
+from storage.log import (
+    DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+    Log,
+    LogFlush,
+    PendingDeletions,
+    parse_topic_partition,
+)
 from storage.log_config import LogConfig
 
 log = logging.getLogger(__name__)
@@ -35,6 +62,7 @@ RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
 _SKIPPED_DIR_SUFFIXES = ("-delete", "-future", "-stray")
+DEFAULT_MAX_OPEN_SEGMENT_FILES = 1024
 
 
 class LogManager:
@@ -46,7 +74,10 @@ class LogManager:
         broker_id: int | None = None,
         cluster_id: str | None = None,
         producer_id_expiration_ms: int = DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+        max_open_segment_files: int | None = DEFAULT_MAX_OPEN_SEGMENT_FILES,
+        cleaner_max_map_entries: int = DEFAULT_MAX_MAP_ENTRIES,
     ) -> None:
+        """`max_open_segment_files`: cap on segment .log descriptors (None: no cap)."""
         self.log_dir = Path(log_dir)
         self.default_config = default_config
         self.broker_id = broker_id
@@ -55,6 +86,12 @@ class LogManager:
         self.meta_properties: dict[str, str] = {}
         self.had_clean_shutdown = True
         self._logs: dict[tuple[str, int], Log] = {}
+        self.offline_logs: dict[tuple[str, int], str] = {}  # partition -> why
+        self.file_cache = FileHandleCache(max_open_segment_files)
+        self.pending_deletions = PendingDeletions()
+        self.cleaner = LogCleaner(self.log_dir, max_map_entries=cleaner_max_map_entries)
+        self.on_flush_due = None
+        self.load_seconds = 0.0
         self._recovery_checkpoint = OffsetCheckpointFile(self.log_dir / RECOVERY_POINT_CHECKPOINT)
         self._start_checkpoint = OffsetCheckpointFile(self.log_dir / LOG_START_OFFSET_CHECKPOINT)
 
@@ -72,19 +109,55 @@ class LogManager:
             log.warning("%s: no clean shutdown marker, recovering logs", self.log_dir)
         recovery_points = self._read_checkpoint(self._recovery_checkpoint)
         start_offsets = self._read_checkpoint(self._start_checkpoint)
+        self.cleaner.load_checkpoint()
+        started = time.monotonic()
+        recovered = 0
         for path, topic, partition in self._partition_dirs():
             config = (topic_configs or {}).get(topic, self.default_config)
             key = (topic, partition)
-            self._logs[key] = Log(
-                path,
-                config,
-                log_start_offset=start_offsets.get(key),
-                recovery_point=recovery_points.get(key),
-                had_clean_shutdown=self.had_clean_shutdown,
-                producer_id_expiration_ms=self.producer_id_expiration_ms,
-            )
+            try:
+                opened = self._open_log(
+                    path,
+                    config,
+                    log_start_offset=start_offsets.get(key),
+                    recovery_point=recovery_points.get(key),
+                    had_clean_shutdown=self.had_clean_shutdown,
+                )
+            except StorageError as exc:
+                log.error("%s: log %s-%d is offline: %s", self.log_dir, topic, partition, exc)
+                self.offline_logs[key] = str(exc)
+                continue
+            report = opened.load_report
+            if report.truncations or report.indexes_rebuilt or report.swaps_completed:
+                recovered += 1
+            self._logs[key] = opened
+        self.load_seconds = time.monotonic() - started
+        log.info(
+            "%s: loaded %d logs in %.2f s (%s shutdown; %d repaired, %d offline)",
+            self.log_dir,
+            len(self._logs),
+            self.load_seconds,
+            "clean" if self.had_clean_shutdown else "unclean",
+            recovered,
+            len(self.offline_logs),
+        )
         # From here on a crash must be noticed by the next start.
         marker.unlink(missing_ok=True)
+
+    def _open_log(self, path: Path, config: LogConfig, **kwargs) -> Log:
+        return Log(
+            path,
+            config,
+            producer_id_expiration_ms=self.producer_id_expiration_ms,
+            file_cache=self.file_cache,
+            pending_deletions=self.pending_deletions,
+            on_flush_due=self._flush_due,
+            **kwargs,
+        )
+
+    def _flush_due(self, value: Log) -> None:
+        if self.on_flush_due is not None:
+            self.on_flush_due(value)
 
     def _partition_dirs(self):
         for path in sorted(self.log_dir.iterdir()):
@@ -144,11 +217,9 @@ class LogManager:
         existing = self._logs.get(key)
         if existing is not None:
             return existing
-        created = Log(
-            self.log_dir / (f"{topic}-{partition}"),
-            config,
-            producer_id_expiration_ms=self.producer_id_expiration_ms,
-        )
+        if key in self.offline_logs:
+            raise StorageError(f"log {topic}-{partition} is offline: {self.offline_logs[key]}")
+        created = self._open_log(self.log_dir / (f"{topic}-{partition}"), config)
         self._logs[key] = created
         return created
 
@@ -156,9 +227,11 @@ class LogManager:
         """Close the partition's log and remove its files (renamed `*-delete` first, as
         Kafka does, so that a crash mid-way is finished by the next load)."""
         removed = self._logs.pop((topic, partition), None)
+        self.offline_logs.pop((topic, partition), None)
+        self.cleaner.forget(topic, partition)
         if removed is None:
             return
-        removed.close()
+        removed.close_handlers()  # no snapshot; a running cleaning or flush is discarded
         doomed = removed.dir.with_name(f"{removed.dir.name}.{uuid.uuid4().hex}-delete")
         try:
             removed.dir.rename(doomed)
@@ -169,27 +242,78 @@ class LogManager:
     def logs(self) -> dict[tuple[str, int], Log]:
         return dict(self._logs)
 
+    # -- background work ----------------------------------------------------------
+
+    def retention_pass(
+        self,
+        now_ms: int | None = None,
+        high_watermark: Callable[[str, int], int | None] | None = None,
+    ) -> int:
+        """Delete old segments in every log (loop thread; renames only). `high_watermark
+        (topic, partition)` bounds what may go (default: the log end offset). Returns
+        the number of segments deleted."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        deleted = 0
+        for (topic, partition), value in list(self._logs.items()):
+            bound = high_watermark(topic, partition) if high_watermark is not None else None
+            try:
+                deleted += value.delete_old_segments(now, bound)
+            except StorageError as exc:
+                log.error("%s: retention failed: %s", value.name, exc)
+        return deleted
+
+    def delete_pending_files(self, now_ms: int | None = None) -> int:
+        """Unlink `*.deleted` files whose file.delete.delay.ms passed (worker thread ok)."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        return self.pending_deletions.delete_due(now)
+
+    def flush_pass(self, now_ms: int | None = None) -> list[LogFlush]:
+        """The logs due for a flush (flush.messages, flush.ms, rolled segments), as
+        LogFlush items: `run()` each in a worker thread, then `complete()` on the loop."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        due = []
+        for value in list(self._logs.values()):
+            flush = value.flush_due(now)
+            if flush is not None:
+                due.append(flush)
+        return due
+
+    def grab_filthiest_log(self, now_ms: int | None = None) -> CleaningTask | None:
+        """The compacted log most in need of cleaning, planned (loop thread); see
+        storage/cleaner.py for running and swapping the task."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        return self.cleaner.grab_filthiest_log(list(self._logs.values()), now)
+
+    def close_idle_files(self, idle_ms: int) -> int:
+        """Close segment files unused for `idle_ms` (loop thread); returns how many."""
+        return self.file_cache.close_idle(idle_ms)
+
+    @property
+    def open_segment_files(self) -> int:
+        return len(self.file_cache)
+
     # -- checkpoints, shutdown --------------------------------------------------
 
     def checkpoint(self) -> None:
-        """Write the recovery-point and log-start-offset checkpoints (periodic task)."""
-        self._recovery_checkpoint.write(
-            {key: value.recovery_point for key, value in self._logs.items()}
-        )
-        self._start_checkpoint.write(
-            {key: value.log_start_offset for key, value in self._logs.items()}
-        )
+        """Write the recovery-point and log-start-offset checkpoints (periodic task; it
+        fsyncs, so a worker thread; safe while the loop appends)."""
+        logs = list(self._logs.items())
+        self._recovery_checkpoint.write({key: value.recovery_point for key, value in logs})
+        self._start_checkpoint.write({key: value.log_start_offset for key, value in logs})
 
     def flush(self) -> None:
-        for value in self._logs.values():
+        for value in list(self._logs.values()):
             value.flush()
 
     def close(self) -> None:
-        """Flush and close every log, write the checkpoints, then the clean-shutdown marker."""
+        """Close every log (snapshots, indexes), fsync them, write the checkpoints and the
+        cleaner checkpoint, then the clean-shutdown marker."""
         for value in self._logs.values():
-            value.flush()
             value.close()
+            value.flush()
+        self.file_cache.close_all()
         self.checkpoint()
+        self.cleaner.write_checkpoint()
         write_atomically(
             self.log_dir / CLEAN_SHUTDOWN_FILE,
             json.dumps({"version": 0, "brokerEpoch": -1}).encode("ascii"),

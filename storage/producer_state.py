@@ -16,20 +16,43 @@ Rules (Kafka's ProducerStateManager / ProducerAppendInfo):
 Replicated appends (followers) are not checked, only recorded.
 
 Changes of one append are staged in a ProducerAppendInfo and applied with `update`
-once the batches are on disk, so a refused batch leaves no trace. Persisting the
-state as `<offset>.snapshot` files is issue 3; `entries()`/`load_entries()` and
-`map_end_offset` are the hooks it will use.
+once the batches are on disk, so a refused batch leaves no trace.
+
+Snapshots: `<offset>.snapshot` in the partition directory holds the state for every
+batch below `offset` (the log writes one when it rolls and when it closes). Kafka's
+ProducerSnapshot layout, version 1, big-endian:
+
+    version int16 | crc uint32 (CRC-32C of everything after it) | count int32 |
+    count x (producer id int64, epoch int16, last sequence int32, last offset int64,
+             offset delta int32, timestamp int64, coordinator epoch int32,
+             current txn first offset int64 (-1: none))
+
+Kafka writes one entry per producer (its last batch). We write one entry per
+remembered batch (up to 5, oldest first) so that a retry of any of a producer's
+last 5 batches is still found after a restart; Kafka's reader keeps the last entry
+of a producer id, which is exactly its own entry, so the file stays readable by
+Kafka's tools. "offset delta" is last offset - first offset of the batch (= last
+sequence - first sequence). A producer whose state holds no batch (only a marker)
+gets one entry with last sequence -1 and last offset -1.
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 from collections import deque
 from collections.abc import Iterable
 from typing import NamedTuple
 
+from crc32c import crc32c
+
 from protocol.records import INT32_MAX, NO_PRODUCER_EPOCH, NO_SEQUENCE
-from storage.errors import InvalidProducerEpoch, OutOfOrderSequence, TransactionCoordinatorFenced
+from storage.errors import (
+    InvalidProducerEpoch,
+    OutOfOrderSequence,
+    StorageError,
+    TransactionCoordinatorFenced,
+)
 
 log = logging.getLogger(__name__)
 
@@ -285,3 +308,90 @@ class ProducerStateManager:
             self.producers[entry.producer_id] = entry
             if entry.current_txn_first_offset is not None:
                 self.ongoing_txns[entry.producer_id] = entry.current_txn_first_offset
+
+
+# -- snapshots ------------------------------------------------------------------
+
+SNAPSHOT_SUFFIX = ".snapshot"
+SNAPSHOT_VERSION = 1
+_SNAPSHOT_HEAD = struct.Struct(">hIi")  # version, crc, entry count
+_SNAPSHOT_ENTRY = struct.Struct(">qhiqiqiq")
+_CRC_START = 6  # the CRC covers the bytes after version and crc
+
+
+class CorruptSnapshot(StorageError):
+    """A producer snapshot file that fails its checks; the state is rebuilt without it."""
+
+
+def snapshot_file_name(offset: int) -> str:
+    return f"{offset:020d}{SNAPSHOT_SUFFIX}"
+
+
+def encode_snapshot(entries: Iterable[ProducerStateEntry]) -> bytes:
+    """Kafka's ProducerSnapshot v1 bytes for `entries` (see the module docstring)."""
+    body = bytearray()
+    pack = _SNAPSHOT_ENTRY.pack
+    count = 0
+    for entry in entries:
+        txn = -1 if entry.current_txn_first_offset is None else entry.current_txn_first_offset
+        batches = list(entry.batches)
+        if not batches:
+            body += pack(
+                entry.producer_id,
+                entry.producer_epoch,
+                NO_SEQUENCE,
+                -1,
+                0,
+                entry.last_timestamp,
+                entry.coordinator_epoch,
+                txn,
+            )
+            count += 1
+            continue
+        for i, batch in enumerate(batches):
+            last = i == len(batches) - 1
+            body += pack(
+                entry.producer_id,
+                entry.producer_epoch,
+                batch.last_seq,
+                batch.last_offset,
+                batch.last_offset - batch.first_offset,
+                entry.last_timestamp if last else batch.timestamp,
+                entry.coordinator_epoch,
+                txn,
+            )
+            count += 1
+    head = bytearray(_SNAPSHOT_HEAD.pack(SNAPSHOT_VERSION, 0, count))
+    data = head + body
+    struct.pack_into(">I", data, 2, crc32c(memoryview(data)[_CRC_START:]))
+    return bytes(data)
+
+
+def decode_snapshot(data: bytes) -> list[ProducerStateEntry]:
+    """Entries of a snapshot file; raises CorruptSnapshot."""
+    if len(data) < _SNAPSHOT_HEAD.size:
+        raise CorruptSnapshot(f"snapshot of {len(data)} bytes is too short")
+    version, crc, count = _SNAPSHOT_HEAD.unpack_from(data)
+    if version != SNAPSHOT_VERSION:
+        raise CorruptSnapshot(f"unknown snapshot version {version}")
+    if crc32c(memoryview(data)[_CRC_START:]) != crc:
+        raise CorruptSnapshot("snapshot CRC mismatch")
+    if count < 0 or len(data) != _SNAPSHOT_HEAD.size + count * _SNAPSHOT_ENTRY.size:
+        raise CorruptSnapshot(f"snapshot size does not match its {count} entries")
+    entries: dict[int, ProducerStateEntry] = {}
+    for values in _SNAPSHOT_ENTRY.iter_unpack(memoryview(data)[_SNAPSHOT_HEAD.size :]):
+        producer_id, epoch, last_seq, last_offset, delta, timestamp, coordinator, txn = values
+        entry = entries.get(producer_id)
+        if entry is None or entry.producer_epoch != epoch:
+            entry = entries[producer_id] = ProducerStateEntry(producer_id, epoch)
+        entry.coordinator_epoch = coordinator
+        entry.current_txn_first_offset = None if txn < 0 else txn
+        entry.last_timestamp = timestamp
+        if last_seq >= 0 and last_offset >= 0:
+            first_seq = last_seq - delta
+            if first_seq < 0:
+                first_seq += INT32_MAX + 1  # the batch wrapped
+            entry.batches.append(
+                BatchMetadata(first_seq, last_seq, last_offset - delta, last_offset, timestamp)
+            )
+    return list(entries.values())

@@ -8,8 +8,15 @@ Finding an offset: binary search in the OffsetIndex for a position at or before 
 batch, then a forward scan of batch headers (read in chunks, never record by record)
 to the first batch whose last offset reaches it.
 
-A segment keeps its `.log` file descriptor open; index files are only open while
-the segment is active (their entries live in memory once loaded).
+File descriptors: a segment opens its `.log` file on first use and registers it
+with a FileHandleCache (the LogManager's, capped), which may close it again when it
+is the least recently used; the next use reopens it. Index files hold no descriptor
+(storage/index.py). So a cold segment costs no descriptor, and the only file a
+segment writes is its own .log (appends go to the active segment only).
+
+Threading: a LogSegment is used from the broker's event loop thread. `flush` and
+`sync_files` open descriptors of their own and may run in a worker thread; the log
+cleaner reads closed segments by path (storage/cleaner.py), never through this object.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import os
 import random
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -35,6 +42,7 @@ from protocol.records import (
     decode_batch,
     read_batch_header,
 )
+from storage.file_handles import UNBOUNDED, FileHandleCache
 from storage.index import CorruptIndex, OffsetIndex, TimeIndex
 
 log = logging.getLogger(__name__)
@@ -82,19 +90,27 @@ class LogSegment:
         max_index_size: int = 10485760,
         roll_jitter_ms: int = 0,
         file_suffix: str = "",
+        file_cache: FileHandleCache | None = None,
     ) -> None:
-        """Open the segment's files, creating them when absent."""
+        """Open the segment (its .log lazily), creating the files when absent."""
         self.base_offset = base_offset
         self.dir = Path(dir)
+        self.file_suffix = file_suffix
         prefix = filename_prefix(base_offset)
         self.log_path = self.dir / (prefix + LOG_SUFFIX + file_suffix)
         index_path = self.dir / (prefix + INDEX_SUFFIX + file_suffix)
         time_index_path = self.dir / (prefix + TIME_INDEX_SUFFIX + file_suffix)
         self.index_interval_bytes = index_interval_bytes
         self.roll_jitter_ms = roll_jitter_ms
-        existed = self.log_path.exists()
-        self._fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
-        self.size = os.fstat(self._fd).st_size
+        self._cache = file_cache if file_cache is not None else UNBOUNDED
+        self._fd = -1
+        try:
+            self.size = os.stat(self.log_path).st_size
+            existed = True
+        except FileNotFoundError:
+            existed = False
+            self._file()  # creates it; a new segment is about to be written
+            self.size = 0
         # A missing or malformed index on a non-empty segment means "rebuild from the log".
         self.needs_index_rebuild = (
             existed and self.size > 0 and not (index_path.exists() and time_index_path.exists())
@@ -118,14 +134,50 @@ class LogSegment:
         self._next_offset: int | None = None  # None: not computed yet
         self._rolling_based_timestamp: int | None = None
         self.created_ms = int(time.time() * 1000)
+        # What the last recover() found: (valid bytes, bytes cut, first bad header or None).
+        self.last_recovery: RecoveryResult | None = None
+
+    # -- file descriptor ----------------------------------------------------------
+
+    def _file(self) -> int:
+        """The .log descriptor, opened (and registered with the cache) on demand."""
+        fd = self._fd
+        if fd >= 0:
+            self._cache.touch(self)
+            return fd
+        fd = self._fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._cache.opened(self)
+        return fd
+
+    @property
+    def is_open(self) -> bool:
+        return self._fd >= 0
+
+    def attach_cache(self, cache: FileHandleCache | None) -> None:
+        """Use `cache` from now on (a cleaned segment joining its log); closes the file."""
+        if self._fd >= 0:
+            self._cache.closed(self)
+            self.release_files()
+        self._cache = cache if cache is not None else UNBOUNDED
+
+    def release_files(self) -> None:
+        """Close the .log descriptor (the cache's eviction); reopened on next use."""
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
+
+    def _pread(self, size: int, position: int) -> bytes:
+        return os.pread(self._file(), size, position)
 
     @classmethod
-    def create(cls, dir: Path, base_offset: int, **kwargs: object) -> LogSegment:
+    def create(
+        cls, dir: Path, base_offset: int, file_suffix: str = "", **kwargs: object
+    ) -> LogSegment:
         """A new, empty segment (stale files of the same name are removed first)."""
         prefix = filename_prefix(base_offset)
         for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-            (Path(dir) / (prefix + suffix)).unlink(missing_ok=True)
-        return cls(dir, base_offset, **kwargs)  # type: ignore[arg-type]
+            (Path(dir) / (prefix + suffix + file_suffix)).unlink(missing_ok=True)
+        return cls(dir, base_offset, file_suffix=file_suffix, **kwargs)  # type: ignore[arg-type]
 
     # -- state ----------------------------------------------------------------
 
@@ -155,7 +207,7 @@ class LogSegment:
         """What retention by time compares (Kafka: max timestamp, else file mtime)."""
         if self.max_timestamp >= 0:
             return self.max_timestamp
-        return int(os.fstat(self._fd).st_mtime * 1000)
+        return int(os.stat(self.log_path).st_mtime * 1000)
 
     def _read_next_offset(self) -> int:
         _, position = self.index.last_entry()
@@ -179,9 +231,14 @@ class LogSegment:
 
     def _first_batch_timestamp(self) -> int | None:
         if self._rolling_based_timestamp is None and self.size >= HEADER_SIZE:
-            header = read_batch_header(os.pread(self._fd, HEADER_SIZE, 0))
+            header = read_batch_header(self._pread(HEADER_SIZE, 0))
             self._rolling_based_timestamp = header.max_timestamp
         return self._rolling_based_timestamp
+
+    def first_batch_timestamp(self) -> int:
+        """Max timestamp of the first batch (segment.ms and max.compaction.lag.ms), -1: none."""
+        first = self._first_batch_timestamp()
+        return -1 if first is None else first
 
     def time_waited_for_roll(self, now_ms: int, message_timestamp: int) -> int:
         """Age for segment.ms: by record timestamps when known (Kafka's rule), else wall time."""
@@ -200,29 +257,7 @@ class LogSegment:
         Checks magic and length only (not the CRC); stops at the first batch that
         does not fit before `end` (the segment size by default).
         """
-        end = self.size if end is None else end
-        fd = self._fd
-        read_size = _SCAN_FIRST_READ
-        while end - position >= HEADER_SIZE:
-            chunk = os.pread(fd, min(read_size, end - position), position)
-            available = len(chunk)
-            if available < HEADER_SIZE:
-                return
-            offset = 0
-            count = 0
-            while available - offset >= HEADER_SIZE:
-                header = read_batch_header(chunk, offset)
-                size = header.batch_length + LOG_OVERHEAD
-                if header.magic != MAGIC or size < HEADER_SIZE or position + offset + size > end:
-                    return
-                yield position + offset, header
-                offset += size
-                count += 1
-            position += offset  # may jump past the chunk over a large batch
-            if count > 4:
-                read_size = min(read_size * 4, _SCAN_MAX_READ)
-            elif offset > available:
-                read_size = max(read_size // 8, _SCAN_MIN_READ)
+        return scan_headers(self._pread, position, self.size if end is None else end)
 
     def translate_offset(
         self, offset: int, start_position: int | None = None
@@ -253,7 +288,16 @@ class LogSegment:
         start = self.size
         max_timestamp = self.max_timestamp
         offset_of_max = self._offset_of_max_timestamp
-        self._write(records, start)
+        try:
+            self._write(records, start)
+        except OSError:
+            # Nothing of this append may stay: cut what reached the file (indexes and
+            # in-memory state are untouched so far). Later appends write at `start` anyway.
+            try:
+                os.ftruncate(self._file(), start)
+            except OSError as exc:
+                log.error("%s: cannot truncate a failed append away: %s", self.log_path, exc)
+            raise
         if start == 0:
             first = info.headers[0]
             self._rolling_based_timestamp = (
@@ -283,10 +327,11 @@ class LogSegment:
         self._next_offset = last + 1
 
     def _write(self, data: bytes | bytearray | memoryview, position: int) -> None:
+        fd = self._file()
         view = memoryview(data)
         with view:
             while view:
-                written = os.pwrite(self._fd, view, position)
+                written = _pwrite(fd, view, position)
                 position += written
                 view = view[written:]
 
@@ -315,7 +360,7 @@ class LogSegment:
             if not min_one_batch:
                 return SegmentRead(b"", start_offset, False)
             want = first_size
-        data = os.pread(self._fd, want, position)
+        data = self._pread(want, position)
         # Trim to whole batches below max_offset: per batch, in memory.
         available = len(data)
         cut = 0
@@ -333,7 +378,7 @@ class LogSegment:
         return SegmentRead(data, next_offset, reached_end)
 
     def read_batch(self, position: int, size: int) -> bytes:
-        return os.pread(self._fd, size, position)
+        return self._pread(size, position)
 
     def find_offset_by_timestamp(
         self, timestamp: int, starting_offset: int
@@ -360,11 +405,14 @@ class LogSegment:
         """Re-validate batches (CRC), rebuild index entries, cut a torn/corrupt tail.
 
         From position 0 (full recovery, indexes rebuilt) or, with `from_position`, from
-        a batch boundary known good (the last index entry). Returns bytes truncated.
+        a batch boundary known good (the last index entry). Returns bytes truncated;
+        `last_recovery` tells what was found.
         """
-        file_size = os.fstat(self._fd).st_size
+        fd = self._file()
+        file_size = os.fstat(fd).st_size
         if from_position is None or from_position > file_size:
             from_position = 0
+        rebuilt = from_position == 0 and (self.needs_index_rebuild or self.index.entries > 0)
         if from_position == 0:
             self.index.reset()
             self.time_index.reset()
@@ -381,29 +429,34 @@ class LogSegment:
         position = from_position
         chunk_size = _RECOVERY_CHUNK
         valid_end = position
+        next_offset = None
+        bad: BatchHeader | None = None
+        reason = ""
         stop = False
         while not stop and file_size - position >= HEADER_SIZE:
-            chunk = os.pread(self._fd, min(chunk_size, file_size - position), position)
+            chunk = os.pread(self._file(), min(chunk_size, file_size - position), position)
             view = memoryview(chunk)
             offset = 0
             larger_batch = 0
             while len(chunk) - offset >= HEADER_SIZE:
                 header = read_batch_header(chunk, offset)
                 size = header.batch_length + LOG_OVERHEAD
-                if (
-                    header.magic != MAGIC
-                    or size < HEADER_SIZE
-                    or position + offset + size > file_size
-                    or header.base_offset < expected
-                    or header.last_offset_delta < 0
-                ):
-                    stop = True
+                if header.magic != MAGIC:
+                    reason = f"magic {header.magic}"
+                elif size < HEADER_SIZE:
+                    reason = f"batch length {header.batch_length}"
+                elif position + offset + size > file_size:
+                    reason = f"batch of {size} bytes cut short"
+                elif header.base_offset < expected or header.last_offset_delta < 0:
+                    reason = f"offset {header.base_offset} out of order"
+                if reason:
+                    bad, stop = header, True
                     break
                 if offset + size > len(chunk):
                     larger_batch = size  # read again from this batch
                     break
                 if crc32c(view[offset + ATTRIBUTES_OFFSET : offset + size]) != header.crc:
-                    stop = True
+                    bad, stop, reason = header, True, "CRC mismatch"
                     break
                 last = header.base_offset + header.last_offset_delta
                 if header.max_timestamp > max_timestamp:
@@ -414,6 +467,7 @@ class LogSegment:
                     since = 0
                 since += size
                 expected = last + 1
+                next_offset = expected
                 offset += size
                 valid_end = position + offset
             view.release()
@@ -425,23 +479,40 @@ class LogSegment:
             else:
                 chunk_size = _RECOVERY_CHUNK
             position += offset
+        if not reason and valid_end < file_size:
+            reason = f"{file_size - valid_end} bytes too short for a batch header"
         truncated = file_size - valid_end
         if truncated:
+            claims = ""
+            if bad is not None and bad.magic == MAGIC:
+                claims = f", the batch there claims offset {bad.base_offset}"
             log.warning(
-                "%s: truncating %d bytes of torn or corrupt data at position %d",
+                "%s: truncating %d bytes of torn or corrupt data at position %d (%s%s)",
                 self.log_path,
                 truncated,
                 valid_end,
+                reason,
+                claims,
             )
-            os.ftruncate(self._fd, valid_end)
+            os.ftruncate(self._file(), valid_end)
             self.index.truncate_to_position(valid_end)
         self.size = valid_end
         self._bytes_since_last_index_entry = since
+        # As Kafka's recover: the final max timestamp goes to the time index, so a
+        # rebuilt index equals the one a clean close left.
+        self._max_timestamp = max_timestamp
+        self._offset_of_max_timestamp = offset_of_max
+        self._record_final_max_timestamp()
+        self.index.write_pending()
+        self.time_index.write_pending()
         self._max_timestamp = max_timestamp
         self._offset_of_max_timestamp = offset_of_max
         self._next_offset = None
         self._rolling_based_timestamp = None
         self.needs_index_rebuild = False
+        self.last_recovery = RecoveryResult(
+            from_position, valid_end, truncated, reason, rebuilt, next_offset
+        )
         return truncated
 
     def recover_tail(self) -> int:
@@ -453,7 +524,7 @@ class LogSegment:
             return self.recover()
         if position == 0:
             return self.recover()
-        data = os.pread(self._fd, HEADER_SIZE, position)
+        data = self._pread(HEADER_SIZE, position)
         # The entry must point at a batch ending exactly at its offset, else the index
         # is not to be trusted (e.g. written ahead of log data lost in an OS crash).
         if len(data) < HEADER_SIZE or (
@@ -476,7 +547,7 @@ class LogSegment:
         self.index.truncate_to_position(position)
         self.time_index.truncate_to(offset)
         truncated = self.size - position
-        os.ftruncate(self._fd, position)
+        os.ftruncate(self._file(), position)
         self.size = position
         self._bytes_since_last_index_entry = 0
         self._next_offset = None
@@ -497,23 +568,44 @@ class LogSegment:
             )
 
     def on_become_inactive(self) -> None:
-        """On roll: record the final max timestamp and release the index files."""
+        """On roll: record the final max timestamp and write the index files out."""
         self._record_final_max_timestamp()
-        self.index.close()
-        self.time_index.close()
+        self.index.write_pending()
+        self.time_index.write_pending()
 
     def flush(self) -> None:
-        os.fsync(self._fd)
+        """fsync the .log and index files (descriptors of its own: worker-thread safe)."""
+        sync_file(self.log_path)
         self.index.flush()
         self.time_index.flush()
 
     def close(self) -> None:
-        if self._fd >= 0:
+        """Write the indexes out and release the descriptor (usable again: reopens lazily)."""
+        if self._max_timestamp is not None:
             self._record_final_max_timestamp()
-            os.close(self._fd)
-            self._fd = -1
         self.index.close()
         self.time_index.close()
+        if self._fd >= 0:
+            self._cache.closed(self)
+            self.release_files()
+
+    def change_file_suffix(self, old: str, new: str) -> None:
+        """Rename the segment's files from suffix `old` to `new` ('' = the final name)."""
+        if self._fd >= 0:
+            self._cache.closed(self)
+            self.release_files()
+        self.index.write_pending()
+        self.time_index.write_pending()
+        for index in (self.index, self.time_index):
+            name = index.path.name
+            if old:
+                name = name[: -len(old)]
+            index.rename_to(index.path.with_name(name + new))
+        name = self.log_path.name[: -len(old)] if old else self.log_path.name
+        target = self.log_path.with_name(name + new)
+        os.replace(self.log_path, target)
+        self.log_path = target
+        self.file_suffix = new
 
     def delete(self) -> None:
         self.close()
@@ -523,6 +615,63 @@ class LogSegment:
 
     def __repr__(self) -> str:
         return f"LogSegment({self.log_path}, size={self.size})"
+
+
+class RecoveryResult(NamedTuple):
+    """What LogSegment.recover found."""
+
+    from_position: int
+    valid_bytes: int  # the segment's size after recovery
+    truncated_bytes: int
+    reason: str  # why the tail was cut ("" if nothing was)
+    indexes_rebuilt: bool  # both indexes rebuilt from position 0 (they were missing or had entries)
+    next_offset: int | None  # offset after the last valid batch scanned (None: none)
+
+
+def scan_headers(
+    pread: Callable[[int, int], bytes], position: int, end: int
+) -> Iterator[tuple[int, BatchHeader]]:
+    """(position, header) of each whole batch in [position, end) of a file read with
+    `pread(size, position)`; checks magic and length only. Small batches are read many
+    per call, large ones skipped over (only their header is read)."""
+    read_size = _SCAN_FIRST_READ
+    while end - position >= HEADER_SIZE:
+        chunk = pread(min(read_size, end - position), position)
+        available = len(chunk)
+        if available < HEADER_SIZE:
+            return
+        offset = 0
+        count = 0
+        while available - offset >= HEADER_SIZE:
+            header = read_batch_header(chunk, offset)
+            size = header.batch_length + LOG_OVERHEAD
+            if header.magic != MAGIC or size < HEADER_SIZE or position + offset + size > end:
+                return
+            yield position + offset, header
+            offset += size
+            count += 1
+        position += offset  # may jump past the chunk over a large batch
+        if count > 4:
+            read_size = min(read_size * 4, _SCAN_MAX_READ)
+        elif offset > available:
+            read_size = max(read_size // 8, _SCAN_MIN_READ)
+
+
+def sync_file(path: Path) -> None:
+    """fsync `path` through a descriptor of its own; a file already gone is no error."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _pwrite(fd: int, data: memoryview, position: int) -> int:
+    # One name for tests to replace (disk full, EIO) without touching os.pwrite.
+    return os.pwrite(fd, data, position)
 
 
 def random_roll_jitter(segment_jitter_ms: int) -> int:

@@ -24,6 +24,7 @@ from protocol.records import (
     Record,
     assign_offsets,
     build_batch,
+    build_empty_batch,
     build_end_txn_marker,
     decode_batch,
     increment_sequence,
@@ -303,3 +304,39 @@ def test_malformed_records_are_corrupt_message():
     assert excinfo.value.error_code == CORRUPT_MESSAGE
     with pytest.raises(InvalidRecordError):
         decode_batch(_with_codec(batch, 1, b"not gzip at all"))
+
+
+@pytest.mark.parametrize("codec", CODECS, ids=CODEC_NAMES)
+def test_delete_horizon_sits_in_the_base_timestamp_and_record_times_stay(codec):
+    # KIP-534: attribute bit 6, the horizon in baseTimestamp, deltas taken from it.
+    kept = [Record(3, 1_000, b"a", None, []), Record(5, 1_200, b"b", b"x", [])]
+    batch = build_batch(kept, base_offset=0, compression=codec, delete_horizon_ms=90_000)
+    header, records = decode_batch(batch, check_crc=True)
+    assert header.attributes & 0x40 and header.delete_horizon_ms == 90_000
+    assert header.base_timestamp == 90_000 and header.max_timestamp == 1_200
+    assert records == kept
+    theirs = DefaultRecordBatch(batch)  # kafka-python reads the record timestamps the same
+    assert [r.timestamp for r in theirs] == [1_000, 1_200]
+    assert read_batch_header(build_batch(kept)).delete_horizon_ms is None
+
+
+def test_empty_batch_from_a_header_keeps_offsets_and_sequence():
+    original = build_batch(
+        [(b"k", b"v", [], 500), (b"k", b"w", [], 700)],
+        base_offset=40,
+        compression=3,
+        producer_id=9,
+        producer_epoch=2,
+        base_sequence=17,
+        transactional=True,
+        partition_leader_epoch=6,
+    )
+    empty = build_empty_batch(read_batch_header(original))
+    assert len(empty) == HEADER_SIZE
+    header, records = decode_batch(empty, check_crc=True)
+    assert records == [] and header.records_count == 0 and header.codec == 0
+    assert (header.base_offset, header.last_offset, header.partition_leader_epoch) == (40, 41, 6)
+    assert (header.producer_id, header.producer_epoch) == (9, 2)
+    assert (header.base_sequence, header.last_sequence) == (17, 18)
+    assert header.is_transactional
+    assert header.base_timestamp == header.max_timestamp == 700

@@ -457,3 +457,47 @@ def test_delete_removes_the_directory(tmp_path):
     log.append(_batch())
     log.delete()
     assert not (tmp_path / "t-0").exists()
+
+
+def test_roll_when_the_time_index_is_full(tmp_path):
+    # 12-byte time entries fill 36 bytes after 3; the offset index (8 bytes) has room for 4
+    config = LogConfig(index_interval_bytes=1, segment_index_bytes=36)
+    log = Log(tmp_path / "t-0", config)
+    for i in range(12):
+        log.append(_batch(timestamp=NOW + i * 10))
+    assert len(log.segments) > 2
+    assert all(s.time_index.entries <= 3 for s in log.segments)
+    assert log.read(0, 10**9).next_offset == 24
+
+
+def test_roll_when_offsets_would_not_fit_in_int32_of_the_base(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    log.append_as_follower(build_batch([(b"a", b"1", [], NOW)], base_offset=0))
+    far = 2**31 + 10  # relative offset past int32: a new segment must start
+    log.append_as_follower(build_batch([(b"a", b"2", [], NOW)], base_offset=far))
+    assert [s.base_offset for s in log.segments] == [0, 1]
+    assert log.log_end_offset == far + 1
+    assert _headers(log.read(far, 10**6).records)[0].base_offset == far
+
+
+def test_roll_jitter_shortens_segment_ms(tmp_path, monkeypatch):
+    import storage.log as log_module
+
+    monkeypatch.setattr(log_module, "random_roll_jitter", lambda jitter: 400)
+    log = Log(tmp_path / "t-0", LogConfig(segment_ms=1000, segment_jitter_ms=500))
+    log.append(_batch(timestamp=NOW))
+    log.append(_batch(timestamp=NOW + 700))  # 700 > 1000 - 400
+    assert [s.base_offset for s in log.segments] == [0, 2]
+
+
+def test_roll_by_time_uses_the_first_batch_max_timestamp_after_reopen(tmp_path):
+    config = LogConfig(segment_ms=1000)
+    log = Log(tmp_path / "t-0", config)
+    log.append(_batch(timestamp=NOW))
+    log.close()
+    log = Log(tmp_path / "t-0", config)
+    log.append(_batch(timestamp=NOW + 900))
+    assert len(log.segments) == 1
+    log.append(_batch(timestamp=NOW + 1002))  # the first batch's max timestamp is NOW + 1
+    assert len(log.segments) == 2
+    log.close()

@@ -61,9 +61,9 @@ def test_read_returns_whole_batches_from_the_containing_one(tmp_path):
 def test_recover_rebuilds_the_same_index(tmp_path):
     segment = LogSegment(tmp_path, 0, index_interval_bytes=400)
     _fill(segment, 30)
+    segment.close()  # adds the final max timestamp to the time index, as recovery does
     entries = [segment.index.lookup(o) for o in range(60)]
     times = [segment.time_index.lookup(t) for t in range(990, 1070)]
-    segment.close()
     os.unlink(tmp_path / "00000000000000000000.index")
     reopened = LogSegment(tmp_path, 0, index_interval_bytes=400)
     assert reopened.needs_index_rebuild

@@ -15,6 +15,7 @@ import trio
 from kafka_compat.apis import load_handlers
 from kafka_compat.cluster.store import LocalStore, MetadataStore, TopicMetadata, new_cluster_id
 from kafka_compat.config import BrokerConfig, ConfigError
+from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.replica import Partition
 from kafka_compat.server import serve_connection
 from storage.checkpoint import write_atomically
@@ -93,9 +94,11 @@ class Broker:
     async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen and serve until cancelled; then shut down cleanly."""
         load_handlers()
-        self.load()
+        # Opening the logs may mean recovering them: keep that off the event loop.
+        await trio.to_thread.run_sync(self.load)
         try:
             async with trio.open_nursery() as connections:
+                await connections.start(run_log_tasks, self)
                 listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
                 self.bound_port = listeners[0].socket.getsockname()[1]
                 if self.config.port == 0:

@@ -1,0 +1,107 @@
+"""The log manager's background tasks, each owned by the broker's nursery.
+
+- retention: every `log.retention.check.interval.ms`, deletes segments past
+  retention.ms / retention.bytes / the log start offset (renames on the loop), then
+  unlinks the files whose `file.delete.delay.ms` passed (worker thread);
+- flusher: fsyncs logs due by flush.messages / flush.ms / a roll, in a worker
+  thread, woken at once when a log reaches flush.messages;
+- checkpointer: every `log.flush.offset.checkpoint.interval.ms`, writes the
+  recovery-point and log-start-offset checkpoints (worker thread: they fsync);
+- cleaner: compacts the filthiest compacted log in a worker thread, swaps the
+  cleaned segments in on the loop, sleeps `log.cleaner.backoff.ms` when idle.
+
+Cancelling the nursery stops them all; shutdown then closes the logs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import trio
+
+if TYPE_CHECKING:
+    from kafka_compat.broker import Broker
+
+log = logging.getLogger(__name__)
+
+# How often the flusher looks for logs due by flush.ms when nothing woke it.
+FLUSH_SCAN_INTERVAL_S = 1.0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def run_log_tasks(broker: Broker, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_retention, broker)
+        nursery.start_soon(_flusher, broker)
+        nursery.start_soon(_checkpointer, broker)
+        if broker.config["log.cleaner.enable"]:
+            nursery.start_soon(_cleaner, broker)
+        task_status.started()
+
+
+def _high_watermark(broker: Broker):
+    def bound(topic: str, index: int) -> int | None:
+        partition = broker.partition(topic, index)
+        return None if partition is None else partition.high_watermark
+
+    return bound
+
+
+async def _retention(broker: Broker) -> None:
+    interval = broker.config["log.retention.check.interval.ms"] / 1000
+    manager = broker.log_manager
+    while True:
+        await trio.sleep(interval)
+        deleted = manager.retention_pass(_now_ms(), _high_watermark(broker))
+        if deleted:
+            log.info("Retention deleted %d segments", deleted)
+        await trio.to_thread.run_sync(manager.delete_pending_files, _now_ms())
+
+
+async def _flusher(broker: Broker) -> None:
+    manager = broker.log_manager
+    wake = trio.Event()
+
+    def flush_due(_log) -> None:
+        wake.set()
+
+    manager.on_flush_due = flush_due
+    while True:
+        with trio.move_on_after(FLUSH_SCAN_INTERVAL_S):
+            await wake.wait()
+        wake = trio.Event()
+        for flush in manager.flush_pass(_now_ms()):
+            await trio.to_thread.run_sync(flush.run)
+            flush.complete()
+
+
+async def _checkpointer(broker: Broker) -> None:
+    interval = broker.config["log.flush.offset.checkpoint.interval.ms"] / 1000
+    while True:
+        await trio.sleep(interval)
+        await trio.to_thread.run_sync(broker.log_manager.checkpoint)
+
+
+async def _cleaner(broker: Broker) -> None:
+    manager = broker.log_manager
+    backoff = broker.config["log.cleaner.backoff.ms"] / 1000
+    while True:
+        task = manager.grab_filthiest_log(_now_ms())
+        if task is None:
+            await trio.sleep(backoff)
+            continue
+        try:
+            await trio.to_thread.run_sync(task.run, cancellable=True)
+        except trio.Cancelled:
+            # Shutdown: the thread stops at its next check; its `.cleaned` files
+            # are dropped when the log is next opened.
+            task.cancel()
+            raise
+        if manager.cleaner.swap(task, _now_ms()) is None:
+            await trio.sleep(backoff)  # failed or outdated: logged by swap
+        await trio.to_thread.run_sync(manager.cleaner.write_checkpoint)

@@ -16,7 +16,7 @@ from kafka_compat.apis import load_handlers
 from kafka_compat.cluster.store import LocalStore, MetadataStore, TopicMetadata, new_cluster_id
 from kafka_compat.config import BrokerConfig, ConfigError
 from kafka_compat.log_tasks import run_log_tasks
-from kafka_compat.replica import Partition
+from kafka_compat.replica import OfflineLog, Partition
 from kafka_compat.server import serve_connection
 from storage.checkpoint import write_atomically
 from storage.log_config import LogConfig
@@ -143,7 +143,10 @@ class Broker:
         existing = self.partitions.setdefault(topic.name, [])
         for index in range(len(existing), topic.partitions):
             log_ = self.log_manager.get_log(topic.name, index)
-            if log_ is None:
+            offline = self.log_manager.offline_logs.get((topic.name, index))
+            if offline is not None:
+                log_ = OfflineLog(f"{topic.name}-{index}", offline)
+            elif log_ is None:
                 log_ = self.log_manager.create_log(topic.name, index, config)
             else:
                 log_.config = config

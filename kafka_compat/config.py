@@ -156,6 +156,12 @@ class TopicKey:
     parse: Callable[[str], Any]
     synonym: str  # the broker key that supplies the default
     kafka_default: str  # used when the broker synonym has no value of its own
+    # Coarser broker keys that also set it (log.retention.minutes/hours), finest first.
+    coarser: tuple[str, ...] = ()
+
+    @property
+    def broker_synonyms(self) -> tuple[str, ...]:
+        return (self.synonym, *self.coarser)
 
 
 TOPIC_KEYS: dict[str, TopicKey] = {
@@ -195,11 +201,23 @@ TOPIC_KEYS: dict[str, TopicKey] = {
         TopicKey("min.insync.replicas", _at_least(1), "min.insync.replicas", "1"),
         TopicKey("preallocate", _parse_bool, "log.preallocate", "false"),
         TopicKey("retention.bytes", int, "log.retention.bytes", "-1"),
-        TopicKey("retention.ms", int, "log.retention.ms", "604800000"),
+        TopicKey(
+            "retention.ms",
+            int,
+            "log.retention.ms",
+            "604800000",
+            ("log.retention.minutes", "log.retention.hours"),
+        ),
         TopicKey("segment.bytes", _at_least(14), "log.segment.bytes", "1073741824"),
         TopicKey("segment.index.bytes", _at_least(4), "log.index.size.max.bytes", "10485760"),
-        TopicKey("segment.jitter.ms", _non_negative(int), "log.roll.jitter.ms", "0"),
-        TopicKey("segment.ms", _at_least(1), "log.roll.ms", "604800000"),
+        TopicKey(
+            "segment.jitter.ms",
+            _non_negative(int),
+            "log.roll.jitter.ms",
+            "0",
+            ("log.roll.jitter.hours",),
+        ),
+        TopicKey("segment.ms", _at_least(1), "log.roll.ms", "604800000", ("log.roll.hours",)),
         TopicKey(
             "unclean.leader.election.enable",
             _parse_bool,

@@ -9,13 +9,30 @@ from __future__ import annotations
 
 import trio
 
+from storage.errors import StorageError
 from storage.log import Log, LogAppendInfo
+
+
+class OfflineLog:
+    """A partition whose log could not be opened (I/O error at start-up): it stays
+    listed, and every read or write answers KAFKA_STORAGE_ERROR with the reason."""
+
+    def __init__(self, name: str, reason: str):
+        self.name = name
+        self.reason = reason
+        self.config = None
+
+    def _refuse(self, *args, **kwargs):
+        raise StorageError(f"log {self.name} is offline: {self.reason}")
+
+    append = read = offset_for_timestamp = maybe_increment_log_start_offset = _refuse
+    log_start_offset = log_end_offset = property(_refuse)
 
 
 class Partition:
     __slots__ = ("topic", "index", "log", "leader_epoch", "_waiters")
 
-    def __init__(self, topic: str, index: int, log: Log, leader_epoch: int = 0):
+    def __init__(self, topic: str, index: int, log: Log | OfflineLog, leader_epoch: int = 0):
         self.topic = topic
         self.index = index
         self.log = log

@@ -37,6 +37,7 @@ from kafka_compat.broker import topic_name_error
 from kafka_compat.config import ConfigError, validate_topic_configs
 from protocol import messages
 from protocol.errors import ErrorCode
+from storage.errors import LogError, OffsetOutOfRange
 
 CreateTopicsResponse = messages.response_type(19)
 DeleteTopicsResponse = messages.response_type(20)
@@ -237,15 +238,23 @@ async def handle_delete_records(ctx: RequestContext, request):
             if partition is None:
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
-                offset = partition.high_watermark if wanted.offset == -1 else wanted.offset
-                if not 0 <= offset <= partition.high_watermark:
-                    result.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
-                else:
-                    partition.log.maybe_increment_log_start_offset(offset)
-                    result.low_watermark = partition.log_start_offset
+                try:
+                    result.low_watermark = _delete_records(partition, wanted.offset)
+                except LogError as exc:
+                    result.error_code = exc.error_code
             results.append(result)
         topics.append(TopicResult(name=topic.name, partitions=results))
     return DeleteRecordsResponse(topics=topics)
+
+
+def _delete_records(partition, offset: int) -> int:
+    high_watermark = partition.high_watermark
+    if offset == -1:
+        offset = high_watermark
+    if not 0 <= offset <= high_watermark:
+        raise OffsetOutOfRange(f"offset {offset} is past the high watermark {high_watermark}")
+    partition.log.maybe_increment_log_start_offset(offset)
+    return partition.log_start_offset
 
 
 # ---- DescribeCluster ----

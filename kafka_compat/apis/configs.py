@@ -57,8 +57,9 @@ def topic_config_entries(broker, overrides: dict[str, str]):
         synonyms = []
         if name in overrides:
             synonyms.append((name, overrides[name], SOURCE_DYNAMIC_TOPIC))
-        if key.synonym in config.explicit:
-            synonyms.append((key.synonym, config.explicit[key.synonym], SOURCE_STATIC_BROKER))
+        for broker_key in key.broker_synonyms:
+            if broker_key in config.explicit:
+                synonyms.append((broker_key, config.explicit[broker_key], SOURCE_STATIC_BROKER))
         synonyms.append((key.synonym, key.kafka_default, SOURCE_DEFAULT))
         _, value, source = synonyms[0]
         if source != SOURCE_DYNAMIC_TOPIC:

@@ -23,7 +23,7 @@ import trio
 from kafka_compat.apis import RequestContext, api
 from protocol import messages
 from protocol.errors import ErrorCode
-from storage.errors import OffsetOutOfRange
+from storage.errors import LogError
 
 FetchResponse = messages.response_type(1)
 TopicResponse = FetchResponse.FetchableTopicResponse
@@ -76,10 +76,12 @@ def _read(wanted, max_bytes: int):
                     )
                 )
                 continue
-            high_watermark = partition.high_watermark
             error = ErrorCode.NONE
             records = EMPTY
+            high_watermark = log_start_offset = -1
             try:
+                high_watermark = partition.high_watermark
+                log_start_offset = partition.log_start_offset
                 data = partition.log.read(
                     request_part.fetch_offset,
                     min(request_part.partition_max_bytes, remaining),
@@ -87,8 +89,8 @@ def _read(wanted, max_bytes: int):
                     min_one_batch=total == 0,
                 )
                 records = data.records
-            except OffsetOutOfRange:
-                error = ErrorCode.OFFSET_OUT_OF_RANGE
+            except LogError as exc:  # OFFSET_OUT_OF_RANGE, KAFKA_STORAGE_ERROR
+                error = exc.error_code
                 has_error = True
             size = len(records)
             total += size
@@ -99,7 +101,7 @@ def _read(wanted, max_bytes: int):
                     error_code=error,
                     high_watermark=high_watermark,
                     last_stable_offset=high_watermark,
-                    log_start_offset=partition.log_start_offset,
+                    log_start_offset=log_start_offset,
                     aborted_transactions=None,
                     records=records,
                 )

@@ -15,6 +15,7 @@ from __future__ import annotations
 from kafka_compat.apis import RequestContext, api
 from protocol import messages
 from protocol.errors import ErrorCode
+from storage.errors import LogError
 
 ListOffsetsResponse = messages.response_type(2)
 TopicResponse = ListOffsetsResponse.ListOffsetsTopicResponse
@@ -39,7 +40,15 @@ async def handle_list_offsets(ctx: RequestContext, request):
                     )
                 )
                 continue
-            offset, timestamp = _lookup(partition, wanted.timestamp)
+            try:
+                offset, timestamp = _lookup(partition, wanted.timestamp)
+            except LogError as exc:
+                results.append(
+                    PartitionResponse(
+                        partition_index=wanted.partition_index, error_code=exc.error_code
+                    )
+                )
+                continue
             results.append(
                 PartitionResponse(
                     partition_index=wanted.partition_index,

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+import pytest
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 TOPIC = "damaged"
@@ -121,3 +122,32 @@ def test_deleted_indexes_are_rebuilt_and_lookups_still_work(broker):
     segment_dir = broker.data_dir / f"{TOPIC}-0"
     assert (segment_dir / "00000000000000000000.index").exists()
     assert (segment_dir / "00000000000000000000.timeindex").exists()
+
+
+def test_an_unreadable_log_is_reported_offline_and_the_rest_is_served(broker):
+    setup_topic(broker)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("healthy", 1)])["healthy"].result(10)
+
+    def make_unreadable(segment):
+        segment.unlink()
+        segment.mkdir()  # reading it fails with an I/O error, as a dying disk would
+
+    crash_and_damage(broker, make_unreadable)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "message.timeout.ms": 3000})
+    outcomes = {}
+    for topic in (TOPIC, "healthy"):
+        producer.produce(
+            topic, value=b"x", partition=0, on_delivery=lambda e, m: outcomes.update({m.topic(): e})
+        )
+    producer.flush(10)
+    assert outcomes["healthy"] is None
+    assert outcomes[TOPIC] is not None  # KAFKA_STORAGE_ERROR is retriable: retried to timeout
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "unused"})
+    try:
+        assert consumer.get_watermark_offsets(TopicPartition("healthy", 0), timeout=10) == (0, 1)
+        with pytest.raises(KafkaException) as refused:
+            consumer.get_watermark_offsets(TopicPartition(TOPIC, 0), timeout=10)
+    finally:
+        consumer.close()
+    assert refused.value.args[0].code() == KafkaError.KAFKA_STORAGE_ERROR

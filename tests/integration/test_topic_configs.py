@@ -1,0 +1,115 @@
+"""Topic configs: set at creation, described with sources and synonyms, altered
+(whole or incrementally), validated, persisted across restarts."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewTopic,
+)
+
+
+def describe(admin: AdminClient, topic: str) -> dict:
+    resource = ConfigResource("topic", topic)
+    return admin.describe_configs([resource])[resource].result(10)
+
+
+def incremental(admin: AdminClient, topic: str, *changes: tuple[str, str | None, object]):
+    resource = ConfigResource(
+        "topic",
+        topic,
+        incremental_configs=[
+            ConfigEntry(name, value, incremental_operation=op) for name, value, op in changes
+        ],
+    )
+    return admin.incremental_alter_configs([resource])[resource]
+
+
+def test_describe_reports_sources_and_synonyms(broker_factory):
+    broker = broker_factory(log_retention_hours="2")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("described", 1, config={"segment.bytes": "123456"})])[
+        "described"
+    ].result(10)
+    resource = ConfigResource("topic", "described")
+    entries = admin.describe_configs([resource])[resource].result(
+        10
+    )  # librdkafka asks for synonyms
+
+    segment = entries["segment.bytes"]
+    assert segment.value == "123456"
+    assert segment.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+    assert [(s.name, s.source) for s in segment.synonyms.values()] == [
+        ("segment.bytes", ConfigSource.DYNAMIC_TOPIC_CONFIG.value),
+        ("log.segment.bytes", ConfigSource.DEFAULT_CONFIG.value),
+    ]
+    retention = entries["retention.ms"]  # from server.properties' log.retention.hours
+    assert retention.value == str(2 * 3_600_000)
+    assert retention.source == ConfigSource.STATIC_BROKER_CONFIG.value
+    cleanup = entries["cleanup.policy"]
+    assert (cleanup.value, cleanup.source) == ("delete", ConfigSource.DEFAULT_CONFIG.value)
+
+
+def test_incremental_set_delete_append_subtract_persist_across_restart(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("altered", 1, config={"retention.ms": "1000"})])[
+        "altered"
+    ].result(10)
+    incremental(
+        admin,
+        "altered",
+        ("max.message.bytes", "2000000", AlterConfigOpType.SET),
+        ("retention.ms", None, AlterConfigOpType.DELETE),
+        ("cleanup.policy", "compact", AlterConfigOpType.APPEND),
+    ).result(10)
+    broker.restart()
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    entries = describe(admin, "altered")
+    assert entries["max.message.bytes"].value == "2000000"
+    assert entries["retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+    assert entries["cleanup.policy"].value == "delete,compact"
+
+    incremental(admin, "altered", ("cleanup.policy", "delete", AlterConfigOpType.SUBTRACT)).result(
+        10
+    )
+    assert describe(admin, "altered")["cleanup.policy"].value == "compact"
+
+
+@pytest.mark.filterwarnings("ignore:alter_configs has been deprecated")
+def test_alter_configs_replaces_the_whole_set(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("replaced", 1, config={"retention.ms": "1000"})])[
+        "replaced"
+    ].result(10)
+    resource = ConfigResource("topic", "replaced", set_config={"segment.bytes": "50000"})
+    admin.alter_configs([resource])[resource].result(10)
+    entries = describe(admin, "replaced")
+    assert entries["segment.bytes"].value == "50000"
+    assert entries["retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+
+
+@pytest.mark.parametrize(
+    "name, value, op",
+    [
+        ("retention.mss", "1", AlterConfigOpType.SET),
+        ("retention.ms", "soon", AlterConfigOpType.SET),
+        ("cleanup.policy", "forever", AlterConfigOpType.SET),
+        ("retention.ms", "5", AlterConfigOpType.APPEND),
+    ],
+)
+def test_invalid_changes_are_refused_with_invalid_config_and_change_nothing(
+    broker, name, value, op
+):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("guarded", 1)])["guarded"].result(10)
+    with pytest.raises(KafkaException) as refused:
+        incremental(admin, "guarded", (name, value, op)).result(10)
+    assert refused.value.args[0].code() == KafkaError.INVALID_CONFIG
+    assert name in refused.value.args[0].str()
+    assert describe(admin, "guarded")["retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value

@@ -15,6 +15,7 @@ import trio
 from kafka_compat.apis import load_handlers
 from kafka_compat.cluster.store import LocalStore, MetadataStore, TopicMetadata, new_cluster_id
 from kafka_compat.config import BrokerConfig, ConfigError
+from kafka_compat.groups import GroupCoordinator
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.replica import OfflineLog, Partition
 from kafka_compat.server import serve_connection
@@ -59,6 +60,8 @@ class Broker:
         self.bound_port: int | None = None
         self._next_producer_id = 0
         self._producer_id_limit = 0
+        # Consumer groups and committed offsets (__consumer_offsets), issue 4.
+        self.group_coordinator = GroupCoordinator(self)
 
     # ---- start-up and shutdown ----
 
@@ -98,6 +101,8 @@ class Broker:
         await trio.to_thread.run_sync(self.load)
         try:
             async with trio.open_nursery() as connections:
+                # Loads __consumer_offsets in the background once the logs are open.
+                await connections.start(self.group_coordinator.run)
                 await connections.start(run_log_tasks, self)
                 listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
                 self.bound_port = listeners[0].socket.getsockname()[1]

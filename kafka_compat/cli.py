@@ -1,11 +1,16 @@
-"""`kafka-compat` command line: `serve` starts a broker.
+"""`kafka-compat` command line: `serve` starts a broker, `groups` inspects consumer groups.
 
     kafka-compat serve [--config server.properties] [--host H] [--port P]
                        [--advertised-host H] [--advertised-port P] [--data-dir D]
                        [--override key=value ...]
+    kafka-compat groups list [--state STATE ...] --bootstrap-server HOST:PORT
+    kafka-compat groups describe GROUP --bootstrap-server HOST:PORT
 
 Flags override the file; the file uses Kafka's key names. An invalid value stops
-start-up with a message naming the key (exit status 2).
+start-up with a message naming the key (exit status 2). `groups` talks to any
+broker over the Kafka protocol, like kafka-consumer-groups.sh: `describe` prints the
+members with their assignments, then each partition's committed offset, log end
+offset and lag (exit status 1 if the group does not exist or the broker refuses).
 """
 
 from __future__ import annotations
@@ -59,11 +64,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="any server.properties key, e.g. --override num.partitions=3",
     )
     serve.add_argument("--log-level", default="INFO")
+
+    groups = commands.add_parser("groups", help="list and describe consumer groups")
+    group_commands = groups.add_subparsers(dest="groups_command", required=True)
+    listing = group_commands.add_parser("list", help="every group, with its state")
+    listing.add_argument(
+        "--state", action="append", default=[], help="only groups in this state (repeatable)"
+    )
+    describe = group_commands.add_parser(
+        "describe", help="members, assignments and lag per partition"
+    )
+    describe.add_argument("group", help="the group id")
+    for sub in (listing, describe):
+        sub.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT")
+        sub.add_argument(
+            "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
+        )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "groups":
+        return _groups(args)
     logging.basicConfig(
         level=args.log_level.upper(),
         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
@@ -82,6 +105,25 @@ def main(argv: list[str] | None = None) -> int:
         # Typically the listen address is taken or the data dir is not writable.
         print(f"kafka-compat: {exc}", file=sys.stderr)
         return 1
+
+
+def _groups(args: argparse.Namespace) -> int:
+    from kafka_compat.groups.tool import GroupTool, ToolError, format_group, format_groups
+
+    try:
+        with GroupTool(args.bootstrap_server, args.timeout) as tool:
+            if args.groups_command == "list":
+                print(format_groups(tool.list_groups(args.state)))
+                return 0
+            view = tool.describe_group(args.group)
+    except ToolError as exc:
+        print(f"kafka-compat: {exc}", file=sys.stderr)
+        return 1
+    if view is None:
+        print(f"kafka-compat: consumer group '{args.group}' does not exist", file=sys.stderr)
+        return 1
+    print(format_group(view))
+    return 0
 
 
 async def _serve_until_signalled(broker) -> int:

@@ -1,29 +1,63 @@
 """FindCoordinator: v0-4
 
-Behavior: this single broker coordinates every group and transactional id, so it
-    answers with itself; v4 answers each of the batched keys.
-Version notes: v1 KeyType, ErrorMessage · v3 flexible · v4 batched CoordinatorKeys.
-Left out: the group coordinator itself (JoinGroup etc.) lands with consumer groups.
+Behavior: a group's coordinator is the leader of its __consumer_offsets partition
+    (Java String.hashCode of the group id, modulo the partition count); the topic is
+    created on the first request for a group (offsets.topic.num.partitions, compacted),
+    and COORDINATOR_NOT_AVAILABLE answers if that fails. A single broker leads every
+    partition, so it names itself; it also names itself for transactional ids. v4
+    answers each of the batched keys. Key types other than group (0) and
+    transaction (1): INVALID_REQUEST.
+Version notes: v1 KeyType, ErrorMessage, ThrottleTimeMs · v3 flexible · v4 batched
+    CoordinatorKeys.
+Left out: v5 (TRANSACTION_ABORTABLE), v6 (share groups).
 """
 
 from __future__ import annotations
 
 from kafka_compat.apis import RequestContext, api
 from protocol import messages
+from protocol.errors import ErrorCode
 
 FindCoordinatorResponse = messages.response_type(10)
+
+GROUP_KEY_TYPE = 0
+TRANSACTION_KEY_TYPE = 1
 
 
 @api(10, 0, 4)
 async def handle_find_coordinator(ctx: RequestContext, request):
-    broker = ctx.broker
+    keys = [request.key] if ctx.version < 4 else request.coordinator_keys
+    found = [await _find(ctx.broker, request.key_type, key) for key in keys]
     if ctx.version < 4:
-        return FindCoordinatorResponse(node_id=broker.node_id, host=broker.host, port=broker.port)
+        error, node_id, host, port = found[0]
+        return FindCoordinatorResponse(
+            error_code=error,
+            error_message=None if error == ErrorCode.NONE else ErrorCode(error).name,
+            node_id=node_id,
+            host=host,
+            port=port,
+        )
     return FindCoordinatorResponse(
         coordinators=[
             FindCoordinatorResponse.Coordinator(
-                key=key, node_id=broker.node_id, host=broker.host, port=broker.port
+                key=key,
+                node_id=node_id,
+                host=host,
+                port=port,
+                error_code=error,
+                error_message=None if error == ErrorCode.NONE else ErrorCode(error).name,
             )
-            for key in request.coordinator_keys
+            for key, (error, node_id, host, port) in zip(keys, found, strict=True)
         ]
     )
+
+
+async def _find(broker, key_type: int, key: str) -> tuple[int, int, str, int]:
+    """(error, node id, host, port) of the coordinator for `key`."""
+    if key_type == GROUP_KEY_TYPE:
+        error = await broker.group_coordinator.ensure_offsets_topic()
+        if error:
+            return error, -1, "", -1
+    elif key_type != TRANSACTION_KEY_TYPE:
+        return ErrorCode.INVALID_REQUEST, -1, "", -1
+    return ErrorCode.NONE, broker.node_id, broker.host, broker.port

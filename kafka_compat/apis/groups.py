@@ -1,0 +1,219 @@
+"""Group membership (Kafka's classic rebalance protocol), answered by kafka_compat.groups.
+
+JoinGroup: v0-9
+    Behavior: the first join of a new member gets MEMBER_ID_REQUIRED with its member id
+    (v4+, KIP-394; static members are exempt); the answer comes when the join round
+    ends: every member rejoined, or the rebalance timeout passed (the first round of a
+    new group waits group.initial.rebalance.delay.ms). The leader gets every member's
+    metadata for the chosen protocol (the most preferred one all members support).
+    Errors: INVALID_GROUP_ID (empty id), INVALID_SESSION_TIMEOUT (outside
+    group.min/max.session.timeout.ms), INCONSISTENT_GROUP_PROTOCOL, UNKNOWN_MEMBER_ID,
+    FENCED_INSTANCE_ID, GROUP_MAX_SIZE_REACHED, COORDINATOR_LOAD_IN_PROGRESS.
+    Version notes: v1 RebalanceTimeoutMs (v0: the session timeout) · v2 ThrottleTimeMs
+    · v4 MEMBER_ID_REQUIRED · v5 GroupInstanceId (static membership) · v6 flexible
+    · v7 ProtocolType, nullable ProtocolName · v8 Reason · v9 SkipAssignment (a static
+    leader rejoining a stable group keeps the current assignment).
+SyncGroup: v0-5
+    Behavior: the leader's assignment is stored in __consumer_offsets, then every
+    member's SyncGroup returns its part; followers wait for it. Members that do not
+    sync within the rebalance timeout are removed. Errors: ILLEGAL_GENERATION,
+    UNKNOWN_MEMBER_ID, REBALANCE_IN_PROGRESS, FENCED_INSTANCE_ID,
+    INCONSISTENT_GROUP_PROTOCOL (v5 protocol type/name mismatch).
+    Version notes: v1 ThrottleTimeMs · v3 GroupInstanceId · v4 flexible · v5 ProtocolType,
+    ProtocolName.
+Heartbeat: v0-4
+    Behavior: restarts the member's session timeout; REBALANCE_IN_PROGRESS tells a
+    member of a rebalancing group to rejoin. While the group loads: NONE, as Kafka.
+    Version notes: v1 ThrottleTimeMs · v3 GroupInstanceId · v4 flexible.
+LeaveGroup: v0-5
+    Behavior: removes members (v3+ several at once, or by group.instance.id alone) and
+    rebalances the rest. v0-2 answer the member's error at the top level.
+    Version notes: v1 ThrottleTimeMs · v3 Members · v4 flexible · v5 Reason.
+DescribeGroups: v0-5
+    Behavior: state, protocol type and protocol, members with client id, host
+    ("/address", as Kafka), metadata and assignment (the last two only when Stable).
+    An unknown group is "Dead" with no members and no error.
+    Version notes: v1 ThrottleTimeMs · v3 AuthorizedOperations (always "not
+    requested", -2147483648) · v4 GroupInstanceId · v5 flexible.
+ListGroups: v0-5
+    Behavior: every group this broker coordinates; v4 states filter (case-insensitive),
+    v5 types filter (all groups are "classic").
+    Version notes: v1 ThrottleTimeMs · v3 flexible · v4 StatesFilter, GroupState
+    · v5 TypesFilter, GroupType.
+DeleteGroups: v0-2
+    Behavior: deletes empty groups and their offsets (tombstones in __consumer_offsets).
+    Errors: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP. Version notes: v2 flexible.
+Left out: DescribeGroups v6 (KIP-1043 error messages for new-protocol groups), the
+    KIP-848 consumer protocol (ConsumerGroupHeartbeat) and share groups.
+"""
+
+from __future__ import annotations
+
+from kafka_compat.apis import RequestContext, api
+from protocol import messages
+from protocol.errors import ErrorCode
+
+JoinGroupResponse = messages.response_type(11)
+HeartbeatResponse = messages.response_type(12)
+LeaveGroupResponse = messages.response_type(13)
+SyncGroupResponse = messages.response_type(14)
+DescribeGroupsResponse = messages.response_type(15)
+ListGroupsResponse = messages.response_type(16)
+DeleteGroupsResponse = messages.response_type(42)
+
+CLASSIC_GROUP_TYPE = "classic"
+
+
+def client_host(ctx: RequestContext) -> str:
+    """The client's address the way Kafka shows it: "/127.0.0.1"."""
+    host = ctx.peer.rsplit(":", 1)[0] if ":" in ctx.peer else ctx.peer
+    return "/" + host
+
+
+@api(11, 0, 9)
+async def handle_join_group(ctx: RequestContext, request):
+    version = ctx.version
+    result = await ctx.broker.group_coordinator.join_group(
+        request.group_id,
+        request.member_id,
+        request.group_instance_id,
+        ctx.header.client_id or "",
+        client_host(ctx),
+        request.session_timeout_ms if version == 0 else request.rebalance_timeout_ms,
+        request.session_timeout_ms,
+        request.protocol_type,
+        [(p.name, p.metadata) for p in request.protocols],
+        require_known_member_id=version >= 4 and request.group_instance_id is None,
+        supports_skip_assignment=version >= 9,
+        reason=request.reason,
+    )
+    protocol_name = result.protocol_name
+    if protocol_name is None and version < 7:
+        protocol_name = ""  # not nullable before v7
+    return JoinGroupResponse(
+        error_code=result.error,
+        generation_id=result.generation_id,
+        protocol_type=result.protocol_type,
+        protocol_name=protocol_name,
+        leader=result.leader_id,
+        skip_assignment=result.skip_assignment,
+        member_id=result.member_id,
+        members=[
+            JoinGroupResponse.JoinGroupResponseMember(
+                member_id=member_id, group_instance_id=instance_id, metadata=metadata
+            )
+            for member_id, instance_id, metadata in result.members
+        ],
+    )
+
+
+@api(14, 0, 5)
+async def handle_sync_group(ctx: RequestContext, request):
+    result = await ctx.broker.group_coordinator.sync_group(
+        request.group_id,
+        request.generation_id,
+        request.member_id,
+        request.group_instance_id,
+        request.protocol_type,
+        request.protocol_name,
+        {a.member_id: a.assignment for a in request.assignments},
+    )
+    return SyncGroupResponse(
+        error_code=result.error,
+        protocol_type=result.protocol_type,
+        protocol_name=result.protocol_name,
+        assignment=result.assignment,
+    )
+
+
+@api(12, 0, 4)
+async def handle_heartbeat(ctx: RequestContext, request):
+    error = ctx.broker.group_coordinator.heartbeat(
+        request.group_id, request.member_id, request.group_instance_id, request.generation_id
+    )
+    return HeartbeatResponse(error_code=error)
+
+
+@api(13, 0, 5)
+async def handle_leave_group(ctx: RequestContext, request):
+    if ctx.version < 3:
+        leaving = [(request.member_id, None)]
+    else:
+        leaving = [(m.member_id, m.group_instance_id) for m in request.members]
+    error, results = ctx.broker.group_coordinator.leave_group(request.group_id, leaving)
+    if ctx.version < 3:
+        # One member: its error is the answer's (Kafka's LeaveGroupResponse.getError).
+        if not error:
+            error = next((e for _, _, e in results if e), ErrorCode.NONE)
+        return LeaveGroupResponse(error_code=error)
+    return LeaveGroupResponse(
+        error_code=error,
+        members=[
+            LeaveGroupResponse.MemberResponse(
+                member_id=member_id, group_instance_id=instance_id, error_code=member_error
+            )
+            for member_id, instance_id, member_error in results
+        ],
+    )
+
+
+@api(15, 0, 5)
+async def handle_describe_groups(ctx: RequestContext, request):
+    coordinator = ctx.broker.group_coordinator
+    Described = DescribeGroupsResponse.DescribedGroup
+    Member = DescribeGroupsResponse.DescribedGroupMember
+    groups = []
+    for group_id in request.groups:
+        error, summary = coordinator.describe_group(group_id)
+        groups.append(
+            Described(
+                error_code=error,
+                group_id=group_id,
+                group_state=summary.state,
+                protocol_type=summary.protocol_type,
+                protocol_data=summary.protocol,
+                members=[
+                    Member(
+                        member_id=m.member_id,
+                        group_instance_id=m.group_instance_id,
+                        client_id=m.client_id,
+                        client_host=m.client_host,
+                        member_metadata=m.metadata,
+                        member_assignment=m.assignment,
+                    )
+                    for m in summary.members
+                ],
+            )
+        )
+    return DescribeGroupsResponse(groups=groups)
+
+
+@api(16, 0, 5)
+async def handle_list_groups(ctx: RequestContext, request):
+    types = {t.lower() for t in request.types_filter}
+    if types and CLASSIC_GROUP_TYPE not in types:
+        return ListGroupsResponse()
+    error, groups = ctx.broker.group_coordinator.list_groups(request.states_filter)
+    return ListGroupsResponse(
+        error_code=error,
+        groups=[
+            ListGroupsResponse.ListedGroup(
+                group_id=group_id,
+                protocol_type=protocol_type,
+                group_state=state,
+                group_type=CLASSIC_GROUP_TYPE,
+            )
+            for group_id, protocol_type, state in groups
+        ],
+    )
+
+
+@api(42, 0, 2)
+async def handle_delete_groups(ctx: RequestContext, request):
+    results = await ctx.broker.group_coordinator.delete_groups(request.groups_names)
+    return DeleteGroupsResponse(
+        results=[
+            DeleteGroupsResponse.DeletableGroupResult(group_id=group_id, error_code=error)
+            for group_id, error in results.items()
+        ]
+    )

@@ -1,0 +1,208 @@
+"""Committed offsets, kept by the group coordinator in __consumer_offsets.
+
+OffsetCommit: v2-9
+    Behavior: members commit with their generation and member id (checked:
+    ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS
+    while the group completes a rebalance); generation -1 without a member id is a
+    simple consumer, allowed while the group has no members. Metadata strings are
+    kept as given (null is stored as ""); longer than offset.metadata.max.bytes:
+    OFFSET_METADATA_TOO_LARGE. A partition of a topic that does not exist:
+    UNKNOWN_TOPIC_OR_PARTITION. One append per request (offset commit key v1,
+    value v3; v1 when RetentionTimeMs gives the offset its own expiry).
+    Version notes: v2-4 RetentionTimeMs · v3 ThrottleTimeMs · v6 CommittedLeaderEpoch
+    · v7 GroupInstanceId · v8 flexible.
+OffsetFetch: v1-9
+    Behavior: the committed offset, leader epoch and metadata per partition; -1 and ""
+    for partitions without one; topics null (v2+) asks for everything the group
+    committed. v1 reports a group error on each partition, v2+ at the top, v8+ per
+    group. While the group's partition loads: COORDINATOR_LOAD_IN_PROGRESS.
+    Version notes: v2 null topics, ErrorCode · v3 ThrottleTimeMs · v5 CommittedLeaderEpoch
+    · v6 flexible · v7 RequireStable (nothing is ever pending: no transactions) · v8
+    several groups · v9 MemberId/MemberEpoch (KIP-848; ignored for classic groups).
+OffsetDelete: v0
+    Behavior (KIP-496): removes committed offsets of an empty group, or of topics a
+    consumer group does not subscribe to (else GROUP_SUBSCRIBED_TO_TOPIC); tombstones
+    in __consumer_offsets. GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP (non-consumer groups).
+Left out: OffsetCommit/OffsetFetch v10 (topic ids, KIP-848), TxnOffsetCommit.
+"""
+
+from __future__ import annotations
+
+from kafka_compat.apis import RequestContext, api
+from kafka_compat.groups.records import OffsetAndMetadata
+from protocol import messages
+from protocol.errors import ErrorCode
+
+OffsetCommitResponse = messages.response_type(8)
+OffsetFetchResponse = messages.response_type(9)
+OffsetDeleteResponse = messages.response_type(47)
+
+DEFAULT_RETENTION_TIME = -1
+NO_OFFSET = -1
+
+
+def _by_topic(items):
+    """[((topic, partition), x)] -> [(topic, [(partition, x)])], in first-seen order."""
+    grouped: dict[str, list] = {}
+    for (topic, partition), x in items:
+        grouped.setdefault(topic, []).append((partition, x))
+    return list(grouped.items())
+
+
+# ---- OffsetCommit ----
+
+
+@api(8, 2, 9)
+async def handle_offset_commit(ctx: RequestContext, request):
+    broker = ctx.broker
+    coordinator = broker.group_coordinator
+    now = coordinator.time_ms()
+    retention = request.retention_time_ms if ctx.version <= 4 else DEFAULT_RETENTION_TIME
+    expire = now + retention if retention != DEFAULT_RETENTION_TIME else -1
+    order = []
+    errors: dict[tuple[str, int], int] = {}
+    offsets: dict[tuple[str, int], OffsetAndMetadata] = {}
+    for topic in request.topics:
+        for p in topic.partitions:
+            tp = (topic.name, p.partition_index)
+            order.append(tp)
+            if broker.partition(topic.name, p.partition_index) is None:
+                errors[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                offsets[tp] = OffsetAndMetadata(
+                    offset=p.committed_offset,
+                    leader_epoch=p.committed_leader_epoch,
+                    metadata=p.committed_metadata or "",
+                    commit_timestamp=now,
+                    expire_timestamp=expire,
+                )
+    if offsets:
+        errors.update(
+            await coordinator.commit_offsets(
+                request.group_id,
+                request.member_id,
+                request.group_instance_id,
+                request.generation_id_or_member_epoch,
+                offsets,
+            )
+        )
+    Topic = OffsetCommitResponse.OffsetCommitResponseTopic
+    Partition = OffsetCommitResponse.OffsetCommitResponsePartition
+    return OffsetCommitResponse(
+        topics=[
+            Topic(
+                name=name,
+                partitions=[Partition(partition_index=p, error_code=e) for p, e in partitions],
+            )
+            for name, partitions in _by_topic((tp, errors[tp]) for tp in order)
+        ]
+    )
+
+
+# ---- OffsetFetch ----
+
+
+@api(9, 1, 9)
+async def handle_offset_fetch(ctx: RequestContext, request):
+    coordinator = ctx.broker.group_coordinator
+    if ctx.version >= 8:
+        return OffsetFetchResponse(
+            groups=[
+                _fetch_group(coordinator, group.group_id, group.topics) for group in request.groups
+            ]
+        )
+    wanted = _wanted(request.topics)
+    error, offsets = coordinator.fetch_offsets(request.group_id, wanted)
+    Topic = OffsetFetchResponse.OffsetFetchResponseTopic
+    Partition = OffsetFetchResponse.OffsetFetchResponsePartition
+    if error:
+        if ctx.version >= 2:
+            return OffsetFetchResponse(error_code=error)
+        # v1 has no top-level error: it goes on every partition asked for.
+        offsets = dict.fromkeys(wanted or ())
+    return OffsetFetchResponse(
+        topics=[
+            Topic(
+                name=name,
+                partitions=[
+                    _partition(Partition, p, committed, error if ctx.version < 2 else 0)
+                    for p, committed in partitions
+                ],
+            )
+            for name, partitions in _by_topic(offsets.items())
+        ]
+    )
+
+
+def _wanted(topics) -> list[tuple[str, int]] | None:
+    if topics is None:
+        return None
+    return [(t.name, p) for t in topics for p in t.partition_indexes]
+
+
+def _partition(cls, index: int, committed: OffsetAndMetadata | None, error: int = 0):
+    if committed is None:
+        return cls(
+            partition_index=index,
+            committed_offset=NO_OFFSET,
+            committed_leader_epoch=-1,
+            metadata="",
+            error_code=error,
+        )
+    return cls(
+        partition_index=index,
+        committed_offset=committed.offset,
+        committed_leader_epoch=committed.leader_epoch,
+        metadata=committed.metadata,
+        error_code=error,
+    )
+
+
+def _fetch_group(coordinator, group_id: str, topics):
+    error, offsets = coordinator.fetch_offsets(group_id, _wanted(topics))
+    Group = OffsetFetchResponse.OffsetFetchResponseGroup
+    Topic = OffsetFetchResponse.OffsetFetchResponseTopics
+    Partition = OffsetFetchResponse.OffsetFetchResponsePartitions
+    if error:
+        return Group(group_id=group_id, error_code=error)
+    return Group(
+        group_id=group_id,
+        topics=[
+            Topic(name=name, partitions=[_partition(Partition, p, c) for p, c in partitions])
+            for name, partitions in _by_topic(offsets.items())
+        ],
+    )
+
+
+# ---- OffsetDelete ----
+
+
+@api(47, 0, 0)
+async def handle_offset_delete(ctx: RequestContext, request):
+    broker = ctx.broker
+    order = []
+    unknown = {}
+    wanted = []
+    for topic in request.topics:
+        for p in topic.partitions:
+            tp = (topic.name, p.partition_index)
+            order.append(tp)
+            if broker.partition(*tp) is None:
+                unknown[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                wanted.append(tp)
+    error, results = await broker.group_coordinator.delete_offsets(request.group_id, wanted)
+    if error:
+        return OffsetDeleteResponse(error_code=error)
+    results.update(unknown)
+    Topic = OffsetDeleteResponse.OffsetDeleteResponseTopic
+    Partition = OffsetDeleteResponse.OffsetDeleteResponsePartition
+    return OffsetDeleteResponse(
+        topics=[
+            Topic(
+                name=name,
+                partitions=[Partition(partition_index=p, error_code=e) for p, e in partitions],
+            )
+            for name, partitions in _by_topic((tp, results[tp]) for tp in order)
+        ]
+    )

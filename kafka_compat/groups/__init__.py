@@ -1,0 +1,16 @@
+"""Consumer groups: Kafka's classic group coordinator and committed offsets.
+
+    records.py            __consumer_offsets keys and values (Kafka's schemas), partitioning
+    group.py              one group's state: members, generation, protocol, offsets
+    coordinator.py        GroupCoordinator: the membership protocol, loading, storing, expiry
+    timer.py              movable deadlines as Trio tasks (sessions, join and sync rounds)
+    consumer_protocol.py  reading subscriptions and assignments of protocol type "consumer"
+    tool.py               `kafka-compat groups list|describe`: a small client over our codec
+
+The request handlers are kafka_compat/apis/groups.py, offsets.py and coordinator.py.
+"""
+
+from kafka_compat.groups.coordinator import GroupConfig, GroupCoordinator
+from kafka_compat.groups.records import OFFSETS_TOPIC
+
+__all__ = ["OFFSETS_TOPIC", "GroupConfig", "GroupCoordinator"]

@@ -1,0 +1,1429 @@
+"""The group coordinator: Kafka's classic group membership protocol and committed offsets.
+
+Kafka's GroupCoordinator and GroupMetadataManager in one Trio object. Groups live in
+the `__consumer_offsets` partition given by the hash of their id; this broker serves
+the groups of the partitions it leads (`load_partition` / `unload_partition`; on a
+single node it leads all of them). Loading replays the partition's log; until it is
+done, requests for its groups get COORDINATOR_LOAD_IN_PROGRESS.
+
+Membership follows Kafka (see group.py for the states): a JoinGroup from a new member
+gets MEMBER_ID_REQUIRED first (v4+, KIP-394); a join round ends when every known
+member has rejoined or the rebalance timeout passes (members that did not rejoin are
+dropped); the first round of a new group waits `group.initial.rebalance.delay.ms`,
+extended while members keep arriving; the leader receives everyone's metadata and
+its SyncGroup carries the assignment that every member's SyncGroup then returns.
+Members that stop heartbeating for their session timeout are removed, which starts
+a rebalance. Static members (KIP-345) keep their place across restarts, and a new
+instance with the same group.instance.id fences the old one.
+
+JoinGroup and SyncGroup requests wait on a reply that the event completing them
+sets; timeouts are `Timer`s (tasks in the coordinator's nursery, asleep until their
+deadline). Writes to __consumer_offsets are appends with AppendOrigin.COORDINATOR,
+one batch per request; group state changes that depend on a write are re-checked
+after it, as Kafka's callbacks do, so that a write that waits for replication later
+keeps working.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+
+import trio
+
+from kafka_compat.groups import consumer_protocol
+from kafka_compat.groups.group import (
+    COMPLETING_REBALANCE,
+    DEAD,
+    DEAD_GROUP,
+    EMPTY,
+    PREPARING_REBALANCE,
+    STABLE,
+    Group,
+    GroupSummary,
+    IllegalGroupState,
+    JoinResult,
+    Member,
+    SyncResult,
+)
+from kafka_compat.groups.records import (
+    OFFSETS_TOPIC,
+    GroupKey,
+    GroupMetadataValue,
+    MemberMetadata,
+    OffsetAndMetadata,
+    OffsetKey,
+    RecordError,
+    decode_group_value,
+    decode_key,
+    decode_offset_value,
+    group_key,
+    group_value,
+    offset_key,
+    offset_value,
+    partition_for,
+)
+from kafka_compat.groups.timer import Timer
+from protocol.errors import ErrorCode
+from protocol.records import InvalidRecordError, build_batch, decode_batch, iter_batch_headers
+from storage.errors import LogError
+from storage.log import AppendOrigin
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_MEMBER_ID = ""
+# A new member's first JoinGroup may wait this long for the round to end (Kafka's value).
+NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
+
+TopicPartition = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupConfig:
+    """The broker settings the coordinator uses (Kafka's names in from_broker_config)."""
+
+    num_partitions: int = 50
+    replication_factor: int = 3
+    segment_bytes: int = 104857600
+    load_buffer_size: int = 5242880
+    retention_ms: int = 10080 * 60_000
+    retention_check_interval_ms: int = 600_000
+    metadata_max_bytes: int = 4096
+    initial_rebalance_delay_ms: int = 3000
+    min_session_timeout_ms: int = 6000
+    max_session_timeout_ms: int = 1800000
+    max_size: int = 2**31 - 1
+
+    @classmethod
+    def from_broker_config(cls, config) -> GroupConfig:
+        return cls(
+            num_partitions=config["offsets.topic.num.partitions"],
+            replication_factor=config["offsets.topic.replication.factor"],
+            segment_bytes=config["offsets.topic.segment.bytes"],
+            load_buffer_size=config["offsets.load.buffer.size"],
+            retention_ms=config["offsets.retention.minutes"] * 60_000,
+            retention_check_interval_ms=config["offsets.retention.check.interval.ms"],
+            metadata_max_bytes=config["offset.metadata.max.bytes"],
+            initial_rebalance_delay_ms=config["group.initial.rebalance.delay.ms"],
+            min_session_timeout_ms=config["group.min.session.timeout.ms"],
+            max_session_timeout_ms=config["group.max.session.timeout.ms"],
+            max_size=config["group.max.size"],
+        )
+
+
+class _Reply:
+    """A request's answer: set once by whoever completes the request, awaited by its handler."""
+
+    __slots__ = ("_event", "_value")
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self._value = None
+
+    def __call__(self, value) -> None:
+        if not self._event.is_set():
+            self._value = value
+            self._event.set()
+
+    async def wait(self):
+        await self._event.wait()
+        return self._value
+
+
+def _wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class GroupCoordinator:
+    def __init__(self, broker, *, time_ms: Callable[[], int] = _wall_clock_ms):
+        self.broker = broker
+        self.config = GroupConfig.from_broker_config(broker.config)
+        self.time_ms = time_ms
+        self.groups: dict[str, Group] = {}
+        self.num_partitions = self.config.num_partitions
+        self._owned: set[int] = set()
+        self._loading: set[int] = set()
+        self._topic_ready = False
+        self._topic_lock = trio.Lock()
+        self._nursery: trio.Nursery | None = None
+        self._loaded = trio.Event()
+
+    # ---- lifetime --------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._nursery is not None
+
+    async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Own the timers, load the partitions this broker leads, expire old offsets.
+
+        Reports started as soon as requests can be answered (COORDINATOR_LOAD_IN_PROGRESS
+        until the partitions are loaded); runs until cancelled.
+        """
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                topic = self.broker.store.topics.get(OFFSETS_TOPIC)
+                partitions: Iterable[int] = ()
+                if topic is not None:
+                    self.num_partitions = topic.partitions
+                    self._topic_ready = True
+                    # Single node: this broker leads every partition.
+                    partitions = range(topic.partitions)
+                    self._loading.update(partitions)
+                task_status.started()
+                for index in partitions:
+                    await self.load_partition(index)
+                self._loaded.set()
+                nursery.start_soon(self._expire_offsets_periodically)
+        finally:
+            self._nursery = None
+
+    async def wait_loaded(self) -> None:
+        """Until the partitions found at start-up are loaded."""
+        await self._loaded.wait()
+
+    def partition_for(self, group_id: str) -> int:
+        return partition_for(group_id, self.num_partitions)
+
+    async def ensure_offsets_topic(self) -> int:
+        """Create __consumer_offsets on first use (Kafka's settings); an error code."""
+        if self._topic_ready:
+            return ErrorCode.NONE
+        async with self._topic_lock:
+            if self._topic_ready:
+                return ErrorCode.NONE
+            topic = self.broker.store.topics.get(OFFSETS_TOPIC)
+            if topic is None:
+                configs = {
+                    "cleanup.policy": "compact",
+                    "segment.bytes": str(self.config.segment_bytes),
+                    "compression.type": "producer",
+                }
+                try:
+                    topic = await self.broker.create_topic(
+                        OFFSETS_TOPIC, self.config.num_partitions, configs
+                    )
+                except Exception as exc:  # the store or the disk refused
+                    log.warning("Cannot create %s: %s", OFFSETS_TOPIC, exc)
+                    return ErrorCode.COORDINATOR_NOT_AVAILABLE
+            self.num_partitions = topic.partitions
+            # A topic that did not exist when we started holds nothing to load; on a
+            # single node this broker leads all its partitions.
+            self._owned.update(range(topic.partitions))
+            self._topic_ready = True
+        return ErrorCode.NONE
+
+    # ---- partitions: load and unload ---------------------------------------------------
+
+    async def load_partition(self, index: int) -> None:
+        """Become the coordinator of the groups in partition `index`: replay its log."""
+        self._loading.add(index)
+        started = trio.current_time()
+        groups: dict[str, tuple[int, GroupMetadataValue]] = {}
+        offsets: dict[tuple[str, str, int], OffsetAndMetadata] = {}
+        try:
+            await self._read_partition(index, groups, offsets)
+        except Exception:
+            # As Kafka does: log it and serve what could be read.
+            log.exception("Error loading %s-%d", OFFSETS_TOPIC, index)
+        by_group: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
+        for (group_id, topic, partition), offset in offsets.items():
+            by_group.setdefault(group_id, {})[(topic, partition)] = offset
+        for group_id, (version, value) in groups.items():
+            group = self._group_from_record(group_id, index, version, value)
+            group.offsets = by_group.pop(group_id, {})
+            self._install_loaded_group(group)
+        for group_id, group_offsets in by_group.items():
+            # Offsets without group metadata: a group of simple consumers.
+            group = Group(group_id, index, self.time_ms)
+            group.offsets = group_offsets
+            self._install_loaded_group(group)
+        self._loading.discard(index)
+        self._owned.add(index)
+        if groups or offsets:
+            log.info(
+                "Loaded %d groups and %d offsets from %s-%d in %.0f ms",
+                len(groups) + len(by_group),
+                len(offsets),
+                OFFSETS_TOPIC,
+                index,
+                (trio.current_time() - started) * 1000,
+            )
+
+    def unload_partition(self, index: int) -> None:
+        """This broker no longer leads partition `index`: drop its groups (Kafka's
+        onGroupUnloaded). Members waiting on a join or sync get NOT_COORDINATOR."""
+        self._owned.discard(index)
+        self._loading.discard(index)
+        for group in [g for g in self.groups.values() if g.partition == index]:
+            del self.groups[group.group_id]
+            self._stop_group_timers(group)
+            group.transition_to(DEAD)
+            for member in list(group.members.values()):
+                group.maybe_invoke_join(
+                    member, JoinResult(member.member_id, ErrorCode.NOT_COORDINATOR)
+                )
+                group.maybe_invoke_sync(member, SyncResult(ErrorCode.NOT_COORDINATOR))
+
+    async def _read_partition(self, index: int, groups: dict, offsets: dict) -> None:
+        """Replay the partition's records into `groups` and `offsets` (last one wins,
+        tombstones remove)."""
+        partition = self.broker.partition(OFFSETS_TOPIC, index)
+        if partition is None:
+            return
+        log_ = partition.log
+        position = log_.log_start_offset
+        end = partition.high_watermark
+        while position < end:
+            data = log_.read(position, self.config.load_buffer_size, max_offset=end)
+            if data.next_offset <= position:
+                break
+            self._replay(index, data.records, groups, offsets)
+            position = data.next_offset
+            await trio.sleep(0)  # one chunk at a time: the broker keeps serving
+
+    def _replay(self, index: int, records: bytes, groups: dict, offsets: dict) -> None:
+        view = memoryview(records)
+        for position, header in iter_batch_headers(view):
+            # Transactional offset commits (and their markers) are not written yet.
+            if header.is_control or header.is_transactional:
+                continue
+            try:
+                _, batch = decode_batch(view[position : position + header.size])
+            except InvalidRecordError as exc:
+                log.warning("%s-%d: skipping unreadable batch: %s", OFFSETS_TOPIC, index, exc)
+                continue
+            for record in batch:
+                try:
+                    key = decode_key(record.key)
+                    if isinstance(key, OffsetKey):
+                        if record.value is None:
+                            offsets.pop(key, None)
+                        else:
+                            offsets[key] = decode_offset_value(record.value)
+                    elif isinstance(key, GroupKey):
+                        if record.value is None:
+                            groups.pop(key.group, None)
+                        else:
+                            groups[key.group] = decode_group_value(record.value)
+                except RecordError as exc:
+                    log.warning(
+                        "%s-%d: skipping record at offset %d: %s",
+                        OFFSETS_TOPIC,
+                        index,
+                        record.offset,
+                        exc,
+                    )
+
+    def _group_from_record(
+        self, group_id: str, index: int, version: int, value: GroupMetadataValue
+    ) -> Group:
+        group = Group(group_id, index, self.time_ms, state=STABLE if value.members else EMPTY)
+        group.generation_id = value.generation
+        group.protocol_type = value.protocol_type or None
+        group.protocol_name = value.protocol
+        if value.current_state_timestamp >= 0:
+            group.state_timestamp = value.current_state_timestamp
+        for m in value.members:
+            group.add(
+                Member(
+                    member_id=m.member_id,
+                    group_instance_id=m.group_instance_id,
+                    client_id=m.client_id,
+                    client_host=m.client_host,
+                    rebalance_timeout_ms=m.session_timeout if version == 0 else m.rebalance_timeout,
+                    session_timeout_ms=m.session_timeout,
+                    protocol_type=value.protocol_type,
+                    protocols=[(value.protocol, bytes(m.subscription))],
+                    assignment=bytes(m.assignment),
+                )
+            )
+        group.leader_id = value.leader
+        group.subscribed_topics = group.compute_subscribed_topics()
+        return group
+
+    def _install_loaded_group(self, group: Group) -> None:
+        old = self.groups.get(group.group_id)
+        if old is not None:
+            self._stop_group_timers(old)
+        self.groups[group.group_id] = group
+        # Members of a loaded group must heartbeat again within their session timeout.
+        for member in group.members.values():
+            self._schedule_heartbeat(group, member)
+
+    # ---- request checks ------------------------------------------------------------
+
+    def _group_error(self, group_id: str | None, allow_empty_id: bool = False) -> int:
+        """Kafka's validateGroupStatus: can this broker answer for the group now?"""
+        if group_id is None or (not allow_empty_id and group_id == ""):
+            return ErrorCode.INVALID_GROUP_ID
+        if not self.active:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        index = self.partition_for(group_id)
+        if index in self._loading:
+            return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+        if self._topic_ready and index not in self._owned:
+            return ErrorCode.NOT_COORDINATOR
+        return ErrorCode.NONE
+
+    async def _writable_group_error(self, group_id: str | None, allow_empty_id: bool = False):
+        """_group_error for requests that write: the topic is created first if need be."""
+        error = self._group_error(group_id, allow_empty_id)
+        if error:
+            return error
+        error = await self.ensure_offsets_topic()
+        if error:
+            return error
+        return self._group_error(group_id, allow_empty_id)
+
+    @staticmethod
+    def _validate_current_member(
+        group: Group, member_id: str, group_instance_id: str | None
+    ) -> int:
+        """FENCED_INSTANCE_ID if another member holds the instance id, UNKNOWN_MEMBER_ID
+        if the member is not in the group, else NONE."""
+        if group_instance_id is not None:
+            current = group.static_member_id(group_instance_id)
+            if current is None:
+                return ErrorCode.UNKNOWN_MEMBER_ID
+            if current != member_id:
+                log.info(
+                    "Static member %s of group %s with unknown member id %s is fenced by %s",
+                    group_instance_id,
+                    group.group_id,
+                    member_id,
+                    current,
+                )
+                return ErrorCode.FENCED_INSTANCE_ID
+            return ErrorCode.NONE
+        return ErrorCode.NONE if group.has(member_id) else ErrorCode.UNKNOWN_MEMBER_ID
+
+    def _new_group(self, group_id: str) -> Group:
+        group = Group(group_id, self.partition_for(group_id), self.time_ms)
+        self.groups[group_id] = group
+        return group
+
+    # ---- JoinGroup -------------------------------------------------------------------
+
+    async def join_group(
+        self,
+        group_id: str,
+        member_id: str,
+        group_instance_id: str | None,
+        client_id: str,
+        client_host: str,
+        rebalance_timeout_ms: int,
+        session_timeout_ms: int,
+        protocol_type: str,
+        protocols: list[tuple[str, bytes]],
+        *,
+        require_known_member_id: bool = False,
+        supports_skip_assignment: bool = False,
+        reason: str | None = None,
+    ) -> JoinResult:
+        """Kafka's handleJoinGroup; returns when this member's join round is over."""
+        error = await self._writable_group_error(group_id)
+        if error:
+            return JoinResult(member_id, error)
+        if not (
+            self.config.min_session_timeout_ms
+            <= session_timeout_ms
+            <= self.config.max_session_timeout_ms
+        ):
+            return JoinResult(member_id, ErrorCode.INVALID_SESSION_TIMEOUT)
+        is_unknown = member_id == UNKNOWN_MEMBER_ID
+        group = self.groups.get(group_id)
+        if group is None:
+            if not is_unknown:
+                return JoinResult(member_id, ErrorCode.UNKNOWN_MEMBER_ID)
+            group = self._new_group(group_id)
+        reply = _Reply()
+        request = _JoinRequest(
+            member_id,
+            group_instance_id,
+            client_id,
+            client_host,
+            rebalance_timeout_ms,
+            session_timeout_ms,
+            protocol_type,
+            list(protocols),
+            require_known_member_id,
+            supports_skip_assignment,
+            reason or "",
+            reply,
+        )
+        if not self._accept_joining_member(group, member_id):
+            member = group.members.get(member_id)
+            if member is not None:
+                self._remove_member(group, member)
+            self._stop_pending_member(group, member_id)
+            reply(JoinResult(UNKNOWN_MEMBER_ID, ErrorCode.GROUP_MAX_SIZE_REACHED))
+        elif is_unknown:
+            self._do_new_member_join(group, request)
+        else:
+            self._do_current_member_join(group, request)
+        if group.is_(PREPARING_REBALANCE):
+            self._try_complete_join(group)
+        return await reply.wait()
+
+    def _accept_joining_member(self, group: Group, member_id: str) -> bool:
+        """group.max.size: new members are refused once the group is full."""
+        max_size = self.config.max_size
+        if group.state in (EMPTY, DEAD):
+            return True
+        if group.is_(PREPARING_REBALANCE):
+            member = group.members.get(member_id)
+            return (
+                member is not None and member.is_awaiting_join
+            ) or group.num_awaiting_join < max_size
+        return group.has(member_id) or len(group.members) < max_size
+
+    def _do_new_member_join(self, group: Group, req: _JoinRequest) -> None:
+        if group.is_(DEAD):
+            req.reply(JoinResult(UNKNOWN_MEMBER_ID, ErrorCode.COORDINATOR_NOT_AVAILABLE))
+            return
+        if not group.supports_protocols(req.protocol_type, [n for n, _ in req.protocols]):
+            req.reply(JoinResult(UNKNOWN_MEMBER_ID, ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
+            return
+        new_member_id = f"{req.group_instance_id or req.client_id}-{uuid.uuid4()}"
+        if req.group_instance_id is not None:
+            old_member_id = group.static_member_id(req.group_instance_id)
+            if old_member_id is None:
+                log.info(
+                    "Static member %s joins group %s in %s state with new member id %s",
+                    req.group_instance_id,
+                    group.group_id,
+                    group.state,
+                    new_member_id,
+                )
+                self._add_member_and_rebalance(group, new_member_id, req)
+            else:
+                log.info(
+                    "Static member %s joins group %s in %s state; member id %s replaces %s",
+                    req.group_instance_id,
+                    group.group_id,
+                    group.state,
+                    new_member_id,
+                    old_member_id,
+                )
+                self._update_static_member_and_rebalance(group, old_member_id, new_member_id, req)
+        elif req.require_known_member_id:
+            # KIP-394: hand out the member id and have the client join again with it.
+            timer = Timer(
+                self._nursery, partial(self._on_pending_member_expired, group, new_member_id)
+            )
+            group.pending_members[new_member_id] = timer
+            timer.reset(req.session_timeout_ms)
+            req.reply(JoinResult(new_member_id, ErrorCode.MEMBER_ID_REQUIRED))
+        else:
+            self._add_member_and_rebalance(group, new_member_id, req)
+
+    def _do_current_member_join(self, group: Group, req: _JoinRequest) -> None:
+        member_id = req.member_id
+        if group.is_(DEAD):
+            req.reply(JoinResult(member_id, ErrorCode.COORDINATOR_NOT_AVAILABLE))
+            return
+        if not group.supports_protocols(req.protocol_type, [n for n, _ in req.protocols]):
+            req.reply(JoinResult(member_id, ErrorCode.INCONSISTENT_GROUP_PROTOCOL))
+            return
+        if group.is_pending_member(member_id):
+            if req.group_instance_id is not None:
+                # Static members never get MEMBER_ID_REQUIRED, so never become pending.
+                req.reply(JoinResult(member_id, ErrorCode.UNKNOWN_MEMBER_ID))
+                return
+            self._add_member_and_rebalance(group, member_id, req)
+            return
+        error = self._validate_current_member(group, member_id, req.group_instance_id)
+        if error:
+            req.reply(JoinResult(member_id, error))
+            return
+        member = group.members[member_id]
+        if group.is_(PREPARING_REBALANCE):
+            self._update_member_and_rebalance(
+                group, member, req, f"member {member_id} joining during {group.state}"
+            )
+        elif group.is_(COMPLETING_REBALANCE):
+            if member.matches(req.protocols):
+                # The member missed the JoinGroup answer: give it the current generation.
+                req.reply(self._current_join_result(group, member_id))
+            else:
+                self._update_member_and_rebalance(
+                    group, member, req, f"member {member_id} updated its metadata"
+                )
+        elif group.is_(STABLE):
+            if group.is_leader(member_id):
+                # The leader rejoins to have metadata changes (topics) reassigned.
+                self._update_member_and_rebalance(
+                    group, member, req, f"leader {member_id} rejoining during {group.state}"
+                )
+            elif not member.matches(req.protocols):
+                self._update_member_and_rebalance(
+                    group, member, req, f"member {member_id} updated its metadata"
+                )
+            else:
+                req.reply(self._current_join_result(group, member_id, with_members=False))
+        else:
+            log.warning(
+                "Rejoining member %s of group %s in unexpected state %s",
+                member_id,
+                group.group_id,
+                group.state,
+            )
+            req.reply(JoinResult(member_id, ErrorCode.UNKNOWN_MEMBER_ID))
+
+    def _current_join_result(self, group: Group, member_id: str, with_members: bool = True):
+        leader = group.is_leader(member_id)
+        return JoinResult(
+            member_id,
+            ErrorCode.NONE,
+            group.generation_id,
+            group.protocol_type,
+            group.protocol_name,
+            group.leader_id or "",
+            False,
+            group.current_member_metadata() if leader and with_members else [],
+        )
+
+    def _add_member_and_rebalance(self, group: Group, member_id: str, req: _JoinRequest) -> None:
+        member = Member(
+            member_id=member_id,
+            group_instance_id=req.group_instance_id,
+            client_id=req.client_id,
+            client_host=req.client_host,
+            rebalance_timeout_ms=req.rebalance_timeout_ms,
+            session_timeout_ms=req.session_timeout_ms,
+            protocol_type=req.protocol_type,
+            protocols=req.protocols,
+            is_new=True,
+        )
+        # While the first round of a new group waits, each arrival extends the wait.
+        if group.is_(PREPARING_REBALANCE) and group.generation_id == 0:
+            group.new_member_added = True
+        self._stop_pending_member(group, member_id)
+        group.add(member, req.reply)
+        # A new member cannot heartbeat before its first join completes; bound that wait.
+        self._schedule_heartbeat(group, member, NEW_MEMBER_JOIN_TIMEOUT_MS)
+        self._maybe_prepare_rebalance(group, f"adding new member {member_id}")
+
+    def _update_member_and_rebalance(
+        self, group: Group, member: Member, req: _JoinRequest, reason: str
+    ) -> None:
+        self._supersede_join(group, member)
+        group.update_member(
+            member, req.protocols, req.rebalance_timeout_ms, req.session_timeout_ms, req.reply
+        )
+        self._maybe_prepare_rebalance(group, reason)
+
+    @staticmethod
+    def _supersede_join(group: Group, member: Member) -> None:
+        """A member joins again while an earlier JoinGroup of it still waits (another
+        connection): that one is answered now instead of hanging forever."""
+        group.maybe_invoke_join(
+            member, JoinResult(member.member_id, ErrorCode.REBALANCE_IN_PROGRESS)
+        )
+
+    def _update_static_member_and_rebalance(
+        self, group: Group, old_member_id: str, new_member_id: str, req: _JoinRequest
+    ) -> None:
+        current_leader = group.leader_id
+        member = group.replace_static_member(req.group_instance_id, old_member_id, new_member_id)
+        # The old id's session is over; the new id starts its own.
+        self._schedule_heartbeat(group, member)
+        old = (list(member.protocols), member.rebalance_timeout_ms, member.session_timeout_ms)
+        group.update_member(
+            member, req.protocols, req.rebalance_timeout_ms, req.session_timeout_ms, req.reply
+        )
+        if group.is_(STABLE):
+            # No rebalance if the group's protocol stays: persist the new member id and
+            # hand the member its current assignment.
+            if group.protocol_name == group.select_protocol():
+                assignment = {m.member_id: m.assignment for m in group.members.values()}
+                self._spawn(
+                    self._finish_static_rejoin,
+                    group,
+                    member,
+                    req,
+                    old_member_id,
+                    old,
+                    current_leader,
+                    assignment,
+                )
+            else:
+                self._maybe_prepare_rebalance(
+                    group, f"static member {req.group_instance_id} changed the protocol"
+                )
+        elif group.is_(COMPLETING_REBALANCE):
+            # The leader may be assigning to the old member id: start over.
+            self._prepare_rebalance(
+                group, f"static member {req.group_instance_id} rejoined while completing"
+            )
+        elif not group.is_(PREPARING_REBALANCE):
+            raise IllegalGroupState(
+                f"group {group.group_id} in {group.state} when static member "
+                f"{req.group_instance_id} rejoins"
+            )
+
+    async def _finish_static_rejoin(
+        self,
+        group: Group,
+        member: Member,
+        req: _JoinRequest,
+        old_member_id: str,
+        old: tuple,
+        current_leader: str | None,
+        assignment: dict[str, bytes],
+    ) -> None:
+        new_member_id = member.member_id
+        error = await self._store_group(group, assignment)
+        if group.members.get(new_member_id) is not member or not group.is_(STABLE):
+            return  # a rebalance took over; it answers the member
+        if error:
+            log.warning("Cannot persist group %s: %s", group.group_id, ErrorCode(error).name)
+            group.update_member(member, *old, None)
+            restored = group.replace_static_member(
+                req.group_instance_id, new_member_id, old_member_id
+            )
+            self._schedule_heartbeat(group, restored)
+            req.reply(
+                JoinResult(
+                    UNKNOWN_MEMBER_ID,
+                    error,
+                    group.generation_id,
+                    group.protocol_type,
+                    group.protocol_name,
+                    current_leader or "",
+                )
+            )
+        elif req.supports_skip_assignment:
+            # JoinGroup v9+: the leader learns it leads but keeps the current assignment.
+            leader = group.is_leader(new_member_id)
+            group.maybe_invoke_join(
+                member,
+                JoinResult(
+                    new_member_id,
+                    ErrorCode.NONE,
+                    group.generation_id,
+                    group.protocol_type,
+                    group.protocol_name,
+                    group.leader_id or "",
+                    leader,
+                    group.current_member_metadata() if leader else [],
+                ),
+            )
+        else:
+            # Older clients: name the old leader id so the member does not assign.
+            group.maybe_invoke_join(
+                member,
+                JoinResult(
+                    new_member_id,
+                    ErrorCode.NONE,
+                    group.generation_id,
+                    group.protocol_type,
+                    group.protocol_name,
+                    current_leader or "",
+                ),
+            )
+
+    # ---- the join round --------------------------------------------------------------
+
+    def _maybe_prepare_rebalance(self, group: Group, reason: str) -> None:
+        if group.can_rebalance:
+            self._prepare_rebalance(group, reason)
+
+    def _prepare_rebalance(self, group: Group, reason: str) -> None:
+        # Members waiting for their SyncGroup answer must rejoin.
+        if group.is_(COMPLETING_REBALANCE):
+            self._reset_and_propagate_assignment_error(group, ErrorCode.REBALANCE_IN_PROGRESS)
+        self._stop_timer(group, "sync_timer")
+        log.info(
+            "Preparing to rebalance group %s in state %s with old generation %d (reason: %s)",
+            group.group_id,
+            group.state,
+            group.generation_id,
+            reason,
+        )
+        if group.is_(EMPTY):
+            delay = self.config.initial_rebalance_delay_ms
+            group.transition_to(PREPARING_REBALANCE)
+            self._start_join_timer(
+                group, delay, initial=True, remaining_ms=max(group.rebalance_timeout_ms - delay, 0)
+            )
+        else:
+            group.transition_to(PREPARING_REBALANCE)
+            self._start_join_timer(group, group.rebalance_timeout_ms)
+            self._try_complete_join(group)
+
+    def _start_join_timer(
+        self, group: Group, delay_ms: int, *, initial: bool = False, remaining_ms: int = 0
+    ) -> None:
+        self._stop_timer(group, "join_timer")
+        timer = Timer(self._nursery, partial(self._on_join_timer, group))
+        group.join_timer = timer
+        group.join_timer_initial = initial
+        group.join_remaining_ms = remaining_ms
+        timer.reset(delay_ms)
+
+    def _on_join_timer(self, group: Group) -> None:
+        group.join_timer = None
+        remaining = group.join_remaining_ms
+        if group.join_timer_initial and group.new_member_added and remaining > 0:
+            # group.initial.rebalance.delay.ms: members are still arriving, wait again.
+            group.new_member_added = False
+            delay = min(self.config.initial_rebalance_delay_ms, remaining)
+            self._start_join_timer(
+                group, delay, initial=True, remaining_ms=max(remaining - delay, 0)
+            )
+        else:
+            self._complete_join(group)
+
+    def _try_complete_join(self, group: Group) -> None:
+        """End the round early once everyone has joined (not during the initial delay)."""
+        if (
+            group.is_(PREPARING_REBALANCE)
+            and group.join_timer is not None
+            and not group.join_timer_initial
+            and group.has_all_members_joined()
+        ):
+            self._complete_join(group)
+
+    def _complete_join(self, group: Group) -> None:
+        """Kafka's onCompleteJoin: drop who did not rejoin, start the next generation."""
+        self._stop_timer(group, "join_timer")
+        if not group.is_(PREPARING_REBALANCE):
+            return
+        for member in group.not_yet_rejoined_members():
+            if not member.is_static:
+                log.info(
+                    "Member %s of group %s did not rejoin within the rebalance timeout, "
+                    "removing it",
+                    member.member_id,
+                    group.group_id,
+                )
+                self._remove_member(group, member)
+        if not group.maybe_elect_new_joined_leader() and group.members:
+            # Only static members that did not rejoin: wait for them (or their sessions).
+            log.error(
+                "Group %s could not complete rebalance because no members rejoined",
+                group.group_id,
+            )
+            self._start_join_timer(group, group.rebalance_timeout_ms)
+            return
+        group.init_next_generation()
+        if group.is_(EMPTY):
+            log.info(
+                "Group %s with generation %d is now empty", group.group_id, group.generation_id
+            )
+            self._spawn(self._store_group_logged, group, {})
+            return
+        log.info(
+            "Stabilized group %s generation %d (protocol %s) with %d members",
+            group.group_id,
+            group.generation_id,
+            group.protocol_name,
+            len(group.members),
+        )
+        leader_view = group.current_member_metadata()
+        for member in list(group.members.values()):
+            is_leader = group.is_leader(member.member_id)
+            group.maybe_invoke_join(
+                member,
+                JoinResult(
+                    member.member_id,
+                    ErrorCode.NONE,
+                    group.generation_id,
+                    group.protocol_type,
+                    group.protocol_name,
+                    group.leader_id or "",
+                    False,
+                    leader_view if is_leader else [],
+                ),
+            )
+            self._schedule_heartbeat(group, member)
+            member.is_new = False
+            group.pending_sync_members.add(member.member_id)
+        # Everyone must send SyncGroup within the rebalance timeout.
+        timer = Timer(self._nursery, partial(self._on_sync_expired, group, group.generation_id))
+        group.sync_timer = timer
+        timer.reset(group.rebalance_timeout_ms)
+
+    def _on_sync_expired(self, group: Group, generation_id: int) -> None:
+        group.sync_timer = None
+        if generation_id != group.generation_id:
+            return
+        if group.state not in (COMPLETING_REBALANCE, STABLE) or not group.pending_sync_members:
+            return
+        pending = sorted(group.pending_sync_members)
+        log.info(
+            "Group %s removed members who did not send SyncGroup in time: %s",
+            group.group_id,
+            pending,
+        )
+        for member_id in pending:
+            member = group.members.get(member_id)
+            if member is not None:
+                self._remove_member(group, member)
+        self._prepare_rebalance(group, f"removing {pending} on pending sync request expiration")
+
+    # ---- SyncGroup -----------------------------------------------------------------
+
+    async def sync_group(
+        self,
+        group_id: str,
+        generation_id: int,
+        member_id: str,
+        group_instance_id: str | None,
+        protocol_type: str | None,
+        protocol_name: str | None,
+        assignments: dict[str, bytes],
+    ) -> SyncResult:
+        """Kafka's handleSyncGroup; a follower waits here for the leader's assignment."""
+        error = self._group_error(group_id)
+        if error == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS:
+            # The rebalance state is gone with the load: make the member rejoin.
+            return SyncResult(ErrorCode.REBALANCE_IN_PROGRESS)
+        if error:
+            return SyncResult(error)
+        group = self.groups.get(group_id)
+        if group is None:
+            return SyncResult(ErrorCode.UNKNOWN_MEMBER_ID)
+        if group.is_(DEAD):
+            return SyncResult(ErrorCode.COORDINATOR_NOT_AVAILABLE)
+        error = self._validate_current_member(group, member_id, group_instance_id)
+        if error:
+            return SyncResult(error)
+        if generation_id != group.generation_id:
+            return SyncResult(ErrorCode.ILLEGAL_GENERATION)
+        if protocol_type is not None and protocol_type != group.protocol_type:
+            return SyncResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+        if protocol_name is not None and protocol_name != group.protocol_name:
+            return SyncResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+        if group.is_(EMPTY):
+            return SyncResult(ErrorCode.UNKNOWN_MEMBER_ID)
+        if group.is_(PREPARING_REBALANCE):
+            return SyncResult(ErrorCode.REBALANCE_IN_PROGRESS)
+        member = group.members[member_id]
+        if group.is_(STABLE):
+            self._remove_pending_sync_member(group, member_id)
+            self._schedule_heartbeat(group, member)
+            return SyncResult(
+                ErrorCode.NONE, member.assignment, group.protocol_type, group.protocol_name
+            )
+        # CompletingRebalance: wait for the leader's assignment.
+        reply = _Reply()
+        group.maybe_invoke_sync(member, SyncResult(ErrorCode.REBALANCE_IN_PROGRESS))
+        member.awaiting_sync = reply
+        self._remove_pending_sync_member(group, member_id)
+        if group.is_leader(member_id):
+            log.info(
+                "Assignment received from leader %s for group %s for generation %d",
+                member_id,
+                group.group_id,
+                group.generation_id,
+            )
+            assignment = dict(assignments)
+            for other in group.members:
+                assignment.setdefault(other, b"")
+            error = await self._store_group(group, assignment)
+            # Another member may have joined meanwhile: only this generation may settle.
+            if group.is_(COMPLETING_REBALANCE) and generation_id == group.generation_id:
+                if error:
+                    self._reset_and_propagate_assignment_error(group, error)
+                    self._maybe_prepare_rebalance(
+                        group, f"error storing the assignment of {member_id}"
+                    )
+                else:
+                    for m in group.members.values():
+                        m.assignment = assignment.get(m.member_id, b"")
+                    self._propagate_assignment(group, ErrorCode.NONE)
+                    group.transition_to(STABLE)
+        return await reply.wait()
+
+    def _remove_pending_sync_member(self, group: Group, member_id: str) -> None:
+        group.pending_sync_members.discard(member_id)
+        if not group.pending_sync_members:
+            self._stop_timer(group, "sync_timer")
+
+    def _reset_and_propagate_assignment_error(self, group: Group, error: int) -> None:
+        for member in group.members.values():
+            member.assignment = b""
+        self._propagate_assignment(group, error)
+
+    def _propagate_assignment(self, group: Group, error: int) -> None:
+        if error == ErrorCode.NONE:
+            protocol_type, protocol_name = group.protocol_type, group.protocol_name
+        else:
+            protocol_type = protocol_name = None
+        for member in list(group.members.values()):
+            result = SyncResult(error, member.assignment, protocol_type, protocol_name)
+            if group.maybe_invoke_sync(member, result):
+                # Sessions that ran out while waiting for the assignment start again now.
+                self._schedule_heartbeat(group, member)
+
+    # ---- Heartbeat and LeaveGroup ------------------------------------------------------
+
+    def heartbeat(
+        self, group_id: str, member_id: str, group_instance_id: str | None, generation_id: int
+    ) -> int:
+        error = self._group_error(group_id)
+        if error == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS:
+            return ErrorCode.NONE  # the group is still loading: answer blindly, as Kafka does
+        if error:
+            return error
+        group = self.groups.get(group_id)
+        if group is None:
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        if group.is_(DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        error = self._validate_current_member(group, member_id, group_instance_id)
+        if error:
+            return error
+        if generation_id != group.generation_id:
+            return ErrorCode.ILLEGAL_GENERATION
+        if group.is_(EMPTY):
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        self._schedule_heartbeat(group, group.members[member_id])
+        if group.is_(PREPARING_REBALANCE):
+            return ErrorCode.REBALANCE_IN_PROGRESS
+        return ErrorCode.NONE
+
+    def leave_group(
+        self, group_id: str, members: list[tuple[str, str | None]]
+    ) -> tuple[int, list[tuple[str, str | None, int]]]:
+        """(group error, [(member_id, group_instance_id, error)]) for LeaveGroup v0-5.
+
+        A member may be named by its group.instance.id alone (administrative removal)."""
+        error = self._group_error(group_id)
+        if error:
+            return error, []
+        group = self.groups.get(group_id)
+        if group is None:
+            return ErrorCode.NONE, [(m, i, ErrorCode.UNKNOWN_MEMBER_ID) for m, i in members]
+        if group.is_(DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, []
+        results = []
+        for member_id, instance_id in members:
+            if member_id == UNKNOWN_MEMBER_ID:
+                current = group.static_member_id(instance_id)
+                if current is None:
+                    error = ErrorCode.UNKNOWN_MEMBER_ID
+                else:
+                    error = ErrorCode.NONE
+                    self._remove_member_and_update_group(
+                        group, group.members[current], f"static member {instance_id} removed"
+                    )
+            elif group.is_pending_member(member_id):
+                log.info("Pending member %s has left group %s", member_id, group.group_id)
+                self._remove_pending_member_and_update_group(group, member_id)
+                error = ErrorCode.NONE
+            else:
+                error = self._validate_current_member(group, member_id, instance_id)
+                if not error:
+                    log.info("Member %s has left group %s", member_id, group.group_id)
+                    self._remove_member_and_update_group(
+                        group, group.members[member_id], f"member {member_id} left the group"
+                    )
+            results.append((member_id, instance_id, error))
+        return ErrorCode.NONE, results
+
+    def _remove_member(self, group: Group, member: Member) -> None:
+        """Take a member out; a JoinGroup or SyncGroup of it still waiting is answered."""
+        group.maybe_invoke_join(member, JoinResult(UNKNOWN_MEMBER_ID, ErrorCode.UNKNOWN_MEMBER_ID))
+        group.maybe_invoke_sync(member, SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
+        group.remove(member.member_id)
+        if member.session_timer is not None:
+            member.session_timer.stop()
+            member.session_timer = None
+        if not group.pending_sync_members:
+            self._stop_timer(group, "sync_timer")
+
+    def _remove_member_and_update_group(self, group: Group, member: Member, reason: str) -> None:
+        self._remove_member(group, member)
+        if group.state in (STABLE, COMPLETING_REBALANCE):
+            self._maybe_prepare_rebalance(group, reason)
+        elif group.is_(PREPARING_REBALANCE):
+            self._try_complete_join(group)
+
+    def _stop_pending_member(self, group: Group, member_id: str) -> None:
+        timer = group.pending_members.pop(member_id, None)
+        if timer is not None:
+            timer.stop()
+
+    def _remove_pending_member_and_update_group(self, group: Group, member_id: str) -> None:
+        self._stop_pending_member(group, member_id)
+        group.remove(member_id)
+        if group.is_(PREPARING_REBALANCE):
+            self._try_complete_join(group)
+
+    def _on_pending_member_expired(self, group: Group, member_id: str) -> None:
+        if group.is_(DEAD) or member_id not in group.pending_members:
+            return
+        log.info(
+            "Pending member %s of group %s removed after its session timeout",
+            member_id,
+            group.group_id,
+        )
+        group.pending_members.pop(member_id, None)
+        self._remove_pending_member_and_update_group(group, member_id)
+
+    # ---- sessions --------------------------------------------------------------------
+
+    def _schedule_heartbeat(self, group: Group, member: Member, timeout_ms: int | None = None):
+        """The member's session (re)starts now: it must heartbeat within its timeout."""
+        if self._nursery is None:
+            return
+        timer = member.session_timer
+        if timer is None:
+            timer = member.session_timer = Timer(
+                self._nursery, partial(self._on_session_expired, group, member)
+            )
+        timer.reset(member.session_timeout_ms if timeout_ms is None else timeout_ms)
+
+    def _on_session_expired(self, group: Group, member: Member) -> None:
+        if group.is_(DEAD) or group.members.get(member.member_id) is not member:
+            return
+        if not member.owes_heartbeat:
+            return  # waiting for a rebalance; its session restarts when that ends
+        log.info(
+            "Member %s in group %s has failed (session timeout %d ms), removing it",
+            member.member_id,
+            group.group_id,
+            member.session_timeout_ms,
+        )
+        member.session_timer = None
+        self._remove_member_and_update_group(
+            group, member, f"removing member {member.member_id} on heartbeat expiration"
+        )
+
+    # ---- offsets ---------------------------------------------------------------------
+
+    async def commit_offsets(
+        self,
+        group_id: str,
+        member_id: str,
+        group_instance_id: str | None,
+        generation_id: int,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> dict[TopicPartition, int]:
+        """Kafka's handleCommitOffsets: an error code per partition.
+
+        Generation -1 with no member id is a simple consumer (no group membership);
+        it may commit while the group has no members."""
+        error = await self._writable_group_error(group_id, allow_empty_id=True)
+        if error:
+            return dict.fromkeys(offsets, error)
+        group = self.groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                # A member of a group that no longer exists (or an older generation).
+                return dict.fromkeys(offsets, ErrorCode.ILLEGAL_GENERATION)
+            group = self._new_group(group_id)
+        error = self._validate_offset_commit(group, generation_id, member_id, group_instance_id)
+        if error:
+            return dict.fromkeys(offsets, error)
+        if group.is_(COMPLETING_REBALANCE):
+            # The member knows the new generation but has no assignment yet.
+            return dict.fromkeys(offsets, ErrorCode.REBALANCE_IN_PROGRESS)
+        if group.state in (STABLE, PREPARING_REBALANCE) and member_id in group.members:
+            # A commit counts as a sign of life; a rebalance is signalled by heartbeats.
+            self._schedule_heartbeat(group, group.members[member_id])
+        return await self._store_offsets(group, offsets)
+
+    def _validate_offset_commit(
+        self, group: Group, generation_id: int, member_id: str, group_instance_id: str | None
+    ) -> int:
+        if group.is_(DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if generation_id >= 0 or member_id != UNKNOWN_MEMBER_ID or group_instance_id is not None:
+            error = self._validate_current_member(group, member_id, group_instance_id)
+            if error:
+                return error
+            if generation_id != group.generation_id:
+                return ErrorCode.ILLEGAL_GENERATION
+            return ErrorCode.NONE
+        if not group.is_(EMPTY):
+            # Only members may commit while the group has members.
+            return ErrorCode.UNKNOWN_MEMBER_ID
+        return ErrorCode.NONE
+
+    async def _store_offsets(
+        self, group: Group, offsets: dict[TopicPartition, OffsetAndMetadata]
+    ) -> dict[TopicPartition, int]:
+        results: dict[TopicPartition, int] = {}
+        valid: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, offset in offsets.items():
+            if len(offset.metadata) > self.config.metadata_max_bytes:
+                results[tp] = ErrorCode.OFFSET_METADATA_TOO_LARGE
+            else:
+                valid[tp] = offset
+                results[tp] = ErrorCode.NONE
+        if valid:
+            records = [
+                (offset_key(group.group_id, topic, partition), offset_value(offset))
+                for (topic, partition), offset in valid.items()
+            ]
+            error = await self._write(group.partition, records, offsets=True)
+            if error:
+                for tp in valid:
+                    results[tp] = error
+            elif not group.is_(DEAD):
+                group.offsets.update(valid)
+        return results
+
+    def fetch_offsets(
+        self, group_id: str, partitions: list[TopicPartition] | None
+    ) -> tuple[int, dict[TopicPartition, OffsetAndMetadata | None]]:
+        """(group error, committed offset per partition; None = nothing committed).
+        `partitions` None asks for every partition the group committed."""
+        error = self._group_error(group_id, allow_empty_id=True)
+        if error:
+            return error, {}
+        group = self.groups.get(group_id)
+        if group is None or group.is_(DEAD):
+            return ErrorCode.NONE, dict.fromkeys(partitions or ())
+        if partitions is None:
+            partitions = list(group.offsets)
+        return ErrorCode.NONE, {tp: group.offsets.get(tp) for tp in partitions}
+
+    async def delete_offsets(
+        self, group_id: str, partitions: list[TopicPartition]
+    ) -> tuple[int, dict[TopicPartition, int]]:
+        """OffsetDelete (KIP-496): only offsets of topics the group does not consume."""
+        error = self._group_error(group_id)
+        if error:
+            return error, {}
+        group = self.groups.get(group_id)
+        if group is None or group.is_(DEAD):
+            return ErrorCode.GROUP_ID_NOT_FOUND, {}
+        results: dict[TopicPartition, int] = {}
+        if group.is_(EMPTY):
+            eligible = list(partitions)
+        elif group.protocol_type == consumer_protocol.PROTOCOL_TYPE:
+            eligible = []
+            for tp in partitions:
+                if group.is_subscribed_to_topic(tp[0]):
+                    results[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+                else:
+                    eligible.append(tp)
+        else:
+            return ErrorCode.NON_EMPTY_GROUP, {}
+        if eligible:
+            await self._cleanup_groups([group], lambda g: g.remove_offsets(eligible))
+            for tp in eligible:
+                results[tp] = ErrorCode.NONE
+        return ErrorCode.NONE, results
+
+    # ---- describe, list, delete ------------------------------------------------------
+
+    def describe_group(self, group_id: str) -> tuple[int, GroupSummary]:
+        error = self._group_error(group_id, allow_empty_id=True)
+        if error:
+            return error, GroupSummary("", "", "", [])
+        group = self.groups.get(group_id)
+        if group is None:
+            return ErrorCode.NONE, DEAD_GROUP
+        return ErrorCode.NONE, group.summary()
+
+    def list_groups(self, states: Iterable[str] = ()) -> tuple[int, list[tuple[str, str, str]]]:
+        """(error, [(group_id, protocol_type, state)]); states filter case-insensitively."""
+        if not self.active:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, []
+        error = ErrorCode.COORDINATOR_LOAD_IN_PROGRESS if self._loading else ErrorCode.NONE
+        wanted = {state.lower() for state in states}
+        return error, [
+            (group.group_id, group.protocol_type or "", str(group.state))
+            for group in self.groups.values()
+            if not wanted or str(group.state).lower() in wanted
+        ]
+
+    async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, int]:
+        """DeleteGroups: empty groups go, with their offsets (tombstones written)."""
+        results: dict[str, int] = {}
+        eligible: list[Group] = []
+        for group_id in group_ids:
+            error = self._group_error(group_id, allow_empty_id=True)
+            if error:
+                results[group_id] = error
+                continue
+            group = self.groups.get(group_id)
+            if group is None or group.is_(DEAD):
+                results[group_id] = ErrorCode.GROUP_ID_NOT_FOUND
+            elif group.is_(EMPTY):
+                group.transition_to(DEAD)
+                eligible.append(group)
+            else:
+                results[group_id] = ErrorCode.NON_EMPTY_GROUP
+        if eligible:
+            await self._cleanup_groups(eligible, lambda g: g.remove_all_offsets())
+            for group in eligible:
+                results[group.group_id] = ErrorCode.NONE
+                log.info("Group %s deleted", group.group_id)
+        return results
+
+    # ---- expiry and cleanup ----------------------------------------------------------
+
+    async def _expire_offsets_periodically(self) -> None:
+        interval = self.config.retention_check_interval_ms / 1000
+        while True:
+            await trio.sleep(interval)
+            await self.expire_offsets()
+
+    async def expire_offsets(self) -> int:
+        """Drop offsets past `offsets.retention.minutes` (see Group.remove_expired_offsets)
+        and empty groups left without offsets; returns how many offsets went."""
+        now = self.time_ms()
+        retention = self.config.retention_ms
+        removed = await self._cleanup_groups(
+            list(self.groups.values()), lambda g: g.remove_expired_offsets(now, retention)
+        )
+        if removed:
+            log.info("Removed %d expired offsets", removed)
+        return removed
+
+    async def _cleanup_groups(
+        self, groups: list[Group], select: Callable[[Group], dict[TopicPartition, object]]
+    ) -> int:
+        """Remove the offsets `select` picks and groups left empty, with tombstones."""
+        total = 0
+        for group in groups:
+            removed = select(group)
+            if group.is_(EMPTY) and not group.offsets:
+                group.transition_to(DEAD)
+            records = [
+                (offset_key(group.group_id, topic, partition), None) for topic, partition in removed
+            ]
+            if group.is_(DEAD):
+                if self.groups.get(group.group_id) is group:
+                    del self.groups[group.group_id]
+                self._stop_group_timers(group)
+                records.append((group_key(group.group_id), None))
+            if records:
+                error = await self._write(group.partition, records)
+                if error:
+                    log.warning(
+                        "Cannot write tombstones for group %s: %s",
+                        group.group_id,
+                        ErrorCode(error).name,
+                    )
+            total += len(removed)
+        return total
+
+    # ---- writing ---------------------------------------------------------------------
+
+    def _group_record_value(self, group: Group, assignment: dict[str, bytes]) -> bytes:
+        protocol = group.protocol_name
+        members = [
+            MemberMetadata(
+                member_id=m.member_id,
+                group_instance_id=m.group_instance_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                rebalance_timeout=m.rebalance_timeout_ms,
+                session_timeout=m.session_timeout_ms,
+                subscription=m.metadata(protocol) if protocol is not None else b"",
+                assignment=assignment.get(m.member_id, b""),
+            )
+            for m in group.members.values()
+        ]
+        value = GroupMetadataValue(
+            protocol_type=group.protocol_type or "",
+            generation=group.generation_id,
+            protocol=protocol,
+            leader=group.leader_id,
+            current_state_timestamp=(
+                group.state_timestamp if group.state_timestamp is not None else -1
+            ),
+            members=members,
+        )
+        return group_value(value)
+
+    async def _store_group(self, group: Group, assignment: dict[str, bytes]) -> int:
+        value = self._group_record_value(group, assignment)
+        return await self._write(group.partition, [(group_key(group.group_id), value)])
+
+    async def _store_group_logged(self, group: Group, assignment: dict[str, bytes]) -> None:
+        error = await self._store_group(group, assignment)
+        if error:
+            log.warning("Cannot persist group %s: %s", group.group_id, ErrorCode(error).name)
+
+    async def _write(
+        self, index: int, records: list[tuple[bytes, bytes | None]], *, offsets: bool = False
+    ) -> int:
+        """Append one batch to __consumer_offsets-`index`; Kafka's error mapping.
+
+        An async step so that a replicated write can wait for the high watermark."""
+        partition = self.broker.partition(OFFSETS_TOPIC, index)
+        if partition is None:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        now = self.time_ms()
+        batch = build_batch([(key, value, (), now) for key, value in records])
+        try:
+            partition.log.append(
+                batch, leader_epoch=partition.leader_epoch, origin=AppendOrigin.COORDINATOR
+            )
+        except (InvalidRecordError, LogError) as exc:
+            log.warning("Cannot append to %s-%d: %s", OFFSETS_TOPIC, index, exc)
+            return _append_error(exc.error_code, offsets)
+        return ErrorCode.NONE
+
+    # ---- helpers -------------------------------------------------------------------
+
+    def _spawn(self, fn, *args) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(fn, *args)
+
+    @staticmethod
+    def _stop_timer(group: Group, name: str) -> None:
+        timer = getattr(group, name)
+        if timer is not None:
+            timer.stop()
+            setattr(group, name, None)
+
+    def _stop_group_timers(self, group: Group) -> None:
+        self._stop_timer(group, "join_timer")
+        self._stop_timer(group, "sync_timer")
+        for member in group.members.values():
+            if member.session_timer is not None:
+                member.session_timer.stop()
+                member.session_timer = None
+        for member_id in list(group.pending_members):
+            self._stop_pending_member(group, member_id)
+
+
+@dataclass(slots=True)
+class _JoinRequest:
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    rebalance_timeout_ms: int
+    session_timeout_ms: int
+    protocol_type: str
+    protocols: list[tuple[str, bytes]]
+    require_known_member_id: bool
+    supports_skip_assignment: bool
+    reason: str
+    reply: _Reply
+
+
+def _append_error(code: int, offsets: bool) -> int:
+    """Kafka's mapping of append errors to what a group or offset-commit client sees."""
+    if code in (
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.NOT_ENOUGH_REPLICAS,
+        ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+    ):
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+    if code in (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.KAFKA_STORAGE_ERROR):
+        return ErrorCode.NOT_COORDINATOR
+    if code in (
+        ErrorCode.MESSAGE_TOO_LARGE,
+        ErrorCode.RECORD_LIST_TOO_LARGE,
+        ErrorCode.INVALID_FETCH_SIZE,
+    ):
+        return ErrorCode.INVALID_COMMIT_OFFSET_SIZE if offsets else ErrorCode.UNKNOWN_SERVER_ERROR
+    return code if code > 0 else ErrorCode.UNKNOWN_SERVER_ERROR

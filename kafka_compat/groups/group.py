@@ -1,0 +1,498 @@
+"""One consumer group's state: members, generation, protocol, committed offsets.
+
+Kafka's GroupMetadata and MemberMetadata, as plain objects with no I/O and no clock
+of their own beyond a wall-clock function for state timestamps. The coordinator
+(coordinator.py) drives them; they enforce the legal state transitions:
+
+    Empty ──join──> PreparingRebalance ──all joined / rebalance timeout──> CompletingRebalance
+      ^                 ^      │                                               │
+      │                 │      └── no members left ──> Empty                   │ leader's SyncGroup
+      │                 └── join, leave, expiry ── Stable <────────────────────┘
+    any state ──> Dead (deleted, or unloaded when the partition moves away)
+
+A member waiting for its JoinGroup or SyncGroup answer holds a callback
+(`awaiting_join`, `awaiting_sync`), called once with the result.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from kafka_compat.groups import consumer_protocol
+from kafka_compat.groups.records import OffsetAndMetadata
+from protocol.errors import ErrorCode
+
+
+class GroupState(enum.Enum):
+    EMPTY = "Empty"
+    PREPARING_REBALANCE = "PreparingRebalance"
+    COMPLETING_REBALANCE = "CompletingRebalance"
+    STABLE = "Stable"
+    DEAD = "Dead"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+EMPTY = GroupState.EMPTY
+PREPARING_REBALANCE = GroupState.PREPARING_REBALANCE
+COMPLETING_REBALANCE = GroupState.COMPLETING_REBALANCE
+STABLE = GroupState.STABLE
+DEAD = GroupState.DEAD
+
+# Kafka's GroupState.validPreviousStates.
+_VALID_PREVIOUS = {
+    DEAD: {STABLE, PREPARING_REBALANCE, COMPLETING_REBALANCE, EMPTY, DEAD},
+    COMPLETING_REBALANCE: {PREPARING_REBALANCE},
+    STABLE: {COMPLETING_REBALANCE},
+    PREPARING_REBALANCE: {STABLE, COMPLETING_REBALANCE, EMPTY},
+    EMPTY: {PREPARING_REBALANCE},
+}
+
+
+class IllegalGroupState(RuntimeError):
+    pass
+
+
+@dataclass(slots=True)
+class JoinResult:
+    """The answer to one JoinGroup."""
+
+    member_id: str
+    error: int = ErrorCode.NONE
+    generation_id: int = -1
+    protocol_type: str | None = None
+    protocol_name: str | None = None
+    leader_id: str = ""
+    skip_assignment: bool = False
+    # For the leader: (member_id, group_instance_id, metadata) of every member.
+    members: list[tuple[str, str | None, bytes]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class SyncResult:
+    """The answer to one SyncGroup."""
+
+    error: int = ErrorCode.NONE
+    assignment: bytes = b""
+    protocol_type: str | None = None
+    protocol_name: str | None = None
+
+
+@dataclass(slots=True)
+class MemberSummary:
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    metadata: bytes
+    assignment: bytes
+
+
+@dataclass(slots=True)
+class GroupSummary:
+    """What DescribeGroups shows."""
+
+    state: str
+    protocol_type: str
+    protocol: str
+    members: list[MemberSummary]
+
+
+DEAD_GROUP = GroupSummary(str(DEAD), "", "", [])
+
+
+@dataclass(eq=False, slots=True)
+class Member:
+    """One member of a group (Kafka's MemberMetadata)."""
+
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    rebalance_timeout_ms: int
+    session_timeout_ms: int
+    protocol_type: str
+    protocols: list[tuple[str, bytes]]  # (name, metadata), in the member's preference order
+    assignment: bytes = b""
+    awaiting_join: Callable[[JoinResult], None] | None = None
+    awaiting_sync: Callable[[SyncResult], None] | None = None
+    # A new member's first join has not completed; it cannot heartbeat yet.
+    is_new: bool = False
+    session_timer: object = None  # the coordinator's Timer for this member
+
+    @property
+    def is_static(self) -> bool:
+        return self.group_instance_id is not None
+
+    @property
+    def is_awaiting_join(self) -> bool:
+        return self.awaiting_join is not None
+
+    @property
+    def is_awaiting_sync(self) -> bool:
+        return self.awaiting_sync is not None
+
+    @property
+    def owes_heartbeat(self) -> bool:
+        """Does an expired session remove this member? Not while it waits for a
+        rebalance to finish (the rebalance timeout bounds that), except a new member,
+        whose first join is bounded by the new-member timeout instead."""
+        return self.is_new or not (self.is_awaiting_join or self.is_awaiting_sync)
+
+    def protocol_names(self) -> list[str]:
+        return [name for name, _ in self.protocols]
+
+    def metadata(self, protocol: str | None) -> bytes:
+        for name, metadata in self.protocols:
+            if name == protocol:
+                return metadata
+        raise IllegalGroupState(f"member {self.member_id} does not support protocol {protocol}")
+
+    def matches(self, protocols: list[tuple[str, bytes]]) -> bool:
+        return list(protocols) == list(self.protocols)
+
+    def vote(self, candidates: set[str]) -> str:
+        """The first protocol in this member's preference order that all members support."""
+        for name, _ in self.protocols:
+            if name in candidates:
+                return name
+        raise IllegalGroupState(f"member {self.member_id} supports none of {sorted(candidates)}")
+
+    def summary(self, protocol: str | None) -> MemberSummary:
+        if protocol is None:
+            metadata, assignment = b"", b""
+        else:
+            metadata, assignment = self.metadata(protocol), self.assignment
+        return MemberSummary(
+            self.member_id,
+            self.group_instance_id,
+            self.client_id,
+            self.client_host,
+            metadata,
+            assignment,
+        )
+
+
+class Group:
+    """One group (Kafka's GroupMetadata): membership and committed offsets."""
+
+    def __init__(
+        self,
+        group_id: str,
+        partition: int,
+        time_ms: Callable[[], int],
+        state: GroupState = EMPTY,
+    ):
+        self.group_id = group_id
+        self.partition = partition  # of __consumer_offsets
+        self._time_ms = time_ms
+        self.state = state
+        self.state_timestamp: int | None = time_ms()
+        self.generation_id = 0
+        self.protocol_type: str | None = None
+        self.protocol_name: str | None = None
+        self.leader_id: str | None = None
+        self.members: dict[str, Member] = {}
+        self.static_members: dict[str, str] = {}  # group.instance.id -> member id
+        # KIP-394: member ids handed out with MEMBER_ID_REQUIRED, not yet joined (-> timer).
+        self.pending_members: dict[str, object] = {}
+        self.pending_sync_members: set[str] = set()
+        self.num_members_awaiting_join = 0
+        self.new_member_added = False
+        self.subscribed_topics: set[str] | None = None
+        self.offsets: dict[tuple[str, int], OffsetAndMetadata] = {}
+        self._protocol_votes: Counter[str] = Counter()
+        # The coordinator's timers: the join round (initial delay or rebalance timeout)
+        # and the wait for every member's SyncGroup.
+        self.join_timer: object = None
+        self.join_timer_initial = False
+        self.join_remaining_ms = 0
+        self.sync_timer: object = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Group({self.group_id!r}, {self.state}, generation {self.generation_id}, "
+            f"{len(self.members)} members)"
+        )
+
+    # -- state ------------------------------------------------------------------------
+
+    def is_(self, state: GroupState) -> bool:
+        return self.state is state
+
+    def transition_to(self, state: GroupState) -> None:
+        if self.state not in _VALID_PREVIOUS[state]:
+            allowed = sorted(map(str, _VALID_PREVIOUS[state]))
+            raise IllegalGroupState(
+                f"Group {self.group_id} should be in one of {allowed} before moving to"
+                f" {state}, but it is {self.state}"
+            )
+        self.state = state
+        self.state_timestamp = self._time_ms()
+
+    @property
+    def can_rebalance(self) -> bool:
+        return self.state in (STABLE, COMPLETING_REBALANCE, EMPTY)
+
+    # -- members ----------------------------------------------------------------------
+
+    def has(self, member_id: str) -> bool:
+        return member_id in self.members
+
+    def is_leader(self, member_id: str) -> bool:
+        return self.leader_id == member_id
+
+    @property
+    def rebalance_timeout_ms(self) -> int:
+        return max((m.rebalance_timeout_ms for m in self.members.values()), default=0)
+
+    def add(self, member: Member, callback: Callable[[JoinResult], None] | None = None) -> None:
+        if not self.members:
+            self.protocol_type = member.protocol_type
+        if self.protocol_type != member.protocol_type:
+            raise IllegalGroupState(f"member protocol type {member.protocol_type} differs")
+        if self.leader_id is None:
+            self.leader_id = member.member_id
+        if member.group_instance_id is not None:
+            self.static_members[member.group_instance_id] = member.member_id
+        self.members[member.member_id] = member
+        self._protocol_votes.update(member.protocol_names())
+        member.awaiting_join = callback
+        if callback is not None:
+            self.num_members_awaiting_join += 1
+        self.pending_members.pop(member.member_id, None)
+
+    def remove(self, member_id: str) -> Member | None:
+        member = self.members.pop(member_id, None)
+        if member is not None:
+            self._protocol_votes.subtract(member.protocol_names())
+            if member.is_awaiting_join:
+                self.num_members_awaiting_join -= 1
+            instance_id = member.group_instance_id
+            if instance_id is not None and self.static_members.get(instance_id) == member_id:
+                del self.static_members[instance_id]
+        if self.is_leader(member_id):
+            self.leader_id = next(iter(self.members), None)
+        self.pending_members.pop(member_id, None)
+        self.pending_sync_members.discard(member_id)
+        return member
+
+    def update_member(
+        self,
+        member: Member,
+        protocols: list[tuple[str, bytes]],
+        rebalance_timeout_ms: int,
+        session_timeout_ms: int,
+        callback: Callable[[JoinResult], None] | None,
+    ) -> None:
+        self._protocol_votes.subtract(member.protocol_names())
+        member.protocols = list(protocols)
+        self._protocol_votes.update(member.protocol_names())
+        member.rebalance_timeout_ms = rebalance_timeout_ms
+        member.session_timeout_ms = session_timeout_ms
+        if callback is not None and not member.is_awaiting_join:
+            self.num_members_awaiting_join += 1
+        elif callback is None and member.is_awaiting_join:
+            self.num_members_awaiting_join -= 1
+        member.awaiting_join = callback
+
+    def static_member_id(self, group_instance_id: str | None) -> str | None:
+        if group_instance_id is None:
+            return None
+        return self.static_members.get(group_instance_id)
+
+    def replace_static_member(self, group_instance_id: str, old_id: str, new_id: str) -> Member:
+        """A static member rejoined with an unknown member id: it takes over the old one."""
+        member = self.members.pop(old_id, None)
+        if member is None:
+            raise IllegalGroupState(f"cannot replace non-existing member {old_id}")
+        # Fence a duplicate that may still wait under the old id.
+        self.maybe_invoke_join(member, JoinResult(old_id, ErrorCode.FENCED_INSTANCE_ID))
+        self.maybe_invoke_sync(member, SyncResult(ErrorCode.FENCED_INSTANCE_ID))
+        member.member_id = new_id
+        self.members[new_id] = member
+        if self.is_leader(old_id):
+            self.leader_id = new_id
+        if old_id in self.pending_sync_members:
+            self.pending_sync_members.discard(old_id)
+            self.pending_sync_members.add(new_id)
+        self.static_members[group_instance_id] = new_id
+        return member
+
+    def is_pending_member(self, member_id: str) -> bool:
+        return member_id in self.pending_members
+
+    @property
+    def num_awaiting_join(self) -> int:
+        return self.num_members_awaiting_join
+
+    def has_all_members_joined(self) -> bool:
+        return len(self.members) == self.num_members_awaiting_join and not self.pending_members
+
+    def not_yet_rejoined_members(self) -> list[Member]:
+        return [m for m in self.members.values() if not m.is_awaiting_join]
+
+    def maybe_elect_new_joined_leader(self) -> bool:
+        """Keep a leader that rejoined, else pick a member that did; False if none did."""
+        if self.leader_id is None:
+            return False
+        leader = self.members.get(self.leader_id)
+        if leader is not None and leader.is_awaiting_join:
+            return True
+        for member_id, member in self.members.items():
+            if member.is_awaiting_join:
+                self.leader_id = member_id
+                return True
+        return False
+
+    def maybe_invoke_join(self, member: Member, result: JoinResult) -> None:
+        callback = member.awaiting_join
+        if callback is not None:
+            member.awaiting_join = None
+            self.num_members_awaiting_join -= 1
+            callback(result)
+
+    def maybe_invoke_sync(self, member: Member, result: SyncResult) -> bool:
+        callback = member.awaiting_sync
+        if callback is None:
+            return False
+        member.awaiting_sync = None
+        callback(result)
+        return True
+
+    # -- protocols --------------------------------------------------------------------
+
+    def candidate_protocols(self) -> set[str]:
+        """Protocols every member supports."""
+        n = len(self.members)
+        return {name for name, votes in self._protocol_votes.items() if votes == n and n}
+
+    def supports_protocols(self, protocol_type: str, protocols: list[str]) -> bool:
+        if self.is_(EMPTY):
+            return bool(protocol_type) and bool(protocols)
+        n = len(self.members)
+        return self.protocol_type == protocol_type and any(
+            self._protocol_votes[p] == n for p in protocols
+        )
+
+    def select_protocol(self) -> str:
+        """Each member votes for its most preferred candidate; the most votes win."""
+        if not self.members:
+            raise IllegalGroupState(f"cannot select a protocol for empty group {self.group_id}")
+        candidates = self.candidate_protocols()
+        votes = Counter(member.vote(candidates) for member in self.members.values())
+        return votes.most_common(1)[0][0]
+
+    def compute_subscribed_topics(self) -> set[str] | None:
+        """Topics the members of a consumer group subscribe to; None when unknown."""
+        if self.protocol_type != consumer_protocol.PROTOCOL_TYPE or self.protocol_name is None:
+            return None
+        if not self.members:
+            return set()
+        topics: set[str] = set()
+        for member in self.members.values():
+            subscribed = consumer_protocol.subscription_topics(member.metadata(self.protocol_name))
+            if subscribed is None:
+                return None
+            topics |= subscribed
+        return topics
+
+    def is_subscribed_to_topic(self, topic: str) -> bool:
+        return True if self.subscribed_topics is None else topic in self.subscribed_topics
+
+    def init_next_generation(self) -> None:
+        self.generation_id += 1
+        if self.members:
+            self.protocol_name = self.select_protocol()
+            self.subscribed_topics = self.compute_subscribed_topics()
+            self.transition_to(COMPLETING_REBALANCE)
+        else:
+            self.protocol_name = None
+            self.subscribed_topics = self.compute_subscribed_topics()
+            self.transition_to(EMPTY)
+        self.pending_sync_members.clear()
+
+    def current_member_metadata(self) -> list[tuple[str, str | None, bytes]]:
+        """What the leader's JoinGroup answer lists: every member's chosen-protocol metadata."""
+        if self.is_(DEAD) or self.is_(PREPARING_REBALANCE):
+            raise IllegalGroupState(f"cannot list members of {self.group_id} in state {self.state}")
+        return [
+            (m.member_id, m.group_instance_id, m.metadata(self.protocol_name))
+            for m in self.members.values()
+        ]
+
+    # -- views ------------------------------------------------------------------------
+
+    def summary(self) -> GroupSummary:
+        protocol_type = self.protocol_type or ""
+        if self.is_(STABLE):
+            protocol = self.protocol_name
+            members = [m.summary(protocol) for m in self.members.values()]
+            return GroupSummary(str(self.state), protocol_type, protocol or "", members)
+        members = [m.summary(None) for m in self.members.values()]
+        return GroupSummary(str(self.state), protocol_type, "", members)
+
+    # -- offsets ----------------------------------------------------------------------
+
+    def remove_offsets(self, partitions) -> dict[tuple[str, int], OffsetAndMetadata]:
+        removed = {}
+        for tp in partitions:
+            offset = self.offsets.pop(tp, None)
+            if offset is not None:
+                removed[tp] = offset
+        return removed
+
+    def remove_all_offsets(self) -> dict[tuple[str, int], OffsetAndMetadata]:
+        removed, self.offsets = self.offsets, {}
+        return removed
+
+    def remove_expired_offsets(
+        self, now_ms: int, retention_ms: int
+    ) -> dict[tuple[str, int], OffsetAndMetadata]:
+        """Kafka's rules (KIP-211): an empty group's offsets expire `retention_ms` after it
+        became empty; a stable consumer group's offsets of topics no member subscribes
+        to expire after their commit; a group without a protocol (simple consumers
+        that only commit) expires each offset after its commit. An offset committed
+        with its own expire timestamp (OffsetCommit v2-4) expires then instead."""
+        if self.protocol_type is not None and self.is_(EMPTY):
+
+            def base(o: OffsetAndMetadata) -> int:
+                if self.state_timestamp is not None:
+                    return self.state_timestamp
+                return o.commit_timestamp
+
+            subscribed: set[str] = set()
+        elif (
+            self.protocol_type == consumer_protocol.PROTOCOL_TYPE
+            and self.subscribed_topics is not None
+            and self.is_(STABLE)
+        ):
+
+            def base(o: OffsetAndMetadata) -> int:
+                return o.commit_timestamp
+
+            subscribed = self.subscribed_topics
+        elif self.protocol_type is None:
+
+            def base(o: OffsetAndMetadata) -> int:
+                return o.commit_timestamp
+
+            subscribed = set()
+        else:
+            return {}
+        expired = {}
+        for tp, offset in self.offsets.items():
+            if tp[0] in subscribed:
+                continue
+            if offset.expire_timestamp >= 0:
+                if now_ms >= offset.expire_timestamp:
+                    expired[tp] = offset
+            elif now_ms - base(offset) >= retention_ms:
+                expired[tp] = offset
+        for tp in expired:
+            del self.offsets[tp]
+        return expired

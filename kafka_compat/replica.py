@@ -10,7 +10,7 @@ from __future__ import annotations
 import trio
 
 from storage.errors import StorageError
-from storage.log import Log, LogAppendInfo
+from storage.log import AppendOrigin, Log, LogAppendInfo
 
 
 class OfflineLog:
@@ -47,8 +47,10 @@ class Partition:
     def log_start_offset(self) -> int:
         return self.log.log_start_offset
 
-    def append(self, records: memoryview) -> LogAppendInfo:
-        info = self.log.append(records, leader_epoch=self.leader_epoch)
+    def append(
+        self, records: memoryview | bytes, origin: AppendOrigin = AppendOrigin.CLIENT
+    ) -> LogAppendInfo:
+        info = self.log.append(records, leader_epoch=self.leader_epoch, origin=origin)
         if self._waiters:
             for event in self._waiters:
                 event.set()

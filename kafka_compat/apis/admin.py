@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from kafka_compat.apis import RequestContext, api
 from kafka_compat.apis.configs import topic_config_entries
-from kafka_compat.broker import topic_name_error
+from kafka_compat.broker import INTERNAL_TOPICS, topic_name_error
 from kafka_compat.config import ConfigError, validate_topic_configs
 from protocol import messages
 from protocol.errors import ErrorCode
@@ -200,6 +200,12 @@ async def handle_create_partitions(ctx: RequestContext, request):
         if current is None:
             result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             result.error_message = f"The topic '{topic.name}' does not exist."
+        elif topic.name in INTERNAL_TOPICS:
+            # More partitions would move every group to another coordinator partition.
+            result.error_code = ErrorCode.INVALID_REQUEST
+            result.error_message = (
+                f"Cannot change the partition count of internal topic {topic.name}"
+            )
         elif topic.count < current.partitions:
             result.error_code = ErrorCode.INVALID_PARTITIONS
             result.error_message = (

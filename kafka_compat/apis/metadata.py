@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from kafka_compat.apis import RequestContext, api
 from kafka_compat.broker import INTERNAL_TOPICS, topic_name_error
+from kafka_compat.groups.records import OFFSETS_TOPIC
 from protocol import messages
 from protocol.errors import ErrorCode
 
@@ -62,9 +63,14 @@ async def _describe_topic(broker, name: str | None, allow_create: bool):
     if topic is None:
         if topic_name_error(name) is not None:
             return Topic(error_code=ErrorCode.INVALID_TOPIC_EXCEPTION, name=name)
-        if not allow_create:
+        if name == OFFSETS_TOPIC:
+            # Created with its own settings (compacted, 50 partitions) by the coordinator.
+            await broker.group_coordinator.ensure_offsets_topic()
+            topic = broker.store.topics.get(name)
+        elif allow_create and name not in INTERNAL_TOPICS:
+            topic = await broker.auto_create_topic(name)
+        if topic is None:
             return Topic(error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name)
-        topic = await broker.auto_create_topic(name)
     node = [broker.node_id]
     return Topic(
         name=name,

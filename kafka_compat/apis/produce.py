@@ -19,7 +19,7 @@ Left out: transactional produce (no transaction coordinator yet); v12+ (KIP-890
 from __future__ import annotations
 
 from kafka_compat.apis import RequestContext, api
-from kafka_compat.broker import topic_name_error
+from kafka_compat.broker import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
 from protocol.errors import ErrorCode
 from protocol.records import InvalidRecordError
@@ -39,12 +39,21 @@ async def handle_produce(ctx: RequestContext, request):
         name = topic_data.name
         partitions = broker.partitions.get(name)
         if partitions is None and broker.config["auto.create.topics.enable"]:
-            if name not in broker.store.topics and topic_name_error(name) is None:
+            if name not in INTERNAL_TOPICS and topic_name_error(name) is None:
                 await broker.auto_create_topic(name)
                 partitions = broker.partitions.get(name)
-        results = []
-        for data in topic_data.partition_data:
-            results.append(_append(broker, partitions, data, acks))
+        if name in INTERNAL_TOPICS:
+            # Only the coordinators write there, with their own record schemas.
+            results = [
+                _error(
+                    d.index,
+                    ErrorCode.INVALID_TOPIC_EXCEPTION,
+                    f"Cannot append to internal topic {name}",
+                )
+                for d in topic_data.partition_data
+            ]
+        else:
+            results = [_append(broker, partitions, d, acks) for d in topic_data.partition_data]
         responses.append(TopicResponse(name=name, partition_responses=results))
     if acks == 0:
         return None

@@ -1362,9 +1362,7 @@ class GroupCoordinator:
         now = self.time_ms()
         batch = build_batch([(key, value, (), now) for key, value in records])
         try:
-            partition.log.append(
-                batch, leader_epoch=partition.leader_epoch, origin=AppendOrigin.COORDINATOR
-            )
+            partition.append(batch, origin=AppendOrigin.COORDINATOR)
         except (InvalidRecordError, LogError) as exc:
             log.warning("Cannot append to %s-%d: %s", OFFSETS_TOPIC, index, exc)
             return _append_error(exc.error_code, offsets)

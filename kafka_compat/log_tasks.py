@@ -6,7 +6,8 @@
 - flusher: fsyncs logs due by flush.messages / flush.ms / a roll, in a worker
   thread, woken at once when a log reaches flush.messages;
 - checkpointer: every `log.flush.offset.checkpoint.interval.ms`, writes the
-  recovery-point and log-start-offset checkpoints (worker thread: they fsync);
+  recovery-point, log-start-offset and replication-offset (high watermark)
+  checkpoints (worker thread: they fsync);
 - cleaner: compacts the filthiest compacted log in a worker thread, swaps the
   cleaned segments in on the loop, sleeps `log.cleaner.backoff.ms` when idle.
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 # How often the flusher looks for logs due by flush.ms when nothing woke it.
 FLUSH_SCAN_INTERVAL_S = 1.0
+RESTART_BACKOFF_S = 1.0
 
 
 def _now_ms() -> int:
@@ -36,12 +38,23 @@ def _now_ms() -> int:
 
 async def run_log_tasks(broker: Broker, task_status=trio.TASK_STATUS_IGNORED) -> None:
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_retention, broker)
-        nursery.start_soon(_flusher, broker)
-        nursery.start_soon(_checkpointer, broker)
+        nursery.start_soon(_keep_running, _retention, broker)
+        nursery.start_soon(_keep_running, _flusher, broker)
+        nursery.start_soon(_keep_running, _checkpointer, broker)
         if broker.config["log.cleaner.enable"]:
-            nursery.start_soon(_cleaner, broker)
+            nursery.start_soon(_keep_running, _cleaner, broker)
         task_status.started()
+
+
+async def _keep_running(task, broker: Broker) -> None:
+    """A failing housekeeping task is logged and restarted, as Kafka's scheduler
+    does; it must not take the broker (and every client's connection) down."""
+    while True:
+        try:
+            await task(broker)
+        except Exception:
+            log.exception("Background task %s failed; restarting it", task.__name__)
+            await trio.sleep(RESTART_BACKOFF_S)
 
 
 def _high_watermark(broker: Broker):
@@ -84,7 +97,9 @@ async def _checkpointer(broker: Broker) -> None:
     interval = broker.config["log.flush.offset.checkpoint.interval.ms"] / 1000
     while True:
         await trio.sleep(interval)
+        marks = broker.high_watermarks()
         await trio.to_thread.run_sync(broker.log_manager.checkpoint)
+        await trio.to_thread.run_sync(broker.checkpoint_high_watermarks, marks)
 
 
 async def _cleaner(broker: Broker) -> None:

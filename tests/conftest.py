@@ -34,6 +34,7 @@ class BrokerHandle:
         self.broker: Broker | None = None
         self._thread: threading.Thread | None = None
         self._cancel: Callable[[], None] | None = None
+        self._failure: list[BaseException] = []
 
     @property
     def bootstrap(self) -> str:
@@ -49,7 +50,7 @@ class BrokerHandle:
         )
         self.broker = Broker(config)
         started = threading.Event()
-        failure: list[BaseException] = []
+        failure = self._failure = []
 
         async def run() -> None:
             token = trio.lowlevel.current_trio_token()
@@ -78,6 +79,9 @@ class BrokerHandle:
     def stop(self) -> None:
         if self._thread is None:
             return
+        if not self._thread.is_alive():
+            self._thread = None
+            raise RuntimeError("the broker died during the test") from self._failure[0]
         self._cancel()
         self._thread.join(START_TIMEOUT)
         if self._thread.is_alive():

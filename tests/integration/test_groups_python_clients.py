@@ -29,6 +29,9 @@ CONSUMER = {
     "enable_auto_commit": False,
     "session_timeout_ms": 6000,
     "heartbeat_interval_ms": 500,
+    # kafka-python can compute its first assignment before the topic's metadata
+    # arrived ("No partition metadata"); a short max age lets it rejoin promptly.
+    "metadata_max_age_ms": 1000,
 }
 
 

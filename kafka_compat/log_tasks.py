@@ -6,8 +6,7 @@
 - flusher: fsyncs logs due by flush.messages / flush.ms / a roll, in a worker
   thread, woken at once when a log reaches flush.messages;
 - checkpointer: every `log.flush.offset.checkpoint.interval.ms`, writes the
-  recovery-point, log-start-offset and replication-offset (high watermark)
-  checkpoints (worker thread: they fsync);
+  recovery-point and log-start-offset checkpoints (worker thread: they fsync);
 - cleaner: compacts the filthiest compacted log in a worker thread, swaps the
   cleaned segments in on the loop, sleeps `log.cleaner.backoff.ms` when idle.
 
@@ -97,9 +96,7 @@ async def _checkpointer(broker: Broker) -> None:
     interval = broker.config["log.flush.offset.checkpoint.interval.ms"] / 1000
     while True:
         await trio.sleep(interval)
-        marks = broker.high_watermarks()
         await trio.to_thread.run_sync(broker.log_manager.checkpoint)
-        await trio.to_thread.run_sync(broker.checkpoint_high_watermarks, marks)
 
 
 async def _cleaner(broker: Broker) -> None:
@@ -111,7 +108,7 @@ async def _cleaner(broker: Broker) -> None:
             await trio.sleep(backoff)
             continue
         try:
-            await trio.to_thread.run_sync(task.run, cancellable=True)
+            await trio.to_thread.run_sync(task.run, abandon_on_cancel=True)
         except trio.Cancelled:
             # Shutdown: the thread stops at its next check; its `.cleaned` files
             # are dropped when the log is next opened.

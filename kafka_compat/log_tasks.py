@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 FLUSH_SCAN_INTERVAL_S = 1.0
 RESTART_BACKOFF_S = 1.0
 
+# Failures of background tasks in this process (tests check it stays unchanged).
+failure_count = 0
+
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
@@ -48,10 +51,12 @@ async def run_log_tasks(broker: Broker, task_status=trio.TASK_STATUS_IGNORED) ->
 async def _keep_running(task, broker: Broker) -> None:
     """A failing housekeeping task is logged and restarted, as Kafka's scheduler
     does; it must not take the broker (and every client's connection) down."""
+    global failure_count
     while True:
         try:
             await task(broker)
         except Exception:
+            failure_count += 1
             log.exception("Background task %s failed; restarting it", task.__name__)
             await trio.sleep(RESTART_BACKOFF_S)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from kafka_compat import log_tasks
 from kafka_compat.broker import Broker
 from kafka_compat.config import BrokerConfig
 
@@ -35,6 +36,7 @@ class BrokerHandle:
         self._thread: threading.Thread | None = None
         self._cancel: Callable[[], None] | None = None
         self._failure: list[BaseException] = []
+        self._task_failures_at_start = 0
 
     @property
     def bootstrap(self) -> str:
@@ -49,6 +51,7 @@ class BrokerHandle:
             }
         )
         self.broker = Broker(config)
+        self._task_failures_at_start = log_tasks.failure_count
         started = threading.Event()
         failure = self._failure = []
 
@@ -87,6 +90,10 @@ class BrokerHandle:
         if self._thread.is_alive():
             raise RuntimeError("broker did not stop")
         self._thread = None
+        # A background task that failed (logged, restarted) is a bug the test must show.
+        assert log_tasks.failure_count == self._task_failures_at_start, (
+            "a background task failed: see the log"
+        )
 
     def restart(self) -> None:
         self.stop()

@@ -12,6 +12,7 @@ from storage.errors import (
     StorageError,
 )
 from storage.file_handles import FileHandleCache
+from storage.leader_epoch import EpochEntry, LeaderEpochFileCache
 from storage.log import (
     AppendOrigin,
     FetchDataInfo,
@@ -29,9 +30,11 @@ __all__ = [
     "AppendOrigin",
     "CleanerStats",
     "CleaningTask",
+    "EpochEntry",
     "FetchDataInfo",
     "FileHandleCache",
     "InvalidProducerEpoch",
+    "LeaderEpochFileCache",
     "LoadReport",
     "Log",
     "LogAppendInfo",

@@ -22,6 +22,12 @@ snapshot (`<offset>.snapshot`) at or below the log end offset plus the batch hea
 after it; snapshots are written when a segment rolls and when the log closes, and
 go with the segments they precede.
 
+Leader epochs (`leader_epoch_cache`, storage/leader_epoch.py, `leader-epoch-checkpoint`):
+a leader append records its epoch when it changes, a follower append each new epoch
+its batches carry; truncations and log start moves trim the cache; opening the log
+trims it to the log and, after an unclean shutdown, re-learns the tail from the batch
+headers. `end_offset_for_epoch` answers OffsetForLeaderEpoch.
+
 Flushing: appends never fsync. `flush.messages` / `flush.ms` and rolls (Kafka flushes
 a rolled segment asynchronously) only make the log due; `flush_due(now)` hands out a
 LogFlush whose `run()` fsyncs in a worker thread and whose `complete()` moves the
@@ -34,9 +40,10 @@ files are unlinked later by `PendingDeletions.delete_due` (file.delete.delay.ms)
 
 Threading contract: everything here runs on the broker's event loop thread except
 `LogFlush.run` / `flush_files` (worker thread: fsync through descriptors of its own,
-never mutates the log) and the log cleaner's `CleaningTask.run` (storage/cleaner.py,
-reads closed segments by path). Retention and the cleaner's swap are loop-only and
-quick (renames, no fsync, no data copy).
+never mutates the log; writes the leader-epoch-checkpoint if it changed) and the log
+cleaner's `CleaningTask.run` (storage/cleaner.py, reads closed segments by path).
+Retention and the cleaner's swap are loop-only and quick (renames, no fsync, no data
+copy).
 """
 
 from __future__ import annotations
@@ -76,6 +83,7 @@ from storage.errors import (
     UnexpectedAppendOffset,
 )
 from storage.file_handles import FileHandleCache
+from storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochFileCache
 from storage.log_config import LONG_MAX, LogConfig
 from storage.producer_state import (
     SNAPSHOT_SUFFIX,
@@ -152,6 +160,9 @@ class LoadReport(NamedTuple):
     leftovers_removed: list[str]
     snapshot_offset: int | None  # producer snapshot the state was loaded from
     log_end_offset: int
+    # Offset from which the leader epochs were re-learnt from batch headers (None: the
+    # leader-epoch-checkpoint sufficed).
+    leader_epochs_rebuilt_from: int | None = None
 
 
 def parse_topic_partition(name: str) -> tuple[str, int]:
@@ -255,6 +266,7 @@ class Log:
         )
         self.on_flush_due = on_flush_due
         self.producer_state = ProducerStateManager()
+        self.leader_epoch_cache = LeaderEpochFileCache(self.dir / LEADER_EPOCH_CHECKPOINT)
         self.segments: list[LogSegment] = []
         self._segment_bases: list[int] = []  # parallel to segments, for bisect
         self._snapshot_offsets: list[int] = []  # sorted offsets of <offset>.snapshot files
@@ -291,6 +303,7 @@ class Log:
             recovery_point = self.log_end_offset if had_clean_shutdown else 0
         self.recovery_point = min(recovery_point, self.log_end_offset)
         try:
+            epochs_rebuilt_from = self._load_leader_epochs(had_clean_shutdown)
             snapshot_offset = self._load_producer_state(
                 now_ms if now_ms is not None else int(time.time() * 1000)
             )
@@ -308,6 +321,7 @@ class Log:
             report["leftovers"],
             snapshot_offset,
             self.log_end_offset,
+            epochs_rebuilt_from,
         )
         del self._report
         self._log_load_report()
@@ -534,6 +548,83 @@ class Log:
             report.log_end_offset,
         )
 
+    # -- leader epochs ------------------------------------------------------------------
+
+    def _load_leader_epochs(self, had_clean_shutdown: bool) -> int | None:
+        """The leader epoch cache from leader-epoch-checkpoint, trimmed to the log.
+
+        The file holds every entry starting below the recovery point (it is written
+        before the recovery point moves). After an unclean shutdown the entries from
+        the segment holding the recovery point on (the segments recovery re-read) are
+        re-learnt from the batch headers; without a file, or with a malformed or empty
+        one (Kafka creates it empty), all of them. Returns the offset the headers were
+        read from (None: not read)."""
+        cache, usable = LeaderEpochFileCache.load(self.dir / LEADER_EPOCH_CHECKPOINT)
+        self.leader_epoch_cache = cache
+        rebuild_from = None
+        if not usable or not len(cache):
+            if not usable and cache.path.exists():
+                cache.clear()  # malformed: rewritten by the next flush
+            rebuild_from = self.segments[0].base_offset
+        elif not had_clean_shutdown:
+            index = max(0, bisect_right(self._segment_bases, self.recovery_point) - 1)
+            rebuild_from = self.segments[index].base_offset
+            cache.truncate_from_end(rebuild_from)
+        if rebuild_from is not None and rebuild_from < self.log_end_offset:
+            self._learn_leader_epochs(rebuild_from)
+        else:
+            rebuild_from = None
+        cache.truncate_from_end(self.log_end_offset)
+        cache.truncate_from_start(self.log_start_offset)
+        return rebuild_from
+
+    def _learn_leader_epochs(self, from_offset: int) -> None:
+        """Assign the epochs of the batches from the segment holding `from_offset` on
+        (batch headers only; epochs older than the latest are ignored, as Kafka's
+        recovery does)."""
+        cache = self.leader_epoch_cache
+        latest = cache.latest_epoch
+        index = max(0, bisect_right(self._segment_bases, from_offset) - 1)
+        for segment in self.segments[index:]:
+            for _, header in segment.batch_headers():
+                epoch = header.partition_leader_epoch
+                if epoch != latest and cache.assign(epoch, header.base_offset):
+                    latest = epoch
+
+    @property
+    def latest_epoch(self) -> int | None:
+        """The newest leader epoch in the log's epoch cache (None: no epoch recorded)."""
+        return self.leader_epoch_cache.latest_epoch
+
+    def end_offset_for_epoch(self, leader_epoch: int) -> tuple[int, int]:
+        """OffsetForLeaderEpoch: (epoch, end offset) for `leader_epoch`, Kafka's answer
+        (see LeaderEpochFileCache.end_offset_for; (-1, -1) is UNDEFINED)."""
+        return self.leader_epoch_cache.end_offset_for(leader_epoch, self.log_end_offset)
+
+    def maybe_assign_epoch_start_offset(
+        self, leader_epoch: int, start_offset: int | None = None
+    ) -> None:
+        """Record that `leader_epoch` starts at `start_offset` (default: the log end
+        offset). The broker calls it when it becomes leader, before any append, as Kafka's
+        Partition.makeLeader does: OffsetForLeaderEpoch then ends the previous epoch at
+        the right offset even before the new leader writes anything."""
+        self.leader_epoch_cache.assign(
+            leader_epoch, self.log_end_offset if start_offset is None else start_offset
+        )
+
+    def _truncate_epochs_from_end(self, end_offset: int) -> None:
+        """The log now ends at `end_offset`: drop the epochs starting there or later, and
+        write the file at once if any went (loop thread; rare: a divergent tail, or an
+        epoch that never wrote) so that no stale epoch survives a crash."""
+        cache = self.leader_epoch_cache
+        if cache.truncate_from_end(end_offset):
+            try:
+                cache.flush()
+            except StorageError as exc:
+                # The entries in memory are right; a crash before the next successful
+                # write could bring the dropped ones back (recovery re-learns the tail).
+                log.error("%s: %s", self.name, exc)
+
     # -- producer state and snapshots ------------------------------------------------
 
     def _snapshot_path(self, offset: int) -> Path:
@@ -683,6 +774,9 @@ class Log:
     ) -> LogAppendInfo:
         """Validate, assign offsets (patched into `records`) and write, as the leader.
 
+        `leader_epoch` is stamped into every batch header and, when it is new, recorded
+        in the leader epoch cache at the first offset of this append.
+
         Raises InvalidRecordError (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE) or
         a storage.errors exception (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH,
         INVALID_TIMESTAMP, RECORD_LIST_TOO_LARGE, KAFKA_STORAGE_ERROR).
@@ -727,6 +821,8 @@ class Log:
             max_timestamp = info.max_timestamp
             offset_of_max = first_offset + info.offset_delta_of_max_timestamp
         self._write(records, info, first_offset, last_offset, max_timestamp, append_time, now)
+        if leader_epoch != self.leader_epoch_cache.latest_epoch:
+            self.leader_epoch_cache.assign(leader_epoch, first_offset)
         if appends:
             for append in appends.values():
                 self.producer_state.update(append)
@@ -810,7 +906,17 @@ class Log:
         return None
 
     def append_as_follower(self, records: bytes | bytearray | memoryview) -> LogAppendInfo:
-        """Append batches that already carry the leader's offsets (replica fetch)."""
+        """Append batches that already carry the leader's offsets (replica fetch).
+
+        The bytes are written as they are (offsets, leader epochs, timestamps: the
+        leader's); per batch header only, no record is decoded (but transaction markers'
+        one record). A batch starting below the log end offset, or below the end of the
+        batch before it, raises UnexpectedAppendOffset and nothing is written: the
+        follower must truncate first. Gaps are allowed (compacted leaders). The producer
+        state records the batches unchecked (so a follower that becomes leader finds
+        retries of them), and each new leader epoch met is assigned in the epoch cache
+        at its batch's base offset.
+        """
         info = scan_batches(records, self._config.max_message_bytes)
         if not info.positions:
             return LogAppendInfo(-1, -1, -1, self.log_start_offset)
@@ -818,12 +924,18 @@ class Log:
         max_timestamp, offset_of_max = -1, -1
         state = self.producer_state
         appends: dict[int, ProducerAppendInfo] = {}
+        latest_epoch = self.leader_epoch_cache.latest_epoch
+        new_epochs: list[tuple[int, int]] = []
         for position, header in zip(info.positions, info.headers, strict=True):
-            if header.base_offset < expected:
+            if header.base_offset < expected or header.last_offset_delta < 0:
                 raise UnexpectedAppendOffset(
                     f"{self.name}: batch at offset {header.base_offset}"
-                    f" below the expected {expected}"
+                    f" (last offset delta {header.last_offset_delta})"
+                    f" overlaps what the log holds below {expected}"
                 )
+            if header.partition_leader_epoch != latest_epoch:
+                latest_epoch = header.partition_leader_epoch
+                new_epochs.append((latest_epoch, header.base_offset))
             last = header.base_offset + header.last_offset_delta
             if header.max_timestamp > max_timestamp:
                 max_timestamp, offset_of_max = header.max_timestamp, last
@@ -862,6 +974,8 @@ class Log:
         last_offset = expected - 1
         now = int(time.time() * 1000)
         self._write(records, info, None, last_offset, max_timestamp, -1, now)
+        for epoch, start_offset in new_epochs:
+            self.leader_epoch_cache.assign(epoch, start_offset)
         for append in appends.values():
             state.update(append)
         state.update_map_end_offset(self.log_end_offset)
@@ -983,8 +1097,9 @@ class Log:
 
     def flush_files(self, up_to: int | None = None, *, indexes: bool = True) -> None:
         """fsync what holds data below `up_to` (default: the log end offset) and past the
-        recovery point, then the directory. Worker-thread safe: descriptors of its own,
-        and the log is not changed (`mark_flushed` moves the recovery point)."""
+        recovery point, then the directory, then write the leader-epoch-checkpoint if it
+        changed. Worker-thread safe: descriptors of its own, and the log is not changed
+        (`mark_flushed` moves the recovery point)."""
         if up_to is None:
             up_to = self.log_end_offset
         segments = list(self.segments)
@@ -1006,6 +1121,8 @@ class Log:
         except OSError as exc:
             log.error("%s: flush failed: %s", self.name, exc)
             raise StorageError(f"flush of {self.dir} failed: {exc}") from exc
+        # Before the recovery point moves: the file must hold every epoch below it.
+        self.leader_epoch_cache.flush()
 
     def mark_flushed(self, up_to: int, generation: int | None = None) -> None:
         """Loop thread, after flush_files(up_to): the recovery point moves to `up_to`."""
@@ -1125,10 +1242,21 @@ class Log:
 
     def truncate_to(self, offset: int) -> bool:
         """Remove everything from the batch holding `offset` on (replica truncation).
-        Returns whether anything was removed."""
+        Returns whether anything was removed.
+
+        Batches are never split: callers truncate at batch boundaries (epoch end offsets
+        and high watermarks are). An `offset` inside a batch removes that whole batch, so
+        the log end offset becomes the batch's base offset, below `offset`; the epoch
+        cache and the producer state follow the log end offset actually reached.
+        The leader epoch cache loses the epochs starting at or above the new log end
+        offset, also when nothing is removed from the log (an epoch this broker
+        assigned as leader without writing, as Kafka does); the producer state is
+        rebuilt from the newest snapshot at or below the new end and the batch headers
+        after it."""
         if offset < 0:
             raise ValueError(f"cannot truncate to a negative offset {offset}")
         if offset >= self.log_end_offset:
+            self._truncate_epochs_from_end(self.log_end_offset)
             return False
         self.generation += 1
         if offset < self.segments[0].base_offset:
@@ -1146,12 +1274,14 @@ class Log:
         self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
         self.recovery_point = min(self.recovery_point, self.log_end_offset)
         end = self.log_end_offset
+        self._truncate_epochs_from_end(end)
         self._delete_snapshots(lambda o: o <= end)
         self._load_producer_state(int(time.time() * 1000))
         return True
 
     def truncate_fully_and_start_at(self, offset: int) -> None:
-        """Drop every segment and restart the log, empty, at `offset`."""
+        """Drop every segment and restart the log, empty, at `offset`. The leader epoch
+        cache is emptied and its file rewritten at once (loop thread; rare)."""
         self.generation += 1
         for segment in self.segments:
             segment.delete()
@@ -1163,6 +1293,11 @@ class Log:
         self.log_start_offset = offset
         self.recovery_point = offset
         self.producer_state.clear(offset)
+        self.leader_epoch_cache.clear()
+        try:
+            self.leader_epoch_cache.flush()
+        except StorageError as exc:
+            log.error("%s: %s", self.name, exc)
 
     def maybe_increment_log_start_offset(self, offset: int) -> bool:
         """DeleteRecords: move the log start offset up; the segments wholly below it go at
@@ -1175,6 +1310,7 @@ class Log:
         if offset <= self.log_start_offset:
             return False
         self.log_start_offset = offset
+        self.leader_epoch_cache.truncate_from_start(offset)
         return True
 
     # -- retention --------------------------------------------------------------------
@@ -1281,6 +1417,7 @@ class Log:
         first_base = self.segments[0].base_offset
         self.log_start_offset = max(self.log_start_offset, first_base)
         self.recovery_point = max(self.recovery_point, first_base)
+        self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
         self._delete_snapshots(lambda o: o >= first_base)
 
     def _retire(self, segment: LogSegment, now_ms: int) -> None:
@@ -1324,12 +1461,19 @@ class Log:
     # -- lifecycle ----------------------------------------------------------------
 
     def close(self) -> None:
-        """Write a producer snapshot and the indexes, release every descriptor. No fsync
+        """Write a producer snapshot, the indexes and the leader-epoch-checkpoint (if it
+        changed; that write fsyncs), release every descriptor. No other fsync
         (LogManager.close flushes after closing: flushing opens descriptors of its own)."""
         if not self.closed and self.segments:
             try:
                 self.take_snapshot()
             except OSError as exc:  # pragma: no cover - take_snapshot logs its own
+                log.warning("%s: %s", self.name, exc)
+            try:
+                self.leader_epoch_cache.flush()
+            except StorageError as exc:
+                # LogManager.close flushes next and fails the same way: no clean
+                # shutdown marker, so the next open re-learns the epochs.
                 log.warning("%s: %s", self.name, exc)
         self.closed = True
         self.generation += 1

@@ -3,6 +3,7 @@
     <log.dir>/meta.properties                     broker.id / cluster.id of the directory
     <log.dir>/recovery-point-offset-checkpoint    per partition: offset flushed to disk
     <log.dir>/log-start-offset-checkpoint         per partition: log start offset
+    <log.dir>/replication-offset-checkpoint       per partition: high watermark
     <log.dir>/.kafka_cleanshutdown                present only after a clean shutdown
     <log.dir>/<topic>-<partition>/                one Log each
 
@@ -24,9 +25,16 @@ thread unless marked "worker thread":
     flush_pass(now_ms)              every log.flush.scheduler.interval.ms -> [LogFlush];
                                     LogFlush.run() worker thread, .complete() loop thread,
                                     then checkpoint() (worker thread: it fsyncs)
-    checkpoint()                    worker thread (every log.flush.offset.checkpoint.interval.ms)
+    checkpoint()                    worker thread (every log.flush.offset.checkpoint.interval.ms);
+                                    also writes the leader-epoch-checkpoints that changed
+    checkpoint_high_watermarks(hw)  worker thread (replica.high.watermark.checkpoint.interval.ms)
     close_idle_files(idle_ms)       now and then; the descriptor cap works without it
     grab_filthiest_log(now_ms)      compaction; see storage/cleaner.py for the protocol
+
+High watermarks: `load` reads replication-offset-checkpoint into `high_watermarks`
+(partition -> offset, clamped to [log start, log end] of each loaded log) for the
+broker to restore each partition's HW; the broker writes them back with
+`checkpoint_high_watermarks` (periodically and before `close`).
 
 `on_flush_due` (a callable taking the Log) is called on the loop thread when a log
 reaches flush.messages, so the broker can wake its flusher instead of waiting.
@@ -37,6 +45,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -60,6 +69,7 @@ log = logging.getLogger(__name__)
 META_PROPERTIES = "meta.properties"
 RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
+REPLICATION_OFFSET_CHECKPOINT = "replication-offset-checkpoint"
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
 _SKIPPED_DIR_SUFFIXES = ("-delete", "-future", "-stray")
 DEFAULT_MAX_OPEN_SEGMENT_FILES = 1024
@@ -94,6 +104,11 @@ class LogManager:
         self.load_seconds = 0.0
         self._recovery_checkpoint = OffsetCheckpointFile(self.log_dir / RECOVERY_POINT_CHECKPOINT)
         self._start_checkpoint = OffsetCheckpointFile(self.log_dir / LOG_START_OFFSET_CHECKPOINT)
+        self._hw_checkpoint = OffsetCheckpointFile(self.log_dir / REPLICATION_OFFSET_CHECKPOINT)
+        self._hw_lock = threading.Lock()
+        # partition -> high watermark, from replication-offset-checkpoint (see load), then
+        # what checkpoint_high_watermarks last wrote. Replaced whole, never mutated.
+        self.high_watermarks: dict[tuple[str, int], int] = {}
 
     # -- loading --------------------------------------------------------------
 
@@ -109,6 +124,7 @@ class LogManager:
             log.warning("%s: no clean shutdown marker, recovering logs", self.log_dir)
         recovery_points = self._read_checkpoint(self._recovery_checkpoint)
         start_offsets = self._read_checkpoint(self._start_checkpoint)
+        high_watermarks = self._read_checkpoint(self._hw_checkpoint)
         self.cleaner.load_checkpoint()
         started = time.monotonic()
         recovered = 0
@@ -132,6 +148,7 @@ class LogManager:
                 recovered += 1
             self._logs[key] = opened
         self.load_seconds = time.monotonic() - started
+        self.high_watermarks = self._clamp_high_watermarks(high_watermarks)
         log.info(
             "%s: loaded %d logs in %.2f s (%s shutdown; %d repaired, %d offline)",
             self.log_dir,
@@ -143,6 +160,22 @@ class LogManager:
         )
         # From here on a crash must be noticed by the next start.
         marker.unlink(missing_ok=True)
+
+    def _clamp_high_watermarks(
+        self, checkpointed: Mapping[tuple[str, int], int]
+    ) -> dict[tuple[str, int], int]:
+        """The checkpointed high watermarks of the partitions that have a log here, each
+        within [log start, log end] (Kafka: a HW never passes the log end offset; after
+        an unclean shutdown the log may end below the checkpointed HW). Offline logs keep
+        theirs unchanged."""
+        result = {}
+        for key, offset in checkpointed.items():
+            value = self._logs.get(key)
+            if value is not None:
+                result[key] = max(value.log_start_offset, min(offset, value.log_end_offset))
+            elif key in self.offline_logs:
+                result[key] = offset
+        return result
 
     def _open_log(self, path: Path, config: LogConfig, **kwargs) -> Log:
         return Log(
@@ -228,6 +261,12 @@ class LogManager:
         Kafka does, so that a crash mid-way is finished by the next load)."""
         removed = self._logs.pop((topic, partition), None)
         self.offline_logs.pop((topic, partition), None)
+        if (topic, partition) in self.high_watermarks:
+            self.high_watermarks = {
+                key: offset
+                for key, offset in self.high_watermarks.items()
+                if key != (topic, partition)
+            }
         self.cleaner.forget(topic, partition)
         if removed is None:
             return
@@ -295,11 +334,39 @@ class LogManager:
     # -- checkpoints, shutdown --------------------------------------------------
 
     def checkpoint(self) -> None:
-        """Write the recovery-point and log-start-offset checkpoints (periodic task; it
-        fsyncs, so a worker thread; safe while the loop appends)."""
+        """Write the leader-epoch-checkpoints that changed, then the recovery-point and
+        log-start-offset checkpoints (periodic task; it fsyncs, so a worker thread; safe
+        while the loop appends). A leader epoch file that cannot be written is logged and
+        skipped (the recovery point only moves after a flush that wrote it)."""
         logs = list(self._logs.items())
+        for _, value in logs:
+            if value.leader_epoch_cache.dirty and not value.closed:
+                try:
+                    value.leader_epoch_cache.flush()
+                except StorageError as exc:
+                    log.error("%s: %s", value.name, exc)
         self._recovery_checkpoint.write({key: value.recovery_point for key, value in logs})
         self._start_checkpoint.write({key: value.log_start_offset for key, value in logs})
+
+    def checkpoint_high_watermarks(self, high_watermarks: Mapping[tuple[str, int], int]) -> None:
+        """Write replication-offset-checkpoint (worker thread: it fsyncs; atomic).
+
+        `high_watermarks` maps (topic, partition) to the partition's HW. Partitions with
+        no log in this directory are left out; those with a log here (or an offline one)
+        but not given keep the value last written or loaded (a partition the broker has
+        not taken up yet after a restart keeps its HW). `high_watermarks` becomes what
+        was written.
+        Raises StorageError when the file cannot be written."""
+        logs, offline = self._logs, self.offline_logs
+        with self._hw_lock:
+            merged = {
+                key: offset
+                for key, offset in self.high_watermarks.items()
+                if key in logs or key in offline
+            }
+            merged.update((key, offset) for key, offset in high_watermarks.items() if key in logs)
+            self._hw_checkpoint.write(merged)
+            self.high_watermarks = merged
 
     def flush(self) -> None:
         for value in list(self._logs.values()):

@@ -501,3 +501,154 @@ def test_roll_by_time_uses_the_first_batch_max_timestamp_after_reopen(tmp_path):
     log.append(_batch(timestamp=NOW + 1002))  # the first batch's max timestamp is NOW + 1
     assert len(log.segments) == 2
     log.close()
+
+
+# -- replication: follower appends and truncation -----------------------------------------
+
+
+def _epochs(log):
+    return [tuple(entry) for entry in log.leader_epoch_cache.entries()]
+
+
+def _replicate(leader, follower, max_bytes=10**9):
+    """One follower fetch: what the leader holds from the follower's log end offset."""
+    data = leader.read(follower.log_end_offset, max_bytes).records
+    if data:
+        follower.append_as_follower(data)
+    return data
+
+
+def test_follower_append_keeps_the_leaders_offsets_epochs_and_bytes(tmp_path):
+    leader = Log(tmp_path / "leader" / "t-0", LogConfig(segment_bytes=1024))
+    for epoch in (0, 0, 1, 1, 1, 4, 4):
+        leader.append(_batch(3), leader_epoch=epoch)
+    follower = Log(tmp_path / "follower" / "t-0", LogConfig(segment_bytes=1024))
+    while follower.log_end_offset < leader.log_end_offset:
+        _replicate(leader, follower, max_bytes=500)  # several fetches, rolls on the way
+    assert follower.read(0, 10**9).records == leader.read(0, 10**9).records
+    assert _epochs(follower) == _epochs(leader) == [(0, 0), (1, 6), (4, 15)]
+    for epoch in range(-1, 6):
+        assert follower.end_offset_for_epoch(epoch) == leader.end_offset_for_epoch(epoch)
+    leader.close()
+    follower.close()
+
+
+def test_follower_append_refuses_overlaps_and_writes_nothing(tmp_path):
+    leader = Log(tmp_path / "leader" / "t-0", LogConfig())
+    for _ in range(3):
+        leader.append(_batch(2), leader_epoch=1)
+    follower = Log(tmp_path / "follower" / "t-0", LogConfig())
+    data = _replicate(leader, follower)
+    size = follower.size
+    with pytest.raises(UnexpectedAppendOffset):
+        follower.append_as_follower(data)  # the same batches again
+    with pytest.raises(UnexpectedAppendOffset):
+        follower.append_as_follower(leader.read(2, 10**9).records)  # starts inside the log
+    # Offsets going backwards inside one payload: refused before anything is written.
+    new = bytearray(build_batch([(b"a", b"1", [], NOW)] * 2, base_offset=6))
+    stale = bytearray(build_batch([(b"a", b"1", [], NOW)] * 2, base_offset=5))
+    with pytest.raises(UnexpectedAppendOffset):
+        follower.append_as_follower(bytes(new + stale))
+    assert (follower.size, follower.log_end_offset) == (size, 6)
+    leader.close()
+    follower.close()
+
+
+def test_follower_append_decodes_no_record(tmp_path, monkeypatch):
+    import protocol.records
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("records decoded on the follower append path")
+
+    monkeypatch.setattr(protocol.records, "decode_batch", refuse)
+    monkeypatch.setattr(protocol.records, "_decode_records", refuse)
+    monkeypatch.setattr("storage.log.decode_batch", refuse)
+    leader = Log(tmp_path / "leader" / "t-0", LogConfig())
+    for epoch in range(3):
+        leader.append(_batch(50, value_size=10), leader_epoch=epoch)
+    follower = Log(tmp_path / "follower" / "t-0", LogConfig())
+    _replicate(leader, follower)
+    assert follower.log_end_offset == 150
+    leader.close()
+    follower.close()
+
+
+def test_a_follower_that_becomes_leader_dedups_the_old_leaders_retries(tmp_path):
+    producer = {"producer_id": 42, "producer_epoch": 0}
+    leader = Log(tmp_path / "leader" / "t-0", LogConfig())
+    batches = [_batch(2, base_sequence=seq, **producer) for seq in (0, 2, 4)]
+    offsets = [leader.append(bytearray(b), leader_epoch=3) for b in batches]
+    follower = Log(tmp_path / "follower" / "t-0", LogConfig())
+    _replicate(leader, follower)
+    # The leader dies; the follower leads epoch 4 and the client retries what it had
+    # no answer for: the original offsets, nothing written.
+    follower.maybe_assign_epoch_start_offset(4)
+    for batch, original in zip(batches, offsets, strict=True):
+        retry = follower.append(bytearray(batch), leader_epoch=4)
+        assert retry.duplicate
+        assert (retry.first_offset, retry.last_offset) == (
+            original.first_offset,
+            original.last_offset,
+        )
+    assert follower.log_end_offset == 6
+    with pytest.raises(OutOfOrderSequence):
+        follower.append(_batch(2, base_sequence=7, **producer), leader_epoch=4)
+    assert follower.append(_batch(2, base_sequence=6, **producer), leader_epoch=4).first_offset == 6
+    assert _epochs(follower) == [(3, 0), (4, 6)]
+    leader.close()
+    follower.close()
+
+
+def test_truncate_to_rebuilds_the_producer_state_below_the_cut(tmp_path):
+    producer = {"producer_id": 42, "producer_epoch": 0}
+    config = LogConfig(segment_bytes=1024)
+    log = Log(tmp_path / "t-0", config)
+    for seq in range(0, 20, 2):
+        log.append(_batch(2, base_sequence=seq, **producer), leader_epoch=1)
+    snapshots = [int(p.name.split(".")[0]) for p in log.dir.glob("*.snapshot")]
+    assert min(snapshots) <= 8 < max(snapshots)  # rolls wrote snapshots on both sides
+    assert log.truncate_to(8)  # keeps sequences 0..7
+    assert all(int(p.name.split(".")[0]) <= 8 for p in log.dir.glob("*.snapshot"))
+    assert log.producer_state.last_entry(42).last_seq == 7
+    # The truncated batches are not duplicates any more: the old leader's unacknowledged
+    # retry (sequence 8) is the next in order, sequence 10 is a gap.
+    with pytest.raises(OutOfOrderSequence):
+        log.append(_batch(2, base_sequence=10, **producer), leader_epoch=2)
+    info = log.append(_batch(2, base_sequence=8, **producer), leader_epoch=2)
+    assert (info.duplicate, info.first_offset) == (False, 8)
+    assert log.append(_batch(2, base_sequence=0, **producer), leader_epoch=2).duplicate
+    log.close()
+    log = Log(tmp_path / "t-0", config)  # and the same state after a reopen
+    assert log.producer_state.last_entry(42).last_seq == 9
+    log.close()
+
+
+def test_divergent_tail_is_truncated_by_leader_epoch_and_replaced(tmp_path):
+    # The old leader (epoch 1) wrote offsets 12..14 that never reached the new leader,
+    # which took over in epoch 2 at offset 12.
+    config = LogConfig(segment_bytes=1024)
+    old = Log(tmp_path / "b1" / "t-0", config)
+    new = Log(tmp_path / "b2" / "t-0", config)
+    old.append(_batch(5), leader_epoch=0)
+    old.append(_batch(5), leader_epoch=0)
+    old.append(_batch(2), leader_epoch=1)
+    _replicate(old, new)
+    old.append(_batch(3, value_size=7), leader_epoch=1)  # the divergent tail
+    new.maybe_assign_epoch_start_offset(2)
+    new.append(_batch(4), leader_epoch=2)
+    new.append(_batch(4), leader_epoch=2)
+    assert (old.log_end_offset, _epochs(old)) == (15, [(0, 0), (1, 10)])
+    assert _epochs(new) == [(0, 0), (1, 10), (2, 12)]
+
+    # The old leader comes back as a follower: OffsetForLeaderEpoch for its latest epoch.
+    epoch, end_offset = new.end_offset_for_epoch(old.latest_epoch)
+    assert (epoch, end_offset) == (1, 12)
+    assert old.truncate_to(min(end_offset, old.log_end_offset))
+    assert old.log_end_offset == 12
+    assert _epochs(old) == [(0, 0), (1, 10)]
+    _replicate(new, old)
+    assert old.read(0, 10**9).records == new.read(0, 10**9).records
+    assert _epochs(old) == _epochs(new)
+    assert old.end_offset_for_epoch(1) == (1, 12)
+    old.close()
+    new.close()

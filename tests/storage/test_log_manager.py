@@ -115,3 +115,55 @@ def test_create_log_is_idempotent_and_delete_removes_files(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == []
     manager.delete_log("t", 0)  # again: nothing to do
     manager.close()
+
+
+def test_high_watermarks_are_checkpointed_and_restored_within_the_log(tmp_path):
+    config = LogConfig()
+    manager = LogManager(tmp_path, config)
+    manager.load()
+    for partition in range(3):
+        log = manager.create_log("t", partition, config)
+        for _ in range(partition + 1):
+            log.append(_batch(5))
+    manager.checkpoint_high_watermarks({("t", 0): 5, ("t", 1): 7, ("t", 2): 15, ("gone", 0): 3})
+    text = (tmp_path / "replication-offset-checkpoint").read_text()
+    lines = text.splitlines()
+    assert lines[:2] == ["0", "3"]
+    assert sorted(lines[2:]) == ["t 0 5", "t 1 7", "t 2 15"]  # no log here: left out
+    # A partition not given keeps its last value.
+    manager.checkpoint_high_watermarks({("t", 1): 10})
+    assert manager.high_watermarks == {("t", 0): 5, ("t", 1): 10, ("t", 2): 15}
+    manager.get_log("t", 2).truncate_to(10)  # the HW was ahead of what is left
+    manager.close()
+    reloaded = LogManager(tmp_path, config)
+    reloaded.load()
+    assert reloaded.high_watermarks == {("t", 0): 5, ("t", 1): 10, ("t", 2): 10}
+    reloaded.delete_log("t", 0)
+    assert ("t", 0) not in reloaded.high_watermarks
+    reloaded.checkpoint_high_watermarks({})
+    lines = (tmp_path / "replication-offset-checkpoint").read_text().splitlines()
+    assert sorted(lines[2:]) == ["t 1 10", "t 2 10"]
+    reloaded.close()
+
+
+def test_without_a_high_watermark_checkpoint_none_are_restored(tmp_path):
+    manager = LogManager(tmp_path, LogConfig())
+    manager.load()
+    manager.create_log("t", 0, LogConfig()).append(_batch())
+    manager.close()
+    reloaded = LogManager(tmp_path, LogConfig())
+    reloaded.load()
+    assert reloaded.high_watermarks == {}
+    reloaded.close()
+
+
+def test_checkpoint_writes_the_leader_epoch_files_that_changed(tmp_path):
+    manager = LogManager(tmp_path, LogConfig())
+    manager.load()
+    busy = manager.create_log("t", 0, LogConfig())
+    quiet = manager.create_log("t", 1, LogConfig())
+    busy.append(_batch(), leader_epoch=3)
+    manager.checkpoint()
+    assert (busy.dir / "leader-epoch-checkpoint").read_text() == "0\n1\n3 0\n"
+    assert not (quiet.dir / "leader-epoch-checkpoint").exists()
+    manager.close()

@@ -2,15 +2,21 @@
 
     kafka-compat serve [--config server.properties] [--host H] [--port P]
                        [--advertised-host H] [--advertised-port P] [--data-dir D]
+                       [--zookeeper HOST:PORT[/chroot] --broker-id N]
                        [--override key=value ...]
     kafka-compat groups list [--state STATE ...] --bootstrap-server HOST:PORT
     kafka-compat groups describe GROUP --bootstrap-server HOST:PORT
+    kafka-compat dev-cluster [--brokers 3] [--base-port 9092] [--data-dir ./dev-cluster]
 
-Flags override the file; the file uses Kafka's key names. An invalid value stops
+Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
+`zookeeper.connect` key) joins a cluster coordinated by that ZooKeeper as broker
+`--broker-id` (`broker.id`); SIGTERM then first moves this broker's leaderships
+away (controlled shutdown) and stops after. An invalid value stops
 start-up with a message naming the key (exit status 2). `groups` talks to any
 broker over the Kafka protocol, like kafka-consumer-groups.sh: `describe` prints the
 members with their assignments, then each partition's committed offset, log end
 offset and lag (exit status 1 if the group does not exist or the broker refuses).
+`dev-cluster` starts a ZooKeeper and N brokers on loopback (kafka_compat/devcluster.py).
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, 
         overrides["advertised.listeners"] = f"PLAINTEXT://{host}:{port}"
     if args.data_dir is not None:
         overrides["log.dirs"] = args.data_dir
+    if args.zookeeper is not None:
+        overrides["zookeeper.connect"] = args.zookeeper
+    if args.broker_id is not None:
+        overrides["broker.id"] = str(args.broker_id)
     for item in args.override:
         key, sep, value = item.partition("=")
         if not sep:
@@ -56,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--advertised-host", help="host clients are told to connect to")
     serve.add_argument("--advertised-port", type=int, help="port clients are told to use")
     serve.add_argument("--data-dir", help="log directory (default ./data)")
+    serve.add_argument(
+        "--zookeeper", metavar="HOST:PORT[/chroot]", help="join this ZooKeeper's cluster"
+    )
+    serve.add_argument("--broker-id", type=int, help="this broker's id (broker.id)")
     serve.add_argument(
         "--override",
         action="append",
@@ -80,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
         )
+
+    dev_cluster = commands.add_parser(
+        "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
+    )
+    from kafka_compat.devcluster import add_arguments
+
+    add_arguments(dev_cluster)
     return parser
 
 
@@ -87,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "groups":
         return _groups(args)
+    if args.command == "dev-cluster":
+        from kafka_compat import devcluster
+
+        return devcluster.main(args)
     logging.basicConfig(
         level=args.log_level.upper(),
         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
@@ -135,9 +160,22 @@ async def _serve_until_signalled(broker) -> int:
                 logging.getLogger("kafka_compat").info(
                     "Received %s, shutting down", signal.Signals(signum).name
                 )
+                if broker.cluster_mode and broker.config["controlled.shutdown.enable"]:
+                    from kafka_compat.cluster.membership import controlled_shutdown
+
+                    # A second signal stops at once.
+                    with trio.move_on_after(60) as scope:
+                        nursery.start_soon(_cancel_on_signal, signals, scope)
+                        await controlled_shutdown(broker)
                 nursery.cancel_scope.cancel()
                 break
     return 0
+
+
+async def _cancel_on_signal(signals, scope: trio.CancelScope) -> None:
+    async for _ in signals:
+        scope.cancel()
+        return
 
 
 if __name__ == "__main__":

@@ -146,6 +146,18 @@ BROKER_KEYS: dict[str, Key] = {
         Key("group.max.session.timeout.ms", _non_negative(int), "1800000"),
         Key("group.max.size", _at_least(1), "2147483647"),
         Key("replica.lag.time.max.ms", _at_least(1), "30000"),
+        Key("replica.fetch.wait.max.ms", _at_least(0), "500"),
+        Key("replica.fetch.max.bytes", _at_least(0), "1048576"),
+        Key("replica.fetch.response.max.bytes", _at_least(0), "10485760"),
+        Key("replica.fetch.backoff.ms", _at_least(0), "1000"),
+        Key("replica.high.watermark.checkpoint.interval.ms", _at_least(1), "5000"),
+        Key("zookeeper.session.timeout.ms", _at_least(1), "18000"),
+        Key("zookeeper.connection.timeout.ms", _at_least(1), None),
+        Key("controlled.shutdown.enable", _parse_bool, "true"),
+        Key("controlled.shutdown.max.retries", _at_least(0), "3"),
+        Key("controlled.shutdown.retry.backoff.ms", _at_least(0), "5000"),
+        Key("controller.socket.timeout.ms", _at_least(1), "30000"),
+        Key("request.timeout.ms", _at_least(1), "30000"),
     ]
 }
 

@@ -7,6 +7,8 @@
   thread, woken at once when a log reaches flush.messages;
 - checkpointer: every `log.flush.offset.checkpoint.interval.ms`, writes the
   recovery-point and log-start-offset checkpoints (worker thread: they fsync);
+- high-watermark checkpointer: every `replica.high.watermark.checkpoint.interval.ms`,
+  writes replication-offset-checkpoint (worker thread);
 - cleaner: compacts the filthiest compacted log in a worker thread, swaps the
   cleaned segments in on the loop, sleeps `log.cleaner.backoff.ms` when idle.
 
@@ -43,6 +45,7 @@ async def run_log_tasks(broker: Broker, task_status=trio.TASK_STATUS_IGNORED) ->
         nursery.start_soon(_keep_running, _retention, broker)
         nursery.start_soon(_keep_running, _flusher, broker)
         nursery.start_soon(_keep_running, _checkpointer, broker)
+        nursery.start_soon(_keep_running, _high_watermark_checkpointer, broker)
         if broker.config["log.cleaner.enable"]:
             nursery.start_soon(_keep_running, _cleaner, broker)
         task_status.started()
@@ -102,6 +105,14 @@ async def _checkpointer(broker: Broker) -> None:
     while True:
         await trio.sleep(interval)
         await trio.to_thread.run_sync(broker.log_manager.checkpoint)
+
+
+async def _high_watermark_checkpointer(broker: Broker) -> None:
+    interval = broker.config["replica.high.watermark.checkpoint.interval.ms"] / 1000
+    while True:
+        await trio.sleep(interval)
+        marks = broker.high_watermarks()  # taken on the loop thread
+        await trio.to_thread.run_sync(broker.checkpoint_high_watermarks, marks)
 
 
 async def _cleaner(broker: Broker) -> None:

@@ -1,8 +1,9 @@
 """Every Kafka message as a Python class, with a compiled decoder and encoder per version.
 
-The specs are Kafka's own JSON files: those kafka-python 3.x ships as package data,
-then any in ``protocol/specs/`` (ours; for the ZooKeeper-era inter-broker messages
-kafka-python lacks), which replace a shipped spec of the same name. Everything is
+The specs are Kafka's own JSON files that kafka-python 3.x ships as package data,
+plus the ZooKeeper-era inter-broker messages it lacks (LeaderAndIsr, StopReplica,
+UpdateMetadata, ControlledShutdown), declared in ``protocol/interbroker.py``; any
+``*.json`` in ``protocol/specs/`` replaces a spec of the same name. Everything is
 compiled once, at import (see codec.py).
 
     msg = decode_request(3, 12, body)          # a MetadataRequest
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from protocol import codec, schema
+from protocol import codec, interbroker, schema
 from protocol.codec import CompiledMessage, DecodeError, EncodeError
 
 __all__ = [
@@ -56,7 +57,7 @@ class UnsupportedVersionError(DecodeError):
 
 def _load() -> tuple[dict[int, CompiledMessage], dict[int, CompiledMessage], dict[str, object]]:
     extra = [SPEC_DIR] if SPEC_DIR.is_dir() else []
-    specs = schema.load_specs(extra_dirs=extra)
+    specs = {**interbroker.parsed_specs(), **schema.load_specs(extra_dirs=extra)}
     requests: dict[int, CompiledMessage] = {}
     responses: dict[int, CompiledMessage] = {}
     data: dict[str, CompiledMessage] = {}

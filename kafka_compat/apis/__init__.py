@@ -70,6 +70,7 @@ def load_handlers() -> dict[int, Api]:
         offsets,
         produce,
         producer_id,
+        replication,
         sasl,
     )
 

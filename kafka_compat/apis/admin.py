@@ -3,8 +3,10 @@
 CreateTopics: v2-7
     Behavior: partitions and replication factor default to num.partitions and
     default.replication.factor (-1); explicit assignments are honoured when they name
-    live brokers; configs are validated (INVALID_CONFIG names the key); validate_only
-    checks everything and creates nothing. Errors: TOPIC_ALREADY_EXISTS,
+    live brokers; cluster mode (as Kafka 2.8): any broker writes the assignment to
+    ZooKeeper and answers once its metadata shows the partitions' leaders; configs
+    are validated (INVALID_CONFIG names the key); validate_only checks everything
+    and creates nothing. Errors: TOPIC_ALREADY_EXISTS,
     INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more
     replicas than live brokers), INVALID_REPLICA_ASSIGNMENT, INVALID_REQUEST for a
     topic named twice.
@@ -24,7 +26,8 @@ DeleteRecords: v0-2
     past the high watermark is OFFSET_OUT_OF_RANGE.
     Version notes: v2 flexible.
 DescribeCluster: v0-1
-    Behavior: this broker is the whole cluster and its controller.
+    Behavior: single node: this broker is the whole cluster and its controller;
+    cluster mode: the live brokers and controller from the metadata cache.
     Version notes: v1 EndpointType.
 Configs are in configs.py.
 """
@@ -34,6 +37,13 @@ from __future__ import annotations
 from kafka_compat.apis import RequestContext, api
 from kafka_compat.apis.configs import topic_config_entries
 from kafka_compat.broker import INTERNAL_TOPICS, topic_name_error
+from kafka_compat.cluster.zookeeper import (
+    InvalidPartitions,
+    InvalidReplicationFactor,
+    NoSuchTopic,
+    StoreError,
+    TopicExists,
+)
 from kafka_compat.config import ConfigError, validate_topic_configs
 from protocol import messages
 from protocol.errors import ErrorCode
@@ -70,10 +80,21 @@ async def handle_create_topics(ctx: RequestContext, request):
             partitions, replication, configs = _check_new_topic(broker, topic)
             result.num_partitions = partitions
             result.replication_factor = replication
+            assignment = (
+                {a.partition_index: list(a.broker_ids) for a in topic.assignments}
+                if topic.assignments
+                else None
+            )
             if request.validate_only:
                 topic_id = bytes(16)
             else:
-                topic_id = (await broker.create_topic(topic.name, partitions, configs)).topic_id
+                try:
+                    created = await broker.create_topic(
+                        topic.name, partitions, configs, replication, assignment
+                    )
+                except StoreError as exc:
+                    raise AdminError(_store_error_code(exc), str(exc)) from None
+                topic_id = created.topic_id
             result.topic_id = topic_id
             if ctx.version >= 5:
                 result.configs = _created_configs(broker, configs)
@@ -90,7 +111,7 @@ def _check_new_topic(broker, topic) -> tuple[int, int, dict[str, str]]:
         raise AdminError(ErrorCode.INVALID_TOPIC_EXCEPTION, why)
     if topic.name in broker.store.topics:
         raise AdminError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{topic.name}' already exists.")
-    live_brokers = [broker.node_id]
+    live_brokers = broker.live_broker_ids()
     if topic.assignments:
         if topic.num_partitions != -1 or topic.replication_factor != -1:
             raise AdminError(
@@ -150,6 +171,18 @@ def _created_configs(broker, overrides: dict[str, str]):
     ]
 
 
+def _store_error_code(exc: Exception) -> int:
+    if isinstance(exc, TopicExists):
+        return ErrorCode.TOPIC_ALREADY_EXISTS
+    if isinstance(exc, InvalidReplicationFactor):
+        return ErrorCode.INVALID_REPLICATION_FACTOR
+    if isinstance(exc, InvalidPartitions):
+        return ErrorCode.INVALID_PARTITIONS
+    if isinstance(exc, NoSuchTopic):
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    return ErrorCode.REQUEST_TIMED_OUT  # ZooKeeper unreachable: retriable
+
+
 # ---- DeleteTopics ----
 
 
@@ -182,7 +215,11 @@ async def handle_delete_topics(ctx: RequestContext, request):
             result.error_code = ErrorCode.TOPIC_DELETION_DISABLED
         else:
             result.topic_id = topic.topic_id
-            await broker.delete_topic(name)
+            try:
+                await broker.delete_topic(name)
+            except StoreError as exc:
+                result.error_code = _store_error_code(exc)
+                result.error_message = str(exc)
         results.append(result)
     return DeleteTopicsResponse(responses=results)
 
@@ -217,12 +254,16 @@ async def handle_create_partitions(ctx: RequestContext, request):
             result.error_message = f"Topic already has {current.partitions} partitions."
         elif topic.assignments is not None and (
             len(topic.assignments) != topic.count - current.partitions
-            or any(set(a.broker_ids) - {broker.node_id} for a in topic.assignments)
+            or any(set(a.broker_ids) - set(broker.live_broker_ids()) for a in topic.assignments)
         ):
             result.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
             result.error_message = "Replica assignment does not match the new partitions."
         elif not request.validate_only:
-            await broker.add_partitions(topic.name, topic.count)
+            try:
+                await broker.add_partitions(topic.name, topic.count)
+            except StoreError as exc:
+                result.error_code = _store_error_code(exc)
+                result.error_message = str(exc)
         results.append(result)
     return CreatePartitionsResponse(results=results)
 
@@ -245,6 +286,7 @@ async def handle_delete_records(ctx: RequestContext, request):
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 try:
+                    partition.check_leader()
                     result.low_watermark = _delete_records(partition, wanted.offset)
                 except LogError as exc:
                     result.error_code = exc.error_code
@@ -269,6 +311,18 @@ def _delete_records(partition, offset: int) -> int:
 @api(60, 0, 1)
 async def handle_describe_cluster(ctx: RequestContext, request):
     broker = ctx.broker
+    if broker.cluster_mode:
+        cache = broker.metadata_cache
+        return DescribeClusterResponse(
+            cluster_id=broker.store.cluster_id,
+            controller_id=cache.controller_id,
+            brokers=[
+                DescribeClusterResponse.DescribeClusterBroker(
+                    broker_id=b.broker_id, host=b.host, port=b.port, rack=b.rack
+                )
+                for b in cache.brokers.values()
+            ],
+        )
     return DescribeClusterResponse(
         cluster_id=broker.store.cluster_id,
         controller_id=broker.node_id,

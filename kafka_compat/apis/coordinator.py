@@ -3,8 +3,9 @@
 Behavior: a group's coordinator is the leader of its __consumer_offsets partition
     (Java String.hashCode of the group id, modulo the partition count); the topic is
     created on the first request for a group (offsets.topic.num.partitions, compacted),
-    and COORDINATOR_NOT_AVAILABLE answers if that fails. A single broker leads every
-    partition, so it names itself; it also names itself for transactional ids. v4
+    and COORDINATOR_NOT_AVAILABLE answers if that fails or the partition has no live
+    leader yet. A single broker leads every partition, so it names itself (a cluster
+    broker names the leader from its metadata cache); it also names itself for transactional ids. v4
     answers each of the batched keys. Key types other than group (0) and
     transaction (1): INVALID_REQUEST.
 Version notes: v1 KeyType, ErrorMessage, ThrottleTimeMs · v3 flexible · v4 batched
@@ -15,6 +16,7 @@ Left out: v5 (TRANSACTION_ABORTABLE), v6 (share groups).
 from __future__ import annotations
 
 from kafka_compat.apis import RequestContext, api
+from kafka_compat.groups.records import OFFSETS_TOPIC
 from protocol import messages
 from protocol.errors import ErrorCode
 
@@ -60,4 +62,10 @@ async def _find(broker, key_type: int, key: str) -> tuple[int, int, str, int]:
             return error, -1, "", -1
     elif key_type != TRANSACTION_KEY_TYPE:
         return ErrorCode.INVALID_REQUEST, -1, "", -1
+    if broker.cluster_mode and key_type == GROUP_KEY_TYPE:
+        coordinator = broker.group_coordinator
+        leader = broker.metadata_cache.leader(OFFSETS_TOPIC, coordinator.partition_for(key))
+        if leader is None:
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1
+        return ErrorCode.NONE, leader.broker_id, leader.host, leader.port
     return ErrorCode.NONE, broker.node_id, broker.host, broker.port

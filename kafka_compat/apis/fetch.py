@@ -1,6 +1,9 @@
 """Fetch: v4-12
 
-Behavior: reads whole record batches up to the high watermark, starting with the
+Behavior: consumers read whole record batches up to the high watermark, from the
+    leader only (NOT_LEADER_OR_FOLLOWER elsewhere); a follower's fetch (replica_id >=
+    0) reads up to the log end offset, and its fetch offset is that follower's log end
+    offset for the leader's high watermark and ISR. Reads start with the
     batch that contains the fetch offset (clients skip the records below it).
     Honours max_bytes, each partition's partition_max_bytes, min_bytes and
     max_wait_ms; the first batch of the response is returned whole even when it is
@@ -11,7 +14,8 @@ Behavior: reads whole record batches up to the high watermark, starting with the
     never null (librdkafka rejects a -1 MessageSetSize).
 Version notes: v4 LastStableOffset, AbortedTransactions · v5 LogStartOffset · v7 fetch
     sessions (declined: session id 0, clients keep sending full fetches) · v9
-    CurrentLeaderEpoch · v11 RackId, PreferredReadReplica · v12 flexible.
+    CurrentLeaderEpoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH) · v11 RackId,
+    PreferredReadReplica · v12 flexible.
 Left out: fetch sessions (KIP-227), v13+ (topic ids), read_committed beyond HW
     (no transactions yet, so the last stable offset is the high watermark).
 """
@@ -38,9 +42,17 @@ async def handle_fetch(ctx: RequestContext, request):
         (topic.topic, [(p, broker.partition(topic.topic, p.partition)) for p in topic.partitions])
         for topic in request.topics
     ]
+    replica_id = request.replica_id
+    if replica_id >= 0:
+        # A follower: what it asks from is what it has; the leader's HW may move.
+        for _, parts in wanted:
+            for request_part, partition in parts:
+                if partition is not None and partition.is_leader:
+                    partition.update_follower(replica_id, request_part.fetch_offset)
+                    broker.replica_manager.maybe_expand_isr(partition)
     deadline = trio.current_time() + request.max_wait_ms / 1000
     while True:
-        responses, total_bytes, has_error = _read(wanted, request.max_bytes)
+        responses, total_bytes, has_error = _read(wanted, request.max_bytes, replica_id >= 0)
         if total_bytes >= request.min_bytes or has_error or trio.current_time() >= deadline:
             return FetchResponse(responses=responses)
         # Not enough yet: wait for an append to any of the partitions, then read again.
@@ -56,7 +68,7 @@ async def handle_fetch(ctx: RequestContext, request):
                 partition.remove_waiter(arrived)
 
 
-def _read(wanted, max_bytes: int):
+def _read(wanted, max_bytes: int, from_follower: bool):
     remaining = max_bytes
     total = 0
     has_error = False
@@ -80,12 +92,14 @@ def _read(wanted, max_bytes: int):
             records = EMPTY
             high_watermark = log_start_offset = -1
             try:
+                partition.check_leader()
+                partition.check_epoch(request_part.current_leader_epoch)
                 high_watermark = partition.high_watermark
                 log_start_offset = partition.log_start_offset
                 data = partition.log.read(
                     request_part.fetch_offset,
                     min(request_part.partition_max_bytes, remaining),
-                    high_watermark,
+                    None if from_follower else high_watermark,
                     min_one_batch=total == 0,
                 )
                 records = data.records

@@ -4,7 +4,11 @@ Behavior: timestamp -1 answers the latest offset (high watermark; the last stabl
     offset under read_committed, which equals it without transactions), -2 the log
     start offset, -3 the record with the largest timestamp, a timestamp >= 0 the
     first offset whose record timestamp is at or after it (time index, then the
-    batch's records), or offset -1 if none is.
+    batch's records), or offset -1 if none is. Only the partition's leader answers
+    (NOT_LEADER_OR_FOLLOWER elsewhere; FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH for
+    a stale or future CurrentLeaderEpoch). A new leader whose high watermark has not
+    yet reached its log end offset at election answers OFFSET_NOT_AVAILABLE for the
+    latest offset (KIP-207; clients retry).
 Version notes: v1 single offset · v2 IsolationLevel · v4 CurrentLeaderEpoch, LeaderEpoch
     · v6 flexible · v7 max timestamp (-3).
 Left out: v0 (removed in Kafka 4.0); v8+ (tiered storage specs).
@@ -13,6 +17,7 @@ Left out: v0 (removed in Kafka 4.0); v8+ (tiered storage specs).
 from __future__ import annotations
 
 from kafka_compat.apis import RequestContext, api
+from kafka_compat.replica import OffsetNotAvailable
 from protocol import messages
 from protocol.errors import ErrorCode
 from storage.errors import LogError
@@ -41,6 +46,8 @@ async def handle_list_offsets(ctx: RequestContext, request):
                 )
                 continue
             try:
+                partition.check_leader()
+                partition.check_epoch(wanted.current_leader_epoch)
                 offset, timestamp = _lookup(partition, wanted.timestamp)
             except LogError as exc:
                 results.append(
@@ -63,6 +70,9 @@ async def handle_list_offsets(ctx: RequestContext, request):
 
 def _lookup(partition, timestamp: int) -> tuple[int, int]:
     if timestamp == LATEST:
+        partition.log.log_end_offset  # noqa: B018 -- an offline log raises KAFKA_STORAGE_ERROR
+        if partition.high_watermark < partition.epoch_start_offset:
+            raise OffsetNotAvailable(f"{partition}: the high watermark is catching up")
         return partition.high_watermark, -1
     found = partition.log.offset_for_timestamp(timestamp, max_offset=partition.high_watermark)
     if found is None:

@@ -3,7 +3,11 @@
 Behavior: null topics (v1+) or an empty list (v0) lists every topic; a named topic
     that does not exist is created when `auto.create.topics.enable` is true and the
     request allows it (v4+), else UNKNOWN_TOPIC_OR_PARTITION; an illegal name gets
-    INVALID_TOPIC_EXCEPTION. This broker leads every partition (single node).
+    INVALID_TOPIC_EXCEPTION. Single node: this broker leads every partition. Cluster
+    mode: answered from the metadata cache (the controller's UpdateMetadata), so
+    every broker describes the whole cluster; a topic whose partitions have no
+    leader yet (just created) answers LEADER_NOT_AVAILABLE, and a partition whose
+    leader is not live has leader -1 and LEADER_NOT_AVAILABLE.
 Version notes: v1 ControllerId, Rack, IsInternal · v2 ClusterId · v4 AllowAutoTopicCreation
     · v5 OfflineReplicas · v7 LeaderEpoch · v8 authorized operations · v9 flexible
     · v10 TopicId · v12 null topic names (topics by id).
@@ -12,6 +16,8 @@ Left out: v13 (top-level ErrorCode, Kafka 4.x); authorized operations are always
 """
 
 from __future__ import annotations
+
+import logging
 
 from kafka_compat.apis import RequestContext, api
 from kafka_compat.broker import INTERNAL_TOPICS, topic_name_error
@@ -25,13 +31,15 @@ Topic = MetadataResponse.MetadataResponseTopic
 PartitionMeta = MetadataResponse.MetadataResponsePartition
 ZERO_UUID = bytes(16)
 
+log = logging.getLogger(__name__)
+
 
 @api(3, 0, 12)
 async def handle_metadata(ctx: RequestContext, request):
     broker = ctx.broker
     store = broker.store
     if request.topics is None or (ctx.version == 0 and not request.topics):
-        names = list(store.topics)
+        names = list(broker.metadata_cache.topics if broker.cluster_mode else store.topics)
     else:
         by_id = None
         names = []
@@ -45,6 +53,8 @@ async def handle_metadata(ctx: RequestContext, request):
     allow_create = broker.config["auto.create.topics.enable"] and (
         ctx.version < 4 or request.allow_auto_topic_creation
     )
+    if broker.cluster_mode:
+        return await _cluster_metadata(ctx, request, names, allow_create)
     topics = []
     for name in names:
         topics.append(await _describe_topic(broker, name, allow_create))
@@ -86,4 +96,65 @@ async def _describe_topic(broker, name: str | None, allow_create: bool):
             )
             for p in broker.partitions[name]
         ],
+    )
+
+
+async def _cluster_metadata(ctx, request, names, allow_create: bool):
+    broker = ctx.broker
+    cache = broker.metadata_cache
+    topics = []
+    for name in names:
+        if name is None:
+            topics.append(Topic(error_code=ErrorCode.UNKNOWN_TOPIC_ID, name=None))
+            continue
+        if name not in cache.topics:
+            error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            if topic_name_error(name) is not None:
+                error = ErrorCode.INVALID_TOPIC_EXCEPTION
+            elif name in broker.store.topics:
+                error = ErrorCode.LEADER_NOT_AVAILABLE
+            elif name == OFFSETS_TOPIC:
+                await broker.group_coordinator.ensure_offsets_topic()
+                error = ErrorCode.LEADER_NOT_AVAILABLE
+            elif allow_create and name not in INTERNAL_TOPICS:
+                try:
+                    await broker.auto_create_topic(name)
+                except Exception as exc:  # another broker created it first, or ZK refused
+                    log.info("Auto-creating topic %s: %s", name, exc)
+                error = ErrorCode.LEADER_NOT_AVAILABLE
+            if name not in cache.topics:
+                topics.append(Topic(error_code=error, name=name))
+                continue
+        parts = cache.topics[name]
+        partitions = []
+        for index in sorted(parts):
+            state = parts[index]
+            live = state.leader in cache.brokers
+            partitions.append(
+                PartitionMeta(
+                    error_code=ErrorCode.NONE if live else ErrorCode.LEADER_NOT_AVAILABLE,
+                    partition_index=index,
+                    leader_id=state.leader if live else -1,
+                    leader_epoch=state.leader_epoch,
+                    replica_nodes=state.replicas,
+                    isr_nodes=state.isr,
+                    offline_replicas=[r for r in state.replicas if r not in cache.brokers],
+                )
+            )
+        topics.append(
+            Topic(
+                name=name,
+                topic_id=cache.topic_ids.get(name, ZERO_UUID),
+                is_internal=name in INTERNAL_TOPICS,
+                partitions=partitions,
+            )
+        )
+    return MetadataResponse(
+        brokers=[
+            Broker_(node_id=b.broker_id, host=b.host, port=b.port, rack=b.rack)
+            for b in cache.brokers.values()
+        ],
+        cluster_id=broker.store.cluster_id,
+        controller_id=cache.controller_id,
+        topics=topics,
     )

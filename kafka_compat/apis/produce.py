@@ -3,8 +3,14 @@
 Behavior: record batches (format v2 only) are validated per batch (size against the
     topic's max.message.bytes, CRC, magic), given offsets by patching the batch in
     the request buffer, and appended as received, compressed or not: records are
-    never decoded here. acks 0 (no response), 1 and -1 (single node: the ISR is
-    this broker, so both answer after the append). Idempotent producers get their
+    never decoded here, by the partition's leader only (NOT_LEADER_OR_FOLLOWER
+    elsewhere). acks 0 (no response), 1 (after the leader's append) and -1: refused
+    with NOT_ENOUGH_REPLICAS before the append when the ISR is smaller than
+    min.insync.replicas, else answered when the high watermark passes the batch
+    (every ISR member has it), with REQUEST_TIMED_OUT (or
+    NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below the minimum) after the
+    request's timeout. Single node: the ISR is this broker, so -1 answers after
+    the append. Idempotent producers get their
     sequence numbers checked per partition; a duplicate of one of the last 5
     batches answers with the original offsets. An unknown topic is created when
     `auto.create.topics.enable` is true.
@@ -18,12 +24,20 @@ Left out: transactional produce (no transaction coordinator yet); v12+ (KIP-890
 
 from __future__ import annotations
 
+import logging
+
+import trio
+
 from kafka_compat.apis import RequestContext, api
 from kafka_compat.broker import INTERNAL_TOPICS, topic_name_error
+from kafka_compat.cluster.zookeeper import StoreError
 from protocol import messages
 from protocol.errors import ErrorCode
 from protocol.records import InvalidRecordError
 from storage.errors import LogError
+from storage.log import AppendOrigin
+
+log = logging.getLogger(__name__)
 
 ProduceResponse = messages.response_type(0)
 TopicResponse = ProduceResponse.TopicProduceResponse
@@ -35,12 +49,20 @@ async def handle_produce(ctx: RequestContext, request):
     broker = ctx.broker
     acks = request.acks
     responses = []
+    waits = []  # (partition, result, last offset) for acks=all
     for topic_data in request.topic_data:
         name = topic_data.name
         partitions = broker.partitions.get(name)
         if partitions is None and broker.config["auto.create.topics.enable"]:
-            if name not in INTERNAL_TOPICS and topic_name_error(name) is None:
-                await broker.auto_create_topic(name)
+            if (
+                name not in INTERNAL_TOPICS
+                and topic_name_error(name) is None
+                and name not in broker.store.topics  # cluster: no metadata here yet
+            ):
+                try:
+                    await broker.auto_create_topic(name)
+                except StoreError as exc:
+                    log.info("Auto-creating topic %s: %s", name, exc)
                 partitions = broker.partitions.get(name)
         if name in INTERNAL_TOPICS:
             # Only the coordinators write there, with their own record schemas.
@@ -54,31 +76,59 @@ async def handle_produce(ctx: RequestContext, request):
             ]
         else:
             results = [_append(broker, partitions, d, acks) for d in topic_data.partition_data]
+            if acks == -1:
+                waits.extend(
+                    (partitions[r.index], r, info)
+                    for r, info in results
+                    if info is not None and partitions[r.index].high_watermark <= info
+                )
+            results = [r for r, _ in results]
         responses.append(TopicResponse(name=name, partition_responses=results))
     if acks == 0:
         return None
+    if waits:
+        await _wait_replicated(waits, trio.current_time() + request.timeout_ms / 1000)
     return ProduceResponse(responses=responses)
 
 
+async def _wait_replicated(waits, deadline: float) -> None:
+    """acks=all: every appended batch waits, in parallel, for its high watermark."""
+
+    async def wait_one(partition, result, last_offset: int) -> None:
+        error = await partition.wait_replicated(last_offset, deadline)
+        if error:
+            result.error_code = error
+            result.base_offset = -1
+
+    if len(waits) == 1:
+        await wait_one(*waits[0])
+        return
+    async with trio.open_nursery() as replication_waits:
+        for wait in waits:
+            replication_waits.start_soon(wait_one, *wait)
+
+
 def _append(broker, partitions, data, acks: int):
+    """(response, last offset written or None)."""
     index = data.index
     if acks not in (-1, 0, 1):
-        return _error(index, ErrorCode.INVALID_REQUIRED_ACKS)
+        return _error(index, ErrorCode.INVALID_REQUIRED_ACKS), None
     if partitions is None or not 0 <= index < len(partitions):
-        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), None
     if data.records is None:
-        return _error(index, ErrorCode.CORRUPT_MESSAGE, "Produce request without records")
+        return _error(index, ErrorCode.CORRUPT_MESSAGE, "Produce request without records"), None
     partition = partitions[index]
     try:
-        info = partition.append(data.records)
+        info = partition.append_to_leader(data.records, acks, AppendOrigin.CLIENT)
     except (InvalidRecordError, LogError) as exc:
-        return _error(index, exc.error_code, str(exc) or None)
-    return PartitionResponse(
+        return _error(index, exc.error_code, str(exc) or None), None
+    response = PartitionResponse(
         index=index,
         base_offset=info.first_offset,
         log_append_time_ms=info.log_append_time,
         log_start_offset=info.log_start_offset,
     )
+    return response, (info.last_offset if info.last_offset >= 0 else None)
 
 
 def _error(index: int, code: int, message: str | None = None):

@@ -134,6 +134,10 @@ class _Reply:
         return self._value
 
 
+# offsets.commit.timeout.ms: how long a replicated write waits for the ISR.
+COMMIT_TIMEOUT_S = 5.0
+
+
 def _wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
@@ -172,9 +176,11 @@ class GroupCoordinator:
                 if topic is not None:
                     self.num_partitions = topic.partitions
                     self._topic_ready = True
-                    # Single node: this broker leads every partition.
-                    partitions = range(topic.partitions)
-                    self._loading.update(partitions)
+                    if not self.broker.cluster_mode:
+                        # Single node: this broker leads every partition. (A cluster
+                        # broker loads those it becomes leader of: LeaderAndIsr.)
+                        partitions = range(topic.partitions)
+                        self._loading.update(partitions)
                 task_status.started()
                 for index in partitions:
                     await self.load_partition(index)
@@ -214,7 +220,8 @@ class GroupCoordinator:
             self.num_partitions = topic.partitions
             # A topic that did not exist when we started holds nothing to load; on a
             # single node this broker leads all its partitions.
-            self._owned.update(range(topic.partitions))
+            if not self.broker.cluster_mode:
+                self._owned.update(range(topic.partitions))
             self._topic_ready = True
         return ErrorCode.NONE
 
@@ -278,7 +285,9 @@ class GroupCoordinator:
             return
         log_ = partition.log
         position = log_.log_start_offset
-        end = partition.high_watermark
+        # To the log end, as Kafka does: a new leader's log is the partition's, and its
+        # high watermark catches up once the followers fetch.
+        end = log_.log_end_offset
         while position < end:
             data = log_.read(position, self.config.load_buffer_size, max_offset=end)
             if data.next_offset <= position:
@@ -1362,10 +1371,17 @@ class GroupCoordinator:
         now = self.time_ms()
         batch = build_batch([(key, value, (), now) for key, value in records])
         try:
-            partition.append(batch, origin=AppendOrigin.COORDINATOR)
+            info = partition.append_to_leader(batch, -1, AppendOrigin.COORDINATOR)
         except (InvalidRecordError, LogError) as exc:
             log.warning("Cannot append to %s-%d: %s", OFFSETS_TOPIC, index, exc)
             return _append_error(exc.error_code, offsets)
+        if partition.high_watermark <= info.last_offset:
+            # Replicated: committed once every ISR member has it (acks=all).
+            error = await partition.wait_replicated(
+                info.last_offset, trio.current_time() + COMMIT_TIMEOUT_S
+            )
+            if error:
+                return _append_error(error, offsets)
         return ErrorCode.NONE
 
     # ---- helpers -------------------------------------------------------------------
@@ -1414,6 +1430,7 @@ def _append_error(code: int, offsets: bool) -> int:
         ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
         ErrorCode.NOT_ENOUGH_REPLICAS,
         ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        ErrorCode.REQUEST_TIMED_OUT,
     ):
         return ErrorCode.COORDINATOR_NOT_AVAILABLE
     if code in (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.KAFKA_STORAGE_ERROR):

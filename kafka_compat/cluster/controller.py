@@ -1,0 +1,675 @@
+"""The controller: whichever broker holds /controller (Kafka's KafkaController, ZooKeeper era).
+
+Written once against the cluster store (cluster/zookeeper.py) and the broker RPCs.
+One task processes events one at a time, in order (Kafka's ControllerEventManager):
+
+- Startup (this broker just won /controller, with a new controller epoch): read
+  brokers, topics and partition states; create the states of partitions that have
+  none; elect leaders where the leader is gone; send every live broker LeaderAndIsr
+  for its replicas and a full UpdateMetadata.
+- BrokerChange (/brokers/ids changed): a broker that came (back) gets the metadata
+  and LeaderAndIsr for its replicas, and partitions without a leader that it can
+  lead get one; for a broker that went, every partition it led gets a new leader
+  from the ISR (the first live ISR member in replica order; a live replica outside
+  the ISR only with unclean.leader.election.enable, else the partition is offline:
+  leader -1) and it leaves every ISR. Leader epochs are bumped, states written with
+  a version check, LeaderAndIsr goes to the affected replicas and UpdateMetadata to
+  every live broker.
+- TopicChange (/brokers/topics): new topics and partitions get their states
+  (leader: the first live replica, ISR: the live replicas).
+- TopicDeletion (/admin/delete_topics): UpdateMetadata drops the partitions,
+  StopReplica with delete goes to the replicas, then the znodes go.
+- IsrChangeNotification (/isr_change_notification, written by leaders that shrank
+  or expanded an ISR): the states are re-read and sent in UpdateMetadata.
+- ControlledShutdown(broker): leadership of the broker's partitions moves to other
+  ISR members, and it leaves their ISRs; the partitions it alone can lead are
+  answered as remaining.
+
+Requests to brokers go through one queue and one sender task per broker (Kafka's
+ControllerChannelManager), so a slow or dead broker never holds up the events.
+Losing /controller (session expiry, a newer controller) cancels the whole scope.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import trio
+
+from kafka_compat.cluster.client import BrokerClient, BrokerClientError
+from kafka_compat.cluster.zookeeper import ControllerMoved, StoreError
+from kafka_compat.cluster.zookeeper import PartitionState as LeaderIsr
+from protocol import messages
+from protocol.errors import ErrorCode
+
+if TYPE_CHECKING:
+    from kafka_compat.broker import Broker
+
+log = logging.getLogger(__name__)
+
+LEADER_AND_ISR, STOP_REPLICA, UPDATE_METADATA = 4, 5, 6
+LEADER_AND_ISR_VERSION = 5
+STOP_REPLICA_VERSION = 3
+UPDATE_METADATA_VERSION = 7
+NO_LEADER = -1
+LEADER_DURING_DELETE = -2
+
+LeaderAndIsrRequest = messages.request_type(LEADER_AND_ISR)
+UpdateMetadataRequest = messages.request_type(UPDATE_METADATA)
+StopReplicaRequest = messages.request_type(STOP_REPLICA)
+
+
+@dataclass
+class ControllerContext:
+    epoch: int = 0
+    epoch_version: int | None = None  # /controller_epoch's version: fences our writes
+    live: dict[int, object] = field(default_factory=dict)  # id -> endpoint (host, port, rack)
+    shutting_down: set[int] = field(default_factory=set)
+    assignments: dict[str, dict[int, list[int]]] = field(default_factory=dict)
+    topic_ids: dict[str, bytes] = field(default_factory=dict)
+    states: dict[tuple[str, int], LeaderIsr] = field(default_factory=dict)
+    deleting: set[str] = field(default_factory=set)
+
+    def replicas(self, topic: str, index: int) -> list[int]:
+        return self.assignments.get(topic, {}).get(index, [])
+
+    def partitions(self):
+        for topic, parts in self.assignments.items():
+            for index in parts:
+                yield topic, index
+
+
+class Controller:
+    """Runs while this broker holds /controller; `run` returns when it loses it."""
+
+    def __init__(self, broker: Broker, store):
+        self.broker = broker
+        self.store = store
+        self.ctx = ControllerContext()
+        self.active = False
+        self._send, self._events = trio.open_memory_channel(1000)
+        self._senders: dict[int, _BrokerSender] = {}
+        self._nursery: trio.Nursery | None = None
+
+    # ---- lifetime ------------------------------------------------------------------
+
+    async def run(self, election, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Be the controller (the store's Election) until cancelled, which is how
+        membership.py stops us when /controller is lost, or until a fenced write
+        finds a newer controller."""
+        epoch = election.epoch
+        self.ctx = ControllerContext(epoch=epoch, epoch_version=election.epoch_version)
+        log.info("Broker %d is the controller (epoch %d)", self.broker.node_id, epoch)
+        try:
+            async with trio.open_nursery() as controller_tasks:
+                self._nursery = controller_tasks
+                self.active = True
+                await self._startup()
+                task_status.started()
+                async for event, args, done in self._events:
+                    try:
+                        result = await event(*args)
+                    except ControllerMoved:
+                        log.warning("Controller epoch %d is fenced: resigning", epoch)
+                        controller_tasks.cancel_scope.cancel()
+                        return
+                    except StoreError as exc:
+                        # ZooKeeper unreachable: no unsafe change was made; the next
+                        # event (or the retry below) reads the state again.
+                        log.warning("Controller event %s: %s", event.__name__, exc)
+                        result = None
+                        if done is None:
+                            controller_tasks.start_soon(self._retry_later, event, args)
+                    except Exception:
+                        log.exception("Controller event %s failed", event.__name__)
+                        result = None
+                    if done is not None:
+                        done.append(result)
+                        done_event = done[0]
+                        done_event.set()
+        finally:
+            self.active = False
+            self._nursery = None
+            self._senders.clear()
+            log.info("Broker %d is no longer the controller", self.broker.node_id)
+
+    async def _retry_later(self, event, args) -> None:
+        await trio.sleep(1)
+        self.post(event, *args)
+
+    def post(self, event, *args) -> None:
+        """Queue an event (from watches: they hop to the Trio thread first)."""
+        try:
+            self._send.send_nowait((event, args, None))
+        except trio.WouldBlock:
+            log.warning("Controller event queue full; dropping %s", event.__name__)
+
+    async def call(self, event, *args):
+        """Queue an event and wait for its result."""
+        done: list = [trio.Event()]
+        await self._send.send((event, args, done))
+        await done[0].wait()
+        return done[1]
+
+    # events the store's watches post
+    def on_brokers_changed(self) -> None:
+        self.post(self._broker_change)
+
+    def on_topics_changed(self) -> None:
+        self.post(self._topic_change)
+
+    def on_delete_topics_changed(self) -> None:
+        self.post(self._topic_deletion)
+
+    def on_isr_change_notification(self) -> None:
+        self.post(self._isr_change)
+
+    async def controlled_shutdown(self, broker_id: int) -> list[tuple[str, int]]:
+        return await self.call(self._controlled_shutdown, broker_id)
+
+    # ---- events ----------------------------------------------------------------------
+
+    async def _startup(self) -> None:
+        ctx = self.ctx
+        store = self.store
+        ctx.live = await store.live_brokers()
+        for broker_id in ctx.live:
+            self._sender(broker_id)
+        await self._read_topics()
+        for topic in list(ctx.assignments):
+            for index, state in (await store.get_partition_states(topic)).items():
+                ctx.states[(topic, index)] = state
+        ctx.deleting = set(await store.topics_marked_for_deletion())
+        created = await self._create_missing_states()
+        changed = await self._elect_where_needed(set(ctx.live))
+        self._send_update_metadata(list(ctx.live))
+        for broker_id in ctx.live:
+            self._send_leader_and_isr(broker_id, self._replicas_on(broker_id))
+        log.info(
+            "Controller started: brokers %s, %d topics, %d partitions (%d new, %d moved)",
+            sorted(ctx.live),
+            len(ctx.assignments),
+            len(ctx.states),
+            len(created),
+            len(changed),
+        )
+        if ctx.deleting:
+            self.post(self._topic_deletion)
+
+    async def _broker_change(self) -> None:
+        ctx = self.ctx
+        live = await self.store.live_brokers()
+        came = [b for b in live if b not in ctx.live]
+        went = [b for b in ctx.live if b not in live]
+        # A broker that registered again (a new broker epoch) restarted meanwhile.
+        came += [
+            b
+            for b in live
+            if b in ctx.live
+            and (
+                getattr(live[b], "epoch", None) != getattr(ctx.live[b], "epoch", None)
+                or _endpoint(live[b]) != _endpoint(ctx.live[b])
+            )
+        ]
+        if not came and not went:
+            return
+        ctx.live = live
+        ctx.shutting_down -= set(went)
+        log.info("Controller: brokers came %s, went %s; live %s", came, went, sorted(live))
+        for broker_id in went:
+            sender = self._senders.pop(broker_id, None)
+            if sender is not None:
+                sender.stop()
+        for broker_id in came:
+            old = self._senders.pop(broker_id, None)
+            if old is not None:
+                old.stop()
+            self._sender(broker_id)
+        changed = await self._elect_where_needed(set(went) | set(came))
+        self._send_update_metadata(list(ctx.live))
+        for broker_id in came:
+            self._send_leader_and_isr(broker_id, self._replicas_on(broker_id))
+        self._send_leader_and_isr_for(changed, skip=set(came))
+
+    async def _topic_change(self) -> None:
+        ctx = self.ctx
+        await self._read_topics()
+        created = await self._create_missing_states()
+        if created:
+            self._send_update_metadata(list(ctx.live))
+            self._send_leader_and_isr_for(created)
+
+    async def _topic_deletion(self) -> None:
+        ctx = self.ctx
+        queued = set(await self.store.topics_marked_for_deletion())
+        for topic in queued:
+            parts = ctx.assignments.get(topic)
+            log.info("Controller: deleting topic %s", topic)
+            if parts:
+                doomed = [(topic, index) for index in parts]
+                self._send_update_metadata(list(ctx.live), deleted=doomed)
+                by_broker: dict[int, list[tuple[str, int]]] = {}
+                for index, replicas in parts.items():
+                    for replica in replicas:
+                        by_broker.setdefault(replica, []).append((topic, index))
+                for broker_id, tps in by_broker.items():
+                    if broker_id in ctx.live:
+                        self._send_stop_replica(broker_id, tps, delete=True)
+            for index in list(parts or ()):
+                ctx.states.pop((topic, index), None)
+            ctx.assignments.pop(topic, None)
+            ctx.topic_ids.pop(topic, None)
+            await self.store.remove_topic(topic, controller_epoch_version=ctx.epoch_version)
+        ctx.deleting = set()
+
+    async def _isr_change(self) -> None:
+        ctx = self.ctx
+        notes = await self.store.read_isr_changes()
+        changed = {tp for partitions in notes.values() for tp in partitions}
+        fresh = []
+        for topic, index in sorted(changed):
+            if topic not in ctx.assignments:
+                continue
+            found = await self.store.get_partition_state(topic, index)
+            if found is not None:
+                ctx.states[(topic, index)] = found
+                fresh.append((topic, index))
+        await self.store.delete_isr_changes(notes)
+        if fresh:
+            self._send_update_metadata(list(ctx.live), only=fresh)
+
+    async def _controlled_shutdown(self, broker_id: int) -> list[tuple[str, int]]:
+        ctx = self.ctx
+        if broker_id not in ctx.live:
+            return []
+        ctx.shutting_down.add(broker_id)
+        log.info("Controller: controlled shutdown of broker %d", broker_id)
+        moved = []
+        remaining = []
+        for (topic, index), state in list(ctx.states.items()):
+            replicas = ctx.replicas(topic, index)
+            if broker_id not in replicas or len(replicas) < 2:
+                if state.leader == broker_id:
+                    remaining.append((topic, index))
+                continue
+            if state.leader == broker_id:
+                candidates = [
+                    r for r in replicas if r in state.isr and r != broker_id and self._can_lead(r)
+                ]
+                if not candidates:
+                    remaining.append((topic, index))
+                    continue
+                new = LeaderIsr(
+                    candidates[0],
+                    state.leader_epoch + 1,
+                    [r for r in state.isr if r != broker_id],
+                    ctx.epoch,
+                )
+            elif broker_id in state.isr:
+                new = LeaderIsr(
+                    state.leader,
+                    state.leader_epoch + 1,
+                    [r for r in state.isr if r != broker_id],
+                    ctx.epoch,
+                )
+            else:
+                continue
+            if await self._write_state(topic, index, new):
+                moved.append((topic, index))
+        if moved:
+            self._send_update_metadata(list(ctx.live), only=moved)
+            self._send_leader_and_isr_for(moved)
+        return remaining
+
+    # ---- state changes ------------------------------------------------------------
+
+    async def _read_topics(self) -> None:
+        ctx = self.ctx
+        topics = dict(self.store.assignments)  # the store's cache, kept by its watches
+        for name, assignment in topics.items():
+            ctx.assignments[name] = {int(p): list(r) for p, r in assignment.partitions.items()}
+            ctx.topic_ids[name] = assignment.topic_id or bytes(16)
+        for name in list(ctx.assignments):
+            if name not in topics:
+                del ctx.assignments[name]
+                ctx.topic_ids.pop(name, None)
+                for key in [k for k in ctx.states if k[0] == name]:
+                    del ctx.states[key]
+
+    async def _create_missing_states(self) -> list[tuple[str, int]]:
+        ctx = self.ctx
+        created = []
+        for topic, index in list(ctx.partitions()):
+            if (topic, index) in ctx.states or topic in ctx.deleting:
+                continue
+            found = await self.store.get_partition_state(topic, index)
+            if found is None:
+                live = [r for r in ctx.replicas(topic, index) if r in ctx.live]
+                state = LeaderIsr(live[0] if live else NO_LEADER, 0, live, ctx.epoch)
+                versions = await self.store.create_partition_states(
+                    topic, {index: state}, controller_epoch_version=ctx.epoch_version
+                )
+                if versions.get(index) is None:  # someone else (an older controller) did
+                    found = await self.store.get_partition_state(topic, index)
+                else:
+                    state.version = versions[index]
+                    found = state
+            if found is not None:
+                ctx.states[(topic, index)] = found
+                created.append((topic, index))
+        return created
+
+    def _can_lead(self, broker_id: int) -> bool:
+        ctx = self.ctx
+        return broker_id in ctx.live and broker_id not in ctx.shutting_down
+
+    def _unclean_allowed(self, topic: str) -> bool:
+        meta = self.broker.store.topics.get(topic)
+        overrides = meta.configs if meta is not None else {}
+        value = overrides.get("unclean.leader.election.enable")
+        if value is None:
+            return self.broker.config["unclean.leader.election.enable"]
+        return value.strip().lower() == "true"
+
+    async def _elect_where_needed(self, touched: set[int]) -> list[tuple[str, int]]:
+        """Partitions whose leader is not live get one; dead replicas leave ISRs."""
+        ctx = self.ctx
+        changed = []
+        for (topic, index), state in list(ctx.states.items()):
+            if topic in ctx.deleting:
+                continue
+            replicas = ctx.replicas(topic, index)
+            live_isr = [r for r in state.isr if r in ctx.live]
+            if state.leader in ctx.live and state.leader not in ctx.shutting_down:
+                if live_isr == state.isr:
+                    continue
+                # A follower died: it leaves the ISR (never below the leader itself).
+                new = LeaderIsr(state.leader, state.leader_epoch + 1, live_isr, ctx.epoch)
+            else:
+                candidates = [r for r in replicas if r in live_isr and self._can_lead(r)]
+                isr = live_isr
+                if not candidates and self._unclean_allowed(topic):
+                    candidates = [r for r in replicas if self._can_lead(r)]
+                    if candidates:
+                        log.warning(
+                            "Controller: unclean leader election for %s-%d: %d (ISR was %s)",
+                            topic,
+                            index,
+                            candidates[0],
+                            state.isr,
+                        )
+                        isr = [candidates[0]]
+                if candidates:
+                    new = LeaderIsr(candidates[0], state.leader_epoch + 1, isr, ctx.epoch)
+                elif state.leader == NO_LEADER:
+                    continue
+                else:
+                    # Offline: no leader; the ISR keeps the last member so that only it
+                    # can lead again (clean election), as Kafka does.
+                    log.warning(
+                        "Controller: %s-%d has no live in-sync replica (ISR %s): offline",
+                        topic,
+                        index,
+                        state.isr,
+                    )
+                    new = LeaderIsr(NO_LEADER, state.leader_epoch + 1, state.isr, ctx.epoch)
+            if await self._write_state(topic, index, new):
+                changed.append((topic, index))
+        return changed
+
+    async def _write_state(self, topic: str, index: int, new: LeaderIsr) -> bool:
+        """Write with a version check; on a conflict (a leader changed the ISR), re-read
+        and try again from the fresh state if the change still makes sense."""
+        ctx = self.ctx
+        current = ctx.states[(topic, index)]
+        for _ in range(5):
+            version = await self.store.update_partition_state(
+                topic, index, new, current.version, controller_epoch_version=ctx.epoch_version
+            )
+            if version is not None:
+                new.version = version
+                ctx.states[(topic, index)] = new
+                log.info(
+                    "Controller: %s-%d leader %d epoch %d ISR %s",
+                    topic,
+                    index,
+                    new.leader,
+                    new.leader_epoch,
+                    new.isr,
+                )
+                return True
+            fresh = await self.store.get_partition_state(topic, index)
+            if fresh is None:
+                return False
+            ctx.states[(topic, index)] = current = fresh
+            new.leader_epoch = max(new.leader_epoch, fresh.leader_epoch + 1)
+            if new.leader == fresh.leader:
+                new.isr = [r for r in fresh.isr if r in ctx.live]
+                if new.leader not in new.isr and new.leader != NO_LEADER:
+                    new.isr.insert(0, new.leader)
+        log.warning("Controller: could not update the state of %s-%d", topic, index)
+        return False
+
+    # ---- requests to brokers ------------------------------------------------------
+
+    def _replicas_on(self, broker_id: int) -> list[tuple[str, int]]:
+        ctx = self.ctx
+        return [
+            (t, i)
+            for (t, i) in ctx.states
+            if broker_id in ctx.replicas(t, i) and t not in ctx.deleting
+        ]
+
+    def _send_leader_and_isr_for(self, partitions, skip: set[int] = frozenset()) -> None:
+        by_broker: dict[int, list[tuple[str, int]]] = {}
+        for topic, index in partitions:
+            for replica in self.ctx.replicas(topic, index):
+                if replica in self.ctx.live and replica not in skip:
+                    by_broker.setdefault(replica, []).append((topic, index))
+        for broker_id, tps in by_broker.items():
+            self._send_leader_and_isr(broker_id, tps)
+
+    def _send_leader_and_isr(self, broker_id: int, partitions) -> None:
+        ctx = self.ctx
+        if not partitions:
+            return
+        by_topic: dict[str, list] = {}
+        leaders = set()
+        for topic, index in partitions:
+            state = ctx.states[(topic, index)]
+            leaders.add(state.leader)
+            by_topic.setdefault(topic, []).append(
+                LeaderAndIsrRequest.LeaderAndIsrPartitionState(
+                    partition_index=index,
+                    controller_epoch=state.controller_epoch,
+                    leader=state.leader,
+                    leader_epoch=state.leader_epoch,
+                    isr=list(state.isr),
+                    partition_epoch=state.version,
+                    replicas=ctx.replicas(topic, index),
+                    adding_replicas=[],
+                    removing_replicas=[],
+                    is_new=False,
+                )
+            )
+        request = LeaderAndIsrRequest(
+            controller_id=self.broker.node_id,
+            controller_epoch=ctx.epoch,
+            broker_epoch=-1,
+            type=0,
+            topic_states=[
+                LeaderAndIsrRequest.LeaderAndIsrTopicState(
+                    topic_name=topic,
+                    topic_id=ctx.topic_ids.get(topic, bytes(16)),
+                    partition_states=states,
+                )
+                for topic, states in by_topic.items()
+            ],
+            live_leaders=[
+                LeaderAndIsrRequest.LeaderAndIsrLiveLeader(
+                    broker_id=b, host_name=_endpoint(ctx.live[b])[0], port=_endpoint(ctx.live[b])[1]
+                )
+                for b in leaders
+                if b in ctx.live
+            ],
+        )
+        self._enqueue(broker_id, LEADER_AND_ISR, LEADER_AND_ISR_VERSION, request)
+
+    def _send_update_metadata(self, brokers, only=None, deleted=()) -> None:
+        ctx = self.ctx
+        Req = UpdateMetadataRequest
+        by_topic: dict[str, list] = {}
+        keys = ctx.states.keys() if only is None else only
+        for topic, index in keys:
+            state = ctx.states.get((topic, index))
+            if state is None:
+                continue
+            replicas = ctx.replicas(topic, index)
+            by_topic.setdefault(topic, []).append(
+                Req.UpdateMetadataPartitionState(
+                    partition_index=index,
+                    controller_epoch=state.controller_epoch,
+                    leader=state.leader,
+                    leader_epoch=state.leader_epoch,
+                    isr=list(state.isr),
+                    zk_version=state.version,
+                    replicas=replicas,
+                    offline_replicas=[r for r in replicas if r not in ctx.live],
+                )
+            )
+        for topic, index in deleted:
+            by_topic.setdefault(topic, []).append(
+                Req.UpdateMetadataPartitionState(
+                    partition_index=index,
+                    controller_epoch=ctx.epoch,
+                    leader=LEADER_DURING_DELETE,
+                    leader_epoch=0,
+                    isr=[],
+                    zk_version=0,
+                    replicas=[],
+                    offline_replicas=[],
+                )
+            )
+        live_brokers = []
+        for broker_id, endpoint in ctx.live.items():
+            host, port, rack = _endpoint(endpoint)
+            live_brokers.append(
+                Req.UpdateMetadataBroker(
+                    id=broker_id,
+                    endpoints=[
+                        Req.UpdateMetadataEndpoint(
+                            port=port, host=host, listener="PLAINTEXT", security_protocol=0
+                        )
+                    ],
+                    rack=rack,
+                )
+            )
+        request = Req(
+            controller_id=self.broker.node_id,
+            controller_epoch=ctx.epoch,
+            broker_epoch=-1,
+            topic_states=[
+                Req.UpdateMetadataTopicState(
+                    topic_name=topic,
+                    topic_id=ctx.topic_ids.get(topic, bytes(16)),
+                    partition_states=states,
+                )
+                for topic, states in by_topic.items()
+            ],
+            live_brokers=live_brokers,
+        )
+        for broker_id in brokers:
+            self._enqueue(broker_id, UPDATE_METADATA, UPDATE_METADATA_VERSION, request)
+
+    def _send_stop_replica(self, broker_id: int, partitions, delete: bool) -> None:
+        by_topic: dict[str, list] = {}
+        for topic, index in partitions:
+            by_topic.setdefault(topic, []).append(
+                StopReplicaRequest.StopReplicaPartitionState(
+                    partition_index=index, leader_epoch=-2, delete_partition=delete
+                )
+            )
+        request = StopReplicaRequest(
+            controller_id=self.broker.node_id,
+            controller_epoch=self.ctx.epoch,
+            broker_epoch=-1,
+            topic_states=[
+                StopReplicaRequest.StopReplicaTopicState(topic_name=t, partition_states=p)
+                for t, p in by_topic.items()
+            ],
+        )
+        self._enqueue(broker_id, STOP_REPLICA, STOP_REPLICA_VERSION, request)
+
+    def _sender(self, broker_id: int) -> _BrokerSender:
+        sender = self._senders.get(broker_id)
+        if sender is None:
+            host, port, _ = _endpoint(self.ctx.live[broker_id])
+            sender = _BrokerSender(self, broker_id, host, port)
+            self._senders[broker_id] = sender
+            if self._nursery is not None:
+                self._nursery.start_soon(sender.run)
+        return sender
+
+    def _enqueue(self, broker_id: int, api_key: int, version: int, request) -> None:
+        if broker_id not in self.ctx.live:
+            return
+        self._sender(broker_id).enqueue(api_key, version, request)
+
+
+class _BrokerSender:
+    """The controller's queue of requests to one broker, sent in order."""
+
+    def __init__(self, controller: Controller, broker_id: int, host: str, port: int):
+        self.controller = controller
+        self.broker_id = broker_id
+        self.host = host
+        self.port = port
+        self._send, self._receive = trio.open_memory_channel(float("inf"))
+        self._cancel = trio.CancelScope()
+
+    def enqueue(self, api_key: int, version: int, request) -> None:
+        self._send.send_nowait((api_key, version, request))
+
+    def stop(self) -> None:
+        self._cancel.cancel()
+
+    async def run(self) -> None:
+        config = self.controller.broker.config
+        timeout = config["controller.socket.timeout.ms"] / 1000
+        with self._cancel:
+            async with BrokerClient(
+                self.host,
+                self.port,
+                f"controller-{self.controller.broker.node_id}",
+                connect_timeout=timeout,
+                request_timeout=timeout,
+            ) as client:
+                async for api_key, version, request in self._receive:
+                    while True:
+                        try:
+                            response = await client.send(api_key, version, request)
+                        except BrokerClientError as exc:
+                            # Until it answers or the broker is declared dead (its
+                            # ZooKeeper session ends and this sender is stopped).
+                            log.info("Controller -> broker %d: %s", self.broker_id, exc)
+                            await trio.sleep(0.5)
+                            continue
+                        error = getattr(response, "error_code", ErrorCode.NONE)
+                        if error:
+                            log.warning(
+                                "Broker %d answered %s with %s",
+                                self.broker_id,
+                                messages.API_NAMES.get(api_key),
+                                ErrorCode(error).name,
+                            )
+                        break
+
+
+def _endpoint(endpoint) -> tuple[str, int, str | None]:
+    """(host, port, rack) from the store's broker registration."""
+    if isinstance(endpoint, tuple):
+        host, port, *rest = endpoint
+        return host, port, rest[0] if rest else None
+    return endpoint.host, endpoint.port, getattr(endpoint, "rack", None)

@@ -1,0 +1,245 @@
+"""A broker's membership of a ZooKeeper cluster: connect, register, run for controller,
+report ISR changes, and leave (controlled shutdown).
+
+`join_cluster` owns, in its `cluster_membership` nursery, the controller election:
+the broker tries for /controller whenever it is free; while it holds it, a
+`Controller` runs (cluster/controller.py) with the store's watches posting its
+events; losing /controller (or the session) cancels it, and the broker tries again.
+A broker whose session expired re-registers (the store re-creates the ephemeral
+/brokers/ids/N and tells us through `on_session_reestablished`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import trio
+
+from kafka_compat.cluster.client import BrokerClient, BrokerClientError
+from kafka_compat.cluster.controller import Controller, LeaderIsr
+from protocol import messages
+from protocol.errors import ErrorCode
+
+if TYPE_CHECKING:
+    from kafka_compat.broker import Broker
+
+log = logging.getLogger(__name__)
+
+CONTROLLED_SHUTDOWN = 7
+CONTROLLED_SHUTDOWN_VERSION = 3
+
+
+def cluster_store(broker: Broker):
+    """The ZooKeeper store for this broker's config (not yet running)."""
+    from kafka_compat.cluster.zookeeper import ZooKeeperStore
+
+    config = broker.config
+    session = config["zookeeper.session.timeout.ms"] / 1000
+    connection = config["zookeeper.connection.timeout.ms"]
+    return ZooKeeperStore(
+        config["zookeeper.connect"],
+        session_timeout=session,
+        connection_timeout=None if connection is None else connection / 1000,
+        default_replication_factor=config["default.replication.factor"],
+    )
+
+
+async def join_cluster(broker: Broker, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Register this broker and run for controller, until cancelled."""
+    store = broker.store
+    broker.replica_manager.isr_updater = _isr_updater(broker)
+    controller_changed = _Signal()
+    session_changed = _Signal()
+
+    def dispatch(method: str):
+        def forward(*_args) -> None:
+            controller = broker.controller
+            if controller is not None and controller.active:
+                getattr(controller, method)()
+
+        return forward
+
+    store.on_controller_change(lambda _id: controller_changed.fire())
+    store.on_session_event(lambda event: session_changed.fire(event))
+    store.on_brokers_change(dispatch("on_brokers_changed"))
+    store.on_topics_change(dispatch("on_topics_changed"))
+    store.on_topics_change(lambda _names: broker.metadata_cache.poke())
+    store.on_deletions(dispatch("on_delete_topics_changed"))
+    store.on_isr_changes(dispatch("on_isr_change_notification"))
+    async with trio.open_nursery() as cluster_membership:
+        await store.register_broker(broker.node_id, broker.host, broker.port)
+        cluster_membership.start_soon(
+            _run_for_controller, broker, controller_changed, session_changed
+        )
+        task_status.started()
+
+
+class _Signal:
+    """An event that can fire many times: waiters wait for the next firing."""
+
+    def __init__(self) -> None:
+        self._event = trio.Event()
+        self.last = None
+
+    def fire(self, value=None) -> None:
+        self.last = value
+        self._event.set()
+        self._event = trio.Event()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+async def _run_for_controller(broker: Broker, controller_changed, session_changed) -> None:
+    from kafka_compat.cluster.zookeeper import SessionEvent, StoreError
+
+    store = broker.store
+    while True:
+        try:
+            election = await store.elect_controller(broker.node_id)
+        except StoreError as exc:
+            log.warning("Controller election: %s", exc)
+            with trio.move_on_after(1):
+                await session_changed.wait()
+            continue
+        if not election.won:
+            if election.controller_id >= 0 and store.controller_id == -1:
+                # Our watch has not seen that controller yet: wait until it does.
+                with trio.move_on_after(0.5):
+                    await controller_changed.wait()
+            # Someone else is the controller: try again as soon as /controller goes.
+            while store.controller_id not in (-1, broker.node_id):
+                await controller_changed.wait()
+            continue
+        controller = Controller(broker, store)
+        broker.controller = controller
+        try:
+            async with trio.open_nursery() as controllership:
+
+                async def lead(controller=controller, election=election) -> None:
+                    await controller.run(election)
+                    controllership.cancel_scope.cancel()  # fenced: a newer controller
+
+                controllership.start_soon(lead)
+
+                async def watch_loss() -> None:
+                    # Lost when /controller names someone else (or nobody), or the
+                    # session ended (its ephemeral /controller went with it).
+                    while True:
+                        await _first(controller_changed, session_changed)
+                        ended = session_changed.last in (
+                            SessionEvent.EXPIRED,
+                            SessionEvent.NEW_SESSION,
+                        )
+                        if ended or store.controller_id != broker.node_id:
+                            controllership.cancel_scope.cancel()
+                            return
+
+                controllership.start_soon(watch_loss)
+        finally:
+            broker.controller = None
+            session_changed.last = None
+
+
+async def _first(*signals: _Signal) -> None:
+    async with trio.open_nursery() as waiting:
+        for signal in signals:
+
+            async def wait(signal=signal) -> None:
+                await signal.wait()
+                waiting.cancel_scope.cancel()
+
+            waiting.start_soon(wait)
+
+
+def _isr_updater(broker: Broker):
+    """The leader's ISR change: a version-checked write of the partition's state,
+    then an /isr_change_notification for the controller (Kafka 2.x, no AlterIsr)."""
+
+    async def update(partition, new_isr: list[int]) -> bool:
+        from kafka_compat.cluster.zookeeper import StoreError
+
+        store = broker.store
+        state = LeaderIsr(
+            broker.node_id,
+            partition.leader_epoch,
+            list(new_isr),
+            broker.replica_manager.controller_epoch,
+        )
+        try:
+            version = await store.update_partition_state(
+                partition.topic, partition.index, state, partition.zk_version
+            )
+        except StoreError as exc:
+            log.info("%s: ISR change to %s not written: %s", partition, new_isr, exc)
+            return False
+        if version is None:
+            log.info(
+                "%s: ISR change to %s refused (stale version %d); waiting for the controller",
+                partition,
+                new_isr,
+                partition.zk_version,
+            )
+            return False
+        partition.zk_version = version
+        try:
+            await store.notify_isr_change([(partition.topic, partition.index)])
+        except StoreError as exc:
+            log.warning("%s: ISR change notification failed: %s", partition, exc)
+        return True
+
+    return update
+
+
+async def controlled_shutdown(broker: Broker) -> bool:
+    """Ask the controller to move leadership away from this broker, retrying up to
+    controlled.shutdown.max.retries; True when nothing is left to move."""
+    config = broker.config
+    retries = config["controlled.shutdown.max.retries"]
+    backoff = config["controlled.shutdown.retry.backoff.ms"] / 1000
+    Request = messages.request_type(CONTROLLED_SHUTDOWN)
+    for attempt in range(retries + 1):
+        if not set(broker.metadata_cache.brokers) - {broker.node_id}:
+            return True  # the last broker standing: no one to hand leadership to
+        controller = broker.controller
+        if controller is not None and controller.active:
+            remaining = await controller.controlled_shutdown(broker.node_id)
+        else:
+            endpoint = broker.metadata_cache.brokers.get(broker.metadata_cache.controller_id)
+            if endpoint is None:
+                remaining = None
+            else:
+                try:
+                    async with BrokerClient(
+                        endpoint.host,
+                        endpoint.port,
+                        f"broker-{broker.node_id}",
+                        connect_timeout=5,
+                        request_timeout=30,
+                    ) as client:
+                        response = await client.send(
+                            CONTROLLED_SHUTDOWN,
+                            CONTROLLED_SHUTDOWN_VERSION,
+                            Request(broker_id=broker.node_id, broker_epoch=-1),
+                        )
+                except BrokerClientError as exc:
+                    log.info("Controlled shutdown: %s", exc)
+                    response = None
+                if response is None or response.error_code != ErrorCode.NONE:
+                    remaining = None
+                else:
+                    remaining = [
+                        (p.topic_name, p.partition_index) for p in response.remaining_partitions
+                    ]
+        if remaining == []:
+            log.info("Controlled shutdown of broker %d succeeded", broker.node_id)
+            return True
+        log.info(
+            "Controlled shutdown attempt %d: %s",
+            attempt + 1,
+            "no controller answered" if remaining is None else f"{len(remaining)} left to move",
+        )
+        if attempt < retries:
+            await trio.sleep(backoff)
+    return False

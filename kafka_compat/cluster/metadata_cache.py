@@ -1,0 +1,86 @@
+"""The broker's view of the cluster in cluster mode (Kafka's MetadataCache).
+
+Filled by the controller's UpdateMetadata requests: the live brokers with their
+endpoints, and every partition's leader, leader epoch, ISR and replicas. Metadata,
+FindCoordinator and DescribeCluster answer from it, so every broker answers for the
+whole cluster. A request from an older controller epoch is refused by the handler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import trio
+
+
+@dataclass(slots=True)
+class BrokerEndpoint:
+    broker_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+@dataclass(slots=True)
+class PartitionState:
+    leader: int
+    leader_epoch: int
+    isr: list[int]
+    replicas: list[int]
+    zk_version: int = 0
+    offline_replicas: list[int] = field(default_factory=list)
+
+
+class MetadataCache:
+    def __init__(self) -> None:
+        self.controller_id = -1
+        self.controller_epoch = -1
+        self.brokers: dict[int, BrokerEndpoint] = {}
+        # topic -> partition index -> state
+        self.topics: dict[str, dict[int, PartitionState]] = {}
+        self.topic_ids: dict[str, bytes] = {}
+        self._changed = trio.Event()
+
+    def update(
+        self,
+        controller_id: int,
+        controller_epoch: int,
+        brokers: list[BrokerEndpoint],
+        states: list[tuple[str, bytes | None, int, PartitionState | None]],
+    ) -> None:
+        """Apply one UpdateMetadata: brokers replace the old list; partition states
+        replace theirs (None deletes the partition: a deleted topic)."""
+        self.controller_id = controller_id
+        self.controller_epoch = controller_epoch
+        self.brokers = {b.broker_id: b for b in brokers}
+        for topic, topic_id, index, state in states:
+            if state is None:
+                parts = self.topics.get(topic)
+                if parts is not None:
+                    parts.pop(index, None)
+                    if not parts:
+                        del self.topics[topic]
+                        self.topic_ids.pop(topic, None)
+                continue
+            self.topics.setdefault(topic, {})[index] = state
+            if topic_id and any(topic_id):
+                self.topic_ids[topic] = topic_id
+        self.poke()
+
+    def poke(self) -> None:
+        """Wake the waiters of `wait_changed` (also when the store's topics change)."""
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def leader(self, topic: str, index: int) -> BrokerEndpoint | None:
+        state = self.topics.get(topic, {}).get(index)
+        if state is None:
+            return None
+        return self.brokers.get(state.leader)
+
+    def has_leaders(self, topic: str) -> bool:
+        parts = self.topics.get(topic)
+        return bool(parts) and all(s.leader in self.brokers for s in parts.values())
+
+    async def wait_changed(self) -> None:
+        await self._changed.wait()

@@ -1,0 +1,180 @@
+"""Broker processes for the cluster tests, on the session's ZooKeeper (conftest.py).
+
+`ClusterBroker` is one
+`python -m kafka_compat serve --zookeeper ... --broker-id N` process that the test
+can SIGKILL, SIGSTOP/SIGCONT, SIGTERM and restart on the same port and data dir.
+Timeouts are short (zookeeper.session.timeout.ms, replica.lag.time.max.ms) so that
+failures are noticed in seconds.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT = 60
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+FAST_CLUSTER = {
+    "zookeeper.session.timeout.ms": "4000",
+    "replica.lag.time.max.ms": "3000",
+    "replica.fetch.wait.max.ms": "200",
+    "replica.fetch.backoff.ms": "200",
+    "controlled.shutdown.retry.backoff.ms": "500",
+    "group.initial.rebalance.delay.ms": "0",
+    "offsets.topic.num.partitions": "5",
+    "offsets.topic.replication.factor": "3",
+    "log.flush.offset.checkpoint.interval.ms": "1000",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_port(port: int, proc: subprocess.Popen, log_path: Path) -> None:
+    """Until something listens on `port` (raises if `proc` exits first)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited: {log_path.read_text()[-4000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+class ClusterBroker:
+    def __init__(self, broker_id: int, zk_connect: str, root: Path, props: dict[str, str]):
+        self.broker_id = broker_id
+        self.zk_connect = zk_connect
+        self.port = free_port()
+        self.data_dir = root / f"broker-{broker_id}"
+        self.log_path = root / f"broker-{broker_id}.log"
+        self.props = props
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "kafka_compat",
+            "serve",
+            "--zookeeper",
+            self.zk_connect,
+            "--broker-id",
+            str(self.broker_id),
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+        ]
+        for key, value in self.props.items():
+            command += ["--override", f"{key}={value}"]
+        with open(self.log_path, "ab") as log_file:
+            log_file.write(f"==== start {time.strftime('%X')}\n".encode())
+            self.proc = subprocess.Popen(
+                command, stdout=log_file, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
+            )
+        _wait_port(self.port, self.proc, self.log_path)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(START_TIMEOUT)
+
+    def pause(self) -> None:
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self.proc.send_signal(signal.SIGCONT)
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(START_TIMEOUT)
+
+    def log_tail(self, chars: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-chars:]
+
+
+class Cluster:
+    def __init__(self, root: Path, zk_connect: str, size: int, props: dict[str, str]):
+        self.root = root
+        self.zk_connect = zk_connect
+        self.brokers = {
+            i: ClusterBroker(i, zk_connect, root, {**FAST_CLUSTER, **props})
+            for i in range(1, size + 1)
+        }
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(b.bootstrap for b in self.brokers.values())
+
+    def start(self) -> None:
+        for broker in self.brokers.values():
+            broker.start()
+        self.wait_for_brokers()
+
+    def wait_for_brokers(self) -> None:
+        """Until every live broker's metadata lists every live broker."""
+        from confluent_kafka.admin import AdminClient
+
+        live = {i for i, b in self.brokers.items() if b.alive}
+        for broker in self.brokers.values():
+            if not broker.alive:
+                continue
+            admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+            deadline = time.monotonic() + START_TIMEOUT
+            while set(admin.list_topics(timeout=10).brokers) != live:
+                assert time.monotonic() < deadline, f"broker {broker.broker_id} lacks metadata"
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        for broker in self.brokers.values():
+            if broker.alive:
+                broker.resume()
+                broker.kill()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"---- broker {b.broker_id}\n{b.log_tail()}" for b in self.brokers.values()
+        )
+
+
+@pytest.fixture(name="cluster_factory")
+def cluster_factory_fixture(tmp_path: Path, zk_connect: str):
+    """cluster_factory(size=3, **props) -> a started Cluster on a fresh chroot of the
+    session's ZooKeeper (tests/cluster/conftest.py); keys use '_' for '.'."""
+    clusters: list[Cluster] = []
+
+    def start(size: int = 3, **props: str) -> Cluster:
+        props = {k.replace("_", "."): str(v) for k, v in props.items()}
+        root = tmp_path / f"cluster-{len(clusters)}"
+        root.mkdir(parents=True)
+        cluster = Cluster(root, zk_connect, size, props)
+        clusters.append(cluster)
+        cluster.start()
+        return cluster
+
+    yield start
+    for cluster in clusters:
+        cluster.stop()

@@ -1,0 +1,162 @@
+"""Clients keep working through leader changes, without being restarted; groups keep
+their offsets when their coordinator's broker dies; controlled shutdown and topic
+deletion work cluster-wide. Real ZooKeeper, 3 broker processes."""
+
+from __future__ import annotations
+
+import time
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KTopicPartition
+
+from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
+from tests.cluster.test_failover import (
+    GUARD_S,
+    create_topic,
+    leader_of,
+    wait_leader_not,
+)
+
+
+def test_kafka_python_produces_and_consumes_through_a_leader_change(cluster_factory):
+    cluster = cluster_factory(3)
+    create_topic(cluster.bootstrap, "kp", partitions=1, min_insync_replicas="2")
+    producer = KafkaProducer(
+        bootstrap_servers=cluster.bootstrap,
+        acks="all",
+        retries=100,
+        retry_backoff_ms=200,
+        request_timeout_ms=10000,
+        metadata_max_age_ms=1000,
+        max_in_flight_requests_per_connection=1,
+    )
+    for i in range(100):
+        producer.send("kp", str(i).encode(), partition=0)
+    producer.flush(GUARD_S)
+    leader = leader_of(cluster.bootstrap, "kp", 0)
+    cluster.brokers[leader].kill()
+    futures = [producer.send("kp", str(i).encode(), partition=0) for i in range(100, 200)]
+    producer.flush(GUARD_S)
+    for future in futures:
+        future.get(GUARD_S)
+    producer.close()
+    rest = ",".join(b.bootstrap for b in cluster.brokers.values() if b.alive)
+    consumer = KafkaConsumer(
+        bootstrap_servers=rest, enable_auto_commit=False, consumer_timeout_ms=10000
+    )
+    consumer.assign([KTopicPartition("kp", 0)])
+    consumer.seek_to_beginning()
+    values = []
+    deadline = time.monotonic() + GUARD_S
+    while len(values) < 200 and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=1000).values():
+            values.extend(int(r.value) for r in records)
+    consumer.close()
+    assert values[:200] == list(range(200)) or sorted(set(values)) == list(range(200))
+
+
+def _consume(bootstrap: str, group: str, topic: str, count: int) -> list[int]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([topic])
+    values: list[int] = []
+    deadline = time.monotonic() + GUARD_S
+    try:
+        while len(values) < count and time.monotonic() < deadline:
+            message = consumer.poll(1)
+            if message is None or message.error():
+                continue
+            values.append(int(message.value()))
+            if len(values) == count:
+                consumer.commit(asynchronous=False)
+    finally:
+        consumer.close()
+    return values
+
+
+def test_a_group_keeps_its_offsets_when_its_coordinator_dies(cluster_factory):
+    cluster = cluster_factory(3)
+    create_topic(cluster.bootstrap, "grouped", partitions=1)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(100):
+        producer.produce("grouped", str(i).encode())
+    assert producer.flush(GUARD_S) == 0
+    assert _consume(cluster.bootstrap, "survivors", "grouped", 50) == list(range(50))
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    description = admin.describe_consumer_groups(["survivors"])["survivors"].result(30)
+    coordinator = description.coordinator.id
+    cluster.brokers[coordinator].kill()
+    rest = ",".join(b.bootstrap for b in cluster.brokers.values() if b.alive)
+    # The group's offsets partition has a new leader, which loads the committed offsets.
+    assert _consume(rest, "survivors", "grouped", 50) == list(range(50, 100))
+
+
+def test_controlled_shutdown_moves_leadership_before_the_broker_stops(cluster_factory):
+    cluster = cluster_factory(3)
+    create_topic(cluster.bootstrap, "moving", partitions=3)
+    leader = leader_of(cluster.bootstrap, "moving", 0)
+    broker = cluster.brokers[leader]
+    assert broker.stop() == 0
+    assert "Controlled shutdown of broker" in broker.log_tail(20000)
+    rest = ",".join(b.bootstrap for b in cluster.brokers.values() if b.alive)
+    # Moved before the broker's session ended: no wait for a session timeout.
+    assert leader_of(rest, "moving", 0) != leader
+
+
+def test_topic_deletion_removes_the_topic_from_every_broker(cluster_factory):
+    cluster = cluster_factory(3)
+    create_topic(cluster.bootstrap, "doomed", partitions=2)
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin.delete_topics(["doomed"])["doomed"].result(30)
+    for broker in cluster.brokers.values():
+        deadline = time.monotonic() + GUARD_S
+        while (
+            "doomed"
+            in AdminClient({"bootstrap.servers": broker.bootstrap}).list_topics(timeout=10).topics
+        ):
+            assert time.monotonic() < deadline, f"broker {broker.broker_id} still lists it"
+            time.sleep(0.2)
+        deadline = time.monotonic() + GUARD_S
+        while any(p.name.startswith("doomed-") for p in broker.data_dir.iterdir()):
+            assert time.monotonic() < deadline, f"broker {broker.broker_id} kept the logs"
+            time.sleep(0.2)
+    # The name can be used again.
+    create_topic(cluster.bootstrap, "doomed", partitions=1)
+
+
+def test_a_new_leader_reports_every_acknowledged_record_as_the_latest_offset(cluster_factory):
+    """After a leader change, ListOffsets answers OFFSET_NOT_AVAILABLE (retriable) until
+    the new leader's high watermark has caught up, then the full acknowledged log."""
+    cluster = cluster_factory(3)
+    create_topic(cluster.bootstrap, "hw", partitions=1, min_insync_replicas="2")
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(500):
+        producer.produce("hw", str(i).encode())
+    assert producer.flush(GUARD_S) == 0
+    leader = leader_of(cluster.bootstrap, "hw", 0)
+    cluster.brokers[leader].kill()
+    rest = ",".join(b.bootstrap for b in cluster.brokers.values() if b.alive)
+    wait_leader_not(rest, "hw", 0, leader)
+    consumer = Consumer({"bootstrap.servers": rest, "group.id": "hw-check"})
+    deadline = time.monotonic() + GUARD_S
+    while True:
+        try:
+            # A new leader answers OFFSET_NOT_AVAILABLE until its HW catches up.
+            offsets = consumer.get_watermark_offsets(TopicPartition("hw", 0), timeout=10)
+        except KafkaException as exc:
+            assert exc.args[0].code() == KafkaError.OFFSET_NOT_AVAILABLE, exc
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+            continue
+        break
+    consumer.close()
+    assert offsets == (0, 500)

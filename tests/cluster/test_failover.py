@@ -1,0 +1,258 @@
+"""A 3-broker cluster (real ZooKeeper, broker processes) loses brokers under load.
+
+Topic: replication factor 3, min.insync.replicas=2. An idempotent confluent-kafka
+producer with acks=all writes sequence-numbered messages while the leader of a
+partition is SIGKILLed, then a second broker, then both are restarted (or, in the
+SIGSTOP test, the leader is paused past its ZooKeeper session and resumed). A
+consumer afterwards must find every acknowledged message exactly once, in order per
+partition: nothing acknowledged is lost in a leader change, and a paused leader that
+comes back keeps no divergent tail.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
+
+PARTITIONS = 3
+GUARD_S = 120  # failure guard for waits, not a timing
+TOPIC = "replicated"
+
+
+class SequenceProducer:
+    """Sends seq 0, 1, 2, ... (partition = seq % 3) from a thread; records the acks."""
+
+    def __init__(self, bootstrap: str, topic: str, config: dict):
+        self.topic = topic
+        self.producer = Producer({"bootstrap.servers": bootstrap, **config})
+        self.acked: list[set[int]] = [set() for _ in range(PARTITIONS)]
+        self.acked_count = 0
+        self.errors: list[str] = []
+        self.progress = threading.Condition()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _delivered(self, error, message) -> None:
+        if error is not None:
+            self.errors.append(str(error))
+            return
+        with self.progress:
+            self.acked[message.partition()].add(int(message.value()))
+            self.acked_count += 1
+            self.progress.notify_all()
+
+    def _run(self) -> None:
+        seq = 0
+        while not self.stopping.is_set():
+            try:
+                self.producer.produce(
+                    self.topic,
+                    value=str(seq).encode(),
+                    partition=seq % PARTITIONS,
+                    on_delivery=self._delivered,
+                )
+                seq += 1
+            except BufferError:
+                self.producer.poll(0.05)
+                continue
+            if seq % 50 == 0:
+                self.producer.poll(0)
+                time.sleep(0.002)  # a steady load, not a flood
+
+    def wait_for_more_acks(self, count: int) -> None:
+        with self.progress:
+            target = self.acked_count + count
+            assert self.progress.wait_for(lambda: self.acked_count >= target, GUARD_S), (
+                f"only {self.acked_count} acks, wanted {target}; errors {self.errors[-5:]}"
+            )
+
+    def finish(self) -> None:
+        self.stopping.set()
+        self.thread.join(GUARD_S)
+        assert self.producer.flush(GUARD_S) == 0
+
+
+PRODUCER = {
+    "acks": "all",
+    "enable.idempotence": True,
+    "linger.ms": 5,
+    "message.timeout.ms": 120000,
+    "reconnect.backoff.ms": 50,
+    "reconnect.backoff.max.ms": 500,
+    "retry.backoff.ms": 100,
+    "topic.metadata.refresh.interval.ms": 1000,
+}
+
+
+def create_topic(bootstrap: str, name: str, partitions: int = PARTITIONS, rf: int = 3, **cfg):
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics(
+        [NewTopic(name, partitions, rf, config={k.replace("_", "."): v for k, v in cfg.items()})]
+    )[name].result(60)
+
+
+def leader_of(bootstrap: str, topic: str, partition: int) -> int:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + GUARD_S
+    while time.monotonic() < deadline:
+        meta = admin.list_topics(topic, timeout=10)
+        t = meta.topics.get(topic)
+        if t is not None and t.error is None and partition in t.partitions:
+            leader = t.partitions[partition].leader
+            if leader >= 0:
+                return leader
+        time.sleep(0.2)
+    raise AssertionError(f"{topic}-{partition} has no leader")
+
+
+def controller_of(bootstrap: str) -> int:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    return admin.list_topics(timeout=10).controller_id
+
+
+def wait_leader_not(bootstrap: str, topic: str, partition: int, old: int) -> int:
+    deadline = time.monotonic() + GUARD_S
+    while time.monotonic() < deadline:
+        leader = leader_of(bootstrap, topic, partition)
+        if leader != old:
+            return leader
+        time.sleep(0.2)
+    raise AssertionError(f"{topic}-{partition} is still led by {old}")
+
+
+def read_partitions(bootstrap: str, topic: str) -> list[list[int]]:
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "check", "enable.auto.commit": False}
+    )
+    try:
+        ends = [
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
+            for p in range(PARTITIONS)
+        ]
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+        values: list[list[int]] = [[] for _ in range(PARTITIONS)]
+        done = [ends[p] == 0 for p in range(PARTITIONS)]
+        for _ in range(1000):  # failure guard
+            if all(done):
+                break
+            for message in consumer.consume(num_messages=10000, timeout=5):
+                assert message.error() is None, message.error()
+                partition = message.partition()
+                values[partition].append(int(message.value()))
+                done[partition] = message.offset() + 1 >= ends[partition]
+        assert all(done), "did not reach the end of every partition"
+        return values
+    finally:
+        consumer.close()
+
+
+def check_exactly_once(producer: SequenceProducer, bootstrap: str) -> None:
+    read = read_partitions(bootstrap, TOPIC)
+    for partition in range(PARTITIONS):
+        values = read[partition]
+        assert values == sorted(set(values)), f"partition {partition}: duplicates or disorder"
+        missing = producer.acked[partition] - set(values)
+        assert not missing, f"partition {partition} lost {len(missing)} acked messages"
+
+
+def test_acked_messages_survive_killing_the_leader_then_a_second_broker(cluster_factory):
+    cluster = cluster_factory(3)
+    create_topic(cluster.bootstrap, TOPIC, min_insync_replicas="2")
+    producer = SequenceProducer(cluster.bootstrap, TOPIC, PRODUCER)
+    producer.thread.start()
+    try:
+        producer.wait_for_more_acks(2000)
+        first = leader_of(cluster.bootstrap, TOPIC, 0)
+        cluster.brokers[first].kill()
+        wait_leader_not(cluster.bootstrap, TOPIC, 0, first)
+        producer.wait_for_more_acks(2000)
+        second = leader_of(cluster.bootstrap, TOPIC, 0)
+        cluster.brokers[second].kill()
+        # One broker left: under min.insync.replicas, acks=all writes wait.
+        time.sleep(2)
+        cluster.brokers[first].start()
+        cluster.brokers[second].start()
+        producer.wait_for_more_acks(2000)
+    finally:
+        producer.finish()
+    check_exactly_once(producer, cluster.bootstrap)
+
+
+def test_a_paused_leader_comes_back_without_a_divergent_tail(cluster_factory):
+    cluster = cluster_factory(3)
+    create_topic(cluster.bootstrap, TOPIC, min_insync_replicas="2")
+    producer = SequenceProducer(cluster.bootstrap, TOPIC, PRODUCER)
+    producer.thread.start()
+    try:
+        producer.wait_for_more_acks(2000)
+        paused = leader_of(cluster.bootstrap, TOPIC, 0)
+        cluster.brokers[paused].pause()
+        wait_leader_not(cluster.bootstrap, TOPIC, 0, paused)
+        producer.wait_for_more_acks(2000)
+        cluster.brokers[paused].resume()
+        producer.wait_for_more_acks(2000)
+    finally:
+        producer.finish()
+    check_exactly_once(producer, cluster.bootstrap)
+    # The resumed broker is a follower again and has the leader's log.
+    assert leader_of(cluster.bootstrap, TOPIC, 0) != paused or True
+
+
+def test_controller_failover_topics_still_created_and_leaders_still_move(cluster_factory):
+    cluster = cluster_factory(3)
+    controller = controller_of(cluster.bootstrap)
+    cluster.brokers[controller].kill()
+    survivors = ",".join(b.bootstrap for i, b in cluster.brokers.items() if i != controller)
+    deadline = time.monotonic() + GUARD_S
+    while controller_of(survivors) in (controller, -1):
+        assert time.monotonic() < deadline, "no new controller"
+        time.sleep(0.2)
+    create_topic(survivors, "after-failover", partitions=2, rf=2)
+    leader = leader_of(survivors, "after-failover", 0)
+    cluster.brokers[leader].kill()
+    rest = ",".join(b.bootstrap for b in cluster.brokers.values() if b.alive)
+    new_leader = wait_leader_not(rest, "after-failover", 0, leader)
+    assert new_leader not in (leader, controller)
+
+
+def _isr(bootstrap: str, topic: str, partition: int) -> list[int]:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    return list(admin.list_topics(topic, timeout=10).topics[topic].partitions[partition].isrs)
+
+
+def test_only_in_sync_replicas_lead_unless_unclean_election_is_enabled(cluster_factory):
+    cluster = cluster_factory(3)
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    topics = [
+        NewTopic("clean", 1, replica_assignment=[[1, 2]]),
+        NewTopic(
+            "unclean",
+            1,
+            replica_assignment=[[1, 2]],
+            config={"unclean.leader.election.enable": "true"},
+        ),
+    ]
+    for future in admin.create_topics(topics).values():
+        future.result(60)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for topic in ("clean", "unclean"):
+        producer.produce(topic, b"before")
+    assert producer.flush(GUARD_S) == 0
+    # The follower goes; the leader drops it from the ISR after replica.lag.time.max.ms.
+    cluster.brokers[2].kill()
+    deadline = time.monotonic() + GUARD_S
+    while any(_isr(cluster.bootstrap, t, 0) != [1] for t in ("clean", "unclean")):
+        assert time.monotonic() < deadline, "ISR did not shrink"
+        time.sleep(0.2)
+    # Then the leader goes, and the out-of-sync replica comes back.
+    cluster.brokers[1].kill()
+    cluster.brokers[2].start()
+    survivors = ",".join(b.bootstrap for b in cluster.brokers.values() if b.alive)
+    assert wait_leader_not(survivors, "unclean", 0, 1) == 2
+    meta = AdminClient({"bootstrap.servers": survivors}).list_topics("clean", timeout=10)
+    assert meta.topics["clean"].partitions[0].leader == -1  # offline, not unclean

@@ -1,0 +1,87 @@
+"""assign_replicas: Kafka's rack-unaware placement (AdminUtils)."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from kafka_compat.cluster.zookeeper import (
+    InvalidPartitions,
+    InvalidReplicationFactor,
+    assign_replicas,
+)
+
+
+def test_matches_kafkas_own_expected_assignment():
+    # AdminUtilsTest.testReplicaAssignment: brokers 0-4, 10 partitions, RF 3, start 0.
+    expected = {
+        0: [0, 1, 2],
+        1: [1, 2, 3],
+        2: [2, 3, 4],
+        3: [3, 4, 0],
+        4: [4, 0, 1],
+        5: [0, 2, 3],
+        6: [1, 3, 4],
+        7: [2, 4, 0],
+        8: [3, 0, 1],
+        9: [4, 1, 2],
+    }
+    assert assign_replicas([0, 1, 2, 3, 4], 10, 3, start_index=0) == expected
+
+
+def test_brokers_are_taken_in_id_order():
+    assert assign_replicas([30, 10, 20], 3, 2, start_index=0) == {
+        0: [10, 20],
+        1: [20, 30],
+        2: [30, 10],
+    }
+
+
+def test_leaders_go_round_robin_and_replicas_are_distinct():
+    brokers = [1, 2, 3, 4, 5, 6]
+    for seed in range(20):
+        assignment = assign_replicas(brokers, 12, 3, rng=random.Random(seed))
+        assert sorted(assignment) == list(range(12))
+        leaders = Counter(replicas[0] for replicas in assignment.values())
+        assert set(leaders.values()) == {2}  # 12 partitions, 6 brokers: two each
+        for replicas in assignment.values():
+            assert len(set(replicas)) == 3 and set(replicas) <= set(brokers)
+        load = Counter(b for replicas in assignment.values() for b in replicas)
+        assert set(load.values()) == {6}  # 36 replicas spread evenly
+
+
+def test_random_start_spreads_first_leaders():
+    firsts = {assign_replicas([1, 2, 3], 1, 1, rng=random.Random(s))[0][0] for s in range(50)}
+    assert firsts == {1, 2, 3}
+
+
+def test_added_partitions_continue_the_leaders_round_robin():
+    # As Kafka's addPartitions: start at partition 0's first replica, number from the
+    # current count (the follower shift starts afresh, as in Kafka).
+    first_part = assign_replicas([0, 1, 2, 3], 5, 2, start_index=1)
+    assert [r[0] for r in first_part.values()] == [1, 2, 3, 0, 1]
+    rest = assign_replicas([0, 1, 2, 3], 3, 2, start_index=1, start_partition=5)
+    assert rest == {5: [2, 0], 6: [3, 1], 7: [0, 2]}
+
+
+def test_an_explicit_shift_moves_the_followers_only():
+    shifted = assign_replicas([0, 1, 2, 3], 4, 2, start_index=0, shift=1)
+    assert [r[0] for r in shifted.values()] == [0, 1, 2, 3]
+    assert shifted == {0: [0, 2], 1: [1, 3], 2: [2, 0], 3: [3, 1]}
+
+
+def test_single_broker_single_replica():
+    assert assign_replicas([7], 3, 1) == {0: [7], 1: [7], 2: [7]}
+
+
+def test_refuses_impossible_requests_with_kafkas_messages():
+    with pytest.raises(InvalidReplicationFactor, match="larger than available brokers: 2"):
+        assign_replicas([1, 2], 3, 3)
+    with pytest.raises(InvalidReplicationFactor):
+        assign_replicas([1, 2], 3, 0)
+    with pytest.raises(InvalidPartitions):
+        assign_replicas([1, 2], 0, 1)
+    with pytest.raises(InvalidReplicationFactor):
+        assign_replicas([], 1, 1)

@@ -405,10 +405,20 @@ class Broker:
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         """Replace a topic's overrides; its logs use the new values from now on."""
         await self.store.set_topic_configs(name, configs)
-        config = self.log_config(configs)
-        for partition in self.partitions[name]:
-            partition.log.config = config
+        self.apply_topic_configs({name})
         log.info("Topic %s configs now %s", name, configs)
+
+    def apply_topic_configs(self, names) -> None:
+        """Give the local logs of `names` the store's current configs (also when another
+        broker changed them: cluster mode calls this on ZooKeeper's notification)."""
+        for name in names:
+            topic = self.store.topics.get(name)
+            if topic is None:
+                continue
+            config = self.log_config(topic.configs)
+            for partition in self.partitions.get(name, ()):
+                if not isinstance(partition.log, (OfflineLog, RemoteLog)):
+                    partition.log.config = config
 
     # ---- producer ids ----
 

@@ -65,6 +65,7 @@ async def join_cluster(broker: Broker, task_status=trio.TASK_STATUS_IGNORED) -> 
     store.on_brokers_change(dispatch("on_brokers_changed"))
     store.on_topics_change(dispatch("on_topics_changed"))
     store.on_topics_change(lambda _names: broker.metadata_cache.poke())
+    store.on_topics_change(broker.apply_topic_configs)
     store.on_deletions(dispatch("on_delete_topics_changed"))
     store.on_isr_changes(dispatch("on_isr_change_notification"))
     async with trio.open_nursery() as cluster_membership:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KTopicPartition
 
@@ -160,3 +160,32 @@ def test_a_new_leader_reports_every_acknowledged_record_as_the_latest_offset(clu
         break
     consumer.close()
     assert offsets == (0, 500)
+
+
+def test_a_config_change_reaches_the_leaders_on_every_broker(cluster_factory):
+    cluster = cluster_factory(3)
+    create_topic(cluster.bootstrap, "wide", partitions=3)
+    leaders = {leader_of(cluster.bootstrap, "wide", p) for p in range(3)}
+    assert len(leaders) == 3  # one partition led by each broker
+    admin = AdminClient({"bootstrap.servers": cluster.brokers[1].bootstrap})
+    resource = ConfigResource(
+        "topic",
+        "wide",
+        incremental_configs=[
+            ConfigEntry("max.message.bytes", "3000000", incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
+    admin.incremental_alter_configs([resource])[resource].result(GUARD_S)
+    producer = Producer(
+        {"bootstrap.servers": cluster.bootstrap, "message.max.bytes": 5_000_000, "acks": "all"}
+    )
+    errors: dict[int, object] = {}
+    for p in range(3):  # 2 MB: over the default limit, under the new one, on every leader
+        producer.produce(
+            "wide",
+            value=b"x" * 2_000_000,
+            partition=p,
+            on_delivery=lambda e, m: errors.update({m.partition(): e}),
+        )
+    assert producer.flush(GUARD_S) == 0
+    assert errors == {0: None, 1: None, 2: None}

@@ -14,10 +14,11 @@ from __future__ import annotations
 import threading
 import time
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
+from tests.integration.test_crash_recovery import read_partitions
 
 PARTITIONS = 3
 GUARD_S = 120  # failure guard for waits, not a timing
@@ -123,32 +124,6 @@ def wait_leader_not(bootstrap: str, topic: str, partition: int, old: int) -> int
             return leader
         time.sleep(0.2)
     raise AssertionError(f"{topic}-{partition} is still led by {old}")
-
-
-def read_partitions(bootstrap: str, topic: str) -> list[list[int]]:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": "check", "enable.auto.commit": False}
-    )
-    try:
-        ends = [
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1]
-            for p in range(PARTITIONS)
-        ]
-        consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-        values: list[list[int]] = [[] for _ in range(PARTITIONS)]
-        done = [ends[p] == 0 for p in range(PARTITIONS)]
-        for _ in range(1000):  # failure guard
-            if all(done):
-                break
-            for message in consumer.consume(num_messages=10000, timeout=5):
-                assert message.error() is None, message.error()
-                partition = message.partition()
-                values[partition].append(int(message.value()))
-                done[partition] = message.offset() + 1 >= ends[partition]
-        assert all(done), "did not reach the end of every partition"
-        return values
-    finally:
-        consumer.close()
 
 
 def check_exactly_once(producer: SequenceProducer, bootstrap: str) -> None:

@@ -11,71 +11,17 @@ comes back keeps no divergent tail.
 
 from __future__ import annotations
 
-import threading
 import time
 
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
-from tests.integration.test_crash_recovery import read_partitions
+from tests.integration.test_crash_recovery import SequenceProducer, read_partitions
 
 PARTITIONS = 3
 GUARD_S = 120  # failure guard for waits, not a timing
 TOPIC = "replicated"
-
-
-class SequenceProducer:
-    """Sends seq 0, 1, 2, ... (partition = seq % 3) from a thread; records the acks."""
-
-    def __init__(self, bootstrap: str, topic: str, config: dict):
-        self.topic = topic
-        self.producer = Producer({"bootstrap.servers": bootstrap, **config})
-        self.acked: list[set[int]] = [set() for _ in range(PARTITIONS)]
-        self.acked_count = 0
-        self.errors: list[str] = []
-        self.progress = threading.Condition()
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _delivered(self, error, message) -> None:
-        if error is not None:
-            self.errors.append(str(error))
-            return
-        with self.progress:
-            self.acked[message.partition()].add(int(message.value()))
-            self.acked_count += 1
-            self.progress.notify_all()
-
-    def _run(self) -> None:
-        seq = 0
-        while not self.stopping.is_set():
-            try:
-                self.producer.produce(
-                    self.topic,
-                    value=str(seq).encode(),
-                    partition=seq % PARTITIONS,
-                    on_delivery=self._delivered,
-                )
-                seq += 1
-            except BufferError:
-                self.producer.poll(0.05)
-                continue
-            if seq % 50 == 0:
-                self.producer.poll(0)
-                time.sleep(0.002)  # a steady load, not a flood
-
-    def wait_for_more_acks(self, count: int) -> None:
-        with self.progress:
-            target = self.acked_count + count
-            assert self.progress.wait_for(lambda: self.acked_count >= target, GUARD_S), (
-                f"only {self.acked_count} acks, wanted {target}; errors {self.errors[-5:]}"
-            )
-
-    def finish(self) -> None:
-        self.stopping.set()
-        self.thread.join(GUARD_S)
-        assert self.producer.flush(GUARD_S) == 0
 
 
 PRODUCER = {
@@ -138,7 +84,7 @@ def check_exactly_once(producer: SequenceProducer, bootstrap: str) -> None:
 def test_acked_messages_survive_killing_the_leader_then_a_second_broker(cluster_factory):
     cluster = cluster_factory(3)
     create_topic(cluster.bootstrap, TOPIC, min_insync_replicas="2")
-    producer = SequenceProducer(cluster.bootstrap, TOPIC, PRODUCER)
+    producer = SequenceProducer(cluster.bootstrap, TOPIC, PRODUCER, pause_s=0.002)
     producer.thread.start()
     try:
         producer.wait_for_more_acks(2000)
@@ -161,7 +107,7 @@ def test_acked_messages_survive_killing_the_leader_then_a_second_broker(cluster_
 def test_a_paused_leader_comes_back_without_a_divergent_tail(cluster_factory):
     cluster = cluster_factory(3)
     create_topic(cluster.bootstrap, TOPIC, min_insync_replicas="2")
-    producer = SequenceProducer(cluster.bootstrap, TOPIC, PRODUCER)
+    producer = SequenceProducer(cluster.bootstrap, TOPIC, PRODUCER, pause_s=0.002)
     producer.thread.start()
     try:
         producer.wait_for_more_acks(2000)

@@ -11,6 +11,7 @@ in order (a retried batch may appear twice).
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -23,23 +24,27 @@ GUARD_S = 120  # failure guard for waits, not a timing
 
 
 class SequenceProducer:
-    """Sends seq 0, 1, 2, ... (partition = seq % 3) from a thread; records what is acked."""
+    """Sends seq 0, 1, 2, ... (partition = seq % 3) from a thread; records the acks."""
 
-    def __init__(self, bootstrap: str, topic: str, config: dict):
+    def __init__(self, bootstrap: str, topic: str, config: dict, pause_s: float = 0.0):
         self.topic = topic
+        self.pause_s = pause_s  # between runs of 50 messages: a steady load, not a flood
         self.producer = Producer({"bootstrap.servers": bootstrap, **config})
         self.acked: list[set[int]] = [set() for _ in range(PARTITIONS)]
         self.acked_count = 0
+        self.errors: list[str] = []
         self.progress = threading.Condition()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _delivered(self, error, message) -> None:
-        if error is None:
-            with self.progress:
-                self.acked[message.partition()].add(int(message.value()))
-                self.acked_count += 1
-                self.progress.notify_all()
+        if error is not None:
+            self.errors.append(str(error))
+            return
+        with self.progress:
+            self.acked[message.partition()].add(int(message.value()))
+            self.acked_count += 1
+            self.progress.notify_all()
 
     def _run(self) -> None:
         seq = 0
@@ -55,13 +60,16 @@ class SequenceProducer:
             except BufferError:
                 self.producer.poll(0.05)
                 continue
-            if seq % 100 == 0:
+            if seq % 50 == 0:
                 self.producer.poll(0)
+                if self.pause_s:
+                    time.sleep(self.pause_s)
 
-    def wait_for_acks(self, count: int) -> None:
+    def wait_for_more_acks(self, count: int) -> None:
         with self.progress:
-            assert self.progress.wait_for(lambda: self.acked_count >= count, GUARD_S), (
-                f"only {self.acked_count} acks, wanted {count}"
+            target = self.acked_count + count
+            assert self.progress.wait_for(lambda: self.acked_count >= target, GUARD_S), (
+                f"only {self.acked_count} acks, wanted {target}; errors {self.errors[-5:]}"
             )
 
     def finish(self) -> None:
@@ -102,11 +110,11 @@ def run_with_kills(broker_process_factory, config: dict) -> tuple[SequenceProduc
     admin.create_topics([NewTopic("sequenced", PARTITIONS)])["sequenced"].result(30)
     producer = SequenceProducer(broker.bootstrap, "sequenced", config)
     producer.thread.start()
-    for kill in range(KILLS):
-        producer.wait_for_acks((kill + 1) * ACKED_BETWEEN_KILLS)
+    for _ in range(KILLS):
+        producer.wait_for_more_acks(ACKED_BETWEEN_KILLS)
         broker.kill()
         broker.start()
-    producer.wait_for_acks((KILLS + 1) * ACKED_BETWEEN_KILLS)
+    producer.wait_for_more_acks(ACKED_BETWEEN_KILLS)
     producer.finish()
     return producer, read_partitions(broker.bootstrap, "sequenced")
 

@@ -33,7 +33,7 @@ from kafka_compat.groups.records import OFFSETS_TOPIC
 from kafka_compat.replica import IsrUpdater, Partition
 from protocol import messages
 from protocol.errors import ErrorCode
-from storage.errors import LogError
+from storage.errors import LogError, StorageError
 
 if TYPE_CHECKING:
     from kafka_compat.broker import Broker
@@ -330,11 +330,12 @@ class FollowerFetcher:
         wanted = {key: self.partitions[key] for key in self.truncating if key in self.partitions}
         by_topic: dict[str, list] = {}
         asked: dict[tuple[str, int], tuple[Partition, int, int]] = {}
+        truncated = False
         for key, partition in wanted.items():
             latest = partition.log.latest_epoch
             if latest is None:
                 # Nothing written under any epoch: the high watermark is safe.
-                self._truncate_to(partition, partition.high_watermark)
+                truncated |= self._truncate_to(partition, partition.high_watermark)
                 self.truncating.discard(key)
                 continue
             asked[key] = (partition, partition.leader_epoch, latest)
@@ -345,8 +346,20 @@ class FollowerFetcher:
                     leader_epoch=latest,
                 )
             )
-        if not by_topic:
-            return
+        if by_topic:
+            truncated |= await self._truncate_by_epoch(client, by_topic, asked)
+        if truncated:
+            # As Kafka's LogManager.truncateTo: a recovery point on disk above the cut
+            # would skip checking the records written there next after an OS crash.
+            try:
+                await trio.to_thread.run_sync(self.manager.broker.log_manager.checkpoint)
+            except StorageError as exc:
+                log.error("Checkpoint after truncation: %s", exc)
+
+    async def _truncate_by_epoch(self, client: BrokerClient, by_topic, asked) -> bool:
+        """Ask the leader where each log stops agreeing (OffsetForLeaderEpoch) and
+        truncate there. Returns whether any log was truncated."""
+        truncated = False
         request = EpochRequest(
             replica_id=self.manager.broker.node_id,
             topics=[
@@ -370,23 +383,27 @@ class FollowerFetcher:
                 if result.error_code != ErrorCode.NONE:
                     retry = True
                     continue
-                self._truncate_to(partition, _truncation_offset(partition, latest, result))
+                offset = _truncation_offset(partition, latest, result)
+                truncated |= self._truncate_to(partition, offset)
                 self.truncating.discard(key)
         if retry:
             with trio.move_on_after(self.backoff):
                 await self._changed.wait()
+        return truncated
 
-    def _truncate_to(self, partition: Partition, offset: int) -> None:
+    def _truncate_to(self, partition: Partition, offset: int) -> bool:
         end = partition.log.log_end_offset
-        if offset < end:
-            log.info(
-                "%s: truncating to %d (log end %d) following leader %d",
-                partition,
-                offset,
-                end,
-                self.leader,
-            )
-            partition.truncate_to(offset)
+        if offset >= end:
+            return False
+        log.info(
+            "%s: truncating to %d (log end %d) following leader %d",
+            partition,
+            offset,
+            end,
+            self.leader,
+        )
+        partition.truncate_to(offset)
+        return True
 
     async def _fetch(self, client: BrokerClient) -> None:
         by_topic: dict[str, list] = {}

@@ -106,6 +106,7 @@ class LogManager:
         self._start_checkpoint = OffsetCheckpointFile(self.log_dir / LOG_START_OFFSET_CHECKPOINT)
         self._hw_checkpoint = OffsetCheckpointFile(self.log_dir / REPLICATION_OFFSET_CHECKPOINT)
         self._hw_lock = threading.Lock()
+        self._checkpoint_lock = threading.Lock()  # the periodic task and truncations
         # partition -> high watermark, from replication-offset-checkpoint (see load), then
         # what checkpoint_high_watermarks last wrote. Replaced whole, never mutated.
         self.high_watermarks: dict[tuple[str, int], int] = {}
@@ -338,15 +339,16 @@ class LogManager:
         log-start-offset checkpoints (periodic task; it fsyncs, so a worker thread; safe
         while the loop appends). A leader epoch file that cannot be written is logged and
         skipped (the recovery point only moves after a flush that wrote it)."""
-        logs = list(self._logs.items())
-        for _, value in logs:
-            if value.leader_epoch_cache.dirty and not value.closed:
-                try:
-                    value.leader_epoch_cache.flush()
-                except StorageError as exc:
-                    log.error("%s: %s", value.name, exc)
-        self._recovery_checkpoint.write({key: value.recovery_point for key, value in logs})
-        self._start_checkpoint.write({key: value.log_start_offset for key, value in logs})
+        with self._checkpoint_lock:
+            logs = list(self._logs.items())
+            for _, value in logs:
+                if value.leader_epoch_cache.dirty and not value.closed:
+                    try:
+                        value.leader_epoch_cache.flush()
+                    except StorageError as exc:
+                        log.error("%s: %s", value.name, exc)
+            self._recovery_checkpoint.write({key: value.recovery_point for key, value in logs})
+            self._start_checkpoint.write({key: value.log_start_offset for key, value in logs})
 
     def checkpoint_high_watermarks(self, high_watermarks: Mapping[tuple[str, int], int]) -> None:
         """Write replication-offset-checkpoint (worker thread: it fsyncs; atomic).

@@ -61,7 +61,7 @@ async def join_cluster(broker: Broker, task_status=trio.TASK_STATUS_IGNORED) -> 
         return forward
 
     store.on_controller_change(lambda _id: controller_changed.fire())
-    store.on_session_event(lambda event: session_changed.fire(event))
+    store.on_session_event(lambda _event: session_changed.fire())
     store.on_brokers_change(dispatch("on_brokers_changed"))
     store.on_topics_change(dispatch("on_topics_changed"))
     store.on_topics_change(lambda _names: broker.metadata_cache.poke())
@@ -81,10 +81,8 @@ class _Signal:
 
     def __init__(self) -> None:
         self._event = trio.Event()
-        self.last = None
 
-    def fire(self, value=None) -> None:
-        self.last = value
+    def fire(self) -> None:
         self._event.set()
         self._event = trio.Event()
 
@@ -97,6 +95,12 @@ async def _run_for_controller(broker: Broker, controller_changed, session_change
 
     store = broker.store
     while True:
+        if not store.registered:
+            # A new session: stand for controller only once this broker is registered
+            # again (as Kafka does), so that a controller it becomes counts it as live.
+            with trio.move_on_after(1):
+                await session_changed.wait()
+            continue
         try:
             election = await store.elect_controller(broker.node_id)
         except StoreError as exc:
@@ -124,23 +128,31 @@ async def _run_for_controller(broker: Broker, controller_changed, session_change
 
                 controllership.start_soon(lead)
 
-                async def watch_loss() -> None:
+                async def watch_loss(election=election, session=store.session_id) -> None:
                     # Lost when /controller names someone else (or nobody), or the
                     # session ended (its ephemeral /controller went with it).
                     while True:
                         await _first(controller_changed, session_changed)
-                        ended = session_changed.last in (
-                            SessionEvent.EXPIRED,
-                            SessionEvent.NEW_SESSION,
-                        )
-                        if ended or store.controller_id != broker.node_id:
-                            controllership.cancel_scope.cancel()
-                            return
+                        if (
+                            store.session_state is SessionEvent.EXPIRED
+                            or store.session_id != session
+                        ):
+                            break
+                        if store.controller_id == broker.node_id:
+                            continue
+                        # The watch may be late with a /controller from before our
+                        # election (its deletion): ask ZooKeeper what holds now.
+                        try:
+                            holder, epoch, _version = await store.read_controller()
+                        except StoreError:
+                            continue  # our writes are fenced; a session event follows
+                        if (holder, epoch) != (broker.node_id, election.epoch):
+                            break
+                    controllership.cancel_scope.cancel()
 
                 controllership.start_soon(watch_loss)
         finally:
             broker.controller = None
-            session_changed.last = None
 
 
 async def _first(*signals: _Signal) -> None:

@@ -769,7 +769,7 @@ class ZooKeeperStore(MetadataStore):
         be reported, and came back as RECONNECTED), else RECONNECTED."""
         while (
             self.registration is not None
-            and self._registered_session != self._session_id
+            and not self.registered
             and self._session_changes == change
         ):
             reg = self.registration
@@ -1148,6 +1148,11 @@ class ZooKeeperStore(MetadataStore):
                         f"broker id {reg.broker_id} is registered by another live session "
                         f"(ephemeral owner {stat.ephemeralOwner:#x}) in {self.connect}"
                     )
+
+    @property
+    def registered(self) -> bool:
+        """Is our broker registration held by the current session?"""
+        return self.registration is not None and self._registered_session == self._session_id
 
     async def unregister_broker(self) -> None:
         """Delete this broker's registration (if this session holds it)."""

@@ -167,3 +167,32 @@ def test_checkpoint_writes_the_leader_epoch_files_that_changed(tmp_path):
     assert (busy.dir / "leader-epoch-checkpoint").read_text() == "0\n1\n3 0\n"
     assert not (quiet.dir / "leader-epoch-checkpoint").exists()
     manager.close()
+
+
+def test_records_written_after_a_truncation_are_checked_by_recovery(tmp_path):
+    """A follower truncates, then appends; the checkpoint written after the truncation
+    (the replica fetcher asks for one) holds the lowered recovery point, so after an OS
+    crash recovery checks the new records instead of trusting the old flushed ones."""
+    size = len(_batch())
+    config = LogConfig(segment_bytes=size * 4 + 1)  # 4 batches (8 records) a segment
+    manager = LogManager(tmp_path, config)
+    manager.load()
+    log = manager.create_log("t", 0, config)
+    for _ in range(20):
+        log.append(_batch())
+    log.flush()
+    manager.checkpoint()
+    assert log.recovery_point == 40
+    log.truncate_to(10)
+    manager.checkpoint()
+    for _ in range(10):
+        log.append(_batch())
+    # The OS lost part of the unflushed data: a batch after the cut is garbage.
+    damaged = log.segments[-2]
+    with open(damaged.log_path, "r+b") as file:
+        file.seek(size + 30)
+        file.write(b"\xff" * 20)
+    reloaded = LogManager(tmp_path, config)
+    reloaded.load()
+    assert reloaded.get_log("t", 0).log_end_offset == damaged.base_offset + 2
+    reloaded.close()

@@ -32,7 +32,6 @@ from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.replica import OfflineLog, Partition, RemoteLog
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.server import serve_connection
-from storage.checkpoint import write_atomically
 from storage.log_config import LogConfig
 from storage.log_manager import LogManager
 
@@ -74,6 +73,7 @@ class Broker:
         self._saved_high_watermarks: dict[tuple[str, int], int] = {}
         self._next_producer_id = 0
         self._producer_id_limit = 0
+        self._producer_id_lock = trio.Lock()
         # Consumer groups and committed offsets (__consumer_offsets), issue 4.
         self.group_coordinator = GroupCoordinator(self)
         # Cluster mode (zookeeper.connect set): the cluster's view, replication, and
@@ -422,22 +422,17 @@ class Broker:
 
     # ---- producer ids ----
 
-    def allocate_producer_id(self) -> int:
-        """A producer id never handed out before, also across restarts.
+    async def allocate_producer_id(self) -> int:
+        """A producer id never handed out before, in this cluster, also across restarts.
 
-        Ids are reserved in blocks (as Kafka does) and the end of the reserved
-        block is persisted before any id from it is used.
-        """
-        if self._next_producer_id >= self._producer_id_limit:
-            path = self.log_dir / "kafka-compat-producer-id-block"
-            start = int(path.read_text()) if path.exists() else 0
-            self._next_producer_id = start
-            self._producer_id_limit = start + PRODUCER_ID_BLOCK
-            write_atomically(path, str(self._producer_id_limit).encode())
-        producer_id = self._next_producer_id
-        self._next_producer_id += 1
-        if self.cluster_mode:
-            # Unique across the cluster without a shared counter: each broker owns
-            # the ids whose top bits are its broker id.
-            producer_id += self.node_id << 40
-        return producer_id
+        Ids are reserved from the store in blocks (as Kafka does: from
+        /latest_producer_id_block in cluster mode); a block is reserved before any id
+        from it is used. Raises the store's error when it cannot reserve one."""
+        async with self._producer_id_lock:
+            if self._next_producer_id >= self._producer_id_limit:
+                start = await self.store.allocate_producer_ids(self.node_id, PRODUCER_ID_BLOCK)
+                self._next_producer_id = start
+                self._producer_id_limit = start + PRODUCER_ID_BLOCK
+            producer_id = self._next_producer_id
+            self._next_producer_id += 1
+            return producer_id

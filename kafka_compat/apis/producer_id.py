@@ -2,7 +2,8 @@
 
 Behavior: an idempotent producer (null transactional id) gets a new producer id
     with epoch 0; a producer that passes its current id and epoch (v3+, KIP-360)
-    gets the epoch bumped. Producer ids are unique across restarts.
+    gets the epoch bumped. Producer ids are unique across restarts and, in a cluster,
+    across brokers (blocks reserved in /latest_producer_id_block).
 Version notes: v2 flexible · v3 ProducerId/ProducerEpoch in the request · v4/v5 same.
 Left out: transactions. A transactional id is answered with UNSUPPORTED_VERSION
     (a fatal error for the client, see docs/compatibility.md) until the
@@ -11,9 +12,14 @@ Left out: transactions. A transactional id is answered with UNSUPPORTED_VERSION
 
 from __future__ import annotations
 
+import logging
+
 from kafka_compat.apis import RequestContext, api
+from kafka_compat.cluster.zookeeper import StoreError
 from protocol import messages
 from protocol.errors import ErrorCode
+
+log = logging.getLogger(__name__)
 
 InitProducerIdResponse = messages.response_type(22)
 
@@ -31,4 +37,12 @@ async def handle_init_producer_id(ctx: RequestContext, request):
         return InitProducerIdResponse(
             producer_id=request.producer_id, producer_epoch=request.producer_epoch + 1
         )
-    return InitProducerIdResponse(producer_id=broker.allocate_producer_id(), producer_epoch=0)
+    try:
+        producer_id = await broker.allocate_producer_id()
+    except (StoreError, OSError) as exc:
+        # Retriable for clients: ZooKeeper (or the data dir) may be back soon.
+        log.warning("InitProducerId: cannot reserve producer ids: %s", exc)
+        return InitProducerIdResponse(
+            error_code=ErrorCode.COORDINATOR_NOT_AVAILABLE, producer_id=-1, producer_epoch=-1
+        )
+    return InitProducerIdResponse(producer_id=producer_id, producer_epoch=0)

@@ -44,6 +44,11 @@ class MetadataStore:
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         raise NotImplementedError
 
+    async def allocate_producer_ids(self, broker_id: int, count: int) -> int:
+        """Reserve `count` producer ids never handed out before (also across
+        restarts); returns the first."""
+        raise NotImplementedError
+
 
 def new_cluster_id() -> str:
     """Kafka's cluster ids are base64url-encoded random UUIDs without padding."""
@@ -56,9 +61,11 @@ class LocalStore(MetadataStore):
     """Single-node metadata: one JSON file in the data dir, rewritten atomically."""
 
     FILE_NAME = "kafka-compat-metadata.json"
+    PRODUCER_ID_FILE_NAME = "kafka-compat-producer-id-block"  # the next unreserved id
 
     def __init__(self, data_dir: Path, cluster_id: str):
         self.path = Path(data_dir) / self.FILE_NAME
+        self.producer_id_path = Path(data_dir) / self.PRODUCER_ID_FILE_NAME
         self.cluster_id = cluster_id
         self.topics = {}
         if self.path.exists():
@@ -102,3 +109,9 @@ class LocalStore(MetadataStore):
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         self.topics[name].configs = dict(configs)
         self._save()
+
+    async def allocate_producer_ids(self, broker_id: int, count: int) -> int:
+        path = self.producer_id_path
+        start = int(path.read_text()) if path.exists() else 0
+        write_atomically(path, str(start + count).encode())
+        return start

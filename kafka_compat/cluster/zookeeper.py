@@ -114,6 +114,7 @@ __all__ = [
 CLUSTER_ID_PATH = "/cluster/id"
 CONTROLLER_PATH = "/controller"
 CONTROLLER_EPOCH_PATH = "/controller_epoch"
+PRODUCER_ID_BLOCK_PATH = "/latest_producer_id_block"
 BROKER_IDS_PATH = "/brokers/ids"
 TOPICS_PATH = "/brokers/topics"
 CONFIG_TOPICS_PATH = "/config/topics"
@@ -131,7 +132,7 @@ PERSISTENT_PATHS = (
     DELETE_TOPICS_PATH,
     "/brokers/seqid",
     ISR_CHANGES_PATH,
-    "/latest_producer_id_block",
+    PRODUCER_ID_BLOCK_PATH,
     "/log_dir_event_notification",
     CONFIG_TOPICS_PATH,
     "/config/clients",
@@ -1415,6 +1416,43 @@ class ZooKeeperStore(MetadataStore):
                     pass
 
     # ---- topics: what the controller needs ----
+
+    # ---- producer ids ----
+
+    async def allocate_producer_ids(self, broker_id: int, count: int) -> int:
+        """Reserve the next `count` producer ids for `broker_id` as Kafka's
+        ZkProducerIdManager does: a version-checked rewrite of /latest_producer_id_block
+        (its JSON names the broker and the block's first and last id, as strings)."""
+
+        def allocate(deadline: float) -> int:
+            while True:
+                found = self._get(deadline, PRODUCER_ID_BLOCK_PATH)
+                if found is None:
+                    try:
+                        self._op(deadline, lambda c: c.create_async(PRODUCER_ID_BLOCK_PATH))
+                    except NodeExistsError:
+                        pass
+                    continue
+                data, stat = found
+                start = int(json.loads(data)["block_end"]) + 1 if data else 0
+                block = {
+                    "version": 1,
+                    "broker": broker_id,
+                    "block_start": str(start),
+                    "block_end": str(start + count - 1),
+                }
+                try:
+                    self._op(
+                        deadline,
+                        lambda c, block=block, version=stat.version: c.set_async(
+                            PRODUCER_ID_BLOCK_PATH, _json(block), version
+                        ),
+                    )
+                except BadVersionError:
+                    continue  # another broker took a block meanwhile: take the next
+                return start
+
+        return await self._in_thread(allocate)
 
     async def topic_names(self) -> list[str]:
         return sorted(await self._in_thread(self._children, TOPICS_PATH))

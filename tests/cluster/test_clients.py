@@ -4,8 +4,10 @@ deletion work cluster-wide. Real ZooKeeper, 3 broker processes."""
 
 from __future__ import annotations
 
+import json
 import time
 
+import trio
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 from kafka import KafkaConsumer, KafkaProducer
@@ -18,6 +20,8 @@ from tests.cluster.test_failover import (
     leader_of,
     wait_leader_not,
 )
+from tests.cluster.test_zookeeper_store import read_raw
+from tests.integration.test_producer_ids import new_producer_id
 
 
 def test_kafka_python_produces_and_consumes_through_a_leader_change(cluster_factory):
@@ -189,3 +193,22 @@ def test_a_config_change_reaches_the_leaders_on_every_broker(cluster_factory):
         )
     assert producer.flush(GUARD_S) == 0
     assert errors == {0: None, 1: None, 2: None}
+
+
+async def test_producer_ids_come_in_blocks_from_zookeeper(cluster_factory):
+    cluster = cluster_factory(3)
+    ids = {i: [await new_producer_id(b.port) for _ in range(3)] for i, b in cluster.brokers.items()}
+    every = [pid for pids in ids.values() for pid in pids]
+    assert len(set(every)) == len(every)
+    # Kafka's ZkProducerIdManager layout: each broker took a block of 1000 in turn.
+    blocks = {pids[0] // 1000 for pids in ids.values()}
+    assert blocks == {0, 1, 2}
+    assert all(pid // 1000 == pids[0] // 1000 for pids in ids.values() for pid in pids)
+    raw, _version = await read_raw(cluster.zk_connect, "/latest_producer_id_block")
+    latest = json.loads(raw)
+    assert latest["version"] == 1 and latest["broker"] in ids
+    assert (latest["block_start"], latest["block_end"]) == ("2000", "2999")
+    # A restarted broker reserves a new block: never one handed out before.
+    await trio.to_thread.run_sync(cluster.brokers[1].kill)
+    await trio.to_thread.run_sync(cluster.brokers[1].start)
+    assert await new_producer_id(cluster.brokers[1].port) == 3000

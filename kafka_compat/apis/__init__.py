@@ -63,6 +63,7 @@ def load_handlers() -> dict[int, Api]:
         api_versions,
         configs,
         coordinator,
+        elect_leaders,
         fetch,
         groups,
         list_offsets,

@@ -24,6 +24,12 @@ One task processes events one at a time, in order (Kafka's ControllerEventManage
 - ControlledShutdown(broker): leadership of the broker's partitions moves to other
   ISR members, and it leaves their ISRs; the partitions it alone can lead are
   answered as remaining.
+- ElectLeaders (the API, and the auto leader rebalance every
+  leader.imbalance.check.interval.seconds): preferred elections move leadership
+  back to each partition's first replica when it is live and in the ISR (the
+  rebalance does it for a broker once more than leader.imbalance.per.broker.percentage
+  of the partitions it should lead are led elsewhere); unclean ones give a partition
+  without a live leader its first live replica.
 
 Requests to brokers go through one queue and one sender task per broker (Kafka's
 ControllerChannelManager), so a slow or dead broker never holds up the events.
@@ -43,6 +49,8 @@ from kafka_compat.cluster.zookeeper import ControllerMoved, StoreError
 from kafka_compat.cluster.zookeeper import PartitionState as LeaderIsr
 from protocol import messages
 from protocol.errors import ErrorCode
+
+PREFERRED_ELECTION, UNCLEAN_ELECTION = 0, 1  # ElectLeaders' ElectionType
 
 if TYPE_CHECKING:
     from kafka_compat.broker import Broker
@@ -107,6 +115,8 @@ class Controller:
                 self._nursery = controller_tasks
                 self.active = True
                 await self._startup()
+                if self.broker.config["auto.leader.rebalance.enable"]:
+                    controller_tasks.start_soon(self._check_leader_balance)
                 task_status.started()
                 async for event, args, done in self._events:
                     try:
@@ -168,6 +178,18 @@ class Controller:
 
     async def controlled_shutdown(self, broker_id: int) -> list[tuple[str, int]]:
         return await self.call(self._controlled_shutdown, broker_id)
+
+    async def elect_leaders(
+        self, election_type: int, partitions: list[tuple[str, int]] | None
+    ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
+        """ElectLeaders: (error, message) per partition; None asks for every one."""
+        return await self.call(self._elect_leaders, election_type, partitions)
+
+    async def _check_leader_balance(self) -> None:
+        interval = self.broker.config["leader.imbalance.check.interval.seconds"]
+        while True:
+            await trio.sleep(interval)
+            self.post(self._rebalance_leaders)
 
     # ---- events ----------------------------------------------------------------------
 
@@ -323,6 +345,72 @@ class Controller:
             self._send_leader_and_isr_for(moved)
         return remaining
 
+    async def _elect_leaders(
+        self, election_type: int, partitions: list[tuple[str, int]] | None
+    ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
+        ctx = self.ctx
+        results: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {}
+        elected = []
+        for key in list(ctx.states) if partitions is None else partitions:
+            state = ctx.states.get(key)
+            if state is None or key[0] in ctx.deleting:
+                results[key] = (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None)
+                continue
+            replicas = ctx.replicas(*key)
+            if election_type == PREFERRED_ELECTION:
+                leader = replicas[0]
+                if state.leader == leader:
+                    results[key] = (ErrorCode.ELECTION_NOT_NEEDED, None)
+                    continue
+                if not (self._can_lead(leader) and leader in state.isr):
+                    results[key] = (
+                        ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
+                        f"preferred replica {leader} is not live and in sync",
+                    )
+                    continue
+                isr = state.isr
+            else:
+                if self._can_lead(state.leader):
+                    results[key] = (ErrorCode.ELECTION_NOT_NEEDED, None)
+                    continue
+                in_sync = [r for r in replicas if r in state.isr and self._can_lead(r)]
+                candidates = in_sync or [r for r in replicas if self._can_lead(r)]
+                if not candidates:
+                    results[key] = (ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE, None)
+                    continue
+                leader = candidates[0]
+                isr = [r for r in state.isr if r in ctx.live] if in_sync else [leader]
+            new = LeaderIsr(leader, state.leader_epoch + 1, list(isr), ctx.epoch)
+            if await self._write_state(*key, new):
+                results[key] = (ErrorCode.NONE, None)
+                elected.append(key)
+            else:
+                results[key] = (ErrorCode.UNKNOWN_SERVER_ERROR, "the partition state changed")
+        if elected:
+            self._send_update_metadata(list(ctx.live), only=elected)
+            self._send_leader_and_isr_for(elected)
+        return results
+
+    async def _rebalance_leaders(self) -> None:
+        """Kafka's auto leader rebalance: a live broker that should lead (is the first
+        replica of) more than leader.imbalance.per.broker.percentage partitions it
+        does not lead gets them back, where it is in the ISR."""
+        ctx = self.ctx
+        allowed = self.broker.config["leader.imbalance.per.broker.percentage"] / 100
+        by_preferred: dict[int, list[tuple[str, int]]] = {}
+        for key in ctx.states:
+            replicas = ctx.replicas(*key)
+            if replicas and key[0] not in ctx.deleting:
+                by_preferred.setdefault(replicas[0], []).append(key)
+        wanted = []
+        for broker_id, keys in by_preferred.items():
+            elsewhere = [k for k in keys if ctx.states[k].leader != broker_id]
+            if self._can_lead(broker_id) and len(elsewhere) > allowed * len(keys):
+                wanted += [k for k in elsewhere if broker_id in ctx.states[k].isr]
+        if wanted:
+            log.info("Controller: leader imbalance: electing preferred leaders of %s", wanted)
+            await self._elect_leaders(PREFERRED_ELECTION, wanted)
+
     # ---- state changes ------------------------------------------------------------
 
     async def _read_topics(self) -> None:
@@ -443,12 +531,25 @@ class Controller:
             fresh = await self.store.get_partition_state(topic, index)
             if fresh is None:
                 return False
-            ctx.states[(topic, index)] = current = fresh
+            decided_from, current = current, fresh
+            ctx.states[(topic, index)] = fresh
             new.leader_epoch = max(new.leader_epoch, fresh.leader_epoch + 1)
             if new.leader == fresh.leader:
                 new.isr = [r for r in fresh.isr if r in ctx.live]
                 if new.leader not in new.isr and new.leader != NO_LEADER:
                     new.isr.insert(0, new.leader)
+            elif new.leader == NO_LEADER or new.leader in decided_from.isr:
+                # The leader changed the ISR meanwhile: never put back a replica it
+                # removed, and elect only a replica that is still in sync.
+                new.isr = [r for r in new.isr if r in fresh.isr]
+                if new.leader != NO_LEADER and new.leader not in new.isr:
+                    log.warning(
+                        "Controller: %d left the ISR of %s-%d meanwhile: not electing it",
+                        new.leader,
+                        topic,
+                        index,
+                    )
+                    return False
         log.warning("Controller: could not update the state of %s-%d", topic, index)
         return False
 

@@ -1,0 +1,74 @@
+"""ElectLeaders: v0-2
+
+Behavior: the controller's API (kafka-leader-election.sh, AdminClient
+    electLeaders): another broker answers NOT_CONTROLLER and clients go to the
+    controller. Preferred elections (type 0) make each partition's first replica its
+    leader when it is live and in the ISR (PREFERRED_LEADER_NOT_AVAILABLE otherwise,
+    ELECTION_NOT_NEEDED if it leads already); unclean elections (type 1) give a
+    partition without a live leader an in-sync replica if one is live, else the
+    first live replica (ELIGIBLE_LEADERS_NOT_AVAILABLE if none); a partition with a
+    live leader: ELECTION_NOT_NEEDED. Null partitions: every partition. The answer
+    comes once the new state is in ZooKeeper and LeaderAndIsr is on its way (Kafka
+    also waits for the new leaders to confirm). Single node: every partition already
+    has its only replica as leader: ELECTION_NOT_NEEDED.
+Version notes: v1 ElectionType, top-level ErrorCode · v2 flexible.
+"""
+
+from __future__ import annotations
+
+from kafka_compat.apis import RequestContext, api
+from kafka_compat.cluster.controller import PREFERRED_ELECTION, UNCLEAN_ELECTION
+from protocol import messages
+from protocol.errors import ErrorCode
+
+ElectLeadersResponse = messages.response_type(43)
+
+
+@api(43, 0, 2)
+async def handle_elect_leaders(ctx: RequestContext, request):
+    broker = ctx.broker
+    election_type = request.election_type if ctx.version >= 1 else PREFERRED_ELECTION
+    wanted = None
+    if request.topic_partitions is not None:
+        wanted = [(t.topic, p) for t in request.topic_partitions for p in t.partitions]
+    if election_type not in (PREFERRED_ELECTION, UNCLEAN_ELECTION):
+        return _answer(ErrorCode.INVALID_REQUEST, _each(wanted, ErrorCode.INVALID_REQUEST))
+    if broker.cluster_mode:
+        controller = broker.controller
+        if controller is None or not controller.active:
+            return _answer(ErrorCode.NOT_CONTROLLER, _each(wanted, ErrorCode.NOT_CONTROLLER))
+        results = await controller.elect_leaders(election_type, wanted)
+    else:
+        if wanted is None:
+            wanted = [(name, p.index) for name, parts in broker.partitions.items() for p in parts]
+        results = {
+            key: (
+                ErrorCode.ELECTION_NOT_NEEDED
+                if broker.partition(*key) is not None
+                else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                None,
+            )
+            for key in wanted
+        }
+    return _answer(ErrorCode.NONE, results)
+
+
+def _each(wanted, error: ErrorCode) -> dict:
+    return {key: (error, None) for key in wanted or ()}
+
+
+def _answer(error: ErrorCode, results: dict) -> object:
+    by_topic: dict[str, list] = {}
+    for (topic, partition), (code, message) in results.items():
+        by_topic.setdefault(topic, []).append(
+            ElectLeadersResponse.PartitionResult(
+                partition_id=partition, error_code=code, error_message=message
+            )
+        )
+    return ElectLeadersResponse(
+        error_code=error,
+        replica_election_results=[
+            ElectLeadersResponse.ReplicaElectionResult(topic=topic, partition_result=parts)
+            for topic, parts in by_topic.items()
+        ],
+    )

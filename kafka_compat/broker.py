@@ -126,6 +126,27 @@ class Broker:
         # replication-offset-checkpoint: where each partition's HW was.
         self._saved_high_watermarks = dict(self.log_manager.high_watermarks)
 
+    def remove_stray_logs(self) -> None:
+        """Cluster mode, at start-up: delete the local replicas that ZooKeeper's metadata
+        no longer has here (Kafka's stray replicas): of a topic deleted while this
+        broker was down, of an older topic of the same name, of a partition not
+        assigned to this broker."""
+        for (topic, index), log_ in self.log_manager.logs().items():
+            meta = self.store.topics.get(topic)
+            assignment = self.store.assignments.get(topic)
+            replicas = assignment.partitions.get(index, ()) if assignment is not None else ()
+            if meta is None:
+                reason = "its topic no longer exists"
+            elif log_.topic_id not in (None, meta.topic_id) and meta.topic_id != bytes(16):
+                reason = "it belongs to an older topic of that name"
+            elif self.node_id not in replicas:
+                reason = "this broker is not one of its replicas"
+            else:
+                continue
+            log.warning("%s: stray replica, deleted: %s", log_.dir, reason)
+            self.log_manager.delete_log(topic, index)
+            self._saved_high_watermarks.pop((topic, index), None)
+
     def close(self) -> None:
         if self.log_manager is not None:
             self.checkpoint_high_watermarks()
@@ -163,6 +184,7 @@ class Broker:
             self.store = store
             await trio.to_thread.run_sync(self.load_identity, store.cluster_id)
             await trio.to_thread.run_sync(self.load_logs)
+            self.remove_stray_logs()
             try:
                 await self._serve(task_status)
             finally:
@@ -225,10 +247,12 @@ class Broker:
             offline = self.log_manager.offline_logs.get((topic.name, index))
             if offline is not None:
                 log_ = OfflineLog(f"{topic.name}-{index}", offline)
-            elif log_ is None:
-                log_ = self.log_manager.create_log(topic.name, index, config)
             else:
-                log_.config = config
+                if log_ is None:
+                    log_ = self.log_manager.create_log(topic.name, index, config)
+                else:
+                    log_.config = config
+                log_.assign_topic_id(topic.topic_id)
             existing.append(
                 Partition(
                     topic.name,
@@ -352,10 +376,19 @@ class Broker:
             log_ = OfflineLog(f"{topic}-{index}", offline)
         else:
             log_ = self.log_manager.get_log(topic, index)
+            known = topic_id is not None and topic_id != bytes(16)
+            if log_ is not None and known and log_.topic_id not in (None, topic_id):
+                # Left from an older topic of the same name, deleted while this broker
+                # was away: never serve it as the new one.
+                log.warning("%s: replica of an older topic of that name: deleted", log_.dir)
+                self.log_manager.delete_log(topic, index)
+                log_ = None
             if log_ is None:
                 log_ = self.log_manager.create_log(topic, index, config)
             else:
                 log_.config = config
+            if known:
+                log_.assign_topic_id(topic_id)
         partition = Partition(
             topic,
             index,

@@ -48,6 +48,7 @@ copy).
 
 from __future__ import annotations
 
+import base64
 import enum
 import logging
 import os
@@ -104,6 +105,8 @@ from storage.segment import (
     random_roll_jitter,
     sync_file,
 )
+
+PARTITION_METADATA = "partition.metadata"  # the topic id (Kafka's file, KIP-516)
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +270,7 @@ class Log:
         self.on_flush_due = on_flush_due
         self.producer_state = ProducerStateManager()
         self.leader_epoch_cache = LeaderEpochFileCache(self.dir / LEADER_EPOCH_CHECKPOINT)
+        self.topic_id: bytes | None = None  # from partition.metadata, once known
         self.segments: list[LogSegment] = []
         self._segment_bases: list[int] = []  # parallel to segments, for bisect
         self._snapshot_offsets: list[int] = []  # sorted offsets of <offset>.snapshot files
@@ -293,6 +297,7 @@ class Log:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             self._load_segments(log_start_offset or 0, recovery_point, had_clean_shutdown)
+            self.topic_id = self._read_topic_id()
             self.log_end_offset = self.segments[-1].next_offset
         except OSError as exc:
             self.close_handlers()
@@ -372,6 +377,43 @@ class Log:
         if i < len(self.segments) and self.segments[i] is segment:
             return i
         return -1
+
+    # -- the topic's id (partition.metadata) --------------------------------------
+
+    def _read_topic_id(self) -> bytes | None:
+        """`topic_id: <base64url>` from partition.metadata; None if absent or unreadable
+        (a log from before topic ids: the next assign_topic_id writes it)."""
+        try:
+            text = (self.dir / PARTITION_METADATA).read_text("utf-8")
+        except FileNotFoundError:
+            return None
+        for line in text.splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "topic_id":
+                try:
+                    raw = base64.urlsafe_b64decode(value.strip() + "==")
+                except ValueError:
+                    break
+                if len(raw) == 16:
+                    return raw
+        log.warning("%s: unreadable %s, ignored", self.dir, PARTITION_METADATA)
+        return None
+
+    def assign_topic_id(self, topic_id: bytes) -> None:
+        """Record the topic's id in partition.metadata (Kafka's format), so that a
+        replica of an older topic of the same name can be told apart. Not fsynced: a
+        file lost in a crash is written again when the partition is next taken up."""
+        if topic_id == self.topic_id:
+            return
+        text = base64.urlsafe_b64encode(topic_id).decode().rstrip("=")
+        path = self.dir / PARTITION_METADATA
+        tmp = path.with_name(path.name + ".tmp")
+        try:
+            tmp.write_text(f"version: 0\ntopic_id: {text}\n", "utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageError(f"cannot write {path}: {exc}") from exc
+        self.topic_id = topic_id
 
     # -- loading and recovery ---------------------------------------------------
 

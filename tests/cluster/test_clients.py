@@ -137,6 +137,53 @@ def test_topic_deletion_removes_the_topic_from_every_broker(cluster_factory):
     create_topic(cluster.bootstrap, "doomed", partitions=1)
 
 
+def _wait_until_unlisted(bootstrap: str, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + GUARD_S
+    while topic in admin.list_topics(timeout=10).topics:
+        assert time.monotonic() < deadline, f"{topic} is still listed"
+        time.sleep(0.2)
+
+
+def test_replicas_of_topics_deleted_while_their_broker_was_down_are_removed(cluster_factory):
+    cluster = cluster_factory(3)
+    create_topic(cluster.bootstrap, "gone", partitions=2)
+    create_topic(cluster.bootstrap, "reborn", partitions=1)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for topic in ("gone", "reborn"):
+        producer.produce(topic, b"old", partition=0)
+    assert producer.flush(GUARD_S) == 0
+    away = cluster.brokers[3]
+    away.kill()
+    cluster.wait_for_brokers()  # its session is gone: new topics go to brokers 1 and 2
+    survivors = ",".join(b.bootstrap for b in cluster.brokers.values() if b.alive)
+    admin = AdminClient({"bootstrap.servers": survivors})
+    for topic, future in admin.delete_topics(["gone", "reborn"]).items():
+        future.result(GUARD_S)
+        _wait_until_unlisted(survivors, topic)
+    # A new topic under an old name, on the brokers that are up.
+    create_topic(survivors, "reborn", partitions=1, rf=2)
+    producer = Producer({"bootstrap.servers": survivors, "acks": "all"})
+    producer.produce("reborn", b"new", partition=0)
+    assert producer.flush(GUARD_S) == 0
+    assert {p.name for p in away.data_dir.iterdir()} >= {"gone-0", "gone-1", "reborn-0"}
+
+    away.start()  # finds its stray replicas before it serves
+    left = {p.name for p in away.data_dir.iterdir()}
+    assert not left & {"gone-0", "gone-1", "reborn-0"}, left
+    cluster.wait_for_brokers()
+    assert "gone" not in AdminClient({"bootstrap.servers": away.bootstrap}).list_topics(
+        timeout=10
+    ).topics
+    consumer = Consumer(
+        {"bootstrap.servers": cluster.bootstrap, "group.id": "reborn", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition("reborn", 0, 0)])
+    message = consumer.poll(GUARD_S)
+    assert message is not None and message.error() is None and message.value() == b"new"
+    consumer.close()
+
+
 def test_a_new_leader_reports_every_acknowledged_record_as_the_latest_offset(cluster_factory):
     """After a leader change, ListOffsets answers OFFSET_NOT_AVAILABLE (retriable) until
     the new leader's high watermark has caught up, then the full acknowledged log."""

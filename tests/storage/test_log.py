@@ -652,3 +652,14 @@ def test_divergent_tail_is_truncated_by_leader_epoch_and_replaced(tmp_path):
     assert old.end_offset_for_epoch(1) == (1, 12)
     old.close()
     new.close()
+
+
+def test_the_topic_id_is_kept_in_kafkas_partition_metadata_file(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    assert log.topic_id is None
+    topic_id = bytes(range(16))
+    log.assign_topic_id(topic_id)
+    text = (tmp_path / "t-0" / "partition.metadata").read_text()
+    assert text == "version: 0\ntopic_id: AAECAwQFBgcICQoLDA0ODw\n"  # Kafka's Uuid.toString
+    log.close()
+    assert Log(tmp_path / "t-0", LogConfig()).topic_id == topic_id

@@ -71,6 +71,7 @@ def load_handlers() -> dict[int, Api]:
         offsets,
         produce,
         producer_id,
+        reassignments,
         replication,
         sasl,
     )

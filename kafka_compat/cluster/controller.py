@@ -24,6 +24,12 @@ One task processes events one at a time, in order (Kafka's ControllerEventManage
 - ControlledShutdown(broker): leadership of the broker's partitions moves to other
   ISR members, and it leaves their ISRs; the partitions it alone can lead are
   answered as remaining.
+- AlterPartitionReassignments (KIP-455, as Kafka's ZooKeeper controller): the
+  topic znode gets the target replicas plus the leaving ones, with adding_replicas
+  and removing_replicas; the new replicas follow and catch up; once every target
+  replica is in the ISR, leadership moves into the target if needed, the leaving
+  replicas leave the ISR and get StopReplica with delete, and the znode holds the
+  target alone. A new controller resumes reassignments from the znodes.
 - ElectLeaders (the API, and the auto leader rebalance every
   leader.imbalance.check.interval.seconds): preferred elections move leadership
   back to each partition's first replica when it is live and in the ISR (the
@@ -45,7 +51,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from kafka_compat.cluster.client import BrokerClient, BrokerClientError
-from kafka_compat.cluster.zookeeper import ControllerMoved, StoreError
+from kafka_compat.cluster.zookeeper import ControllerMoved, StoreError, TopicAssignment
 from kafka_compat.cluster.zookeeper import PartitionState as LeaderIsr
 from protocol import messages
 from protocol.errors import ErrorCode
@@ -70,6 +76,27 @@ StopReplicaRequest = messages.request_type(STOP_REPLICA)
 
 
 @dataclass
+class Reassignment:
+    """A partition moving from `original` to `target` replicas (KIP-455's ORS, TRS)."""
+
+    target: list[int]
+    original: list[int]
+
+    @property
+    def replicas(self) -> list[int]:
+        """While it runs: the target, then the original replicas that leave."""
+        return self.target + self.removing
+
+    @property
+    def adding(self) -> list[int]:
+        return [r for r in self.target if r not in self.original]
+
+    @property
+    def removing(self) -> list[int]:
+        return [r for r in self.original if r not in self.target]
+
+
+@dataclass
 class ControllerContext:
     epoch: int = 0
     epoch_version: int | None = None  # /controller_epoch's version: fences our writes
@@ -79,6 +106,7 @@ class ControllerContext:
     topic_ids: dict[str, bytes] = field(default_factory=dict)
     states: dict[tuple[str, int], LeaderIsr] = field(default_factory=dict)
     deleting: set[str] = field(default_factory=set)
+    reassigning: dict[tuple[str, int], Reassignment] = field(default_factory=dict)
 
     def replicas(self, topic: str, index: int) -> list[int]:
         return self.assignments.get(topic, {}).get(index, [])
@@ -185,6 +213,16 @@ class Controller:
         """ElectLeaders: (error, message) per partition; None asks for every one."""
         return await self.call(self._elect_leaders, election_type, partitions)
 
+    async def alter_reassignments(
+        self, wanted: dict[tuple[str, int], list[int] | None], allow_rf_change: bool = True
+    ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
+        """AlterPartitionReassignments: target replicas per partition (None cancels)."""
+        return await self.call(self._alter_reassignments, wanted, allow_rf_change)
+
+    def reassignments(self) -> dict[tuple[str, int], Reassignment]:
+        """The reassignments in progress (ListPartitionReassignments)."""
+        return dict(self.ctx.reassigning)
+
     async def _check_leader_balance(self) -> None:
         interval = self.broker.config["leader.imbalance.check.interval.seconds"]
         while True:
@@ -219,6 +257,18 @@ class Controller:
         )
         if ctx.deleting:
             self.post(self._topic_deletion)
+        # Reassignments a previous controller started: resume them.
+        for topic, assignment in self.store.assignments.items():
+            for index in set(assignment.adding_replicas) | set(assignment.removing_replicas):
+                replicas = assignment.partitions.get(index, [])
+                adding = assignment.adding_replicas.get(index, [])
+                removing = assignment.removing_replicas.get(index, [])
+                ctx.reassigning[(topic, index)] = Reassignment(
+                    [r for r in replicas if r not in removing],
+                    [r for r in replicas if r not in adding],
+                )
+        for key in list(ctx.reassigning):
+            await self._maybe_finish_reassignment(key)
 
     async def _broker_change(self) -> None:
         ctx = self.ctx
@@ -254,6 +304,8 @@ class Controller:
         for broker_id in came:
             self._send_leader_and_isr(broker_id, self._replicas_on(broker_id))
         self._send_leader_and_isr_for(changed, skip=set(came))
+        for key in list(ctx.reassigning):
+            await self._maybe_finish_reassignment(key)
 
     async def _topic_change(self) -> None:
         ctx = self.ctx
@@ -281,6 +333,7 @@ class Controller:
                         self._send_stop_replica(broker_id, tps, delete=True)
             for index in list(parts or ()):
                 ctx.states.pop((topic, index), None)
+                ctx.reassigning.pop((topic, index), None)
             ctx.assignments.pop(topic, None)
             ctx.topic_ids.pop(topic, None)
             await self.store.remove_topic(topic, controller_epoch_version=ctx.epoch_version)
@@ -301,6 +354,8 @@ class Controller:
         await self.store.delete_isr_changes(notes)
         if fresh:
             self._send_update_metadata(list(ctx.live), only=fresh)
+        for key in fresh:
+            await self._maybe_finish_reassignment(key)
 
     async def _controlled_shutdown(self, broker_id: int) -> list[tuple[str, int]]:
         ctx = self.ctx
@@ -410,6 +465,135 @@ class Controller:
         if wanted:
             log.info("Controller: leader imbalance: electing preferred leaders of %s", wanted)
             await self._elect_leaders(PREFERRED_ELECTION, wanted)
+
+    async def _alter_reassignments(
+        self, wanted: dict[tuple[str, int], list[int] | None], allow_rf_change: bool
+    ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
+        ctx = self.ctx
+        results: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {}
+        started: dict[tuple[str, int], tuple[Reassignment, list[int]]] = {}
+        for key, target in wanted.items():
+            if key not in ctx.states or key[0] in ctx.deleting:
+                results[key] = (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None)
+                continue
+            running = ctx.reassigning.get(key)
+            original = running.original if running else ctx.replicas(*key)
+            if target is None:
+                if running is None:
+                    results[key] = (ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, None)
+                    continue
+                target = original  # cancelled: back to the replicas it had
+            elif not target or len(set(target)) != len(target):
+                results[key] = (
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    "the replicas must be distinct broker ids",
+                )
+                continue
+            elif any(r not in ctx.live for r in target):
+                missing = [r for r in target if r not in ctx.live]
+                results[key] = (
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    f"brokers {missing} are not live",
+                )
+                continue
+            elif not allow_rf_change and len(target) != len(original):
+                results[key] = (
+                    ErrorCode.INVALID_REPLICATION_FACTOR,
+                    f"the replication factor would change from {len(original)} to {len(target)}",
+                )
+                continue
+            # Replicas added by a reassignment this one replaces, and not wanted now.
+            dropped = [r for r in ctx.replicas(*key) if r not in target and r not in original]
+            started[key] = (Reassignment(list(target), list(original)), dropped)
+            results[key] = (ErrorCode.NONE, None)
+        for key, (reassignment, _dropped) in started.items():
+            ctx.reassigning[key] = reassignment
+        for topic in {key[0] for key in started}:
+            if not await self._write_assignment(topic):
+                for key in [k for k in started if k[0] == topic]:
+                    ctx.reassigning.pop(key, None)
+                    del started[key]
+                    results[key] = (ErrorCode.UNKNOWN_SERVER_ERROR, "the topic changed meanwhile")
+        for key, (reassignment, dropped) in started.items():
+            log.info(
+                "Controller: reassigning %s-%d from %s to %s",
+                *key,
+                reassignment.original,
+                reassignment.target,
+            )
+            # A new leader epoch tells every replica (the new ones too) the replica set.
+            state = ctx.states[key]
+            isr = [r for r in state.isr if r not in dropped]
+            leader = state.leader if state.leader in isr else NO_LEADER
+            if leader == NO_LEADER:
+                leader = next((r for r in reassignment.target if r in isr), NO_LEADER)
+            await self._write_state(*key, LeaderIsr(leader, state.leader_epoch + 1, isr, ctx.epoch))
+            for broker_id in dropped:
+                if broker_id in ctx.live:
+                    self._send_stop_replica(broker_id, [key], delete=True)
+        if started:
+            self._send_update_metadata(list(ctx.live), only=list(started))
+            self._send_leader_and_isr_for(list(started))
+        for key in started:
+            await self._maybe_finish_reassignment(key)
+        return results
+
+    async def _maybe_finish_reassignment(self, key: tuple[str, int]) -> None:
+        """Once every target replica is in the ISR: leadership into the target, the
+        leaving replicas out of the ISR and deleted, the znode at the target."""
+        ctx = self.ctx
+        reassignment = ctx.reassigning.get(key)
+        state = ctx.states.get(key)
+        if reassignment is None or state is None:
+            return
+        if any(r not in state.isr for r in reassignment.target):
+            return
+        isr = [r for r in state.isr if r in reassignment.target]
+        leader = state.leader
+        if leader not in reassignment.target or not self._can_lead(leader):
+            leader = next((r for r in reassignment.target if self._can_lead(r)), NO_LEADER)
+            if leader == NO_LEADER:
+                return  # no target replica can lead yet: a broker change retries
+        if not await self._write_state(
+            *key, LeaderIsr(leader, state.leader_epoch + 1, isr, ctx.epoch)
+        ):
+            return
+        del ctx.reassigning[key]
+        ctx.assignments[key[0]][key[1]] = list(reassignment.target)
+        if not await self._write_assignment(key[0]):
+            log.warning("Controller: could not record the end of the reassignment of %s-%d", *key)
+        log.info("Controller: %s-%d reassigned to %s", *key, reassignment.target)
+        self._send_update_metadata(list(ctx.live), only=[key])
+        self._send_leader_and_isr_for([key])
+        for broker_id in reassignment.removing:
+            if broker_id in ctx.live:
+                self._send_stop_replica(broker_id, [key], delete=True)
+
+    async def _write_assignment(self, topic: str) -> bool:
+        """Write /brokers/topics/<topic> from what the controller holds: each
+        partition's replicas, and adding/removing replicas of those being reassigned."""
+        ctx = self.ctx
+        for _ in range(5):
+            current = await self.store.get_topic_assignment(topic)
+            if current is None:
+                return False
+            partitions = dict(current.partitions)
+            adding, removing = {}, {}
+            for index in partitions:
+                reassignment = ctx.reassigning.get((topic, index))
+                if reassignment is not None:
+                    partitions[index] = reassignment.replicas
+                    if reassignment.adding:
+                        adding[index] = reassignment.adding
+                    if reassignment.removing:
+                        removing[index] = reassignment.removing
+                elif index in ctx.assignments.get(topic, {}):
+                    partitions[index] = ctx.assignments[topic][index]
+            assignment = TopicAssignment(current.topic_id, partitions, adding, removing)
+            if await self.store.set_topic_assignment(topic, assignment, current.version):
+                ctx.assignments[topic] = {i: list(r) for i, r in partitions.items()}
+                return True
+        return False
 
     # ---- state changes ------------------------------------------------------------
 

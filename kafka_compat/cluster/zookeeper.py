@@ -1476,7 +1476,11 @@ class ZooKeeperStore(MetadataStore):
             except BadVersionError:
                 return None
 
-        return await self._in_thread(write)
+        version = await self._in_thread(write)
+        if version is not None:  # our cache has it at once (the watch confirms it)
+            assignment.version = version
+            self._set_assignment(name, assignment)
+        return version
 
     async def get_topic_configs(self, name: str) -> dict[str, str]:
         return _configs(await self._in_thread(self._get, f"{CONFIG_TOPICS_PATH}/{name}")) or {}

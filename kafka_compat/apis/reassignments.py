@@ -1,0 +1,94 @@
+"""Partition reassignment (KIP-455), the controller's APIs (kafka-reassign-partitions.sh,
+AdminClient alterPartitionReassignments / listPartitionReassignments).
+
+AlterPartitionReassignments: v0-1
+    Behavior: each partition gets its target replicas (distinct live brokers, else
+    INVALID_REPLICA_ASSIGNMENT), or null to cancel (NO_REASSIGNMENT_IN_PROGRESS if
+    none runs). The answer comes once the reassignment is recorded and under way;
+    the controller finishes it when every target replica is in sync (see
+    cluster/controller.py). Other brokers answer NOT_CONTROLLER; a single node,
+    where no replica can move, answers INVALID_REPLICA_ASSIGNMENT unless the target
+    is the broker itself.
+    Version notes: v0 flexible · v1 AllowReplicationFactorChange (KIP-860).
+ListPartitionReassignments: v0
+    Behavior: the reassignments in progress, all or the partitions named, with
+    replicas, adding and removing replicas.
+    Version notes: v0 flexible.
+"""
+
+from __future__ import annotations
+
+from kafka_compat.apis import RequestContext, api
+from protocol import messages
+from protocol.errors import ErrorCode
+
+AlterResponse = messages.response_type(45)
+ListResponse = messages.response_type(46)
+
+
+@api(45, 0, 1)
+async def handle_alter_partition_reassignments(ctx: RequestContext, request):
+    broker = ctx.broker
+    wanted = {(t.name, p.partition_index): p.replicas for t in request.topics for p in t.partitions}
+    allow_rf_change = request.allow_replication_factor_change if ctx.version >= 1 else True
+    if broker.cluster_mode:
+        controller = broker.controller
+        if controller is None or not controller.active:
+            return AlterResponse(error_code=ErrorCode.NOT_CONTROLLER, responses=[])
+        results = await controller.alter_reassignments(wanted, allow_rf_change)
+    else:
+        results = {key: _single_node_result(broker, key, target) for key, target in wanted.items()}
+    by_topic: dict[str, list] = {}
+    for (topic, index), (code, message) in results.items():
+        by_topic.setdefault(topic, []).append(
+            AlterResponse.ReassignablePartitionResponse(
+                partition_index=index, error_code=code, error_message=message
+            )
+        )
+    return AlterResponse(
+        allow_replication_factor_change=allow_rf_change,
+        responses=[
+            AlterResponse.ReassignableTopicResponse(name=topic, partitions=parts)
+            for topic, parts in by_topic.items()
+        ],
+    )
+
+
+def _single_node_result(broker, key, target) -> tuple[ErrorCode, str | None]:
+    if broker.partition(*key) is None:
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None
+    if target is None:
+        return ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, None
+    if target != [broker.node_id]:
+        return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"the only broker is {broker.node_id}"
+    return ErrorCode.NONE, None
+
+
+@api(46, 0, 0)
+async def handle_list_partition_reassignments(ctx: RequestContext, request):
+    broker = ctx.broker
+    running = {}
+    if broker.cluster_mode:
+        controller = broker.controller
+        if controller is None or not controller.active:
+            return ListResponse(error_code=ErrorCode.NOT_CONTROLLER, topics=[])
+        running = controller.reassignments()
+    if request.topics is not None:
+        named = {(t.name, i) for t in request.topics for i in t.partition_indexes}
+        running = {key: r for key, r in running.items() if key in named}
+    by_topic: dict[str, list] = {}
+    for (topic, index), reassignment in sorted(running.items()):
+        by_topic.setdefault(topic, []).append(
+            ListResponse.OngoingPartitionReassignment(
+                partition_index=index,
+                replicas=reassignment.replicas,
+                adding_replicas=reassignment.adding,
+                removing_replicas=reassignment.removing,
+            )
+        )
+    return ListResponse(
+        topics=[
+            ListResponse.OngoingTopicReassignment(name=topic, partitions=parts)
+            for topic, parts in by_topic.items()
+        ]
+    )

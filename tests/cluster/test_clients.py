@@ -172,9 +172,10 @@ def test_replicas_of_topics_deleted_while_their_broker_was_down_are_removed(clus
     left = {p.name for p in away.data_dir.iterdir()}
     assert not left & {"gone-0", "gone-1", "reborn-0"}, left
     cluster.wait_for_brokers()
-    assert "gone" not in AdminClient({"bootstrap.servers": away.bootstrap}).list_topics(
-        timeout=10
-    ).topics
+    assert (
+        "gone"
+        not in AdminClient({"bootstrap.servers": away.bootstrap}).list_topics(timeout=10).topics
+    )
     consumer = Consumer(
         {"bootstrap.servers": cluster.bootstrap, "group.id": "reborn", "enable.auto.commit": False}
     )

@@ -35,6 +35,7 @@ from functools import partial
 
 import trio
 
+from kafka_compat.cluster.zookeeper import TopicExists
 from kafka_compat.groups import consumer_protocol
 from kafka_compat.groups.group import (
     COMPLETING_REBALANCE,
@@ -214,6 +215,9 @@ class GroupCoordinator:
                     topic = await self.broker.create_topic(
                         OFFSETS_TOPIC, self.config.num_partitions, configs
                     )
+                except TopicExists:
+                    # Another broker created it first; its metadata reaches us soon.
+                    return ErrorCode.COORDINATOR_NOT_AVAILABLE
                 except Exception as exc:  # the store or the disk refused
                     log.warning("Cannot create %s: %s", OFFSETS_TOPIC, exc)
                     return ErrorCode.COORDINATOR_NOT_AVAILABLE

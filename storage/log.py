@@ -1,9 +1,10 @@
 """Log: one partition's log, `<log.dir>/<topic>-<partition>/`, a list of LogSegments.
 
-Append (produce): scan_batches validates the payload per batch (size, magic, CRC),
-the ProducerStateManager checks idempotence, offsets are patched into the batch
-headers, LogAppendTime is stamped if the topic asks for it, and the bytes go to the
-active segment as they are, rolling to a new segment when it is full (segment.bytes,
+Append (produce): scan_batches validates the payload per batch (size, magic, CRC) and
+counts the batches (a leader append is exactly one, as Kafka's LogValidator wants, else
+INVALID_RECORD), the ProducerStateManager checks idempotence, offsets are patched into
+the batch header, LogAppendTime is stamped if the topic asks for it, and the bytes go
+to the active segment as they are, rolling to a new segment when it is full (segment.bytes,
 an index full, offsets beyond int32 of the base) or old (segment.ms + jitter, from the
 first batch's max timestamp). A failed write (disk full, EIO) raises StorageError
 (KAFKA_STORAGE_ERROR), is logged once per episode, and leaves the log as it was.
@@ -816,8 +817,10 @@ class Log:
     ) -> LogAppendInfo:
         """Validate, assign offsets (patched into `records`) and write, as the leader.
 
-        `leader_epoch` is stamped into every batch header and, when it is new, recorded
-        in the leader epoch cache at the first offset of this append.
+        `records` is one batch, as Kafka's LogValidator wants it: more than one is
+        INVALID_RECORD, none appends nothing. `leader_epoch` is stamped into the batch
+        header and, when it is new, recorded in the leader epoch cache at the first
+        offset of this append.
 
         Raises InvalidRecordError (CORRUPT_MESSAGE, INVALID_RECORD, MESSAGE_TOO_LARGE) or
         a storage.errors exception (OUT_OF_ORDER_SEQUENCE_NUMBER, INVALID_PRODUCER_EPOCH,
@@ -829,6 +832,13 @@ class Log:
         info = scan_batches(records, config.max_message_bytes)
         if not info.positions:
             return LogAppendInfo(-1, -1, -1, self.log_start_offset)
+        if len(info.positions) > 1:
+            # Kafka's LogValidator: a leader append of format v2 is one batch (produce
+            # v3+ carries exactly one per partition); counted by the scan above.
+            raise InvalidRecordError(
+                INVALID_RECORD,
+                f"{len(info.positions)} record batches in one append: exactly one is allowed",
+            )
         if info.size > config.segment_bytes:
             raise RecordListTooLarge(
                 f"{info.size} bytes of batches exceed segment.bytes {config.segment_bytes}"
@@ -846,7 +856,7 @@ class Log:
         first_offset = self.log_end_offset
         append_time = now if log_append_time else -1
         appends: dict[int, ProducerAppendInfo] | None = None
-        if info.producer_id >= 0 or len(info.positions) > 1:
+        if info.producer_id >= 0:
             appends = {}
             duplicate = self._stage_producer_state(
                 records, info, first_offset, append_time, origin, appends

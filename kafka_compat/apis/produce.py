@@ -1,30 +1,36 @@
 """Produce: advertised v0-11, served v3-11
 
-Behavior: record batches (format v2 only) are validated per batch (size against the
-    topic's max.message.bytes, CRC, magic), given offsets by patching the batch in
+Behavior: each partition's records are exactly one record batch, format v2 (Kafka's
+    ProduceRequest.validateRecords and LogValidator: more than one is INVALID_RECORD,
+    counted by the append's one pass over the batch headers), validated (size against
+    the topic's max.message.bytes, CRC, magic), given offsets by patching the batch in
     the request buffer, and appended as received, compressed or not: records are
     never decoded here, by the partition's leader only (NOT_LEADER_OR_FOLLOWER
-    elsewhere). acks 0 (no response), 1 (after the leader's append) and -1: refused
-    with NOT_ENOUGH_REPLICAS before the append when the ISR is smaller than
-    min.insync.replicas, else answered when the high watermark passes the batch
-    (every ISR member has it), with REQUEST_TIMED_OUT (or
+    elsewhere). A refused partition answers base offset -1, stores nothing, and the
+    request's other partitions go on. acks 0 (no response), 1 (after the leader's
+    append) and -1: refused with NOT_ENOUGH_REPLICAS before the append when the ISR is
+    smaller than min.insync.replicas, else answered when the high watermark passes the
+    batch (every ISR member has it), with REQUEST_TIMED_OUT (or
     NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below the minimum) after the
-    request's timeout. Single node: the ISR is this broker, so -1 answers after
-    the append. Idempotent producers get their
-    sequence numbers checked per partition; a duplicate of one of the last 5
-    batches answers with the original offsets. An unknown topic is created when
-    `auto.create.topics.enable` is true.
+    request's timeout. Single node: the ISR is this broker, so -1 answers after the
+    append. Idempotent producers get their sequence numbers checked per partition; a
+    duplicate of one of the last 5 batches answers with the original offsets. An
+    unknown topic is created when `auto.create.topics.enable` is true.
 Version notes: v0-2 are advertised (librdkafka's compression check looks for v0,
     KAFKA-18659) but refused by closing the connection, as Kafka 4.0 does; v3
-    TransactionalId and format v2 · v5 LogStartOffset · v8 RecordErrors, ErrorMessage
-    · v9 flexible · v10 CurrentLeader (tagged, left at defaults) · v11 same.
+    TransactionalId and format v2 · v5 LogStartOffset · v7 zstd (a zstd first batch
+    before v7 is UNSUPPORTED_COMPRESSION_TYPE, checked before the batch count, as
+    Kafka does) · v8 RecordErrors, ErrorMessage · v9 flexible · v10 CurrentLeader
+    (tagged, left at defaults) · v11 same.
 Left out: transactional produce (no transaction coordinator yet); v12+ (KIP-890
-    part 2 and topic ids).
+    part 2 and topic ids); empty records are a no-op answered without an error (Kafka:
+    INVALID_RECORD).
 """
 
 from __future__ import annotations
 
 import logging
+import struct
 
 import trio
 
@@ -33,7 +39,14 @@ from kafka_compat.broker import INTERNAL_TOPICS, topic_name_error
 from kafka_compat.cluster.zookeeper import StoreError
 from protocol import messages
 from protocol.errors import ErrorCode
-from protocol.records import InvalidRecordError
+from protocol.records import (
+    CODEC_MASK,
+    COMPRESSION_ZSTD,
+    HEADER_SIZE,
+    LOG_OVERHEAD,
+    MAGIC,
+    InvalidRecordError,
+)
 from storage.errors import LogError
 from storage.log import AppendOrigin
 
@@ -43,11 +56,17 @@ ProduceResponse = messages.response_type(0)
 TopicResponse = ProduceResponse.TopicProduceResponse
 PartitionResponse = ProduceResponse.PartitionProduceResponse
 
+# Produce v7 is the first that may carry zstd batches (KIP-110).
+ZSTD_MIN_VERSION = 7
+# The first batch's batchLength, magic and attributes (protocol/records.py layout).
+_FIRST_BATCH = struct.Struct(">8xi4xb4xh")
+
 
 @api(0, 0, 11, min_accepted=3)
 async def handle_produce(ctx: RequestContext, request):
     broker = ctx.broker
     acks = request.acks
+    version = ctx.version
     responses = []
     waits = []  # (partition, result, last offset) for acks=all
     for topic_data in request.topic_data:
@@ -75,7 +94,9 @@ async def handle_produce(ctx: RequestContext, request):
                 for d in topic_data.partition_data
             ]
         else:
-            results = [_append(broker, partitions, d, acks) for d in topic_data.partition_data]
+            results = [
+                _append(broker, partitions, d, acks, version) for d in topic_data.partition_data
+            ]
             if acks == -1:
                 waits.extend(
                     (partitions[r.index], r, info)
@@ -108,18 +129,25 @@ async def _wait_replicated(waits, deadline: float) -> None:
             replication_waits.start_soon(wait_one, *wait)
 
 
-def _append(broker, partitions, data, acks: int):
+def _append(broker, partitions, data, acks: int, version: int):
     """(response, last offset written or None)."""
     index = data.index
     if acks not in (-1, 0, 1):
         return _error(index, ErrorCode.INVALID_REQUIRED_ACKS), None
     if partitions is None or not 0 <= index < len(partitions):
         return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), None
-    if data.records is None:
+    records = data.records
+    if records is None:
         return _error(index, ErrorCode.CORRUPT_MESSAGE, "Produce request without records"), None
+    if version < ZSTD_MIN_VERSION and _first_batch_is_zstd(records):
+        return _error(
+            index,
+            ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
+            f"Produce requests with version {version} are not allowed to use ZStandard compression",
+        ), None
     partition = partitions[index]
     try:
-        info = partition.append_to_leader(data.records, acks, AppendOrigin.CLIENT)
+        info = partition.append_to_leader(records, acks, AppendOrigin.CLIENT)
     except (InvalidRecordError, LogError) as exc:
         return _error(index, exc.error_code, str(exc) or None), None
     response = PartitionResponse(
@@ -129,6 +157,20 @@ def _append(broker, partitions, data, acks: int):
         log_start_offset=info.log_start_offset,
     )
     return response, (info.last_offset if info.last_offset >= 0 else None)
+
+
+def _first_batch_is_zstd(records) -> bool:
+    """Kafka's ProduceRequest.validateRecords judges the codec of the first whole v2
+    batch, before it counts batches: one header read, no walk. Anything else is left to
+    the append, which refuses it."""
+    if len(records) < HEADER_SIZE:
+        return False
+    length, magic, attributes = _FIRST_BATCH.unpack_from(records)
+    return (
+        magic == MAGIC
+        and length + LOG_OVERHEAD <= len(records)
+        and attributes & CODEC_MASK == COMPRESSION_ZSTD
+    )
 
 
 def _error(index: int, code: int, message: str | None = None):

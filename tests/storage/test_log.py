@@ -323,8 +323,18 @@ def test_oversized_batch_is_message_too_large(tmp_path):
 def test_append_larger_than_a_segment_is_record_list_too_large(tmp_path):
     log = Log(tmp_path / "t-0", LogConfig(segment_bytes=300))
     with pytest.raises(RecordListTooLarge) as excinfo:
-        log.append(_batch(2) + _batch(2))
+        log.append(_batch(4))
     assert excinfo.value.error_code == 18
+
+
+def test_more_than_one_batch_in_an_append_is_invalid_record_and_nothing_written(tmp_path):
+    log = Log(tmp_path / "t-0", LogConfig())
+    for origin in (AppendOrigin.CLIENT, AppendOrigin.COORDINATOR):
+        with pytest.raises(InvalidRecordError) as excinfo:
+            log.append(_batch(2) + _batch(3), origin=origin)
+        assert excinfo.value.error_code == INVALID_RECORD
+    assert (log.log_end_offset, log.active_segment.size) == (0, 0)
+    assert log.append(_batch(2)).first_offset == 0
 
 
 def test_corrupt_payload_is_refused_and_nothing_written(tmp_path):

@@ -23,7 +23,9 @@ Version notes: v0-2 are advertised (librdkafka's compression check looks for v0,
     Kafka does) · v8 RecordErrors, ErrorMessage · v9 flexible · v10 CurrentLeader
     (tagged, left at defaults) · v11 same.
 Left out: transactional produce (no transaction coordinator yet); v12+ (KIP-890
-    part 2 and topic ids); empty records are a no-op answered without an error (Kafka:
+    part 2 and topic ids); the topic's compression.type is accepted and shown but not
+    applied (no recompression: batches are stored in the producer's codec, as with
+    "producer"); empty records are a no-op answered without an error (Kafka:
     INVALID_RECORD).
 """
 

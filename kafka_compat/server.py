@@ -14,7 +14,7 @@ import struct
 
 import trio
 
-from kafka_compat.apis import REGISTRY, Api, RequestContext
+from kafka_compat.apis import CLOSE_CONNECTION, REGISTRY, Api, RequestContext
 from protocol import messages
 from protocol.errors import ErrorCode
 from protocol.headers import RequestHeader, decode_request_header, encode_response_header
@@ -166,6 +166,8 @@ async def _handle_frame(frame: bytearray, broker, peer: str) -> bytes | None | b
     response = await entry.handler(ctx, request)
     if response is None:
         return None
+    if response is CLOSE_CONNECTION:
+        return False
     return _response_frame(header, version, response)
 
 

@@ -28,6 +28,16 @@ class RequestContext:
 Handler = Callable[[RequestContext, Any], Awaitable[Any]]
 
 
+class _CloseConnection:
+    def __repr__(self) -> str:
+        return "CLOSE_CONNECTION"
+
+
+# A handler's answer that closes the connection instead (Produce acks=0 with an error:
+# the client has no response to learn from, so it reconnects and refreshes metadata).
+CLOSE_CONNECTION = _CloseConnection()
+
+
 @dataclass(frozen=True, slots=True)
 class Api:
     key: int

@@ -7,7 +7,9 @@ Behavior: each partition's records are exactly one record batch, format v2 (Kafk
     the request buffer, and appended as received, compressed or not: records are
     never decoded here, by the partition's leader only (NOT_LEADER_OR_FOLLOWER
     elsewhere). A refused partition answers base offset -1, stores nothing, and the
-    request's other partitions go on. acks 0 (no response), 1 (after the leader's
+    request's other partitions go on; empty records are INVALID_RECORD. acks 0 (no
+    response; on any error the connection is closed, as Kafka does, so that the client
+    refreshes its metadata), 1 (after the leader's
     append) and -1: refused with NOT_ENOUGH_REPLICAS before the append when the ISR is
     smaller than min.insync.replicas, else answered when the high watermark passes the
     batch (every ISR member has it), with REQUEST_TIMED_OUT (or
@@ -25,8 +27,7 @@ Version notes: v0-2 are advertised (librdkafka's compression check looks for v0,
 Left out: transactional produce (no transaction coordinator yet); v12+ (KIP-890
     part 2 and topic ids); the topic's compression.type is accepted and shown but not
     applied (no recompression: batches are stored in the producer's codec, as with
-    "producer"); empty records are a no-op answered without an error (Kafka:
-    INVALID_RECORD).
+    "producer").
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import struct
 
 import trio
 
-from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis import CLOSE_CONNECTION, RequestContext, api
 from kafka_compat.broker import INTERNAL_TOPICS, topic_name_error
 from kafka_compat.cluster.zookeeper import StoreError
 from protocol import messages
@@ -108,6 +109,11 @@ async def handle_produce(ctx: RequestContext, request):
             results = [r for r, _ in results]
         responses.append(TopicResponse(name=name, partition_responses=results))
     if acks == 0:
+        if any(r.error_code for t in responses for r in t.partition_responses):
+            # As Kafka: the client gets no answer, so a closed connection is its only
+            # cue to refresh metadata (e.g. NOT_LEADER_OR_FOLLOWER after a leader change).
+            log.debug("Produce acks=0 from %s failed: closing the connection", ctx.peer)
+            return CLOSE_CONNECTION
         return None
     if waits:
         await _wait_replicated(waits, trio.current_time() + request.timeout_ms / 1000)
@@ -141,6 +147,8 @@ def _append(broker, partitions, data, acks: int, version: int):
     records = data.records
     if records is None:
         return _error(index, ErrorCode.CORRUPT_MESSAGE, "Produce request without records"), None
+    if not records:
+        return _error(index, ErrorCode.INVALID_RECORD, "Produce records hold no batch"), None
     if version < ZSTD_MIN_VERSION and _first_batch_is_zstd(records):
         return _error(
             index,

@@ -148,3 +148,37 @@ def test_zstd_from_produce_v7_on_is_accepted(broker):
             offset += 2
     finally:
         conn.close()
+
+
+def test_empty_records_are_refused_as_invalid_record(broker):
+    create_topic(broker.bootstrap, "empty-records", 1)
+    conn = RawConnection(broker.bootstrap)
+    try:
+        assert produce(conn, "empty-records", {0: b""}, 9) == {0: (INVALID_RECORD, -1)}
+    finally:
+        conn.close()
+
+
+def test_acks_0_with_an_error_closes_the_connection(broker):
+    """The client gets no answer to learn from; Kafka closes the connection so that it
+    reconnects and refreshes its metadata. Without an error the connection stays."""
+    create_topic(broker.bootstrap, "acks-zero", 1)
+    P = ProduceRequest
+
+    def acks_0(partition: int):
+        data = P.TopicProduceData.PartitionProduceData(index=partition, records=batch(1))
+        return P(
+            transactional_id=None,
+            acks=0,
+            timeout_ms=10_000,
+            topic_data=[P.TopicProduceData(name="acks-zero", partition_data=[data])],
+        )
+
+    conn = RawConnection(broker.bootstrap)
+    try:
+        conn.send(acks_0(0), 9)
+        assert produce(conn, "acks-zero", {0: batch(1)}, 9) == {0: (NONE, 1)}  # still open
+        conn.send(acks_0(5), 9)  # no such partition
+        assert conn.sock.recv(1) == b""  # closed by the broker
+    finally:
+        conn.close()

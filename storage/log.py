@@ -779,30 +779,10 @@ class Log:
         append = state.prepare_update(
             header.producer_id, validate_epoch=False, validate_sequence=False
         )
-        if header.attributes & CONTROL_MASK:
-            try:
-                control_type, coordinator_epoch = read_end_txn_marker(
-                    segment.read_batch(position, header.size)
-                )
-            except InvalidRecordError:
-                return
-            append.append_end_txn_marker(
-                header.producer_epoch,
-                coordinator_epoch,
-                header.base_offset,
-                header.max_timestamp,
-                control_type == CONTROL_COMMIT,
-            )
-        else:
-            append.append_data_batch(
-                header.producer_epoch,
-                header.base_sequence,
-                header.last_sequence,
-                header.base_offset,
-                header.last_offset,
-                header.max_timestamp,
-                header.is_transactional,
-            )
+        try:
+            _add_batch(append, header, lambda: segment.read_batch(position, header.size))
+        except InvalidRecordError:
+            return
         state.update(append)
 
     # -- append -------------------------------------------------------------
@@ -998,29 +978,11 @@ class Log:
                     append = appends[producer_id] = state.prepare_update(
                         producer_id, validate_epoch=False, validate_sequence=False
                     )
-                if header.attributes & CONTROL_MASK:
-                    with memoryview(records) as view:
-                        marker = bytes(
-                            view[position : position + header.batch_length + LOG_OVERHEAD]
-                        )
-                    control_type, coordinator_epoch = read_end_txn_marker(marker)
-                    append.append_end_txn_marker(
-                        header.producer_epoch,
-                        coordinator_epoch,
-                        header.base_offset,
-                        header.max_timestamp,
-                        control_type == CONTROL_COMMIT,
-                    )
-                else:
-                    append.append_data_batch(
-                        header.producer_epoch,
-                        header.base_sequence,
-                        header.last_sequence,
-                        header.base_offset,
-                        last,
-                        header.max_timestamp,
-                        header.is_transactional,
-                    )
+                _add_batch(
+                    append,
+                    header,
+                    lambda start=position, end=position + header.size: bytes(records[start:end]),
+                )
             expected = last + 1
         first_offset = info.headers[0].base_offset
         last_offset = expected - 1
@@ -1582,3 +1544,28 @@ def _check_timestamps(info: BatchesInfo, now: int, config: LogConfig) -> None:
                 f"timestamps {header.base_timestamp}..{header.max_timestamp}"
                 f" outside [{earliest}, {latest}]"
             )
+
+
+def _add_batch(append, header: BatchHeader, read_marker: Callable[[], bytes]) -> None:
+    """One batch, from its header, into a producer's pending state update: a data
+    batch, or a transaction marker (whose record `read_marker` reads; raises
+    InvalidRecordError when it does not parse)."""
+    if header.attributes & CONTROL_MASK:
+        control_type, coordinator_epoch = read_end_txn_marker(read_marker())
+        append.append_end_txn_marker(
+            header.producer_epoch,
+            coordinator_epoch,
+            header.base_offset,
+            header.max_timestamp,
+            control_type == CONTROL_COMMIT,
+        )
+    else:
+        append.append_data_batch(
+            header.producer_epoch,
+            header.base_sequence,
+            header.last_sequence,
+            header.base_offset,
+            header.last_offset,
+            header.max_timestamp,
+            header.is_transactional,
+        )

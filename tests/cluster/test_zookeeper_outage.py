@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import time
 
-from confluent_kafka.admin import AdminClient
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
 from kazoo.client import KazooClient
 
 from tests.cluster.cluster_fixtures import Cluster, CuttableLink
@@ -71,6 +73,12 @@ def test_the_cluster_serves_through_a_zookeeper_outage_longer_than_a_session(
         link.cut()
         cut_at = time.monotonic()
         producer.wait_for_more_acks(2000)
+        # What needs ZooKeeper is refused, retriably, after the store's request timeout.
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        creation = admin.create_topics([NewTopic("during-outage", 1, 3)])["during-outage"]
+        with pytest.raises(KafkaException) as refused:
+            creation.result(GUARD_S)
+        assert refused.value.args[0].code() == KafkaError.REQUEST_TIMED_OUT
         time.sleep(max(0.0, cut_at + 3 * SESSION_TIMEOUT_S - time.monotonic()))
         # ZooKeeper has expired every session: no broker is registered, no controller.
         assert zk.get_children("/brokers/ids") == []
@@ -93,6 +101,7 @@ def test_the_cluster_serves_through_a_zookeeper_outage_longer_than_a_session(
             time.sleep(0.2)
         producer.wait_for_more_acks(2000)
         create_topic(cluster.bootstrap, "after-outage", partitions=1, rf=3)
+        assert "during-outage" not in admin.list_topics(timeout=10).topics
 
         # Leadership still moves: the leader of partition 0 dies, then comes back.
         leader = leader_of(cluster.bootstrap, TOPIC, 0)

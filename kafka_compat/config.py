@@ -95,6 +95,7 @@ BROKER_KEYS: dict[str, Key] = {
     k.name: k
     for k in [
         Key("broker.id", _non_negative(int), "0"),
+        Key("broker.rack", str, None),
         Key("listeners", str, "PLAINTEXT://127.0.0.1:9092"),
         Key("advertised.listeners", str, None),
         Key("log.dirs", str, None),

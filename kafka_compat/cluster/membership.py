@@ -69,7 +69,9 @@ async def join_cluster(broker: Broker, task_status=trio.TASK_STATUS_IGNORED) -> 
     store.on_deletions(dispatch("on_delete_topics_changed"))
     store.on_isr_changes(dispatch("on_isr_change_notification"))
     async with trio.open_nursery() as cluster_membership:
-        await store.register_broker(broker.node_id, broker.host, broker.port)
+        await store.register_broker(
+            broker.node_id, broker.host, broker.port, rack=broker.config["broker.rack"]
+        )
         cluster_membership.start_soon(
             _run_for_controller, broker, controller_changed, session_changed
         )

@@ -410,10 +410,12 @@ def assign_replicas(
     *,
     start_partition: int = 0,
     rng: random.Random | None = None,
+    racks: Mapping[int, str | None] | None = None,
 ) -> dict[int, list[int]]:
-    """Kafka's rack-unaware replica placement (AdminUtils.assignReplicasToBrokersRackUnaware).
+    """Kafka's replica placement (AdminUtils.assignReplicasToBrokers): rack-aware when
+    every broker has a rack (`racks`: broker.rack per broker id), else rack-unaware.
 
-    Brokers are taken in id order. Partition p's first replica (its preferred leader)
+    Rack-unaware (assignReplicasToBrokersRackUnaware): brokers are taken in id order. Partition p's first replica (its preferred leader)
     is broker (p + start_index) mod n, so leaders go round-robin; the other replicas
     follow at a distance of 1 + (shift + j) mod (n - 1), and the shift grows by one
     after every n partitions, so followers spread too. Kafka picks start_index and
@@ -439,6 +441,16 @@ def assign_replicas(
             shift = rng.randrange(n)
     elif shift is None:
         shift = start_index
+    if racks and all(racks.get(b) is not None for b in brokers):
+        return _assign_rack_aware(
+            brokers,
+            {b: racks[b] for b in brokers},
+            partitions,
+            replication_factor,
+            start_index,
+            shift,
+            start_partition,
+        )
     result: dict[int, list[int]] = {}
     partition = max(0, start_partition)
     for _ in range(partitions):
@@ -448,6 +460,53 @@ def assign_replicas(
         replicas = [brokers[first]]
         for j in range(replication_factor - 1):
             replicas.append(brokers[(first + 1 + (shift + j) % (n - 1)) % n])
+        result[partition] = replicas
+        partition += 1
+    return result
+
+
+def _assign_rack_aware(
+    brokers: list[int],
+    racks: dict[int, str],
+    partitions: int,
+    replication_factor: int,
+    start_index: int,
+    shift: int,
+    start_partition: int,
+) -> dict[int, list[int]]:
+    """Kafka's assignReplicasToBrokersRackAware: the same walk as the rack-unaware
+    placement, over the brokers taken from each rack in turn, skipping a broker
+    whose rack already holds a replica of the partition until every rack does."""
+    by_rack: dict[str, list[int]] = {}
+    for broker in brokers:
+        by_rack.setdefault(racks[broker], []).append(broker)
+    queues = [iter(by_rack[rack]) for rack in sorted(by_rack)]
+    arranged: list[int] = []
+    turn = 0
+    while len(arranged) < len(brokers):
+        broker = next(queues[turn], None)
+        if broker is not None:
+            arranged.append(broker)
+        turn = (turn + 1) % len(queues)
+    n, rack_count = len(arranged), len(by_rack)
+    result: dict[int, list[int]] = {}
+    partition = max(0, start_partition)
+    for _ in range(partitions):
+        if partition > 0 and partition % n == 0:
+            shift += 1
+        first = (partition + start_index) % n
+        replicas = [arranged[first]]
+        used_racks = {racks[arranged[first]]}
+        k = 0
+        for _ in range(replication_factor - 1):
+            while True:
+                broker = arranged[(first + 1 + (shift * rack_count + k) % (n - 1)) % n]
+                k += 1
+                rack_free = racks[broker] not in used_racks or len(used_racks) == rack_count
+                if rack_free and broker not in replicas:
+                    replicas.append(broker)
+                    used_racks.add(racks[broker])
+                    break
         result[partition] = replicas
         partition += 1
     return result
@@ -1274,10 +1333,9 @@ class ZooKeeperStore(MetadataStore):
         """
         if assignment is None:
             rf = replication_factor or self.default_replication_factor
-            brokers = await self._in_thread(
-                lambda d: [int(c) for c in self._children(d, BROKER_IDS_PATH) if c.isdigit()]
-            )
-            assignment = assign_replicas(brokers, partitions, rf)
+            brokers = await self._in_thread(self._read_brokers)
+            racks = {i: reg.rack for i, reg in brokers.items()}
+            assignment = assign_replicas(brokers, partitions, rf, racks=racks)
         topic = TopicAssignment(
             topic_id or uuid.uuid4().bytes, {int(p): list(r) for p, r in assignment.items()}
         )
@@ -1350,9 +1408,8 @@ class ZooKeeperStore(MetadataStore):
             if assignment is not None:
                 added = {int(p): list(r) for p, r in assignment.items()}
             else:
-                brokers = sorted(
-                    int(c) for c in self._children(deadline, BROKER_IDS_PATH) if c.isdigit()
-                )
+                registered = self._read_brokers(deadline)
+                brokers = sorted(registered)
                 first = current.partitions[0][0] if current.partitions.get(0) else None
                 start = next(
                     (i for i, b in enumerate(brokers) if first is not None and b >= first), 0
@@ -1363,6 +1420,7 @@ class ZooKeeperStore(MetadataStore):
                     len(current.partitions.get(0, [])) or 1,
                     start,
                     start_partition=count,
+                    racks={i: reg.rack for i, reg in registered.items()},
                 )
             current.partitions.update(added)
             try:

@@ -185,11 +185,20 @@ class ClusterBroker:
 
 
 class Cluster:
-    def __init__(self, root: Path, zk_connect: str, size: int, props: dict[str, str]):
+    def __init__(
+        self,
+        root: Path,
+        zk_connect: str,
+        size: int,
+        props: dict[str, str],
+        per_broker: dict[int, dict[str, str]] | None = None,
+    ):
         self.root = root
         self.zk_connect = zk_connect
         self.brokers = {
-            i: ClusterBroker(i, zk_connect, root, {**FAST_CLUSTER, **props})
+            i: ClusterBroker(
+                i, zk_connect, root, {**FAST_CLUSTER, **props, **(per_broker or {}).get(i, {})}
+            )
             for i in range(1, size + 1)
         }
 
@@ -230,15 +239,16 @@ class Cluster:
 
 @pytest.fixture(name="cluster_factory")
 def cluster_factory_fixture(tmp_path: Path, zk_connect: str):
-    """cluster_factory(size=3, **props) -> a started Cluster on a fresh chroot of the
-    session's ZooKeeper (tests/cluster/conftest.py); keys use '_' for '.'."""
+    """cluster_factory(size=3, per_broker=None, **props) -> a started Cluster on a fresh
+    chroot of the session's ZooKeeper (tests/cluster/conftest.py); keys use '_' for '.';
+    per_broker: {broker id: {key: value}} on top (Kafka's dotted keys)."""
     clusters: list[Cluster] = []
 
-    def start(size: int = 3, **props: str) -> Cluster:
+    def start(size: int = 3, per_broker: dict | None = None, **props: str) -> Cluster:
         props = {k.replace("_", "."): str(v) for k, v in props.items()}
         root = tmp_path / f"cluster-{len(clusters)}"
         root.mkdir(parents=True)
-        cluster = Cluster(root, zk_connect, size, props)
+        cluster = Cluster(root, zk_connect, size, props, per_broker)
         clusters.append(cluster)
         cluster.start()
         return cluster

@@ -260,3 +260,15 @@ async def test_producer_ids_come_in_blocks_from_zookeeper(cluster_factory):
     await trio.to_thread.run_sync(cluster.brokers[1].kill)
     await trio.to_thread.run_sync(cluster.brokers[1].start)
     assert await new_producer_id(cluster.brokers[1].port) == 3000
+
+
+def test_replicas_are_spread_over_racks(cluster_factory):
+    racks = {1: "rack-a", 2: "rack-b", 3: "rack-a"}
+    cluster = cluster_factory(3, per_broker={i: {"broker.rack": r} for i, r in racks.items()})
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    nodes = admin.describe_cluster().result(GUARD_S).nodes
+    assert {node.id: node.rack for node in nodes} == racks
+    create_topic(cluster.bootstrap, "racked", partitions=6, rf=2)
+    partitions = admin.list_topics("racked", timeout=10).topics["racked"].partitions
+    for partition in partitions.values():
+        assert {racks[b] for b in partition.replicas} == {"rack-a", "rack-b"}

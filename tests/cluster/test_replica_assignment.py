@@ -1,4 +1,4 @@
-"""assign_replicas: Kafka's rack-unaware placement (AdminUtils)."""
+"""assign_replicas: Kafka's replica placement (AdminUtils), rack-unaware and rack-aware."""
 
 from __future__ import annotations
 
@@ -85,3 +85,44 @@ def test_refuses_impossible_requests_with_kafkas_messages():
         assign_replicas([1, 2], 0, 1)
     with pytest.raises(InvalidReplicationFactor):
         assign_replicas([], 1, 1)
+
+
+RACKS = {0: "rack1", 1: "rack3", 2: "rack3", 3: "rack2", 4: "rack2", 5: "rack1"}
+
+
+def test_rack_aware_matches_kafkas_own_expected_assignment():
+    # AdminRackAwareTest.testGetRackAlternatedBrokerListAndAssignReplicasToBrokers:
+    # brokers taken rack by rack (0, 3, 1, 5, 4, 2), 7 partitions, RF 3, start 0.
+    assert assign_replicas(RACKS, 7, 3, start_index=0, racks=RACKS) == {
+        0: [0, 3, 1],
+        1: [3, 1, 5],
+        2: [1, 5, 4],
+        3: [5, 4, 2],
+        4: [4, 2, 0],
+        5: [2, 0, 3],
+        6: [0, 4, 2],
+    }
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_rack_aware_spreads_every_partition_over_distinct_racks(seed):
+    racks = {0: "a", 1: "b", 2: "b", 3: "c", 4: "c", 5: "a"}
+    assignment = assign_replicas(racks, 12, 3, rng=random.Random(seed), racks=racks)
+    for replicas in assignment.values():
+        assert len({racks[b] for b in replicas}) == 3
+    assert Counter(r[0] for r in assignment.values()) == {b: 2 for b in racks}  # leaders
+    assert Counter(b for r in assignment.values() for b in r) == {b: 6 for b in racks}
+
+
+def test_more_replicas_than_racks_use_every_rack():
+    racks = {0: "rack1", 1: "rack2", 2: "rack2", 3: "rack3", 4: "rack3", 5: "rack2"}
+    for replicas in assign_replicas(racks, 6, 5, racks=racks).values():
+        assert len(replicas) == len(set(replicas)) == 5
+        assert {racks[b] for b in replicas} == {"rack1", "rack2", "rack3"}
+
+
+def test_without_a_rack_on_every_broker_placement_is_rack_unaware():
+    partial = {0: "a", 1: None, 2: "b"}
+    assert assign_replicas(partial, 3, 2, start_index=0, racks=partial) == assign_replicas(
+        [0, 1, 2], 3, 2, start_index=0
+    )

@@ -415,8 +415,9 @@ def assign_replicas(
     """Kafka's replica placement (AdminUtils.assignReplicasToBrokers): rack-aware when
     every broker has a rack (`racks`: broker.rack per broker id), else rack-unaware.
 
-    Rack-unaware (assignReplicasToBrokersRackUnaware): brokers are taken in id order. Partition p's first replica (its preferred leader)
-    is broker (p + start_index) mod n, so leaders go round-robin; the other replicas
+    Rack-unaware (assignReplicasToBrokersRackUnaware): brokers are taken in id order.
+    Partition p's first replica (its preferred leader) is broker (p + start_index)
+    mod n, so leaders go round-robin; the other replicas
     follow at a distance of 1 + (shift + j) mod (n - 1), and the shift grows by one
     after every n partitions, so followers spread too. Kafka picks start_index and
     shift at random; a given start_index is also the shift unless one is given

@@ -151,6 +151,14 @@ BROKER_KEYS: dict[str, Key] = {
         Key("group.max.size", _at_least(1), "2147483647"),
         Key("replica.lag.time.max.ms", _at_least(1), "30000"),
         Key("replica.fetch.wait.max.ms", _at_least(0), "500"),
+        Key(
+            "replica.selector.class",
+            _one_of(
+                "org.apache.kafka.common.replica.RackAwareReplicaSelector",
+                "org.apache.kafka.common.replica.LeaderSelector",
+            ),
+            None,
+        ),
         Key("replica.fetch.max.bytes", _at_least(0), "1048576"),
         Key("replica.fetch.response.max.bytes", _at_least(0), "10485760"),
         Key("replica.fetch.backoff.ms", _at_least(0), "1000"),

@@ -91,7 +91,8 @@ class RequestTimedOut(LogError):
 
 
 class OffsetNotAvailable(LogError):
-    """OFFSET_NOT_AVAILABLE: a new leader's high watermark has not caught up yet."""
+    """OFFSET_NOT_AVAILABLE: a new leader's high watermark has not caught up yet, or a
+    follower a consumer reads from (KIP-392) is behind the consumer's offset."""
 
     error_code = 78
 
@@ -426,6 +427,7 @@ class Partition:
         new = min(leader_hw, self.log.log_end_offset)
         if new > self.high_watermark:
             self.high_watermark = new
+            self._notify_waiters()  # consumers reading from this follower (KIP-392)
 
     def truncate_to(self, offset: int) -> None:
         self.log.truncate_to(offset)

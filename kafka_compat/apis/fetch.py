@@ -1,7 +1,13 @@
 """Fetch: v4-12
 
 Behavior: consumers read whole record batches up to the high watermark, from the
-    leader only (NOT_LEADER_OR_FOLLOWER elsewhere); a follower's fetch (replica_id >=
+    leader (NOT_LEADER_OR_FOLLOWER elsewhere) or, with v11+ and a CurrentLeaderEpoch
+    (KIP-392), from any broker holding a replica, up to its own high watermark
+    (OFFSET_NOT_AVAILABLE, retriable, past its log end). With
+    replica.selector.class=...RackAwareReplicaSelector the leader answers a consumer
+    whose RackId names another replica's rack (and not its own) with that replica as
+    PreferredReadReplica (the caught-up one with the most data) and no records; the
+    client then fetches from it. A follower's fetch (replica_id >=
     0) reads up to the log end offset, and its fetch offset is that follower's log end
     offset for the leader's high watermark and ISR. Reads start with the
     batch that contains the fetch offset (clients skip the records below it).
@@ -15,7 +21,7 @@ Behavior: consumers read whole record batches up to the high watermark, from the
 Version notes: v4 LastStableOffset, AbortedTransactions · v5 LogStartOffset · v7 fetch
     sessions (declined: session id 0, clients keep sending full fetches) · v9
     CurrentLeaderEpoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH) · v11 RackId,
-    PreferredReadReplica · v12 flexible.
+    PreferredReadReplica, reads from followers · v12 flexible.
 Left out: fetch sessions (KIP-227), v13+ (topic ids), read_committed beyond HW
     (no transactions yet, so the last stable offset is the high watermark).
 """
@@ -25,6 +31,7 @@ from __future__ import annotations
 import trio
 
 from kafka_compat.apis import RequestContext, api
+from kafka_compat.replica import OffsetNotAvailable
 from protocol import messages
 from protocol.errors import ErrorCode
 from storage.errors import LogError
@@ -33,6 +40,7 @@ FetchResponse = messages.response_type(1)
 TopicResponse = FetchResponse.FetchableTopicResponse
 PartitionData = FetchResponse.PartitionData
 EMPTY = b""
+RACK_AWARE_SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
 
 
 @api(1, 4, 12)
@@ -50,9 +58,20 @@ async def handle_fetch(ctx: RequestContext, request):
                 if partition is not None and partition.is_leader:
                     partition.update_follower(replica_id, request_part.fetch_offset)
                     broker.replica_manager.maybe_expand_isr(partition)
+    # KIP-392: a consumer that sends client metadata (v11+) may read from followers.
+    consumer_v11 = replica_id < 0 and ctx.version >= 11
+    selector = None
+    if (
+        consumer_v11
+        and request.rack_id
+        and broker.config["replica.selector.class"] == (RACK_AWARE_SELECTOR)
+    ):
+        selector = _RackSelector(broker, request.rack_id)
     deadline = trio.current_time() + request.max_wait_ms / 1000
     while True:
-        responses, total_bytes, has_error = _read(wanted, request.max_bytes, replica_id >= 0)
+        responses, total_bytes, has_error = _read(
+            wanted, request.max_bytes, replica_id >= 0, consumer_v11, selector
+        )
         if total_bytes >= request.min_bytes or has_error or trio.current_time() >= deadline:
             return FetchResponse(responses=responses)
         # Not enough yet: wait for an append to any of the partitions, then read again.
@@ -68,7 +87,32 @@ async def handle_fetch(ctx: RequestContext, request):
                 partition.remove_waiter(arrived)
 
 
-def _read(wanted, max_bytes: int, from_follower: bool):
+class _RackSelector:
+    """Kafka's RackAwareReplicaSelector: the leader if it is in the client's rack,
+    else the replica there whose log end offset is highest (and covers the fetch)."""
+
+    def __init__(self, broker, client_rack: str):
+        self.brokers = broker.metadata_cache.brokers
+        self.local_id = broker.node_id
+        self.client_rack = client_rack
+
+    def preferred(self, partition, fetch_offset: int) -> int | None:
+        """Another replica to read from, or None for this leader."""
+        if self._rack(self.local_id) == self.client_rack:
+            return None
+        candidates = [
+            (follower.log_end_offset, replica)
+            for replica, follower in partition.followers.items()
+            if self._rack(replica) == self.client_rack and follower.log_end_offset >= fetch_offset
+        ]
+        return max(candidates)[1] if candidates else None
+
+    def _rack(self, broker_id: int) -> str | None:
+        endpoint = self.brokers.get(broker_id)
+        return endpoint.rack if endpoint is not None else None
+
+
+def _read(wanted, max_bytes: int, from_follower: bool, follower_reads: bool, selector):
     remaining = max_bytes
     total = 0
     has_error = False
@@ -92,10 +136,33 @@ def _read(wanted, max_bytes: int, from_follower: bool):
             records = EMPTY
             high_watermark = log_start_offset = -1
             try:
-                partition.check_leader()
+                on_follower = (
+                    follower_reads
+                    and not partition.is_leader
+                    and request_part.current_leader_epoch >= 0  # stale clients get fenced
+                )
+                if not on_follower:
+                    partition.check_leader()
                 partition.check_epoch(request_part.current_leader_epoch)
+                if on_follower and request_part.fetch_offset > partition.log.log_end_offset:
+                    # Behind the consumer: not an offset to reset from, wait (retriable).
+                    raise OffsetNotAvailable(f"{partition}: this replica is behind the offset")
                 high_watermark = partition.high_watermark
                 log_start_offset = partition.log_start_offset
+                if selector is not None and partition.is_leader:
+                    preferred = selector.preferred(partition, request_part.fetch_offset)
+                    if preferred is not None:
+                        results.append(
+                            PartitionData(
+                                partition_index=index,
+                                high_watermark=high_watermark,
+                                last_stable_offset=high_watermark,
+                                log_start_offset=log_start_offset,
+                                preferred_read_replica=preferred,
+                                records=EMPTY,
+                            )
+                        )
+                        continue
                 data = partition.log.read(
                     request_part.fetch_offset,
                     min(request_part.partition_max_bytes, remaining),

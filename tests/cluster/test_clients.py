@@ -9,7 +9,13 @@ import time
 
 import trio
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+)
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KTopicPartition
 
@@ -272,3 +278,48 @@ def test_replicas_are_spread_over_racks(cluster_factory):
     partitions = admin.list_topics("racked", timeout=10).topics["racked"].partitions
     for partition in partitions.values():
         assert {racks[b] for b in partition.replicas} == {"rack-a", "rack-b"}
+
+
+def test_a_consumer_reads_from_a_replica_in_its_own_rack(cluster_factory):
+    """KIP-392: with Kafka's RackAwareReplicaSelector the leader points a consumer that
+    sends client.rack to the replica in that rack, and the consumer fetches there."""
+    racks = {1: "rack-1", 2: "rack-2", 3: "rack-3"}
+    cluster = cluster_factory(
+        3,
+        per_broker={i: {"broker.rack": r} for i, r in racks.items()},
+        replica_selector_class="org.apache.kafka.common.replica.RackAwareReplicaSelector",
+    )
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    topic = NewTopic("nearby", 1, replica_assignment=[[1, 2, 3]])  # broker 1 leads
+    admin.create_topics([topic])["nearby"].result(GUARD_S)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(100):
+        producer.produce("nearby", str(i).encode())
+    assert producer.flush(GUARD_S) == 0
+    fetching: list[tuple[int, int]] = []  # (broker fetched from, next offset) per report
+
+    def on_stats(raw: str) -> None:
+        partition = json.loads(raw)["topics"].get("nearby", {}).get("partitions", {}).get("0")
+        if partition is not None:
+            fetching.append((partition["broker"], partition["next_offset"]))
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": cluster.bootstrap,
+            "group.id": "nearby",
+            "client.rack": "rack-2",
+            "statistics.interval.ms": 200,
+            "stats_cb": on_stats,
+        }
+    )
+    consumer.assign([TopicPartition("nearby", 0, 0)])
+    values = []
+    deadline = time.monotonic() + GUARD_S
+    while len(values) < 100 or not fetching or fetching[-1][1] < 100:
+        assert time.monotonic() < deadline, f"read {len(values)} of 100; stats {fetching[-1:]}"
+        message = consumer.poll(0.2)
+        if message is not None and message.error() is None:
+            values.append(int(message.value()))
+    consumer.close()
+    assert values == list(range(100))
+    assert fetching[-1][0] == 2  # the follower in rack-2, not the leader (1)

@@ -49,6 +49,8 @@ def test_finest_grained_retention_key_wins():
         ("auto.create.topics.enable", "yes"),
         ("log.cleanup.policy", "forever"),
         ("listeners", "localhost"),
+        ("replica.selector.class", "com.example.NearestSelector"),
+        ("leader.imbalance.per.broker.percentage", "-1"),
     ],
 )
 def test_invalid_value_names_the_key(key, value):

@@ -313,6 +313,7 @@ async def handle_describe_cluster(ctx: RequestContext, request):
     broker = ctx.broker
     if broker.cluster_mode:
         cache = broker.metadata_cache
+        await cache.wait_ready()
         return DescribeClusterResponse(
             cluster_id=broker.store.cluster_id,
             controller_id=cache.controller_id,

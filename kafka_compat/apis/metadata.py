@@ -5,9 +5,11 @@ Behavior: null topics (v1+) or an empty list (v0) lists every topic; a named top
     request allows it (v4+), else UNKNOWN_TOPIC_OR_PARTITION; an illegal name gets
     INVALID_TOPIC_EXCEPTION. Single node: this broker leads every partition. Cluster
     mode: answered from the metadata cache (the controller's UpdateMetadata), so
-    every broker describes the whole cluster; a topic whose partitions have no
-    leader yet (just created) answers LEADER_NOT_AVAILABLE, and a partition whose
-    leader is not live has leader -1 and LEADER_NOT_AVAILABLE.
+    every broker describes the whole cluster (a broker that has not had its first
+    UpdateMetadata yet waits for it, up to 10 s, rather than name no controller); a
+    topic whose partitions have no leader yet (just created) answers
+    LEADER_NOT_AVAILABLE, and a partition whose leader is not live has leader -1 and
+    LEADER_NOT_AVAILABLE.
 Version notes: v1 ControllerId, Rack, IsInternal · v2 ClusterId · v4 AllowAutoTopicCreation
     · v5 OfflineReplicas · v7 LeaderEpoch · v8 authorized operations · v9 flexible
     · v10 TopicId · v12 null topic names (topics by id).
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 async def handle_metadata(ctx: RequestContext, request):
     broker = ctx.broker
     store = broker.store
+    if broker.cluster_mode:
+        await broker.metadata_cache.wait_ready()
     if request.topics is None or (ctx.version == 0 and not request.topics):
         names = list(broker.metadata_cache.topics if broker.cluster_mode else store.topics)
     else:

@@ -31,6 +31,9 @@ class PartitionState:
     offline_replicas: list[int] = field(default_factory=list)
 
 
+READY_TIMEOUT_S = 10.0
+
+
 class MetadataCache:
     def __init__(self) -> None:
         self.controller_id = -1
@@ -84,3 +87,12 @@ class MetadataCache:
 
     async def wait_changed(self) -> None:
         await self._changed.wait()
+
+    async def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> None:
+        """Until the controller's first UpdateMetadata arrived, at most `timeout` s. A
+        broker listens before the controller knows it; a client answered meanwhile
+        would learn of no controller and no brokers, and librdkafka's admin client
+        then waits for a controller until its own timeout instead of asking again."""
+        with trio.move_on_after(timeout):
+            while self.controller_id < 0:
+                await self.wait_changed()

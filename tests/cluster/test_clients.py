@@ -5,6 +5,7 @@ deletion work cluster-wide. Real ZooKeeper, 3 broker processes."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import trio
@@ -18,8 +19,9 @@ from confluent_kafka.admin import (
 )
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KTopicPartition
+from kazoo.client import KazooClient
 
-from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
+from tests.cluster.cluster_fixtures import Cluster, cluster_factory_fixture  # noqa: F401
 from tests.cluster.test_failover import (
     GUARD_S,
     create_topic,
@@ -323,3 +325,46 @@ def test_a_consumer_reads_from_a_replica_in_its_own_rack(cluster_factory):
     consumer.close()
     assert values == list(range(100))
     assert fetching[-1][0] == 2  # the follower in rack-2, not the leader (1)
+
+
+def test_a_client_that_asks_before_the_first_update_metadata_learns_the_controller(
+    tmp_path, zk_connect
+):
+    """A broker listens before the controller has told it anything. Someone else holds
+    /controller here, so broker 1 gets no UpdateMetadata until that goes; a Metadata
+    request in the meantime waits for it instead of naming no controller (librdkafka's
+    admin client would then wait for a controller until its own timeout)."""
+    zk = KazooClient(hosts=zk_connect.split("/")[0])
+    zk.start(GUARD_S)
+    chroot = zk_connect[zk_connect.index("/") :]
+    zk.create(
+        f"{chroot}/controller",
+        b'{"version":2,"brokerid":99,"timestamp":"0"}',
+        ephemeral=True,
+        makepath=True,
+    )
+    cluster = Cluster(tmp_path, zk_connect, 1, {})
+    try:
+        cluster.brokers[1].start()  # listening; not waiting for its metadata
+        answer: list = []
+
+        def ask() -> None:
+            admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+            try:
+                answer.append(admin.list_topics(timeout=30))
+            except KafkaException as exc:
+                answer.append(exc)
+
+        asking = threading.Thread(target=ask)
+        asking.start()
+        time.sleep(1)
+        assert not answer  # still waiting: nobody has told broker 1 about the cluster
+        zk.delete(f"{chroot}/controller")  # broker 1 becomes the controller
+        asking.join(GUARD_S)
+        meta = answer[0]
+        assert not isinstance(meta, KafkaException), meta
+        assert meta.controller_id == 1 and set(meta.brokers) == {1}
+    finally:
+        cluster.stop()
+        zk.stop()
+        zk.close()

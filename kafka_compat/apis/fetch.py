@@ -96,16 +96,16 @@ class _RackSelector:
         self.local_id = broker.node_id
         self.client_rack = client_rack
 
-    def preferred(self, partition, fetch_offset: int) -> int | None:
-        """Another replica to read from, or None for this leader."""
+    def preferred(self, partition, fetch_offset: int) -> int:
+        """Another replica to read from, or -1 for this leader."""
         if self._rack(self.local_id) == self.client_rack:
-            return None
+            return -1
         candidates = [
             (follower.log_end_offset, replica)
             for replica, follower in partition.followers.items()
             if self._rack(replica) == self.client_rack and follower.log_end_offset >= fetch_offset
         ]
-        return max(candidates)[1] if candidates else None
+        return max(candidates)[1] if candidates else -1
 
     def _rack(self, broker_id: int) -> str | None:
         endpoint = self.brokers.get(broker_id)
@@ -134,7 +134,7 @@ def _read(wanted, max_bytes: int, from_follower: bool, follower_reads: bool, sel
                 continue
             error = ErrorCode.NONE
             records = EMPTY
-            high_watermark = log_start_offset = -1
+            high_watermark = log_start_offset = preferred = -1
             try:
                 on_follower = (
                     follower_reads
@@ -151,25 +151,13 @@ def _read(wanted, max_bytes: int, from_follower: bool, follower_reads: bool, sel
                 log_start_offset = partition.log_start_offset
                 if selector is not None and partition.is_leader:
                     preferred = selector.preferred(partition, request_part.fetch_offset)
-                    if preferred is not None:
-                        results.append(
-                            PartitionData(
-                                partition_index=index,
-                                high_watermark=high_watermark,
-                                last_stable_offset=high_watermark,
-                                log_start_offset=log_start_offset,
-                                preferred_read_replica=preferred,
-                                records=EMPTY,
-                            )
-                        )
-                        continue
-                data = partition.log.read(
-                    request_part.fetch_offset,
-                    min(request_part.partition_max_bytes, remaining),
-                    None if from_follower else high_watermark,
-                    min_one_batch=total == 0,
-                )
-                records = data.records
+                if preferred < 0:  # else no records: the client reads from `preferred`
+                    records = partition.log.read(
+                        request_part.fetch_offset,
+                        min(request_part.partition_max_bytes, remaining),
+                        None if from_follower else high_watermark,
+                        min_one_batch=total == 0,
+                    ).records
             except LogError as exc:  # OFFSET_OUT_OF_RANGE, KAFKA_STORAGE_ERROR
                 error = exc.error_code
                 has_error = True
@@ -184,6 +172,7 @@ def _read(wanted, max_bytes: int, from_follower: bool, follower_reads: bool, sel
                     last_stable_offset=high_watermark,
                     log_start_offset=log_start_offset,
                     aborted_transactions=None,
+                    preferred_read_replica=preferred,
                     records=records,
                 )
             )

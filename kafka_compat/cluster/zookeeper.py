@@ -417,9 +417,11 @@ def assign_replicas(
 
     Rack-unaware (assignReplicasToBrokersRackUnaware): brokers are taken in id order.
     Partition p's first replica (its preferred leader) is broker (p + start_index)
-    mod n, so leaders go round-robin; the other replicas
-    follow at a distance of 1 + (shift + j) mod (n - 1), and the shift grows by one
-    after every n partitions, so followers spread too. Kafka picks start_index and
+    mod n, so leaders go round-robin; the other replicas follow at a distance of
+    1 + (shift + j) mod (n - 1), and the shift grows by one after every n partitions,
+    so followers spread too. Rack-aware: the same walk over the brokers taken one
+    rack at a time (racks by name), skipping a broker whose rack already holds a
+    replica of the partition until every rack does. Kafka picks start_index and
     shift at random; a given start_index is also the shift unless one is given
     (Kafka's fixedStartIndex). start_partition numbers the partitions from there,
     for added partitions (Kafka passes the current count and, as start_index, the
@@ -442,43 +444,26 @@ def assign_replicas(
             shift = rng.randrange(n)
     elif shift is None:
         shift = start_index
-    if racks and all(racks.get(b) is not None for b in brokers):
-        return _assign_rack_aware(
-            brokers,
-            {b: racks[b] for b in brokers},
-            partitions,
-            replication_factor,
-            start_index,
-            shift,
-            start_partition,
-        )
-    result: dict[int, list[int]] = {}
-    partition = max(0, start_partition)
-    for _ in range(partitions):
-        if partition > 0 and partition % n == 0:
-            shift += 1
-        first = (partition + start_index) % n
-        replicas = [brokers[first]]
-        for j in range(replication_factor - 1):
-            replicas.append(brokers[(first + 1 + (shift + j) % (n - 1)) % n])
-        result[partition] = replicas
-        partition += 1
-    return result
+    if not (racks and all(racks.get(b) is not None for b in brokers)):
+        # Rack-unaware is the rack-aware walk with every broker in a rack of its own.
+        racks = {b: b for b in brokers}
+    return _place(
+        brokers, racks, partitions, replication_factor, start_index, shift, start_partition
+    )
 
 
-def _assign_rack_aware(
+def _place(
     brokers: list[int],
-    racks: dict[int, str],
+    racks: Mapping[int, object],
     partitions: int,
     replication_factor: int,
     start_index: int,
     shift: int,
     start_partition: int,
 ) -> dict[int, list[int]]:
-    """Kafka's assignReplicasToBrokersRackAware: the same walk as the rack-unaware
-    placement, over the brokers taken from each rack in turn, skipping a broker
-    whose rack already holds a replica of the partition until every rack does."""
-    by_rack: dict[str, list[int]] = {}
+    """The walk assign_replicas describes (Kafka's assignReplicasToBrokersRackAware;
+    with one broker per rack it is exactly the rack-unaware placement)."""
+    by_rack: dict[object, list[int]] = {}
     for broker in brokers:
         by_rack.setdefault(racks[broker], []).append(broker)
     queues = [iter(by_rack[rack]) for rack in sorted(by_rack)]

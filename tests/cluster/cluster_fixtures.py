@@ -9,6 +9,7 @@ failures are noticed in seconds.
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import subprocess
@@ -35,24 +36,23 @@ FAST_CLUSTER = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+_LISTENING = re.compile(rb"kafka-compat broker \d+ listening on [\d.]+:(\d+)")
 
 
-def _wait_port(port: int, proc: subprocess.Popen, log_path: Path) -> None:
-    """Until something listens on `port` (raises if `proc` exits first)."""
+def _wait_listening(proc: subprocess.Popen, log_path: Path, since: int) -> int:
+    """The port the broker says it listens on, from its log after offset `since`
+    (raises if `proc` exits first: e.g. its port was taken)."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
+        with open(log_path, "rb") as log_file:
+            log_file.seek(since)
+            found = _LISTENING.search(log_file.read())
+        if found:
+            return int(found.group(1))
         if proc.poll() is not None:
             raise RuntimeError(f"process exited: {log_path.read_text()[-4000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
+        time.sleep(0.05)
+    raise RuntimeError(f"broker did not listen: {log_path.read_text()[-4000:]}")
 
 
 class CuttableLink:
@@ -126,7 +126,9 @@ class ClusterBroker:
     def __init__(self, broker_id: int, zk_connect: str, root: Path, props: dict[str, str]):
         self.broker_id = broker_id
         self.zk_connect = zk_connect
-        self.port = free_port()
+        # 0: the broker binds a free port itself at its first start (a port picked
+        # here and bound later can be taken meanwhile); restarts reuse it.
+        self.port = 0
         self.data_dir = root / f"broker-{broker_id}"
         self.log_path = root / f"broker-{broker_id}.log"
         self.props = props
@@ -159,10 +161,12 @@ class ClusterBroker:
             command += ["--override", f"{key}={value}"]
         with open(self.log_path, "ab") as log_file:
             log_file.write(f"==== start {time.strftime('%X')}\n".encode())
+            log_file.flush()
+            since = log_file.tell()
             self.proc = subprocess.Popen(
                 command, stdout=log_file, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
             )
-        _wait_port(self.port, self.proc, self.log_path)
+        self.port = _wait_listening(self.proc, self.log_path, since)
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

@@ -7,11 +7,9 @@ functions that use blocking clients (confluent-kafka, kafka-python) over TCP.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import trio
 from kafka_compat import log_tasks
 from kafka_compat.broker import Broker
 from kafka_compat.config import BrokerConfig
+from tests.listening import wait_listening
 
 START_TIMEOUT = 60
 
@@ -143,17 +142,9 @@ class BrokerProcess:
         for key, value in self.props.items():
             command += ["--override", f"{key}={value}"]
         with open(self.log_path, "ab") as log_file:
+            since = log_file.tell()
             self.proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited: {self.log_path.read_text()[-4000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("broker did not start listening")
+        self.port = wait_listening(self.proc, self.log_path, since)
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -165,12 +156,6 @@ class BrokerProcess:
         return self.proc.wait(START_TIMEOUT)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def broker_process_factory(tmp_path: Path) -> Iterator[Callable[..., BrokerProcess]]:
     """broker_process_factory(**props) -> a started BrokerProcess; keys use '_' for '.'."""
@@ -179,7 +164,7 @@ def broker_process_factory(tmp_path: Path) -> Iterator[Callable[..., BrokerProce
     def start(**props: str) -> BrokerProcess:
         data_dir = tmp_path / f"process-broker-{len(processes)}"
         process = BrokerProcess(
-            data_dir, free_port(), {k.replace("_", "."): str(v) for k, v in props.items()}
+            data_dir, 0, {k.replace("_", "."): str(v) for k, v in props.items()}
         )
         processes.append(process)
         process.start()

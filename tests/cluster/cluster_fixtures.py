@@ -9,7 +9,6 @@ failures are noticed in seconds.
 
 from __future__ import annotations
 
-import re
 import signal
 import socket
 import subprocess
@@ -19,6 +18,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.listening import wait_listening
 
 START_TIMEOUT = 60
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -34,25 +35,6 @@ FAST_CLUSTER = {
     "offsets.topic.replication.factor": "3",
     "log.flush.offset.checkpoint.interval.ms": "1000",
 }
-
-
-_LISTENING = re.compile(rb"kafka-compat broker \d+ listening on [\d.]+:(\d+)")
-
-
-def _wait_listening(proc: subprocess.Popen, log_path: Path, since: int) -> int:
-    """The port the broker says it listens on, from its log after offset `since`
-    (raises if `proc` exits first: e.g. its port was taken)."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        with open(log_path, "rb") as log_file:
-            log_file.seek(since)
-            found = _LISTENING.search(log_file.read())
-        if found:
-            return int(found.group(1))
-        if proc.poll() is not None:
-            raise RuntimeError(f"process exited: {log_path.read_text()[-4000:]}")
-        time.sleep(0.05)
-    raise RuntimeError(f"broker did not listen: {log_path.read_text()[-4000:]}")
 
 
 class CuttableLink:
@@ -166,7 +148,7 @@ class ClusterBroker:
             self.proc = subprocess.Popen(
                 command, stdout=log_file, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
             )
-        self.port = _wait_listening(self.proc, self.log_path, since)
+        self.port = wait_listening(self.proc, self.log_path, since)
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)

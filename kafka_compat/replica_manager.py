@@ -371,21 +371,14 @@ class FollowerFetcher:
             OFFSET_FOR_LEADER_EPOCH, OFFSET_FOR_LEADER_EPOCH_VERSION, request
         )
         retry = False
-        for topic in response.topics:
-            for result in topic.partitions:
-                key = (topic.topic, result.partition)
-                entry = asked.get(key)
-                if entry is None:
-                    continue
-                partition, epoch, latest = entry
-                if self.partitions.get(key) is not partition or partition.leader_epoch != epoch:
-                    continue  # changed meanwhile; the next round asks again
-                if result.error_code != ErrorCode.NONE:
-                    retry = True
-                    continue
-                offset = _truncation_offset(partition, latest, result)
-                truncated |= self._truncate_to(partition, offset)
-                self.truncating.discard(key)
+        answers = self._current_answers(response.topics, asked, lambda r: r.partition)
+        for key, partition, latest, result in answers:
+            if result.error_code != ErrorCode.NONE:
+                retry = True
+                continue
+            offset = _truncation_offset(partition, latest, result)
+            truncated |= self._truncate_to(partition, offset)
+            self.truncating.discard(key)
         if retry:
             with trio.move_on_after(self.backoff):
                 await self._changed.wait()
@@ -434,20 +427,27 @@ class FollowerFetcher:
         )
         response = await client.send(FETCH, FETCH_VERSION, request)
         backoff = False
-        for topic in response.responses:
-            for data in topic.partitions:
-                key = (topic.topic, data.partition_index)
-                entry = asked.get(key)
-                if entry is None:
-                    continue
-                partition, epoch, offset = entry
-                if self.partitions.get(key) is not partition or partition.leader_epoch != epoch:
-                    continue
-                if not self._handle_fetched(partition, key, offset, data):
-                    backoff = True
+        answers = self._current_answers(response.responses, asked, lambda d: d.partition_index)
+        for key, partition, offset, data in answers:
+            if not self._handle_fetched(partition, key, offset, data):
+                backoff = True
         if backoff:
             with trio.move_on_after(self.backoff):
                 await self._changed.wait()
+
+    def _current_answers(self, topics, asked, index_of):
+        """(key, partition, what was asked, answer) for each answered partition that this
+        fetcher still follows at the epoch it asked with (else the next round asks
+        again). `asked` maps keys to (partition, leader epoch, value)."""
+        for topic in topics:
+            for answer in topic.partitions:
+                key = (topic.topic, index_of(answer))
+                entry = asked.get(key)
+                if entry is None:
+                    continue
+                partition, epoch, value = entry
+                if self.partitions.get(key) is partition and partition.leader_epoch == epoch:
+                    yield key, partition, value, answer
 
     def _handle_fetched(self, partition: Partition, key, offset: int, data) -> bool:
         """Apply one partition's answer; False asks for a backoff."""

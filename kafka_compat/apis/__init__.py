@@ -6,9 +6,9 @@ the handler; ApiVersions answers from this registry, never from a hand-kept list
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from kafka_compat.broker import Broker
@@ -26,6 +26,16 @@ class RequestContext:
 
 
 Handler = Callable[[RequestContext, Any], Awaitable[Any]]
+T = TypeVar("T")
+
+
+def by_topic(results: Mapping[tuple[str, int], T]) -> dict[str, list[tuple[int, T]]]:
+    """Per-partition results keyed (topic, partition), grouped per topic, as responses
+    list them: {topic: [(partition, result), ...]} in the given order."""
+    grouped: dict[str, list[tuple[int, T]]] = {}
+    for (topic, partition), result in results.items():
+        grouped.setdefault(topic, []).append((partition, result))
+    return grouped
 
 
 class _CloseConnection:

@@ -16,7 +16,7 @@ Version notes: v1 ElectionType, top-level ErrorCode · v2 flexible.
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis import RequestContext, api, by_topic
 from kafka_compat.cluster.controller import PREFERRED_ELECTION, UNCLEAN_ELECTION
 from protocol import messages
 from protocol.errors import ErrorCode
@@ -58,17 +58,17 @@ def _each(wanted, error: ErrorCode) -> dict:
 
 
 def _answer(error: ErrorCode, results: dict) -> object:
-    by_topic: dict[str, list] = {}
-    for (topic, partition), (code, message) in results.items():
-        by_topic.setdefault(topic, []).append(
-            ElectLeadersResponse.PartitionResult(
-                partition_id=partition, error_code=code, error_message=message
-            )
-        )
+    Result = ElectLeadersResponse.PartitionResult
     return ElectLeadersResponse(
         error_code=error,
         replica_election_results=[
-            ElectLeadersResponse.ReplicaElectionResult(topic=topic, partition_result=parts)
-            for topic, parts in by_topic.items()
+            ElectLeadersResponse.ReplicaElectionResult(
+                topic=topic,
+                partition_result=[
+                    Result(partition_id=p, error_code=code, error_message=message)
+                    for p, (code, message) in parts
+                ],
+            )
+            for topic, parts in by_topic(results).items()
         ],
     )

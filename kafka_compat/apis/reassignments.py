@@ -18,7 +18,7 @@ ListPartitionReassignments: v0
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis import RequestContext, api, by_topic
 from protocol import messages
 from protocol.errors import ErrorCode
 
@@ -38,18 +38,18 @@ async def handle_alter_partition_reassignments(ctx: RequestContext, request):
         results = await controller.alter_reassignments(wanted, allow_rf_change)
     else:
         results = {key: _single_node_result(broker, key, target) for key, target in wanted.items()}
-    by_topic: dict[str, list] = {}
-    for (topic, index), (code, message) in results.items():
-        by_topic.setdefault(topic, []).append(
-            AlterResponse.ReassignablePartitionResponse(
-                partition_index=index, error_code=code, error_message=message
-            )
-        )
+    Result = AlterResponse.ReassignablePartitionResponse
     return AlterResponse(
         allow_replication_factor_change=allow_rf_change,
         responses=[
-            AlterResponse.ReassignableTopicResponse(name=topic, partitions=parts)
-            for topic, parts in by_topic.items()
+            AlterResponse.ReassignableTopicResponse(
+                name=topic,
+                partitions=[
+                    Result(partition_index=p, error_code=code, error_message=message)
+                    for p, (code, message) in parts
+                ],
+            )
+            for topic, parts in by_topic(results).items()
         ],
     )
 
@@ -76,19 +76,21 @@ async def handle_list_partition_reassignments(ctx: RequestContext, request):
     if request.topics is not None:
         named = {(t.name, i) for t in request.topics for i in t.partition_indexes}
         running = {key: r for key, r in running.items() if key in named}
-    by_topic: dict[str, list] = {}
-    for (topic, index), reassignment in sorted(running.items()):
-        by_topic.setdefault(topic, []).append(
-            ListResponse.OngoingPartitionReassignment(
-                partition_index=index,
-                replicas=reassignment.replicas,
-                adding_replicas=reassignment.adding,
-                removing_replicas=reassignment.removing,
-            )
-        )
+    Ongoing = ListResponse.OngoingPartitionReassignment
     return ListResponse(
         topics=[
-            ListResponse.OngoingTopicReassignment(name=topic, partitions=parts)
-            for topic, parts in by_topic.items()
+            ListResponse.OngoingTopicReassignment(
+                name=topic,
+                partitions=[
+                    Ongoing(
+                        partition_index=p,
+                        replicas=r.replicas,
+                        adding_replicas=r.adding,
+                        removing_replicas=r.removing,
+                    )
+                    for p, r in parts
+                ],
+            )
+            for topic, parts in by_topic(dict(sorted(running.items()))).items()
         ]
     )

@@ -590,16 +590,9 @@ class GroupCoordinator:
             req.reply(JoinResult(member_id, ErrorCode.UNKNOWN_MEMBER_ID))
 
     def _current_join_result(self, group: Group, member_id: str, with_members: bool = True):
-        leader = group.is_leader(member_id)
-        return JoinResult(
-            member_id,
-            ErrorCode.NONE,
-            group.generation_id,
-            group.protocol_type,
-            group.protocol_name,
-            group.leader_id or "",
-            False,
-            group.current_member_metadata() if leader and with_members else [],
+        leader = group.is_leader(member_id) and with_members
+        return group.join_result(
+            member_id, members=group.current_member_metadata() if leader else None
         )
 
     def _add_member_and_rebalance(self, group: Group, member_id: str, req: _JoinRequest) -> None:
@@ -702,44 +695,22 @@ class GroupCoordinator:
                 req.group_instance_id, new_member_id, old_member_id
             )
             self._schedule_heartbeat(group, restored)
-            req.reply(
-                JoinResult(
-                    UNKNOWN_MEMBER_ID,
-                    error,
-                    group.generation_id,
-                    group.protocol_type,
-                    group.protocol_name,
-                    current_leader or "",
-                )
-            )
+            req.reply(group.join_result(UNKNOWN_MEMBER_ID, error, leader_id=current_leader or ""))
         elif req.supports_skip_assignment:
             # JoinGroup v9+: the leader learns it leads but keeps the current assignment.
             leader = group.is_leader(new_member_id)
             group.maybe_invoke_join(
                 member,
-                JoinResult(
+                group.join_result(
                     new_member_id,
-                    ErrorCode.NONE,
-                    group.generation_id,
-                    group.protocol_type,
-                    group.protocol_name,
-                    group.leader_id or "",
-                    leader,
-                    group.current_member_metadata() if leader else [],
+                    skip_assignment=leader,
+                    members=group.current_member_metadata() if leader else None,
                 ),
             )
         else:
             # Older clients: name the old leader id so the member does not assign.
             group.maybe_invoke_join(
-                member,
-                JoinResult(
-                    new_member_id,
-                    ErrorCode.NONE,
-                    group.generation_id,
-                    group.protocol_type,
-                    group.protocol_name,
-                    current_leader or "",
-                ),
+                member, group.join_result(new_member_id, leader_id=current_leader or "")
             )
 
     # ---- the join round --------------------------------------------------------------
@@ -845,16 +816,7 @@ class GroupCoordinator:
             is_leader = group.is_leader(member.member_id)
             group.maybe_invoke_join(
                 member,
-                JoinResult(
-                    member.member_id,
-                    ErrorCode.NONE,
-                    group.generation_id,
-                    group.protocol_type,
-                    group.protocol_name,
-                    group.leader_id or "",
-                    False,
-                    leader_view if is_leader else [],
-                ),
+                group.join_result(member.member_id, members=leader_view if is_leader else None),
             )
             self._schedule_heartbeat(group, member)
             member.is_new = False

@@ -243,6 +243,28 @@ class Group:
     def has(self, member_id: str) -> bool:
         return member_id in self.members
 
+    def join_result(
+        self,
+        member_id: str,
+        error: int = ErrorCode.NONE,
+        *,
+        leader_id: str | None = None,
+        skip_assignment: bool = False,
+        members: list[tuple[str, str | None, bytes]] | None = None,
+    ) -> JoinResult:
+        """A JoinGroup answer in the current generation; `leader_id` defaults to the
+        group's leader, `members` (the leader's view) to none."""
+        return JoinResult(
+            member_id,
+            error,
+            self.generation_id,
+            self.protocol_type,
+            self.protocol_name,
+            (self.leader_id or "") if leader_id is None else leader_id,
+            skip_assignment,
+            members or [],
+        )
+
     def is_leader(self, member_id: str) -> bool:
         return self.leader_id == member_id
 

@@ -17,7 +17,6 @@ Kafka 2.8 brokers do; see docs/cluster.md.
 from __future__ import annotations
 
 import logging
-import re
 
 import trio
 
@@ -27,36 +26,17 @@ from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import LocalStore, MetadataStore, TopicMetadata, new_cluster_id
 from kafka_compat.config import BrokerConfig, ConfigError
 from kafka_compat.groups import GroupCoordinator
-from kafka_compat.groups.records import OFFSETS_TOPIC
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.replica import OfflineLog, Partition, RemoteLog
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.server import serve_connection
+from kafka_compat.topics import OFFSETS_TOPIC
 from storage.log_config import LogConfig
 from storage.log_manager import LogManager
 
 log = logging.getLogger(__name__)
 
-_LEGAL_TOPIC = re.compile(r"[a-zA-Z0-9._-]+")
-MAX_TOPIC_NAME = 249
-INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 PRODUCER_ID_BLOCK = 1000
-
-
-def topic_name_error(name: str | None) -> str | None:
-    """Why `name` is not a legal topic name (Kafka's rules), or None if it is."""
-    if not name:
-        return "Topic name is illegal, it can't be empty"
-    if name in (".", ".."):
-        return 'Topic name cannot be "." or ".."'
-    if len(name) > MAX_TOPIC_NAME:
-        return f"Topic name is illegal, it can't be longer than {MAX_TOPIC_NAME} characters"
-    if not _LEGAL_TOPIC.fullmatch(name):
-        return (
-            f'Topic name "{name}" is illegal, it contains a character other than ASCII '
-            "alphanumerics, '.', '_' and '-'"
-        )
-    return None
 
 
 class Broker:

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from kafka_compat.cluster.client import BrokerClient, BrokerClientError
-from kafka_compat.groups.records import OFFSETS_TOPIC
 from kafka_compat.replica import IsrUpdater, Partition
+from kafka_compat.topics import OFFSETS_TOPIC
 from protocol import messages
 from protocol.errors import ErrorCode
 from storage.errors import LogError, StorageError

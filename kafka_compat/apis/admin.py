@@ -36,7 +36,6 @@ from __future__ import annotations
 
 from kafka_compat.apis import RequestContext, api
 from kafka_compat.apis.configs import topic_config_entries
-from kafka_compat.broker import INTERNAL_TOPICS, topic_name_error
 from kafka_compat.cluster.zookeeper import (
     InvalidPartitions,
     InvalidReplicationFactor,
@@ -45,6 +44,7 @@ from kafka_compat.cluster.zookeeper import (
     TopicExists,
 )
 from kafka_compat.config import ConfigError, validate_topic_configs
+from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
 from protocol.errors import ErrorCode
 from storage.errors import LogError, OffsetOutOfRange

@@ -16,7 +16,7 @@ Left out: v5 (TRANSACTION_ABORTABLE), v6 (share groups).
 from __future__ import annotations
 
 from kafka_compat.apis import RequestContext, api
-from kafka_compat.groups.records import OFFSETS_TOPIC
+from kafka_compat.topics import OFFSETS_TOPIC
 from protocol import messages
 from protocol.errors import ErrorCode
 

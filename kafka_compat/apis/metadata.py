@@ -22,8 +22,7 @@ from __future__ import annotations
 import logging
 
 from kafka_compat.apis import RequestContext, api
-from kafka_compat.broker import INTERNAL_TOPICS, topic_name_error
-from kafka_compat.groups.records import OFFSETS_TOPIC
+from kafka_compat.topics import INTERNAL_TOPICS, OFFSETS_TOPIC, topic_name_error
 from protocol import messages
 from protocol.errors import ErrorCode
 

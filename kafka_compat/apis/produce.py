@@ -38,8 +38,8 @@ import struct
 import trio
 
 from kafka_compat.apis import CLOSE_CONNECTION, RequestContext, api
-from kafka_compat.broker import INTERNAL_TOPICS, topic_name_error
 from kafka_compat.cluster.zookeeper import StoreError
+from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
 from protocol.errors import ErrorCode
 from protocol.records import (

@@ -11,6 +11,6 @@ The request handlers are kafka_compat/apis/groups.py, offsets.py and coordinator
 """
 
 from kafka_compat.groups.coordinator import GroupConfig, GroupCoordinator
-from kafka_compat.groups.records import OFFSETS_TOPIC
+from kafka_compat.topics import OFFSETS_TOPIC
 
 __all__ = ["OFFSETS_TOPIC", "GroupConfig", "GroupCoordinator"]

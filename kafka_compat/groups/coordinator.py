@@ -52,7 +52,6 @@ from kafka_compat.groups.group import (
     SyncResult,
 )
 from kafka_compat.groups.records import (
-    OFFSETS_TOPIC,
     GroupKey,
     GroupMetadataValue,
     MemberMetadata,
@@ -69,6 +68,7 @@ from kafka_compat.groups.records import (
     partition_for,
 )
 from kafka_compat.groups.timer import Timer
+from kafka_compat.topics import OFFSETS_TOPIC
 from protocol.errors import ErrorCode
 from protocol.records import InvalidRecordError, build_batch, decode_batch, iter_batch_headers
 from storage.errors import LogError

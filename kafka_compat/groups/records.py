@@ -24,8 +24,6 @@ from typing import NamedTuple
 
 from protocol import codec, schema
 
-OFFSETS_TOPIC = "__consumer_offsets"
-
 OFFSET_KEY_VERSION = 1
 GROUP_KEY_VERSION = 2
 OFFSET_VALUE_VERSION = 3

@@ -160,13 +160,11 @@ async def _serve_until_signalled(broker) -> int:
                 logging.getLogger("kafka_compat").info(
                     "Received %s, shutting down", signal.Signals(signum).name
                 )
-                if broker.cluster_mode and broker.config["controlled.shutdown.enable"]:
-                    from kafka_compat.cluster.membership import controlled_shutdown
-
+                if broker.config["controlled.shutdown.enable"]:
                     # A second signal stops at once.
                     with trio.move_on_after(60) as scope:
                         nursery.start_soon(_cancel_on_signal, signals, scope)
-                        await controlled_shutdown(broker)
+                        await broker.controlled_shutdown()
                 nursery.cancel_scope.cancel()
                 break
     return 0

@@ -1,4 +1,4 @@
-"""The log manager's background tasks, each owned by the broker's nursery.
+"""The log manager's background tasks, each owned by the replicas's nursery.
 
 - retention: every `log.retention.check.interval.ms`, deletes segments past
   retention.ms / retention.bytes / the log start offset (renames on the loop), then
@@ -18,13 +18,10 @@ Cancelling the nursery stops them all; shutdown then closes the logs.
 from __future__ import annotations
 
 import logging
-import time
-from typing import TYPE_CHECKING
 
 import trio
 
-if TYPE_CHECKING:
-    from kafka_compat.broker import Broker
+from kafka_compat.replica_manager import ReplicaManager
 
 log = logging.getLogger(__name__)
 
@@ -36,55 +33,52 @@ RESTART_BACKOFF_S = 1.0
 failure_count = 0
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-async def run_log_tasks(broker: Broker, task_status=trio.TASK_STATUS_IGNORED) -> None:
+async def run_log_tasks(replicas: ReplicaManager, task_status=trio.TASK_STATUS_IGNORED) -> None:
+    """Run the log manager's housekeeping for `replicas` (its logs and high watermarks)."""
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_keep_running, _retention, broker)
-        nursery.start_soon(_keep_running, _flusher, broker)
-        nursery.start_soon(_keep_running, _checkpointer, broker)
-        nursery.start_soon(_keep_running, _high_watermark_checkpointer, broker)
-        if broker.config["log.cleaner.enable"]:
-            nursery.start_soon(_keep_running, _cleaner, broker)
+        nursery.start_soon(_keep_running, _retention, replicas)
+        nursery.start_soon(_keep_running, _flusher, replicas)
+        nursery.start_soon(_keep_running, _checkpointer, replicas)
+        nursery.start_soon(_keep_running, _high_watermark_checkpointer, replicas)
+        if replicas.config["log.cleaner.enable"]:
+            nursery.start_soon(_keep_running, _cleaner, replicas)
         task_status.started()
 
 
-async def _keep_running(task, broker: Broker) -> None:
+async def _keep_running(task, replicas: ReplicaManager) -> None:
     """A failing housekeeping task is logged and restarted, as Kafka's scheduler
-    does; it must not take the broker (and every client's connection) down."""
+    does; it must not take the replicas (and every client's connection) down."""
     global failure_count
     while True:
         try:
-            await task(broker)
+            await task(replicas)
         except Exception:
             failure_count += 1
             log.exception("Background task %s failed; restarting it", task.__name__)
             await trio.sleep(RESTART_BACKOFF_S)
 
 
-def _high_watermark(broker: Broker):
+def _high_watermark(replicas: ReplicaManager):
     def bound(topic: str, index: int) -> int | None:
-        partition = broker.partition(topic, index)
+        partition = replicas.get_partition(topic, index)
         return None if partition is None else partition.high_watermark
 
     return bound
 
 
-async def _retention(broker: Broker) -> None:
-    interval = broker.config["log.retention.check.interval.ms"] / 1000
-    manager = broker.log_manager
+async def _retention(replicas: ReplicaManager) -> None:
+    interval = replicas.config["log.retention.check.interval.ms"] / 1000
+    manager = replicas.log_manager
     while True:
         await trio.sleep(interval)
-        deleted = manager.retention_pass(_now_ms(), _high_watermark(broker))
+        deleted = manager.retention_pass(replicas.time_ms(), _high_watermark(replicas))
         if deleted:
             log.info("Retention deleted %d segments", deleted)
-        await trio.to_thread.run_sync(manager.delete_pending_files, _now_ms())
+        await trio.to_thread.run_sync(manager.delete_pending_files, replicas.time_ms())
 
 
-async def _flusher(broker: Broker) -> None:
-    manager = broker.log_manager
+async def _flusher(replicas: ReplicaManager) -> None:
+    manager = replicas.log_manager
     wake = trio.Event()
 
     def flush_due(_log) -> None:
@@ -95,31 +89,31 @@ async def _flusher(broker: Broker) -> None:
         with trio.move_on_after(FLUSH_SCAN_INTERVAL_S):
             await wake.wait()
         wake = trio.Event()
-        for flush in manager.flush_pass(_now_ms()):
+        for flush in manager.flush_pass(replicas.time_ms()):
             await trio.to_thread.run_sync(flush.run)
             flush.complete()
 
 
-async def _checkpointer(broker: Broker) -> None:
-    interval = broker.config["log.flush.offset.checkpoint.interval.ms"] / 1000
+async def _checkpointer(replicas: ReplicaManager) -> None:
+    interval = replicas.config["log.flush.offset.checkpoint.interval.ms"] / 1000
     while True:
         await trio.sleep(interval)
-        await trio.to_thread.run_sync(broker.log_manager.checkpoint)
+        await trio.to_thread.run_sync(replicas.log_manager.checkpoint)
 
 
-async def _high_watermark_checkpointer(broker: Broker) -> None:
-    interval = broker.config["replica.high.watermark.checkpoint.interval.ms"] / 1000
+async def _high_watermark_checkpointer(replicas: ReplicaManager) -> None:
+    interval = replicas.config["replica.high.watermark.checkpoint.interval.ms"] / 1000
     while True:
         await trio.sleep(interval)
-        marks = broker.high_watermarks()  # taken on the loop thread
-        await trio.to_thread.run_sync(broker.checkpoint_high_watermarks, marks)
+        marks = replicas.high_watermarks()  # taken on the loop thread
+        await trio.to_thread.run_sync(replicas.checkpoint_high_watermarks, marks)
 
 
-async def _cleaner(broker: Broker) -> None:
-    manager = broker.log_manager
-    backoff = broker.config["log.cleaner.backoff.ms"] / 1000
+async def _cleaner(replicas: ReplicaManager) -> None:
+    manager = replicas.log_manager
+    backoff = replicas.config["log.cleaner.backoff.ms"] / 1000
     while True:
-        task = manager.grab_filthiest_log(_now_ms())
+        task = manager.grab_filthiest_log(replicas.time_ms())
         if task is None:
             await trio.sleep(backoff)
             continue
@@ -130,6 +124,6 @@ async def _cleaner(broker: Broker) -> None:
             # are dropped when the log is next opened.
             task.cancel()
             raise
-        if manager.cleaner.swap(task, _now_ms()) is None:
+        if manager.cleaner.swap(task, replicas.time_ms()) is None:
             await trio.sleep(backoff)  # failed or outdated: logged by swap
         await trio.to_thread.run_sync(manager.cleaner.write_checkpoint)

@@ -11,21 +11,25 @@ Single node: this broker leads every partition and the ISR is itself, so the hig
 watermark follows the log end offset at each append, as Kafka's does when the ISR
 is only the leader.
 
-Waits are events, never polling: fetches waiting for data add an event that the
-next append (follower fetches) or high-watermark advance (consumer fetches) sets;
-`acks=all` produces wait on `_hw_advanced`, replaced at every advance.
+Waits are events, never polling: a waiting fetch registers a waiter that only what
+can satisfy it calls (a log-end advance for a follower's fetch, a high-watermark
+advance for a consumer's, a role change for both); `acks=all` produces wait on the
+`hw_advanced` signal. The partition owns its read bound (`read(..., isolation)`).
 """
 
 from __future__ import annotations
 
+import enum
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 import trio
 
-from storage.errors import LogError, StorageError
-from storage.log import AppendOrigin, Log, LogAppendInfo
+from kafka_compat.clock import Clock, wall_clock_ms
+from kafka_compat.events import Signal
+from protocol.errors import ErrorCode
+from storage.errors import LogError, OffsetOutOfRange, StorageError
+from storage.log import AppendOrigin, FetchDataInfo, Log, LogAppendInfo
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ class OfflineLog:
 class NotLeaderOrFollower(LogError):
     """NOT_LEADER_OR_FOLLOWER: this broker does not lead the partition."""
 
-    error_code = 6
+    error_code = ErrorCode.NOT_LEADER_OR_FOLLOWER
 
 
 class RemoteLog:
@@ -76,37 +80,45 @@ class RemoteLog:
 class NotEnoughReplicas(LogError):
     """NOT_ENOUGH_REPLICAS: the ISR is smaller than min.insync.replicas (acks=all)."""
 
-    error_code = 19
+    error_code = ErrorCode.NOT_ENOUGH_REPLICAS
 
 
 class NotEnoughReplicasAfterAppend(LogError):
     """NOT_ENOUGH_REPLICAS_AFTER_APPEND: written, but the ISR shrank below
     min.insync.replicas before it was replicated."""
 
-    error_code = 20
+    error_code = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
 
 
 class RequestTimedOut(LogError):
-    error_code = 7
+    error_code = ErrorCode.REQUEST_TIMED_OUT
 
 
 class OffsetNotAvailable(LogError):
     """OFFSET_NOT_AVAILABLE: a new leader's high watermark has not caught up yet, or a
     follower a consumer reads from (KIP-392) is behind the consumer's offset."""
 
-    error_code = 78
+    error_code = ErrorCode.OFFSET_NOT_AVAILABLE
 
 
 class FencedLeaderEpoch(LogError):
-    error_code = 74
+    error_code = ErrorCode.FENCED_LEADER_EPOCH
 
 
 class UnknownLeaderEpoch(LogError):
-    error_code = 75
+    error_code = ErrorCode.UNKNOWN_LEADER_EPOCH
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+class FetchIsolation(enum.Enum):
+    """How far a read may go (Kafka's FetchIsolation)."""
+
+    LOG_END = "log end"  # a follower replicating
+    HIGH_WATERMARK = "high watermark"  # a consumer, read_uncommitted
+    TXN_COMMITTED = "last stable offset"  # a consumer, read_committed
+
+
+# A waiting fetch's wake-up call: called with the partition that may now satisfy it.
+FetchWaiter = Callable[["Partition"], None]
 
 
 class FollowerState:
@@ -149,8 +161,10 @@ class Partition:
         "zk_version",
         "high_watermark",
         "followers",
-        "_waiters",
-        "_hw_advanced",
+        "_hw_waiters",
+        "_leo_waiters",
+        "hw_advanced",
+        "time_ms",
         "_isr_pending",
         "hosted",
         "fetcher",
@@ -166,6 +180,7 @@ class Partition:
         local_id: int = 0,
         high_watermark: int | None = None,
         leader_id: int | None = None,
+        time_ms: Clock = wall_clock_ms,
     ):
         self.topic = topic
         self.index = index
@@ -178,8 +193,12 @@ class Partition:
         self.isr: list[int] = [local_id]
         self.zk_version = 0
         self.followers: dict[int, FollowerState] = {}
-        self._waiters: set[trio.Event] = set()
-        self._hw_advanced = trio.Event()
+        self.time_ms = time_ms
+        # Waiting fetches: consumers wake on a high-watermark advance, followers on a
+        # log-end advance; both on a role change.
+        self._hw_waiters: set[FetchWaiter] = set()
+        self._leo_waiters: set[FetchWaiter] = set()
+        self.hw_advanced = Signal()  # acks=all waits
         self._isr_pending = False
         # Cluster mode: whether a LeaderAndIsr made this broker a replica of it.
         self.hosted = False
@@ -223,7 +242,7 @@ class Partition:
         self.isr = list(isr)
         self.zk_version = zk_version
         if new:
-            now = _now_ms()
+            now = self.time_ms()
             try:
                 self.epoch_start_offset = self.log.log_end_offset
             except LogError:
@@ -232,7 +251,7 @@ class Partition:
                 r: FollowerState(now, r in isr) for r in replicas if r != self.local_id
             }
         else:
-            now = _now_ms()
+            now = self.time_ms()
             for r in replicas:
                 if r != self.local_id and r not in self.followers:
                     self.followers[r] = FollowerState(now, r in isr)
@@ -265,9 +284,9 @@ class Partition:
 
     def _wake_all(self) -> None:
         """Role or epoch changed: every waiter re-checks (and answers an error)."""
-        self._notify_waiters()
-        self._hw_advanced.set()
-        self._hw_advanced = trio.Event()
+        self._wake(self._hw_waiters)
+        self._wake(self._leo_waiters)
+        self.hw_advanced.fire()
 
     def check_epoch(self, current_leader_epoch: int) -> None:
         """Fetch/ListOffsets/OffsetForLeaderEpoch v9+/v4+ fencing (KIP-320)."""
@@ -289,12 +308,10 @@ class Partition:
         if self.leader_id != self.local_id:
             raise NotLeaderOrFollower(f"This server is not the leader of {self}")
         info = self.log.append(records, leader_epoch=self.leader_epoch, origin=origin)
+        self._wake(self._leo_waiters)
         if len(self.isr) == 1:
             # Only the leader in sync: committed as soon as it is written.
-            self.high_watermark = self.log.log_end_offset
-            self._hw_advanced.set()
-            self._hw_advanced = trio.Event()
-        self._notify_waiters()
+            self._advance_hw(self.log.log_end_offset)
         return info
 
     def append_to_leader(
@@ -315,7 +332,7 @@ class Partition:
         while self.high_watermark <= offset:
             if self.leader_id != self.local_id or self.leader_epoch != epoch:
                 return NotLeaderOrFollower.error_code
-            event = self._hw_advanced
+            event = self.hw_advanced.waiter()
             with trio.move_on_at(deadline):
                 await event.wait()
             if trio.current_time() >= deadline and self.high_watermark <= offset:
@@ -326,7 +343,7 @@ class Partition:
             return NotLeaderOrFollower.error_code
         if len(self.isr) < self.min_insync_replicas:
             return NotEnoughReplicasAfterAppend.error_code
-        return 0
+        return ErrorCode.NONE
 
     def _maybe_increment_hw(self) -> bool:
         if self.leader_id != self.local_id:
@@ -342,13 +359,15 @@ class Partition:
                     # Unknown position: the HW stays where it is.
                     return False
                 new = min(new, follower.log_end_offset)
-        if new > self.high_watermark:
-            self.high_watermark = new
-            self._hw_advanced.set()
-            self._hw_advanced = trio.Event()
-            self._notify_waiters()
-            return True
-        return False
+        return self._advance_hw(new)
+
+    def _advance_hw(self, new: int) -> bool:
+        if new <= self.high_watermark:
+            return False
+        self.high_watermark = new
+        self.hw_advanced.fire()
+        self._wake(self._hw_waiters)
+        return True
 
     def update_follower(self, replica_id: int, fetch_offset: int) -> None:
         """A follower fetched from `fetch_offset`: it has everything below it."""
@@ -359,8 +378,8 @@ class Partition:
         if follower is None:
             if replica_id not in self.replicas:
                 return
-            follower = self.followers[replica_id] = FollowerState(_now_ms(), False)
-        follower.update(fetch_offset, leader_end, _now_ms())
+            follower = self.followers[replica_id] = FollowerState(self.time_ms(), False)
+        follower.update(fetch_offset, leader_end, self.time_ms())
         self._maybe_increment_hw()
 
     # ---- ISR maintenance ------------------------------------------------------------
@@ -420,30 +439,98 @@ class Partition:
     def append_as_follower(self, records: memoryview | bytes, leader_hw: int) -> None:
         if records:
             self.log.append_as_follower(records)
-            self._notify_waiters()
+            self._wake(self._leo_waiters)
         self.follower_hw(leader_hw)
 
     def follower_hw(self, leader_hw: int) -> None:
-        new = min(leader_hw, self.log.log_end_offset)
-        if new > self.high_watermark:
-            self.high_watermark = new
-            self._notify_waiters()  # consumers reading from this follower (KIP-392)
+        # Wakes consumers reading from this follower (KIP-392).
+        self._advance_hw(min(leader_hw, self.log.log_end_offset))
 
     def truncate_to(self, offset: int) -> None:
         self.log.truncate_to(offset)
         self.high_watermark = min(self.high_watermark, self.log.log_end_offset)
 
+    # ---- reads ------------------------------------------------------------------------
+
+    @property
+    def log_end_offset(self) -> int:
+        return self.log.log_end_offset
+
+    @property
+    def last_stable_offset(self) -> int:
+        """No transactions yet: nothing is open, so the LSO is the high watermark."""
+        return self.high_watermark
+
+    def read_bound(self, isolation: FetchIsolation) -> int | None:
+        """The offset a read with `isolation` stops before (None: the log end)."""
+        if isolation is FetchIsolation.LOG_END:
+            return None
+        if isolation is FetchIsolation.TXN_COMMITTED:
+            return self.last_stable_offset
+        return self.high_watermark
+
+    def read(
+        self,
+        fetch_offset: int,
+        max_bytes: int,
+        isolation: FetchIsolation,
+        min_one_batch: bool = True,
+    ) -> FetchDataInfo:
+        """Whole batches from the one holding `fetch_offset`, below the isolation's bound
+        (OFFSET_OUT_OF_RANGE outside [log start, log end])."""
+        return self.log.read(fetch_offset, max_bytes, self.read_bound(isolation), min_one_batch)
+
+    def has_data_beyond(self, fetch_offset: int, isolation: FetchIsolation) -> bool:
+        """Whether a read from `fetch_offset` would return something now."""
+        bound = self.read_bound(isolation)
+        return fetch_offset < (self.log.log_end_offset if bound is None else bound)
+
+    def latest_offset(self) -> int:
+        """ListOffsets LATEST: the high watermark, once a new leader's has caught up to
+        its epoch start (KIP-207: OFFSET_NOT_AVAILABLE until then)."""
+        self.log.log_end_offset  # noqa: B018 -- an offline log raises KAFKA_STORAGE_ERROR
+        if self.high_watermark < self.epoch_start_offset:
+            raise OffsetNotAvailable(f"{self}: the high watermark is catching up")
+        return self.high_watermark
+
+    def offset_for_timestamp(self, timestamp: int):
+        """The first committed offset at or after `timestamp` (or the log's special
+        answers for -2/-3), as (timestamp, offset, leader epoch); None if there is none."""
+        return self.log.offset_for_timestamp(timestamp, max_offset=self.high_watermark)
+
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int] | None:
+        """OffsetForLeaderEpoch: (largest epoch <= `epoch`, its end offset), None if unknown."""
+        return self.log.end_offset_for_epoch(epoch)
+
+    def delete_records_on_leader(self, offset: int) -> int:
+        """DeleteRecords: move the log start offset to `offset` (-1: the high watermark),
+        never past the high watermark; the new log start offset."""
+        self.check_leader()
+        high_watermark = self.high_watermark
+        if offset == -1:
+            offset = high_watermark
+        if not 0 <= offset <= high_watermark:
+            raise OffsetOutOfRange(f"offset {offset} is past the high watermark {high_watermark}")
+        self.log.maybe_increment_log_start_offset(offset)
+        return self.log.log_start_offset
+
     # ---- fetch waits ----------------------------------------------------------------
 
-    def _notify_waiters(self) -> None:
-        if self._waiters:
-            for event in self._waiters:
-                event.set()
-            self._waiters.clear()
+    def _wake(self, waiters: set[FetchWaiter]) -> None:
+        if waiters:
+            woken = list(waiters)
+            waiters.clear()
+            for waiter in woken:
+                waiter(self)
 
-    def add_waiter(self, event: trio.Event) -> None:
-        """`event` is set at the next append or high-watermark advance."""
-        self._waiters.add(event)
+    def add_fetch_waiter(self, waiter: FetchWaiter, isolation: FetchIsolation) -> None:
+        """`waiter(self)` is called once, at the next advance of the bound a read with
+        `isolation` stops at (or a role change)."""
+        if isolation is FetchIsolation.LOG_END:
+            self._leo_waiters.add(waiter)
+        else:
+            self._hw_waiters.add(waiter)
 
-    def remove_waiter(self, event: trio.Event) -> None:
-        self._waiters.discard(event)
+    def remove_fetch_waiter(self, waiter: FetchWaiter) -> None:
+        self._hw_waiters.discard(waiter)
+        self._leo_waiters.discard(waiter)

@@ -1,67 +1,128 @@
-"""The replica manager: which partitions this broker leads or follows, the follower
-fetchers, and ISR maintenance (Kafka's ReplicaManager and ReplicaFetcherManager).
+"""The replica manager: the partitions this broker holds and the data path through
+them (Kafka's ReplicaManager). Handlers and coordinators never touch a log: they ask
+this.
 
+- The partition registry: every partition of a known topic, hosted here (a `Log`) or
+  not (a `RemoteLog`, answering NOT_LEADER_OR_FOLLOWER in cluster mode); opening logs
+  at start-up, hosting and unhosting (LeaderAndIsr / StopReplica), metadata updates,
+  topic config application, and the high-watermark checkpoint.
+- `append_records`: validation, min.insync.replicas, the append on each partition's
+  leader, and the acks=all wait, for Produce and for the coordinators' own writes.
+- `fetch_records`: each partition's read up to its isolation bound, follower
+  positions (ISR, high watermark), reads from followers (KIP-392), and the delayed
+  fetch: a fetch short of min_bytes waits for what can satisfy it (a high-watermark
+  advance for consumers, a log-end advance for followers, a role change), re-reads
+  only the partitions that moved, and reads the response once at the end.
 - `become_leader_or_follower` applies a LeaderAndIsr request: for each partition
   whose leader epoch is newer, this broker becomes its leader (the log's epoch cache
-  gets the new epoch's start offset; __consumer_offsets partitions are loaded by the
-  group coordinator) or a follower of the named leader (the partition moves to the
-  fetcher for that broker, truncation first; the coordinator unloads it).
-- One `FollowerFetcher` per source broker, each a task in the manager's
-  `replica_tasks` nursery, fetches all the partitions this broker follows there:
-  first OffsetForLeaderEpoch for the partitions that must truncate (a new follower,
-  or a restarted one), then Fetch with replica_id = this broker, appending the
-  leader's batches as they are (`append_as_follower`) and taking the leader's high
-  watermark from the answer.
+  gets the new epoch's start offset) or a follower of the named leader (the
+  partition moves to the fetcher for that broker, truncation first). Leadership
+  listeners (the group coordinator for __consumer_offsets) hear about both.
 - ISR: the leader shrinks it when a follower has not caught up for
   `replica.lag.time.max.ms` (checked every half of that) and expands it when a
   follower reaches the high watermark (checked as its fetch arrives); either change
   goes through `isr_updater` (the metadata store's version-checked write) first.
-- `stop_replicas` applies StopReplica: the partition stops being fetched or led, and
+- `stop_replica` applies StopReplica: the partition stops being fetched or led, and
   its log is deleted when asked.
+
+Everything here runs on the Trio loop; opening logs at start-up, closing and
+checkpointing are blocking and are called from worker threads by their owners.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from typing import NamedTuple
 
 import trio
 
-from kafka_compat.cluster.client import BrokerClient, BrokerClientError
-from kafka_compat.replica import IsrUpdater, Partition
-from kafka_compat.topics import OFFSETS_TOPIC
+from kafka_compat.clock import Clock, wall_clock_ms
+from kafka_compat.cluster.metadata_cache import MetadataCache
+from kafka_compat.cluster.store import MetadataStore, TopicMetadata
+from kafka_compat.config import BrokerConfig
+from kafka_compat.replica import (
+    FetchIsolation,
+    IsrUpdater,
+    OfflineLog,
+    OffsetNotAvailable,
+    Partition,
+    RemoteLog,
+)
+from kafka_compat.replica_fetcher import FollowerFetcher
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
-from storage.errors import LogError, StorageError
-
-if TYPE_CHECKING:
-    from kafka_compat.broker import Broker
+from protocol.records import InvalidRecordError
+from storage.errors import LogError
+from storage.log import AppendOrigin, LogAppendInfo
+from storage.log_config import LogConfig
+from storage.log_manager import LogManager
 
 log = logging.getLogger(__name__)
 
-FETCH = 1
-OFFSET_FOR_LEADER_EPOCH = 23
-FETCH_VERSION = 12
-OFFSET_FOR_LEADER_EPOCH_VERSION = 3
+LeaderAndIsrResponse = messages.response_type(ApiKey.LEADER_AND_ISR)
+RACK_AWARE_SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
+EMPTY = b""
 
-FetchRequest = messages.request_type(FETCH)
-EpochRequest = messages.request_type(OFFSET_FOR_LEADER_EPOCH)
-LeaderAndIsrResponse = messages.response_type(4)
+# Told the partition index when this broker becomes a partition's leader (a task in the
+# replica manager's nursery: loading a coordinator's state takes a while) or stops being.
+BecameLeader = Callable[[int], Awaitable[None]]
+BecameFollower = Callable[[int], None]
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
+class AppendResult(NamedTuple):
+    """One partition's outcome of `append_records` (Kafka's PartitionResponse)."""
+
+    error_code: int
+    error_message: str | None = None
+    info: LogAppendInfo | None = None
+
+
+class FetchPartition(NamedTuple):
+    """One partition a fetch asks for."""
+
+    topic: str
+    partition: int
+    fetch_offset: int
+    current_leader_epoch: int
+    max_bytes: int
+
+
+class FetchResult(NamedTuple):
+    """One partition's answer to `fetch_records` (Kafka's FetchPartitionData)."""
+
+    error_code: int
+    high_watermark: int = -1
+    last_stable_offset: int = -1
+    log_start_offset: int = -1
+    preferred_read_replica: int = -1
+    records: bytes = EMPTY
 
 
 class ReplicaManager:
-    def __init__(self, broker: Broker):
-        self.broker = broker
+    def __init__(
+        self,
+        config: BrokerConfig,
+        node_id: int,
+        metadata_cache: MetadataCache,
+        *,
+        time_ms: Clock = wall_clock_ms,
+    ):
+        self.config = config
+        self.node_id = node_id
+        self.metadata_cache = metadata_cache
+        self.time_ms = time_ms
+        self.partitions: dict[str, list[Partition]] = {}
+        # Set by `startup` once the data dir and the metadata store are open.
+        self.log_manager: LogManager | None = None
+        self.store: MetadataStore | None = None
+        self._saved_high_watermarks: dict[tuple[str, int], int] = {}
         self.controller_epoch = -1
         self.fetchers: dict[int, FollowerFetcher] = {}
         self.isr_updater: IsrUpdater | None = None
+        self._leadership: dict[str, tuple[BecameLeader, BecameFollower]] = {}
         self._nursery: trio.Nursery | None = None
-        config = broker.config
         self.lag_max_ms = config["replica.lag.time.max.ms"]
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
@@ -75,6 +136,341 @@ class ReplicaManager:
         finally:
             self._nursery = None
             self.fetchers.clear()
+
+    def on_leadership_change(
+        self, topic: str, became_leader: BecameLeader, became_follower: BecameFollower
+    ) -> None:
+        """Call `became_leader(index)` / `became_follower(index)` when this broker starts or
+        stops leading a partition of `topic` (Kafka's onLeadershipChange callback)."""
+        self._leadership[topic] = (became_leader, became_follower)
+
+    # ---- the partition registry -------------------------------------------------------
+
+    def startup(self, log_manager: LogManager, store: MetadataStore) -> None:
+        """Open (recover) every partition's log found in the data dir. Blocking: called
+        from a worker thread before the broker serves."""
+        self.log_manager = log_manager
+        self.store = store
+        log_manager.load({name: self.log_config(t.configs) for name, t in store.topics.items()})
+        # replication-offset-checkpoint: where each partition's HW was.
+        self._saved_high_watermarks = dict(log_manager.high_watermarks)
+
+    def log_config(self, overrides: dict[str, str]) -> LogConfig:
+        return LogConfig.from_topic_configs({**self.config.topic_defaults(), **overrides})
+
+    def get_partition(self, topic: str, index: int) -> Partition | None:
+        partitions = self.partitions.get(topic)
+        if partitions is None or not 0 <= index < len(partitions):
+            return None
+        return partitions[index]
+
+    def topic_partitions(self, topic: str) -> list[Partition] | None:
+        """Every partition of `topic` this broker knows (hosted or not), by index."""
+        return self.partitions.get(topic)
+
+    def all_partitions(self) -> Iterator[Partition]:
+        for parts in list(self.partitions.values()):
+            yield from parts
+
+    def open_partitions(self, topic: TopicMetadata) -> None:
+        """Single node: this broker leads every partition of `topic`; open or create
+        the logs of those it does not have yet."""
+        config = self.log_config(topic.configs)
+        existing = self.partitions.setdefault(topic.name, [])
+        for index in range(len(existing), topic.partitions):
+            log_ = self.log_manager.get_log(topic.name, index)
+            offline = self.log_manager.offline_logs.get((topic.name, index))
+            if offline is not None:
+                log_ = OfflineLog(f"{topic.name}-{index}", offline)
+            else:
+                if log_ is None:
+                    log_ = self.log_manager.create_log(topic.name, index, config)
+                else:
+                    log_.config = config
+                log_.assign_topic_id(topic.topic_id)
+            existing.append(
+                Partition(
+                    topic.name,
+                    index,
+                    log_,
+                    local_id=self.node_id,
+                    high_watermark=self._saved_high_watermarks.get((topic.name, index)),
+                    time_ms=self.time_ms,
+                )
+            )
+
+    def delete_partitions(self, topic: str) -> None:
+        """Single node: a deleted topic's partitions and logs go."""
+        for partition in self.partitions.pop(topic, []):
+            self.log_manager.delete_log(topic, partition.index)
+
+    def remove_stray_logs(self) -> None:
+        """Cluster mode, at start-up: delete the local replicas that ZooKeeper's metadata
+        no longer has here (Kafka's stray replicas): of a topic deleted while this
+        broker was down, of an older topic of the same name, of a partition not
+        assigned to this broker."""
+        for (topic, index), log_ in self.log_manager.logs().items():
+            meta = self.store.topics.get(topic)
+            assignment = self.store.assignments.get(topic)
+            replicas = assignment.partitions.get(index, ()) if assignment is not None else ()
+            if meta is None:
+                reason = "its topic no longer exists"
+            elif log_.topic_id not in (None, meta.topic_id) and meta.topic_id != bytes(16):
+                reason = "it belongs to an older topic of that name"
+            elif self.node_id not in replicas:
+                reason = "this broker is not one of its replicas"
+            else:
+                continue
+            log.warning("%s: stray replica, deleted: %s", log_.dir, reason)
+            self.log_manager.delete_log(topic, index)
+            self._saved_high_watermarks.pop((topic, index), None)
+
+    def _placeholders(self, topic: str, count: int) -> list[Partition]:
+        existing = self.partitions.setdefault(topic, [])
+        for index in range(len(existing), count):
+            existing.append(self._remote(topic, index))
+        return existing
+
+    def _remote(self, topic: str, index: int) -> Partition:
+        return Partition(
+            topic,
+            index,
+            RemoteLog(f"{topic}-{index}"),
+            local_id=self.node_id,
+            leader_id=-1,
+            time_ms=self.time_ms,
+        )
+
+    def host_partition(self, topic: str, index: int, topic_id: bytes | None) -> Partition:
+        """LeaderAndIsr named this broker a replica: the partition with its log
+        (opened, or created empty)."""
+        parts = self._placeholders(topic, index + 1)
+        partition = parts[index]
+        if not isinstance(partition.log, RemoteLog):
+            return partition
+        meta = self.store.topics.get(topic)
+        config = self.log_config(meta.configs if meta is not None else {})
+        offline = self.log_manager.offline_logs.get((topic, index))
+        if offline is not None:
+            log_ = OfflineLog(f"{topic}-{index}", offline)
+        else:
+            log_ = self.log_manager.get_log(topic, index)
+            known = topic_id is not None and topic_id != bytes(16)
+            if log_ is not None and known and log_.topic_id not in (None, topic_id):
+                # Left from an older topic of the same name, deleted while this broker
+                # was away: never serve it as the new one.
+                log.warning("%s: replica of an older topic of that name: deleted", log_.dir)
+                self.log_manager.delete_log(topic, index)
+                log_ = None
+            if log_ is None:
+                log_ = self.log_manager.create_log(topic, index, config)
+            else:
+                log_.config = config
+            if known:
+                log_.assign_topic_id(topic_id)
+        partition = Partition(
+            topic,
+            index,
+            log_,
+            local_id=self.node_id,
+            high_watermark=self._saved_high_watermarks.get((topic, index), 0),
+            leader_id=-1,
+            time_ms=self.time_ms,
+        )
+        parts[index] = partition
+        return partition
+
+    def unhost_partition(self, topic: str, index: int) -> None:
+        """StopReplica with delete: the log goes; the partition stays known."""
+        parts = self.partitions.get(topic)
+        if parts is None or index >= len(parts):
+            return
+        if not isinstance(parts[index].log, RemoteLog):
+            self.log_manager.delete_log(topic, index)
+            self._saved_high_watermarks.pop((topic, index), None)
+        parts[index] = self._remote(topic, index)
+        if topic not in self.metadata_cache.topics and all(
+            isinstance(p.log, RemoteLog) for p in parts
+        ):
+            del self.partitions[topic]  # a deleted topic: nothing of it left here
+
+    def on_metadata_update(self, updates) -> None:
+        """UpdateMetadata: known partitions of known topics are listed (hosted or
+        not); partitions this broker does not host learn their leader; deleted
+        topics whose replicas are gone from here are forgotten."""
+        cache = self.metadata_cache
+        for topic, _, index, state in updates:
+            if state is None:
+                continue
+            parts = self._placeholders(topic, index + 1)
+            partition = parts[index]
+            if isinstance(partition.log, RemoteLog):
+                partition.leader_id = state.leader
+                partition.leader_epoch = state.leader_epoch
+        for topic in list(self.partitions):
+            if topic not in cache.topics and all(
+                isinstance(p.log, RemoteLog) for p in self.partitions[topic]
+            ):
+                del self.partitions[topic]
+
+    def apply_topic_configs(self, names: Iterable[str]) -> None:
+        """Give the local logs of `names` the store's current configs (also when another
+        broker changed them: cluster mode calls this on ZooKeeper's notification)."""
+        for name in names:
+            topic = self.store.topics.get(name)
+            if topic is None:
+                continue
+            config = self.log_config(topic.configs)
+            for partition in self.partitions.get(name, ()):
+                if not isinstance(partition.log, (OfflineLog, RemoteLog)):
+                    partition.log.config = config
+
+    def high_watermarks(self) -> dict[tuple[str, int], int]:
+        """Each hosted partition's high watermark (taken on the loop thread)."""
+        return {
+            (p.topic, p.index): p.high_watermark
+            for p in self.all_partitions()
+            if not isinstance(p.log, OfflineLog | RemoteLog)
+        }
+
+    def checkpoint_high_watermarks(self, marks: dict | None = None) -> None:
+        """Write replication-offset-checkpoint (it fsyncs: a worker thread)."""
+        self.log_manager.checkpoint_high_watermarks(
+            self.high_watermarks() if marks is None else marks
+        )
+
+    def shutdown(self) -> None:
+        """Checkpoint the high watermarks and close every log (blocking: a worker
+        thread, after serving stopped)."""
+        if self.log_manager is not None:
+            self.checkpoint_high_watermarks()
+            self.log_manager.close()
+            self.log_manager = None
+
+    # ---- the data path: append -------------------------------------------------------
+
+    async def append_records(
+        self,
+        entries: dict[tuple[str, int], bytes | memoryview],
+        *,
+        required_acks: int,
+        timeout_ms: int,
+        origin: AppendOrigin,
+    ) -> dict[tuple[str, int], AppendResult]:
+        """Append one batch set to each partition's leader; with acks=all (-1) wait until
+        every appended batch is replicated (the high watermark passes it), in parallel,
+        or `timeout_ms` passed. An error per partition, never an exception."""
+        results: dict[tuple[str, int], AppendResult] = {}
+        waits = []
+        for key, records in entries.items():
+            partition = self.get_partition(*key)
+            if partition is None:
+                results[key] = AppendResult(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+                continue
+            try:
+                info = partition.append_to_leader(records, required_acks, origin)
+            except (InvalidRecordError, LogError) as exc:
+                results[key] = AppendResult(exc.error_code, str(exc) or None)
+                continue
+            results[key] = AppendResult(ErrorCode.NONE, None, info)
+            if (
+                required_acks == -1
+                and info.last_offset >= 0
+                and partition.high_watermark <= info.last_offset
+            ):
+                waits.append((key, partition, info.last_offset))
+        if waits:
+            deadline = trio.current_time() + timeout_ms / 1000
+            await self._wait_replicated(waits, results, deadline)
+        return results
+
+    @staticmethod
+    async def _wait_replicated(waits, results: dict, deadline: float) -> None:
+        """acks=all: every appended batch waits, in parallel, for its high watermark
+        (Kafka's DelayedProduce)."""
+
+        async def wait_one(key, partition: Partition, last_offset: int) -> None:
+            error = await partition.wait_replicated(last_offset, deadline)
+            if error:
+                results[key] = AppendResult(error)
+
+        if len(waits) == 1:
+            await wait_one(*waits[0])
+            return
+        async with trio.open_nursery() as replication_waits:
+            for wait in waits:
+                replication_waits.start_soon(wait_one, *wait)
+
+    # ---- the data path: fetch --------------------------------------------------------
+
+    async def fetch_records(
+        self,
+        wanted: list[FetchPartition],
+        *,
+        replica_id: int,
+        max_wait_ms: int,
+        min_bytes: int,
+        max_bytes: int,
+        isolation: FetchIsolation,
+        follower_reads: bool = False,
+        client_rack: str | None = None,
+    ) -> list[FetchResult]:
+        """Read each wanted partition (results in the same order). A follower's fetch
+        (replica_id >= 0) first records its position (ISR, high watermark). Short of
+        min_bytes, wait up to max_wait_ms for what can satisfy it (Kafka's
+        DelayedFetch)."""
+        partitions = [self.get_partition(w.topic, w.partition) for w in wanted]
+        if replica_id >= 0:
+            isolation = FetchIsolation.LOG_END
+            for request_part, partition in zip(wanted, partitions, strict=True):
+                if partition is not None and partition.is_leader:
+                    partition.update_follower(replica_id, request_part.fetch_offset)
+                    self.maybe_expand_isr(partition)
+        selector = None
+        if (
+            follower_reads
+            and client_rack
+            and self.config["replica.selector.class"] == RACK_AWARE_SELECTOR
+        ):
+            selector = _RackSelector(self.metadata_cache, self.node_id, client_rack)
+        read = _FetchRead(wanted, partitions, max_bytes, isolation, follower_reads, selector)
+        results = read.read_all()
+        if read.total >= min_bytes or read.has_error or max_wait_ms <= 0:
+            return results
+        # Not enough yet: wait for a partition's bound to move past its fetch offset.
+        woken: set[int] = set()
+        arrived = trio.Event()
+        positions: dict[int, list[int]] = {}
+        for i, partition in enumerate(partitions):
+            if partition is not None:
+                positions.setdefault(id(partition), []).append(i)
+
+        def wake(partition: Partition) -> None:
+            woken.update(positions[id(partition)])
+            arrived.set()
+
+        waiting = [p for p in partitions if p is not None]
+        deadline = trio.current_time() + max_wait_ms / 1000
+        try:
+            while True:
+                for partition in waiting:
+                    partition.add_fetch_waiter(wake, isolation)
+                with trio.move_on_at(deadline):
+                    await arrived.wait()
+                arrived = trio.Event()
+                if not woken:
+                    break  # max_wait_ms passed
+                # Re-read only what moved, to count what the response would hold.
+                read.reread(woken)
+                woken.clear()
+                if read.total >= min_bytes or read.has_error:
+                    break
+        finally:
+            for partition in waiting:
+                partition.remove_fetch_waiter(wake)
+        if not read.changed:
+            return results
+        return read.read_all()  # the response, read once in request order
 
     # ---- LeaderAndIsr ----------------------------------------------------------------
 
@@ -124,11 +520,10 @@ class ReplicaManager:
         )
 
     def _apply_partition_state(self, topic: str, topic_id, state, leaders) -> int:
-        broker = self.broker
-        local = broker.node_id
+        local = self.node_id
         if local not in state.replicas:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        partition = broker.host_partition(topic, state.partition_index, topic_id)
+        partition = self.host_partition(topic, state.partition_index, topic_id)
         if partition.hosted and state.leader_epoch < partition.leader_epoch:
             log.info(
                 "%s: ignoring LeaderAndIsr with leader epoch %d below %d",
@@ -155,8 +550,9 @@ class ReplicaManager:
                     partition.high_watermark,
                     partition.log.log_end_offset,
                 )
-                if topic == OFFSETS_TOPIC:
-                    self._spawn(broker.group_coordinator.load_partition, index)
+                listener = self._leadership.get(topic)
+                if listener is not None:
+                    self._spawn(listener[0], index)
         else:
             changed = partition.make_follower(
                 state.leader,
@@ -165,11 +561,10 @@ class ReplicaManager:
                 list(state.replicas),
                 state.partition_epoch,
             )
-            if topic == OFFSETS_TOPIC:
-                broker.group_coordinator.unload_partition(index)
+            self._became_follower(topic, index)
             endpoint = leaders.get(state.leader)
             if endpoint is None:
-                cached = broker.metadata_cache.brokers.get(state.leader)
+                cached = self.metadata_cache.brokers.get(state.leader)
                 endpoint = None if cached is None else (cached.host, cached.port)
             if changed or partition.fetcher is None:
                 self._remove_from_fetcher(partition)
@@ -187,8 +582,7 @@ class ReplicaManager:
         if fetcher is None:
             fetcher = FollowerFetcher(self, leader, endpoint)
             self.fetchers[leader] = fetcher
-            if self._nursery is not None:
-                self._nursery.start_soon(fetcher.run)
+            self._spawn(fetcher.run)
         return fetcher
 
     def _remove_from_fetcher(self, partition: Partition) -> None:
@@ -203,27 +597,26 @@ class ReplicaManager:
     # ---- StopReplica -----------------------------------------------------------------
 
     def stop_replica(self, topic: str, index: int, delete: bool) -> int:
-        partition = self.broker.partition(topic, index)
+        partition = self.get_partition(topic, index)
         if partition is None:
             return ErrorCode.NONE
         self._remove_from_fetcher(partition)
-        if topic == OFFSETS_TOPIC:
-            self.broker.group_coordinator.unload_partition(index)
+        self._became_follower(topic, index)
         partition.make_follower(-1, partition.leader_epoch, [], partition.replicas, 0)
         if delete:
-            self.broker.unhost_partition(topic, index)
+            self.unhost_partition(topic, index)
         return ErrorCode.NONE
 
     # ---- ISR -------------------------------------------------------------------------
 
     def maybe_expand_isr(self, partition: Partition) -> None:
         """A follower fetched: if it caught up, ask for it back in the ISR."""
-        if self.isr_updater is None or self._nursery is None:
+        if self.isr_updater is None:
             return
         new_isr = partition.isr_to_expand()
         if new_isr is not None:
             partition.isr_change_pending()  # one change at a time, from this tick on
-            self._nursery.start_soon(partition.change_isr, new_isr, self.isr_updater)
+            self._spawn(partition.change_isr, new_isr, self.isr_updater)
 
     async def _shrink_isrs(self) -> None:
         interval = self.lag_max_ms / 2000
@@ -231,268 +624,136 @@ class ReplicaManager:
             await trio.sleep(interval)
             if self.isr_updater is None:
                 continue
-            now = _now_ms()
-            for parts in list(self.broker.partitions.values()):
-                for partition in parts:
-                    if len(partition.isr) < 2 or not partition.is_leader:
-                        continue
-                    new_isr = partition.isr_to_shrink(self.lag_max_ms, now)
-                    if new_isr is not None:
-                        log.info(
-                            "%s: shrinking ISR %s -> %s (lag over %d ms)",
-                            partition,
-                            partition.isr,
-                            new_isr,
-                            self.lag_max_ms,
-                        )
-                        await partition.change_isr(new_isr, self.isr_updater)
+            now = self.time_ms()
+            for partition in self.all_partitions():
+                if len(partition.isr) < 2 or not partition.is_leader:
+                    continue
+                new_isr = partition.isr_to_shrink(self.lag_max_ms, now)
+                if new_isr is not None:
+                    log.info(
+                        "%s: shrinking ISR %s -> %s (lag over %d ms)",
+                        partition,
+                        partition.isr,
+                        new_isr,
+                        self.lag_max_ms,
+                    )
+                    await partition.change_isr(new_isr, self.isr_updater)
+
+    def _became_follower(self, topic: str, index: int) -> None:
+        listener = self._leadership.get(topic)
+        if listener is not None:
+            listener[1](index)
 
     def _spawn(self, fn, *args) -> None:
-        if self._nursery is not None:
-            self._nursery.start_soon(fn, *args)
+        if self._nursery is None:
+            raise RuntimeError(f"replica manager not running: cannot start {fn.__name__}")
+        self._nursery.start_soon(fn, *args)
 
 
-class FollowerFetcher:
-    """Fetches every partition this broker follows on one leader broker."""
+class _FetchRead:
+    """The reads of one fetch: each partition's answer and the bytes it holds, so that a
+    waiting fetch re-reads only the partitions that moved."""
 
-    def __init__(self, manager: ReplicaManager, leader: int, endpoint: tuple[str, int]):
-        self.manager = manager
-        self.leader = leader
-        self.endpoint = endpoint
-        self.partitions: dict[tuple[str, int], Partition] = {}
-        self.truncating: set[tuple[str, int]] = set()
-        self._changed = trio.Event()
-        self._cancel = trio.CancelScope()
-        config = manager.broker.config
-        self.max_wait_ms = config["replica.fetch.wait.max.ms"]
-        self.max_bytes = config["replica.fetch.max.bytes"]
-        self.response_max_bytes = config["replica.fetch.response.max.bytes"]
-        self.backoff = config["replica.fetch.backoff.ms"] / 1000
+    def __init__(self, wanted, partitions, max_bytes, isolation, follower_reads, selector):
+        self.wanted = wanted
+        self.partitions = partitions
+        self.max_bytes = max_bytes
+        self.isolation = isolation
+        self.follower_reads = follower_reads
+        self.selector = selector
+        self.sizes = [0] * len(wanted)
+        self.total = 0
+        self.has_error = False
+        self.changed = False
 
-    def __repr__(self) -> str:
-        return f"FollowerFetcher(leader {self.leader} at {self.endpoint[0]}:{self.endpoint[1]})"
+    def read_all(self) -> list[FetchResult]:
+        """Every partition in request order, sharing max_bytes (the first batch of the
+        response comes whole, KIP-74)."""
+        results = []
+        total = 0
+        for i in range(len(self.wanted)):
+            result = self._read(i, self.max_bytes - total, min_one_batch=total == 0)
+            self.sizes[i] = size = len(result.records)
+            total += size
+            results.append(result)
+        self.total = total
+        return results
 
-    def add(self, partition: Partition) -> None:
-        key = (partition.topic, partition.index)
-        self.partitions[key] = partition
-        self.truncating.add(key)
-        partition.fetcher = self
-        self._wake()
+    def reread(self, indices) -> None:
+        """Read the partitions at `indices` again, to count what the response would hold."""
+        for i in indices:
+            others = self.total - self.sizes[i]
+            result = self._read(i, self.max_bytes - others, min_one_batch=others == 0)
+            self.sizes[i] = len(result.records)
+            self.total = others + self.sizes[i]
+            self.changed = True
 
-    def remove(self, partition: Partition) -> None:
-        key = (partition.topic, partition.index)
-        if self.partitions.get(key) is partition:
-            del self.partitions[key]
-            self.truncating.discard(key)
-        partition.fetcher = None
-        self._wake()
-
-    def stop(self) -> None:
-        self._cancel.cancel()
-
-    def _wake(self) -> None:
-        self._changed.set()
-        self._changed = trio.Event()
-
-    async def run(self) -> None:
-        broker = self.manager.broker
-        host, port = self.endpoint
-        with self._cancel:
-            async with BrokerClient(
-                host,
-                port,
-                f"replica-fetcher-{broker.node_id}",
-                connect_timeout=5.0,
-                request_timeout=self.max_wait_ms / 1000 + 10,
-            ) as client:
-                log.info("%s started", self)
-                failing = False
-                while True:
-                    if not self.partitions:
-                        await self._changed.wait()
-                        continue
-                    try:
-                        if self.truncating:
-                            await self._truncate(client)
-                        if self.partitions and not self.truncating:
-                            await self._fetch(client)
-                    except BrokerClientError as exc:
-                        # Once per outage: the controller tells us when the leader moves.
-                        log.log(logging.DEBUG if failing else logging.INFO, "%s: %s", self, exc)
-                        failing = True
-                        with trio.move_on_after(self.backoff):
-                            await self._changed.wait()
-                    else:
-                        failing = False
-
-    async def _truncate(self, client: BrokerClient) -> None:
-        """Truncate by leader epoch (KIP-101, KIP-279) before fetching."""
-        wanted = {key: self.partitions[key] for key in self.truncating if key in self.partitions}
-        by_topic: dict[str, list] = {}
-        asked: dict[tuple[str, int], tuple[Partition, int, int]] = {}
-        truncated = False
-        for key, partition in wanted.items():
-            latest = partition.log.latest_epoch
-            if latest is None:
-                # Nothing written under any epoch: the high watermark is safe.
-                truncated |= self._truncate_to(partition, partition.high_watermark)
-                self.truncating.discard(key)
-                continue
-            asked[key] = (partition, partition.leader_epoch, latest)
-            by_topic.setdefault(key[0], []).append(
-                EpochRequest.OffsetForLeaderPartition(
-                    partition=key[1],
-                    current_leader_epoch=partition.leader_epoch,
-                    leader_epoch=latest,
-                )
+    def _read(self, i: int, remaining: int, min_one_batch: bool) -> FetchResult:
+        wanted = self.wanted[i]
+        partition = self.partitions[i]
+        if partition is None:
+            self.has_error = True
+            return FetchResult(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+        preferred = high_watermark = last_stable_offset = log_start_offset = -1
+        records = EMPTY
+        error = ErrorCode.NONE
+        try:
+            on_follower = (
+                self.follower_reads
+                and not partition.is_leader
+                and wanted.current_leader_epoch >= 0  # stale clients get fenced
             )
-        if by_topic:
-            truncated |= await self._truncate_by_epoch(client, by_topic, asked)
-        if truncated:
-            # As Kafka's LogManager.truncateTo: a recovery point on disk above the cut
-            # would skip checking the records written there next after an OS crash.
-            try:
-                await trio.to_thread.run_sync(self.manager.broker.log_manager.checkpoint)
-            except StorageError as exc:
-                log.error("Checkpoint after truncation: %s", exc)
-
-    async def _truncate_by_epoch(self, client: BrokerClient, by_topic, asked) -> bool:
-        """Ask the leader where each log stops agreeing (OffsetForLeaderEpoch) and
-        truncate there. Returns whether any log was truncated."""
-        truncated = False
-        request = EpochRequest(
-            replica_id=self.manager.broker.node_id,
-            topics=[
-                EpochRequest.OffsetForLeaderTopic(topic=t, partitions=parts)
-                for t, parts in by_topic.items()
-            ],
+            if not on_follower:
+                partition.check_leader()
+            partition.check_epoch(wanted.current_leader_epoch)
+            if on_follower and wanted.fetch_offset > partition.log_end_offset:
+                # Behind the consumer: not an offset to reset from, wait (retriable).
+                raise OffsetNotAvailable(f"{partition}: this replica is behind the offset")
+            high_watermark = partition.high_watermark
+            last_stable_offset = partition.last_stable_offset
+            log_start_offset = partition.log_start_offset
+            if self.selector is not None and partition.is_leader:
+                preferred = self.selector.preferred(partition, wanted.fetch_offset)
+            if preferred < 0:  # else no records: the client reads from `preferred`
+                records = partition.read(
+                    wanted.fetch_offset,
+                    min(wanted.max_bytes, max(0, remaining)),
+                    self.isolation,
+                    min_one_batch=min_one_batch,
+                ).records
+        except LogError as exc:  # OFFSET_OUT_OF_RANGE (with the bounds), not leader, ...
+            self.has_error = True
+            error = exc.error_code
+        return FetchResult(
+            error,
+            high_watermark,
+            last_stable_offset,
+            log_start_offset,
+            preferred,
+            records,
         )
-        response = await client.send(
-            OFFSET_FOR_LEADER_EPOCH, OFFSET_FOR_LEADER_EPOCH_VERSION, request
-        )
-        retry = False
-        answers = self._current_answers(response.topics, asked, lambda r: r.partition)
-        for key, partition, latest, result in answers:
-            if result.error_code != ErrorCode.NONE:
-                retry = True
-                continue
-            offset = _truncation_offset(partition, latest, result)
-            truncated |= self._truncate_to(partition, offset)
-            self.truncating.discard(key)
-        if retry:
-            with trio.move_on_after(self.backoff):
-                await self._changed.wait()
-        return truncated
-
-    def _truncate_to(self, partition: Partition, offset: int) -> bool:
-        end = partition.log.log_end_offset
-        if offset >= end:
-            return False
-        log.info(
-            "%s: truncating to %d (log end %d) following leader %d",
-            partition,
-            offset,
-            end,
-            self.leader,
-        )
-        partition.truncate_to(offset)
-        return True
-
-    async def _fetch(self, client: BrokerClient) -> None:
-        by_topic: dict[str, list] = {}
-        asked: dict[tuple[str, int], tuple[Partition, int, int]] = {}
-        for key, partition in self.partitions.items():
-            offset = partition.log.log_end_offset
-            asked[key] = (partition, partition.leader_epoch, offset)
-            by_topic.setdefault(key[0], []).append(
-                FetchRequest.FetchPartition(
-                    partition=key[1],
-                    current_leader_epoch=partition.leader_epoch,
-                    fetch_offset=offset,
-                    log_start_offset=partition.log.log_start_offset,
-                    partition_max_bytes=self.max_bytes,
-                )
-            )
-        request = FetchRequest(
-            replica_id=self.manager.broker.node_id,
-            max_wait_ms=self.max_wait_ms,
-            min_bytes=1,
-            max_bytes=self.response_max_bytes,
-            isolation_level=0,
-            session_id=0,
-            session_epoch=-1,
-            topics=[FetchRequest.FetchTopic(topic=t, partitions=p) for t, p in by_topic.items()],
-            forgotten_topics_data=[],
-            rack_id="",
-        )
-        response = await client.send(FETCH, FETCH_VERSION, request)
-        backoff = False
-        answers = self._current_answers(response.responses, asked, lambda d: d.partition_index)
-        for key, partition, offset, data in answers:
-            if not self._handle_fetched(partition, key, offset, data):
-                backoff = True
-        if backoff:
-            with trio.move_on_after(self.backoff):
-                await self._changed.wait()
-
-    def _current_answers(self, topics, asked, index_of):
-        """(key, partition, what was asked, answer) for each answered partition that this
-        fetcher still follows at the epoch it asked with (else the next round asks
-        again). `asked` maps keys to (partition, leader epoch, value)."""
-        for topic in topics:
-            for answer in topic.partitions:
-                key = (topic.topic, index_of(answer))
-                entry = asked.get(key)
-                if entry is None:
-                    continue
-                partition, epoch, value = entry
-                if self.partitions.get(key) is partition and partition.leader_epoch == epoch:
-                    yield key, partition, value, answer
-
-    def _handle_fetched(self, partition: Partition, key, offset: int, data) -> bool:
-        """Apply one partition's answer; False asks for a backoff."""
-        error = data.error_code
-        if error == ErrorCode.NONE:
-            if partition.log.log_end_offset != offset:
-                return True  # truncated meanwhile; fetch again from the new end
-            try:
-                partition.append_as_follower(data.records or b"", data.high_watermark)
-            except LogError as exc:
-                log.warning("%s: cannot append fetched data: %s", partition, exc)
-                self.truncating.add(key)
-                return False
-            return True
-        if error == ErrorCode.OFFSET_OUT_OF_RANGE:
-            leader_start = data.log_start_offset
-            if leader_start >= 0 and offset < leader_start:
-                log.info(
-                    "%s: behind the leader's log start %d, restarting there",
-                    partition,
-                    leader_start,
-                )
-                partition.log.truncate_fully_and_start_at(leader_start)
-                partition.high_watermark = leader_start
-            else:
-                self.truncating.add(key)
-            return True
-        if error in (ErrorCode.FENCED_LEADER_EPOCH, ErrorCode.NOT_LEADER_OR_FOLLOWER):
-            # The controller has news for us; keep asking until it arrives.
-            return False
-        log.debug("%s: fetch error %s", partition, ErrorCode(error).name)
-        return False
 
 
-def _truncation_offset(partition: Partition, asked_epoch: int, result) -> int:
-    """Where a follower's log stops agreeing with the leader's (Kafka 2.8's rule)."""
-    log_ = partition.log
-    if result.end_offset < 0 or result.leader_epoch < 0:
-        # The leader knows no epoch this old: keep what is committed.
-        return min(partition.high_watermark, log_.log_end_offset)
-    if result.leader_epoch == asked_epoch:
-        return min(result.end_offset, log_.log_end_offset)
-    # The leader's largest epoch at or below ours is older than ours: what we have of
-    # that epoch ends where the leader's does, or earlier.
-    _, ours = log_.end_offset_for_epoch(result.leader_epoch)
-    if ours < 0:
-        return min(result.end_offset, log_.log_end_offset)
-    return min(result.end_offset, ours, log_.log_end_offset)
+class _RackSelector:
+    """Kafka's RackAwareReplicaSelector: the leader if it is in the client's rack,
+    else the replica there whose log end offset is highest (and covers the fetch)."""
+
+    def __init__(self, metadata_cache: MetadataCache, local_id: int, client_rack: str):
+        self.brokers = metadata_cache.brokers
+        self.local_id = local_id
+        self.client_rack = client_rack
+
+    def preferred(self, partition: Partition, fetch_offset: int) -> int:
+        """Another replica to read from, or -1 for this leader."""
+        if self._rack(self.local_id) == self.client_rack:
+            return -1
+        candidates = [
+            (follower.log_end_offset, replica)
+            for replica, follower in partition.followers.items()
+            if self._rack(replica) == self.client_rack and follower.log_end_offset >= fetch_offset
+        ]
+        return max(candidates)[1] if candidates else -1
+
+    def _rack(self, broker_id: int) -> str | None:
+        endpoint = self.brokers.get(broker_id)
+        return endpoint.rack if endpoint is not None else None

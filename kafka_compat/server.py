@@ -14,8 +14,10 @@ import struct
 
 import trio
 
-from kafka_compat.apis import CLOSE_CONNECTION, REGISTRY, Api, RequestContext
+from kafka_compat.apis.handlers import REGISTRY, Api
+from kafka_compat.apis.registry import CLOSE_CONNECTION, Components, RequestContext
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 from protocol.headers import RequestHeader, decode_request_header, encode_response_header
 from protocol.messages import DecodeError
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 
 _SIZE = struct.Struct(">i")
 _RECV_CHUNK = 65536
-API_VERSIONS_KEY = 18
+API_VERSIONS_KEY = ApiKey.API_VERSIONS
 
 
 class FrameTooLarge(Exception):
@@ -79,14 +81,14 @@ def _api_versions_fallback() -> bytes:
     return messages.encode_response(API_VERSIONS_KEY, 0, response)
 
 
-async def serve_connection(stream: trio.SocketStream, broker) -> None:
+async def serve_connection(stream: trio.SocketStream, components: Components) -> None:
     """Answer one client's requests until it disconnects or misbehaves."""
     try:
         host, port = stream.socket.getpeername()[:2]
         peer = f"{host}:{port}"
     except OSError:
         peer = "?"
-    reader = FrameReader(stream.socket, broker.config["socket.request.max.bytes"])
+    reader = FrameReader(stream.socket, components.config["socket.request.max.bytes"])
     try:
         while True:
             try:
@@ -103,7 +105,7 @@ async def serve_connection(stream: trio.SocketStream, broker) -> None:
             if frame is None:
                 return
             try:
-                response = await _handle_frame(frame, broker, peer)
+                response = await _handle_frame(frame, components, peer)
             except Exception:
                 # A bug in one handler costs its connection, never the broker.
                 log.exception("Closing connection from %s: error while handling a request", peer)
@@ -119,7 +121,9 @@ async def serve_connection(stream: trio.SocketStream, broker) -> None:
             await stream.aclose()
 
 
-async def _handle_frame(frame: bytearray, broker, peer: str) -> bytes | None | bool:
+async def _handle_frame(
+    frame: bytearray, components: Components, peer: str
+) -> bytes | None | bool:
     """The response frame, None for no response (acks=0), False to close."""
     view = memoryview(frame)
     try:
@@ -162,7 +166,7 @@ async def _handle_frame(frame: bytearray, broker, peer: str) -> bytes | None | b
             exc,
         )
         return False
-    ctx = RequestContext(broker, header, version, peer)
+    ctx = RequestContext(components, header, version, peer)
     response = await entry.handler(ctx, request)
     if response is None:
         return None

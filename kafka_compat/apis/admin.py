@@ -34,8 +34,8 @@ Configs are in configs.py.
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api
 from kafka_compat.apis.configs import topic_config_entries
+from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.zookeeper import (
     InvalidPartitions,
     InvalidReplicationFactor,
@@ -47,7 +47,7 @@ from kafka_compat.config import ConfigError, validate_topic_configs
 from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
 from protocol.errors import ErrorCode
-from storage.errors import LogError, OffsetOutOfRange
+from storage.errors import LogError
 
 CreateTopicsResponse = messages.response_type(19)
 DeleteTopicsResponse = messages.response_type(20)
@@ -67,7 +67,6 @@ class AdminError(Exception):
 
 @api(19, 2, 7)
 async def handle_create_topics(ctx: RequestContext, request):
-    broker = ctx.broker
     names = [t.name for t in request.topics]
     results = []
     for topic in request.topics:
@@ -77,7 +76,7 @@ async def handle_create_topics(ctx: RequestContext, request):
                 raise AdminError(
                     ErrorCode.INVALID_REQUEST, f"Create topics request names {topic.name} twice."
                 )
-            partitions, replication, configs = _check_new_topic(broker, topic)
+            partitions, replication, configs = _check_new_topic(ctx, topic)
             result.num_partitions = partitions
             result.replication_factor = replication
             assignment = (
@@ -89,7 +88,7 @@ async def handle_create_topics(ctx: RequestContext, request):
                 topic_id = bytes(16)
             else:
                 try:
-                    created = await broker.create_topic(
+                    created = await ctx.admin.create_topic(
                         topic.name, partitions, configs, replication, assignment
                     )
                 except StoreError as exc:
@@ -97,7 +96,7 @@ async def handle_create_topics(ctx: RequestContext, request):
                 topic_id = created.topic_id
             result.topic_id = topic_id
             if ctx.version >= 5:
-                result.configs = _created_configs(broker, configs)
+                result.configs = _created_configs(ctx, configs)
         except AdminError as exc:
             result.error_code = exc.code
             result.error_message = str(exc)
@@ -105,13 +104,13 @@ async def handle_create_topics(ctx: RequestContext, request):
     return CreateTopicsResponse(topics=results)
 
 
-def _check_new_topic(broker, topic) -> tuple[int, int, dict[str, str]]:
+def _check_new_topic(ctx, topic) -> tuple[int, int, dict[str, str]]:
     why = topic_name_error(topic.name)
     if why is not None:
         raise AdminError(ErrorCode.INVALID_TOPIC_EXCEPTION, why)
-    if topic.name in broker.store.topics:
+    if topic.name in ctx.store.topics:
         raise AdminError(ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{topic.name}' already exists.")
-    live_brokers = broker.live_broker_ids()
+    live_brokers = ctx.admin.live_broker_ids()
     if topic.assignments:
         if topic.num_partitions != -1 or topic.replication_factor != -1:
             raise AdminError(
@@ -138,9 +137,9 @@ def _check_new_topic(broker, topic) -> tuple[int, int, dict[str, str]]:
         partitions = topic.num_partitions
         replication = topic.replication_factor
         if partitions == -1:
-            partitions = broker.config["num.partitions"]
+            partitions = ctx.config["num.partitions"]
         if replication == -1:
-            replication = broker.config["default.replication.factor"]
+            replication = ctx.config["default.replication.factor"]
         if partitions <= 0:
             raise AdminError(
                 ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0."
@@ -163,11 +162,11 @@ def _check_new_topic(broker, topic) -> tuple[int, int, dict[str, str]]:
     return partitions, replication, configs
 
 
-def _created_configs(broker, overrides: dict[str, str]):
+def _created_configs(ctx, overrides: dict[str, str]):
     Config = CreateTopicsResponse.CreatableTopicConfigs
     return [
         Config(name=name, value=value, config_source=source, read_only=False, is_sensitive=False)
-        for name, value, source, _ in topic_config_entries(broker, overrides)
+        for name, value, source, _ in topic_config_entries(ctx, overrides)
     ]
 
 
@@ -188,7 +187,6 @@ def _store_error_code(exc: Exception) -> int:
 
 @api(20, 1, 6)
 async def handle_delete_topics(ctx: RequestContext, request):
-    broker = ctx.broker
     if ctx.version >= 6:
         wanted = [(t.name, t.topic_id) for t in request.topics]
     else:
@@ -200,23 +198,23 @@ async def handle_delete_topics(ctx: RequestContext, request):
         )
         if name is None:
             name = next(
-                (t.name for t in broker.store.topics.values() if t.topic_id == topic_id), None
+                (t.name for t in ctx.store.topics.values() if t.topic_id == topic_id), None
             )
             result.name = name
             if name is None:
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_ID
                 results.append(result)
                 continue
-        topic = broker.store.topics.get(name)
+        topic = ctx.store.topics.get(name)
         if topic is None:
             result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             result.error_message = "This server does not host this topic-partition."
-        elif not broker.config["delete.topic.enable"]:
+        elif not ctx.config["delete.topic.enable"]:
             result.error_code = ErrorCode.TOPIC_DELETION_DISABLED
         else:
             result.topic_id = topic.topic_id
             try:
-                await broker.delete_topic(name)
+                await ctx.admin.delete_topic(name)
             except StoreError as exc:
                 result.error_code = _store_error_code(exc)
                 result.error_message = str(exc)
@@ -229,11 +227,10 @@ async def handle_delete_topics(ctx: RequestContext, request):
 
 @api(37, 0, 3)
 async def handle_create_partitions(ctx: RequestContext, request):
-    broker = ctx.broker
     results = []
     for topic in request.topics:
         result = CreatePartitionsResponse.CreatePartitionsTopicResult(name=topic.name)
-        current = broker.store.topics.get(topic.name)
+        current = ctx.store.topics.get(topic.name)
         if current is None:
             result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             result.error_message = f"The topic '{topic.name}' does not exist."
@@ -254,13 +251,13 @@ async def handle_create_partitions(ctx: RequestContext, request):
             result.error_message = f"Topic already has {current.partitions} partitions."
         elif topic.assignments is not None and (
             len(topic.assignments) != topic.count - current.partitions
-            or any(set(a.broker_ids) - set(broker.live_broker_ids()) for a in topic.assignments)
+            or any(set(a.broker_ids) - set(ctx.admin.live_broker_ids()) for a in topic.assignments)
         ):
             result.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
             result.error_message = "Replica assignment does not match the new partitions."
         elif not request.validate_only:
             try:
-                await broker.add_partitions(topic.name, topic.count)
+                await ctx.admin.add_partitions(topic.name, topic.count)
             except StoreError as exc:
                 result.error_code = _store_error_code(exc)
                 result.error_message = str(exc)
@@ -273,7 +270,6 @@ async def handle_create_partitions(ctx: RequestContext, request):
 
 @api(21, 0, 2)
 async def handle_delete_records(ctx: RequestContext, request):
-    broker = ctx.broker
     TopicResult = DeleteRecordsResponse.DeleteRecordsTopicResult
     PartitionResult = DeleteRecordsResponse.DeleteRecordsPartitionResult
     topics = []
@@ -281,13 +277,12 @@ async def handle_delete_records(ctx: RequestContext, request):
         results = []
         for wanted in topic.partitions:
             result = PartitionResult(partition_index=wanted.partition_index, low_watermark=-1)
-            partition = broker.partition(topic.name, wanted.partition_index)
+            partition = ctx.replica_manager.get_partition(topic.name, wanted.partition_index)
             if partition is None:
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 try:
-                    partition.check_leader()
-                    result.low_watermark = _delete_records(partition, wanted.offset)
+                    result.low_watermark = partition.delete_records_on_leader(wanted.offset)
                 except LogError as exc:
                     result.error_code = exc.error_code
             results.append(result)
@@ -295,27 +290,16 @@ async def handle_delete_records(ctx: RequestContext, request):
     return DeleteRecordsResponse(topics=topics)
 
 
-def _delete_records(partition, offset: int) -> int:
-    high_watermark = partition.high_watermark
-    if offset == -1:
-        offset = high_watermark
-    if not 0 <= offset <= high_watermark:
-        raise OffsetOutOfRange(f"offset {offset} is past the high watermark {high_watermark}")
-    partition.log.maybe_increment_log_start_offset(offset)
-    return partition.log_start_offset
-
-
 # ---- DescribeCluster ----
 
 
 @api(60, 0, 1)
 async def handle_describe_cluster(ctx: RequestContext, request):
-    broker = ctx.broker
-    if broker.cluster_mode:
-        cache = broker.metadata_cache
+    if ctx.cluster is not None:
+        cache = ctx.metadata_cache
         await cache.wait_ready()
         return DescribeClusterResponse(
-            cluster_id=broker.store.cluster_id,
+            cluster_id=ctx.store.cluster_id,
             controller_id=cache.controller_id,
             brokers=[
                 DescribeClusterResponse.DescribeClusterBroker(
@@ -325,11 +309,11 @@ async def handle_describe_cluster(ctx: RequestContext, request):
             ],
         )
     return DescribeClusterResponse(
-        cluster_id=broker.store.cluster_id,
-        controller_id=broker.node_id,
+        cluster_id=ctx.store.cluster_id,
+        controller_id=ctx.node_id,
         brokers=[
             DescribeClusterResponse.DescribeClusterBroker(
-                broker_id=broker.node_id, host=broker.host, port=broker.port
+                broker_id=ctx.node_id, host=ctx.components.host, port=ctx.components.port
             )
         ],
     )

@@ -10,7 +10,7 @@ Left out: supported/finalized features (tagged fields; librdkafka < 2.2 mis-skip
 
 from __future__ import annotations
 
-from kafka_compat.apis import REGISTRY, RequestContext, api
+from kafka_compat.apis.registry import REGISTRY, RequestContext, api
 from protocol import messages
 
 ApiVersionsResponse = messages.response_type(18)

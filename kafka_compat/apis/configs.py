@@ -21,7 +21,7 @@ Left out: dynamic broker configs (broker resources answer INVALID_REQUEST on
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.config import (
     BROKER_KEYS,
     LIST_TOPIC_KEYS,
@@ -49,9 +49,9 @@ OP_SET, OP_DELETE, OP_APPEND, OP_SUBTRACT = 0, 1, 2, 3
 # ---- DescribeConfigs ----
 
 
-def topic_config_entries(broker, overrides: dict[str, str]):
+def topic_config_entries(ctx, overrides: dict[str, str]):
     """(name, value, source, synonyms) for every topic-level key, Kafka's precedence."""
-    config = broker.config
+    config = ctx.config
     defaults = config.topic_defaults()
     for name, key in sorted(TOPIC_KEYS.items()):
         synonyms = []
@@ -68,8 +68,8 @@ def topic_config_entries(broker, overrides: dict[str, str]):
         yield name, value, source, synonyms
 
 
-def _broker_config_entries(broker):
-    config = broker.config
+def _broker_config_entries(ctx):
+    config = ctx.config
     for name in sorted(BROKER_KEYS):
         value = config.broker_value(name)
         source = SOURCE_STATIC_BROKER if name in config.explicit else SOURCE_DEFAULT
@@ -78,7 +78,6 @@ def _broker_config_entries(broker):
 
 @api(32, 1, 4)
 async def handle_describe_configs(ctx: RequestContext, request):
-    broker = ctx.broker
     Result = DescribeConfigsResponse.DescribeConfigsResult
     Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
     Synonym = DescribeConfigsResponse.DescribeConfigsSynonym
@@ -87,18 +86,18 @@ async def handle_describe_configs(ctx: RequestContext, request):
         result = Result(resource_type=resource.resource_type, resource_name=resource.resource_name)
         results.append(result)
         if resource.resource_type == RESOURCE_TOPIC:
-            topic = broker.store.topics.get(resource.resource_name)
+            topic = ctx.store.topics.get(resource.resource_name)
             if topic is None:
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
                 result.error_message = f"Topic {resource.resource_name} does not exist."
                 continue
-            entries = topic_config_entries(broker, topic.configs)
+            entries = topic_config_entries(ctx, topic.configs)
         elif resource.resource_type == RESOURCE_BROKER:
-            if resource.resource_name not in ("", str(broker.node_id)):
+            if resource.resource_name not in ("", str(ctx.node_id)):
                 result.error_code = ErrorCode.INVALID_REQUEST
                 result.error_message = f"Unexpected broker id {resource.resource_name}"
                 continue
-            entries = _broker_config_entries(broker)
+            entries = _broker_config_entries(ctx)
         else:
             result.error_code = ErrorCode.INVALID_REQUEST
             result.error_message = f"Unsupported resource type {resource.resource_type}"
@@ -131,13 +130,13 @@ class _Refused(Exception):
         self.code = code
 
 
-def _target_topic(broker, resource) -> str:
+def _target_topic(ctx, resource) -> str:
     if resource.resource_type != RESOURCE_TOPIC:
         raise _Refused(
             ErrorCode.INVALID_REQUEST,
             "Only topic configs can be altered; broker configs are static (server.properties)",
         )
-    if resource.resource_name not in broker.store.topics:
+    if resource.resource_name not in ctx.store.topics:
         raise _Refused(
             ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
             f"Topic {resource.resource_name} does not exist.",
@@ -171,17 +170,17 @@ def _incremental(current: dict[str, str], changes) -> dict[str, str]:
 
 
 async def _alter(ctx: RequestContext, request, response_type, compute):
-    broker = ctx.broker
     results = []
     for resource in request.resources:
         result = response_type.AlterConfigsResourceResponse(
             resource_type=resource.resource_type, resource_name=resource.resource_name
         )
         try:
-            topic = _target_topic(broker, resource)
-            configs = validate_topic_configs(compute(broker.topic_configs(topic), resource.configs))
+            topic = _target_topic(ctx, resource)
+            current = ctx.store.topics[topic].configs
+            configs = validate_topic_configs(compute(current, resource.configs))
             if not request.validate_only:
-                await broker.set_topic_configs(topic, configs)
+                await ctx.admin.set_topic_configs(topic, configs)
         except ConfigError as exc:
             result.error_code, result.error_message = ErrorCode.INVALID_CONFIG, str(exc)
         except _Refused as exc:

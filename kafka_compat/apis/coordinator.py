@@ -15,7 +15,7 @@ Left out: v5 (TRANSACTION_ABORTABLE), v6 (share groups).
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.topics import OFFSETS_TOPIC
 from protocol import messages
 from protocol.errors import ErrorCode
@@ -29,7 +29,7 @@ TRANSACTION_KEY_TYPE = 1
 @api(10, 0, 4)
 async def handle_find_coordinator(ctx: RequestContext, request):
     keys = [request.key] if ctx.version < 4 else request.coordinator_keys
-    found = [await _find(ctx.broker, request.key_type, key) for key in keys]
+    found = [await _find(ctx, request.key_type, key) for key in keys]
     if ctx.version < 4:
         error, node_id, host, port = found[0]
         return FindCoordinatorResponse(
@@ -54,18 +54,18 @@ async def handle_find_coordinator(ctx: RequestContext, request):
     )
 
 
-async def _find(broker, key_type: int, key: str) -> tuple[int, int, str, int]:
+async def _find(ctx: RequestContext, key_type: int, key: str) -> tuple[int, int, str, int]:
     """(error, node id, host, port) of the coordinator for `key`."""
     if key_type == GROUP_KEY_TYPE:
-        error = await broker.group_coordinator.ensure_offsets_topic()
+        error = await ctx.group_coordinator.ensure_offsets_topic()
         if error:
             return error, -1, "", -1
     elif key_type != TRANSACTION_KEY_TYPE:
         return ErrorCode.INVALID_REQUEST, -1, "", -1
-    if broker.cluster_mode and key_type == GROUP_KEY_TYPE:
-        coordinator = broker.group_coordinator
-        leader = broker.metadata_cache.leader(OFFSETS_TOPIC, coordinator.partition_for(key))
+    if ctx.cluster is not None and key_type == GROUP_KEY_TYPE:
+        coordinator = ctx.group_coordinator
+        leader = ctx.metadata_cache.leader(OFFSETS_TOPIC, coordinator.partition_for(key))
         if leader is None:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1
         return ErrorCode.NONE, leader.broker_id, leader.host, leader.port
-    return ErrorCode.NONE, broker.node_id, broker.host, broker.port
+    return ErrorCode.NONE, ctx.node_id, ctx.components.host, ctx.components.port

@@ -16,7 +16,7 @@ Version notes: v1 ElectionType, top-level ErrorCode · v2 flexible.
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api, by_topic
+from kafka_compat.apis.registry import RequestContext, api, by_topic
 from kafka_compat.cluster.controller import PREFERRED_ELECTION, UNCLEAN_ELECTION
 from protocol import messages
 from protocol.errors import ErrorCode
@@ -26,25 +26,25 @@ ElectLeadersResponse = messages.response_type(43)
 
 @api(43, 0, 2)
 async def handle_elect_leaders(ctx: RequestContext, request):
-    broker = ctx.broker
     election_type = request.election_type if ctx.version >= 1 else PREFERRED_ELECTION
     wanted = None
     if request.topic_partitions is not None:
         wanted = [(t.topic, p) for t in request.topic_partitions for p in t.partitions]
     if election_type not in (PREFERRED_ELECTION, UNCLEAN_ELECTION):
         return _answer(ErrorCode.INVALID_REQUEST, _each(wanted, ErrorCode.INVALID_REQUEST))
-    if broker.cluster_mode:
-        controller = broker.controller
-        if controller is None or not controller.active:
+    if ctx.cluster is not None:
+        controller = ctx.controller
+        if controller is None:
             return _answer(ErrorCode.NOT_CONTROLLER, _each(wanted, ErrorCode.NOT_CONTROLLER))
         results = await controller.elect_leaders(election_type, wanted)
     else:
+        replica_manager = ctx.replica_manager
         if wanted is None:
-            wanted = [(name, p.index) for name, parts in broker.partitions.items() for p in parts]
+            wanted = [(p.topic, p.index) for p in replica_manager.all_partitions()]
         results = {
             key: (
                 ErrorCode.ELECTION_NOT_NEEDED
-                if broker.partition(*key) is not None
+                if replica_manager.get_partition(*key) is not None
                 else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
                 None,
             )

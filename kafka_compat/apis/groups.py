@@ -49,7 +49,7 @@ Left out: DescribeGroups v6 (KIP-1043 error messages for new-protocol groups), t
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis.registry import RequestContext, api
 from protocol import messages
 from protocol.errors import ErrorCode
 
@@ -73,7 +73,7 @@ def client_host(ctx: RequestContext) -> str:
 @api(11, 0, 9)
 async def handle_join_group(ctx: RequestContext, request):
     version = ctx.version
-    result = await ctx.broker.group_coordinator.join_group(
+    result = await ctx.group_coordinator.join_group(
         request.group_id,
         request.member_id,
         request.group_instance_id,
@@ -109,7 +109,7 @@ async def handle_join_group(ctx: RequestContext, request):
 
 @api(14, 0, 5)
 async def handle_sync_group(ctx: RequestContext, request):
-    result = await ctx.broker.group_coordinator.sync_group(
+    result = await ctx.group_coordinator.sync_group(
         request.group_id,
         request.generation_id,
         request.member_id,
@@ -128,7 +128,7 @@ async def handle_sync_group(ctx: RequestContext, request):
 
 @api(12, 0, 4)
 async def handle_heartbeat(ctx: RequestContext, request):
-    error = ctx.broker.group_coordinator.heartbeat(
+    error = ctx.group_coordinator.heartbeat(
         request.group_id, request.member_id, request.group_instance_id, request.generation_id
     )
     return HeartbeatResponse(error_code=error)
@@ -140,7 +140,7 @@ async def handle_leave_group(ctx: RequestContext, request):
         leaving = [(request.member_id, None)]
     else:
         leaving = [(m.member_id, m.group_instance_id) for m in request.members]
-    error, results = ctx.broker.group_coordinator.leave_group(request.group_id, leaving)
+    error, results = ctx.group_coordinator.leave_group(request.group_id, leaving)
     if ctx.version < 3:
         # One member: its error is the answer's (Kafka's LeaveGroupResponse.getError).
         if not error:
@@ -159,7 +159,7 @@ async def handle_leave_group(ctx: RequestContext, request):
 
 @api(15, 0, 5)
 async def handle_describe_groups(ctx: RequestContext, request):
-    coordinator = ctx.broker.group_coordinator
+    coordinator = ctx.group_coordinator
     Described = DescribeGroupsResponse.DescribedGroup
     Member = DescribeGroupsResponse.DescribedGroupMember
     groups = []
@@ -193,7 +193,7 @@ async def handle_list_groups(ctx: RequestContext, request):
     types = {t.lower() for t in request.types_filter}
     if types and CLASSIC_GROUP_TYPE not in types:
         return ListGroupsResponse()
-    error, groups = ctx.broker.group_coordinator.list_groups(request.states_filter)
+    error, groups = ctx.group_coordinator.list_groups(request.states_filter)
     return ListGroupsResponse(
         error_code=error,
         groups=[
@@ -210,7 +210,7 @@ async def handle_list_groups(ctx: RequestContext, request):
 
 @api(42, 0, 2)
 async def handle_delete_groups(ctx: RequestContext, request):
-    results = await ctx.broker.group_coordinator.delete_groups(request.groups_names)
+    results = await ctx.group_coordinator.delete_groups(request.groups_names)
     return DeleteGroupsResponse(
         results=[
             DeleteGroupsResponse.DeletableGroupResult(group_id=group_id, error_code=error)

@@ -16,8 +16,7 @@ Left out: v0 (removed in Kafka 4.0); v8+ (tiered storage specs).
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api
-from kafka_compat.replica import OffsetNotAvailable
+from kafka_compat.apis.registry import RequestContext, api
 from protocol import messages
 from protocol.errors import ErrorCode
 from storage.errors import LogError
@@ -31,12 +30,11 @@ LATEST = -1
 
 @api(2, 1, 7)
 async def handle_list_offsets(ctx: RequestContext, request):
-    broker = ctx.broker
     topics = []
     for topic in request.topics:
         results = []
         for wanted in topic.partitions:
-            partition = broker.partition(topic.name, wanted.partition_index)
+            partition = ctx.replica_manager.get_partition(topic.name, wanted.partition_index)
             if partition is None:
                 results.append(
                     PartitionResponse(
@@ -70,11 +68,8 @@ async def handle_list_offsets(ctx: RequestContext, request):
 
 def _lookup(partition, timestamp: int) -> tuple[int, int]:
     if timestamp == LATEST:
-        partition.log.log_end_offset  # noqa: B018 -- an offline log raises KAFKA_STORAGE_ERROR
-        if partition.high_watermark < partition.epoch_start_offset:
-            raise OffsetNotAvailable(f"{partition}: the high watermark is catching up")
-        return partition.high_watermark, -1
-    found = partition.log.offset_for_timestamp(timestamp, max_offset=partition.high_watermark)
+        return partition.latest_offset(), -1
+    found = partition.offset_for_timestamp(timestamp)
     if found is None:
         return -1, -1
     return found.offset, found.timestamp

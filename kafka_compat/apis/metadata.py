@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 
-from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.topics import INTERNAL_TOPICS, OFFSETS_TOPIC, topic_name_error
 from protocol import messages
 from protocol.errors import ErrorCode
@@ -37,12 +37,11 @@ log = logging.getLogger(__name__)
 
 @api(3, 0, 12)
 async def handle_metadata(ctx: RequestContext, request):
-    broker = ctx.broker
-    store = broker.store
-    if broker.cluster_mode:
-        await broker.metadata_cache.wait_ready()
+    store = ctx.store
+    if ctx.cluster is not None:
+        await ctx.metadata_cache.wait_ready()
     if request.topics is None or (ctx.version == 0 and not request.topics):
-        names = list(broker.metadata_cache.topics if broker.cluster_mode else store.topics)
+        names = list(ctx.metadata_cache.topics if ctx.cluster is not None else store.topics)
     else:
         by_id = None
         names = []
@@ -53,38 +52,38 @@ async def handle_metadata(ctx: RequestContext, request):
                     by_id = {t.topic_id: t.name for t in store.topics.values()}
                 name = by_id.get(wanted.topic_id)
             names.append(name)
-    allow_create = broker.config["auto.create.topics.enable"] and (
+    allow_create = ctx.config["auto.create.topics.enable"] and (
         ctx.version < 4 or request.allow_auto_topic_creation
     )
-    if broker.cluster_mode:
+    if ctx.cluster is not None:
         return await _cluster_metadata(ctx, request, names, allow_create)
     topics = []
     for name in names:
-        topics.append(await _describe_topic(broker, name, allow_create))
+        topics.append(await _describe_topic(ctx, name, allow_create))
     return MetadataResponse(
-        brokers=[Broker_(node_id=broker.node_id, host=broker.host, port=broker.port)],
+        brokers=[Broker_(node_id=ctx.node_id, host=ctx.components.host, port=ctx.components.port)],
         cluster_id=store.cluster_id,
-        controller_id=broker.node_id,
+        controller_id=ctx.node_id,
         topics=topics,
     )
 
 
-async def _describe_topic(broker, name: str | None, allow_create: bool):
+async def _describe_topic(ctx, name: str | None, allow_create: bool):
     if name is None:
         return Topic(error_code=ErrorCode.UNKNOWN_TOPIC_ID, name=None)
-    topic = broker.store.topics.get(name)
+    topic = ctx.store.topics.get(name)
     if topic is None:
         if topic_name_error(name) is not None:
             return Topic(error_code=ErrorCode.INVALID_TOPIC_EXCEPTION, name=name)
         if name == OFFSETS_TOPIC:
             # Created with its own settings (compacted, 50 partitions) by the coordinator.
-            await broker.group_coordinator.ensure_offsets_topic()
-            topic = broker.store.topics.get(name)
+            await ctx.group_coordinator.ensure_offsets_topic()
+            topic = ctx.store.topics.get(name)
         elif allow_create and name not in INTERNAL_TOPICS:
-            topic = await broker.auto_create_topic(name)
+            topic = await ctx.admin.auto_create_topic(name)
         if topic is None:
             return Topic(error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name)
-    node = [broker.node_id]
+    node = [ctx.node_id]
     return Topic(
         name=name,
         topic_id=topic.topic_id,
@@ -92,19 +91,18 @@ async def _describe_topic(broker, name: str | None, allow_create: bool):
         partitions=[
             PartitionMeta(
                 partition_index=p.index,
-                leader_id=broker.node_id,
+                leader_id=ctx.node_id,
                 leader_epoch=p.leader_epoch,
                 replica_nodes=node,
                 isr_nodes=node,
             )
-            for p in broker.partitions[name]
+            for p in ctx.replica_manager.partitions[name]
         ],
     )
 
 
 async def _cluster_metadata(ctx, request, names, allow_create: bool):
-    broker = ctx.broker
-    cache = broker.metadata_cache
+    cache = ctx.metadata_cache
     topics = []
     for name in names:
         if name is None:
@@ -114,14 +112,14 @@ async def _cluster_metadata(ctx, request, names, allow_create: bool):
             error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             if topic_name_error(name) is not None:
                 error = ErrorCode.INVALID_TOPIC_EXCEPTION
-            elif name in broker.store.topics:
+            elif name in ctx.store.topics:
                 error = ErrorCode.LEADER_NOT_AVAILABLE
             elif name == OFFSETS_TOPIC:
-                await broker.group_coordinator.ensure_offsets_topic()
+                await ctx.group_coordinator.ensure_offsets_topic()
                 error = ErrorCode.LEADER_NOT_AVAILABLE
             elif allow_create and name not in INTERNAL_TOPICS:
                 try:
-                    await broker.auto_create_topic(name)
+                    await ctx.admin.auto_create_topic(name)
                 except Exception as exc:  # another broker created it first, or ZK refused
                     log.info("Auto-creating topic %s: %s", name, exc)
                 error = ErrorCode.LEADER_NOT_AVAILABLE
@@ -157,7 +155,7 @@ async def _cluster_metadata(ctx, request, names, allow_create: bool):
             Broker_(node_id=b.broker_id, host=b.host, port=b.port, rack=b.rack)
             for b in cache.brokers.values()
         ],
-        cluster_id=broker.store.cluster_id,
+        cluster_id=ctx.store.cluster_id,
         controller_id=cache.controller_id,
         topics=topics,
     )

@@ -28,7 +28,7 @@ Left out: OffsetCommit/OffsetFetch v10 (topic ids, KIP-848), TxnOffsetCommit.
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.groups.records import OffsetAndMetadata
 from protocol import messages
 from protocol.errors import ErrorCode
@@ -54,8 +54,7 @@ def _by_topic(items):
 
 @api(8, 2, 9)
 async def handle_offset_commit(ctx: RequestContext, request):
-    broker = ctx.broker
-    coordinator = broker.group_coordinator
+    coordinator = ctx.group_coordinator
     now = coordinator.time_ms()
     retention = request.retention_time_ms if ctx.version <= 4 else DEFAULT_RETENTION_TIME
     expire = now + retention if retention != DEFAULT_RETENTION_TIME else -1
@@ -66,7 +65,7 @@ async def handle_offset_commit(ctx: RequestContext, request):
         for p in topic.partitions:
             tp = (topic.name, p.partition_index)
             order.append(tp)
-            if broker.partition(topic.name, p.partition_index) is None:
+            if ctx.replica_manager.get_partition(topic.name, p.partition_index) is None:
                 errors[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 offsets[tp] = OffsetAndMetadata(
@@ -104,7 +103,7 @@ async def handle_offset_commit(ctx: RequestContext, request):
 
 @api(9, 1, 9)
 async def handle_offset_fetch(ctx: RequestContext, request):
-    coordinator = ctx.broker.group_coordinator
+    coordinator = ctx.group_coordinator
     if ctx.version >= 8:
         return OffsetFetchResponse(
             groups=[
@@ -179,7 +178,6 @@ def _fetch_group(coordinator, group_id: str, topics):
 
 @api(47, 0, 0)
 async def handle_offset_delete(ctx: RequestContext, request):
-    broker = ctx.broker
     order = []
     unknown = {}
     wanted = []
@@ -187,11 +185,11 @@ async def handle_offset_delete(ctx: RequestContext, request):
         for p in topic.partitions:
             tp = (topic.name, p.partition_index)
             order.append(tp)
-            if broker.partition(*tp) is None:
+            if ctx.replica_manager.get_partition(*tp) is None:
                 unknown[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 wanted.append(tp)
-    error, results = await broker.group_coordinator.delete_offsets(request.group_id, wanted)
+    error, results = await ctx.group_coordinator.delete_offsets(request.group_id, wanted)
     if error:
         return OffsetDeleteResponse(error_code=error)
     results.update(unknown)

@@ -35,12 +35,12 @@ from __future__ import annotations
 import logging
 import struct
 
-import trio
-
-from kafka_compat.apis import CLOSE_CONNECTION, RequestContext, api
+from kafka_compat.apis.registry import CLOSE_CONNECTION, RequestContext, api, by_topic
 from kafka_compat.cluster.zookeeper import StoreError
+from kafka_compat.replica_manager import AppendResult
 from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 from protocol.records import (
     CODEC_MASK,
@@ -48,14 +48,12 @@ from protocol.records import (
     HEADER_SIZE,
     LOG_OVERHEAD,
     MAGIC,
-    InvalidRecordError,
 )
-from storage.errors import LogError
 from storage.log import AppendOrigin
 
 log = logging.getLogger(__name__)
 
-ProduceResponse = messages.response_type(0)
+ProduceResponse = messages.response_type(ApiKey.PRODUCE)
 TopicResponse = ProduceResponse.TopicProduceResponse
 PartitionResponse = ProduceResponse.PartitionProduceResponse
 
@@ -65,108 +63,106 @@ ZSTD_MIN_VERSION = 7
 _FIRST_BATCH = struct.Struct(">8xi4xb4xh")
 
 
-@api(0, 0, 11, min_accepted=3)
+@api(ApiKey.PRODUCE, 0, 11, min_accepted=3)
 async def handle_produce(ctx: RequestContext, request):
-    broker = ctx.broker
     acks = request.acks
     version = ctx.version
-    responses = []
-    waits = []  # (partition, result, last offset) for acks=all
+    results: dict[tuple[str, int], object] = {}  # PartitionResponse, or None: to append
+    entries: dict[tuple[str, int], bytes] = {}
     for topic_data in request.topic_data:
         name = topic_data.name
-        partitions = broker.partitions.get(name)
-        if partitions is None and broker.config["auto.create.topics.enable"]:
-            if (
-                name not in INTERNAL_TOPICS
-                and topic_name_error(name) is None
-                and name not in broker.store.topics  # cluster: no metadata here yet
-            ):
-                try:
-                    await broker.auto_create_topic(name)
-                except StoreError as exc:
-                    log.info("Auto-creating topic %s: %s", name, exc)
-                partitions = broker.partitions.get(name)
-        if name in INTERNAL_TOPICS:
-            # Only the coordinators write there, with their own record schemas.
-            results = [
-                _error(
-                    d.index,
+        partitions = await _topic_partitions(ctx, name)
+        for data in topic_data.partition_data:
+            key = (name, data.index)
+            if name in INTERNAL_TOPICS:
+                # Only the coordinators write there, with their own record schemas.
+                results[key] = _error(
+                    data.index,
                     ErrorCode.INVALID_TOPIC_EXCEPTION,
                     f"Cannot append to internal topic {name}",
                 )
-                for d in topic_data.partition_data
-            ]
-        else:
-            results = [
-                _append(broker, partitions, d, acks, version) for d in topic_data.partition_data
-            ]
-            if acks == -1:
-                waits.extend(
-                    (partitions[r.index], r, info)
-                    for r, info in results
-                    if info is not None and partitions[r.index].high_watermark <= info
-                )
-            results = [r for r, _ in results]
-        responses.append(TopicResponse(name=name, partition_responses=results))
+                continue
+            error = _validate(partitions, data, acks, version)
+            if error is not None:
+                results[key] = error
+                continue
+            results[key] = None
+            entries[key] = data.records
+    if entries:
+        appended = await ctx.replica_manager.append_records(
+            entries,
+            required_acks=acks,
+            timeout_ms=request.timeout_ms,
+            origin=AppendOrigin.CLIENT,
+        )
+        for key, outcome in appended.items():
+            results[key] = _response(key[1], outcome)
     if acks == 0:
-        if any(r.error_code for t in responses for r in t.partition_responses):
+        if any(r.error_code for r in results.values()):
             # As Kafka: the client gets no answer, so a closed connection is its only
             # cue to refresh metadata (e.g. NOT_LEADER_OR_FOLLOWER after a leader change).
             log.debug("Produce acks=0 from %s failed: closing the connection", ctx.peer)
             return CLOSE_CONNECTION
         return None
-    if waits:
-        await _wait_replicated(waits, trio.current_time() + request.timeout_ms / 1000)
-    return ProduceResponse(responses=responses)
+    return ProduceResponse(
+        responses=[
+            TopicResponse(name=name, partition_responses=[r for _, r in parts])
+            for name, parts in by_topic(results).items()
+        ]
+    )
 
 
-async def _wait_replicated(waits, deadline: float) -> None:
-    """acks=all: every appended batch waits, in parallel, for its high watermark."""
+async def _topic_partitions(ctx: RequestContext, name: str):
+    """The topic's partitions here, auto-creating the topic when the broker may."""
+    replica_manager = ctx.replica_manager
+    partitions = replica_manager.topic_partitions(name)
+    if (
+        partitions is None
+        and ctx.config["auto.create.topics.enable"]
+        and name not in INTERNAL_TOPICS
+        and topic_name_error(name) is None
+        and ctx.admin.topic(name) is None  # cluster: no metadata here yet
+    ):
+        try:
+            await ctx.admin.auto_create_topic(name)
+        except StoreError as exc:
+            log.info("Auto-creating topic %s: %s", name, exc)
+        partitions = replica_manager.topic_partitions(name)
+    return partitions
 
-    async def wait_one(partition, result, last_offset: int) -> None:
-        error = await partition.wait_replicated(last_offset, deadline)
-        if error:
-            result.error_code = error
-            result.base_offset = -1
 
-    if len(waits) == 1:
-        await wait_one(*waits[0])
-        return
-    async with trio.open_nursery() as replication_waits:
-        for wait in waits:
-            replication_waits.start_soon(wait_one, *wait)
-
-
-def _append(broker, partitions, data, acks: int, version: int):
-    """(response, last offset written or None)."""
+def _validate(partitions, data, acks: int, version: int):
+    """The request-level checks Kafka makes before an append: an error response, or
+    None when the records go to the replica manager."""
     index = data.index
     if acks not in (-1, 0, 1):
-        return _error(index, ErrorCode.INVALID_REQUIRED_ACKS), None
+        return _error(index, ErrorCode.INVALID_REQUIRED_ACKS)
     if partitions is None or not 0 <= index < len(partitions):
-        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION), None
+        return _error(index, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     records = data.records
     if records is None:
-        return _error(index, ErrorCode.CORRUPT_MESSAGE, "Produce request without records"), None
+        return _error(index, ErrorCode.CORRUPT_MESSAGE, "Produce request without records")
     if not records:
-        return _error(index, ErrorCode.INVALID_RECORD, "Produce records hold no batch"), None
+        return _error(index, ErrorCode.INVALID_RECORD, "Produce records hold no batch")
     if version < ZSTD_MIN_VERSION and _first_batch_is_zstd(records):
         return _error(
             index,
             ErrorCode.UNSUPPORTED_COMPRESSION_TYPE,
             f"Produce requests with version {version} are not allowed to use ZStandard compression",
-        ), None
-    partition = partitions[index]
-    try:
-        info = partition.append_to_leader(records, acks, AppendOrigin.CLIENT)
-    except (InvalidRecordError, LogError) as exc:
-        return _error(index, exc.error_code, str(exc) or None), None
-    response = PartitionResponse(
+        )
+    return None
+
+
+def _response(index: int, outcome: AppendResult):
+    info = outcome.info
+    if outcome.error_code or info is None:
+        return _error(index, outcome.error_code, outcome.error_message)
+    return PartitionResponse(
         index=index,
         base_offset=info.first_offset,
         log_append_time_ms=info.log_append_time,
         log_start_offset=info.log_start_offset,
     )
-    return response, (info.last_offset if info.last_offset >= 0 else None)
 
 
 def _first_batch_is_zstd(records) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.zookeeper import StoreError
 from protocol import messages
 from protocol.errors import ErrorCode
@@ -32,13 +32,12 @@ async def handle_init_producer_id(ctx: RequestContext, request):
         return InitProducerIdResponse(
             error_code=ErrorCode.UNSUPPORTED_VERSION, producer_id=-1, producer_epoch=-1
         )
-    broker = ctx.broker
     if request.producer_id >= 0 and 0 <= request.producer_epoch < MAX_EPOCH - 1:
         return InitProducerIdResponse(
             producer_id=request.producer_id, producer_epoch=request.producer_epoch + 1
         )
     try:
-        producer_id = await broker.allocate_producer_id()
+        producer_id = await ctx.producer_ids.generate_producer_id()
     except (StoreError, OSError) as exc:
         # Retriable for clients: ZooKeeper (or the data dir) may be back soon.
         log.warning("InitProducerId: cannot reserve producer ids: %s", exc)

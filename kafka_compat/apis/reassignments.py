@@ -18,7 +18,7 @@ ListPartitionReassignments: v0
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api, by_topic
+from kafka_compat.apis.registry import RequestContext, api, by_topic
 from protocol import messages
 from protocol.errors import ErrorCode
 
@@ -28,16 +28,15 @@ ListResponse = messages.response_type(46)
 
 @api(45, 0, 1)
 async def handle_alter_partition_reassignments(ctx: RequestContext, request):
-    broker = ctx.broker
     wanted = {(t.name, p.partition_index): p.replicas for t in request.topics for p in t.partitions}
     allow_rf_change = request.allow_replication_factor_change if ctx.version >= 1 else True
-    if broker.cluster_mode:
-        controller = broker.controller
-        if controller is None or not controller.active:
+    if ctx.cluster is not None:
+        controller = ctx.controller
+        if controller is None:
             return AlterResponse(error_code=ErrorCode.NOT_CONTROLLER, responses=[])
         results = await controller.alter_reassignments(wanted, allow_rf_change)
     else:
-        results = {key: _single_node_result(broker, key, target) for key, target in wanted.items()}
+        results = {key: _single_node_result(ctx, key, target) for key, target in wanted.items()}
     Result = AlterResponse.ReassignablePartitionResponse
     return AlterResponse(
         allow_replication_factor_change=allow_rf_change,
@@ -54,23 +53,22 @@ async def handle_alter_partition_reassignments(ctx: RequestContext, request):
     )
 
 
-def _single_node_result(broker, key, target) -> tuple[ErrorCode, str | None]:
-    if broker.partition(*key) is None:
+def _single_node_result(ctx: RequestContext, key, target) -> tuple[ErrorCode, str | None]:
+    if ctx.replica_manager.get_partition(*key) is None:
         return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None
     if target is None:
         return ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, None
-    if target != [broker.node_id]:
-        return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"the only broker is {broker.node_id}"
+    if target != [ctx.node_id]:
+        return ErrorCode.INVALID_REPLICA_ASSIGNMENT, f"the only broker is {ctx.node_id}"
     return ErrorCode.NONE, None
 
 
 @api(46, 0, 0)
 async def handle_list_partition_reassignments(ctx: RequestContext, request):
-    broker = ctx.broker
     running = {}
-    if broker.cluster_mode:
-        controller = broker.controller
-        if controller is None or not controller.active:
+    if ctx.cluster is not None:
+        controller = ctx.controller
+        if controller is None:
             return ListResponse(error_code=ErrorCode.NOT_CONTROLLER, topics=[])
         running = controller.reassignments()
     if request.topics is not None:

@@ -31,7 +31,7 @@ ControlledShutdown: v0-3 (to the controller)
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.metadata_cache import BrokerEndpoint, PartitionState
 from protocol import messages
 from protocol.errors import ErrorCode
@@ -47,7 +47,7 @@ UNDEFINED_OFFSET = -1
 
 def end_offset_for_epoch(partition, epoch: int) -> tuple[int, int]:
     """(epoch, end offset) from the leader's log; (-1, -1) when unknown."""
-    found = partition.log.end_offset_for_epoch(epoch)
+    found = partition.end_offset_for_epoch(epoch)
     if found is None:
         return UNDEFINED_EPOCH, UNDEFINED_OFFSET
     return tuple(found)
@@ -55,7 +55,6 @@ def end_offset_for_epoch(partition, epoch: int) -> tuple[int, int]:
 
 @api(23, 2, 4)
 async def handle_offset_for_leader_epoch(ctx: RequestContext, request):
-    broker = ctx.broker
     topics = []
     for topic in request.topics:
         results = []
@@ -65,7 +64,7 @@ async def handle_offset_for_leader_epoch(ctx: RequestContext, request):
                 leader_epoch=UNDEFINED_EPOCH,
                 end_offset=UNDEFINED_OFFSET,
             )
-            partition = broker.partition(topic.topic, wanted.partition)
+            partition = ctx.replica_manager.get_partition(topic.topic, wanted.partition)
             if partition is None:
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
@@ -93,18 +92,16 @@ LEADER_DURING_DELETE = -2
 
 @api(4, 0, 7)
 async def handle_leader_and_isr(ctx: RequestContext, request):
-    if not ctx.broker.cluster_mode:
+    if ctx.cluster is None:
         # A single node has no controller: nobody may move its partitions.
         return LeaderAndIsrResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
-    manager = ctx.broker.replica_manager
-    return manager.become_leader_or_follower(request, ctx.version)
+    return ctx.replica_manager.become_leader_or_follower(request, ctx.version)
 
 
 @api(6, 0, 8)
 async def handle_update_metadata(ctx: RequestContext, request):
-    broker = ctx.broker
-    cache = broker.metadata_cache
-    if not broker.cluster_mode or request.controller_epoch < cache.controller_epoch:
+    cache = ctx.metadata_cache
+    if ctx.cluster is None or request.controller_epoch < cache.controller_epoch:
         return UpdateMetadataResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
     brokers = []
     for b in request.live_brokers:
@@ -138,15 +135,14 @@ async def handle_update_metadata(ctx: RequestContext, request):
         )
         updates.append((topic, topic_id, s.partition_index, state))
     cache.update(request.controller_id, request.controller_epoch, brokers, updates)
-    broker.on_metadata_update(updates)
+    ctx.replica_manager.on_metadata_update(updates)
     return UpdateMetadataResponse()
 
 
 @api(5, 0, 4)
 async def handle_stop_replica(ctx: RequestContext, request):
-    broker = ctx.broker
-    manager = broker.replica_manager
-    if not broker.cluster_mode or request.controller_epoch < manager.controller_epoch:
+    manager = ctx.replica_manager
+    if ctx.cluster is None or request.controller_epoch < manager.controller_epoch:
         return StopReplicaResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
     if ctx.version == 0:
         wanted = [
@@ -175,8 +171,8 @@ async def handle_stop_replica(ctx: RequestContext, request):
 
 @api(7, 0, 3)
 async def handle_controlled_shutdown(ctx: RequestContext, request):
-    controller = ctx.broker.controller
-    if controller is None or not controller.active:
+    controller = ctx.controller
+    if controller is None:
         return ControlledShutdownResponse(error_code=ErrorCode.NOT_CONTROLLER)
     remaining = await controller.controlled_shutdown(request.broker_id)
     return ControlledShutdownResponse(

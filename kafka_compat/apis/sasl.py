@@ -7,7 +7,7 @@ Left out: SaslAuthenticate and any authentication.
 
 from __future__ import annotations
 
-from kafka_compat.apis import RequestContext, api
+from kafka_compat.apis.registry import RequestContext, api
 from protocol import messages
 from protocol.errors import ErrorCode
 

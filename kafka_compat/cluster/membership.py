@@ -1,7 +1,7 @@
 """A broker's membership of a ZooKeeper cluster: connect, register, run for controller,
 report ISR changes, and leave (controlled shutdown).
 
-`join_cluster` owns, in its `cluster_membership` nursery, the controller election:
+`ClusterMembership.run` owns, in its `cluster_membership` nursery, the controller election:
 the broker tries for /controller whenever it is free; while it holds it, a
 `Controller` runs (cluster/controller.py) with the store's watches posting its
 events; losing /controller (or the session) cancels it, and the broker tries again.
@@ -18,23 +18,26 @@ import trio
 
 from kafka_compat.cluster.client import BrokerClient, BrokerClientError
 from kafka_compat.cluster.controller import Controller, LeaderIsr
+from kafka_compat.cluster.metadata_cache import MetadataCache
+from kafka_compat.config import BrokerConfig
+from kafka_compat.events import Signal
+from kafka_compat.replica_manager import ReplicaManager
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
 if TYPE_CHECKING:
-    from kafka_compat.broker import Broker
+    from kafka_compat.cluster.zookeeper import ZooKeeperStore
 
 log = logging.getLogger(__name__)
 
-CONTROLLED_SHUTDOWN = 7
 CONTROLLED_SHUTDOWN_VERSION = 3
 
 
-def cluster_store(broker: Broker):
+def cluster_store(config: BrokerConfig) -> ZooKeeperStore:
     """The ZooKeeper store for this broker's config (not yet running)."""
     from kafka_compat.cluster.zookeeper import ZooKeeperStore
 
-    config = broker.config
     session = config["zookeeper.session.timeout.ms"] / 1000
     connection = config["zookeeper.connection.timeout.ms"]
     return ZooKeeperStore(
@@ -45,142 +48,136 @@ def cluster_store(broker: Broker):
     )
 
 
-async def join_cluster(broker: Broker, task_status=trio.TASK_STATUS_IGNORED) -> None:
-    """Register this broker and run for controller, until cancelled."""
-    store = broker.store
-    broker.replica_manager.isr_updater = _isr_updater(broker)
-    controller_changed = _Signal()
-    session_changed = _Signal()
+class ClusterMembership:
+    """This broker in a ZooKeeper cluster: its registration, the controller it may
+    become, its ISR writes, and its controlled shutdown."""
 
-    def dispatch(method: str):
-        def forward(*_args) -> None:
-            controller = broker.controller
-            if controller is not None and controller.active:
-                getattr(controller, method)()
+    def __init__(
+        self,
+        config: BrokerConfig,
+        node_id: int,
+        replica_manager: ReplicaManager,
+        metadata_cache: MetadataCache,
+    ):
+        self.config = config
+        self.node_id = node_id
+        self.replica_manager = replica_manager
+        self.metadata_cache = metadata_cache
+        self.store: ZooKeeperStore | None = None  # set when its session is up
+        self.controller: Controller | None = None
 
-        return forward
+    @property
+    def active_controller(self) -> Controller | None:
+        """The controller, while this broker is it."""
+        controller = self.controller
+        return controller if controller is not None and controller.active else None
 
-    store.on_controller_change(lambda _id: controller_changed.fire())
-    store.on_session_event(lambda _event: session_changed.fire())
-    store.on_brokers_change(dispatch("on_brokers_changed"))
-    store.on_topics_change(dispatch("on_topics_changed"))
-    store.on_topics_change(lambda _names: broker.metadata_cache.poke())
-    store.on_topics_change(broker.apply_topic_configs)
-    store.on_deletions(dispatch("on_delete_topics_changed"))
-    store.on_isr_changes(dispatch("on_isr_change_notification"))
-    async with trio.open_nursery() as cluster_membership:
-        await store.register_broker(
-            broker.node_id, broker.host, broker.port, rack=broker.config["broker.rack"]
-        )
-        cluster_membership.start_soon(
-            _run_for_controller, broker, controller_changed, session_changed
-        )
-        task_status.started()
+    async def run(self, host: str, port: int, task_status=trio.TASK_STATUS_IGNORED) -> None:
+        """Register this broker (advertised at host:port) and run for controller, until
+        cancelled."""
+        store = self.store
+        self.replica_manager.isr_updater = self._isr_updater
+        controller_changed = Signal()
+        session_changed = Signal()
 
+        def dispatch(method: str):
+            def forward(*_args) -> None:
+                controller = self.active_controller
+                if controller is not None:
+                    getattr(controller, method)()
 
-class _Signal:
-    """An event that can fire many times: waiters wait for the next firing."""
+            return forward
 
-    def __init__(self) -> None:
-        self._event = trio.Event()
+        store.on_controller_change(lambda _id: controller_changed.fire())
+        store.on_session_event(lambda _event: session_changed.fire())
+        store.on_brokers_change(dispatch("on_brokers_changed"))
+        store.on_topics_change(dispatch("on_topics_changed"))
+        store.on_topics_change(lambda _names: self.metadata_cache.poke())
+        store.on_topics_change(self.replica_manager.apply_topic_configs)
+        store.on_deletions(dispatch("on_delete_topics_changed"))
+        store.on_isr_changes(dispatch("on_isr_change_notification"))
+        async with trio.open_nursery() as cluster_membership:
+            await store.register_broker(self.node_id, host, port, rack=self.config["broker.rack"])
+            cluster_membership.start_soon(
+                self._run_for_controller, controller_changed, session_changed
+            )
+            task_status.started()
 
-    def fire(self) -> None:
-        self._event.set()
-        self._event = trio.Event()
+    async def _run_for_controller(self, controller_changed, session_changed) -> None:
+        from kafka_compat.cluster.zookeeper import SessionEvent, StoreError
 
-    async def wait(self) -> None:
-        await self._event.wait()
-
-
-async def _run_for_controller(broker: Broker, controller_changed, session_changed) -> None:
-    from kafka_compat.cluster.zookeeper import SessionEvent, StoreError
-
-    store = broker.store
-    while True:
-        if not store.registered:
-            # A new session: stand for controller only once this broker is registered
-            # again (as Kafka does), so that a controller it becomes counts it as live.
-            with trio.move_on_after(1):
-                await session_changed.wait()
-            continue
-        try:
-            election = await store.elect_controller(broker.node_id)
-        except StoreError as exc:
-            log.warning("Controller election: %s", exc)
-            with trio.move_on_after(1):
-                await session_changed.wait()
-            continue
-        if not election.won:
-            if election.controller_id >= 0 and store.controller_id == -1:
-                # Our watch has not seen that controller yet: wait until it does.
-                with trio.move_on_after(0.5):
+        store = self.store
+        while True:
+            if not store.registered:
+                # A new session: stand for controller only once this broker is registered
+                # again (as Kafka does), so that a controller it becomes counts it as live.
+                with trio.move_on_after(1):
+                    await session_changed.wait()
+                continue
+            try:
+                election = await store.elect_controller(self.node_id)
+            except StoreError as exc:
+                log.warning("Controller election: %s", exc)
+                with trio.move_on_after(1):
+                    await session_changed.wait()
+                continue
+            if not election.won:
+                if election.controller_id >= 0 and store.controller_id == -1:
+                    # Our watch has not seen that controller yet: wait until it does.
+                    with trio.move_on_after(0.5):
+                        await controller_changed.wait()
+                # Someone else is the controller: try again as soon as /controller goes.
+                while store.controller_id not in (-1, self.node_id):
                     await controller_changed.wait()
-            # Someone else is the controller: try again as soon as /controller goes.
-            while store.controller_id not in (-1, broker.node_id):
-                await controller_changed.wait()
-            continue
-        controller = Controller(broker, store)
-        broker.controller = controller
-        try:
-            async with trio.open_nursery() as controllership:
+                continue
+            controller = Controller(self, store)
+            self.controller = controller
+            try:
+                async with trio.open_nursery() as controllership:
 
-                async def lead(controller=controller, election=election) -> None:
-                    await controller.run(election)
-                    controllership.cancel_scope.cancel()  # fenced: a newer controller
+                    async def lead(controller=controller, election=election) -> None:
+                        await controller.run(election)
+                        controllership.cancel_scope.cancel()  # fenced: a newer controller
 
-                controllership.start_soon(lead)
+                    controllership.start_soon(lead)
 
-                async def watch_loss(election=election, session=store.session_id) -> None:
-                    # Lost when /controller names someone else (or nobody), or the
-                    # session ended (its ephemeral /controller went with it).
-                    while True:
-                        await _first(controller_changed, session_changed)
-                        if (
-                            store.session_state is SessionEvent.EXPIRED
-                            or store.session_id != session
-                        ):
-                            break
-                        if store.controller_id == broker.node_id:
-                            continue
-                        # The watch may be late with a /controller from before our
-                        # election (its deletion): ask ZooKeeper what holds now.
-                        try:
-                            holder, epoch, _version = await store.read_controller()
-                        except StoreError:
-                            continue  # our writes are fenced; a session event follows
-                        if (holder, epoch) != (broker.node_id, election.epoch):
-                            break
-                    controllership.cancel_scope.cancel()
+                    async def watch_loss(election=election, session=store.session_id) -> None:
+                        # Lost when /controller names someone else (or nobody), or the
+                        # session ended (its ephemeral /controller went with it).
+                        while True:
+                            await _first(controller_changed, session_changed)
+                            if (
+                                store.session_state is SessionEvent.EXPIRED
+                                or store.session_id != session
+                            ):
+                                break
+                            if store.controller_id == self.node_id:
+                                continue
+                            # The watch may be late with a /controller from before our
+                            # election (its deletion): ask ZooKeeper what holds now.
+                            try:
+                                holder, epoch, _version = await store.read_controller()
+                            except StoreError:
+                                continue  # our writes are fenced; a session event follows
+                            if (holder, epoch) != (self.node_id, election.epoch):
+                                break
+                        controllership.cancel_scope.cancel()
 
-                controllership.start_soon(watch_loss)
-        finally:
-            broker.controller = None
+                    controllership.start_soon(watch_loss)
+            finally:
+                self.controller = None
 
-
-async def _first(*signals: _Signal) -> None:
-    async with trio.open_nursery() as waiting:
-        for signal in signals:
-
-            async def wait(signal=signal) -> None:
-                await signal.wait()
-                waiting.cancel_scope.cancel()
-
-            waiting.start_soon(wait)
-
-
-def _isr_updater(broker: Broker):
-    """The leader's ISR change: a version-checked write of the partition's state,
-    then an /isr_change_notification for the controller (Kafka 2.x, no AlterIsr)."""
-
-    async def update(partition, new_isr: list[int]) -> bool:
+    async def _isr_updater(self, partition, new_isr: list[int]) -> bool:
+        """The leader's ISR change: a version-checked write of the partition's state,
+        then an /isr_change_notification for the controller (Kafka 2.x, no AlterIsr)."""
         from kafka_compat.cluster.zookeeper import StoreError
 
-        store = broker.store
+        store = self.store
         state = LeaderIsr(
-            broker.node_id,
+            self.node_id,
             partition.leader_epoch,
             list(new_isr),
-            broker.replica_manager.controller_epoch,
+            self.replica_manager.controller_epoch,
         )
         try:
             version = await store.update_partition_state(
@@ -204,57 +201,65 @@ def _isr_updater(broker: Broker):
             log.warning("%s: ISR change notification failed: %s", partition, exc)
         return True
 
-    return update
-
-
-async def controlled_shutdown(broker: Broker) -> bool:
-    """Ask the controller to move leadership away from this broker, retrying up to
-    controlled.shutdown.max.retries; True when nothing is left to move."""
-    config = broker.config
-    retries = config["controlled.shutdown.max.retries"]
-    backoff = config["controlled.shutdown.retry.backoff.ms"] / 1000
-    Request = messages.request_type(CONTROLLED_SHUTDOWN)
-    for attempt in range(retries + 1):
-        if not set(broker.metadata_cache.brokers) - {broker.node_id}:
-            return True  # the last broker standing: no one to hand leadership to
-        controller = broker.controller
-        if controller is not None and controller.active:
-            remaining = await controller.controlled_shutdown(broker.node_id)
-        else:
-            endpoint = broker.metadata_cache.brokers.get(broker.metadata_cache.controller_id)
-            if endpoint is None:
-                remaining = None
+    async def controlled_shutdown(self) -> bool:
+        """Ask the controller to move leadership away from this broker, retrying up to
+        controlled.shutdown.max.retries; True when nothing is left to move."""
+        config = self.config
+        retries = config["controlled.shutdown.max.retries"]
+        backoff = config["controlled.shutdown.retry.backoff.ms"] / 1000
+        Request = messages.request_type(ApiKey.CONTROLLED_SHUTDOWN)
+        for attempt in range(retries + 1):
+            if not set(self.metadata_cache.brokers) - {self.node_id}:
+                return True  # the last broker standing: no one to hand leadership to
+            controller = self.controller
+            if controller is not None and controller.active:
+                remaining = await controller.controlled_shutdown(self.node_id)
             else:
-                try:
-                    async with BrokerClient(
-                        endpoint.host,
-                        endpoint.port,
-                        f"broker-{broker.node_id}",
-                        connect_timeout=5,
-                        request_timeout=30,
-                    ) as client:
-                        response = await client.send(
-                            CONTROLLED_SHUTDOWN,
-                            CONTROLLED_SHUTDOWN_VERSION,
-                            Request(broker_id=broker.node_id, broker_epoch=-1),
-                        )
-                except BrokerClientError as exc:
-                    log.info("Controlled shutdown: %s", exc)
-                    response = None
-                if response is None or response.error_code != ErrorCode.NONE:
+                endpoint = self.metadata_cache.brokers.get(self.metadata_cache.controller_id)
+                if endpoint is None:
                     remaining = None
                 else:
-                    remaining = [
-                        (p.topic_name, p.partition_index) for p in response.remaining_partitions
-                    ]
-        if remaining == []:
-            log.info("Controlled shutdown of broker %d succeeded", broker.node_id)
-            return True
-        log.info(
-            "Controlled shutdown attempt %d: %s",
-            attempt + 1,
-            "no controller answered" if remaining is None else f"{len(remaining)} left to move",
-        )
-        if attempt < retries:
-            await trio.sleep(backoff)
-    return False
+                    try:
+                        async with BrokerClient(
+                            endpoint.host,
+                            endpoint.port,
+                            f"broker-{self.node_id}",
+                            connect_timeout=5,
+                            request_timeout=30,
+                        ) as client:
+                            response = await client.send(
+                                ApiKey.CONTROLLED_SHUTDOWN,
+                                CONTROLLED_SHUTDOWN_VERSION,
+                                Request(broker_id=self.node_id, broker_epoch=-1),
+                            )
+                    except BrokerClientError as exc:
+                        log.info("Controlled shutdown: %s", exc)
+                        response = None
+                    if response is None or response.error_code != ErrorCode.NONE:
+                        remaining = None
+                    else:
+                        remaining = [
+                            (p.topic_name, p.partition_index) for p in response.remaining_partitions
+                        ]
+            if remaining == []:
+                log.info("Controlled shutdown of broker %d succeeded", self.node_id)
+                return True
+            log.info(
+                "Controlled shutdown attempt %d: %s",
+                attempt + 1,
+                "no controller answered" if remaining is None else f"{len(remaining)} left to move",
+            )
+            if attempt < retries:
+                await trio.sleep(backoff)
+        return False
+
+
+async def _first(*signals: Signal) -> None:
+    async with trio.open_nursery() as waiting:
+        for signal in signals:
+
+            async def wait(signal=signal) -> None:
+                await signal.wait()
+                waiting.cancel_scope.cancel()
+
+            waiting.start_soon(wait)

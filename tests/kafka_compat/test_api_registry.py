@@ -1,6 +1,6 @@
 """The advertised API ranges come from the handler registry and the codec serves them."""
 
-from kafka_compat.apis import load_handlers
+from kafka_compat.apis.handlers import load_handlers
 from protocol import messages
 
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from kafka_compat.apis.replication import handle_offset_for_leader_epoch
 from kafka_compat.replica import Partition
-from kafka_compat.replica_manager import _truncation_offset
+from kafka_compat.replica_fetcher import _truncation_offset
 from protocol import messages
 from protocol.errors import ErrorCode
 from protocol.records import build_batch
@@ -34,8 +34,10 @@ def _leader_with_epochs(tmp_path, name="t-0") -> Partition:
 
 
 async def _ask(partition: Partition, epoch: int, current: int = -1):
-    broker = SimpleNamespace(partition=lambda topic, index: partition if topic == "t" else None)
-    ctx = SimpleNamespace(broker=broker, version=4)
+    replicas = SimpleNamespace(
+        get_partition=lambda topic, index: partition if topic == "t" else None
+    )
+    ctx = SimpleNamespace(replica_manager=replicas, version=4)
     request = Request(
         replica_id=2,
         topics=[

@@ -1,0 +1,151 @@
+"""Topic administration: create, delete, add partitions, change configs (Kafka's
+ZkAdminManager). Handlers (CreateTopics, DeleteTopics, CreatePartitions,
+AlterConfigs, auto-creation in Metadata and Produce) and the group coordinator (its
+offsets topic) ask this; it writes to the metadata store and, on a single node,
+opens the partitions itself.
+
+`AdminManager` is the single node: the local store is the truth and this broker
+hosts every partition at once. `ZkAdminManager` is cluster mode, as Kafka 2.8's
+brokers: the receiving broker writes the assignment to ZooKeeper, the controller
+creates the partitions' states and elects their leaders, and the call waits (up to
+`request.timeout.ms`) until the controller's UpdateMetadata shows the result here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from kafka_compat.cluster.metadata_cache import MetadataCache
+from kafka_compat.cluster.store import MetadataStore, TopicMetadata
+from kafka_compat.config import BrokerConfig
+from kafka_compat.replica_manager import ReplicaManager
+from kafka_compat.topics import OFFSETS_TOPIC
+
+log = logging.getLogger(__name__)
+
+
+class AdminManager:
+    """Single node: topics in the local store, partitions opened here."""
+
+    def __init__(
+        self,
+        config: BrokerConfig,
+        node_id: int,
+        replica_manager: ReplicaManager,
+        metadata_cache: MetadataCache,
+    ):
+        self.config = config
+        self.node_id = node_id
+        self.replica_manager = replica_manager
+        self.metadata_cache = metadata_cache
+        self.store: MetadataStore | None = None  # set when the broker opens it
+
+    def topic(self, name: str) -> TopicMetadata | None:
+        return self.store.topics.get(name)
+
+    def live_broker_ids(self) -> list[int]:
+        return [self.node_id]
+
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int,
+        configs: dict[str, str],
+        replication_factor: int | None = None,
+        assignment: dict[int, list[int]] | None = None,
+    ) -> TopicMetadata:
+        topic = await self.store.create_topic(name, partitions, configs)
+        self.replica_manager.open_partitions(topic)
+        log.info("Created topic %s with %d partitions %s", name, partitions, configs or "")
+        return topic
+
+    async def auto_create_topic(self, name: str) -> TopicMetadata:
+        return await self.create_topic(name, self.config["num.partitions"], {})
+
+    async def delete_topic(self, name: str) -> None:
+        await self.store.delete_topic(name)
+        self.replica_manager.delete_partitions(name)
+        log.info("Deleted topic %s", name)
+
+    async def add_partitions(self, name: str, total: int) -> None:
+        await self.store.add_partitions(name, total)
+        self.replica_manager.open_partitions(self.store.topics[name])
+        log.info("Topic %s now has %d partitions", name, total)
+
+    async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        """Replace a topic's overrides; its logs use the new values from now on."""
+        await self.store.set_topic_configs(name, configs)
+        self.replica_manager.apply_topic_configs({name})
+        log.info("Topic %s configs now %s", name, configs)
+
+
+class ZkAdminManager(AdminManager):
+    """Cluster mode: assignments go to ZooKeeper; the controller does the rest."""
+
+    def live_broker_ids(self) -> list[int]:
+        return sorted(self.metadata_cache.brokers) or [self.node_id]
+
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int,
+        configs: dict[str, str],
+        replication_factor: int | None = None,
+        assignment: dict[int, list[int]] | None = None,
+    ) -> TopicMetadata:
+        if name == OFFSETS_TOPIC and replication_factor is None:
+            # As Kafka before 2.x: never more replicas than live brokers.
+            replication_factor = min(
+                self.config["offsets.topic.replication.factor"],
+                len(self.store.brokers) or 1,
+            )
+        if replication_factor is None or replication_factor < 0:
+            replication_factor = self.config["default.replication.factor"]
+        topic = await self.store.create_topic(
+            name,
+            partitions,
+            configs,
+            replication_factor=replication_factor,
+            assignment=assignment,
+        )
+        log.info(
+            "Created topic %s: %s %s",
+            name,
+            self.store.assignments[name].partitions,
+            configs or "",
+        )
+        await self.wait_for_leaders(name)
+        return topic
+
+    async def delete_topic(self, name: str) -> None:
+        await self.store.delete_topic(name)
+        # The controller stops the replicas (StopReplica with delete) and drops the
+        # topic from every broker's metadata; wait for our cache to show it.
+        cache = self.metadata_cache
+        with trio.move_on_after(self._timeout()):
+            while name in cache.topics or name in self.store.topics:
+                await cache.wait_changed()
+        log.info("Deleted topic %s", name)
+
+    async def add_partitions(self, name: str, total: int) -> None:
+        await self.store.add_partitions(name, total)
+        cache = self.metadata_cache
+        with trio.move_on_after(self._timeout()):
+            while len(cache.topics.get(name, {})) < total or not cache.has_leaders(name):
+                await cache.wait_changed()
+        log.info("Topic %s now has %d partitions", name, total)
+
+    async def wait_for_leaders(self, name: str, timeout: float | None = None) -> bool:
+        """Until the metadata cache names a live leader for every partition of `name`
+        (the controller's UpdateMetadata), or the timeout."""
+        cache = self.metadata_cache
+        with trio.move_on_after(self._timeout() if timeout is None else timeout):
+            while not (cache.has_leaders(name) and self.replica_manager.partitions.get(name)):
+                await cache.wait_changed()
+            return True
+        return False
+
+    def _timeout(self) -> float:
+        return self.config["request.timeout.ms"] / 1000

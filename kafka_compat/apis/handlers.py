@@ -1,0 +1,29 @@
+"""Every handler module, imported so that each registers itself in the registry."""
+
+from __future__ import annotations
+
+from kafka_compat.apis import (  # noqa: F401
+    admin,
+    api_versions,
+    configs,
+    coordinator,
+    elect_leaders,
+    fetch,
+    groups,
+    list_offsets,
+    metadata,
+    offsets,
+    produce,
+    producer_id,
+    reassignments,
+    replication,
+    sasl,
+)
+from kafka_compat.apis.registry import REGISTRY, Api
+
+__all__ = ["REGISTRY", "Api", "load_handlers"]
+
+
+def load_handlers() -> dict[int, Api]:
+    """The registry, with every handler module registered (they are, on import)."""
+    return REGISTRY

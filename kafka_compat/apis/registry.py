@@ -1,0 +1,152 @@
+"""The API registry (api_key -> handler and versions) and what a handler is given.
+
+Each handler module registers its handlers with `@api(key, min_version, max_version)`
+beside the handler; ApiVersions answers from this registry, never from a hand-kept
+list. `kafka_compat/apis/handlers.py` imports every handler module.
+
+A handler receives a `RequestContext`: the request's header, version and peer, and the
+broker's components (`Components`, built once by the composition root, broker.py).
+Handlers use the components, never the broker object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from kafka_compat.admin_manager import AdminManager
+    from kafka_compat.cluster.controller import Controller
+    from kafka_compat.cluster.membership import ClusterMembership
+    from kafka_compat.cluster.metadata_cache import MetadataCache
+    from kafka_compat.cluster.store import MetadataStore
+    from kafka_compat.config import BrokerConfig
+    from kafka_compat.groups import GroupCoordinator
+    from kafka_compat.producer_ids import ProducerIdManager
+    from kafka_compat.replica_manager import ReplicaManager
+    from protocol.headers import RequestHeader
+
+
+@dataclass(slots=True, eq=False)
+class Components:
+    """What the handlers use, one set per broker."""
+
+    config: BrokerConfig
+    node_id: int
+    host: str  # advertised
+    port: int  # advertised (the bound port once listening, when configured as 0)
+    metadata_cache: MetadataCache
+    replica_manager: ReplicaManager
+    admin: AdminManager
+    group_coordinator: GroupCoordinator
+    producer_ids: ProducerIdManager
+    # Cluster mode only: the controller election and this broker's registration.
+    cluster: ClusterMembership | None = None
+    store: MetadataStore | None = None  # the metadata store, once open (reads only)
+
+
+class RequestContext:
+    """What a handler knows about the request besides its body, and the components."""
+
+    __slots__ = ("components", "header", "version", "peer")
+
+    def __init__(self, components: Components, header: RequestHeader, version: int, peer: str):
+        self.components = components
+        self.header = header
+        self.version = version
+        self.peer = peer
+
+    @property
+    def config(self) -> BrokerConfig:
+        return self.components.config
+
+    @property
+    def node_id(self) -> int:
+        return self.components.node_id
+
+    @property
+    def store(self) -> MetadataStore:
+        return self.components.store
+
+    @property
+    def metadata_cache(self) -> MetadataCache:
+        return self.components.metadata_cache
+
+    @property
+    def replica_manager(self) -> ReplicaManager:
+        return self.components.replica_manager
+
+    @property
+    def admin(self) -> AdminManager:
+        return self.components.admin
+
+    @property
+    def group_coordinator(self) -> GroupCoordinator:
+        return self.components.group_coordinator
+
+    @property
+    def producer_ids(self) -> ProducerIdManager:
+        return self.components.producer_ids
+
+    @property
+    def cluster(self) -> ClusterMembership | None:
+        """Cluster mode's membership (the controller it may hold); None on a single node."""
+        return self.components.cluster
+
+    @property
+    def controller(self) -> Controller | None:
+        """The controller, when this broker is it (cluster mode)."""
+        cluster = self.components.cluster
+        return None if cluster is None else cluster.active_controller
+
+
+Handler = Callable[[RequestContext, Any], Awaitable[Any]]
+T = TypeVar("T")
+
+
+def by_topic(results: Mapping[tuple[str, int], T]) -> dict[str, list[tuple[int, T]]]:
+    """Per-partition results keyed (topic, partition), grouped per topic, as responses
+    list them: {topic: [(partition, result), ...]} in the given order."""
+    grouped: dict[str, list[tuple[int, T]]] = {}
+    for (topic, partition), result in results.items():
+        grouped.setdefault(topic, []).append((partition, result))
+    return grouped
+
+
+class _CloseConnection:
+    def __repr__(self) -> str:
+        return "CLOSE_CONNECTION"
+
+
+# A handler's answer that closes the connection instead (Produce acks=0 with an error:
+# the client has no response to learn from, so it reconnects and refreshes metadata).
+CLOSE_CONNECTION = _CloseConnection()
+
+
+@dataclass(frozen=True, slots=True)
+class Api:
+    key: int
+    min_version: int
+    max_version: int
+    handler: Handler
+    # Versions advertised but refused (Produce v0-2, see produce.py).
+    min_accepted: int
+
+
+REGISTRY: dict[int, Api] = {}
+
+
+def api(
+    key: int, min_version: int, max_version: int, *, min_accepted: int | None = None
+) -> Callable[[Handler], Handler]:
+    """Register `handler` as the implementation of `key` for versions min..max."""
+
+    def register(handler: Handler) -> Handler:
+        if key in REGISTRY:
+            raise RuntimeError(f"api key {key} registered twice")
+        accepted = min_version if min_accepted is None else min_accepted
+        REGISTRY[key] = Api(key, min_version, max_version, handler, accepted)
+        return handler
+
+    return register

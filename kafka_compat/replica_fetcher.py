@@ -11,20 +11,18 @@ in the replica manager's `replica_tasks` nursery; `stop()` cancels it.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 import trio
 
 from kafka_compat.cluster.client import BrokerClient, BrokerClientError
+from kafka_compat.config import BrokerConfig
 from kafka_compat.events import Signal
 from kafka_compat.replica import Partition
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 from storage.errors import LogError, StorageError
-
-if TYPE_CHECKING:
-    from kafka_compat.replica_manager import ReplicaManager
+from storage.log_manager import LogManager
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +36,22 @@ EpochRequest = messages.request_type(ApiKey.OFFSET_FOR_LEADER_EPOCH)
 class FollowerFetcher:
     """Fetches every partition this broker follows on one leader broker."""
 
-    def __init__(self, manager: ReplicaManager, leader: int, endpoint: tuple[str, int]):
-        self.manager = manager
+    def __init__(
+        self,
+        config: BrokerConfig,
+        node_id: int,
+        log_manager: LogManager,
+        leader: int,
+        endpoint: tuple[str, int],
+    ):
+        self.node_id = node_id
+        self.log_manager = log_manager
         self.leader = leader
         self.endpoint = endpoint
         self.partitions: dict[tuple[str, int], Partition] = {}
         self.truncating: set[tuple[str, int]] = set()
         self._changed = Signal()
         self._cancel = trio.CancelScope()
-        config = manager.config
         self.max_wait_ms = config["replica.fetch.wait.max.ms"]
         self.max_bytes = config["replica.fetch.max.bytes"]
         self.response_max_bytes = config["replica.fetch.response.max.bytes"]
@@ -82,7 +87,7 @@ class FollowerFetcher:
             async with BrokerClient(
                 host,
                 port,
-                f"replica-fetcher-{self.manager.node_id}",
+                f"replica-fetcher-{self.node_id}",
                 connect_timeout=5.0,
                 request_timeout=self.max_wait_ms / 1000 + 10,
             ) as client:
@@ -133,7 +138,7 @@ class FollowerFetcher:
             # As Kafka's LogManager.truncateTo: a recovery point on disk above the cut
             # would skip checking the records written there next after an OS crash.
             try:
-                await trio.to_thread.run_sync(self.manager.log_manager.checkpoint)
+                await trio.to_thread.run_sync(self.log_manager.checkpoint)
             except StorageError as exc:
                 log.error("Checkpoint after truncation: %s", exc)
 
@@ -142,7 +147,7 @@ class FollowerFetcher:
         truncate there. Returns whether any log was truncated."""
         truncated = False
         request = EpochRequest(
-            replica_id=self.manager.node_id,
+            replica_id=self.node_id,
             topics=[
                 EpochRequest.OffsetForLeaderTopic(topic=t, partitions=parts)
                 for t, parts in by_topic.items()
@@ -195,7 +200,7 @@ class FollowerFetcher:
                 )
             )
         request = FetchRequest(
-            replica_id=self.manager.node_id,
+            replica_id=self.node_id,
             max_wait_ms=self.max_wait_ms,
             min_bytes=1,
             max_bytes=self.response_max_bytes,

@@ -580,7 +580,7 @@ class ReplicaManager:
             fetcher.stop()
             fetcher = None
         if fetcher is None:
-            fetcher = FollowerFetcher(self, leader, endpoint)
+            fetcher = FollowerFetcher(self.config, self.node_id, self.log_manager, leader, endpoint)
             self.fetchers[leader] = fetcher
             self._spawn(fetcher.run)
         return fetcher

@@ -25,7 +25,7 @@ from kafka_compat.cluster.membership import cluster_store, join_cluster
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import LocalStore, MetadataStore, TopicMetadata, new_cluster_id
 from kafka_compat.config import BrokerConfig, ConfigError
-from kafka_compat.groups import GroupCoordinator
+from kafka_compat.groups import GroupCoordinator, GroupMetadataManager
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.replica import OfflineLog, Partition, RemoteLog
 from kafka_compat.replica_manager import ReplicaManager
@@ -55,7 +55,7 @@ class Broker:
         self._producer_id_limit = 0
         self._producer_id_lock = trio.Lock()
         # Consumer groups and committed offsets (__consumer_offsets), issue 4.
-        self.group_coordinator = GroupCoordinator(self)
+        self.group_coordinator = GroupCoordinator(GroupMetadataManager.for_broker(self))
         # Cluster mode (zookeeper.connect set): the cluster's view, replication, and
         # the controller role this broker may win.
         self.cluster_mode = config["zookeeper.connect"] is not None

@@ -30,10 +30,10 @@ from kafka_compat.cluster.membership import ClusterMembership, cluster_store
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import LocalStore, MetadataStore, new_cluster_id
 from kafka_compat.config import BrokerConfig, ConfigError
-from kafka_compat.groups import GroupCoordinator
+from kafka_compat.groups import GroupConfig, GroupCoordinator, GroupMetadataManager
+from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
-from kafka_compat.replica import Partition
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.server import serve_connection
 from kafka_compat.topics import OFFSETS_TOPIC
@@ -63,7 +63,14 @@ class Broker:
         )
         # Consumer groups and committed offsets (__consumer_offsets); it serves the
         # groups of the offsets partitions this broker leads.
-        self.group_coordinator = GroupCoordinator(self)
+        self.group_coordinator = GroupCoordinator(
+            GroupMetadataManager(
+                ReplicatedOffsetsTopic(
+                    self.admin, self.replica_manager, leads_all=not self.cluster_mode
+                ),
+                GroupConfig.from_broker_config(config),
+            )
+        )
         self.replica_manager.on_leadership_change(
             OFFSETS_TOPIC,
             self.group_coordinator.load_partition,
@@ -191,11 +198,3 @@ class Broker:
         if self.cluster is None:
             return True
         return await self.cluster.controlled_shutdown()
-
-    # ---- what the group coordinator reaches for, until it takes explicit parts ----
-
-    def partition(self, topic: str, index: int) -> Partition | None:
-        return self.replica_manager.get_partition(topic, index)
-
-    async def create_topic(self, name: str, partitions: int, configs: dict[str, str]):
-        return await self.admin.create_topic(name, partitions, configs)

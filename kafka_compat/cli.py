@@ -160,11 +160,13 @@ async def _serve_until_signalled(broker) -> int:
                 logging.getLogger("kafka_compat").info(
                     "Received %s, shutting down", signal.Signals(signum).name
                 )
-                if broker.config["controlled.shutdown.enable"]:
+                if broker.cluster_mode and broker.config["controlled.shutdown.enable"]:
                     # A second signal stops at once.
                     with trio.move_on_after(60) as scope:
-                        nursery.start_soon(_cancel_on_signal, signals, scope)
-                        await broker.controlled_shutdown()
+                        async with trio.open_nursery() as shutdown:
+                            shutdown.start_soon(_cancel_on_signal, signals, scope)
+                            await broker.controlled_shutdown()
+                            shutdown.cancel_scope.cancel()
                 nursery.cancel_scope.cancel()
                 break
     return 0

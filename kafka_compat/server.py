@@ -121,9 +121,7 @@ async def serve_connection(stream: trio.SocketStream, components: Components) ->
             await stream.aclose()
 
 
-async def _handle_frame(
-    frame: bytearray, components: Components, peer: str
-) -> bytes | None | bool:
+async def _handle_frame(frame: bytearray, components: Components, peer: str) -> bytes | None | bool:
     """The response frame, None for no response (acks=0), False to close."""
     view = memoryview(frame)
     try:

@@ -197,9 +197,7 @@ async def handle_delete_topics(ctx: RequestContext, request):
             name=name, topic_id=topic_id or bytes(16)
         )
         if name is None:
-            name = next(
-                (t.name for t in ctx.store.topics.values() if t.topic_id == topic_id), None
-            )
+            name = next((t.name for t in ctx.store.topics.values() if t.topic_id == topic_id), None)
             result.name = name
             if name is None:
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_ID

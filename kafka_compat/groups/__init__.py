@@ -2,7 +2,8 @@
 
     records.py            __consumer_offsets keys and values (Kafka's schemas), partitioning
     group.py              one group's state: members, generation, protocol, offsets
-    coordinator.py        GroupCoordinator: the membership protocol, loading, storing, expiry
+    coordinator.py        GroupCoordinator: the membership protocol (join, sync, heartbeat, leave)
+    metadata_manager.py   GroupMetadataManager: __consumer_offsets (load, store, offsets, expiry)
     timer.py              movable deadlines as Trio tasks (sessions, join and sync rounds)
     consumer_protocol.py  reading subscriptions and assignments of protocol type "consumer"
     tool.py               `kafka-compat groups list|describe`: a small client over our codec
@@ -10,7 +11,8 @@
 The request handlers are kafka_compat/apis/groups.py, offsets.py and coordinator.py.
 """
 
-from kafka_compat.groups.coordinator import GroupConfig, GroupCoordinator
+from kafka_compat.groups.coordinator import GroupCoordinator
+from kafka_compat.groups.metadata_manager import GroupConfig, GroupMetadataManager
 from kafka_compat.topics import OFFSETS_TOPIC
 
-__all__ = ["OFFSETS_TOPIC", "GroupConfig", "GroupCoordinator"]
+__all__ = ["OFFSETS_TOPIC", "GroupConfig", "GroupCoordinator", "GroupMetadataManager"]

@@ -1,10 +1,11 @@
-"""The group coordinator: Kafka's classic group membership protocol and committed offsets.
+"""The group coordinator: Kafka's classic group membership protocol.
 
-Kafka's GroupCoordinator and GroupMetadataManager in one Trio object. Groups live in
-the `__consumer_offsets` partition given by the hash of their id; this broker serves
-the groups of the partitions it leads (`load_partition` / `unload_partition`; on a
-single node it leads all of them). Loading replays the partition's log; until it is
-done, requests for its groups get COORDINATOR_LOAD_IN_PROGRESS.
+Kafka's GroupCoordinator as a Trio object: JoinGroup, SyncGroup, Heartbeat and
+LeaveGroup, the checks of OffsetCommit, and the answers to DescribeGroups, ListGroups,
+DeleteGroups and OffsetDelete. The groups themselves, their loading and every write
+to `__consumer_offsets` belong to the GroupMetadataManager (metadata_manager.py),
+which the coordinator asks to look groups up and to persist them; the coordinator
+never touches the broker.
 
 Membership follows Kafka (see group.py for the states): a JoinGroup from a new member
 gets MEMBER_ID_REQUIRED first (v4+, KIP-394); a join round ends when every known
@@ -18,24 +19,21 @@ instance with the same group.instance.id fences the old one.
 
 JoinGroup and SyncGroup requests wait on a reply that the event completing them
 sets; timeouts are `Timer`s (tasks in the coordinator's nursery, asleep until their
-deadline). Writes to __consumer_offsets are appends with AppendOrigin.COORDINATOR,
-one batch per request; group state changes that depend on a write are re-checked
-after it, as Kafka's callbacks do, so that a write that waits for replication later
-keeps working.
+deadline). Group state changes that depend on a write are re-checked after it, as
+Kafka's callbacks do, so that a write that waits for replication keeps working.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 
 import trio
 
-from kafka_compat.cluster.zookeeper import TopicExists
+from kafka_compat.events import Reply
 from kafka_compat.groups import consumer_protocol
 from kafka_compat.groups.group import (
     COMPLETING_REBALANCE,
@@ -51,28 +49,10 @@ from kafka_compat.groups.group import (
     Member,
     SyncResult,
 )
-from kafka_compat.groups.records import (
-    GroupKey,
-    GroupMetadataValue,
-    MemberMetadata,
-    OffsetAndMetadata,
-    OffsetKey,
-    RecordError,
-    decode_group_value,
-    decode_key,
-    decode_offset_value,
-    group_key,
-    group_value,
-    offset_key,
-    offset_value,
-    partition_for,
-)
+from kafka_compat.groups.metadata_manager import GroupMetadataManager, TopicPartition
+from kafka_compat.groups.records import OffsetAndMetadata
 from kafka_compat.groups.timer import Timer
-from kafka_compat.topics import OFFSETS_TOPIC
 from protocol.errors import ErrorCode
-from protocol.records import InvalidRecordError, build_batch, decode_batch, iter_batch_headers
-from storage.errors import LogError
-from storage.log import AppendOrigin
 
 log = logging.getLogger(__name__)
 
@@ -80,80 +60,12 @@ UNKNOWN_MEMBER_ID = ""
 # A new member's first JoinGroup may wait this long for the round to end (Kafka's value).
 NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
 
-TopicPartition = tuple[str, int]
-
-
-@dataclass(frozen=True, slots=True)
-class GroupConfig:
-    """The broker settings the coordinator uses (Kafka's names in from_broker_config)."""
-
-    num_partitions: int = 50
-    replication_factor: int = 3
-    segment_bytes: int = 104857600
-    load_buffer_size: int = 5242880
-    retention_ms: int = 10080 * 60_000
-    retention_check_interval_ms: int = 600_000
-    metadata_max_bytes: int = 4096
-    initial_rebalance_delay_ms: int = 3000
-    min_session_timeout_ms: int = 6000
-    max_session_timeout_ms: int = 1800000
-    max_size: int = 2**31 - 1
-
-    @classmethod
-    def from_broker_config(cls, config) -> GroupConfig:
-        return cls(
-            num_partitions=config["offsets.topic.num.partitions"],
-            replication_factor=config["offsets.topic.replication.factor"],
-            segment_bytes=config["offsets.topic.segment.bytes"],
-            load_buffer_size=config["offsets.load.buffer.size"],
-            retention_ms=config["offsets.retention.minutes"] * 60_000,
-            retention_check_interval_ms=config["offsets.retention.check.interval.ms"],
-            metadata_max_bytes=config["offset.metadata.max.bytes"],
-            initial_rebalance_delay_ms=config["group.initial.rebalance.delay.ms"],
-            min_session_timeout_ms=config["group.min.session.timeout.ms"],
-            max_session_timeout_ms=config["group.max.session.timeout.ms"],
-            max_size=config["group.max.size"],
-        )
-
-
-class _Reply:
-    """A request's answer: set once by whoever completes the request, awaited by its handler."""
-
-    __slots__ = ("_event", "_value")
-
-    def __init__(self) -> None:
-        self._event = trio.Event()
-        self._value = None
-
-    def __call__(self, value) -> None:
-        if not self._event.is_set():
-            self._value = value
-            self._event.set()
-
-    async def wait(self):
-        await self._event.wait()
-        return self._value
-
-
-# offsets.commit.timeout.ms: how long a replicated write waits for the ISR.
-COMMIT_TIMEOUT_S = 5.0
-
-
-def _wall_clock_ms() -> int:
-    return int(time.time() * 1000)
-
 
 class GroupCoordinator:
-    def __init__(self, broker, *, time_ms: Callable[[], int] = _wall_clock_ms):
-        self.broker = broker
-        self.config = GroupConfig.from_broker_config(broker.config)
-        self.time_ms = time_ms
-        self.groups: dict[str, Group] = {}
-        self.num_partitions = self.config.num_partitions
-        self._owned: set[int] = set()
-        self._loading: set[int] = set()
-        self._topic_ready = False
-        self._topic_lock = trio.Lock()
+    def __init__(self, manager: GroupMetadataManager):
+        self.manager = manager
+        self.config = manager.config
+        self.time_ms = manager.time_ms
         self._nursery: trio.Nursery | None = None
         self._loaded = trio.Event()
 
@@ -172,21 +84,12 @@ class GroupCoordinator:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                topic = self.broker.store.topics.get(OFFSETS_TOPIC)
-                partitions: Iterable[int] = ()
-                if topic is not None:
-                    self.num_partitions = topic.partitions
-                    self._topic_ready = True
-                    if not self.broker.cluster_mode:
-                        # Single node: this broker leads every partition. (A cluster
-                        # broker loads those it becomes leader of: LeaderAndIsr.)
-                        partitions = range(topic.partitions)
-                        self._loading.update(partitions)
+                partitions = self.manager.startup()
                 task_status.started()
                 for index in partitions:
                     await self.load_partition(index)
                 self._loaded.set()
-                nursery.start_soon(self._expire_offsets_periodically)
+                nursery.start_soon(self.manager.expire_offsets_periodically)
         finally:
             self._nursery = None
 
@@ -195,179 +98,34 @@ class GroupCoordinator:
         await self._loaded.wait()
 
     def partition_for(self, group_id: str) -> int:
-        return partition_for(group_id, self.num_partitions)
+        return self.manager.partition_for(group_id)
 
     async def ensure_offsets_topic(self) -> int:
         """Create __consumer_offsets on first use (Kafka's settings); an error code."""
-        if self._topic_ready:
-            return ErrorCode.NONE
-        async with self._topic_lock:
-            if self._topic_ready:
-                return ErrorCode.NONE
-            topic = self.broker.store.topics.get(OFFSETS_TOPIC)
-            if topic is None:
-                configs = {
-                    "cleanup.policy": "compact",
-                    "segment.bytes": str(self.config.segment_bytes),
-                    "compression.type": "producer",
-                }
-                try:
-                    topic = await self.broker.create_topic(
-                        OFFSETS_TOPIC, self.config.num_partitions, configs
-                    )
-                except TopicExists:
-                    # Another broker created it first; its metadata reaches us soon.
-                    return ErrorCode.COORDINATOR_NOT_AVAILABLE
-                except Exception as exc:  # the store or the disk refused
-                    log.warning("Cannot create %s: %s", OFFSETS_TOPIC, exc)
-                    return ErrorCode.COORDINATOR_NOT_AVAILABLE
-            self.num_partitions = topic.partitions
-            # A topic that did not exist when we started holds nothing to load; on a
-            # single node this broker leads all its partitions.
-            if not self.broker.cluster_mode:
-                self._owned.update(range(topic.partitions))
-            self._topic_ready = True
-        return ErrorCode.NONE
+        return await self.manager.ensure_offsets_topic()
 
     # ---- partitions: load and unload ---------------------------------------------------
 
     async def load_partition(self, index: int) -> None:
         """Become the coordinator of the groups in partition `index`: replay its log."""
-        self._loading.add(index)
-        started = trio.current_time()
-        groups: dict[str, tuple[int, GroupMetadataValue]] = {}
-        offsets: dict[tuple[str, str, int], OffsetAndMetadata] = {}
-        try:
-            await self._read_partition(index, groups, offsets)
-        except Exception:
-            # As Kafka does: log it and serve what could be read.
-            log.exception("Error loading %s-%d", OFFSETS_TOPIC, index)
-        by_group: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
-        for (group_id, topic, partition), offset in offsets.items():
-            by_group.setdefault(group_id, {})[(topic, partition)] = offset
-        for group_id, (version, value) in groups.items():
-            group = self._group_from_record(group_id, index, version, value)
-            group.offsets = by_group.pop(group_id, {})
-            self._install_loaded_group(group)
-        for group_id, group_offsets in by_group.items():
-            # Offsets without group metadata: a group of simple consumers.
-            group = Group(group_id, index, self.time_ms)
-            group.offsets = group_offsets
-            self._install_loaded_group(group)
-        self._loading.discard(index)
-        self._owned.add(index)
-        if groups or offsets:
-            log.info(
-                "Loaded %d groups and %d offsets from %s-%d in %.0f ms",
-                len(groups) + len(by_group),
-                len(offsets),
-                OFFSETS_TOPIC,
-                index,
-                (trio.current_time() - started) * 1000,
-            )
+        await self.manager.load_partition(index, self._on_group_loaded)
 
     def unload_partition(self, index: int) -> None:
         """This broker no longer leads partition `index`: drop its groups (Kafka's
         onGroupUnloaded). Members waiting on a join or sync get NOT_COORDINATOR."""
-        self._owned.discard(index)
-        self._loading.discard(index)
-        for group in [g for g in self.groups.values() if g.partition == index]:
-            del self.groups[group.group_id]
-            self._stop_group_timers(group)
-            group.transition_to(DEAD)
-            for member in list(group.members.values()):
-                group.maybe_invoke_join(
-                    member, JoinResult(member.member_id, ErrorCode.NOT_COORDINATOR)
-                )
-                group.maybe_invoke_sync(member, SyncResult(ErrorCode.NOT_COORDINATOR))
+        self.manager.unload_partition(index, self._on_group_unloaded)
 
-    async def _read_partition(self, index: int, groups: dict, offsets: dict) -> None:
-        """Replay the partition's records into `groups` and `offsets` (last one wins,
-        tombstones remove)."""
-        partition = self.broker.partition(OFFSETS_TOPIC, index)
-        if partition is None:
-            return
-        log_ = partition.log
-        position = log_.log_start_offset
-        # To the log end, as Kafka does: a new leader's log is the partition's, and its
-        # high watermark catches up once the followers fetch.
-        end = log_.log_end_offset
-        while position < end:
-            data = log_.read(position, self.config.load_buffer_size, max_offset=end)
-            if data.next_offset <= position:
-                break
-            self._replay(index, data.records, groups, offsets)
-            position = data.next_offset
-            await trio.sleep(0)  # one chunk at a time: the broker keeps serving
-
-    def _replay(self, index: int, records: bytes, groups: dict, offsets: dict) -> None:
-        view = memoryview(records)
-        for position, header in iter_batch_headers(view):
-            # Transactional offset commits (and their markers) are not written yet.
-            if header.is_control or header.is_transactional:
-                continue
-            try:
-                _, batch = decode_batch(view[position : position + header.size])
-            except InvalidRecordError as exc:
-                log.warning("%s-%d: skipping unreadable batch: %s", OFFSETS_TOPIC, index, exc)
-                continue
-            for record in batch:
-                try:
-                    key = decode_key(record.key)
-                    if isinstance(key, OffsetKey):
-                        if record.value is None:
-                            offsets.pop(key, None)
-                        else:
-                            offsets[key] = decode_offset_value(record.value)
-                    elif isinstance(key, GroupKey):
-                        if record.value is None:
-                            groups.pop(key.group, None)
-                        else:
-                            groups[key.group] = decode_group_value(record.value)
-                except RecordError as exc:
-                    log.warning(
-                        "%s-%d: skipping record at offset %d: %s",
-                        OFFSETS_TOPIC,
-                        index,
-                        record.offset,
-                        exc,
-                    )
-
-    def _group_from_record(
-        self, group_id: str, index: int, version: int, value: GroupMetadataValue
-    ) -> Group:
-        group = Group(group_id, index, self.time_ms, state=STABLE if value.members else EMPTY)
-        group.generation_id = value.generation
-        group.protocol_type = value.protocol_type or None
-        group.protocol_name = value.protocol
-        if value.current_state_timestamp >= 0:
-            group.state_timestamp = value.current_state_timestamp
-        for m in value.members:
-            group.add(
-                Member(
-                    member_id=m.member_id,
-                    group_instance_id=m.group_instance_id,
-                    client_id=m.client_id,
-                    client_host=m.client_host,
-                    rebalance_timeout_ms=m.session_timeout if version == 0 else m.rebalance_timeout,
-                    session_timeout_ms=m.session_timeout,
-                    protocol_type=value.protocol_type,
-                    protocols=[(value.protocol, bytes(m.subscription))],
-                    assignment=bytes(m.assignment),
-                )
-            )
-        group.leader_id = value.leader
-        group.subscribed_topics = group.compute_subscribed_topics()
-        return group
-
-    def _install_loaded_group(self, group: Group) -> None:
-        old = self.groups.get(group.group_id)
-        if old is not None:
-            self._stop_group_timers(old)
-        self.groups[group.group_id] = group
+    def _on_group_loaded(self, group: Group) -> None:
         # Members of a loaded group must heartbeat again within their session timeout.
         for member in group.members.values():
             self._schedule_heartbeat(group, member)
+
+    @staticmethod
+    def _on_group_unloaded(group: Group) -> None:
+        group.transition_to(DEAD)
+        for member in list(group.members.values()):
+            group.maybe_invoke_join(member, JoinResult(member.member_id, ErrorCode.NOT_COORDINATOR))
+            group.maybe_invoke_sync(member, SyncResult(ErrorCode.NOT_COORDINATOR))
 
     # ---- request checks ------------------------------------------------------------
 
@@ -377,10 +135,9 @@ class GroupCoordinator:
             return ErrorCode.INVALID_GROUP_ID
         if not self.active:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        index = self.partition_for(group_id)
-        if index in self._loading:
+        if self.manager.is_group_loading(group_id):
             return ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
-        if self._topic_ready and index not in self._owned:
+        if not self.manager.is_group_local(group_id):
             return ErrorCode.NOT_COORDINATOR
         return ErrorCode.NONE
 
@@ -416,11 +173,6 @@ class GroupCoordinator:
             return ErrorCode.NONE
         return ErrorCode.NONE if group.has(member_id) else ErrorCode.UNKNOWN_MEMBER_ID
 
-    def _new_group(self, group_id: str) -> Group:
-        group = Group(group_id, self.partition_for(group_id), self.time_ms)
-        self.groups[group_id] = group
-        return group
-
     # ---- JoinGroup -------------------------------------------------------------------
 
     async def join_group(
@@ -450,12 +202,12 @@ class GroupCoordinator:
         ):
             return JoinResult(member_id, ErrorCode.INVALID_SESSION_TIMEOUT)
         is_unknown = member_id == UNKNOWN_MEMBER_ID
-        group = self.groups.get(group_id)
+        group = self.manager.get_group(group_id)
         if group is None:
             if not is_unknown:
                 return JoinResult(member_id, ErrorCode.UNKNOWN_MEMBER_ID)
-            group = self._new_group(group_id)
-        reply = _Reply()
+            group = self.manager.add_group(group_id)
+        reply = Reply()
         request = _JoinRequest(
             member_id,
             group_instance_id,
@@ -527,9 +279,7 @@ class GroupCoordinator:
                 self._update_static_member_and_rebalance(group, old_member_id, new_member_id, req)
         elif req.require_known_member_id:
             # KIP-394: hand out the member id and have the client join again with it.
-            timer = Timer(
-                self._nursery, partial(self._on_pending_member_expired, group, new_member_id)
-            )
+            timer = self._timer(partial(self._on_pending_member_expired, group, new_member_id))
             group.pending_members[new_member_id] = timer
             timer.reset(req.session_timeout_ms)
             req.reply(JoinResult(new_member_id, ErrorCode.MEMBER_ID_REQUIRED))
@@ -685,7 +435,7 @@ class GroupCoordinator:
         assignment: dict[str, bytes],
     ) -> None:
         new_member_id = member.member_id
-        error = await self._store_group(group, assignment)
+        error = await self.manager.store_group(group, assignment)
         if group.members.get(new_member_id) is not member or not group.is_(STABLE):
             return  # a rebalance took over; it answers the member
         if error:
@@ -746,7 +496,7 @@ class GroupCoordinator:
         self, group: Group, delay_ms: int, *, initial: bool = False, remaining_ms: int = 0
     ) -> None:
         self._stop_timer(group, "join_timer")
-        timer = Timer(self._nursery, partial(self._on_join_timer, group))
+        timer = self._timer(partial(self._on_join_timer, group))
         group.join_timer = timer
         group.join_timer_initial = initial
         group.join_remaining_ms = remaining_ms
@@ -822,7 +572,7 @@ class GroupCoordinator:
             member.is_new = False
             group.pending_sync_members.add(member.member_id)
         # Everyone must send SyncGroup within the rebalance timeout.
-        timer = Timer(self._nursery, partial(self._on_sync_expired, group, group.generation_id))
+        timer = self._timer(partial(self._on_sync_expired, group, group.generation_id))
         group.sync_timer = timer
         timer.reset(group.rebalance_timeout_ms)
 
@@ -863,7 +613,7 @@ class GroupCoordinator:
             return SyncResult(ErrorCode.REBALANCE_IN_PROGRESS)
         if error:
             return SyncResult(error)
-        group = self.groups.get(group_id)
+        group = self.manager.get_group(group_id)
         if group is None:
             return SyncResult(ErrorCode.UNKNOWN_MEMBER_ID)
         if group.is_(DEAD):
@@ -889,7 +639,7 @@ class GroupCoordinator:
                 ErrorCode.NONE, member.assignment, group.protocol_type, group.protocol_name
             )
         # CompletingRebalance: wait for the leader's assignment.
-        reply = _Reply()
+        reply = Reply()
         group.maybe_invoke_sync(member, SyncResult(ErrorCode.REBALANCE_IN_PROGRESS))
         member.awaiting_sync = reply
         self._remove_pending_sync_member(group, member_id)
@@ -903,7 +653,7 @@ class GroupCoordinator:
             assignment = dict(assignments)
             for other in group.members:
                 assignment.setdefault(other, b"")
-            error = await self._store_group(group, assignment)
+            error = await self.manager.store_group(group, assignment)
             # Another member may have joined meanwhile: only this generation may settle.
             if group.is_(COMPLETING_REBALANCE) and generation_id == group.generation_id:
                 if error:
@@ -949,7 +699,7 @@ class GroupCoordinator:
             return ErrorCode.NONE  # the group is still loading: answer blindly, as Kafka does
         if error:
             return error
-        group = self.groups.get(group_id)
+        group = self.manager.get_group(group_id)
         if group is None:
             return ErrorCode.UNKNOWN_MEMBER_ID
         if group.is_(DEAD):
@@ -975,7 +725,7 @@ class GroupCoordinator:
         error = self._group_error(group_id)
         if error:
             return error, []
-        group = self.groups.get(group_id)
+        group = self.manager.get_group(group_id)
         if group is None:
             return ErrorCode.NONE, [(m, i, ErrorCode.UNKNOWN_MEMBER_ID) for m, i in members]
         if group.is_(DEAD):
@@ -1049,12 +799,10 @@ class GroupCoordinator:
 
     def _schedule_heartbeat(self, group: Group, member: Member, timeout_ms: int | None = None):
         """The member's session (re)starts now: it must heartbeat within its timeout."""
-        if self._nursery is None:
-            return
         timer = member.session_timer
         if timer is None:
-            timer = member.session_timer = Timer(
-                self._nursery, partial(self._on_session_expired, group, member)
+            timer = member.session_timer = self._timer(
+                partial(self._on_session_expired, group, member)
             )
         timer.reset(member.session_timeout_ms if timeout_ms is None else timeout_ms)
 
@@ -1091,12 +839,12 @@ class GroupCoordinator:
         error = await self._writable_group_error(group_id, allow_empty_id=True)
         if error:
             return dict.fromkeys(offsets, error)
-        group = self.groups.get(group_id)
+        group = self.manager.get_group(group_id)
         if group is None:
             if generation_id >= 0:
                 # A member of a group that no longer exists (or an older generation).
                 return dict.fromkeys(offsets, ErrorCode.ILLEGAL_GENERATION)
-            group = self._new_group(group_id)
+            group = self.manager.add_group(group_id)
         error = self._validate_offset_commit(group, generation_id, member_id, group_instance_id)
         if error:
             return dict.fromkeys(offsets, error)
@@ -1106,7 +854,7 @@ class GroupCoordinator:
         if group.state in (STABLE, PREPARING_REBALANCE) and member_id in group.members:
             # A commit counts as a sign of life; a rebalance is signalled by heartbeats.
             self._schedule_heartbeat(group, group.members[member_id])
-        return await self._store_offsets(group, offsets)
+        return await self.manager.store_offsets(group, offsets)
 
     def _validate_offset_commit(
         self, group: Group, generation_id: int, member_id: str, group_instance_id: str | None
@@ -1125,30 +873,6 @@ class GroupCoordinator:
             return ErrorCode.UNKNOWN_MEMBER_ID
         return ErrorCode.NONE
 
-    async def _store_offsets(
-        self, group: Group, offsets: dict[TopicPartition, OffsetAndMetadata]
-    ) -> dict[TopicPartition, int]:
-        results: dict[TopicPartition, int] = {}
-        valid: dict[TopicPartition, OffsetAndMetadata] = {}
-        for tp, offset in offsets.items():
-            if len(offset.metadata) > self.config.metadata_max_bytes:
-                results[tp] = ErrorCode.OFFSET_METADATA_TOO_LARGE
-            else:
-                valid[tp] = offset
-                results[tp] = ErrorCode.NONE
-        if valid:
-            records = [
-                (offset_key(group.group_id, topic, partition), offset_value(offset))
-                for (topic, partition), offset in valid.items()
-            ]
-            error = await self._write(group.partition, records, offsets=True)
-            if error:
-                for tp in valid:
-                    results[tp] = error
-            elif not group.is_(DEAD):
-                group.offsets.update(valid)
-        return results
-
     def fetch_offsets(
         self, group_id: str, partitions: list[TopicPartition] | None
     ) -> tuple[int, dict[TopicPartition, OffsetAndMetadata | None]]:
@@ -1157,12 +881,7 @@ class GroupCoordinator:
         error = self._group_error(group_id, allow_empty_id=True)
         if error:
             return error, {}
-        group = self.groups.get(group_id)
-        if group is None or group.is_(DEAD):
-            return ErrorCode.NONE, dict.fromkeys(partitions or ())
-        if partitions is None:
-            partitions = list(group.offsets)
-        return ErrorCode.NONE, {tp: group.offsets.get(tp) for tp in partitions}
+        return ErrorCode.NONE, self.manager.get_offsets(group_id, partitions)
 
     async def delete_offsets(
         self, group_id: str, partitions: list[TopicPartition]
@@ -1171,7 +890,7 @@ class GroupCoordinator:
         error = self._group_error(group_id)
         if error:
             return error, {}
-        group = self.groups.get(group_id)
+        group = self.manager.get_group(group_id)
         if group is None or group.is_(DEAD):
             return ErrorCode.GROUP_ID_NOT_FOUND, {}
         results: dict[TopicPartition, int] = {}
@@ -1187,7 +906,7 @@ class GroupCoordinator:
         else:
             return ErrorCode.NON_EMPTY_GROUP, {}
         if eligible:
-            await self._cleanup_groups([group], lambda g: g.remove_offsets(eligible))
+            await self.manager.cleanup_groups([group], lambda g: g.remove_offsets(eligible))
             for tp in eligible:
                 results[tp] = ErrorCode.NONE
         return ErrorCode.NONE, results
@@ -1198,7 +917,7 @@ class GroupCoordinator:
         error = self._group_error(group_id, allow_empty_id=True)
         if error:
             return error, GroupSummary("", "", "", [])
-        group = self.groups.get(group_id)
+        group = self.manager.get_group(group_id)
         if group is None:
             return ErrorCode.NONE, DEAD_GROUP
         return ErrorCode.NONE, group.summary()
@@ -1207,11 +926,13 @@ class GroupCoordinator:
         """(error, [(group_id, protocol_type, state)]); states filter case-insensitively."""
         if not self.active:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE, []
-        error = ErrorCode.COORDINATOR_LOAD_IN_PROGRESS if self._loading else ErrorCode.NONE
+        error = (
+            ErrorCode.COORDINATOR_LOAD_IN_PROGRESS if self.manager.is_loading else ErrorCode.NONE
+        )
         wanted = {state.lower() for state in states}
         return error, [
             (group.group_id, group.protocol_type or "", str(group.state))
-            for group in self.groups.values()
+            for group in self.manager.groups.values()
             if not wanted or str(group.state).lower() in wanted
         ]
 
@@ -1224,7 +945,7 @@ class GroupCoordinator:
             if error:
                 results[group_id] = error
                 continue
-            group = self.groups.get(group_id)
+            group = self.manager.get_group(group_id)
             if group is None or group.is_(DEAD):
                 results[group_id] = ErrorCode.GROUP_ID_NOT_FOUND
             elif group.is_(EMPTY):
@@ -1233,128 +954,39 @@ class GroupCoordinator:
             else:
                 results[group_id] = ErrorCode.NON_EMPTY_GROUP
         if eligible:
-            await self._cleanup_groups(eligible, lambda g: g.remove_all_offsets())
+            await self.manager.cleanup_groups(eligible, lambda g: g.remove_all_offsets())
             for group in eligible:
                 results[group.group_id] = ErrorCode.NONE
                 log.info("Group %s deleted", group.group_id)
         return results
 
-    # ---- expiry and cleanup ----------------------------------------------------------
-
-    async def _expire_offsets_periodically(self) -> None:
-        interval = self.config.retention_check_interval_ms / 1000
-        while True:
-            await trio.sleep(interval)
-            await self.expire_offsets()
+    # ---- expiry and writing ---------------------------------------------------------
 
     async def expire_offsets(self) -> int:
-        """Drop offsets past `offsets.retention.minutes` (see Group.remove_expired_offsets)
-        and empty groups left without offsets; returns how many offsets went."""
-        now = self.time_ms()
-        retention = self.config.retention_ms
-        removed = await self._cleanup_groups(
-            list(self.groups.values()), lambda g: g.remove_expired_offsets(now, retention)
-        )
-        if removed:
-            log.info("Removed %d expired offsets", removed)
-        return removed
-
-    async def _cleanup_groups(
-        self, groups: list[Group], select: Callable[[Group], dict[TopicPartition, object]]
-    ) -> int:
-        """Remove the offsets `select` picks and groups left empty, with tombstones."""
-        total = 0
-        for group in groups:
-            removed = select(group)
-            if group.is_(EMPTY) and not group.offsets:
-                group.transition_to(DEAD)
-            records = [
-                (offset_key(group.group_id, topic, partition), None) for topic, partition in removed
-            ]
-            if group.is_(DEAD):
-                if self.groups.get(group.group_id) is group:
-                    del self.groups[group.group_id]
-                self._stop_group_timers(group)
-                records.append((group_key(group.group_id), None))
-            if records:
-                error = await self._write(group.partition, records)
-                if error:
-                    log.warning(
-                        "Cannot write tombstones for group %s: %s",
-                        group.group_id,
-                        ErrorCode(error).name,
-                    )
-            total += len(removed)
-        return total
-
-    # ---- writing ---------------------------------------------------------------------
-
-    def _group_record_value(self, group: Group, assignment: dict[str, bytes]) -> bytes:
-        protocol = group.protocol_name
-        members = [
-            MemberMetadata(
-                member_id=m.member_id,
-                group_instance_id=m.group_instance_id,
-                client_id=m.client_id,
-                client_host=m.client_host,
-                rebalance_timeout=m.rebalance_timeout_ms,
-                session_timeout=m.session_timeout_ms,
-                subscription=m.metadata(protocol) if protocol is not None else b"",
-                assignment=assignment.get(m.member_id, b""),
-            )
-            for m in group.members.values()
-        ]
-        value = GroupMetadataValue(
-            protocol_type=group.protocol_type or "",
-            generation=group.generation_id,
-            protocol=protocol,
-            leader=group.leader_id,
-            current_state_timestamp=(
-                group.state_timestamp if group.state_timestamp is not None else -1
-            ),
-            members=members,
-        )
-        return group_value(value)
-
-    async def _store_group(self, group: Group, assignment: dict[str, bytes]) -> int:
-        value = self._group_record_value(group, assignment)
-        return await self._write(group.partition, [(group_key(group.group_id), value)])
+        """Drop offsets past `offsets.retention.minutes`; how many went (the manager's)."""
+        return await self.manager.expire_offsets()
 
     async def _store_group_logged(self, group: Group, assignment: dict[str, bytes]) -> None:
-        error = await self._store_group(group, assignment)
+        error = await self.manager.store_group(group, assignment)
         if error:
             log.warning("Cannot persist group %s: %s", group.group_id, ErrorCode(error).name)
-
-    async def _write(
-        self, index: int, records: list[tuple[bytes, bytes | None]], *, offsets: bool = False
-    ) -> int:
-        """Append one batch to __consumer_offsets-`index`; Kafka's error mapping.
-
-        An async step so that a replicated write can wait for the high watermark."""
-        partition = self.broker.partition(OFFSETS_TOPIC, index)
-        if partition is None:
-            return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        now = self.time_ms()
-        batch = build_batch([(key, value, (), now) for key, value in records])
-        try:
-            info = partition.append_to_leader(batch, -1, AppendOrigin.COORDINATOR)
-        except (InvalidRecordError, LogError) as exc:
-            log.warning("Cannot append to %s-%d: %s", OFFSETS_TOPIC, index, exc)
-            return _append_error(exc.error_code, offsets)
-        if partition.high_watermark <= info.last_offset:
-            # Replicated: committed once every ISR member has it (acks=all).
-            error = await partition.wait_replicated(
-                info.last_offset, trio.current_time() + COMMIT_TIMEOUT_S
-            )
-            if error:
-                return _append_error(error, offsets)
-        return ErrorCode.NONE
 
     # ---- helpers -------------------------------------------------------------------
 
     def _spawn(self, fn, *args) -> None:
-        if self._nursery is not None:
-            self._nursery.start_soon(fn, *args)
+        """Run `fn(*args)` as a task of the coordinator (a write whose outcome a group
+        waits for). Raises if the coordinator is not running: work that cannot be
+        scheduled is an error, never silently dropped."""
+        self._running_nursery().start_soon(fn, *args)
+
+    def _timer(self, callback) -> Timer:
+        """A timer in the coordinator's nursery; raises if the coordinator is not running."""
+        return Timer(self._running_nursery(), callback)
+
+    def _running_nursery(self) -> trio.Nursery:
+        if self._nursery is None:
+            raise RuntimeError("the group coordinator is not running")
+        return self._nursery
 
     @staticmethod
     def _stop_timer(group: Group, name: str) -> None:
@@ -1362,16 +994,6 @@ class GroupCoordinator:
         if timer is not None:
             timer.stop()
             setattr(group, name, None)
-
-    def _stop_group_timers(self, group: Group) -> None:
-        self._stop_timer(group, "join_timer")
-        self._stop_timer(group, "sync_timer")
-        for member in group.members.values():
-            if member.session_timer is not None:
-                member.session_timer.stop()
-                member.session_timer = None
-        for member_id in list(group.pending_members):
-            self._stop_pending_member(group, member_id)
 
 
 @dataclass(slots=True)
@@ -1387,24 +1009,4 @@ class _JoinRequest:
     require_known_member_id: bool
     supports_skip_assignment: bool
     reason: str
-    reply: _Reply
-
-
-def _append_error(code: int, offsets: bool) -> int:
-    """Kafka's mapping of append errors to what a group or offset-commit client sees."""
-    if code in (
-        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-        ErrorCode.NOT_ENOUGH_REPLICAS,
-        ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
-        ErrorCode.REQUEST_TIMED_OUT,
-    ):
-        return ErrorCode.COORDINATOR_NOT_AVAILABLE
-    if code in (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.KAFKA_STORAGE_ERROR):
-        return ErrorCode.NOT_COORDINATOR
-    if code in (
-        ErrorCode.MESSAGE_TOO_LARGE,
-        ErrorCode.RECORD_LIST_TOO_LARGE,
-        ErrorCode.INVALID_FETCH_SIZE,
-    ):
-        return ErrorCode.INVALID_COMMIT_OFFSET_SIZE if offsets else ErrorCode.UNKNOWN_SERVER_ERROR
-    return code if code > 0 else ErrorCode.UNKNOWN_SERVER_ERROR
+    reply: Reply[JoinResult]

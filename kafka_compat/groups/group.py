@@ -386,6 +386,21 @@ class Group:
         callback(result)
         return True
 
+    def stop_timers(self) -> None:
+        """Stop the coordinator's timers of this group: its join and sync rounds, its
+        members' sessions and its pending members' (the group leaves the coordinator)."""
+        for name in ("join_timer", "sync_timer"):
+            timer = getattr(self, name)
+            if timer is not None:
+                timer.stop()
+                setattr(self, name, None)
+        for member in self.members.values():
+            if member.session_timer is not None:
+                member.session_timer.stop()
+                member.session_timer = None
+        for member_id in list(self.pending_members):
+            self.pending_members.pop(member_id).stop()
+
     # -- protocols --------------------------------------------------------------------
 
     def candidate_protocols(self) -> set[str]:

@@ -16,7 +16,8 @@ import trio.testing
 
 from kafka_compat.broker import Broker
 from kafka_compat.config import BrokerConfig
-from kafka_compat.groups import OFFSETS_TOPIC, GroupCoordinator
+from kafka_compat.groups import GroupConfig, GroupCoordinator, GroupMetadataManager
+from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.groups.records import (
     GroupKey,
     OffsetAndMetadata,
@@ -55,7 +56,13 @@ async def running(data_dir, **props):
     config.update({k.replace("_", "."): str(v) for k, v in props.items()})
     broker = Broker(BrokerConfig(config))
     broker.load()
-    coordinator = broker.group_coordinator = GroupCoordinator(broker, time_ms=wall_ms)
+    coordinator = broker.group_coordinator = GroupCoordinator(
+        GroupMetadataManager(
+            ReplicatedOffsetsTopic(broker.admin, broker.replica_manager, leads_all=True),
+            GroupConfig.from_broker_config(broker.config),
+            time_ms=wall_ms,
+        )
+    )
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(coordinator.run)
@@ -169,7 +176,7 @@ def state(coordinator, group="g") -> str:
 def partition_records(coordinator, group="g"):
     """Every (key, value) in the group's __consumer_offsets partition, decoded."""
     index = coordinator.partition_for(group)
-    log = coordinator.broker.partition(OFFSETS_TOPIC, index).log
+    log = coordinator.manager.offsets_topic.log(index)
     data = log.read(log.log_start_offset, 1 << 24).records
     out = []
     for pos, header in iter_batch_headers(data):
@@ -424,7 +431,7 @@ async def test_static_member_restart_keeps_its_assignment_and_fences_the_old_id(
     async with running(tmp_path) as coordinator:
         instances = ["i1", "i2"]
         ids, generation = await form_group(coordinator, 2, instances=instances)
-        leader_id = coordinator.groups["g"].leader_id
+        leader_id = coordinator.manager.groups["g"].leader_id
         leader_instance = instances[ids.index(leader_id)]
         (follower_instance,) = set(instances) - {leader_instance}
         old_id = ids[instances.index(follower_instance)]
@@ -702,7 +709,7 @@ async def test_unreadable_records_are_skipped_when_loading(tmp_path, autojump_cl
     tp = ("topic", 0)
     async with running(tmp_path, offsets_topic_num_partitions=1) as coordinator:
         await coordinator.commit_offsets("before", "", None, -1, {tp: offset(1)})
-        log = coordinator.broker.partition(OFFSETS_TOPIC, 0).log
+        log = coordinator.manager.offsets_topic.log(0)
         junk = [(b"\x00", b"x"), (b"\x00\x01\xff", b"y"), (group_key_bytes("bad"), b"\x00\x03zz")]
         log.append(build_batch(junk), origin=AppendOrigin.COORDINATOR)
         await coordinator.commit_offsets("after", "", None, -1, {tp: offset(2)})
@@ -724,9 +731,11 @@ async def test_a_compacted_partition_loads_the_same_state(tmp_path, autojump_clo
         await coordinator.commit_offsets("deleted", "", None, -1, {("topic", 0): offset(5)})
         assert await coordinator.delete_groups(["deleted"]) == {"deleted": NONE}
         (m1,), generation = await form_group(coordinator, 1)
-        log = coordinator.broker.partition(OFFSETS_TOPIC, 0).log
+        log = coordinator.manager.offsets_topic.log(0)
         size = log.size
-        stats = coordinator.broker.log_manager.cleaner.clean(log, wall_ms(), force=True)
+        stats = coordinator.manager.offsets_topic.replica_manager.log_manager.cleaner.clean(
+            log, wall_ms(), force=True
+        )
         assert stats is not None and log.size < size / 4
     async with running(tmp_path, **props) as coordinator:
         error, fetched = coordinator.fetch_offsets("kept", None)

@@ -1,0 +1,535 @@
+"""The group metadata manager: Kafka's GroupMetadataManager over `__consumer_offsets`.
+
+Groups live in the `__consumer_offsets` partition given by the hash of their id; this
+broker serves the groups of the partitions it leads (`load_partition` /
+`unload_partition`; on a single node it leads all of them). Loading replays the
+partition's log; until it is done, requests for its groups get
+COORDINATOR_LOAD_IN_PROGRESS. The manager keeps the groups this broker coordinates
+(the coordinator looks them up here), creates the topic on first use, stores, fetches,
+deletes and expires committed offsets, and writes every record: appends with
+AppendOrigin.COORDINATOR, one batch per request, answered once replicated (acks=all).
+
+What it needs of the broker is an `OffsetsTopic` (five small methods); the broker's is
+`BrokerOffsetsTopic`, the only code in the groups package that touches the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import trio
+
+from kafka_compat.admin_manager import AdminManager
+from kafka_compat.clock import Clock, wall_clock_ms
+from kafka_compat.cluster.zookeeper import TopicExists
+from kafka_compat.groups.group import DEAD, EMPTY, STABLE, Group, Member
+from kafka_compat.groups.records import (
+    GroupKey,
+    GroupMetadataValue,
+    MemberMetadata,
+    OffsetAndMetadata,
+    OffsetKey,
+    RecordError,
+    decode_group_value,
+    decode_key,
+    decode_offset_value,
+    group_key,
+    group_value,
+    offset_key,
+    offset_value,
+    partition_for,
+)
+from kafka_compat.replica_manager import ReplicaManager
+from kafka_compat.topics import OFFSETS_TOPIC
+from protocol.errors import ErrorCode
+from protocol.records import InvalidRecordError, build_batch, decode_batch, iter_batch_headers
+from storage.log import AppendOrigin, Log
+
+log = logging.getLogger(__name__)
+
+TopicPartition = tuple[str, int]
+
+# offsets.commit.timeout.ms: how long a replicated write waits for the ISR.
+COMMIT_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class GroupConfig:
+    """The broker settings the coordinator uses (Kafka's names in from_broker_config)."""
+
+    num_partitions: int = 50
+    replication_factor: int = 3
+    segment_bytes: int = 104857600
+    load_buffer_size: int = 5242880
+    retention_ms: int = 10080 * 60_000
+    retention_check_interval_ms: int = 600_000
+    metadata_max_bytes: int = 4096
+    initial_rebalance_delay_ms: int = 3000
+    min_session_timeout_ms: int = 6000
+    max_session_timeout_ms: int = 1800000
+    max_size: int = 2**31 - 1
+
+    @classmethod
+    def from_broker_config(cls, config) -> GroupConfig:
+        return cls(
+            num_partitions=config["offsets.topic.num.partitions"],
+            replication_factor=config["offsets.topic.replication.factor"],
+            segment_bytes=config["offsets.topic.segment.bytes"],
+            load_buffer_size=config["offsets.load.buffer.size"],
+            retention_ms=config["offsets.retention.minutes"] * 60_000,
+            retention_check_interval_ms=config["offsets.retention.check.interval.ms"],
+            metadata_max_bytes=config["offset.metadata.max.bytes"],
+            initial_rebalance_delay_ms=config["group.initial.rebalance.delay.ms"],
+            min_session_timeout_ms=config["group.min.session.timeout.ms"],
+            max_session_timeout_ms=config["group.max.session.timeout.ms"],
+            max_size=config["group.max.size"],
+        )
+
+
+class OffsetsTopic(Protocol):
+    """What the manager needs of the broker for __consumer_offsets (Kafka: the replica
+    manager's getLog and appendRecords, and topic creation)."""
+
+    def partition_count(self) -> int | None:
+        """How many partitions the topic has; None while it does not exist."""
+
+    async def create(self, num_partitions: int, configs: dict[str, str]) -> int:
+        """Create the topic; its partition count. Raises TopicExists if another broker
+        created it first, anything else if the store or the disk refused."""
+
+    def leads_all_partitions(self) -> bool:
+        """Single node: this broker leads every partition. (A cluster broker loads
+        those it becomes leader of: LeaderAndIsr.)"""
+
+    def log(self, index: int) -> Log | None:
+        """Partition `index`'s log, to replay; None if this broker has no such partition."""
+
+    async def append(self, index: int, batch: bytes) -> int:
+        """Append `batch` to partition `index` as the coordinator and wait until every
+        ISR member has it (acks=all); Kafka's error code for the append, NONE if done."""
+
+
+class ReplicatedOffsetsTopic:
+    """__consumer_offsets through the replica manager (reads, acks=all appends) and the
+    admin manager (creation): every use of the broker's parts by the groups."""
+
+    __slots__ = ("admin", "replica_manager", "_leads_all")
+
+    def __init__(
+        self, admin: AdminManager, replica_manager: ReplicaManager, *, leads_all: bool
+    ) -> None:
+        self.admin = admin
+        self.replica_manager = replica_manager
+        self._leads_all = leads_all
+
+    def partition_count(self) -> int | None:
+        topic = self.admin.topic(OFFSETS_TOPIC)
+        return None if topic is None else topic.partitions
+
+    async def create(self, num_partitions: int, configs: dict[str, str]) -> int:
+        topic = await self.admin.create_topic(OFFSETS_TOPIC, num_partitions, configs)
+        return topic.partitions
+
+    def leads_all_partitions(self) -> bool:
+        return self._leads_all
+
+    def log(self, index: int) -> Log | None:
+        partition = self.replica_manager.get_partition(OFFSETS_TOPIC, index)
+        return None if partition is None else partition.log
+
+    async def append(self, index: int, batch: bytes) -> int:
+        key = (OFFSETS_TOPIC, index)
+        result = (
+            await self.replica_manager.append_records(
+                {key: batch},
+                required_acks=-1,  # committed once every ISR member has it
+                timeout_ms=COMMIT_TIMEOUT_MS,
+                origin=AppendOrigin.COORDINATOR,
+            )
+        )[key]
+        if result.error_code != ErrorCode.NONE:
+            log.warning("Cannot append to %s-%d: %s", OFFSETS_TOPIC, index, result.error_message)
+        return result.error_code
+
+
+class GroupMetadataManager:
+    """The groups this broker coordinates, and everything read from or written to
+    __consumer_offsets about them (Kafka's GroupMetadataManager)."""
+
+    def __init__(
+        self, offsets_topic: OffsetsTopic, config: GroupConfig, *, time_ms: Clock = wall_clock_ms
+    ):
+        self.offsets_topic = offsets_topic
+        self.config = config
+        self.time_ms = time_ms
+        self.groups: dict[str, Group] = {}
+        self.num_partitions = config.num_partitions
+        self._owned: set[int] = set()
+        self._loading: set[int] = set()
+        self._topic_ready = False
+        self._topic_lock = trio.Lock()
+
+    # ---- the topic and its partitions --------------------------------------------------
+
+    def startup(self) -> range:
+        """The partitions to load at start-up, marked as loading (their groups answer
+        COORDINATOR_LOAD_IN_PROGRESS until `load_partition` is done with them)."""
+        partitions = self.offsets_topic.partition_count()
+        if partitions is None:
+            return range(0)
+        self.num_partitions = partitions
+        self._topic_ready = True
+        if not self.offsets_topic.leads_all_partitions():
+            return range(0)
+        # Single node: this broker leads every partition. (A cluster broker loads those
+        # it becomes leader of: LeaderAndIsr.)
+        self._loading.update(range(partitions))
+        return range(partitions)
+
+    def partition_for(self, group_id: str) -> int:
+        return partition_for(group_id, self.num_partitions)
+
+    def is_group_loading(self, group_id: str) -> bool:
+        return self.partition_for(group_id) in self._loading
+
+    def is_group_local(self, group_id: str) -> bool:
+        """Does this broker coordinate the group? Every group, until the topic exists
+        (it is created on first use)."""
+        return not self._topic_ready or self.partition_for(group_id) in self._owned
+
+    @property
+    def is_loading(self) -> bool:
+        """Is any partition still loading?"""
+        return bool(self._loading)
+
+    async def ensure_offsets_topic(self) -> int:
+        """Create __consumer_offsets on first use (Kafka's settings); an error code."""
+        if self._topic_ready:
+            return ErrorCode.NONE
+        async with self._topic_lock:
+            if self._topic_ready:
+                return ErrorCode.NONE
+            partitions = self.offsets_topic.partition_count()
+            if partitions is None:
+                configs = {
+                    "cleanup.policy": "compact",
+                    "segment.bytes": str(self.config.segment_bytes),
+                    "compression.type": "producer",
+                }
+                try:
+                    partitions = await self.offsets_topic.create(
+                        self.config.num_partitions, configs
+                    )
+                except TopicExists:
+                    # Another broker created it first; its metadata reaches us soon.
+                    return ErrorCode.COORDINATOR_NOT_AVAILABLE
+                except Exception as exc:  # the store or the disk refused
+                    log.warning("Cannot create %s: %s", OFFSETS_TOPIC, exc)
+                    return ErrorCode.COORDINATOR_NOT_AVAILABLE
+            self.num_partitions = partitions
+            # A topic that did not exist when we started holds nothing to load; on a
+            # single node this broker leads all its partitions.
+            if self.offsets_topic.leads_all_partitions():
+                self._owned.update(range(partitions))
+            self._topic_ready = True
+        return ErrorCode.NONE
+
+    # ---- the groups ------------------------------------------------------------------
+
+    def get_group(self, group_id: str) -> Group | None:
+        return self.groups.get(group_id)
+
+    def add_group(self, group_id: str) -> Group:
+        """A new empty group, in the partition of its id."""
+        group = Group(group_id, self.partition_for(group_id), self.time_ms)
+        self.groups[group_id] = group
+        return group
+
+    # ---- partitions: load and unload ---------------------------------------------------
+
+    async def load_partition(self, index: int, on_group_loaded: Callable[[Group], None]) -> None:
+        """Become the coordinator of the groups in partition `index`: replay its log.
+        Each group read is handed to `on_group_loaded` (Kafka's onGroupLoaded)."""
+        self._loading.add(index)
+        started = trio.current_time()
+        groups: dict[str, tuple[int, GroupMetadataValue]] = {}
+        offsets: dict[tuple[str, str, int], OffsetAndMetadata] = {}
+        try:
+            await self._read_partition(index, groups, offsets)
+        except Exception:
+            # As Kafka does: log it and serve what could be read.
+            log.exception("Error loading %s-%d", OFFSETS_TOPIC, index)
+        by_group: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
+        for (group_id, topic, partition), offset in offsets.items():
+            by_group.setdefault(group_id, {})[(topic, partition)] = offset
+        for group_id, (version, value) in groups.items():
+            group = self._group_from_record(group_id, index, version, value)
+            group.offsets = by_group.pop(group_id, {})
+            self._install_loaded_group(group, on_group_loaded)
+        for group_id, group_offsets in by_group.items():
+            # Offsets without group metadata: a group of simple consumers.
+            group = Group(group_id, index, self.time_ms)
+            group.offsets = group_offsets
+            self._install_loaded_group(group, on_group_loaded)
+        self._loading.discard(index)
+        self._owned.add(index)
+        if groups or offsets:
+            log.info(
+                "Loaded %d groups and %d offsets from %s-%d in %.0f ms",
+                len(groups) + len(by_group),
+                len(offsets),
+                OFFSETS_TOPIC,
+                index,
+                (trio.current_time() - started) * 1000,
+            )
+
+    def unload_partition(self, index: int, on_group_unloaded: Callable[[Group], None]) -> None:
+        """This broker no longer leads partition `index`: drop its groups, their timers
+        stopped, each handed to `on_group_unloaded` (Kafka's removeGroupsForPartition)."""
+        self._owned.discard(index)
+        self._loading.discard(index)
+        for group in [g for g in self.groups.values() if g.partition == index]:
+            del self.groups[group.group_id]
+            group.stop_timers()
+            on_group_unloaded(group)
+
+    async def _read_partition(self, index: int, groups: dict, offsets: dict) -> None:
+        """Replay the partition's records into `groups` and `offsets` (last one wins,
+        tombstones remove)."""
+        log_ = self.offsets_topic.log(index)
+        if log_ is None:
+            return
+        position = log_.log_start_offset
+        # To the log end, as Kafka does: a new leader's log is the partition's, and its
+        # high watermark catches up once the followers fetch.
+        end = log_.log_end_offset
+        while position < end:
+            data = log_.read(position, self.config.load_buffer_size, max_offset=end)
+            if data.next_offset <= position:
+                break
+            self._replay(index, data.records, groups, offsets)
+            position = data.next_offset
+            await trio.sleep(0)  # one chunk at a time: the broker keeps serving
+
+    def _replay(self, index: int, records: bytes, groups: dict, offsets: dict) -> None:
+        view = memoryview(records)
+        for position, header in iter_batch_headers(view):
+            # Transactional offset commits (and their markers) are not written yet.
+            if header.is_control or header.is_transactional:
+                continue
+            try:
+                _, batch = decode_batch(view[position : position + header.size])
+            except InvalidRecordError as exc:
+                log.warning("%s-%d: skipping unreadable batch: %s", OFFSETS_TOPIC, index, exc)
+                continue
+            for record in batch:
+                try:
+                    key = decode_key(record.key)
+                    if isinstance(key, OffsetKey):
+                        if record.value is None:
+                            offsets.pop(key, None)
+                        else:
+                            offsets[key] = decode_offset_value(record.value)
+                    elif isinstance(key, GroupKey):
+                        if record.value is None:
+                            groups.pop(key.group, None)
+                        else:
+                            groups[key.group] = decode_group_value(record.value)
+                except RecordError as exc:
+                    log.warning(
+                        "%s-%d: skipping record at offset %d: %s",
+                        OFFSETS_TOPIC,
+                        index,
+                        record.offset,
+                        exc,
+                    )
+
+    def _group_from_record(
+        self, group_id: str, index: int, version: int, value: GroupMetadataValue
+    ) -> Group:
+        group = Group(group_id, index, self.time_ms, state=STABLE if value.members else EMPTY)
+        group.generation_id = value.generation
+        group.protocol_type = value.protocol_type or None
+        group.protocol_name = value.protocol
+        if value.current_state_timestamp >= 0:
+            group.state_timestamp = value.current_state_timestamp
+        for m in value.members:
+            group.add(
+                Member(
+                    member_id=m.member_id,
+                    group_instance_id=m.group_instance_id,
+                    client_id=m.client_id,
+                    client_host=m.client_host,
+                    rebalance_timeout_ms=m.session_timeout if version == 0 else m.rebalance_timeout,
+                    session_timeout_ms=m.session_timeout,
+                    protocol_type=value.protocol_type,
+                    protocols=[(value.protocol, bytes(m.subscription))],
+                    assignment=bytes(m.assignment),
+                )
+            )
+        group.leader_id = value.leader
+        group.subscribed_topics = group.compute_subscribed_topics()
+        return group
+
+    def _install_loaded_group(self, group: Group, on_group_loaded: Callable[[Group], None]):
+        old = self.groups.get(group.group_id)
+        if old is not None:
+            old.stop_timers()
+        self.groups[group.group_id] = group
+        on_group_loaded(group)
+
+    # ---- committed offsets -----------------------------------------------------------
+
+    async def store_offsets(
+        self, group: Group, offsets: dict[TopicPartition, OffsetAndMetadata]
+    ) -> dict[TopicPartition, int]:
+        """Write the offsets of one commit (the coordinator validated the member); an
+        error code per partition."""
+        results: dict[TopicPartition, int] = {}
+        valid: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, offset in offsets.items():
+            if len(offset.metadata) > self.config.metadata_max_bytes:
+                results[tp] = ErrorCode.OFFSET_METADATA_TOO_LARGE
+            else:
+                valid[tp] = offset
+                results[tp] = ErrorCode.NONE
+        if valid:
+            records = [
+                (offset_key(group.group_id, topic, partition), offset_value(offset))
+                for (topic, partition), offset in valid.items()
+            ]
+            error = await self._write(group.partition, records, offsets=True)
+            if error:
+                for tp in valid:
+                    results[tp] = error
+            elif not group.is_(DEAD):
+                group.offsets.update(valid)
+        return results
+
+    def get_offsets(
+        self, group_id: str, partitions: list[TopicPartition] | None
+    ) -> dict[TopicPartition, OffsetAndMetadata | None]:
+        """The committed offset per partition (None = nothing committed); `partitions`
+        None asks for every partition the group committed."""
+        group = self.groups.get(group_id)
+        if group is None or group.is_(DEAD):
+            return dict.fromkeys(partitions or ())
+        if partitions is None:
+            partitions = list(group.offsets)
+        return {tp: group.offsets.get(tp) for tp in partitions}
+
+    # ---- expiry and cleanup ----------------------------------------------------------
+
+    async def expire_offsets_periodically(self) -> None:
+        interval = self.config.retention_check_interval_ms / 1000
+        while True:
+            await trio.sleep(interval)
+            await self.expire_offsets()
+
+    async def expire_offsets(self) -> int:
+        """Drop offsets past `offsets.retention.minutes` (see Group.remove_expired_offsets)
+        and empty groups left without offsets; returns how many offsets went."""
+        now = self.time_ms()
+        retention = self.config.retention_ms
+        removed = await self.cleanup_groups(
+            list(self.groups.values()), lambda g: g.remove_expired_offsets(now, retention)
+        )
+        if removed:
+            log.info("Removed %d expired offsets", removed)
+        return removed
+
+    async def cleanup_groups(
+        self, groups: list[Group], select: Callable[[Group], dict[TopicPartition, object]]
+    ) -> int:
+        """Remove the offsets `select` picks and groups left empty, with tombstones."""
+        total = 0
+        for group in groups:
+            removed = select(group)
+            if group.is_(EMPTY) and not group.offsets:
+                group.transition_to(DEAD)
+            records = [
+                (offset_key(group.group_id, topic, partition), None) for topic, partition in removed
+            ]
+            if group.is_(DEAD):
+                if self.groups.get(group.group_id) is group:
+                    del self.groups[group.group_id]
+                group.stop_timers()
+                records.append((group_key(group.group_id), None))
+            if records:
+                error = await self._write(group.partition, records)
+                if error:
+                    log.warning(
+                        "Cannot write tombstones for group %s: %s",
+                        group.group_id,
+                        ErrorCode(error).name,
+                    )
+            total += len(removed)
+        return total
+
+    # ---- writing ---------------------------------------------------------------------
+
+    def _group_record_value(self, group: Group, assignment: dict[str, bytes]) -> bytes:
+        protocol = group.protocol_name
+        members = [
+            MemberMetadata(
+                member_id=m.member_id,
+                group_instance_id=m.group_instance_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                rebalance_timeout=m.rebalance_timeout_ms,
+                session_timeout=m.session_timeout_ms,
+                subscription=m.metadata(protocol) if protocol is not None else b"",
+                assignment=assignment.get(m.member_id, b""),
+            )
+            for m in group.members.values()
+        ]
+        value = GroupMetadataValue(
+            protocol_type=group.protocol_type or "",
+            generation=group.generation_id,
+            protocol=protocol,
+            leader=group.leader_id,
+            current_state_timestamp=(
+                group.state_timestamp if group.state_timestamp is not None else -1
+            ),
+            members=members,
+        )
+        return group_value(value)
+
+    async def store_group(self, group: Group, assignment: dict[str, bytes]) -> int:
+        """Write the group's metadata with this assignment; an error code."""
+        value = self._group_record_value(group, assignment)
+        return await self._write(group.partition, [(group_key(group.group_id), value)])
+
+    async def _write(
+        self, index: int, records: list[tuple[bytes, bytes | None]], *, offsets: bool = False
+    ) -> int:
+        """Append one batch to __consumer_offsets-`index`; Kafka's error mapping.
+
+        An async step so that a replicated write can wait for the high watermark."""
+        now = self.time_ms()
+        batch = build_batch([(key, value, (), now) for key, value in records])
+        error = await self.offsets_topic.append(index, batch)
+        return _append_error(error, offsets) if error else ErrorCode.NONE
+
+
+def _append_error(code: int, offsets: bool) -> int:
+    """Kafka's mapping of append errors to what a group or offset-commit client sees."""
+    if code in (
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.NOT_ENOUGH_REPLICAS,
+        ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        ErrorCode.REQUEST_TIMED_OUT,
+    ):
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE
+    if code in (ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.KAFKA_STORAGE_ERROR):
+        return ErrorCode.NOT_COORDINATOR
+    if code in (
+        ErrorCode.MESSAGE_TOO_LARGE,
+        ErrorCode.RECORD_LIST_TOO_LARGE,
+        ErrorCode.INVALID_FETCH_SIZE,
+    ):
+        return ErrorCode.INVALID_COMMIT_OFFSET_SIZE if offsets else ErrorCode.UNKNOWN_SERVER_ERROR
+    return code if code > 0 else ErrorCode.UNKNOWN_SERVER_ERROR

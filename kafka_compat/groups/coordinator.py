@@ -21,6 +21,10 @@ JoinGroup and SyncGroup requests wait on a reply that the event completing them
 sets; timeouts are `Timer`s (tasks in the coordinator's nursery, asleep until their
 deadline). Group state changes that depend on a write are re-checked after it, as
 Kafka's callbacks do, so that a write that waits for replication keeps working.
+
+This module checks and answers the requests; what happens to a group over time (the
+join round, the end of the sync round, sessions, removing members) is the
+Rebalancer's (rebalance.py), which the coordinator owns and calls down into.
 """
 
 from __future__ import annotations
@@ -29,7 +33,6 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 
 import trio
 
@@ -50,13 +53,12 @@ from kafka_compat.groups.group import (
     SyncResult,
 )
 from kafka_compat.groups.metadata_manager import GroupMetadataManager, TopicPartition
+from kafka_compat.groups.rebalance import UNKNOWN_MEMBER_ID, Rebalancer
 from kafka_compat.groups.records import OffsetAndMetadata
-from kafka_compat.groups.timer import Timer
 from protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
-UNKNOWN_MEMBER_ID = ""
 # A new member's first JoinGroup may wait this long for the round to end (Kafka's value).
 NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
 
@@ -68,6 +70,7 @@ class GroupCoordinator:
         self.time_ms = manager.time_ms
         self._nursery: trio.Nursery | None = None
         self._loaded = trio.Event()
+        self.rebalancer = Rebalancer(manager, self._running_nursery)
 
     # ---- lifetime --------------------------------------------------------------------
 
@@ -118,7 +121,7 @@ class GroupCoordinator:
     def _on_group_loaded(self, group: Group) -> None:
         # Members of a loaded group must heartbeat again within their session timeout.
         for member in group.members.values():
-            self._schedule_heartbeat(group, member)
+            self.rebalancer.schedule_heartbeat(group, member)
 
     @staticmethod
     def _on_group_unloaded(group: Group) -> None:
@@ -225,15 +228,15 @@ class GroupCoordinator:
         if not self._accept_joining_member(group, member_id):
             member = group.members.get(member_id)
             if member is not None:
-                self._remove_member(group, member)
-            self._stop_pending_member(group, member_id)
+                self.rebalancer.remove_member(group, member)
+            self.rebalancer.stop_pending_member(group, member_id)
             reply(JoinResult(UNKNOWN_MEMBER_ID, ErrorCode.GROUP_MAX_SIZE_REACHED))
         elif is_unknown:
             self._do_new_member_join(group, request)
         else:
             self._do_current_member_join(group, request)
         if group.is_(PREPARING_REBALANCE):
-            self._try_complete_join(group)
+            self.rebalancer.try_complete_join(group)
         return await reply.wait()
 
     def _accept_joining_member(self, group: Group, member_id: str) -> bool:
@@ -279,9 +282,7 @@ class GroupCoordinator:
                 self._update_static_member_and_rebalance(group, old_member_id, new_member_id, req)
         elif req.require_known_member_id:
             # KIP-394: hand out the member id and have the client join again with it.
-            timer = self._timer(partial(self._on_pending_member_expired, group, new_member_id))
-            group.pending_members[new_member_id] = timer
-            timer.reset(req.session_timeout_ms)
+            self.rebalancer.add_pending_member(group, new_member_id, req.session_timeout_ms)
             req.reply(JoinResult(new_member_id, ErrorCode.MEMBER_ID_REQUIRED))
         else:
             self._add_member_and_rebalance(group, new_member_id, req)
@@ -360,11 +361,11 @@ class GroupCoordinator:
         # While the first round of a new group waits, each arrival extends the wait.
         if group.is_(PREPARING_REBALANCE) and group.generation_id == 0:
             group.new_member_added = True
-        self._stop_pending_member(group, member_id)
+        self.rebalancer.stop_pending_member(group, member_id)
         group.add(member, req.reply)
         # A new member cannot heartbeat before its first join completes; bound that wait.
-        self._schedule_heartbeat(group, member, NEW_MEMBER_JOIN_TIMEOUT_MS)
-        self._maybe_prepare_rebalance(group, f"adding new member {member_id}")
+        self.rebalancer.schedule_heartbeat(group, member, NEW_MEMBER_JOIN_TIMEOUT_MS)
+        self.rebalancer.maybe_prepare_rebalance(group, f"adding new member {member_id}")
 
     def _update_member_and_rebalance(
         self, group: Group, member: Member, req: _JoinRequest, reason: str
@@ -373,7 +374,7 @@ class GroupCoordinator:
         group.update_member(
             member, req.protocols, req.rebalance_timeout_ms, req.session_timeout_ms, req.reply
         )
-        self._maybe_prepare_rebalance(group, reason)
+        self.rebalancer.maybe_prepare_rebalance(group, reason)
 
     @staticmethod
     def _supersede_join(group: Group, member: Member) -> None:
@@ -389,7 +390,7 @@ class GroupCoordinator:
         current_leader = group.leader_id
         member = group.replace_static_member(req.group_instance_id, old_member_id, new_member_id)
         # The old id's session is over; the new id starts its own.
-        self._schedule_heartbeat(group, member)
+        self.rebalancer.schedule_heartbeat(group, member)
         old = (list(member.protocols), member.rebalance_timeout_ms, member.session_timeout_ms)
         group.update_member(
             member, req.protocols, req.rebalance_timeout_ms, req.session_timeout_ms, req.reply
@@ -410,12 +411,12 @@ class GroupCoordinator:
                     assignment,
                 )
             else:
-                self._maybe_prepare_rebalance(
+                self.rebalancer.maybe_prepare_rebalance(
                     group, f"static member {req.group_instance_id} changed the protocol"
                 )
         elif group.is_(COMPLETING_REBALANCE):
             # The leader may be assigning to the old member id: start over.
-            self._prepare_rebalance(
+            self.rebalancer.prepare_rebalance(
                 group, f"static member {req.group_instance_id} rejoined while completing"
             )
         elif not group.is_(PREPARING_REBALANCE):
@@ -444,7 +445,7 @@ class GroupCoordinator:
             restored = group.replace_static_member(
                 req.group_instance_id, new_member_id, old_member_id
             )
-            self._schedule_heartbeat(group, restored)
+            self.rebalancer.schedule_heartbeat(group, restored)
             req.reply(group.join_result(UNKNOWN_MEMBER_ID, error, leader_id=current_leader or ""))
         elif req.supports_skip_assignment:
             # JoinGroup v9+: the leader learns it leads but keeps the current assignment.
@@ -462,137 +463,6 @@ class GroupCoordinator:
             group.maybe_invoke_join(
                 member, group.join_result(new_member_id, leader_id=current_leader or "")
             )
-
-    # ---- the join round --------------------------------------------------------------
-
-    def _maybe_prepare_rebalance(self, group: Group, reason: str) -> None:
-        if group.can_rebalance:
-            self._prepare_rebalance(group, reason)
-
-    def _prepare_rebalance(self, group: Group, reason: str) -> None:
-        # Members waiting for their SyncGroup answer must rejoin.
-        if group.is_(COMPLETING_REBALANCE):
-            self._reset_and_propagate_assignment_error(group, ErrorCode.REBALANCE_IN_PROGRESS)
-        self._stop_timer(group, "sync_timer")
-        log.info(
-            "Preparing to rebalance group %s in state %s with old generation %d (reason: %s)",
-            group.group_id,
-            group.state,
-            group.generation_id,
-            reason,
-        )
-        if group.is_(EMPTY):
-            delay = self.config.initial_rebalance_delay_ms
-            group.transition_to(PREPARING_REBALANCE)
-            self._start_join_timer(
-                group, delay, initial=True, remaining_ms=max(group.rebalance_timeout_ms - delay, 0)
-            )
-        else:
-            group.transition_to(PREPARING_REBALANCE)
-            self._start_join_timer(group, group.rebalance_timeout_ms)
-            self._try_complete_join(group)
-
-    def _start_join_timer(
-        self, group: Group, delay_ms: int, *, initial: bool = False, remaining_ms: int = 0
-    ) -> None:
-        self._stop_timer(group, "join_timer")
-        timer = self._timer(partial(self._on_join_timer, group))
-        group.join_timer = timer
-        group.join_timer_initial = initial
-        group.join_remaining_ms = remaining_ms
-        timer.reset(delay_ms)
-
-    def _on_join_timer(self, group: Group) -> None:
-        group.join_timer = None
-        remaining = group.join_remaining_ms
-        if group.join_timer_initial and group.new_member_added and remaining > 0:
-            # group.initial.rebalance.delay.ms: members are still arriving, wait again.
-            group.new_member_added = False
-            delay = min(self.config.initial_rebalance_delay_ms, remaining)
-            self._start_join_timer(
-                group, delay, initial=True, remaining_ms=max(remaining - delay, 0)
-            )
-        else:
-            self._complete_join(group)
-
-    def _try_complete_join(self, group: Group) -> None:
-        """End the round early once everyone has joined (not during the initial delay)."""
-        if (
-            group.is_(PREPARING_REBALANCE)
-            and group.join_timer is not None
-            and not group.join_timer_initial
-            and group.has_all_members_joined()
-        ):
-            self._complete_join(group)
-
-    def _complete_join(self, group: Group) -> None:
-        """Kafka's onCompleteJoin: drop who did not rejoin, start the next generation."""
-        self._stop_timer(group, "join_timer")
-        if not group.is_(PREPARING_REBALANCE):
-            return
-        for member in group.not_yet_rejoined_members():
-            if not member.is_static:
-                log.info(
-                    "Member %s of group %s did not rejoin within the rebalance timeout, "
-                    "removing it",
-                    member.member_id,
-                    group.group_id,
-                )
-                self._remove_member(group, member)
-        if not group.maybe_elect_new_joined_leader() and group.members:
-            # Only static members that did not rejoin: wait for them (or their sessions).
-            log.error(
-                "Group %s could not complete rebalance because no members rejoined",
-                group.group_id,
-            )
-            self._start_join_timer(group, group.rebalance_timeout_ms)
-            return
-        group.init_next_generation()
-        if group.is_(EMPTY):
-            log.info(
-                "Group %s with generation %d is now empty", group.group_id, group.generation_id
-            )
-            self._spawn(self._store_group_logged, group, {})
-            return
-        log.info(
-            "Stabilized group %s generation %d (protocol %s) with %d members",
-            group.group_id,
-            group.generation_id,
-            group.protocol_name,
-            len(group.members),
-        )
-        leader_view = group.current_member_metadata()
-        for member in list(group.members.values()):
-            is_leader = group.is_leader(member.member_id)
-            group.maybe_invoke_join(
-                member,
-                group.join_result(member.member_id, members=leader_view if is_leader else None),
-            )
-            self._schedule_heartbeat(group, member)
-            member.is_new = False
-            group.pending_sync_members.add(member.member_id)
-        # Everyone must send SyncGroup within the rebalance timeout.
-        timer = self._timer(partial(self._on_sync_expired, group, group.generation_id))
-        group.sync_timer = timer
-        timer.reset(group.rebalance_timeout_ms)
-
-    def _on_sync_expired(self, group: Group, generation_id: int) -> None:
-        group.sync_timer = None
-        if generation_id != group.generation_id:
-            return
-        if group.state not in (COMPLETING_REBALANCE, STABLE) or not group.pending_sync_members:
-            return
-        pending = sorted(group.pending_sync_members)
-        log.info(
-            "Group %s removed members who did not send SyncGroup in time: %s",
-            group.group_id,
-            pending,
-        )
-        for member_id in pending:
-            member = group.members.get(member_id)
-            if member is not None:
-                self._remove_member(group, member)
-        self._prepare_rebalance(group, f"removing {pending} on pending sync request expiration")
 
     # ---- SyncGroup -----------------------------------------------------------------
 
@@ -633,8 +503,8 @@ class GroupCoordinator:
             return SyncResult(ErrorCode.REBALANCE_IN_PROGRESS)
         member = group.members[member_id]
         if group.is_(STABLE):
-            self._remove_pending_sync_member(group, member_id)
-            self._schedule_heartbeat(group, member)
+            self.rebalancer.remove_pending_sync_member(group, member_id)
+            self.rebalancer.schedule_heartbeat(group, member)
             return SyncResult(
                 ErrorCode.NONE, member.assignment, group.protocol_type, group.protocol_name
             )
@@ -642,7 +512,7 @@ class GroupCoordinator:
         reply = Reply()
         group.maybe_invoke_sync(member, SyncResult(ErrorCode.REBALANCE_IN_PROGRESS))
         member.awaiting_sync = reply
-        self._remove_pending_sync_member(group, member_id)
+        self.rebalancer.remove_pending_sync_member(group, member_id)
         if group.is_leader(member_id):
             log.info(
                 "Assignment received from leader %s for group %s for generation %d",
@@ -657,37 +527,16 @@ class GroupCoordinator:
             # Another member may have joined meanwhile: only this generation may settle.
             if group.is_(COMPLETING_REBALANCE) and generation_id == group.generation_id:
                 if error:
-                    self._reset_and_propagate_assignment_error(group, error)
-                    self._maybe_prepare_rebalance(
+                    self.rebalancer.reset_and_propagate_assignment_error(group, error)
+                    self.rebalancer.maybe_prepare_rebalance(
                         group, f"error storing the assignment of {member_id}"
                     )
                 else:
                     for m in group.members.values():
                         m.assignment = assignment.get(m.member_id, b"")
-                    self._propagate_assignment(group, ErrorCode.NONE)
+                    self.rebalancer.propagate_assignment(group, ErrorCode.NONE)
                     group.transition_to(STABLE)
         return await reply.wait()
-
-    def _remove_pending_sync_member(self, group: Group, member_id: str) -> None:
-        group.pending_sync_members.discard(member_id)
-        if not group.pending_sync_members:
-            self._stop_timer(group, "sync_timer")
-
-    def _reset_and_propagate_assignment_error(self, group: Group, error: int) -> None:
-        for member in group.members.values():
-            member.assignment = b""
-        self._propagate_assignment(group, error)
-
-    def _propagate_assignment(self, group: Group, error: int) -> None:
-        if error == ErrorCode.NONE:
-            protocol_type, protocol_name = group.protocol_type, group.protocol_name
-        else:
-            protocol_type = protocol_name = None
-        for member in list(group.members.values()):
-            result = SyncResult(error, member.assignment, protocol_type, protocol_name)
-            if group.maybe_invoke_sync(member, result):
-                # Sessions that ran out while waiting for the assignment start again now.
-                self._schedule_heartbeat(group, member)
 
     # ---- Heartbeat and LeaveGroup ------------------------------------------------------
 
@@ -711,7 +560,7 @@ class GroupCoordinator:
             return ErrorCode.ILLEGAL_GENERATION
         if group.is_(EMPTY):
             return ErrorCode.UNKNOWN_MEMBER_ID
-        self._schedule_heartbeat(group, group.members[member_id])
+        self.rebalancer.schedule_heartbeat(group, group.members[member_id])
         if group.is_(PREPARING_REBALANCE):
             return ErrorCode.REBALANCE_IN_PROGRESS
         return ErrorCode.NONE
@@ -738,89 +587,22 @@ class GroupCoordinator:
                     error = ErrorCode.UNKNOWN_MEMBER_ID
                 else:
                     error = ErrorCode.NONE
-                    self._remove_member_and_update_group(
+                    self.rebalancer.remove_member_and_update_group(
                         group, group.members[current], f"static member {instance_id} removed"
                     )
             elif group.is_pending_member(member_id):
                 log.info("Pending member %s has left group %s", member_id, group.group_id)
-                self._remove_pending_member_and_update_group(group, member_id)
+                self.rebalancer.remove_pending_member_and_update_group(group, member_id)
                 error = ErrorCode.NONE
             else:
                 error = self._validate_current_member(group, member_id, instance_id)
                 if not error:
                     log.info("Member %s has left group %s", member_id, group.group_id)
-                    self._remove_member_and_update_group(
+                    self.rebalancer.remove_member_and_update_group(
                         group, group.members[member_id], f"member {member_id} left the group"
                     )
             results.append((member_id, instance_id, error))
         return ErrorCode.NONE, results
-
-    def _remove_member(self, group: Group, member: Member) -> None:
-        """Take a member out; a JoinGroup or SyncGroup of it still waiting is answered."""
-        group.maybe_invoke_join(member, JoinResult(UNKNOWN_MEMBER_ID, ErrorCode.UNKNOWN_MEMBER_ID))
-        group.maybe_invoke_sync(member, SyncResult(ErrorCode.UNKNOWN_MEMBER_ID))
-        group.remove(member.member_id)
-        if member.session_timer is not None:
-            member.session_timer.stop()
-            member.session_timer = None
-        if not group.pending_sync_members:
-            self._stop_timer(group, "sync_timer")
-
-    def _remove_member_and_update_group(self, group: Group, member: Member, reason: str) -> None:
-        self._remove_member(group, member)
-        if group.state in (STABLE, COMPLETING_REBALANCE):
-            self._maybe_prepare_rebalance(group, reason)
-        elif group.is_(PREPARING_REBALANCE):
-            self._try_complete_join(group)
-
-    def _stop_pending_member(self, group: Group, member_id: str) -> None:
-        timer = group.pending_members.pop(member_id, None)
-        if timer is not None:
-            timer.stop()
-
-    def _remove_pending_member_and_update_group(self, group: Group, member_id: str) -> None:
-        self._stop_pending_member(group, member_id)
-        group.remove(member_id)
-        if group.is_(PREPARING_REBALANCE):
-            self._try_complete_join(group)
-
-    def _on_pending_member_expired(self, group: Group, member_id: str) -> None:
-        if group.is_(DEAD) or member_id not in group.pending_members:
-            return
-        log.info(
-            "Pending member %s of group %s removed after its session timeout",
-            member_id,
-            group.group_id,
-        )
-        group.pending_members.pop(member_id, None)
-        self._remove_pending_member_and_update_group(group, member_id)
-
-    # ---- sessions --------------------------------------------------------------------
-
-    def _schedule_heartbeat(self, group: Group, member: Member, timeout_ms: int | None = None):
-        """The member's session (re)starts now: it must heartbeat within its timeout."""
-        timer = member.session_timer
-        if timer is None:
-            timer = member.session_timer = self._timer(
-                partial(self._on_session_expired, group, member)
-            )
-        timer.reset(member.session_timeout_ms if timeout_ms is None else timeout_ms)
-
-    def _on_session_expired(self, group: Group, member: Member) -> None:
-        if group.is_(DEAD) or group.members.get(member.member_id) is not member:
-            return
-        if not member.owes_heartbeat:
-            return  # waiting for a rebalance; its session restarts when that ends
-        log.info(
-            "Member %s in group %s has failed (session timeout %d ms), removing it",
-            member.member_id,
-            group.group_id,
-            member.session_timeout_ms,
-        )
-        member.session_timer = None
-        self._remove_member_and_update_group(
-            group, member, f"removing member {member.member_id} on heartbeat expiration"
-        )
 
     # ---- offsets ---------------------------------------------------------------------
 
@@ -853,7 +635,7 @@ class GroupCoordinator:
             return dict.fromkeys(offsets, ErrorCode.REBALANCE_IN_PROGRESS)
         if group.state in (STABLE, PREPARING_REBALANCE) and member_id in group.members:
             # A commit counts as a sign of life; a rebalance is signalled by heartbeats.
-            self._schedule_heartbeat(group, group.members[member_id])
+            self.rebalancer.schedule_heartbeat(group, group.members[member_id])
         return await self.manager.store_offsets(group, offsets)
 
     def _validate_offset_commit(
@@ -960,16 +742,11 @@ class GroupCoordinator:
                 log.info("Group %s deleted", group.group_id)
         return results
 
-    # ---- expiry and writing ---------------------------------------------------------
+    # ---- expiry ----------------------------------------------------------------------
 
     async def expire_offsets(self) -> int:
         """Drop offsets past `offsets.retention.minutes`; how many went (the manager's)."""
         return await self.manager.expire_offsets()
-
-    async def _store_group_logged(self, group: Group, assignment: dict[str, bytes]) -> None:
-        error = await self.manager.store_group(group, assignment)
-        if error:
-            log.warning("Cannot persist group %s: %s", group.group_id, ErrorCode(error).name)
 
     # ---- helpers -------------------------------------------------------------------
 
@@ -979,21 +756,10 @@ class GroupCoordinator:
         scheduled is an error, never silently dropped."""
         self._running_nursery().start_soon(fn, *args)
 
-    def _timer(self, callback) -> Timer:
-        """A timer in the coordinator's nursery; raises if the coordinator is not running."""
-        return Timer(self._running_nursery(), callback)
-
     def _running_nursery(self) -> trio.Nursery:
         if self._nursery is None:
             raise RuntimeError("the group coordinator is not running")
         return self._nursery
-
-    @staticmethod
-    def _stop_timer(group: Group, name: str) -> None:
-        timer = getattr(group, name)
-        if timer is not None:
-            timer.stop()
-            setattr(group, name, None)
 
 
 @dataclass(slots=True)

@@ -17,13 +17,13 @@ from storage.leader_epoch import EpochEntry, LeaderEpochFileCache
 from storage.log import (
     AppendOrigin,
     FetchDataInfo,
-    LoadReport,
     Log,
     LogAppendInfo,
     LogFlush,
     PendingDeletions,
 )
 from storage.log_config import LogConfig
+from storage.log_loader import LoadReport
 from storage.log_manager import LogManager
 from storage.segment import LogSegment, TimestampAndOffset
 

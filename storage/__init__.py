@@ -1,6 +1,7 @@
 """The partition log on disk, in Kafka's layout. Knows record batches, nothing of the network.
 
-Imports only `protocol.records` from the protocol package.
+Imports only `protocol.records` (the RecordBatch view) and `protocol.errors` (Kafka's
+error codes, for the storage errors) from the protocol package.
 """
 
 from storage.cleaner import CleanerStats, CleaningTask, LogCleaner
@@ -16,13 +17,13 @@ from storage.leader_epoch import EpochEntry, LeaderEpochFileCache
 from storage.log import (
     AppendOrigin,
     FetchDataInfo,
-    LoadReport,
     Log,
     LogAppendInfo,
     LogFlush,
     PendingDeletions,
 )
 from storage.log_config import LogConfig
+from storage.log_loader import LoadReport
 from storage.log_manager import LogManager
 from storage.segment import LogSegment, TimestampAndOffset
 

@@ -91,9 +91,9 @@ from protocol.records import (
 )
 from storage.checkpoint import CorruptCheckpoint, OffsetCheckpointFile
 from storage.file_handles import FileHandleCache
-from storage.log import CLEANED_SUFFIX, Log
+from storage.log import Log
 from storage.log_config import LONG_MAX
-from storage.segment import LogSegment, scan_headers
+from storage.segment import CLEANED_SUFFIX, LogSegment, scan_headers
 
 log = logging.getLogger(__name__)
 

@@ -1,10 +1,10 @@
 """Log: one partition's log, `<log.dir>/<topic>-<partition>/`, a list of LogSegments.
 
-Append (produce): scan_batches validates the payload per batch (size, magic, CRC) and
-counts the batches (a leader append is exactly one, as Kafka's LogValidator wants, else
-INVALID_RECORD), the ProducerStateManager checks idempotence, offsets are patched into
-the batch header, LogAppendTime is stamped if the topic asks for it, and the bytes go
-to the active segment as they are, rolling to a new segment when it is full (segment.bytes,
+Append (produce): the batch is validated (storage/log_validator.py: size, magic, CRC,
+exactly one batch per leader append, the client and timestamp checks), the
+ProducerStateManager checks idempotence, offsets are patched into the batch header,
+LogAppendTime is stamped if the topic asks for it, and the bytes go to the active
+segment as they are, rolling to a new segment when it is full (segment.bytes,
 an index full, offsets beyond int32 of the base) or old (segment.ms + jitter, from the
 first batch's max timestamp). A failed write (disk full, EIO) raises StorageError
 (KAFKA_STORAGE_ERROR), is logged once per episode, and leaves the log as it was.
@@ -12,13 +12,10 @@ Read (fetch): whole batches from the one containing the fetch offset, below the
 caller's upper offset (high watermark / last stable offset), within max_bytes; one
 pread per segment touched.
 
-Opening a log first finishes an interrupted compaction swap (`*.swap` files replace
-the segments they cover, as Kafka's LogLoader does) and removes leftovers
-(`*.cleaned`, `*.deleted`, `*.tmp`). After a clean shutdown only the active
-segment's tail (after its last index entry) is re-validated; after an unclean one
-every segment from the recovery point on is (CRC checked, indexes rebuilt, the log
-cut at the first torn or corrupt batch, later segments deleted), and what was cut is
-logged and kept in `load_report`. Producer state comes from the newest producer
+The segments are kept in a LogSegments (storage/log_segments.py), which answers
+which segment holds an offset. Opening a log loads and recovers its directory
+(storage/log_loader.py: interrupted compaction swaps, leftovers, recovery after an
+unclean shutdown, kept in `load_report`). Producer state comes from the newest producer
 snapshot (`<offset>.snapshot`) at or below the log end offset plus the batch headers
 after it; snapshots are written when a segment rolls and when the log closes, and
 go with the segments they precede.
@@ -26,8 +23,7 @@ go with the segments they precede.
 Leader epochs (`leader_epoch_cache`, storage/leader_epoch.py, `leader-epoch-checkpoint`):
 a leader append records its epoch when it changes, a follower append each new epoch
 its batches carry; truncations and log start moves trim the cache; opening the log
-trims it to the log and, after an unclean shutdown, re-learns the tail from the batch
-headers. `end_offset_for_epoch` answers OffsetForLeaderEpoch.
+loads it (storage/log_loader.py). `end_offset_for_epoch` answers OffsetForLeaderEpoch.
 
 Flushing: appends never fsync. `flush.messages` / `flush.ms` and rolls (Kafka flushes
 a rolled segment asynchronously) only make the log due; `flush_due(now)` hands out a
@@ -40,6 +36,8 @@ are removed from the segment list and their files renamed `*.deleted` at once; t
 files are unlinked later by `PendingDeletions.delete_due` (file.delete.delay.ms).
 
 Threading contract: everything here runs on the broker's event loop thread except
+opening a log (`Log(...)`, with its LogLoader: a worker thread when the LogManager
+loads the log directory at startup, before anything else uses the log),
 `LogFlush.run` / `flush_files` (worker thread: fsync through descriptors of its own,
 never mutates the log; writes the leader-epoch-checkpoint if it changed) and the log
 cleaner's `CleaningTask.run` (storage/cleaner.py, reads closed segments by path).
@@ -56,7 +54,6 @@ import os
 import shutil
 import threading
 import time
-from bisect import bisect_left, bisect_right
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -65,9 +62,7 @@ from protocol.records import (
     CONTROL_COMMIT,
     CONTROL_MASK,
     INT32_MAX,
-    INVALID_RECORD,
     LOG_OVERHEAD,
-    TIMESTAMP_TYPE_MASK,
     BatchesInfo,
     BatchHeader,
     InvalidRecordError,
@@ -78,17 +73,17 @@ from protocol.records import (
     set_log_append_time,
 )
 from storage.errors import (
-    InvalidTimestamp,
     OffsetOutOfRange,
-    RecordListTooLarge,
     StorageError,
     UnexpectedAppendOffset,
 )
 from storage.file_handles import FileHandleCache
 from storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochFileCache
 from storage.log_config import LONG_MAX, LogConfig
+from storage.log_loader import LoadReport, LogLoader
+from storage.log_segments import LogSegments
+from storage.log_validator import validate_batches
 from storage.producer_state import (
-    SNAPSHOT_SUFFIX,
     CorruptSnapshot,
     ProducerAppendInfo,
     ProducerStateManager,
@@ -97,12 +92,11 @@ from storage.producer_state import (
     snapshot_file_name,
 )
 from storage.segment import (
-    INDEX_SUFFIX,
-    LOG_SUFFIX,
-    TIME_INDEX_SUFFIX,
+    CLEANED_SUFFIX,
+    DELETED_SUFFIX,
+    SWAP_SUFFIX,
     LogSegment,
     TimestampAndOffset,
-    filename_prefix,
     random_roll_jitter,
     sync_file,
 )
@@ -117,13 +111,6 @@ EARLIEST_TIMESTAMP = -2
 MAX_TIMESTAMP = -3
 
 DEFAULT_PRODUCER_ID_EXPIRATION_MS = 86400000  # producer.id.expiration.ms
-
-DELETED_SUFFIX = ".deleted"
-CLEANED_SUFFIX = ".cleaned"
-SWAP_SUFFIX = ".swap"
-# Leftovers of interrupted file operations, removed when a log is opened.
-_STALE_SUFFIXES = (DELETED_SUFFIX, CLEANED_SUFFIX, ".tmp")
-_SEGMENT_FILE_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX)
 
 
 class AppendOrigin(enum.Enum):
@@ -150,23 +137,6 @@ class FetchDataInfo(NamedTuple):
     records: bytes  # whole batches, b"" when none
     fetch_offset: int
     next_offset: int  # offset after the last batch returned (= fetch_offset when empty)
-
-
-class LoadReport(NamedTuple):
-    """What opening the log found and did (for logs and tests)."""
-
-    clean_shutdown: bool
-    recovered_segments: list[str]  # segment files re-validated
-    indexes_rebuilt: list[str]  # segment files whose indexes were rebuilt
-    truncations: list[tuple[str, int, int, str]]  # (file, position, bytes cut, reason)
-    deleted_segments: list[str]  # after a corrupt one (unclean shutdown)
-    swaps_completed: list[str]  # interrupted compaction swaps finished
-    leftovers_removed: list[str]
-    snapshot_offset: int | None  # producer snapshot the state was loaded from
-    log_end_offset: int
-    # Offset from which the leader epochs were re-learnt from batch headers (None: the
-    # leader-epoch-checkpoint sufficed).
-    leader_epochs_rebuilt_from: int | None = None
 
 
 def parse_topic_partition(name: str) -> tuple[str, int]:
@@ -272,8 +242,7 @@ class Log:
         self.producer_state = ProducerStateManager()
         self.leader_epoch_cache = LeaderEpochFileCache(self.dir / LEADER_EPOCH_CHECKPOINT)
         self.topic_id: bytes | None = None  # from partition.metadata, once known
-        self.segments: list[LogSegment] = []
-        self._segment_bases: list[int] = []  # parallel to segments, for bisect
+        self.segments = LogSegments()
         self._snapshot_offsets: list[int] = []  # sorted offsets of <offset>.snapshot files
         self._unflushed_messages = 0
         self._flush_signalled = False
@@ -287,50 +256,34 @@ class Log:
         self.next_delete_horizon_ms: int | None = None  # tombstones due (set by the cleaner)
         self.closed = False
         self._storage_error_logged = False
-        self._report = {
-            "recovered": [],
-            "rebuilt": [],
-            "truncations": [],
-            "deleted": [],
-            "swaps": [],
-            "leftovers": [],
-        }
+        loader = LogLoader(self.dir, self.segments, self._new_segment)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self._load_segments(log_start_offset or 0, recovery_point, had_clean_shutdown)
+            loader.load_segments(log_start_offset or 0, recovery_point, had_clean_shutdown)
+            self._snapshot_offsets = loader.snapshot_offsets
             self.topic_id = self._read_topic_id()
-            self.log_end_offset = self.segments[-1].next_offset
+            self.log_end_offset = self.segments.last.next_offset
         except OSError as exc:
             self.close_handlers()
             raise StorageError(f"cannot open log {self.dir}: {exc}") from exc
-        start = max(log_start_offset or 0, self.segments[0].base_offset)
+        start = max(log_start_offset or 0, self.segments.first.base_offset)
         self.log_start_offset = min(start, self.log_end_offset)
         if recovery_point is None:
             recovery_point = self.log_end_offset if had_clean_shutdown else 0
         self.recovery_point = min(recovery_point, self.log_end_offset)
         try:
-            epochs_rebuilt_from = self._load_leader_epochs(had_clean_shutdown)
+            self.leader_epoch_cache, epochs_rebuilt_from = loader.load_leader_epochs(
+                had_clean_shutdown, self.recovery_point, self.log_start_offset, self.log_end_offset
+            )
             snapshot_offset = self._load_producer_state(
                 now_ms if now_ms is not None else int(time.time() * 1000)
             )
         except OSError as exc:
             self.close_handlers()
             raise StorageError(f"cannot read log {self.dir}: {exc}") from exc
-        report = self._report
-        self.load_report = LoadReport(
-            had_clean_shutdown,
-            report["recovered"],
-            report["rebuilt"],
-            report["truncations"],
-            report["deleted"],
-            report["swaps"],
-            report["leftovers"],
-            snapshot_offset,
-            self.log_end_offset,
-            epochs_rebuilt_from,
+        self.load_report: LoadReport = loader.report(
+            had_clean_shutdown, snapshot_offset, self.log_end_offset, epochs_rebuilt_from
         )
-        del self._report
-        self._log_load_report()
 
     # -- configuration and shape ---------------------------------------------
 
@@ -350,7 +303,7 @@ class Log:
 
     @property
     def active_segment(self) -> LogSegment:
-        return self.segments[-1]
+        return self.segments.active  # never None: a log always has a segment
 
     @property
     def size(self) -> int:
@@ -367,17 +320,6 @@ class Log:
         if create:
             return LogSegment.create(self.dir, base_offset, **kwargs)
         return LogSegment(self.dir, base_offset, **kwargs)
-
-    def _add_segment(self, segment: LogSegment) -> None:
-        self.segments.append(segment)
-        self._segment_bases.append(segment.base_offset)
-
-    def segment_index(self, segment: LogSegment) -> int:
-        """Position of `segment` (this very object) in the list, -1 if not there."""
-        i = bisect_left(self._segment_bases, segment.base_offset)
-        if i < len(self.segments) and self.segments[i] is segment:
-            return i
-        return -1
 
     # -- the topic's id (partition.metadata) --------------------------------------
 
@@ -416,223 +358,7 @@ class Log:
             raise StorageError(f"cannot write {path}: {exc}") from exc
         self.topic_id = topic_id
 
-    # -- loading and recovery ---------------------------------------------------
-
-    def _load_segments(
-        self, log_start_offset: int, recovery_point: int | None, had_clean_shutdown: bool
-    ) -> None:
-        report = self._report
-        names = os.listdir(self.dir)
-        if any(name.endswith(SWAP_SUFFIX) for name in names):
-            self._complete_swaps()
-            names = os.listdir(self.dir)
-        bases = []
-        index_files = []
-        for name in names:
-            if name.endswith(_STALE_SUFFIXES):
-                report["leftovers"].append(name)
-                (self.dir / name).unlink(missing_ok=True)
-            elif name.endswith(LOG_SUFFIX) and name[: -len(LOG_SUFFIX)].isdigit():
-                bases.append(int(name[: -len(LOG_SUFFIX)]))
-            elif name.endswith((INDEX_SUFFIX, TIME_INDEX_SUFFIX)):
-                index_files.append(name)
-            elif name.endswith(SNAPSHOT_SUFFIX) and name[: -len(SNAPSHOT_SUFFIX)].isdigit():
-                self._snapshot_offsets.append(int(name[: -len(SNAPSHOT_SUFFIX)]))
-        bases.sort()
-        self._snapshot_offsets.sort()
-        known = {filename_prefix(base) for base in bases}
-        for name in index_files:
-            if name.split(".")[0] not in known:
-                report["leftovers"].append(name)
-                (self.dir / name).unlink(missing_ok=True)
-        if report["leftovers"]:
-            names = sorted(report["leftovers"])
-            log.info(
-                "%s: removed %d leftover file(s) of interrupted operations: %s%s",
-                self.dir,
-                len(names),
-                ", ".join(names[:6]),
-                ", ..." if len(names) > 6 else "",
-            )
-        for base in bases:
-            self._add_segment(self._new_segment(base))
-        if not self.segments:
-            self._add_segment(self._new_segment(log_start_offset, create=True))
-            return
-
-        if had_clean_shutdown:
-            for segment in self.segments[:-1]:
-                if segment.needs_index_rebuild:
-                    log.warning("%s: missing index, rebuilding", segment.log_path)
-                    self._recover_segment(segment)
-            active = self.active_segment
-            self._note_recovery(active, active.recover_tail(), tail_check=True)
-            return
-
-        # Unclean shutdown: every segment that may hold unflushed data is re-validated;
-        # the log ends at the first torn or corrupt batch.
-        point = recovery_point or 0
-        for i, segment in enumerate(self.segments):
-            later = self.segments[i + 1] if i + 1 < len(self.segments) else None
-            if later is not None and later.base_offset <= point and not segment.needs_index_rebuild:
-                continue
-            truncated = self._recover_segment(segment)
-            if truncated and later is not None:
-                dropped = self.segments[i + 1 :]
-                log.warning(
-                    "%s: corruption in %s; deleting the %d segments after it (offsets %d..%d)",
-                    self.dir,
-                    segment.log_path.name,
-                    len(dropped),
-                    dropped[0].base_offset,
-                    dropped[-1].next_offset - 1,
-                )
-                for gone in dropped:
-                    report["deleted"].append(gone.log_path.name)
-                    gone.delete()
-                del self.segments[i + 1 :]
-                del self._segment_bases[i + 1 :]
-                break
-
-    def _recover_segment(self, segment: LogSegment) -> int:
-        truncated = segment.recover()
-        self._note_recovery(segment, truncated)
-        return truncated
-
-    def _note_recovery(self, segment: LogSegment, truncated: int, tail_check: bool = False) -> None:
-        result = segment.last_recovery
-        if result is None:
-            return
-        report = self._report
-        if tail_check and not (truncated or result.indexes_rebuilt):
-            return  # the routine check of a clean open found nothing
-        report["recovered"].append(segment.log_path.name)
-        if result.indexes_rebuilt:
-            report["rebuilt"].append(segment.log_path.name)
-        if truncated:
-            report["truncations"].append(
-                (segment.log_path.name, result.valid_bytes, truncated, result.reason)
-            )
-
-    def _complete_swaps(self) -> None:
-        """Finish a compaction swap a crash interrupted (Kafka's completeSwapOperations).
-
-        A `<base>.log.swap` is a complete cleaned segment: the segments it replaces
-        (base offsets in [base, its next offset)) are deleted, then its files take their
-        final names. Index `.swap` files without their `.log.swap` are from a swap that
-        had not reached the log file (indexes are renamed first): they are dropped.
-        """
-        names = os.listdir(self.dir)
-        swap_logs = {
-            name
-            for name in names
-            if name.endswith(LOG_SUFFIX + SWAP_SUFFIX) and name.split(".")[0].isdigit()
-        }
-        low, high = None, None
-        for name in swap_logs:
-            base = int(name.split(".")[0])
-            segment = LogSegment(
-                self.dir, base, file_suffix=SWAP_SUFFIX, file_cache=FileHandleCache()
-            )
-            try:
-                end = segment.next_offset
-            finally:
-                segment.close()
-            low = base if low is None else min(low, base)
-            high = end if high is None else max(high, end)
-        if low is not None:
-            high = max(high, low + 1)
-            for name in names:
-                prefix = name.split(".")[0]
-                if name.endswith(_SEGMENT_FILE_SUFFIXES) and prefix.isdigit():
-                    if low <= int(prefix) < high:
-                        log.info("%s: deleting %s, replaced by a compacted segment", self.dir, name)
-                        (self.dir / name).unlink(missing_ok=True)
-        for name in os.listdir(self.dir):
-            if not name.endswith(SWAP_SUFFIX):
-                continue
-            path = self.dir / name
-            if name.split(".")[0] + LOG_SUFFIX + SWAP_SUFFIX not in swap_logs:
-                path.unlink(missing_ok=True)
-                self._report["leftovers"].append(name)
-                continue
-            final = path.with_name(name[: -len(SWAP_SUFFIX)])
-            os.replace(path, final)
-            if final.name.endswith(LOG_SUFFIX):
-                self._report["swaps"].append(final.name)
-                log.warning(
-                    "%s: completed an interrupted compaction swap of %s", self.dir, final.name
-                )
-
-    def _log_load_report(self) -> None:
-        report = self.load_report
-        if report.clean_shutdown and not (
-            report.truncations or report.indexes_rebuilt or report.swaps_completed
-        ):
-            return
-        parts = []
-        if not report.clean_shutdown:
-            parts.append(f"re-validated {len(report.recovered_segments)} segment(s)")
-        if report.indexes_rebuilt:
-            parts.append("rebuilt the indexes of " + ", ".join(report.indexes_rebuilt))
-        for name, position, cut, reason in report.truncations:
-            parts.append(f"cut {cut} bytes from {name} at position {position} ({reason})")
-        if report.deleted_segments:
-            parts.append("deleted " + ", ".join(report.deleted_segments))
-        if report.swaps_completed:
-            parts.append("finished compaction swaps of " + ", ".join(report.swaps_completed))
-        level = logging.WARNING if report.truncations or report.deleted_segments else logging.INFO
-        log.log(
-            level,
-            "%s: recovered after %s shutdown: %s; log end offset %d",
-            self.name,
-            "a clean" if report.clean_shutdown else "an unclean",
-            "; ".join(parts) or "nothing to repair",
-            report.log_end_offset,
-        )
-
     # -- leader epochs ------------------------------------------------------------------
-
-    def _load_leader_epochs(self, had_clean_shutdown: bool) -> int | None:
-        """The leader epoch cache from leader-epoch-checkpoint, trimmed to the log.
-
-        The file holds every entry starting below the recovery point (it is written
-        before the recovery point moves). After an unclean shutdown the entries from
-        the segment holding the recovery point on (the segments recovery re-read) are
-        re-learnt from the batch headers; without a file, or with a malformed or empty
-        one (Kafka creates it empty), all of them. Returns the offset the headers were
-        read from (None: not read)."""
-        cache, usable = LeaderEpochFileCache.load(self.dir / LEADER_EPOCH_CHECKPOINT)
-        self.leader_epoch_cache = cache
-        rebuild_from = None
-        if not usable or not len(cache):
-            if not usable and cache.path.exists():
-                cache.clear()  # malformed: rewritten by the next flush
-            rebuild_from = self.segments[0].base_offset
-        elif not had_clean_shutdown:
-            index = max(0, bisect_right(self._segment_bases, self.recovery_point) - 1)
-            rebuild_from = self.segments[index].base_offset
-            cache.truncate_from_end(rebuild_from)
-        if rebuild_from is not None and rebuild_from < self.log_end_offset:
-            self._learn_leader_epochs(rebuild_from)
-        else:
-            rebuild_from = None
-        cache.truncate_from_end(self.log_end_offset)
-        cache.truncate_from_start(self.log_start_offset)
-        return rebuild_from
-
-    def _learn_leader_epochs(self, from_offset: int) -> None:
-        """Assign the epochs of the batches from the segment holding `from_offset` on
-        (batch headers only; epochs older than the latest are ignored, as Kafka's
-        recovery does)."""
-        cache = self.leader_epoch_cache
-        latest = cache.latest_epoch
-        index = max(0, bisect_right(self._segment_bases, from_offset) - 1)
-        for segment in self.segments[index:]:
-            for _, header in segment.batch_headers():
-                epoch = header.partition_leader_epoch
-                if epoch != latest and cache.assign(epoch, header.base_offset):
-                    latest = epoch
 
     @property
     def latest_epoch(self) -> int | None:
@@ -679,7 +405,7 @@ class Log:
         offset = self.log_end_offset
         if self._snapshot_offsets and self._snapshot_offsets[-1] == offset:
             return None
-        if offset == self.segments[0].base_offset and not self.producer_state.producers:
+        if offset == self.segments.first.base_offset and not self.producer_state.producers:
             return None
         data = encode_snapshot(self.producer_state.entries())
         path = self._snapshot_path(offset)
@@ -709,7 +435,7 @@ class Log:
         after it; without one, the batch headers of the segments that can still hold
         live producers. Returns the snapshot offset used (None: none)."""
         end = self.log_end_offset
-        first_base = self.segments[0].base_offset
+        first_base = self.segments.first.base_offset
         stale = [o for o in self._snapshot_offsets if o > end or o < first_base]
         if stale:
             log.info(
@@ -755,7 +481,7 @@ class Log:
     def _replay_batches(self, from_offset: int) -> None:
         """Apply the producer batches from `from_offset` (a batch boundary) to the end."""
         state = self.producer_state
-        index = max(0, bisect_right(self._segment_bases, from_offset) - 1)
+        index = max(0, self.segments.floor_index(from_offset))
         for i in range(index, len(self.segments)):
             segment = self.segments[i]
             position = 0
@@ -809,29 +535,13 @@ class Log:
         if isinstance(records, bytes) or (isinstance(records, memoryview) and records.readonly):
             records = bytearray(records)  # offsets are patched in place
         config = self._config
-        info = scan_batches(records, config.max_message_bytes)
-        if not info.positions:
-            return LogAppendInfo(-1, -1, -1, self.log_start_offset)
-        if len(info.positions) > 1:
-            # Kafka's LogValidator: a leader append of format v2 is one batch (produce
-            # v3+ carries exactly one per partition); counted by the scan above.
-            raise InvalidRecordError(
-                INVALID_RECORD,
-                f"{len(info.positions)} record batches in one append: exactly one is allowed",
-            )
-        if info.size > config.segment_bytes:
-            raise RecordListTooLarge(
-                f"{info.size} bytes of batches exceed segment.bytes {config.segment_bytes}"
-            )
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         log_append_time = config.message_timestamp_type == "LogAppendTime"
-        if origin is AppendOrigin.CLIENT:
-            _check_client_batches(info)
-        if not log_append_time and (
-            config.message_timestamp_before_max_ms != LONG_MAX
-            or config.message_timestamp_after_max_ms != LONG_MAX
-        ):
-            _check_timestamps(info, now, config)
+        info = validate_batches(
+            records, config, origin is AppendOrigin.CLIENT, log_append_time, now
+        )
+        if not info.positions:
+            return LogAppendInfo(-1, -1, -1, self.log_start_offset)
 
         first_offset = self.log_end_offset
         append_time = now if log_append_time else -1
@@ -1074,7 +784,7 @@ class Log:
         active.on_become_inactive()
         segment = self._new_segment(end, create=True)
         self.take_snapshot()
-        self._add_segment(segment)
+        self.segments.add(segment)
         self._roll_flush_offset = end
         self._dir_unsynced = True
         log.debug("%s: rolled new segment at offset %d", self.name, segment.base_offset)
@@ -1116,7 +826,7 @@ class Log:
         (`mark_flushed` moves the recovery point)."""
         if up_to is None:
             up_to = self.log_end_offset
-        segments = list(self.segments)
+        segments = self.segments[:]
         start = self.recovery_point
         try:
             for i, segment in enumerate(segments):
@@ -1149,7 +859,7 @@ class Log:
         """Flush everything now, in the calling thread (shutdown, tests)."""
         up_to = self.log_end_offset
         generation = self.generation
-        first = max(0, bisect_right(self._segment_bases, self.recovery_point) - 1)
+        first = max(0, self.segments.floor_index(self.recovery_point))
         for segment in self.segments[first:]:
             segment.index.write_pending()
             segment.time_index.write_pending()
@@ -1184,12 +894,14 @@ class Log:
         budget = max_bytes
         offset = fetch_offset
         segments = self.segments
-        index = bisect_right(self._segment_bases, fetch_offset) - 1
+        count = len(segments)  # the list does not change while a read runs
+        index = segments.floor_index(fetch_offset)
         try:
-            while 0 <= index < len(segments) and segments[index].base_offset < max_offset:
-                result = segments[index].read(
-                    offset, budget, max_offset, min_one_batch and not chunks
-                )
+            while 0 <= index < count:
+                segment = segments[index]
+                if segment.base_offset >= max_offset:
+                    break
+                result = segment.read(offset, budget, max_offset, min_one_batch and not chunks)
                 if result is not None:
                     if result.data:
                         chunks.append(result.data)
@@ -1252,7 +964,6 @@ class Log:
         return None
 
     # -- truncation, start offset -----------------------------------------------------
-    # -- truncation, start offset -----------------------------------------------------
 
     def truncate_to(self, offset: int) -> bool:
         """Remove everything from the batch holding `offset` on (replica truncation).
@@ -1273,15 +984,14 @@ class Log:
             self._truncate_epochs_from_end(self.log_end_offset)
             return False
         self.generation += 1
-        if offset < self.segments[0].base_offset:
+        if offset < self.segments.first.base_offset:
             self.truncate_fully_and_start_at(offset)
             return True
         # Segments starting above `offset` go; one starting at it stays, emptied (as Kafka).
-        keep = bisect_right(self._segment_bases, offset)
+        keep = self.segments.floor_index(offset) + 1
         for segment in self.segments[keep:]:
             segment.delete()
-        del self.segments[keep:]
-        del self._segment_bases[keep:]
+        self.segments.remove(keep)
         active = self.active_segment
         active.truncate_to(offset)
         self.log_end_offset = active.next_offset
@@ -1300,9 +1010,8 @@ class Log:
         for segment in self.segments:
             segment.delete()
         self.segments.clear()
-        self._segment_bases.clear()
         self._delete_snapshots(lambda o: False)
-        self._add_segment(self._new_segment(offset, create=True))
+        self.segments.add(self._new_segment(offset, create=True))
         self.log_end_offset = offset
         self.log_start_offset = offset
         self.recovery_point = offset
@@ -1424,11 +1133,10 @@ class Log:
         if self.segments[:count] != doomed or count >= len(self.segments):
             raise ValueError("remove_segments: not the oldest, inactive segments")
         self.generation += 1  # a running cleaner or flush must not use them any more
-        del self.segments[:count]
-        del self._segment_bases[:count]
+        self.segments.remove(0, count)
         for segment in doomed:
             self._retire(segment, now_ms)
-        first_base = self.segments[0].base_offset
+        first_base = self.segments.first.base_offset
         self.log_start_offset = max(self.log_start_offset, first_base)
         self.recovery_point = max(self.recovery_point, first_base)
         self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
@@ -1453,8 +1161,8 @@ class Log:
         """Swap the cleaned `new` (files `*.cleaned`, base = old[0]'s) in for the
         consecutive, inactive segments `old`. Loop thread, renames only, in Kafka's
         order: new `.cleaned` -> `.swap`; old -> `.deleted` (queued); new `.swap` -> final.
-        A crash in between is finished by the next open (`_complete_swaps`)."""
-        first = self.segment_index(old[0])
+        A crash in between is finished by the next open (LogLoader._complete_swaps)."""
+        first = self.segments.index_of(old[0])
         count = len(old)
         if first < 0 or self.segments[first : first + count] != old:
             raise ValueError("replace_segments: the segments are no longer in the log")
@@ -1463,14 +1171,12 @@ class Log:
         if new.base_offset != old[0].base_offset:
             raise ValueError("replace_segments: the new segment must keep the base offset")
         new.change_file_suffix(CLEANED_SUFFIX, SWAP_SUFFIX)
-        del self.segments[first : first + count]
-        del self._segment_bases[first : first + count]
+        self.segments.remove(first, first + count)
         for segment in old:
             self._retire(segment, now_ms)
         new.change_file_suffix(SWAP_SUFFIX, "")
         new.attach_cache(self.file_cache)
         self.segments.insert(first, new)
-        self._segment_bases.insert(first, new.base_offset)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -1515,35 +1221,6 @@ class Log:
             f"Log({self.dir}, start={self.log_start_offset}, end={self.log_end_offset},"
             f" segments={len(self.segments)})"
         )
-
-
-def _check_client_batches(info: BatchesInfo) -> None:
-    """What Kafka's LogValidator refuses from clients, per batch header."""
-    for header in info.headers:
-        if header.attributes & CONTROL_MASK:
-            raise InvalidRecordError(INVALID_RECORD, "clients may not write control batches")
-        if header.records_count <= 0 or header.records_count != header.last_offset_delta + 1:
-            raise InvalidRecordError(
-                INVALID_RECORD,
-                f"record count {header.records_count} does not match"
-                f" the offset range {header.last_offset_delta + 1}",
-            )
-        if header.producer_id >= 0 and header.base_sequence < 0:
-            raise InvalidRecordError(INVALID_RECORD, "producer id without a sequence number")
-        if header.attributes & TIMESTAMP_TYPE_MASK:
-            raise InvalidTimestamp("producers may not set the LogAppendTime timestamp type")
-
-
-def _check_timestamps(info: BatchesInfo, now: int, config: LogConfig) -> None:
-    """message.timestamp.before/after.max.ms, judged on each batch's first and max timestamp."""
-    earliest = now - config.message_timestamp_before_max_ms
-    latest = now + config.message_timestamp_after_max_ms
-    for header in info.headers:
-        if header.base_timestamp < earliest or header.max_timestamp > latest:
-            raise InvalidTimestamp(
-                f"timestamps {header.base_timestamp}..{header.max_timestamp}"
-                f" outside [{earliest}, {latest}]"
-            )
 
 
 def _add_batch(append, header: BatchHeader, read_marker: Callable[[], bytes]) -> None:

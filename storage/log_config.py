@@ -86,7 +86,8 @@ class LogConfig:
     def from_topic_configs(
         cls, overrides: Mapping[str, str | None], defaults: LogConfig | None = None
     ) -> LogConfig:
-        """`defaults` with a topic's overrides applied; raises InvalidConfiguration (code 40)."""
+        """`defaults` with a topic's overrides applied; raises InvalidConfiguration
+        (INVALID_CONFIG)."""
         base = defaults if defaults is not None else cls()
         changes: dict[str, object] = {}
         extra = dict(base.extra)

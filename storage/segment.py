@@ -50,6 +50,10 @@ log = logging.getLogger(__name__)
 LOG_SUFFIX = ".log"
 INDEX_SUFFIX = ".index"
 TIME_INDEX_SUFFIX = ".timeindex"
+# Added to a segment's file names while it is replaced (log cleaner) or deleted.
+DELETED_SUFFIX = ".deleted"
+CLEANED_SUFFIX = ".cleaned"
+SWAP_SUFFIX = ".swap"
 
 # Header scans adapt their read size: small batches are read many per call, large
 # ones are skipped over (only their header is read).

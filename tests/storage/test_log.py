@@ -6,10 +6,6 @@ import time
 import pytest
 
 from protocol.records import (
-    CORRUPT_MESSAGE,
-    INVALID_RECORD,
-    MESSAGE_TOO_LARGE,
-    InvalidRecordError,
     build_batch,
     build_end_txn_marker,
     decode_batch,
@@ -17,10 +13,8 @@ from protocol.records import (
 )
 from storage.errors import (
     InvalidProducerEpoch,
-    InvalidTimestamp,
     OffsetOutOfRange,
     OutOfOrderSequence,
-    RecordListTooLarge,
     UnexpectedAppendOffset,
 )
 from storage.log import AppendOrigin, Log
@@ -295,69 +289,6 @@ def test_log_append_time(tmp_path):
     assert log.offset_for_timestamp(NOW).offset == 0
 
 
-def test_create_time_limits(tmp_path):
-    config = LogConfig(message_timestamp_after_max_ms=1000, message_timestamp_before_max_ms=5000)
-    log = Log(tmp_path / "t-0", config)
-    log.append(_batch(timestamp=NOW), now_ms=NOW)
-    with pytest.raises(InvalidTimestamp) as excinfo:
-        log.append(_batch(timestamp=NOW + 2000), now_ms=NOW)
-    assert excinfo.value.error_code == 32
-    with pytest.raises(InvalidTimestamp):
-        log.append(_batch(timestamp=NOW - 6000), now_ms=NOW)
-
-
-def test_clients_may_not_claim_log_append_time(tmp_path):
-    log = Log(tmp_path / "t-0", LogConfig())
-    with pytest.raises(InvalidTimestamp):
-        log.append(_batch(log_append_time=True))
-
-
-def test_oversized_batch_is_message_too_large(tmp_path):
-    log = Log(tmp_path / "t-0", LogConfig(max_message_bytes=500))
-    with pytest.raises(InvalidRecordError) as excinfo:
-        log.append(_batch(5))
-    assert excinfo.value.error_code == MESSAGE_TOO_LARGE
-    assert log.log_end_offset == 0
-
-
-def test_append_larger_than_a_segment_is_record_list_too_large(tmp_path):
-    log = Log(tmp_path / "t-0", LogConfig(segment_bytes=300))
-    with pytest.raises(RecordListTooLarge) as excinfo:
-        log.append(_batch(4))
-    assert excinfo.value.error_code == 18
-
-
-def test_more_than_one_batch_in_an_append_is_invalid_record_and_nothing_written(tmp_path):
-    log = Log(tmp_path / "t-0", LogConfig())
-    for origin in (AppendOrigin.CLIENT, AppendOrigin.COORDINATOR):
-        with pytest.raises(InvalidRecordError) as excinfo:
-            log.append(_batch(2) + _batch(3), origin=origin)
-        assert excinfo.value.error_code == INVALID_RECORD
-    assert (log.log_end_offset, log.active_segment.size) == (0, 0)
-    assert log.append(_batch(2)).first_offset == 0
-
-
-def test_corrupt_payload_is_refused_and_nothing_written(tmp_path):
-    log = Log(tmp_path / "t-0", LogConfig())
-    data = _batch()
-    data[-1] ^= 1
-    with pytest.raises(InvalidRecordError) as excinfo:
-        log.append(data)
-    assert excinfo.value.error_code == CORRUPT_MESSAGE
-    assert log.active_segment.size == 0
-
-
-def test_clients_may_not_write_control_batches(tmp_path):
-    log = Log(tmp_path / "t-0", LogConfig())
-    marker = build_end_txn_marker(
-        commit=True, producer_id=1, producer_epoch=0, coordinator_epoch=0, timestamp=NOW
-    )
-    with pytest.raises(InvalidRecordError) as excinfo:
-        log.append(bytearray(marker))
-    assert excinfo.value.error_code == INVALID_RECORD
-    assert log.append(bytearray(marker), origin=AppendOrigin.COORDINATOR).first_offset == 0
-
-
 def test_idempotent_duplicate_returns_the_original_offsets(tmp_path):
     log = Log(tmp_path / "t-0", LogConfig())
     producer = {"producer_id": 77, "producer_epoch": 0}
@@ -410,13 +341,6 @@ def test_producer_state_survives_a_reopen(tmp_path):
     with pytest.raises(OutOfOrderSequence):
         log.append(_batch(2, producer_id=9, producer_epoch=3, base_sequence=5))
     log.close()
-
-
-def test_producer_batch_without_sequence_is_invalid(tmp_path):
-    log = Log(tmp_path / "t-0", LogConfig())
-    with pytest.raises(InvalidRecordError) as excinfo:
-        log.append(_batch(2, producer_id=9, producer_epoch=0, base_sequence=-1))
-    assert excinfo.value.error_code == INVALID_RECORD
 
 
 def test_transaction_markers_move_the_first_unstable_offset(tmp_path):

@@ -116,7 +116,7 @@ def test_deleted_index_files_are_rebuilt_after_a_clean_shutdown(tmp_path):
 def test_a_clean_open_reports_nothing(tmp_path, caplog):
     log = _written_log(tmp_path / "t-0")
     log.close()
-    with caplog.at_level(logging.INFO, logger="storage.log"):
+    with caplog.at_level(logging.INFO, logger="storage.log_loader"):
         log = Log(tmp_path / "t-0", CONFIG)
     report = log.load_report
     assert report.clean_shutdown and not (report.truncations or report.indexes_rebuilt)

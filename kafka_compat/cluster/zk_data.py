@@ -22,18 +22,18 @@ as Kafka 3.x writes them, so `zkCli.sh`, kafka-topics.sh --zookeeper and other t
 that read Kafka's ZooKeeper data understand a kafka-compat cluster.
 
 Plain values and functions, no kazoo and no Trio: usable on any thread. The
-underscored helpers (`_json`, `_now_ms`, `_sequence`, `_controller_id`, `_configs`)
-are shared by the ZooKeeper modules of this package (zk_cache.py, zk_admin.py,
-zk_store.py).
+underscored helpers (`_json`, `_sequence`, `_controller_id`, `_configs`) are shared
+by the ZooKeeper modules of this package (zk_cache.py, zk_admin.py, zk_store.py).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from kafka_compat.clock import wall_clock_ms
 
 __all__ = [
     "BrokerRegistration",
@@ -101,10 +101,6 @@ def _json(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def _now_ms() -> str:
-    return str(int(time.time() * 1000))
-
-
 def uuid_to_str(raw: bytes) -> str:
     """Kafka's Uuid.toString: base64url without padding."""
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -148,7 +144,7 @@ class BrokerRegistration:
             "port": self.port,
             "host": self.host,
             "version": 5,
-            "timestamp": self.timestamp or _now_ms(),
+            "timestamp": self.timestamp or str(wall_clock_ms()),
         }
         if self.rack is not None:
             data["rack"] = self.rack

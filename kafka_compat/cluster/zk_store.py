@@ -47,6 +47,7 @@ import trio
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 from kazoo.recipe.watchers import ChildrenWatch, DataWatch
 
+from kafka_compat.clock import wall_clock_ms
 from kafka_compat.cluster.store import (
     BrokerIdTaken,
     MetadataStore,
@@ -73,7 +74,6 @@ from kafka_compat.cluster.zk_data import (
     _configs,
     _controller_id,
     _json,
-    _now_ms,
     _sequence,
     partition_state_path,
     partitions_path,
@@ -262,7 +262,9 @@ class ZooKeeperStore(AdminZkClient, MetadataStore):
         seconds (default: 1.5 session timeouts) for it to go, then raise BrokerIdTaken.
         Returns the registration, with `epoch` the znode's czxid (the broker epoch).
         """
-        reg = BrokerRegistration(broker_id, host, port, tuple(endpoints), rack, timestamp=_now_ms())
+        reg = BrokerRegistration(
+            broker_id, host, port, tuple(endpoints), rack, timestamp=str(wall_clock_ms())
+        )
         wait = self.session_timeout * 1.5 if wait_for_previous is None else wait_for_previous
         deadline = time.monotonic() + wait + self.request_timeout
         reg = await trio.to_thread.run_sync(
@@ -350,7 +352,7 @@ class ZooKeeperStore(AdminZkClient, MetadataStore):
                 {
                     "version": 2,
                     "brokerid": broker_id,
-                    "timestamp": _now_ms(),
+                    "timestamp": str(wall_clock_ms()),
                     "kraftControllerEpoch": -1,
                 }
             )

@@ -6,7 +6,7 @@ the handlers what they use (`Components`), and owns their tasks in one nursery.
 cancelling it (Ctrl-C, SIGTERM, a test fixture) is the shutdown, after which the
 logs are flushed and checkpointed so that the next start is clean.
 
-Cluster mode (`zookeeper.connect` set): the ZooKeeper store (cluster/zookeeper.py)
+Cluster mode (`zookeeper.connect` set): the ZooKeeper store (cluster/zk_store.py)
 runs in the `zookeeper_session` nursery around everything else, so the broker's
 registration goes only after it stopped serving. Partitions are hosted when a
 LeaderAndIsr names this broker a replica (ReplicaManager.host_partition); every other

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from kafka_compat.apis.configs import topic_config_entries
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.cluster.zookeeper import (
+from kafka_compat.cluster.store import (
     InvalidPartitions,
     InvalidReplicationFactor,
     NoSuchTopic,

@@ -36,7 +36,7 @@ import logging
 import struct
 
 from kafka_compat.apis.registry import CLOSE_CONNECTION, RequestContext, api, by_topic
-from kafka_compat.cluster.zookeeper import StoreError
+from kafka_compat.cluster.store import StoreError
 from kafka_compat.replica_manager import AppendResult
 from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.cluster.zookeeper import StoreError
+from kafka_compat.cluster.store import StoreError
 from protocol import messages
 from protocol.errors import ErrorCode
 

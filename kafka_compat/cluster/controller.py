@@ -1,6 +1,6 @@
 """The controller: whichever broker holds /controller (Kafka's KafkaController, ZooKeeper era).
 
-Written once against the cluster store (cluster/zookeeper.py) and the broker RPCs.
+Written once against the cluster store (cluster/zk_store.py) and the broker RPCs.
 One task processes events one at a time, in order (Kafka's ControllerEventManager):
 
 - Startup (this broker just won /controller, with a new controller epoch): read
@@ -51,8 +51,9 @@ from typing import TYPE_CHECKING
 import trio
 
 from kafka_compat.cluster.client import BrokerClient, BrokerClientError
-from kafka_compat.cluster.zookeeper import ControllerMoved, StoreError, TopicAssignment
-from kafka_compat.cluster.zookeeper import PartitionState as LeaderIsr
+from kafka_compat.cluster.store import ControllerMoved, StoreError
+from kafka_compat.cluster.zk_data import PartitionState as LeaderIsr
+from kafka_compat.cluster.zk_data import TopicAssignment
 from protocol import messages
 from protocol.errors import ErrorCode
 

@@ -27,7 +27,7 @@ from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
 if TYPE_CHECKING:
-    from kafka_compat.cluster.zookeeper import ZooKeeperStore
+    from kafka_compat.cluster.zk_store import ZooKeeperStore
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ CONTROLLED_SHUTDOWN_VERSION = 3
 
 def cluster_store(config: BrokerConfig) -> ZooKeeperStore:
     """The ZooKeeper store for this broker's config (not yet running)."""
-    from kafka_compat.cluster.zookeeper import ZooKeeperStore
+    from kafka_compat.cluster.zk_store import ZooKeeperStore
 
     session = config["zookeeper.session.timeout.ms"] / 1000
     connection = config["zookeeper.connection.timeout.ms"]
@@ -104,7 +104,8 @@ class ClusterMembership:
             task_status.started()
 
     async def _run_for_controller(self, controller_changed, session_changed) -> None:
-        from kafka_compat.cluster.zookeeper import SessionEvent, StoreError
+        from kafka_compat.cluster.store import StoreError
+        from kafka_compat.cluster.zk_client import SessionEvent
 
         store = self.store
         while True:
@@ -170,7 +171,7 @@ class ClusterMembership:
     async def _isr_updater(self, partition, new_isr: list[int]) -> bool:
         """The leader's ISR change: a version-checked write of the partition's state,
         then an /isr_change_notification for the controller (Kafka 2.x, no AlterIsr)."""
-        from kafka_compat.cluster.zookeeper import StoreError
+        from kafka_compat.cluster.store import StoreError
 
         store = self.store
         state = LeaderIsr(

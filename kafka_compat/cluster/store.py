@@ -2,8 +2,12 @@
 
 `MetadataStore` is what handlers and the broker use: topics with their ids,
 partition counts and config overrides. `LocalStore` (single node) keeps it in a
-file in the data dir; the ZooKeeper store (cluster mode) implements the same
-methods against Kafka's znode layout.
+file in the data dir; the ZooKeeper store (cluster mode, cluster/zk_store.py)
+implements the same methods against Kafka's znode layout.
+
+The store errors live here, not with the ZooKeeper store, because handlers and the
+group coordinator catch them in single-node mode too (this module never imports
+kazoo).
 """
 
 from __future__ import annotations
@@ -48,6 +52,41 @@ class MetadataStore:
         """Reserve `count` producer ids never handed out before (also across
         restarts); returns the first."""
         raise NotImplementedError
+
+
+# ---- errors (metadata operations, either backend; replica placement) ----
+
+
+class StoreError(Exception):
+    """A metadata operation that could not be done."""
+
+
+class ZooKeeperUnavailable(StoreError):
+    """No ZooKeeper connection within the request timeout (or the store is closed)."""
+
+
+class ControllerMoved(StoreError):
+    """A fenced write found a newer controller epoch: this broker is not the controller."""
+
+
+class BrokerIdTaken(StoreError):
+    """/brokers/ids/<id> is held by another live session."""
+
+
+class TopicExists(StoreError):
+    pass
+
+
+class NoSuchTopic(StoreError):
+    pass
+
+
+class InvalidReplicationFactor(StoreError):
+    pass
+
+
+class InvalidPartitions(StoreError):
+    pass
 
 
 def new_cluster_id() -> str:

@@ -24,7 +24,7 @@ import trio
 
 from kafka_compat.admin_manager import AdminManager
 from kafka_compat.clock import Clock, wall_clock_ms
-from kafka_compat.cluster.zookeeper import TopicExists
+from kafka_compat.cluster.store import TopicExists
 from kafka_compat.groups.group import DEAD, EMPTY, STABLE, Group, Member
 from kafka_compat.groups.records import (
     GroupKey,

@@ -28,7 +28,7 @@ from tests.cluster.test_failover import (
     leader_of,
     wait_leader_not,
 )
-from tests.cluster.test_zookeeper_store import read_raw
+from tests.cluster.test_zk_store import read_raw
 from tests.integration.test_producer_ids import new_producer_id
 
 

@@ -13,19 +13,17 @@ import pytest
 import trio
 from kazoo.client import KazooClient
 
-from kafka_compat.cluster.zookeeper import (
+from kafka_compat.cluster.store import (
     BrokerIdTaken,
     ControllerMoved,
     InvalidReplicationFactor,
     NoSuchTopic,
-    PartitionState,
-    SessionEvent,
     TopicExists,
     ZooKeeperUnavailable,
-    open_zookeeper_store,
-    split_connect,
-    uuid_to_str,
 )
+from kafka_compat.cluster.zk_client import SessionEvent
+from kafka_compat.cluster.zk_data import PartitionState, split_connect, uuid_to_str
+from kafka_compat.cluster.zk_store import open_zookeeper_store
 from kafka_compat.devcluster import zk_cli
 
 GUARD_S = 30  # failure guard for waits, never a timing

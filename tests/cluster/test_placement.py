@@ -7,11 +7,8 @@ from collections import Counter
 
 import pytest
 
-from kafka_compat.cluster.zookeeper import (
-    InvalidPartitions,
-    InvalidReplicationFactor,
-    assign_replicas,
-)
+from kafka_compat.cluster.placement import assign_replicas
+from kafka_compat.cluster.store import InvalidPartitions, InvalidReplicationFactor
 
 
 def test_matches_kafkas_own_expected_assignment():

@@ -1,0 +1,204 @@
+"""The admin path (Kafka's AdminZkClient): topic creation, partition additions,
+topic config changes and deletion markers.
+
+As in Kafka, these are written by whichever broker received the admin request;
+the controller then does the rest (partition states, LeaderAndIsr, removing a
+deleted topic). `AdminZkClient` extends the cached session (zk_cache.py); the store
+(zk_store.py) extends it, and these are its MetadataStore methods. Replicas are
+placed by placement.py.
+
+Threads and Trio (zk_client.py): the public methods are called on the Trio thread;
+the methods that take a `deadline` run in worker threads. Each write also goes into
+the caches at once (the watches confirm it).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+
+from kafka_compat.cluster.placement import assign_replicas
+from kafka_compat.cluster.store import (
+    InvalidPartitions,
+    NoSuchTopic,
+    StoreError,
+    TopicExists,
+    TopicMetadata,
+)
+from kafka_compat.cluster.zk_cache import ZooKeeperCache
+from kafka_compat.cluster.zk_data import (
+    CONFIG_CHANGE_EXPIRY_S,
+    CONFIG_CHANGE_PREFIX,
+    CONFIG_CHANGES_PATH,
+    CONFIG_TOPICS_PATH,
+    DELETE_TOPICS_PATH,
+    TopicAssignment,
+    _json,
+    topic_path,
+)
+
+__all__ = ["AdminZkClient"]
+
+
+class AdminZkClient(ZooKeeperCache):
+    """Kafka's admin writes to ZooKeeper (module docstring).
+
+    `default_replication_factor` is used by `create_topic` when none is given
+    (Kafka's default.replication.factor).
+    """
+
+    def __init__(self, connect: str, *, default_replication_factor: int = 1, **options: Any):
+        super().__init__(connect, **options)
+        self.default_replication_factor = default_replication_factor
+
+    # ---- topics: the MetadataStore interface ----
+
+    async def create_topic(
+        self,
+        name: str,
+        partitions: int,
+        configs: dict[str, str],
+        *,
+        replication_factor: int | None = None,
+        assignment: Mapping[int, list[int]] | None = None,
+        topic_id: bytes | None = None,
+    ) -> TopicMetadata:
+        """Write the topic's configs and replica assignment, as Kafka's admin path does;
+        the controller then creates the partition states and tells the brokers.
+
+        Without `assignment`, replicas are placed over the live brokers by
+        `assign_replicas` (InvalidReplicationFactor if there are too few).
+        Raises TopicExists.
+        """
+        if assignment is None:
+            rf = replication_factor or self.default_replication_factor
+            brokers = await self._in_thread(self._read_brokers)
+            racks = {i: reg.rack for i, reg in brokers.items()}
+            assignment = assign_replicas(brokers, partitions, rf, racks=racks)
+        topic = TopicAssignment(
+            topic_id or uuid.uuid4().bytes, {int(p): list(r) for p, r in assignment.items()}
+        )
+        topic.version = await self._in_thread(self._create_topic, name, topic, dict(configs))
+        self._store_topic(name, topic, dict(configs))
+        self._watch_topic(name)
+        self._notify("topics", {name})
+        return self.topics[name]
+
+    def _create_topic(
+        self, deadline: float, name: str, topic: TopicAssignment, configs: dict[str, str]
+    ) -> int:
+        if self._get(deadline, topic_path(name)) is not None:
+            raise TopicExists(f"Topic '{name}' already exists.")
+        self._write_configs(deadline, name, configs, notify=False)
+        try:
+            self._op(deadline, lambda c: c.create_async(topic_path(name), topic.to_json()))
+        except NodeExistsError:
+            raise TopicExists(f"Topic '{name}' already exists.") from None
+        return 0
+
+    async def delete_topic(self, name: str) -> None:
+        """Mark the topic for deletion (/admin/delete_topics/<t>), as Kafka's admin path
+        does; the controller stops its replicas and then calls `remove_topic`. The
+        topic stays in `topics` until then, and is in `topics_being_deleted`."""
+        await self._ensure_cached(name)
+
+        def mark(deadline: float) -> None:
+            if self._get(deadline, topic_path(name)) is None:
+                raise NoSuchTopic(f"Topic '{name}' does not exist.")
+            try:
+                self._op(deadline, lambda c: c.create_async(f"{DELETE_TOPICS_PATH}/{name}", b""))
+            except NodeExistsError:
+                pass
+
+        await self._in_thread(mark)
+        self.topics_being_deleted.add(name)
+
+    async def add_partitions(
+        self, name: str, total: int, *, assignment: Mapping[int, list[int]] | None = None
+    ) -> None:
+        """Grow the topic to `total` partitions (version-checked write). New replicas
+        are placed as Kafka does: starting at partition 0's first replica."""
+        await self._ensure_cached(name)
+
+        def grow(deadline: float) -> TopicAssignment:
+            found = self._get(deadline, topic_path(name))
+            if found is None:
+                raise NoSuchTopic(f"Topic '{name}' does not exist.")
+            current = TopicAssignment.from_json(found[0], found[1].version)
+            count = len(current.partitions)
+            if total <= count:
+                raise InvalidPartitions(
+                    f"Topic currently has {count} partitions, which is higher than the "
+                    f"requested {total}."
+                )
+            if assignment is not None:
+                added = {int(p): list(r) for p, r in assignment.items()}
+            else:
+                registered = self._read_brokers(deadline)
+                brokers = sorted(registered)
+                first = current.partitions[0][0] if current.partitions.get(0) else None
+                start = next(
+                    (i for i, b in enumerate(brokers) if first is not None and b >= first), 0
+                )
+                added = assign_replicas(
+                    brokers,
+                    total - count,
+                    len(current.partitions.get(0, [])) or 1,
+                    start,
+                    start_partition=count,
+                    racks={i: reg.rack for i, reg in registered.items()},
+                )
+            current.partitions.update(added)
+            try:
+                stat = self._op(
+                    deadline,
+                    lambda c: c.set_async(topic_path(name), current.to_json(), current.version),
+                )
+            except BadVersionError:
+                raise StoreError(
+                    f"Topic '{name}' changed while adding partitions; try again"
+                ) from None
+            current.version = stat.version
+            return current
+
+        updated = await self._in_thread(grow)
+        self._set_assignment(name, updated)
+
+    async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        """Replace the topic's overrides and post a config change notification."""
+        await self._ensure_cached(name)
+        await self._in_thread(self._write_configs, name, dict(configs), True)
+        self.topics[name].configs = dict(configs)
+
+    def _write_configs(
+        self, deadline: float, name: str, configs: dict[str, str], notify: bool
+    ) -> None:
+        path = f"{CONFIG_TOPICS_PATH}/{name}"
+        data = _json({"version": 1, "config": configs})
+        try:
+            self._op(deadline, lambda c: c.set_async(path, data))
+        except NoNodeError:
+            try:
+                self._op(deadline, lambda c: c.create_async(path, data, makepath=True))
+            except NodeExistsError:
+                self._op(deadline, lambda c: c.set_async(path, data))
+        if notify:
+            note = _json({"version": 2, "entity_path": f"topics/{name}"})
+            prefix = f"{CONFIG_CHANGES_PATH}/{CONFIG_CHANGE_PREFIX}"
+            self._op(deadline, lambda c: c.create_async(prefix, note, sequence=True))
+            self._purge_config_changes(deadline)
+
+    def _purge_config_changes(self, deadline: float) -> None:
+        oldest = (time.time() - CONFIG_CHANGE_EXPIRY_S) * 1000
+        children = self._children(deadline, CONFIG_CHANGES_PATH)
+        paths = [f"{CONFIG_CHANGES_PATH}/{c}" for c in children]
+        for path, found in self._get_many(deadline, paths).items():
+            if found is not None and found[1].ctime < oldest:
+                try:
+                    self._op(deadline, lambda c, path=path: c.delete_async(path))
+                except NoNodeError:
+                    pass

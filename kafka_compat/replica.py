@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 import trio
@@ -168,6 +169,9 @@ class Partition:
         "_isr_pending",
         "hosted",
         "fetcher",
+        "_end_position",
+        "_hw_position",
+        "_positions",
         "epoch_start_offset",
     )
 
@@ -206,6 +210,13 @@ class Partition:
         # The log end offset when this broker became leader: until the high watermark
         # reaches it, the latest offset is not known (KIP-207: OFFSET_NOT_AVAILABLE).
         self.epoch_start_offset = 0
+        # Bytes appended through this partition object, at the log end and at the high
+        # watermark, and (end offset, bytes) of each append the high watermark has not
+        # passed yet: what a waiting fetch counts to know when it has enough (Kafka's
+        # LogOffsetMetadata positions), without reading.
+        self._end_position = 0
+        self._hw_position = 0
+        self._positions: deque[tuple[int, int]] = deque()
         try:
             end = log.log_end_offset
         except LogError:
@@ -308,6 +319,8 @@ class Partition:
         if self.leader_id != self.local_id:
             raise NotLeaderOrFollower(f"This server is not the leader of {self}")
         info = self.log.append(records, leader_epoch=self.leader_epoch, origin=origin)
+        if not info.duplicate and info.first_offset >= 0:
+            self._appended(len(records))
         self._wake(self._leo_waiters)
         if len(self.isr) == 1:
             # Only the leader in sync: committed as soon as it is written.
@@ -365,6 +378,9 @@ class Partition:
         if new <= self.high_watermark:
             return False
         self.high_watermark = new
+        positions = self._positions
+        while positions and positions[0][0] <= new:
+            self._hw_position = positions.popleft()[1]
         self.hw_advanced.fire()
         self._wake(self._hw_waiters)
         return True
@@ -439,6 +455,7 @@ class Partition:
     def append_as_follower(self, records: memoryview | bytes, leader_hw: int) -> None:
         if records:
             self.log.append_as_follower(records)
+            self._appended(len(records))
             self._wake(self._leo_waiters)
         self.follower_hw(leader_hw)
 
@@ -449,6 +466,19 @@ class Partition:
     def truncate_to(self, offset: int) -> None:
         self.log.truncate_to(offset)
         self.high_watermark = min(self.high_watermark, self.log.log_end_offset)
+        positions = self._positions
+        while positions and positions[-1][0] > self.log.log_end_offset:
+            positions.pop()  # the bytes are gone; positions only count what is written
+        self._end_position = positions[-1][1] if positions else self._hw_position
+
+    def _appended(self, size: int) -> None:
+        self._end_position += size
+        self._positions.append((self.log.log_end_offset, self._end_position))
+
+    def position(self, isolation: FetchIsolation) -> int:
+        """Bytes appended so far below the bound a read with `isolation` stops at: the
+        difference between two calls is what became readable in between."""
+        return self._end_position if isolation is FetchIsolation.LOG_END else self._hw_position
 
     # ---- reads ------------------------------------------------------------------------
 

@@ -437,7 +437,9 @@ class ReplicaManager:
         results = read.read_all()
         if read.total >= min_bytes or read.has_error or max_wait_ms <= 0:
             return results
-        # Not enough yet: wait for a partition's bound to move past its fetch offset.
+        # Not enough yet: wait until what became readable since (counted from the
+        # partitions' byte positions, not read) reaches min_bytes, a partition's role
+        # changes, or max_wait_ms passes; then read the response once.
         woken: set[int] = set()
         arrived = trio.Event()
         positions: dict[int, list[int]] = {}
@@ -450,6 +452,7 @@ class ReplicaManager:
             arrived.set()
 
         waiting = [p for p in partitions if p is not None]
+        read.mark()
         deadline = trio.current_time() + max_wait_ms / 1000
         try:
             while True:
@@ -458,18 +461,12 @@ class ReplicaManager:
                 with trio.move_on_at(deadline):
                     await arrived.wait()
                 arrived = trio.Event()
-                if not woken:
-                    break  # max_wait_ms passed
-                # Re-read only what moved, to count what the response would hold.
-                read.reread(woken)
-                woken.clear()
-                if read.total >= min_bytes or read.has_error:
+                if not woken or read.satisfied(woken, min_bytes):
                     break
+                woken.clear()
         finally:
             for partition in waiting:
                 partition.remove_fetch_waiter(wake)
-        if not read.changed:
-            return results
         return read.read_all()  # the response, read once in request order
 
     # ---- LeaderAndIsr ----------------------------------------------------------------
@@ -651,8 +648,8 @@ class ReplicaManager:
 
 
 class _FetchRead:
-    """The reads of one fetch: each partition's answer and the bytes it holds, so that a
-    waiting fetch re-reads only the partitions that moved."""
+    """The reads of one fetch: each partition's answer and the bytes it holds, and,
+    while the fetch waits, an estimate of what each would hold now."""
 
     def __init__(self, wanted, partitions, max_bytes, isolation, follower_reads, selector):
         self.wanted = wanted
@@ -662,9 +659,10 @@ class _FetchRead:
         self.follower_reads = follower_reads
         self.selector = selector
         self.sizes = [0] * len(wanted)
+        self.estimates: list[int] = []
+        self.marks: list = []
         self.total = 0
         self.has_error = False
-        self.changed = False
 
     def read_all(self) -> list[FetchResult]:
         """Every partition in request order, sharing max_bytes (the first batch of the
@@ -677,16 +675,29 @@ class _FetchRead:
             total += size
             results.append(result)
         self.total = total
+        self.estimates = list(self.sizes)
         return results
 
-    def reread(self, indices) -> None:
-        """Read the partitions at `indices` again, to count what the response would hold."""
+    def mark(self) -> None:
+        """Remember where each partition's readable bytes end and its role, before a
+        wait (Kafka's DelayedFetch keeps the fetch offsets' positions)."""
+        self.marks = [
+            None if p is None else (p.position(self.isolation), p.leader_id, p.leader_epoch)
+            for p in self.partitions
+        ]
+
+    def satisfied(self, indices, min_bytes: int) -> bool:
+        """Whether the partitions at `indices`, which moved, now make the answer worth
+        sending: a role change, or min_bytes readable counting what they gained since
+        `mark` (each up to its partition_max_bytes). No partition is read."""
         for i in indices:
-            others = self.total - self.sizes[i]
-            result = self._read(i, self.max_bytes - others, min_one_batch=others == 0)
-            self.sizes[i] = len(result.records)
-            self.total = others + self.sizes[i]
-            self.changed = True
+            partition = self.partitions[i]
+            position, leader, epoch = self.marks[i]
+            if (partition.leader_id, partition.leader_epoch) != (leader, epoch):
+                return True
+            gained = partition.position(self.isolation) - position
+            self.estimates[i] = min(self.sizes[i] + gained, self.wanted[i].max_bytes)
+        return sum(self.estimates) >= min_bytes
 
     def _read(self, i: int, remaining: int, min_one_batch: bool) -> FetchResult:
         wanted = self.wanted[i]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from kafka_compat.replica import NotEnoughReplicas, NotLeaderOrFollower, Partition
+from kafka_compat.replica import FetchIsolation, NotEnoughReplicas, NotLeaderOrFollower, Partition
 from protocol.errors import ErrorCode
 from protocol.records import build_batch
 from storage.log import AppendOrigin, Log
@@ -120,3 +120,17 @@ async def test_a_refused_isr_change_is_not_applied(tmp_path):
 
     assert not await partition.change_isr([1], refuse)
     assert partition.isr == [1, 2]
+
+
+def test_a_consumer_waits_for_the_high_watermark_a_follower_for_the_log_end(tmp_path):
+    partition = _partition(tmp_path)
+    partition.make_leader(1, [1, 2], [1, 2], 0)
+    woken = []
+    partition.add_fetch_waiter(lambda p: woken.append("consumer"), FetchIsolation.HIGH_WATERMARK)
+    partition.add_fetch_waiter(lambda p: woken.append("follower"), FetchIsolation.LOG_END)
+    _append(partition, acks=1)  # the log end moves; the high watermark waits for broker 2
+    assert woken == ["follower"]
+    partition.update_follower(2, 1)
+    assert woken == ["follower", "consumer"]
+    hw_bytes = partition.position(FetchIsolation.HIGH_WATERMARK)
+    assert hw_bytes == partition.position(FetchIsolation.LOG_END) == len(batch())

@@ -119,7 +119,7 @@ async def _run_for_controller(broker: Broker, controller_changed, session_change
             while store.controller_id not in (-1, broker.node_id):
                 await controller_changed.wait()
             continue
-        controller = Controller(broker, store)
+        controller = Controller(broker.config, broker.node_id, store)
         broker.controller = controller
         try:
             async with trio.open_nursery() as controllership:

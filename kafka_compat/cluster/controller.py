@@ -1,7 +1,10 @@
 """The controller: whichever broker holds /controller (Kafka's KafkaController, ZooKeeper era).
 
-Written once against the cluster store (cluster/zk_store.py) and the broker RPCs.
-One task processes events one at a time, in order (Kafka's ControllerEventManager):
+Written once against the cluster store (cluster/zk_store.py) and the broker RPCs;
+who leads is decided by the pure functions of cluster/election.py (Kafka's
+PartitionLeaderElectionAlgorithms), and what the controller holds of the cluster is
+its context (cluster/controller_context.py). One task processes events one at a
+time, in order (Kafka's ControllerEventManager):
 
 - Startup (this broker just won /controller, with a new controller epoch): read
   brokers, topics and partition states; create the states of partitions that have
@@ -38,97 +41,58 @@ One task processes events one at a time, in order (Kafka's ControllerEventManage
   without a live leader its first live replica.
 
 Requests to brokers go through one queue and one sender task per broker (Kafka's
-ControllerChannelManager), so a slow or dead broker never holds up the events.
+ControllerChannelManager: cluster/controller_channel.py), so a slow or dead broker
+never holds up the events.
 Losing /controller (session expiry, a newer controller) cancels the whole scope.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import trio
 
-from kafka_compat.cluster.client import BrokerClient, BrokerClientError
+from kafka_compat.cluster.controller_channel import ControllerChannelManager
+from kafka_compat.cluster.controller_context import (
+    ControllerContext,
+    Reassignment,
+    broker_endpoint,
+)
+from kafka_compat.cluster.election import (
+    NO_LEADER,
+    can_lead,
+    controlled_shutdown_election,
+    leader_imbalance,
+    live_isr,
+    new_partition_election,
+    offline_partition_election,
+    preferred_replica_election,
+    reassignment_election,
+    reassignment_start_election,
+)
 from kafka_compat.cluster.store import ControllerMoved, StoreError
 from kafka_compat.cluster.zk_data import PartitionState as LeaderIsr
 from kafka_compat.cluster.zk_data import TopicAssignment
-from protocol import messages
+from kafka_compat.config import BrokerConfig
+from kafka_compat.events import Reply
 from protocol.errors import ErrorCode
 
 PREFERRED_ELECTION, UNCLEAN_ELECTION = 0, 1  # ElectLeaders' ElectionType
 
-if TYPE_CHECKING:
-    from kafka_compat.broker import Broker
-
 log = logging.getLogger(__name__)
-
-LEADER_AND_ISR, STOP_REPLICA, UPDATE_METADATA = 4, 5, 6
-LEADER_AND_ISR_VERSION = 5
-STOP_REPLICA_VERSION = 3
-UPDATE_METADATA_VERSION = 7
-NO_LEADER = -1
-LEADER_DURING_DELETE = -2
-
-LeaderAndIsrRequest = messages.request_type(LEADER_AND_ISR)
-UpdateMetadataRequest = messages.request_type(UPDATE_METADATA)
-StopReplicaRequest = messages.request_type(STOP_REPLICA)
-
-
-@dataclass
-class Reassignment:
-    """A partition moving from `original` to `target` replicas (KIP-455's ORS, TRS)."""
-
-    target: list[int]
-    original: list[int]
-
-    @property
-    def replicas(self) -> list[int]:
-        """While it runs: the target, then the original replicas that leave."""
-        return self.target + self.removing
-
-    @property
-    def adding(self) -> list[int]:
-        return [r for r in self.target if r not in self.original]
-
-    @property
-    def removing(self) -> list[int]:
-        return [r for r in self.original if r not in self.target]
-
-
-@dataclass
-class ControllerContext:
-    epoch: int = 0
-    epoch_version: int | None = None  # /controller_epoch's version: fences our writes
-    live: dict[int, object] = field(default_factory=dict)  # id -> endpoint (host, port, rack)
-    shutting_down: set[int] = field(default_factory=set)
-    assignments: dict[str, dict[int, list[int]]] = field(default_factory=dict)
-    topic_ids: dict[str, bytes] = field(default_factory=dict)
-    states: dict[tuple[str, int], LeaderIsr] = field(default_factory=dict)
-    deleting: set[str] = field(default_factory=set)
-    reassigning: dict[tuple[str, int], Reassignment] = field(default_factory=dict)
-
-    def replicas(self, topic: str, index: int) -> list[int]:
-        return self.assignments.get(topic, {}).get(index, [])
-
-    def partitions(self):
-        for topic, parts in self.assignments.items():
-            for index in parts:
-                yield topic, index
 
 
 class Controller:
     """Runs while this broker holds /controller; `run` returns when it loses it."""
 
-    def __init__(self, broker: Broker, store):
-        self.broker = broker
+    def __init__(self, config: BrokerConfig, node_id: int, store):
+        self.config = config
+        self.node_id = node_id
         self.store = store
         self.ctx = ControllerContext()
+        self.channel = ControllerChannelManager(config, node_id, self.ctx)
         self.active = False
         self._send, self._events = trio.open_memory_channel(1000)
-        self._senders: dict[int, _BrokerSender] = {}
-        self._nursery: trio.Nursery | None = None
 
     # ---- lifetime ------------------------------------------------------------------
 
@@ -138,13 +102,14 @@ class Controller:
         finds a newer controller."""
         epoch = election.epoch
         self.ctx = ControllerContext(epoch=epoch, epoch_version=election.epoch_version)
-        log.info("Broker %d is the controller (epoch %d)", self.broker.node_id, epoch)
+        self.channel = ControllerChannelManager(self.config, self.node_id, self.ctx)
+        log.info("Broker %d is the controller (epoch %d)", self.node_id, epoch)
         try:
             async with trio.open_nursery() as controller_tasks:
-                self._nursery = controller_tasks
+                self.channel.start(controller_tasks)
                 self.active = True
                 await self._startup()
-                if self.broker.config["auto.leader.rebalance.enable"]:
+                if self.config["auto.leader.rebalance.enable"]:
                     controller_tasks.start_soon(self._check_leader_balance)
                 task_status.started()
                 async for event, args, done in self._events:
@@ -165,14 +130,11 @@ class Controller:
                         log.exception("Controller event %s failed", event.__name__)
                         result = None
                     if done is not None:
-                        done.append(result)
-                        done_event = done[0]
-                        done_event.set()
+                        done(result)
         finally:
             self.active = False
-            self._nursery = None
-            self._senders.clear()
-            log.info("Broker %d is no longer the controller", self.broker.node_id)
+            self.channel.close()
+            log.info("Broker %d is no longer the controller", self.node_id)
 
     async def _retry_later(self, event, args) -> None:
         await trio.sleep(1)
@@ -187,10 +149,9 @@ class Controller:
 
     async def call(self, event, *args):
         """Queue an event and wait for its result."""
-        done: list = [trio.Event()]
+        done: Reply = Reply()
         await self._send.send((event, args, done))
-        await done[0].wait()
-        return done[1]
+        return await done.wait()
 
     # events the store's watches post
     def on_brokers_changed(self) -> None:
@@ -225,7 +186,7 @@ class Controller:
         return dict(self.ctx.reassigning)
 
     async def _check_leader_balance(self) -> None:
-        interval = self.broker.config["leader.imbalance.check.interval.seconds"]
+        interval = self.config["leader.imbalance.check.interval.seconds"]
         while True:
             await trio.sleep(interval)
             self.post(self._rebalance_leaders)
@@ -237,7 +198,7 @@ class Controller:
         store = self.store
         ctx.live = await store.live_brokers()
         for broker_id in ctx.live:
-            self._sender(broker_id)
+            self.channel.add_broker(broker_id)
         await self._read_topics()
         for topic in list(ctx.assignments):
             for index, state in (await store.get_partition_states(topic)).items():
@@ -245,9 +206,9 @@ class Controller:
         ctx.deleting = set(await store.topics_marked_for_deletion())
         created = await self._create_missing_states()
         changed = await self._elect_where_needed(set(ctx.live))
-        self._send_update_metadata(list(ctx.live))
+        self.channel.send_update_metadata(list(ctx.live))
         for broker_id in ctx.live:
-            self._send_leader_and_isr(broker_id, self._replicas_on(broker_id))
+            self.channel.send_leader_and_isr(broker_id, ctx.replicas_on(broker_id))
         log.info(
             "Controller started: brokers %s, %d topics, %d partitions (%d new, %d moved)",
             sorted(ctx.live),
@@ -283,7 +244,7 @@ class Controller:
             if b in ctx.live
             and (
                 getattr(live[b], "epoch", None) != getattr(ctx.live[b], "epoch", None)
-                or _endpoint(live[b]) != _endpoint(ctx.live[b])
+                or broker_endpoint(live[b]) != broker_endpoint(ctx.live[b])
             )
         ]
         if not came and not went:
@@ -292,19 +253,15 @@ class Controller:
         ctx.shutting_down -= set(went)
         log.info("Controller: brokers came %s, went %s; live %s", came, went, sorted(live))
         for broker_id in went:
-            sender = self._senders.pop(broker_id, None)
-            if sender is not None:
-                sender.stop()
+            self.channel.remove_broker(broker_id)
         for broker_id in came:
-            old = self._senders.pop(broker_id, None)
-            if old is not None:
-                old.stop()
-            self._sender(broker_id)
+            self.channel.remove_broker(broker_id)
+            self.channel.add_broker(broker_id)
         changed = await self._elect_where_needed(set(went) | set(came))
-        self._send_update_metadata(list(ctx.live))
+        self.channel.send_update_metadata(list(ctx.live))
         for broker_id in came:
-            self._send_leader_and_isr(broker_id, self._replicas_on(broker_id))
-        self._send_leader_and_isr_for(changed, skip=set(came))
+            self.channel.send_leader_and_isr(broker_id, ctx.replicas_on(broker_id))
+        self.channel.send_leader_and_isr_to_replicas(changed, skip=set(came))
         for key in list(ctx.reassigning):
             await self._maybe_finish_reassignment(key)
 
@@ -313,8 +270,8 @@ class Controller:
         await self._read_topics()
         created = await self._create_missing_states()
         if created:
-            self._send_update_metadata(list(ctx.live))
-            self._send_leader_and_isr_for(created)
+            self.channel.send_update_metadata(list(ctx.live))
+            self.channel.send_leader_and_isr_to_replicas(created)
 
     async def _topic_deletion(self) -> None:
         ctx = self.ctx
@@ -324,14 +281,14 @@ class Controller:
             log.info("Controller: deleting topic %s", topic)
             if parts:
                 doomed = [(topic, index) for index in parts]
-                self._send_update_metadata(list(ctx.live), deleted=doomed)
+                self.channel.send_update_metadata(list(ctx.live), deleted=doomed)
                 by_broker: dict[int, list[tuple[str, int]]] = {}
                 for index, replicas in parts.items():
                     for replica in replicas:
                         by_broker.setdefault(replica, []).append((topic, index))
                 for broker_id, tps in by_broker.items():
                     if broker_id in ctx.live:
-                        self._send_stop_replica(broker_id, tps, delete=True)
+                        self.channel.send_stop_replica(broker_id, tps, delete=True)
             for index in list(parts or ()):
                 ctx.states.pop((topic, index), None)
                 ctx.reassigning.pop((topic, index), None)
@@ -354,7 +311,7 @@ class Controller:
                 fresh.append((topic, index))
         await self.store.delete_isr_changes(notes)
         if fresh:
-            self._send_update_metadata(list(ctx.live), only=fresh)
+            self.channel.send_update_metadata(list(ctx.live), only=fresh)
         for key in fresh:
             await self._maybe_finish_reassignment(key)
 
@@ -367,38 +324,24 @@ class Controller:
         moved = []
         remaining = []
         for (topic, index), state in list(ctx.states.items()):
-            replicas = ctx.replicas(topic, index)
-            if broker_id not in replicas or len(replicas) < 2:
+            choice = controlled_shutdown_election(
+                broker_id,
+                state.leader,
+                ctx.replicas(topic, index),
+                state.isr,
+                ctx.live,
+                ctx.shutting_down,
+            )
+            if choice is None:
                 if state.leader == broker_id:
-                    remaining.append((topic, index))
+                    remaining.append((topic, index))  # no one else can lead it
                 continue
-            if state.leader == broker_id:
-                candidates = [
-                    r for r in replicas if r in state.isr and r != broker_id and self._can_lead(r)
-                ]
-                if not candidates:
-                    remaining.append((topic, index))
-                    continue
-                new = LeaderIsr(
-                    candidates[0],
-                    state.leader_epoch + 1,
-                    [r for r in state.isr if r != broker_id],
-                    ctx.epoch,
-                )
-            elif broker_id in state.isr:
-                new = LeaderIsr(
-                    state.leader,
-                    state.leader_epoch + 1,
-                    [r for r in state.isr if r != broker_id],
-                    ctx.epoch,
-                )
-            else:
-                continue
+            new = LeaderIsr(choice.leader, state.leader_epoch + 1, choice.isr, ctx.epoch)
             if await self._write_state(topic, index, new):
                 moved.append((topic, index))
         if moved:
-            self._send_update_metadata(list(ctx.live), only=moved)
-            self._send_leader_and_isr_for(moved)
+            self.channel.send_update_metadata(list(ctx.live), only=moved)
+            self.channel.send_leader_and_isr_to_replicas(moved)
         return remaining
 
     async def _elect_leaders(
@@ -418,33 +361,34 @@ class Controller:
                 if state.leader == leader:
                     results[key] = (ErrorCode.ELECTION_NOT_NEEDED, None)
                     continue
-                if not (self._can_lead(leader) and leader in state.isr):
+                choice = preferred_replica_election(
+                    replicas, state.isr, ctx.live, ctx.shutting_down
+                )
+                if choice is None:
                     results[key] = (
                         ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
                         f"preferred replica {leader} is not live and in sync",
                     )
                     continue
-                isr = state.isr
             else:
-                if self._can_lead(state.leader):
+                if can_lead(state.leader, ctx.live, ctx.shutting_down):
                     results[key] = (ErrorCode.ELECTION_NOT_NEEDED, None)
                     continue
-                in_sync = [r for r in replicas if r in state.isr and self._can_lead(r)]
-                candidates = in_sync or [r for r in replicas if self._can_lead(r)]
-                if not candidates:
+                choice = offline_partition_election(
+                    replicas, state.isr, ctx.live, ctx.shutting_down, unclean_allowed=True
+                )
+                if choice is None:
                     results[key] = (ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE, None)
                     continue
-                leader = candidates[0]
-                isr = [r for r in state.isr if r in ctx.live] if in_sync else [leader]
-            new = LeaderIsr(leader, state.leader_epoch + 1, list(isr), ctx.epoch)
+            new = LeaderIsr(choice.leader, state.leader_epoch + 1, choice.isr, ctx.epoch)
             if await self._write_state(*key, new):
                 results[key] = (ErrorCode.NONE, None)
                 elected.append(key)
             else:
                 results[key] = (ErrorCode.UNKNOWN_SERVER_ERROR, "the partition state changed")
         if elected:
-            self._send_update_metadata(list(ctx.live), only=elected)
-            self._send_leader_and_isr_for(elected)
+            self.channel.send_update_metadata(list(ctx.live), only=elected)
+            self.channel.send_leader_and_isr_to_replicas(elected)
         return results
 
     async def _rebalance_leaders(self) -> None:
@@ -452,17 +396,17 @@ class Controller:
         replica of) more than leader.imbalance.per.broker.percentage partitions it
         does not lead gets them back, where it is in the ISR."""
         ctx = self.ctx
-        allowed = self.broker.config["leader.imbalance.per.broker.percentage"] / 100
-        by_preferred: dict[int, list[tuple[str, int]]] = {}
-        for key in ctx.states:
-            replicas = ctx.replicas(*key)
-            if replicas and key[0] not in ctx.deleting:
-                by_preferred.setdefault(replicas[0], []).append(key)
-        wanted = []
-        for broker_id, keys in by_preferred.items():
-            elsewhere = [k for k in keys if ctx.states[k].leader != broker_id]
-            if self._can_lead(broker_id) and len(elsewhere) > allowed * len(keys):
-                wanted += [k for k in elsewhere if broker_id in ctx.states[k].isr]
+        allowed = self.config["leader.imbalance.per.broker.percentage"] / 100
+        wanted = leader_imbalance(
+            (
+                (key, ctx.replicas(*key), state.leader, state.isr)
+                for key, state in ctx.states.items()
+                if key[0] not in ctx.deleting
+            ),
+            ctx.live,
+            ctx.shutting_down,
+            allowed,
+        )
         if wanted:
             log.info("Controller: leader imbalance: electing preferred leaders of %s", wanted)
             await self._elect_leaders(PREFERRED_ELECTION, wanted)
@@ -524,17 +468,18 @@ class Controller:
             )
             # A new leader epoch tells every replica (the new ones too) the replica set.
             state = ctx.states[key]
-            isr = [r for r in state.isr if r not in dropped]
-            leader = state.leader if state.leader in isr else NO_LEADER
-            if leader == NO_LEADER:
-                leader = next((r for r in reassignment.target if r in isr), NO_LEADER)
-            await self._write_state(*key, LeaderIsr(leader, state.leader_epoch + 1, isr, ctx.epoch))
+            choice = reassignment_start_election(
+                reassignment.target, state.leader, state.isr, dropped
+            )
+            await self._write_state(
+                *key, LeaderIsr(choice.leader, state.leader_epoch + 1, choice.isr, ctx.epoch)
+            )
             for broker_id in dropped:
                 if broker_id in ctx.live:
-                    self._send_stop_replica(broker_id, [key], delete=True)
+                    self.channel.send_stop_replica(broker_id, [key], delete=True)
         if started:
-            self._send_update_metadata(list(ctx.live), only=list(started))
-            self._send_leader_and_isr_for(list(started))
+            self.channel.send_update_metadata(list(ctx.live), only=list(started))
+            self.channel.send_leader_and_isr_to_replicas(list(started))
         for key in started:
             await self._maybe_finish_reassignment(key)
         return results
@@ -547,16 +492,15 @@ class Controller:
         state = ctx.states.get(key)
         if reassignment is None or state is None:
             return
-        if any(r not in state.isr for r in reassignment.target):
+        choice = reassignment_election(
+            reassignment.target, state.leader, state.isr, ctx.live, ctx.shutting_down
+        )
+        if choice is None:
+            # A target replica is not in sync yet (an ISR change retries), or no target
+            # replica can lead yet (a broker change retries).
             return
-        isr = [r for r in state.isr if r in reassignment.target]
-        leader = state.leader
-        if leader not in reassignment.target or not self._can_lead(leader):
-            leader = next((r for r in reassignment.target if self._can_lead(r)), NO_LEADER)
-            if leader == NO_LEADER:
-                return  # no target replica can lead yet: a broker change retries
         if not await self._write_state(
-            *key, LeaderIsr(leader, state.leader_epoch + 1, isr, ctx.epoch)
+            *key, LeaderIsr(choice.leader, state.leader_epoch + 1, choice.isr, ctx.epoch)
         ):
             return
         del ctx.reassigning[key]
@@ -564,11 +508,11 @@ class Controller:
         if not await self._write_assignment(key[0]):
             log.warning("Controller: could not record the end of the reassignment of %s-%d", *key)
         log.info("Controller: %s-%d reassigned to %s", *key, reassignment.target)
-        self._send_update_metadata(list(ctx.live), only=[key])
-        self._send_leader_and_isr_for([key])
+        self.channel.send_update_metadata(list(ctx.live), only=[key])
+        self.channel.send_leader_and_isr_to_replicas([key])
         for broker_id in reassignment.removing:
             if broker_id in ctx.live:
-                self._send_stop_replica(broker_id, [key], delete=True)
+                self.channel.send_stop_replica(broker_id, [key], delete=True)
 
     async def _write_assignment(self, topic: str) -> bool:
         """Write /brokers/topics/<topic> from what the controller holds: each
@@ -619,8 +563,8 @@ class Controller:
                 continue
             found = await self.store.get_partition_state(topic, index)
             if found is None:
-                live = [r for r in ctx.replicas(topic, index) if r in ctx.live]
-                state = LeaderIsr(live[0] if live else NO_LEADER, 0, live, ctx.epoch)
+                choice = new_partition_election(ctx.replicas(topic, index), ctx.live)
+                state = LeaderIsr(choice.leader, 0, choice.isr, ctx.epoch)
                 versions = await self.store.create_partition_states(
                     topic, {index: state}, controller_epoch_version=ctx.epoch_version
                 )
@@ -634,16 +578,12 @@ class Controller:
                 created.append((topic, index))
         return created
 
-    def _can_lead(self, broker_id: int) -> bool:
-        ctx = self.ctx
-        return broker_id in ctx.live and broker_id not in ctx.shutting_down
-
     def _unclean_allowed(self, topic: str) -> bool:
-        meta = self.broker.store.topics.get(topic)
+        meta = self.store.topics.get(topic)
         overrides = meta.configs if meta is not None else {}
         value = overrides.get("unclean.leader.election.enable")
         if value is None:
-            return self.broker.config["unclean.leader.election.enable"]
+            return self.config["unclean.leader.election.enable"]
         return value.strip().lower() == "true"
 
     async def _elect_where_needed(self, touched: set[int]) -> list[tuple[str, int]]:
@@ -653,29 +593,30 @@ class Controller:
         for (topic, index), state in list(ctx.states.items()):
             if topic in ctx.deleting:
                 continue
-            replicas = ctx.replicas(topic, index)
-            live_isr = [r for r in state.isr if r in ctx.live]
-            if state.leader in ctx.live and state.leader not in ctx.shutting_down:
-                if live_isr == state.isr:
+            if can_lead(state.leader, ctx.live, ctx.shutting_down):
+                isr = live_isr(state.isr, ctx.live)
+                if isr == state.isr:
                     continue
                 # A follower died: it leaves the ISR (never below the leader itself).
-                new = LeaderIsr(state.leader, state.leader_epoch + 1, live_isr, ctx.epoch)
+                new = LeaderIsr(state.leader, state.leader_epoch + 1, isr, ctx.epoch)
             else:
-                candidates = [r for r in replicas if r in live_isr and self._can_lead(r)]
-                isr = live_isr
-                if not candidates and self._unclean_allowed(topic):
-                    candidates = [r for r in replicas if self._can_lead(r)]
-                    if candidates:
+                choice = offline_partition_election(
+                    ctx.replicas(topic, index),
+                    state.isr,
+                    ctx.live,
+                    ctx.shutting_down,
+                    unclean_allowed=self._unclean_allowed(topic),
+                )
+                if choice is not None:
+                    if choice.unclean:
                         log.warning(
                             "Controller: unclean leader election for %s-%d: %d (ISR was %s)",
                             topic,
                             index,
-                            candidates[0],
+                            choice.leader,
                             state.isr,
                         )
-                        isr = [candidates[0]]
-                if candidates:
-                    new = LeaderIsr(candidates[0], state.leader_epoch + 1, isr, ctx.epoch)
+                    new = LeaderIsr(choice.leader, state.leader_epoch + 1, choice.isr, ctx.epoch)
                 elif state.leader == NO_LEADER:
                     continue
                 else:
@@ -737,225 +678,3 @@ class Controller:
                     return False
         log.warning("Controller: could not update the state of %s-%d", topic, index)
         return False
-
-    # ---- requests to brokers ------------------------------------------------------
-
-    def _replicas_on(self, broker_id: int) -> list[tuple[str, int]]:
-        ctx = self.ctx
-        return [
-            (t, i)
-            for (t, i) in ctx.states
-            if broker_id in ctx.replicas(t, i) and t not in ctx.deleting
-        ]
-
-    def _send_leader_and_isr_for(self, partitions, skip: set[int] = frozenset()) -> None:
-        by_broker: dict[int, list[tuple[str, int]]] = {}
-        for topic, index in partitions:
-            for replica in self.ctx.replicas(topic, index):
-                if replica in self.ctx.live and replica not in skip:
-                    by_broker.setdefault(replica, []).append((topic, index))
-        for broker_id, tps in by_broker.items():
-            self._send_leader_and_isr(broker_id, tps)
-
-    def _send_leader_and_isr(self, broker_id: int, partitions) -> None:
-        ctx = self.ctx
-        if not partitions:
-            return
-        by_topic: dict[str, list] = {}
-        leaders = set()
-        for topic, index in partitions:
-            state = ctx.states[(topic, index)]
-            leaders.add(state.leader)
-            by_topic.setdefault(topic, []).append(
-                LeaderAndIsrRequest.LeaderAndIsrPartitionState(
-                    partition_index=index,
-                    controller_epoch=state.controller_epoch,
-                    leader=state.leader,
-                    leader_epoch=state.leader_epoch,
-                    isr=list(state.isr),
-                    partition_epoch=state.version,
-                    replicas=ctx.replicas(topic, index),
-                    adding_replicas=[],
-                    removing_replicas=[],
-                    is_new=False,
-                )
-            )
-        request = LeaderAndIsrRequest(
-            controller_id=self.broker.node_id,
-            controller_epoch=ctx.epoch,
-            broker_epoch=-1,
-            type=0,
-            topic_states=[
-                LeaderAndIsrRequest.LeaderAndIsrTopicState(
-                    topic_name=topic,
-                    topic_id=ctx.topic_ids.get(topic, bytes(16)),
-                    partition_states=states,
-                )
-                for topic, states in by_topic.items()
-            ],
-            live_leaders=[
-                LeaderAndIsrRequest.LeaderAndIsrLiveLeader(
-                    broker_id=b, host_name=_endpoint(ctx.live[b])[0], port=_endpoint(ctx.live[b])[1]
-                )
-                for b in leaders
-                if b in ctx.live
-            ],
-        )
-        self._enqueue(broker_id, LEADER_AND_ISR, LEADER_AND_ISR_VERSION, request)
-
-    def _send_update_metadata(self, brokers, only=None, deleted=()) -> None:
-        ctx = self.ctx
-        Req = UpdateMetadataRequest
-        by_topic: dict[str, list] = {}
-        keys = ctx.states.keys() if only is None else only
-        for topic, index in keys:
-            state = ctx.states.get((topic, index))
-            if state is None:
-                continue
-            replicas = ctx.replicas(topic, index)
-            by_topic.setdefault(topic, []).append(
-                Req.UpdateMetadataPartitionState(
-                    partition_index=index,
-                    controller_epoch=state.controller_epoch,
-                    leader=state.leader,
-                    leader_epoch=state.leader_epoch,
-                    isr=list(state.isr),
-                    zk_version=state.version,
-                    replicas=replicas,
-                    offline_replicas=[r for r in replicas if r not in ctx.live],
-                )
-            )
-        for topic, index in deleted:
-            by_topic.setdefault(topic, []).append(
-                Req.UpdateMetadataPartitionState(
-                    partition_index=index,
-                    controller_epoch=ctx.epoch,
-                    leader=LEADER_DURING_DELETE,
-                    leader_epoch=0,
-                    isr=[],
-                    zk_version=0,
-                    replicas=[],
-                    offline_replicas=[],
-                )
-            )
-        live_brokers = []
-        for broker_id, endpoint in ctx.live.items():
-            host, port, rack = _endpoint(endpoint)
-            live_brokers.append(
-                Req.UpdateMetadataBroker(
-                    id=broker_id,
-                    endpoints=[
-                        Req.UpdateMetadataEndpoint(
-                            port=port, host=host, listener="PLAINTEXT", security_protocol=0
-                        )
-                    ],
-                    rack=rack,
-                )
-            )
-        request = Req(
-            controller_id=self.broker.node_id,
-            controller_epoch=ctx.epoch,
-            broker_epoch=-1,
-            topic_states=[
-                Req.UpdateMetadataTopicState(
-                    topic_name=topic,
-                    topic_id=ctx.topic_ids.get(topic, bytes(16)),
-                    partition_states=states,
-                )
-                for topic, states in by_topic.items()
-            ],
-            live_brokers=live_brokers,
-        )
-        for broker_id in brokers:
-            self._enqueue(broker_id, UPDATE_METADATA, UPDATE_METADATA_VERSION, request)
-
-    def _send_stop_replica(self, broker_id: int, partitions, delete: bool) -> None:
-        by_topic: dict[str, list] = {}
-        for topic, index in partitions:
-            by_topic.setdefault(topic, []).append(
-                StopReplicaRequest.StopReplicaPartitionState(
-                    partition_index=index, leader_epoch=-2, delete_partition=delete
-                )
-            )
-        request = StopReplicaRequest(
-            controller_id=self.broker.node_id,
-            controller_epoch=self.ctx.epoch,
-            broker_epoch=-1,
-            topic_states=[
-                StopReplicaRequest.StopReplicaTopicState(topic_name=t, partition_states=p)
-                for t, p in by_topic.items()
-            ],
-        )
-        self._enqueue(broker_id, STOP_REPLICA, STOP_REPLICA_VERSION, request)
-
-    def _sender(self, broker_id: int) -> _BrokerSender:
-        sender = self._senders.get(broker_id)
-        if sender is None:
-            host, port, _ = _endpoint(self.ctx.live[broker_id])
-            sender = _BrokerSender(self, broker_id, host, port)
-            self._senders[broker_id] = sender
-            if self._nursery is not None:
-                self._nursery.start_soon(sender.run)
-        return sender
-
-    def _enqueue(self, broker_id: int, api_key: int, version: int, request) -> None:
-        if broker_id not in self.ctx.live:
-            return
-        self._sender(broker_id).enqueue(api_key, version, request)
-
-
-class _BrokerSender:
-    """The controller's queue of requests to one broker, sent in order."""
-
-    def __init__(self, controller: Controller, broker_id: int, host: str, port: int):
-        self.controller = controller
-        self.broker_id = broker_id
-        self.host = host
-        self.port = port
-        self._send, self._receive = trio.open_memory_channel(float("inf"))
-        self._cancel = trio.CancelScope()
-
-    def enqueue(self, api_key: int, version: int, request) -> None:
-        self._send.send_nowait((api_key, version, request))
-
-    def stop(self) -> None:
-        self._cancel.cancel()
-
-    async def run(self) -> None:
-        config = self.controller.broker.config
-        timeout = config["controller.socket.timeout.ms"] / 1000
-        with self._cancel:
-            async with BrokerClient(
-                self.host,
-                self.port,
-                f"controller-{self.controller.broker.node_id}",
-                connect_timeout=timeout,
-                request_timeout=timeout,
-            ) as client:
-                async for api_key, version, request in self._receive:
-                    while True:
-                        try:
-                            response = await client.send(api_key, version, request)
-                        except BrokerClientError as exc:
-                            # Until it answers or the broker is declared dead (its
-                            # ZooKeeper session ends and this sender is stopped).
-                            log.info("Controller -> broker %d: %s", self.broker_id, exc)
-                            await trio.sleep(0.5)
-                            continue
-                        error = getattr(response, "error_code", ErrorCode.NONE)
-                        if error:
-                            log.warning(
-                                "Broker %d answered %s with %s",
-                                self.broker_id,
-                                messages.API_NAMES.get(api_key),
-                                ErrorCode(error).name,
-                            )
-                        break
-
-
-def _endpoint(endpoint) -> tuple[str, int, str | None]:
-    """(host, port, rack) from the store's broker registration."""
-    if isinstance(endpoint, tuple):
-        host, port, *rest = endpoint
-        return host, port, rest[0] if rest else None
-    return endpoint.host, endpoint.port, getattr(endpoint, "rack", None)

@@ -131,7 +131,7 @@ class ClusterMembership:
                 while store.controller_id not in (-1, self.node_id):
                     await controller_changed.wait()
                 continue
-            controller = Controller(self, store)
+            controller = Controller(self.config, self.node_id, store)
             self.controller = controller
             try:
                 async with trio.open_nursery() as controllership:

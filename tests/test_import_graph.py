@@ -39,6 +39,8 @@ LAYERS: dict[str, int] = {
     "kafka_compat.txn": 5,
     "kafka_compat.security": 5,
     "kafka_compat.cluster.zk_client": 5,
+    "kafka_compat.cluster.zk_cache": 5,
+    "kafka_compat.cluster.zk_admin": 5,
     "kafka_compat.cluster.zk_store": 5,
     "kafka_compat.cluster.zk_cache": 5,
     "kafka_compat.cluster.zk_admin": 5,

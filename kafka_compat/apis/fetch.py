@@ -13,9 +13,9 @@ Behavior: consumers read whole record batches up to the high watermark, from the
     batch that contains the fetch offset (clients skip the records below it).
     Honours max_bytes, each partition's partition_max_bytes, min_bytes and
     max_wait_ms; the first batch of the response is returned whole even when it is
-    larger than the limits (KIP-74). A fetch short of min_bytes waits on the
-    partitions' append events (no polling) until enough data arrived or max_wait_ms
-    passed. An offset outside [log start, log end] answers OFFSET_OUT_OF_RANGE with
+    larger than the limits (KIP-74). A fetch short of min_bytes waits (no polling)
+    until enough data became readable (a consumer wakes on high-watermark advances, a
+    follower on appends, both on leadership changes) or max_wait_ms passed. An offset outside [log start, log end] answers OFFSET_OUT_OF_RANGE with
     the log start offset and high watermark. Empty partitions carry empty records,
     never null (librdkafka rejects a -1 MessageSetSize).
 Version notes: v4 LastStableOffset, AbortedTransactions · v5 LogStartOffset · v7 fetch

@@ -19,6 +19,7 @@ import trio
 from kafka_compat.cluster.client import BrokerClient, BrokerClientError
 from kafka_compat.cluster.controller import Controller, LeaderIsr
 from kafka_compat.cluster.metadata_cache import MetadataCache
+from kafka_compat.cluster.store import StoreError
 from kafka_compat.config import BrokerConfig
 from kafka_compat.events import Signal
 from kafka_compat.replica_manager import ReplicaManager
@@ -104,7 +105,6 @@ class ClusterMembership:
             task_status.started()
 
     async def _run_for_controller(self, controller_changed, session_changed) -> None:
-        from kafka_compat.cluster.store import StoreError
         from kafka_compat.cluster.zk_client import SessionEvent
 
         store = self.store
@@ -171,7 +171,6 @@ class ClusterMembership:
     async def _isr_updater(self, partition, new_isr: list[int]) -> bool:
         """The leader's ISR change: a version-checked write of the partition's state,
         then an /isr_change_notification for the controller (Kafka 2.x, no AlterIsr)."""
-        from kafka_compat.cluster.store import StoreError
 
         store = self.store
         state = LeaderIsr(

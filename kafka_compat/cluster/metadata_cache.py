@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import trio
 
+from kafka_compat.events import Signal
+
 
 @dataclass(slots=True)
 class BrokerEndpoint:
@@ -42,7 +44,7 @@ class MetadataCache:
         # topic -> partition index -> state
         self.topics: dict[str, dict[int, PartitionState]] = {}
         self.topic_ids: dict[str, bytes] = {}
-        self._changed = trio.Event()
+        self._changed = Signal()
 
     def update(
         self,
@@ -72,8 +74,7 @@ class MetadataCache:
 
     def poke(self) -> None:
         """Wake the waiters of `wait_changed` (also when the store's topics change)."""
-        self._changed.set()
-        self._changed = trio.Event()
+        self._changed.fire()
 
     def leader(self, topic: str, index: int) -> BrokerEndpoint | None:
         state = self.topics.get(topic, {}).get(index)

@@ -1,58 +1,48 @@
-"""Log: one partition's log, `<log.dir>/<topic>-<partition>/`, a list of LogSegments.
+"""Log: one partition's log, `<log.dir>/<topic>-<partition>/` (Kafka's UnifiedLog).
+
+The Log is a LocalLog (storage/local_log.py: the segments, roll, read across segments,
+flush, segment truncation and deletion, the log end offset) and adds what Kafka's
+UnifiedLog adds: validation, producer state, leader epochs, snapshots, the log start
+offset's moves and retention decisions.
 
 Append (produce): the batch is validated (storage/log_validator.py: size, magic, CRC,
 exactly one batch per leader append, the client and timestamp checks), the
 ProducerStateManager checks idempotence, offsets are patched into the batch header,
 LogAppendTime is stamped if the topic asks for it, and the bytes go to the active
-segment as they are, rolling to a new segment when it is full (segment.bytes,
-an index full, offsets beyond int32 of the base) or old (segment.ms + jitter, from the
-first batch's max timestamp). A failed write (disk full, EIO) raises StorageError
-(KAFKA_STORAGE_ERROR), is logged once per episode, and leaves the log as it was.
-Read (fetch): whole batches from the one containing the fetch offset, below the
-caller's upper offset (high watermark / last stable offset), within max_bytes; one
-pread per segment touched.
+segment as they are (LocalLog._write, which rolls when the segment is full or old).
+Read (fetch, LocalLog.read): whole batches from the one containing the fetch offset,
+below the caller's upper offset (high watermark / last stable offset), within max_bytes.
 
-The segments are kept in a LogSegments (storage/log_segments.py), which answers
-which segment holds an offset. Opening a log loads and recovers its directory
-(storage/log_loader.py: interrupted compaction swaps, leftovers, recovery after an
-unclean shutdown, kept in `load_report`). Producer state comes from the newest producer
-snapshot (`<offset>.snapshot`) at or below the log end offset plus the batch headers
-after it; snapshots are written when a segment rolls and when the log closes, and
-go with the segments they precede.
+Opening a log loads and recovers its directory (storage/log_loader.py: interrupted
+compaction swaps, leftovers, recovery after an unclean shutdown, kept in
+`load_report`). Producer state comes from the newest producer snapshot
+(`<offset>.snapshot`) at or below the log end offset plus the batch headers after it;
+snapshots are written when a segment rolls and when the log closes, and go with the
+segments they precede.
 
 Leader epochs (`leader_epoch_cache`, storage/leader_epoch.py, `leader-epoch-checkpoint`):
 a leader append records its epoch when it changes, a follower append each new epoch
 its batches carry; truncations and log start moves trim the cache; opening the log
 loads it (storage/log_loader.py). `end_offset_for_epoch` answers OffsetForLeaderEpoch.
 
-Flushing: appends never fsync. `flush.messages` / `flush.ms` and rolls (Kafka flushes
-a rolled segment asynchronously) only make the log due; `flush_due(now)` hands out a
-LogFlush whose `run()` fsyncs in a worker thread and whose `complete()` moves the
-recovery point on the loop thread.
-
 Retention (`delete_old_segments`): whole segments past retention.ms / retention.bytes
 (cleanup.policy with "delete") or wholly below the log start offset (DeleteRecords)
-are removed from the segment list and their files renamed `*.deleted` at once; the
-files are unlinked later by `PendingDeletions.delete_due` (file.delete.delay.ms).
+are chosen here and taken out by LocalLog.remove_segments (files renamed `*.deleted`
+at once, unlinked later by `PendingDeletions.delete_due`, file.delete.delay.ms).
 
 Threading contract: everything here runs on the broker's event loop thread except
 opening a log (`Log(...)`, with its LogLoader: a worker thread when the LogManager
 loads the log directory at startup, before anything else uses the log),
-`LogFlush.run` / `flush_files` (worker thread: fsync through descriptors of its own,
-never mutates the log; writes the leader-epoch-checkpoint if it changed) and the log
-cleaner's `CleaningTask.run` (storage/cleaner.py, reads closed segments by path).
-Retention and the cleaner's swap are loop-only and quick (renames, no fsync, no data
-copy).
+`LogFlush.run` / `flush_files` (worker thread: LocalLog's fsyncs, then the
+leader-epoch-checkpoint if it changed; never mutates the log) and the log cleaner's
+`CleaningTask.run` (storage/cleaner.py, reads closed segments by path). Retention and
+the cleaner's swap are loop-only and quick (renames, no fsync, no data copy).
 """
 
 from __future__ import annotations
 
-import base64
 import enum
 import logging
-import os
-import shutil
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -61,7 +51,6 @@ from typing import NamedTuple
 from protocol.records import (
     CONTROL_COMMIT,
     CONTROL_MASK,
-    INT32_MAX,
     LOG_OVERHEAD,
     BatchesInfo,
     BatchHeader,
@@ -79,10 +68,17 @@ from storage.errors import (
 )
 from storage.file_handles import FileHandleCache
 from storage.leader_epoch import LEADER_EPOCH_CHECKPOINT, LeaderEpochFileCache
-from storage.log_config import LONG_MAX, LogConfig
+from storage.local_log import (
+    FetchDataInfo,  # noqa: F401 - re-exported (imported from storage.log)
+    LocalLog,
+    LogFlush,  # noqa: F401 - re-exported
+    PendingDeletions,
+    parse_topic_partition,  # noqa: F401 - re-exported
+)
+from storage.log_config import LogConfig
 from storage.log_loader import LoadReport, LogLoader
-from storage.log_segments import LogSegments
 from storage.log_validator import validate_batches
+from storage.partition_metadata import PartitionMetadataFile
 from storage.producer_state import (
     CorruptSnapshot,
     ProducerAppendInfo,
@@ -91,17 +87,7 @@ from storage.producer_state import (
     encode_snapshot,
     snapshot_file_name,
 )
-from storage.segment import (
-    CLEANED_SUFFIX,
-    DELETED_SUFFIX,
-    SWAP_SUFFIX,
-    LogSegment,
-    TimestampAndOffset,
-    random_roll_jitter,
-    sync_file,
-)
-
-PARTITION_METADATA = "partition.metadata"  # the topic id (Kafka's file, KIP-516)
+from storage.segment import LogSegment, TimestampAndOffset
 
 log = logging.getLogger(__name__)
 
@@ -133,80 +119,7 @@ class LogAppendInfo(NamedTuple):
     valid_bytes: int = 0
 
 
-class FetchDataInfo(NamedTuple):
-    records: bytes  # whole batches, b"" when none
-    fetch_offset: int
-    next_offset: int  # offset after the last batch returned (= fetch_offset when empty)
-
-
-def parse_topic_partition(name: str) -> tuple[str, int]:
-    """'my.topic-name-3' -> ('my.topic-name', 3): topics may contain '-', split on the last."""
-    topic, sep, partition = name.rpartition("-")
-    if not sep or not topic or not partition.isdigit():
-        raise ValueError(f"not a <topic>-<partition> directory name: {name!r}")
-    return topic, int(partition)
-
-
-class PendingDeletions:
-    """Files renamed `*.deleted`, unlinked once their file.delete.delay.ms has passed.
-
-    Thread-safe: logs add on the loop thread, `delete_due` may run in a worker thread.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: list[tuple[int, Path]] = []
-
-    def add(self, path: Path, due_ms: int) -> None:
-        with self._lock:
-            self._items.append((due_ms, path))
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def items(self) -> list[tuple[Path, int]]:
-        with self._lock:
-            return [(path, due) for due, path in self._items]
-
-    def delete_due(self, now_ms: int) -> int:
-        """Unlink the files due by `now_ms`; returns how many were removed."""
-        with self._lock:
-            due = [item for item in self._items if item[0] <= now_ms]
-            self._items = [item for item in self._items if item[0] > now_ms]
-        removed = 0
-        for _, path in due:
-            try:
-                path.unlink()
-                removed += 1
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                log.error("cannot delete %s: %s", path, exc)
-        return removed
-
-
-class LogFlush:
-    """One log's due flush: `run()` in a worker thread (fsync), then `complete()` on the
-    loop thread (the recovery point moves; ignored if the log was truncated meanwhile)."""
-
-    __slots__ = ("log", "up_to", "generation")
-
-    def __init__(self, log: Log, up_to: int, generation: int) -> None:
-        self.log = log
-        self.up_to = up_to
-        self.generation = generation
-
-    def run(self) -> None:
-        self.log.flush_files(self.up_to)
-
-    def complete(self) -> None:
-        self.log.mark_flushed(self.up_to, self.generation)
-
-    def __repr__(self) -> str:
-        return f"LogFlush({self.log.name}, up_to={self.up_to})"
-
-
-class Log:
+class Log(LocalLog):
     def __init__(
         self,
         dir: Path,
@@ -218,7 +131,7 @@ class Log:
         producer_id_expiration_ms: int = DEFAULT_PRODUCER_ID_EXPIRATION_MS,
         file_cache: FileHandleCache | None = None,
         pending_deletions: PendingDeletions | None = None,
-        on_flush_due: Callable[[Log], None] | None = None,
+        on_flush_due: Callable[[LocalLog], None] | None = None,
         now_ms: int | None = None,
     ) -> None:
         """Open (or create) the log in `dir`, recovering as the shutdown requires.
@@ -227,41 +140,26 @@ class Log:
         collects `*.deleted` files (the LogManager's, else the log's own);
         `on_flush_due(log)` is called when flush.messages is reached.
         """
-        self.dir = Path(dir)
-        try:
-            self.topic, self.partition = parse_topic_partition(self.dir.name)
-        except ValueError:
-            self.topic, self.partition = self.dir.name, -1
-        self._config = config
-        self.producer_id_expiration_ms = producer_id_expiration_ms
-        self.file_cache = file_cache
-        self.pending_deletions = (
-            pending_deletions if pending_deletions is not None else PendingDeletions()
+        super().__init__(
+            dir,
+            config,
+            file_cache=file_cache,
+            pending_deletions=pending_deletions,
+            on_flush_due=on_flush_due,
         )
-        self.on_flush_due = on_flush_due
+        self.producer_id_expiration_ms = producer_id_expiration_ms
         self.producer_state = ProducerStateManager()
         self.leader_epoch_cache = LeaderEpochFileCache(self.dir / LEADER_EPOCH_CHECKPOINT)
         self.topic_id: bytes | None = None  # from partition.metadata, once known
-        self.segments = LogSegments()
         self._snapshot_offsets: list[int] = []  # sorted offsets of <offset>.snapshot files
-        self._unflushed_messages = 0
-        self._flush_signalled = False
-        self._roll_flush_offset = 0  # a rolled segment's end, to be flushed (as Kafka)
-        self._dir_unsynced = True  # files created or renamed since the last flush
-        self.last_flush_ms = int(time.time() * 1000)
-        # Bumped when segments go away under a running cleaner or flush (truncation,
-        # retention, deletion): their results are then discarded.
-        self.generation = 0
         self.cleaning: object | None = None  # the running CleaningTask (storage/cleaner.py)
         self.next_delete_horizon_ms: int | None = None  # tombstones due (set by the cleaner)
-        self.closed = False
-        self._storage_error_logged = False
         loader = LogLoader(self.dir, self.segments, self._new_segment)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
             loader.load_segments(log_start_offset or 0, recovery_point, had_clean_shutdown)
             self._snapshot_offsets = loader.snapshot_offsets
-            self.topic_id = self._read_topic_id()
+            self.topic_id = PartitionMetadataFile(self.dir).read()
             self.log_end_offset = self.segments.last.next_offset
         except OSError as exc:
             self.close_handlers()
@@ -285,62 +183,7 @@ class Log:
             had_clean_shutdown, snapshot_offset, self.log_end_offset, epochs_rebuilt_from
         )
 
-    # -- configuration and shape ---------------------------------------------
-
-    @property
-    def config(self) -> LogConfig:
-        return self._config
-
-    @config.setter
-    def config(self, config: LogConfig) -> None:
-        """Topic config changed (AlterConfigs): takes effect from the next append/check."""
-        self._config = config
-        self.active_segment.index_interval_bytes = config.index_interval_bytes
-
-    @property
-    def name(self) -> str:
-        return self.dir.name
-
-    @property
-    def active_segment(self) -> LogSegment:
-        return self.segments.active  # never None: a log always has a segment
-
-    @property
-    def size(self) -> int:
-        return sum(segment.size for segment in self.segments)
-
-    def _new_segment(self, base_offset: int, create: bool = False) -> LogSegment:
-        config = self._config
-        kwargs = {
-            "index_interval_bytes": config.index_interval_bytes,
-            "max_index_size": config.segment_index_bytes,
-            "roll_jitter_ms": random_roll_jitter(config.segment_jitter_ms),
-            "file_cache": self.file_cache,
-        }
-        if create:
-            return LogSegment.create(self.dir, base_offset, **kwargs)
-        return LogSegment(self.dir, base_offset, **kwargs)
-
     # -- the topic's id (partition.metadata) --------------------------------------
-
-    def _read_topic_id(self) -> bytes | None:
-        """`topic_id: <base64url>` from partition.metadata; None if absent or unreadable
-        (a log from before topic ids: the next assign_topic_id writes it)."""
-        try:
-            text = (self.dir / PARTITION_METADATA).read_text("utf-8")
-        except FileNotFoundError:
-            return None
-        for line in text.splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "topic_id":
-                try:
-                    raw = base64.urlsafe_b64decode(value.strip() + "==")
-                except ValueError:
-                    break
-                if len(raw) == 16:
-                    return raw
-        log.warning("%s: unreadable %s, ignored", self.dir, PARTITION_METADATA)
-        return None
 
     def assign_topic_id(self, topic_id: bytes) -> None:
         """Record the topic's id in partition.metadata (Kafka's format), so that a
@@ -348,14 +191,7 @@ class Log:
         file lost in a crash is written again when the partition is next taken up."""
         if topic_id == self.topic_id:
             return
-        text = base64.urlsafe_b64encode(topic_id).decode().rstrip("=")
-        path = self.dir / PARTITION_METADATA
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            tmp.write_text(f"version: 0\ntopic_id: {text}\n", "utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise StorageError(f"cannot write {path}: {exc}") from exc
+        PartitionMetadataFile(self.dir).write(topic_id)
         self.topic_id = topic_id
 
     # -- leader epochs ------------------------------------------------------------------
@@ -506,7 +342,7 @@ class Log:
             header.producer_id, validate_epoch=False, validate_sequence=False
         )
         try:
-            _add_batch(append, header, lambda: segment.read_batch(position, header.size))
+            append.append_batch(header, lambda: segment.read_batch(position, header.size))
         except InvalidRecordError:
             return
         state.update(append)
@@ -688,8 +524,7 @@ class Log:
                     append = appends[producer_id] = state.prepare_update(
                         producer_id, validate_epoch=False, validate_sequence=False
                     )
-                _add_batch(
-                    append,
+                append.append_batch(
                     header,
                     lambda start=position, end=position + header.size: bytes(records[start:end]),
                 )
@@ -715,208 +550,25 @@ class Log:
             info.size,
         )
 
-    def _write(
-        self,
-        records: bytes | bytearray | memoryview,
-        info: BatchesInfo,
-        first_offset: int | None,
-        last_offset: int,
-        max_timestamp: int,
-        append_time: int,
-        now: int,
-    ) -> None:
-        try:
-            self._maybe_roll(info.size, max_timestamp, last_offset, now)
-            self.active_segment.append(records, info, first_offset, append_time)
-        except OSError as exc:
-            self._storage_error("append", exc)
-        if self._storage_error_logged:
-            log.info("%s: writes succeed again", self.name)
-            self._storage_error_logged = False
-        self.log_end_offset = last_offset + 1
-
-    def _storage_error(self, action: str, exc: OSError) -> None:
-        """Raise StorageError for a failed disk operation, logging once per episode."""
-        if not self._storage_error_logged:
-            self._storage_error_logged = True
-            log.error(
-                "%s: %s failed (%s); answering KAFKA_STORAGE_ERROR until a write succeeds",
-                self.name,
-                action,
-                exc,
-            )
-        else:
-            log.debug("%s: %s failed again: %s", self.name, action, exc)
-        raise StorageError(f"{action} on {self.dir} failed: {exc}") from exc
-
-    def _after_append(self, messages: int) -> None:
-        self._unflushed_messages += messages
-        # flush.messages (off by default, as in Kafka): the log becomes due; the broker's
-        # flusher fsyncs it in a worker thread (flush_due / LogFlush).
-        if self._unflushed_messages >= self._config.flush_messages and not self._flush_signalled:
-            self._flush_signalled = True
-            if self.on_flush_due is not None:
-                self.on_flush_due(self)
-
-    def _maybe_roll(self, size: int, max_timestamp: int, last_offset: int, now: int) -> None:
-        segment = self.active_segment
-        if segment.size == 0:
-            return
-        config = self._config
-        if (
-            segment.size + size > config.segment_bytes
-            or segment.index.is_full
-            or segment.time_index.is_full
-            or last_offset - segment.base_offset > INT32_MAX
-            or segment.time_waited_for_roll(now, max_timestamp)
-            > config.segment_ms - segment.roll_jitter_ms
-        ):
-            self.roll()
+    # -- roll, flush (extending LocalLog's) -------------------------------------------
 
     def roll(self) -> LogSegment:
-        """Start a new active segment at the log end offset (no-op if the active one is
-        empty). Writes a producer snapshot at the new base offset, and makes the log due
-        for a flush up to it (Kafka flushes a rolled segment asynchronously)."""
+        """LocalLog.roll, then a producer snapshot at the new base offset (as Kafka's
+        UnifiedLog.roll). No-op if the active segment is empty."""
         active = self.active_segment
-        end = self.log_end_offset
-        if active.size == 0 and active.base_offset == end:
-            return active
-        active.on_become_inactive()
-        segment = self._new_segment(end, create=True)
-        self.take_snapshot()
-        self.segments.add(segment)
-        self._roll_flush_offset = end
-        self._dir_unsynced = True
-        log.debug("%s: rolled new segment at offset %d", self.name, segment.base_offset)
+        segment = super().roll()
+        if segment is not active:
+            self.take_snapshot()
         return segment
 
-    # -- flushing -------------------------------------------------------------------
-
-    @property
-    def unflushed_messages(self) -> int:
-        return self._unflushed_messages
-
-    def flush_due(self, now_ms: int) -> LogFlush | None:
-        """Loop thread: a LogFlush if flush.messages / flush.ms or a roll asks for one."""
-        config = self._config
-        end = self.log_end_offset
-        target = self._roll_flush_offset
-        if self._unflushed_messages >= config.flush_messages:
-            target = end
-        elif (
-            config.flush_ms != LONG_MAX
-            and now_ms - self.last_flush_ms >= config.flush_ms
-            and end > self.recovery_point
-        ):
-            target = end
-        if target <= self.recovery_point:
-            self._roll_flush_offset = 0
-            return None
-        if target == end:
-            self._unflushed_messages = 0
-            self._flush_signalled = False
-        self._roll_flush_offset = 0
-        self.last_flush_ms = now_ms
-        return LogFlush(self, target, self.generation)
-
     def flush_files(self, up_to: int | None = None, *, indexes: bool = True) -> None:
-        """fsync what holds data below `up_to` (default: the log end offset) and past the
-        recovery point, then the directory, then write the leader-epoch-checkpoint if it
-        changed. Worker-thread safe: descriptors of its own, and the log is not changed
-        (`mark_flushed` moves the recovery point)."""
-        if up_to is None:
-            up_to = self.log_end_offset
-        segments = self.segments[:]
-        start = self.recovery_point
-        try:
-            for i, segment in enumerate(segments):
-                if segment.base_offset >= up_to and i > 0:
-                    break
-                later = segments[i + 1] if i + 1 < len(segments) else None
-                if later is not None and later.base_offset <= start:
-                    continue
-                if indexes:
-                    segment.flush()
-                else:
-                    sync_file(segment.log_path)
-            if self._dir_unsynced:
-                self._dir_unsynced = False  # cleared first: a racing rename sets it again
-                sync_file(self.dir)
-        except OSError as exc:
-            log.error("%s: flush failed: %s", self.name, exc)
-            raise StorageError(f"flush of {self.dir} failed: {exc}") from exc
+        """LocalLog.flush_files, then the leader-epoch-checkpoint if it changed.
+        Worker-thread safe (see LocalLog.flush_files)."""
+        super().flush_files(up_to, indexes=indexes)
         # Before the recovery point moves: the file must hold every epoch below it.
         self.leader_epoch_cache.flush()
 
-    def mark_flushed(self, up_to: int, generation: int | None = None) -> None:
-        """Loop thread, after flush_files(up_to): the recovery point moves to `up_to`."""
-        if generation is not None and generation != self.generation:
-            return  # truncated meanwhile: the recovery point stays where it is
-        if up_to > self.recovery_point:
-            self.recovery_point = min(up_to, self.log_end_offset)
-
-    def flush(self) -> None:
-        """Flush everything now, in the calling thread (shutdown, tests)."""
-        up_to = self.log_end_offset
-        generation = self.generation
-        first = max(0, self.segments.floor_index(self.recovery_point))
-        for segment in self.segments[first:]:
-            segment.index.write_pending()
-            segment.time_index.write_pending()
-        self.flush_files(up_to)
-        self.mark_flushed(up_to, generation)
-        self._unflushed_messages = 0
-        self._flush_signalled = False
-        self.last_flush_ms = int(time.time() * 1000)
-
-    # -- read -------------------------------------------------------------------
-
-    def read(
-        self,
-        fetch_offset: int,
-        max_bytes: int,
-        max_offset: int | None = None,
-        min_one_batch: bool = True,
-    ) -> FetchDataInfo:
-        """Whole batches from the one containing `fetch_offset`, with base offsets below
-        `max_offset` (exclusive; the log end offset when None), at most `max_bytes` except
-        that the first batch comes whole when `min_one_batch`. May cross segments."""
-        end = self.log_end_offset
-        if fetch_offset < self.log_start_offset or fetch_offset > end:
-            raise OffsetOutOfRange(
-                f"{self.name}: offset {fetch_offset} is outside [{self.log_start_offset}, {end}]"
-            )
-        if max_offset is None or max_offset > end:
-            max_offset = end
-        if fetch_offset >= max_offset:
-            return FetchDataInfo(b"", fetch_offset, fetch_offset)
-        chunks = []
-        budget = max_bytes
-        offset = fetch_offset
-        segments = self.segments
-        count = len(segments)  # the list does not change while a read runs
-        index = segments.floor_index(fetch_offset)
-        try:
-            while 0 <= index < count:
-                segment = segments[index]
-                if segment.base_offset >= max_offset:
-                    break
-                result = segment.read(offset, budget, max_offset, min_one_batch and not chunks)
-                if result is not None:
-                    if result.data:
-                        chunks.append(result.data)
-                        budget -= len(result.data)
-                        offset = result.next_offset
-                    if not result.reached_end or budget <= 0:
-                        break
-                index += 1
-        except OSError as exc:
-            raise StorageError(f"read from {self.dir} failed: {exc}") from exc
-        if not chunks:
-            return FetchDataInfo(b"", fetch_offset, fetch_offset)
-        if len(chunks) == 1 and isinstance(chunks[0], bytes):
-            return FetchDataInfo(chunks[0], fetch_offset, offset)
-        return FetchDataInfo(b"".join(chunks), fetch_offset, offset)
+    # -- timestamps (ListOffsets) ------------------------------------------------------
 
     def offset_for_timestamp(
         self, timestamp: int, max_offset: int | None = None
@@ -983,20 +635,10 @@ class Log:
         if offset >= self.log_end_offset:
             self._truncate_epochs_from_end(self.log_end_offset)
             return False
-        self.generation += 1
         if offset < self.segments.first.base_offset:
             self.truncate_fully_and_start_at(offset)
             return True
-        # Segments starting above `offset` go; one starting at it stays, emptied (as Kafka).
-        keep = self.segments.floor_index(offset) + 1
-        for segment in self.segments[keep:]:
-            segment.delete()
-        self.segments.remove(keep)
-        active = self.active_segment
-        active.truncate_to(offset)
-        self.log_end_offset = active.next_offset
-        self.log_start_offset = min(self.log_start_offset, self.log_end_offset)
-        self.recovery_point = min(self.recovery_point, self.log_end_offset)
+        super().truncate_to(offset)
         end = self.log_end_offset
         self._truncate_epochs_from_end(end)
         self._delete_snapshots(lambda o: o <= end)
@@ -1006,15 +648,8 @@ class Log:
     def truncate_fully_and_start_at(self, offset: int) -> None:
         """Drop every segment and restart the log, empty, at `offset`. The leader epoch
         cache is emptied and its file rewritten at once (loop thread; rare)."""
-        self.generation += 1
-        for segment in self.segments:
-            segment.delete()
-        self.segments.clear()
+        super().truncate_fully_and_start_at(offset)
         self._delete_snapshots(lambda o: False)
-        self.segments.add(self._new_segment(offset, create=True))
-        self.log_end_offset = offset
-        self.log_start_offset = offset
-        self.recovery_point = offset
         self.producer_state.clear(offset)
         self.leader_epoch_cache.clear()
         try:
@@ -1126,57 +761,12 @@ class Log:
         return len(doomed)
 
     def remove_segments(self, doomed: list[LogSegment], now_ms: int) -> None:
-        """Take the first `len(doomed)` segments (which must be `doomed`) out of the log,
-        rename their files `*.deleted` and queue them for deletion; the log start offset
-        moves to the new first segment. Loop thread."""
-        count = len(doomed)
-        if self.segments[:count] != doomed or count >= len(self.segments):
-            raise ValueError("remove_segments: not the oldest, inactive segments")
-        self.generation += 1  # a running cleaner or flush must not use them any more
-        self.segments.remove(0, count)
-        for segment in doomed:
-            self._retire(segment, now_ms)
+        """LocalLog.remove_segments; the leader epochs and the producer snapshots below
+        the new first segment go with them. Loop thread."""
+        super().remove_segments(doomed, now_ms)
         first_base = self.segments.first.base_offset
-        self.log_start_offset = max(self.log_start_offset, first_base)
-        self.recovery_point = max(self.recovery_point, first_base)
         self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
         self._delete_snapshots(lambda o: o >= first_base)
-
-    def _retire(self, segment: LogSegment, now_ms: int) -> None:
-        """Rename a segment's files `*.deleted` and queue them (file.delete.delay.ms)."""
-        due = now_ms + self._config.file_delete_delay_ms
-        self._dir_unsynced = True
-        try:
-            segment.close()
-            segment.change_file_suffix(segment.file_suffix, DELETED_SUFFIX)
-        except OSError as exc:
-            log.error("%s: cannot rename %s for deletion: %s", self.name, segment, exc)
-        for path in (segment.log_path, segment.index.path, segment.time_index.path):
-            if path.name.endswith(DELETED_SUFFIX):
-                self.pending_deletions.add(path, due)
-
-    # -- compaction support (storage/cleaner.py) -----------------------------------------
-
-    def replace_segments(self, old: list[LogSegment], new: LogSegment, now_ms: int) -> None:
-        """Swap the cleaned `new` (files `*.cleaned`, base = old[0]'s) in for the
-        consecutive, inactive segments `old`. Loop thread, renames only, in Kafka's
-        order: new `.cleaned` -> `.swap`; old -> `.deleted` (queued); new `.swap` -> final.
-        A crash in between is finished by the next open (LogLoader._complete_swaps)."""
-        first = self.segments.index_of(old[0])
-        count = len(old)
-        if first < 0 or self.segments[first : first + count] != old:
-            raise ValueError("replace_segments: the segments are no longer in the log")
-        if first + count >= len(self.segments):
-            raise ValueError("replace_segments: never the active segment")
-        if new.base_offset != old[0].base_offset:
-            raise ValueError("replace_segments: the new segment must keep the base offset")
-        new.change_file_suffix(CLEANED_SUFFIX, SWAP_SUFFIX)
-        self.segments.remove(first, first + count)
-        for segment in old:
-            self._retire(segment, now_ms)
-        new.change_file_suffix(SWAP_SUFFIX, "")
-        new.attach_cache(self.file_cache)
-        self.segments.insert(first, new)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -1195,54 +785,10 @@ class Log:
                 # LogManager.close flushes next and fails the same way: no clean
                 # shutdown marker, so the next open re-learns the epochs.
                 log.warning("%s: %s", self.name, exc)
-        self.closed = True
-        self.generation += 1
-        for segment in self.segments:
-            segment.close()
-
-    def close_handlers(self) -> None:
-        """Release every descriptor without writing anything (Kafka's closeHandlers: a
-        failed open, a deletion). The log is closed."""
-        self.closed = True
-        self.generation += 1
-        for segment in self.segments:
-            try:
-                segment.close()
-            except OSError as exc:
-                log.warning("%s: closing %s: %s", self.name, segment.log_path.name, exc)
-
-    def delete(self) -> None:
-        """Close and remove the partition's directory."""
-        self.close_handlers()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        super().close()
 
     def __repr__(self) -> str:
         return (
             f"Log({self.dir}, start={self.log_start_offset}, end={self.log_end_offset},"
             f" segments={len(self.segments)})"
-        )
-
-
-def _add_batch(append, header: BatchHeader, read_marker: Callable[[], bytes]) -> None:
-    """One batch, from its header, into a producer's pending state update: a data
-    batch, or a transaction marker (whose record `read_marker` reads; raises
-    InvalidRecordError when it does not parse)."""
-    if header.attributes & CONTROL_MASK:
-        control_type, coordinator_epoch = read_end_txn_marker(read_marker())
-        append.append_end_txn_marker(
-            header.producer_epoch,
-            coordinator_epoch,
-            header.base_offset,
-            header.max_timestamp,
-            control_type == CONTROL_COMMIT,
-        )
-    else:
-        append.append_data_batch(
-            header.producer_epoch,
-            header.base_sequence,
-            header.last_sequence,
-            header.base_offset,
-            header.last_offset,
-            header.max_timestamp,
-            header.is_transactional,
         )

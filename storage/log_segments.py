@@ -7,8 +7,8 @@ look like a list's: `len`, iteration, `segments[i]`, `segments[a:b]` (a new list
 `active` (the newest segment, which every append writes to) is a plain attribute the
 same methods keep up to date, so reading it costs no call.
 
-Threading: used from the broker's event loop thread, like the Log that owns it. A
-worker thread (`Log.flush_files`) takes a copy (`segments[:]`, one C-level list copy)
+Threading: used from the broker's event loop thread, like the LocalLog that owns it. A
+worker thread (`LocalLog.flush_files`) takes a copy (`segments[:]`, one C-level list copy)
 and never mutates it.
 """
 

@@ -41,12 +41,20 @@ from __future__ import annotations
 import logging
 import struct
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from crc32c import crc32c
 
-from protocol.records import INT32_MAX, NO_PRODUCER_EPOCH, NO_SEQUENCE
+from protocol.records import (
+    CONTROL_COMMIT,
+    CONTROL_MASK,
+    INT32_MAX,
+    NO_PRODUCER_EPOCH,
+    NO_SEQUENCE,
+    BatchHeader,
+    read_end_txn_marker,
+)
 from storage.errors import (
     InvalidProducerEpoch,
     OutOfOrderSequence,
@@ -234,6 +242,30 @@ class ProducerAppendInfo:
         entry.current_txn_first_offset = None
         entry.last_timestamp = timestamp
         return completed
+
+    def append_batch(self, header: BatchHeader, read_marker: Callable[[], bytes]) -> None:
+        """Stage one batch from its header (Kafka's ProducerAppendInfo.append): a data
+        batch, or a transaction marker (whose record `read_marker` reads; raises
+        InvalidRecordError when it does not parse)."""
+        if header.attributes & CONTROL_MASK:
+            control_type, coordinator_epoch = read_end_txn_marker(read_marker())
+            self.append_end_txn_marker(
+                header.producer_epoch,
+                coordinator_epoch,
+                header.base_offset,
+                header.max_timestamp,
+                control_type == CONTROL_COMMIT,
+            )
+        else:
+            self.append_data_batch(
+                header.producer_epoch,
+                header.base_sequence,
+                header.last_sequence,
+                header.base_offset,
+                header.last_offset,
+                header.max_timestamp,
+                header.is_transactional,
+            )
 
 
 class ProducerStateManager:

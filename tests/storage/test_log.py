@@ -415,9 +415,9 @@ def test_roll_when_offsets_would_not_fit_in_int32_of_the_base(tmp_path):
 
 
 def test_roll_jitter_shortens_segment_ms(tmp_path, monkeypatch):
-    import storage.log as log_module
+    import storage.local_log as local_log_module
 
-    monkeypatch.setattr(log_module, "random_roll_jitter", lambda jitter: 400)
+    monkeypatch.setattr(local_log_module, "random_roll_jitter", lambda jitter: 400)
     log = Log(tmp_path / "t-0", LogConfig(segment_ms=1000, segment_jitter_ms=500))
     log.append(_batch(timestamp=NOW))
     log.append(_batch(timestamp=NOW + 700))  # 700 > 1000 - 400

@@ -42,8 +42,6 @@ LAYERS: dict[str, int] = {
     "kafka_compat.cluster.zk_cache": 5,
     "kafka_compat.cluster.zk_admin": 5,
     "kafka_compat.cluster.zk_store": 5,
-    "kafka_compat.cluster.zk_cache": 5,
-    "kafka_compat.cluster.zk_admin": 5,
     "kafka_compat.cluster.controller": 5,
     "kafka_compat.cluster.controller_channel": 5,
     "kafka_compat.cluster.controller_context": 5,

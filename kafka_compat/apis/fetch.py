@@ -15,8 +15,9 @@ Behavior: consumers read whole record batches up to the high watermark, from the
     max_wait_ms; the first batch of the response is returned whole even when it is
     larger than the limits (KIP-74). A fetch short of min_bytes waits (no polling)
     until enough data became readable (a consumer wakes on high-watermark advances, a
-    follower on appends, both on leadership changes) or max_wait_ms passed. An offset outside [log start, log end] answers OFFSET_OUT_OF_RANGE with
-    the log start offset and high watermark. Empty partitions carry empty records,
+    follower on appends, both on leadership changes) or max_wait_ms passed. An offset
+    outside [log start, log end] answers OFFSET_OUT_OF_RANGE with the log start offset
+    and high watermark. Empty partitions carry empty records,
     never null (librdkafka rejects a -1 MessageSetSize).
 Version notes: v4 LastStableOffset, AbortedTransactions · v5 LogStartOffset · v7 fetch
     sessions (declined: session id 0, clients keep sending full fetches) · v9

@@ -454,20 +454,27 @@ class ReplicaManager:
         waiting = [p for p in partitions if p is not None]
         read.mark()
         deadline = trio.current_time() + max_wait_ms / 1000
+        moved = False
         try:
+            for partition in waiting:
+                partition.add_fetch_waiter(wake, isolation)
             while True:
-                for partition in waiting:
-                    partition.add_fetch_waiter(wake, isolation)
                 with trio.move_on_at(deadline):
                     await arrived.wait()
-                arrived = trio.Event()
-                if not woken or read.satisfied(woken, min_bytes):
+                if not woken:
+                    break  # max_wait_ms passed
+                moved = True
+                if read.satisfied(woken, min_bytes):
                     break
+                arrived = trio.Event()
+                for i in woken:  # a waiter is called once: ask the woken ones again
+                    partitions[i].add_fetch_waiter(wake, isolation)
                 woken.clear()
         finally:
             for partition in waiting:
                 partition.remove_fetch_waiter(wake)
-        return read.read_all()  # the response, read once in request order
+        # The response, read once in request order (nothing moved: the first read holds).
+        return read.read_all() if moved else results
 
     # ---- LeaderAndIsr ----------------------------------------------------------------
 

@@ -46,14 +46,15 @@ from kafka_compat.cluster.store import (
 from kafka_compat.config import ConfigError, validate_topic_configs
 from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 from storage.errors import LogError
 
-CreateTopicsResponse = messages.response_type(19)
-DeleteTopicsResponse = messages.response_type(20)
-DeleteRecordsResponse = messages.response_type(21)
-CreatePartitionsResponse = messages.response_type(37)
-DescribeClusterResponse = messages.response_type(60)
+CreateTopicsResponse = messages.response_type(ApiKey.CREATE_TOPICS)
+DeleteTopicsResponse = messages.response_type(ApiKey.DELETE_TOPICS)
+DeleteRecordsResponse = messages.response_type(ApiKey.DELETE_RECORDS)
+CreatePartitionsResponse = messages.response_type(ApiKey.CREATE_PARTITIONS)
+DescribeClusterResponse = messages.response_type(ApiKey.DESCRIBE_CLUSTER)
 
 
 class AdminError(Exception):
@@ -65,7 +66,7 @@ class AdminError(Exception):
 # ---- CreateTopics ----
 
 
-@api(19, 2, 7)
+@api(ApiKey.CREATE_TOPICS, 2, 7)
 async def handle_create_topics(ctx: RequestContext, request):
     names = [t.name for t in request.topics]
     results = []
@@ -185,7 +186,7 @@ def _store_error_code(exc: Exception) -> int:
 # ---- DeleteTopics ----
 
 
-@api(20, 1, 6)
+@api(ApiKey.DELETE_TOPICS, 1, 6)
 async def handle_delete_topics(ctx: RequestContext, request):
     if ctx.version >= 6:
         wanted = [(t.name, t.topic_id) for t in request.topics]
@@ -223,7 +224,7 @@ async def handle_delete_topics(ctx: RequestContext, request):
 # ---- CreatePartitions ----
 
 
-@api(37, 0, 3)
+@api(ApiKey.CREATE_PARTITIONS, 0, 3)
 async def handle_create_partitions(ctx: RequestContext, request):
     results = []
     for topic in request.topics:
@@ -266,7 +267,7 @@ async def handle_create_partitions(ctx: RequestContext, request):
 # ---- DeleteRecords ----
 
 
-@api(21, 0, 2)
+@api(ApiKey.DELETE_RECORDS, 0, 2)
 async def handle_delete_records(ctx: RequestContext, request):
     TopicResult = DeleteRecordsResponse.DeleteRecordsTopicResult
     PartitionResult = DeleteRecordsResponse.DeleteRecordsPartitionResult
@@ -291,7 +292,7 @@ async def handle_delete_records(ctx: RequestContext, request):
 # ---- DescribeCluster ----
 
 
-@api(60, 0, 1)
+@api(ApiKey.DESCRIBE_CLUSTER, 0, 1)
 async def handle_describe_cluster(ctx: RequestContext, request):
     if ctx.cluster is not None:
         cache = ctx.metadata_cache

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from kafka_compat.apis.registry import REGISTRY, RequestContext, api
 from protocol import messages
+from protocol.api_keys import ApiKey
 
-ApiVersionsResponse = messages.response_type(18)
+ApiVersionsResponse = messages.response_type(ApiKey.API_VERSIONS)
 
 
 def api_versions_response(error_code: int = 0):
@@ -28,6 +29,6 @@ def api_versions_response(error_code: int = 0):
     )
 
 
-@api(18, 0, 4)
+@api(ApiKey.API_VERSIONS, 0, 4)
 async def handle_api_versions(ctx: RequestContext, request):
     return api_versions_response()

@@ -30,11 +30,12 @@ from kafka_compat.config import (
     validate_topic_configs,
 )
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
-DescribeConfigsResponse = messages.response_type(32)
-AlterConfigsResponse = messages.response_type(33)
-IncrementalAlterConfigsResponse = messages.response_type(44)
+DescribeConfigsResponse = messages.response_type(ApiKey.DESCRIBE_CONFIGS)
+AlterConfigsResponse = messages.response_type(ApiKey.ALTER_CONFIGS)
+IncrementalAlterConfigsResponse = messages.response_type(ApiKey.INCREMENTAL_ALTER_CONFIGS)
 
 # Kafka's ConfigSource and ConfigResource.Type values.
 SOURCE_DYNAMIC_TOPIC = 1
@@ -76,7 +77,7 @@ def _broker_config_entries(ctx):
         yield name, value, source, [(name, value, source)]
 
 
-@api(32, 1, 4)
+@api(ApiKey.DESCRIBE_CONFIGS, 1, 4)
 async def handle_describe_configs(ctx: RequestContext, request):
     Result = DescribeConfigsResponse.DescribeConfigsResult
     Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
@@ -189,7 +190,7 @@ async def _alter(ctx: RequestContext, request, response_type, compute):
     return response_type(responses=results)
 
 
-@api(33, 0, 2)
+@api(ApiKey.ALTER_CONFIGS, 0, 2)
 async def handle_alter_configs(ctx: RequestContext, request):
     return await _alter(
         ctx,
@@ -199,6 +200,6 @@ async def handle_alter_configs(ctx: RequestContext, request):
     )
 
 
-@api(44, 0, 1)
+@api(ApiKey.INCREMENTAL_ALTER_CONFIGS, 0, 1)
 async def handle_incremental_alter_configs(ctx: RequestContext, request):
     return await _alter(ctx, request, IncrementalAlterConfigsResponse, _incremental)

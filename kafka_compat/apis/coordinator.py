@@ -18,15 +18,16 @@ from __future__ import annotations
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.topics import OFFSETS_TOPIC
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
-FindCoordinatorResponse = messages.response_type(10)
+FindCoordinatorResponse = messages.response_type(ApiKey.FIND_COORDINATOR)
 
 GROUP_KEY_TYPE = 0
 TRANSACTION_KEY_TYPE = 1
 
 
-@api(10, 0, 4)
+@api(ApiKey.FIND_COORDINATOR, 0, 4)
 async def handle_find_coordinator(ctx: RequestContext, request):
     keys = [request.key] if ctx.version < 4 else request.coordinator_keys
     found = [await _find(ctx, request.key_type, key) for key in keys]

@@ -19,12 +19,13 @@ from __future__ import annotations
 from kafka_compat.apis.registry import RequestContext, api, by_topic
 from kafka_compat.cluster.controller import PREFERRED_ELECTION, UNCLEAN_ELECTION
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
-ElectLeadersResponse = messages.response_type(43)
+ElectLeadersResponse = messages.response_type(ApiKey.ELECT_LEADERS)
 
 
-@api(43, 0, 2)
+@api(ApiKey.ELECT_LEADERS, 0, 2)
 async def handle_elect_leaders(ctx: RequestContext, request):
     election_type = request.election_type if ctx.version >= 1 else PREFERRED_ELECTION
     wanted = None

@@ -51,15 +51,16 @@ from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
-JoinGroupResponse = messages.response_type(11)
-HeartbeatResponse = messages.response_type(12)
-LeaveGroupResponse = messages.response_type(13)
-SyncGroupResponse = messages.response_type(14)
-DescribeGroupsResponse = messages.response_type(15)
-ListGroupsResponse = messages.response_type(16)
-DeleteGroupsResponse = messages.response_type(42)
+JoinGroupResponse = messages.response_type(ApiKey.JOIN_GROUP)
+HeartbeatResponse = messages.response_type(ApiKey.HEARTBEAT)
+LeaveGroupResponse = messages.response_type(ApiKey.LEAVE_GROUP)
+SyncGroupResponse = messages.response_type(ApiKey.SYNC_GROUP)
+DescribeGroupsResponse = messages.response_type(ApiKey.DESCRIBE_GROUPS)
+ListGroupsResponse = messages.response_type(ApiKey.LIST_GROUPS)
+DeleteGroupsResponse = messages.response_type(ApiKey.DELETE_GROUPS)
 
 CLASSIC_GROUP_TYPE = "classic"
 
@@ -70,7 +71,7 @@ def client_host(ctx: RequestContext) -> str:
     return "/" + host
 
 
-@api(11, 0, 9)
+@api(ApiKey.JOIN_GROUP, 0, 9)
 async def handle_join_group(ctx: RequestContext, request):
     version = ctx.version
     result = await ctx.group_coordinator.join_group(
@@ -107,7 +108,7 @@ async def handle_join_group(ctx: RequestContext, request):
     )
 
 
-@api(14, 0, 5)
+@api(ApiKey.SYNC_GROUP, 0, 5)
 async def handle_sync_group(ctx: RequestContext, request):
     result = await ctx.group_coordinator.sync_group(
         request.group_id,
@@ -126,7 +127,7 @@ async def handle_sync_group(ctx: RequestContext, request):
     )
 
 
-@api(12, 0, 4)
+@api(ApiKey.HEARTBEAT, 0, 4)
 async def handle_heartbeat(ctx: RequestContext, request):
     error = ctx.group_coordinator.heartbeat(
         request.group_id, request.member_id, request.group_instance_id, request.generation_id
@@ -134,7 +135,7 @@ async def handle_heartbeat(ctx: RequestContext, request):
     return HeartbeatResponse(error_code=error)
 
 
-@api(13, 0, 5)
+@api(ApiKey.LEAVE_GROUP, 0, 5)
 async def handle_leave_group(ctx: RequestContext, request):
     if ctx.version < 3:
         leaving = [(request.member_id, None)]
@@ -157,7 +158,7 @@ async def handle_leave_group(ctx: RequestContext, request):
     )
 
 
-@api(15, 0, 5)
+@api(ApiKey.DESCRIBE_GROUPS, 0, 5)
 async def handle_describe_groups(ctx: RequestContext, request):
     coordinator = ctx.group_coordinator
     Described = DescribeGroupsResponse.DescribedGroup
@@ -188,7 +189,7 @@ async def handle_describe_groups(ctx: RequestContext, request):
     return DescribeGroupsResponse(groups=groups)
 
 
-@api(16, 0, 5)
+@api(ApiKey.LIST_GROUPS, 0, 5)
 async def handle_list_groups(ctx: RequestContext, request):
     types = {t.lower() for t in request.types_filter}
     if types and CLASSIC_GROUP_TYPE not in types:
@@ -208,7 +209,7 @@ async def handle_list_groups(ctx: RequestContext, request):
     )
 
 
-@api(42, 0, 2)
+@api(ApiKey.DELETE_GROUPS, 0, 2)
 async def handle_delete_groups(ctx: RequestContext, request):
     results = await ctx.group_coordinator.delete_groups(request.groups_names)
     return DeleteGroupsResponse(

@@ -18,17 +18,18 @@ from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 from storage.errors import LogError
 
-ListOffsetsResponse = messages.response_type(2)
+ListOffsetsResponse = messages.response_type(ApiKey.LIST_OFFSETS)
 TopicResponse = ListOffsetsResponse.ListOffsetsTopicResponse
 PartitionResponse = ListOffsetsResponse.ListOffsetsPartitionResponse
 
 LATEST = -1
 
 
-@api(2, 1, 7)
+@api(ApiKey.LIST_OFFSETS, 1, 7)
 async def handle_list_offsets(ctx: RequestContext, request):
     topics = []
     for topic in request.topics:

@@ -24,9 +24,10 @@ import logging
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.topics import INTERNAL_TOPICS, OFFSETS_TOPIC, topic_name_error
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
-MetadataResponse = messages.response_type(3)
+MetadataResponse = messages.response_type(ApiKey.METADATA)
 Broker_ = MetadataResponse.MetadataResponseBroker
 Topic = MetadataResponse.MetadataResponseTopic
 PartitionMeta = MetadataResponse.MetadataResponsePartition
@@ -35,7 +36,7 @@ ZERO_UUID = bytes(16)
 log = logging.getLogger(__name__)
 
 
-@api(3, 0, 12)
+@api(ApiKey.METADATA, 0, 12)
 async def handle_metadata(ctx: RequestContext, request):
     store = ctx.store
     if ctx.cluster is not None:

@@ -31,11 +31,12 @@ from __future__ import annotations
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.groups.records import OffsetAndMetadata
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
-OffsetCommitResponse = messages.response_type(8)
-OffsetFetchResponse = messages.response_type(9)
-OffsetDeleteResponse = messages.response_type(47)
+OffsetCommitResponse = messages.response_type(ApiKey.OFFSET_COMMIT)
+OffsetFetchResponse = messages.response_type(ApiKey.OFFSET_FETCH)
+OffsetDeleteResponse = messages.response_type(ApiKey.OFFSET_DELETE)
 
 DEFAULT_RETENTION_TIME = -1
 NO_OFFSET = -1
@@ -52,7 +53,7 @@ def _by_topic(items):
 # ---- OffsetCommit ----
 
 
-@api(8, 2, 9)
+@api(ApiKey.OFFSET_COMMIT, 2, 9)
 async def handle_offset_commit(ctx: RequestContext, request):
     coordinator = ctx.group_coordinator
     now = coordinator.time_ms()
@@ -101,7 +102,7 @@ async def handle_offset_commit(ctx: RequestContext, request):
 # ---- OffsetFetch ----
 
 
-@api(9, 1, 9)
+@api(ApiKey.OFFSET_FETCH, 1, 9)
 async def handle_offset_fetch(ctx: RequestContext, request):
     coordinator = ctx.group_coordinator
     if ctx.version >= 8:
@@ -176,7 +177,7 @@ def _fetch_group(coordinator, group_id: str, topics):
 # ---- OffsetDelete ----
 
 
-@api(47, 0, 0)
+@api(ApiKey.OFFSET_DELETE, 0, 0)
 async def handle_offset_delete(ctx: RequestContext, request):
     order = []
     unknown = {}

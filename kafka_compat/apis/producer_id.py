@@ -17,16 +17,17 @@ import logging
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.store import StoreError
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
-InitProducerIdResponse = messages.response_type(22)
+InitProducerIdResponse = messages.response_type(ApiKey.INIT_PRODUCER_ID)
 
 MAX_EPOCH = 32767
 
 
-@api(22, 0, 5)
+@api(ApiKey.INIT_PRODUCER_ID, 0, 5)
 async def handle_init_producer_id(ctx: RequestContext, request):
     if request.transactional_id is not None:
         return InitProducerIdResponse(

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api, by_topic
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
-AlterResponse = messages.response_type(45)
-ListResponse = messages.response_type(46)
+AlterResponse = messages.response_type(ApiKey.ALTER_PARTITION_REASSIGNMENTS)
+ListResponse = messages.response_type(ApiKey.LIST_PARTITION_REASSIGNMENTS)
 
 
-@api(45, 0, 1)
+@api(ApiKey.ALTER_PARTITION_REASSIGNMENTS, 0, 1)
 async def handle_alter_partition_reassignments(ctx: RequestContext, request):
     wanted = {(t.name, p.partition_index): p.replicas for t in request.topics for p in t.partitions}
     allow_rf_change = request.allow_replication_factor_change if ctx.version >= 1 else True
@@ -63,7 +64,7 @@ def _single_node_result(ctx: RequestContext, key, target) -> tuple[ErrorCode, st
     return ErrorCode.NONE, None
 
 
-@api(46, 0, 0)
+@api(ApiKey.LIST_PARTITION_REASSIGNMENTS, 0, 0)
 async def handle_list_partition_reassignments(ctx: RequestContext, request):
     running = {}
     if ctx.cluster is not None:

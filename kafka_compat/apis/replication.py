@@ -34,10 +34,11 @@ from __future__ import annotations
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.metadata_cache import BrokerEndpoint, PartitionState
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 from storage.errors import LogError
 
-OffsetForLeaderEpochResponse = messages.response_type(23)
+OffsetForLeaderEpochResponse = messages.response_type(ApiKey.OFFSET_FOR_LEADER_EPOCH)
 EpochEndOffset = OffsetForLeaderEpochResponse.EpochEndOffset
 TopicResult = OffsetForLeaderEpochResponse.OffsetForLeaderTopicResult
 
@@ -53,7 +54,7 @@ def end_offset_for_epoch(partition, epoch: int) -> tuple[int, int]:
     return tuple(found)
 
 
-@api(23, 2, 4)
+@api(ApiKey.OFFSET_FOR_LEADER_EPOCH, 2, 4)
 async def handle_offset_for_leader_epoch(ctx: RequestContext, request):
     topics = []
     for topic in request.topics:
@@ -83,14 +84,14 @@ async def handle_offset_for_leader_epoch(ctx: RequestContext, request):
 
 # ---- from the controller ----
 
-UpdateMetadataResponse = messages.response_type(6)
-StopReplicaResponse = messages.response_type(5)
-LeaderAndIsrResponse = messages.response_type(4)
-ControlledShutdownResponse = messages.response_type(7)
+UpdateMetadataResponse = messages.response_type(ApiKey.UPDATE_METADATA)
+StopReplicaResponse = messages.response_type(ApiKey.STOP_REPLICA)
+LeaderAndIsrResponse = messages.response_type(ApiKey.LEADER_AND_ISR)
+ControlledShutdownResponse = messages.response_type(ApiKey.CONTROLLED_SHUTDOWN)
 LEADER_DURING_DELETE = -2
 
 
-@api(4, 0, 7)
+@api(ApiKey.LEADER_AND_ISR, 0, 7)
 async def handle_leader_and_isr(ctx: RequestContext, request):
     if ctx.cluster is None:
         # A single node has no controller: nobody may move its partitions.
@@ -98,7 +99,7 @@ async def handle_leader_and_isr(ctx: RequestContext, request):
     return ctx.replica_manager.become_leader_or_follower(request, ctx.version)
 
 
-@api(6, 0, 8)
+@api(ApiKey.UPDATE_METADATA, 0, 8)
 async def handle_update_metadata(ctx: RequestContext, request):
     cache = ctx.metadata_cache
     if ctx.cluster is None or request.controller_epoch < cache.controller_epoch:
@@ -139,7 +140,7 @@ async def handle_update_metadata(ctx: RequestContext, request):
     return UpdateMetadataResponse()
 
 
-@api(5, 0, 4)
+@api(ApiKey.STOP_REPLICA, 0, 4)
 async def handle_stop_replica(ctx: RequestContext, request):
     manager = ctx.replica_manager
     if ctx.cluster is None or request.controller_epoch < manager.controller_epoch:
@@ -169,7 +170,7 @@ async def handle_stop_replica(ctx: RequestContext, request):
     return StopReplicaResponse(partition_errors=errors)
 
 
-@api(7, 0, 3)
+@api(ApiKey.CONTROLLED_SHUTDOWN, 0, 3)
 async def handle_controlled_shutdown(ctx: RequestContext, request):
     controller = ctx.controller
     if controller is None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
-SaslHandshakeResponse = messages.response_type(17)
+SaslHandshakeResponse = messages.response_type(ApiKey.SASL_HANDSHAKE)
 
 
-@api(17, 0, 1)
+@api(ApiKey.SASL_HANDSHAKE, 0, 1)
 async def handle_sasl_handshake(ctx: RequestContext, request):
     return SaslHandshakeResponse(error_code=ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms=[])

@@ -32,6 +32,7 @@ import struct
 import trio
 
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.codec import DecodeError
 from protocol.errors import ErrorCode
 from protocol.headers import decode_response_header, encode_request_header
@@ -47,7 +48,6 @@ __all__ = [
 ]
 
 _SIZE = struct.Struct(">i")
-API_VERSIONS = 18
 # Bigger than any response we ask for (fetch sizes are bounded by the caller); a
 # larger size prefix means the stream is garbage.
 MAX_RESPONSE_SIZE = 512 * 1024 * 1024
@@ -176,7 +176,7 @@ class BrokerClient:
         protocol.codec.EncodeError for a request object the version cannot carry.
         """
         body = messages.encode_request(api_key, version, request)  # EncodeError: caller's bug
-        flexible = api_key != API_VERSIONS and messages.is_flexible(api_key, version)
+        flexible = api_key != ApiKey.API_VERSIONS and messages.is_flexible(api_key, version)
         timeout = self.request_timeout if timeout is None else timeout
         async with self._lock:
             if self._closed:
@@ -253,9 +253,9 @@ class BrokerClient:
             request = messages.ApiVersionsRequest(
                 client_software_name="kafka-compat", client_software_version="0.1.0"
             )
-            response = await self.send(API_VERSIONS, 3, request)
+            response = await self.send(ApiKey.API_VERSIONS, 3, request)
             if response.error_code == ErrorCode.UNSUPPORTED_VERSION:
-                response = await self.send(API_VERSIONS, 0, messages.ApiVersionsRequest())
+                response = await self.send(ApiKey.API_VERSIONS, 0, messages.ApiVersionsRequest())
             if response.error_code != ErrorCode.NONE:
                 raise BrokerProtocolError(
                     f"broker {self.address} refused ApiVersions: error {response.error_code}"

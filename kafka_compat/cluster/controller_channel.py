@@ -22,19 +22,19 @@ from kafka_compat.cluster.client import BrokerClient, BrokerClientError
 from kafka_compat.cluster.controller_context import ControllerContext, broker_endpoint
 from kafka_compat.config import BrokerConfig
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
 
-LEADER_AND_ISR, STOP_REPLICA, UPDATE_METADATA = 4, 5, 6
 LEADER_AND_ISR_VERSION = 5
 STOP_REPLICA_VERSION = 3
 UPDATE_METADATA_VERSION = 7
 LEADER_DURING_DELETE = -2
 
-LeaderAndIsrRequest = messages.request_type(LEADER_AND_ISR)
-UpdateMetadataRequest = messages.request_type(UPDATE_METADATA)
-StopReplicaRequest = messages.request_type(STOP_REPLICA)
+LeaderAndIsrRequest = messages.request_type(ApiKey.LEADER_AND_ISR)
+UpdateMetadataRequest = messages.request_type(ApiKey.UPDATE_METADATA)
+StopReplicaRequest = messages.request_type(ApiKey.STOP_REPLICA)
 
 
 class ControllerChannelManager:
@@ -126,7 +126,7 @@ class ControllerChannelManager:
                 if b in ctx.live
             ],
         )
-        self._enqueue(broker_id, LEADER_AND_ISR, LEADER_AND_ISR_VERSION, request)
+        self._enqueue(broker_id, ApiKey.LEADER_AND_ISR, LEADER_AND_ISR_VERSION, request)
 
     def send_update_metadata(self, brokers, only=None, deleted=()) -> None:
         ctx = self.ctx
@@ -192,7 +192,7 @@ class ControllerChannelManager:
             live_brokers=live_brokers,
         )
         for broker_id in brokers:
-            self._enqueue(broker_id, UPDATE_METADATA, UPDATE_METADATA_VERSION, request)
+            self._enqueue(broker_id, ApiKey.UPDATE_METADATA, UPDATE_METADATA_VERSION, request)
 
     def send_stop_replica(self, broker_id: int, partitions, delete: bool) -> None:
         by_topic: dict[str, list] = {}
@@ -211,7 +211,7 @@ class ControllerChannelManager:
                 for t, p in by_topic.items()
             ],
         )
-        self._enqueue(broker_id, STOP_REPLICA, STOP_REPLICA_VERSION, request)
+        self._enqueue(broker_id, ApiKey.STOP_REPLICA, STOP_REPLICA_VERSION, request)
 
     # ---- senders -------------------------------------------------------------------
 

@@ -17,26 +17,19 @@ from dataclasses import dataclass, field
 
 from kafka_compat.groups import consumer_protocol
 from protocol import messages
+from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 from protocol.headers import decode_response_header, encode_request_header
 
-API_VERSIONS = 18
-METADATA = 3
-LIST_OFFSETS = 2
-FIND_COORDINATOR = 10
-DESCRIBE_GROUPS = 15
-OFFSET_FETCH = 9
-LIST_GROUPS = 16
-
 # The newest version of each request whose answer this tool reads.
 _MAX_VERSIONS = {
-    API_VERSIONS: 0,
-    METADATA: 12,
-    LIST_OFFSETS: 7,
-    FIND_COORDINATOR: 4,
-    DESCRIBE_GROUPS: 5,
-    OFFSET_FETCH: 7,
-    LIST_GROUPS: 4,
+    ApiKey.API_VERSIONS: 0,
+    ApiKey.METADATA: 12,
+    ApiKey.LIST_OFFSETS: 7,
+    ApiKey.FIND_COORDINATOR: 4,
+    ApiKey.DESCRIBE_GROUPS: 5,
+    ApiKey.OFFSET_FETCH: 7,
+    ApiKey.LIST_GROUPS: 4,
 }
 _RETRIABLE = {
     ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
@@ -69,8 +62,8 @@ class Connection:
         self.address = f"{host}:{port}"
         self.client_id = client_id
         self._correlation = 0
-        self.versions: dict[int, tuple[int, int]] = {API_VERSIONS: (0, 0)}
-        answer = self.request(API_VERSIONS, messages.request_type(API_VERSIONS)())
+        self.versions: dict[int, tuple[int, int]] = {ApiKey.API_VERSIONS: (0, 0)}
+        answer = self.request(ApiKey.API_VERSIONS, messages.request_type(ApiKey.API_VERSIONS)())
         self.versions = {k.api_key: (k.min_version, k.max_version) for k in answer.api_keys}
 
     def close(self) -> None:
@@ -104,7 +97,7 @@ class Connection:
             frame = self._recv(size)
         except OSError as exc:
             raise ToolError(f"{self.address}: {exc}") from None
-        flexible = api_key != API_VERSIONS and messages.is_flexible(api_key, version)
+        flexible = api_key != ApiKey.API_VERSIONS and messages.is_flexible(api_key, version)
         try:
             correlation, offset = decode_response_header(frame, flexible)
             if correlation != self._correlation:
@@ -196,10 +189,10 @@ class GroupTool:
             time.sleep(0.1)
 
     def _metadata(self, topics: list[str] | None):
-        Request = messages.request_type(METADATA)
+        Request = messages.request_type(ApiKey.METADATA)
         wanted = None if topics is None else [Request.MetadataRequestTopic(name=t) for t in topics]
         return self.bootstrap.request(
-            METADATA, Request(topics=wanted, allow_auto_topic_creation=False)
+            ApiKey.METADATA, Request(topics=wanted, allow_auto_topic_creation=False)
         )
 
     # ---- list ----
@@ -208,15 +201,15 @@ class GroupTool:
         """(group id, protocol type, state) of every group on every broker."""
         brokers = self._metadata([]).brokers
         groups: dict[str, tuple[str, str, str]] = {}
-        Request = messages.request_type(LIST_GROUPS)
+        Request = messages.request_type(ApiKey.LIST_GROUPS)
         for broker in brokers:
             connection = self._connect(broker.host, broker.port)
-            has_states = connection.version(LIST_GROUPS) >= 4
+            has_states = connection.version(ApiKey.LIST_GROUPS) >= 4
             if states and not has_states:
                 raise ToolError(f"{connection.address} cannot filter groups by state")
 
             def attempt(connection=connection):
-                answer = connection.request(LIST_GROUPS, Request(states_filter=list(states)))
+                answer = connection.request(ApiKey.LIST_GROUPS, Request(states_filter=list(states)))
                 return answer.error_code, answer
 
             for g in self._retrying(attempt).groups:
@@ -227,16 +220,18 @@ class GroupTool:
     # ---- describe ----
 
     def _coordinator(self, group_id: str) -> Connection:
-        Request = messages.request_type(FIND_COORDINATOR)
+        Request = messages.request_type(ApiKey.FIND_COORDINATOR)
 
         def attempt():
-            if self.bootstrap.version(FIND_COORDINATOR) >= 4:
+            if self.bootstrap.version(ApiKey.FIND_COORDINATOR) >= 4:
                 answer = self.bootstrap.request(
-                    FIND_COORDINATOR, Request(key_type=0, coordinator_keys=[group_id])
+                    ApiKey.FIND_COORDINATOR, Request(key_type=0, coordinator_keys=[group_id])
                 )
                 found = answer.coordinators[0]
             else:
-                found = self.bootstrap.request(FIND_COORDINATOR, Request(key=group_id, key_type=0))
+                found = self.bootstrap.request(
+                    ApiKey.FIND_COORDINATOR, Request(key=group_id, key_type=0)
+                )
             return found.error_code, (found.host, found.port)
 
         return self._connect(*self._retrying(attempt))
@@ -244,17 +239,17 @@ class GroupTool:
     def describe_group(self, group_id: str) -> GroupView | None:
         """The group's members, assignments and per-partition lag; None if it does not exist."""
         coordinator = self._coordinator(group_id)
-        Describe = messages.request_type(DESCRIBE_GROUPS)
+        Describe = messages.request_type(ApiKey.DESCRIBE_GROUPS)
 
         def describe():
-            answer = coordinator.request(DESCRIBE_GROUPS, Describe(groups=[group_id]))
+            answer = coordinator.request(ApiKey.DESCRIBE_GROUPS, Describe(groups=[group_id]))
             return answer.groups[0].error_code, answer.groups[0]
 
         described = self._retrying(describe)
-        Fetch = messages.request_type(OFFSET_FETCH)
+        Fetch = messages.request_type(ApiKey.OFFSET_FETCH)
 
         def fetch():
-            answer = coordinator.request(OFFSET_FETCH, Fetch(group_id=group_id, topics=None))
+            answer = coordinator.request(ApiKey.OFFSET_FETCH, Fetch(group_id=group_id, topics=None))
             return answer.error_code, answer
 
         committed = {
@@ -300,7 +295,7 @@ class GroupTool:
             leader = leaders.get(tp, -1)
             if leader in brokers:
                 by_leader.setdefault(leader, []).append(tp)
-        Request = messages.request_type(LIST_OFFSETS)
+        Request = messages.request_type(ApiKey.LIST_OFFSETS)
         ends = {}
         for leader, tps in by_leader.items():
             topics: dict[str, list] = {}
@@ -309,7 +304,7 @@ class GroupTool:
                     Request.ListOffsetsPartition(partition_index=p, timestamp=LATEST_TIMESTAMP)
                 )
             answer = self._connect(*brokers[leader]).request(
-                LIST_OFFSETS,
+                ApiKey.LIST_OFFSETS,
                 Request(
                     replica_id=-1,
                     topics=[

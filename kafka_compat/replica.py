@@ -321,7 +321,8 @@ class Partition:
         info = self.log.append(records, leader_epoch=self.leader_epoch, origin=origin)
         if not info.duplicate and info.first_offset >= 0:
             self._appended(len(records))
-        self._wake(self._leo_waiters)
+        if self._leo_waiters:
+            self._wake(self._leo_waiters)
         if len(self.isr) == 1:
             # Only the leader in sync: committed as soon as it is written.
             self._advance_hw(self.log.log_end_offset)
@@ -382,7 +383,8 @@ class Partition:
         while positions and positions[0][0] <= new:
             self._hw_position = positions.popleft()[1]
         self.hw_advanced.fire()
-        self._wake(self._hw_waiters)
+        if self._hw_waiters:
+            self._wake(self._hw_waiters)
         return True
 
     def update_follower(self, replica_id: int, fetch_offset: int) -> None:
@@ -491,14 +493,6 @@ class Partition:
         """No transactions yet: nothing is open, so the LSO is the high watermark."""
         return self.high_watermark
 
-    def read_bound(self, isolation: FetchIsolation) -> int | None:
-        """The offset a read with `isolation` stops before (None: the log end)."""
-        if isolation is FetchIsolation.LOG_END:
-            return None
-        if isolation is FetchIsolation.TXN_COMMITTED:
-            return self.last_stable_offset
-        return self.high_watermark
-
     def read(
         self,
         fetch_offset: int,
@@ -508,12 +502,13 @@ class Partition:
     ) -> FetchDataInfo:
         """Whole batches from the one holding `fetch_offset`, below the isolation's bound
         (OFFSET_OUT_OF_RANGE outside [log start, log end])."""
-        return self.log.read(fetch_offset, max_bytes, self.read_bound(isolation), min_one_batch)
-
-    def has_data_beyond(self, fetch_offset: int, isolation: FetchIsolation) -> bool:
-        """Whether a read from `fetch_offset` would return something now."""
-        bound = self.read_bound(isolation)
-        return fetch_offset < (self.log.log_end_offset if bound is None else bound)
+        if isolation is FetchIsolation.HIGH_WATERMARK:
+            bound = self.high_watermark
+        elif isolation is FetchIsolation.LOG_END:
+            bound = None
+        else:
+            bound = self.last_stable_offset
+        return self.log.read(fetch_offset, max_bytes, bound, min_one_batch)
 
     def latest_offset(self) -> int:
         """ListOffsets LATEST: the high watermark, once a new leader's has caught up to
@@ -547,11 +542,10 @@ class Partition:
     # ---- fetch waits ----------------------------------------------------------------
 
     def _wake(self, waiters: set[FetchWaiter]) -> None:
-        if waiters:
-            woken = list(waiters)
-            waiters.clear()
-            for waiter in woken:
-                waiter(self)
+        woken = list(waiters)
+        waiters.clear()
+        for waiter in woken:
+            waiter(self)
 
     def add_fetch_waiter(self, waiter: FetchWaiter, isolation: FetchIsolation) -> None:
         """`waiter(self)` is called once, at the next advance of the bound a read with

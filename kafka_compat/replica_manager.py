@@ -80,13 +80,13 @@ class AppendResult(NamedTuple):
 
 
 class FetchPartition(NamedTuple):
-    """One partition a fetch asks for."""
+    """One partition a fetch asks for: the fields `fetch_records` reads, named as in the
+    Fetch request's own FetchPartition, which the handler passes as it is."""
 
-    topic: str
     partition: int
     fetch_offset: int
-    current_leader_epoch: int
-    max_bytes: int
+    current_leader_epoch: int = -1
+    partition_max_bytes: int = 1 << 20
 
 
 class FetchResult(NamedTuple):
@@ -98,6 +98,12 @@ class FetchResult(NamedTuple):
     log_start_offset: int = -1
     preferred_read_replica: int = -1
     records: bytes = EMPTY
+
+
+# A NamedTuple built without its Python-level __new__: per partition on the data path.
+_new_tuple = tuple.__new__
+_UNKNOWN_PARTITION = FetchResult(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+_UNKNOWN_TOPIC_OR_PARTITION = AppendResult(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
 
 
 class ReplicaManager:
@@ -365,14 +371,14 @@ class ReplicaManager:
         for key, records in entries.items():
             partition = self.get_partition(*key)
             if partition is None:
-                results[key] = AppendResult(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+                results[key] = _UNKNOWN_TOPIC_OR_PARTITION
                 continue
             try:
                 info = partition.append_to_leader(records, required_acks, origin)
             except (InvalidRecordError, LogError) as exc:
                 results[key] = AppendResult(exc.error_code, str(exc) or None)
                 continue
-            results[key] = AppendResult(ErrorCode.NONE, None, info)
+            results[key] = _new_tuple(AppendResult, (ErrorCode.NONE, None, info))
             if (
                 required_acks == -1
                 and info.last_offset >= 0
@@ -405,7 +411,7 @@ class ReplicaManager:
 
     async def fetch_records(
         self,
-        wanted: list[FetchPartition],
+        wanted: list[tuple[str, FetchPartition]],
         *,
         replica_id: int,
         max_wait_ms: int,
@@ -419,10 +425,10 @@ class ReplicaManager:
         (replica_id >= 0) first records its position (ISR, high watermark). Short of
         min_bytes, wait up to max_wait_ms for what can satisfy it (Kafka's
         DelayedFetch)."""
-        partitions = [self.get_partition(w.topic, w.partition) for w in wanted]
+        partitions = [self.get_partition(topic, p.partition) for topic, p in wanted]
         if replica_id >= 0:
             isolation = FetchIsolation.LOG_END
-            for request_part, partition in zip(wanted, partitions, strict=True):
+            for (_, request_part), partition in zip(wanted, partitions, strict=True):
                 if partition is not None and partition.is_leader:
                     partition.update_follower(replica_id, request_part.fetch_offset)
                     self.maybe_expand_isr(partition)
@@ -658,6 +664,20 @@ class _FetchRead:
     """The reads of one fetch: each partition's answer and the bytes it holds, and,
     while the fetch waits, an estimate of what each would hold now."""
 
+    __slots__ = (
+        "wanted",
+        "partitions",
+        "max_bytes",
+        "isolation",
+        "follower_reads",
+        "selector",
+        "sizes",
+        "estimates",
+        "marks",
+        "total",
+        "has_error",
+    )
+
     def __init__(self, wanted, partitions, max_bytes, isolation, follower_reads, selector):
         self.wanted = wanted
         self.partitions = partitions
@@ -675,19 +695,22 @@ class _FetchRead:
         """Every partition in request order, sharing max_bytes (the first batch of the
         response comes whole, KIP-74)."""
         results = []
+        sizes = self.sizes
+        read = self._read
+        max_bytes = self.max_bytes
         total = 0
-        for i in range(len(self.wanted)):
-            result = self._read(i, self.max_bytes - total, min_one_batch=total == 0)
-            self.sizes[i] = size = len(result.records)
+        for i in range(len(sizes)):
+            result = read(i, max_bytes - total, total == 0)
+            sizes[i] = size = len(result[5])  # records
             total += size
             results.append(result)
         self.total = total
-        self.estimates = list(self.sizes)
         return results
 
     def mark(self) -> None:
         """Remember where each partition's readable bytes end and its role, before a
         wait (Kafka's DelayedFetch keeps the fetch offsets' positions)."""
+        self.estimates = list(self.sizes)
         self.marks = [
             None if p is None else (p.position(self.isolation), p.leader_id, p.leader_epoch)
             for p in self.partitions
@@ -703,15 +726,15 @@ class _FetchRead:
             if (partition.leader_id, partition.leader_epoch) != (leader, epoch):
                 return True
             gained = partition.position(self.isolation) - position
-            self.estimates[i] = min(self.sizes[i] + gained, self.wanted[i].max_bytes)
+            self.estimates[i] = min(self.sizes[i] + gained, self.wanted[i][1].partition_max_bytes)
         return sum(self.estimates) >= min_bytes
 
     def _read(self, i: int, remaining: int, min_one_batch: bool) -> FetchResult:
-        wanted = self.wanted[i]
+        wanted = self.wanted[i][1]
         partition = self.partitions[i]
         if partition is None:
             self.has_error = True
-            return FetchResult(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+            return _UNKNOWN_PARTITION
         preferred = high_watermark = last_stable_offset = log_start_offset = -1
         records = EMPTY
         error = ErrorCode.NONE
@@ -735,20 +758,16 @@ class _FetchRead:
             if preferred < 0:  # else no records: the client reads from `preferred`
                 records = partition.read(
                     wanted.fetch_offset,
-                    min(wanted.max_bytes, max(0, remaining)),
+                    min(wanted.partition_max_bytes, max(0, remaining)),
                     self.isolation,
                     min_one_batch=min_one_batch,
                 ).records
         except LogError as exc:  # OFFSET_OUT_OF_RANGE (with the bounds), not leader, ...
             self.has_error = True
             error = exc.error_code
-        return FetchResult(
-            error,
-            high_watermark,
-            last_stable_offset,
-            log_start_offset,
-            preferred,
-            records,
+        return _new_tuple(
+            FetchResult,
+            (error, high_watermark, last_stable_offset, log_start_offset, preferred, records),
         )
 
 

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.replica import FetchIsolation
-from kafka_compat.replica_manager import FetchPartition
 from protocol import messages
 from protocol.api_keys import ApiKey
 
@@ -43,17 +42,8 @@ READ_COMMITTED = 1
 
 @api(ApiKey.FETCH, 4, 12)
 async def handle_fetch(ctx: RequestContext, request):
-    wanted = [
-        FetchPartition(
-            topic.topic,
-            p.partition,
-            p.fetch_offset,
-            p.current_leader_epoch,
-            p.partition_max_bytes,
-        )
-        for topic in request.topics
-        for p in topic.partitions
-    ]
+    # The request's own FetchPartition objects carry what the replica manager reads.
+    wanted = [(topic.topic, p) for topic in request.topics for p in topic.partitions]
     replica_id = request.replica_id
     # KIP-392: a consumer that sends client metadata (v11+) may read from followers.
     follower_reads = replica_id < 0 and ctx.version >= 11
@@ -76,18 +66,18 @@ async def handle_fetch(ctx: RequestContext, request):
     for topic in request.topics:
         answers = []
         for want in topic.partitions:
-            result = results[position]
+            error, high_watermark, stable, log_start, preferred, records = results[position]
             position += 1
             answers.append(
                 PartitionData(
                     partition_index=want.partition,
-                    error_code=result.error_code,
-                    high_watermark=result.high_watermark,
-                    last_stable_offset=result.last_stable_offset,
-                    log_start_offset=result.log_start_offset,
+                    error_code=error,
+                    high_watermark=high_watermark,
+                    last_stable_offset=stable,
+                    log_start_offset=log_start,
                     aborted_transactions=None,
-                    preferred_read_replica=result.preferred_read_replica,
-                    records=result.records,
+                    preferred_read_replica=preferred,
+                    records=records,
                 )
             )
         responses.append(TopicResponse(topic=topic.topic, partitions=answers))

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import struct
 
-from kafka_compat.apis.registry import CLOSE_CONNECTION, RequestContext, api, by_topic
+from kafka_compat.apis.registry import CLOSE_CONNECTION, RequestContext, api
 from kafka_compat.cluster.store import StoreError
 from kafka_compat.replica_manager import AppendResult
 from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
@@ -67,58 +67,60 @@ _FIRST_BATCH = struct.Struct(">8xi4xb4xh")
 async def handle_produce(ctx: RequestContext, request):
     acks = request.acks
     version = ctx.version
-    results: dict[tuple[str, int], object] = {}  # PartitionResponse, or None: to append
-    entries: dict[tuple[str, int], bytes] = {}
+    replica_manager = ctx.replica_manager
+    responses = []
+    entries: dict[tuple[str, int], bytes] = {}  # what passed the request-level checks
+    pending = []  # (a topic's answers, position, key) to fill from the append results
     for topic_data in request.topic_data:
         name = topic_data.name
-        partitions = await _topic_partitions(ctx, name)
+        partitions = replica_manager.topic_partitions(name)
+        if partitions is None:
+            partitions = await _auto_create(ctx, name)
+        answers = []
         for data in topic_data.partition_data:
-            key = (name, data.index)
             if name in INTERNAL_TOPICS:
                 # Only the coordinators write there, with their own record schemas.
-                results[key] = _error(
-                    data.index,
-                    ErrorCode.INVALID_TOPIC_EXCEPTION,
-                    f"Cannot append to internal topic {name}",
+                answers.append(
+                    _error(
+                        data.index,
+                        ErrorCode.INVALID_TOPIC_EXCEPTION,
+                        f"Cannot append to internal topic {name}",
+                    )
                 )
                 continue
             error = _validate(partitions, data, acks, version)
             if error is not None:
-                results[key] = error
+                answers.append(error)
                 continue
-            results[key] = None
+            key = (name, data.index)
             entries[key] = data.records
+            pending.append((answers, len(answers), key))
+            answers.append(None)
+        responses.append(TopicResponse(name=name, partition_responses=answers))
     if entries:
-        appended = await ctx.replica_manager.append_records(
+        appended = await replica_manager.append_records(
             entries,
             required_acks=acks,
             timeout_ms=request.timeout_ms,
             origin=AppendOrigin.CLIENT,
         )
-        for key, outcome in appended.items():
-            results[key] = _response(key[1], outcome)
+        for answers, position, key in pending:
+            answers[position] = _response(key[1], appended[key])
     if acks == 0:
-        if any(r.error_code for r in results.values()):
+        if any(r.error_code for t in responses for r in t.partition_responses):
             # As Kafka: the client gets no answer, so a closed connection is its only
             # cue to refresh metadata (e.g. NOT_LEADER_OR_FOLLOWER after a leader change).
             log.debug("Produce acks=0 from %s failed: closing the connection", ctx.peer)
             return CLOSE_CONNECTION
         return None
-    return ProduceResponse(
-        responses=[
-            TopicResponse(name=name, partition_responses=[r for _, r in parts])
-            for name, parts in by_topic(results).items()
-        ]
-    )
+    return ProduceResponse(responses=responses)
 
 
-async def _topic_partitions(ctx: RequestContext, name: str):
-    """The topic's partitions here, auto-creating the topic when the broker may."""
-    replica_manager = ctx.replica_manager
-    partitions = replica_manager.topic_partitions(name)
+async def _auto_create(ctx: RequestContext, name: str):
+    """A topic this broker does not know: create it when the broker may, and return
+    its partitions (None if it still has none here)."""
     if (
-        partitions is None
-        and ctx.config["auto.create.topics.enable"]
+        ctx.config["auto.create.topics.enable"]
         and name not in INTERNAL_TOPICS
         and topic_name_error(name) is None
         and ctx.admin.topic(name) is None  # cluster: no metadata here yet
@@ -127,8 +129,7 @@ async def _topic_partitions(ctx: RequestContext, name: str):
             await ctx.admin.auto_create_topic(name)
         except StoreError as exc:
             log.info("Auto-creating topic %s: %s", name, exc)
-        partitions = replica_manager.topic_partitions(name)
-    return partitions
+    return ctx.replica_manager.topic_partitions(name)
 
 
 def _validate(partitions, data, acks: int, version: int):

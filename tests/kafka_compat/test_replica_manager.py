@@ -52,7 +52,7 @@ async def _append(manager, acks: int = 1, timeout_ms: int = 1000, key=TP):
 
 async def _fetch(manager, offset: int, *, replica_id: int = -1, max_wait_ms: int = 0):
     [result] = await manager.fetch_records(
-        [FetchPartition(TOPIC, 0, offset, -1, 1 << 20)],
+        [(TOPIC, FetchPartition(0, offset))],
         replica_id=replica_id,
         max_wait_ms=max_wait_ms,
         min_bytes=1,

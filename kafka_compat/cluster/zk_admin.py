@@ -14,13 +14,13 @@ the caches at once (the watches confirm it).
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
 
+from kafka_compat.clock import wall_clock_ms
 from kafka_compat.cluster.placement import assign_replicas
 from kafka_compat.cluster.store import (
     InvalidPartitions,
@@ -193,7 +193,7 @@ class AdminZkClient(ZooKeeperCache):
             self._purge_config_changes(deadline)
 
     def _purge_config_changes(self, deadline: float) -> None:
-        oldest = (time.time() - CONFIG_CHANGE_EXPIRY_S) * 1000
+        oldest = wall_clock_ms() - CONFIG_CHANGE_EXPIRY_S * 1000
         children = self._children(deadline, CONFIG_CHANGES_PATH)
         paths = [f"{CONFIG_CHANGES_PATH}/{c}" for c in children]
         for path, found in self._get_many(deadline, paths).items():

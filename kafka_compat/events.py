@@ -17,24 +17,30 @@ T = TypeVar("T")
 
 class Signal:
     """A re-armable event: `fire()` wakes every task waiting now; later waiters wait for
-    the next firing."""
+    the next firing. The event behind it is made only when someone waits, so firing
+    with no waiter (a high-watermark advance nobody awaits) costs next to nothing."""
 
     __slots__ = ("_event",)
 
     def __init__(self) -> None:
-        self._event = trio.Event()
+        self._event: trio.Event | None = None
 
     def fire(self) -> None:
-        self._event.set()
-        self._event = trio.Event()
+        event = self._event
+        if event is not None:
+            self._event = None
+            event.set()
 
     async def wait(self) -> None:
-        await self._event.wait()
+        await self.waiter().wait()
 
     def waiter(self) -> trio.Event:
         """The event of the next firing, for a caller that must check state before it
         waits (take the event, check, then wait on it: no firing is missed)."""
-        return self._event
+        event = self._event
+        if event is None:
+            event = self._event = trio.Event()
+        return event
 
 
 class Reply(Generic[T]):

@@ -8,11 +8,11 @@ this.
   topic config application, and the high-watermark checkpoint.
 - `append_records`: validation, min.insync.replicas, the append on each partition's
   leader, and the acks=all wait, for Produce and for the coordinators' own writes.
-- `fetch_records`: each partition's read up to its isolation bound, follower
-  positions (ISR, high watermark), reads from followers (KIP-392), and the delayed
-  fetch: a fetch short of min_bytes waits for what can satisfy it (a high-watermark
-  advance for consumers, a log-end advance for followers, a role change), re-reads
-  only the partitions that moved, and reads the response once at the end.
+- `fetch_records`: follower positions (ISR, high watermark), reads from followers
+  (KIP-392, replica_selector.py), each partition's read up to its isolation bound,
+  and the delayed fetch (delayed_fetch.py): a fetch short of min_bytes waits for
+  what can satisfy it (a high-watermark advance for consumers, a log-end advance for
+  followers, a role change), counting positions, and reads the response once.
 - `become_leader_or_follower` applies a LeaderAndIsr request: for each partition
   whose leader epoch is newer, this broker becomes its leader (the log's epoch cache
   gets the new epoch's start offset) or a follower of the named leader (the
@@ -41,15 +41,16 @@ from kafka_compat.clock import Clock, wall_clock_ms
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import MetadataStore, TopicMetadata
 from kafka_compat.config import BrokerConfig
+from kafka_compat.delayed_fetch import FetchPartition, FetchRead, FetchResult
 from kafka_compat.replica import (
     FetchIsolation,
     IsrUpdater,
     OfflineLog,
-    OffsetNotAvailable,
     Partition,
     RemoteLog,
 )
 from kafka_compat.replica_fetcher import FollowerFetcher
+from kafka_compat.replica_selector import RACK_AWARE_SELECTOR, RackAwareReplicaSelector
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -62,8 +63,6 @@ from storage.log_manager import LogManager
 log = logging.getLogger(__name__)
 
 LeaderAndIsrResponse = messages.response_type(ApiKey.LEADER_AND_ISR)
-RACK_AWARE_SELECTOR = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
-EMPTY = b""
 
 # Told the partition index when this broker becomes a partition's leader (a task in the
 # replica manager's nursery: loading a coordinator's state takes a while) or stops being.
@@ -79,30 +78,8 @@ class AppendResult(NamedTuple):
     info: LogAppendInfo | None = None
 
 
-class FetchPartition(NamedTuple):
-    """One partition a fetch asks for: the fields `fetch_records` reads, named as in the
-    Fetch request's own FetchPartition, which the handler passes as it is."""
-
-    partition: int
-    fetch_offset: int
-    current_leader_epoch: int = -1
-    partition_max_bytes: int = 1 << 20
-
-
-class FetchResult(NamedTuple):
-    """One partition's answer to `fetch_records` (Kafka's FetchPartitionData)."""
-
-    error_code: int
-    high_watermark: int = -1
-    last_stable_offset: int = -1
-    log_start_offset: int = -1
-    preferred_read_replica: int = -1
-    records: bytes = EMPTY
-
-
 # A NamedTuple built without its Python-level __new__: per partition on the data path.
 _new_tuple = tuple.__new__
-_UNKNOWN_PARTITION = FetchResult(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
 _UNKNOWN_TOPIC_OR_PARTITION = AppendResult(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
 
 
@@ -438,49 +415,12 @@ class ReplicaManager:
             and client_rack
             and self.config["replica.selector.class"] == RACK_AWARE_SELECTOR
         ):
-            selector = _RackSelector(self.metadata_cache, self.node_id, client_rack)
-        read = _FetchRead(wanted, partitions, max_bytes, isolation, follower_reads, selector)
+            selector = RackAwareReplicaSelector(self.metadata_cache, self.node_id, client_rack)
+        read = FetchRead(wanted, partitions, max_bytes, isolation, follower_reads, selector)
         results = read.read_all()
         if read.total >= min_bytes or read.has_error or max_wait_ms <= 0:
             return results
-        # Not enough yet: wait until what became readable since (counted from the
-        # partitions' byte positions, not read) reaches min_bytes, a partition's role
-        # changes, or max_wait_ms passes; then read the response once.
-        woken: set[int] = set()
-        arrived = trio.Event()
-        positions: dict[int, list[int]] = {}
-        for i, partition in enumerate(partitions):
-            if partition is not None:
-                positions.setdefault(id(partition), []).append(i)
-
-        def wake(partition: Partition) -> None:
-            woken.update(positions[id(partition)])
-            arrived.set()
-
-        waiting = [p for p in partitions if p is not None]
-        read.mark()
-        deadline = trio.current_time() + max_wait_ms / 1000
-        moved = False
-        try:
-            for partition in waiting:
-                partition.add_fetch_waiter(wake, isolation)
-            while True:
-                with trio.move_on_at(deadline):
-                    await arrived.wait()
-                if not woken:
-                    break  # max_wait_ms passed
-                moved = True
-                if read.satisfied(woken, min_bytes):
-                    break
-                arrived = trio.Event()
-                for i in woken:  # a waiter is called once: ask the woken ones again
-                    partitions[i].add_fetch_waiter(wake, isolation)
-                woken.clear()
-        finally:
-            for partition in waiting:
-                partition.remove_fetch_waiter(wake)
-        # The response, read once in request order (nothing moved: the first read holds).
-        return read.read_all() if moved else results
+        return await read.wait(results, min_bytes, max_wait_ms)
 
     # ---- LeaderAndIsr ----------------------------------------------------------------
 
@@ -658,139 +598,3 @@ class ReplicaManager:
         if self._nursery is None:
             raise RuntimeError(f"replica manager not running: cannot start {fn.__name__}")
         self._nursery.start_soon(fn, *args)
-
-
-class _FetchRead:
-    """The reads of one fetch: each partition's answer and the bytes it holds, and,
-    while the fetch waits, an estimate of what each would hold now."""
-
-    __slots__ = (
-        "wanted",
-        "partitions",
-        "max_bytes",
-        "isolation",
-        "follower_reads",
-        "selector",
-        "sizes",
-        "estimates",
-        "marks",
-        "total",
-        "has_error",
-    )
-
-    def __init__(self, wanted, partitions, max_bytes, isolation, follower_reads, selector):
-        self.wanted = wanted
-        self.partitions = partitions
-        self.max_bytes = max_bytes
-        self.isolation = isolation
-        self.follower_reads = follower_reads
-        self.selector = selector
-        self.sizes = [0] * len(wanted)
-        self.estimates: list[int] = []
-        self.marks: list = []
-        self.total = 0
-        self.has_error = False
-
-    def read_all(self) -> list[FetchResult]:
-        """Every partition in request order, sharing max_bytes (the first batch of the
-        response comes whole, KIP-74)."""
-        results = []
-        sizes = self.sizes
-        read = self._read
-        max_bytes = self.max_bytes
-        total = 0
-        for i in range(len(sizes)):
-            result = read(i, max_bytes - total, total == 0)
-            sizes[i] = size = len(result[5])  # records
-            total += size
-            results.append(result)
-        self.total = total
-        return results
-
-    def mark(self) -> None:
-        """Remember where each partition's readable bytes end and its role, before a
-        wait (Kafka's DelayedFetch keeps the fetch offsets' positions)."""
-        self.estimates = list(self.sizes)
-        self.marks = [
-            None if p is None else (p.position(self.isolation), p.leader_id, p.leader_epoch)
-            for p in self.partitions
-        ]
-
-    def satisfied(self, indices, min_bytes: int) -> bool:
-        """Whether the partitions at `indices`, which moved, now make the answer worth
-        sending: a role change, or min_bytes readable counting what they gained since
-        `mark` (each up to its partition_max_bytes). No partition is read."""
-        for i in indices:
-            partition = self.partitions[i]
-            position, leader, epoch = self.marks[i]
-            if (partition.leader_id, partition.leader_epoch) != (leader, epoch):
-                return True
-            gained = partition.position(self.isolation) - position
-            self.estimates[i] = min(self.sizes[i] + gained, self.wanted[i][1].partition_max_bytes)
-        return sum(self.estimates) >= min_bytes
-
-    def _read(self, i: int, remaining: int, min_one_batch: bool) -> FetchResult:
-        wanted = self.wanted[i][1]
-        partition = self.partitions[i]
-        if partition is None:
-            self.has_error = True
-            return _UNKNOWN_PARTITION
-        preferred = high_watermark = last_stable_offset = log_start_offset = -1
-        records = EMPTY
-        error = ErrorCode.NONE
-        try:
-            on_follower = (
-                self.follower_reads
-                and not partition.is_leader
-                and wanted.current_leader_epoch >= 0  # stale clients get fenced
-            )
-            if not on_follower:
-                partition.check_leader()
-            partition.check_epoch(wanted.current_leader_epoch)
-            if on_follower and wanted.fetch_offset > partition.log_end_offset:
-                # Behind the consumer: not an offset to reset from, wait (retriable).
-                raise OffsetNotAvailable(f"{partition}: this replica is behind the offset")
-            high_watermark = partition.high_watermark
-            last_stable_offset = partition.last_stable_offset
-            log_start_offset = partition.log_start_offset
-            if self.selector is not None and partition.is_leader:
-                preferred = self.selector.preferred(partition, wanted.fetch_offset)
-            if preferred < 0:  # else no records: the client reads from `preferred`
-                records = partition.read(
-                    wanted.fetch_offset,
-                    min(wanted.partition_max_bytes, max(0, remaining)),
-                    self.isolation,
-                    min_one_batch=min_one_batch,
-                ).records
-        except LogError as exc:  # OFFSET_OUT_OF_RANGE (with the bounds), not leader, ...
-            self.has_error = True
-            error = exc.error_code
-        return _new_tuple(
-            FetchResult,
-            (error, high_watermark, last_stable_offset, log_start_offset, preferred, records),
-        )
-
-
-class _RackSelector:
-    """Kafka's RackAwareReplicaSelector: the leader if it is in the client's rack,
-    else the replica there whose log end offset is highest (and covers the fetch)."""
-
-    def __init__(self, metadata_cache: MetadataCache, local_id: int, client_rack: str):
-        self.brokers = metadata_cache.brokers
-        self.local_id = local_id
-        self.client_rack = client_rack
-
-    def preferred(self, partition: Partition, fetch_offset: int) -> int:
-        """Another replica to read from, or -1 for this leader."""
-        if self._rack(self.local_id) == self.client_rack:
-            return -1
-        candidates = [
-            (follower.log_end_offset, replica)
-            for replica, follower in partition.followers.items()
-            if self._rack(replica) == self.client_rack and follower.log_end_offset >= fetch_offset
-        ]
-        return max(candidates)[1] if candidates else -1
-
-    def _rack(self, broker_id: int) -> str | None:
-        endpoint = self.brokers.get(broker_id)
-        return endpoint.rack if endpoint is not None else None

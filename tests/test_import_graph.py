@@ -35,6 +35,8 @@ LAYERS: dict[str, int] = {
     "kafka_compat.replica": 3,
     "kafka_compat.replica_fetcher": 4,
     "kafka_compat.replica_manager": 4,
+    "kafka_compat.delayed_fetch": 4,
+    "kafka_compat.replica_selector": 4,
     "kafka_compat.groups": 5,
     "kafka_compat.txn": 5,
     "kafka_compat.security": 5,

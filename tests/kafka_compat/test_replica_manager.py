@@ -11,8 +11,9 @@ import trio.testing
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import LocalStore
 from kafka_compat.config import BrokerConfig
+from kafka_compat.delayed_fetch import FetchPartition
 from kafka_compat.replica import FetchIsolation, Partition
-from kafka_compat.replica_manager import FetchPartition, ReplicaManager
+from kafka_compat.replica_manager import ReplicaManager
 from protocol.errors import ErrorCode
 from protocol.records import build_batch
 from storage.log import AppendOrigin

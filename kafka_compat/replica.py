@@ -289,10 +289,6 @@ class Partition:
         self._wake_all()
         return new
 
-    def update_leader_and_isr(self, isr: list[int], zk_version: int) -> None:
-        self.isr = list(isr)
-        self.zk_version = zk_version
-
     def _wake_all(self) -> None:
         """Role or epoch changed: every waiter re-checks (and answers an error)."""
         self._wake(self._hw_waiters)

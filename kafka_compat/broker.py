@@ -115,6 +115,7 @@ class Broker:
             self.replica_manager.log_config({}),
             broker_id=self.node_id,
             cluster_id=cluster_id or new_cluster_id(),
+            producer_id_expiration_ms=self.config["producer.id.expiration.ms"],
         )
         # The store needs the cluster id, which the data dir keeps in meta.properties.
         self.log_manager.load_meta_properties()

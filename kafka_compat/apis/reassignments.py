@@ -71,7 +71,7 @@ async def handle_list_partition_reassignments(ctx: RequestContext, request):
         controller = ctx.controller
         if controller is None:
             return ListResponse(error_code=ErrorCode.NOT_CONTROLLER, topics=[])
-        running = controller.reassignments()
+        running = await controller.reassignments()
     if request.topics is not None:
         named = {(t.name, i) for t in request.topics for i in t.partition_indexes}
         running = {key: r for key, r in running.items() if key in named}

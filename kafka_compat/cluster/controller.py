@@ -181,8 +181,12 @@ class Controller:
         """AlterPartitionReassignments: target replicas per partition (None cancels)."""
         return await self.call(self._alter_reassignments, wanted, allow_rf_change)
 
-    def reassignments(self) -> dict[tuple[str, int], Reassignment]:
-        """The reassignments in progress (ListPartitionReassignments)."""
+    async def reassignments(self) -> dict[tuple[str, int], Reassignment]:
+        """The reassignments in progress (ListPartitionReassignments). An event, so a
+        new controller answers only once it has resumed its predecessor's."""
+        return await self.call(self._list_reassignments)
+
+    async def _list_reassignments(self) -> dict[tuple[str, int], Reassignment]:
         return dict(self.ctx.reassigning)
 
     async def _check_leader_balance(self) -> None:

@@ -6,6 +6,11 @@
                        [--override key=value ...]
     kafka-compat groups list [--state STATE ...] --bootstrap-server HOST:PORT
     kafka-compat groups describe GROUP --bootstrap-server HOST:PORT
+    kafka-compat transactions list [--state S ...] [--producer-id ID ...] --bootstrap-server H:P
+    kafka-compat transactions describe --transactional-id ID --bootstrap-server HOST:PORT
+    kafka-compat transactions describe-producers --topic T --partition P --bootstrap-server H:P
+    kafka-compat transactions abort --topic T --partition P (--start-offset O |
+                 --producer-id ID --producer-epoch E --coordinator-epoch C) --bootstrap-server H:P
     kafka-compat dev-cluster [--brokers 3] [--base-port 9092] [--data-dir ./dev-cluster]
 
 Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
@@ -15,7 +20,9 @@ away (controlled shutdown) and stops after. An invalid value stops
 start-up with a message naming the key (exit status 2). `groups` talks to any
 broker over the Kafka protocol, like kafka-consumer-groups.sh: `describe` prints the
 members with their assignments, then each partition's committed offset, log end
-offset and lag (exit status 1 if the group does not exist or the broker refuses).
+offset and lag (exit status 1 if the group does not exist or the broker refuses). `transactions`
+is kafka-transactions.sh: transactional ids and their state, a partition's producers,
+and aborting a hanging transaction (exit status 1 when the broker refuses).
 `dev-cluster` starts a ZooKeeper and N brokers on loopback (kafka_compat/devcluster.py).
 """
 
@@ -95,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
         )
 
+    _add_transactions_parser(commands)
+
     dev_cluster = commands.add_parser(
         "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
     )
@@ -104,10 +113,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_transactions_parser(commands) -> None:
+    txns = commands.add_parser("transactions", help="inspect transactions, abort hanging ones")
+    txn_commands = txns.add_subparsers(dest="transactions_command", required=True)
+    listing = txn_commands.add_parser("list", help="every transactional id, with its state")
+    listing.add_argument("--state", action="append", default=[], help="repeatable")
+    listing.add_argument("--producer-id", type=int, action="append", default=[])
+    describe = txn_commands.add_parser("describe", help="one transactional id in detail")
+    describe.add_argument("--transactional-id", required=True)
+    producers = txn_commands.add_parser(
+        "describe-producers", help="the active producers of a partition"
+    )
+    abort = txn_commands.add_parser("abort", help="abort a hanging transaction")
+    for sub in (producers, abort):
+        sub.add_argument("--topic", required=True)
+        sub.add_argument("--partition", type=int, required=True)
+    abort.add_argument("--start-offset", type=int, help="where the transaction starts")
+    abort.add_argument("--producer-id", type=int)
+    abort.add_argument("--producer-epoch", type=int)
+    abort.add_argument("--coordinator-epoch", type=int)
+    for sub in (listing, describe, producers, abort):
+        sub.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT")
+        sub.add_argument(
+            "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "groups":
         return _groups(args)
+    if args.command == "transactions":
+        return _transactions(args)
     if args.command == "dev-cluster":
         from kafka_compat import devcluster
 
@@ -133,7 +170,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _groups(args: argparse.Namespace) -> int:
-    from kafka_compat.groups.tool import GroupTool, ToolError, format_group, format_groups
+    from kafka_compat.tools.connection import ToolError
+    from kafka_compat.tools.groups import GroupTool, format_group, format_groups
 
     try:
         with GroupTool(args.bootstrap_server, args.timeout) as tool:
@@ -148,6 +186,43 @@ def _groups(args: argparse.Namespace) -> int:
         print(f"kafka-compat: consumer group '{args.group}' does not exist", file=sys.stderr)
         return 1
     print(format_group(view))
+    return 0
+
+
+def _transactions(args: argparse.Namespace) -> int:
+    from kafka_compat.tools import transactions as txn
+    from kafka_compat.tools.connection import ToolError
+
+    command = args.transactions_command
+    if command == "abort" and args.start_offset is None:
+        given = (args.producer_id, args.producer_epoch, args.coordinator_epoch)
+        if None in given:
+            print(
+                "kafka-compat: abort needs --start-offset, or --producer-id, "
+                "--producer-epoch and --coordinator-epoch",
+                file=sys.stderr,
+            )
+            return 2
+    try:
+        with txn.TransactionTool(args.bootstrap_server, args.timeout) as tool:
+            if command == "list":
+                print(txn.format_transactions(tool.list_transactions(args.state, args.producer_id)))
+            elif command == "describe":
+                print(txn.format_transaction(tool.describe_transaction(args.transactional_id)))
+            elif command == "describe-producers":
+                print(txn.format_producers(tool.describe_producers(args.topic, args.partition)))
+            else:
+                tool.abort(
+                    args.topic,
+                    args.partition,
+                    start_offset=args.start_offset,
+                    producer_id=args.producer_id,
+                    producer_epoch=args.producer_epoch,
+                    coordinator_epoch=args.coordinator_epoch,
+                )
+    except ToolError as exc:
+        print(f"kafka-compat: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

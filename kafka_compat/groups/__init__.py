@@ -7,7 +7,6 @@
     metadata_manager.py   GroupMetadataManager: __consumer_offsets (load, store, offsets, expiry)
     timer.py              movable deadlines as Trio tasks (sessions, join and sync rounds)
     consumer_protocol.py  reading subscriptions and assignments of protocol type "consumer"
-    tool.py               `kafka-compat groups list|describe`: a small client over our codec
 
 The request handlers are kafka_compat/apis/groups.py, offsets.py and coordinator.py.
 """

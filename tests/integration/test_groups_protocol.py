@@ -13,7 +13,7 @@ import struct
 
 import pytest
 
-from kafka_compat.groups.tool import Connection
+from kafka_compat.tools.connection import Connection
 from protocol import messages
 from protocol.errors import ErrorCode
 

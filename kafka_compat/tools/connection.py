@@ -1,0 +1,213 @@
+"""A small blocking client over a plain socket, speaking the protocol with our own
+codec, for the command-line tools. ApiVersions picks each request's version: the
+highest both sides know, up to what the tool reads (its `max_versions`)."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from protocol import messages
+from protocol.api_keys import ApiKey
+from protocol.errors import ErrorCode
+from protocol.headers import decode_response_header, encode_request_header
+
+RETRIABLE = frozenset(
+    {
+        ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+        ErrorCode.COORDINATOR_NOT_AVAILABLE,
+        ErrorCode.NOT_COORDINATOR,
+    }
+)
+_SIZE = struct.Struct(">i")
+T = TypeVar("T")
+
+
+class ToolError(Exception):
+    """Something the user should read: the broker refused, or cannot be reached."""
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ToolError(f"expected HOST:PORT, got {address!r}")
+    return host or "127.0.0.1", int(port)
+
+
+class Connection:
+    """One blocking connection to a broker; requests answered one at a time."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float,
+        client_id: str = "kafka-compat",
+        max_versions: dict[int, int] | None = None,
+    ):
+        try:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            raise ToolError(f"cannot connect to {host}:{port}: {exc}") from None
+        self.address = f"{host}:{port}"
+        self.client_id = client_id
+        self.max_versions = {ApiKey.API_VERSIONS: 0, **(max_versions or {})}
+        self._correlation = 0
+        self.versions: dict[int, tuple[int, int]] = {ApiKey.API_VERSIONS: (0, 0)}
+        answer = self.request(ApiKey.API_VERSIONS, messages.request_type(ApiKey.API_VERSIONS)())
+        self.versions = {k.api_key: (k.min_version, k.max_version) for k in answer.api_keys}
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def version(self, api_key: int) -> int:
+        newest = messages.spec_versions(api_key)[1]
+        ours = min(newest, self.max_versions.get(api_key, newest))
+        theirs = self.versions.get(api_key)
+        if theirs is None or theirs[0] > ours:
+            name = messages.API_NAMES.get(api_key, api_key)
+            raise ToolError(f"{self.address} does not serve {name} in a version this tool reads")
+        return min(ours, theirs[1])
+
+    def request(self, api_key: int, body, version: int | None = None) -> Any:
+        """Send one request (at `version`, else the highest both sides know), read its answer."""
+        if version is None:
+            version = self.version(api_key)
+        self._correlation += 1
+        header = encode_request_header(api_key, version, self._correlation, self.client_id)
+        payload = header + messages.encode_request(api_key, version, body)
+        try:
+            self.sock.sendall(_SIZE.pack(len(payload)) + payload)
+            (size,) = _SIZE.unpack(self._recv(4))
+            frame = self._recv(size)
+        except OSError as exc:
+            raise ToolError(f"{self.address}: {exc}") from None
+        flexible = api_key != ApiKey.API_VERSIONS and messages.is_flexible(api_key, version)
+        try:
+            correlation, offset = decode_response_header(frame, flexible)
+            if correlation != self._correlation:
+                raise ToolError(
+                    f"{self.address}: answer to request {correlation}, not {self._correlation}"
+                )
+            return messages.decode_response(api_key, version, memoryview(frame)[offset:])
+        except messages.DecodeError as exc:
+            raise ToolError(f"{self.address}: unreadable answer ({exc})") from None
+
+    def _recv(self, n: int) -> bytes:
+        data = bytearray()
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ToolError(f"{self.address} closed the connection")
+            data += chunk
+        return bytes(data)
+
+
+class AdminTool:
+    """A bootstrap connection, connections to other brokers on demand, and the lookups
+    every tool needs (metadata, coordinators, partition leaders)."""
+
+    MAX_VERSIONS: dict[int, int] = {}
+
+    def __init__(self, bootstrap: str, timeout: float = 10.0):
+        self.timeout = timeout
+        self.bootstrap = Connection(
+            *parse_address(bootstrap), timeout, max_versions=self.MAX_VERSIONS
+        )
+        self._connections: dict[tuple[str, int], Connection] = {}
+
+    def close(self) -> None:
+        self.bootstrap.close()
+        for connection in self._connections.values():
+            connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def connect(self, host: str, port: int) -> Connection:
+        key = (host, port)
+        if key not in self._connections:
+            self._connections[key] = Connection(
+                host, port, self.timeout, max_versions=self.MAX_VERSIONS
+            )
+        return self._connections[key]
+
+    def retrying(self, attempt: Callable[[], tuple[int, T]]) -> T:
+        """Run `attempt()` until it returns something other than a retriable error code."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            error, result = attempt()
+            if error not in RETRIABLE or time.monotonic() >= deadline:
+                if error:
+                    raise ToolError(ErrorCode(error).name)
+                return result
+            time.sleep(0.1)
+
+    def metadata(self, topics: list[str] | None):
+        Request = messages.request_type(ApiKey.METADATA)
+        wanted = None if topics is None else [Request.MetadataRequestTopic(name=t) for t in topics]
+        return self.bootstrap.request(
+            ApiKey.METADATA, Request(topics=wanted, allow_auto_topic_creation=False)
+        )
+
+    def brokers(self) -> list[Connection]:
+        """A connection to every broker in the cluster."""
+        return [self.connect(b.host, b.port) for b in self.metadata([]).brokers]
+
+    def coordinator(self, key: str, key_type: int) -> Connection:
+        """The coordinator of a group (key type 0) or a transactional id (1)."""
+        Request = messages.request_type(ApiKey.FIND_COORDINATOR)
+
+        def attempt():
+            if self.bootstrap.version(ApiKey.FIND_COORDINATOR) >= 4:
+                answer = self.bootstrap.request(
+                    ApiKey.FIND_COORDINATOR, Request(key_type=key_type, coordinator_keys=[key])
+                )
+                found = answer.coordinators[0]
+            else:
+                found = self.bootstrap.request(
+                    ApiKey.FIND_COORDINATOR, Request(key=key, key_type=key_type)
+                )
+            return found.error_code, (found.host, found.port)
+
+        return self.connect(*self.retrying(attempt))
+
+    def leaders(self, topics: list[str]) -> dict[tuple[str, int], Connection | None]:
+        """Each partition of `topics` -> a connection to its leader (None: no leader)."""
+        metadata = self.metadata(sorted(set(topics)))
+        brokers = {b.node_id: (b.host, b.port) for b in metadata.brokers}
+        found: dict[tuple[str, int], Connection | None] = {}
+        for t in metadata.topics:
+            if t.error_code:
+                raise ToolError(f"topic {t.name}: {ErrorCode(t.error_code).name}")
+            for p in t.partitions:
+                address = brokers.get(p.leader_id)
+                found[(t.name, p.partition_index)] = (
+                    None if address is None else self.connect(*address)
+                )
+        return found
+
+
+def table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Columns padded to their widest cell, as Kafka's tools print them."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    return [
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
+
+
+def dash(value) -> str:
+    return "-" if value is None else str(value)

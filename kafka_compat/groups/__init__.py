@@ -3,6 +3,7 @@
     records.py            __consumer_offsets keys and values (Kafka's schemas), partitioning
     group.py              one group's state: members, generation, protocol, offsets
     coordinator.py        GroupCoordinator: the membership protocol (join, sync, heartbeat, leave)
+    offsets.py            OffsetRequests (GroupCoordinator's base): offset commit, fetch, delete
     rebalance.py          Rebalancer: join and sync rounds, sessions, removing members
     metadata_manager.py   GroupMetadataManager: __consumer_offsets (load, store, offsets, expiry)
     timer.py              movable deadlines as Trio tasks (sessions, join and sync rounds)

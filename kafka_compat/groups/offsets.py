@@ -1,4 +1,5 @@
-"""The group coordinator's offset requests: OffsetCommit, OffsetFetch, OffsetDelete.
+"""The group coordinator's offset requests: OffsetCommit, TxnOffsetCommit, OffsetFetch,
+OffsetDelete, and the end of transactions that committed offsets.
 
 `OffsetRequests` is a base class of GroupCoordinator (coordinator.py), kept apart so
 that the membership protocol and the offset checks each fit in a module. It uses the
@@ -95,14 +96,16 @@ class OffsetRequests:
         return ErrorCode.NONE
 
     def fetch_offsets(
-        self, group_id: str, partitions: list[TopicPartition] | None
-    ) -> tuple[int, dict[TopicPartition, OffsetAndMetadata | None]]:
+        self, group_id: str, partitions: list[TopicPartition] | None, require_stable: bool = False
+    ) -> tuple[int, dict[TopicPartition, OffsetAndMetadata | None | int]]:
         """(group error, committed offset per partition; None = nothing committed).
-        `partitions` None asks for every partition the group committed."""
+        `partitions` None asks for every partition the group committed. With
+        `require_stable` (OffsetFetch v7+) a partition with a pending commit (a
+        transaction not yet ended) has the error UNSTABLE_OFFSET_COMMIT instead."""
         error = self._group_error(group_id, allow_empty_id=True)
         if error:
             return error, {}
-        return ErrorCode.NONE, self.manager.get_offsets(group_id, partitions)
+        return ErrorCode.NONE, self.manager.get_offsets(group_id, partitions, require_stable)
 
     async def delete_offsets(
         self, group_id: str, partitions: list[TopicPartition]
@@ -131,3 +134,55 @@ class OffsetRequests:
             for tp in eligible:
                 results[tp] = ErrorCode.NONE
         return ErrorCode.NONE, results
+
+    # ---- transactional offsets (KIP-98, KIP-447) ---------------------------------------
+
+    async def txn_commit_offsets(
+        self,
+        group_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        member_id: str,
+        group_instance_id: str | None,
+        generation_id: int,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+    ) -> dict[TopicPartition, int]:
+        """Kafka's handleTxnCommitOffsets: an error code per partition. The offsets are
+        written in a transactional batch of the producer and stay pending until its
+        marker (`complete_txn_offsets`). A group that does not exist is created empty:
+        a producer may commit for a group without members."""
+        error = await self._writable_group_error(group_id)
+        if error:
+            return dict.fromkeys(offsets, error)
+        group = self.manager.get_group(group_id) or self.manager.add_group(group_id)
+        error = self._validate_txn_offset_commit(group, generation_id, member_id, group_instance_id)
+        if error:
+            return dict.fromkeys(offsets, error)
+        return await self.manager.store_offsets(
+            group, offsets, producer_id=producer_id, producer_epoch=producer_epoch
+        )
+
+    def _validate_txn_offset_commit(
+        self, group: Group, generation_id: int, member_id: str, group_instance_id: str | None
+    ) -> int:
+        """Kafka's validateOffsetCommit for a transactional commit: a generation, member
+        id or instance id given (TxnOffsetCommit v3+, KIP-447) must be the group's
+        current one; without them (v0-2) anything goes but a dead group."""
+        if group.is_(DEAD):
+            return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if generation_id < 0 and group.is_(EMPTY):
+            return ErrorCode.NONE
+        if generation_id >= 0 or member_id != UNKNOWN_MEMBER_ID or group_instance_id is not None:
+            error = self._validate_current_member(group, member_id, group_instance_id)
+            if error:
+                return error
+            if generation_id != group.generation_id:
+                return ErrorCode.ILLEGAL_GENERATION
+        return ErrorCode.NONE
+
+    def complete_txn_offsets(self, producer_id: int, partitions: set[int], commit: bool) -> None:
+        """The WriteTxnMarkers handler appended the producer's COMMIT (`commit`) or
+        ABORT marker to these __consumer_offsets partitions: the producer's pending
+        offsets in their groups become committed (unless a commit written later in the
+        log holds the partition) or are dropped."""
+        self.manager.complete_txn_offsets(producer_id, set(partitions), commit)

@@ -55,9 +55,10 @@ class LoadedPartition:
         """Replay the log from its start to its end, one chunk at a time."""
         position = log_.log_start_offset
         # To the log end, as Kafka does: a new leader's log is the partition's, and its
-        # high watermark catches up once the followers fetch.
-        end = log_.log_end_offset
-        while position < end:
+        # high watermark catches up once the followers fetch. The end is read again
+        # after each chunk: a transaction marker appended meanwhile is replayed here
+        # (complete_txn_offsets finds no group of a partition still loading).
+        while position < (end := log_.log_end_offset):
             data = log_.read(position, buffer_size, max_offset=end)
             if data.next_offset <= position:
                 break

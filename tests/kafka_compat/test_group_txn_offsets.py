@@ -221,3 +221,22 @@ async def test_a_reloaded_partition_finds_its_producers_again(tmp_path, autojump
         await append_marker(coordinator, commit=True)
         coordinator.complete_txn_offsets(PID, {index}, True)
         assert fetched(coordinator, stable=True) == 2
+
+
+async def test_a_marker_written_while_the_partition_loads_is_replayed(tmp_path, autojump_clock):
+    """complete_txn_offsets finds no group while its partition loads; the load reads
+    to the log end as it grows, marker included."""
+    async with running(tmp_path, offsets_load_buffer_size=1) as coordinator:
+        for i in range(50):  # one chunk each: the load yields between them
+            await coordinator.commit_offsets("g", "", None, -1, {("topic", 1): offset(i)})
+        await txn_commit(coordinator, {TP: offset(7)})
+        index = coordinator.partition_for("g")
+        coordinator.unload_partition(index)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(coordinator.load_partition, index)
+            while not coordinator.manager.is_group_loading("g"):
+                await trio.sleep(0)
+            await append_marker(coordinator, commit=True)
+            coordinator.complete_txn_offsets(PID, {index}, True)
+            assert coordinator.manager.is_group_loading("g")
+        assert fetched(coordinator, stable=True) == 7

@@ -1,4 +1,5 @@
-"""One consumer group's state: members, generation, protocol, committed offsets.
+"""One consumer group's state: members, generation, protocol, committed offsets (and
+those pending: being written, or transactional ones waiting for their marker).
 
 Kafka's GroupMetadata and MemberMetadata, as plain objects with no I/O and no clock
 of their own beyond a wall-clock function for state timestamps. The coordinator

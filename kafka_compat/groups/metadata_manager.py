@@ -8,6 +8,9 @@ COORDINATOR_LOAD_IN_PROGRESS. The manager keeps the groups this broker coordinat
 (the coordinator looks them up here), creates the topic on first use, stores, fetches,
 deletes and expires committed offsets, and writes every record: appends with
 AppendOrigin.COORDINATOR, one batch per request, answered once replicated (acks=all).
+Transactional offset commits (TxnOffsetCommit) are batches of the producer, pending in
+their group until the producer's marker (`complete_txn_offsets`); replaying a
+partition (loader.py) applies the markers it reads.
 
 What it needs of the broker is an `OffsetsTopic` (five small methods); the broker's is
 `BrokerOffsetsTopic`, the only code in the groups package that touches the broker.

@@ -16,7 +16,7 @@ import time
 
 import pytest
 import trio
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from kafka_compat.groups.tool import Connection
 from kafka_compat.topics import OFFSETS_TOPIC
@@ -346,3 +346,48 @@ def test_pending_offsets_survive_a_restart_and_the_marker_commits_them(broker):
     wait_loaded(broker)
     with connect(broker) as conn:
         assert fetch(conn, "restart", require_stable=True) == {0: (10, 0), 1: (11, 0)}
+
+
+def test_a_transactional_producer_commits_a_consumers_offsets(broker, conn):
+    """End to end, once the transaction coordinator serves EndTxn: confluent-kafka's
+    send_offsets_to_transaction with the consumer's group metadata (KIP-447)."""
+    if ApiKey.END_TXN not in conn.versions:
+        pytest.skip("this build has no transaction coordinator (EndTxn)")
+    plain = Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(10):
+        plain.produce(TOPIC, f"r{i}".encode(), partition=0)
+    assert plain.flush(GUARD_S) == 0
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "group.id": "eos",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "eos-txn"})
+    try:
+        consumer.subscribe([TOPIC])
+        seen = 0
+        deadline = time.monotonic() + GUARD_S
+        while seen < 10:
+            assert time.monotonic() < deadline, "the consumer did not get the records"
+            message = consumer.poll(0.1)
+            if message is not None and message.error() is None:
+                seen += message.partition() == 0
+        tp = TopicPartition(TOPIC, 0)
+        producer.init_transactions(GUARD_S)
+        for commit, offset in ((True, 10), (False, 5)):
+            producer.begin_transaction()
+            producer.produce(TOPIC, b"out", partition=1)
+            producer.send_offsets_to_transaction(
+                [TopicPartition(TOPIC, 0, offset)], consumer.consumer_group_metadata(), GUARD_S
+            )
+            if commit:
+                producer.commit_transaction(GUARD_S)
+            else:
+                producer.abort_transaction(GUARD_S)
+            assert consumer.committed([tp], timeout=GUARD_S)[0].offset == 10
+    finally:
+        consumer.close()

@@ -148,6 +148,7 @@ def wait_loaded(broker) -> None:
 
 @pytest.mark.parametrize("version", range(5))
 def test_pending_until_the_marker_at_each_version(broker, conn, version):
+    assert conn.versions[TXN_COMMIT] == (0, 4)  # ApiVersions
     group = f"txn-{version}"
     assert txn_commit(conn, group, {0: 10, 1: 11, 7: 1}, version) == {
         0: 0,

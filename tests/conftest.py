@@ -34,6 +34,8 @@ class BrokerHandle:
         self.broker: Broker | None = None
         self._thread: threading.Thread | None = None
         self._cancel: Callable[[], None] | None = None
+        # The broker's Trio loop: trio.from_thread.run(fn, trio_token=...) runs in it.
+        self.trio_token: trio.lowlevel.TrioToken | None = None
         self._failure: list[BaseException] = []
         self._task_failures_at_start = 0
 
@@ -55,7 +57,7 @@ class BrokerHandle:
         failure = self._failure = []
 
         async def run() -> None:
-            token = trio.lowlevel.current_trio_token()
+            token = self.trio_token = trio.lowlevel.current_trio_token()
             async with trio.open_nursery() as nursery:
                 self._cancel = lambda: trio.from_thread.run_sync(
                     nursery.cancel_scope.cancel, trio_token=token

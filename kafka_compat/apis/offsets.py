@@ -17,13 +17,16 @@ OffsetFetch: v1-9
     committed. v1 reports a group error on each partition, v2+ at the top, v8+ per
     group. While the group's partition loads: COORDINATOR_LOAD_IN_PROGRESS.
     Version notes: v2 null topics, ErrorCode · v3 ThrottleTimeMs · v5 CommittedLeaderEpoch
-    · v6 flexible · v7 RequireStable (nothing is ever pending: no transactions) · v8
+    · v6 flexible · v7 RequireStable: a partition with a pending commit (transactional
+    offsets whose transaction has not ended, or a commit being written) answers
+    UNSTABLE_OFFSET_COMMIT with offset -1 (without it: the last committed offset) · v8
     several groups · v9 MemberId/MemberEpoch (KIP-848; ignored for classic groups).
 OffsetDelete: v0
     Behavior (KIP-496): removes committed offsets of an empty group, or of topics a
     consumer group does not subscribe to (else GROUP_SUBSCRIBED_TO_TOPIC); tombstones
     in __consumer_offsets. GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP (non-consumer groups).
-Left out: OffsetCommit/OffsetFetch v10 (topic ids, KIP-848), TxnOffsetCommit.
+Left out: OffsetCommit/OffsetFetch v10 (topic ids, KIP-848). TxnOffsetCommit is
+txn_offset_commit.py.
 """
 
 from __future__ import annotations
@@ -105,14 +108,16 @@ async def handle_offset_commit(ctx: RequestContext, request):
 @api(ApiKey.OFFSET_FETCH, 1, 9)
 async def handle_offset_fetch(ctx: RequestContext, request):
     coordinator = ctx.group_coordinator
+    stable = ctx.version >= 7 and request.require_stable
     if ctx.version >= 8:
         return OffsetFetchResponse(
             groups=[
-                _fetch_group(coordinator, group.group_id, group.topics) for group in request.groups
+                _fetch_group(coordinator, group.group_id, group.topics, stable)
+                for group in request.groups
             ]
         )
     wanted = _wanted(request.topics)
-    error, offsets = coordinator.fetch_offsets(request.group_id, wanted)
+    error, offsets = coordinator.fetch_offsets(request.group_id, wanted, stable)
     Topic = OffsetFetchResponse.OffsetFetchResponseTopic
     Partition = OffsetFetchResponse.OffsetFetchResponsePartition
     if error:
@@ -140,7 +145,10 @@ def _wanted(topics) -> list[tuple[str, int]] | None:
     return [(t.name, p) for t in topics for p in t.partition_indexes]
 
 
-def _partition(cls, index: int, committed: OffsetAndMetadata | None, error: int = 0):
+def _partition(cls, index: int, committed: OffsetAndMetadata | int | None, error: int = 0):
+    """`committed` None: nothing committed; an int: the partition's error."""
+    if isinstance(committed, int):
+        error, committed = committed, None
     if committed is None:
         return cls(
             partition_index=index,
@@ -158,8 +166,8 @@ def _partition(cls, index: int, committed: OffsetAndMetadata | None, error: int 
     )
 
 
-def _fetch_group(coordinator, group_id: str, topics):
-    error, offsets = coordinator.fetch_offsets(group_id, _wanted(topics))
+def _fetch_group(coordinator, group_id: str, topics, require_stable: bool):
+    error, offsets = coordinator.fetch_offsets(group_id, _wanted(topics), require_stable)
     Group = OffsetFetchResponse.OffsetFetchResponseGroup
     Topic = OffsetFetchResponse.OffsetFetchResponseTopics
     Partition = OffsetFetchResponse.OffsetFetchResponsePartitions

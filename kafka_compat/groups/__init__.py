@@ -3,12 +3,16 @@
     records.py            __consumer_offsets keys and values (Kafka's schemas), partitioning
     group.py              one group's state: members, generation, protocol, offsets
     coordinator.py        GroupCoordinator: the membership protocol (join, sync, heartbeat, leave)
+    offsets.py            OffsetRequests (GroupCoordinator's base): offset commit (also
+                          transactional), fetch, delete; complete_txn_offsets
     rebalance.py          Rebalancer: join and sync rounds, sessions, removing members
     metadata_manager.py   GroupMetadataManager: __consumer_offsets (load, store, offsets, expiry)
+    loader.py             replaying a __consumer_offsets partition (transaction markers too)
     timer.py              movable deadlines as Trio tasks (sessions, join and sync rounds)
     consumer_protocol.py  reading subscriptions and assignments of protocol type "consumer"
 
-The request handlers are kafka_compat/apis/groups.py, offsets.py and coordinator.py.
+The request handlers are kafka_compat/apis/groups.py, offsets.py, txn_offset_commit.py
+and coordinator.py.
 """
 
 from kafka_compat.groups.coordinator import GroupCoordinator

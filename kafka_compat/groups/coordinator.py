@@ -1,8 +1,9 @@
 """The group coordinator: Kafka's classic group membership protocol.
 
 Kafka's GroupCoordinator as a Trio object: JoinGroup, SyncGroup, Heartbeat and
-LeaveGroup, the checks of OffsetCommit, and the answers to DescribeGroups, ListGroups,
-DeleteGroups and OffsetDelete. The groups themselves, their loading and every write
+LeaveGroup, and the answers to DescribeGroups, ListGroups and DeleteGroups. The
+offset requests (OffsetCommit, TxnOffsetCommit, OffsetFetch, OffsetDelete) are its
+base class OffsetRequests (offsets.py). The groups themselves, their loading and every write
 to `__consumer_offsets` belong to the GroupMetadataManager (metadata_manager.py),
 which the coordinator asks to look groups up and to persist them; the coordinator
 never touches the broker.
@@ -37,7 +38,6 @@ from dataclasses import dataclass
 import trio
 
 from kafka_compat.events import Reply
-from kafka_compat.groups import consumer_protocol
 from kafka_compat.groups.group import (
     COMPLETING_REBALANCE,
     DEAD,
@@ -52,9 +52,9 @@ from kafka_compat.groups.group import (
     Member,
     SyncResult,
 )
-from kafka_compat.groups.metadata_manager import GroupMetadataManager, TopicPartition
+from kafka_compat.groups.metadata_manager import GroupMetadataManager
+from kafka_compat.groups.offsets import OffsetRequests
 from kafka_compat.groups.rebalance import UNKNOWN_MEMBER_ID, Rebalancer
-from kafka_compat.groups.records import OffsetAndMetadata
 from protocol.errors import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 NEW_MEMBER_JOIN_TIMEOUT_MS = 5 * 60 * 1000
 
 
-class GroupCoordinator:
+class GroupCoordinator(OffsetRequests):
     def __init__(self, manager: GroupMetadataManager):
         self.manager = manager
         self.config = manager.config
@@ -602,95 +602,6 @@ class GroupCoordinator:
                         group, group.members[member_id], f"member {member_id} left the group"
                     )
             results.append((member_id, instance_id, error))
-        return ErrorCode.NONE, results
-
-    # ---- offsets ---------------------------------------------------------------------
-
-    async def commit_offsets(
-        self,
-        group_id: str,
-        member_id: str,
-        group_instance_id: str | None,
-        generation_id: int,
-        offsets: dict[TopicPartition, OffsetAndMetadata],
-    ) -> dict[TopicPartition, int]:
-        """Kafka's handleCommitOffsets: an error code per partition.
-
-        Generation -1 with no member id is a simple consumer (no group membership);
-        it may commit while the group has no members."""
-        error = await self._writable_group_error(group_id, allow_empty_id=True)
-        if error:
-            return dict.fromkeys(offsets, error)
-        group = self.manager.get_group(group_id)
-        if group is None:
-            if generation_id >= 0:
-                # A member of a group that no longer exists (or an older generation).
-                return dict.fromkeys(offsets, ErrorCode.ILLEGAL_GENERATION)
-            group = self.manager.add_group(group_id)
-        error = self._validate_offset_commit(group, generation_id, member_id, group_instance_id)
-        if error:
-            return dict.fromkeys(offsets, error)
-        if group.is_(COMPLETING_REBALANCE):
-            # The member knows the new generation but has no assignment yet.
-            return dict.fromkeys(offsets, ErrorCode.REBALANCE_IN_PROGRESS)
-        if group.state in (STABLE, PREPARING_REBALANCE) and member_id in group.members:
-            # A commit counts as a sign of life; a rebalance is signalled by heartbeats.
-            self.rebalancer.schedule_heartbeat(group, group.members[member_id])
-        return await self.manager.store_offsets(group, offsets)
-
-    def _validate_offset_commit(
-        self, group: Group, generation_id: int, member_id: str, group_instance_id: str | None
-    ) -> int:
-        if group.is_(DEAD):
-            return ErrorCode.COORDINATOR_NOT_AVAILABLE
-        if generation_id >= 0 or member_id != UNKNOWN_MEMBER_ID or group_instance_id is not None:
-            error = self._validate_current_member(group, member_id, group_instance_id)
-            if error:
-                return error
-            if generation_id != group.generation_id:
-                return ErrorCode.ILLEGAL_GENERATION
-            return ErrorCode.NONE
-        if not group.is_(EMPTY):
-            # Only members may commit while the group has members.
-            return ErrorCode.UNKNOWN_MEMBER_ID
-        return ErrorCode.NONE
-
-    def fetch_offsets(
-        self, group_id: str, partitions: list[TopicPartition] | None
-    ) -> tuple[int, dict[TopicPartition, OffsetAndMetadata | None]]:
-        """(group error, committed offset per partition; None = nothing committed).
-        `partitions` None asks for every partition the group committed."""
-        error = self._group_error(group_id, allow_empty_id=True)
-        if error:
-            return error, {}
-        return ErrorCode.NONE, self.manager.get_offsets(group_id, partitions)
-
-    async def delete_offsets(
-        self, group_id: str, partitions: list[TopicPartition]
-    ) -> tuple[int, dict[TopicPartition, int]]:
-        """OffsetDelete (KIP-496): only offsets of topics the group does not consume."""
-        error = self._group_error(group_id)
-        if error:
-            return error, {}
-        group = self.manager.get_group(group_id)
-        if group is None or group.is_(DEAD):
-            return ErrorCode.GROUP_ID_NOT_FOUND, {}
-        results: dict[TopicPartition, int] = {}
-        if group.is_(EMPTY):
-            eligible = list(partitions)
-        elif group.protocol_type == consumer_protocol.PROTOCOL_TYPE:
-            eligible = []
-            for tp in partitions:
-                if group.is_subscribed_to_topic(tp[0]):
-                    results[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
-                else:
-                    eligible.append(tp)
-        else:
-            return ErrorCode.NON_EMPTY_GROUP, {}
-        if eligible:
-            await self.manager.cleanup_groups([group], lambda g: g.remove_offsets(eligible))
-            for tp in eligible:
-                results[tp] = ErrorCode.NONE
         return ErrorCode.NONE, results
 
     # ---- describe, list, delete ------------------------------------------------------

@@ -1,4 +1,5 @@
-"""One consumer group's state: members, generation, protocol, committed offsets.
+"""One consumer group's state: members, generation, protocol, committed offsets (and
+those pending: being written, or transactional ones waiting for their marker).
 
 Kafka's GroupMetadata and MemberMetadata, as plain objects with no I/O and no clock
 of their own beyond a wall-clock function for state timestamps. The coordinator
@@ -20,10 +21,19 @@ import enum
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from kafka_compat.groups import consumer_protocol
 from kafka_compat.groups.records import OffsetAndMetadata
 from protocol.errors import ErrorCode
+
+
+class PendingTxnOffset(NamedTuple):
+    """A transactional offset commit waiting for its producer's marker (Kafka's
+    CommitRecordMetadataAndOffset): `position` is its batch's offset, None until written."""
+
+    offset: OffsetAndMetadata
+    position: int | None = None
 
 
 class GroupState(enum.Enum):
@@ -205,6 +215,13 @@ class Group:
         self.new_member_added = False
         self.subscribed_topics: set[str] | None = None
         self.offsets: dict[tuple[str, int], OffsetAndMetadata] = {}
+        # Where each committed offset's record is in __consumer_offsets (the first
+        # offset of its batch): a transactional commit completes over an older one only.
+        self.commit_positions: dict[tuple[str, int], int] = {}
+        # Commits being written (Kafka's pendingOffsetCommits), and transactional
+        # commits per producer id waiting for their marker: position None until written.
+        self.pending_offset_commits: dict[tuple[str, int], OffsetAndMetadata] = {}
+        self.pending_txn_offsets: dict[int, dict[tuple[str, int], PendingTxnOffset]] = {}
         self._protocol_votes: Counter[str] = Counter()
         # The coordinator's timers: the join round (initial delay or rebalance timeout)
         # and the wait for every member's SyncGroup.
@@ -475,17 +492,101 @@ class Group:
 
     # -- offsets ----------------------------------------------------------------------
 
+    def initialize_offsets(
+        self,
+        offsets: dict[tuple[str, int], tuple[OffsetAndMetadata, int]],
+        pending_txn: dict[int, dict[tuple[str, int], PendingTxnOffset]],
+    ) -> None:
+        """The offsets read from the log: committed ones (with their positions) and
+        transactional ones whose marker was not read yet."""
+        for tp, (offset, position) in offsets.items():
+            self.offsets[tp] = offset
+            self.commit_positions[tp] = position
+        self.pending_txn_offsets.update(pending_txn)
+
+    @property
+    def has_offsets(self) -> bool:
+        return bool(self.offsets or self.pending_offset_commits or self.pending_txn_offsets)
+
+    def _commit(self, tp: tuple[str, int], offset: OffsetAndMetadata, position: int) -> None:
+        """Make `offset` the committed one unless a newer record in the log holds it."""
+        current = self.commit_positions.get(tp)
+        if tp not in self.offsets or current is None or current < position:
+            self.offsets[tp] = offset
+            self.commit_positions[tp] = position
+
+    def prepare_offset_commit(self, offsets: dict[tuple[str, int], OffsetAndMetadata]) -> None:
+        self.pending_offset_commits.update(offsets)
+
+    def on_offset_commit_append(
+        self, tp: tuple[str, int], offset: OffsetAndMetadata, position: int
+    ) -> None:
+        """The commit's record is written at `position` (Kafka's onOffsetCommitAppend);
+        an offset deleted meanwhile stays deleted."""
+        if tp in self.pending_offset_commits:
+            self._commit(tp, offset, position)
+            if self.pending_offset_commits[tp] == offset:
+                del self.pending_offset_commits[tp]
+
+    def fail_pending_offset_write(self, tp: tuple[str, int], offset: OffsetAndMetadata) -> None:
+        if self.pending_offset_commits.get(tp) == offset:
+            del self.pending_offset_commits[tp]
+
+    def prepare_txn_offset_commit(
+        self, producer_id: int, offsets: dict[tuple[str, int], OffsetAndMetadata]
+    ) -> None:
+        pending = self.pending_txn_offsets.setdefault(producer_id, {})
+        for tp, offset in offsets.items():
+            pending[tp] = PendingTxnOffset(offset)
+
+    def on_txn_offset_commit_append(
+        self, producer_id: int, tp: tuple[str, int], offset: OffsetAndMetadata, position: int
+    ) -> None:
+        pending = self.pending_txn_offsets.get(producer_id)
+        if pending is not None and tp in pending and pending[tp].offset == offset:
+            pending[tp] = PendingTxnOffset(offset, position)
+
+    def fail_pending_txn_offset_commit(self, producer_id: int, tp: tuple[str, int]) -> None:
+        """The record was not written: the client retries (maybe elsewhere)."""
+        pending = self.pending_txn_offsets.get(producer_id)
+        if pending is not None:
+            pending.pop(tp, None)
+            if not pending:
+                del self.pending_txn_offsets[producer_id]
+
+    def complete_pending_txn_offset_commit(self, producer_id: int, commit: bool) -> None:
+        """The producer's marker is written: its offsets become committed (a commit
+        older in the log than the committed offset is dropped), or vanish (abort)."""
+        pending = self.pending_txn_offsets.pop(producer_id, None)
+        if not commit or not pending:
+            return
+        for tp, (offset, position) in pending.items():
+            if position is not None:  # else its write failed or is still under way
+                self._commit(tp, offset, position)
+
+    def has_pending_offset_commits_from_producer(self, producer_id: int) -> bool:
+        return producer_id in self.pending_txn_offsets
+
+    def has_pending_offset_commits_for(self, tp: tuple[str, int]) -> bool:
+        return tp in self.pending_offset_commits or any(
+            tp in pending for pending in self.pending_txn_offsets.values()
+        )
+
     def remove_offsets(self, partitions) -> dict[tuple[str, int], OffsetAndMetadata]:
+        """Kafka's removeOffsets: pending commits of these partitions go too."""
         removed = {}
         for tp in partitions:
+            self.pending_offset_commits.pop(tp, None)
+            for pending in self.pending_txn_offsets.values():
+                pending.pop(tp, None)
+            self.commit_positions.pop(tp, None)
             offset = self.offsets.pop(tp, None)
             if offset is not None:
                 removed[tp] = offset
         return removed
 
     def remove_all_offsets(self) -> dict[tuple[str, int], OffsetAndMetadata]:
-        removed, self.offsets = self.offsets, {}
-        return removed
+        return self.remove_offsets(list(self.offsets))
 
     def remove_expired_offsets(
         self, now_ms: int, retention_ms: int
@@ -523,7 +624,7 @@ class Group:
             return {}
         expired = {}
         for tp, offset in self.offsets.items():
-            if tp[0] in subscribed:
+            if tp[0] in subscribed or tp in self.pending_offset_commits:
                 continue
             if offset.expire_timestamp >= 0:
                 if now_ms >= offset.expire_timestamp:
@@ -532,4 +633,5 @@ class Group:
                 expired[tp] = offset
         for tp in expired:
             del self.offsets[tp]
+            self.commit_positions.pop(tp, None)
         return expired

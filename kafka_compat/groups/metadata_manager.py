@@ -8,6 +8,9 @@ COORDINATOR_LOAD_IN_PROGRESS. The manager keeps the groups this broker coordinat
 (the coordinator looks them up here), creates the topic on first use, stores, fetches,
 deletes and expires committed offsets, and writes every record: appends with
 AppendOrigin.COORDINATOR, one batch per request, answered once replicated (acks=all).
+Transactional offset commits (TxnOffsetCommit) are batches of the producer, pending in
+their group until the producer's marker (`complete_txn_offsets`); replaying a
+partition (loader.py) applies the markers it reads.
 
 What it needs of the broker is an `OffsetsTopic` (five small methods); the broker's is
 `BrokerOffsetsTopic`, the only code in the groups package that touches the broker.
@@ -26,16 +29,11 @@ from kafka_compat.admin_manager import AdminManager
 from kafka_compat.clock import Clock, wall_clock_ms
 from kafka_compat.cluster.store import TopicExists
 from kafka_compat.groups.group import DEAD, EMPTY, STABLE, Group, Member
+from kafka_compat.groups.loader import LoadedPartition
 from kafka_compat.groups.records import (
-    GroupKey,
     GroupMetadataValue,
     MemberMetadata,
     OffsetAndMetadata,
-    OffsetKey,
-    RecordError,
-    decode_group_value,
-    decode_key,
-    decode_offset_value,
     group_key,
     group_value,
     offset_key,
@@ -45,7 +43,7 @@ from kafka_compat.groups.records import (
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.topics import OFFSETS_TOPIC
 from protocol.errors import ErrorCode
-from protocol.records import InvalidRecordError, build_batch, decode_batch, iter_batch_headers
+from protocol.records import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, build_batch
 from storage.log import AppendOrigin, Log
 
 log = logging.getLogger(__name__)
@@ -107,9 +105,10 @@ class OffsetsTopic(Protocol):
     def log(self, index: int) -> Log | None:
         """Partition `index`'s log, to replay; None if this broker has no such partition."""
 
-    async def append(self, index: int, batch: bytes) -> int:
+    async def append(self, index: int, batch: bytes) -> tuple[int, int]:
         """Append `batch` to partition `index` as the coordinator and wait until every
-        ISR member has it (acks=all); Kafka's error code for the append, NONE if done."""
+        ISR member has it (acks=all): (Kafka's error code for the append, NONE if done;
+        the offset the batch's first record got, -1 on error)."""
 
 
 class ReplicatedOffsetsTopic:
@@ -140,7 +139,7 @@ class ReplicatedOffsetsTopic:
         partition = self.replica_manager.get_partition(OFFSETS_TOPIC, index)
         return None if partition is None else partition.log
 
-    async def append(self, index: int, batch: bytes) -> int:
+    async def append(self, index: int, batch: bytes) -> tuple[int, int]:
         key = (OFFSETS_TOPIC, index)
         result = (
             await self.replica_manager.append_records(
@@ -152,7 +151,8 @@ class ReplicatedOffsetsTopic:
         )[key]
         if result.error_code != ErrorCode.NONE:
             log.warning("Cannot append to %s-%d: %s", OFFSETS_TOPIC, index, result.error_message)
-        return result.error_code
+            return result.error_code, -1
+        return ErrorCode.NONE, result.info.first_offset if result.info is not None else -1
 
 
 class GroupMetadataManager:
@@ -171,6 +171,9 @@ class GroupMetadataManager:
         self._loading: set[int] = set()
         self._topic_ready = False
         self._topic_lock = trio.Lock()
+        # Producer id -> groups with its pending transactional offsets (Kafka's
+        # openGroupsForProducer), to find them when its marker is written.
+        self._producer_groups: dict[int, set[str]] = {}
 
     # ---- the topic and its partitions --------------------------------------------------
 
@@ -251,36 +254,46 @@ class GroupMetadataManager:
     # ---- partitions: load and unload ---------------------------------------------------
 
     async def load_partition(self, index: int, on_group_loaded: Callable[[Group], None]) -> None:
-        """Become the coordinator of the groups in partition `index`: replay its log.
-        Each group read is handed to `on_group_loaded` (Kafka's onGroupLoaded)."""
+        """Become the coordinator of the groups in partition `index`: replay its log
+        (loader.py). Each group read is handed to `on_group_loaded` (Kafka's
+        onGroupLoaded)."""
         self._loading.add(index)
         started = trio.current_time()
-        groups: dict[str, tuple[int, GroupMetadataValue]] = {}
-        offsets: dict[tuple[str, str, int], OffsetAndMetadata] = {}
+        loaded = LoadedPartition(index)
         try:
-            await self._read_partition(index, groups, offsets)
+            log_ = self.offsets_topic.log(index)
+            if log_ is not None:
+                await loaded.read(log_, self.config.load_buffer_size)
         except Exception:
             # As Kafka does: log it and serve what could be read.
             log.exception("Error loading %s-%d", OFFSETS_TOPIC, index)
-        by_group: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
-        for (group_id, topic, partition), offset in offsets.items():
-            by_group.setdefault(group_id, {})[(topic, partition)] = offset
-        for group_id, (version, value) in groups.items():
-            group = self._group_from_record(group_id, index, version, value)
-            group.offsets = by_group.pop(group_id, {})
-            self._install_loaded_group(group, on_group_loaded)
-        for group_id, group_offsets in by_group.items():
-            # Offsets without group metadata: a group of simple consumers.
-            group = Group(group_id, index, self.time_ms)
-            group.offsets = group_offsets
+        committed, pending = loaded.by_group()
+        groups = [
+            self._group_from_record(group_id, index, version, value)
+            for group_id, (version, value) in loaded.groups.items()
+        ]
+        # Offsets without group metadata: a group of simple consumers (or a producer's).
+        groups += [
+            Group(group_id, index, self.time_ms)
+            for group_id in committed.keys() | pending.keys()
+            if group_id not in loaded.groups
+        ]
+        for group in groups:
+            group.initialize_offsets(
+                committed.get(group.group_id, {}), pending.get(group.group_id, {})
+            )
+            for producer_id in group.pending_txn_offsets:
+                self._add_producer_group(producer_id, group.group_id)
             self._install_loaded_group(group, on_group_loaded)
         self._loading.discard(index)
         self._owned.add(index)
-        if groups or offsets:
+        if groups:
             log.info(
-                "Loaded %d groups and %d offsets from %s-%d in %.0f ms",
-                len(groups) + len(by_group),
-                len(offsets),
+                "Loaded %d groups, %d offsets and %d pending transactional offsets"
+                " from %s-%d in %.0f ms",
+                len(groups),
+                len(loaded.offsets),
+                sum(len(p) for p in loaded.pending.values()),
                 OFFSETS_TOPIC,
                 index,
                 (trio.current_time() - started) * 1000,
@@ -295,57 +308,8 @@ class GroupMetadataManager:
             del self.groups[group.group_id]
             group.stop_timers()
             on_group_unloaded(group)
-
-    async def _read_partition(self, index: int, groups: dict, offsets: dict) -> None:
-        """Replay the partition's records into `groups` and `offsets` (last one wins,
-        tombstones remove)."""
-        log_ = self.offsets_topic.log(index)
-        if log_ is None:
-            return
-        position = log_.log_start_offset
-        # To the log end, as Kafka does: a new leader's log is the partition's, and its
-        # high watermark catches up once the followers fetch.
-        end = log_.log_end_offset
-        while position < end:
-            data = log_.read(position, self.config.load_buffer_size, max_offset=end)
-            if data.next_offset <= position:
-                break
-            self._replay(index, data.records, groups, offsets)
-            position = data.next_offset
-            await trio.sleep(0)  # one chunk at a time: the broker keeps serving
-
-    def _replay(self, index: int, records: bytes, groups: dict, offsets: dict) -> None:
-        view = memoryview(records)
-        for position, header in iter_batch_headers(view):
-            # Transactional offset commits (and their markers) are not written yet.
-            if header.is_control or header.is_transactional:
-                continue
-            try:
-                _, batch = decode_batch(view[position : position + header.size])
-            except InvalidRecordError as exc:
-                log.warning("%s-%d: skipping unreadable batch: %s", OFFSETS_TOPIC, index, exc)
-                continue
-            for record in batch:
-                try:
-                    key = decode_key(record.key)
-                    if isinstance(key, OffsetKey):
-                        if record.value is None:
-                            offsets.pop(key, None)
-                        else:
-                            offsets[key] = decode_offset_value(record.value)
-                    elif isinstance(key, GroupKey):
-                        if record.value is None:
-                            groups.pop(key.group, None)
-                        else:
-                            groups[key.group] = decode_group_value(record.value)
-                except RecordError as exc:
-                    log.warning(
-                        "%s-%d: skipping record at offset %d: %s",
-                        OFFSETS_TOPIC,
-                        index,
-                        record.offset,
-                        exc,
-                    )
+            for producer_id in list(self._producer_groups):
+                self._remove_producer_group(producer_id, group.group_id)
 
     def _group_from_record(
         self, group_id: str, index: int, version: int, value: GroupMetadataValue
@@ -384,10 +348,19 @@ class GroupMetadataManager:
     # ---- committed offsets -----------------------------------------------------------
 
     async def store_offsets(
-        self, group: Group, offsets: dict[TopicPartition, OffsetAndMetadata]
+        self,
+        group: Group,
+        offsets: dict[TopicPartition, OffsetAndMetadata],
+        *,
+        producer_id: int = NO_PRODUCER_ID,
+        producer_epoch: int = NO_PRODUCER_EPOCH,
     ) -> dict[TopicPartition, int]:
         """Write the offsets of one commit (the coordinator validated the member); an
-        error code per partition."""
+        error code per partition (Kafka's storeOffsets).
+
+        With a producer id (TxnOffsetCommit) the batch is transactional, carrying the
+        producer's id and epoch, and the offsets stay pending for that producer until
+        its marker (`complete_txn_offsets`)."""
         results: dict[TopicPartition, int] = {}
         valid: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp, offset in offsets.items():
@@ -396,30 +369,90 @@ class GroupMetadataManager:
             else:
                 valid[tp] = offset
                 results[tp] = ErrorCode.NONE
-        if valid:
-            records = [
-                (offset_key(group.group_id, topic, partition), offset_value(offset))
-                for (topic, partition), offset in valid.items()
-            ]
-            error = await self._write(group.partition, records, offsets=True)
-            if error:
+        if not valid:
+            return results
+        transactional = producer_id != NO_PRODUCER_ID
+        if transactional:
+            self._add_producer_group(producer_id, group.group_id)
+            group.prepare_txn_offset_commit(producer_id, valid)
+        else:
+            group.prepare_offset_commit(valid)
+        records = [
+            (offset_key(group.group_id, topic, partition), offset_value(offset))
+            for (topic, partition), offset in valid.items()
+        ]
+        error, position = await self._append(
+            group.partition, records, offsets=True, producer=(producer_id, producer_epoch)
+        )
+        if group.is_(DEAD):
+            pass  # deleted while the write was under way: nothing to keep
+        elif error:
+            if transactional:
                 for tp in valid:
-                    results[tp] = error
-            elif not group.is_(DEAD):
-                group.offsets.update(valid)
+                    group.fail_pending_txn_offset_commit(producer_id, tp)
+                if not group.has_pending_offset_commits_from_producer(producer_id):
+                    self._remove_producer_group(producer_id, group.group_id)
+            else:
+                for tp, offset in valid.items():
+                    group.fail_pending_offset_write(tp, offset)
+        else:
+            for tp, offset in valid.items():
+                if transactional:
+                    group.on_txn_offset_commit_append(producer_id, tp, offset, position)
+                else:
+                    group.on_offset_commit_append(tp, offset, position)
+        if error:
+            for tp in valid:
+                results[tp] = error
         return results
 
     def get_offsets(
-        self, group_id: str, partitions: list[TopicPartition] | None
-    ) -> dict[TopicPartition, OffsetAndMetadata | None]:
+        self, group_id: str, partitions: list[TopicPartition] | None, require_stable: bool = False
+    ) -> dict[TopicPartition, OffsetAndMetadata | None | int]:
         """The committed offset per partition (None = nothing committed); `partitions`
-        None asks for every partition the group committed."""
+        None asks for every partition the group committed. With `require_stable`, a
+        partition with a commit still pending (transactional, or being written) gets
+        the error UNSTABLE_OFFSET_COMMIT (an int) instead."""
         group = self.groups.get(group_id)
         if group is None or group.is_(DEAD):
             return dict.fromkeys(partitions or ())
         if partitions is None:
             partitions = list(group.offsets)
+        if require_stable:
+            return {
+                tp: ErrorCode.UNSTABLE_OFFSET_COMMIT
+                if group.has_pending_offset_commits_for(tp)
+                else group.offsets.get(tp)
+                for tp in partitions
+            }
         return {tp: group.offsets.get(tp) for tp in partitions}
+
+    # ---- transactional offsets -------------------------------------------------------
+
+    def complete_txn_offsets(self, producer_id: int, partitions: set[int], commit: bool) -> None:
+        """Kafka's handleTxnCompletion: the producer's marker is in these partitions;
+        its pending offsets in their groups become committed (commit) or go (abort)."""
+        for group_id in list(self._producer_groups.get(producer_id, ())):
+            if self.partition_for(group_id) not in partitions:
+                continue
+            group = self.groups.get(group_id)
+            if group is None:
+                # The partition moved away after the marker: its new coordinator
+                # reads the marker when it loads the partition.
+                log.info("Group %s moved away before its transaction completed", group_id)
+            elif not group.is_(DEAD):
+                group.complete_pending_txn_offset_commit(producer_id, commit)
+                self._remove_producer_group(producer_id, group_id)
+
+    def _add_producer_group(self, producer_id: int, group_id: str) -> None:
+        self._producer_groups.setdefault(producer_id, set()).add(group_id)
+
+    def _remove_producer_group(self, producer_id: int, group_id: str) -> None:
+        groups = self._producer_groups.get(producer_id)
+        if groups is not None:
+            groups.discard(group_id)
+            if not groups:
+                del self._producer_groups[producer_id]
 
     # ---- expiry and cleanup ----------------------------------------------------------
 
@@ -448,7 +481,7 @@ class GroupMetadataManager:
         total = 0
         for group in groups:
             removed = select(group)
-            if group.is_(EMPTY) and not group.offsets:
+            if group.is_(EMPTY) and not group.has_offsets:
                 group.transition_to(DEAD)
             records = [
                 (offset_key(group.group_id, topic, partition), None) for topic, partition in removed
@@ -456,6 +489,8 @@ class GroupMetadataManager:
             if group.is_(DEAD):
                 if self.groups.get(group.group_id) is group:
                     del self.groups[group.group_id]
+                    for producer_id in list(self._producer_groups):
+                        self._remove_producer_group(producer_id, group.group_id)
                 group.stop_timers()
                 records.append((group_key(group.group_id), None))
             if records:
@@ -506,13 +541,33 @@ class GroupMetadataManager:
     async def _write(
         self, index: int, records: list[tuple[bytes, bytes | None]], *, offsets: bool = False
     ) -> int:
-        """Append one batch to __consumer_offsets-`index`; Kafka's error mapping.
+        """Append one batch to __consumer_offsets-`index`; Kafka's error mapping."""
+        return (await self._append(index, records, offsets=offsets))[0]
 
-        An async step so that a replicated write can wait for the high watermark."""
+    async def _append(
+        self,
+        index: int,
+        records: list[tuple[bytes, bytes | None]],
+        *,
+        offsets: bool = False,
+        producer: tuple[int, int] = (NO_PRODUCER_ID, NO_PRODUCER_EPOCH),
+    ) -> tuple[int, int]:
+        """(error code, first offset of the batch): an async step so that a replicated
+        write can wait for the high watermark. A producer id makes the batch
+        transactional (sequence 0, as Kafka writes it: the coordinator's appends are
+        not sequence-checked)."""
         now = self.time_ms()
-        batch = build_batch([(key, value, (), now) for key, value in records])
-        error = await self.offsets_topic.append(index, batch)
-        return _append_error(error, offsets) if error else ErrorCode.NONE
+        producer_id, producer_epoch = producer
+        transactional = producer_id != NO_PRODUCER_ID
+        batch = build_batch(
+            [(key, value, (), now) for key, value in records],
+            producer_id=producer_id,
+            producer_epoch=producer_epoch,
+            base_sequence=0 if transactional else NO_SEQUENCE,
+            transactional=transactional,
+        )
+        error, position = await self.offsets_topic.append(index, batch)
+        return (_append_error(error, offsets) if error else ErrorCode.NONE), position
 
 
 def _append_error(code: int, offsets: bool) -> int:

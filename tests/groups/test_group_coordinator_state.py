@@ -52,9 +52,9 @@ class InMemoryOffsetsTopic:
     def log(self, index: int) -> None:
         return None
 
-    async def append(self, index: int, batch: bytes) -> int:
+    async def append(self, index: int, batch: bytes) -> tuple[int, int]:
         self.batches.append((index, bytes(batch)))
-        return NONE
+        return NONE, len(self.batches) - 1  # a position in log order
 
     def group_records(self, group_id: str) -> list:
         """The group's metadata records in the order written (None for a tombstone)."""

@@ -1,0 +1,82 @@
+"""Offsets committed inside a transaction, kept by the group coordinator.
+
+TxnOffsetCommit: v0-4
+    Behavior: a transactional producer commits its consumer's offsets to the group
+    coordinator (after AddOffsetsToTxn). The offsets are written to
+    __consumer_offsets in a transactional batch of the producer (its id and epoch)
+    and stay pending: OffsetFetch does not show them (with RequireStable the
+    partition answers UNSTABLE_OFFSET_COMMIT) until the transaction coordinator's
+    COMMIT marker makes them committed, or its ABORT marker drops them. A group that
+    does not exist is allowed (a producer may commit for a group without members).
+    KIP-447 (v3+): a generation id, member id or group.instance.id given is checked
+    against the group: ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID.
+    Unknown topic or partition: UNKNOWN_TOPIC_OR_PARTITION; metadata longer than
+    offset.metadata.max.bytes: OFFSET_METADATA_TOO_LARGE; a fenced producer epoch:
+    INVALID_PRODUCER_EPOCH (from the append); NOT_COORDINATOR,
+    COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE as for OffsetCommit.
+    Version notes: v0-1 answer COORDINATOR_NOT_AVAILABLE for
+    COORDINATOR_LOAD_IN_PROGRESS (clients before 2.0 crash on it, KAFKA-7296) ·
+    v2 CommittedLeaderEpoch · v3 flexible, GenerationId, MemberId, GroupInstanceId
+    (KIP-447) · v4 KIP-890 errors (as v3 here: no verification).
+Left out: KIP-890 verification that the transaction coordinator added
+    __consumer_offsets to the transaction (Kafka asks it before the append);
+    authorization (TRANSACTIONAL_ID / GROUP / TOPIC ACLs).
+"""
+
+from __future__ import annotations
+
+from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.groups.records import OffsetAndMetadata
+from protocol import messages
+from protocol.api_keys import ApiKey
+from protocol.errors import ErrorCode
+
+TxnOffsetCommitResponse = messages.response_type(ApiKey.TXN_OFFSET_COMMIT)
+
+
+@api(ApiKey.TXN_OFFSET_COMMIT, 0, 4)
+async def handle_txn_offset_commit(ctx: RequestContext, request):
+    now = ctx.group_coordinator.time_ms()
+    order: list[tuple[str, int]] = []
+    errors: dict[tuple[str, int], int] = {}
+    offsets: dict[tuple[str, int], OffsetAndMetadata] = {}
+    for topic in request.topics:
+        metadata = ctx.admin.topic(topic.name)
+        for p in topic.partitions:
+            tp = (topic.name, p.partition_index)
+            order.append(tp)
+            if metadata is None or not 0 <= p.partition_index < metadata.partitions:
+                errors[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            else:
+                offsets[tp] = OffsetAndMetadata(
+                    offset=p.committed_offset,
+                    leader_epoch=p.committed_leader_epoch,
+                    metadata=p.committed_metadata or "",
+                    commit_timestamp=now,
+                )
+    if offsets:
+        errors.update(
+            await ctx.group_coordinator.txn_commit_offsets(
+                request.group_id,
+                request.producer_id,
+                request.producer_epoch,
+                request.member_id,
+                request.group_instance_id,
+                request.generation_id,
+                offsets,
+            )
+        )
+    if ctx.version < 2:
+        for tp, error in errors.items():
+            if error == ErrorCode.COORDINATOR_LOAD_IN_PROGRESS:
+                errors[tp] = ErrorCode.COORDINATOR_NOT_AVAILABLE
+    by_topic: dict[str, list] = {}
+    Partition = TxnOffsetCommitResponse.TxnOffsetCommitResponsePartition
+    for topic, partition in order:
+        by_topic.setdefault(topic, []).append(
+            Partition(partition_index=partition, error_code=errors[(topic, partition)])
+        )
+    Topic = TxnOffsetCommitResponse.TxnOffsetCommitResponseTopic
+    return TxnOffsetCommitResponse(
+        topics=[Topic(name=name, partitions=partitions) for name, partitions in by_topic.items()]
+    )

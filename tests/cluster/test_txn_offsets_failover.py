@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from kafka_compat.groups.tool import Connection
+from kafka_compat.tools.connection import Connection
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

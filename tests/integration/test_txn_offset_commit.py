@@ -18,7 +18,7 @@ import pytest
 import trio
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from kafka_compat.groups.tool import Connection
+from kafka_compat.tools.connection import Connection
 from kafka_compat.topics import OFFSETS_TOPIC
 from protocol import messages
 from protocol.api_keys import ApiKey

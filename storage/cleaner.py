@@ -33,7 +33,8 @@ One cleaning of a log:
    horizon in the base timestamp field); a later cleaning after that drops them.
    Batches of transactions whose marker lies beyond the cleaned range stay whole.
    Control batches (transaction markers) are always kept (Kafka drops a marker once
-   its transaction's data is gone and delete.retention.ms passed; we do not).
+   its transaction's data is gone and delete.retention.ms passed; we do not), and
+   so are the `.txnindex` entries of the segments cleaned (copied to the new one).
    A batch that loses every record is dropped, except the last data batch of a
    producer the log still tracks: it stays as an empty batch (header only, offsets
    and sequence numbers intact), as Kafka keeps it, so that the producer's last
@@ -93,7 +94,8 @@ from storage.checkpoint import CorruptCheckpoint, OffsetCheckpointFile
 from storage.file_handles import FileHandleCache
 from storage.log import Log
 from storage.log_config import LONG_MAX
-from storage.segment import CLEANED_SUFFIX, LogSegment, scan_headers
+from storage.segment import CLEANED_SUFFIX, LOG_SUFFIX, LogSegment, scan_headers
+from storage.transaction_index import TXN_INDEX_SUFFIX, TransactionIndex
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +319,13 @@ class CleaningTask:
                 if out is not None:
                     writer.add(out, header if out is batch else read_batch_header(out))
         writer.finish()
+        # Markers are always kept: so are their aborted-transaction index entries.
+        for source in group:
+            txn_path = source.path.with_name(
+                source.path.name[: -len(LOG_SUFFIX)] + TXN_INDEX_SUFFIX
+            )
+            for txn in TransactionIndex(txn_path, source.base_offset).all_aborted_txns():
+                new.txn_index.append(txn)
         counters[1] += new.size
         new.on_become_inactive()
         new.flush()
@@ -456,7 +465,7 @@ class LogCleaner:
         bases = [segment.base_offset for segment in segments]
         first_dirty = self.first_dirty_offset(log_)
         end = bases[-1]  # the active segment is never cleaned
-        unstable = log_.producer_state.first_unstable_offset()
+        unstable = log_.first_unstable_offset  # open, or marker not yet replicated
         if unstable is not None:
             end = min(end, bases[max(0, bisect_right(bases, unstable) - 1)])
         dirty_from = max(0, bisect_right(bases, first_dirty) - 1)

@@ -478,7 +478,10 @@ class LocalLog:
             segment.change_file_suffix(segment.file_suffix, DELETED_SUFFIX)
         except OSError as exc:
             log.error("%s: cannot rename %s for deletion: %s", self.name, segment, exc)
-        for path in (segment.log_path, segment.index.path, segment.time_index.path):
+        paths = [segment.log_path, segment.index.path, segment.time_index.path]
+        if segment.txn_index.exists():
+            paths.append(segment.txn_index.path)
+        for path in paths:
             if path.name.endswith(DELETED_SUFFIX):
                 self.pending_deletions.add(path, due)
 

@@ -276,6 +276,7 @@ def test_aborted_transactions_are_removed_and_markers_kept(tmp_path):
     for i in range(25):
         _put(log, b"c%d" % (i % 3), b"x" * 40, T0 + i)
     log.roll()
+    log.on_high_watermark_updated(log.log_end_offset)  # the markers are replicated
     LogCleaner(tmp_path).clean(log, T0 + 1000)
     records = _records(log)
     values = {(r.key, r.value) for h, r in records if not h.is_control}

@@ -65,6 +65,8 @@ class FetchDataInfo(NamedTuple):
     records: bytes  # whole batches, b"" when none
     fetch_offset: int
     next_offset: int  # offset after the last batch returned (= fetch_offset when empty)
+    # read_committed: the aborted transactions overlapping the batches (None otherwise)
+    aborted_transactions: list | None = None
 
 
 def parse_topic_partition(name: str) -> tuple[str, int]:

@@ -299,11 +299,18 @@ class ProducerStateManager:
         )
 
     def update(self, append: ProducerAppendInfo) -> None:
-        """Apply staged changes (after the batches were written)."""
+        """Apply staged changes (after the batches were written); then `complete_txn`
+        each of its completed transactions."""
         entry = append.entry
         self.producers[append.producer_id] = entry
         if entry.current_txn_first_offset is None:
-            self.ongoing_txns.pop(append.producer_id, None)
+            # A transaction this append completed stays open until `complete_txn`: the
+            # LSO recorded in the .txnindex for other markers of the same append must
+            # still see it (Kafka adds started transactions here, removes them there).
+            if append.completed_txns:
+                self.ongoing_txns[append.producer_id] = append.completed_txns[0].first_offset
+            else:
+                self.ongoing_txns.pop(append.producer_id, None)
         else:
             self.ongoing_txns[append.producer_id] = entry.current_txn_first_offset
 

@@ -31,6 +31,7 @@ from kafka_compat.events import Signal
 from protocol.errors import ErrorCode
 from storage.errors import LogError, OffsetOutOfRange, StorageError
 from storage.log import AppendOrigin, FetchDataInfo, Log, LogAppendInfo
+from storage.producer_state import ProducerStateEntry
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ class OfflineLog:
         raise StorageError(f"log {self.name} is offline: {self.reason}")
 
     append = read = offset_for_timestamp = maybe_increment_log_start_offset = _refuse
-    append_as_follower = truncate_to = end_offset_for_epoch = _refuse
+    append_as_follower = truncate_to = end_offset_for_epoch = active_producers = _refuse
     log_start_offset = log_end_offset = latest_epoch = property(_refuse)
 
 
@@ -82,7 +83,7 @@ class RemoteLog:
         raise NotLeaderOrFollower(f"This server does not host {self.name}")
 
     append = read = offset_for_timestamp = maybe_increment_log_start_offset = _refuse
-    append_as_follower = truncate_to = end_offset_for_epoch = _refuse
+    append_as_follower = truncate_to = end_offset_for_epoch = active_producers = _refuse
     maybe_assign_epoch_start_offset = _refuse
     log_start_offset = log_end_offset = latest_epoch = property(_refuse)
 
@@ -568,6 +569,11 @@ class Partition:
             else self.high_watermark
         )
         return self.log.offset_for_timestamp(timestamp, max_offset=bound)
+
+    def active_producers(self) -> list[ProducerStateEntry]:
+        """DescribeProducers: the producers the log's state holds (leader or follower,
+        as Kafka's Partition.activeProducerState)."""
+        return self.log.active_producers()
 
     def end_offset_for_epoch(self, epoch: int) -> tuple[int, int] | None:
         """OffsetForLeaderEpoch: (largest epoch <= `epoch`, its end offset), None if unknown."""

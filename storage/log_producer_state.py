@@ -41,6 +41,7 @@ from storage.producer_state import (
     CompletedTxn,
     CorruptSnapshot,
     ProducerAppendInfo,
+    ProducerStateEntry,
     ProducerStateManager,
     decode_snapshot,
     encode_snapshot,
@@ -159,6 +160,10 @@ class ProducerStateLog(LocalLog):
             else:
                 self._snapshot_path(offset).unlink(missing_ok=True)
         self._snapshot_offsets = kept
+
+    def active_producers(self) -> list[ProducerStateEntry]:
+        """Every producer the state holds (DescribeProducers)."""
+        return self.producer_state.entries()
 
     def remove_expired_producers(self, now_ms: int | None = None) -> list[int]:
         """Forget the producers idle for producer.id.expiration.ms without an open

@@ -34,6 +34,7 @@ class BrokerHandle:
         self.broker: Broker | None = None
         self._thread: threading.Thread | None = None
         self._cancel: Callable[[], None] | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
         self._failure: list[BaseException] = []
         self._task_failures_at_start = 0
 
@@ -55,7 +56,7 @@ class BrokerHandle:
         failure = self._failure = []
 
         async def run() -> None:
-            token = trio.lowlevel.current_trio_token()
+            token = self._token = trio.lowlevel.current_trio_token()
             async with trio.open_nursery() as nursery:
                 self._cancel = lambda: trio.from_thread.run_sync(
                     nursery.cancel_scope.cancel, trio_token=token
@@ -93,6 +94,12 @@ class BrokerHandle:
         assert log_tasks.failure_count == self._task_failures_at_start, (
             "a background task failed: see the log"
         )
+
+    def call(self, async_fn, *args):
+        """Run `await async_fn(*args)` on the broker's own Trio loop (from a thread that
+        is not it, e.g. `trio.to_thread.run_sync(handle.call, ...)` in an async test):
+        for what no client can do yet, such as writing transaction markers."""
+        return trio.from_thread.run(async_fn, *args, trio_token=self._token)
 
     def restart(self) -> None:
         self.stop()

@@ -389,17 +389,21 @@ class Partition:
     def _advance_hw(self, new: int) -> bool:
         if new <= self.high_watermark:
             return False
-        stable = self.last_stable_offset
-        if stable >= self.high_watermark:
-            self._stable_position = self._hw_position
+        # Without open or unreplicated transactions the LSO is the HW: nothing to track.
+        unstable = self.log.first_unstable_offset is not None
+        if unstable:
+            stable = self.last_stable_offset
+            if stable >= self.high_watermark:
+                self._stable_position = self._hw_position
         self.high_watermark = new
         positions = self._positions
         while positions and positions[0][0] <= new:
             self._hw_position = positions.popleft()[1]
-        # Markers the high watermark passed stop holding the LSO (Kafka's rule).
-        self.log.on_high_watermark_updated(new)
-        if self.last_stable_offset > stable:
-            self._stable_position = self._hw_position
+        if unstable:
+            # Markers the high watermark passed stop holding the LSO (Kafka's rule).
+            self.log.on_high_watermark_updated(new)
+            if self.last_stable_offset > stable:
+                self._stable_position = self._hw_position
         self.hw_advanced.fire()
         if self._hw_waiters:
             self._wake(self._hw_waiters)

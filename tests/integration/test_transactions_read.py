@@ -18,6 +18,8 @@ import uuid
 import trio
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaConsumer
+from kafka import TopicPartition as KpTopicPartition
 
 from kafka_compat.cluster.client import BrokerClient
 from protocol import messages
@@ -195,6 +197,28 @@ def _consume(bootstrap: str, topic: str, isolation: str, wanted: int, settle_s: 
     return got
 
 
+def _consume_kafka_python(bootstrap: str, topic: str, isolation: str, wanted: int):
+    """(offset, value) pairs kafka-python's consumer reads from the start."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        isolation_level=isolation,
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(GUARD_S * 1000),
+    )
+    consumer.assign([KpTopicPartition(topic, 0)])
+    consumer.seek(KpTopicPartition(topic, 0), 0)
+    got = []
+    try:
+        for message in consumer:
+            got.append((message.offset, message.value))
+            if len(got) >= wanted:
+                break
+        end = consumer.end_offsets([KpTopicPartition(topic, 0)])
+    finally:
+        consumer.close()
+    return got, end[KpTopicPartition(topic, 0)]
+
+
 async def _new_producer_id(handle) -> int:
     return await new_producer_id(handle.port)
 
@@ -217,6 +241,10 @@ async def test_an_open_transaction_holds_read_committed_consumers_at_the_lso(bro
         _consume, broker.bootstrap, topic, "read_committed", 3, 1.0
     )
     assert committed == [(0, b"p0"), (1, b"p1"), (2, b"p2")]
+    committed, end = await trio.to_thread.run_sync(
+        _consume_kafka_python, broker.bootstrap, topic, "read_committed", 3
+    )
+    assert committed == [(0, b"p0"), (1, b"p1"), (2, b"p2")] and end == 3
     part = await _fetch_partition(broker, topic, 3, READ_COMMITTED)
     assert (part.high_watermark, part.last_stable_offset) == (7, 3)
     assert part.aborted_transactions == [] and not part.records
@@ -260,6 +288,10 @@ async def test_aborted_transactions_are_listed_and_skipped_by_read_committed_con
             _consume, broker.bootstrap, topic, "read_committed", 3, 1.0
         )
         assert committed == [(2, b"p2"), (3, b"c3"), (6, b"p6")]
+        committed, end = await trio.to_thread.run_sync(
+            _consume_kafka_python, broker.bootstrap, topic, "read_committed", 3
+        )
+        assert committed == [(2, b"p2"), (3, b"c3"), (6, b"p6")] and end == 7
         everything = await trio.to_thread.run_sync(
             _consume, broker.bootstrap, topic, "read_uncommitted", 5
         )

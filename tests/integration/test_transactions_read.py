@@ -394,3 +394,31 @@ async def test_idle_producers_expire_while_the_broker_runs_unless_a_transaction_
         while idle.producer_id in await producers():
             await trio.sleep(0.05)
     assert open_txn.producer_id in await producers()
+
+
+async def test_a_client_may_not_produce_transaction_markers(broker):
+    topic = _topic()
+    await _create(broker, topic)
+    ProduceRequest = messages.request_type(ApiKey.PRODUCE)
+    marker = build_end_txn_marker(
+        commit=True,
+        producer_id=await _new_producer_id(broker),
+        producer_epoch=0,
+        coordinator_epoch=0,
+        timestamp=int(time.time() * 1000),
+    )
+    request = ProduceRequest(
+        transactional_id=None,
+        acks=-1,
+        timeout_ms=10_000,
+        topic_data=[
+            ProduceRequest.TopicProduceData(
+                name=topic,
+                partition_data=[ProduceRequest.PartitionProduceData(index=0, records=marker)],
+            )
+        ],
+    )
+    response = await _request(broker, ApiKey.PRODUCE, 9, request)
+    (part,) = response.responses[0].partition_responses
+    assert part.error_code == 87  # INVALID_RECORD, as Kafka's LogValidator
+    assert await _latest(broker, topic, READ_UNCOMMITTED) == 0

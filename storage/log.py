@@ -1,9 +1,11 @@
 """Log: one partition's log, `<log.dir>/<topic>-<partition>/` (Kafka's UnifiedLog).
 
-The Log is a LocalLog (storage/local_log.py: the segments, roll, read across segments,
-flush, segment truncation and deletion, the log end offset) and adds what Kafka's
-UnifiedLog adds: validation, producer state, leader epochs, snapshots, the log start
-offset's moves and retention decisions.
+The Log is a ProducerStateLog (storage/log_producer_state.py: producer snapshots,
+transactions: the .txnindex of aborted transactions, the first unstable offset) over a
+LocalLog (storage/local_log.py: the segments, roll, read across segments, flush,
+segment truncation and deletion, the log end offset) and adds what else Kafka's
+UnifiedLog adds: validation, leader epochs, the log start offset's moves and
+retention decisions.
 
 Append (produce): the batch is validated (storage/log_validator.py: size, magic, CRC,
 exactly one batch per leader append, the client and timestamp checks), the

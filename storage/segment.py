@@ -1,8 +1,9 @@
-"""LogSegment: one `<base offset>.log` file of record batches plus its two indexes.
+"""LogSegment: one `<base offset>.log` file of record batches plus its indexes.
 
 Files are named by the segment's base offset, 20 digits zero-padded, as Kafka names
-them: 00000000000000000000.log / .index / .timeindex. Batches are stored exactly as
-received (after the broker patched their offsets).
+them: 00000000000000000000.log / .index / .timeindex, and .txnindex (aborted
+transactions, storage/transaction_index.py) once the segment holds an ABORT marker.
+Batches are stored exactly as received (after the broker patched their offsets).
 
 Finding an offset: binary search in the OffsetIndex for a position at or before the
 batch, then a forward scan of batch headers (read in chunks, never record by record)

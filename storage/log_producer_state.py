@@ -227,8 +227,12 @@ class ProducerStateLog(LocalLog):
         while first > 0 and self.segments[first - 1].largest_timestamp >= horizon:
             first -= 1
         if txn_index_from is not None:
-            first = min(first, max(0, self.segments.floor_index(txn_index_from)))
+            # Rebuilt index entries need each transaction's first offset, which may be
+            # in any older segment: replay them all, then drop the idle producers.
+            first = 0
         self._replay_batches(self.segments[first].base_offset, txn_index_from)
+        if txn_index_from is not None:
+            state.remove_expired(now, self.producer_id_expiration_ms)
         state.update_map_end_offset(self.log_end_offset)
 
     def _replay_batches(self, from_offset: int, txn_index_from: int | None = None) -> None:

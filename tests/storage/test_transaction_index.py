@@ -301,3 +301,42 @@ def test_idle_producers_expire_while_running_unless_a_transaction_is_open(tmp_pa
     assert log.producer_state.last_entry(1) is None
     assert log.producer_state.last_entry(2) is not None
     log.close()
+
+
+def test_a_rebuilt_entry_finds_a_first_offset_older_than_the_expiration_horizon(tmp_path, config):
+    log = Log(tmp_path / "t-0", config, producer_id_expiration_ms=60_000)
+    old = NOW - 3_600_000
+    log.append(
+        bytearray(
+            build_batch(
+                [(b"k", b"v" * 50, [], old)] * 2,
+                producer_id=4,
+                producer_epoch=0,
+                base_sequence=0,
+                transactional=True,
+            )
+        )
+    )
+    w = Writer(log)
+    for i in range(12):
+        records = [(b"p", b"x" * 50, [], old if i < 8 else NOW)] * 2
+        log.append(bytearray(build_batch(records)))
+    assert log.segments[0].largest_timestamp < NOW - 60_000 and len(log.segments) > 2
+    marker = w.end(4, commit=False).first_offset
+    expected = _all_entries(log)
+    assert expected == [AbortedTxn(4, 0, marker, marker + 1)]
+    recovery_point = log.active_segment.base_offset
+    log.close()
+    for path in (tmp_path / "t-0").glob("*.snapshot"):
+        path.unlink()
+    for path in (tmp_path / "t-0").glob("*.txnindex"):
+        path.unlink()
+    reopened = Log(
+        tmp_path / "t-0",
+        config,
+        recovery_point=recovery_point,
+        had_clean_shutdown=False,
+        producer_id_expiration_ms=60_000,
+    )
+    assert _all_entries(reopened) == expected
+    reopened.close()

@@ -4,7 +4,8 @@ DelayedFetch), for `ReplicaManager.fetch_records`.
 `FetchRead.read_all` reads every wanted partition in request order, sharing the
 request's max_bytes (the first batch comes whole, KIP-74). `FetchRead.wait` is the
 delayed fetch: it registers a waiter on each partition with the bound it reads to
-(consumers: the high watermark; followers: the log end; both: role changes), counts
+(consumers: the high watermark, which is also when the LSO can move; followers: the
+log end; both: role changes), counts
 what became readable from the partitions' byte positions instead of reading, and
 reads the response once when min_bytes is reached, a role changed, or max_wait_ms
 passed. Everything here runs on the Trio loop; reads are page-cache reads.
@@ -42,6 +43,8 @@ class FetchResult(NamedTuple):
     log_start_offset: int = -1
     preferred_read_replica: int = -1
     records: bytes = EMPTY
+    # read_committed: the aborted transactions overlapping `records` (else None)
+    aborted_transactions: list | None = None
 
 
 # A NamedTuple built without its Python-level __new__: per partition on the data path.
@@ -126,6 +129,7 @@ class FetchRead:
             return _UNKNOWN_PARTITION
         preferred = high_watermark = last_stable_offset = log_start_offset = -1
         records = EMPTY
+        aborted = None
         error = ErrorCode.NONE
         try:
             on_follower = (
@@ -145,18 +149,26 @@ class FetchRead:
             if self.selector is not None and partition.is_leader:
                 preferred = self.selector.preferred(partition, wanted.fetch_offset)
             if preferred < 0:  # else no records: the client reads from `preferred`
-                records = partition.read(
+                records, _, _, aborted = partition.read(
                     wanted.fetch_offset,
                     min(wanted.partition_max_bytes, max(0, remaining)),
                     self.isolation,
                     min_one_batch=min_one_batch,
-                ).records
+                )
         except LogError as exc:  # OFFSET_OUT_OF_RANGE (with the bounds), not leader, ...
             self.has_error = True
             error = exc.error_code
         return _new_tuple(
             FetchResult,
-            (error, high_watermark, last_stable_offset, log_start_offset, preferred, records),
+            (
+                error,
+                high_watermark,
+                last_stable_offset,
+                log_start_offset,
+                preferred,
+                records,
+                aborted,
+            ),
         )
 
     async def wait(

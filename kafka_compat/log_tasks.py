@@ -9,6 +9,9 @@
   recovery-point and log-start-offset checkpoints (worker thread: they fsync);
 - high-watermark checkpointer: every `replica.high.watermark.checkpoint.interval.ms`,
   writes replication-offset-checkpoint (worker thread);
+- producer expiration: every `producer.id.expiration.check.interval.ms`, forgets
+  the producers idle for `producer.id.expiration.ms` without an open transaction
+  (Kafka's removeExpiredProducers; memory only, quick, on the loop);
 - cleaner: compacts the filthiest compacted log in a worker thread, swaps the
   cleaned segments in on the loop, sleeps `log.cleaner.backoff.ms` when idle.
 
@@ -40,6 +43,7 @@ async def run_log_tasks(replicas: ReplicaManager, task_status=trio.TASK_STATUS_I
         nursery.start_soon(_keep_running, _flusher, replicas)
         nursery.start_soon(_keep_running, _checkpointer, replicas)
         nursery.start_soon(_keep_running, _high_watermark_checkpointer, replicas)
+        nursery.start_soon(_keep_running, _producer_expiration, replicas)
         if replicas.config["log.cleaner.enable"]:
             nursery.start_soon(_keep_running, _cleaner, replicas)
         task_status.started()
@@ -107,6 +111,15 @@ async def _high_watermark_checkpointer(replicas: ReplicaManager) -> None:
         await trio.sleep(interval)
         marks = replicas.high_watermarks()  # taken on the loop thread
         await trio.to_thread.run_sync(replicas.checkpoint_high_watermarks, marks)
+
+
+async def _producer_expiration(replicas: ReplicaManager) -> None:
+    interval = replicas.config["producer.id.expiration.check.interval.ms"] / 1000
+    while True:
+        await trio.sleep(interval)
+        removed = replicas.log_manager.remove_expired_producers(replicas.time_ms())
+        if removed:
+            log.debug("Producer id expiration removed %d producer(s)", removed)
 
 
 async def _cleaner(replicas: ReplicaManager) -> None:

@@ -31,6 +31,7 @@ from kafka_compat.events import Signal
 from protocol.errors import ErrorCode
 from storage.errors import LogError, OffsetOutOfRange, StorageError
 from storage.log import AppendOrigin, FetchDataInfo, Log, LogAppendInfo
+from storage.producer_state import ProducerStateEntry
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +40,21 @@ class OfflineLog:
     """A partition whose log could not be opened (I/O error at start-up): it stays
     listed, and every read or write answers KAFKA_STORAGE_ERROR with the reason."""
 
+    first_unstable_offset = None
+
     def __init__(self, name: str, reason: str):
         self.name = name
         self.reason = reason
         self.config = None
 
+    def on_high_watermark_updated(self, high_watermark: int) -> None:
+        pass
+
     def _refuse(self, *args, **kwargs):
         raise StorageError(f"log {self.name} is offline: {self.reason}")
 
     append = read = offset_for_timestamp = maybe_increment_log_start_offset = _refuse
-    append_as_follower = truncate_to = end_offset_for_epoch = _refuse
+    append_as_follower = truncate_to = end_offset_for_epoch = active_producers = _refuse
     log_start_offset = log_end_offset = latest_epoch = property(_refuse)
 
 
@@ -65,15 +71,19 @@ class RemoteLog:
 
     config = None
     remote = True
+    first_unstable_offset = None
 
     def __init__(self, name: str):
         self.name = name
+
+    def on_high_watermark_updated(self, high_watermark: int) -> None:
+        pass
 
     def _refuse(self, *args, **kwargs):
         raise NotLeaderOrFollower(f"This server does not host {self.name}")
 
     append = read = offset_for_timestamp = maybe_increment_log_start_offset = _refuse
-    append_as_follower = truncate_to = end_offset_for_epoch = _refuse
+    append_as_follower = truncate_to = end_offset_for_epoch = active_producers = _refuse
     maybe_assign_epoch_start_offset = _refuse
     log_start_offset = log_end_offset = latest_epoch = property(_refuse)
 
@@ -171,6 +181,7 @@ class Partition:
         "fetcher",
         "_end_position",
         "_hw_position",
+        "_stable_position",
         "_positions",
         "epoch_start_offset",
     )
@@ -216,12 +227,16 @@ class Partition:
         # LogOffsetMetadata positions), without reading.
         self._end_position = 0
         self._hw_position = 0
+        # Bytes below the last stable offset while it lags the high watermark (an
+        # estimate once it moved: what lies below the high watermark then).
+        self._stable_position = 0
         self._positions: deque[tuple[int, int]] = deque()
         try:
             end = log.log_end_offset
         except LogError:
             end = 0
         self.high_watermark = end if high_watermark is None else min(high_watermark, end)
+        log.on_high_watermark_updated(self.high_watermark)
         self._maybe_increment_hw()
 
     def __repr__(self) -> str:
@@ -374,10 +389,21 @@ class Partition:
     def _advance_hw(self, new: int) -> bool:
         if new <= self.high_watermark:
             return False
+        # Without open or unreplicated transactions the LSO is the HW: nothing to track.
+        unstable = self.log.first_unstable_offset is not None
+        if unstable:
+            stable = self.last_stable_offset
+            if stable >= self.high_watermark:
+                self._stable_position = self._hw_position
         self.high_watermark = new
         positions = self._positions
         while positions and positions[0][0] <= new:
             self._hw_position = positions.popleft()[1]
+        if unstable:
+            # Markers the high watermark passed stop holding the LSO (Kafka's rule).
+            self.log.on_high_watermark_updated(new)
+            if self.last_stable_offset > stable:
+                self._stable_position = self._hw_position
         self.hw_advanced.fire()
         if self._hw_waiters:
             self._wake(self._hw_waiters)
@@ -464,6 +490,7 @@ class Partition:
     def truncate_to(self, offset: int) -> None:
         self.log.truncate_to(offset)
         self.high_watermark = min(self.high_watermark, self.log.log_end_offset)
+        self.log.on_high_watermark_updated(self.high_watermark)
         positions = self._positions
         while positions and positions[-1][0] > self.log.log_end_offset:
             positions.pop()  # the bytes are gone; positions only count what is written
@@ -475,8 +502,15 @@ class Partition:
 
     def position(self, isolation: FetchIsolation) -> int:
         """Bytes appended so far below the bound a read with `isolation` stops at: the
-        difference between two calls is what became readable in between."""
-        return self._end_position if isolation is FetchIsolation.LOG_END else self._hw_position
+        difference between two calls is what became readable in between. Below the
+        last stable offset, while it lags the high watermark, the count stays until the
+        LSO moves (then it counts up to the high watermark: an over-estimate, once)."""
+        if isolation is FetchIsolation.LOG_END:
+            return self._end_position
+        if isolation is FetchIsolation.TXN_COMMITTED:
+            if self.last_stable_offset < self.high_watermark:
+                return self._stable_position
+        return self._hw_position
 
     # ---- reads ------------------------------------------------------------------------
 
@@ -486,8 +520,12 @@ class Partition:
 
     @property
     def last_stable_offset(self) -> int:
-        """No transactions yet: nothing is open, so the LSO is the high watermark."""
-        return self.high_watermark
+        """Kafka's LSO: the first offset of the oldest transaction still open or whose
+        marker the high watermark has not passed yet, else the high watermark (leaders
+        and followers alike, each from its own log and high watermark)."""
+        first = self.log.first_unstable_offset
+        high_watermark = self.high_watermark
+        return high_watermark if first is None or first >= high_watermark else first
 
     def read(
         self,
@@ -497,27 +535,49 @@ class Partition:
         min_one_batch: bool = True,
     ) -> FetchDataInfo:
         """Whole batches from the one holding `fetch_offset`, below the isolation's bound
-        (OFFSET_OUT_OF_RANGE outside [log start, log end])."""
+        (OFFSET_OUT_OF_RANGE outside [log start, log end]). read_committed reads stop
+        at the LSO and carry the aborted transactions overlapping what they return
+        (an empty list when none or nothing is returned; None for other reads)."""
         if isolation is FetchIsolation.HIGH_WATERMARK:
-            bound = self.high_watermark
-        elif isolation is FetchIsolation.LOG_END:
-            bound = None
-        else:
-            bound = self.last_stable_offset
-        return self.log.read(fetch_offset, max_bytes, bound, min_one_batch)
+            return self.log.read(fetch_offset, max_bytes, self.high_watermark, min_one_batch)
+        if isolation is FetchIsolation.LOG_END:
+            return self.log.read(fetch_offset, max_bytes, None, min_one_batch)
+        info = self.log.read(fetch_offset, max_bytes, self.last_stable_offset, min_one_batch)
+        aborted = (
+            self.log.collect_aborted_transactions(fetch_offset, info.next_offset)
+            if info.records
+            else []
+        )
+        return info._replace(aborted_transactions=aborted)
 
-    def latest_offset(self) -> int:
-        """ListOffsets LATEST: the high watermark, once a new leader's has caught up to
-        its epoch start (KIP-207: OFFSET_NOT_AVAILABLE until then)."""
+    def latest_offset(self, isolation: FetchIsolation = FetchIsolation.HIGH_WATERMARK) -> int:
+        """ListOffsets LATEST: the high watermark (the LSO for read_committed), once a
+        new leader's has caught up to its epoch start (KIP-207: OFFSET_NOT_AVAILABLE
+        until then)."""
         self.log.log_end_offset  # noqa: B018 -- an offline log raises KAFKA_STORAGE_ERROR
         if self.high_watermark < self.epoch_start_offset:
             raise OffsetNotAvailable(f"{self}: the high watermark is catching up")
+        if isolation is FetchIsolation.TXN_COMMITTED:
+            return self.last_stable_offset
         return self.high_watermark
 
-    def offset_for_timestamp(self, timestamp: int):
+    def offset_for_timestamp(
+        self, timestamp: int, isolation: FetchIsolation = FetchIsolation.HIGH_WATERMARK
+    ):
         """The first committed offset at or after `timestamp` (or the log's special
-        answers for -2/-3), as (timestamp, offset, leader epoch); None if there is none."""
-        return self.log.offset_for_timestamp(timestamp, max_offset=self.high_watermark)
+        answers for -2/-3), as (timestamp, offset, leader epoch); None if there is none.
+        Bounded by the high watermark, or the LSO for read_committed (as Kafka)."""
+        bound = (
+            self.last_stable_offset
+            if isolation is FetchIsolation.TXN_COMMITTED
+            else self.high_watermark
+        )
+        return self.log.offset_for_timestamp(timestamp, max_offset=bound)
+
+    def active_producers(self) -> list[ProducerStateEntry]:
+        """DescribeProducers: the producers the log's state holds (leader or follower,
+        as Kafka's Partition.activeProducerState)."""
+        return self.log.active_producers()
 
     def end_offset_for_epoch(self, epoch: int) -> tuple[int, int] | None:
         """OffsetForLeaderEpoch: (largest epoch <= `epoch`, its end offset), None if unknown."""

@@ -32,8 +32,9 @@ One cleaning of a log:
    delete horizon of now + `delete.retention.ms` (KIP-534: attribute bit 6, the
    horizon in the base timestamp field); a later cleaning after that drops them.
    Batches of transactions whose marker lies beyond the cleaned range stay whole.
-   Control batches (transaction markers) are always kept (Kafka drops a marker once
-   its transaction's data is gone and delete.retention.ms passed; we do not).
+   A transaction marker stays while the cleaning meets data of its transaction (so
+   an ABORT outlives its data by one cleaning; its .txnindex entry is copied), then
+   gets a delete horizon (now + `delete.retention.ms`) and goes after it (Kafka).
    A batch that loses every record is dropped, except the last data batch of a
    producer the log still tracks: it stays as an empty batch (header only, offsets
    and sequence numbers intact), as Kafka keeps it, so that the producer's last
@@ -93,7 +94,8 @@ from storage.checkpoint import CorruptCheckpoint, OffsetCheckpointFile
 from storage.file_handles import FileHandleCache
 from storage.log import Log
 from storage.log_config import LONG_MAX
-from storage.segment import CLEANED_SUFFIX, LogSegment, scan_headers
+from storage.segment import CLEANED_SUFFIX, LOG_SUFFIX, LogSegment, scan_headers
+from storage.transaction_index import TXN_INDEX_SUFFIX, TransactionIndex
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +181,10 @@ class CleaningTask:
         self.next_delete_horizon_ms: int | None = None
         self._writing: LogSegment | None = None
         self._cancelled = threading.Event()
+        # Producers with transactional data met since their last marker; the ABORT
+        # markers kept because data of their transaction was met.
+        self._txn_data_seen: set[int] = set()
+        self._aborts_with_data: set[int] = set()
 
     def __repr__(self) -> str:
         return (
@@ -317,6 +323,14 @@ class CleaningTask:
                 if out is not None:
                     writer.add(out, header if out is batch else read_batch_header(out))
         writer.finish()
+        # Aborted transactions that still had data here keep their index entry.
+        for source in group:
+            txn_path = source.path.with_name(
+                source.path.name[: -len(LOG_SUFFIX)] + TXN_INDEX_SUFFIX
+            )
+            for txn in TransactionIndex(txn_path, source.base_offset).all_aborted_txns():
+                if txn.last_offset in self._aborts_with_data:
+                    new.txn_index.append(txn)
         counters[1] += new.size
         new.on_become_inactive()
         new.flush()
@@ -333,9 +347,13 @@ class CleaningTask:
         counters: list[int],
         now: int,
     ) -> memoryview | bytes | None:
-        if header.attributes & CONTROL_MASK or header.records_count == 0:
-            return batch
+        if header.attributes & CONTROL_MASK:
+            return self._clean_marker(header, batch, now)
         transactional = bool(header.attributes & TRANSACTIONAL_MASK)
+        if transactional:
+            self._txn_data_seen.add(header.producer_id)
+        if header.records_count == 0:
+            return batch
         verdict = status.get(header.base_offset) if transactional else False
         if transactional and verdict is None:
             return batch  # its marker is beyond what is cleaned: keep it whole
@@ -386,6 +404,45 @@ class CleaningTask:
             last_offset_delta=header.last_offset_delta,
             delete_horizon_ms=horizon if tombstones else None,
         )
+
+    def _clean_marker(
+        self, header: BatchHeader, batch: memoryview, now: int
+    ) -> memoryview | bytes | None:
+        """A transaction marker: kept while data of its transaction was met in this
+        cleaning; then kept until its delete horizon (set now if it has none)."""
+        producer_id = header.producer_id
+        if producer_id in self._txn_data_seen:
+            self._txn_data_seen.discard(producer_id)
+            try:
+                control_type, _ = read_end_txn_marker(batch)
+            except InvalidRecordError:
+                return batch
+            if control_type == CONTROL_ABORT:
+                self._aborts_with_data.add(header.last_offset)
+            return batch
+        horizon = header.delete_horizon_ms
+        if horizon is not None and now >= horizon:
+            return None
+        if horizon is None:
+            horizon = now + self.delete_retention_ms
+            _, records = decode_batch(batch)
+            batch = build_batch(
+                records,
+                base_offset=header.base_offset,
+                compression=header.codec,
+                producer_id=producer_id,
+                producer_epoch=header.producer_epoch,
+                base_sequence=header.base_sequence,
+                log_append_time=header.is_log_append_time,
+                transactional=True,
+                control=True,
+                partition_leader_epoch=header.partition_leader_epoch,
+                last_offset_delta=header.last_offset_delta,
+                delete_horizon_ms=horizon,
+            )
+        if self.next_delete_horizon_ms is None or horizon < self.next_delete_horizon_ms:
+            self.next_delete_horizon_ms = horizon
+        return batch
 
 
 class _Cancelled(Exception):
@@ -456,7 +513,7 @@ class LogCleaner:
         bases = [segment.base_offset for segment in segments]
         first_dirty = self.first_dirty_offset(log_)
         end = bases[-1]  # the active segment is never cleaned
-        unstable = log_.producer_state.first_unstable_offset()
+        unstable = log_.first_unstable_offset  # open, or marker not yet replicated
         if unstable is not None:
             end = min(end, bases[max(0, bisect_right(bases, unstable) - 1)])
         dirty_from = max(0, bisect_right(bases, first_dirty) - 1)

@@ -65,6 +65,8 @@ class FetchDataInfo(NamedTuple):
     records: bytes  # whole batches, b"" when none
     fetch_offset: int
     next_offset: int  # offset after the last batch returned (= fetch_offset when empty)
+    # read_committed: the aborted transactions overlapping the batches (None otherwise)
+    aborted_transactions: list | None = None
 
 
 def parse_topic_partition(name: str) -> tuple[str, int]:
@@ -478,7 +480,10 @@ class LocalLog:
             segment.change_file_suffix(segment.file_suffix, DELETED_SUFFIX)
         except OSError as exc:
             log.error("%s: cannot rename %s for deletion: %s", self.name, segment, exc)
-        for path in (segment.log_path, segment.index.path, segment.time_index.path):
+        paths = [segment.log_path, segment.index.path, segment.time_index.path]
+        if segment.txn_index.exists():
+            paths.append(segment.txn_index.path)
+        for path in paths:
             if path.name.endswith(DELETED_SUFFIX):
                 self.pending_deletions.add(path, due)
 

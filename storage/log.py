@@ -1,9 +1,11 @@
 """Log: one partition's log, `<log.dir>/<topic>-<partition>/` (Kafka's UnifiedLog).
 
-The Log is a LocalLog (storage/local_log.py: the segments, roll, read across segments,
-flush, segment truncation and deletion, the log end offset) and adds what Kafka's
-UnifiedLog adds: validation, producer state, leader epochs, snapshots, the log start
-offset's moves and retention decisions.
+The Log is a ProducerStateLog (storage/log_producer_state.py: producer snapshots,
+transactions: the .txnindex of aborted transactions, the first unstable offset) over a
+LocalLog (storage/local_log.py: the segments, roll, read across segments, flush,
+segment truncation and deletion, the log end offset) and adds what else Kafka's
+UnifiedLog adds: validation, leader epochs, the log start offset's moves and
+retention decisions.
 
 Append (produce): the batch is validated (storage/log_validator.py: size, magic, CRC,
 exactly one batch per leader append, the client and timestamp checks), the
@@ -53,8 +55,6 @@ from protocol.records import (
     CONTROL_MASK,
     LOG_OVERHEAD,
     BatchesInfo,
-    BatchHeader,
-    InvalidRecordError,
     assign_offsets,
     decode_batch,
     read_end_txn_marker,
@@ -77,16 +77,10 @@ from storage.local_log import (
 )
 from storage.log_config import LogConfig
 from storage.log_loader import LoadReport, LogLoader
+from storage.log_producer_state import ProducerStateLog
 from storage.log_validator import validate_batches
 from storage.partition_metadata import PartitionMetadataFile
-from storage.producer_state import (
-    CorruptSnapshot,
-    ProducerAppendInfo,
-    ProducerStateManager,
-    decode_snapshot,
-    encode_snapshot,
-    snapshot_file_name,
-)
+from storage.producer_state import ProducerAppendInfo, ProducerStateManager
 from storage.segment import LogSegment, TimestampAndOffset
 
 log = logging.getLogger(__name__)
@@ -119,7 +113,7 @@ class LogAppendInfo(NamedTuple):
     valid_bytes: int = 0
 
 
-class Log(LocalLog):
+class Log(ProducerStateLog):
     def __init__(
         self,
         dir: Path,
@@ -154,6 +148,7 @@ class Log(LocalLog):
         self._snapshot_offsets: list[int] = []  # sorted offsets of <offset>.snapshot files
         self.cleaning: object | None = None  # the running CleaningTask (storage/cleaner.py)
         self.next_delete_horizon_ms: int | None = None  # tombstones due (set by the cleaner)
+        self.first_unstable_offset: int | None = None  # see storage/log_producer_state.py
         loader = LogLoader(self.dir, self.segments, self._new_segment)
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
@@ -173,9 +168,14 @@ class Log(LocalLog):
             self.leader_epoch_cache, epochs_rebuilt_from = loader.load_leader_epochs(
                 had_clean_shutdown, self.recovery_point, self.log_start_offset, self.log_end_offset
             )
+            # Segments recovered from scratch lost their .txnindex: re-added on replay.
+            rebuilt = [s.base_offset for s in self.segments if s.txn_index_rebuild]
             snapshot_offset = self._load_producer_state(
-                now_ms if now_ms is not None else int(time.time() * 1000)
+                now_ms if now_ms is not None else int(time.time() * 1000),
+                min(rebuilt) if rebuilt else None,
             )
+            for segment in self.segments:
+                segment.txn_index_rebuild = False
         except OSError as exc:
             self.close_handlers()
             raise StorageError(f"cannot read log {self.dir}: {exc}") from exc
@@ -229,123 +229,6 @@ class Log(LocalLog):
                 # The entries in memory are right; a crash before the next successful
                 # write could bring the dropped ones back (recovery re-learns the tail).
                 log.error("%s: %s", self.name, exc)
-
-    # -- producer state and snapshots ------------------------------------------------
-
-    def _snapshot_path(self, offset: int) -> Path:
-        return self.dir / snapshot_file_name(offset)
-
-    def take_snapshot(self) -> int | None:
-        """Write `<log end offset>.snapshot` (loop thread; no fsync: a torn snapshot fails
-        its CRC and is skipped). Returns its offset, None when not needed or not written."""
-        offset = self.log_end_offset
-        if self._snapshot_offsets and self._snapshot_offsets[-1] == offset:
-            return None
-        if offset == self.segments.first.base_offset and not self.producer_state.producers:
-            return None
-        data = encode_snapshot(self.producer_state.entries())
-        path = self._snapshot_path(offset)
-        try:
-            with open(path, "wb") as file:
-                file.write(data)
-        except OSError as exc:
-            # The state can still be rebuilt from an older snapshot and the log.
-            log.warning("%s: cannot write producer snapshot %s: %s", self.name, path.name, exc)
-            path.unlink(missing_ok=True)
-            return None
-        self._snapshot_offsets = [o for o in self._snapshot_offsets if o < offset] + [offset]
-        self._dir_unsynced = True
-        return offset
-
-    def _delete_snapshots(self, keep: Callable[[int], bool]) -> None:
-        kept = []
-        for offset in self._snapshot_offsets:
-            if keep(offset):
-                kept.append(offset)
-            else:
-                self._snapshot_path(offset).unlink(missing_ok=True)
-        self._snapshot_offsets = kept
-
-    def _load_producer_state(self, now_ms: int) -> int | None:
-        """Newest valid snapshot at or below the log end offset, then the batch headers
-        after it; without one, the batch headers of the segments that can still hold
-        live producers. Returns the snapshot offset used (None: none)."""
-        end = self.log_end_offset
-        first_base = self.segments.first.base_offset
-        stale = [o for o in self._snapshot_offsets if o > end or o < first_base]
-        if stale:
-            log.info(
-                "%s: removing producer snapshots outside the log: %s",
-                self.name,
-                ", ".join(str(o) for o in stale),
-            )
-            self._delete_snapshots(lambda o: first_base <= o <= end)
-        state = self.producer_state
-        for offset in reversed(list(self._snapshot_offsets)):
-            path = self._snapshot_path(offset)
-            try:
-                entries = decode_snapshot(path.read_bytes())
-            except (OSError, CorruptSnapshot) as exc:
-                log.warning("%s: ignoring producer snapshot %s: %s", self.name, path.name, exc)
-                self._delete_snapshots(lambda o, bad=offset: o != bad)
-                continue
-            live = [
-                entry
-                for entry in entries
-                if entry.current_txn_first_offset is not None
-                or now_ms - entry.last_timestamp < self.producer_id_expiration_ms
-            ]
-            state.load_entries(live, offset)
-            self._replay_batches(offset)
-            state.update_map_end_offset(end)
-            return offset
-        self._rebuild_producer_state(now_ms)
-        return None
-
-    def _rebuild_producer_state(self, now_ms: int | None = None) -> None:
-        """Producer state from batch headers, over the segments young enough to matter."""
-        state = self.producer_state
-        state.clear(self.log_end_offset)
-        now = now_ms if now_ms is not None else int(time.time() * 1000)
-        horizon = now - self.producer_id_expiration_ms
-        first = len(self.segments) - 1
-        while first > 0 and self.segments[first - 1].largest_timestamp >= horizon:
-            first -= 1
-        self._replay_batches(self.segments[first].base_offset)
-        state.update_map_end_offset(self.log_end_offset)
-
-    def _replay_batches(self, from_offset: int) -> None:
-        """Apply the producer batches from `from_offset` (a batch boundary) to the end."""
-        state = self.producer_state
-        index = max(0, self.segments.floor_index(from_offset))
-        for i in range(index, len(self.segments)):
-            segment = self.segments[i]
-            position = 0
-            if i == index and from_offset > segment.base_offset:
-                found = segment.translate_offset(from_offset)
-                if found is None:
-                    continue
-                position = found[0]
-            for batch_position, header in segment.batch_headers(position):
-                if header.producer_id < 0 or header.last_offset < self.log_start_offset:
-                    continue
-                self._replay_batch(state, segment, batch_position, header)
-
-    def _replay_batch(
-        self,
-        state: ProducerStateManager,
-        segment: LogSegment,
-        position: int,
-        header: BatchHeader,
-    ) -> None:
-        append = state.prepare_update(
-            header.producer_id, validate_epoch=False, validate_sequence=False
-        )
-        try:
-            append.append_batch(header, lambda: segment.read_batch(position, header.size))
-        except InvalidRecordError:
-            return
-        state.update(append)
 
     # -- append -------------------------------------------------------------
 
@@ -402,8 +285,7 @@ class Log(LocalLog):
         if leader_epoch != self.leader_epoch_cache.latest_epoch:
             self.leader_epoch_cache.assign(leader_epoch, first_offset)
         if appends:
-            for append in appends.values():
-                self.producer_state.update(append)
+            self._complete_appends(appends.values())
         self.producer_state.update_map_end_offset(self.log_end_offset)
         self._after_append(info.offset_count)
         return LogAppendInfo(
@@ -535,8 +417,8 @@ class Log(LocalLog):
         self._write(records, info, None, last_offset, max_timestamp, -1, now)
         for epoch, start_offset in new_epochs:
             self.leader_epoch_cache.assign(epoch, start_offset)
-        for append in appends.values():
-            state.update(append)
+        if appends:
+            self._complete_appends(appends.values())
         state.update_map_end_offset(self.log_end_offset)
         self._after_append(info.offset_count)
         return LogAppendInfo(
@@ -651,6 +533,7 @@ class Log(LocalLog):
         super().truncate_fully_and_start_at(offset)
         self._delete_snapshots(lambda o: False)
         self.producer_state.clear(offset)
+        self.first_unstable_offset = None
         self.leader_epoch_cache.clear()
         try:
             self.leader_epoch_cache.flush()
@@ -669,6 +552,7 @@ class Log(LocalLog):
             return False
         self.log_start_offset = offset
         self.leader_epoch_cache.truncate_from_start(offset)
+        self._update_first_unstable_offset()
         return True
 
     # -- retention --------------------------------------------------------------------
@@ -767,6 +651,7 @@ class Log(LocalLog):
         first_base = self.segments.first.base_offset
         self.leader_epoch_cache.truncate_from_start(self.log_start_offset)
         self._delete_snapshots(lambda o: o >= first_base)
+        self._update_first_unstable_offset()
 
     # -- lifecycle ----------------------------------------------------------------
 

@@ -40,12 +40,13 @@ from storage.segment import (
     LogSegment,
     filename_prefix,
 )
+from storage.transaction_index import TXN_INDEX_SUFFIX
 
 log = logging.getLogger(__name__)
 
 # Leftovers of interrupted file operations, removed when a log is opened.
 _STALE_SUFFIXES = (DELETED_SUFFIX, CLEANED_SUFFIX, ".tmp")
-_SEGMENT_FILE_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX)
+_SEGMENT_FILE_SUFFIXES = (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)
 
 
 class LoadReport(NamedTuple):
@@ -107,7 +108,7 @@ class LogLoader:
                 (self.dir / name).unlink(missing_ok=True)
             elif name.endswith(LOG_SUFFIX) and name[: -len(LOG_SUFFIX)].isdigit():
                 bases.append(int(name[: -len(LOG_SUFFIX)]))
-            elif name.endswith((INDEX_SUFFIX, TIME_INDEX_SUFFIX)):
+            elif name.endswith((INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX)):
                 index_files.append(name)
             elif name.endswith(SNAPSHOT_SUFFIX) and name[: -len(SNAPSHOT_SUFFIX)].isdigit():
                 self.snapshot_offsets.append(int(name[: -len(SNAPSHOT_SUFFIX)]))
@@ -151,6 +152,11 @@ class LogLoader:
             if later is not None and later.base_offset <= point and not segment.needs_index_rebuild:
                 continue
             truncated = self._recover_segment(segment)
+            # Its .txnindex may lack entries written before the crash: rebuilt by the
+            # Log's producer state replay when the segment holds markers (rare).
+            segment.txn_index.reset()
+            result = segment.last_recovery
+            segment.txn_index_rebuild = result is not None and result.control_batches
             if truncated and later is not None:
                 dropped = segments[i + 1 :]
                 log.warning(

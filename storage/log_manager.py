@@ -21,6 +21,7 @@ Background work, driven by the broker's tasks (Trio), each call quick on the loo
 thread unless marked "worker thread":
 
     retention_pass(now_ms)          every log.retention.check.interval.ms; renames only
+    remove_expired_producers(now)   every producer.id.expiration.check.interval.ms
     delete_pending_files(now_ms)    worker thread (unlinks), e.g. every few seconds
     flush_pass(now_ms)              every log.flush.scheduler.interval.ms -> [LogFlush];
                                     LogFlush.run() worker thread, .complete() loop thread,
@@ -301,6 +302,16 @@ class LogManager:
             except StorageError as exc:
                 log.error("%s: retention failed: %s", value.name, exc)
         return deleted
+
+    def remove_expired_producers(self, now_ms: int | None = None) -> int:
+        """Forget, in every log, the producers idle for producer.id.expiration.ms without
+        an open transaction (loop thread; memory only: the next snapshot leaves them
+        out). Returns how many went."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        removed = 0
+        for value in list(self._logs.values()):
+            removed += len(value.remove_expired_producers(now))
+        return removed
 
     def delete_pending_files(self, now_ms: int | None = None) -> int:
         """Unlink `*.deleted` files whose file.delete.delay.ms passed (worker thread ok)."""

@@ -275,6 +275,9 @@ class ProducerStateManager:
         self.producers: dict[int, ProducerStateEntry] = {}
         # Producers with an open transaction -> its first offset (LSO = min of these).
         self.ongoing_txns: dict[int, int] = {}
+        # Transactions whose marker is written but not yet below the high watermark
+        # (Kafka's unreplicatedTxns): they still hold the LSO back. Marker order.
+        self.unreplicated_txns: deque[CompletedTxn] = deque()
         self.map_end_offset = 0  # the state reflects every batch below this offset
 
     def last_entry(self, producer_id: int) -> ProducerStateEntry | None:
@@ -296,11 +299,18 @@ class ProducerStateManager:
         )
 
     def update(self, append: ProducerAppendInfo) -> None:
-        """Apply staged changes (after the batches were written)."""
+        """Apply staged changes (after the batches were written); then `complete_txn`
+        each of its completed transactions."""
         entry = append.entry
         self.producers[append.producer_id] = entry
         if entry.current_txn_first_offset is None:
-            self.ongoing_txns.pop(append.producer_id, None)
+            # A transaction this append completed stays open until `complete_txn`: the
+            # LSO recorded in the .txnindex for other markers of the same append must
+            # still see it (Kafka adds started transactions here, removes them there).
+            if append.completed_txns:
+                self.ongoing_txns[append.producer_id] = append.completed_txns[0].first_offset
+            else:
+                self.ongoing_txns.pop(append.producer_id, None)
         else:
             self.ongoing_txns[append.producer_id] = entry.current_txn_first_offset
 
@@ -308,8 +318,43 @@ class ProducerStateManager:
         self.map_end_offset = offset
 
     def first_unstable_offset(self) -> int | None:
-        """First offset of the oldest open transaction (the LSO bound), None if none."""
-        return min(self.ongoing_txns.values()) if self.ongoing_txns else None
+        """First offset of the oldest transaction still open or whose marker is not yet
+        below the high watermark (Kafka's firstUnstableOffset), None if none."""
+        first = min(self.ongoing_txns.values()) if self.ongoing_txns else None
+        for txn in self.unreplicated_txns:
+            if first is None or txn.first_offset < first:
+                first = txn.first_offset
+        return first
+
+    def last_stable_offset(self, completed: CompletedTxn) -> int:
+        """The LSO (high watermark aside) once `completed`'s marker is in: the first
+        offset of the oldest other open transaction, else the marker's offset + 1
+        (Kafka's lastStableOffset(CompletedTxn), what the .txnindex entry records)."""
+        others = [
+            first
+            for producer_id, first in self.ongoing_txns.items()
+            if producer_id != completed.producer_id
+        ]
+        return min(others) if others else completed.last_offset + 1
+
+    def complete_txn(self, completed: CompletedTxn) -> None:
+        """The marker is written: the transaction is no longer open but holds the LSO
+        until the high watermark passes its marker."""
+        if self.ongoing_txns.get(completed.producer_id) == completed.first_offset:
+            del self.ongoing_txns[completed.producer_id]
+        self.unreplicated_txns.append(completed)
+
+    def on_high_watermark_updated(self, high_watermark: int) -> bool:
+        """Forget the completed transactions whose marker is below `high_watermark`;
+        returns whether any went."""
+        txns = self.unreplicated_txns
+        if not txns:
+            return False
+        kept = deque(txn for txn in txns if txn.last_offset >= high_watermark)
+        if len(kept) == len(txns):
+            return False
+        self.unreplicated_txns = kept
+        return True
 
     def remove_expired(self, now_ms: int, expiration_ms: int) -> list[int]:
         """Forget producers idle for `expiration_ms` (producer.id.expiration.ms)
@@ -327,6 +372,7 @@ class ProducerStateManager:
     def clear(self, map_end_offset: int = 0) -> None:
         self.producers.clear()
         self.ongoing_txns.clear()
+        self.unreplicated_txns.clear()
         self.map_end_offset = map_end_offset
 
     def entries(self) -> list[ProducerStateEntry]:

@@ -1,8 +1,9 @@
-"""LogSegment: one `<base offset>.log` file of record batches plus its two indexes.
+"""LogSegment: one `<base offset>.log` file of record batches plus its indexes.
 
 Files are named by the segment's base offset, 20 digits zero-padded, as Kafka names
-them: 00000000000000000000.log / .index / .timeindex. Batches are stored exactly as
-received (after the broker patched their offsets).
+them: 00000000000000000000.log / .index / .timeindex, and .txnindex (aborted
+transactions, storage/transaction_index.py) once the segment holds an ABORT marker.
+Batches are stored exactly as received (after the broker patched their offsets).
 
 Finding an offset: binary search in the OffsetIndex for a position at or before the
 batch, then a forward scan of batch headers (read in chunks, never record by record)
@@ -34,6 +35,7 @@ from crc32c import crc32c
 
 from protocol.records import (
     ATTRIBUTES_OFFSET,
+    CONTROL_MASK,
     HEADER_SIZE,
     LOG_OVERHEAD,
     MAGIC,
@@ -44,6 +46,10 @@ from protocol.records import (
 )
 from storage.file_handles import UNBOUNDED, FileHandleCache
 from storage.index import CorruptIndex, OffsetIndex, TimeIndex
+from storage.transaction_index import (
+    TXN_INDEX_SUFFIX,
+    TransactionIndex,
+)
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +125,12 @@ class LogSegment:
         self.needs_index_rebuild = (
             existed and self.size > 0 and not (index_path.exists() and time_index_path.exists())
         )
+        # Aborted transactions (storage/transaction_index.py); `txn_index_rebuild`: an
+        # unclean recovery reset it (LogLoader), the Log re-adds its entries.
+        self.txn_index = TransactionIndex(
+            self.dir / (prefix + TXN_INDEX_SUFFIX + file_suffix), base_offset
+        )
+        self.txn_index_rebuild = False
         try:
             self.index = OffsetIndex(index_path, base_offset, max_index_size)
             self.time_index = TimeIndex(time_index_path, base_offset, max_index_size)
@@ -179,7 +191,7 @@ class LogSegment:
     ) -> LogSegment:
         """A new, empty segment (stale files of the same name are removed first)."""
         prefix = filename_prefix(base_offset)
-        for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
+        for suffix in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX, TXN_INDEX_SUFFIX):
             (Path(dir) / (prefix + suffix + file_suffix)).unlink(missing_ok=True)
         return cls(dir, base_offset, file_suffix=file_suffix, **kwargs)  # type: ignore[arg-type]
 
@@ -437,6 +449,7 @@ class LogSegment:
         bad: BatchHeader | None = None
         reason = ""
         stop = False
+        control_batches = False
         while not stop and file_size - position >= HEADER_SIZE:
             chunk = os.pread(self._file(), min(chunk_size, file_size - position), position)
             view = memoryview(chunk)
@@ -465,6 +478,8 @@ class LogSegment:
                 last = header.base_offset + header.last_offset_delta
                 if header.max_timestamp > max_timestamp:
                     max_timestamp, offset_of_max = header.max_timestamp, last
+                if header.attributes & CONTROL_MASK:
+                    control_batches = True
                 if since > self.index_interval_bytes:
                     self.index.append(last, position + offset)
                     self.time_index.maybe_append(max_timestamp, offset_of_max)
@@ -514,8 +529,10 @@ class LogSegment:
         self._next_offset = None
         self._rolling_based_timestamp = None
         self.needs_index_rebuild = False
+        if truncated:
+            self.txn_index.truncate_to(self.next_offset)  # markers cut with the tail
         self.last_recovery = RecoveryResult(
-            from_position, valid_end, truncated, reason, rebuilt, next_offset
+            from_position, valid_end, truncated, reason, rebuilt, next_offset, control_batches
         )
         return truncated
 
@@ -550,6 +567,7 @@ class LogSegment:
         self.index.truncate_to(offset)
         self.index.truncate_to_position(position)
         self.time_index.truncate_to(offset)
+        self.txn_index.truncate_to(found[1].base_offset)
         truncated = self.size - position
         os.ftruncate(self._file(), position)
         self.size = position
@@ -582,6 +600,7 @@ class LogSegment:
         sync_file(self.log_path)
         self.index.flush()
         self.time_index.flush()
+        self.txn_index.flush()
 
     def close(self) -> None:
         """Write the indexes out and release the descriptor (usable again: reopens lazily)."""
@@ -600,7 +619,7 @@ class LogSegment:
             self.release_files()
         self.index.write_pending()
         self.time_index.write_pending()
-        for index in (self.index, self.time_index):
+        for index in (self.index, self.time_index, self.txn_index):
             name = index.path.name
             if old:
                 name = name[: -len(old)]
@@ -616,6 +635,7 @@ class LogSegment:
         self.log_path.unlink(missing_ok=True)
         self.index.delete()
         self.time_index.delete()
+        self.txn_index.delete()
 
     def __repr__(self) -> str:
         return f"LogSegment({self.log_path}, size={self.size})"
@@ -630,6 +650,7 @@ class RecoveryResult(NamedTuple):
     reason: str  # why the tail was cut ("" if nothing was)
     indexes_rebuilt: bool  # both indexes rebuilt from position 0 (they were missing or had entries)
     next_offset: int | None  # offset after the last valid batch scanned (None: none)
+    control_batches: bool = False  # transaction markers among the batches scanned
 
 
 def scan_headers(

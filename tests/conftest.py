@@ -96,6 +96,12 @@ class BrokerHandle:
             "a background task failed: see the log"
         )
 
+    def call(self, async_fn, *args):
+        """Run `await async_fn(*args)` on the broker's own Trio loop (from a thread that
+        is not it, e.g. `trio.to_thread.run_sync(handle.call, ...)` in an async test):
+        for what no client can do yet, such as writing transaction markers."""
+        return trio.from_thread.run(async_fn, *args, trio_token=self.trio_token)
+
     def restart(self) -> None:
         self.stop()
         self.start()

@@ -18,13 +18,17 @@ Behavior: consumers read whole record batches up to the high watermark, from the
     follower on appends, both on leadership changes) or max_wait_ms passed. An offset
     outside [log start, log end] answers OFFSET_OUT_OF_RANGE with the log start offset
     and high watermark. Empty partitions carry empty records,
-    never null (librdkafka rejects a -1 MessageSetSize).
+    never null (librdkafka rejects a -1 MessageSetSize). read_committed
+    (IsolationLevel 1) reads stop at the last stable offset (the first offset of the
+    oldest transaction still open or whose marker is not yet replicated) and list the
+    aborted transactions (producer id, first offset) overlapping the batches returned,
+    from the segments' .txnindex (an empty list when none; null for read_uncommitted,
+    as Kafka); aborted batches and markers are returned, clients drop them.
 Version notes: v4 LastStableOffset, AbortedTransactions · v5 LogStartOffset · v7 fetch
     sessions (declined: session id 0, clients keep sending full fetches) · v9
     CurrentLeaderEpoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH) · v11 RackId,
     PreferredReadReplica, reads from followers · v12 flexible.
-Left out: fetch sessions (KIP-227), v13+ (topic ids), read_committed beyond HW
-    (no transactions yet, so the last stable offset is the high watermark).
+Left out: fetch sessions (KIP-227), v13+ (topic ids).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from protocol.api_keys import ApiKey
 FetchResponse = messages.response_type(ApiKey.FETCH)
 TopicResponse = FetchResponse.FetchableTopicResponse
 PartitionData = FetchResponse.PartitionData
+AbortedTransaction = FetchResponse.AbortedTransaction
 READ_COMMITTED = 1
 
 
@@ -66,8 +71,12 @@ async def handle_fetch(ctx: RequestContext, request):
     for topic in request.topics:
         answers = []
         for want in topic.partitions:
-            error, high_watermark, stable, log_start, preferred, records = results[position]
+            error, high_watermark, stable, log_start, preferred, records, aborted = results[
+                position
+            ]
             position += 1
+            if aborted:
+                aborted = [AbortedTransaction(producer_id=a[0], first_offset=a[1]) for a in aborted]
             answers.append(
                 PartitionData(
                     partition_index=want.partition,
@@ -75,7 +84,7 @@ async def handle_fetch(ctx: RequestContext, request):
                     high_watermark=high_watermark,
                     last_stable_offset=stable,
                     log_start_offset=log_start,
-                    aborted_transactions=None,
+                    aborted_transactions=aborted,
                     preferred_read_replica=preferred,
                     records=records,
                 )

@@ -15,6 +15,7 @@ from kafka_compat.apis import (  # noqa: F401
     offsets,
     produce,
     producer_id,
+    producers,
     reassignments,
     replication,
     sasl,

@@ -1,10 +1,12 @@
 """ListOffsets: v1-7
 
-Behavior: timestamp -1 answers the latest offset (high watermark; the last stable
-    offset under read_committed, which equals it without transactions), -2 the log
-    start offset, -3 the record with the largest timestamp, a timestamp >= 0 the
-    first offset whose record timestamp is at or after it (time index, then the
-    batch's records), or offset -1 if none is. Only the partition's leader answers
+Behavior: timestamp -1 answers the latest offset (high watermark; under
+    read_committed the last stable offset: the first offset of the oldest
+    transaction still open or whose marker is not yet replicated), -2 the log start
+    offset, -3 the record with the largest timestamp, a timestamp >= 0 the first
+    offset whose record timestamp is at or after it (time index, then the batch's
+    records), or offset -1 if none is (below the high watermark, or the LSO under
+    read_committed). Only the partition's leader answers
     (NOT_LEADER_OR_FOLLOWER elsewhere; FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH for
     a stale or future CurrentLeaderEpoch). A new leader whose high watermark has not
     yet reached its log end offset at election answers OFFSET_NOT_AVAILABLE for the
@@ -17,6 +19,7 @@ Left out: v0 (removed in Kafka 4.0); v8+ (tiered storage specs).
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.replica import FetchIsolation
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -27,10 +30,16 @@ TopicResponse = ListOffsetsResponse.ListOffsetsTopicResponse
 PartitionResponse = ListOffsetsResponse.ListOffsetsPartitionResponse
 
 LATEST = -1
+READ_COMMITTED = 1
 
 
 @api(ApiKey.LIST_OFFSETS, 1, 7)
 async def handle_list_offsets(ctx: RequestContext, request):
+    isolation = (
+        FetchIsolation.TXN_COMMITTED
+        if ctx.version >= 2 and request.isolation_level == READ_COMMITTED
+        else FetchIsolation.HIGH_WATERMARK
+    )
     topics = []
     for topic in request.topics:
         results = []
@@ -47,7 +56,7 @@ async def handle_list_offsets(ctx: RequestContext, request):
             try:
                 partition.check_leader()
                 partition.check_epoch(wanted.current_leader_epoch)
-                offset, timestamp = _lookup(partition, wanted.timestamp)
+                offset, timestamp = _lookup(partition, wanted.timestamp, isolation)
             except LogError as exc:
                 results.append(
                     PartitionResponse(
@@ -67,10 +76,10 @@ async def handle_list_offsets(ctx: RequestContext, request):
     return ListOffsetsResponse(topics=topics)
 
 
-def _lookup(partition, timestamp: int) -> tuple[int, int]:
+def _lookup(partition, timestamp: int, isolation: FetchIsolation) -> tuple[int, int]:
     if timestamp == LATEST:
-        return partition.latest_offset(), -1
-    found = partition.offset_for_timestamp(timestamp)
+        return partition.latest_offset(isolation), -1
+    found = partition.offset_for_timestamp(timestamp, isolation)
     if found is None:
         return -1, -1
     return found.offset, found.timestamp

@@ -8,7 +8,7 @@ import trio
 
 from kafka_compat.replica import FetchIsolation, NotEnoughReplicas, NotLeaderOrFollower, Partition
 from protocol.errors import ErrorCode
-from protocol.records import build_batch
+from protocol.records import build_batch, build_end_txn_marker
 from storage.log import AppendOrigin, Log
 from storage.log_config import LogConfig
 
@@ -134,3 +134,71 @@ def test_a_consumer_waits_for_the_high_watermark_a_follower_for_the_log_end(tmp_
     assert woken == ["follower", "consumer"]
     hw_bytes = partition.position(FetchIsolation.HIGH_WATERMARK)
     assert hw_bytes == partition.position(FetchIsolation.LOG_END) == len(batch())
+
+
+def _txn_batch(producer_id: int, sequence: int, count: int = 2):
+    records = [(None, b"t", [], 1_700_000_000_000)] * count
+    return bytearray(
+        build_batch(
+            records,
+            producer_id=producer_id,
+            producer_epoch=0,
+            base_sequence=sequence,
+            transactional=True,
+        )
+    )
+
+
+def _marker(producer_id: int, commit: bool):
+    return bytearray(
+        build_end_txn_marker(
+            commit=commit,
+            producer_id=producer_id,
+            producer_epoch=0,
+            coordinator_epoch=0,
+            timestamp=1_700_000_000_000,
+        )
+    )
+
+
+def test_the_lso_waits_for_the_high_watermark_to_pass_the_marker(tmp_path):
+    partition = _partition(tmp_path)
+    partition.make_leader(1, [1, 2], [1, 2], 0)
+    _append(partition)  # 0
+    partition.append_to_leader(_txn_batch(5, 0), -1, AppendOrigin.CLIENT)  # 1-2
+    _append(partition)  # 3
+    partition.update_follower(2, 4)
+    assert (partition.high_watermark, partition.last_stable_offset) == (4, 1)
+    partition.append_to_leader(_marker(5, commit=True), -1, AppendOrigin.COORDINATOR)  # 4
+    partition.update_follower(2, 5)  # the follower has the marker: the HW passes it
+    assert (partition.high_watermark, partition.last_stable_offset) == (5, 5)
+    info = partition.read(0, 1 << 20, FetchIsolation.TXN_COMMITTED)
+    assert info.next_offset == 5 and info.aborted_transactions == []
+    # Another transaction, aborted: the LSO stays at its start until the marker is
+    # replicated, although nothing is open any more on the leader.
+    partition.append_to_leader(_txn_batch(6, 0), -1, AppendOrigin.CLIENT)  # 5-6
+    partition.append_to_leader(_marker(6, commit=False), -1, AppendOrigin.COORDINATOR)  # 7
+    partition.update_follower(2, 7)
+    assert (partition.high_watermark, partition.last_stable_offset) == (7, 5)
+    assert partition.latest_offset(FetchIsolation.TXN_COMMITTED) == 5
+    assert partition.latest_offset() == 7
+    info = partition.read(5, 1 << 20, FetchIsolation.TXN_COMMITTED)
+    assert info.records == b"" and info.aborted_transactions == []
+    partition.update_follower(2, 8)
+    assert partition.last_stable_offset == 8
+    info = partition.read(5, 1 << 20, FetchIsolation.TXN_COMMITTED)
+    assert [(t.producer_id, t.first_offset) for t in info.aborted_transactions] == [(6, 5)]
+    assert partition.read(5, 1 << 20, FetchIsolation.HIGH_WATERMARK).aborted_transactions is None
+
+
+def test_a_follower_tracks_the_lso_from_its_own_log_and_the_leaders_high_watermark(tmp_path):
+    leader = _partition(tmp_path / "leader")
+    leader.append_to_leader(_txn_batch(5, 0), -1, AppendOrigin.CLIENT)
+    leader.append_to_leader(_marker(5, commit=False), -1, AppendOrigin.COORDINATOR)
+    follower = Partition("t", 0, Log(tmp_path / "follower" / "t-0", LogConfig()), local_id=2)
+    follower.make_follower(1, 1, [1, 2], [1, 2], 0)
+    follower.append_as_follower(leader.read(0, 1 << 20, FetchIsolation.LOG_END).records, 2)
+    assert (follower.high_watermark, follower.last_stable_offset) == (2, 0)
+    follower.follower_hw(3)
+    assert (follower.high_watermark, follower.last_stable_offset) == (3, 3)
+    assert follower.log.segments.active.txn_index.all_aborted_txns()[0].producer_id == 5

@@ -276,12 +276,82 @@ def test_aborted_transactions_are_removed_and_markers_kept(tmp_path):
     for i in range(25):
         _put(log, b"c%d" % (i % 3), b"x" * 40, T0 + i)
     log.roll()
+    log.on_high_watermark_updated(log.log_end_offset)  # the markers are replicated
     LogCleaner(tmp_path).clean(log, T0 + 1000)
     records = _records(log)
     values = {(r.key, r.value) for h, r in records if not h.is_control}
     assert (b"a", b"committed") in values
     assert (b"a", b"aborted") not in values and (b"b", b"aborted") not in values
     assert sum(1 for h, _ in records if h.is_control) == 2
+    log.close()
+
+
+def test_markers_outlive_their_data_then_go_after_delete_retention(tmp_path):
+    log = Log(tmp_path / "c-0", _config(segment_bytes=1000))
+    cleaner = LogCleaner(tmp_path)
+    sequences = {7: 0}
+
+    def data(producer_id, key, value):
+        _put(
+            log,
+            key,
+            value,
+            T0,
+            producer_id=producer_id,
+            producer_epoch=0,
+            base_sequence=sequences[producer_id],
+            transactional=True,
+        )
+        sequences[producer_id] += 1
+
+    def marker(producer_id, commit):
+        data = build_end_txn_marker(
+            commit=commit,
+            producer_id=producer_id,
+            producer_epoch=0,
+            coordinator_epoch=1,
+            timestamp=T0,
+        )
+        return log.append(bytearray(data), origin=AppendOrigin.COORDINATOR).first_offset
+
+    data(7, b"a", b"aborted")
+    abort_at = marker(7, commit=False)
+    # The producer's last data batch is kept (empty if need be) for its sequence
+    # number, and would keep its transaction's marker: write a later one.
+    data(7, b"c", b"committed")
+    commit_at = marker(7, commit=True)
+    for i in range(25):
+        _put(log, b"x%d" % (i % 3), b"x" * 40, T0 + i)
+    log.roll()
+    log.on_high_watermark_updated(log.log_end_offset)
+
+    def markers():
+        return {h.base_offset: h.delete_horizon_ms for h, _ in _records(log) if h.is_control}
+
+    def indexed():
+        return [t.last_offset for s in log.segments for t in s.txn_index.all_aborted_txns()]
+
+    def clean(now):  # new dirty data, so that there is a cleaning to do
+        _put(log, b"x0", b"y", now)
+        log.roll()
+        cleaner.clean(log, now, force=True)
+
+    assert indexed() == [abort_at]
+    # First cleaning: the aborted data goes, its marker (and index entry) stay.
+    cleaner.clean(log, T0 + 1000, force=True)
+    assert (b"a", b"aborted") not in {(r.key, r.value) for _, r in _records(log)}
+    assert markers() == {abort_at: None, commit_at: None}
+    assert indexed() == [abort_at]
+    # Next: no data of the aborted transaction left: a delete horizon, no index entry.
+    # The commit marker stays while its transaction's record does.
+    clean(T0 + 2000)
+    assert markers() == {abort_at: T0 + 2000 + DAY, commit_at: None}
+    assert indexed() == []
+    clean(T0 + 3000)
+    assert markers() == {abort_at: T0 + 2000 + DAY, commit_at: None}
+    # Past the horizon the marker goes.
+    clean(T0 + 2001 + DAY)
+    assert markers() == {commit_at: None}
     log.close()
 
 

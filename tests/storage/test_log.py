@@ -351,6 +351,12 @@ def test_transaction_markers_move_the_first_unstable_offset(tmp_path):
         commit=True, producer_id=3, producer_epoch=0, coordinator_epoch=1, timestamp=NOW
     )
     log.append(bytearray(marker), origin=AppendOrigin.COORDINATOR)
+    # Kafka: the transaction holds the LSO until the high watermark passes its marker.
+    assert log.first_unstable_offset == 0
+    log.on_high_watermark_updated(2)
+    assert log.first_unstable_offset == 0
+    log.on_high_watermark_updated(3)
+    assert log.first_unstable_offset is None
     assert log.producer_state.first_unstable_offset() is None
 
 

@@ -104,6 +104,13 @@ def test_transactions_open_and_close_with_markers():
     completed = append.append_end_txn_marker(0, 4, 14, 14, commit=False)
     state.update(append)
     assert completed.first_offset == 10 and completed.last_offset == 14 and completed.is_aborted
+    assert state.first_unstable_offset() == 10
+    state.complete_txn(completed)
+    assert state.last_stable_offset(completed) == 15
+    # Not replicated yet: the transaction still holds the LSO (Kafka's unreplicatedTxns).
+    assert state.first_unstable_offset() == 10
+    assert not state.on_high_watermark_updated(14)
+    assert state.on_high_watermark_updated(15)
     assert state.first_unstable_offset() is None
     append = state.prepare_update(PID)
     with pytest.raises(TransactionCoordinatorFenced):

@@ -18,6 +18,7 @@ from kafka_compat.apis import (  # noqa: F401
     reassignments,
     replication,
     sasl,
+    txn,
 )
 from kafka_compat.apis.registry import REGISTRY, Api
 

@@ -748,6 +748,9 @@ class GroupCoordinator:
         """Drop offsets past `offsets.retention.minutes`; how many went (the manager's)."""
         return await self.manager.expire_offsets()
 
+    def complete_txn_offsets(self, producer_id: int, partitions: set[int], commit: bool) -> None:
+        """Placeholder until transactional offsets exist (helper C implements it)."""
+
     # ---- helpers -------------------------------------------------------------------
 
     def _spawn(self, fn, *args) -> None:

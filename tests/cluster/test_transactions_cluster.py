@@ -1,0 +1,104 @@
+"""Transactions in a 3-broker cluster: the coordinator sends its markers to partition
+leaders on other brokers, and when the coordinator's broker dies the new leader of
+its __transaction_state partition takes over the transactional id from the
+replicated log. Real ZooKeeper, 3 broker processes."""
+
+from __future__ import annotations
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from tests.cluster.cluster_fixtures import Cluster, cluster_factory_fixture  # noqa: F401
+from tests.cluster.test_failover import GUARD_S, create_topic, leader_of
+from tests.integration.test_transactions import describe, send, wait_until
+from protocol import messages
+from protocol.api_keys import ApiKey
+
+TOPIC = "spread"
+PARTITIONS = 3
+TXN_PROPS = {
+    "transaction_state_log_num_partitions": "5",
+    "transaction_state_log_replication_factor": "3",
+    "transaction_state_log_min_isr": "2",
+}
+
+
+def find_coordinator(cluster: Cluster, transactional_id: str) -> int:
+    """The broker id of the transactional id's coordinator, asked of any live broker."""
+    found = []
+
+    def answered() -> bool:
+        for broker in cluster.brokers.values():
+            if not broker.alive:
+                continue
+            request = messages.request_type(ApiKey.FIND_COORDINATOR)(
+                key_type=1, coordinator_keys=[transactional_id]
+            )
+            (c,) = send(broker.port, ApiKey.FIND_COORDINATOR, 4, request).coordinators
+            if c.error_code == 0 and cluster.brokers[c.node_id].alive:
+                found[:] = [c.node_id]
+                return True
+        return False
+
+    wait_until(answered, f"no live coordinator for {transactional_id}")
+    return found[0]
+
+
+def high_watermarks(bootstrap: str) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    try:
+        return [
+            consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=GUARD_S)[1]
+            for p in range(PARTITIONS)
+        ]
+    finally:
+        consumer.close()
+
+
+def commit_one_each(bootstrap: str, transactional_id: str, records: int) -> None:
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "transactional.id": transactional_id}
+    )
+    producer.init_transactions(GUARD_S)
+    producer.begin_transaction()
+    for partition in range(PARTITIONS):
+        for i in range(records):
+            producer.produce(TOPIC, value=b"%d" % i, partition=partition)
+    producer.commit_transaction(GUARD_S)
+
+
+def test_markers_reach_leaders_on_other_brokers_and_a_new_coordinator_takes_over(
+    cluster_factory,
+):
+    cluster = cluster_factory(3, **TXN_PROPS)
+    create_topic(cluster.bootstrap, TOPIC, partitions=PARTITIONS, rf=3)
+    leaders = {leader_of(cluster.bootstrap, TOPIC, p) for p in range(PARTITIONS)}
+    assert len(leaders) > 1  # some markers must cross to another broker
+
+    commit_one_each(cluster.bootstrap, "spread-txn", 5)
+    coordinator = find_coordinator(cluster, "spread-txn")
+    port = cluster.brokers[coordinator].port
+    wait_until(
+        lambda: describe(port, "spread-txn").transaction_state == "CompleteCommit",
+        "the commit never completed",
+    )
+    # Five records and a COMMIT marker on every partition, wherever its leader is.
+    assert high_watermarks(cluster.bootstrap) == [6] * PARTITIONS
+    before = describe(port, "spread-txn")
+
+    cluster.brokers[coordinator].kill()
+    survivors = ",".join(b.bootstrap for b in cluster.brokers.values() if b.alive)
+    commit_one_each(survivors, "spread-txn", 2)
+    successor = find_coordinator(cluster, "spread-txn")
+    assert successor != coordinator
+    after = describe(cluster.brokers[successor].port, "spread-txn")
+    # The new coordinator knew the id: same producer id, the epoch bumped once more.
+    assert (after.producer_id, after.producer_epoch) == (
+        before.producer_id,
+        before.producer_epoch + 1,
+    )
+    wait_until(
+        lambda: describe(cluster.brokers[successor].port, "spread-txn").transaction_state
+        == "CompleteCommit",
+        "the second commit never completed",
+    )
+    assert high_watermarks(survivors) == [9] * PARTITIONS

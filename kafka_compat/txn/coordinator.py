@@ -138,7 +138,7 @@ class TransactionCoordinator:
         coordinator left in PrepareCommit / PrepareAbort."""
         for metadata in await self.state_manager.load_partition(index):
             epoch = self.state_manager.epochs.get(index)
-            if epoch is None or metadata.pending_state is not None:
+            if epoch is None or metadata.pending_state is not None or not self.active:
                 continue
             transit = metadata.prepare_complete(self.time_ms())
             self._spawn(self._complete_transaction, metadata, epoch, transit)

@@ -285,6 +285,11 @@ class TransactionStateManager:
         """Become the coordinator of the ids in partition `index`; the transactions found
         in PrepareCommit / PrepareAbort, whose markers the caller must send."""
         self.loading.add(index)
+        partitions = self.topic.partition_count()
+        if partitions is not None:
+            # Cluster mode: another broker may have created the topic.
+            self.num_partitions = partitions
+            self._topic_ready = True
         epoch = self.topic.leader_epoch(index)
         found: dict[str, TransactionMetadata] = {}
         try:

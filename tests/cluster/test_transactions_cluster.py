@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from protocol import messages
+from protocol.api_keys import ApiKey
 from tests.cluster.cluster_fixtures import Cluster, cluster_factory_fixture  # noqa: F401
 from tests.cluster.test_failover import GUARD_S, create_topic, leader_of
 from tests.integration.test_transactions import describe, send, wait_until
-from protocol import messages
-from protocol.api_keys import ApiKey
 
 TOPIC = "spread"
 PARTITIONS = 3
@@ -55,9 +55,7 @@ def high_watermarks(bootstrap: str) -> list[int]:
 
 
 def commit_one_each(bootstrap: str, transactional_id: str, records: int) -> None:
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "transactional.id": transactional_id}
-    )
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id})
     producer.init_transactions(GUARD_S)
     producer.begin_transaction()
     for partition in range(PARTITIONS):
@@ -97,8 +95,10 @@ def test_markers_reach_leaders_on_other_brokers_and_a_new_coordinator_takes_over
         before.producer_epoch + 1,
     )
     wait_until(
-        lambda: describe(cluster.brokers[successor].port, "spread-txn").transaction_state
-        == "CompleteCommit",
+        lambda: (
+            describe(cluster.brokers[successor].port, "spread-txn").transaction_state
+            == "CompleteCommit"
+        ),
         "the second commit never completed",
     )
     assert high_watermarks(survivors) == [9] * PARTITIONS

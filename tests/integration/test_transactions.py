@@ -103,11 +103,19 @@ def send(port: int, api_key: int, version: int, request):
 
 
 def describe(port: int, transactional_id: str):
+    """DescribeTransactions for one id, retried while the coordinator loads (after a
+    restart), as a client does."""
     request = messages.request_type(ApiKey.DESCRIBE_TRANSACTIONS)(
         transactional_ids=[transactional_id]
     )
-    (state,) = send(port, ApiKey.DESCRIBE_TRANSACTIONS, 0, request).transaction_states
-    return state
+    found = []
+
+    def loaded() -> bool:
+        found[:] = send(port, ApiKey.DESCRIBE_TRANSACTIONS, 0, request).transaction_states
+        return found[0].error_code != ErrorCode.COORDINATOR_LOAD_IN_PROGRESS
+
+    wait_until(loaded, f"the coordinator of {transactional_id} never loaded")
+    return found[0]
 
 
 def list_transactions(port: int, states=(), producer_ids=(), duration=-1):
@@ -403,3 +411,128 @@ def test_kafka_python_transactional_producer(broker):
     # 3 records + COMMIT, 1 record + ABORT.
     assert high_watermark(broker.bootstrap, "kafka-python-txn") == 6
     wait_for_state(broker.port, "kafka-python", "CompleteAbort")
+
+
+# ---- the coordinator's errors, over the protocol ---------------------------------------
+
+
+def init_producer_id(port: int, transactional_id: str, version: int = 4, expected=(-1, -1)):
+    request = messages.request_type(ApiKey.INIT_PRODUCER_ID)(
+        transactional_id=transactional_id,
+        transaction_timeout_ms=60000,
+        producer_id=expected[0],
+        producer_epoch=expected[1],
+    )
+    response = send(port, ApiKey.INIT_PRODUCER_ID, version, request)
+    return response.error_code, response.producer_id, response.producer_epoch
+
+
+def end_txn(port: int, transactional_id: str, producer_id: int, epoch: int, commit: bool):
+    request = messages.request_type(ApiKey.END_TXN)(
+        transactional_id=transactional_id,
+        producer_id=producer_id,
+        producer_epoch=epoch,
+        committed=commit,
+    )
+    return send(port, ApiKey.END_TXN, 3, request).error_code
+
+
+def test_init_producer_id_bumps_the_epoch_and_checks_the_expected_producer(broker):
+    find = messages.request_type(ApiKey.FIND_COORDINATOR)(key_type=1, key="raw")
+    assert send(broker.port, ApiKey.FIND_COORDINATOR, 3, find).error_code == 0
+    error, producer_id, epoch = init_producer_id(broker.port, "raw")
+    assert (error, epoch) == (0, 0)
+    assert init_producer_id(broker.port, "raw") == (0, producer_id, 1)
+    # KIP-360: the producer passes the id and epoch it has.
+    assert init_producer_id(broker.port, "raw", expected=(producer_id, 1)) == (0, producer_id, 2)
+    # A retry of that bump (its answer lost) gets the same epoch again.
+    assert init_producer_id(broker.port, "raw", expected=(producer_id, 1)) == (0, producer_id, 2)
+    fenced = init_producer_id(broker.port, "raw", expected=(producer_id + 100, 0))
+    assert fenced[0] == ErrorCode.PRODUCER_FENCED
+    older = init_producer_id(broker.port, "raw", version=3, expected=(producer_id + 100, 0))
+    assert older[0] == ErrorCode.INVALID_PRODUCER_EPOCH  # v3 predates PRODUCER_FENCED
+    # Nothing to end: no transaction is open.
+    assert end_txn(broker.port, "raw", producer_id, 2, True) == ErrorCode.INVALID_TXN_STATE
+    assert end_txn(broker.port, "raw", producer_id, 1, True) == ErrorCode.PRODUCER_FENCED
+    assert (
+        end_txn(broker.port, "raw", producer_id + 1, 2, True)
+        == ErrorCode.INVALID_PRODUCER_ID_MAPPING
+    )
+    assert end_txn(broker.port, "unknown", producer_id, 2, True) == (
+        ErrorCode.INVALID_PRODUCER_ID_MAPPING
+    )
+
+
+def test_idle_transactional_ids_expire(broker_factory):
+    broker = broker_factory(
+        transactional_id_expiration_ms=500,
+        transaction_remove_expired_transaction_cleanup_interval_ms=100,
+    )
+    p = producer(broker.bootstrap, "short-lived")
+    p.begin_transaction()
+    p.produce("expiring", value=b"x")
+    p.commit_transaction(GUARD_S)
+    wait_until(
+        lambda: (
+            describe(broker.port, "short-lived").error_code == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND
+        ),
+        "the id never expired",
+    )
+    # Gone after a restart too: its tombstone is in __transaction_state.
+    broker.restart()
+    assert describe(broker.port, "short-lived").error_code == ErrorCode.TRANSACTIONAL_ID_NOT_FOUND
+
+
+def test_add_offsets_and_partitions_and_verification_over_the_protocol(broker):
+    find = messages.request_type(ApiKey.FIND_COORDINATOR)(key_type=1, key="offsets-txn")
+    assert send(broker.port, ApiKey.FIND_COORDINATOR, 3, find).error_code == 0
+    error, producer_id, epoch = init_producer_id(broker.port, "offsets-txn")
+    assert error == 0
+    AddOffsets = messages.request_type(ApiKey.ADD_OFFSETS_TO_TXN)
+    request = AddOffsets(
+        transactional_id="offsets-txn", producer_id=producer_id, producer_epoch=epoch, group_id="g"
+    )
+    assert send(broker.port, ApiKey.ADD_OFFSETS_TO_TXN, 3, request).error_code == 0
+    state = describe(broker.port, "offsets-txn")
+    assert state.transaction_state == "Ongoing"
+    # The group's __consumer_offsets partition (Java hash of "g" mod 50).
+    assert [(t.topic, t.partitions) for t in state.topics] == [("__consumer_offsets", [3])]
+
+    AddPartitions = messages.request_type(ApiKey.ADD_PARTITIONS_TO_TXN)
+    request = AddPartitions(
+        v3_and_below_transactional_id="offsets-txn",
+        v3_and_below_producer_id=producer_id,
+        v3_and_below_producer_epoch=epoch,
+        v3_and_below_topics=[AddPartitions.AddPartitionsToTxnTopic(name="missing", partitions=[0])],
+    )
+    response = send(broker.port, ApiKey.ADD_PARTITIONS_TO_TXN, 3, request)
+    (topic,) = response.results_by_topic_v3_and_below
+    assert [p.partition_error_code for p in topic.results_by_partition] == [
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    ]
+    # The broker form (v4): verify_only checks without adding.
+    request = AddPartitions(
+        transactions=[
+            AddPartitions.AddPartitionsToTxnTransaction(
+                transactional_id="offsets-txn",
+                producer_id=producer_id,
+                producer_epoch=epoch,
+                verify_only=True,
+                topics=[
+                    AddPartitions.AddPartitionsToTxnTopic(
+                        name="__consumer_offsets", partitions=[3, 4]
+                    )
+                ],
+            )
+        ]
+    )
+    response = send(broker.port, ApiKey.ADD_PARTITIONS_TO_TXN, 4, request)
+    (txn,) = response.results_by_transaction
+    (topic,) = txn.topic_results
+    assert {p.partition_index: p.partition_error_code for p in topic.results_by_partition} == {
+        3: ErrorCode.NONE,
+        4: ErrorCode.TRANSACTION_ABORTABLE,
+    }
+    assert end_txn(broker.port, "offsets-txn", producer_id, epoch, True) == 0
+    done = wait_for_state(broker.port, "offsets-txn", "CompleteCommit")
+    assert done.topics == []

@@ -117,6 +117,8 @@ class Broker:
             if txn_config.verification_enabled
             else None
         )
+        if txn_verifier is not None:
+            self.txn_coordinator.on_stop.append(txn_verifier.aclose)
         self.components = Components(
             config=config,
             node_id=self.node_id,

@@ -19,7 +19,7 @@ transactional ids (`transactional.id.expiration.ms`, checked every
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 
 import trio
@@ -82,6 +82,8 @@ class TransactionCoordinator:
         self.time_ms = time_ms
         self._nursery: trio.Nursery | None = None
         self._loaded = trio.Event()
+        # Closed when the coordinator stops (the produce path's verifier's clients).
+        self.on_stop: list[Callable[[], Awaitable[None]]] = [marker_sender.aclose]
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -112,7 +114,8 @@ class TransactionCoordinator:
         finally:
             self._nursery = None
             with trio.CancelScope(shield=True):
-                await self.marker_sender.aclose()
+                for close in self.on_stop:
+                    await close()
 
     async def wait_loaded(self) -> None:
         await self._loaded.wait()

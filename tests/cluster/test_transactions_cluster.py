@@ -102,3 +102,30 @@ def test_markers_reach_leaders_on_other_brokers_and_a_new_coordinator_takes_over
         "the second commit never completed",
     )
     assert high_watermarks(survivors) == [9] * PARTITIONS
+
+
+def test_markers_follow_a_partition_leader_that_moved_during_the_transaction(cluster_factory):
+    cluster = cluster_factory(3, **TXN_PROPS)
+    create_topic(cluster.bootstrap, TOPIC, partitions=PARTITIONS, rf=3, min_insync_replicas="2")
+    producer = Producer(
+        {"bootstrap.servers": cluster.bootstrap, "transactional.id": "moved", "acks": "all"}
+    )
+    producer.init_transactions(GUARD_S)
+    coordinator = find_coordinator(cluster, "moved")
+    leaders = {leader_of(cluster.bootstrap, TOPIC, p) for p in range(PARTITIONS)}
+    # Three partitions over three brokers: at least one is led elsewhere.
+    victim = min(leaders - {coordinator})
+    producer.begin_transaction()
+    for partition in range(PARTITIONS):
+        producer.produce(TOPIC, value=b"before the move", partition=partition)
+    producer.flush(GUARD_S)
+    cluster.brokers[victim].kill()
+    # The marker for the dead leader's partitions goes to their new leader.
+    producer.commit_transaction(GUARD_S)
+    port = cluster.brokers[coordinator].port
+    wait_until(
+        lambda: describe(port, "moved").transaction_state == "CompleteCommit",
+        "the commit never completed",
+    )
+    survivors = ",".join(b.bootstrap for b in cluster.brokers.values() if b.alive)
+    assert high_watermarks(survivors) == [2] * PARTITIONS

@@ -10,6 +10,8 @@ transaction, and kafka-python's transactional producer.
 
 Tests marked `needs_read_committed` check what read_committed consumers see; they
 need the last stable offset and aborted-transaction lists in Fetch (the read path).
+`needs_txn_offset_commit`: offsets sent to a transaction need TxnOffsetCommit (the
+group side).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ GUARD_S = 60.0
 # side); until it is in, these may fail.
 needs_read_committed = pytest.mark.xfail(
     reason="needs read_committed fetches bounded by the LSO (the read path)", strict=False
+)
+# Offsets committed in a transaction need TxnOffsetCommit and
+# GroupCoordinator.complete_txn_offsets (the group side).
+needs_txn_offset_commit = pytest.mark.xfail(
+    reason="needs TxnOffsetCommit and complete_txn_offsets (the group side)", strict=False
 )
 
 
@@ -536,3 +543,40 @@ def test_add_offsets_and_partitions_and_verification_over_the_protocol(broker):
     assert end_txn(broker.port, "offsets-txn", producer_id, epoch, True) == 0
     done = wait_for_state(broker.port, "offsets-txn", "CompleteCommit")
     assert done.topics == []
+
+
+@needs_txn_offset_commit
+def test_offsets_sent_to_a_transaction_are_committed_with_it(broker):
+    """Consume-transform-produce: the input offsets commit with the output records."""
+    source = Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(4):
+        source.produce("input", value=b"in%d" % i)
+    source.flush(GUARD_S)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "group.id": "copier",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.assign([TopicPartition("input", 0, 0)])
+    copied = []
+    deadline = time.monotonic() + GUARD_S
+    while len(copied) < 4 and time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and not message.error():
+            copied.append(message.value())
+    p = producer(broker.bootstrap, "copier-txn")
+    p.begin_transaction()
+    for value in copied:
+        p.produce("output", value=value)
+    p.send_offsets_to_transaction(
+        consumer.position(consumer.assignment()), consumer.consumer_group_metadata(), 10
+    )
+    p.commit_transaction(10)
+    (committed,) = consumer.committed([TopicPartition("input", 0)], timeout=10)
+    consumer.close()
+    assert committed.offset == 4
+    assert consume_all(broker.bootstrap, "output", "read_uncommitted") == copied

@@ -54,6 +54,42 @@ def high_watermarks(bootstrap: str) -> list[int]:
         consumer.close()
 
 
+def records_per_partition(bootstrap: str) -> list[int]:
+    """How many records (control batches aside) each partition holds, read_uncommitted."""
+    counts = [0] * PARTITIONS
+    ends = high_watermarks(bootstrap)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "counter",
+            "enable.auto.commit": False,
+            "isolation.level": "read_uncommitted",
+        }
+    )
+    consumer.assign([TopicPartition(TOPIC, p, 0) for p in range(PARTITIONS)])
+    try:
+        wait_until(
+            lambda: (
+                _consume_some(consumer, counts)
+                and all(
+                    consumer.position([TopicPartition(TOPIC, p)])[0].offset >= ends[p]
+                    for p in range(PARTITIONS)
+                )
+            ),
+            lambda: f"did not read to the ends {ends}: {counts}",
+        )
+    finally:
+        consumer.close()
+    return counts
+
+
+def _consume_some(consumer: Consumer, counts: list[int]) -> bool:
+    for message in consumer.consume(100, 0.2):
+        if not message.error():
+            counts[message.partition()] += 1
+    return True
+
+
 def commit_one_each(bootstrap: str, transactional_id: str, records: int) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id})
     producer.init_transactions(GUARD_S)
@@ -79,8 +115,10 @@ def test_markers_reach_leaders_on_other_brokers_and_a_new_coordinator_takes_over
         lambda: describe(port, "spread-txn").transaction_state == "CompleteCommit",
         "the commit never completed",
     )
-    # Five records and a COMMIT marker on every partition, wherever its leader is.
-    assert high_watermarks(cluster.bootstrap) == [6] * PARTITIONS
+    # Five records and a COMMIT marker on every partition, wherever its leader is
+    # (a marker retried after a leader change may be there twice, as with Kafka).
+    assert records_per_partition(cluster.bootstrap) == [5] * PARTITIONS
+    assert all(end >= 6 for end in high_watermarks(cluster.bootstrap))
     before = describe(port, "spread-txn")
 
     cluster.brokers[coordinator].kill()
@@ -101,7 +139,8 @@ def test_markers_reach_leaders_on_other_brokers_and_a_new_coordinator_takes_over
         ),
         "the second commit never completed",
     )
-    assert high_watermarks(survivors) == [9] * PARTITIONS
+    assert records_per_partition(survivors) == [7] * PARTITIONS
+    assert all(end >= 9 for end in high_watermarks(survivors))
 
 
 def test_markers_follow_a_partition_leader_that_moved_during_the_transaction(cluster_factory):
@@ -128,4 +167,6 @@ def test_markers_follow_a_partition_leader_that_moved_during_the_transaction(clu
         "the commit never completed",
     )
     survivors = ",".join(b.bootstrap for b in cluster.brokers.values() if b.alive)
-    assert high_watermarks(survivors) == [2] * PARTITIONS
+    # The record and its COMMIT marker (twice if a retried append landed twice).
+    assert records_per_partition(survivors) == [1] * PARTITIONS
+    assert all(end >= 2 for end in high_watermarks(survivors))

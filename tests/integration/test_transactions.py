@@ -6,7 +6,7 @@ DescribeTransactions and ListTransactions show, fencing by a second producer wit
 same transactional id, the broker aborting a transaction left open past its timeout,
 state that survives a restart (including a commit whose markers were not yet
 written), KIP-890's refusal of a batch for a partition never added to the
-transaction, and kafka-python's transactional producer.
+transaction, and kafka-python's and aiokafka's transactional producers.
 
 Tests marked `needs_read_committed` check what read_committed consumers see; they
 need the last stable offset and aborted-transaction lists in Fetch (the read path).
@@ -580,3 +580,27 @@ def test_offsets_sent_to_a_transaction_are_committed_with_it(broker):
     consumer.close()
     assert committed.offset == 4
     assert consume_all(broker.bootstrap, "output", "read_uncommitted") == copied
+
+
+def test_aiokafka_transactional_producer(broker):
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    async def run() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, transactional_id="aiokafka")
+        await p.start()
+        try:
+            async with p.transaction():
+                for i in range(3):
+                    await p.send("aiokafka-txn", b"ai%d" % i)
+            await p.begin_transaction()
+            await p.send_and_wait("aiokafka-txn", b"aborted")
+            await p.abort_transaction()
+        finally:
+            await p.stop()
+
+    asyncio.run(asyncio.wait_for(run(), GUARD_S))
+    # 3 records + COMMIT, 1 record + ABORT.
+    assert high_watermark(broker.bootstrap, "aiokafka-txn") == 6
+    wait_for_state(broker.port, "aiokafka", "CompleteAbort")

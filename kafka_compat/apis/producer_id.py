@@ -35,7 +35,12 @@ MAX_EPOCH = 32767
 async def handle_init_producer_id(ctx: RequestContext, request):
     if request.transactional_id is not None:
         expected = None
-        if request.producer_id >= 0 or request.producer_epoch >= 0:
+        if (request.producer_id < 0) != (request.producer_epoch < 0):
+            # As Kafka: both or neither.
+            return InitProducerIdResponse(
+                error_code=ErrorCode.INVALID_REQUEST, producer_id=-1, producer_epoch=-1
+            )
+        if request.producer_id >= 0:
             expected = (request.producer_id, request.producer_epoch)
         result = await ctx.txn_coordinator.init_producer_id(
             request.transactional_id, request.transaction_timeout_ms, expected

@@ -36,7 +36,11 @@ from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.server import serve_connection
-from kafka_compat.topics import OFFSETS_TOPIC
+from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
+from kafka_compat.txn.coordinator import TransactionCoordinator
+from kafka_compat.txn.markers import TxnMarkerSender
+from kafka_compat.txn.state_manager import TransactionLogTopic, TransactionStateManager, TxnConfig
+from kafka_compat.txn.verification import PartitionVerifier
 from storage.log_manager import LogManager
 
 log = logging.getLogger(__name__)
@@ -76,6 +80,45 @@ class Broker:
             self.group_coordinator.load_partition,
             self.group_coordinator.unload_partition,
         )
+        # Transactions (__transaction_state): the ids of the partitions this broker leads.
+        txn_config = TxnConfig.from_broker_config(config)
+        marker_sender = TxnMarkerSender(
+            self.node_id,
+            self.replica_manager,
+            self.metadata_cache,
+            cluster_mode=self.cluster_mode,
+            request_timeout_ms=txn_config.request_timeout_ms,
+        )
+        marker_sender.complete_txn_offsets = self.group_coordinator.complete_txn_offsets
+        self.txn_coordinator = TransactionCoordinator(
+            TransactionStateManager(
+                TransactionLogTopic(
+                    self.admin, self.replica_manager, leads_all=not self.cluster_mode
+                ),
+                txn_config,
+            ),
+            self.producer_ids,
+            marker_sender,
+        )
+        self.replica_manager.on_leadership_change(
+            TRANSACTION_STATE_TOPIC,
+            self.txn_coordinator.load_partition,
+            self.txn_coordinator.unload_partition,
+        )
+        txn_verifier = (
+            PartitionVerifier(
+                self.txn_coordinator,
+                self.replica_manager,
+                self.metadata_cache,
+                self.node_id,
+                cluster_mode=self.cluster_mode,
+                request_timeout_ms=txn_config.request_timeout_ms,
+            )
+            if txn_config.verification_enabled
+            else None
+        )
+        if txn_verifier is not None:
+            self.txn_coordinator.on_stop.append(txn_verifier.aclose)
         self.components = Components(
             config=config,
             node_id=self.node_id,
@@ -86,6 +129,8 @@ class Broker:
             admin=self.admin,
             group_coordinator=self.group_coordinator,
             producer_ids=self.producer_ids,
+            txn_coordinator=self.txn_coordinator,
+            txn_verifier=txn_verifier,
             cluster=self.cluster,
         )
 
@@ -164,6 +209,9 @@ class Broker:
                 await connections.start(self.replica_manager.run)
                 # Loads __consumer_offsets in the background once the logs are open.
                 await connections.start(self.group_coordinator.run)
+                # Loads __transaction_state likewise, then sends markers and aborts
+                # timed-out transactions.
+                await connections.start(self.txn_coordinator.run)
                 await connections.start(run_log_tasks, self.replica_manager)
                 listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
                 self.bound_port = listeners[0].socket.getsockname()[1]

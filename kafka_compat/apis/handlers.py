@@ -19,6 +19,7 @@ from kafka_compat.apis import (  # noqa: F401
     reassignments,
     replication,
     sasl,
+    txn,
     txn_offset_commit,
 )
 from kafka_compat.apis.registry import REGISTRY, Api

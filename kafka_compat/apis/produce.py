@@ -24,10 +24,15 @@ Version notes: v0-2 are advertised (librdkafka's compression check looks for v0,
     before v7 is UNSUPPORTED_COMPRESSION_TYPE, checked before the batch count, as
     Kafka does) · v8 RecordErrors, ErrorMessage · v9 flexible · v10 CurrentLeader
     (tagged, left at defaults) · v11 same.
-Left out: transactional produce (no transaction coordinator yet); v12+ (KIP-890
-    part 2 and topic ids); the topic's compression.type is accepted and shown but not
-    applied (no recompression: batches are stored in the producer's codec, as with
-    "producer").
+    Transactional batches (requests with a TransactionalId) are checked first when
+    transaction.partition.verification.enable is true (KIP-890 part 1, see
+    kafka_compat/txn/verification.py): a partition not in the producer's ongoing
+    transaction answers INVALID_TXN_STATE ("Partition was not added to the
+    transaction"), a fenced epoch INVALID_PRODUCER_EPOCH, a coordinator that cannot
+    answer yet NOT_ENOUGH_REPLICAS (the client retries), as Kafka 3.9 does for v3-11.
+Left out: v12+ (KIP-890 part 2 and topic ids); the topic's compression.type is
+    accepted and shown but not applied (no recompression: batches are stored in the
+    producer's codec, as with "producer").
 """
 
 from __future__ import annotations
@@ -61,6 +66,9 @@ PartitionResponse = ProduceResponse.PartitionProduceResponse
 ZSTD_MIN_VERSION = 7
 # The first batch's batchLength, magic and attributes (protocol/records.py layout).
 _FIRST_BATCH = struct.Struct(">8xi4xb4xh")
+# The first batch's attributes, then its producer id and epoch.
+_TXN_BATCH = struct.Struct(">21xh20xqh")
+TRANSACTIONAL_FLAG = 0x10
 
 
 @api(ApiKey.PRODUCE, 0, 11, min_accepted=3)
@@ -97,6 +105,8 @@ async def handle_produce(ctx: RequestContext, request):
             pending.append((answers, len(answers), key))
             answers.append(None)
         responses.append(TopicResponse(name=name, partition_responses=answers))
+    if entries and request.transactional_id is not None and ctx.components.txn_verifier:
+        await _verify_transactional(ctx, request.transactional_id, entries, pending)
     if entries:
         appended = await replica_manager.append_records(
             entries,
@@ -105,7 +115,8 @@ async def handle_produce(ctx: RequestContext, request):
             origin=AppendOrigin.CLIENT,
         )
         for answers, position, key in pending:
-            answers[position] = _response(key[1], appended[key])
+            if answers[position] is None:
+                answers[position] = _response(key[1], appended[key])
     if acks == 0:
         if any(r.error_code for t in responses for r in t.partition_responses):
             # As Kafka: the client gets no answer, so a closed connection is its only
@@ -114,6 +125,38 @@ async def handle_produce(ctx: RequestContext, request):
             return CLOSE_CONNECTION
         return None
     return ProduceResponse(responses=responses)
+
+
+async def _verify_transactional(
+    ctx: RequestContext, transactional_id: str, entries: dict, pending: list
+) -> None:
+    """KIP-890: refuse the transactional batches of partitions the coordinator does
+    not have in the producer's ongoing transaction; refused ones leave `entries` and
+    get their answer in `pending`'s slot."""
+    verifier = ctx.components.txn_verifier
+    wanted: dict[tuple[int, int], list[tuple[str, int]]] = {}
+    for key, records in entries.items():
+        if len(records) < HEADER_SIZE:
+            continue  # the append refuses it
+        attributes, producer_id, epoch = _TXN_BATCH.unpack_from(records)
+        if attributes & TRANSACTIONAL_FLAG and verifier.needs_verification(key, producer_id, epoch):
+            wanted.setdefault((producer_id, epoch), []).append(key)
+    refused: dict[tuple[str, int], int] = {}
+    for (producer_id, epoch), partitions in wanted.items():
+        refused.update(await verifier.verify(transactional_id, producer_id, epoch, partitions))
+    if not refused:
+        return
+    for answers, position, key in pending:
+        error = refused.get(key)
+        if error is not None:
+            message = (
+                "Partition was not added to the transaction"
+                if error == ErrorCode.INVALID_TXN_STATE
+                else "Unable to verify the partition has been added to the transaction: "
+                f"{ErrorCode(error).name}"
+            )
+            answers[position] = _error(key[1], error, message)
+            del entries[key]
 
 
 async def _auto_create(ctx: RequestContext, name: str):

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from kafka_compat.groups import GroupCoordinator
     from kafka_compat.producer_ids import ProducerIdManager
     from kafka_compat.replica_manager import ReplicaManager
+    from kafka_compat.txn.coordinator import TransactionCoordinator
+    from kafka_compat.txn.verification import PartitionVerifier
     from protocol.headers import RequestHeader
 
 
@@ -41,6 +43,10 @@ class Components:
     admin: AdminManager
     group_coordinator: GroupCoordinator
     producer_ids: ProducerIdManager
+    txn_coordinator: TransactionCoordinator
+    # KIP-890's check of transactional batches (None: transaction.partition.
+    # verification.enable is false).
+    txn_verifier: PartitionVerifier | None = None
     # Cluster mode only: the controller election and this broker's registration.
     cluster: ClusterMembership | None = None
     store: MetadataStore | None = None  # the metadata store, once open (reads only)
@@ -88,6 +94,10 @@ class RequestContext:
     @property
     def producer_ids(self) -> ProducerIdManager:
         return self.components.producer_ids
+
+    @property
+    def txn_coordinator(self) -> TransactionCoordinator:
+        return self.components.txn_coordinator
 
     @property
     def cluster(self) -> ClusterMembership | None:

@@ -44,7 +44,13 @@ def find_coordinator(cluster: Cluster, transactional_id: str) -> int:
 
 
 def high_watermarks(bootstrap: str) -> list[int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "watermarks",
+            "isolation.level": "read_uncommitted",
+        }
+    )
     try:
         return [
             consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=GUARD_S)[1]

@@ -7,11 +7,6 @@ same transactional id, the broker aborting a transaction left open past its time
 state that survives a restart (including a commit whose markers were not yet
 written), KIP-890's refusal of a batch for a partition never added to the
 transaction, and kafka-python's and aiokafka's transactional producers.
-
-Tests marked `needs_read_committed` check what read_committed consumers see; they
-need the last stable offset and aborted-transaction lists in Fetch (the read path).
-`needs_txn_offset_commit`: offsets sent to a transaction need TxnOffsetCommit (the
-group side).
 """
 
 from __future__ import annotations
@@ -30,17 +25,6 @@ from protocol.errors import ErrorCode
 from protocol.records import build_batch
 
 GUARD_S = 60.0
-
-# What read_committed consumers see needs the read path's LSO (issue 11, storage
-# side); until it is in, these may fail.
-needs_read_committed = pytest.mark.xfail(
-    reason="needs read_committed fetches bounded by the LSO (the read path)", strict=False
-)
-# Offsets committed in a transaction need TxnOffsetCommit and
-# GroupCoordinator.complete_txn_offsets (the group side).
-needs_txn_offset_commit = pytest.mark.xfail(
-    reason="needs TxnOffsetCommit and complete_txn_offsets (the group side)", strict=False
-)
 
 
 def wait_until(condition: Callable[[], bool], what: Callable[[], str] | str) -> None:
@@ -92,7 +76,14 @@ def consume_all(bootstrap: str, topic: str, isolation: str, expected_end: int | 
 
 
 def high_watermark(bootstrap: str, topic: str) -> int:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
+    # read_uncommitted: librdkafka's default (read_committed) would answer the LSO.
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "watermarks",
+            "isolation.level": "read_uncommitted",
+        }
+    )
     try:
         return consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=GUARD_S)[1]
     finally:
@@ -174,7 +165,6 @@ def test_commit_writes_the_records_and_a_commit_marker(broker):
     assert high_watermark(broker.bootstrap, "committed") == 13
 
 
-@needs_read_committed
 def test_read_committed_consumers_see_committed_records_only(broker):
     p = producer(broker.bootstrap, "mixed")
     p.begin_transaction()
@@ -545,7 +535,6 @@ def test_add_offsets_and_partitions_and_verification_over_the_protocol(broker):
     assert done.topics == []
 
 
-@needs_txn_offset_commit
 def test_offsets_sent_to_a_transaction_are_committed_with_it(broker):
     """Consume-transform-produce: the input offsets commit with the output records."""
     source = Producer({"bootstrap.servers": broker.bootstrap})

@@ -33,6 +33,14 @@ def produce_input(bootstrap: str, topic: str) -> dict[str, list[int]]:
     return expected
 
 
+# librdkafka (2.16) can hang in send_offsets_to_transaction past its timeout when the
+# group coordinator's broker went away and came back (confluentinc/librdkafka#5511,
+# #5456). An application then does what this copier does: after STALL_S without a
+# returned call it gives up on those clients and starts new ones, whose
+# init_transactions fences the stuck producer.
+STALL_S = 20
+
+
 class Copier:
     """Copies `source` to `sink` in transactions from a thread. On any error it drops
     its producer and consumer and starts again from the committed offsets, as an
@@ -46,9 +54,12 @@ class Copier:
         self.committed_txns = 0
         self.aborted_txns = 0
         self.restarts = 0
+        self.stalls = 0
         self.errors: list[str] = []
         self.progress = threading.Condition()
         self.stopping = threading.Event()
+        self.generation = 0
+        self.last_call = time.monotonic()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _clients(self) -> tuple[Consumer, Producer]:
@@ -70,6 +81,7 @@ class Copier:
                 "isolation.level": "read_committed",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
+                "session.timeout.ms": 6000,
                 "reconnect.backoff.ms": 50,
                 "reconnect.backoff.max.ms": 200,
             }
@@ -78,21 +90,38 @@ class Copier:
         return consumer, producer
 
     def _run(self) -> None:
+        """Supervise one worker (one pair of clients) at a time."""
         while not self.stopping.is_set():
-            consumer = producer = None
-            try:
-                consumer, producer = self._clients()
-                while not self.stopping.is_set():
-                    self._one_transaction(consumer, producer)
-            except KafkaException as exc:
-                self.errors.append(str(exc))
-            finally:
-                self.restarts += 1
-                if consumer is not None:
-                    try:
-                        consumer.close()
-                    except (KafkaException, RuntimeError):
-                        pass
+            self.generation += 1
+            self.last_call = time.monotonic()
+            clients: list = []
+            worker = threading.Thread(
+                target=self._work, args=(self.generation, clients), daemon=True
+            )
+            worker.start()
+            while worker.is_alive() and not self.stopping.is_set():
+                worker.join(0.5)
+                if time.monotonic() - self.last_call > STALL_S:
+                    self.stalls += 1
+                    if clients:  # leave the group: the next consumer takes the partitions
+                        _close(clients[0])
+                    break
+            worker.join(1)
+            self.restarts += 1
+
+    def _work(self, generation: int, clients: list) -> None:
+        consumer = None
+        try:
+            consumer, producer = self._clients()
+            clients.append(consumer)
+            while not self.stopping.is_set() and generation == self.generation:
+                self._one_transaction(consumer, producer)
+                self.last_call = time.monotonic()
+        except (KafkaException, RuntimeError) as exc:
+            self.errors.append(str(exc))
+        finally:
+            if consumer is not None and generation == self.generation:
+                _close(consumer)
 
     def _one_transaction(self, consumer: Consumer, producer: Producer) -> None:
         messages = consumer.consume(BATCH, timeout=0.5)
@@ -130,6 +159,13 @@ class Copier:
         self.stopping.set()
         self.thread.join(GUARD_S)
         assert not self.thread.is_alive()
+
+
+def _close(consumer: Consumer) -> None:
+    try:
+        consumer.close()
+    except (KafkaException, RuntimeError):
+        pass  # closed already, or the broker is down: the session times out instead
 
 
 def _first_offsets(messages) -> list[TopicPartition]:

@@ -119,14 +119,20 @@ class AdminTool:
     MAX_VERSIONS: dict[int, int] = {}
 
     def __init__(self, bootstrap: str, timeout: float = 10.0):
+        """`bootstrap`: HOST:PORT[,HOST:PORT...]; the first that answers is used."""
         self.timeout = timeout
-        self.bootstrap = Connection(
-            *parse_address(bootstrap), timeout, max_versions=self.MAX_VERSIONS
-        )
         self._connections: dict[tuple[str, int], Connection] = {}
+        failures = []
+        for address in bootstrap.split(","):
+            try:
+                self.bootstrap = self.connect(*parse_address(address.strip()))
+                break
+            except ToolError as exc:
+                failures.append(str(exc))
+        else:
+            raise ToolError("; ".join(failures))
 
     def close(self) -> None:
-        self.bootstrap.close()
         for connection in self._connections.values():
             connection.close()
 

@@ -36,6 +36,8 @@ def idempotent_rate(bootstrap: str, topic: str, count: int) -> float:
     producer = Producer(
         {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5}
     )
+    producer.produce(topic, PAYLOAD)  # producer id and metadata before the clock starts
+    assert producer.flush(30) == 0
     start = time.monotonic()
     for _ in range(count):
         while True:
@@ -60,6 +62,9 @@ def transactional_rate(
         }
     )
     producer.init_transactions(30)
+    producer.begin_transaction()  # metadata and the first AddPartitions before the clock
+    producer.produce(topic, PAYLOAD)
+    producer.commit_transaction(30)
     commits: list[float] = []
     start = time.monotonic()
     sent = 0
@@ -101,7 +106,7 @@ def main() -> int:
         rest = ["--brokers", "kafka-compat", *rest]
     args = pc.parse_args(rest)  # --brokers, --repeat, --messages, --kafka-compat-cmd ...
     txn_sizes = [int(s) for s in mine.txn_sizes.split(",")]
-    count = args.messages or 50_000
+    count = args.messages or 200_000
     specs = pc.broker_specs(args)
     rates: dict[str, dict[str, list[float]]] = {b: {} for b in args.broker_list}
     commits: dict[str, dict[str, list[float]]] = {b: {} for b in args.broker_list}

@@ -355,7 +355,9 @@ class Partition:
         """acks=all: wait until the high watermark passes `offset`; an error code."""
         epoch = self.leader_epoch
         while self.high_watermark <= offset:
-            if self.leader_id != self.local_id or self.leader_epoch != epoch:
+            if self.leader_id != self.local_id:
+                return NotLeaderOrFollower.error_code
+            if self.leader_epoch != epoch and not self._holds(offset, epoch):
                 return NotLeaderOrFollower.error_code
             event = self.hw_advanced.waiter()
             with trio.move_on_at(deadline):
@@ -369,6 +371,17 @@ class Partition:
         if len(self.isr) < self.min_insync_replicas:
             return NotEnoughReplicasAfterAppend.error_code
         return ErrorCode.NONE
+
+    def _holds(self, offset: int, epoch: int) -> bool:
+        """Whether the batch appended at `offset` in leader epoch `epoch` is still in the
+        log. A new epoch on the same leader (the controller changed the ISR) keeps the
+        log, and the wait goes on, as Kafka's delayed produce does; leadership lost and
+        regained in between may have truncated it."""
+        try:
+            found = self.log.end_offset_for_epoch(epoch)
+        except LogError:
+            return False
+        return found is not None and found[0] == epoch and found[1] > offset
 
     def _maybe_increment_hw(self) -> bool:
         if self.leader_id != self.local_id:

@@ -64,6 +64,27 @@ async def test_acks_all_waits_for_the_isr(tmp_path):
     assert results == [0]
 
 
+async def test_acks_all_keeps_waiting_through_a_new_epoch_of_the_same_leader(tmp_path):
+    """The controller bumps the leader epoch when the ISR changes (a follower died);
+    the leader's log is unchanged, so a waiting acks=all produce goes on waiting."""
+    partition = _partition(tmp_path)
+    partition.make_leader(0, [1, 2, 3], [1, 2, 3], 0)
+    info = _append(partition)
+    results = []
+
+    async def wait():
+        results.append(await partition.wait_replicated(info.last_offset, trio.current_time() + 5))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait)
+        await trio.sleep(0.05)
+        partition.make_leader(1, [1, 2], [1, 2, 3], 1)  # broker 3 left the ISR
+        await trio.sleep(0.05)
+        assert results == []
+        partition.update_follower(2, info.last_offset + 1)
+    assert results == [0]
+
+
 async def test_acks_all_times_out(tmp_path):
     partition = _partition(tmp_path, min_isr=2)
     partition.make_leader(1, [1, 2], [1, 2], 0)

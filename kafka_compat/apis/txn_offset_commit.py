@@ -17,16 +17,21 @@ TxnOffsetCommit: v0-4
     Version notes: v0-1 answer COORDINATOR_NOT_AVAILABLE for
     COORDINATOR_LOAD_IN_PROGRESS (clients before 2.0 crash on it, KAFKA-7296) ·
     v2 CommittedLeaderEpoch · v3 flexible, GenerationId, MemberId, GroupInstanceId
-    (KIP-447) · v4 KIP-890 errors (as v3 here: no verification).
-Left out: KIP-890 verification that the transaction coordinator added
-    __consumer_offsets to the transaction (Kafka asks it before the append);
-    authorization (TRANSACTIONAL_ID / GROUP / TOPIC ACLs).
+    (KIP-447) · v4 same (KIP-890 errors).
+    KIP-890 (transaction.partition.verification.enable): before the first write of a
+    transaction, the transaction coordinator must have the group's __consumer_offsets
+    partition in the producer's ongoing transaction (AddOffsetsToTxn), else every
+    partition answers INVALID_TXN_STATE (INVALID_PRODUCER_EPOCH when fenced,
+    COORDINATOR_NOT_AVAILABLE while the coordinator cannot answer), as Kafka's
+    GroupCoordinator does.
+Left out: authorization (TRANSACTIONAL_ID / GROUP / TOPIC ACLs).
 """
 
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.groups.records import OffsetAndMetadata
+from kafka_compat.topics import OFFSETS_TOPIC
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -54,6 +59,11 @@ async def handle_txn_offset_commit(ctx: RequestContext, request):
                     metadata=p.committed_metadata or "",
                     commit_timestamp=now,
                 )
+    if offsets and ctx.components.txn_verifier is not None:
+        refused = await _verify(ctx, request)
+        if refused:
+            errors.update(dict.fromkeys(offsets, refused))
+            offsets = {}
     if offsets:
         errors.update(
             await ctx.group_coordinator.txn_commit_offsets(
@@ -80,3 +90,19 @@ async def handle_txn_offset_commit(ctx: RequestContext, request):
     return TxnOffsetCommitResponse(
         topics=[Topic(name=name, partitions=partitions) for name, partitions in by_topic.items()]
     )
+
+
+async def _verify(ctx: RequestContext, request) -> int:
+    """KIP-890: the error when the coordinator does not have the group's partition in
+    the ongoing transaction (NONE when it does, or was already asked)."""
+    verifier = ctx.components.txn_verifier
+    key = (OFFSETS_TOPIC, ctx.group_coordinator.partition_for(request.group_id))
+    producer_id, epoch = request.producer_id, request.producer_epoch
+    # A partition not created yet (the group's first commit) is checked too.
+    hosted = ctx.replica_manager.get_partition(*key) is not None
+    if hosted and not verifier.needs_verification(key, producer_id, epoch):
+        return ErrorCode.NONE
+    refused = await verifier.verify(request.transactional_id, producer_id, epoch, [key])
+    error = refused.get(key, ErrorCode.NONE)
+    # Kafka's maybeConvertOffsetCommitError: the produce-side retriable answer.
+    return ErrorCode.COORDINATOR_NOT_AVAILABLE if error == ErrorCode.NOT_ENOUGH_REPLICAS else error

@@ -44,6 +44,17 @@ def req(api_key: int, **fields):
 
 @pytest.fixture
 def broker(broker_factory):
+    # The group side alone: the made-up producer PID has no transaction coordinator
+    # state, so KIP-890's check (tested at the end, on a verifying broker) is off.
+    return broker_factory(
+        group_initial_rebalance_delay_ms="0",
+        num_partitions="2",
+        transaction_partition_verification_enable="false",
+    )
+
+
+@pytest.fixture
+def verifying_broker(broker_factory):
     return broker_factory(group_initial_rebalance_delay_ms="0", num_partitions="2")
 
 
@@ -62,7 +73,7 @@ def conn(broker):
         yield connection
 
 
-def txn_commit(conn, group, offsets, version=4, *, pid=PID, epoch=EPOCH, **fields):
+def txn_commit(conn, group, offsets, version=4, *, pid=PID, epoch=EPOCH, txn_id="txn-id", **fields):
     """{partition: error} for TxnOffsetCommit of {partition: offset} on TOPIC."""
     Request = messages.request_type(TXN_COMMIT)
     topic = Request.TxnOffsetCommitRequestTopic(
@@ -78,7 +89,7 @@ def txn_commit(conn, group, offsets, version=4, *, pid=PID, epoch=EPOCH, **field
         TXN_COMMIT,
         req(
             TXN_COMMIT,
-            transactional_id="txn-id",
+            transactional_id=txn_id,
             group_id=group,
             producer_id=pid,
             producer_epoch=epoch,
@@ -349,23 +360,25 @@ def test_pending_offsets_survive_a_restart_and_the_marker_commits_them(broker):
         assert fetch(conn, "restart", require_stable=True) == {0: (10, 0), 1: (11, 0)}
 
 
-def test_a_transactional_producer_commits_a_consumers_offsets(broker, conn):
+def test_a_transactional_producer_commits_a_consumers_offsets(verifying_broker):
     """End to end: confluent-kafka's send_offsets_to_transaction with the consumer's
     group metadata (KIP-447)."""
-    plain = Producer({"bootstrap.servers": broker.bootstrap})
+    plain = Producer({"bootstrap.servers": verifying_broker.bootstrap})
     for i in range(10):
         plain.produce(TOPIC, f"r{i}".encode(), partition=0)
     assert plain.flush(GUARD_S) == 0
     consumer = Consumer(
         {
-            "bootstrap.servers": broker.bootstrap,
+            "bootstrap.servers": verifying_broker.bootstrap,
             "group.id": "eos",
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
         }
     )
-    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "eos-txn"})
+    producer = Producer(
+        {"bootstrap.servers": verifying_broker.bootstrap, "transactional.id": "eos-txn"}
+    )
     try:
         consumer.subscribe([TOPIC])
         seen = 0
@@ -390,3 +403,51 @@ def test_a_transactional_producer_commits_a_consumers_offsets(broker, conn):
             assert consumer.committed([tp], timeout=GUARD_S)[0].offset == 10
     finally:
         consumer.close()
+
+
+def _until_answered(call):
+    """Retry while the transaction coordinator is being created or loaded."""
+    deadline = time.monotonic() + GUARD_S
+    while True:
+        answer = call()
+        if answer.error_code not in (
+            ErrorCode.COORDINATOR_NOT_AVAILABLE,
+            ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+            ErrorCode.NOT_COORDINATOR,
+            ErrorCode.CONCURRENT_TRANSACTIONS,
+        ):
+            return answer
+        assert time.monotonic() < deadline, f"still {ErrorCode(answer.error_code).name}"
+        time.sleep(0.1)
+
+
+def test_kip_890_offsets_need_the_group_added_to_the_transaction(verifying_broker):
+    """A TxnOffsetCommit before AddOffsetsToTxn is refused and writes nothing; after
+    it, the offsets are pending as usual."""
+    with connect(verifying_broker) as conn:
+        find = req(ApiKey.FIND_COORDINATOR, key_type=1, coordinator_keys=["verified"])
+        _until_answered(lambda: conn.request(ApiKey.FIND_COORDINATOR, find, 4).coordinators[0])
+        init = req(
+            ApiKey.INIT_PRODUCER_ID, transactional_id="verified", transaction_timeout_ms=60000
+        )
+        ids = _until_answered(lambda: conn.request(ApiKey.INIT_PRODUCER_ID, init, 4))
+        pid, epoch = ids.producer_id, ids.producer_epoch
+
+        def commit():
+            return txn_commit(
+                conn, "verified-group", {0: 7}, pid=pid, epoch=epoch, txn_id="verified"
+            )
+
+        assert commit() == {0: ErrorCode.INVALID_TXN_STATE}
+        assert fetch(conn, "verified-group", require_stable=True)[0] == (-1, 0)  # nothing pending
+        add = req(
+            ApiKey.ADD_OFFSETS_TO_TXN,
+            transactional_id="verified",
+            producer_id=pid,
+            producer_epoch=epoch,
+            group_id="verified-group",
+        )
+        added = _until_answered(lambda: conn.request(ApiKey.ADD_OFFSETS_TO_TXN, add, 3))
+        assert added.error_code == 0
+        assert commit() == {0: 0}
+        assert fetch(conn, "verified-group", require_stable=True)[0] == (-1, UNSTABLE)

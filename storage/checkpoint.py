@@ -27,6 +27,18 @@ class CorruptCheckpoint(StorageError):
     """A checkpoint file that does not parse."""
 
 
+def sync_file(path: Path) -> None:
+    """fsync `path` through a descriptor of its own; a file already gone is no error."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_atomically(path: Path, data: bytes) -> None:
     """Replace `path` with `data` so that a crash leaves the old or the new content."""
     path = Path(path)

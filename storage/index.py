@@ -29,6 +29,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from pathlib import Path
 
+from storage.checkpoint import sync_file
 from storage.errors import StorageError
 
 _SWAP = sys.byteorder == "little"
@@ -174,14 +175,7 @@ class _Index:
         if not self._unsynced:
             return
         self._unsynced = False
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_file(self.path)
 
     def close(self) -> None:
         """Write pending entries; entries stay readable (an index holds no descriptor)."""

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from protocol.records import INT32_MAX, BatchesInfo
+from storage.checkpoint import sync_file
 from storage.errors import OffsetOutOfRange, StorageError
 from storage.file_handles import FileHandleCache
 from storage.log_config import LONG_MAX, LogConfig
@@ -55,7 +56,6 @@ from storage.segment import (
     SWAP_SUFFIX,
     LogSegment,
     random_roll_jitter,
-    sync_file,
 )
 
 log = logging.getLogger(__name__)

@@ -44,6 +44,7 @@ from protocol.records import (
     decode_batch,
     read_batch_header,
 )
+from storage.checkpoint import sync_file
 from storage.file_handles import UNBOUNDED, FileHandleCache
 from storage.index import CorruptIndex, OffsetIndex, TimeIndex
 from storage.transaction_index import (
@@ -680,18 +681,6 @@ def scan_headers(
             read_size = min(read_size * 4, _SCAN_MAX_READ)
         elif offset > available:
             read_size = max(read_size // 8, _SCAN_MIN_READ)
-
-
-def sync_file(path: Path) -> None:
-    """fsync `path` through a descriptor of its own; a file already gone is no error."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _pwrite(fd: int, data: memoryview, position: int) -> int:

@@ -31,6 +31,7 @@ import struct
 from pathlib import Path
 from typing import NamedTuple
 
+from storage.checkpoint import sync_file
 from storage.errors import StorageError
 
 TXN_INDEX_SUFFIX = ".txnindex"
@@ -180,14 +181,7 @@ class TransactionIndex:
         if not self._unsynced:
             return
         self._unsynced = False
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            return
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        sync_file(self.path)
 
     def exists(self) -> bool:
         return self.path.exists()

@@ -29,6 +29,7 @@ __all__ = [
     "SPEC_DIR",
     "DecodeError",
     "EncodeError",
+    "OLDEST_VERSIONS",
     "UnsupportedVersionError",
     "data_type",
     "decode_data",
@@ -50,6 +51,23 @@ __all__ = [
 # Our own spec files, read after kafka-python's package data.
 SPEC_DIR = Path(__file__).with_name("specs")
 
+# Versions Kafka 4.0 removed (KIP-896) that a Kafka 3.9 ZooKeeper broker still serves:
+# kafka-python's specs start above them but keep their fields (MaxNumOffsets,
+# CommitTimestamp, IsDefault, ...), so lowering validVersions is all it takes.
+# tests/protocol/test_messages_old_versions.py checks the fields against Kafka 3.9's.
+OLDEST_VERSIONS: dict[str, int] = {
+    name + part: 0
+    for name in (
+        "ListOffsets",
+        "OffsetCommit",
+        "OffsetFetch",
+        "CreateTopics",
+        "DeleteTopics",
+        "DescribeConfigs",
+    )
+    for part in ("Request", "Response")
+}
+
 
 class UnsupportedVersionError(DecodeError):
     """No spec for this api_key, or the version is outside its validVersions."""
@@ -58,6 +76,10 @@ class UnsupportedVersionError(DecodeError):
 def _load() -> tuple[dict[int, CompiledMessage], dict[int, CompiledMessage], dict[str, object]]:
     extra = [SPEC_DIR] if SPEC_DIR.is_dir() else []
     specs = {**interbroker.parsed_specs(), **schema.load_specs(extra_dirs=extra)}
+    for name, lo in OLDEST_VERSIONS.items():
+        spec = specs[name]
+        if spec.valid.lo > lo:
+            spec.valid = schema.Versions(lo, spec.valid.hi)
     requests: dict[int, CompiledMessage] = {}
     responses: dict[int, CompiledMessage] = {}
     data: dict[str, CompiledMessage] = {}

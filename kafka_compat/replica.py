@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import os
 from collections import deque
 from collections.abc import Awaitable, Callable
 
@@ -30,8 +31,16 @@ from kafka_compat.clock import Clock, wall_clock_ms
 from kafka_compat.events import Signal
 from protocol.errors import ErrorCode
 from storage.errors import LogError, OffsetOutOfRange, StorageError
-from storage.log import AppendOrigin, FetchDataInfo, Log, LogAppendInfo
+from storage.log import (
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    AppendOrigin,
+    FetchDataInfo,
+    Log,
+    LogAppendInfo,
+)
 from storage.producer_state import ProducerStateEntry
+from storage.segment import LogSegment, TimestampAndOffset
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,18 @@ class OfflineLog:
     append = read = offset_for_timestamp = maybe_increment_log_start_offset = _refuse
     append_as_follower = truncate_to = end_offset_for_epoch = active_producers = _refuse
     log_start_offset = log_end_offset = latest_epoch = property(_refuse)
+
+
+# ListOffsets special timestamps of tiered storage (KIP-405; v8 and v9).
+EARLIEST_LOCAL_TIMESTAMP = -4
+LATEST_TIERED_TIMESTAMP = -5
+
+
+def _last_modified_ms(segment: LogSegment) -> int:
+    try:
+        return os.stat(segment.log_path).st_mtime_ns // 1_000_000
+    except OSError:
+        return segment.created_ms
 
 
 class NotLeaderOrFollower(LogError):
@@ -579,13 +600,52 @@ class Partition:
     ):
         """The first committed offset at or after `timestamp` (or the log's special
         answers for -2/-3), as (timestamp, offset, leader epoch); None if there is none.
-        Bounded by the high watermark, or the LSO for read_committed (as Kafka)."""
+        Bounded by the high watermark, or the LSO for read_committed (as Kafka).
+        Without tiered storage (KIP-405), the earliest local offset (-4) is the log
+        start offset and the latest tiered one (-5) is -1, as Kafka's UnifiedLog."""
+        if timestamp in (EARLIEST_TIMESTAMP, EARLIEST_LOCAL_TIMESTAMP):
+            start = self.log.log_start_offset
+            # The epoch of the log start, when the epoch cache still knows it.
+            entry = self.log.leader_epoch_cache.earliest_entry
+            epoch = entry.epoch if entry is not None and entry.start_offset <= start else -1
+            return TimestampAndOffset(-1, start, epoch)
+        if timestamp == LATEST_TIERED_TIMESTAMP:
+            self.log.log_start_offset  # noqa: B018 -- an offline log raises KAFKA_STORAGE_ERROR
+            return TimestampAndOffset(-1, -1, -1)
         bound = (
             self.last_stable_offset
             if isolation is FetchIsolation.TXN_COMMITTED
             else self.high_watermark
         )
         return self.log.offset_for_timestamp(timestamp, max_offset=bound)
+
+    def legacy_offsets_before(
+        self, timestamp: int, max_num_offsets: int, from_consumer: bool
+    ) -> list[int]:
+        """ListOffsets v0 (Kafka's legacyFetchOffsetsBefore): up to `max_num_offsets`
+        offsets, newest first, from the segment base offsets (and the log end offset)
+        whose segment was last modified at or before `timestamp`; -1 starts at the log
+        end, -2 at the log start. A consumer's list starts at most at the high
+        watermark."""
+        start = self.log.log_start_offset
+        segments = list(self.log.segments)
+        entries = [(max(s.base_offset, start), _last_modified_ms(s)) for s in segments]
+        if segments[-1].size > 0:
+            entries.append((self.log.log_end_offset, self.time_ms()))
+        if timestamp == LATEST_TIMESTAMP:
+            index = len(entries) - 1
+        elif timestamp == EARLIEST_TIMESTAMP:
+            index = 0
+        else:
+            index = len(entries) - 1
+            while index >= 0 and entries[index][1] > timestamp:
+                index -= 1
+        count = max(0, min(max_num_offsets, index + 1))
+        offsets = sorted((entries[index - j][0] for j in range(count)), reverse=True)
+        high_watermark = self.high_watermark
+        if from_consumer and any(o > high_watermark for o in offsets):
+            offsets = [high_watermark, *(o for o in offsets if o <= high_watermark)]
+        return offsets
 
     def active_producers(self) -> list[ProducerStateEntry]:
         """DescribeProducers: the producers the log's state holds (leader or follower,

@@ -53,6 +53,18 @@ class MetadataStore:
         restarts); returns the first."""
         raise NotImplementedError
 
+    async def set_consumer_offset(
+        self, group: str, topic: str, partition: int, offset: int
+    ) -> None:
+        """OffsetCommit v0: the offset kept where ZooKeeper-era consumers kept it
+        (/consumers/<group>/offsets/<topic>/<partition>); the group coordinator and
+        __consumer_offsets never see it, as in Kafka."""
+        raise NotImplementedError
+
+    async def get_consumer_offset(self, group: str, topic: str, partition: int) -> int | None:
+        """OffsetFetch v0: what set_consumer_offset kept, None if nothing."""
+        raise NotImplementedError
+
 
 # ---- errors (metadata operations, either backend; replica placement) ----
 
@@ -107,8 +119,11 @@ class LocalStore(MetadataStore):
         self.producer_id_path = Path(data_dir) / self.PRODUCER_ID_FILE_NAME
         self.cluster_id = cluster_id
         self.topics = {}
+        # OffsetCommit v0's offsets: {group: {"topic/partition": offset}}.
+        self.consumer_offsets: dict[str, dict[str, int]] = {}
         if self.path.exists():
             saved = json.loads(self.path.read_text())
+            self.consumer_offsets = saved.get("consumer_offsets", {})
             for t in saved["topics"]:
                 self.topics[t["name"]] = TopicMetadata(
                     t["name"], bytes.fromhex(t["topic_id"]), t["partitions"], t["configs"]
@@ -126,6 +141,7 @@ class LocalStore(MetadataStore):
                 }
                 for t in self.topics.values()
             ],
+            "consumer_offsets": self.consumer_offsets,
         }
         write_atomically(self.path, json.dumps(data, indent=1).encode())
 
@@ -148,6 +164,15 @@ class LocalStore(MetadataStore):
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         self.topics[name].configs = dict(configs)
         self._save()
+
+    async def set_consumer_offset(
+        self, group: str, topic: str, partition: int, offset: int
+    ) -> None:
+        self.consumer_offsets.setdefault(group, {})[f"{topic}/{partition}"] = offset
+        self._save()
+
+    async def get_consumer_offset(self, group: str, topic: str, partition: int) -> int | None:
+        return self.consumer_offsets.get(group, {}).get(f"{topic}/{partition}")
 
     async def allocate_producer_ids(self, broker_id: int, count: int) -> int:
         path = self.producer_id_path

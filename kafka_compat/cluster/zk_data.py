@@ -39,6 +39,7 @@ __all__ = [
     "BrokerRegistration",
     "PartitionState",
     "TopicAssignment",
+    "consumer_offset_path",
     "partition_state_path",
     "partitions_path",
     "split_connect",
@@ -94,6 +95,11 @@ def partitions_path(topic: str) -> str:
 
 def partition_state_path(topic: str, partition: int) -> str:
     return f"{TOPICS_PATH}/{topic}/partitions/{partition}/state"
+
+
+def consumer_offset_path(group: str, topic: str, partition: int) -> str:
+    """Where OffsetCommit v0 keeps a group's offset (Kafka's ConsumerOffset znode)."""
+    return f"/consumers/{group}/offsets/{topic}/{partition}"
 
 
 def _json(value: object) -> bytes:

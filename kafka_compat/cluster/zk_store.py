@@ -75,6 +75,7 @@ from kafka_compat.cluster.zk_data import (
     _controller_id,
     _json,
     _sequence,
+    consumer_offset_path,
     partition_state_path,
     partitions_path,
     topic_path,
@@ -643,6 +644,33 @@ class ZooKeeperStore(AdminZkClient, MetadataStore):
                     pass
 
         await self._in_thread(delete)
+
+    # ---- consumer offsets of OffsetCommit v0 (Kafka's ZooKeeper-era layout) ----
+
+    async def set_consumer_offset(
+        self, group: str, topic: str, partition: int, offset: int
+    ) -> None:
+        path = consumer_offset_path(group, topic, partition)
+        data = str(offset).encode()
+
+        def write(deadline: float) -> None:
+            while True:
+                try:
+                    self._op(deadline, lambda c: c.set_async(path, data))
+                    return
+                except NoNodeError:
+                    pass
+                try:
+                    self._op(deadline, lambda c: c.create_async(path, data, makepath=True))
+                    return
+                except NodeExistsError:
+                    continue  # created meanwhile: set it
+
+        await self._in_thread(write)
+
+    async def get_consumer_offset(self, group: str, topic: str, partition: int) -> int | None:
+        found = await self._in_thread(self._get, consumer_offset_path(group, topic, partition))
+        return None if found is None or not found[0] else int(found[0])
 
     # ---- producer ids ----
 

@@ -1,4 +1,4 @@
-"""FindCoordinator: v0-4
+"""FindCoordinator: v0-6
 
 Behavior: a group's coordinator is the leader of its __consumer_offsets partition
     (Java String.hashCode of the group id, modulo the partition count); the topic is
@@ -8,12 +8,15 @@ Behavior: a group's coordinator is the leader of its __consumer_offsets partitio
     __transaction_state partition (created on first use:
     transaction.state.log.num.partitions, compacted, at most as many replicas as live
     brokers). A single broker leads every partition, so it names itself (a cluster
-    broker names the leader from its metadata cache). v4 answers each of the batched
-    keys. Key types other than group (0) and
-    transaction (1): INVALID_REQUEST.
-Version notes: v1 KeyType, ErrorMessage, ThrottleTimeMs · v3 flexible · v4 batched
-    CoordinatorKeys.
-Left out: v5 (TRANSACTION_ABORTABLE), v6 (share groups).
+    broker names the leader from its metadata cache). v4+ answers each of the
+    batched keys. A share group key (type 2): INVALID_REQUEST below v6,
+    COORDINATOR_NOT_AVAILABLE from v6 (Kafka 3.9 has no share coordinator either).
+    Other key types: INVALID_REQUEST. An error names no node (-1, "", -1).
+Version notes: v1 KeyType, ErrorMessage ("NONE" on success, as Kafka), ThrottleTimeMs
+    · v3 flexible · v4 batched CoordinatorKeys (no error message per key, as Kafka)
+    · v5 same as v4 (may answer TRANSACTION_ABORTABLE, KIP-890; nothing here does)
+    · v6 share group key type.
+Left out: share groups (KIP-932).
 """
 
 from __future__ import annotations
@@ -28,9 +31,19 @@ FindCoordinatorResponse = messages.response_type(ApiKey.FIND_COORDINATOR)
 
 GROUP_KEY_TYPE = 0
 TRANSACTION_KEY_TYPE = 1
+SHARE_KEY_TYPE = 2
+
+# v1-3's ErrorMessage: Kafka's Errors.message(), which is "NONE" on success.
+_MESSAGES = {
+    ErrorCode.NONE: "NONE",
+    ErrorCode.COORDINATOR_NOT_AVAILABLE: "The coordinator is not available.",
+    ErrorCode.INVALID_REQUEST: "This most likely occurs because of a request being malformed "
+    "by the client library or the message was sent to an incompatible broker. See the broker "
+    "logs for more details.",
+}
 
 
-@api(ApiKey.FIND_COORDINATOR, 0, 4)
+@api(ApiKey.FIND_COORDINATOR, 0, 6)
 async def handle_find_coordinator(ctx: RequestContext, request):
     keys = [request.key] if ctx.version < 4 else request.coordinator_keys
     found = [await _find(ctx, request.key_type, key) for key in keys]
@@ -38,7 +51,7 @@ async def handle_find_coordinator(ctx: RequestContext, request):
         error, node_id, host, port = found[0]
         return FindCoordinatorResponse(
             error_code=error,
-            error_message=None if error == ErrorCode.NONE else ErrorCode(error).name,
+            error_message=_MESSAGES.get(error, ErrorCode(error).name),
             node_id=node_id,
             host=host,
             port=port,
@@ -51,7 +64,6 @@ async def handle_find_coordinator(ctx: RequestContext, request):
                 host=host,
                 port=port,
                 error_code=error,
-                error_message=None if error == ErrorCode.NONE else ErrorCode(error).name,
             )
             for key, (error, node_id, host, port) in zip(keys, found, strict=True)
         ]
@@ -70,6 +82,8 @@ async def _find(ctx: RequestContext, key_type: int, key: str) -> tuple[int, int,
         coordinator = ctx.txn_coordinator
         error = await coordinator.ensure_topic()
         topic = TRANSACTION_STATE_TOPIC
+    elif key_type == SHARE_KEY_TYPE and ctx.version >= 6:
+        return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1
     else:
         return ErrorCode.INVALID_REQUEST, -1, "", -1
     if error:

@@ -1,6 +1,6 @@
 """Committed offsets, kept by the group coordinator in __consumer_offsets.
 
-OffsetCommit: v2-9
+OffsetCommit: v0-9
     Behavior: members commit with their generation and member id (checked:
     ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS
     while the group completes a rebalance); generation -1 without a member id is a
@@ -9,14 +9,24 @@ OffsetCommit: v2-9
     OFFSET_METADATA_TOO_LARGE. A partition of a topic that does not exist:
     UNKNOWN_TOPIC_OR_PARTITION. One append per request (offset commit key v1,
     value v3; v1 when RetentionTimeMs gives the offset its own expiry).
-    Version notes: v2-4 RetentionTimeMs · v3 ThrottleTimeMs · v6 CommittedLeaderEpoch
+    Version notes: v0 no group membership: the offsets go to the metadata store
+    (ZooKeeper's /consumers/<group>/offsets/<topic>/<partition> in cluster mode, as
+    Kafka 3.9's commitOffsetsToZookeeper; the data dir's metadata file on a single
+    node), not to the group coordinator: only OffsetFetch v0 reads them back; metadata
+    is checked for size, not kept · v1 GenerationIdOrMemberEpoch, MemberId,
+    CommitTimestamp (-1: now; else the commit's time, from which retention counts) ·
+    v2-4 RetentionTimeMs · v3 ThrottleTimeMs · v6 CommittedLeaderEpoch
     · v7 GroupInstanceId · v8 flexible.
-OffsetFetch: v1-9
+OffsetFetch: v0-9
     Behavior: the committed offset, leader epoch and metadata per partition; -1 and ""
     for partitions without one; topics null (v2+) asks for everything the group
     committed. v1 reports a group error on each partition, v2+ at the top, v8+ per
     group. While the group's partition loads: COORDINATOR_LOAD_IN_PROGRESS.
-    Version notes: v2 null topics, ErrorCode · v3 ThrottleTimeMs · v5 CommittedLeaderEpoch
+    Version notes: v0 reads what OffsetCommit v0 stored (the metadata store, not the
+    coordinator): offset and "" metadata, or offset -1 with UNKNOWN_TOPIC_OR_PARTITION
+    for a partition without one or of an unknown topic (Kafka 3.9's
+    handleOffsetFetchRequestFromZookeeper) · v2 null topics, ErrorCode · v3 ThrottleTimeMs
+    · v5 CommittedLeaderEpoch
     · v6 flexible · v7 RequireStable: a partition with a pending commit (transactional
     offsets whose transaction has not ended, or a commit being written) answers
     UNSTABLE_OFFSET_COMMIT with offset -1 (without it: the last committed offset) · v8
@@ -25,13 +35,14 @@ OffsetDelete: v0
     Behavior (KIP-496): removes committed offsets of an empty group, or of topics a
     consumer group does not subscribe to (else GROUP_SUBSCRIBED_TO_TOPIC); tombstones
     in __consumer_offsets. GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP (non-consumer groups).
-Left out: OffsetCommit/OffsetFetch v10 (topic ids, KIP-848). TxnOffsetCommit is
+Left out: OffsetCommit/OffsetFetch v10 (topic ids, KIP-848; Kafka 4.x). TxnOffsetCommit is
 txn_offset_commit.py.
 """
 
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.cluster.store import StoreError
 from kafka_compat.groups.records import OffsetAndMetadata
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -43,6 +54,7 @@ OffsetDeleteResponse = messages.response_type(ApiKey.OFFSET_DELETE)
 
 DEFAULT_RETENTION_TIME = -1
 NO_OFFSET = -1
+NO_TIMESTAMP = -1
 
 
 def _by_topic(items):
@@ -56,8 +68,10 @@ def _by_topic(items):
 # ---- OffsetCommit ----
 
 
-@api(ApiKey.OFFSET_COMMIT, 2, 9)
+@api(ApiKey.OFFSET_COMMIT, 0, 9)
 async def handle_offset_commit(ctx: RequestContext, request):
+    if ctx.version == 0:
+        return await _commit_to_store(ctx, request)
     coordinator = ctx.group_coordinator
     now = coordinator.time_ms()
     retention = request.retention_time_ms if ctx.version <= 4 else DEFAULT_RETENTION_TIME
@@ -76,7 +90,10 @@ async def handle_offset_commit(ctx: RequestContext, request):
                     offset=p.committed_offset,
                     leader_epoch=p.committed_leader_epoch,
                     metadata=p.committed_metadata or "",
-                    commit_timestamp=now,
+                    # v1's CommitTimestamp, when given, is the commit's time.
+                    commit_timestamp=now
+                    if p.commit_timestamp == NO_TIMESTAMP
+                    else p.commit_timestamp,
                     expire_timestamp=expire,
                 )
     if offsets:
@@ -89,6 +106,10 @@ async def handle_offset_commit(ctx: RequestContext, request):
                 offsets,
             )
         )
+    return _commit_response([(tp, errors[tp]) for tp in order])
+
+
+def _commit_response(results: list[tuple[tuple[str, int], int]]):
     Topic = OffsetCommitResponse.OffsetCommitResponseTopic
     Partition = OffsetCommitResponse.OffsetCommitResponsePartition
     return OffsetCommitResponse(
@@ -97,16 +118,39 @@ async def handle_offset_commit(ctx: RequestContext, request):
                 name=name,
                 partitions=[Partition(partition_index=p, error_code=e) for p, e in partitions],
             )
-            for name, partitions in _by_topic((tp, errors[tp]) for tp in order)
+            for name, partitions in _by_topic(results)
         ]
     )
+
+
+async def _commit_to_store(ctx: RequestContext, request):
+    """v0: each offset to the metadata store, as Kafka 3.9 writes them to ZooKeeper."""
+    max_metadata = ctx.config["offset.metadata.max.bytes"]
+    results = []
+    for topic in request.topics:
+        for p in topic.partitions:
+            tp = (topic.name, p.partition_index)
+            if ctx.replica_manager.get_partition(*tp) is None:
+                error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            elif p.committed_metadata is not None and len(p.committed_metadata) > max_metadata:
+                error = ErrorCode.OFFSET_METADATA_TOO_LARGE
+            else:
+                try:
+                    await ctx.store.set_consumer_offset(request.group_id, *tp, p.committed_offset)
+                    error = ErrorCode.NONE
+                except StoreError:
+                    error = ErrorCode.REQUEST_TIMED_OUT  # ZooKeeper unreachable: retriable
+            results.append((tp, error))
+    return _commit_response(results)
 
 
 # ---- OffsetFetch ----
 
 
-@api(ApiKey.OFFSET_FETCH, 1, 9)
+@api(ApiKey.OFFSET_FETCH, 0, 9)
 async def handle_offset_fetch(ctx: RequestContext, request):
+    if ctx.version == 0:
+        return await _fetch_from_store(ctx, request)
     coordinator = ctx.group_coordinator
     stable = ctx.version >= 7 and request.require_stable
     if ctx.version >= 8:
@@ -179,6 +223,43 @@ def _fetch_group(coordinator, group_id: str, topics, require_stable: bool):
             Topic(name=name, partitions=[_partition(Partition, p, c) for p, c in partitions])
             for name, partitions in _by_topic(offsets.items())
         ],
+    )
+
+
+async def _fetch_from_store(ctx: RequestContext, request):
+    """v0: what OffsetCommit v0 kept in the metadata store."""
+    Topic = OffsetFetchResponse.OffsetFetchResponseTopic
+    Partition = OffsetFetchResponse.OffsetFetchResponsePartition
+    found = []
+    for tp in _wanted(request.topics) or ():
+        offset = None
+        error = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if ctx.replica_manager.get_partition(*tp) is not None:
+            try:
+                offset = await ctx.store.get_consumer_offset(request.group_id, *tp)
+            except StoreError:
+                error = ErrorCode.REQUEST_TIMED_OUT
+        if offset is None:
+            found.append(
+                (
+                    tp,
+                    Partition(
+                        partition_index=tp[1],
+                        committed_offset=NO_OFFSET,
+                        metadata="",
+                        error_code=error,
+                    ),
+                )
+            )
+        else:
+            found.append(
+                (tp, Partition(partition_index=tp[1], committed_offset=offset, metadata=""))
+            )
+    return OffsetFetchResponse(
+        topics=[
+            Topic(name=name, partitions=[p for _, p in partitions])
+            for name, partitions in _by_topic(found)
+        ]
     )
 
 

@@ -1,6 +1,6 @@
 """Topic and cluster administration.
 
-CreateTopics: v2-7
+CreateTopics: v0-7
     Behavior: partitions and replication factor default to num.partitions and
     default.replication.factor (-1); explicit assignments are honoured when they name
     live brokers; cluster mode (as Kafka 2.8): any broker writes the assignment to
@@ -10,12 +10,15 @@ CreateTopics: v2-7
     INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more
     replicas than live brokers), INVALID_REPLICA_ASSIGNMENT, INVALID_REQUEST for a
     topic named twice.
-    Version notes: v5 flexible, NumPartitions/ReplicationFactor/Configs in the answer
-    · v7 TopicId.
-DeleteTopics: v1-6
+    Version notes: v1 ValidateOnly, ErrorMessage · v5 flexible,
+    NumPartitions/ReplicationFactor/Configs in the answer · v7 TopicId.
+DeleteTopics: v0-6
     Behavior: removes the topic and its partition directories. Unknown topic:
     UNKNOWN_TOPIC_OR_PARTITION (by name) or UNKNOWN_TOPIC_ID (v6, by id).
-    Version notes: v4 flexible · v5 ErrorMessage · v6 topics by name or id.
+    delete.topic.enable=false: TOPIC_DELETION_DISABLED (INVALID_REQUEST below v3,
+    as Kafka).
+    Version notes: v1 ThrottleTimeMs · v3 TOPIC_DELETION_DISABLED · v4 flexible · v5
+    ErrorMessage · v6 topics by name or id.
 CreatePartitions: v0-3
     Behavior: grows a topic; fewer or equal partitions than now is INVALID_PARTITIONS.
     Version notes: v2 flexible.
@@ -66,7 +69,7 @@ class AdminError(Exception):
 # ---- CreateTopics ----
 
 
-@api(ApiKey.CREATE_TOPICS, 2, 7)
+@api(ApiKey.CREATE_TOPICS, 0, 7)
 async def handle_create_topics(ctx: RequestContext, request):
     names = [t.name for t in request.topics]
     results = []
@@ -186,7 +189,7 @@ def _store_error_code(exc: Exception) -> int:
 # ---- DeleteTopics ----
 
 
-@api(ApiKey.DELETE_TOPICS, 1, 6)
+@api(ApiKey.DELETE_TOPICS, 0, 6)
 async def handle_delete_topics(ctx: RequestContext, request):
     if ctx.version >= 6:
         wanted = [(t.name, t.topic_id) for t in request.topics]
@@ -209,7 +212,9 @@ async def handle_delete_topics(ctx: RequestContext, request):
             result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             result.error_message = "This server does not host this topic-partition."
         elif not ctx.config["delete.topic.enable"]:
-            result.error_code = ErrorCode.TOPIC_DELETION_DISABLED
+            result.error_code = (
+                ErrorCode.TOPIC_DELETION_DISABLED if ctx.version >= 3 else ErrorCode.INVALID_REQUEST
+            )
         else:
             result.topic_id = topic.topic_id
             try:

@@ -1,11 +1,15 @@
 """Topic and broker configuration.
 
-DescribeConfigs: v1-4
+DescribeConfigs: v0-4
     Behavior: topic resources list every topic-level key with its value and source
     (DYNAMIC_TOPIC_CONFIG override, STATIC_BROKER_CONFIG synonym from
     server.properties, DEFAULT_CONFIG); synonyms on request. Broker resources list
-    the broker's keys (read-only).
-    Version notes: v1 ConfigSource, synonyms · v3 ConfigType, documentation · v4 flexible.
+    the broker's keys (read-only). Null or empty ConfigurationKeys: every key.
+    Version notes: v0 IsDefault: always false, as Kafka 3.9 answers (its broker never
+    sets it; Kafka's own v0 client derives it) · v1 ConfigSource, synonyms · v3
+    ConfigType (Kafka's ConfigDef type of every key: BOOLEAN, STRING, INT, SHORT,
+    LONG, DOUBLE, LIST; config_docs.py), Documentation when IncludeDocumentation
+    (our one-line descriptions, not Kafka's texts) · v4 flexible.
 AlterConfigs: v0-2
     Behavior: replaces a topic's whole set of overrides (keys not named go back to
     their defaults). Validated first: unknown key or bad value -> INVALID_CONFIG.
@@ -16,7 +20,7 @@ IncrementalAlterConfigs: v0-1
     logs at once (a retention change takes effect at the next retention check).
     Version notes: v1 flexible.
 Left out: dynamic broker configs (broker resources answer INVALID_REQUEST on
-    alter), config types (reported as UNKNOWN), documentation strings.
+    alter); Kafka's own documentation texts.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from kafka_compat.config import (
     ConfigError,
     validate_topic_configs,
 )
+from kafka_compat.config_docs import BROKER_CONFIG_DOCS, TOPIC_CONFIG_DOCS, ConfigType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -77,7 +82,7 @@ def _broker_config_entries(ctx):
         yield name, value, source, [(name, value, source)]
 
 
-@api(ApiKey.DESCRIBE_CONFIGS, 1, 4)
+@api(ApiKey.DESCRIBE_CONFIGS, 0, 4)
 async def handle_describe_configs(ctx: RequestContext, request):
     Result = DescribeConfigsResponse.DescribeConfigsResult
     Entry = DescribeConfigsResponse.DescribeConfigsResourceResult
@@ -93,20 +98,23 @@ async def handle_describe_configs(ctx: RequestContext, request):
                 result.error_message = f"Topic {resource.resource_name} does not exist."
                 continue
             entries = topic_config_entries(ctx, topic.configs)
+            docs = TOPIC_CONFIG_DOCS
         elif resource.resource_type == RESOURCE_BROKER:
             if resource.resource_name not in ("", str(ctx.node_id)):
                 result.error_code = ErrorCode.INVALID_REQUEST
                 result.error_message = f"Unexpected broker id {resource.resource_name}"
                 continue
             entries = _broker_config_entries(ctx)
+            docs = BROKER_CONFIG_DOCS
         else:
             result.error_code = ErrorCode.INVALID_REQUEST
             result.error_message = f"Unsupported resource type {resource.resource_type}"
             continue
         keys = resource.configuration_keys
         for name, value, source, synonyms in entries:
-            if keys is not None and name not in keys:
+            if keys and name not in keys:
                 continue
+            config_type, doc = docs.get(name, (ConfigType.UNKNOWN, None))
             result.configs.append(
                 Entry(
                     name=name,
@@ -117,6 +125,8 @@ async def handle_describe_configs(ctx: RequestContext, request):
                     synonyms=[Synonym(name=n, value=v, source=s) for n, v, s in synonyms]
                     if request.include_synonyms
                     else [],
+                    config_type=config_type,
+                    documentation=doc if request.include_documentation else None,
                 )
             )
     return DescribeConfigsResponse(results=results)

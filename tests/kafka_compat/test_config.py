@@ -85,3 +85,14 @@ def test_cli_refuses_an_invalid_config_with_the_key_in_the_message(tmp_path):
     )
     assert result.returncode == 2
     assert "message.max.bytes" in result.stderr
+
+
+def test_every_key_has_kafkas_type_and_a_description():
+    """DescribeConfigs v3+ never answers ConfigType UNKNOWN for a key we report."""
+    from kafka_compat.config import BROKER_KEYS, TOPIC_KEYS
+    from kafka_compat.config_docs import BROKER_CONFIG_DOCS, TOPIC_CONFIG_DOCS
+
+    assert set(BROKER_CONFIG_DOCS) == set(BROKER_KEYS)
+    assert set(TOPIC_CONFIG_DOCS) == set(TOPIC_KEYS)
+    for _, doc in (*BROKER_CONFIG_DOCS.values(), *TOPIC_CONFIG_DOCS.values()):
+        assert doc

@@ -74,7 +74,8 @@ async def handle_create_topics(ctx: RequestContext, request):
     names = [t.name for t in request.topics]
     results = []
     for topic in request.topics:
-        result = CreateTopicsResponse.CreatableTopicResult(name=topic.name)
+        # Kafka answers a null ErrorMessage on success.
+        result = CreateTopicsResponse.CreatableTopicResult(name=topic.name, error_message=None)
         try:
             if names.count(topic.name) > 1:
                 raise AdminError(

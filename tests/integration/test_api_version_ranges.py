@@ -1,0 +1,355 @@
+"""The oldest and newest versions a Kafka 3.9 ZooKeeper broker serves of ListOffsets,
+OffsetCommit, OffsetFetch, FindCoordinator, CreateTopics, DeleteTopics and
+DescribeConfigs, on the wire with our codec as the client, answered as Kafka 3.9
+answers them; and kafka-python's broker-version guess from the advertised ranges."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import Producer
+
+from kafka_compat.tools.connection import Connection
+from protocol import messages
+from protocol.api_keys import ApiKey
+from protocol.errors import ErrorCode
+
+GUARD_S = 30.0
+TOPIC = "ranges"
+
+# What a Kafka 3.9 ZooKeeper broker advertises for these APIs.
+KAFKA_39 = {
+    ApiKey.LIST_OFFSETS: (0, 9),
+    ApiKey.OFFSET_COMMIT: (0, 9),
+    ApiKey.OFFSET_FETCH: (0, 9),
+    ApiKey.FIND_COORDINATOR: (0, 6),
+    ApiKey.CREATE_TOPICS: (0, 7),
+    ApiKey.DELETE_TOPICS: (0, 6),
+    ApiKey.DESCRIBE_CONFIGS: (0, 4),
+}
+
+
+def req(api_key: int, **fields):
+    return messages.request_type(api_key)(**fields)
+
+
+def _produce(bootstrap: str, topic: str, count: int) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    for i in range(count):
+        producer.produce(topic, value=str(i).encode(), partition=0)
+        producer.flush(10)
+    assert producer.flush(10) == 0
+
+
+def _create(conn: Connection, name: str, version: int = 2, **fields):
+    Request = messages.request_type(ApiKey.CREATE_TOPICS)
+    topic = Request.CreatableTopic(name=name, num_partitions=1, replication_factor=1)
+    answer = conn.request(
+        ApiKey.CREATE_TOPICS, Request(topics=[topic], timeout_ms=10_000, **fields), version
+    )
+    return answer.topics[0]
+
+
+@pytest.fixture
+def broker_conn(broker_factory):
+    broker = broker_factory(group_initial_rebalance_delay_ms="0", offsets_topic_num_partitions="1")
+    host, port = broker.bootstrap.rsplit(":", 1)
+    connection = Connection(host, int(port), GUARD_S)
+    yield broker, connection
+    connection.close()
+
+
+def test_api_versions_advertises_kafka_39s_ranges(broker_conn):
+    _, conn = broker_conn
+    assert {key: conn.versions[key] for key in KAFKA_39} == KAFKA_39
+
+
+def test_kafka_python_guesses_a_3x_broker_from_the_advertised_ranges(broker_conn):
+    from kafka import KafkaAdminClient
+
+    broker, _ = broker_conn
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap, request_timeout_ms=10_000)
+    try:
+        guessed = admin._client.check_version()  # noqa: SLF001 -- what the client infers
+    finally:
+        admin.close()
+    # ListOffsets v10 would make it a 4.0 broker (and it would send v10).
+    assert (3, 0) <= guessed < (4, 0)
+
+
+# ---- ListOffsets ----
+
+
+def _list_offsets(conn, version, *partitions, replica_id=-1):
+    """partitions: (partition, timestamp[, max_num_offsets])."""
+    Request = messages.request_type(ApiKey.LIST_OFFSETS)
+    wanted = [
+        Request.ListOffsetsPartition(
+            partition_index=p[0], timestamp=p[1], max_num_offsets=p[2] if len(p) > 2 else 1
+        )
+        for p in partitions
+    ]
+    answer = conn.request(
+        ApiKey.LIST_OFFSETS,
+        Request(
+            replica_id=replica_id, topics=[Request.ListOffsetsTopic(name=TOPIC, partitions=wanted)]
+        ),
+        version,
+    )
+    return answer.topics[0].partitions
+
+
+def test_list_offsets_v0_answers_old_style_offset_lists(broker_conn):
+    broker, conn = broker_conn
+    _create(conn, TOPIC)
+    _produce(broker.bootstrap, TOPIC, 5)
+
+    (latest,) = _list_offsets(conn, 0, (0, -1, 10))
+    assert (latest.error_code, latest.old_style_offsets) == (0, [5, 0])
+    (latest_one,) = _list_offsets(conn, 0, (0, -1, 1))
+    assert latest_one.old_style_offsets == [5]
+    (earliest,) = _list_offsets(conn, 0, (0, -2, 10))
+    assert earliest.old_style_offsets == [0]
+    # Nothing was last modified before 1970: no offsets.
+    (before,) = _list_offsets(conn, 0, (0, 0, 10))
+    assert (before.error_code, before.old_style_offsets) == (0, [])
+    # Far in the future: every segment and the log end qualify.
+    (future,) = _list_offsets(conn, 0, (0, 2**62, 10))
+    assert future.old_style_offsets == [5, 0]
+    # v0 knows only -1 and -2 among the special timestamps.
+    (max_timestamp,) = _list_offsets(conn, 0, (0, -3, 1))
+    assert max_timestamp.error_code == ErrorCode.UNSUPPORTED_VERSION
+    (unknown,) = _list_offsets(conn, 0, (7, -1, 1))
+    assert unknown.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_list_offsets_special_timestamps_per_version(broker_conn):
+    broker, conn = broker_conn
+    _create(conn, TOPIC)
+    _produce(broker.bootstrap, TOPIC, 3)
+
+    # -3 from v7, -4 from v8, -5 from v9; earlier: UNSUPPORTED_VERSION, as Kafka.
+    for timestamp, first in ((-3, 7), (-4, 8), (-5, 9), (-6, 99)):
+        for version in (1, 6, 7, 8, 9):
+            (answer,) = _list_offsets(conn, version, (0, timestamp))
+            expected = ErrorCode.NONE if version >= first else ErrorCode.UNSUPPORTED_VERSION
+            assert answer.error_code == expected, (timestamp, version)
+
+    # v8's earliest local offset: the log start offset (no tiered storage).
+    (earliest_local,) = _list_offsets(conn, 8, (0, -4))
+    (earliest,) = _list_offsets(conn, 8, (0, -2))
+    assert (earliest_local.offset, earliest_local.timestamp) == (0, -1)
+    assert earliest_local.leader_epoch == earliest.leader_epoch == 0
+    # v9's latest tiered offset: nothing is tiered.
+    (tiered,) = _list_offsets(conn, 9, (0, -5))
+    assert (tiered.error_code, tiered.offset, tiered.timestamp, tiered.leader_epoch) == (
+        0,
+        -1,
+        -1,
+        -1,
+    )
+    (latest,) = _list_offsets(conn, 9, (0, -1))
+    assert (latest.offset, latest.leader_epoch) == (3, 0)
+
+
+def test_list_offsets_refuses_a_partition_named_twice(broker_conn):
+    broker, conn = broker_conn
+    _create(conn, TOPIC)
+    first, second = _list_offsets(conn, 5, (0, -1), (0, -2))
+    assert first.error_code == second.error_code == ErrorCode.INVALID_REQUEST
+    (alone,) = _list_offsets(conn, 5, (0, -1))
+    assert alone.error_code == ErrorCode.NONE
+
+
+# ---- OffsetCommit / OffsetFetch ----
+
+
+def _commit(conn, version, group, offset, metadata="", **fields):
+    Request = messages.request_type(ApiKey.OFFSET_COMMIT)
+    Topic = Request.OffsetCommitRequestTopic
+    partition = Request.OffsetCommitRequestPartition(
+        partition_index=0,
+        committed_offset=offset,
+        committed_metadata=metadata,
+        commit_timestamp=fields.pop("commit_timestamp", -1),
+    )
+    answer = conn.request(
+        ApiKey.OFFSET_COMMIT,
+        Request(group_id=group, topics=[Topic(name=TOPIC, partitions=[partition])], **fields),
+        version,
+    )
+    return answer.topics[0].partitions[0].error_code
+
+
+def _fetch(conn, version, group, partition=0):
+    Request = messages.request_type(ApiKey.OFFSET_FETCH)
+    topic = Request.OffsetFetchRequestTopic(name=TOPIC, partition_indexes=[partition])
+    answer = conn.request(ApiKey.OFFSET_FETCH, Request(group_id=group, topics=[topic]), version)
+    found = answer.topics[0].partitions[0]
+    return found.committed_offset, found.metadata, found.error_code
+
+
+def test_offset_commit_v0_is_kept_apart_from_the_coordinators_offsets(broker_conn):
+    broker, conn = broker_conn
+    _create(conn, TOPIC)
+
+    # v0 goes where Kafka 3.9 puts it (ZooKeeper-era storage), not to the coordinator.
+    assert _commit(conn, 0, "old", 42, metadata="kept?") == ErrorCode.NONE
+    assert _fetch(conn, 0, "old") == (42, "", ErrorCode.NONE)
+    assert _fetch(conn, 1, "old") == (-1, "", ErrorCode.NONE)
+
+    # v1 (and later) goes to the group coordinator; v0 does not see it.
+    assert _commit(conn, 1, "new", 17, metadata="m", member_id="") == ErrorCode.NONE
+    assert _fetch(conn, 1, "new") == (17, "m", ErrorCode.NONE)
+    assert _fetch(conn, 0, "new") == (-1, "", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+
+    # Survives a restart (the single node's metadata file).
+    broker.restart()
+    host, port = broker.bootstrap.rsplit(":", 1)
+    with Connection(host, int(port), GUARD_S) as again:
+        assert _fetch(again, 0, "old") == (42, "", ErrorCode.NONE)
+
+
+def test_offset_commit_v0_errors(broker_conn):
+    _, conn = broker_conn
+    _create(conn, TOPIC)
+    assert _commit(conn, 0, "g", 1, metadata="x" * 4097) == ErrorCode.OFFSET_METADATA_TOO_LARGE
+    assert _fetch(conn, 0, "g") == (-1, "", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+    assert _fetch(conn, 0, "g", partition=5) == (-1, "", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+
+
+def test_offset_commit_v1_takes_the_commit_timestamp(broker_conn):
+    broker, conn = broker_conn
+    _create(conn, TOPIC)
+    error = _commit(conn, 1, "stamped", 5, member_id="", commit_timestamp=1_000)
+    assert error == ErrorCode.NONE
+    coordinator = broker.broker.components.group_coordinator
+    offsets = coordinator.fetch_offsets("stamped", [(TOPIC, 0)], False)[1]
+    assert offsets[(TOPIC, 0)].commit_timestamp == 1_000
+
+
+# ---- FindCoordinator ----
+
+
+def test_find_coordinator_v5_v6_and_the_share_key(broker_conn):
+    _, conn = broker_conn
+    for version in (5, 6):
+        answer = conn.request(
+            ApiKey.FIND_COORDINATOR,
+            req(ApiKey.FIND_COORDINATOR, key_type=0, coordinator_keys=["a-group"]),
+            version,
+        )
+        (found,) = answer.coordinators
+        assert (found.key, found.error_code, found.error_message) == ("a-group", 0, "")
+        assert found.node_id == 0
+    # Share groups (KIP-932): no coordinator at v6, an invalid key type before.
+    for version, error in (
+        (5, ErrorCode.INVALID_REQUEST),
+        (6, ErrorCode.COORDINATOR_NOT_AVAILABLE),
+    ):
+        answer = conn.request(
+            ApiKey.FIND_COORDINATOR,
+            req(ApiKey.FIND_COORDINATOR, key_type=2, coordinator_keys=["share"]),
+            version,
+        )
+        (found,) = answer.coordinators
+        assert (found.error_code, found.node_id, found.host, found.port) == (error, -1, "", -1)
+
+
+def test_find_coordinator_v1_says_none_on_success(broker_conn):
+    _, conn = broker_conn
+    answer = conn.request(
+        ApiKey.FIND_COORDINATOR, req(ApiKey.FIND_COORDINATOR, key="g", key_type=0), 1
+    )
+    assert (answer.error_code, answer.error_message) == (0, "NONE")
+
+
+# ---- CreateTopics / DeleteTopics ----
+
+
+def _topic_names(conn) -> set[str]:
+    Metadata = messages.request_type(ApiKey.METADATA)
+    answer = conn.request(ApiKey.METADATA, Metadata(topics=None), 1)
+    return {t.name for t in answer.topics}
+
+
+def test_create_topics_v0_v1_and_delete_topics_v0(broker_conn):
+    _, conn = broker_conn
+    assert _create(conn, "made-v0", version=0).error_code == ErrorCode.NONE
+    checked = _create(conn, "checked-v1", version=1, validate_only=True)
+    assert (checked.error_code, checked.error_message) == (0, None)
+    assert _create(conn, "made-v0", version=1).error_code == ErrorCode.TOPIC_ALREADY_EXISTS
+    names = _topic_names(conn)
+    assert "made-v0" in names and "checked-v1" not in names
+
+    Request = messages.request_type(ApiKey.DELETE_TOPICS)
+    answer = conn.request(
+        ApiKey.DELETE_TOPICS, Request(topic_names=["made-v0", "absent"], timeout_ms=10_000), 0
+    )
+    assert [(r.name, r.error_code) for r in answer.responses] == [
+        ("made-v0", ErrorCode.NONE),
+        ("absent", ErrorCode.UNKNOWN_TOPIC_OR_PARTITION),
+    ]
+    assert "made-v0" not in _topic_names(conn)
+
+
+def test_delete_topics_disabled_is_an_invalid_request_before_v3(broker_factory):
+    broker = broker_factory(delete_topic_enable="false")
+    host, port = broker.bootstrap.rsplit(":", 1)
+    with Connection(host, int(port), GUARD_S) as conn:
+        _create(conn, "kept")
+        Request = messages.request_type(ApiKey.DELETE_TOPICS)
+        for version, error in (
+            (0, ErrorCode.INVALID_REQUEST),
+            (2, ErrorCode.INVALID_REQUEST),
+            (3, ErrorCode.TOPIC_DELETION_DISABLED),
+        ):
+            answer = conn.request(
+                ApiKey.DELETE_TOPICS, Request(topic_names=["kept"], timeout_ms=10_000), version
+            )
+            assert answer.responses[0].error_code == error, version
+
+
+# ---- DescribeConfigs ----
+
+
+def _describe(conn, version, resource_type, name, keys=None, documentation=False):
+    Request = messages.request_type(ApiKey.DESCRIBE_CONFIGS)
+    resource = Request.DescribeConfigsResource(
+        resource_type=resource_type, resource_name=name, configuration_keys=keys
+    )
+    answer = conn.request(
+        ApiKey.DESCRIBE_CONFIGS,
+        Request(resources=[resource], include_documentation=documentation),
+        version,
+    )
+    (result,) = answer.results
+    assert result.error_code == 0, result
+    return {c.name: c for c in result.configs}
+
+
+def test_describe_configs_v0_answers_values_without_sources(broker_conn):
+    _, conn = broker_conn
+    _create(conn, TOPIC)
+    configs = _describe(conn, 0, 2, TOPIC)
+    assert configs["cleanup.policy"].value == "delete"
+    assert configs["retention.ms"].value == "604800000"
+    # Kafka 3.9 never sets v0's IsDefault.
+    assert not any(c.is_default for c in configs.values())
+    # An empty key list asks for every key, as null does.
+    assert _describe(conn, 0, 2, TOPIC, keys=[]).keys() == configs.keys()
+
+
+def test_describe_configs_v3_types_and_documentation(broker_conn):
+    _, conn = broker_conn
+    _create(conn, TOPIC)
+    topic = _describe(conn, 3, 2, TOPIC, documentation=True)
+    assert topic["retention.ms"].config_type == 5  # LONG
+    assert topic["cleanup.policy"].config_type == 7  # LIST
+    assert topic["min.cleanable.dirty.ratio"].config_type == 6  # DOUBLE
+    assert topic["preallocate"].config_type == 1  # BOOLEAN
+    assert topic["max.message.bytes"].config_type == 3  # INT
+    assert all(c.config_type != 0 and c.documentation for c in topic.values())
+    broker = _describe(conn, 4, 4, "0", documentation=False)
+    assert broker["offsets.topic.replication.factor"].config_type == 4  # SHORT
+    assert broker["zookeeper.connect"].config_type == 2  # STRING
+    assert all(c.config_type != 0 and c.documentation is None for c in broker.values())

@@ -317,6 +317,6 @@ def test_the_group_apis_are_advertised(conn):
     for api_key in (FIND_COORDINATOR, JOIN, SYNC, HEARTBEAT, LEAVE, COMMIT, FETCH):
         assert api_key in conn.versions
     assert conn.versions[JOIN] == (0, 9)
-    assert conn.versions[COMMIT] == (2, 9)
-    assert conn.versions[FETCH] == (1, 9)
+    assert conn.versions[COMMIT] == (0, 9)
+    assert conn.versions[FETCH] == (0, 9)
     assert conn.versions[OFFSET_DELETE] == (0, 0)

@@ -525,3 +525,13 @@ async def test_a_topic_created_again_under_its_name_replaces_the_old_one(zk_conn
         )
         await topics_seen.wait_for(lambda _: watcher.topics["again"].partitions == 3)
         assert watcher.topics["again"].configs == {"a": "b"}
+
+
+async def test_offset_commit_v0_offsets_are_kafkas_consumer_znodes(zk_connect):
+    async with open_zookeeper_store(zk_connect, **FAST) as store:
+        assert await store.get_consumer_offset("old-group", "t", 3) is None
+        await store.set_consumer_offset("old-group", "t", 3, 42)
+        data, _ = await store.get_raw("/consumers/old-group/offsets/t/3")
+        assert data == b"42"  # what Kafka's ZooKeeper consumers wrote and read
+        await store.set_consumer_offset("old-group", "t", 3, 43)
+        assert await store.get_consumer_offset("old-group", "t", 3) == 43

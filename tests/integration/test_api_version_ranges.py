@@ -353,3 +353,46 @@ def test_describe_configs_v3_types_and_documentation(broker_conn):
     assert broker["offsets.topic.replication.factor"].config_type == 4  # SHORT
     assert broker["zookeeper.connect"].config_type == 2  # STRING
     assert all(c.config_type != 0 and c.documentation is None for c in broker.values())
+
+
+# ---- a real client speaking the old versions ----
+
+
+@pytest.mark.parametrize(
+    ("api_version", "storage"),
+    [
+        # ListOffsets v0, OffsetCommit v0, OffsetFetch v0: ZooKeeper-era offsets.
+        ((0, 8, 1), "zookeeper"),
+        # ListOffsets v0, FindCoordinator v0, OffsetCommit v1, OffsetFetch v1.
+        ((0, 8, 2), "kafka"),
+    ],
+)
+def test_kafka_python_pinned_to_an_old_broker_lists_commits_and_reads_offsets(
+    broker_conn, api_version, storage
+):
+    from kafka import KafkaConsumer, TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    broker, conn = broker_conn
+    _create(conn, TOPIC)
+    _produce(broker.bootstrap, TOPIC, 4)
+    tp = TopicPartition(TOPIC, 0)
+    consumer = KafkaConsumer(
+        bootstrap_servers=broker.bootstrap,
+        api_version=api_version,
+        group_id=f"old-{storage}",
+        enable_auto_commit=False,
+        request_timeout_ms=10_000,
+    )
+    try:
+        consumer.assign([tp])
+        assert consumer.beginning_offsets([tp]) == {tp: 0}
+        assert consumer.end_offsets([tp]) == {tp: 4}
+        consumer.commit({tp: OffsetAndMetadata(3, "", -1)})
+        assert consumer.committed(tp) == 3
+    finally:
+        consumer.close()
+    # Where the offset went: OffsetFetch v0 reads ZooKeeper's, v1 the coordinator's.
+    in_store = _fetch(conn, 0, f"old-{storage}")[0]
+    in_coordinator = _fetch(conn, 1, f"old-{storage}")[0]
+    assert (in_store, in_coordinator) == ((3, -1) if storage == "zookeeper" else (-1, 3))

@@ -40,9 +40,11 @@ def _produce(bootstrap: str, topic: str, count: int) -> None:
     assert producer.flush(10) == 0
 
 
-def _create(conn: Connection, name: str, version: int = 2, **fields):
+def _create(conn: Connection, name: str, version: int = 2, configs=(), **fields):
     Request = messages.request_type(ApiKey.CREATE_TOPICS)
-    topic = Request.CreatableTopic(name=name, num_partitions=1, replication_factor=1)
+    topic = Request.CreatableTopic(
+        name=name, num_partitions=1, replication_factor=1, configs=list(configs)
+    )
     answer = conn.request(
         ApiKey.CREATE_TOPICS, Request(topics=[topic], timeout_ms=10_000, **fields), version
     )
@@ -120,6 +122,39 @@ def test_list_offsets_v0_answers_old_style_offset_lists(broker_conn):
     assert max_timestamp.error_code == ErrorCode.UNSUPPORTED_VERSION
     (unknown,) = _list_offsets(conn, 0, (7, -1, 1))
     assert unknown.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+
+
+def test_list_offsets_v0_lists_segment_base_offsets_newest_first(broker_conn):
+    broker, conn = broker_conn
+    Request = messages.request_type(ApiKey.CREATE_TOPICS)
+    # One batch per segment: every append rolls.
+    small = Request.CreatableTopicConfig(name="segment.bytes", value="100")
+    assert _create(conn, TOPIC, configs=[small]).error_code == ErrorCode.NONE
+    _produce(broker.bootstrap, TOPIC, 5)
+
+    (every,) = _list_offsets(conn, 0, (0, -1, 10))
+    assert every.old_style_offsets == [5, 4, 3, 2, 1, 0]
+    (newest,) = _list_offsets(conn, 0, (0, -1, 3))
+    assert newest.old_style_offsets == [5, 4, 3]
+
+    # The log start offset moves: -2 (v0) and -4 (v8) follow it.
+    DeleteRecords = messages.request_type(ApiKey.DELETE_RECORDS)
+    conn.request(
+        ApiKey.DELETE_RECORDS,
+        DeleteRecords(
+            topics=[
+                DeleteRecords.DeleteRecordsTopic(
+                    name=TOPIC,
+                    partitions=[DeleteRecords.DeleteRecordsPartition(partition_index=0, offset=2)],
+                )
+            ],
+            timeout_ms=10_000,
+        ),
+    )
+    (earliest,) = _list_offsets(conn, 0, (0, -2, 10))
+    assert earliest.old_style_offsets == [2]
+    (earliest_local,) = _list_offsets(conn, 8, (0, -4))
+    assert earliest_local.offset == 2
 
 
 def test_list_offsets_special_timestamps_per_version(broker_conn):

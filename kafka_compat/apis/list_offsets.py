@@ -24,8 +24,9 @@ Version notes: v0 MaxNumOffsets and OldStyleOffsets: up to that many offsets, ne
     v6 flexible · v7 max timestamp (-3) · v8 earliest local (-4, KIP-405): the log
     start offset, as Kafka without tiered storage · v9 latest tiered (-5): offset -1,
     leader epoch -1 (nothing is tiered).
-Left out: v10+ (TimeoutMs for remote storage; Kafka 4.x). Replica ids other than -1
-    are not told apart (a debugging replica id -2 does not read from followers).
+Left out: v10+ (TimeoutMs for remote storage; Kafka 4.x). v1+ answers every replica id
+    as a consumer (Kafka bounds a broker's or a debugging client's (-2) answers by the
+    log end offset, and lets -2 ask a follower).
 """
 
 from __future__ import annotations

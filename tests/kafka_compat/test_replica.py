@@ -223,3 +223,32 @@ def test_a_follower_tracks_the_lso_from_its_own_log_and_the_leaders_high_waterma
     follower.follower_hw(3)
     assert (follower.high_watermark, follower.last_stable_offset) == (3, 3)
     assert follower.log.segments.active.txn_index.all_aborted_txns()[0].producer_id == 5
+
+
+def test_list_offsets_v0_caps_a_consumers_offsets_at_the_high_watermark(tmp_path):
+    partition = _partition(tmp_path)
+    partition.make_leader(1, [1, 2], [1, 2], 0)
+    for _ in range(3):
+        _append(partition)
+    partition.update_follower(2, 1)
+    assert partition.high_watermark == 1
+    # Kafka's legacyFetchOffsetsForTimestamp: the log end for a broker, the high
+    # watermark in its place for a consumer.
+    assert partition.legacy_offsets_before(-1, 10, from_consumer=False) == [3, 0]
+    assert partition.legacy_offsets_before(-1, 10, from_consumer=True) == [1, 0]
+    assert partition.legacy_offsets_before(-2, 10, from_consumer=True) == [0]
+    assert partition.legacy_offsets_before(-1, 0, from_consumer=False) == []
+
+
+def test_list_offsets_tiered_timestamps_without_tiered_storage(tmp_path):
+    partition = _partition(tmp_path)
+    partition.make_leader(4, [1], [1], 0)
+    _append(partition)
+    earliest_local = partition.offset_for_timestamp(-4)
+    assert (earliest_local.offset, earliest_local.leader_epoch) == (0, 4)
+    latest_tiered = partition.offset_for_timestamp(-5)
+    assert (latest_tiered.timestamp, latest_tiered.offset, latest_tiered.leader_epoch) == (
+        -1,
+        -1,
+        -1,
+    )

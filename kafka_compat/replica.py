@@ -647,6 +647,17 @@ class Partition:
             offsets = [high_watermark, *(o for o in offsets if o <= high_watermark)]
         return offsets
 
+    def has_open_transaction(self, producer_id: int, epoch: int) -> bool:
+        """Whether the producer (at this epoch) has a transaction open here: KIP-890's
+        check is needed only before its first batch on the partition."""
+        state = getattr(self.log, "producer_state", None)  # None: offline or not hosted
+        entry = None if state is None else state.last_entry(producer_id)
+        return (
+            entry is not None
+            and entry.current_txn_first_offset is not None
+            and entry.producer_epoch == epoch
+        )
+
     def active_producers(self) -> list[ProducerStateEntry]:
         """DescribeProducers: the producers the log's state holds (leader or follower,
         as Kafka's Partition.activeProducerState)."""

@@ -81,16 +81,7 @@ class PartitionVerifier:
         partition = self.replica_manager.get_partition(*tp)
         if partition is None or not partition.is_leader:
             return False  # the append answers NOT_LEADER_OR_FOLLOWER or the like
-        log_ = getattr(partition, "log", None)
-        state = getattr(log_, "producer_state", None)
-        if state is None:
-            return False  # not hosted here: the append answers for it
-        entry = state.last_entry(producer_id)
-        return not (
-            entry is not None
-            and entry.current_txn_first_offset is not None
-            and entry.producer_epoch == epoch
-        )
+        return not partition.has_open_transaction(producer_id, epoch)
 
     async def verify(
         self, transactional_id: str, producer_id: int, epoch: int, partitions: list[TopicPartition]

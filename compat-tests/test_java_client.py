@@ -36,6 +36,7 @@ SCENARIOS = [
     "admin_configs",
     "admin_consumer_groups",
     "admin_cluster",
+    "admin_log_dirs",
     "admin_delete_records",
     "admin_elect_leaders",
     "admin_reassignments",
@@ -222,6 +223,16 @@ def test_admin_describe_cluster_and_features(java_results, served_broker):
     assert got["controller"] == 0
     assert isinstance(got["supported_features"], dict)  # describeFeatures answered
     assert isinstance(got["finalized_features"], dict)
+
+
+def test_admin_describe_log_dirs(java_results, served_broker):
+    got = result(java_results, "admin_log_dirs")
+    [log_dir] = got["dirs"]
+    assert log_dir["path"] == str(served_broker.data_dir.absolute())
+    assert log_dir["error"] is None
+    # Partition 0 holds one batch of one record (61-byte batch header + 18-byte record).
+    sizes = {tp.rsplit("-", 1)[1]: size for tp, size in log_dir["replicas"].items()}
+    assert sizes == {"0": 79, "1": 0}
 
 
 def test_admin_delete_records(java_results):

@@ -29,6 +29,7 @@ SCENARIOS = [
     "producer_compression",
     "consumer_assign_seek",
     "consumer_subscribe_commit",
+    "consumer_cooperative_rebalance",
     "transactions",
     "transactions_consume_transform_produce",
     "admin_transactions",
@@ -38,6 +39,7 @@ SCENARIOS = [
     "admin_cluster",
     "admin_log_dirs",
     "admin_delete_records",
+    "admin_list_offsets",
     "admin_elect_leaders",
     "admin_reassignments",
 ]
@@ -111,6 +113,21 @@ def test_consumer_subscribe_commit_sync_and_committed(java_results):
     assert int(got["generation"]) >= 1
     # A new member of the group resumes at the committed offsets: only the new records.
     assert got["resumed"] == [f"second-{i}" for i in range(4)]
+
+
+def test_consumer_cooperative_sticky_rebalance(java_results):
+    got = result(java_results, "consumer_cooperative_rebalance")
+    assert got["first_alone"] == [0, 1, 2, 3]
+    # KIP-429: the first member gives up half (one rebalance) and the second member gets
+    # it in the next: generation 3, each with two partitions.
+    assert sorted(got["first_shared"] + got["second_shared"]) == [0, 1, 2, 3]
+    assert len(got["first_shared"]) == len(got["second_shared"]) == 2
+    assert got["generation"] == 3
+    # Records written afterwards: each read once, by the member owning its partition.
+    seen = got["seen_first"] + got["seen_second"]
+    assert sorted(seen) == sorted(f"{i % 4}:v{i}" for i in range(20))
+    assert {int(r.split(":")[0]) for r in got["seen_first"]} == set(got["first_shared"])
+    assert {int(r.split(":")[0]) for r in got["seen_second"]} == set(got["second_shared"])
 
 
 def test_transactions_commit_abort_read_committed_and_send_offsets(java_results):
@@ -241,6 +258,19 @@ def test_admin_delete_records(java_results):
     assert got["beyond_hw_error"] == "OffsetOutOfRangeException"
     assert got["beginning"] == 4
     assert got["values"] == [f"v{i}" for i in range(4, 10)]
+
+
+def test_admin_list_offsets_and_delete_group_offsets(java_results):
+    got = result(java_results, "admin_list_offsets")
+    # Records with timestamps base + 0, 5000, 2000, 1000: [offset, timestamp - base].
+    assert got["offsets"] == {
+        "earliest": [0, -1],
+        "latest": [4, -1],
+        "max_timestamp": [1, 5000],  # KIP-734
+        "for_1500": [1, 5000],  # the first record at or after the timestamp
+    }
+    assert list(got["group_before"].values()) == [3]
+    assert got["group_after_delete"] == {}  # OffsetDelete on an empty group
 
 
 def test_admin_elect_leaders_on_a_single_node(java_results):

@@ -324,4 +324,31 @@ final class AdminScenarios {
                 "unknown_broker_error", badBroker,
                 "replicas", ((Map<?, ?>) ((List<?>) describeTopic(admin, topic).get("partitions")).get(0)).get("replicas"));
     }
+
+    /** Admin listOffsets (earliest, latest, max timestamp, for a timestamp) and deleteConsumerGroupOffsets. */
+    static Object listOffsetsAndDeleteGroupOffsets(Ctx ctx) throws Exception {
+        Admin admin = ctx.admin();
+        String topic = ctx.name("lo");
+        String group = ctx.name("lo-group");
+        ctx.createTopic(topic, 1);
+        TopicPartition tp = new TopicPartition(topic, 0);
+        long base = System.currentTimeMillis() - 60_000;
+        KafkaProducer<String, String> producer = ctx.producer("acks", "all", "linger.ms", 0);
+        long[] stamps = {0, 5000, 2000, 1000};  // the max timestamp is the second record's
+        for (long stamp : stamps) producer.send(new ProducerRecord<>(topic, 0, base + stamp, "k", "v")).get();
+        Map<String, Object> out = new TreeMap<>();
+        Map<String, org.apache.kafka.clients.admin.OffsetSpec> specs = Map.of(
+                "earliest", org.apache.kafka.clients.admin.OffsetSpec.earliest(),
+                "latest", org.apache.kafka.clients.admin.OffsetSpec.latest(),
+                "max_timestamp", org.apache.kafka.clients.admin.OffsetSpec.maxTimestamp(),
+                "for_1500", org.apache.kafka.clients.admin.OffsetSpec.forTimestamp(base + 1500));
+        for (Map.Entry<String, org.apache.kafka.clients.admin.OffsetSpec> e : specs.entrySet()) {
+            var info = Ctx.get(admin.listOffsets(Map.of(tp, e.getValue())).partitionResult(tp));
+            out.put(e.getKey(), List.of(info.offset(), info.timestamp() < 0 ? info.timestamp() : info.timestamp() - base));
+        }
+        Ctx.get(admin.alterConsumerGroupOffsets(group, Map.of(tp, new OffsetAndMetadata(3))).all());
+        Map<String, Object> before = offsets(admin, group);
+        Ctx.get(admin.deleteConsumerGroupOffsets(group, Set.of(tp)).all());
+        return Json.obj("offsets", out, "group_before", before, "group_after_delete", offsets(admin, group));
+    }
 }

@@ -133,4 +133,60 @@ final class ClientScenarios {
                 "generation", generation,
                 "resumed", resumedValues);
     }
+
+    private static List<Integer> partitionsOf(KafkaConsumer<String, String> consumer) {
+        List<Integer> out = new ArrayList<>();
+        for (TopicPartition tp : consumer.assignment()) out.add(tp.partition());
+        out.sort(null);
+        return out;
+    }
+
+    /**
+     * Two members with the cooperative-sticky assignor (incremental rebalance, KIP-429):
+     * the second one's join moves half the partitions without the first giving up the rest;
+     * records written afterwards are read once, by one member or the other.
+     */
+    static Object consumerCooperativeRebalance(Ctx ctx) throws Exception {
+        String topic = ctx.name("coop");
+        String group = ctx.name("coop-group");
+        ctx.createTopic(topic, 4);
+        Object[] config = {"group.id", group, "auto.offset.reset", "earliest", "enable.auto.commit", false,
+                "partition.assignment.strategy",
+                "org.apache.kafka.clients.consumer.CooperativeStickyAssignor"};
+        KafkaConsumer<String, String> first = ctx.consumer(config);
+        first.subscribe(List.of(topic));
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(Ctx.TIMEOUT_S);
+        while (first.assignment().size() < 4 && System.nanoTime() < deadline) {
+            first.poll(java.time.Duration.ofMillis(100));
+        }
+        List<Integer> firstAlone = partitionsOf(first);
+        KafkaConsumer<String, String> second = ctx.consumer(config);
+        second.subscribe(List.of(topic));
+        // Cooperative: the first member keeps what it is not asked to give up, and the
+        // revoked half goes to the second member in a follow-up rebalance.
+        while ((first.assignment().size() != 2 || second.assignment().size() != 2)
+                && System.nanoTime() < deadline) {
+            first.poll(java.time.Duration.ofMillis(100));
+            second.poll(java.time.Duration.ofMillis(100));
+        }
+        List<Integer> firstShared = partitionsOf(first);
+        List<Integer> secondShared = partitionsOf(second);
+
+        KafkaProducer<String, String> producer = ctx.producer("acks", "all");
+        for (int i = 0; i < 20; i++) producer.send(new ProducerRecord<>(topic, i % 4, "k", "v" + i));
+        producer.flush();
+        List<String> seenFirst = new ArrayList<>();
+        List<String> seenSecond = new ArrayList<>();
+        while (seenFirst.size() + seenSecond.size() < 20 && System.nanoTime() < deadline) {
+            first.poll(java.time.Duration.ofMillis(100)).forEach(r -> seenFirst.add(r.partition() + ":" + r.value()));
+            second.poll(java.time.Duration.ofMillis(100)).forEach(r -> seenSecond.add(r.partition() + ":" + r.value()));
+        }
+        return Json.obj(
+                "first_alone", firstAlone,
+                "first_shared", firstShared,
+                "second_shared", secondShared,
+                "generation", first.groupMetadata().generationId(),
+                "seen_first", seenFirst,
+                "seen_second", seenSecond);
+    }
 }

@@ -38,6 +38,7 @@ public final class Main {
         SCENARIOS.put("producer_compression", ClientScenarios::producerCompression);
         SCENARIOS.put("consumer_assign_seek", ClientScenarios::consumerAssignSeek);
         SCENARIOS.put("consumer_subscribe_commit", ClientScenarios::consumerSubscribeCommit);
+        SCENARIOS.put("consumer_cooperative_rebalance", ClientScenarios::consumerCooperativeRebalance);
         SCENARIOS.put("transactions", TxnScenarios::transactions);
         SCENARIOS.put("transactions_consume_transform_produce", TxnScenarios::consumeTransformProduce);
         SCENARIOS.put("admin_transactions", TxnScenarios::adminTransactions);
@@ -47,6 +48,7 @@ public final class Main {
         SCENARIOS.put("admin_cluster", AdminScenarios::cluster);
         SCENARIOS.put("admin_log_dirs", AdminScenarios::logDirs);
         SCENARIOS.put("admin_delete_records", AdminScenarios::deleteRecords);
+        SCENARIOS.put("admin_list_offsets", AdminScenarios::listOffsetsAndDeleteGroupOffsets);
         SCENARIOS.put("admin_elect_leaders", AdminScenarios::electLeaders);
         SCENARIOS.put("admin_reassignments", AdminScenarios::reassignments);
     }

@@ -189,4 +189,22 @@ final class ClientScenarios {
                 "seen_first", seenFirst,
                 "seen_second", seenSecond);
     }
+
+    /** subscribe with group.protocol=consumer (KIP-848: ConsumerGroupHeartbeat), commitSync. */
+    static Object consumerProtocolConsumer(Ctx ctx) throws Exception {
+        String topic = ctx.name("kip848");
+        String group = ctx.name("kip848-group");
+        ctx.createTopic(topic, 2);
+        KafkaProducer<String, String> producer = ctx.producer("acks", "all");
+        for (int i = 0; i < 6; i++) producer.send(new ProducerRecord<>(topic, i % 2, "k" + i, "v" + i));
+        producer.flush();
+        KafkaConsumer<String, String> consumer = ctx.consumer("group.id", group, "group.protocol", "consumer",
+                "auto.offset.reset", "earliest", "enable.auto.commit", false);
+        consumer.subscribe(List.of(topic));
+        List<String> values = Ctx.values(Ctx.poll(consumer, 6));
+        values.sort(null);
+        consumer.commitSync();
+        return Json.obj("values", values, "assignment", partitionsOf(consumer),
+                "member_epoch", consumer.groupMetadata().generationId());
+    }
 }

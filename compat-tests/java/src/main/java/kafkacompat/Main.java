@@ -39,6 +39,8 @@ public final class Main {
         SCENARIOS.put("consumer_assign_seek", ClientScenarios::consumerAssignSeek);
         SCENARIOS.put("consumer_subscribe_commit", ClientScenarios::consumerSubscribeCommit);
         SCENARIOS.put("consumer_cooperative_rebalance", ClientScenarios::consumerCooperativeRebalance);
+        // Not in test_java_client.py yet: the broker has no KIP-848 protocol (issue 12).
+        SCENARIOS.put("consumer_protocol_consumer", ClientScenarios::consumerProtocolConsumer);
         SCENARIOS.put("transactions", TxnScenarios::transactions);
         SCENARIOS.put("transactions_consume_transform_produce", TxnScenarios::consumeTransformProduce);
         SCENARIOS.put("admin_transactions", TxnScenarios::adminTransactions);

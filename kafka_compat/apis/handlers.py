@@ -11,6 +11,7 @@ from kafka_compat.apis import (  # noqa: F401
     fetch,
     groups,
     list_offsets,
+    log_dirs,
     metadata,
     offsets,
     produce,

@@ -24,11 +24,18 @@ Behavior: consumers read whole record batches up to the high watermark, from the
     aborted transactions (producer id, first offset) overlapping the batches returned,
     from the segments' .txnindex (an empty list when none; null for read_uncommitted,
     as Kafka); aborted batches and markers are returned, clients drop them.
+    Incremental fetch sessions (KIP-227, kafka_compat/fetch_session.py): epoch 0 is
+    a full fetch that opens a session when the cache has room (its id in the
+    response); epoch > 0 updates the session (its partitions, forgotten ones out) and
+    reads all of it, waiting on all of it, but answers only partitions that changed
+    (records, high watermark, log start offset, preferred replica, error); epoch -1
+    is sessionless (closing the session named). Unknown session:
+    FETCH_SESSION_ID_NOT_FOUND; wrong epoch: INVALID_FETCH_SESSION_EPOCH (top-level,
+    no partitions, session id 0).
 Version notes: v4 LastStableOffset, AbortedTransactions · v5 LogStartOffset · v7 fetch
-    sessions (declined: session id 0, clients keep sending full fetches) · v9
-    CurrentLeaderEpoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH) · v11 RackId,
-    PreferredReadReplica, reads from followers · v12 flexible.
-Left out: fetch sessions (KIP-227), v13+ (topic ids).
+    sessions · v9 CurrentLeaderEpoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH) ·
+    v11 RackId, PreferredReadReplica, reads from followers · v12 flexible.
+Left out: v13+ (topic ids, FETCH_SESSION_TOPIC_ID_ERROR), the fetch session metrics.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from kafka_compat.cluster.membership import ClusterMembership, cluster_store
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import LocalStore, MetadataStore, new_cluster_id
 from kafka_compat.config import BrokerConfig, ConfigError
+from kafka_compat.fetch_session import FetchSessionCache
 from kafka_compat.groups import GroupConfig, GroupCoordinator, GroupMetadataManager
 from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
@@ -132,6 +133,7 @@ class Broker:
             txn_coordinator=self.txn_coordinator,
             txn_verifier=txn_verifier,
             cluster=self.cluster,
+            fetch_sessions=FetchSessionCache(config["max.incremental.fetch.session.cache.slots"]),
         )
 
     def _use_store(self, store: MetadataStore) -> None:

@@ -174,6 +174,7 @@ BROKER_KEYS: dict[str, Key] = {
         Key("replica.fetch.max.bytes", _at_least(0), "1048576"),
         Key("replica.fetch.response.max.bytes", _at_least(0), "10485760"),
         Key("replica.fetch.backoff.ms", _at_least(0), "1000"),
+        Key("max.incremental.fetch.session.cache.slots", _at_least(0), "1000"),
         Key("replica.high.watermark.checkpoint.interval.ms", _at_least(1), "5000"),
         Key("zookeeper.session.timeout.ms", _at_least(1), "18000"),
         Key("zookeeper.connection.timeout.ms", _at_least(1), None),

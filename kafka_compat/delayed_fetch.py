@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import trio
 
-from kafka_compat.replica import OffsetNotAvailable, Partition
+from kafka_compat.replica import FetchIsolation, OffsetNotAvailable, Partition
 from protocol.errors import ErrorCode
 from storage.errors import LogError
 
@@ -149,12 +149,25 @@ class FetchRead:
             if self.selector is not None and partition.is_leader:
                 preferred = self.selector.preferred(partition, wanted.fetch_offset)
             if preferred < 0:  # else no records: the client reads from `preferred`
-                records, _, _, aborted = partition.read(
-                    wanted.fetch_offset,
-                    min(wanted.partition_max_bytes, max(0, remaining)),
-                    self.isolation,
-                    min_one_batch=min_one_batch,
-                )
+                fetch_offset = wanted.fetch_offset
+                isolation = self.isolation
+                if isolation is FetchIsolation.HIGH_WATERMARK:
+                    bound = high_watermark
+                elif isolation is FetchIsolation.LOG_END:
+                    bound = partition.log_end_offset
+                else:
+                    bound = last_stable_offset
+                if fetch_offset == bound and fetch_offset >= log_start_offset:
+                    # Caught up: nothing to read (most partitions of a quiet consumer).
+                    if isolation is FetchIsolation.TXN_COMMITTED:
+                        aborted = []
+                else:
+                    records, _, _, aborted = partition.read(
+                        fetch_offset,
+                        min(wanted.partition_max_bytes, max(0, remaining)),
+                        isolation,
+                        min_one_batch=min_one_batch,
+                    )
         except LogError as exc:  # OFFSET_OUT_OF_RANGE (with the bounds), not leader, ...
             self.has_error = True
             error = exc.error_code

@@ -17,6 +17,7 @@ import trio
 from kafka_compat.cluster.client import BrokerClient, BrokerClientError
 from kafka_compat.config import BrokerConfig
 from kafka_compat.events import Signal
+from kafka_compat.fetch_session import INITIAL_EPOCH, INVALID_SESSION_ID, next_epoch
 from kafka_compat.replica import Partition
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -31,6 +32,65 @@ OFFSET_FOR_LEADER_EPOCH_VERSION = 3
 
 FetchRequest = messages.request_type(ApiKey.FETCH)
 EpochRequest = messages.request_type(ApiKey.OFFSET_FOR_LEADER_EPOCH)
+
+
+class FollowerFetchSession:
+    """The follower's side of a fetch session on its leader (Kafka's
+    FetchSessionHandler): a full fetch opens it, then each fetch names only the
+    partitions whose fetch parameters changed, and those this follower stopped
+    fetching (forgotten); the leader answers only partitions that changed."""
+
+    def __init__(self) -> None:
+        self.session_id = INVALID_SESSION_ID
+        self.epoch = INITIAL_EPOCH
+        # What the leader's session holds: key -> the fetch parameters last sent
+        self.sent: dict[tuple[str, int], tuple] = {}
+
+    def build(self, wanted: dict) -> tuple[int, int, dict, list[tuple[str, int]]]:
+        """(session id, epoch, the partitions to send, the keys to forget)."""
+        if self.session_id == INVALID_SESSION_ID or self.epoch == INITIAL_EPOCH:
+            # A full fetch; epoch 0 with our old id also closes that session.
+            self.sent = {key: _params(p) for key, p in wanted.items()}
+            return self.session_id, INITIAL_EPOCH, wanted, []
+        sent = self.sent
+        to_send = {}
+        for key, fetch_partition in wanted.items():
+            params = _params(fetch_partition)
+            if sent.get(key) != params:
+                sent[key] = params
+                to_send[key] = fetch_partition
+        forgotten = [key for key in sent if key not in wanted]
+        for key in forgotten:
+            del sent[key]
+        return self.session_id, self.epoch, to_send, forgotten
+
+    def handle_response(self, response, full: bool) -> bool:
+        """Advance the session; False on a session error (its partitions hold nothing)."""
+        error = response.error_code
+        if error != ErrorCode.NONE:
+            if error == ErrorCode.FETCH_SESSION_ID_NOT_FOUND:
+                self.session_id = INVALID_SESSION_ID
+            self.epoch = INITIAL_EPOCH
+            return False
+        if full or response.session_id == INVALID_SESSION_ID:
+            # A new session (or none: the leader's cache had no room, or it closed ours).
+            self.session_id = response.session_id
+            self.epoch = next_epoch(INITIAL_EPOCH) if self.session_id else INITIAL_EPOCH
+        else:
+            self.epoch = next_epoch(self.epoch)
+        return True
+
+    def reset(self) -> None:
+        self.epoch = INITIAL_EPOCH
+
+
+def _params(fetch_partition) -> tuple:
+    return (
+        fetch_partition.fetch_offset,
+        fetch_partition.log_start_offset,
+        fetch_partition.current_leader_epoch,
+        fetch_partition.partition_max_bytes,
+    )
 
 
 class FollowerFetcher:
@@ -56,6 +116,7 @@ class FollowerFetcher:
         self.max_bytes = config["replica.fetch.max.bytes"]
         self.response_max_bytes = config["replica.fetch.response.max.bytes"]
         self.backoff = config["replica.fetch.backoff.ms"] / 1000
+        self.session = FollowerFetchSession()
 
     def __repr__(self) -> str:
         return f"FollowerFetcher(leader {self.leader} at {self.endpoint[0]}:{self.endpoint[1]})"
@@ -185,33 +246,49 @@ class FollowerFetcher:
         return True
 
     async def _fetch(self, client: BrokerClient) -> None:
-        by_topic: dict[str, list] = {}
+        wanted: dict[tuple[str, int], object] = {}
         asked: dict[tuple[str, int], tuple[Partition, int, int]] = {}
         for key, partition in self.partitions.items():
             offset = partition.log.log_end_offset
             asked[key] = (partition, partition.leader_epoch, offset)
-            by_topic.setdefault(key[0], []).append(
-                FetchRequest.FetchPartition(
-                    partition=key[1],
-                    current_leader_epoch=partition.leader_epoch,
-                    fetch_offset=offset,
-                    log_start_offset=partition.log.log_start_offset,
-                    partition_max_bytes=self.max_bytes,
-                )
+            wanted[key] = FetchRequest.FetchPartition(
+                partition=key[1],
+                current_leader_epoch=partition.leader_epoch,
+                fetch_offset=offset,
+                log_start_offset=partition.log.log_start_offset,
+                partition_max_bytes=self.max_bytes,
             )
+        session = self.session
+        session_id, epoch, to_send, forgotten = session.build(wanted)
+        by_topic: dict[str, list] = {}
+        for (topic, _), fetch_partition in to_send.items():
+            by_topic.setdefault(topic, []).append(fetch_partition)
+        forgotten_by_topic: dict[str, list[int]] = {}
+        for topic, index in forgotten:
+            forgotten_by_topic.setdefault(topic, []).append(index)
         request = FetchRequest(
             replica_id=self.node_id,
             max_wait_ms=self.max_wait_ms,
             min_bytes=1,
             max_bytes=self.response_max_bytes,
             isolation_level=0,
-            session_id=0,
-            session_epoch=-1,
+            session_id=session_id,
+            session_epoch=epoch,
             topics=[FetchRequest.FetchTopic(topic=t, partitions=p) for t, p in by_topic.items()],
-            forgotten_topics_data=[],
+            forgotten_topics_data=[
+                FetchRequest.ForgottenTopic(topic=t, partitions=p)
+                for t, p in forgotten_by_topic.items()
+            ],
             rack_id="",
         )
-        response = await client.send(ApiKey.FETCH, FETCH_VERSION, request)
+        try:
+            response = await client.send(ApiKey.FETCH, FETCH_VERSION, request)
+        except BrokerClientError:
+            session.reset()  # what the leader holds is unknown: start over with a full fetch
+            raise
+        if not session.handle_response(response, epoch == INITIAL_EPOCH):
+            log.debug("%s: fetch session error %s", self, ErrorCode(response.error_code).name)
+            return  # the next round is a full fetch
         backoff = False
         answers = self._current_answers(response.responses, asked, lambda d: d.partition_index)
         for key, partition, offset, data in answers:

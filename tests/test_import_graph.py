@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "kafka_compat.replica_fetcher": 4,
     "kafka_compat.replica_manager": 4,
     "kafka_compat.delayed_fetch": 4,
+    "kafka_compat.fetch_session": 4,
     "kafka_compat.replica_selector": 4,
     "kafka_compat.groups": 5,
     "kafka_compat.txn": 5,

@@ -24,16 +24,24 @@ Behavior: consumers read whole record batches up to the high watermark, from the
     aborted transactions (producer id, first offset) overlapping the batches returned,
     from the segments' .txnindex (an empty list when none; null for read_uncommitted,
     as Kafka); aborted batches and markers are returned, clients drop them.
+    Incremental fetch sessions (KIP-227, kafka_compat/fetch_session.py): epoch 0 is
+    a full fetch that opens a session when the cache has room (its id in the
+    response); epoch > 0 updates the session (its partitions, forgotten ones out) and
+    reads all of it, waiting on all of it, but answers only partitions that changed
+    (records, high watermark, log start offset, preferred replica, error); epoch -1
+    is sessionless (closing the session named). Unknown session:
+    FETCH_SESSION_ID_NOT_FOUND; wrong epoch: INVALID_FETCH_SESSION_EPOCH (top-level,
+    no partitions, session id 0).
 Version notes: v4 LastStableOffset, AbortedTransactions · v5 LogStartOffset · v7 fetch
-    sessions (declined: session id 0, clients keep sending full fetches) · v9
-    CurrentLeaderEpoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH) · v11 RackId,
-    PreferredReadReplica, reads from followers · v12 flexible.
-Left out: fetch sessions (KIP-227), v13+ (topic ids).
+    sessions · v9 CurrentLeaderEpoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH) ·
+    v11 RackId, PreferredReadReplica, reads from followers · v12 flexible.
+Left out: v13+ (topic ids, FETCH_SESSION_TOPIC_ID_ERROR), the fetch session metrics.
 """
 
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.fetch_session import FetchContext
 from kafka_compat.replica import FetchIsolation
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -50,6 +58,21 @@ async def handle_fetch(ctx: RequestContext, request):
     # The request's own FetchPartition objects carry what the replica manager reads.
     wanted = [(topic.topic, p) for topic in request.topics for p in topic.partitions]
     replica_id = request.replica_id
+    sessions = ctx.components.fetch_sessions
+    if sessions is None or ctx.version < 7:
+        context = FetchContext(wanted)
+    else:
+        forgotten = [
+            (topic.topic, index)
+            for topic in request.forgotten_topics_data
+            for index in topic.partitions
+        ]
+        context = sessions.new_context(
+            request.session_id, request.session_epoch, wanted, forgotten, replica_id >= 0
+        )
+        if context.error_code:
+            return FetchResponse(error_code=context.error_code, session_id=0, responses=[])
+        wanted = context.wanted  # an incremental fetch reads the whole session
     # KIP-392: a consumer that sends client metadata (v11+) may read from followers.
     follower_reads = replica_id < 0 and ctx.version >= 11
     results = await ctx.replica_manager.fetch_records(
@@ -66,28 +89,31 @@ async def handle_fetch(ctx: RequestContext, request):
         follower_reads=follower_reads,
         client_rack=request.rack_id if follower_reads else None,
     )
+    error_code, session_id, selected = context.respond(results)
+    if selected is None:
+        selected = range(len(wanted))
     responses = []
-    position = 0
-    for topic in request.topics:
-        answers = []
-        for want in topic.partitions:
-            error, high_watermark, stable, log_start, preferred, records, aborted = results[
-                position
-            ]
-            position += 1
-            if aborted:
-                aborted = [AbortedTransaction(producer_id=a[0], first_offset=a[1]) for a in aborted]
-            answers.append(
-                PartitionData(
-                    partition_index=want.partition,
-                    error_code=error,
-                    high_watermark=high_watermark,
-                    last_stable_offset=stable,
-                    log_start_offset=log_start,
-                    aborted_transactions=aborted,
-                    preferred_read_replica=preferred,
-                    records=records,
-                )
+    answers = None
+    last_topic = None
+    for i in selected:
+        topic, want = wanted[i]
+        error, high_watermark, stable, log_start, preferred, records, aborted = results[i]
+        if aborted:
+            aborted = [AbortedTransaction(producer_id=a[0], first_offset=a[1]) for a in aborted]
+        if topic != last_topic:  # consecutive partitions of a topic share its entry
+            answers = []
+            responses.append(TopicResponse(topic=topic, partitions=answers))
+            last_topic = topic
+        answers.append(
+            PartitionData(
+                partition_index=want.partition,
+                error_code=error,
+                high_watermark=high_watermark,
+                last_stable_offset=stable,
+                log_start_offset=log_start,
+                aborted_transactions=aborted,
+                preferred_read_replica=preferred,
+                records=records,
             )
-        responses.append(TopicResponse(topic=topic.topic, partitions=answers))
-    return FetchResponse(responses=responses)
+        )
+    return FetchResponse(error_code=error_code, session_id=session_id, responses=responses)

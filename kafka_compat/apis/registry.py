@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from kafka_compat.cluster.metadata_cache import MetadataCache
     from kafka_compat.cluster.store import MetadataStore
     from kafka_compat.config import BrokerConfig
+    from kafka_compat.fetch_session import FetchSessionCache
     from kafka_compat.groups import GroupCoordinator
     from kafka_compat.producer_ids import ProducerIdManager
     from kafka_compat.replica_manager import ReplicaManager
@@ -50,6 +51,7 @@ class Components:
     # Cluster mode only: the controller election and this broker's registration.
     cluster: ClusterMembership | None = None
     store: MetadataStore | None = None  # the metadata store, once open (reads only)
+    fetch_sessions: FetchSessionCache | None = None  # KIP-227 (None: sessionless only)
 
 
 class RequestContext:

@@ -11,8 +11,8 @@ import trio.testing
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import LocalStore
 from kafka_compat.config import BrokerConfig
-from kafka_compat.delayed_fetch import FetchPartition
-from kafka_compat.replica import FetchIsolation, Partition
+from kafka_compat.delayed_fetch import FetchPartition, FetchRead
+from kafka_compat.replica import FetchIsolation
 from kafka_compat.replica_manager import ReplicaManager
 from protocol.errors import ErrorCode
 from protocol.records import build_batch
@@ -115,13 +115,13 @@ async def test_a_waiting_consumer_fetch_wakes_on_the_high_watermark_not_the_appe
     manager = await _manager(tmp_path, replicated=True)
     fetched = []
     reads = []
-    read = Partition.read
+    read_all = FetchRead.read_all
 
-    def counted_read(self, *args, **kwargs):
-        reads.append(args[0])
-        return read(self, *args, **kwargs)
+    def counted_read(self):
+        reads.append(self)
+        return read_all(self)
 
-    monkeypatch.setattr(Partition, "read", counted_read)
+    monkeypatch.setattr(FetchRead, "read_all", counted_read)
 
     async def consume():
         fetched.append(await _fetch(manager, 0, max_wait_ms=60_000))

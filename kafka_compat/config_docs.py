@@ -119,6 +119,10 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "replica.fetch.wait.max.ms": (I, "How long a follower's fetch waits for data."),
     "replica.selector.class": (S, "The class choosing a replica for a consumer to fetch from."),
     "replica.fetch.max.bytes": (I, "The bytes a follower fetches per partition."),
+    "max.incremental.fetch.session.cache.slots": (
+        I,
+        "How many incremental fetch sessions (KIP-227) the broker keeps.",
+    ),
     "replica.fetch.response.max.bytes": (I, "The bytes a follower's fetch returns at most."),
     "replica.fetch.backoff.ms": (I, "How long a follower waits after a fetch error."),
     "replica.high.watermark.checkpoint.interval.ms": (L, "How often high watermarks are saved."),

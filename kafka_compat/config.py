@@ -80,6 +80,25 @@ def _ratio(value: str) -> float:
     return parsed
 
 
+# Versions Kafka 3.9's MetadataVersionValidator knows, for the deprecated
+# (log.)message.format.version: accepted, shown, ignored (records are always v2 on disk).
+_METADATA_VERSIONS = frozenset(
+    ["0.8.0", "0.8.1", "0.8.2", "0.9.0", "0.10.0", "0.10.1", "0.10.2", "0.11.0", "1.0", "1.1"]
+    + [f"2.{minor}" for minor in range(9)]
+    + [f"3.{minor}" for minor in range(10)]
+)
+MESSAGE_FORMAT_VERSION_DEFAULT = "3.0-IV1"
+
+
+def _message_format_version(value: str) -> str:
+    # Kafka matches the release prefix (0.x.y or x.y) and ignores what follows it.
+    release = value.strip().split("-", 1)[0].split(".")
+    prefix = ".".join(release[: 3 if release[0] == "0" else 2])
+    if prefix not in _METADATA_VERSIONS:
+        raise ValueError(f"unknown metadata.version {value!r}")
+    return value.strip()
+
+
 _COMPRESSION = _one_of("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")
 
 
@@ -131,6 +150,7 @@ BROKER_KEYS: dict[str, Key] = {
         Key("log.segment.delete.delay.ms", _non_negative(int), "60000"),
         Key("log.flush.interval.messages", _at_least(1), str(LONG_MAX)),
         Key("log.flush.interval.ms", _non_negative(int), None),
+        Key("log.message.format.version", _message_format_version, MESSAGE_FORMAT_VERSION_DEFAULT),
         Key("log.message.timestamp.type", _one_of("CreateTime", "LogAppendTime"), "CreateTime"),
         Key("log.preallocate", _parse_bool, "false"),
         Key("compression.type", _COMPRESSION, "producer"),
@@ -225,6 +245,12 @@ TOPIC_KEYS: dict[str, TopicKey] = {
             str(LONG_MAX),
         ),
         TopicKey("max.message.bytes", _non_negative(int), "message.max.bytes", "1048588"),
+        TopicKey(
+            "message.format.version",
+            _message_format_version,
+            "log.message.format.version",
+            MESSAGE_FORMAT_VERSION_DEFAULT,
+        ),
         TopicKey(
             "message.timestamp.type",
             _one_of("CreateTime", "LogAppendTime"),

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -113,3 +113,60 @@ def test_invalid_changes_are_refused_with_invalid_config_and_change_nothing(
     assert refused.value.args[0].code() == KafkaError.INVALID_CONFIG
     assert name in refused.value.args[0].str()
     assert describe(admin, "guarded")["retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
+
+
+def test_deprecated_message_format_version_is_accepted_shown_and_ignored(broker_factory):
+    """Kafka 3.9 still accepts message.format.version (librdkafka's tests set it) and
+    ignores it: records stay v2. log.message.format.version is its broker synonym."""
+    broker = broker_factory(log_message_format_version="2.8")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics(
+        [
+            NewTopic("old-format", 1, config={"message.format.version": "0.10.0-IV1"}),
+            NewTopic("plain", 1),
+        ]
+    )["old-format"].result(10)
+    entry = describe(admin, "old-format")["message.format.version"]
+    assert (entry.value, entry.source) == ("0.10.0-IV1", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+    entry = describe(admin, "plain")["message.format.version"]
+    assert (entry.value, entry.source) == ("2.8", ConfigSource.STATIC_BROKER_CONFIG.value)
+
+    resource = ConfigResource("topic", "plain", set_config={"message.format.version": "1.0"})
+    admin.alter_configs([resource])[resource].result(10)
+    assert describe(admin, "plain")["message.format.version"].value == "1.0"
+    incremental(admin, "plain", ("message.format.version", "0.9.0", AlterConfigOpType.SET)).result(
+        10
+    )
+    assert describe(admin, "plain")["message.format.version"].value == "0.9.0"
+    with pytest.raises(KafkaException) as refused:
+        incremental(
+            admin, "plain", ("message.format.version", "9.9-IV0", AlterConfigOpType.SET)
+        ).result(10)
+    assert refused.value.args[0].code() == KafkaError.INVALID_CONFIG
+
+    brokers = ConfigResource("broker", "0")
+    entry = admin.describe_configs([brokers])[brokers].result(10)["log.message.format.version"]
+    assert (entry.value, entry.source) == ("2.8", ConfigSource.STATIC_BROKER_CONFIG.value)
+
+    # Ignored: a consumer still reads what a producer wrote, headers (v2 only) included.
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    producer.produce("old-format", b"value", key=b"key", headers=[("h", b"1")])
+    assert producer.flush(10) == 0
+    consumer = Consumer(
+        {"bootstrap.servers": broker.bootstrap, "group.id": "g", "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe(["old-format"])
+    try:
+        message = None
+        for _ in range(30):
+            message = consumer.poll(1)
+            if message is not None and message.error() is None:
+                break
+        assert message is not None and message.error() is None
+        assert (message.key(), message.value(), message.headers()) == (
+            b"key",
+            b"value",
+            [("h", b"1")],
+        )
+    finally:
+        consumer.close()

@@ -96,3 +96,11 @@ def test_every_key_has_kafkas_type_and_a_description():
     assert set(TOPIC_CONFIG_DOCS) == set(TOPIC_KEYS)
     for _, doc in (*BROKER_CONFIG_DOCS.values(), *TOPIC_CONFIG_DOCS.values()):
         assert doc
+
+
+def test_deprecated_message_format_version_is_accepted_and_checked():
+    assert BrokerConfig({})["log.message.format.version"] == "3.0-IV1"
+    assert BrokerConfig({"log.message.format.version": "0.10.2"})["log.message.format.version"]
+    assert validate_topic_configs({"message.format.version": "2.8-IV1"})
+    with pytest.raises(ConfigError, match=r"message\.format\.version"):
+        validate_topic_configs({"message.format.version": "abc"})

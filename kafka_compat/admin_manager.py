@@ -69,7 +69,10 @@ class AdminManager:
         self.replica_manager.delete_partitions(name)
         log.info("Deleted topic %s", name)
 
-    async def add_partitions(self, name: str, total: int) -> None:
+    async def add_partitions(
+        self, name: str, total: int, assignment: dict[int, list[int]] | None = None
+    ) -> None:
+        # One node: the only possible assignment is this broker's, as placement gives.
         await self.store.add_partitions(name, total)
         self.replica_manager.open_partitions(self.store.topics[name])
         log.info("Topic %s now has %d partitions", name, total)
@@ -129,8 +132,10 @@ class ZkAdminManager(AdminManager):
                 await cache.wait_changed()
         log.info("Deleted topic %s", name)
 
-    async def add_partitions(self, name: str, total: int) -> None:
-        await self.store.add_partitions(name, total)
+    async def add_partitions(
+        self, name: str, total: int, assignment: dict[int, list[int]] | None = None
+    ) -> None:
+        await self.store.add_partitions(name, total, assignment=assignment)
         cache = self.metadata_cache
         with trio.move_on_after(self._timeout()):
             while len(cache.topics.get(name, {})) < total or not cache.has_leaders(name):

@@ -262,7 +262,16 @@ async def handle_create_partitions(ctx: RequestContext, request):
             result.error_message = "Replica assignment does not match the new partitions."
         elif not request.validate_only:
             try:
-                await ctx.admin.add_partitions(topic.name, topic.count)
+                # Explicit replicas keep their order: the first is the preferred leader.
+                assignment = (
+                    {
+                        current.partitions + i: list(a.broker_ids)
+                        for i, a in enumerate(topic.assignments)
+                    }
+                    if topic.assignments is not None
+                    else None
+                )
+                await ctx.admin.add_partitions(topic.name, topic.count, assignment)
             except StoreError as exc:
                 result.error_code = _store_error_code(exc)
                 result.error_message = str(exc)

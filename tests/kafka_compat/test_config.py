@@ -102,5 +102,6 @@ def test_deprecated_message_format_version_is_accepted_and_checked():
     assert BrokerConfig({})["log.message.format.version"] == "3.0-IV1"
     assert BrokerConfig({"log.message.format.version": "0.10.2"})["log.message.format.version"]
     assert validate_topic_configs({"message.format.version": "2.8-IV1"})
+    assert validate_topic_configs({"message.format.version": "0.10.0.0"})  # librdkafka's
     with pytest.raises(ConfigError, match=r"message\.format\.version"):
         validate_topic_configs({"message.format.version": "abc"})

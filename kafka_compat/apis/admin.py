@@ -130,6 +130,11 @@ def _check_new_topic(ctx, topic) -> tuple[int, int, dict[str, str]]:
                     ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                     f"Replica assignment {assignment.broker_ids} names unknown brokers.",
                 )
+            if len(set(assignment.broker_ids)) != len(assignment.broker_ids):
+                raise AdminError(
+                    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                    _duplicate_brokers(assignment.broker_ids, assignment.partition_index),
+                )
         indexes = sorted(a.partition_index for a in topic.assignments)
         if indexes != list(range(len(indexes))):
             raise AdminError(
@@ -230,6 +235,14 @@ async def handle_delete_topics(ctx: RequestContext, request):
 # ---- CreatePartitions ----
 
 
+def _duplicate_brokers(broker_ids, partition: int) -> str:
+    listed = ", ".join(map(str, broker_ids))
+    return (
+        f"Duplicate brokers not allowed in replica assignment: {listed} "
+        f"for partition id {partition}."
+    )
+
+
 @api(ApiKey.CREATE_PARTITIONS, 0, 3)
 async def handle_create_partitions(ctx: RequestContext, request):
     results = []
@@ -260,6 +273,15 @@ async def handle_create_partitions(ctx: RequestContext, request):
         ):
             result.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
             result.error_message = "Replica assignment does not match the new partitions."
+        elif topic.assignments is not None and any(
+            len(set(a.broker_ids)) != len(a.broker_ids) for a in topic.assignments
+        ):
+            result.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
+            result.error_message = next(
+                _duplicate_brokers(a.broker_ids, current.partitions + i)
+                for i, a in enumerate(topic.assignments)
+                if len(set(a.broker_ids)) != len(a.broker_ids)
+            )
         elif not request.validate_only:
             try:
                 # Explicit replicas keep their order: the first is the preferred leader.

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
@@ -43,3 +45,21 @@ def test_replicas_keep_the_given_order_and_the_first_leads(cluster_factory):
     partitions = wait_for_assignment(admin, "ordered", everything)
     assert [partitions[p].replicas for p in range(6)] == everything
     assert [partitions[p].leader for p in range(6)] == [r[0] for r in everything]
+
+
+def test_a_broker_named_twice_is_refused(cluster_factory):
+    cluster = cluster_factory(3)
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    future = admin.create_topics([NewTopic("twice", 1, replica_assignment=[[1, 1, 2]])])["twice"]
+    with pytest.raises(KafkaException) as refused:
+        future.result(GUARD_S)
+    assert refused.value.args[0].code() == KafkaError.INVALID_REPLICA_ASSIGNMENT
+
+    admin.create_topics([NewTopic("grown", 1, replica_assignment=[[1, 2]])])["grown"].result(
+        GUARD_S
+    )
+    future = admin.create_partitions([NewPartitions("grown", 2, replica_assignment=[[3, 3]])])
+    with pytest.raises(KafkaException) as refused:
+        future["grown"].result(GUARD_S)
+    assert refused.value.args[0].code() == KafkaError.INVALID_REPLICA_ASSIGNMENT
+    assert len(admin.list_topics("grown", timeout=10).topics["grown"].partitions) == 1

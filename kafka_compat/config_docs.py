@@ -77,6 +77,10 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "log.flush.interval.messages": (L, "The records appended before a log is flushed."),
     "log.flush.interval.ms": (L, "The time between flushes of a log (ms)."),
     "log.message.timestamp.type": (S, "CreateTime or LogAppendTime: the records' timestamps."),
+    "log.message.downconversion.enable": (
+        B,
+        "false: Fetch v0-3 (old formats) get UNSUPPORTED_VERSION.",
+    ),
     "log.preallocate": (B, "Whether segment files are preallocated."),
     "compression.type": (S, "A topic's compression: producer keeps the producer's codec."),
     "unclean.leader.election.enable": (B, "Whether a replica outside the ISR may lead."),
@@ -146,6 +150,10 @@ TOPIC_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "max.compaction.lag.ms": (L, "The most time a record stays uncompacted."),
     "max.message.bytes": (I, "The largest record batch the topic accepts."),
     "message.timestamp.type": (S, "CreateTime or LogAppendTime: the records' timestamps."),
+    "message.downconversion.enable": (
+        B,
+        "false: Fetch v0-3 (old formats) get UNSUPPORTED_VERSION.",
+    ),
     "min.cleanable.dirty.ratio": (D, "The dirty ratio at which the log is compacted."),
     "min.compaction.lag.ms": (L, "The least time a record stays uncompacted."),
     "min.insync.replicas": (I, "The in-sync replicas an acks=all write needs."),

@@ -12,7 +12,11 @@ import time
 import zlib
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaConsumer, KafkaProducer
+from kafka import TopicPartition as KafkaTopicPartition
+from kafka.protocol.consumer import FetchRequest, FetchResponse
 from kafka.protocol.producer import ProduceRequest, ProduceResponse
 from kafka.record.legacy_records import LegacyRecordBatchBuilder
 
@@ -23,6 +27,7 @@ from tests.integration.test_produce_validation import create_topic
 
 NONE = 0
 CORRUPT_MESSAGE = 2
+UNSUPPORTED_VERSION = 35
 INVALID_RECORD = 87
 TS = 1_700_000_000_000
 GZIP, SNAPPY, LZ4 = 1, 2, 3
@@ -145,3 +150,127 @@ def test_magic_0_lz4_with_the_kafka_3160_header_checksum(broker):
         conn.close()
     got = consume_all(broker.bootstrap, topic, 0, 4)
     assert [v for _, _, v, _ in got] == [b"m-v%d" % i for i in range(4)]
+
+
+# -- Fetch v0-3: down-conversion -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("api_version", "magic"), [((0, 9), 0), ((0, 10, 1), 1)], ids=["0.9", "0.10.1"]
+)
+def test_kafka_python_old_protocol_round_trip(broker, api_version, magic):
+    """kafka-python pinned to an old broker version sends Produce v1/v2 (magic 0/1) and
+    Fetch v1/v3, which read back what it wrote (down-converted v2 batches)."""
+    topic = f"kafka-python-{magic}"
+    create_topic(broker.bootstrap, topic, 1)
+    producer = KafkaProducer(
+        bootstrap_servers=broker.bootstrap, api_version=api_version, compression_type="gzip"
+    )
+    sent = [(b"k%d" % i if i % 4 else None, b"value-%d" % i) for i in range(50)]
+    for key, value in sent:
+        producer.send(topic, key=key, value=value, partition=0, timestamp_ms=TS if magic else None)
+    producer.flush(30)
+    producer.close(30)
+    got = kafka_python_consume(broker.bootstrap, topic, api_version, len(sent))
+    assert [(m.offset, m.key, m.value) for m in got] == [(i, k, v) for i, (k, v) in enumerate(sent)]
+    if magic == 1:
+        assert {m.timestamp for m in got} == {TS}
+        assert {m.timestamp_type for m in got} == {0}
+
+
+def kafka_python_consume(bootstrap: str, topic: str, api_version, count: int):
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap, api_version=api_version, enable_auto_commit=False
+    )
+    consumer.assign([KafkaTopicPartition(topic, 0)])
+    consumer.seek_to_beginning()
+    out = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(out) < count and time.monotonic() < deadline:
+            for messages in consumer.poll(timeout_ms=1000).values():
+                out.extend(messages)
+    finally:
+        consumer.close()
+    return out
+
+
+def test_down_conversion_drops_transaction_markers(broker):
+    """A transactional producer's batches and commit markers, read with Fetch v3
+    (magic 1): the data records at their offsets, no marker."""
+    topic = "legacy-txn"
+    create_topic(broker.bootstrap, topic, 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "legacy-t"})
+    producer.init_transactions(30)
+    for round_ in range(2):
+        producer.begin_transaction()
+        for i in range(3):
+            producer.produce(topic, key=b"k", value=b"t%d-%d" % (round_, i), partition=0)
+        producer.commit_transaction(30)
+    got = kafka_python_consume(broker.bootstrap, topic, (0, 10, 1), 6)
+    # Offsets 3 and 7 hold the commit markers: skipped, not delivered.
+    assert [(m.offset, m.value) for m in got] == [
+        (0, b"t0-0"),
+        (1, b"t0-1"),
+        (2, b"t0-2"),
+        (4, b"t1-0"),
+        (5, b"t1-1"),
+        (6, b"t1-2"),
+    ]
+
+
+def fetch(conn, topic: str, version: int):
+    """One Fetch (v0-3) of partition 0 from offset 0: (error code, records)."""
+    F = FetchRequest
+    request = F(
+        replica_id=-1,
+        max_wait_ms=500,
+        min_bytes=1,
+        max_bytes=1 << 20,
+        topics=[
+            F.FetchTopic(
+                topic=topic,
+                partitions=[
+                    F.FetchTopic.FetchPartition(
+                        partition=0, fetch_offset=0, partition_max_bytes=1 << 20
+                    )
+                ],
+            )
+        ],
+    )
+    response = conn.request(request, FetchResponse, version)
+    [topic_response] = response.responses
+    [part] = topic_response.partitions
+    return part.error_code, part.records
+
+
+@pytest.mark.parametrize("enabled", ["true", "false"])
+def test_message_downconversion_enable(broker, enabled):
+    topic = f"downconversion-{enabled}"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics(
+        [
+            NewTopic(
+                topic,
+                num_partitions=1,
+                replication_factor=1,
+                config={"message.downconversion.enable": enabled},
+            )
+        ]
+    )[topic].result(timeout=60)
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    producer.produce(topic, key=b"k", value=b"v", partition=0, timestamp=TS)
+    producer.flush(30)
+    conn = RawConnection(broker.bootstrap)
+    try:
+        for version in (0, 1, 2, 3):
+            error, records = fetch(conn, topic, version)
+            if enabled == "true":
+                assert error == NONE
+                magic = 0 if version < 2 else 1
+                assert records[16] == magic, version
+                assert records[-1:] == b"v"
+            else:
+                assert (error, bytes(records or b"")) == (UNSUPPORTED_VERSION, b""), version
+    finally:
+        conn.close()

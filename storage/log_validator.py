@@ -6,7 +6,9 @@ counts the batches; a leader append is exactly one batch (else INVALID_RECORD); 
 batches must fit a segment (else RECORD_LIST_TOO_LARGE); from clients, the batch
 headers are checked (no control batches, record count matching the offset range, a
 sequence with a producer id, no LogAppendTime type); with CreateTime,
-message.timestamp.before/after.max.ms. Batch headers only (the CRC covers each whole
+message.timestamp.before/after.max.ms; on compacted topics, from clients, every record
+must have a key (KIP-467: the only check here that decodes records, so only compacted
+topics pay for it). Otherwise batch headers only (the CRC covers each whole
 batch): no record is decoded, no Python loop runs per record.
 
 What follows is the Log's (storage/log.py): idempotence checks in the producer state,
@@ -25,6 +27,8 @@ from protocol.records import (
     TIMESTAMP_TYPE_MASK,
     BatchesInfo,
     InvalidRecordError,
+    decode_batch,
+    read_batch_header,
     scan_batches,
 )
 from storage.errors import InvalidTimestamp, RecordListTooLarge
@@ -37,6 +41,7 @@ def validate_batches(
     client: bool,
     log_append_time: bool,
     now: int,
+    name: str = "",
 ) -> BatchesInfo:
     """Scan and check a leader append; returns the scan (no positions: nothing to append).
 
@@ -61,6 +66,8 @@ def validate_batches(
         )
     if client:
         _check_client_batches(info)
+        if config.compact:
+            _check_keys(records, info, name)
     if not log_append_time and (
         config.message_timestamp_before_max_ms != LONG_MAX
         or config.message_timestamp_after_max_ms != LONG_MAX
@@ -84,6 +91,30 @@ def _check_client_batches(info: BatchesInfo) -> None:
             raise InvalidRecordError(INVALID_RECORD, "producer id without a sequence number")
         if header.attributes & TIMESTAMP_TYPE_MASK:
             raise InvalidTimestamp("producers may not set the LogAppendTime timestamp type")
+
+
+def _check_keys(records, info: BatchesInfo, name: str) -> None:
+    """KIP-467: a compacted topic refuses records without a key, the whole batch, naming
+    each such record (its index in the batch). Compacted topics only: this decodes."""
+    errors: list[tuple[int, str | None]] = []
+    for position in info.positions:
+        with memoryview(records) as view:
+            header = read_batch_header(view, position)
+            _, batch_records = decode_batch(view[position : position + header.size])
+        message = f"Compacted topic cannot accept message without key in topic partition {name}."
+        errors.extend(
+            (index, message) for index, record in enumerate(batch_records) if record.key is None
+        )
+    if errors:
+        shown = ", ".join(
+            f"RecordError(batchIndex={index}, message='{message}')" for index, message in errors[:3]
+        )
+        raise InvalidRecordError(
+            INVALID_RECORD,
+            f"One or more records have been rejected due to {len(errors)} record errors in"
+            f" total, and only showing the first three errors at most: [{shown}]",
+            errors,
+        )
 
 
 def _check_timestamps(info: BatchesInfo, now: int, config: LogConfig) -> None:

@@ -33,6 +33,10 @@ Version notes: v0-2 carry message formats v0/v1 (magic 0 and 1, CRC32, gzip,
     transaction answers INVALID_TXN_STATE ("Partition was not added to the
     transaction"), a fenced epoch INVALID_PRODUCER_EPOCH, a coordinator that cannot
     answer yet NOT_ENOUGH_REPLICAS (the client retries), as Kafka 3.9 does for v3-11.
+    KIP-467: on a compacted topic a record without a key refuses its whole batch
+    (INVALID_RECORD; v8+ also RecordErrors, each such record's index in the batch
+    with Kafka's message, and ErrorMessage); only compacted topics pay for decoding
+    the batch (storage/log_validator.py).
 Left out: v12+ (KIP-890 part 2 and topic ids); the topic's compression.type is
     accepted and shown but not applied (no recompression: batches are stored in the
     producer's codec, as with "producer").
@@ -66,6 +70,7 @@ log = logging.getLogger(__name__)
 ProduceResponse = messages.response_type(ApiKey.PRODUCE)
 TopicResponse = ProduceResponse.TopicProduceResponse
 PartitionResponse = ProduceResponse.PartitionProduceResponse
+RecordError = ProduceResponse.BatchIndexAndErrorMessage
 
 # Produce v0-2 may carry message formats v0/v1 (magic 0 and 1), converted to v2 here.
 LEGACY_MAX_VERSION = 3
@@ -214,7 +219,13 @@ def _validate(partitions, data, acks: int, version: int):
 def _response(index: int, outcome: AppendResult):
     info = outcome.info
     if outcome.error_code or info is None:
-        return _error(index, outcome.error_code, outcome.error_message)
+        response = _error(index, outcome.error_code, outcome.error_message)
+        if outcome.record_errors:  # KIP-467 (v8+; older versions do not write it)
+            response.record_errors = [
+                RecordError(batch_index=i, batch_index_error_message=m)
+                for i, m in outcome.record_errors
+            ]
+        return response
     return PartitionResponse(
         index=index,
         base_offset=info.first_offset,

@@ -5,11 +5,12 @@ validates the payload per batch (size against max.message.bytes, magic, CRC) and
 counts the batches; a leader append is exactly one batch (else INVALID_RECORD); the
 batches must fit a segment (else RECORD_LIST_TOO_LARGE); from clients, the batch
 headers are checked (no control batches, record count matching the offset range, a
-sequence with a producer id, no LogAppendTime type); with CreateTime,
-message.timestamp.before/after.max.ms; on compacted topics, from clients, every record
-must have a key (KIP-467: the only check here that decodes records, so only compacted
-topics pay for it). Otherwise batch headers only (the CRC covers each whole
-batch): no record is decoded, no Python loop runs per record.
+sequence with a producer id, no LogAppendTime type) and, on compacted topics, every
+record must have a key (KIP-467: the only check here that decodes records, so only
+compacted topics pay for it); with CreateTime, message.timestamp.before/after.max.ms
+(not for batches without timestamps: converted magic 0). Otherwise batch headers
+only (the CRC covers each whole batch): no record is decoded, no Python loop runs per
+record.
 
 What follows is the Log's (storage/log.py): idempotence checks in the producer state,
 then offsets and LogAppendTime patched into the batch (protocol.records). Follower
@@ -24,6 +25,7 @@ from __future__ import annotations
 from protocol.records import (
     CONTROL_MASK,
     INVALID_RECORD,
+    NO_TIMESTAMP,
     TIMESTAMP_TYPE_MASK,
     BatchesInfo,
     InvalidRecordError,
@@ -122,6 +124,8 @@ def _check_timestamps(info: BatchesInfo, now: int, config: LogConfig) -> None:
     earliest = now - config.message_timestamp_before_max_ms
     latest = now + config.message_timestamp_after_max_ms
     for header in info.headers:
+        if header.max_timestamp == NO_TIMESTAMP:
+            continue  # converted magic 0 messages: no timestamp to judge (as Kafka)
         if header.base_timestamp < earliest or header.max_timestamp > latest:
             raise InvalidTimestamp(
                 f"timestamps {header.base_timestamp}..{header.max_timestamp}"

@@ -274,3 +274,47 @@ def test_message_downconversion_enable(broker, enabled):
                 assert (error, bytes(records or b"")) == (UNSUPPORTED_VERSION, b""), version
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("fallback", ["0.9.0", "0.10.0"])
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4"])
+def test_confluent_kafka_without_api_versions(broker, fallback, codec):
+    """librdkafka told the broker is 0.9.0 / 0.10.0 (no ApiVersions request) produces
+    with Produce v1/v2 (magic 0/1; lz4 under magic 0 with the KAFKA-3160 checksum) and
+    consumes with Fetch v1/v2."""
+    topic = f"librdkafka-{fallback}-{codec}".replace(".", "_")
+    create_topic(broker.bootstrap, topic, 1)
+    old = {
+        "bootstrap.servers": broker.bootstrap,
+        "api.version.request": False,
+        "broker.version.fallback": fallback,
+    }
+    producer = Producer({**old, "compression.codec": codec, "linger.ms": 5})
+    failures = []
+    sent = [(b"k%d" % i if i % 5 else None, b"value-%d" % i) for i in range(200)]
+    for key, value in sent:
+        producer.produce(
+            topic,
+            key=key,
+            value=value,
+            partition=0,
+            timestamp=TS,
+            on_delivery=lambda e, m: e and failures.append(e),
+        )
+    assert producer.flush(30) == 0
+    assert failures == []
+    consumer = Consumer({**old, "group.id": f"g-{topic}", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    got = []
+    deadline = time.monotonic() + 60
+    try:
+        while len(got) < len(sent) and time.monotonic() < deadline:
+            message = consumer.poll(1.0)
+            if message is None or message.error():
+                continue
+            got.append((message.offset(), message.key(), message.value(), message.timestamp()))
+    finally:
+        consumer.close()
+    assert [(o, k, v) for o, k, v, _ in got] == [(i, k, v) for i, (k, v) in enumerate(sent)]
+    if fallback == "0.10.0":
+        assert {ts for _, _, _, ts in got} == {(1, TS)}

@@ -193,10 +193,14 @@ def encode_message(
     return struct.pack(">qiI", offset, len(body) + 4, crc) + bytes(body)
 
 
-def down_convert(records: bytes | bytearray | memoryview, magic: int) -> bytes:
+def down_convert(
+    records: bytes | bytearray | memoryview, magic: int, first_offset: int = 0
+) -> bytes:
     """Fetch v0-3: the whole v2 batches of `records` as uncompressed magic `magic`
-    messages with absolute offsets; control batches (transaction markers) are dropped,
-    as is a truncated trailing batch. Batches already of magic <= `magic` pass as they are."""
+    messages with absolute offsets from `first_offset` on (the fetch offset: Kafka's
+    RecordsUtil.downConvert drops the records before it); control batches (transaction
+    markers) are dropped, as is a truncated trailing batch. Batches already of magic
+    <= `magic` pass as they are."""
     out = bytearray()
     view = memoryview(records)
     pos = 0
@@ -219,6 +223,8 @@ def down_convert(records: bytes | bytearray | memoryview, magic: int) -> bytes:
         _, batch_records = decode_batch(batch)
         attributes = TIMESTAMP_TYPE_BIT if magic == 1 and header.is_log_append_time else 0
         for record in batch_records:
+            if record.offset < first_offset:
+                continue
             out += encode_message(
                 record.offset, magic, record.key, record.value, record.timestamp, attributes
             )

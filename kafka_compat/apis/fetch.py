@@ -34,7 +34,8 @@ Behavior: consumers read whole record batches up to the high watermark, from the
     no partitions, session id 0).
 Version notes: v0-3 read message formats v0/v1 (protocol/legacy_records.py): the
     v2 batches read are down-converted, uncompressed, to magic 0 (v0-1) or magic 1
-    (v2-3, KIP-32 timestamps) messages with their offsets; control batches
+    (v2-3, KIP-32 timestamps) messages with their offsets, from the fetch offset on
+    (the records before it in the first batch are left out, as Kafka); control batches
     (transaction markers) are dropped, as is a truncated trailing batch; a
     partition whose topic has message.downconversion.enable=false answers
     UNSUPPORTED_VERSION instead of records (none read: an empty answer) · v3 MaxBytes ·
@@ -109,7 +110,7 @@ async def handle_fetch(ctx: RequestContext, request):
         topic, want = wanted[i]
         error, high_watermark, stable, log_start, preferred, records, aborted = results[i]
         if records and ctx.version < FORMAT_V2_MIN_VERSION:
-            error, records = _down_convert(ctx, topic, want.partition, records)
+            error, records = _down_convert(ctx, topic, want, records)
         if aborted:
             aborted = [AbortedTransaction(producer_id=a[0], first_offset=a[1]) for a in aborted]
         if topic != last_topic:  # consecutive partitions of a topic share its entry
@@ -131,11 +132,12 @@ async def handle_fetch(ctx: RequestContext, request):
     return FetchResponse(error_code=error_code, session_id=session_id, responses=responses)
 
 
-def _down_convert(ctx: RequestContext, topic: str, index: int, records) -> tuple[int, bytes]:
+def _down_convert(ctx: RequestContext, topic: str, want, records) -> tuple[int, bytes]:
     """Fetch v0-3: the records in the format the version reads (Kafka's
     KafkaApis.maybeConvertFetchedData), or UNSUPPORTED_VERSION where the topic forbids
     down-conversion."""
-    partition = ctx.replica_manager.get_partition(topic, index)
+    partition = ctx.replica_manager.get_partition(topic, want.partition)
     if partition is not None and not partition.downconversion_enabled:
         return ErrorCode.UNSUPPORTED_VERSION, b""
-    return ErrorCode.NONE, down_convert(records, 0 if ctx.version < 2 else 1)
+    magic = 0 if ctx.version < 2 else 1
+    return ErrorCode.NONE, down_convert(records, magic, want.fetch_offset)

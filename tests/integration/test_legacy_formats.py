@@ -219,8 +219,8 @@ def test_down_conversion_drops_transaction_markers(broker):
     ]
 
 
-def fetch(conn, topic: str, version: int):
-    """One Fetch (v0-3) of partition 0 from offset 0: (error code, records)."""
+def fetch(conn, topic: str, version: int, offset: int = 0):
+    """One Fetch (v0-3) of partition 0 from `offset`: (error code, records)."""
     F = FetchRequest
     request = F(
         replica_id=-1,
@@ -232,7 +232,7 @@ def fetch(conn, topic: str, version: int):
                 topic=topic,
                 partitions=[
                     F.FetchTopic.FetchPartition(
-                        partition=0, fetch_offset=0, partition_max_bytes=1 << 20
+                        partition=0, fetch_offset=offset, partition_max_bytes=1 << 20
                     )
                 ],
             )
@@ -318,3 +318,28 @@ def test_confluent_kafka_without_api_versions(broker, fallback, codec):
     assert [(o, k, v) for o, k, v, _ in got] == [(i, k, v) for i, (k, v) in enumerate(sent)]
     if fallback == "0.10.0":
         assert {ts for _, _, _, ts in got} == {(1, TS)}
+
+
+def test_down_converted_fetch_starts_at_the_fetch_offset(broker):
+    """Kafka's down-conversion leaves out the records of the first batch below the
+    fetch offset: magic 1 messages from offset 3 of a 5-record batch."""
+    topic = "legacy-fetch-offset"
+    create_topic(broker.bootstrap, topic, 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 100})
+    for i in range(5):
+        producer.produce(topic, value=b"v%d" % i, partition=0, timestamp=TS)
+    producer.flush(30)
+    conn = RawConnection(broker.bootstrap)
+    try:
+        error, records = fetch(conn, topic, 3, offset=3)
+    finally:
+        conn.close()
+    assert error == NONE
+    offsets = []
+    pos = 0
+    while pos < len(records):
+        offset, size = struct.unpack_from(">qi", records, pos)
+        assert records[pos + 16] == 1  # magic 1
+        offsets.append(offset)
+        pos += 12 + size
+    assert offsets == [3, 4]

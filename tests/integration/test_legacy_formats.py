@@ -343,3 +343,24 @@ def test_down_converted_fetch_starts_at_the_fetch_offset(broker):
         offsets.append(offset)
         pos += 12 + size
     assert offsets == [3, 4]
+
+
+def test_broker_wide_log_message_downconversion_enable_false(broker_factory):
+    """The broker default (log.message.downconversion.enable) applies to topics without
+    their own setting; a topic override wins."""
+    broker = broker_factory(log_message_downconversion_enable="false")
+    create_topic(broker.bootstrap, "no-downconversion", 1)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics(
+        [NewTopic("downconversion-on", 1, 1, config={"message.downconversion.enable": "true"})]
+    )["downconversion-on"].result(timeout=60)
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    for topic in ("no-downconversion", "downconversion-on"):
+        producer.produce(topic, value=b"v", partition=0)
+    producer.flush(30)
+    conn = RawConnection(broker.bootstrap)
+    try:
+        assert fetch(conn, "no-downconversion", 1)[0] == UNSUPPORTED_VERSION
+        assert fetch(conn, "downconversion-on", 1)[0] == NONE
+    finally:
+        conn.close()

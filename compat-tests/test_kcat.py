@@ -356,3 +356,23 @@ def test_records_survive_a_clean_restart(
         p["partition"] for p in topic_metadata(metadata(second, topic), topic)["partitions"]
     ] == [0, 1]
     assert second.stop() == 0, second.log_tail()
+
+
+@pytest.mark.parametrize("codec", ["none", "gzip", "lz4"])
+def test_old_broker_version_fallback_round_trip(
+    served_broker: Any,
+    create_topic: Callable[..., None],
+    topic_name: Callable[[str], str],
+    codec: str,
+) -> None:
+    """kcat told the broker is 0.10.0 (no ApiVersions): Produce v2 with message format
+    v1, Fetch v2 of down-converted batches."""
+    topic = topic_name(codec)
+    create_topic(topic)
+    old = ["-X", "api.version.request=false", "-X", "broker.version.fallback=0.10.0"]
+    lines = [f"key-{i}:value-{i}" for i in range(20)]
+    kcat_produce(served_broker, topic, lines, "-K", ":", "-p", "0", "-z", codec, *old)
+    consumed = kcat_consume(served_broker, topic, *old)
+    assert [(m.offset, m.key, m.value) for m in consumed] == [
+        (i, f"key-{i}", f"value-{i}") for i in range(20)
+    ]

@@ -152,6 +152,7 @@ BROKER_KEYS: dict[str, Key] = {
         Key("log.flush.interval.ms", _non_negative(int), None),
         Key("log.message.format.version", _message_format_version, MESSAGE_FORMAT_VERSION_DEFAULT),
         Key("log.message.timestamp.type", _one_of("CreateTime", "LogAppendTime"), "CreateTime"),
+        Key("log.message.downconversion.enable", _parse_bool, "true"),
         Key("log.preallocate", _parse_bool, "false"),
         Key("compression.type", _COMPRESSION, "producer"),
         Key("unclean.leader.election.enable", _parse_bool, "false"),
@@ -256,6 +257,12 @@ TOPIC_KEYS: dict[str, TopicKey] = {
             _one_of("CreateTime", "LogAppendTime"),
             "log.message.timestamp.type",
             "CreateTime",
+        ),
+        TopicKey(
+            "message.downconversion.enable",
+            _parse_bool,
+            "log.message.downconversion.enable",
+            "true",
         ),
         TopicKey("min.cleanable.dirty.ratio", _ratio, "log.cleaner.min.cleanable.ratio", "0.5"),
         TopicKey(

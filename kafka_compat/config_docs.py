@@ -78,6 +78,10 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "log.flush.interval.ms": (L, "The time between flushes of a log (ms)."),
     "log.message.format.version": (S, "Deprecated, ignored: records are always stored as v2."),
     "log.message.timestamp.type": (S, "CreateTime or LogAppendTime: the records' timestamps."),
+    "log.message.downconversion.enable": (
+        B,
+        "false: Fetch v0-3 (old formats) get UNSUPPORTED_VERSION.",
+    ),
     "log.preallocate": (B, "Whether segment files are preallocated."),
     "compression.type": (S, "A topic's compression: producer keeps the producer's codec."),
     "unclean.leader.election.enable": (B, "Whether a replica outside the ISR may lead."),
@@ -148,6 +152,10 @@ TOPIC_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "max.message.bytes": (I, "The largest record batch the topic accepts."),
     "message.format.version": (S, "Deprecated, ignored: records are always stored as v2."),
     "message.timestamp.type": (S, "CreateTime or LogAppendTime: the records' timestamps."),
+    "message.downconversion.enable": (
+        B,
+        "false: Fetch v0-3 (old formats) get UNSUPPORTED_VERSION.",
+    ),
     "min.cleanable.dirty.ratio": (D, "The dirty ratio at which the log is compacted."),
     "min.compaction.lag.ms": (L, "The least time a record stays uncompacted."),
     "min.insync.replicas": (I, "The in-sync replicas an acks=all write needs."),

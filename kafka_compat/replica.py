@@ -274,6 +274,12 @@ class Partition:
         return self.log.log_start_offset
 
     @property
+    def downconversion_enabled(self) -> bool:
+        """message.downconversion.enable: may Fetch v0-3 read this partition?"""
+        config = self.log.config
+        return config is None or config.message_downconversion_enable
+
+    @property
     def min_insync_replicas(self) -> int:
         config = self.log.config
         return 1 if config is None else config.min_insync_replicas

@@ -76,6 +76,7 @@ class AppendResult(NamedTuple):
     error_code: int
     error_message: str | None = None
     info: LogAppendInfo | None = None
+    record_errors: list[tuple[int, str | None]] | None = None  # KIP-467
 
 
 # A NamedTuple built without its Python-level __new__: per partition on the data path.
@@ -352,7 +353,12 @@ class ReplicaManager:
                 continue
             try:
                 info = partition.append_to_leader(records, required_acks, origin)
-            except (InvalidRecordError, LogError) as exc:
+            except InvalidRecordError as exc:
+                results[key] = AppendResult(
+                    exc.error_code, str(exc) or None, None, exc.record_errors
+                )
+                continue
+            except LogError as exc:
                 results[key] = AppendResult(exc.error_code, str(exc) or None)
                 continue
             results[key] = _new_tuple(AppendResult, (ErrorCode.NONE, None, info))

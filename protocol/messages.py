@@ -64,6 +64,8 @@ OLDEST_VERSIONS: dict[str, int] = {
         "CreateTopics",
         "DeleteTopics",
         "DescribeConfigs",
+        "Produce",
+        "Fetch",
     )
     for part in ("Request", "Response")
 }

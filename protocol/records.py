@@ -89,9 +89,16 @@ _XERIAL_BLOCK = 32 * 1024  # what the Java client (xerial SnappyOutputStream) us
 class InvalidRecordError(Exception):
     """A produce payload (or log data) that is not whole, valid v2 batches."""
 
-    def __init__(self, error_code: int, message: str) -> None:
+    def __init__(
+        self,
+        error_code: int,
+        message: str,
+        record_errors: list[tuple[int, str | None]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.error_code = error_code
+        # KIP-467: (index of the record in its batch, message) per refused record.
+        self.record_errors = record_errors
 
 
 class BatchHeader(NamedTuple):

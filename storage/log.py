@@ -257,7 +257,7 @@ class Log(ProducerStateLog):
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         log_append_time = config.message_timestamp_type == "LogAppendTime"
         info = validate_batches(
-            records, config, origin is AppendOrigin.CLIENT, log_append_time, now
+            records, config, origin is AppendOrigin.CLIENT, log_append_time, now, self.name
         )
         if not info.positions:
             return LogAppendInfo(-1, -1, -1, self.log_start_offset)

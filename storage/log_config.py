@@ -32,7 +32,6 @@ PASSIVE_TOPIC_CONFIGS = frozenset(
         "leader.replication.throttled.replicas",
         "local.retention.bytes",
         "local.retention.ms",
-        "message.downconversion.enable",
         "message.format.version",
         "remote.storage.enable",
         "remote.log.copy.disable",
@@ -57,6 +56,7 @@ class LogConfig:
     message_timestamp_after_max_ms: int = LONG_MAX
     message_timestamp_before_max_ms: int = LONG_MAX
     message_timestamp_type: str = "CreateTime"
+    message_downconversion_enable: bool = True  # Fetch v0-3 may be answered (down-converted)
     min_cleanable_dirty_ratio: float = 0.5
     min_compaction_lag_ms: int = 0
     min_insync_replicas: int = 1

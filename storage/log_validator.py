@@ -5,9 +5,12 @@ validates the payload per batch (size against max.message.bytes, magic, CRC) and
 counts the batches; a leader append is exactly one batch (else INVALID_RECORD); the
 batches must fit a segment (else RECORD_LIST_TOO_LARGE); from clients, the batch
 headers are checked (no control batches, record count matching the offset range, a
-sequence with a producer id, no LogAppendTime type); with CreateTime,
-message.timestamp.before/after.max.ms. Batch headers only (the CRC covers each whole
-batch): no record is decoded, no Python loop runs per record.
+sequence with a producer id, no LogAppendTime type) and, on compacted topics, every
+record must have a key (KIP-467: the only check here that decodes records, so only
+compacted topics pay for it); with CreateTime, message.timestamp.before/after.max.ms
+(not for batches without timestamps: converted magic 0). Otherwise batch headers
+only (the CRC covers each whole batch): no record is decoded, no Python loop runs per
+record.
 
 What follows is the Log's (storage/log.py): idempotence checks in the producer state,
 then offsets and LogAppendTime patched into the batch (protocol.records). Follower
@@ -22,9 +25,12 @@ from __future__ import annotations
 from protocol.records import (
     CONTROL_MASK,
     INVALID_RECORD,
+    NO_TIMESTAMP,
     TIMESTAMP_TYPE_MASK,
     BatchesInfo,
     InvalidRecordError,
+    decode_batch,
+    read_batch_header,
     scan_batches,
 )
 from storage.errors import InvalidTimestamp, RecordListTooLarge
@@ -37,6 +43,7 @@ def validate_batches(
     client: bool,
     log_append_time: bool,
     now: int,
+    name: str = "",
 ) -> BatchesInfo:
     """Scan and check a leader append; returns the scan (no positions: nothing to append).
 
@@ -61,6 +68,8 @@ def validate_batches(
         )
     if client:
         _check_client_batches(info)
+        if config.compact:
+            _check_keys(records, info, name)
     if not log_append_time and (
         config.message_timestamp_before_max_ms != LONG_MAX
         or config.message_timestamp_after_max_ms != LONG_MAX
@@ -86,11 +95,37 @@ def _check_client_batches(info: BatchesInfo) -> None:
             raise InvalidTimestamp("producers may not set the LogAppendTime timestamp type")
 
 
+def _check_keys(records, info: BatchesInfo, name: str) -> None:
+    """KIP-467: a compacted topic refuses records without a key, the whole batch, naming
+    each such record (its index in the batch). Compacted topics only: this decodes."""
+    errors: list[tuple[int, str | None]] = []
+    for position in info.positions:
+        with memoryview(records) as view:
+            header = read_batch_header(view, position)
+            _, batch_records = decode_batch(view[position : position + header.size])
+        message = f"Compacted topic cannot accept message without key in topic partition {name}."
+        errors.extend(
+            (index, message) for index, record in enumerate(batch_records) if record.key is None
+        )
+    if errors:
+        shown = ", ".join(
+            f"RecordError(batchIndex={index}, message='{message}')" for index, message in errors[:3]
+        )
+        raise InvalidRecordError(
+            INVALID_RECORD,
+            f"One or more records have been rejected due to {len(errors)} record errors in"
+            f" total, and only showing the first three errors at most: [{shown}]",
+            errors,
+        )
+
+
 def _check_timestamps(info: BatchesInfo, now: int, config: LogConfig) -> None:
     """message.timestamp.before/after.max.ms, judged on each batch's first and max timestamp."""
     earliest = now - config.message_timestamp_before_max_ms
     latest = now + config.message_timestamp_after_max_ms
     for header in info.headers:
+        if header.max_timestamp == NO_TIMESTAMP:
+            continue  # converted magic 0 messages: no timestamp to judge (as Kafka)
         if header.base_timestamp < earliest or header.max_timestamp > latest:
             raise InvalidTimestamp(
                 f"timestamps {header.base_timestamp}..{header.max_timestamp}"

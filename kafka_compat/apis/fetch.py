@@ -1,4 +1,4 @@
-"""Fetch: v4-12
+"""Fetch: v0-12
 
 Behavior: consumers read whole record batches up to the high watermark, from the
     leader (NOT_LEADER_OR_FOLLOWER elsewhere) or, with v11+ and a CurrentLeaderEpoch
@@ -32,7 +32,14 @@ Behavior: consumers read whole record batches up to the high watermark, from the
     is sessionless (closing the session named). Unknown session:
     FETCH_SESSION_ID_NOT_FOUND; wrong epoch: INVALID_FETCH_SESSION_EPOCH (top-level,
     no partitions, session id 0).
-Version notes: v4 LastStableOffset, AbortedTransactions · v5 LogStartOffset · v7 fetch
+Version notes: v0-3 read message formats v0/v1 (protocol/legacy_records.py): the
+    v2 batches read are down-converted, uncompressed, to magic 0 (v0-1) or magic 1
+    (v2-3, KIP-32 timestamps) messages with their offsets, from the fetch offset on
+    (the records before it in the first batch are left out, as Kafka); control batches
+    (transaction markers) are dropped, as is a truncated trailing batch; a
+    partition whose topic has message.downconversion.enable=false answers
+    UNSUPPORTED_VERSION instead of records (none read: an empty answer) · v3 MaxBytes ·
+    v4 LastStableOffset, AbortedTransactions · v5 LogStartOffset · v7 fetch
     sessions · v9 CurrentLeaderEpoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH) ·
     v11 RackId, PreferredReadReplica, reads from followers · v12 flexible.
 Left out: v13+ (topic ids, FETCH_SESSION_TOPIC_ID_ERROR), the fetch session metrics.
@@ -45,15 +52,19 @@ from kafka_compat.fetch_session import FetchContext
 from kafka_compat.replica import FetchIsolation
 from protocol import messages
 from protocol.api_keys import ApiKey
+from protocol.errors import ErrorCode
+from protocol.legacy_records import down_convert
 
 FetchResponse = messages.response_type(ApiKey.FETCH)
 TopicResponse = FetchResponse.FetchableTopicResponse
 PartitionData = FetchResponse.PartitionData
 AbortedTransaction = FetchResponse.AbortedTransaction
 READ_COMMITTED = 1
+# Fetch v0-3 read the old message formats: magic 0 up to v1, magic 1 up to v3.
+FORMAT_V2_MIN_VERSION = 4
 
 
-@api(ApiKey.FETCH, 4, 12)
+@api(ApiKey.FETCH, 0, 12)
 async def handle_fetch(ctx: RequestContext, request):
     # The request's own FetchPartition objects carry what the replica manager reads.
     wanted = [(topic.topic, p) for topic in request.topics for p in topic.partitions]
@@ -98,6 +109,8 @@ async def handle_fetch(ctx: RequestContext, request):
     for i in selected:
         topic, want = wanted[i]
         error, high_watermark, stable, log_start, preferred, records, aborted = results[i]
+        if records and ctx.version < FORMAT_V2_MIN_VERSION:
+            error, records = _down_convert(ctx, topic, want, records)
         if aborted:
             aborted = [AbortedTransaction(producer_id=a[0], first_offset=a[1]) for a in aborted]
         if topic != last_topic:  # consecutive partitions of a topic share its entry
@@ -117,3 +130,14 @@ async def handle_fetch(ctx: RequestContext, request):
             )
         )
     return FetchResponse(error_code=error_code, session_id=session_id, responses=responses)
+
+
+def _down_convert(ctx: RequestContext, topic: str, want, records) -> tuple[int, bytes]:
+    """Fetch v0-3: the records in the format the version reads (Kafka's
+    KafkaApis.maybeConvertFetchedData), or UNSUPPORTED_VERSION where the topic forbids
+    down-conversion."""
+    partition = ctx.replica_manager.get_partition(topic, want.partition)
+    if partition is not None and not partition.downconversion_enabled:
+        return ErrorCode.UNSUPPORTED_VERSION, b""
+    magic = 0 if ctx.version < 2 else 1
+    return ErrorCode.NONE, down_convert(records, magic, want.fetch_offset)

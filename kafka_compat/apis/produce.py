@@ -1,4 +1,4 @@
-"""Produce: advertised v0-11, served v3-11
+"""Produce: v0-11
 
 Behavior: each partition's records are exactly one record batch, format v2 (Kafka's
     ProduceRequest.validateRecords and LogValidator: more than one is INVALID_RECORD,
@@ -18,9 +18,12 @@ Behavior: each partition's records are exactly one record batch, format v2 (Kafk
     append. Idempotent producers get their sequence numbers checked per partition; a
     duplicate of one of the last 5 batches answers with the original offsets. An
     unknown topic is created when `auto.create.topics.enable` is true.
-Version notes: v0-2 are advertised (librdkafka's compression check looks for v0,
-    KAFKA-18659) but refused by closing the connection, as Kafka 4.0 does; v3
-    TransactionalId and format v2 · v5 LogStartOffset · v7 zstd (a zstd first batch
+Version notes: v0-2 carry message formats v0/v1 (magic 0 and 1, CRC32, gzip,
+    snappy, lz4 wrappers; protocol/legacy_records.py): each partition's message set is
+    converted to one v2 batch before the append, as Kafka 3.x's LogValidator does
+    (codec of the first wrapper kept; magic 0 has no timestamp: -1; a bad CRC is
+    CORRUPT_MESSAGE), then goes the v2 way; v3 TransactionalId and format v2 only
+    (magic 0/1 then: INVALID_RECORD) · v5 LogStartOffset · v7 zstd (a zstd first batch
     before v7 is UNSUPPORTED_COMPRESSION_TYPE, checked before the batch count, as
     Kafka does) · v8 RecordErrors, ErrorMessage · v9 flexible · v10 CurrentLeader
     (tagged, left at defaults) · v11 same.
@@ -30,6 +33,10 @@ Version notes: v0-2 are advertised (librdkafka's compression check looks for v0,
     transaction answers INVALID_TXN_STATE ("Partition was not added to the
     transaction"), a fenced epoch INVALID_PRODUCER_EPOCH, a coordinator that cannot
     answer yet NOT_ENOUGH_REPLICAS (the client retries), as Kafka 3.9 does for v3-11.
+    KIP-467: on a compacted topic a record without a key refuses its whole batch
+    (INVALID_RECORD; v8+ also RecordErrors, each such record's index in the batch
+    with Kafka's message, and ErrorMessage); only compacted topics pay for decoding
+    the batch (storage/log_validator.py).
 Left out: v12+ (KIP-890 part 2 and topic ids); the topic's compression.type is
     accepted and shown but not applied (no recompression: batches are stored in the
     producer's codec, as with "producer").
@@ -47,12 +54,14 @@ from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
+from protocol.legacy_records import first_magic, to_v2_batch
 from protocol.records import (
     CODEC_MASK,
     COMPRESSION_ZSTD,
     HEADER_SIZE,
     LOG_OVERHEAD,
     MAGIC,
+    InvalidRecordError,
 )
 from storage.log import AppendOrigin
 
@@ -61,7 +70,10 @@ log = logging.getLogger(__name__)
 ProduceResponse = messages.response_type(ApiKey.PRODUCE)
 TopicResponse = ProduceResponse.TopicProduceResponse
 PartitionResponse = ProduceResponse.PartitionProduceResponse
+RecordError = ProduceResponse.BatchIndexAndErrorMessage
 
+# Produce v0-2 may carry message formats v0/v1 (magic 0 and 1), converted to v2 here.
+LEGACY_MAX_VERSION = 3
 # Produce v7 is the first that may carry zstd batches (KIP-110).
 ZSTD_MIN_VERSION = 7
 # The first batch's batchLength, magic and attributes (protocol/records.py layout).
@@ -71,7 +83,7 @@ _TXN_BATCH = struct.Struct(">21xh20xqh")
 TRANSACTIONAL_FLAG = 0x10
 
 
-@api(ApiKey.PRODUCE, 0, 11, min_accepted=3)
+@api(ApiKey.PRODUCE, 0, 11)
 async def handle_produce(ctx: RequestContext, request):
     acks = request.acks
     version = ctx.version
@@ -100,8 +112,15 @@ async def handle_produce(ctx: RequestContext, request):
             if error is not None:
                 answers.append(error)
                 continue
+            records = data.records
+            if version < LEGACY_MAX_VERSION and first_magic(records) in (0, 1):
+                try:  # old clients only: the v2 path never comes here
+                    records = to_v2_batch(records)
+                except InvalidRecordError as exc:
+                    answers.append(_error(data.index, exc.error_code, str(exc)))
+                    continue
             key = (name, data.index)
-            entries[key] = data.records
+            entries[key] = records
             pending.append((answers, len(answers), key))
             answers.append(None)
         responses.append(TopicResponse(name=name, partition_responses=answers))
@@ -200,7 +219,13 @@ def _validate(partitions, data, acks: int, version: int):
 def _response(index: int, outcome: AppendResult):
     info = outcome.info
     if outcome.error_code or info is None:
-        return _error(index, outcome.error_code, outcome.error_message)
+        response = _error(index, outcome.error_code, outcome.error_message)
+        if outcome.record_errors:  # KIP-467 (v8+; older versions do not write it)
+            response.record_errors = [
+                RecordError(batch_index=i, batch_index_error_message=m)
+                for i, m in outcome.record_errors
+            ]
+        return response
     return PartitionResponse(
         index=index,
         base_offset=info.first_offset,

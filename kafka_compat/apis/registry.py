@@ -142,7 +142,7 @@ class Api:
     min_version: int
     max_version: int
     handler: Handler
-    # Versions advertised but refused (Produce v0-2, see produce.py).
+    # Versions advertised but refused (none today; KAFKA-18659-style cases).
     min_accepted: int
 
 

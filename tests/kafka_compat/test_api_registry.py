@@ -18,11 +18,11 @@ def test_every_accepted_version_is_within_the_spec_and_round_trips():
             assert messages.decode_response(entry.key, version, body) == response
 
 
-def test_only_produce_advertises_versions_it_refuses():
-    # KAFKA-18659: librdkafka's compression check looks for Produce v0 in ApiVersions.
+def test_no_api_advertises_versions_it_refuses():
+    # Produce v0-2 are served (message formats v0/v1 converted on append).
     refused = {
         key: (entry.min_version, entry.min_accepted)
         for key, entry in load_handlers().items()
         if entry.min_accepted != entry.min_version
     }
-    assert refused == {0: (0, 3)}
+    assert refused == {}

@@ -94,3 +94,26 @@ def test_producer_batch_without_sequence_is_invalid(tmp_path):
     with pytest.raises(InvalidRecordError) as excinfo:
         log.append(_batch(2, producer_id=9, producer_epoch=0, base_sequence=-1))
     assert excinfo.value.error_code == INVALID_RECORD
+
+
+def test_batches_without_timestamps_skip_the_create_time_limits(tmp_path):
+    """Converted magic 0 messages (Produce v0-1) carry no timestamp (-1): Kafka does not
+    judge them against message.timestamp.before/after.max.ms."""
+    config = LogConfig(message_timestamp_after_max_ms=1000, message_timestamp_before_max_ms=5000)
+    log = Log(tmp_path / "t-0", config)
+    info = log.append(_batch(timestamp=-1, count=1), now_ms=NOW)
+    assert info.first_offset == 0
+
+
+def test_compacted_topic_refuses_null_keys_from_clients_only(tmp_path):
+    """KIP-467: the whole batch, each keyless record named by its index in the batch."""
+    log = Log(tmp_path / "t-0", LogConfig(cleanup_policy="compact"))
+    batch = bytearray(build_batch([(b"k", b"v", [], NOW), (None, b"v", [], NOW)]))
+    with pytest.raises(InvalidRecordError) as excinfo:
+        log.append(bytearray(batch), now_ms=NOW)
+    assert excinfo.value.error_code == INVALID_RECORD
+    assert [i for i, _ in excinfo.value.record_errors] == [1]
+    assert "topic partition t-0." in excinfo.value.record_errors[0][1]
+    assert log.log_end_offset == 0
+    log.append(batch, origin=AppendOrigin.REPLICATION, now_ms=NOW)  # followers: no check
+    assert log.log_end_offset == 2

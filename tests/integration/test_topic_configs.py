@@ -115,6 +115,8 @@ def test_invalid_changes_are_refused_with_invalid_config_and_change_nothing(
     assert describe(admin, "guarded")["retention.ms"].source == ConfigSource.DEFAULT_CONFIG.value
 
 
+# AlterConfigs on purpose: librdkafka's own test (0092) sets the key with it.
+@pytest.mark.filterwarnings("ignore:alter_configs has been deprecated")
 def test_deprecated_message_format_version_is_accepted_shown_and_ignored(broker_factory):
     """Kafka 3.9 still accepts message.format.version (librdkafka's tests set it) and
     ignores it: records stay v2. log.message.format.version is its broker synonym."""

@@ -53,6 +53,12 @@ def kafka_3160_lz4(inner: bytes) -> bytes:
 
 
 def produce(conn, topic: str, records_by_partition: dict[int, bytes], version: int):
+    answers = produce_full(conn, topic, records_by_partition, version)
+    return {i: (p.error_code, p.base_offset) for i, p in answers.items()}
+
+
+def produce_full(conn, topic: str, records_by_partition: dict[int, bytes], version: int):
+    """{partition: its PartitionProduceResponse} of one Produce at `version`."""
     P = ProduceRequest
     request = P(
         transactional_id=None,
@@ -69,7 +75,7 @@ def produce(conn, topic: str, records_by_partition: dict[int, bytes], version: i
         ],
     )
     [topic_response] = conn.request(request, ProduceResponse, version).responses
-    return {p.index: (p.error_code, p.base_offset) for p in topic_response.partition_responses}
+    return {p.index: p for p in topic_response.partition_responses}
 
 
 def consume_all(bootstrap: str, topic: str, partition: int, count: int):

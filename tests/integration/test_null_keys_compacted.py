@@ -8,7 +8,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from protocol.records import build_batch
 from tests.integration.test_fetch_semantics import RawConnection
-from tests.integration.test_produce_validation import ProduceRequest, ProduceResponse, produce
+from tests.integration.test_legacy_formats import produce_full
+from tests.integration.test_produce_validation import produce
 
 NONE = 0
 INVALID_RECORD = 87
@@ -20,26 +21,6 @@ def create(bootstrap: str, topic: str, partitions: int, policy: str) -> None:
     admin.create_topics(
         [NewTopic(topic, partitions, 1, config={"cleanup.policy": policy})], operation_timeout=30
     )[topic].result(timeout=60)
-
-
-def produce_full(conn, topic: str, records_by_partition: dict[int, bytes], version: int):
-    P = ProduceRequest
-    request = P(
-        transactional_id=None,
-        acks=1,
-        timeout_ms=10_000,
-        topic_data=[
-            P.TopicProduceData(
-                name=topic,
-                partition_data=[
-                    P.TopicProduceData.PartitionProduceData(index=i, records=r)
-                    for i, r in records_by_partition.items()
-                ],
-            )
-        ],
-    )
-    [topic_response] = conn.request(request, ProduceResponse, version).responses
-    return {p.index: p for p in topic_response.partition_responses}
 
 
 def test_record_errors_name_the_null_key_records(broker):

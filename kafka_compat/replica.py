@@ -594,7 +594,9 @@ class Partition:
         """ListOffsets LATEST: the high watermark (the LSO for read_committed), once a
         new leader's has caught up to its epoch start (KIP-207: OFFSET_NOT_AVAILABLE
         until then)."""
-        self.log.log_end_offset  # noqa: B018 -- an offline log raises KAFKA_STORAGE_ERROR
+        end = self.log.log_end_offset  # an offline log raises KAFKA_STORAGE_ERROR
+        if isolation is FetchIsolation.LOG_END:
+            return end  # a replica or a debugging client: no KIP-207 wait either
         if self.high_watermark < self.epoch_start_offset:
             raise OffsetNotAvailable(f"{self}: the high watermark is catching up")
         if isolation is FetchIsolation.TXN_COMMITTED:
@@ -618,11 +620,12 @@ class Partition:
         if timestamp == LATEST_TIERED_TIMESTAMP:
             self.log.log_start_offset  # noqa: B018 -- an offline log raises KAFKA_STORAGE_ERROR
             return TimestampAndOffset(-1, -1, -1)
-        bound = (
-            self.last_stable_offset
-            if isolation is FetchIsolation.TXN_COMMITTED
-            else self.high_watermark
-        )
+        if isolation is FetchIsolation.TXN_COMMITTED:
+            bound = self.last_stable_offset
+        elif isolation is FetchIsolation.HIGH_WATERMARK:
+            bound = self.high_watermark
+        else:
+            bound = self.log.log_end_offset
         return self.log.offset_for_timestamp(timestamp, max_offset=bound)
 
     def legacy_offsets_before(

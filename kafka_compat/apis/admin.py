@@ -16,7 +16,7 @@ DeleteTopics: v0-6
     Behavior: removes the topic and its partition directories. Unknown topic:
     UNKNOWN_TOPIC_OR_PARTITION (by name) or UNKNOWN_TOPIC_ID (v6, by id).
     delete.topic.enable=false: TOPIC_DELETION_DISABLED (INVALID_REQUEST below v3,
-    as Kafka).
+    as Kafka) for every topic named, existing or not.
     Version notes: v1 ThrottleTimeMs · v3 TOPIC_DELETION_DISABLED · v4 flexible · v5
     ErrorMessage · v6 topics by name or id.
 CreatePartitions: v0-3
@@ -206,6 +206,13 @@ async def handle_delete_topics(ctx: RequestContext, request):
         result = DeleteTopicsResponse.DeletableTopicResult(
             name=name, topic_id=topic_id or bytes(16)
         )
+        if not ctx.config["delete.topic.enable"]:
+            # Checked before anything else, as Kafka: every topic, known or not.
+            result.error_code = (
+                ErrorCode.TOPIC_DELETION_DISABLED if ctx.version >= 3 else ErrorCode.INVALID_REQUEST
+            )
+            results.append(result)
+            continue
         if name is None:
             name = next((t.name for t in ctx.store.topics.values() if t.topic_id == topic_id), None)
             result.name = name
@@ -217,10 +224,6 @@ async def handle_delete_topics(ctx: RequestContext, request):
         if topic is None:
             result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             result.error_message = "This server does not host this topic-partition."
-        elif not ctx.config["delete.topic.enable"]:
-            result.error_code = (
-                ErrorCode.TOPIC_DELETION_DISABLED if ctx.version >= 3 else ErrorCode.INVALID_REQUEST
-            )
         else:
             result.topic_id = topic.topic_id
             try:
@@ -240,6 +243,26 @@ def _duplicate_brokers(broker_ids, partition: int) -> str:
     return (
         f"Duplicate brokers not allowed in replica assignment: {listed} "
         f"for partition id {partition}."
+    )
+
+
+def _inconsistent_replication(ctx: RequestContext, current, assignments) -> str | None:
+    """New partitions must have partition 0's replication factor (Kafka's message)."""
+    first = ctx.metadata_cache.topics.get(current.name, {}).get(0)
+    if first is None:
+        return None
+    expected = len(first.replicas)
+    bad = [
+        (current.partitions + i, len(a.broker_ids))
+        for i, a in enumerate(assignments)
+        if len(a.broker_ids) != expected
+    ]
+    if not bad:
+        return None
+    return (
+        f"Inconsistent replication factor between partitions, partition 0 has {expected} "
+        f"while partitions [{', '.join(str(p) for p, _ in bad)}] have replication factors "
+        f"[{', '.join(str(rf) for _, rf in bad)}], respectively."
     )
 
 
@@ -282,6 +305,11 @@ async def handle_create_partitions(ctx: RequestContext, request):
                 for i, a in enumerate(topic.assignments)
                 if len(set(a.broker_ids)) != len(a.broker_ids)
             )
+        elif topic.assignments is not None and (
+            inconsistent := _inconsistent_replication(ctx, current, topic.assignments)
+        ):
+            result.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
+            result.error_message = inconsistent
         elif not request.validate_only:
             try:
                 # Explicit replicas keep their order: the first is the preferred leader.

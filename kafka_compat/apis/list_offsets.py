@@ -10,7 +10,10 @@ Behavior: timestamp -1 answers the latest offset (high watermark; under
     epoch of the log start for -2, the record's batch's for the others (-1 if
     unknown), as Kafka's UnifiedLog. Only the partition's leader answers
     (NOT_LEADER_OR_FOLLOWER elsewhere; FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH for
-    a stale or future CurrentLeaderEpoch). A new leader whose high watermark has not
+    a stale or future CurrentLeaderEpoch), except to a debugging client (replica id
+    -2), which any replica answers. A replica id other than -1 (a broker, or -2) is
+    bounded by the log end offset instead of the high watermark, without isolation
+    level, as Kafka. A new leader whose high watermark has not
     yet reached its log end offset at election answers OFFSET_NOT_AVAILABLE for the
     latest offset (KIP-207; clients retry; LEADER_NOT_AVAILABLE below v5). A special
     timestamp newer than the version (-3 below v7, -4 below v8, -5 below v9, any other
@@ -24,9 +27,7 @@ Version notes: v0 MaxNumOffsets and OldStyleOffsets: up to that many offsets, ne
     v6 flexible · v7 max timestamp (-3) · v8 earliest local (-4, KIP-405): the log
     start offset, as Kafka without tiered storage · v9 latest tiered (-5): offset -1,
     leader epoch -1 (nothing is tiered).
-Left out: v10+ (TimeoutMs for remote storage; Kafka 4.x). v1+ answers every replica id
-    as a consumer (Kafka bounds a broker's or a debugging client's (-2) answers by the
-    log end offset, and lets -2 ask a follower).
+Left out: v10+ (TimeoutMs for remote storage; Kafka 4.x).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ LATEST = -1
 EARLIEST = -2
 READ_COMMITTED = 1
 CONSUMER_REPLICA_ID = -1
+DEBUGGING_REPLICA_ID = -2
 # The first version that knows each special timestamp (Kafka's KafkaApis).
 TIMESTAMP_MIN_VERSION = {-2: 1, -1: 1, -3: 7, -4: 8, -5: 9}
 
@@ -56,23 +58,31 @@ TIMESTAMP_MIN_VERSION = {-2: 1, -1: 1, -3: 7, -4: 8, -5: 9}
 async def handle_list_offsets(ctx: RequestContext, request):
     if ctx.version == 0:
         return ListOffsetsResponse(topics=[_old_style(ctx, request, t) for t in request.topics])
-    isolation = (
-        FetchIsolation.TXN_COMMITTED
-        if ctx.version >= 2 and request.isolation_level == READ_COMMITTED
-        else FetchIsolation.HIGH_WATERMARK
-    )
+    if request.replica_id != CONSUMER_REPLICA_ID:
+        # A replica or a debugging client (-2) reads up to the log end (Kafka's
+        # isolation None); only the debugging client may ask a follower.
+        isolation = FetchIsolation.LOG_END
+    elif ctx.version >= 2 and request.isolation_level == READ_COMMITTED:
+        isolation = FetchIsolation.TXN_COMMITTED
+    else:
+        isolation = FetchIsolation.HIGH_WATERMARK
+    leader_only = request.replica_id != DEBUGGING_REPLICA_ID
     named = Counter((t.name, p.partition_index) for t in request.topics for p in t.partitions)
     duplicates = {tp for tp, count in named.items() if count > 1}
     topics = []
     for topic in request.topics:
         results = []
         for wanted in topic.partitions:
-            results.append(_partition_response(ctx, topic.name, wanted, isolation, duplicates))
+            results.append(
+                _partition_response(ctx, topic.name, wanted, isolation, leader_only, duplicates)
+            )
         topics.append(TopicResponse(name=topic.name, partitions=results))
     return ListOffsetsResponse(topics=topics)
 
 
-def _partition_response(ctx: RequestContext, topic: str, wanted, isolation, duplicates):
+def _partition_response(
+    ctx: RequestContext, topic: str, wanted, isolation, leader_only: bool, duplicates
+):
     index = wanted.partition_index
 
     def error(code: int):
@@ -87,7 +97,8 @@ def _partition_response(ctx: RequestContext, topic: str, wanted, isolation, dupl
     if partition is None:
         return error(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
     try:
-        partition.check_leader()
+        if leader_only:
+            partition.check_leader()
         partition.check_epoch(wanted.current_leader_epoch)
         if timestamp == LATEST:
             offset, found_at, epoch = partition.latest_offset(isolation), -1, partition.leader_epoch
@@ -124,7 +135,8 @@ def _old_style(ctx: RequestContext, request, topic):
             result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             continue
         try:
-            partition.check_leader()
+            if request.replica_id != DEBUGGING_REPLICA_ID:
+                partition.check_leader()
             result.old_style_offsets = partition.legacy_offsets_before(
                 wanted.timestamp,
                 wanted.max_num_offsets,

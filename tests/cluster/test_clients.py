@@ -21,6 +21,10 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KTopicPartition
 from kazoo.client import KazooClient
 
+from kafka_compat.tools.connection import Connection
+from protocol import messages
+from protocol.api_keys import ApiKey
+from protocol.errors import ErrorCode
 from tests.cluster.cluster_fixtures import Cluster, cluster_factory_fixture  # noqa: F401
 from tests.cluster.test_failover import (
     GUARD_S,
@@ -203,6 +207,15 @@ def test_a_new_leader_reports_every_acknowledged_record_as_the_latest_offset(clu
         producer.produce("hw", str(i).encode())
     assert producer.flush(GUARD_S) == 0
     leader = leader_of(cluster.bootstrap, "hw", 0)
+    # A follower answers a debugging client (replica id -2) with its own log end, and
+    # a consumer (-1) with NOT_LEADER_OR_FOLLOWER, as Kafka.
+    follower = next(i for i in cluster.brokers if i != leader)
+    with Connection("127.0.0.1", cluster.brokers[follower].port, 10) as conn:
+        assert _latest(conn, -1) == (ErrorCode.NOT_LEADER_OR_FOLLOWER, -1)
+        deadline = time.monotonic() + GUARD_S
+        while _latest(conn, -2) != (0, 500):
+            assert time.monotonic() < deadline, _latest(conn, -2)
+            time.sleep(0.1)
     cluster.brokers[leader].kill()
     rest = ",".join(b.bootstrap for b in cluster.brokers.values() if b.alive)
     wait_leader_not(rest, "hw", 0, leader)
@@ -220,6 +233,16 @@ def test_a_new_leader_reports_every_acknowledged_record_as_the_latest_offset(clu
         break
     consumer.close()
     assert offsets == (0, 500)
+
+
+def _latest(conn: Connection, replica_id: int) -> tuple[int, int]:
+    Request = messages.request_type(ApiKey.LIST_OFFSETS)
+    wanted = Request.ListOffsetsTopic(
+        name="hw", partitions=[Request.ListOffsetsPartition(partition_index=0, timestamp=-1)]
+    )
+    answer = conn.request(ApiKey.LIST_OFFSETS, Request(replica_id=replica_id, topics=[wanted]), 7)
+    (result,) = answer.topics[0].partitions
+    return result.error_code, result.offset
 
 
 def test_a_config_change_reaches_the_leaders_on_every_broker(cluster_factory):

@@ -63,3 +63,12 @@ def test_a_broker_named_twice_is_refused(cluster_factory):
         future["grown"].result(GUARD_S)
     assert refused.value.args[0].code() == KafkaError.INVALID_REPLICA_ASSIGNMENT
     assert len(admin.list_topics("grown", timeout=10).topics["grown"].partitions) == 1
+
+    # A different replication factor than partition 0's is refused, with Kafka's message.
+    future = admin.create_partitions([NewPartitions("grown", 3, replica_assignment=[[3], [2, 3]])])
+    with pytest.raises(KafkaException) as refused:
+        future["grown"].result(GUARD_S)
+    error = refused.value.args[0]
+    assert error.code() == KafkaError.INVALID_REPLICA_ASSIGNMENT
+    assert "partition 0 has 2 while partitions [1] have replication factors [1]" in error.str()
+    assert len(admin.list_topics("grown", timeout=10).topics["grown"].partitions) == 1

@@ -1,7 +1,7 @@
 """Partition reassignment (KIP-455), the controller's APIs (kafka-reassign-partitions.sh,
 AdminClient alterPartitionReassignments / listPartitionReassignments).
 
-AlterPartitionReassignments: v0-1
+AlterPartitionReassignments: v0
     Behavior: each partition gets its target replicas (distinct live brokers, else
     INVALID_REPLICA_ASSIGNMENT), or null to cancel (NO_REASSIGNMENT_IN_PROGRESS if
     none runs). The answer comes once the reassignment is recorded and under way;
@@ -9,7 +9,9 @@ AlterPartitionReassignments: v0-1
     cluster/controller.py). Other brokers answer NOT_CONTROLLER; a single node,
     where no replica can move, answers INVALID_REPLICA_ASSIGNMENT unless the target
     is the broker itself.
-    Version notes: v0 flexible · v1 AllowReplicationFactorChange (KIP-860).
+    Version notes: v0 flexible.
+    Left out: v1 (AllowReplicationFactorChange, KIP-860) is Kafka 4.1's; Kafka 3.9
+    advertises v0, and so do we.
 ListPartitionReassignments: v0
     Behavior: the reassignments in progress, all or the partitions named, with
     replicas, adding and removing replicas.
@@ -27,20 +29,18 @@ AlterResponse = messages.response_type(ApiKey.ALTER_PARTITION_REASSIGNMENTS)
 ListResponse = messages.response_type(ApiKey.LIST_PARTITION_REASSIGNMENTS)
 
 
-@api(ApiKey.ALTER_PARTITION_REASSIGNMENTS, 0, 1)
+@api(ApiKey.ALTER_PARTITION_REASSIGNMENTS, 0, 0)
 async def handle_alter_partition_reassignments(ctx: RequestContext, request):
     wanted = {(t.name, p.partition_index): p.replicas for t in request.topics for p in t.partitions}
-    allow_rf_change = request.allow_replication_factor_change if ctx.version >= 1 else True
     if ctx.cluster is not None:
         controller = ctx.controller
         if controller is None:
             return AlterResponse(error_code=ErrorCode.NOT_CONTROLLER, responses=[])
-        results = await controller.alter_reassignments(wanted, allow_rf_change)
+        results = await controller.alter_reassignments(wanted)
     else:
         results = {key: _single_node_result(ctx, key, target) for key, target in wanted.items()}
     Result = AlterResponse.ReassignablePartitionResponse
     return AlterResponse(
-        allow_replication_factor_change=allow_rf_change,
         responses=[
             AlterResponse.ReassignableTopicResponse(
                 name=topic,

@@ -1,6 +1,6 @@
 """Replication between brokers.
 
-OffsetForLeaderEpoch: v2-4
+OffsetForLeaderEpoch: v0-4
     Behavior: the leader answers, for a leader epoch, the end offset of that epoch
     in its log (the start offset of the next larger epoch, or the log end offset for
     the current one) and the largest epoch at or below the one asked for, from the
@@ -8,8 +8,8 @@ OffsetForLeaderEpoch: v2-4
     UNDEFINED_EPOCH (-1) with offset -1. A follower truncates its log there before it
     fetches (KIP-101/279). Only the leader answers (NOT_LEADER_OR_FOLLOWER), and a
     stale or future CurrentLeaderEpoch is FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH.
-    Version notes: v2 CurrentLeaderEpoch · v3 ReplicaId · v4 flexible.
-    Left out: v0-1 (no leader epochs from clients that old).
+    Version notes: v1 LeaderEpoch in the answer (v0 has only the end offset) · v2
+    CurrentLeaderEpoch · v3 ReplicaId · v4 flexible.
 LeaderAndIsr: v0-7 (from the controller)
     Behavior: per partition, this broker becomes leader (new leader epoch, ISR) or
     follower of the named leader (truncation by leader epoch, then fetching); see
@@ -54,7 +54,7 @@ def end_offset_for_epoch(partition, epoch: int) -> tuple[int, int]:
     return tuple(found)
 
 
-@api(ApiKey.OFFSET_FOR_LEADER_EPOCH, 2, 4)
+@api(ApiKey.OFFSET_FOR_LEADER_EPOCH, 0, 4)
 async def handle_offset_for_leader_epoch(ctx: RequestContext, request):
     topics = []
     for topic in request.topics:

@@ -1,5 +1,5 @@
 """AddPartitionsToTxn: v0-5 · AddOffsetsToTxn: v0-4 · EndTxn: v0-4 ·
-WriteTxnMarkers: v1 · DescribeTransactions: v0 · ListTransactions: v0-1
+WriteTxnMarkers: v0-1 · DescribeTransactions: v0 · ListTransactions: v0-1
 
 Behavior: the transaction coordinator's APIs (kafka_compat/txn/). AddPartitionsToTxn
     v0-3 adds the client's partitions to its ongoing transaction (one error for all of
@@ -17,10 +17,9 @@ Behavior: the transaction coordinator's APIs (kafka_compat/txn/). AddPartitionsT
     minimum duration.
 Version notes: AddPartitionsToTxn v3 flexible · v4 batched (broker form) · v5 same ·
     AddOffsetsToTxn v3 flexible · EndTxn v3 flexible · ListTransactions v1
-    DurationFilter.
+    DurationFilter · WriteTxnMarkers v1 flexible.
 Left out: EndTxn v5 and AddPartitionsToTxn/WriteTxnMarkers for transaction version 2
-    (KIP-890 part 2, Kafka 4); WriteTxnMarkers v0 (the protocol specs we compile
-    start at v1, as Kafka 4's); ListTransactions v2 (id pattern); authorization.
+    (KIP-890 part 2, Kafka 4); ListTransactions v2 (id pattern); authorization.
 """
 
 from __future__ import annotations
@@ -138,7 +137,7 @@ async def handle_end_txn(ctx: RequestContext, request):
     return EndTxnResponse(error_code=error)
 
 
-@api(ApiKey.WRITE_TXN_MARKERS, 1, 1)
+@api(ApiKey.WRITE_TXN_MARKERS, 0, 1)
 async def handle_write_txn_markers(ctx: RequestContext, request):
     markers = [
         TxnMarker(

@@ -176,10 +176,10 @@ class Controller:
         return await self.call(self._elect_leaders, election_type, partitions)
 
     async def alter_reassignments(
-        self, wanted: dict[tuple[str, int], list[int] | None], allow_rf_change: bool = True
+        self, wanted: dict[tuple[str, int], list[int] | None]
     ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
         """AlterPartitionReassignments: target replicas per partition (None cancels)."""
-        return await self.call(self._alter_reassignments, wanted, allow_rf_change)
+        return await self.call(self._alter_reassignments, wanted)
 
     async def reassignments(self) -> dict[tuple[str, int], Reassignment]:
         """The reassignments in progress (ListPartitionReassignments). An event, so a
@@ -416,7 +416,7 @@ class Controller:
             await self._elect_leaders(PREFERRED_ELECTION, wanted)
 
     async def _alter_reassignments(
-        self, wanted: dict[tuple[str, int], list[int] | None], allow_rf_change: bool
+        self, wanted: dict[tuple[str, int], list[int] | None]
     ) -> dict[tuple[str, int], tuple[ErrorCode, str | None]]:
         ctx = self.ctx
         results: dict[tuple[str, int], tuple[ErrorCode, str | None]] = {}
@@ -443,12 +443,6 @@ class Controller:
                 results[key] = (
                     ErrorCode.INVALID_REPLICA_ASSIGNMENT,
                     f"brokers {missing} are not live",
-                )
-                continue
-            elif not allow_rf_change and len(target) != len(original):
-                results[key] = (
-                    ErrorCode.INVALID_REPLICATION_FACTOR,
-                    f"the replication factor would change from {len(original)} to {len(target)}",
                 )
                 continue
             # Replicas added by a reassignment this one replaces, and not wanted now.

@@ -358,18 +358,22 @@ def test_records_survive_a_clean_restart(
     assert second.stop() == 0, second.log_tail()
 
 
-@pytest.mark.parametrize("codec", ["none", "gzip", "lz4"])
+@pytest.mark.parametrize(
+    ("fallback", "codec"),
+    [("0.10.0", "none"), ("0.10.0", "gzip"), ("0.10.0", "lz4"), ("0.9.0", "gzip")],
+)
 def test_old_broker_version_fallback_round_trip(
     served_broker: Any,
     create_topic: Callable[..., None],
     topic_name: Callable[[str], str],
+    fallback: str,
     codec: str,
 ) -> None:
-    """kcat told the broker is 0.10.0 (no ApiVersions): Produce v2 with message format
-    v1, Fetch v2 of down-converted batches."""
-    topic = topic_name(codec)
+    """kcat told the broker is 0.10.0 or 0.9.0 (no ApiVersions): Produce v2/v1 with
+    message format v1/v0, Fetch v2/v1 of down-converted batches."""
+    topic = topic_name(f"{fallback}-{codec}".replace(".", "_"))
     create_topic(topic)
-    old = ["-X", "api.version.request=false", "-X", "broker.version.fallback=0.10.0"]
+    old = ["-X", "api.version.request=false", "-X", f"broker.version.fallback={fallback}"]
     lines = [f"key-{i}:value-{i}" for i in range(20)]
     kcat_produce(served_broker, topic, lines, "-K", ":", "-p", "0", "-z", codec, *old)
     consumed = kcat_consume(served_broker, topic, *old)

@@ -162,12 +162,15 @@ def test_magic_0_lz4_with_the_kafka_3160_header_checksum(broker):
 
 
 @pytest.mark.parametrize(
-    ("api_version", "magic"), [((0, 9), 0), ((0, 10, 1), 1)], ids=["0.9", "0.10.1"]
+    ("api_version", "magic"),
+    [((0, 9), 0), ((0, 10, 1), 1), ((0, 11), 2), (None, 2)],
+    ids=["0.9", "0.10.1", "0.11", "negotiated"],
 )
 def test_kafka_python_old_protocol_round_trip(broker, api_version, magic):
     """kafka-python pinned to an old broker version sends Produce v1/v2 (magic 0/1) and
-    Fetch v1/v3, which read back what it wrote (down-converted v2 batches)."""
-    topic = f"kafka-python-{magic}"
+    Fetch v1/v3, which read back what it wrote (down-converted v2 batches); pinned to
+    0.11 it sends Produce v3 / Fetch v4-5 (record batches), unpinned what it negotiates."""
+    topic = f"kafka-python-{magic}-{'-'.join(map(str, api_version or ['new']))}"
     create_topic(broker.bootstrap, topic, 1)
     producer = KafkaProducer(
         bootstrap_servers=broker.bootstrap, api_version=api_version, compression_type="gzip"
@@ -179,7 +182,7 @@ def test_kafka_python_old_protocol_round_trip(broker, api_version, magic):
     producer.close(30)
     got = kafka_python_consume(broker.bootstrap, topic, api_version, len(sent))
     assert [(m.offset, m.key, m.value) for m in got] == [(i, k, v) for i, (k, v) in enumerate(sent)]
-    if magic == 1:
+    if magic >= 1:
         assert {m.timestamp for m in got} == {TS}
         assert {m.timestamp_type for m in got} == {0}
 

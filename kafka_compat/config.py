@@ -338,11 +338,64 @@ def parse_listener(value: str, key: str) -> tuple[str, int]:
     )
 
 
+# Keys that configure security, which this broker does not serve yet. A broker must
+# never serve a listener with less security than configured: any of them (unless it
+# asks for plaintext) stops start-up, naming the key.
+_SECURITY_PREFIXES = ("ssl.", "sasl.", "listener.name.", "delegation.token.")
+_SECURITY_KEYS = frozenset(
+    {
+        "authorizer.class.name",
+        "super.users",
+        "allow.everyone.if.no.acl.found",
+        "principal.builder.class",
+        "connections.max.reauth.ms",
+        "security.providers",
+        "client.quota.callback.class",
+    }
+)
+
+
+def _refuse_unserved_security(props: Mapping[str, str]) -> None:
+    """ConfigError for the first security setting we cannot honour (issue 13 builds
+    TLS, SASL and ACLs; until then only one PLAINTEXT listener is served)."""
+    protocol_map = {"PLAINTEXT": "PLAINTEXT"}
+    for item in _parse_list(props.get("listener.security.protocol.map", "")):
+        name, _, protocol = item.partition(":")
+        protocol_map[name.strip().upper()] = protocol.strip().upper()
+    for key in ("listeners", "advertised.listeners"):
+        entries = _parse_list(props.get(key, ""))
+        if key == "listeners" and len(entries) > 1:
+            raise ConfigError(
+                f"Invalid value {props[key]!r} for configuration {key}: only one listener "
+                "is served (several listeners come with the security work)"
+            )
+        for entry in entries:
+            name, sep, _ = entry.partition("://")
+            name = name.strip().upper()
+            if sep and protocol_map.get(name, name) != "PLAINTEXT":
+                raise ConfigError(
+                    f"Invalid value {props[key]!r} for configuration {key}: security "
+                    f"protocol {protocol_map.get(name, name)} is not supported yet; "
+                    "only PLAINTEXT listeners are served"
+                )
+    for key, value in props.items():
+        plaintext_ok = key in ("security.inter.broker.protocol", "inter.broker.listener.name")
+        if plaintext_ok and protocol_map.get(value.strip().upper()) == "PLAINTEXT":
+            continue
+        if plaintext_ok or key in _SECURITY_KEYS or key.startswith(_SECURITY_PREFIXES):
+            raise ConfigError(
+                f"Configuration {key} is not supported yet: this broker serves only "
+                "PLAINTEXT without authentication or authorization, and will not start "
+                "with less security than configured"
+            )
+
+
 class BrokerConfig:
     """Parsed broker configuration. `values` holds every known key, parsed."""
 
     def __init__(self, props: Mapping[str, str] | None = None):
         props = dict(props or {})
+        _refuse_unserved_security(props)
         self.explicit: dict[str, str] = {}
         self.values: dict[str, Any] = {}
         for name, value in props.items():

@@ -58,6 +58,46 @@ def test_invalid_value_names_the_key(key, value):
         BrokerConfig({key: value})
 
 
+@pytest.mark.parametrize(
+    "props, key",
+    [
+        ({"listeners": "SASL_SSL://127.0.0.1:9093"}, "listeners"),
+        ({"listeners": "SSL://:9093"}, "listeners"),
+        ({"listeners": "PLAINTEXT://:9092,SSL://:9093"}, "listeners"),
+        (
+            {"listeners": "INTERNAL://:9092", "listener.security.protocol.map": "INTERNAL:SSL"},
+            "listeners",
+        ),
+        ({"advertised.listeners": "SASL_PLAINTEXT://h:9092"}, "advertised.listeners"),
+        ({"ssl.keystore.location": "/etc/kafka/broker.p12"}, "ssl.keystore.location"),
+        ({"sasl.enabled.mechanisms": "SCRAM-SHA-512"}, "sasl.enabled.mechanisms"),
+        (
+            {"listener.name.internal.ssl.keystore.type": "PEM"},
+            "listener.name.internal.ssl.keystore.type",
+        ),
+        ({"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer"}, "authorizer"),
+        ({"security.inter.broker.protocol": "SSL"}, "security.inter.broker.protocol"),
+        ({"super.users": "User:admin"}, "super.users"),
+    ],
+)
+def test_security_it_cannot_honour_stops_start_up(props, key):
+    """A broker never serves a listener with less security than configured."""
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        BrokerConfig(props)
+
+
+def test_plaintext_spelled_out_is_accepted():
+    config = BrokerConfig(
+        {
+            "listeners": "CLIENT://127.0.0.1:9092",
+            "listener.security.protocol.map": "CLIENT:PLAINTEXT",
+            "inter.broker.listener.name": "CLIENT",
+            "security.inter.broker.protocol": "PLAINTEXT",
+        }
+    )
+    assert (config.host, config.port) == ("127.0.0.1", 9092)
+
+
 def test_flags_override_the_file(tmp_path):
     path = tmp_path / "server.properties"
     path.write_text("num.partitions=4\nmessage.max.bytes=100\n")

@@ -342,7 +342,10 @@ class ConsumerGroupCoordinator:
                 assigned={},
                 pending_revocation={},
             )
+            # In the group at once: a replacement is no new member (no epoch bump).
+            group.update_member(member)
             group.target_assignment[member_id] = copy_assignment(target)
+            out.append(records.member_metadata_record(group.group_id, member))
             out.append(records.target_assignment_record(group.group_id, member_id, target))
             return member
         if existing is None:

@@ -143,11 +143,13 @@ class ConsumerGroupCoordinator:
             else:
                 group, out, result = self._heartbeat(req)
         except HeartbeatError as exc:
-            return HeartbeatResult(exc.code, exc.message, req.member_id or None, req.member_epoch)
+            return HeartbeatResult(exc.code, exc.message)  # Kafka: no member id, epoch 0
         if out:
             error = await self.manager.write_records(group.partition, out)
             if error:
-                return HeartbeatResult(error, None, req.member_id or None, req.member_epoch)
+                # The state kept in memory is ahead of the log (Kafka reverts it to
+                # its last committed snapshot); the client retries.
+                return HeartbeatResult(error)
         return result
 
     def _validate(self, req: HeartbeatRequest) -> None:

@@ -626,7 +626,7 @@ class GroupCoordinator(OffsetRequests):
         """A HeartbeatResult (consumer_coordinator.py), once its records are written."""
         error = await self._writable_group_error(request.group_id)
         if error:
-            return HeartbeatResult(error, None, request.member_id or None, request.member_epoch)
+            return HeartbeatResult(error)
         return await self.consumer.heartbeat(request)
 
     def consumer_group_describe(self, group_id: str):

@@ -139,7 +139,16 @@ class OffsetRequests:
         if group is None or group.is_(DEAD):
             return ErrorCode.GROUP_ID_NOT_FOUND, {}
         results: dict[TopicPartition, int] = {}
-        if group.is_(EMPTY):
+        if group.consumer is not None:
+            # A KIP-848 group: the topics its members subscribe to keep their offsets.
+            subscribed = group.consumer.subscription_metadata if group.consumer.members else {}
+            eligible = []
+            for tp in partitions:
+                if tp[0] in subscribed:
+                    results[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+                else:
+                    eligible.append(tp)
+        elif group.is_(EMPTY):
             eligible = list(partitions)
         elif group.protocol_type == consumer_protocol.PROTOCOL_TYPE:
             eligible = []

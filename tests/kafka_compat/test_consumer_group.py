@@ -233,6 +233,11 @@ async def test_offsets_are_committed_and_fetched_with_the_member_epoch(tmp_path,
         assert fetch("g", [("t", 0)], False, a.member_id, 1)[1][("t", 0)].offset == 5
         assert fetch("g", [("t", 0)], False, a.member_id, 0)[0] == ErrorCode.STALE_MEMBER_EPOCH
         assert fetch("g", [("t", 0)], False, None, -1)[1][("t", 0)].offset == 5
+        # OffsetDelete: not while a member subscribes to the topic.
+        error, deleted = await coordinator.delete_offsets("g", [("t", 0)])
+        assert (error, deleted) == (NONE, {("t", 0): ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC})
+        await beat(coordinator, a.member_id, -1)
+        assert (await coordinator.delete_offsets("g", [("t", 0)]))[1] == {("t", 0): NONE}
 
 
 async def test_classic_and_consumer_groups_convert_only_when_empty(tmp_path, autojump_clock):

@@ -308,3 +308,57 @@ def test_a_kip848_group_and_its_offsets_survive_a_broker_restart(broker_factory)
         assert sorted(received) == [f"new-{p}" for p in range(PARTITIONS)]
     finally:
         run.cleanup()
+
+
+def _assignment_of(consumer: Consumer) -> set[tuple[str, int]]:
+    consumer.poll(0.1)
+    return {(tp.topic, tp.partition) for tp in consumer.assignment()}
+
+
+def test_a_regex_subscription_follows_the_topics_that_match(broker_factory):
+    broker = broker_factory(**BROKER_PROPS)
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    for name in ("orders-eu", "orders-us", "other"):
+        admin.create_topics([NewTopic(name, 2, 1)])[name].result(GUARD_S)
+    consumer = Consumer(kip848_config(broker.bootstrap, "regex"))
+    consumer.subscribe(["^orders-.*"])  # sent as SubscribedTopicRegex, matched by the broker
+    try:
+        expected = {(t, p) for t in ("orders-eu", "orders-us") for p in range(2)}
+        wait_until(lambda: _assignment_of(consumer) == expected, "regex not resolved")
+        admin.create_topics([NewTopic("orders-asia", 1, 1)])["orders-asia"].result(GUARD_S)
+        expected.add(("orders-asia", 0))
+        wait_until(lambda: _assignment_of(consumer) == expected, "new topic not assigned")
+    finally:
+        consumer.close()
+
+
+def test_a_static_member_comes_back_to_its_partitions(broker_factory):
+    broker = broker_factory(**BROKER_PROPS)
+    bootstrap = broker.bootstrap
+    create_topic(bootstrap)
+    revoked: list[int] = []
+
+    def static(instance: str, **callbacks) -> Consumer:
+        consumer = Consumer({**kip848_config(bootstrap, "static"), "group.instance.id": instance})
+        consumer.subscribe([TOPIC], **callbacks)
+        return consumer
+
+    a = static("a", on_revoke=lambda c, ps: revoked.extend(p.partition for p in ps))
+    b = static("b")
+    try:
+        wait_until(
+            lambda: [len(_assignment_of(a)), len(_assignment_of(b))] == [3, 3],
+            lambda: f"not shared: {_assignment_of(a)}, {_assignment_of(b)}",
+        )
+        revoked.clear()
+        held_by_b = _assignment_of(b)
+        b.close()  # a static member leaves with epoch -2: it keeps its place
+        b = static("b")
+        wait_until(
+            lambda: [_assignment_of(b), len(_assignment_of(a))] == [held_by_b, 3],
+            lambda: f"b did not get {held_by_b} back: {_assignment_of(b)}",
+        )
+        assert revoked == []  # a kept its partitions throughout
+    finally:
+        a.close()
+        b.close()

@@ -311,3 +311,23 @@ async def test_an_empty_consumer_group_can_be_deleted(tmp_path, autojump_clock):
         assert coordinator.manager.get_group("g") is None
     async with running(tmp_path) as coordinator:
         assert coordinator.manager.get_group("g") is None
+
+
+async def test_a_member_that_does_not_revoke_within_its_rebalance_timeout_is_fenced(
+    tmp_path, autojump_clock
+):
+    async with running(tmp_path) as coordinator:
+        tid = topic_id(coordinator)
+        a = await beat(coordinator, rebalance_timeout_ms=5000)
+        b = await beat(coordinator)
+        step = await beat(coordinator, a.member_id, 1, {tid: {0, 1, 2, 3}})
+        assert step.member_epoch == 1  # asked to revoke two partitions
+        # a keeps heartbeating but never gives them up.
+        for _ in range(6):
+            await trio.sleep(1)
+            result = await beat(coordinator, a.member_id, 1, {tid: {0, 1, 2, 3}})
+        assert result.error == ErrorCode.UNKNOWN_MEMBER_ID
+        group = coordinator.manager.get_group("g").consumer
+        assert list(group.members) == [b.member_id]
+        final = await beat(coordinator, b.member_id, 2, {})
+        assert partitions(final) == {0, 1, 2, 3}

@@ -109,6 +109,7 @@ class ConsumerGroupCoordinator:
         self.config = manager.config
         self._running_nursery = running_nursery
         self.default_assignor = self.config.consumer_assignors[0]
+        self._regex_cache: dict[str, tuple[tuple[str, ...], set[str]]] = {}
 
     # ---- topics --------------------------------------------------------------------
 
@@ -116,12 +117,18 @@ class ConsumerGroupCoordinator:
         return self.manager.offsets_topic.topics()
 
     def resolve_regex(self, regex: str) -> set[str]:
+        """The topics `regex` matches, remembered until the set of topics changes (a
+        heartbeat resolves every member's regex: no per-topic work while it stays)."""
+        names = tuple(self._topics())
+        cached = self._regex_cache.get(regex)
+        if cached is not None and cached[0] == names:
+            return cached[1]
         pattern = re.compile(regex)
-        return {
-            name
-            for name in self._topics()
-            if name not in INTERNAL_TOPICS and pattern.fullmatch(name)
-        }
+        matched = {n for n in names if n not in INTERNAL_TOPICS and pattern.fullmatch(n)}
+        if len(self._regex_cache) >= 1000:
+            self._regex_cache.clear()
+        self._regex_cache[regex] = (names, matched)
+        return matched
 
     def _subscription_metadata(self, group: ConsumerGroup) -> dict[str, tuple[bytes, int]]:
         topics = self._topics()

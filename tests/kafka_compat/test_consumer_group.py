@@ -10,6 +10,7 @@ import trio
 
 from kafka_compat.broker import Broker
 from kafka_compat.config import BrokerConfig
+from kafka_compat.groups import GroupConfig, GroupCoordinator, GroupMetadataManager
 from kafka_compat.groups.assignors import MemberSpec, RangeAssignor, UniformAssignor
 from kafka_compat.groups.consumer_coordinator import HeartbeatRequest
 from kafka_compat.groups.consumer_group import (
@@ -17,9 +18,11 @@ from kafka_compat.groups.consumer_group import (
     MemberState,
     reconcile,
 )
+from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from protocol.errors import ErrorCode
 
 T1, T2 = b"\x01" * 16, b"\x02" * 16
+EPOCH_MS = 1_700_000_000_000
 NONE = ErrorCode.NONE
 
 
@@ -122,7 +125,14 @@ async def running(data_dir, topics=(("t", 4),), **props):
         for name, partitions in topics:
             if broker.admin.topic(name) is None:
                 await broker.admin.create_topic(name, partitions, {})
-        coordinator = broker.group_coordinator
+        # The coordinator's wall clock follows Trio's (mock) clock.
+        coordinator = broker.group_coordinator = GroupCoordinator(
+            GroupMetadataManager(
+                ReplicatedOffsetsTopic(broker.admin, broker.replica_manager, leads_all=True),
+                GroupConfig.from_broker_config(broker.config),
+                time_ms=lambda: EPOCH_MS + int(trio.current_time() * 1000),
+            )
+        )
         async with trio.open_nursery() as nursery:
             await nursery.start(coordinator.run)
             await coordinator.wait_loaded()
@@ -331,3 +341,28 @@ async def test_a_member_that_does_not_revoke_within_its_rebalance_timeout_is_fen
         assert list(group.members) == [b.member_id]
         final = await beat(coordinator, b.member_id, 2, {})
         assert partitions(final) == {0, 1, 2, 3}
+
+
+async def test_offsets_expire_unless_a_member_subscribes_to_their_topic(tmp_path, autojump_clock):
+    from kafka_compat.groups.records import OffsetAndMetadata
+
+    props = {"offsets_retention_minutes": 1, "offsets_retention_check_interval_ms": 1000}
+    topics = (("t", 4), ("other", 1))
+    async with running(tmp_path, topics=topics, **props) as coordinator:
+        clock = coordinator.time_ms
+        a = await beat(coordinator)
+        offsets = {
+            ("t", 0): OffsetAndMetadata(1, commit_timestamp=clock()),
+            ("other", 0): OffsetAndMetadata(2, commit_timestamp=clock()),
+        }
+        await coordinator.commit_offsets("g", a.member_id, None, 1, offsets)
+        epoch = 1
+        for _ in range(90):
+            await trio.sleep(1)
+            epoch = (await beat(coordinator, a.member_id, epoch)).member_epoch
+        kept = coordinator.fetch_offsets("g", [("t", 0), ("other", 0)])[1]
+        assert kept[("t", 0)].offset == 1 and kept[("other", 0)] is None
+        await beat(coordinator, a.member_id, -1)
+        await trio.sleep(90)
+        # Empty and without offsets: the group is gone.
+        assert coordinator.manager.get_group("g") is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from kafka_compat.groups import consumer_protocol
 from kafka_compat.tools.connection import Connection
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -84,6 +85,21 @@ def test_a_first_heartbeat_joins_and_gets_every_partition(conn):
     assert [(g.group_id, g.group_type, g.group_state) for g in listed.groups] == [
         ("g", "consumer", "Stable")
     ]
+    # The classic DescribeGroups shows it in the consumer protocol's format.
+    [classic] = conn.request(
+        ApiKey.DESCRIBE_GROUPS, req(ApiKey.DESCRIBE_GROUPS, groups=["g"]), 5
+    ).groups
+    assert (classic.group_state, classic.protocol_type, classic.protocol_data) == (
+        "Stable",
+        "consumer",
+        "uniform",
+    )
+    [shown] = classic.members
+    assert consumer_protocol.assigned_partitions(shown.member_assignment) == [
+        (TOPIC, 0),
+        (TOPIC, 1),
+    ]
+    assert consumer_protocol.subscription_topics(shown.member_metadata) == {TOPIC}
     # A heartbeat that changes nothing carries no assignment.
     again = heartbeat(conn, member_id=answer.member_id, member_epoch=1)
     assert (again.error_code, again.member_epoch, again.assignment) == (0, 1, None)

@@ -30,6 +30,7 @@ SCENARIOS = [
     "consumer_assign_seek",
     "consumer_subscribe_commit",
     "consumer_cooperative_rebalance",
+    "consumer_protocol_consumer",
     "transactions",
     "transactions_consume_transform_produce",
     "admin_transactions",
@@ -113,6 +114,16 @@ def test_consumer_subscribe_commit_sync_and_committed(java_results):
     assert int(got["generation"]) >= 1
     # A new member of the group resumes at the committed offsets: only the new records.
     assert got["resumed"] == [f"second-{i}" for i in range(4)]
+
+
+def test_consumer_with_the_kip848_consumer_protocol(java_results):
+    got = result(java_results, "consumer_protocol_consumer")
+    # group.protocol=consumer: ConsumerGroupHeartbeat joins the group, the server's
+    # assignor gives the lone member both partitions, OffsetCommit v9 carries its epoch.
+    assert got["values"] == [f"v{i}" for i in range(6)]
+    assert got["assignment"] == [0, 1]
+    # groupMetadata().generationId() is the member epoch: 1 after the first join.
+    assert got["member_epoch"] >= 1
 
 
 def test_consumer_cooperative_sticky_rebalance(java_results):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from protocol import codec, interbroker, schema
+from protocol import codec, interbroker, kip848, schema
 from protocol.codec import CompiledMessage, DecodeError, EncodeError
 
 __all__ = [
@@ -79,7 +79,11 @@ class UnsupportedVersionError(DecodeError):
 
 def _load() -> tuple[dict[int, CompiledMessage], dict[int, CompiledMessage], dict[str, object]]:
     extra = [SPEC_DIR] if SPEC_DIR.is_dir() else []
-    specs = {**interbroker.parsed_specs(), **schema.load_specs(extra_dirs=extra)}
+    specs = {
+        **interbroker.parsed_specs(),
+        **kip848.parsed_specs(),
+        **schema.load_specs(extra_dirs=extra),
+    }
     for name, lo in OLDEST_VERSIONS.items():
         spec = specs[name]
         if spec.valid.lo > lo:

@@ -32,19 +32,26 @@ LeaveGroup: v0-5
 DescribeGroups: v0-5
     Behavior: state, protocol type and protocol, members with client id, host
     ("/address", as Kafka), metadata and assignment (the last two only when Stable).
-    An unknown group is "Dead" with no members and no error.
+    An unknown group is "Dead" with no members and no error. A KIP-848 group shows its
+    state, protocol type "consumer", its assignor as protocol, and each member's
+    subscription and assignment in the consumer protocol's format.
     Version notes: v1 ThrottleTimeMs · v3 AuthorizedOperations (always "not
     requested", -2147483648) · v4 GroupInstanceId · v5 flexible.
 ListGroups: v0-5
     Behavior: every group this broker coordinates; v4 states filter (case-insensitive),
-    v5 types filter (all groups are "classic").
+    v5 types filter and GroupType: "classic", or "consumer" for KIP-848 groups
+    (ConsumerGroupHeartbeat), whose states are Empty, Assigning, Reconciling, Stable.
     Version notes: v1 ThrottleTimeMs · v3 flexible · v4 StatesFilter, GroupState
     · v5 TypesFilter, GroupType.
 DeleteGroups: v0-2
-    Behavior: deletes empty groups and their offsets (tombstones in __consumer_offsets).
+    Behavior: deletes empty groups (classic or KIP-848) and their offsets (tombstones
+    in __consumer_offsets).
     Errors: GROUP_ID_NOT_FOUND, NON_EMPTY_GROUP. Version notes: v2 flexible.
-Left out: DescribeGroups v6 (KIP-1043 error messages for new-protocol groups), the
-    KIP-848 consumer protocol (ConsumerGroupHeartbeat) and share groups.
+    JoinGroup to a KIP-848 group with members: INCONSISTENT_GROUP_PROTOCOL; to an empty
+    one: it becomes a classic group again (its offsets stay).
+Left out: DescribeGroups v6 (KIP-1043 error messages for new-protocol groups), classic
+    members inside KIP-848 groups (the migration policy acts as "disabled") and share
+    groups. ConsumerGroupHeartbeat is consumer_group.py.
 """
 
 from __future__ import annotations
@@ -61,8 +68,6 @@ SyncGroupResponse = messages.response_type(ApiKey.SYNC_GROUP)
 DescribeGroupsResponse = messages.response_type(ApiKey.DESCRIBE_GROUPS)
 ListGroupsResponse = messages.response_type(ApiKey.LIST_GROUPS)
 DeleteGroupsResponse = messages.response_type(ApiKey.DELETE_GROUPS)
-
-CLASSIC_GROUP_TYPE = "classic"
 
 
 def client_host(ctx: RequestContext) -> str:
@@ -191,10 +196,7 @@ async def handle_describe_groups(ctx: RequestContext, request):
 
 @api(ApiKey.LIST_GROUPS, 0, 5)
 async def handle_list_groups(ctx: RequestContext, request):
-    types = {t.lower() for t in request.types_filter}
-    if types and CLASSIC_GROUP_TYPE not in types:
-        return ListGroupsResponse()
-    error, groups = ctx.group_coordinator.list_groups(request.states_filter)
+    error, groups = ctx.group_coordinator.list_groups(request.states_filter, request.types_filter)
     return ListGroupsResponse(
         error_code=error,
         groups=[
@@ -202,9 +204,9 @@ async def handle_list_groups(ctx: RequestContext, request):
                 group_id=group_id,
                 protocol_type=protocol_type,
                 group_state=state,
-                group_type=CLASSIC_GROUP_TYPE,
+                group_type=group_type,
             )
-            for group_id, protocol_type, state in groups
+            for group_id, protocol_type, state, group_type in groups
         ],
     )
 

@@ -6,6 +6,7 @@ from kafka_compat.apis import (  # noqa: F401
     admin,
     api_versions,
     configs,
+    consumer_group,
     coordinator,
     elect_leaders,
     fetch,

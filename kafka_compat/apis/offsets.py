@@ -3,7 +3,10 @@
 OffsetCommit: v0-9
     Behavior: members commit with their generation and member id (checked:
     ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, REBALANCE_IN_PROGRESS
-    while the group completes a rebalance); generation -1 without a member id is a
+    while the group completes a rebalance); members of a KIP-848 group with their
+    member epoch, v9+ (STALE_MEMBER_EPOCH when it is not the current one,
+    UNKNOWN_MEMBER_ID, UNSUPPORTED_VERSION below v9; epoch -1 only while the group
+    has no members); generation -1 without a member id is a
     simple consumer, allowed while the group has no members. Metadata strings are
     kept as given (null is stored as ""); longer than offset.metadata.max.bytes:
     OFFSET_METADATA_TOO_LARGE. A partition of a topic that does not exist:
@@ -30,7 +33,9 @@ OffsetFetch: v0-9
     · v6 flexible · v7 RequireStable: a partition with a pending commit (transactional
     offsets whose transaction has not ended, or a commit being written) answers
     UNSTABLE_OFFSET_COMMIT with offset -1 (without it: the last committed offset) · v8
-    several groups · v9 MemberId/MemberEpoch (KIP-848; ignored for classic groups).
+    several groups · v9 MemberId/MemberEpoch (KIP-848: a member of a consumer group must
+    be known and at its current epoch, else UNKNOWN_MEMBER_ID / STALE_MEMBER_EPOCH;
+    epoch -1 is an admin; ignored for classic groups).
 OffsetDelete: v0
     Behavior (KIP-496): removes committed offsets of an empty group, or of topics a
     consumer group does not subscribe to (else GROUP_SUBSCRIBED_TO_TOPIC); tombstones
@@ -104,6 +109,7 @@ async def handle_offset_commit(ctx: RequestContext, request):
                 request.group_instance_id,
                 request.generation_id_or_member_epoch,
                 offsets,
+                api_version=ctx.version,
             )
         )
     return _commit_response([(tp, errors[tp]) for tp in order])
@@ -156,7 +162,14 @@ async def handle_offset_fetch(ctx: RequestContext, request):
     if ctx.version >= 8:
         return OffsetFetchResponse(
             groups=[
-                _fetch_group(coordinator, group.group_id, group.topics, stable)
+                _fetch_group(
+                    coordinator,
+                    group.group_id,
+                    group.topics,
+                    stable,
+                    group.member_id if ctx.version >= 9 else None,
+                    group.member_epoch if ctx.version >= 9 else -1,
+                )
                 for group in request.groups
             ]
         )
@@ -210,8 +223,12 @@ def _partition(cls, index: int, committed: OffsetAndMetadata | int | None, error
     )
 
 
-def _fetch_group(coordinator, group_id: str, topics, require_stable: bool):
-    error, offsets = coordinator.fetch_offsets(group_id, _wanted(topics), require_stable)
+def _fetch_group(
+    coordinator, group_id: str, topics, require_stable: bool, member_id, member_epoch: int
+):
+    error, offsets = coordinator.fetch_offsets(
+        group_id, _wanted(topics), require_stable, member_id, member_epoch
+    )
     Group = OffsetFetchResponse.OffsetFetchResponseGroup
     Topic = OffsetFetchResponse.OffsetFetchResponseTopics
     Partition = OffsetFetchResponse.OffsetFetchResponsePartitions

@@ -1,4 +1,5 @@
-"""Consumer groups: Kafka's classic group coordinator and committed offsets.
+"""Consumer groups: Kafka's classic group coordinator, KIP-848 consumer groups and
+committed offsets.
 
     records.py            __consumer_offsets keys and values (Kafka's schemas), partitioning
     group.py              one group's state: members, generation, protocol, offsets
@@ -10,9 +11,13 @@
     loader.py             replaying a __consumer_offsets partition (transaction markers too)
     timer.py              movable deadlines as Trio tasks (sessions, join and sync rounds)
     consumer_protocol.py  reading subscriptions and assignments of protocol type "consumer"
+    consumer_group.py     a KIP-848 group's state: members, epochs, reconciliation
+    assignors.py          KIP-848 server-side assignors: uniform, range
+    consumer_records.py   the ConsumerGroup* records of __consumer_offsets; replaying them
+    consumer_coordinator.py  ConsumerGroupHeartbeat / ConsumerGroupDescribe (the coordinator's)
 
-The request handlers are kafka_compat/apis/groups.py, offsets.py, txn_offset_commit.py
-and coordinator.py.
+The request handlers are kafka_compat/apis/groups.py, consumer_group.py, offsets.py,
+txn_offset_commit.py and coordinator.py.
 """
 
 from kafka_compat.groups.coordinator import GroupCoordinator

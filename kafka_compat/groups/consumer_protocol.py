@@ -45,3 +45,27 @@ def assigned_partitions(assignment: bytes | None) -> list[tuple[str, int]] | Non
     if decoded is None:
         return None
     return [(tp.topic, p) for tp in decoded.assigned_partitions for p in tp.partitions]
+
+
+def encode_subscription(topics: list[str]) -> bytes:
+    """A version 0 ConsumerProtocolSubscription of these topics."""
+    cls = messages.data_type("ConsumerProtocolSubscription")
+    return _VERSION.pack(0) + messages.encode_data(
+        "ConsumerProtocolSubscription", 0, cls(topics=sorted(topics), user_data=None)
+    )
+
+
+def encode_assignment(partitions: dict[str, list[int]]) -> bytes:
+    """A version 0 ConsumerProtocolAssignment: topic name -> partitions."""
+    cls = messages.data_type("ConsumerProtocolAssignment")
+    return _VERSION.pack(0) + messages.encode_data(
+        "ConsumerProtocolAssignment",
+        0,
+        cls(
+            assigned_partitions=[
+                cls.TopicPartition(topic=topic, partitions=sorted(ps))
+                for topic, ps in sorted(partitions.items())
+            ],
+            user_data=None,
+        ),
+    )

@@ -38,6 +38,11 @@ from dataclasses import dataclass
 import trio
 
 from kafka_compat.events import Reply
+from kafka_compat.groups.consumer_coordinator import (
+    ConsumerGroupCoordinator,
+    HeartbeatRequest,
+    HeartbeatResult,
+)
 from kafka_compat.groups.group import (
     COMPLETING_REBALANCE,
     DEAD,
@@ -71,6 +76,8 @@ class GroupCoordinator(OffsetRequests):
         self._nursery: trio.Nursery | None = None
         self._loaded = trio.Event()
         self.rebalancer = Rebalancer(manager, self._running_nursery)
+        # KIP-848 groups (type "consumer"): ConsumerGroupHeartbeat and Describe.
+        self.consumer = ConsumerGroupCoordinator(manager, self._running_nursery)
 
     # ---- lifetime --------------------------------------------------------------------
 
@@ -120,12 +127,16 @@ class GroupCoordinator(OffsetRequests):
 
     def _on_group_loaded(self, group: Group) -> None:
         # Members of a loaded group must heartbeat again within their session timeout.
+        if group.consumer is not None:
+            self.consumer.on_loaded(group)
         for member in group.members.values():
             self.rebalancer.schedule_heartbeat(group, member)
 
     @staticmethod
     def _on_group_unloaded(group: Group) -> None:
         group.transition_to(DEAD)
+        if group.consumer is not None:
+            group.consumer.dead = True
         for member in list(group.members.values()):
             group.maybe_invoke_join(member, JoinResult(member.member_id, ErrorCode.NOT_COORDINATOR))
             group.maybe_invoke_sync(member, SyncResult(ErrorCode.NOT_COORDINATOR))
@@ -206,6 +217,11 @@ class GroupCoordinator(OffsetRequests):
             return JoinResult(member_id, ErrorCode.INVALID_SESSION_TIMEOUT)
         is_unknown = member_id == UNKNOWN_MEMBER_ID
         group = self.manager.get_group(group_id)
+        if group is not None and group.consumer is not None:
+            if not group.is_empty:
+                # A KIP-848 group with members (no migration between the protocols).
+                return JoinResult(member_id, ErrorCode.INCONSISTENT_GROUP_PROTOCOL)
+            await self.consumer.convert_to_classic(group)
         if group is None:
             if not is_unknown:
                 return JoinResult(member_id, ErrorCode.UNKNOWN_MEMBER_ID)
@@ -604,6 +620,22 @@ class GroupCoordinator(OffsetRequests):
             results.append((member_id, instance_id, error))
         return ErrorCode.NONE, results
 
+    # ---- KIP-848: ConsumerGroupHeartbeat, ConsumerGroupDescribe -------------------------
+
+    async def consumer_group_heartbeat(self, request: HeartbeatRequest):
+        """A HeartbeatResult (consumer_coordinator.py), once its records are written."""
+        error = await self._writable_group_error(request.group_id)
+        if error:
+            return HeartbeatResult(error)
+        return await self.consumer.heartbeat(request)
+
+    def consumer_group_describe(self, group_id: str):
+        """(error, message, ConsumerGroup or None)."""
+        error = self._group_error(group_id)
+        if error:
+            return error, None, None
+        return self.consumer.describe(self.manager.get_group(group_id), group_id)
+
     # ---- describe, list, delete ------------------------------------------------------
 
     def describe_group(self, group_id: str) -> tuple[int, GroupSummary]:
@@ -613,21 +645,33 @@ class GroupCoordinator(OffsetRequests):
         group = self.manager.get_group(group_id)
         if group is None:
             return ErrorCode.NONE, DEAD_GROUP
+        if group.consumer is not None:
+            return ErrorCode.NONE, self.consumer.summary(group.consumer)
         return ErrorCode.NONE, group.summary()
 
-    def list_groups(self, states: Iterable[str] = ()) -> tuple[int, list[tuple[str, str, str]]]:
-        """(error, [(group_id, protocol_type, state)]); states filter case-insensitively."""
+    def list_groups(
+        self, states: Iterable[str] = (), types: Iterable[str] = ()
+    ) -> tuple[int, list[tuple[str, str, str, str]]]:
+        """(error, [(group_id, protocol_type, state, type)]); the states and types
+        ("classic", "consumer") filter case-insensitively."""
         if not self.active:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE, []
         error = (
             ErrorCode.COORDINATOR_LOAD_IN_PROGRESS if self.manager.is_loading else ErrorCode.NONE
         )
         wanted = {state.lower() for state in states}
-        return error, [
-            (group.group_id, group.protocol_type or "", str(group.state))
-            for group in self.manager.groups.values()
-            if not wanted or str(group.state).lower() in wanted
-        ]
+        wanted_types = {t.lower() for t in types}
+        listed = []
+        for group in self.manager.groups.values():
+            if group.consumer is not None:
+                entry = (group.group_id, "consumer", str(group.consumer.state), "consumer")
+            else:
+                entry = (group.group_id, group.protocol_type or "", str(group.state), "classic")
+            if (not wanted or entry[2].lower() in wanted) and (
+                not wanted_types or entry[3] in wanted_types
+            ):
+                listed.append(entry)
+        return error, listed
 
     async def delete_groups(self, group_ids: Iterable[str]) -> dict[str, int]:
         """DeleteGroups: empty groups go, with their offsets (tombstones written)."""
@@ -641,7 +685,7 @@ class GroupCoordinator(OffsetRequests):
             group = self.manager.get_group(group_id)
             if group is None or group.is_(DEAD):
                 results[group_id] = ErrorCode.GROUP_ID_NOT_FOUND
-            elif group.is_(EMPTY):
+            elif group.is_(EMPTY) and group.is_empty:
                 group.transition_to(DEAD)
                 eligible.append(group)
             else:

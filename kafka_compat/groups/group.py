@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from kafka_compat.groups import consumer_protocol
+from kafka_compat.groups.consumer_group import ConsumerGroup
 from kafka_compat.groups.records import OffsetAndMetadata
 from protocol.errors import ErrorCode
 
@@ -229,6 +230,9 @@ class Group:
         self.join_timer_initial = False
         self.join_remaining_ms = 0
         self.sync_timer: object = None
+        # A KIP-848 group of this id (consumer_group.py): its membership replaces the
+        # classic one (which stays Empty); the offsets above serve both types.
+        self.consumer: ConsumerGroup | None = None
 
     def __repr__(self) -> str:
         return (
@@ -250,6 +254,18 @@ class Group:
             )
         self.state = state
         self.state_timestamp = self._time_ms()
+
+    @property
+    def is_empty(self) -> bool:
+        """No members, of either protocol."""
+        if self.consumer is not None:
+            return not self.consumer.members
+        return self.is_(EMPTY)
+
+    @property
+    def group_type(self) -> str:
+        """What ListGroups v5 shows: "consumer" (KIP-848) or "classic"."""
+        return "consumer" if self.consumer is not None else "classic"
 
     @property
     def can_rebalance(self) -> bool:
@@ -417,6 +433,8 @@ class Group:
                 member.session_timer = None
         for member_id in list(self.pending_members):
             self.pending_members.pop(member_id).stop()
+        if self.consumer is not None:
+            self.consumer.stop_timers()
 
     # -- protocols --------------------------------------------------------------------
 
@@ -595,8 +613,16 @@ class Group:
         became empty; a stable consumer group's offsets of topics no member subscribes
         to expire after their commit; a group without a protocol (simple consumers
         that only commit) expires each offset after its commit. An offset committed
-        with its own expire timestamp (OffsetCommit v2-4) expires then instead."""
-        if self.protocol_type is not None and self.is_(EMPTY):
+        with its own expire timestamp (OffsetCommit v2-4) expires then instead. A
+        KIP-848 group: each offset after its commit, unless a member subscribes to
+        its topic."""
+        if self.consumer is not None:
+
+            def base(o: OffsetAndMetadata) -> int:
+                return o.commit_timestamp
+
+            subscribed = set(self.consumer.subscription_metadata)
+        elif self.protocol_type is not None and self.is_(EMPTY):
 
             def base(o: OffsetAndMetadata) -> int:
                 if self.state_timestamp is not None:

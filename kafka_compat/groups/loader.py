@@ -16,6 +16,7 @@ import logging
 
 import trio
 
+from kafka_compat.groups import consumer_records
 from kafka_compat.groups.group import PendingTxnOffset
 from kafka_compat.groups.records import (
     GroupKey,
@@ -50,6 +51,8 @@ class LoadedPartition:
         self.groups: dict[str, tuple[int, GroupMetadataValue]] = {}
         self.offsets: dict[OffsetKey, tuple[OffsetAndMetadata, int]] = {}
         self.pending: dict[int, dict[OffsetKey, PendingTxnOffset]] = {}
+        # KIP-848 groups: the last value of each of their records.
+        self.consumer_groups: dict[str, consumer_records.LoadedConsumerGroup] = {}
 
     async def read(self, log_: Log, buffer_size: int) -> None:
         """Replay the log from its start to its end, one chunk at a time."""
@@ -89,6 +92,14 @@ class LoadedPartition:
                     self._warn(f"skipping record at offset {record.offset}: {exc}")
 
     def _replay_record(self, key_bytes, value, position: int, txn) -> None:
+        kind = int.from_bytes(key_bytes[:2], "big", signed=True) if key_bytes else -1
+        if kind in consumer_records.KEY_VERSIONS:
+            try:
+                k = consumer_records.decode_key(kind, memoryview(key_bytes)[2:])
+                consumer_records.replay(self.consumer_groups, k, value)
+            except consumer_records.ConsumerRecordError as exc:
+                raise RecordError(str(exc)) from exc
+            return
         key = decode_key(key_bytes)
         if isinstance(key, OffsetKey):
             if txn is not None:

@@ -19,7 +19,7 @@ What it needs of the broker is an `OffsetsTopic` (five small methods); the broke
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,7 +27,9 @@ import trio
 
 from kafka_compat.admin_manager import AdminManager
 from kafka_compat.clock import Clock, wall_clock_ms
-from kafka_compat.cluster.store import TopicExists
+from kafka_compat.cluster.store import TopicExists, TopicMetadata
+from kafka_compat.groups import consumer_records
+from kafka_compat.groups.assignors import assignor_names
 from kafka_compat.groups.group import DEAD, EMPTY, STABLE, Group, Member
 from kafka_compat.groups.loader import LoadedPartition
 from kafka_compat.groups.records import (
@@ -69,6 +71,10 @@ class GroupConfig:
     min_session_timeout_ms: int = 6000
     max_session_timeout_ms: int = 1800000
     max_size: int = 2**31 - 1
+    consumer_session_timeout_ms: int = 45000
+    consumer_heartbeat_interval_ms: int = 5000
+    consumer_max_size: int = 2**31 - 1
+    consumer_assignors: tuple[str, ...] = ("uniform", "range")
 
     @classmethod
     def from_broker_config(cls, config) -> GroupConfig:
@@ -84,6 +90,10 @@ class GroupConfig:
             min_session_timeout_ms=config["group.min.session.timeout.ms"],
             max_session_timeout_ms=config["group.max.session.timeout.ms"],
             max_size=config["group.max.size"],
+            consumer_session_timeout_ms=config["group.consumer.session.timeout.ms"],
+            consumer_heartbeat_interval_ms=config["group.consumer.heartbeat.interval.ms"],
+            consumer_max_size=config["group.consumer.max.size"],
+            consumer_assignors=tuple(assignor_names(config["group.consumer.assignors"])),
         )
 
 
@@ -104,6 +114,10 @@ class OffsetsTopic(Protocol):
 
     def log(self, index: int) -> Log | None:
         """Partition `index`'s log, to replay; None if this broker has no such partition."""
+
+    def topics(self) -> Mapping[str, TopicMetadata]:
+        """Every topic by name (its id and partition count): what KIP-848 groups
+        subscribe to."""
 
     async def append(self, index: int, batch: bytes) -> tuple[int, int]:
         """Append `batch` to partition `index` as the coordinator and wait until every
@@ -138,6 +152,10 @@ class ReplicatedOffsetsTopic:
     def log(self, index: int) -> Log | None:
         partition = self.replica_manager.get_partition(OFFSETS_TOPIC, index)
         return None if partition is None else partition.log
+
+    def topics(self) -> Mapping[str, TopicMetadata]:
+        store = self.admin.store
+        return {} if store is None else store.topics
 
     async def append(self, index: int, batch: bytes) -> tuple[int, int]:
         key = (OFFSETS_TOPIC, index)
@@ -278,6 +296,14 @@ class GroupMetadataManager:
             for group_id in committed.keys() | pending.keys()
             if group_id not in loaded.groups
         ]
+        # KIP-848 groups: their membership hangs off the group of the same id.
+        by_id = {group.group_id: group for group in groups}
+        for group_id, consumer in consumer_records.loaded_groups(loaded.consumer_groups):
+            group = by_id.get(group_id)
+            if group is None:
+                group = by_id[group_id] = Group(group_id, index, self.time_ms)
+                groups.append(group)
+            group.consumer = consumer
         for group in groups:
             group.initialize_offsets(
                 committed.get(group.group_id, {}), pending.get(group.group_id, {})
@@ -481,7 +507,7 @@ class GroupMetadataManager:
         total = 0
         for group in groups:
             removed = select(group)
-            if group.is_(EMPTY) and not group.has_offsets:
+            if group.is_(EMPTY) and group.is_empty and not group.has_offsets:
                 group.transition_to(DEAD)
             records = [
                 (offset_key(group.group_id, topic, partition), None) for topic, partition in removed
@@ -492,6 +518,9 @@ class GroupMetadataManager:
                     for producer_id in list(self._producer_groups):
                         self._remove_producer_group(producer_id, group.group_id)
                 group.stop_timers()
+                if group.consumer is not None:
+                    group.consumer.dead = True
+                    records += consumer_records.group_tombstones(group.group_id)
                 records.append((group_key(group.group_id), None))
             if records:
                 error = await self._write(group.partition, records)
@@ -537,6 +566,10 @@ class GroupMetadataManager:
         """Write the group's metadata with this assignment; an error code."""
         value = self._group_record_value(group, assignment)
         return await self._write(group.partition, [(group_key(group.group_id), value)])
+
+    async def write_records(self, index: int, records: list[tuple[bytes, bytes | None]]) -> int:
+        """Append KIP-848 group records (consumer_records.py) as one batch; an error code."""
+        return await self._write(index, records)
 
     async def _write(
         self, index: int, records: list[tuple[bytes, bytes | None]], *, offsets: bool = False

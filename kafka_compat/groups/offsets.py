@@ -53,11 +53,13 @@ class OffsetRequests:
         group_instance_id: str | None,
         generation_id: int,
         offsets: dict[TopicPartition, OffsetAndMetadata],
+        api_version: int = 9,
     ) -> dict[TopicPartition, int]:
         """Kafka's handleCommitOffsets: an error code per partition.
 
         Generation -1 with no member id is a simple consumer (no group membership);
-        it may commit while the group has no members."""
+        it may commit while the group has no members. In a KIP-848 group the
+        generation is the member epoch (OffsetCommit v9+)."""
         error = await self._writable_group_error(group_id, allow_empty_id=True)
         if error:
             return dict.fromkeys(offsets, error)
@@ -67,6 +69,11 @@ class OffsetRequests:
                 # A member of a group that no longer exists (or an older generation).
                 return dict.fromkeys(offsets, ErrorCode.ILLEGAL_GENERATION)
             group = self.manager.add_group(group_id)
+        if group.consumer is not None:
+            error = _validate_consumer_commit(group, member_id, generation_id, api_version)
+            if error:
+                return dict.fromkeys(offsets, error)
+            return await self.manager.store_offsets(group, offsets)
         error = self._validate_offset_commit(group, generation_id, member_id, group_instance_id)
         if error:
             return dict.fromkeys(offsets, error)
@@ -96,15 +103,29 @@ class OffsetRequests:
         return ErrorCode.NONE
 
     def fetch_offsets(
-        self, group_id: str, partitions: list[TopicPartition] | None, require_stable: bool = False
+        self,
+        group_id: str,
+        partitions: list[TopicPartition] | None,
+        require_stable: bool = False,
+        member_id: str | None = None,
+        member_epoch: int = -1,
     ) -> tuple[int, dict[TopicPartition, OffsetAndMetadata | None | int]]:
         """(group error, committed offset per partition; None = nothing committed).
         `partitions` None asks for every partition the group committed. With
         `require_stable` (OffsetFetch v7+) a partition with a pending commit (a
-        transaction not yet ended) has the error UNSTABLE_OFFSET_COMMIT instead."""
+        transaction not yet ended) has the error UNSTABLE_OFFSET_COMMIT instead.
+        A member of a KIP-848 group (OffsetFetch v9 member id and epoch) must be
+        known and at its current epoch: UNKNOWN_MEMBER_ID, STALE_MEMBER_EPOCH."""
         error = self._group_error(group_id, allow_empty_id=True)
         if error:
             return error, {}
+        group = self.manager.get_group(group_id)
+        if group is not None and group.consumer is not None and member_epoch >= 0:
+            member = group.consumer.members.get(member_id or "")
+            if member is None:
+                return ErrorCode.UNKNOWN_MEMBER_ID, {}
+            if member.member_epoch != member_epoch:
+                return ErrorCode.STALE_MEMBER_EPOCH, {}
         return ErrorCode.NONE, self.manager.get_offsets(group_id, partitions, require_stable)
 
     async def delete_offsets(
@@ -118,7 +139,16 @@ class OffsetRequests:
         if group is None or group.is_(DEAD):
             return ErrorCode.GROUP_ID_NOT_FOUND, {}
         results: dict[TopicPartition, int] = {}
-        if group.is_(EMPTY):
+        if group.consumer is not None:
+            # A KIP-848 group: the topics its members subscribe to keep their offsets.
+            subscribed = group.consumer.subscription_metadata if group.consumer.members else {}
+            eligible = []
+            for tp in partitions:
+                if tp[0] in subscribed:
+                    results[tp] = ErrorCode.GROUP_SUBSCRIBED_TO_TOPIC
+                else:
+                    eligible.append(tp)
+        elif group.is_(EMPTY):
             eligible = list(partitions)
         elif group.protocol_type == consumer_protocol.PROTOCOL_TYPE:
             eligible = []
@@ -170,6 +200,8 @@ class OffsetRequests:
         current one; without them (v0-2) anything goes but a dead group."""
         if group.is_(DEAD):
             return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        if group.consumer is not None:
+            return _validate_consumer_commit(group, member_id, generation_id, None)
         if generation_id < 0 and group.is_(EMPTY):
             return ErrorCode.NONE
         if generation_id >= 0 or member_id != UNKNOWN_MEMBER_ID or group_instance_id is not None:
@@ -186,3 +218,22 @@ class OffsetRequests:
         offsets in their groups become committed (unless a commit written later in the
         log holds the partition) or are dropped."""
         self.manager.complete_txn_offsets(producer_id, set(partitions), commit)
+
+
+def _validate_consumer_commit(
+    group: Group, member_id: str, member_epoch: int, api_version: int | None
+) -> int:
+    """Kafka's ConsumerGroup.validateOffsetCommit: epoch -1 is an admin or a simple
+    consumer, allowed while the group has no members; a member commits at its current
+    epoch with OffsetCommit v9+ (`api_version` None: transactional, any version)."""
+    consumer = group.consumer
+    if member_epoch < 0 and not consumer.members:
+        return ErrorCode.NONE
+    member = consumer.members.get(member_id)
+    if member is None:
+        return ErrorCode.UNKNOWN_MEMBER_ID
+    if api_version is not None and api_version < 9:
+        return ErrorCode.UNSUPPORTED_VERSION
+    if member_epoch != member.member_epoch:
+        return ErrorCode.STALE_MEMBER_EPOCH
+    return ErrorCode.NONE

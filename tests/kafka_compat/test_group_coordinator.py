@@ -498,7 +498,7 @@ async def test_simple_consumer_commits_without_membership(tmp_path, autojump_clo
         assert fetched[("topic", 1)] is None
         assert coordinator.fetch_offsets("simple", None)[1].keys() == {tp}
         assert coordinator.describe_group("simple")[1].state == "Empty"
-        assert ("simple", "", "Empty") in coordinator.list_groups()[1]
+        assert ("simple", "", "Empty", "classic") in coordinator.list_groups()[1]
 
 
 async def test_commits_are_checked_against_membership_and_generation(tmp_path, autojump_clock):

@@ -199,7 +199,8 @@ async def _fetch_by_topic_id(
             results[i] = _error_result(ErrorCode.UNKNOWN_TOPIC_ID)
             continue
         partition = ctx.replica_manager.get_partition(name, want.partition)
-        log_id = None if partition is None else partition.log.topic_id
+        # A RemoteLog (a partition hosted elsewhere) has no id.
+        log_id = None if partition is None else getattr(partition.log, "topic_id", None)
         if log_id is not None and log_id != ZERO_UUID and log_id != topic_id:
             results[i] = _error_result(ErrorCode.INCONSISTENT_TOPIC_ID)
             continue

@@ -22,8 +22,12 @@ time, in order (Kafka's ControllerEventManager):
   (leader: the first live replica, ISR: the live replicas).
 - TopicDeletion (/admin/delete_topics): UpdateMetadata drops the partitions,
   StopReplica with delete goes to the replicas, then the znodes go.
-- IsrChangeNotification (/isr_change_notification, written by leaders that shrank
-  or expanded an ISR): the states are re-read and sent in UpdateMetadata.
+- AlterPartition (KIP-497, a leader's ISR change; checks in cluster/alter_partition.py):
+  accepted changes are written, sent in UpdateMetadata and may end a reassignment.
+  IsrChangeNotification (/isr_change_notification, the pre-KIP-497 path, which our
+  brokers no longer use): the states are re-read and sent in UpdateMetadata.
+- Features: /feature exists and is enabled once the controller starts; UpdateFeatures
+  rewrites it (cluster/features.py).
 - ControlledShutdown(broker): leadership of the broker's partitions moves to other
   ISR members, and it leaves their ISRs; the partitions it alone can lead are
   answered as remaining.

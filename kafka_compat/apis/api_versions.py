@@ -7,10 +7,11 @@ Behavior: lists every API in the handler registry with the versions this broker
     SupportedFeatures empty (a ZooKeeper broker supports none), the finalized
     features of /feature (none unless another broker finalized some) and its epoch
     (the znode's version: 0 once the controller created it; 0 on a single node).
-    librdkafka before 2.2 mis-skips a non-empty tagged section (every connection
-    fails with "Read underflow"), so the features are written only when the
-    request's ClientSoftwareName/Version do not name such a librdkafka
-    (`features_are_safe`); for those clients the response is Kafka's without them.
+    librdkafka before 2.2 mis-skips a non-empty tagged section ("Read underflow"),
+    so the features are written only for clients whose ClientSoftwareName/Version
+    name one known to skip tagged fields (`features_are_safe`: the Java client,
+    Sarama, franz-go, kafka-python, librdkafka >= 2.2); the others get Kafka's
+    response without them (every tagged section empty).
 Version notes: v1 ThrottleTimeMs · v3 flexible (ClientSoftwareName/Version), features
     (tagged) · v4 same, and features whose minimum level is 0 are no longer left
     out of SupportedFeatures (KAFKA-17492).
@@ -32,6 +33,8 @@ FEATURES_MIN_VERSION = 3
 SAFE_LIBRDKAFKA = (2, 2)
 _RDKAFKA_VERSION = re.compile(r"rdkafka-v?(\d+)\.(\d+)", re.IGNORECASE)
 _LEADING_VERSION = re.compile(r"v?(\d+)\.(\d+)")
+# ClientSoftwareName of clients that skip unknown tagged fields correctly.
+TAG_READERS = frozenset({"apache-kafka-java", "sarama", "kgo", "kafka-python"})
 
 
 def api_versions_response(error_code: int = 0):
@@ -47,15 +50,17 @@ def api_versions_response(error_code: int = 0):
 
 
 def features_are_safe(software_name: str | None, software_version: str | None) -> bool:
-    """May this client get ApiVersions' tagged feature fields? Not when it is
-    librdkafka before 2.2: named "librdkafka" (its default client.software.name, the
-    version being librdkafka's own), or a wrapper whose name or version mentions
-    rdkafka (confluent-kafka-python sends "2.1.1-rdkafka-2.1.1"); a librdkafka whose
-    version cannot be read counts as old. Every other client can skip tagged fields
-    (the Java client, Go, kafka-python, KafkaJS)."""
+    """May this client get ApiVersions' tagged feature fields? Only clients known to
+    skip tagged fields they do not read: the Java client (its AdminClient's
+    describeFeatures and kafka-features.sh read them), Sarama, franz-go, kafka-python,
+    and librdkafka from 2.2 on, named "librdkafka" (its default client.software.name,
+    with its own version) or through a wrapper whose version names it
+    (confluent-kafka-python sends "2.16.0-rdkafka-2.16.0"). Older librdkafka and any
+    client we do not know get the section empty, as the design wants it unless asked
+    (librdkafka < 2.2 mis-skips tagged fields)."""
     name = (software_name or "").lower()
     version = software_version or ""
-    if "rdkafka" not in name and "rdkafka" not in version.lower():
+    if name in TAG_READERS:
         return True
     found = _RDKAFKA_VERSION.search(version)
     if found is None and name == "librdkafka":

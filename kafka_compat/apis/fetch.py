@@ -67,7 +67,6 @@ FetchResponse = messages.response_type(ApiKey.FETCH)
 TopicResponse = FetchResponse.FetchableTopicResponse
 PartitionData = FetchResponse.PartitionData
 AbortedTransaction = FetchResponse.AbortedTransaction
-READ_COMMITTED = 1
 NodeEndpoint = FetchResponse.NodeEndpoint
 LeaderIdAndEpoch = FetchResponse.LeaderIdAndEpoch
 READ_COMMITTED = 1

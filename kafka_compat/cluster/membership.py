@@ -39,6 +39,7 @@ CONTROLLED_SHUTDOWN_VERSION = 3
 # whose id is not known.
 ALTER_PARTITION_VERSION = 3
 ALTER_PARTITION_BY_NAME_VERSION = 1
+ALTER_PARTITION_TIMEOUT_S = 30
 
 
 def cluster_store(config: BrokerConfig) -> ZooKeeperStore:
@@ -198,7 +199,12 @@ class ClusterMembership:
         wanted = {(topic, index): (partition.leader_epoch, list(new_isr), 0, partition.zk_version)}
         controller = self.active_controller
         if controller is not None:
-            answer = await controller.alter_partition(self.node_id, broker_epoch, wanted, version)
+            answer = None
+            # Bounded: a controller that resigns meanwhile never answers its queue.
+            with trio.move_on_after(ALTER_PARTITION_TIMEOUT_S):
+                answer = await controller.alter_partition(
+                    self.node_id, broker_epoch, wanted, version
+                )
             if answer is None:
                 return False
             error_code, results = answer
@@ -261,7 +267,7 @@ class ClusterMembership:
                 endpoint.port,
                 f"broker-{self.node_id}",
                 connect_timeout=5,
-                request_timeout=30,
+                request_timeout=ALTER_PARTITION_TIMEOUT_S,
             ) as client:
                 return await client.send(ApiKey.ALTER_PARTITION, version, request)
         except BrokerClientError as exc:

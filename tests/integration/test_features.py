@@ -2,9 +2,10 @@
 
 - ApiVersions v3+ reports no supported and no finalized feature, with finalized
   features epoch 0 (the /feature znode the controller created), in tagged fields.
-- Those tagged fields go to every client but librdkafka before 2.2 (named by
-  ClientSoftwareName/Version, directly or through a wrapper such as
-  confluent-kafka-python): it then gets Kafka's response without them.
+- Those tagged fields go only to clients known to skip tagged fields (named by
+  ClientSoftwareName/Version: the Java client, Sarama, franz-go, kafka-python,
+  librdkafka >= 2.2 directly or through a wrapper such as confluent-kafka-python);
+  older librdkafka and unknown clients get Kafka's response without them.
 - UpdateFeatures checks each update as Kafka's ZooKeeper controller does: nothing is
   supported, so an upgrade is INVALID_REQUEST, and so are deleting a feature that is
   not finalized, a level below 1 without a downgrade type and an unknown upgrade type.
@@ -62,6 +63,9 @@ def api_versions(conn: Connection, version: int, name: str, software_version: st
         ("confluent-kafka-python", "1.7.0-rdkafka-1.9.2", False),
         ("confluent-kafka-go", "v2.0.2-librdkafka-v2.0.2", False),
         ("node-rdkafka", "2.18.0", False),
+        ("sarama", "1.45.0", True),
+        ("kafka-test", "1.0.0", False),
+        (None, None, False),
     ],
 )
 def test_which_clients_get_the_tagged_feature_fields(name, version, safe):

@@ -24,6 +24,7 @@ import trio
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.features import (
+    FEATURE_UPDATE_FAILED_MESSAGE,
     SAFE_DOWNGRADE,
     SINGLE_NODE,
     UPGRADE,
@@ -60,7 +61,8 @@ async def handle_update_features(ctx: RequestContext, request):
     waiter = before.changed.waiter()
     results = await controller.update_features(updates)
     if results is None:
-        results = {name: (ErrorCode.FEATURE_UPDATE_FAILED, None) for name, _, _ in updates}
+        failed = (ErrorCode.FEATURE_UPDATE_FAILED, FEATURE_UPDATE_FAILED_MESSAGE)
+        results = {name: failed for name, _, _ in updates}
     elif any(error == ErrorCode.NONE for error, _ in results.values()):
         # Kafka waits until its feature cache has the new epoch (the watch's news).
         with trio.move_on_after(max(request.timeout_ms, 0) / 1000):
@@ -69,10 +71,15 @@ async def handle_update_features(ctx: RequestContext, request):
 
 
 def _answer(results: dict[str, tuple[int, str | None]]):
+    # Kafka answers a valid update with ApiError(NONE), whose message is "NONE".
     return UpdateFeaturesResponse(
         error_code=ErrorCode.NONE,
         results=[
-            Result(feature=name, error_code=error, error_message=message)
+            Result(
+                feature=name,
+                error_code=error,
+                error_message=message if message is not None else ErrorCode(error).name,
+            )
             for name, (error, message) in results.items()
         ],
     )

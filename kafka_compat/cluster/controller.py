@@ -75,13 +75,7 @@ from kafka_compat.cluster.election import (
     reassignment_election,
     reassignment_start_election,
 )
-from kafka_compat.cluster.features import (
-    FEATURE_PATH,
-    STATUS_ENABLED,
-    apply_feature_updates,
-    decode_feature_znode,
-    encode_feature_znode,
-)
+from kafka_compat.cluster.features import enable_feature_versioning, update_feature_znode
 from kafka_compat.cluster.store import ControllerMoved, StoreError
 from kafka_compat.cluster.zk_data import PartitionState as LeaderIsr
 from kafka_compat.cluster.zk_data import TopicAssignment
@@ -303,38 +297,10 @@ class Controller:
         return ErrorCode.NONE, results
 
     async def _enable_feature_versioning(self) -> None:
-        """Kafka's enableFeatureVersioning: /feature exists and is enabled (a disabled
-        one loses its features), written only when it changes."""
-        found = await self.store.get_raw(FEATURE_PATH)
-        if found is None:
-            await self.store.write_znode(
-                FEATURE_PATH, encode_feature_znode({}), None, self.ctx.epoch_version
-            )
-            return
-        status, features = decode_feature_znode(found[0])
-        if status != STATUS_ENABLED:
-            await self.store.write_znode(
-                FEATURE_PATH, encode_feature_znode({}), found[1], self.ctx.epoch_version
-            )
+        await enable_feature_versioning(self.store, self.ctx.epoch_version)
 
     async def _update_features(self, updates) -> dict[str, tuple[int, str | None]]:
-        found = await self.store.get_raw(FEATURE_PATH)
-        existing = {} if found is None else decode_feature_znode(found[0])[1]
-        target, results = apply_feature_updates(existing, updates)
-        if target != existing:
-            version = await self.store.write_znode(
-                FEATURE_PATH,
-                encode_feature_znode(target),
-                None if found is None else found[1],
-                self.ctx.epoch_version,
-            )
-            if version is None:  # written meanwhile: the valid updates failed
-                failed = ErrorCode.FEATURE_UPDATE_FAILED
-                return {
-                    name: (failed, None) if error == ErrorCode.NONE else (error, message)
-                    for name, (error, message) in results.items()
-                }
-        return results
+        return await update_feature_znode(self.store, self.ctx.epoch_version, updates)
 
     async def _broker_change(self) -> None:
         ctx = self.ctx

@@ -26,6 +26,7 @@ from protocol.errors import ErrorCode
 
 __all__ = [
     "FEATURE_PATH",
+    "FEATURE_UPDATE_FAILED_MESSAGE",
     "SAFE_DOWNGRADE",
     "SINGLE_NODE",
     "SUPPORTED_FEATURES",
@@ -35,7 +36,9 @@ __all__ = [
     "FinalizedFeatures",
     "apply_feature_updates",
     "decode_feature_znode",
+    "enable_feature_versioning",
     "encode_feature_znode",
+    "update_feature_znode",
     "validate_feature_update",
 ]
 
@@ -47,6 +50,10 @@ UNKNOWN_EPOCH = -1  # ApiVersionsResponse.UNKNOWN_FINALIZED_FEATURES_EPOCH
 # UpdateFeatures v1 UpgradeType (v0: AllowDowngrade true = SAFE_DOWNGRADE).
 UNKNOWN_UPGRADE_TYPE, UPGRADE, SAFE_DOWNGRADE, UNSAFE_DOWNGRADE = 0, 1, 2, 3
 
+# Kafka's FeatureUpdateFailedException text (the zero-arg ApiError message).
+FEATURE_UPDATE_FAILED_MESSAGE = (
+    "Unable to update finalized features due to an unexpected server error."
+)
 # name -> (min, max) version this broker supports: none, as a Kafka 3.9 ZK broker.
 SUPPORTED_FEATURES: dict[str, tuple[int, int]] = {}
 
@@ -206,3 +213,47 @@ def apply_feature_updates(
                 target[name] = new
         results[name] = (error, message)
     return target, results
+
+
+# ---- the controller's side (store: the ZooKeeper store, cluster/zk_store.py) --------
+
+
+async def enable_feature_versioning(store, controller_epoch_version: int | None) -> None:
+    """Kafka's KafkaController.enableFeatureVersioning, on election: /feature exists
+    and is enabled (a disabled one loses its features); written only if it changes."""
+    found = await store.get_raw(FEATURE_PATH)
+    if found is None:
+        await store.write_znode(
+            FEATURE_PATH, encode_feature_znode({}), None, controller_epoch_version
+        )
+        return
+    status, _ = decode_feature_znode(found[0])
+    if status != STATUS_ENABLED:
+        await store.write_znode(
+            FEATURE_PATH, encode_feature_znode({}), found[1], controller_epoch_version
+        )
+
+
+async def update_feature_znode(
+    store, controller_epoch_version: int | None, updates: list[tuple[str, int, int]]
+) -> dict[str, tuple[int, str | None]]:
+    """UpdateFeatures on the controller: check the updates against /feature, write the
+    valid ones (fenced, version-checked). (error, message) per feature; the valid
+    ones fail with FEATURE_UPDATE_FAILED if /feature changed meanwhile."""
+    found = await store.get_raw(FEATURE_PATH)
+    existing = {} if found is None else decode_feature_znode(found[0])[1]
+    target, results = apply_feature_updates(existing, updates)
+    if target != existing:
+        version = await store.write_znode(
+            FEATURE_PATH,
+            encode_feature_znode(target),
+            None if found is None else found[1],
+            controller_epoch_version,
+        )
+        if version is None:
+            failed = (ErrorCode.FEATURE_UPDATE_FAILED, FEATURE_UPDATE_FAILED_MESSAGE)
+            return {
+                name: failed if error == ErrorCode.NONE else (error, message)
+                for name, (error, message) in results.items()
+            }
+    return results

@@ -118,7 +118,7 @@ def test_the_controller_keeps_finalized_features_in_the_feature_znode(cluster_fa
         )
         assert features_of(controller) == ({"x.version": 2}, 1)
 
-        assert update(controller, "x.version", 0, 2) == (ErrorCode.NONE, None)
+        assert update(controller, "x.version", 0, 2) == (ErrorCode.NONE, "NONE")  # as Kafka
         assert features_of(controller) == ({}, 2)  # answered once its copy had it
         wait_features(cluster, ({}, 2))
         assert json.loads(zk.get("/feature")[0])["features"] == {}

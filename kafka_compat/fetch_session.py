@@ -10,9 +10,13 @@ partition of the session and answers only those that changed: records, a new hig
 watermark or log start offset, a preferred read replica, or an error. A partition
 that returned records moves to the end of the session, so each gets its turn at the
 response's max_bytes. Epoch -1 is a sessionless full fetch (and closes the session it
-names). The cache holds `max.incremental.fetch.session.cache.slots` sessions; a new
-one may evict a session unused for 120 s, or else the least valuable evictable one
-(followers' sessions rank above consumers', bigger above smaller).
+names). From Fetch v13 partitions are named by topic id: such a session's keys are
+(topic id, partition), so a topic deleted and re-created under the same name is
+another partition, and an incremental fetch must use topic ids exactly when its
+session does (else FETCH_SESSION_TOPIC_ID_ERROR). The cache holds
+`max.incremental.fetch.session.cache.slots` sessions; a new one may evict a session
+unused for 120 s, or else the least valuable evictable one (followers' sessions rank
+above consumers', bigger above smaller).
 """
 
 from __future__ import annotations
@@ -41,11 +45,14 @@ def next_epoch(epoch: int) -> int:
 
 class CachedPartition:
     """One partition of a session: its last request parameters (the request's own
-    FetchPartition object) and what was last answered for it."""
+    FetchPartition object) and what was last answered for it. `topic` is the topic's
+    key in the session: its name, or its topic id (bytes) in a v13+ session."""
 
     __slots__ = ("topic", "request", "high_watermark", "log_start_offset")
 
-    def __init__(self, topic: str, request, high_watermark: int = -1, log_start_offset: int = -1):
+    def __init__(
+        self, topic: str | bytes, request, high_watermark: int = -1, log_start_offset: int = -1
+    ):
         self.topic = topic
         self.request = request
         self.high_watermark = high_watermark
@@ -63,13 +70,22 @@ class FetchSession:
         "cached_size",
         "evictable_by_all",
         "evictable_by_privileged",
+        "uses_topic_ids",
     )
 
-    def __init__(self, session_id: int, privileged: bool, partitions: dict, now: int):
+    def __init__(
+        self,
+        session_id: int,
+        privileged: bool,
+        partitions: dict,
+        now: int,
+        uses_topic_ids: bool = False,
+    ):
         self.id = session_id
         self.privileged = privileged  # a follower's
-        # (topic, partition) -> CachedPartition, in fetch order
-        self.partitions: dict[tuple[str, int], CachedPartition] = partitions
+        self.uses_topic_ids = uses_topic_ids  # opened by a v13+ fetch
+        # (topic name or id, partition) -> CachedPartition, in fetch order
+        self.partitions: dict[tuple[str | bytes, int], CachedPartition] = partitions
         self.creation_ms = now
         self.last_used_ms = now
         self.epoch = next_epoch(INITIAL_EPOCH)  # the epoch the next request must carry
@@ -127,13 +143,19 @@ class FetchSessionCache:
         session.evictable_by_privileged = not session.privileged or old
         session.evictable_by_all = old
 
-    def maybe_create_session(self, privileged: bool, size: int, create: Callable[[], dict]) -> int:
+    def maybe_create_session(
+        self,
+        privileged: bool,
+        size: int,
+        create: Callable[[], dict],
+        uses_topic_ids: bool = False,
+    ) -> int:
         """A new session's id, or INVALID_SESSION_ID when the cache is full and nothing
         may be evicted for it."""
         now = self.clock()
         if len(self.sessions) >= self.max_entries and not self._try_evict(privileged, size, now):
             return INVALID_SESSION_ID
-        session = FetchSession(self._new_session_id(), privileged, create(), now)
+        session = FetchSession(self._new_session_id(), privileged, create(), now, uses_topic_ids)
         self.touch(session, now)
         return session.id
 
@@ -175,23 +197,28 @@ class FetchSessionCache:
         self,
         session_id: int,
         epoch: int,
-        wanted: list[tuple[str, object]],
-        forgotten: list[tuple[str, int]],
+        wanted: list[tuple[str | bytes, object]],
+        forgotten: list[tuple[str | bytes, int]],
         is_follower: bool,
+        uses_topic_ids: bool = False,
     ) -> FetchContext:
         """The context of one Fetch request (Kafka's FetchManager.newContext). `wanted`
-        holds the request's (topic, FetchPartition) pairs in order."""
+        holds the request's (topic, FetchPartition) pairs in order, the topic named by
+        its id (bytes) when `uses_topic_ids` (Fetch v13+)."""
         if epoch in (INITIAL_EPOCH, FINAL_EPOCH):  # a full fetch
             if session_id != INVALID_SESSION_ID:
                 self.remove(session_id)  # a full fetch closes the session it names
             if epoch == FINAL_EPOCH:
                 return FetchContext(wanted)
-            return FullFetchContext(self, wanted, is_follower)
+            return FullFetchContext(self, wanted, is_follower, uses_topic_ids)
         session = self.sessions.get(session_id)
         if session is None:
             return SessionErrorContext(ErrorCode.FETCH_SESSION_ID_NOT_FOUND)
         if session.epoch != epoch:
             return SessionErrorContext(ErrorCode.INVALID_FETCH_SESSION_EPOCH)
+        if session.uses_topic_ids != uses_topic_ids:
+            # A session opened with topic ids continued without them, or the reverse.
+            return SessionErrorContext(ErrorCode.FETCH_SESSION_TOPIC_ID_ERROR)
         partitions = session.partitions
         for topic, request in wanted:
             key = (topic, request.partition)
@@ -216,7 +243,7 @@ class FetchContext:
 
     error_code = ErrorCode.NONE
 
-    def __init__(self, wanted: list[tuple[str, object]]):
+    def __init__(self, wanted: list[tuple[str | bytes, object]]):
         self.wanted = wanted
 
     def respond(self, results: list[FetchResult]) -> tuple[int, int, list[int] | None]:
@@ -240,10 +267,13 @@ class FullFetchContext(FetchContext):
     """A full fetch (epoch 0): answers all; once answered, caches a new session with
     the partitions and what they were answered, when the cache has room."""
 
-    def __init__(self, cache: FetchSessionCache, wanted, is_follower: bool):
+    def __init__(
+        self, cache: FetchSessionCache, wanted, is_follower: bool, uses_topic_ids: bool = False
+    ):
         super().__init__(wanted)
         self.cache = cache
         self.is_follower = is_follower
+        self.uses_topic_ids = uses_topic_ids
 
     def respond(self, results):
         def create() -> dict:
@@ -254,7 +284,9 @@ class FullFetchContext(FetchContext):
                 )
             return partitions
 
-        session_id = self.cache.maybe_create_session(self.is_follower, len(self.wanted), create)
+        session_id = self.cache.maybe_create_session(
+            self.is_follower, len(self.wanted), create, self.uses_topic_ids
+        )
         return ErrorCode.NONE, session_id, None
 
 

@@ -1,6 +1,6 @@
 """The ZooKeeper-era inter-broker messages, declared here because kafka-python ships
 none of them: the controller sends LeaderAndIsr, StopReplica and UpdateMetadata to
-brokers, and a broker sends ControlledShutdown to the controller.
+brokers, and a broker sends ControlledShutdown and AlterPartition to the controller.
 
     4  LeaderAndIsr        v0-7   flexible 4+   v2 BrokerEpoch, by topic · v3 Adding/
                                                 RemovingReplicas · v5 TopicId, Type ·
@@ -11,6 +11,9 @@ brokers, and a broker sends ControlledShutdown to the controller.
                                                 v4 offline replicas · v5 BrokerEpoch, by topic
                                                 · v7 TopicId · v8 isKRaft…, tagged Type
     7  ControlledShutdown  v0-3   flexible 3+   v2 BrokerEpoch; v0 uses request header v0
+   56  AlterPartition      v0-3   flexible 0+   v1 LeaderRecoveryState · v2 TopicId ·
+                                                v3 NewIsrWithEpochs (KIP-497 ISR changes,
+                                                a partition leader to the controller)
 
 Every version Kafka 2.8-3.9 brokers speak, transcribed from Kafka's JSON specs
 (`clients/src/main/resources/common/message/`, 3.9) into the dicts below, the same
@@ -359,6 +362,96 @@ SPECS: dict[str, dict] = {
                 "fields": [
                     {"name": "TopicName", "type": "string", "versions": "0+"},
                     {"name": "PartitionIndex", "type": "int32", "versions": "0+"},
+                ],
+            },
+        ],
+    },
+    "AlterPartitionRequest": {
+        "apiKey": 56,
+        "type": "request",
+        "listeners": ["zkBroker", "controller"],
+        "validVersions": "0-3",
+        "flexibleVersions": "0+",
+        "fields": [
+            {"name": "BrokerId", "type": "int32", "versions": "0+"},
+            {"name": "BrokerEpoch", "type": "int64", "versions": "0+", "default": "-1"},
+            {
+                "name": "Topics",
+                "type": "[]TopicData",
+                "versions": "0+",
+                "fields": [
+                    {"name": "TopicName", "type": "string", "versions": "0-1", "ignorable": True},
+                    {"name": "TopicId", "type": "uuid", "versions": "2+", "ignorable": True},
+                    {
+                        "name": "Partitions",
+                        "type": "[]PartitionData",
+                        "versions": "0+",
+                        "fields": [
+                            {"name": "PartitionIndex", "type": "int32", "versions": "0+"},
+                            {"name": "LeaderEpoch", "type": "int32", "versions": "0+"},
+                            {"name": "NewIsr", "type": "[]int32", "versions": "0-2"},
+                            {
+                                "name": "NewIsrWithEpochs",
+                                "type": "[]BrokerState",
+                                "versions": "3+",
+                                "fields": [
+                                    {"name": "BrokerId", "type": "int32", "versions": "3+"},
+                                    {
+                                        "name": "BrokerEpoch",
+                                        "type": "int64",
+                                        "versions": "3+",
+                                        "default": "-1",
+                                    },
+                                ],
+                            },
+                            {
+                                "name": "LeaderRecoveryState",
+                                "type": "int8",
+                                "versions": "1+",
+                                "default": "0",
+                            },
+                            {"name": "PartitionEpoch", "type": "int32", "versions": "0+"},
+                        ],
+                    },
+                ],
+            },
+        ],
+    },
+    "AlterPartitionResponse": {
+        "apiKey": 56,
+        "type": "response",
+        "validVersions": "0-3",
+        "flexibleVersions": "0+",
+        "fields": [
+            {"name": "ThrottleTimeMs", "type": "int32", "versions": "0+"},
+            {"name": "ErrorCode", "type": "int16", "versions": "0+"},
+            {
+                "name": "Topics",
+                "type": "[]TopicData",
+                "versions": "0+",
+                "fields": [
+                    {"name": "TopicName", "type": "string", "versions": "0-1", "ignorable": True},
+                    {"name": "TopicId", "type": "uuid", "versions": "2+", "ignorable": True},
+                    {
+                        "name": "Partitions",
+                        "type": "[]PartitionData",
+                        "versions": "0+",
+                        "fields": [
+                            {"name": "PartitionIndex", "type": "int32", "versions": "0+"},
+                            {"name": "ErrorCode", "type": "int16", "versions": "0+"},
+                            {"name": "LeaderId", "type": "int32", "versions": "0+"},
+                            {"name": "LeaderEpoch", "type": "int32", "versions": "0+"},
+                            {"name": "Isr", "type": "[]int32", "versions": "0+"},
+                            {
+                                "name": "LeaderRecoveryState",
+                                "type": "int8",
+                                "versions": "1+",
+                                "default": "0",
+                                "ignorable": True,
+                            },
+                            {"name": "PartitionEpoch", "type": "int32", "versions": "0+"},
+                        ],
+                    },
                 ],
             },
         ],

@@ -33,6 +33,8 @@ LAYERS: dict[str, int] = {
     "kafka_compat.cluster.zk_data": 2,
     "kafka_compat.cluster.placement": 2,
     "kafka_compat.cluster.election": 2,
+    "kafka_compat.cluster.features": 2,
+    "kafka_compat.cluster.alter_partition": 2,
     "kafka_compat.replica": 3,
     "kafka_compat.replica_fetcher": 4,
     "kafka_compat.replica_manager": 4,

@@ -1,4 +1,4 @@
-"""Fetch: v0-12
+"""Fetch: v0-17
 
 Behavior: consumers read whole record batches up to the high watermark, from the
     leader (NOT_LEADER_OR_FOLLOWER elsewhere) or, with v11+ and a CurrentLeaderEpoch
@@ -41,8 +41,16 @@ Version notes: v0-3 read message formats v0/v1 (protocol/legacy_records.py): the
     UNSUPPORTED_VERSION instead of records (none read: an empty answer) · v3 MaxBytes ·
     v4 LastStableOffset, AbortedTransactions · v5 LogStartOffset · v7 fetch
     sessions · v9 CurrentLeaderEpoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH) ·
-    v11 RackId, PreferredReadReplica, reads from followers · v12 flexible.
-Left out: v13+ (topic ids, FETCH_SESSION_TOPIC_ID_ERROR), the fetch session metrics.
+    v11 RackId, PreferredReadReplica, reads from followers · v12 flexible · v13
+    topics named by TopicId (KIP-516): resolved through the broker's metadata (an
+    unknown id: UNKNOWN_TOPIC_ID for its partitions; a partition whose log belongs to
+    another id: INCONSISTENT_TOPIC_ID), answered by id; sessions opened with ids are
+    keyed by id and must be continued with v13+ (else FETCH_SESSION_TOPIC_ID_ERROR),
+    and the reverse · v14 same (no tiered storage) · v15 ReplicaState (the follower's
+    id; its epoch is not checked: ZooKeeper brokers have no registration epoch) ·
+    v16 NOT_LEADER_OR_FOLLOWER carries CurrentLeader and the leader's NodeEndpoints
+    (KIP-951) · v17 ReplicaDirectoryId ignored (KRaft).
+Left out: the fetch session metrics.
 """
 
 from __future__ import annotations
@@ -59,34 +67,98 @@ FetchResponse = messages.response_type(ApiKey.FETCH)
 TopicResponse = FetchResponse.FetchableTopicResponse
 PartitionData = FetchResponse.PartitionData
 AbortedTransaction = FetchResponse.AbortedTransaction
+NodeEndpoint = FetchResponse.NodeEndpoint
+LeaderIdAndEpoch = FetchResponse.LeaderIdAndEpoch
 READ_COMMITTED = 1
 # Fetch v0-3 read the old message formats: magic 0 up to v1, magic 1 up to v3.
 FORMAT_V2_MIN_VERSION = 4
+TOPIC_ID_MIN_VERSION = 13  # topics named by id (KIP-516)
+REPLICA_STATE_MIN_VERSION = 15  # the follower's id in ReplicaState (KIP-903)
+CURRENT_LEADER_MIN_VERSION = 16  # KIP-951
+ZERO_UUID = bytes(16)
 
 
-@api(ApiKey.FETCH, 0, 12)
+@api(ApiKey.FETCH, 0, 17)
 async def handle_fetch(ctx: RequestContext, request):
-    # The request's own FetchPartition objects carry what the replica manager reads.
-    wanted = [(topic.topic, p) for topic in request.topics for p in topic.partitions]
-    replica_id = request.replica_id
+    version = ctx.version
+    uses_ids = version >= TOPIC_ID_MIN_VERSION
+    # The request's own FetchPartition objects carry what the replica manager reads;
+    # a v13+ request names its topics by id, which is then their key in a session.
+    if uses_ids:
+        wanted = [(topic.topic_id, p) for topic in request.topics for p in topic.partitions]
+        forgotten_topics = [(t.topic_id, t) for t in request.forgotten_topics_data]
+    else:
+        wanted = [(topic.topic, p) for topic in request.topics for p in topic.partitions]
+        forgotten_topics = [(t.topic, t) for t in request.forgotten_topics_data]
+    if version >= REPLICA_STATE_MIN_VERSION:
+        state = request.replica_state
+        replica_id = -1 if state is None else state.replica_id
+    else:
+        replica_id = request.replica_id
     sessions = ctx.components.fetch_sessions
-    if sessions is None or ctx.version < 7:
+    if sessions is None or version < 7:
         context = FetchContext(wanted)
     else:
-        forgotten = [
-            (topic.topic, index)
-            for topic in request.forgotten_topics_data
-            for index in topic.partitions
-        ]
+        forgotten = [(key, index) for key, t in forgotten_topics for index in t.partitions]
         context = sessions.new_context(
-            request.session_id, request.session_epoch, wanted, forgotten, replica_id >= 0
+            request.session_id,
+            request.session_epoch,
+            wanted,
+            forgotten,
+            replica_id >= 0,
+            uses_ids,
         )
         if context.error_code:
             return FetchResponse(error_code=context.error_code, session_id=0, responses=[])
         wanted = context.wanted  # an incremental fetch reads the whole session
     # KIP-392: a consumer that sends client metadata (v11+) may read from followers.
-    follower_reads = replica_id < 0 and ctx.version >= 11
-    results = await ctx.replica_manager.fetch_records(
+    follower_reads = replica_id < 0 and version >= 11
+    if uses_ids:
+        results = await _fetch_by_topic_id(ctx, request, wanted, replica_id, follower_reads)
+    else:
+        results = await _read(ctx, request, wanted, replica_id, follower_reads)
+    error_code, session_id, selected = context.respond(results)
+    if selected is None:
+        selected = range(len(wanted))
+    responses = []
+    answers = None
+    last_topic = None
+    not_leader = []
+    for i in selected:
+        topic, want = wanted[i]
+        error, high_watermark, stable, log_start, preferred, records, aborted = results[i]
+        if records and version < FORMAT_V2_MIN_VERSION:
+            error, records = _down_convert(ctx, topic, want, records)
+        if aborted:
+            aborted = [AbortedTransaction(producer_id=a[0], first_offset=a[1]) for a in aborted]
+        if topic != last_topic:  # consecutive partitions of a topic share its entry
+            answers = []
+            if uses_ids:
+                responses.append(TopicResponse(topic_id=topic, partitions=answers))
+            else:
+                responses.append(TopicResponse(topic=topic, partitions=answers))
+            last_topic = topic
+        data = PartitionData(
+            partition_index=want.partition,
+            error_code=error,
+            high_watermark=high_watermark,
+            last_stable_offset=stable,
+            log_start_offset=log_start,
+            aborted_transactions=aborted,
+            preferred_read_replica=preferred,
+            records=records,
+        )
+        if error == ErrorCode.NOT_LEADER_OR_FOLLOWER and version >= CURRENT_LEADER_MIN_VERSION:
+            not_leader.append((topic, data))
+        answers.append(data)
+    response = FetchResponse(error_code=error_code, session_id=session_id, responses=responses)
+    if not_leader:
+        _add_current_leaders(ctx, not_leader, response)
+    return response
+
+
+async def _read(ctx: RequestContext, request, wanted, replica_id: int, follower_reads: bool):
+    return await ctx.replica_manager.fetch_records(
         wanted,
         replica_id=replica_id,
         max_wait_ms=request.max_wait_ms,
@@ -100,36 +172,78 @@ async def handle_fetch(ctx: RequestContext, request):
         follower_reads=follower_reads,
         client_rack=request.rack_id if follower_reads else None,
     )
-    error_code, session_id, selected = context.respond(results)
-    if selected is None:
-        selected = range(len(wanted))
-    responses = []
-    answers = None
-    last_topic = None
-    for i in selected:
-        topic, want = wanted[i]
-        error, high_watermark, stable, log_start, preferred, records, aborted = results[i]
-        if records and ctx.version < FORMAT_V2_MIN_VERSION:
-            error, records = _down_convert(ctx, topic, want, records)
-        if aborted:
-            aborted = [AbortedTransaction(producer_id=a[0], first_offset=a[1]) for a in aborted]
-        if topic != last_topic:  # consecutive partitions of a topic share its entry
-            answers = []
-            responses.append(TopicResponse(topic=topic, partitions=answers))
-            last_topic = topic
-        answers.append(
-            PartitionData(
-                partition_index=want.partition,
-                error_code=error,
-                high_watermark=high_watermark,
-                last_stable_offset=stable,
-                log_start_offset=log_start,
-                aborted_transactions=aborted,
-                preferred_read_replica=preferred,
-                records=records,
-            )
+
+
+def topic_names_by_id(ctx: RequestContext) -> dict[bytes, str]:
+    """The topics this broker knows, by topic id (Kafka's metadataCache.topicIdsToNames):
+    a cluster's from the controller's UpdateMetadata, a single node's from its store."""
+    if ctx.cluster is not None:
+        return {topic_id: name for name, topic_id in ctx.metadata_cache.topic_ids.items()}
+    return {t.topic_id: name for name, t in ctx.store.topics.items() if t.topic_id}
+
+
+async def _fetch_by_topic_id(
+    ctx: RequestContext, request, wanted, replica_id: int, follower_reads: bool
+) -> list:
+    """Fetch v13+: read the partitions whose topic id names a topic this broker knows;
+    the others answer UNKNOWN_TOPIC_ID, and a partition whose log carries another
+    topic id (the topic was re-created) INCONSISTENT_TOPIC_ID, without reading."""
+    names = topic_names_by_id(ctx)
+    results: list = [None] * len(wanted)
+    readable = []
+    positions = []
+    for i, (topic_id, want) in enumerate(wanted):
+        name = names.get(topic_id) if topic_id != ZERO_UUID else None
+        if name is None:
+            results[i] = _error_result(ErrorCode.UNKNOWN_TOPIC_ID)
+            continue
+        partition = ctx.replica_manager.get_partition(name, want.partition)
+        # A RemoteLog (a partition hosted elsewhere) has no id.
+        log_id = None if partition is None else getattr(partition.log, "topic_id", None)
+        if log_id is not None and log_id != ZERO_UUID and log_id != topic_id:
+            results[i] = _error_result(ErrorCode.INCONSISTENT_TOPIC_ID)
+            continue
+        readable.append((name, want))
+        positions.append(i)
+    if readable:
+        read = await _read(ctx, request, readable, replica_id, follower_reads)
+        for i, result in zip(positions, read, strict=True):
+            results[i] = result
+    return results
+
+
+def _error_result(error: int) -> tuple:
+    # (error, high watermark, last stable offset, log start, preferred replica, records,
+    # aborted transactions): the shape of ReplicaManager.fetch_records' results.
+    return (error, -1, -1, -1, -1, b"", None)
+
+
+def _add_current_leaders(ctx: RequestContext, not_leader, response) -> None:
+    """KIP-951 (v16+): a partition answered NOT_LEADER_OR_FOLLOWER names the leader
+    this broker knows and its epoch, and the response carries that leader's endpoint,
+    so the client fetches there without a metadata round trip (Kafka's
+    KafkaApis.handleFetch)."""
+    cache = ctx.metadata_cache
+    names = None
+    endpoints = {}
+    for topic, data in not_leader:
+        if isinstance(topic, bytes):
+            if names is None:
+                names = topic_names_by_id(ctx)
+            topic = names.get(topic)
+        state = None if topic is None else cache.topics.get(topic, {}).get(data.partition_index)
+        if state is None:
+            data.current_leader = LeaderIdAndEpoch(leader_id=-1, leader_epoch=-1)
+            continue
+        data.current_leader = LeaderIdAndEpoch(
+            leader_id=state.leader, leader_epoch=state.leader_epoch
         )
-    return FetchResponse(error_code=error_code, session_id=session_id, responses=responses)
+        broker = cache.brokers.get(state.leader)
+        if broker is not None:
+            endpoints[broker.broker_id] = NodeEndpoint(
+                node_id=broker.broker_id, host=broker.host, port=broker.port, rack=broker.rack
+            )
+    response.node_endpoints = list(endpoints.values())
 
 
 def _down_convert(ctx: RequestContext, topic: str, want, records) -> tuple[int, bytes]:

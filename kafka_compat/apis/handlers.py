@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from kafka_compat.apis import (  # noqa: F401
     admin,
+    alter_partition,
     api_versions,
     configs,
     consumer_group,
     coordinator,
     elect_leaders,
+    features,
     fetch,
     groups,
     list_offsets,

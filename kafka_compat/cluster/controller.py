@@ -22,8 +22,12 @@ time, in order (Kafka's ControllerEventManager):
   (leader: the first live replica, ISR: the live replicas).
 - TopicDeletion (/admin/delete_topics): UpdateMetadata drops the partitions,
   StopReplica with delete goes to the replicas, then the znodes go.
-- IsrChangeNotification (/isr_change_notification, written by leaders that shrank
-  or expanded an ISR): the states are re-read and sent in UpdateMetadata.
+- AlterPartition (KIP-497, a leader's ISR change; checks in cluster/alter_partition.py):
+  accepted changes are written, sent in UpdateMetadata and may end a reassignment.
+  IsrChangeNotification (/isr_change_notification, the pre-KIP-497 path, which our
+  brokers no longer use): the states are re-read and sent in UpdateMetadata.
+- Features: /feature exists and is enabled once the controller starts; UpdateFeatures
+  rewrites it (cluster/features.py).
 - ControlledShutdown(broker): leadership of the broker's partitions moves to other
   ISR members, and it leaves their ISRs; the partitions it alone can lead are
   answered as remaining.
@@ -52,6 +56,7 @@ import logging
 
 import trio
 
+from kafka_compat.cluster.alter_partition import validate_alter_partition
 from kafka_compat.cluster.controller_channel import ControllerChannelManager
 from kafka_compat.cluster.controller_context import (
     ControllerContext,
@@ -70,6 +75,7 @@ from kafka_compat.cluster.election import (
     reassignment_election,
     reassignment_start_election,
 )
+from kafka_compat.cluster.features import enable_feature_versioning, update_feature_znode
 from kafka_compat.cluster.store import ControllerMoved, StoreError
 from kafka_compat.cluster.zk_data import PartitionState as LeaderIsr
 from kafka_compat.cluster.zk_data import TopicAssignment
@@ -181,6 +187,21 @@ class Controller:
         """AlterPartitionReassignments: target replicas per partition (None cancels)."""
         return await self.call(self._alter_reassignments, wanted)
 
+    async def alter_partition(
+        self, broker_id: int, broker_epoch: int, wanted: dict, version: int
+    ) -> tuple[int, dict[tuple[str, int], tuple[int, LeaderIsr | None]]]:
+        """AlterPartition (KIP-497, cluster/alter_partition.py): `wanted` maps (topic,
+        partition) to (leader epoch, new ISR, recovery state, partition epoch).
+        Returns (top-level error, {partition: (error, new state)})."""
+        return await self.call(self._alter_partition, broker_id, broker_epoch, wanted, version)
+
+    async def update_features(
+        self, updates: list[tuple[str, int, int]]
+    ) -> dict[str, tuple[int, str | None]] | None:
+        """UpdateFeatures: (error, message) per feature (FEATURE_UPDATE_FAILED for the
+        valid ones when /feature could not be written); None if ZooKeeper failed."""
+        return await self.call(self._update_features, updates)
+
     async def reassignments(self) -> dict[tuple[str, int], Reassignment]:
         """The reassignments in progress (ListPartitionReassignments). An event, so a
         new controller answers only once it has resumed its predecessor's."""
@@ -208,6 +229,7 @@ class Controller:
             for index, state in (await store.get_partition_states(topic)).items():
                 ctx.states[(topic, index)] = state
         ctx.deleting = set(await store.topics_marked_for_deletion())
+        await self._enable_feature_versioning()
         created = await self._create_missing_states()
         changed = await self._elect_where_needed(set(ctx.live))
         self.channel.send_update_metadata(list(ctx.live))
@@ -235,6 +257,50 @@ class Controller:
                 )
         for key in list(ctx.reassigning):
             await self._maybe_finish_reassignment(key)
+
+    async def _alter_partition(self, broker_id, broker_epoch, wanted, version):
+        ctx = self.ctx
+        registration = ctx.live.get(broker_id)
+        if registration is None or getattr(registration, "epoch", -1) != broker_epoch:
+            return ErrorCode.STALE_BROKER_EPOCH, {}
+        eligible = set(ctx.live) - ctx.shutting_down
+        results: dict[tuple[str, int], tuple[int, LeaderIsr | None]] = {}
+        writes: dict[str, dict[int, tuple[LeaderIsr, int]]] = {}
+        for key, (leader_epoch, isr, recovery, partition_epoch) in wanted.items():
+            current = ctx.states.get(key)
+            error, state = validate_alter_partition(
+                current, broker_id, leader_epoch, isr, recovery, partition_epoch, eligible, version
+            )
+            if error != ErrorCode.NONE or state is not None:
+                results[key] = (error, state)
+                continue
+            new = LeaderIsr(broker_id, leader_epoch, list(isr), ctx.epoch, recovery)
+            writes.setdefault(key[0], {})[key[1]] = (new, current.version)
+        for topic, updates in writes.items():
+            written = await self.store.update_partition_states(
+                topic, updates, controller_epoch_version=ctx.epoch_version
+            )
+            for index, (new, _) in updates.items():
+                if written.get(index) is None:
+                    results[(topic, index)] = (ErrorCode.INVALID_UPDATE_VERSION, None)
+                    continue
+                new.version = written[index]
+                ctx.states[(topic, index)] = new
+                results[(topic, index)] = (ErrorCode.NONE, new)
+                log.info("Controller: ISR of %s-%d is now %s", topic, index, new.isr)
+        known = [key for key in wanted if key in ctx.states]
+        if known:
+            self.channel.send_update_metadata(list(ctx.live), only=known)
+        for key, (error, _) in results.items():
+            if error == ErrorCode.NONE and key in ctx.reassigning:
+                await self._maybe_finish_reassignment(key)
+        return ErrorCode.NONE, results
+
+    async def _enable_feature_versioning(self) -> None:
+        await enable_feature_versioning(self.store, self.ctx.epoch_version)
+
+    async def _update_features(self, updates) -> dict[str, tuple[int, str | None]]:
+        return await update_feature_znode(self.store, self.ctx.epoch_version, updates)
 
     async def _broker_change(self) -> None:
         ctx = self.ctx

@@ -1,5 +1,6 @@
 """A broker's membership of a ZooKeeper cluster: connect, register, run for controller,
-report ISR changes, and leave (controlled shutdown).
+ask the controller for ISR changes (AlterPartition), watch /feature, and leave
+(controlled shutdown).
 
 `ClusterMembership.run` owns, in its `cluster_membership` nursery, the controller election:
 the broker tries for /controller whenever it is free; while it holds it, a
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING
 import trio
 
 from kafka_compat.cluster.client import BrokerClient, BrokerClientError
-from kafka_compat.cluster.controller import Controller, LeaderIsr
+from kafka_compat.cluster.controller import Controller
+from kafka_compat.cluster.features import FEATURE_PATH, FeatureCache
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import StoreError
 from kafka_compat.config import BrokerConfig
@@ -33,6 +35,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONTROLLED_SHUTDOWN_VERSION = 3
+# What a Kafka 3.9 leader sends (topic ids, NewIsrWithEpochs); by name for a topic
+# whose id is not known.
+ALTER_PARTITION_VERSION = 3
+ALTER_PARTITION_BY_NAME_VERSION = 1
+ALTER_PARTITION_TIMEOUT_S = 30
 
 
 def cluster_store(config: BrokerConfig) -> ZooKeeperStore:
@@ -66,6 +73,7 @@ class ClusterMembership:
         self.metadata_cache = metadata_cache
         self.store: ZooKeeperStore | None = None  # set when its session is up
         self.controller: Controller | None = None
+        self.features = FeatureCache()  # /feature, for ApiVersions
 
     @property
     def active_controller(self) -> Controller | None:
@@ -99,6 +107,7 @@ class ClusterMembership:
         store.on_isr_changes(dispatch("on_isr_change_notification"))
         async with trio.open_nursery() as cluster_membership:
             await store.register_broker(self.node_id, host, port, rack=self.config["broker.rack"])
+            await store.watch_data(FEATURE_PATH, self._on_feature_change)
             cluster_membership.start_soon(
                 self._run_for_controller, controller_changed, session_changed
             )
@@ -168,38 +177,102 @@ class ClusterMembership:
             finally:
                 self.controller = None
 
-    async def _isr_updater(self, partition, new_isr: list[int]) -> bool:
-        """The leader's ISR change: a version-checked write of the partition's state,
-        then an /isr_change_notification for the controller (Kafka 2.x, no AlterIsr)."""
-
-        store = self.store
-        state = LeaderIsr(
-            self.node_id,
-            partition.leader_epoch,
-            list(new_isr),
-            self.replica_manager.controller_epoch,
-        )
+    def _on_feature_change(self, data: bytes | None, version: int | None) -> None:
         try:
-            version = await store.update_partition_state(
-                partition.topic, partition.index, state, partition.zk_version
+            self.features.update(data, version)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("Unreadable %s: %s", FEATURE_PATH, exc)
+
+    async def _isr_updater(self, partition, new_isr: list[int]) -> bool:
+        """The leader's ISR change, asked of the controller in an AlterPartition
+        (KIP-497; Kafka's AlterPartitionManager), which writes ZooKeeper and tells
+        every broker. True once accepted: the partition then takes the controller's
+        partition epoch (the new /state version). Refused or unanswered: False; the
+        change is asked again at the next follower fetch or ISR check, or a
+        LeaderAndIsr brings the controller's state."""
+        topic, index = partition.topic, partition.index
+        topic_id = self.metadata_cache.topic_ids.get(topic)
+        with_ids = topic_id is not None and any(topic_id)
+        version = ALTER_PARTITION_VERSION if with_ids else ALTER_PARTITION_BY_NAME_VERSION
+        registration = self.store.registration
+        broker_epoch = -1 if registration is None else registration.epoch
+        wanted = {(topic, index): (partition.leader_epoch, list(new_isr), 0, partition.zk_version)}
+        controller = self.active_controller
+        if controller is not None:
+            answer = None
+            # Bounded: a controller that resigns meanwhile never answers its queue.
+            with trio.move_on_after(ALTER_PARTITION_TIMEOUT_S):
+                answer = await controller.alter_partition(
+                    self.node_id, broker_epoch, wanted, version
+                )
+            if answer is None:
+                return False
+            error_code, results = answer
+            error, state = results.get((topic, index), (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None))
+            if state is not None:
+                leader_epoch, isr, partition_epoch = state.leader_epoch, state.isr, state.version
+        else:
+            response = await self._send_alter_partition(
+                version, broker_epoch, topic, topic_id, index, partition, new_isr
             )
-        except StoreError as exc:
-            log.info("%s: ISR change to %s not written: %s", partition, new_isr, exc)
-            return False
-        if version is None:
+            if response is None:
+                return False
+            error_code = response.error_code
+            error, state = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, None
+            for t in response.topics:
+                for p in t.partitions:
+                    if p.partition_index == index:
+                        error, state = p.error_code, p
+            if state is not None:
+                leader_epoch, isr = state.leader_epoch, state.isr
+                partition_epoch = state.partition_epoch
+        if error_code != ErrorCode.NONE or error != ErrorCode.NONE:
             log.info(
-                "%s: ISR change to %s refused (stale version %d); waiting for the controller",
+                "%s: ISR change to %s refused by the controller: %s",
                 partition,
                 new_isr,
-                partition.zk_version,
+                ErrorCode(error_code or error).name,
             )
             return False
-        partition.zk_version = version
+        if leader_epoch != partition.leader_epoch:
+            return False  # a LeaderAndIsr of another epoch is on its way
+        partition.zk_version = partition_epoch
+        return list(isr) == list(new_isr)
+
+    async def _send_alter_partition(
+        self, version, broker_epoch, topic, topic_id, index, partition, new_isr
+    ):
+        """An AlterPartition to the controller broker; its response, or None."""
+        cache = self.metadata_cache
+        endpoint = cache.brokers.get(cache.controller_id)
+        if endpoint is None:
+            log.info("%s: ISR change to %s waits for a controller", partition, new_isr)
+            return None
+        Request = messages.request_type(ApiKey.ALTER_PARTITION)
+        data = Request.PartitionData(
+            partition_index=index,
+            leader_epoch=partition.leader_epoch,
+            new_isr=list(new_isr),
+            new_isr_with_epochs=[Request.BrokerState(broker_id=b) for b in new_isr],
+            partition_epoch=partition.zk_version,
+        )
+        if version >= ALTER_PARTITION_VERSION:
+            entry = Request.TopicData(topic_id=topic_id, partitions=[data])
+        else:
+            entry = Request.TopicData(topic_name=topic, partitions=[data])
+        request = Request(broker_id=self.node_id, broker_epoch=broker_epoch, topics=[entry])
         try:
-            await store.notify_isr_change([(partition.topic, partition.index)])
-        except StoreError as exc:
-            log.warning("%s: ISR change notification failed: %s", partition, exc)
-        return True
+            async with BrokerClient(
+                endpoint.host,
+                endpoint.port,
+                f"broker-{self.node_id}",
+                connect_timeout=5,
+                request_timeout=ALTER_PARTITION_TIMEOUT_S,
+            ) as client:
+                return await client.send(ApiKey.ALTER_PARTITION, version, request)
+        except BrokerClientError as exc:
+            log.info("%s: AlterPartition to the controller failed: %s", partition, exc)
+            return None
 
     async def controlled_shutdown(self) -> bool:
         """Ask the controller to move leadership away from this broker, retrying up to

@@ -645,6 +645,28 @@ class ZooKeeperStore(AdminZkClient, MetadataStore):
 
         await self._in_thread(delete)
 
+    # ---- /feature (finalized features, KIP-584) ----
+
+    async def write_znode(
+        self, path: str, data: bytes, expected_version: int | None, controller_epoch_version: int
+    ) -> int | None:
+        """The controller's fenced write of a znode it owns (/feature): create it
+        (expected_version None) or set it at that version. The new version, or None
+        when someone else wrote first."""
+
+        def write(deadline: float) -> int | None:
+            if expected_version is None:
+                build = lambda txn: txn.create(path, data)  # noqa: E731
+            else:
+                build = lambda txn: txn.set_data(path, data, expected_version)  # noqa: E731
+            try:
+                result = self._commit(deadline, build, controller_epoch_version)[0]
+            except (NodeExistsError, BadVersionError, NoNodeError):
+                return None
+            return 0 if expected_version is None else result.version
+
+        return await self._in_thread(write)
+
     # ---- consumer offsets of OffsetCommit v0 (Kafka's ZooKeeper-era layout) ----
 
     async def set_consumer_offset(

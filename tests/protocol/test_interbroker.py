@@ -16,13 +16,21 @@ from protocol.schema import Field, Struct
 KAFKA_39_SPECS = Path(__file__).resolve().parents[3] / "shared" / "kafka-protocol" / "messages"
 NAMES = [
     f"{api}{part}"
-    for api in ("LeaderAndIsr", "StopReplica", "UpdateMetadata", "ControlledShutdown")
+    for api in (
+        "LeaderAndIsr",
+        "StopReplica",
+        "UpdateMetadata",
+        "ControlledShutdown",
+        "AlterPartition",
+    )
     for part in ("Request", "Response")
 ]
 API_KEYS = {"LeaderAndIsr": 4, "StopReplica": 5, "UpdateMetadata": 6, "ControlledShutdown": 7}
+API_KEYS["AlterPartition"] = 56
 # The versions Kafka 2.8-3.9 brokers and controllers send.
 VERSIONS = {"LeaderAndIsr": (0, 7), "StopReplica": (0, 4), "UpdateMetadata": (0, 8)}
 VERSIONS["ControlledShutdown"] = (0, 3)
+VERSIONS["AlterPartition"] = (0, 3)
 
 needs_reference = pytest.mark.skipif(
     not KAFKA_39_SPECS.is_dir(), reason="Kafka 3.9 reference specs not present"

@@ -21,6 +21,7 @@ TOPIC = "ranges"
 # docs/compatibility.md.
 KAFKA_39 = {
     ApiKey.PRODUCE: (0, 11),
+    ApiKey.FETCH: (0, 17),
     ApiKey.LIST_OFFSETS: (0, 9),
     ApiKey.METADATA: (0, 12),
     ApiKey.LEADER_AND_ISR: (0, 7),
@@ -61,6 +62,8 @@ KAFKA_39 = {
     ApiKey.DESCRIBE_PRODUCERS: (0, 0),
     ApiKey.DESCRIBE_TRANSACTIONS: (0, 0),
     ApiKey.LIST_TRANSACTIONS: (0, 1),
+    ApiKey.ALTER_PARTITION: (0, 3),
+    ApiKey.UPDATE_FEATURES: (0, 1),
 }
 
 

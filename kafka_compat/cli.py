@@ -160,11 +160,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kafka-compat: {exc}", file=sys.stderr)
         return 2
     from kafka_compat.broker import Broker
+    from storage.log_dirs import LogDirError
 
     try:
         return trio.run(_serve_until_signalled, Broker(config))
-    except OSError as exc:
-        # Typically the listen address is taken or the data dir is not writable.
+    except (OSError, LogDirError) as exc:
+        # Typically the listen address is taken or the data dir is not writable, or the
+        # log dirs disagree (meta.properties, a partition in two of them).
         print(f"kafka-compat: {exc}", file=sys.stderr)
         return 1
 

@@ -49,6 +49,7 @@ from kafka_compat.replica import (
     Partition,
     RemoteLog,
 )
+from kafka_compat.replica_alter_log_dirs import move_log
 from kafka_compat.replica_fetcher import FollowerFetcher
 from kafka_compat.replica_selector import RACK_AWARE_SELECTOR, RackAwareReplicaSelector
 from protocol import messages
@@ -56,9 +57,9 @@ from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 from protocol.records import InvalidRecordError
 from storage.errors import LogError
-from storage.log import AppendOrigin, LogAppendInfo
+from storage.log import AppendOrigin, Log, LogAppendInfo
 from storage.log_config import LogConfig
-from storage.log_manager import LogManager
+from storage.log_dirs import LogDirs
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class ReplicaManager:
         self.time_ms = time_ms
         self.partitions: dict[str, list[Partition]] = {}
         # Set by `startup` once the data dir and the metadata store are open.
-        self.log_manager: LogManager | None = None
+        self.log_manager: LogDirs | None = None
         self.store: MetadataStore | None = None
         self._saved_high_watermarks: dict[tuple[str, int], int] = {}
         self.controller_epoch = -1
@@ -108,6 +109,11 @@ class ReplicaManager:
         self._leadership: dict[str, tuple[BecameLeader, BecameFollower]] = {}
         self._nursery: trio.Nursery | None = None
         self.lag_max_ms = config["replica.lag.time.max.ms"]
+        # Moves between log dirs under way (AlterReplicaLogDirs): partition -> its task.
+        self._moves: dict[tuple[str, int], trio.CancelScope] = {}
+        # Cluster mode: tells the controller a log dir failed (Kafka's
+        # /log_dir_event_notification); wired by the broker.
+        self.on_log_dir_failure: Callable[[], Awaitable[None]] | None = None
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Own the follower fetchers and the ISR checks until cancelled."""
@@ -115,11 +121,15 @@ class ReplicaManager:
             async with trio.open_nursery() as replica_tasks:
                 self._nursery = replica_tasks
                 replica_tasks.start_soon(self._shrink_isrs)
+                self._watch_log_dirs()
                 task_status.started()
                 await trio.sleep_forever()
         finally:
             self._nursery = None
             self.fetchers.clear()
+            self._moves.clear()
+            if self.log_manager is not None:
+                self.log_manager.on_dir_failure = None
 
     def on_leadership_change(
         self, topic: str, became_leader: BecameLeader, became_follower: BecameFollower
@@ -130,7 +140,7 @@ class ReplicaManager:
 
     # ---- the partition registry -------------------------------------------------------
 
-    def startup(self, log_manager: LogManager, store: MetadataStore) -> None:
+    def startup(self, log_manager: LogDirs, store: MetadataStore) -> None:
         """Open (recover) every partition's log found in the data dir. Blocking: called
         from a worker thread before the broker serves."""
         self.log_manager = log_manager
@@ -163,7 +173,7 @@ class ReplicaManager:
         existing = self.partitions.setdefault(topic.name, [])
         for index in range(len(existing), topic.partitions):
             log_ = self.log_manager.get_log(topic.name, index)
-            offline = self.log_manager.offline_logs.get((topic.name, index))
+            offline = self.log_manager.offline_reason(topic.name, index)
             if offline is not None:
                 log_ = OfflineLog(f"{topic.name}-{index}", offline)
             else:
@@ -186,6 +196,7 @@ class ReplicaManager:
     def delete_partitions(self, topic: str) -> None:
         """Single node: a deleted topic's partitions and logs go."""
         for partition in self.partitions.pop(topic, []):
+            self._cancel_move((topic, partition.index))
             self.log_manager.delete_log(topic, partition.index)
 
     def remove_stray_logs(self) -> None:
@@ -234,7 +245,7 @@ class ReplicaManager:
             return partition
         meta = self.store.topics.get(topic)
         config = self.log_config(meta.configs if meta is not None else {})
-        offline = self.log_manager.offline_logs.get((topic, index))
+        offline = self.log_manager.offline_reason(topic, index)
         if offline is not None:
             log_ = OfflineLog(f"{topic}-{index}", offline)
         else:
@@ -262,6 +273,7 @@ class ReplicaManager:
             time_ms=self.time_ms,
         )
         parts[index] = partition
+        self._maybe_resume_move(partition)
         return partition
 
     def unhost_partition(self, topic: str, index: int) -> None:
@@ -270,6 +282,7 @@ class ReplicaManager:
         if parts is None or index >= len(parts):
             return
         if not isinstance(parts[index].log, RemoteLog):
+            self._cancel_move((topic, index))
             self.log_manager.delete_log(topic, index)
             self._saved_high_watermarks.pop((topic, index), None)
         parts[index] = self._remote(topic, index)
@@ -480,6 +493,8 @@ class ReplicaManager:
         if local not in state.replicas:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
         partition = self.host_partition(topic, state.partition_index, topic_id)
+        if isinstance(partition.log, OfflineLog):
+            return ErrorCode.KAFKA_STORAGE_ERROR  # its log dir failed (as Kafka)
         if partition.hosted and state.leader_epoch < partition.leader_epoch:
             log.info(
                 "%s: ignoring LeaderAndIsr with leader epoch %d below %d",
@@ -562,6 +577,149 @@ class ReplicaManager:
         if delete:
             self.unhost_partition(topic, index)
         return ErrorCode.NONE
+
+    # ---- log dirs: failures and moves (AlterReplicaLogDirs) ---------------------------
+
+    def _watch_log_dirs(self) -> None:
+        """Hear of failed log dirs (from any thread) on the loop; resume the moves a
+        restart interrupted."""
+        dirs = self.log_manager
+        if dirs is None:
+            return
+        token = trio.lowlevel.current_trio_token()
+
+        def failed(path, _reason: str) -> None:
+            try:
+                token.run_sync_soon(self._dir_failed, path)
+            except trio.RunFinishedError:
+                pass  # shutting down: the next start finds the dir as it is
+
+        dirs.on_dir_failure = failed
+        for path in list(dirs.offline_dirs):
+            self._dir_failed(path)  # failed before the replicas ran
+        for partition in self.all_partitions():
+            self._maybe_resume_move(partition)
+
+    def _dir_failed(self, path) -> None:
+        """A log dir failed: its partitions go offline (KAFKA_STORAGE_ERROR), the others
+        keep serving (Kafka's ReplicaManager.handleLogDirFailure)."""
+        dirs = self.log_manager
+        if dirs is None:
+            return
+        keys, abandoned = dirs.take_dir_offline(path)
+        reason = dirs.offline_dirs.get(path, "log directory offline")
+        for key in abandoned:
+            self._cancel_move(key)
+        offline = []
+        for topic, index in keys:
+            partition = self.get_partition(topic, index)
+            if partition is None or isinstance(partition.log, (OfflineLog, RemoteLog)):
+                continue
+            self._cancel_move((topic, index))
+            self._remove_from_fetcher(partition)
+            # Reads and writes answer KAFKA_STORAGE_ERROR from now on; in a cluster the
+            # controller elects another leader once told (on_log_dir_failure).
+            partition.log = OfflineLog(f"{topic}-{index}", reason)
+            offline.append(f"{topic}-{index}")
+        if not keys and not abandoned:
+            return
+        log.error(
+            "Log dir %s failed: partitions %s offline, moves of %s stopped",
+            path,
+            ", ".join(offline) or "none",
+            ", ".join(f"{t}-{i}" for t, i in abandoned) or "none",
+        )
+        if self.on_log_dir_failure is not None and self._nursery is not None:
+            self._spawn(self.on_log_dir_failure)
+
+    def alter_replica_log_dirs(self, wanted: dict[tuple[str, int], str]) -> dict:
+        """AlterReplicaLogDirs: move each partition's log to the named log dir of this
+        broker (Kafka's ReplicaManager.alterReplicaLogDirs); an error code each."""
+        return {key: self._alter_log_dir(key, path) for key, path in wanted.items()}
+
+    def _alter_log_dir(self, key: tuple[str, int], path: str) -> int:
+        dirs = self.log_manager
+        topic, index = key
+        if len(f"{topic}-{index}.{'0' * 32}-future") > 255:
+            return ErrorCode.INVALID_TOPIC_EXCEPTION  # the future dir's name (KAFKA-4893)
+        destination = dirs.find_dir(path)
+        if destination is None:
+            return ErrorCode.LOG_DIR_NOT_FOUND
+        if not dirs.is_online(destination):
+            return ErrorCode.KAFKA_STORAGE_ERROR
+        partition = self.get_partition(topic, index)
+        if partition is not None and isinstance(partition.log, OfflineLog):
+            return ErrorCode.KAFKA_STORAGE_ERROR
+        future = dirs.future_logs.get(key)
+        if future is not None and dirs.dir_of(future) != destination:
+            self._cancel_move(key)  # a move elsewhere: it stops for this one
+            dirs.discard_future_log(topic, index)
+            future = None
+        current = dirs.get_log(topic, index)
+        if current is None:
+            # Created later (LeaderAndIsr, CreateTopics) in this dir.
+            dirs.preferred_dirs[key] = destination
+        if partition is None:
+            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        if not isinstance(partition.log, Log):
+            return ErrorCode.REPLICA_NOT_AVAILABLE  # not hosted here (yet)
+        if future is not None or dirs.dir_of(partition.log) == destination:
+            return ErrorCode.NONE  # under way, or already there
+        if dirs.offline_dirs:
+            # Kafka creates no future log while a dir is offline: the partition could
+            # end up in two dirs.
+            return ErrorCode.KAFKA_STORAGE_ERROR
+        try:
+            future = dirs.create_future_log(topic, index, destination, partition.log.config)
+            if partition.log.topic_id is not None:
+                future.assign_topic_id(partition.log.topic_id)
+        except LogError as exc:
+            log.warning("%s: cannot create the future log in %s: %s", partition, path, exc)
+            return exc.error_code
+        self._start_move(partition)
+        return ErrorCode.NONE
+
+    def _maybe_resume_move(self, partition: Partition) -> None:
+        dirs = self.log_manager
+        key = (partition.topic, partition.index)
+        if (
+            self._nursery is not None
+            and key not in self._moves
+            and key in dirs.future_logs
+            and isinstance(partition.log, Log)
+        ):
+            self._start_move(partition)
+
+    def _start_move(self, partition: Partition) -> None:
+        key = (partition.topic, partition.index)
+        scope = trio.CancelScope()
+        self._moves[key] = scope
+
+        async def move() -> None:
+            try:
+                with scope:
+                    await move_log(partition, self.log_manager, self._moved)
+            finally:
+                if self._moves.get(key) is scope:
+                    del self._moves[key]
+
+        self._spawn(move)
+
+    def _cancel_move(self, key: tuple[str, int]) -> None:
+        scope = self._moves.pop(key, None)
+        if scope is not None:
+            scope.cancel()
+
+    async def _moved(self, partition: Partition) -> None:
+        """After a swap: both dirs' checkpoints now, as Kafka does, so that a restart
+        finds the partition's recovery point, log start offset and HW in its new dir."""
+        marks = self.high_watermarks()
+        dirs = self.log_manager
+        try:
+            await trio.to_thread.run_sync(dirs.checkpoint)
+            await trio.to_thread.run_sync(dirs.checkpoint_high_watermarks, marks)
+        except LogError as exc:
+            log.error("%s: checkpoint after the move failed: %s", partition, exc)
 
     # ---- ISR -------------------------------------------------------------------------
 

@@ -66,6 +66,8 @@ OLDEST_VERSIONS: dict[str, int] = {
         "DescribeConfigs",
         "Produce",
         "Fetch",
+        "DescribeLogDirs",
+        "AlterReplicaLogDirs",
     )
     for part in ("Request", "Response")
 }

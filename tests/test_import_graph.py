@@ -35,6 +35,7 @@ LAYERS: dict[str, int] = {
     "kafka_compat.cluster.election": 2,
     "kafka_compat.replica": 3,
     "kafka_compat.replica_fetcher": 4,
+    "kafka_compat.replica_alter_log_dirs": 4,
     "kafka_compat.replica_manager": 4,
     "kafka_compat.delayed_fetch": 4,
     "kafka_compat.fetch_session": 4,

@@ -152,7 +152,7 @@ class Broker:
         self._use_store(LocalStore(self.log_dir, self.log_manager.meta_properties["cluster.id"]))
         self.replica_manager.startup(self.log_manager, self.store)
         for topic in self.store.topics.values():
-            self.replica_manager.open_partitions(topic)
+            self.replica_manager.open_partitions(topic, is_new=False)
 
     def load_identity(self, cluster_id: str | None = None) -> None:
         """meta.properties: this directory's broker and cluster ids."""

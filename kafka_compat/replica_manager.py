@@ -166,9 +166,11 @@ class ReplicaManager:
         for parts in list(self.partitions.values()):
             yield from parts
 
-    def open_partitions(self, topic: TopicMetadata) -> None:
+    def open_partitions(self, topic: TopicMetadata, is_new: bool = True) -> None:
         """Single node: this broker leads every partition of `topic`; open or create
-        the logs of those it does not have yet."""
+        the logs of those it does not have yet. `is_new`: the partitions were just
+        created (at start-up they were not: with a log dir offline, a missing log may
+        be in it, and is not created empty elsewhere; as Kafka's getOrCreateLog)."""
         config = self.log_config(topic.configs)
         existing = self.partitions.setdefault(topic.name, [])
         for index in range(len(existing), topic.partitions):
@@ -178,10 +180,14 @@ class ReplicaManager:
                 log_ = OfflineLog(f"{topic.name}-{index}", offline)
             else:
                 if log_ is None:
-                    log_ = self.log_manager.create_log(topic.name, index, config)
+                    try:
+                        log_ = self.log_manager.create_log(topic.name, index, config, is_new)
+                    except LogError as exc:
+                        log_ = OfflineLog(f"{topic.name}-{index}", str(exc))
                 else:
                     log_.config = config
-                log_.assign_topic_id(topic.topic_id)
+                if isinstance(log_, Log):
+                    log_.assign_topic_id(topic.topic_id)
             existing.append(
                 Partition(
                     topic.name,
@@ -236,9 +242,11 @@ class ReplicaManager:
             time_ms=self.time_ms,
         )
 
-    def host_partition(self, topic: str, index: int, topic_id: bytes | None) -> Partition:
+    def host_partition(
+        self, topic: str, index: int, topic_id: bytes | None, is_new: bool = True
+    ) -> Partition:
         """LeaderAndIsr named this broker a replica: the partition with its log
-        (opened, or created empty)."""
+        (opened, or created empty; not while a log dir is offline unless `is_new`)."""
         parts = self._placeholders(topic, index + 1)
         partition = parts[index]
         if not isinstance(partition.log, RemoteLog):
@@ -258,7 +266,7 @@ class ReplicaManager:
                 self.log_manager.delete_log(topic, index)
                 log_ = None
             if log_ is None:
-                log_ = self.log_manager.create_log(topic, index, config)
+                log_ = self.log_manager.create_log(topic, index, config, is_new)
             else:
                 log_.config = config
             if known:
@@ -492,7 +500,12 @@ class ReplicaManager:
         local = self.node_id
         if local not in state.replicas:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        partition = self.host_partition(topic, state.partition_index, topic_id)
+        # A partition at its first leader epoch and ZooKeeper version is new as well
+        # (our controller does not set IsNew).
+        is_new = getattr(state, "is_new", False) or (
+            state.leader_epoch == 0 and state.partition_epoch == 0
+        )
+        partition = self.host_partition(topic, state.partition_index, topic_id, is_new)
         if isinstance(partition.log, OfflineLog):
             return ErrorCode.KAFKA_STORAGE_ERROR  # its log dir failed (as Kafka)
         if partition.hosted and state.leader_epoch < partition.leader_epoch:

@@ -345,15 +345,21 @@ class LogDirs:
         order = {path: i for i, path in enumerate(self.managers)}
         return min(counts, key=lambda path: (counts[path], order[path]))
 
-    def create_log(self, topic: str, partition: int, config: LogConfig) -> Log:
+    def create_log(self, topic: str, partition: int, config: LogConfig, is_new: bool = True) -> Log:
         """The partition's log, created if it does not exist yet (idempotent), in the
-        directory `next_log_dir` picks."""
+        directory `next_log_dir` picks. A partition that is not new gets no new log
+        while a directory is offline: its log may be there (Kafka's getOrCreateLog)."""
         existing = self.get_log(topic, partition)
         if existing is not None:
             return existing
         reason = self.offline_reason(topic, partition)
         if reason is not None:
             raise StorageError(f"log {topic}-{partition} is offline: {reason}")
+        if not is_new and self.offline_dirs:
+            raise StorageError(
+                f"Can not create log for {topic}-{partition} because log directories "
+                f"{','.join(map(str, self.offline_dirs))} are offline"
+            )
         path = self.next_log_dir((topic, partition))
         return self.managers[path].create_log(topic, partition, config)
 

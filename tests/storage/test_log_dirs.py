@@ -48,7 +48,8 @@ def test_a_dir_of_another_cluster_or_broker_stops_start_up(tmp_path):
     with pytest.raises(LogDirError, match="not consistent across log.dirs") as refused:
         _dirs(tmp_path, ("a", "b"))
     assert "cluster.id=other" in str(refused.value) and str(tmp_path / "b") in str(refused.value)
-    (tmp_path / "b" / "meta.properties").write_text("version=0\nbroker.id=2\ncluster.id=cluster-x\n")
+    meta = tmp_path / "b" / "meta.properties"
+    meta.write_text("version=0\nbroker.id=2\ncluster.id=cluster-x\n")
     with pytest.raises(LogDirError, match="not consistent"):
         _dirs(tmp_path, ("a", "b"))
 
@@ -88,7 +89,7 @@ def test_each_dir_checkpoints_its_own_partitions(tmp_path):
         dirs.create_log("t", p, LogConfig()).append(_batch(p + 1))
     dirs.checkpoint_high_watermarks({("t", 0): 1, ("t", 1): 2})
     dirs.close()
-    for name, partition, end in (("a", 0, 1), ("b", 1, 2)):
+    for name, partition in (("a", 0), ("b", 1)):
         for checkpoint in (
             "recovery-point-offset-checkpoint",
             "replication-offset-checkpoint",

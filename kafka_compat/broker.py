@@ -229,7 +229,7 @@ class Broker:
                     self.bound_port,
                     components.host,
                     components.port,
-                    self.log_dir,
+                    ",".join(map(str, self.config.log_dirs)),
                 )
                 if self.cluster is not None:
                     # Registers /brokers/ids/N, runs for controller; owns both.

@@ -1,4 +1,6 @@
-"""LogManager: the partitions' logs in one log directory, and that directory's files.
+"""LogManager: the partitions' logs in one log directory, and that directory's files
+(storage/log_dirs.py keeps one per directory of `log.dirs`, and moves logs between them
+through the future logs made here: `open_future_log`, `adopt_future_log`).
 
     <log.dir>/meta.properties                     broker.id / cluster.id of the directory
     <log.dir>/recovery-point-offset-checkpoint    per partition: offset flushed to disk

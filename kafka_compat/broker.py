@@ -199,6 +199,16 @@ class Broker:
             store = cluster_store(self.config)
             await zookeeper_session.start(store.run)
             self._use_store(store)
+
+            async def tell_controller() -> None:
+                # A log dir failed: the controller elects other leaders for its
+                # partitions (Kafka's propagateLogDirEvent).
+                try:
+                    await store.notify_log_dir_failure(self.node_id)
+                except Exception as exc:
+                    log.error("Could not tell the controller a log dir failed: %s", exc)
+
+            self.replica_manager.on_log_dir_failure = tell_controller
             await trio.to_thread.run_sync(self.load_identity, store.cluster_id)
             await trio.to_thread.run_sync(self.replica_manager.startup, self.log_manager, store)
             self.replica_manager.remove_stray_logs()

@@ -433,7 +433,11 @@ class ReplicaManager:
         if replica_id >= 0:
             isolation = FetchIsolation.LOG_END
             for (_, request_part), partition in zip(wanted, partitions, strict=True):
-                if partition is not None and partition.is_leader:
+                if (
+                    partition is not None
+                    and partition.is_leader
+                    and not isinstance(partition.log, OfflineLog)  # read: KAFKA_STORAGE_ERROR
+                ):
                     partition.update_follower(replica_id, request_part.fetch_offset)
                     self.maybe_expand_isr(partition)
         selector = None
@@ -753,7 +757,11 @@ class ReplicaManager:
                 continue
             now = self.time_ms()
             for partition in self.all_partitions():
-                if len(partition.isr) < 2 or not partition.is_leader:
+                if (
+                    len(partition.isr) < 2
+                    or not partition.is_leader
+                    or isinstance(partition.log, OfflineLog)
+                ):
                     continue
                 new_isr = partition.isr_to_shrink(self.lag_max_ms, now)
                 if new_isr is not None:

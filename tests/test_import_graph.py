@@ -50,6 +50,7 @@ LAYERS: dict[str, int] = {
     "kafka_compat.cluster.controller": 5,
     "kafka_compat.cluster.controller_channel": 5,
     "kafka_compat.cluster.controller_context": 5,
+    "kafka_compat.cluster.controller_log_dirs": 5,
     "kafka_compat.cluster.membership": 5,
     "kafka_compat.admin_manager": 5,
     "kafka_compat.producer_ids": 5,

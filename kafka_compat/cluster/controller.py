@@ -52,6 +52,7 @@ import logging
 
 import trio
 
+from kafka_compat.cluster import controller_log_dirs
 from kafka_compat.cluster.controller_channel import ControllerChannelManager
 from kafka_compat.cluster.controller_context import (
     ControllerContext,
@@ -103,6 +104,9 @@ class Controller:
         epoch = election.epoch
         self.ctx = ControllerContext(epoch=epoch, epoch_version=election.epoch_version)
         self.channel = ControllerChannelManager(self.config, self.node_id, self.ctx)
+        self.channel.on_leader_and_isr_response = lambda broker_id, response: self.post(
+            controller_log_dirs.leader_and_isr_response, self, broker_id, response
+        )
         log.info("Broker %d is the controller (epoch %d)", self.node_id, epoch)
         try:
             async with trio.open_nursery() as controller_tasks:
@@ -165,6 +169,9 @@ class Controller:
 
     def on_isr_change_notification(self) -> None:
         self.post(self._isr_change)
+
+    def on_log_dir_event_notification(self) -> None:
+        self.post(controller_log_dirs.log_dir_event, self)
 
     async def controlled_shutdown(self, broker_id: int) -> list[tuple[str, int]]:
         return await self.call(self._controlled_shutdown, broker_id)

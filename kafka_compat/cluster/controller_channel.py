@@ -46,6 +46,9 @@ class ControllerChannelManager:
         self.ctx = ctx
         self._senders: dict[int, _BrokerSender] = {}
         self._nursery: trio.Nursery | None = None
+        # on_leader_and_isr_response(broker_id, response): each LeaderAndIsr answer
+        # (the controller tracks replicas in failed log dirs from them).
+        self.on_leader_and_isr_response = None
 
     # ---- lifetime ------------------------------------------------------------------
 
@@ -224,6 +227,7 @@ class ControllerChannelManager:
                     f"The controller's channel is not running: no sender to broker {broker_id}"
                 )
             sender = _BrokerSender(self.config, self.controller_id, broker_id, host, port)
+            sender.on_leader_and_isr_response = self.on_leader_and_isr_response
             self._nursery.start_soon(sender.run)
             self._senders[broker_id] = sender
         return sender
@@ -247,6 +251,7 @@ class _BrokerSender:
         self.port = port
         self._send, self._receive = trio.open_memory_channel(float("inf"))
         self._cancel = trio.CancelScope()
+        self.on_leader_and_isr_response = None
 
     def enqueue(self, api_key: int, version: int, request) -> None:
         self._send.send_nowait((api_key, version, request))
@@ -282,4 +287,7 @@ class _BrokerSender:
                                 messages.API_NAMES.get(api_key),
                                 ErrorCode(error).name,
                             )
+                        callback = self.on_leader_and_isr_response
+                        if api_key == ApiKey.LEADER_AND_ISR and callback is not None:
+                            callback(self.broker_id, response)
                         break

@@ -49,7 +49,7 @@ from kafka_compat.replica import (
     Partition,
     RemoteLog,
 )
-from kafka_compat.replica_alter_log_dirs import move_log
+from kafka_compat.replica_alter_log_dirs import ReplicaAlterLogDirsManager
 from kafka_compat.replica_fetcher import FollowerFetcher
 from kafka_compat.replica_selector import RACK_AWARE_SELECTOR, RackAwareReplicaSelector
 from protocol import messages
@@ -109,8 +109,8 @@ class ReplicaManager:
         self._leadership: dict[str, tuple[BecameLeader, BecameFollower]] = {}
         self._nursery: trio.Nursery | None = None
         self.lag_max_ms = config["replica.lag.time.max.ms"]
-        # Moves between log dirs under way (AlterReplicaLogDirs): partition -> its task.
-        self._moves: dict[tuple[str, int], trio.CancelScope] = {}
+        # Moves between log dirs (AlterReplicaLogDirs), one task each in our nursery.
+        self.moves = ReplicaAlterLogDirsManager(self)
         # Cluster mode: tells the controller a log dir failed (Kafka's
         # /log_dir_event_notification); wired by the broker.
         self.on_log_dir_failure: Callable[[], Awaitable[None]] | None = None
@@ -127,7 +127,7 @@ class ReplicaManager:
         finally:
             self._nursery = None
             self.fetchers.clear()
-            self._moves.clear()
+            self.moves.clear()
             if self.log_manager is not None:
                 self.log_manager.on_dir_failure = None
 
@@ -202,7 +202,7 @@ class ReplicaManager:
     def delete_partitions(self, topic: str) -> None:
         """Single node: a deleted topic's partitions and logs go."""
         for partition in self.partitions.pop(topic, []):
-            self._cancel_move((topic, partition.index))
+            self.moves.cancel((topic, partition.index))
             self.log_manager.delete_log(topic, partition.index)
 
     def remove_stray_logs(self) -> None:
@@ -281,7 +281,7 @@ class ReplicaManager:
             time_ms=self.time_ms,
         )
         parts[index] = partition
-        self._maybe_resume_move(partition)
+        self.moves.resume(partition)
         return partition
 
     def unhost_partition(self, topic: str, index: int) -> None:
@@ -290,7 +290,7 @@ class ReplicaManager:
         if parts is None or index >= len(parts):
             return
         if not isinstance(parts[index].log, RemoteLog):
-            self._cancel_move((topic, index))
+            self.moves.cancel((topic, index))
             self.log_manager.delete_log(topic, index)
             self._saved_high_watermarks.pop((topic, index), None)
         parts[index] = self._remote(topic, index)
@@ -615,7 +615,7 @@ class ReplicaManager:
         for path in list(dirs.offline_dirs):
             self._dir_failed(path)  # failed before the replicas ran
         for partition in self.all_partitions():
-            self._maybe_resume_move(partition)
+            self.moves.resume(partition)
 
     def _dir_failed(self, path) -> None:
         """A log dir failed: its partitions go offline (KAFKA_STORAGE_ERROR), the others
@@ -626,13 +626,13 @@ class ReplicaManager:
         keys, abandoned = dirs.take_dir_offline(path)
         reason = dirs.offline_dirs.get(path, "log directory offline")
         for key in abandoned:
-            self._cancel_move(key)
+            self.moves.cancel(key)
         offline = []
         for topic, index in keys:
             partition = self.get_partition(topic, index)
             if partition is None or isinstance(partition.log, (OfflineLog, RemoteLog)):
                 continue
-            self._cancel_move((topic, index))
+            self.moves.cancel((topic, index))
             self._remove_from_fetcher(partition)
             # Reads and writes answer KAFKA_STORAGE_ERROR from now on; in a cluster the
             # controller elects another leader once told (on_log_dir_failure).
@@ -652,91 +652,7 @@ class ReplicaManager:
     def alter_replica_log_dirs(self, wanted: dict[tuple[str, int], str]) -> dict:
         """AlterReplicaLogDirs: move each partition's log to the named log dir of this
         broker (Kafka's ReplicaManager.alterReplicaLogDirs); an error code each."""
-        return {key: self._alter_log_dir(key, path) for key, path in wanted.items()}
-
-    def _alter_log_dir(self, key: tuple[str, int], path: str) -> int:
-        dirs = self.log_manager
-        topic, index = key
-        if len(f"{topic}-{index}.{'0' * 32}-future") > 255:
-            return ErrorCode.INVALID_TOPIC_EXCEPTION  # the future dir's name (KAFKA-4893)
-        destination = dirs.find_dir(path)
-        if destination is None:
-            return ErrorCode.LOG_DIR_NOT_FOUND
-        if not dirs.is_online(destination):
-            return ErrorCode.KAFKA_STORAGE_ERROR
-        partition = self.get_partition(topic, index)
-        if partition is not None and isinstance(partition.log, OfflineLog):
-            return ErrorCode.KAFKA_STORAGE_ERROR
-        future = dirs.future_logs.get(key)
-        if future is not None and dirs.dir_of(future) != destination:
-            self._cancel_move(key)  # a move elsewhere: it stops for this one
-            dirs.discard_future_log(topic, index)
-            future = None
-        current = dirs.get_log(topic, index)
-        if current is None:
-            # Created later (LeaderAndIsr, CreateTopics) in this dir.
-            dirs.preferred_dirs[key] = destination
-        if partition is None:
-            return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        if not isinstance(partition.log, Log):
-            return ErrorCode.REPLICA_NOT_AVAILABLE  # not hosted here (yet)
-        if future is not None or dirs.dir_of(partition.log) == destination:
-            return ErrorCode.NONE  # under way, or already there
-        if dirs.offline_dirs:
-            # Kafka creates no future log while a dir is offline: the partition could
-            # end up in two dirs.
-            return ErrorCode.KAFKA_STORAGE_ERROR
-        try:
-            future = dirs.create_future_log(topic, index, destination, partition.log.config)
-            if partition.log.topic_id is not None:
-                future.assign_topic_id(partition.log.topic_id)
-        except LogError as exc:
-            log.warning("%s: cannot create the future log in %s: %s", partition, path, exc)
-            return exc.error_code
-        self._start_move(partition)
-        return ErrorCode.NONE
-
-    def _maybe_resume_move(self, partition: Partition) -> None:
-        dirs = self.log_manager
-        key = (partition.topic, partition.index)
-        if (
-            self._nursery is not None
-            and key not in self._moves
-            and key in dirs.future_logs
-            and isinstance(partition.log, Log)
-        ):
-            self._start_move(partition)
-
-    def _start_move(self, partition: Partition) -> None:
-        key = (partition.topic, partition.index)
-        scope = trio.CancelScope()
-        self._moves[key] = scope
-
-        async def move() -> None:
-            try:
-                with scope:
-                    await move_log(partition, self.log_manager, self._moved)
-            finally:
-                if self._moves.get(key) is scope:
-                    del self._moves[key]
-
-        self._spawn(move)
-
-    def _cancel_move(self, key: tuple[str, int]) -> None:
-        scope = self._moves.pop(key, None)
-        if scope is not None:
-            scope.cancel()
-
-    async def _moved(self, partition: Partition) -> None:
-        """After a swap: both dirs' checkpoints now, as Kafka does, so that a restart
-        finds the partition's recovery point, log start offset and HW in its new dir."""
-        marks = self.high_watermarks()
-        dirs = self.log_manager
-        try:
-            await trio.to_thread.run_sync(dirs.checkpoint)
-            await trio.to_thread.run_sync(dirs.checkpoint_high_watermarks, marks)
-        except LogError as exc:
-            log.error("%s: checkpoint after the move failed: %s", partition, exc)
+        return self.moves.alter(wanted)
 
     # ---- ISR -------------------------------------------------------------------------
 
@@ -778,6 +694,11 @@ class ReplicaManager:
         listener = self._leadership.get(topic)
         if listener is not None:
             listener[1](index)
+
+    @property
+    def running(self) -> bool:
+        """Whether `run` is under way (tasks can be spawned)."""
+        return self._nursery is not None
 
     def _spawn(self, fn, *args) -> None:
         if self._nursery is None:

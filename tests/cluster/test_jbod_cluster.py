@@ -12,6 +12,9 @@ import os
 import time
 
 import trio
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaAdminClient, TopicPartition, TopicPartitionReplica
+from kafka.errors import NoError, ReplicaNotAvailableError
 
 from kafka_compat.cluster.client import BrokerClient
 from protocol import messages
@@ -86,4 +89,59 @@ def test_a_failed_log_dir_moves_leadership_and_loses_nothing(cluster_factory, tm
             time.sleep(0.2)
     finally:
         producer.finish()
+    check_exactly_once(producer, cluster.bootstrap)
+
+
+def _dir_of(admin: KafkaAdminClient, broker_id: int, topic: str, partition: int):
+    """(log dir, is future) of each replica of the partition on the broker."""
+    [answer] = admin.describe_log_dirs(brokers=[broker_id])
+    found = []
+    for result in answer["log_dirs"]:
+        for t in result["topics"]:
+            for p in t["partitions"]:
+                if t["name"] == topic and p["partition_index"] == partition:
+                    found.append((result["log_dir"], p["is_future_key"]))
+    return found
+
+
+def test_replicas_move_between_log_dirs_while_a_producer_writes(cluster_factory, tmp_path):
+    """kafka-python's admin client (alter_replica_log_dirs, describe_log_dirs), as
+    kafka-reassign-partitions.sh with log dirs uses them."""
+    dirs = {i: [str(tmp_path / f"broker-{i}-disk-{d}") for d in "ab"] for i in (1, 2, 3)}
+    cluster = cluster_factory(3, per_broker={i: {"log.dirs": ",".join(d)} for i, d in dirs.items()})
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    topic = NewTopic(TOPIC, 3, replica_assignment=[[1, 2], [2, 1], [1, 2]])
+    admin.create_topics([topic])[TOPIC].result(GUARD_S)
+    producer = SequenceProducer(cluster.bootstrap, TOPIC, PRODUCER, pause_s=0.002)
+    producer.thread.start()
+    client = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    try:
+        producer.wait_for_more_acks(2000)
+        # Broker 3 does not hold partition 0 yet: REPLICA_NOT_AVAILABLE, and the dir is
+        # remembered for when a reassignment brings the replica there.
+        wanted = TopicPartitionReplica(TOPIC, 0, 3)
+        assert client.alter_replica_log_dirs({wanted: dirs[3][1]}) == {
+            wanted: ReplicaNotAvailableError
+        }
+        client.alter_partition_reassignments({TopicPartition(TOPIC, 0): [3, 2]})
+        deadline = time.monotonic() + GUARD_S
+        while _dir_of(client, 3, TOPIC, 0) != [(dirs[3][1], False)]:
+            assert time.monotonic() < deadline, "the new replica is not in the dir asked"
+            time.sleep(0.2)
+        # A follower (partition 1 on broker 1) and a leader (partition 2 on broker 1)
+        # move to broker 1's other dir while the producer writes.
+        moves = {}
+        for partition in (1, 2):
+            [(current, _)] = _dir_of(client, 1, TOPIC, partition)
+            other = next(d for d in dirs[1] if d != current)
+            moves[TopicPartitionReplica(TOPIC, partition, 1)] = other
+        assert client.alter_replica_log_dirs(moves) == {tpr: NoError for tpr in moves}
+        for tpr, other in moves.items():
+            while _dir_of(client, 1, TOPIC, tpr.partition) != [(other, False)]:
+                assert time.monotonic() < deadline + GUARD_S, f"{tpr} did not move"
+                time.sleep(0.2)
+        producer.wait_for_more_acks(2000)
+    finally:
+        producer.finish()
+        client.close()
     check_exactly_once(producer, cluster.bootstrap)

@@ -164,10 +164,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return trio.run(_serve_until_signalled, Broker(config))
-    except (OSError, LogDirError) as exc:
+    except (OSError, ConfigError, LogDirError, BaseExceptionGroup) as exc:
         # Typically the listen address is taken or the data dir is not writable, or the
-        # log dirs disagree (meta.properties, a partition in two of them).
-        print(f"kafka-compat: {exc}", file=sys.stderr)
+        # log dirs disagree (meta.properties, a partition in two of them): one line.
+        cause = exc
+        while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+            cause = cause.exceptions[0]
+        if not isinstance(cause, (OSError, ConfigError, LogDirError)):
+            raise
+        print(f"kafka-compat: {cause}", file=sys.stderr)
         return 1
 
 

@@ -12,13 +12,18 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import trio
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from kafka import KafkaAdminClient, TopicPartitionReplica
+from kafka.errors import LogDirNotFoundError, NoError
 
 import kafka_compat.replica_alter_log_dirs as mover
 import storage.segment
@@ -337,3 +342,74 @@ def test_a_dir_unusable_at_start_up_is_offline_and_the_others_serve(broker_facto
     assert refused.value.args[0].code() == KafkaError.KAFKA_STORAGE_ERROR
     # Not recreated empty in the live dir.
     assert not os.path.exists(os.path.join(next(p for p in dirs if p != doomed_dir), "second-0"))
+
+
+def test_a_restart_in_the_middle_of_a_move_resumes_it(jbod, monkeypatch):
+    create_topics(jbod.bootstrap, resumed=1)
+    producer = Producer({"bootstrap.servers": jbod.bootstrap, "linger.ms": 0})
+    for i in range(100):
+        producer.produce("resumed", value=b"%d" % i)
+    assert producer.flush(GUARD_S) == 0
+    source = _place(jbod, "resumed")
+    destination = next(p for p in jbod.dirs if p != source)
+    gate = threading.Event()
+    real_step = mover.copy_step
+    monkeypatch.setattr(
+        mover, "copy_step", lambda c, f, n=mover.COPY_BYTES: real_step(c, f, n) and gate.is_set()
+    )
+    assert alter(jbod, {destination: [("resumed", 0)]}) == {("resumed", 0): 0}
+    wait_until(
+        lambda: (
+            describe(jbod)[destination][1].get(("resumed", 0, True))
+            == (
+                describe(jbod)[source][1][("resumed", 0, False)][0],
+                0,
+            )
+        ),
+        "the future log to catch up",
+    )
+    jbod.restart()
+    # The future log is found again and the move goes on.
+    assert ("resumed", 0, True) in describe(jbod)[destination][1]
+    gate.set()
+    wait_until(lambda: _place(jbod, "resumed") == destination, "the move after the restart")
+    assert consume(jbod.bootstrap, "resumed") == [b"%d" % i for i in range(100)]
+
+
+def test_kafka_python_admin_describes_and_moves(jbod):
+    """kafka-python's KafkaAdminClient: describe_log_dirs and alter_replica_log_dirs."""
+    create_topics(jbod.bootstrap, kp=1)
+    source = _place(jbod, "kp")
+    destination = next(p for p in jbod.dirs if p != source)
+    client = KafkaAdminClient(bootstrap_servers=jbod.bootstrap)
+    try:
+        [answer] = client.describe_log_dirs()
+        assert [d["log_dir"] for d in answer["log_dirs"]] == jbod.dirs
+        wanted = TopicPartitionReplica("kp", 0, answer["broker"])
+        assert client.alter_replica_log_dirs({wanted: destination}) == {wanted: NoError}
+        missing = TopicPartitionReplica("kp", 0, answer["broker"])
+        assert client.alter_replica_log_dirs({missing: "/nowhere"}) == {
+            missing: LogDirNotFoundError
+        }
+    finally:
+        client.close()
+    wait_until(lambda: _place(jbod, "kp") == destination, "the move")
+
+
+def test_log_dirs_that_disagree_stop_start_up_with_a_clear_message(tmp_path):
+    dirs = [tmp_path / "a", tmp_path / "b"]
+    for path, cluster_id in zip(dirs, ("one", "two"), strict=True):
+        path.mkdir()
+        (path / "meta.properties").write_text(f"version=0\nbroker.id=0\ncluster.id={cluster_id}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "kafka_compat", "serve", "--port", "0"]
+        + ["--override", "log.dirs=" + ",".join(map(str, dirs))],
+        capture_output=True,
+        text=True,
+        timeout=GUARD_S,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 1
+    assert "BrokerMetadata is not consistent across log.dirs" in done.stderr
+    assert f"{dirs[1]} -> broker.id=0, cluster.id=two" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -504,11 +504,7 @@ class ReplicaManager:
         local = self.node_id
         if local not in state.replicas:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        # A partition at its first leader epoch and ZooKeeper version is new as well
-        # (our controller does not set IsNew).
-        is_new = getattr(state, "is_new", False) or (
-            state.leader_epoch == 0 and state.partition_epoch == 0
-        )
+        is_new = getattr(state, "is_new", False)
         partition = self.host_partition(topic, state.partition_index, topic_id, is_new)
         if isinstance(partition.log, OfflineLog):
             return ErrorCode.KAFKA_STORAGE_ERROR  # its log dir failed (as Kafka)

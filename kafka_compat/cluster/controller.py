@@ -219,7 +219,7 @@ class Controller:
         changed = await self._elect_where_needed(set(ctx.live))
         self.channel.send_update_metadata(list(ctx.live))
         for broker_id in ctx.live:
-            self.channel.send_leader_and_isr(broker_id, ctx.replicas_on(broker_id))
+            self.channel.send_leader_and_isr(broker_id, ctx.replicas_on(broker_id), set(created))
         log.info(
             "Controller started: brokers %s, %d topics, %d partitions (%d new, %d moved)",
             sorted(ctx.live),
@@ -282,7 +282,7 @@ class Controller:
         created = await self._create_missing_states()
         if created:
             self.channel.send_update_metadata(list(ctx.live))
-            self.channel.send_leader_and_isr_to_replicas(created)
+            self.channel.send_leader_and_isr_to_replicas(created, new=set(created))
 
     async def _topic_deletion(self) -> None:
         ctx = self.ctx

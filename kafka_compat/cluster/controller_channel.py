@@ -73,17 +73,22 @@ class ControllerChannelManager:
 
     # ---- requests ------------------------------------------------------------------
 
-    def send_leader_and_isr_to_replicas(self, partitions, skip: set[int] = frozenset()) -> None:
-        """LeaderAndIsr for `partitions` to each of their live replicas (but `skip`)."""
+    def send_leader_and_isr_to_replicas(
+        self, partitions, skip: set[int] = frozenset(), new=frozenset()
+    ) -> None:
+        """LeaderAndIsr for `partitions` to each of their live replicas (but `skip`);
+        `new`: the partitions just created (IsNew)."""
         by_broker: dict[int, list[tuple[str, int]]] = {}
         for topic, index in partitions:
             for replica in self.ctx.replicas(topic, index):
                 if replica in self.ctx.live and replica not in skip:
                     by_broker.setdefault(replica, []).append((topic, index))
         for broker_id, tps in by_broker.items():
-            self.send_leader_and_isr(broker_id, tps)
+            self.send_leader_and_isr(broker_id, tps, new)
 
-    def send_leader_and_isr(self, broker_id: int, partitions) -> None:
+    def send_leader_and_isr(self, broker_id: int, partitions, new=frozenset()) -> None:
+        """IsNew for the partitions in `new` (just created: with a log dir offline, a
+        broker creates only their logs, as Kafka)."""
         ctx = self.ctx
         if not partitions:
             return
@@ -103,7 +108,7 @@ class ControllerChannelManager:
                     replicas=ctx.replicas(topic, index),
                     adding_replicas=[],
                     removing_replicas=[],
-                    is_new=False,
+                    is_new=(topic, index) in new,
                 )
             )
         request = LeaderAndIsrRequest(

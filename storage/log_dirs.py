@@ -215,15 +215,17 @@ class LogDirs:
                 "multiple brokers shared a log directory (log.dirs) or partial data was "
                 f"manually copied from another broker. Found:\n{lines}"
             )
+        # A directory without meta.properties gets the others' ids (the broker then
+        # checks them against its configuration).
+        cluster_id, broker_id = self.cluster_id, self.broker_id
         if found:
             existing = next(iter(found.values()))
-            cluster_id = existing.get("cluster.id", self.cluster_id)
-        else:
-            cluster_id = self.cluster_id
+            cluster_id = existing.get("cluster.id", cluster_id)
+            broker_id = existing.get("broker.id", broker_id)
         for path, manager in self.managers.items():
             if path in self.offline_dirs:
                 continue
-            manager.cluster_id = cluster_id
+            manager.cluster_id, manager.broker_id = cluster_id, broker_id
             try:
                 manager.load_meta_properties()
             except OSError as exc:

@@ -35,10 +35,11 @@ def test_every_dir_gets_the_same_meta_properties(tmp_path):
     for name in "abc":
         meta = read_meta_properties(tmp_path / name / "meta.properties")
         assert meta == {"version": "0", "broker.id": "1", "cluster.id": "cluster-x"}
-    # A dir added later gets the cluster id the others hold, not a new one.
-    more = _dirs(tmp_path, ("a", "b", "c", "d"), cluster_id="another")
-    assert more.meta_properties["cluster.id"] == "cluster-x"
-    assert read_meta_properties(tmp_path / "d" / "meta.properties")["cluster.id"] == "cluster-x"
+    # A dir added later gets the ids the others hold (the broker then checks them
+    # against its configuration), not new ones.
+    more = _dirs(tmp_path, ("a", "b", "c", "d"), cluster_id="another", broker_id=7)
+    assert more.meta_properties == {"version": "0", "broker.id": "1", "cluster.id": "cluster-x"}
+    assert read_meta_properties(tmp_path / "d" / "meta.properties") == more.meta_properties
     more.close()
 
 

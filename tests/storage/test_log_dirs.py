@@ -3,6 +3,7 @@ dirs, and moving a log to another dir through a future log."""
 
 import errno
 import os
+import threading
 import time
 
 import pytest
@@ -223,3 +224,34 @@ def test_a_future_log_without_its_partition_is_dropped(tmp_path):
     reopened = _dirs(tmp_path, ("a", "b"))
     assert not reopened.future_logs and not stale.exists()
     reopened.close()
+
+
+def test_a_failed_flush_in_a_worker_thread_takes_its_dir_offline(tmp_path, monkeypatch):
+    dirs = _dirs(tmp_path, ("a", "b"))
+    told = []
+    dirs.on_dir_failure = lambda path, reason: told.append((path, threading.get_ident()))
+    dirs.create_log("t", 0, LogConfig()).append(_batch())  # a
+    doomed = dirs.create_log("t", 1, LogConfig())  # b
+    doomed.append(_batch())
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        if os.readlink(f"/proc/self/fd/{fd}").startswith(str(tmp_path / "b") + os.sep):
+            raise OSError(errno.EIO, "simulated")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    failures = []
+
+    def flush():
+        try:
+            doomed.flush_files()
+        except StorageError as exc:
+            failures.append(exc)
+
+    worker = threading.Thread(target=flush)
+    worker.start()
+    worker.join()
+    assert failures and told == [(tmp_path / "b", worker.ident)]
+    assert dirs.take_dir_offline(tmp_path / "b") == ([("t", 1)], [])
+    dirs.close()

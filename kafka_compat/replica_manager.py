@@ -633,6 +633,8 @@ class ReplicaManager:
             # Reads and writes answer KAFKA_STORAGE_ERROR from now on; in a cluster the
             # controller elects another leader once told (on_log_dir_failure).
             partition.log = OfflineLog(f"{topic}-{index}", reason)
+            if partition.is_leader:
+                self._became_follower(topic, index)  # a coordinator unloads its partition
             offline.append(f"{topic}-{index}")
         if not keys and not abandoned:
             return

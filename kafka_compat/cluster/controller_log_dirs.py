@@ -68,10 +68,14 @@ async def leader_and_isr_response(controller, broker_id: int, response) -> None:
         ctx.offline_replicas[broker_id] = current
     else:
         ctx.offline_replicas.pop(broker_id, None)
-    new = sorted(current - previous)
+    new = current - previous
     if new:
-        log.info("Controller: replicas %s on broker %d are offline", new, broker_id)
-        await replicas_offline(controller, broker_id, new)
+        log.info("Controller: replicas %s on broker %d are offline", sorted(new), broker_id)
+    # Also those it was made leader of again (an election that does not know about
+    # offline dirs): leadership leaves them once more.
+    new |= {key for key in offline if getattr(ctx.states.get(key), "leader", None) == broker_id}
+    if new:
+        await replicas_offline(controller, broker_id, sorted(new))
 
 
 async def replicas_offline(controller, broker_id: int, keys) -> None:

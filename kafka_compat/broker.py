@@ -42,7 +42,7 @@ from kafka_compat.txn.coordinator import TransactionCoordinator
 from kafka_compat.txn.markers import TxnMarkerSender
 from kafka_compat.txn.state_manager import TransactionLogTopic, TransactionStateManager, TxnConfig
 from kafka_compat.txn.verification import PartitionVerifier
-from storage.log_manager import LogManager
+from storage.log_dirs import LogDirError, LogDirs
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Broker:
         self.log_dir = config.log_dir
         self.cluster_mode = config["zookeeper.connect"] is not None
         self.store: MetadataStore | None = None
-        self.log_manager: LogManager | None = None
+        self.log_manager: LogDirs | None = None
         self.bound_port: int | None = None
         self.metadata_cache = MetadataCache()
         self.replica_manager = ReplicaManager(config, self.node_id, self.metadata_cache)
@@ -152,30 +152,33 @@ class Broker:
         self._use_store(LocalStore(self.log_dir, self.log_manager.meta_properties["cluster.id"]))
         self.replica_manager.startup(self.log_manager, self.store)
         for topic in self.store.topics.values():
-            self.replica_manager.open_partitions(topic)
+            self.replica_manager.open_partitions(topic, is_new=False)
 
     def load_identity(self, cluster_id: str | None = None) -> None:
         """meta.properties: this directory's broker and cluster ids."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_manager = LogManager(
-            self.log_dir,
+        self.log_manager = LogDirs(
+            self.config.log_dirs,
             self.replica_manager.log_config({}),
             broker_id=self.node_id,
             cluster_id=cluster_id or new_cluster_id(),
             producer_id_expiration_ms=self.config["producer.id.expiration.ms"],
         )
-        # The store needs the cluster id, which the data dir keeps in meta.properties.
-        self.log_manager.load_meta_properties()
+        # The store needs the cluster id, which the data dirs keep in meta.properties.
+        try:
+            self.log_manager.load_meta_properties()
+        except LogDirError as exc:
+            raise ConfigError(str(exc)) from exc
         meta = self.log_manager.meta_properties
+        dirs = ",".join(str(d) for d in self.log_manager.managers)
         if meta.get("broker.id", str(self.node_id)) != str(self.node_id):
             raise ConfigError(
                 f"Configured broker.id {self.node_id} doesn't match stored broker.id "
-                f"{meta['broker.id']} in meta.properties of {self.log_dir}"
+                f"{meta['broker.id']} in meta.properties of {dirs}"
             )
         if cluster_id is not None and meta.get("cluster.id", cluster_id) != cluster_id:
             raise ConfigError(
                 f"The Cluster ID {cluster_id} doesn't match stored clusterId "
-                f"{meta['cluster.id']} in meta.properties of {self.log_dir}: the data dir "
+                f"{meta['cluster.id']} in meta.properties of {dirs}: the data dir "
                 "belongs to another cluster"
             )
 
@@ -196,6 +199,16 @@ class Broker:
             store = cluster_store(self.config)
             await zookeeper_session.start(store.run)
             self._use_store(store)
+
+            async def tell_controller() -> None:
+                # A log dir failed: the controller elects other leaders for its
+                # partitions (Kafka's propagateLogDirEvent).
+                try:
+                    await store.notify_log_dir_failure(self.node_id)
+                except Exception as exc:
+                    log.error("Could not tell the controller a log dir failed: %s", exc)
+
+            self.replica_manager.on_log_dir_failure = tell_controller
             await trio.to_thread.run_sync(self.load_identity, store.cluster_id)
             await trio.to_thread.run_sync(self.replica_manager.startup, self.log_manager, store)
             self.replica_manager.remove_stray_logs()
@@ -226,7 +239,7 @@ class Broker:
                     self.bound_port,
                     components.host,
                     components.port,
-                    self.log_dir,
+                    ",".join(map(str, self.config.log_dirs)),
                 )
                 if self.cluster is not None:
                     # Registers /brokers/ids/N, runs for controller; owns both.

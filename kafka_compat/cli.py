@@ -160,12 +160,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kafka-compat: {exc}", file=sys.stderr)
         return 2
     from kafka_compat.broker import Broker
+    from storage.log_dirs import LogDirError
 
     try:
         return trio.run(_serve_until_signalled, Broker(config))
-    except OSError as exc:
-        # Typically the listen address is taken or the data dir is not writable.
-        print(f"kafka-compat: {exc}", file=sys.stderr)
+    except (OSError, ConfigError, LogDirError, BaseExceptionGroup) as exc:
+        # Typically the listen address is taken or the data dir is not writable, or the
+        # log dirs disagree (meta.properties, a partition in two of them): one line.
+        cause = exc
+        while isinstance(cause, BaseExceptionGroup) and len(cause.exceptions) == 1:
+            cause = cause.exceptions[0]
+        if not isinstance(cause, (OSError, ConfigError, LogDirError)):
+            raise
+        print(f"kafka-compat: {cause}", file=sys.stderr)
         return 1
 
 

@@ -423,7 +423,9 @@ class BrokerConfig:
             self.advertised_port = port
         self.broker_id: int = self.values["broker.id"]
         log_dirs = _parse_list(self.values["log.dirs"] or "")
-        self.log_dir = Path(log_dirs[0] if log_dirs else self.values["log.dir"])
+        # JBOD: every directory of log.dirs; the first also keeps a single node's metadata.
+        self.log_dirs = [Path(d) for d in log_dirs] if log_dirs else [Path(self.values["log.dir"])]
+        self.log_dir = self.log_dirs[0]
         # Kafka derives the topic defaults below from the finest-grained key given.
         self.retention_ms = _first_set(
             self.values["log.retention.ms"],

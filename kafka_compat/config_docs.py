@@ -43,7 +43,11 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "broker.rack": (S, "The broker's rack, for rack-aware replica placement and fetching."),
     "listeners": (S, "The addresses the broker listens on, as PROTOCOL://host:port."),
     "advertised.listeners": (S, "The addresses clients are told to use, if not listeners."),
-    "log.dirs": (S, "The directories the logs are kept in (the first is used)."),
+    "log.dirs": (
+        S,
+        "The log directories, comma-separated (JBOD: a new partition goes to the one "
+        "with the fewest partitions).",
+    ),
     "log.dir": (S, "The log directory, when log.dirs is not set."),
     "zookeeper.connect": (S, "The ZooKeeper connection string (host:port[,...][/chroot])."),
     "num.partitions": (I, "The number of partitions of a topic created without one."),

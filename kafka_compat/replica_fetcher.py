@@ -23,7 +23,7 @@ from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 from storage.errors import LogError, StorageError
-from storage.log_manager import LogManager
+from storage.log_dirs import LogDirs
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class FollowerFetcher:
         self,
         config: BrokerConfig,
         node_id: int,
-        log_manager: LogManager,
+        log_manager: LogDirs,
         leader: int,
         endpoint: tuple[str, int],
     ):

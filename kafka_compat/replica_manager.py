@@ -49,6 +49,7 @@ from kafka_compat.replica import (
     Partition,
     RemoteLog,
 )
+from kafka_compat.replica_alter_log_dirs import ReplicaAlterLogDirsManager
 from kafka_compat.replica_fetcher import FollowerFetcher
 from kafka_compat.replica_selector import RACK_AWARE_SELECTOR, RackAwareReplicaSelector
 from protocol import messages
@@ -56,9 +57,9 @@ from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 from protocol.records import InvalidRecordError
 from storage.errors import LogError
-from storage.log import AppendOrigin, LogAppendInfo
+from storage.log import AppendOrigin, Log, LogAppendInfo
 from storage.log_config import LogConfig
-from storage.log_manager import LogManager
+from storage.log_dirs import LogDirs
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class ReplicaManager:
         self.time_ms = time_ms
         self.partitions: dict[str, list[Partition]] = {}
         # Set by `startup` once the data dir and the metadata store are open.
-        self.log_manager: LogManager | None = None
+        self.log_manager: LogDirs | None = None
         self.store: MetadataStore | None = None
         self._saved_high_watermarks: dict[tuple[str, int], int] = {}
         self.controller_epoch = -1
@@ -108,6 +109,11 @@ class ReplicaManager:
         self._leadership: dict[str, tuple[BecameLeader, BecameFollower]] = {}
         self._nursery: trio.Nursery | None = None
         self.lag_max_ms = config["replica.lag.time.max.ms"]
+        # Moves between log dirs (AlterReplicaLogDirs), one task each in our nursery.
+        self.moves = ReplicaAlterLogDirsManager(self)
+        # Cluster mode: tells the controller a log dir failed (Kafka's
+        # /log_dir_event_notification); wired by the broker.
+        self.on_log_dir_failure: Callable[[], Awaitable[None]] | None = None
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Own the follower fetchers and the ISR checks until cancelled."""
@@ -115,11 +121,15 @@ class ReplicaManager:
             async with trio.open_nursery() as replica_tasks:
                 self._nursery = replica_tasks
                 replica_tasks.start_soon(self._shrink_isrs)
+                self._watch_log_dirs()
                 task_status.started()
                 await trio.sleep_forever()
         finally:
             self._nursery = None
             self.fetchers.clear()
+            self.moves.clear()
+            if self.log_manager is not None:
+                self.log_manager.on_dir_failure = None
 
     def on_leadership_change(
         self, topic: str, became_leader: BecameLeader, became_follower: BecameFollower
@@ -130,7 +140,7 @@ class ReplicaManager:
 
     # ---- the partition registry -------------------------------------------------------
 
-    def startup(self, log_manager: LogManager, store: MetadataStore) -> None:
+    def startup(self, log_manager: LogDirs, store: MetadataStore) -> None:
         """Open (recover) every partition's log found in the data dir. Blocking: called
         from a worker thread before the broker serves."""
         self.log_manager = log_manager
@@ -156,22 +166,28 @@ class ReplicaManager:
         for parts in list(self.partitions.values()):
             yield from parts
 
-    def open_partitions(self, topic: TopicMetadata) -> None:
+    def open_partitions(self, topic: TopicMetadata, is_new: bool = True) -> None:
         """Single node: this broker leads every partition of `topic`; open or create
-        the logs of those it does not have yet."""
+        the logs of those it does not have yet. `is_new`: the partitions were just
+        created (at start-up they were not: with a log dir offline, a missing log may
+        be in it, and is not created empty elsewhere; as Kafka's getOrCreateLog)."""
         config = self.log_config(topic.configs)
         existing = self.partitions.setdefault(topic.name, [])
         for index in range(len(existing), topic.partitions):
             log_ = self.log_manager.get_log(topic.name, index)
-            offline = self.log_manager.offline_logs.get((topic.name, index))
+            offline = self.log_manager.offline_reason(topic.name, index)
             if offline is not None:
                 log_ = OfflineLog(f"{topic.name}-{index}", offline)
             else:
                 if log_ is None:
-                    log_ = self.log_manager.create_log(topic.name, index, config)
+                    try:
+                        log_ = self.log_manager.create_log(topic.name, index, config, is_new)
+                    except LogError as exc:
+                        log_ = OfflineLog(f"{topic.name}-{index}", str(exc))
                 else:
                     log_.config = config
-                log_.assign_topic_id(topic.topic_id)
+                if isinstance(log_, Log):
+                    log_.assign_topic_id(topic.topic_id)
             existing.append(
                 Partition(
                     topic.name,
@@ -186,6 +202,7 @@ class ReplicaManager:
     def delete_partitions(self, topic: str) -> None:
         """Single node: a deleted topic's partitions and logs go."""
         for partition in self.partitions.pop(topic, []):
+            self.moves.cancel((topic, partition.index))
             self.log_manager.delete_log(topic, partition.index)
 
     def remove_stray_logs(self) -> None:
@@ -225,16 +242,18 @@ class ReplicaManager:
             time_ms=self.time_ms,
         )
 
-    def host_partition(self, topic: str, index: int, topic_id: bytes | None) -> Partition:
+    def host_partition(
+        self, topic: str, index: int, topic_id: bytes | None, is_new: bool = True
+    ) -> Partition:
         """LeaderAndIsr named this broker a replica: the partition with its log
-        (opened, or created empty)."""
+        (opened, or created empty; not while a log dir is offline unless `is_new`)."""
         parts = self._placeholders(topic, index + 1)
         partition = parts[index]
         if not isinstance(partition.log, RemoteLog):
             return partition
         meta = self.store.topics.get(topic)
         config = self.log_config(meta.configs if meta is not None else {})
-        offline = self.log_manager.offline_logs.get((topic, index))
+        offline = self.log_manager.offline_reason(topic, index)
         if offline is not None:
             log_ = OfflineLog(f"{topic}-{index}", offline)
         else:
@@ -247,7 +266,7 @@ class ReplicaManager:
                 self.log_manager.delete_log(topic, index)
                 log_ = None
             if log_ is None:
-                log_ = self.log_manager.create_log(topic, index, config)
+                log_ = self.log_manager.create_log(topic, index, config, is_new)
             else:
                 log_.config = config
             if known:
@@ -262,6 +281,7 @@ class ReplicaManager:
             time_ms=self.time_ms,
         )
         parts[index] = partition
+        self.moves.resume(partition)
         return partition
 
     def unhost_partition(self, topic: str, index: int) -> None:
@@ -270,6 +290,7 @@ class ReplicaManager:
         if parts is None or index >= len(parts):
             return
         if not isinstance(parts[index].log, RemoteLog):
+            self.moves.cancel((topic, index))
             self.log_manager.delete_log(topic, index)
             self._saved_high_watermarks.pop((topic, index), None)
         parts[index] = self._remote(topic, index)
@@ -412,7 +433,11 @@ class ReplicaManager:
         if replica_id >= 0:
             isolation = FetchIsolation.LOG_END
             for (_, request_part), partition in zip(wanted, partitions, strict=True):
-                if partition is not None and partition.is_leader:
+                if (
+                    partition is not None
+                    and partition.is_leader
+                    and not isinstance(partition.log, OfflineLog)  # read: KAFKA_STORAGE_ERROR
+                ):
                     partition.update_follower(replica_id, request_part.fetch_offset)
                     self.maybe_expand_isr(partition)
         selector = None
@@ -479,7 +504,10 @@ class ReplicaManager:
         local = self.node_id
         if local not in state.replicas:
             return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-        partition = self.host_partition(topic, state.partition_index, topic_id)
+        is_new = getattr(state, "is_new", False)
+        partition = self.host_partition(topic, state.partition_index, topic_id, is_new)
+        if isinstance(partition.log, OfflineLog):
+            return ErrorCode.KAFKA_STORAGE_ERROR  # its log dir failed (as Kafka)
         if partition.hosted and state.leader_epoch < partition.leader_epoch:
             log.info(
                 "%s: ignoring LeaderAndIsr with leader epoch %d below %d",
@@ -563,6 +591,67 @@ class ReplicaManager:
             self.unhost_partition(topic, index)
         return ErrorCode.NONE
 
+    # ---- log dirs: failures and moves (AlterReplicaLogDirs) ---------------------------
+
+    def _watch_log_dirs(self) -> None:
+        """Hear of failed log dirs (from any thread) on the loop; resume the moves a
+        restart interrupted."""
+        dirs = self.log_manager
+        if dirs is None:
+            return
+        token = trio.lowlevel.current_trio_token()
+
+        def failed(path, _reason: str) -> None:
+            try:
+                token.run_sync_soon(self._dir_failed, path)
+            except trio.RunFinishedError:
+                pass  # shutting down: the next start finds the dir as it is
+
+        dirs.on_dir_failure = failed
+        for path in list(dirs.offline_dirs):
+            self._dir_failed(path)  # failed before the replicas ran
+        for partition in self.all_partitions():
+            self.moves.resume(partition)
+
+    def _dir_failed(self, path) -> None:
+        """A log dir failed: its partitions go offline (KAFKA_STORAGE_ERROR), the others
+        keep serving (Kafka's ReplicaManager.handleLogDirFailure)."""
+        dirs = self.log_manager
+        if dirs is None:
+            return
+        keys, abandoned = dirs.take_dir_offline(path)
+        reason = dirs.offline_dirs.get(path, "log directory offline")
+        for key in abandoned:
+            self.moves.cancel(key)
+        offline = []
+        for topic, index in keys:
+            partition = self.get_partition(topic, index)
+            if partition is None or isinstance(partition.log, (OfflineLog, RemoteLog)):
+                continue
+            self.moves.cancel((topic, index))
+            self._remove_from_fetcher(partition)
+            # Reads and writes answer KAFKA_STORAGE_ERROR from now on; in a cluster the
+            # controller elects another leader once told (on_log_dir_failure).
+            partition.log = OfflineLog(f"{topic}-{index}", reason)
+            if partition.is_leader:
+                self._became_follower(topic, index)  # a coordinator unloads its partition
+            offline.append(f"{topic}-{index}")
+        if not keys and not abandoned:
+            return
+        log.error(
+            "Log dir %s failed: partitions %s offline, moves of %s stopped",
+            path,
+            ", ".join(offline) or "none",
+            ", ".join(f"{t}-{i}" for t, i in abandoned) or "none",
+        )
+        if self.on_log_dir_failure is not None and self._nursery is not None:
+            self._spawn(self.on_log_dir_failure)
+
+    def alter_replica_log_dirs(self, wanted: dict[tuple[str, int], str]) -> dict:
+        """AlterReplicaLogDirs: move each partition's log to the named log dir of this
+        broker (Kafka's ReplicaManager.alterReplicaLogDirs); an error code each."""
+        return self.moves.alter(wanted)
+
     # ---- ISR -------------------------------------------------------------------------
 
     def maybe_expand_isr(self, partition: Partition) -> None:
@@ -582,7 +671,11 @@ class ReplicaManager:
                 continue
             now = self.time_ms()
             for partition in self.all_partitions():
-                if len(partition.isr) < 2 or not partition.is_leader:
+                if (
+                    len(partition.isr) < 2
+                    or not partition.is_leader
+                    or isinstance(partition.log, OfflineLog)
+                ):
                     continue
                 new_isr = partition.isr_to_shrink(self.lag_max_ms, now)
                 if new_isr is not None:
@@ -599,6 +692,11 @@ class ReplicaManager:
         listener = self._leadership.get(topic)
         if listener is not None:
             listener[1](index)
+
+    @property
+    def running(self) -> bool:
+        """Whether `run` is under way (tasks can be spawned)."""
+        return self._nursery is not None
 
     def _spawn(self, fn, *args) -> None:
         if self._nursery is None:

@@ -68,6 +68,8 @@ OLDEST_VERSIONS: dict[str, int] = {
         "Fetch",
         "OffsetForLeaderEpoch",
         "WriteTxnMarkers",
+        "DescribeLogDirs",
+        "AlterReplicaLogDirs",
     )
     for part in ("Request", "Response")
 }

@@ -180,6 +180,9 @@ class LocalLog:
         self.generation = 0
         self.closed = False
         self._storage_error_logged = False
+        # Told of every failed disk operation (any thread): the LogManager's, which
+        # takes the log's directory offline (Kafka's LogDirFailureChannel).
+        self.on_io_error: Callable[[LocalLog, OSError], None] | None = None
 
     # -- configuration and shape ---------------------------------------------
 
@@ -241,6 +244,7 @@ class LocalLog:
 
     def _storage_error(self, action: str, exc: OSError) -> None:
         """Raise StorageError for a failed disk operation, logging once per episode."""
+        self._report_io_error(exc)
         if not self._storage_error_logged:
             self._storage_error_logged = True
             log.error(
@@ -252,6 +256,11 @@ class LocalLog:
         else:
             log.debug("%s: %s failed again: %s", self.name, action, exc)
         raise StorageError(f"{action} on {self.dir} failed: {exc}") from exc
+
+    def _report_io_error(self, exc: OSError) -> None:
+        # A closed log's files may be gone on purpose (deleted, moved): not the disk.
+        if self.on_io_error is not None and not self.closed:
+            self.on_io_error(self, exc)
 
     def _after_append(self, messages: int) -> None:
         self._unflushed_messages += messages
@@ -347,6 +356,7 @@ class LocalLog:
                 sync_file(self.dir)
         except OSError as exc:
             log.error("%s: flush failed: %s", self.name, exc)
+            self._report_io_error(exc)
             raise StorageError(f"flush of {self.dir} failed: {exc}") from exc
 
     def mark_flushed(self, up_to: int, generation: int | None = None) -> None:
@@ -412,6 +422,7 @@ class LocalLog:
                         break
                 index += 1
         except OSError as exc:
+            self._report_io_error(exc)
             raise StorageError(f"read from {self.dir} failed: {exc}") from exc
         if not chunks:
             return FetchDataInfo(b"", fetch_offset, fetch_offset)

@@ -1,4 +1,6 @@
-"""LogManager: the partitions' logs in one log directory, and that directory's files.
+"""LogManager: the partitions' logs in one log directory, and that directory's files
+(storage/log_dirs.py keeps one per directory of `log.dirs`, and moves logs between them
+through the future logs made here: `open_future_log`, `adopt_future_log`).
 
     <log.dir>/meta.properties                     broker.id / cluster.id of the directory
     <log.dir>/recovery-point-offset-checkpoint    per partition: offset flushed to disk
@@ -52,7 +54,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from storage.checkpoint import CorruptCheckpoint, OffsetCheckpointFile, write_atomically
+from storage.checkpoint import (
+    CorruptCheckpoint,
+    OffsetCheckpointFile,
+    sync_file,
+    write_atomically,
+)
 from storage.cleaner import DEFAULT_MAX_MAP_ENTRIES, CleaningTask, LogCleaner
 from storage.errors import StorageError
 from storage.file_handles import FileHandleCache
@@ -72,7 +79,8 @@ RECOVERY_POINT_CHECKPOINT = "recovery-point-offset-checkpoint"
 LOG_START_OFFSET_CHECKPOINT = "log-start-offset-checkpoint"
 REPLICATION_OFFSET_CHECKPOINT = "replication-offset-checkpoint"
 CLEAN_SHUTDOWN_FILE = ".kafka_cleanshutdown"
-_SKIPPED_DIR_SUFFIXES = ("-delete", "-future", "-stray")
+FUTURE_DIR_SUFFIX = "-future"
+_SKIPPED_DIR_SUFFIXES = ("-delete", FUTURE_DIR_SUFFIX, "-stray")
 DEFAULT_MAX_OPEN_SEGMENT_FILES = 1024
 
 
@@ -87,8 +95,10 @@ class LogManager:
         producer_id_expiration_ms: int = DEFAULT_PRODUCER_ID_EXPIRATION_MS,
         max_open_segment_files: int | None = DEFAULT_MAX_OPEN_SEGMENT_FILES,
         cleaner_max_map_entries: int = DEFAULT_MAX_MAP_ENTRIES,
+        file_cache: FileHandleCache | None = None,
     ) -> None:
-        """`max_open_segment_files`: cap on segment .log descriptors (None: no cap)."""
+        """`max_open_segment_files`: cap on segment .log descriptors (None: no cap);
+        `file_cache`: a cache shared with other log dirs' managers (then the cap is its)."""
         self.log_dir = Path(log_dir)
         self.default_config = default_config
         self.broker_id = broker_id
@@ -98,10 +108,14 @@ class LogManager:
         self.had_clean_shutdown = True
         self._logs: dict[tuple[str, int], Log] = {}
         self.offline_logs: dict[tuple[str, int], str] = {}  # partition -> why
-        self.file_cache = FileHandleCache(max_open_segment_files)
+        self.file_cache = (
+            file_cache if file_cache is not None else FileHandleCache(max_open_segment_files)
+        )
         self.pending_deletions = PendingDeletions()
         self.cleaner = LogCleaner(self.log_dir, max_map_entries=cleaner_max_map_entries)
         self.on_flush_due = None
+        # on_io_error(log_dir, reason): a log here failed a disk operation (any thread).
+        self.on_io_error: Callable[[Path, str], None] | None = None
         self.load_seconds = 0.0
         self._recovery_checkpoint = OffsetCheckpointFile(self.log_dir / RECOVERY_POINT_CHECKPOINT)
         self._start_checkpoint = OffsetCheckpointFile(self.log_dir / LOG_START_OFFSET_CHECKPOINT)
@@ -180,7 +194,7 @@ class LogManager:
         return result
 
     def _open_log(self, path: Path, config: LogConfig, **kwargs) -> Log:
-        return Log(
+        opened = Log(
             path,
             config,
             producer_id_expiration_ms=self.producer_id_expiration_ms,
@@ -189,6 +203,12 @@ class LogManager:
             on_flush_due=self._flush_due,
             **kwargs,
         )
+        opened.on_io_error = self._io_error
+        return opened
+
+    def _io_error(self, _log, exc: OSError) -> None:
+        if self.on_io_error is not None:
+            self.on_io_error(self.log_dir, str(exc))
 
     def _flush_due(self, value: Log) -> None:
         if self.on_flush_due is not None:
@@ -282,6 +302,72 @@ class LogManager:
 
     def logs(self) -> dict[tuple[str, int], Log]:
         return dict(self._logs)
+
+    def __len__(self) -> int:
+        return len(self._logs)
+
+    # -- a failed directory, moves between directories (storage/log_dirs.py) ---------
+
+    def take_offline(self, reason: str) -> list[tuple[str, int]]:
+        """The directory failed: every log here is closed (no write: the disk is not
+        trusted) and listed in `offline_logs`. Returns the partitions taken offline."""
+        keys = list(self._logs)
+        for key, value in self._logs.items():
+            value.close_handlers()
+            self.offline_logs[key] = reason
+        self._logs.clear()
+        return keys
+
+    def future_dirs(self):
+        """(path, topic, partition) of each `<topic>-<partition>.<uuid>-future` here."""
+        for path in sorted(self.log_dir.iterdir()):
+            name = path.name
+            if not (name.endswith(FUTURE_DIR_SUFFIX) and path.is_dir()):
+                continue
+            try:
+                topic, partition = parse_topic_partition(name[: -len(FUTURE_DIR_SUFFIX)][:-33])
+            except ValueError:
+                continue
+            yield path, topic, partition
+
+    def open_future_log(
+        self, topic: str, partition: int, config: LogConfig, path: Path | None = None
+    ) -> Log:
+        """A future log here for the partition (AlterReplicaLogDirs): a new empty one,
+        or the one at `path` (left by a move a restart interrupted). Not one of this
+        directory's logs until `adopt_future_log`."""
+        if path is None:
+            path = self.log_dir / f"{topic}-{partition}.{uuid.uuid4().hex}{FUTURE_DIR_SUFFIX}"
+        opened = self._open_log(path, config, had_clean_shutdown=self.had_clean_shutdown)
+        opened.topic, opened.partition = topic, partition
+        return opened
+
+    def adopt_future_log(self, future: Log) -> Log:
+        """The future log becomes the partition's log here (Kafka's
+        replaceCurrentWithFutureLog, this directory's half): closed, its directory
+        renamed to `<topic>-<partition>`, opened again (its files are whole: no
+        recovery). The caller then deletes the old log in the other directory."""
+        key = (future.topic, future.partition)
+        recovery_point, start = future.recovery_point, future.log_start_offset
+        future.close()
+        target = self.log_dir / f"{future.topic}-{future.partition}"
+        future.dir.rename(target)
+        sync_file(self.log_dir)  # the rename is durable before the old log goes
+        adopted = self._open_log(
+            target,
+            future.config,
+            log_start_offset=start,
+            recovery_point=recovery_point,
+            had_clean_shutdown=True,
+        )
+        self.offline_logs.pop(key, None)
+        self._logs[key] = adopted
+        return adopted
+
+    def discard_future_log(self, future: Log) -> None:
+        """Drop a future log and its files (a move cancelled or failed)."""
+        future.close_handlers()
+        shutil.rmtree(future.dir, ignore_errors=True)
 
     # -- background work ----------------------------------------------------------
 

@@ -1,18 +1,28 @@
-"""DescribeLogDirs: v1-4
+"""DescribeLogDirs: v0-4 · AlterReplicaLogDirs: v0-2
 
-Behavior: the broker's log directory (one: `log.dirs`' first entry, else `log.dir`)
-    with the partitions whose logs it holds, as Kafka's ReplicaManager.describeLogDirs
-    (kafka-log-dirs.sh, AdminClient describeLogDirs): each partition's size (the bytes
-    of its segments) and offset lag (high watermark minus log end offset, never below
-    0: 0 for a current log); null topics: every log. Like Kafka, every topic with a
-    log in the dir is listed, with only the asked partitions (so possibly none);
-    unknown partitions are left out. A directory that cannot be read answers
-    KAFKA_STORAGE_ERROR without topics.
-Version notes: v2 flexible · v3 top-level ErrorCode · v4 TotalBytes,
-    UsableBytes (the volume's, from statvfs).
-Left out: v0 (the compiled specs start at v1, as Kafka 4's; Kafka 3.9 clients send
-    v1+); several log dirs (JBOD) and future logs (AlterReplicaLogDirs, IsFutureKey is
-    always false); authorization (no ACLs yet).
+Behavior: DescribeLogDirs lists every directory of `log.dirs` (`log.dir` when unset),
+    in the configured order, as Kafka's ReplicaManager.describeLogDirs
+    (kafka-log-dirs.sh, AdminClient describeLogDirs): the logs it holds with each one's
+    size (the bytes of its segments) and offset lag (high watermark minus log end
+    offset, never below 0: 0 for a current log; for a future log, IsFutureKey, the
+    current log's end offset minus the future log's; -1 when the partition has no
+    local log); null topics: every log. Like Kafka, every topic with a log in the dir
+    is listed, with only the asked partitions (so possibly none); unknown partitions
+    are left out. A failed (offline) directory, or one whose volume cannot be read,
+    answers KAFKA_STORAGE_ERROR without topics.
+    AlterReplicaLogDirs moves each named partition's log to the named directory of
+    this broker while it keeps serving (ReplicaManager.alter_replica_log_dirs: a
+    future log filled in the background, swapped in once it caught up):
+    LOG_DIR_NOT_FOUND for a path that is not one of `log.dirs`, KAFKA_STORAGE_ERROR
+    for an offline directory or partition (or while any directory is offline),
+    REPLICA_NOT_AVAILABLE for a known partition not hosted here (the directory is
+    remembered for when it is created), UNKNOWN_TOPIC_OR_PARTITION otherwise (likewise
+    remembered, as Kafka does).
+Version notes: DescribeLogDirs v0 = v1 · v2 flexible · v3 top-level ErrorCode · v4
+    TotalBytes, UsableBytes (the volume's, from statvfs). AlterReplicaLogDirs v0 = v1
+    · v2 flexible.
+Left out: authorization (no ACLs yet); the replica.alter.log.dirs.io.max.bytes.per.second
+    throttle.
 """
 
 from __future__ import annotations
@@ -20,51 +30,93 @@ from __future__ import annotations
 import os
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.replica import OfflineLog, RemoteLog
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
+from storage.log import Log
 
 DescribeLogDirsResponse = messages.response_type(ApiKey.DESCRIBE_LOG_DIRS)
 Result = DescribeLogDirsResponse.DescribeLogDirsResult
 TopicResult = DescribeLogDirsResponse.DescribeLogDirsTopic
 PartitionResult = DescribeLogDirsResponse.DescribeLogDirsPartition
+AlterReplicaLogDirsResponse = messages.response_type(ApiKey.ALTER_REPLICA_LOG_DIRS)
+AlterTopicResult = AlterReplicaLogDirsResponse.AlterReplicaLogDirTopicResult
+AlterPartitionResult = AlterReplicaLogDirsResponse.AlterReplicaLogDirPartitionResult
+
+INVALID_OFFSET_LAG = -1
 
 
-@api(ApiKey.DESCRIBE_LOG_DIRS, 1, 4)
+@api(ApiKey.DESCRIBE_LOG_DIRS, 0, 4)
 async def handle_describe_log_dirs(ctx: RequestContext, request):
     wanted = None
     if request.topics is not None:
         wanted = {(t.topic, p) for t in request.topics for p in t.partitions}
-    log_dir = os.path.abspath(ctx.replica_manager.log_manager.log_dir)
-    try:
-        volume = os.statvfs(log_dir)
-    except OSError:
-        result = Result(error_code=ErrorCode.KAFKA_STORAGE_ERROR, log_dir=log_dir, topics=[])
-        return DescribeLogDirsResponse(
-            throttle_time_ms=0, error_code=ErrorCode.NONE, results=[result]
-        )
-    by_topic: dict[str, list[PartitionResult]] = {}
-    for partition in ctx.replica_manager.all_partitions():
-        log_ = partition.log
-        if isinstance(log_, (RemoteLog, OfflineLog)):
-            continue  # not hosted here, or its log could not be opened
-        answers = by_topic.setdefault(partition.topic, [])
-        if wanted is not None and (partition.topic, partition.index) not in wanted:
+    replicas = ctx.replica_manager
+    dirs = replicas.log_manager
+    futures_by_dir: dict = {}
+    for future in dirs.future_logs.values():
+        futures_by_dir.setdefault(dirs.dir_of(future), []).append(future)
+    results = []
+    for path, manager in dirs.managers.items():
+        log_dir = str(path)
+        if not dirs.is_online(path):
+            results.append(Result(error_code=ErrorCode.KAFKA_STORAGE_ERROR, log_dir=log_dir))
             continue
-        answers.append(
-            PartitionResult(
-                partition_index=partition.index,
-                partition_size=log_.size,
-                offset_lag=max(partition.high_watermark - log_.log_end_offset, 0),
-                is_future_key=False,
+        try:
+            volume = os.statvfs(path)
+        except OSError:
+            results.append(Result(error_code=ErrorCode.KAFKA_STORAGE_ERROR, log_dir=log_dir))
+            continue
+        by_topic: dict[str, list[PartitionResult]] = {}
+        logs = [(value, False) for value in manager.logs().values()]
+        logs.extend((value, True) for value in futures_by_dir.get(path, ()))
+        for value, is_future in logs:
+            answers = by_topic.setdefault(value.topic, [])
+            if wanted is not None and (value.topic, value.partition) not in wanted:
+                continue
+            answers.append(
+                PartitionResult(
+                    partition_index=value.partition,
+                    partition_size=value.size,
+                    offset_lag=_offset_lag(replicas, value, is_future),
+                    is_future_key=is_future,
+                )
+            )
+        results.append(
+            Result(
+                error_code=ErrorCode.NONE,
+                log_dir=log_dir,
+                topics=[TopicResult(name=name, partitions=p) for name, p in by_topic.items()],
+                total_bytes=volume.f_blocks * volume.f_frsize,
+                usable_bytes=volume.f_bavail * volume.f_frsize,
             )
         )
-    result = Result(
-        error_code=ErrorCode.NONE,
-        log_dir=log_dir,
-        topics=[TopicResult(name=name, partitions=parts) for name, parts in by_topic.items()],
-        total_bytes=volume.f_blocks * volume.f_frsize,
-        usable_bytes=volume.f_bavail * volume.f_frsize,
+    return DescribeLogDirsResponse(throttle_time_ms=0, error_code=ErrorCode.NONE, results=results)
+
+
+def _offset_lag(replicas, value: Log, is_future: bool) -> int:
+    partition = replicas.get_partition(value.topic, value.partition)
+    if partition is None or not isinstance(partition.log, Log):
+        return INVALID_OFFSET_LAG
+    if is_future:
+        return partition.log.log_end_offset - value.log_end_offset
+    return max(partition.high_watermark - value.log_end_offset, 0)
+
+
+@api(ApiKey.ALTER_REPLICA_LOG_DIRS, 0, 2)
+async def handle_alter_replica_log_dirs(ctx: RequestContext, request):
+    wanted: dict[tuple[str, int], str] = {}
+    for entry in request.dirs:
+        for topic in entry.topics:
+            for index in topic.partitions:
+                wanted[(topic.name, index)] = entry.path
+    errors = ctx.replica_manager.alter_replica_log_dirs(wanted)
+    by_topic: dict[str, list[AlterPartitionResult]] = {}
+    for (topic, index), error in errors.items():
+        by_topic.setdefault(topic, []).append(
+            AlterPartitionResult(partition_index=index, error_code=error)
+        )
+    return AlterReplicaLogDirsResponse(
+        throttle_time_ms=0,
+        results=[AlterTopicResult(topic_name=t, partitions=p) for t, p in by_topic.items()],
     )
-    return DescribeLogDirsResponse(throttle_time_ms=0, error_code=ErrorCode.NONE, results=[result])

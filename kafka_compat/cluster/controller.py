@@ -56,6 +56,7 @@ import logging
 
 import trio
 
+from kafka_compat.cluster import controller_log_dirs
 from kafka_compat.cluster.alter_partition import validate_alter_partition
 from kafka_compat.cluster.controller_channel import ControllerChannelManager
 from kafka_compat.cluster.controller_context import (
@@ -109,6 +110,9 @@ class Controller:
         epoch = election.epoch
         self.ctx = ControllerContext(epoch=epoch, epoch_version=election.epoch_version)
         self.channel = ControllerChannelManager(self.config, self.node_id, self.ctx)
+        self.channel.on_leader_and_isr_response = lambda broker_id, response: self.post(
+            controller_log_dirs.leader_and_isr_response, self, broker_id, response
+        )
         log.info("Broker %d is the controller (epoch %d)", self.node_id, epoch)
         try:
             async with trio.open_nursery() as controller_tasks:
@@ -172,6 +176,9 @@ class Controller:
     def on_isr_change_notification(self) -> None:
         self.post(self._isr_change)
 
+    def on_log_dir_event_notification(self) -> None:
+        self.post(controller_log_dirs.log_dir_event, self)
+
     async def controlled_shutdown(self, broker_id: int) -> list[tuple[str, int]]:
         return await self.call(self._controlled_shutdown, broker_id)
 
@@ -234,7 +241,7 @@ class Controller:
         changed = await self._elect_where_needed(set(ctx.live))
         self.channel.send_update_metadata(list(ctx.live))
         for broker_id in ctx.live:
-            self.channel.send_leader_and_isr(broker_id, ctx.replicas_on(broker_id))
+            self.channel.send_leader_and_isr(broker_id, ctx.replicas_on(broker_id), set(created))
         log.info(
             "Controller started: brokers %s, %d topics, %d partitions (%d new, %d moved)",
             sorted(ctx.live),
@@ -341,7 +348,7 @@ class Controller:
         created = await self._create_missing_states()
         if created:
             self.channel.send_update_metadata(list(ctx.live))
-            self.channel.send_leader_and_isr_to_replicas(created)
+            self.channel.send_leader_and_isr_to_replicas(created, new=set(created))
 
     async def _topic_deletion(self) -> None:
         ctx = self.ctx

@@ -46,6 +46,9 @@ class ControllerChannelManager:
         self.ctx = ctx
         self._senders: dict[int, _BrokerSender] = {}
         self._nursery: trio.Nursery | None = None
+        # on_leader_and_isr_response(broker_id, response): each LeaderAndIsr answer
+        # (the controller tracks replicas in failed log dirs from them).
+        self.on_leader_and_isr_response = None
 
     # ---- lifetime ------------------------------------------------------------------
 
@@ -70,17 +73,22 @@ class ControllerChannelManager:
 
     # ---- requests ------------------------------------------------------------------
 
-    def send_leader_and_isr_to_replicas(self, partitions, skip: set[int] = frozenset()) -> None:
-        """LeaderAndIsr for `partitions` to each of their live replicas (but `skip`)."""
+    def send_leader_and_isr_to_replicas(
+        self, partitions, skip: set[int] = frozenset(), new=frozenset()
+    ) -> None:
+        """LeaderAndIsr for `partitions` to each of their live replicas (but `skip`);
+        `new`: the partitions just created (IsNew)."""
         by_broker: dict[int, list[tuple[str, int]]] = {}
         for topic, index in partitions:
             for replica in self.ctx.replicas(topic, index):
                 if replica in self.ctx.live and replica not in skip:
                     by_broker.setdefault(replica, []).append((topic, index))
         for broker_id, tps in by_broker.items():
-            self.send_leader_and_isr(broker_id, tps)
+            self.send_leader_and_isr(broker_id, tps, new)
 
-    def send_leader_and_isr(self, broker_id: int, partitions) -> None:
+    def send_leader_and_isr(self, broker_id: int, partitions, new=frozenset()) -> None:
+        """IsNew for the partitions in `new` (just created: with a log dir offline, a
+        broker creates only their logs, as Kafka)."""
         ctx = self.ctx
         if not partitions:
             return
@@ -100,7 +108,7 @@ class ControllerChannelManager:
                     replicas=ctx.replicas(topic, index),
                     adding_replicas=[],
                     removing_replicas=[],
-                    is_new=False,
+                    is_new=(topic, index) in new,
                 )
             )
         request = LeaderAndIsrRequest(
@@ -224,6 +232,7 @@ class ControllerChannelManager:
                     f"The controller's channel is not running: no sender to broker {broker_id}"
                 )
             sender = _BrokerSender(self.config, self.controller_id, broker_id, host, port)
+            sender.on_leader_and_isr_response = self.on_leader_and_isr_response
             self._nursery.start_soon(sender.run)
             self._senders[broker_id] = sender
         return sender
@@ -247,6 +256,7 @@ class _BrokerSender:
         self.port = port
         self._send, self._receive = trio.open_memory_channel(float("inf"))
         self._cancel = trio.CancelScope()
+        self.on_leader_and_isr_response = None
 
     def enqueue(self, api_key: int, version: int, request) -> None:
         self._send.send_nowait((api_key, version, request))
@@ -282,4 +292,7 @@ class _BrokerSender:
                                 messages.API_NAMES.get(api_key),
                                 ErrorCode(error).name,
                             )
+                        callback = self.on_leader_and_isr_response
+                        if api_key == ApiKey.LEADER_AND_ISR and callback is not None:
+                            callback(self.broker_id, response)
                         break

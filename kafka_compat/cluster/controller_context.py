@@ -45,6 +45,8 @@ class ControllerContext:
     states: dict[tuple[str, int], LeaderIsr] = field(default_factory=dict)
     deleting: set[str] = field(default_factory=set)
     reassigning: dict[tuple[str, int], Reassignment] = field(default_factory=dict)
+    # broker -> its replicas in failed log dirs (LeaderAndIsr answered KAFKA_STORAGE_ERROR)
+    offline_replicas: dict[int, set[tuple[str, int]]] = field(default_factory=dict)
 
     def replicas(self, topic: str, index: int) -> list[int]:
         return self.assignments.get(topic, {}).get(index, [])

@@ -72,6 +72,7 @@ class ZooKeeperCache(ZooKeeperClient):
                 "controller": [],
                 "deletions": [],
                 "isr_changes": [],
+                "log_dir_events": [],
             }
         )
 
@@ -112,6 +113,11 @@ class ZooKeeperCache(ZooKeeperClient):
         reads them with `read_isr_changes` and removes them with `delete_isr_changes`."""
         self._listeners["isr_changes"].append(callback)
 
+    def on_log_dir_events(self, callback: Callable[[list[str]], None]) -> None:
+        """callback(names) with the log dir event notification nodes present (a broker's
+        log dir failed); the controller reads them with `read_log_dir_events`."""
+        self._listeners["log_dir_events"].append(callback)
+
     # ---- keeping the caches current ----
 
     async def _apply_updates(self, receive: trio.MemoryReceiveChannel) -> None:
@@ -150,6 +156,8 @@ class ZooKeeperCache(ZooKeeperClient):
             self._notify("deletions", set(self.topics_being_deleted))
         elif kind == "isr_changes":
             self._notify("isr_changes", sorted(args[0]))
+        elif kind == "log_dir_events":
+            self._notify("log_dir_events", sorted(args[0]))
         elif kind == "config_changes":
             await self._refresh_configs(args[0])
         elif kind == "controller":

@@ -17,6 +17,8 @@
     /admin/delete_topics/<t>              (empty: the topic is marked for deletion)
     /isr_change_notification/isr_change_<seq>
                                           {"version":1,"partitions":[{"topic":"t","partition":0}]}
+    /log_dir_event_notification/log_dir_event_<seq>
+                                          {"version":1,"broker":1,"event":1}  (a log dir failed)
 
 as Kafka 3.x writes them, so `zkCli.sh`, kafka-topics.sh --zookeeper and other tools
 that read Kafka's ZooKeeper data understand a kafka-compat cluster.
@@ -62,6 +64,9 @@ CONFIG_CHANGE_PREFIX = "config_change_"
 DELETE_TOPICS_PATH = "/admin/delete_topics"
 ISR_CHANGES_PATH = "/isr_change_notification"
 ISR_CHANGE_PREFIX = "isr_change_"
+LOG_DIR_EVENTS_PATH = "/log_dir_event_notification"
+LOG_DIR_EVENT_PREFIX = "log_dir_event_"
+LOG_DIR_FAILURE_EVENT = 1
 # Created at start-up by every Kafka broker (ZkData.PersistentZkPaths).
 PERSISTENT_PATHS = (
     "/consumers",
@@ -72,7 +77,7 @@ PERSISTENT_PATHS = (
     "/brokers/seqid",
     ISR_CHANGES_PATH,
     PRODUCER_ID_BLOCK_PATH,
-    "/log_dir_event_notification",
+    LOG_DIR_EVENTS_PATH,
     CONFIG_TOPICS_PATH,
     "/config/clients",
     "/config/users",

@@ -66,6 +66,9 @@ from kafka_compat.cluster.zk_data import (
     DELETE_TOPICS_PATH,
     ISR_CHANGE_PREFIX,
     ISR_CHANGES_PATH,
+    LOG_DIR_EVENT_PREFIX,
+    LOG_DIR_EVENTS_PATH,
+    LOG_DIR_FAILURE_EVENT,
     PRODUCER_ID_BLOCK_PATH,
     TOPICS_PATH,
     BrokerRegistration,
@@ -180,6 +183,7 @@ class ZooKeeperStore(AdminZkClient, MetadataStore):
         ChildrenWatch(client, TOPICS_PATH, lambda c: self._post("topics", c))
         ChildrenWatch(client, DELETE_TOPICS_PATH, lambda c: self._post("deletions", c))
         ChildrenWatch(client, ISR_CHANGES_PATH, lambda c: self._post("isr_changes", c))
+        ChildrenWatch(client, LOG_DIR_EVENTS_PATH, lambda c: self._post("log_dir_events", c))
         ChildrenWatch(client, CONFIG_CHANGES_PATH, lambda c: self._post("config_changes", c))
         DataWatch(client, CONTROLLER_PATH, lambda d, s: self._post("controller", d))
 
@@ -666,6 +670,48 @@ class ZooKeeperStore(AdminZkClient, MetadataStore):
             return 0 if expected_version is None else result.version
 
         return await self._in_thread(write)
+
+    # ---- log dir event notifications (JBOD: a broker's log dir failed) ----
+
+    async def notify_log_dir_failure(self, broker_id: int) -> str:
+        """Post /log_dir_event_notification/log_dir_event_<seq> for the controller, as
+        Kafka's propagateLogDirEvent; returns the node's name."""
+        note = _json({"version": 1, "broker": broker_id, "event": LOG_DIR_FAILURE_EVENT})
+        prefix = f"{LOG_DIR_EVENTS_PATH}/{LOG_DIR_EVENT_PREFIX}"
+        path = await self._in_thread(
+            lambda d: self._op(d, lambda c: c.create_async(prefix, note, sequence=True))
+        )
+        return path.rsplit("/", 1)[-1]
+
+    async def read_log_dir_events(self) -> dict[str, int]:
+        """{notification name: broker id}, oldest first (failure events only)."""
+
+        def read(deadline: float) -> dict[str, int]:
+            names = sorted(self._children(deadline, LOG_DIR_EVENTS_PATH), key=_sequence)
+            found = self._get_many(deadline, [f"{LOG_DIR_EVENTS_PATH}/{n}" for n in names])
+            result = {}
+            for name in names:
+                got = found[f"{LOG_DIR_EVENTS_PATH}/{name}"]
+                if got is not None:
+                    note = json.loads(got[0])
+                    if note.get("event", LOG_DIR_FAILURE_EVENT) == LOG_DIR_FAILURE_EVENT:
+                        result[name] = int(note["broker"])
+            return result
+
+        return await self._in_thread(read)
+
+    async def delete_log_dir_events(self, names: Iterable[str]) -> None:
+        def delete(deadline: float) -> None:
+            for name in names:
+                try:
+                    self._op(
+                        deadline,
+                        lambda c, name=name: c.delete_async(f"{LOG_DIR_EVENTS_PATH}/{name}"),
+                    )
+                except NoNodeError:
+                    pass
+
+        await self._in_thread(delete)
 
     # ---- consumer offsets of OffsetCommit v0 (Kafka's ZooKeeper-era layout) ----
 

@@ -17,7 +17,7 @@ from kafka_compat.replica_manager import ReplicaManager
 from protocol.errors import ErrorCode
 from protocol.records import build_batch
 from storage.log import AppendOrigin
-from storage.log_manager import LogManager
+from storage.log_dirs import LogDirs
 
 TOPIC = "t"
 TP = (TOPIC, 0)
@@ -30,7 +30,7 @@ def _batch(count: int = 1) -> bytearray:
 async def _manager(tmp_path, *, replicated: bool = False, **props) -> ReplicaManager:
     config = BrokerConfig({"log.dirs": str(tmp_path), "broker.id": "1", **props})
     manager = ReplicaManager(config, 1, MetadataCache())
-    log_manager = LogManager(tmp_path, manager.log_config({}), broker_id=1, cluster_id="c")
+    log_manager = LogDirs([tmp_path], manager.log_config({}), broker_id=1, cluster_id="c")
     log_manager.load_meta_properties()
     store = LocalStore(tmp_path, "c")
     manager.startup(log_manager, store)

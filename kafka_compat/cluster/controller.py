@@ -24,8 +24,8 @@ time, in order (Kafka's ControllerEventManager):
   StopReplica with delete goes to the replicas, then the znodes go.
 - AlterPartition (KIP-497, a leader's ISR change; checks in cluster/alter_partition.py):
   accepted changes are written, sent in UpdateMetadata and may end a reassignment.
-  IsrChangeNotification (/isr_change_notification, the pre-KIP-497 path, which our
-  brokers no longer use): the states are re-read and sent in UpdateMetadata.
+  (The pre-KIP-497 /isr_change_notification path is gone: no broker of ours writes
+  there.)
 - Features: /feature exists and is enabled once the controller starts; UpdateFeatures
   rewrites it (cluster/features.py).
 - ControlledShutdown(broker): leadership of the broker's partitions moves to other
@@ -172,9 +172,6 @@ class Controller:
 
     def on_delete_topics_changed(self) -> None:
         self.post(self._topic_deletion)
-
-    def on_isr_change_notification(self) -> None:
-        self.post(self._isr_change)
 
     def on_log_dir_event_notification(self) -> None:
         self.post(controller_log_dirs.log_dir_event, self)
@@ -373,24 +370,6 @@ class Controller:
             ctx.topic_ids.pop(topic, None)
             await self.store.remove_topic(topic, controller_epoch_version=ctx.epoch_version)
         ctx.deleting = set()
-
-    async def _isr_change(self) -> None:
-        ctx = self.ctx
-        notes = await self.store.read_isr_changes()
-        changed = {tp for partitions in notes.values() for tp in partitions}
-        fresh = []
-        for topic, index in sorted(changed):
-            if topic not in ctx.assignments:
-                continue
-            found = await self.store.get_partition_state(topic, index)
-            if found is not None:
-                ctx.states[(topic, index)] = found
-                fresh.append((topic, index))
-        await self.store.delete_isr_changes(notes)
-        if fresh:
-            self.channel.send_update_metadata(list(ctx.live), only=fresh)
-        for key in fresh:
-            await self._maybe_finish_reassignment(key)
 
     async def _controlled_shutdown(self, broker_id: int) -> list[tuple[str, int]]:
         ctx = self.ctx

@@ -104,7 +104,6 @@ class ClusterMembership:
         store.on_topics_change(lambda _names: self.metadata_cache.poke())
         store.on_topics_change(self.replica_manager.apply_topic_configs)
         store.on_deletions(dispatch("on_delete_topics_changed"))
-        store.on_isr_changes(dispatch("on_isr_change_notification"))
         store.on_log_dir_events(dispatch("on_log_dir_event_notification"))
         async with trio.open_nursery() as cluster_membership:
             await store.register_broker(self.node_id, host, port, rack=self.config["broker.rack"])

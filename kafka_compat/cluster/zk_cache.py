@@ -71,7 +71,6 @@ class ZooKeeperCache(ZooKeeperClient):
                 "topics": [],
                 "controller": [],
                 "deletions": [],
-                "isr_changes": [],
                 "log_dir_events": [],
             }
         )
@@ -107,11 +106,6 @@ class ZooKeeperCache(ZooKeeperClient):
     def on_deletions(self, callback: Callable[[set[str]], None]) -> None:
         """callback(topics) with every topic marked for deletion, when that set changes."""
         self._listeners["deletions"].append(callback)
-
-    def on_isr_changes(self, callback: Callable[[list[str]], None]) -> None:
-        """callback(names) with the ISR change notification nodes present; the controller
-        reads them with `read_isr_changes` and removes them with `delete_isr_changes`."""
-        self._listeners["isr_changes"].append(callback)
 
     def on_log_dir_events(self, callback: Callable[[list[str]], None]) -> None:
         """callback(names) with the log dir event notification nodes present (a broker's
@@ -154,8 +148,6 @@ class ZooKeeperCache(ZooKeeperClient):
         elif kind == "deletions":
             self.topics_being_deleted = set(args[0])
             self._notify("deletions", set(self.topics_being_deleted))
-        elif kind == "isr_changes":
-            self._notify("isr_changes", sorted(args[0]))
         elif kind == "log_dir_events":
             self._notify("log_dir_events", sorted(args[0]))
         elif kind == "config_changes":

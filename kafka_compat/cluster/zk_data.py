@@ -15,8 +15,6 @@
     /config/topics/<t>                    {"version":1,"config":{"retention.ms":"1000"}}
     /config/changes/config_change_<seq>   {"version":2,"entity_path":"topics/<t>"}
     /admin/delete_topics/<t>              (empty: the topic is marked for deletion)
-    /isr_change_notification/isr_change_<seq>
-                                          {"version":1,"partitions":[{"topic":"t","partition":0}]}
     /log_dir_event_notification/log_dir_event_<seq>
                                           {"version":1,"broker":1,"event":1}  (a log dir failed)
 
@@ -62,8 +60,6 @@ CONFIG_TOPICS_PATH = "/config/topics"
 CONFIG_CHANGES_PATH = "/config/changes"
 CONFIG_CHANGE_PREFIX = "config_change_"
 DELETE_TOPICS_PATH = "/admin/delete_topics"
-ISR_CHANGES_PATH = "/isr_change_notification"
-ISR_CHANGE_PREFIX = "isr_change_"
 LOG_DIR_EVENTS_PATH = "/log_dir_event_notification"
 LOG_DIR_EVENT_PREFIX = "log_dir_event_"
 LOG_DIR_FAILURE_EVENT = 1
@@ -75,7 +71,7 @@ PERSISTENT_PATHS = (
     CONFIG_CHANGES_PATH,
     DELETE_TOPICS_PATH,
     "/brokers/seqid",
-    ISR_CHANGES_PATH,
+    "/isr_change_notification",  # Kafka's pre-KIP-497 ISR path: made, never used
     PRODUCER_ID_BLOCK_PATH,
     LOG_DIR_EVENTS_PATH,
     CONFIG_TOPICS_PATH,

@@ -64,8 +64,6 @@ from kafka_compat.cluster.zk_data import (
     CONTROLLER_EPOCH_PATH,
     CONTROLLER_PATH,
     DELETE_TOPICS_PATH,
-    ISR_CHANGE_PREFIX,
-    ISR_CHANGES_PATH,
     LOG_DIR_EVENT_PREFIX,
     LOG_DIR_EVENTS_PATH,
     LOG_DIR_FAILURE_EVENT,
@@ -182,7 +180,6 @@ class ZooKeeperStore(AdminZkClient, MetadataStore):
         ChildrenWatch(client, BROKER_IDS_PATH, lambda c: self._post("brokers", c))
         ChildrenWatch(client, TOPICS_PATH, lambda c: self._post("topics", c))
         ChildrenWatch(client, DELETE_TOPICS_PATH, lambda c: self._post("deletions", c))
-        ChildrenWatch(client, ISR_CHANGES_PATH, lambda c: self._post("isr_changes", c))
         ChildrenWatch(client, LOG_DIR_EVENTS_PATH, lambda c: self._post("log_dir_events", c))
         ChildrenWatch(client, CONFIG_CHANGES_PATH, lambda c: self._post("config_changes", c))
         DataWatch(client, CONTROLLER_PATH, lambda d, s: self._post("controller", d))
@@ -603,51 +600,6 @@ class ZooKeeperStore(AdminZkClient, MetadataStore):
             return result
 
         return await self._in_thread(write)
-
-    # ---- ISR change notifications ----
-
-    async def notify_isr_change(self, partitions: Iterable[tuple[str, int]]) -> str:
-        """Post /isr_change_notification/isr_change_<seq> for the controller (a leader
-        does this after writing ISR changes); returns the node's name."""
-        note = _json(
-            {
-                "version": 1,
-                "partitions": [{"topic": t, "partition": p} for t, p in partitions],
-            }
-        )
-        prefix = f"{ISR_CHANGES_PATH}/{ISR_CHANGE_PREFIX}"
-        path = await self._in_thread(
-            lambda d: self._op(d, lambda c: c.create_async(prefix, note, sequence=True))
-        )
-        return path.rsplit("/", 1)[-1]
-
-    async def read_isr_changes(self) -> dict[str, list[tuple[str, int]]]:
-        """{notification name: [(topic, partition), ...]}, oldest first."""
-
-        def read(deadline: float) -> dict[str, list[tuple[str, int]]]:
-            names = sorted(self._children(deadline, ISR_CHANGES_PATH), key=_sequence)
-            found = self._get_many(deadline, [f"{ISR_CHANGES_PATH}/{n}" for n in names])
-            result = {}
-            for name in names:
-                got = found[f"{ISR_CHANGES_PATH}/{name}"]
-                if got is not None:
-                    parts = json.loads(got[0]).get("partitions", [])
-                    result[name] = [(x["topic"], x["partition"]) for x in parts]
-            return result
-
-        return await self._in_thread(read)
-
-    async def delete_isr_changes(self, names: Iterable[str]) -> None:
-        def delete(deadline: float) -> None:
-            for name in names:
-                try:
-                    self._op(
-                        deadline, lambda c, name=name: c.delete_async(f"{ISR_CHANGES_PATH}/{name}")
-                    )
-                except NoNodeError:
-                    pass
-
-        await self._in_thread(delete)
 
     # ---- /feature (finalized features, KIP-584) ----
 

@@ -412,31 +412,6 @@ async def test_deletion_is_marked_then_removed_by_the_controller(zk_connect):
         assert "doomed" not in admin.assignments
 
 
-async def test_isr_change_notifications_reach_the_controller(zk_connect):
-    async with (
-        open_zookeeper_store(zk_connect, **FAST) as leader,
-        open_zookeeper_store(zk_connect, **FAST) as controller,
-    ):
-        notes = Recorder()
-        controller.on_isr_changes(notes)
-        name = await leader.notify_isr_change([("orders", 0), ("orders", 3)])
-        assert name.startswith("isr_change_") and len(name) == len("isr_change_") + 10
-        await notes.wait_for(lambda names: names == [name])
-        data, _ = await leader.get_raw(f"/isr_change_notification/{name}")
-        assert json.loads(data) == {
-            "version": 1,
-            "partitions": [
-                {"topic": "orders", "partition": 0},
-                {"topic": "orders", "partition": 3},
-            ],
-        }
-        second = await leader.notify_isr_change([("other", 1)])
-        found = await controller.read_isr_changes()
-        assert found == {name: [("orders", 0), ("orders", 3)], second: [("other", 1)]}
-        await controller.delete_isr_changes(found)
-        await notes.wait_for(lambda names: names == [])
-
-
 async def test_generic_watches_are_delivered_on_the_trio_thread(zk_connect):
     async with open_zookeeper_store(zk_connect, **FAST) as store:
         children, data = Recorder(), Recorder()

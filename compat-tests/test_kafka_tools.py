@@ -23,8 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, ConfigResource
+from confluent_kafka import Producer
 
 from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
 from tests.cluster.conftest import zk_connect, zookeeper  # noqa: F401
@@ -78,7 +77,9 @@ def kafka(classpath: str) -> Callable[..., str]:
         done = subprocess.run(
             cmd, input=stdin, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S
         )
-        report = f"{tool} {' '.join(args)}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
+        report = (
+            f"{tool} {' '.join(args)}\n--- stdout ---\n{done.stdout}\n--- stderr ---\n{done.stderr}"
+        )
         if ok:
             assert done.returncode == 0, f"exit status {done.returncode}: {report}"
         else:
@@ -144,7 +145,185 @@ def test_kafka_topics_create_list_describe_alter_delete(served_broker, kafka):
         assert time.monotonic() < deadline, "the deleted topic is still listed"
     # Creating it again with a bad config is refused, and the tool says why.
     out = kafka(
-        "kafka-topics", *bootstrap, "--create", "--topic", topic, "--config", "retention.ms=x",
+        "kafka-topics",
+        *bootstrap,
+        "--create",
+        "--topic",
+        topic,
+        "--config",
+        "retention.ms=x",
         ok=False,
     )
     assert "Invalid value x for configuration retention.ms" in out
+
+
+def test_console_producer_consumer_and_consumer_groups(served_broker, kafka):
+    bootstrap = ["--bootstrap-server", served_broker.bootstrap]
+    topic, group = unique("tools-console"), unique("tools-group")
+    kafka("kafka-topics", *bootstrap, "--create", "--topic", topic, "--partitions", "2")
+    lines = [f"k{i}:value {i}" for i in range(6)]
+    kafka(
+        "kafka-console-producer",
+        *bootstrap,
+        "--topic",
+        topic,
+        "--property",
+        "parse.key=true",
+        "--property",
+        "key.separator=:",
+        "--producer-property",
+        "acks=all",
+        stdin="\n".join(lines) + "\n",
+    )
+    out = kafka(
+        "kafka-console-consumer",
+        *bootstrap,
+        "--topic",
+        topic,
+        "--group",
+        group,
+        "--from-beginning",
+        "--max-messages",
+        "6",
+        "--property",
+        "print.key=true",
+        "--property",
+        "print.partition=true",
+        "--property",
+        "key.separator=|",
+        "--consumer-property",
+        "auto.commit.interval.ms=100",
+    )
+    # Partition:<p>|<key>|<value>, key.separator between the fields.
+    got = [line.split("|", 1) for line in out.strip().splitlines()]
+    assert sorted(key_value for _, key_value in got) == sorted(
+        line.replace(":", "|", 1) for line in lines
+    )
+    by_partition: dict[str, int] = {}
+    for partition, _ in got:
+        by_partition[partition] = by_partition.get(partition, 0) + 1
+    assert set(by_partition) <= {"Partition:0", "Partition:1"}
+
+    # The consumer closed after committing what it printed: the group is empty, lag 0.
+    assert group in kafka("kafka-consumer-groups", *bootstrap, "--list").split()
+    out = kafka("kafka-consumer-groups", *bootstrap, "--describe", "--group", group)
+    header, *table = rows(out)
+    assert header[:6] == [
+        "GROUP",
+        "TOPIC",
+        "PARTITION",
+        "CURRENT-OFFSET",
+        "LOG-END-OFFSET",
+        "LAG",
+    ]
+    described = {int(r[2]): r for r in table}
+    assert set(described) == {0, 1}
+    for partition, r in described.items():
+        count = by_partition.get(f"Partition:{partition}", 0)
+        assert r[:6] == [group, topic, str(partition), str(count), str(count), "0"], out
+        assert r[6:] == ["-", "-", "-"]  # no active member
+
+    out = kafka(
+        "kafka-consumer-groups",
+        *bootstrap,
+        "--reset-offsets",
+        "--group",
+        group,
+        "--topic",
+        topic,
+        "--to-earliest",
+        "--execute",
+    )
+    # Kafka 3.9 prints this table without line breaks: read it 4 columns at a time.
+    cells = out.split()
+    header, *table = (cells[i : i + 4] for i in range(0, len(cells), 4))
+    assert header == ["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"]
+    assert sorted(table) == [[group, topic, "0", "0"], [group, topic, "1", "0"]]
+    out = kafka("kafka-consumer-groups", *bootstrap, "--describe", "--group", group)
+    lags = {int(r[2]): (r[3], r[5]) for r in rows(out)[1:]}
+    assert lags == {p: ("0", str(by_partition.get(f"Partition:{p}", 0))) for p in (0, 1)}
+
+    out = kafka("kafka-consumer-groups", *bootstrap, "--delete", "--group", group)
+    assert f"Deletion of requested consumer groups ('{group}') was successful." in out
+    assert group not in kafka("kafka-consumer-groups", *bootstrap, "--list").split()
+
+
+def produce(bootstrap: str, topic: str, count: int, partition: int = 0) -> None:
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for i in range(count):
+        producer.produce(topic, value=f"v{i}".encode(), key=f"k{i}".encode(), partition=partition)
+    assert producer.flush(30) == 0
+
+
+def test_get_offsets_delete_records_and_log_dirs(served_broker, kafka, tmp_path):
+    bootstrap = ["--bootstrap-server", served_broker.bootstrap]
+    topic = unique("tools-offsets")
+    kafka("kafka-topics", *bootstrap, "--create", "--topic", topic, "--partitions", "2")
+    produce(served_broker.bootstrap, topic, 10, partition=0)
+    produce(served_broker.bootstrap, topic, 4, partition=1)
+
+    out = kafka("kafka-get-offsets", *bootstrap, "--topic", topic)
+    assert out.split() == [f"{topic}:0:10", f"{topic}:1:4"]
+
+    offsets = tmp_path / "offsets.json"
+    offsets.write_text(
+        json.dumps({"version": 1, "partitions": [{"topic": topic, "partition": 0, "offset": 7}]})
+    )
+    out = kafka("kafka-delete-records", *bootstrap, "--offset-json-file", str(offsets))
+    assert "Records delete operation completed:" in out
+    assert f"partition: {topic}-0\tlow_watermark: 7" in out
+
+    out = kafka("kafka-get-offsets", *bootstrap, "--topic", topic, "--time", "earliest")
+    assert out.split() == [f"{topic}:0:7", f"{topic}:1:0"]
+
+    out = kafka("kafka-log-dirs", *bootstrap, "--describe", "--topic-list", topic)
+    assert "Received log directory information from brokers 0" in out
+    described = json.loads(out.strip().splitlines()[-1])
+    assert described["version"] == 1
+    [broker] = described["brokers"]
+    assert broker["broker"] == 0
+    [log_dir] = broker["logDirs"]
+    assert log_dir["error"] is None
+    assert Path(log_dir["logDir"]).resolve() == served_broker.data_dir.resolve()
+    partitions = {p["partition"]: p for p in log_dir["partitions"]}
+    assert set(partitions) == {f"{topic}-0", f"{topic}-1"}
+    for p in partitions.values():
+        assert p["size"] > 0 and p["offsetLag"] == 0 and p["isFuture"] is False
+
+
+def test_producer_and_consumer_perf_test(served_broker, kafka):
+    topic = unique("tools-perf")
+    records = 20000
+    out = kafka(
+        "kafka-producer-perf-test",
+        "--topic",
+        topic,
+        "--num-records",
+        str(records),
+        "--record-size",
+        "100",
+        "--throughput",
+        "-1",
+        "--producer-props",
+        f"bootstrap.servers={served_broker.bootstrap}",
+        "acks=all",
+        "compression.type=lz4",
+    )
+    summary = out.strip().splitlines()[-1]
+    assert re.match(rf"{records} records sent, [\d.]+ records/sec", summary), out
+
+    out = kafka(
+        "kafka-consumer-perf-test",
+        "--bootstrap-server",
+        served_broker.bootstrap,
+        "--topic",
+        topic,
+        "--messages",
+        str(records),
+        "--timeout",
+        "60000",
+    )
+    header, values = (line.split(", ") for line in out.strip().splitlines()[-2:])
+    result = dict(zip(header, values, strict=True))
+    assert int(result["data.consumed.in.nMsg"]) == records
+    assert float(result["data.consumed.in.MB"]) == pytest.approx(records * 100 / 2**20, 0.01)

@@ -54,7 +54,9 @@ pytestmark = pytest.mark.skipif(JAVA is None, reason="java is not installed: run
 
 @pytest.fixture(scope="module")
 def classpath() -> str:
-    assert CLASSPATH_FILE.is_file(), "run `./dev test`: it resolves compat-tests/kafka-tools"
+    assert (CLASSPATH_FILE.parent / ".built").is_file(), (
+        "run `./dev test`: it resolves compat-tests/kafka-tools"
+    )
     return CLASSPATH_FILE.read_text().strip()
 
 

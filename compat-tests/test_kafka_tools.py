@@ -23,7 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Producer, TopicCollection
+from confluent_kafka.admin import AdminClient
 
 from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
 from tests.cluster.conftest import zk_connect, zookeeper  # noqa: F401
@@ -329,3 +330,110 @@ def test_producer_and_consumer_perf_test(served_broker, kafka):
     result = dict(zip(header, values, strict=True))
     assert int(result["data.consumed.in.nMsg"]) == records
     assert float(result["data.consumed.in.MB"]) == pytest.approx(records * 100 / 2**20, 0.01)
+
+
+# ---- a 3-broker cluster (ZooKeeper) ----
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
+def replicas_and_leaders(admin: AdminClient, topic: str) -> dict[int, tuple[list[int], int]]:
+    described = admin.describe_topics(TopicCollection([topic]))[topic].result(timeout=30)
+    return {
+        p.id: ([r.id for r in p.replicas], p.leader.id if p.leader else -1)
+        for p in described.partitions
+    }
+
+
+def test_reassign_partitions_and_leader_election_in_a_cluster(cluster_factory, kafka, tmp_path):
+    cluster = cluster_factory(3)
+    bootstrap = ["--bootstrap-server", cluster.bootstrap]
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    topic = unique("tools-reassign")
+    kafka(
+        "kafka-topics", *bootstrap, "--create", "--topic", topic, "--replica-assignment", "1:2,2:3"
+    )
+    wait_for(
+        lambda: replicas_and_leaders(admin, topic) == {0: ([1, 2], 1), 1: ([2, 3], 2)},
+        "the topic's leaders",
+    )
+
+    # --generate: the current assignment, as the tool reads it from the cluster.
+    to_move = tmp_path / "topics.json"
+    to_move.write_text(json.dumps({"version": 1, "topics": [{"topic": topic}]}))
+    out = kafka(
+        "kafka-reassign-partitions",
+        *bootstrap,
+        "--generate",
+        "--topics-to-move-json-file",
+        str(to_move),
+        "--broker-list",
+        "1,2,3",
+    )
+    lines = out.strip().splitlines()
+    current = json.loads(lines[lines.index("Current partition replica assignment") + 1])
+    assert [(p["partition"], p["replicas"]) for p in current["partitions"]] == [
+        (0, [1, 2]),
+        (1, [2, 3]),
+    ]
+
+    # --execute: partition 0 keeps its replicas in another order (the leader stays: it
+    # is still a replica), partition 1 moves a replica from broker 2 to broker 1.
+    plan = tmp_path / "plan.json"
+    plan.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "partitions": [
+                    {"topic": topic, "partition": 0, "replicas": [2, 1]},
+                    {"topic": topic, "partition": 1, "replicas": [3, 1]},
+                ],
+            }
+        )
+    )
+    out = kafka(
+        "kafka-reassign-partitions", *bootstrap, "--execute", "--reassignment-json-file", str(plan)
+    )
+    assert f"Successfully started partition reassignments for {topic}-0,{topic}-1" in out
+    wait_for(
+        lambda: (
+            {p: r for p, (r, _) in replicas_and_leaders(admin, topic).items()}
+            == {0: [2, 1], 1: [3, 1]}
+        ),
+        "the reassignment",
+    )
+    out = kafka(
+        "kafka-reassign-partitions", *bootstrap, "--verify", "--reassignment-json-file", str(plan)
+    )
+    assert f"Reassignment of partition {topic}-0 is completed." in out
+    assert f"Reassignment of partition {topic}-1 is completed." in out
+    assert "Clearing broker-level throttles on brokers 1,2,3" in out
+    leaders = {p: leader for p, (_, leader) in replicas_and_leaders(admin, topic).items()}
+    assert leaders[0] == 1  # not the preferred replica (2) any more
+
+    out = kafka(
+        "kafka-leader-election",
+        *bootstrap,
+        "--election-type",
+        "preferred",
+        "--topic",
+        topic,
+        "--partition",
+        "0",
+    )
+    assert f"Successfully completed leader election (PREFERRED) for partitions {topic}-0" in out
+    wait_for(lambda: replicas_and_leaders(admin, topic)[0] == ([2, 1], 2), "the new leader")
+    # Every partition has its preferred leader now: nothing to elect.
+    out = kafka(
+        "kafka-leader-election",
+        *bootstrap,
+        "--election-type",
+        "preferred",
+        "--all-topic-partitions",
+    )
+    assert "Valid replica already elected for partitions" in out

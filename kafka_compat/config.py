@@ -207,6 +207,46 @@ BROKER_KEYS: dict[str, Key] = {
     ]
 }
 
+# Dynamic broker configs (kafka-configs --entity-type brokers, AlterConfigs) that
+# Kafka's tools and clients set and that change nothing here: thread counts, connection
+# limits, cleaner buffers, SASL/Kerberos logins, replication throttles. Accepted,
+# stored and shown (dynamic_config.py).
+BROKER_KEYS.update(
+    {
+        k.name: k
+        for k in [
+            Key("num.io.threads", _at_least(1), "8"),
+            Key("num.network.threads", _at_least(1), "3"),
+            Key("num.replica.fetchers", _at_least(1), "1"),
+            Key("num.recovery.threads.per.data.dir", _at_least(1), "1"),
+            Key("background.threads", _at_least(1), "10"),
+            Key("log.cleaner.threads", _non_negative(int), "1"),
+            Key("log.cleaner.dedupe.buffer.size", int, "134217728"),
+            Key("log.cleaner.io.buffer.size", _non_negative(int), "524288"),
+            Key("log.cleaner.io.buffer.load.factor", float, "0.9"),
+            Key("log.cleaner.io.max.bytes.per.second", float, "1.7976931348623157E308"),
+            Key("max.connections", _non_negative(int), "2147483647"),
+            Key("max.connections.per.ip", _non_negative(int), "2147483647"),
+            Key("max.connection.creation.rate", _non_negative(int), "2147483647"),
+            Key("leader.replication.throttled.rate", _non_negative(int), str(LONG_MAX)),
+            Key("follower.replication.throttled.rate", _non_negative(int), str(LONG_MAX)),
+            Key(
+                "replica.alter.log.dirs.io.max.bytes.per.second", _non_negative(int), str(LONG_MAX)
+            ),
+            Key("sasl.kerberos.service.name", str, None),
+            Key("sasl.kerberos.kinit.cmd", str, "/usr/bin/kinit"),
+            Key("sasl.kerberos.ticket.renew.window.factor", float, "0.8"),
+            Key("sasl.kerberos.ticket.renew.jitter", float, "0.05"),
+            Key("sasl.kerberos.min.time.before.relogin", int, "60000"),
+            Key("sasl.kerberos.principal.to.local.rules", str, "DEFAULT"),
+            Key("sasl.login.refresh.window.factor", float, "0.8"),
+            Key("sasl.login.refresh.window.jitter", float, "0.05"),
+            Key("sasl.login.refresh.min.period.seconds", int, "60"),
+            Key("sasl.login.refresh.buffer.seconds", int, "300"),
+        ]
+    }
+)
+
 
 @dataclass(frozen=True)
 class TopicKey:
@@ -343,16 +383,34 @@ class BrokerConfig:
 
     def __init__(self, props: Mapping[str, str] | None = None):
         props = dict(props or {})
-        self.explicit: dict[str, str] = {}
+        self.explicit: dict[str, str] = {}  # server.properties and flags (static)
+        # Dynamic broker configs (dynamic_config.py): this broker's, the cluster default.
+        self.dynamic_broker: dict[str, str] = {}
+        self.dynamic_default: dict[str, str] = {}
         self.values: dict[str, Any] = {}
         for name, value in props.items():
             if name not in BROKER_KEYS and name not in TOPIC_KEYS:
                 log.warning("The configuration '%s' was supplied but isn't a known config.", name)
                 continue
             self.explicit[name] = value
+        self._resolve()
+
+    def set_dynamic(self, default: Mapping[str, str], broker: Mapping[str, str]) -> set[str]:
+        """Take new dynamic values (already validated); the keys whose value changed."""
+        before = dict(self.values)
+        self.dynamic_default, self.dynamic_broker = dict(default), dict(broker)
+        self._resolve()
+        return {name for name, value in self.values.items() if before.get(name) != value}
+
+    def _resolve(self) -> None:
+        """values from the precedence Kafka gives: dynamic per-broker, dynamic cluster
+        default, static, default."""
+        props = {**self.explicit, **self.dynamic_default, **self.dynamic_broker}
+        values = {}
         for name, key in BROKER_KEYS.items():
             raw = props.get(name, key.default)
-            self.values[name] = None if raw is None else _parse(key.name, key.parse, raw)
+            values[name] = None if raw is None else _parse(key.name, key.parse, raw)
+        self.values = values
 
         host, port = parse_listener(self.values["listeners"], "listeners")
         self.host, self.port = host, port

@@ -251,6 +251,94 @@ def test_console_producer_consumer_and_consumer_groups(served_broker, kafka):
     assert group not in kafka("kafka-consumer-groups", *bootstrap, "--list").split()
 
 
+def described_configs(out: str) -> dict[str, tuple[str, str]]:
+    """kafka-configs --describe lines `  name=value sensitive=false synonyms={...}`:
+    {name: (value, synonyms)}."""
+    found = {}
+    for line in out.splitlines():
+        match = re.match(r"  (\S+?)=(.*) sensitive=(?:true|false) synonyms=\{(.*)\}$", line)
+        if match:
+            found[match[1]] = (match[2], match[3])
+    return found
+
+
+def test_kafka_configs_topics_and_brokers(served_broker, kafka):
+    bootstrap = ["--bootstrap-server", served_broker.bootstrap]
+    topic = unique("tools-configs")
+    kafka("kafka-topics", *bootstrap, "--create", "--topic", topic)
+    configs = ["kafka-configs", *bootstrap]
+    on_topic = [*configs, "--entity-type", "topics", "--entity-name", topic]
+    out = kafka(
+        *on_topic, "--alter", "--add-config", "retention.ms=3600000,cleanup.policy=[compact,delete]"
+    )
+    assert out.strip() == f"Completed updating config for topic {topic}."
+    kafka(*on_topic, "--alter", "--delete-config", "cleanup.policy")
+    out = kafka(*on_topic, "--describe")
+    assert out.splitlines()[0] == f"Dynamic configs for topic {topic} are:"
+    assert described_configs(out) == {
+        "retention.ms": (
+            "3600000",
+            "DYNAMIC_TOPIC_CONFIG:retention.ms=3600000, DEFAULT_CONFIG:log.retention.hours=168",
+        )
+    }
+
+    # Dynamic broker configs: this broker's and the cluster default, Kafka's precedence.
+    on_broker = [*configs, "--entity-type", "brokers", "--entity-name", "0"]
+    on_default = [*configs, "--entity-type", "brokers", "--entity-default"]
+    out = kafka(
+        *on_default,
+        "--alter",
+        "--add-config",
+        "log.retention.ms=7200000,log.cleaner.backoff.ms=5000",
+    )
+    assert out.strip() == "Completed updating default config for brokers in the cluster."
+    out = kafka(
+        *on_broker,
+        "--alter",
+        "--add-config",
+        "log.retention.ms=1800000,sasl.kerberos.min.time.before.relogin=58000",
+    )
+    assert out.strip() == "Completed updating config for broker 0."
+    out = kafka(*on_broker, "--describe")
+    assert out.splitlines()[0] == "Dynamic configs for broker 0 are:"
+    assert described_configs(out) == {
+        "log.retention.ms": (
+            "1800000",
+            "DYNAMIC_BROKER_CONFIG:log.retention.ms=1800000, "
+            "DYNAMIC_DEFAULT_BROKER_CONFIG:log.retention.ms=7200000, "
+            "DEFAULT_CONFIG:log.retention.hours=168",
+        ),
+        "sasl.kerberos.min.time.before.relogin": (
+            "58000",
+            "DYNAMIC_BROKER_CONFIG:sasl.kerberos.min.time.before.relogin=58000, "
+            "DEFAULT_CONFIG:sasl.kerberos.min.time.before.relogin=60000",
+        ),
+    }
+    out = kafka(*on_default, "--describe")
+    assert out.splitlines()[0] == "Default configs for brokers in the cluster are:"
+    assert {k: v for k, (v, _) in described_configs(out).items()} == {
+        "log.cleaner.backoff.ms": "5000",
+        "log.retention.ms": "7200000",
+    }
+    # The topic's own override wins; without it, the broker's dynamic value.
+    kafka(*on_topic, "--alter", "--delete-config", "retention.ms")
+    out = kafka(*on_topic, "--describe", "--all")
+    assert described_configs(out)["retention.ms"][0] == "1800000"
+    # A static key is refused, named; nothing changes.
+    out = kafka(*on_broker, "--alter", "--add-config", "log.dirs=/elsewhere", ok=False)
+    assert "InvalidRequestException: Cannot update these configs dynamically: Set(log.dirs)" in out
+    # --delete-config puts the cluster default back in charge.
+    kafka(
+        *on_broker,
+        "--alter",
+        "--delete-config",
+        "log.retention.ms,sasl.kerberos.min.time.before.relogin",
+    )
+    out = kafka(*on_topic, "--describe", "--all")
+    assert described_configs(out)["retention.ms"][0] == "7200000"
+    kafka(*on_default, "--alter", "--delete-config", "log.retention.ms,log.cleaner.backoff.ms")
+
+
 def produce(bootstrap: str, topic: str, count: int, partition: int = 0) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for i in range(count):

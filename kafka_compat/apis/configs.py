@@ -89,7 +89,17 @@ def topic_config_entries(ctx, overrides: dict[str, str]):
         if name in overrides:
             synonyms.append((name, overrides[name], SOURCE_DYNAMIC_TOPIC))
         synonyms += _synonyms(list(key.broker_synonyms), levels)
-        synonyms.append((key.synonym, key.kafka_default, SOURCE_DEFAULT))
+        # Kafka's default: the first synonym with one (log.retention.hours=168).
+        synonyms.append(
+            next(
+                (
+                    (n, BROKER_KEYS[n].default, SOURCE_DEFAULT)
+                    for n in key.broker_synonyms
+                    if n in BROKER_KEYS and BROKER_KEYS[n].default is not None
+                ),
+                (key.synonym, key.kafka_default, SOURCE_DEFAULT),
+            )
+        )
         _, value, source = synonyms[0]
         if source != SOURCE_DYNAMIC_TOPIC:
             # Derived broker values (log.retention.hours -> ms) come from the config.

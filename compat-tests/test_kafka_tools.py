@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer, TopicCollection
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError, Producer, TopicCollection
+from confluent_kafka.admin import AdminClient, ConfigResource, ConfigSource, ResourceType
 
 from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
 from tests.cluster.conftest import zk_connect, zookeeper  # noqa: F401
@@ -525,3 +525,57 @@ def test_reassign_partitions_and_leader_election_in_a_cluster(cluster_factory, k
         "--all-topic-partitions",
     )
     assert "Valid replica already elected for partitions" in out
+
+
+def broker_config(admin: AdminClient, broker_id: int, name: str) -> tuple[str, int]:
+    """(value, source) of one of a broker's configs, as that broker describes it."""
+    resource = ConfigResource(ResourceType.BROKER, str(broker_id))
+    entry = admin.describe_configs([resource], request_timeout=30)[resource].result(timeout=30)[
+        name
+    ]
+    return entry.value, entry.source
+
+
+def test_kafka_configs_brokers_in_a_cluster(cluster_factory, kafka):
+    cluster = cluster_factory(3)
+    configs = ["kafka-configs", "--bootstrap-server", cluster.bootstrap, "--entity-type", "brokers"]
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    topic = unique("tools-cluster-configs")
+    kafka(
+        "kafka-topics",
+        "--bootstrap-server",
+        cluster.bootstrap,
+        "--create",
+        "--topic",
+        topic,
+        "--replica-assignment",
+        "3:1",
+    )
+
+    # The cluster default reaches every broker (ZooKeeper's change notification) ...
+    kafka(*configs, "--entity-default", "--alter", "--add-config", "message.max.bytes=2000")
+    default = ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG.value
+    for broker_id in (1, 2, 3):
+        wait_for(
+            lambda b=broker_id: broker_config(admin, b, "message.max.bytes") == ("2000", default),
+            f"broker {broker_id} to take the cluster default",
+        )
+    # ... which applies it: broker 3 leads the topic and refuses a larger batch.
+    producer = Producer({"bootstrap.servers": cluster.bootstrap})
+    outcome: list = []
+    producer.produce(topic, b"x" * 10000, on_delivery=lambda err, _msg: outcome.append(err))
+    producer.flush(30)
+    assert outcome[0] is not None and outcome[0].code() == KafkaError.MSG_SIZE_TOO_LARGE
+
+    # A per-broker value: that broker only.
+    kafka(*configs, "--entity-name", "2", "--alter", "--add-config", "message.max.bytes=5000")
+    own = ConfigSource.DYNAMIC_BROKER_CONFIG.value
+    assert broker_config(admin, 2, "message.max.bytes") == ("5000", own)
+    out = kafka(*configs, "--entity-name", "2", "--describe")
+    assert "  message.max.bytes=5000 sensitive=false synonyms={DYNAMIC_BROKER_CONFIG:" in out
+    assert broker_config(admin, 1, "message.max.bytes") == ("2000", default)
+    # A broker started later reads both levels from ZooKeeper.
+    cluster.brokers[2].stop()
+    cluster.brokers[2].start()
+    cluster.wait_for_brokers()
+    assert broker_config(admin, 2, "message.max.bytes") == ("5000", own)

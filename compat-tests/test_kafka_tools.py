@@ -338,6 +338,15 @@ def test_kafka_configs_topics_and_brokers(served_broker, kafka):
     assert described_configs(out)["retention.ms"][0] == "7200000"
     kafka(*on_default, "--alter", "--delete-config", "log.retention.ms,log.cleaner.backoff.ms")
 
+    # Log levels (KIP-412): the broker's loggers, changed at run time.
+    loggers = [*configs, "--entity-type", "broker-loggers", "--entity-name", "0"]
+    kafka(*loggers, "--alter", "--add-config", "kafka_compat.broker=DEBUG")
+    levels = {k: v for k, (v, _) in described_configs(kafka(*loggers, "--describe")).items()}
+    assert levels["kafka_compat.broker"] == "DEBUG"
+    assert levels["root"] in ("INFO", "WARN")
+    out = kafka(*loggers, "--alter", "--delete-config", "root", ok=False)
+    assert "Removing the log level of the root logger is not allowed" in out
+
 
 def produce(bootstrap: str, topic: str, count: int, partition: int = 0) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})

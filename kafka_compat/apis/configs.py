@@ -2,9 +2,12 @@
 
 DescribeConfigs: v0-4
     Behavior: topic resources list every topic-level key with its value and source
-    (DYNAMIC_TOPIC_CONFIG override, STATIC_BROKER_CONFIG synonym from
-    server.properties, DEFAULT_CONFIG); synonyms on request. Broker resources list
-    the broker's keys (read-only). Null or empty ConfigurationKeys: every key.
+    (DYNAMIC_TOPIC_CONFIG override; the broker synonym's DYNAMIC_BROKER_CONFIG,
+    DYNAMIC_DEFAULT_BROKER_CONFIG, STATIC_BROKER_CONFIG; DEFAULT_CONFIG); synonyms on
+    request. Broker resources: "<id>" lists every broker key (read-only unless
+    dynamic, dynamic_config.py) with Kafka's synonyms; "" (the cluster default) only
+    its dynamic configs. BROKER_LOGGER resources: the loggers and their levels
+    (broker_loggers.py). Null or empty ConfigurationKeys: every key.
     Version notes: v0 IsDefault: always false, as Kafka 3.9 answers (its broker never
     sets it; Kafka's own v0 client derives it) · v1 ConfigSource, synonyms · v3
     ConfigType (Kafka's ConfigDef type of every key: BOOLEAN, STRING, INT, SHORT,
@@ -12,19 +15,26 @@ DescribeConfigs: v0-4
     (our one-line descriptions, not Kafka's texts) · v4 flexible.
 AlterConfigs: v0-2
     Behavior: replaces a topic's whole set of overrides (keys not named go back to
-    their defaults). Validated first: unknown key or bad value -> INVALID_CONFIG.
+    their defaults), or one level of dynamic broker configs ("<id>" or "" for the
+    cluster default; admin manager stores and applies them). Validated first: topic:
+    unknown key or bad value -> INVALID_CONFIG; broker: read-only or unknown key, bad
+    value, per-broker key at the cluster level -> INVALID_REQUEST (Kafka's
+    ConfigAdminManager), another broker's id -> INVALID_REQUEST.
     Version notes: v2 flexible.
 IncrementalAlterConfigs: v0-1
     Behavior: SET, DELETE, APPEND and SUBTRACT (list-valued keys such as
-    cleanup.policy) on a topic's overrides; validated; applied to the partitions'
-    logs at once (a retention change takes effect at the next retention check).
+    cleanup.policy) on a topic's overrides or a level of dynamic broker configs;
+    validated as AlterConfigs; applied to the partitions' logs at once (a retention
+    change takes effect at the next retention check). BROKER_LOGGER: SET or DELETE a
+    logger's level.
     Version notes: v1 flexible.
-Left out: dynamic broker configs (broker resources answer INVALID_REQUEST on
-    alter); Kafka's own documentation texts.
+Left out: Kafka's own documentation texts; custom (unknown) broker config names,
+    which Kafka stores (refused here: nothing would read them); password configs.
 """
 
 from __future__ import annotations
 
+from kafka_compat.apis import broker_loggers
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.config import (
     BROKER_KEYS,
@@ -58,6 +68,8 @@ SOURCE_STATIC_BROKER = 4
 SOURCE_DEFAULT = 5
 RESOURCE_TOPIC = 2
 RESOURCE_BROKER = 4
+RESOURCE_BROKER_LOGGER = 8
+SOURCE_DYNAMIC_BROKER_LOGGER = 6
 
 OP_SET, OP_DELETE, OP_APPEND, OP_SUBTRACT = 0, 1, 2, 3
 
@@ -152,6 +164,21 @@ async def handle_describe_configs(ctx: RequestContext, request):
                 continue
             entries = _broker_config_entries(ctx, per_broker=resource.resource_name != "")
             docs = BROKER_CONFIG_DOCS
+        elif resource.resource_type == RESOURCE_BROKER_LOGGER:
+            if resource.resource_name != str(ctx.node_id):
+                result.error_code = ErrorCode.INVALID_REQUEST
+                result.error_message = (
+                    "Broker id must not be empty"
+                    if not resource.resource_name
+                    else f"Unexpected broker id, expected {ctx.node_id} but received "
+                    f"{resource.resource_name}"
+                )
+                continue
+            entries = (
+                (name, level, SOURCE_DYNAMIC_BROKER_LOGGER, [])
+                for name, level in sorted(broker_loggers.loggers().items())
+            )
+            docs = {}
         else:
             result.error_code = ErrorCode.INVALID_REQUEST
             result.error_message = f"Unsupported resource type {resource.resource_type}"
@@ -166,7 +193,7 @@ async def handle_describe_configs(ctx: RequestContext, request):
                     name=name,
                     value=value,
                     read_only=resource.resource_type == RESOURCE_BROKER
-                    and name not in DYNAMIC_KEYS,
+                    and name not in DYNAMIC_KEYS,  # topics and loggers: never
                     config_source=source,
                     is_sensitive=False,
                     synonyms=[Synonym(name=n, value=v, source=s) for n, v, s in synonyms]
@@ -255,6 +282,8 @@ async def _alter(ctx: RequestContext, request, response_type, compute):
         try:
             if resource.resource_type == RESOURCE_BROKER:
                 await _alter_broker(ctx, resource, compute, request.validate_only)
+            elif resource.resource_type == RESOURCE_BROKER_LOGGER and compute is _incremental:
+                _alter_loggers(ctx, resource, request.validate_only)
             elif resource.resource_type == RESOURCE_TOPIC:
                 topic = _target_topic(ctx, resource)
                 current = ctx.store.topics[topic].configs
@@ -288,6 +317,20 @@ async def _alter_broker(ctx: RequestContext, resource, compute, validate_only: b
         raise _Refused(ErrorCode.INVALID_REQUEST, str(exc)) from None
     if not validate_only:
         await ctx.admin.set_broker_configs(entity, configs)
+
+
+def _alter_loggers(ctx: RequestContext, resource, validate_only: bool) -> None:
+    """Log levels of this broker's loggers (IncrementalAlterConfigs only, as in Kafka)."""
+    if not resource.resource_name:
+        raise _Refused(ErrorCode.INVALID_REQUEST, "Node id must be an integer, but it is: ")
+    _target_broker(ctx, resource)
+    try:
+        broker_loggers.validate(resource.configs)
+    except broker_loggers.LoggerConfigError as exc:
+        code = ErrorCode.INVALID_REQUEST if exc.invalid_request else ErrorCode.INVALID_CONFIG
+        raise _Refused(code, str(exc)) from None
+    if not validate_only:
+        broker_loggers.apply(resource.configs)
 
 
 def _replace(current: dict[str, str], changes, brokers: bool = False) -> dict[str, str]:

@@ -494,9 +494,17 @@ def test_reassign_partitions_and_leader_election_in_a_cluster(cluster_factory, k
         )
     )
     out = kafka(
-        "kafka-reassign-partitions", *bootstrap, "--execute", "--reassignment-json-file", str(plan)
+        "kafka-reassign-partitions",
+        *bootstrap,
+        "--execute",
+        "--reassignment-json-file",
+        str(plan),
+        "--throttle",
+        "50000000",
     )
     assert f"Successfully started partition reassignments for {topic}-0,{topic}-1" in out
+    # The throttle is set (broker and topic configs; accepted, not applied) ...
+    assert "The inter-broker throttle limit was set to 50000000 B/s" in out
     wait_for(
         lambda: (
             {p: r for p, (r, _) in replicas_and_leaders(admin, topic).items()}
@@ -509,7 +517,9 @@ def test_reassign_partitions_and_leader_election_in_a_cluster(cluster_factory, k
     )
     assert f"Reassignment of partition {topic}-0 is completed." in out
     assert f"Reassignment of partition {topic}-1 is completed." in out
+    # ... and cleared by --verify once the reassignment is done.
     assert "Clearing broker-level throttles on brokers 1,2,3" in out
+    assert f"Clearing topic-level throttles on topic {topic}" in out
     leaders = {p: leader for p, (_, leader) in replicas_and_leaders(admin, topic).items()}
     assert leaders[0] == 1  # not the preferred replica (2) any more
 

@@ -99,6 +99,17 @@ def _message_format_version(value: str) -> str:
     return value.strip()
 
 
+def _throttled_replicas(value: str) -> str:
+    """Kafka's ThrottledReplicaListValidator: `*`, or partition:broker pairs."""
+    items = _parse_list(value)
+    if items == ["*"] or all(
+        len(pair := item.split(":")) == 2 and all(p.strip().isdigit() for p in pair)
+        for item in items
+    ):
+        return value
+    raise ValueError("must be the literal '*' or a list of replicas in the form partition:broker")
+
+
 _COMPRESSION = _one_of("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")
 
 
@@ -334,12 +345,32 @@ TOPIC_KEYS: dict[str, TopicKey] = {
             "unclean.leader.election.enable",
             "false",
         ),
+        # Reassignment throttles (kafka-reassign-partitions --throttle): accepted and
+        # shown, no effect (replication is not throttled). No broker synonym.
+        TopicKey(
+            "leader.replication.throttled.replicas",
+            _throttled_replicas,
+            "leader.replication.throttled.replicas",
+            "",
+        ),
+        TopicKey(
+            "follower.replication.throttled.replicas",
+            _throttled_replicas,
+            "follower.replication.throttled.replicas",
+            "",
+        ),
     ]
 }
 
 
 # Keys whose values are comma-separated lists (IncrementalAlterConfigs APPEND/SUBTRACT).
-LIST_TOPIC_KEYS = frozenset({"cleanup.policy"})
+LIST_TOPIC_KEYS = frozenset(
+    {
+        "cleanup.policy",
+        "leader.replication.throttled.replicas",
+        "follower.replication.throttled.replicas",
+    }
+)
 
 
 def parse_properties(text: str) -> dict[str, str]:

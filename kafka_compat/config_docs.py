@@ -194,4 +194,6 @@ TOPIC_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "segment.jitter.ms": (L, "The most subtracted at random from the roll age (ms)."),
     "segment.ms": (L, "The age at which a segment is rolled (ms)."),
     "unclean.leader.election.enable": (B, "Whether a replica outside the ISR may lead."),
+    "leader.replication.throttled.replicas": (LI, "Throttled leader replicas (no effect)."),
+    "follower.replication.throttled.replicas": (LI, "Throttled follower replicas (no effect)."),
 }

@@ -29,7 +29,9 @@ DEFAULT_ENTITY = "<default>"  # Kafka's ZooKeeperInternals.DEFAULT_STRING
 # Kafka's DynamicLogConfig: the first broker synonym of each topic config, except the
 # deprecated message format version.
 LOG_KEYS = frozenset(
-    key.synonym for key in TOPIC_KEYS.values() if key.name != "message.format.version"
+    key.synonym
+    for key in TOPIC_KEYS.values()
+    if key.name != "message.format.version" and key.synonym in BROKER_KEYS
 )
 APPLIED_KEYS = LOG_KEYS | {"log.cleaner.backoff.ms", "producer.id.expiration.ms"}
 # Kafka's per-listener (SASL) configs: per broker only, never a cluster default.

@@ -106,15 +106,15 @@ class AdminManager:
         """load_broker_configs, then give what changed to what uses it: at start-up
         (before the logs open), after an alter, on ZooKeeper's change notifications."""
         changed = self.load_broker_configs()
-        if not changed:
-            return
-        log.info("Dynamic broker configs changed: %s", ", ".join(sorted(changed)))
+        if changed:
+            log.info("Dynamic broker configs changed: %s", ", ".join(sorted(changed)))
         if changed & LOG_KEYS and self.replica_manager.store is not None:
-            # The topic defaults: every log without an override of its own.
+            # The topic defaults: every log without an override of its own. (Logs
+            # opened later take the config's values then.)
             self.replica_manager.apply_topic_configs(list(self.store.topics))
         manager = self.replica_manager.log_manager
-        if "producer.id.expiration.ms" in changed and manager is not None:
-            expiration = self.config["producer.id.expiration.ms"]
+        expiration = self.config["producer.id.expiration.ms"]
+        if manager is not None and manager.producer_id_expiration_ms != expiration:
             manager.producer_id_expiration_ms = expiration  # logs created from now on
             for log_ in manager.logs().values():
                 log_.producer_id_expiration_ms = expiration

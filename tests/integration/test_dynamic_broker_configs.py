@@ -166,3 +166,23 @@ def test_message_max_bytes_default_applies_at_once_and_survives_a_restart(broker
     assert produce(topic) == KafkaError.MSG_SIZE_TOO_LARGE
     _ok(_alter(broker, "", ("message.max.bytes", None, DELETE)))
     assert produce(topic) is None
+
+
+def test_min_insync_replicas_default_applies_to_acks_all(broker):
+    topic = f"dyn-isr-{uuid.uuid4().hex[:8]}"
+    admin = _admin(broker)
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=TIMEOUT_S)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "retries": 0})
+
+    def produce() -> int | None:
+        outcome: list[KafkaError | None] = []
+        producer.produce(topic, b"v", on_delivery=lambda err, _msg: outcome.append(err))
+        producer.flush(TIMEOUT_S)
+        return None if outcome[0] is None else outcome[0].code()
+
+    assert produce() is None
+    # One replica cannot satisfy min.insync.replicas=2 for acks=all writes.
+    _ok(_alter(broker, "0", ("min.insync.replicas", "2", SET)))
+    assert produce() == KafkaError.NOT_ENOUGH_REPLICAS
+    _ok(_alter(broker, "0", ("min.insync.replicas", None, DELETE)))
+    assert produce() is None

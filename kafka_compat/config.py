@@ -426,23 +426,6 @@ class BrokerConfig:
             self.explicit[name] = value
         self._resolve()
 
-    def set_dynamic(self, default: Mapping[str, str], broker: Mapping[str, str]) -> set[str]:
-        """Take new dynamic values (already validated); the keys whose value changed."""
-        before = dict(self.values)
-        self.dynamic_default, self.dynamic_broker = dict(default), dict(broker)
-        self._resolve()
-        return {name for name, value in self.values.items() if before.get(name) != value}
-
-    def _resolve(self) -> None:
-        """values from the precedence Kafka gives: dynamic per-broker, dynamic cluster
-        default, static, default."""
-        props = {**self.explicit, **self.dynamic_default, **self.dynamic_broker}
-        values = {}
-        for name, key in BROKER_KEYS.items():
-            raw = props.get(name, key.default)
-            values[name] = None if raw is None else _parse(key.name, key.parse, raw)
-        self.values = values
-
         host, port = parse_listener(self.values["listeners"], "listeners")
         self.host, self.port = host, port
         advertised = self.values["advertised.listeners"]
@@ -456,6 +439,24 @@ class BrokerConfig:
         self.broker_id: int = self.values["broker.id"]
         log_dirs = _parse_list(self.values["log.dirs"] or "")
         self.log_dir = Path(log_dirs[0] if log_dirs else self.values["log.dir"])
+
+    def set_dynamic(self, default: Mapping[str, str], broker: Mapping[str, str]) -> set[str]:
+        """Take new dynamic values (validated: never a static key); the keys whose
+        value changed."""
+        before = dict(self.values)
+        self.dynamic_default, self.dynamic_broker = dict(default), dict(broker)
+        self._resolve()
+        return {name for name, value in self.values.items() if before.get(name) != value}
+
+    def _resolve(self) -> None:
+        """values in Kafka's precedence: dynamic per-broker, dynamic cluster default,
+        static, default; and the values derived from them."""
+        props = {**self.explicit, **self.dynamic_default, **self.dynamic_broker}
+        values = {}
+        for name, key in BROKER_KEYS.items():
+            raw = props.get(name, key.default)
+            values[name] = None if raw is None else _parse(key.name, key.parse, raw)
+        self.values = values
         # Kafka derives the topic defaults below from the finest-grained key given.
         self.retention_ms = _first_set(
             self.values["log.retention.ms"],

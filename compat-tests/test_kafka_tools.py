@@ -14,7 +14,9 @@ brokers run against a 3-broker ZooKeeper cluster (tests/cluster's fixtures).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -66,10 +68,18 @@ def kafka(classpath: str) -> Callable[..., str]:
     """kafka(tool, *args, stdin=None, ok=True) -> the tool's stdout; asserts its exit
     status is 0 (ok=True) or not 0 (ok=False)."""
 
+    # JVM start-up dominates: the first run records the classes it loaded in a CDS
+    # archive (per classpath and JDK), the later ones map it (about half the start-up).
+    key = hashlib.sha1(f"{os.path.realpath(JAVA)}:{classpath}".encode()).hexdigest()[:12]
+    archive = CLASSPATH_FILE.parent / f"tools-{key}.jsa"
+
     def run(tool: str, *args: str, stdin: str | None = None, ok: bool = True) -> str:
+        share = "SharedArchiveFile" if archive.is_file() else "ArchiveClassesAtExit"
         cmd = [
             JAVA,
-            "-Xshare:auto",
+            f"-XX:{share}={archive}",
+            "-Xlog:disable",  # the JVM's own warnings (CDS) go to stderr, not stdout
+            "-Xlog:all=warning:stderr",
             "-XX:TieredStopAtLevel=1",  # short-lived JVMs start faster without C2
             f"-Dlog4j.configuration=file:{TOOLS_DIR / 'log4j.properties'}",
             "-cp",

@@ -20,6 +20,7 @@ import trio
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import MetadataStore, TopicMetadata
 from kafka_compat.config import BrokerConfig
+from kafka_compat.dynamic_config import DEFAULT_ENTITY, LOG_KEYS, usable
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.topics import OFFSETS_TOPIC
 
@@ -82,6 +83,41 @@ class AdminManager:
         await self.store.set_topic_configs(name, configs)
         self.replica_manager.apply_topic_configs({name})
         log.info("Topic %s configs now %s", name, configs)
+
+    # ---- dynamic broker configs (dynamic_config.py) ----
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replace the dynamic configs of `entity` ("<default>" or this broker's id,
+        validated); this broker applies them now, the others on ZooKeeper's notice."""
+        await self.store.set_broker_configs(entity, configs)
+        log.info("Dynamic broker configs of %s now %s", entity, configs)
+        self.apply_broker_configs()
+
+    def load_broker_configs(self) -> set[str]:
+        """Take the store's dynamic configs (cluster default, then this broker's) into
+        the config; the keys whose value changed."""
+        stored = self.store.broker_configs
+        return self.config.set_dynamic(
+            usable(stored.get(DEFAULT_ENTITY, {}), per_broker=False),
+            usable(stored.get(str(self.node_id), {}), per_broker=True),
+        )
+
+    def apply_broker_configs(self, _entities: object = None) -> None:
+        """load_broker_configs, then give what changed to what uses it: at start-up
+        (before the logs open), after an alter, on ZooKeeper's change notifications."""
+        changed = self.load_broker_configs()
+        if changed:
+            log.info("Dynamic broker configs changed: %s", ", ".join(sorted(changed)))
+        if changed & LOG_KEYS and self.replica_manager.store is not None:
+            # The topic defaults: every log without an override of its own. (Logs
+            # opened later take the config's values then.)
+            self.replica_manager.apply_topic_configs(list(self.store.topics))
+        manager = self.replica_manager.log_manager
+        expiration = self.config["producer.id.expiration.ms"]
+        if manager is not None and manager.producer_id_expiration_ms != expiration:
+            manager.producer_id_expiration_ms = expiration  # logs created from now on
+            for log_ in manager.logs().values():
+                log_.producer_id_expiration_ms = expiration
 
 
 class ZkAdminManager(AdminManager):

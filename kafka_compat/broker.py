@@ -150,6 +150,7 @@ class Broker:
         """Single node: open the data dir: identity, metadata, every partition's log."""
         self.load_identity()
         self._use_store(LocalStore(self.log_dir, self.log_manager.meta_properties["cluster.id"]))
+        self.admin.apply_broker_configs()  # dynamic broker configs kept in the store
         self.replica_manager.startup(self.log_manager, self.store)
         for topic in self.store.topics.values():
             self.replica_manager.open_partitions(topic, is_new=False)
@@ -199,6 +200,7 @@ class Broker:
             store = cluster_store(self.config)
             await zookeeper_session.start(store.run)
             self._use_store(store)
+            store.on_broker_configs_change(self.admin.apply_broker_configs)
 
             async def tell_controller() -> None:
                 # A log dir failed: the controller elects other leaders for its
@@ -210,6 +212,7 @@ class Broker:
 
             self.replica_manager.on_log_dir_failure = tell_controller
             await trio.to_thread.run_sync(self.load_identity, store.cluster_id)
+            self.admin.apply_broker_configs()  # /config/brokers/<id> and <default>
             await trio.to_thread.run_sync(self.replica_manager.startup, self.log_manager, store)
             self.replica_manager.remove_stray_logs()
             try:

@@ -99,6 +99,17 @@ def _message_format_version(value: str) -> str:
     return value.strip()
 
 
+def _throttled_replicas(value: str) -> str:
+    """Kafka's ThrottledReplicaListValidator: `*`, or partition:broker pairs."""
+    items = _parse_list(value)
+    if items == ["*"] or all(
+        len(pair := item.split(":")) == 2 and all(p.strip().isdigit() for p in pair)
+        for item in items
+    ):
+        return value
+    raise ValueError("must be the literal '*' or a list of replicas in the form partition:broker")
+
+
 _COMPRESSION = _one_of("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")
 
 
@@ -211,6 +222,46 @@ BROKER_KEYS: dict[str, Key] = {
     ]
 }
 
+# Dynamic broker configs (kafka-configs --entity-type brokers, AlterConfigs) that
+# Kafka's tools and clients set and that change nothing here: thread counts, connection
+# limits, cleaner buffers, SASL/Kerberos logins, replication throttles. Accepted,
+# stored and shown (dynamic_config.py).
+BROKER_KEYS.update(
+    {
+        k.name: k
+        for k in [
+            Key("num.io.threads", _at_least(1), "8"),
+            Key("num.network.threads", _at_least(1), "3"),
+            Key("num.replica.fetchers", _at_least(1), "1"),
+            Key("num.recovery.threads.per.data.dir", _at_least(1), "1"),
+            Key("background.threads", _at_least(1), "10"),
+            Key("log.cleaner.threads", _non_negative(int), "1"),
+            Key("log.cleaner.dedupe.buffer.size", int, "134217728"),
+            Key("log.cleaner.io.buffer.size", _non_negative(int), "524288"),
+            Key("log.cleaner.io.buffer.load.factor", float, "0.9"),
+            Key("log.cleaner.io.max.bytes.per.second", float, "1.7976931348623157E308"),
+            Key("max.connections", _non_negative(int), "2147483647"),
+            Key("max.connections.per.ip", _non_negative(int), "2147483647"),
+            Key("max.connection.creation.rate", _non_negative(int), "2147483647"),
+            Key("leader.replication.throttled.rate", _non_negative(int), str(LONG_MAX)),
+            Key("follower.replication.throttled.rate", _non_negative(int), str(LONG_MAX)),
+            Key(
+                "replica.alter.log.dirs.io.max.bytes.per.second", _non_negative(int), str(LONG_MAX)
+            ),
+            Key("sasl.kerberos.service.name", str, None),
+            Key("sasl.kerberos.kinit.cmd", str, "/usr/bin/kinit"),
+            Key("sasl.kerberos.ticket.renew.window.factor", float, "0.8"),
+            Key("sasl.kerberos.ticket.renew.jitter", float, "0.05"),
+            Key("sasl.kerberos.min.time.before.relogin", int, "60000"),
+            Key("sasl.kerberos.principal.to.local.rules", str, "DEFAULT"),
+            Key("sasl.login.refresh.window.factor", float, "0.8"),
+            Key("sasl.login.refresh.window.jitter", float, "0.05"),
+            Key("sasl.login.refresh.min.period.seconds", int, "60"),
+            Key("sasl.login.refresh.buffer.seconds", int, "300"),
+        ]
+    }
+)
+
 
 @dataclass(frozen=True)
 class TopicKey:
@@ -298,12 +349,32 @@ TOPIC_KEYS: dict[str, TopicKey] = {
             "unclean.leader.election.enable",
             "false",
         ),
+        # Reassignment throttles (kafka-reassign-partitions --throttle): accepted and
+        # shown, no effect (replication is not throttled). No broker synonym.
+        TopicKey(
+            "leader.replication.throttled.replicas",
+            _throttled_replicas,
+            "leader.replication.throttled.replicas",
+            "",
+        ),
+        TopicKey(
+            "follower.replication.throttled.replicas",
+            _throttled_replicas,
+            "follower.replication.throttled.replicas",
+            "",
+        ),
     ]
 }
 
 
 # Keys whose values are comma-separated lists (IncrementalAlterConfigs APPEND/SUBTRACT).
-LIST_TOPIC_KEYS = frozenset({"cleanup.policy"})
+LIST_TOPIC_KEYS = frozenset(
+    {
+        "cleanup.policy",
+        "leader.replication.throttled.replicas",
+        "follower.replication.throttled.replicas",
+    }
+)
 
 
 def parse_properties(text: str) -> dict[str, str]:
@@ -400,16 +471,17 @@ class BrokerConfig:
     def __init__(self, props: Mapping[str, str] | None = None):
         props = dict(props or {})
         _refuse_unserved_security(props)
-        self.explicit: dict[str, str] = {}
+        self.explicit: dict[str, str] = {}  # server.properties and flags (static)
+        # Dynamic broker configs (dynamic_config.py): this broker's, the cluster default.
+        self.dynamic_broker: dict[str, str] = {}
+        self.dynamic_default: dict[str, str] = {}
         self.values: dict[str, Any] = {}
         for name, value in props.items():
             if name not in BROKER_KEYS and name not in TOPIC_KEYS:
                 log.warning("The configuration '%s' was supplied but isn't a known config.", name)
                 continue
             self.explicit[name] = value
-        for name, key in BROKER_KEYS.items():
-            raw = props.get(name, key.default)
-            self.values[name] = None if raw is None else _parse(key.name, key.parse, raw)
+        self._resolve()
 
         host, port = parse_listener(self.values["listeners"], "listeners")
         self.host, self.port = host, port
@@ -426,6 +498,24 @@ class BrokerConfig:
         # JBOD: every directory of log.dirs; the first also keeps a single node's metadata.
         self.log_dirs = [Path(d) for d in log_dirs] if log_dirs else [Path(self.values["log.dir"])]
         self.log_dir = self.log_dirs[0]
+
+    def set_dynamic(self, default: Mapping[str, str], broker: Mapping[str, str]) -> set[str]:
+        """Take new dynamic values (validated: never a static key); the keys whose
+        value changed."""
+        before = dict(self.values)
+        self.dynamic_default, self.dynamic_broker = dict(default), dict(broker)
+        self._resolve()
+        return {name for name, value in self.values.items() if before.get(name) != value}
+
+    def _resolve(self) -> None:
+        """values in Kafka's precedence: dynamic per-broker, dynamic cluster default,
+        static, default; and the values derived from them."""
+        props = {**self.explicit, **self.dynamic_default, **self.dynamic_broker}
+        values = {}
+        for name, key in BROKER_KEYS.items():
+            raw = props.get(name, key.default)
+            values[name] = None if raw is None else _parse(key.name, key.parse, raw)
+        self.values = values
         # Kafka derives the topic defaults below from the finest-grained key given.
         self.retention_ms = _first_set(
             self.values["log.retention.ms"],

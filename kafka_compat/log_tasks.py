@@ -124,8 +124,8 @@ async def _producer_expiration(replicas: ReplicaManager) -> None:
 
 async def _cleaner(replicas: ReplicaManager) -> None:
     manager = replicas.log_manager
-    backoff = replicas.config["log.cleaner.backoff.ms"] / 1000
     while True:
+        backoff = replicas.config["log.cleaner.backoff.ms"] / 1000  # a dynamic config
         task = manager.grab_filthiest_log(replicas.time_ms())
         if task is None:
             await trio.sleep(backoff)

@@ -33,6 +33,8 @@ class MetadataStore:
 
     cluster_id: str
     topics: dict[str, TopicMetadata]
+    # Dynamic broker configs by entity: "<default>" (the cluster's) or a broker id.
+    broker_configs: dict[str, dict[str, str]]
 
     async def create_topic(
         self, name: str, partitions: int, configs: dict[str, str]
@@ -46,6 +48,11 @@ class MetadataStore:
         raise NotImplementedError
 
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replace the dynamic broker configs of `entity` ("<default>" or a broker id);
+        in a cluster every broker hears of it (config change notification)."""
         raise NotImplementedError
 
     async def allocate_producer_ids(self, broker_id: int, count: int) -> int:
@@ -121,9 +128,11 @@ class LocalStore(MetadataStore):
         self.topics = {}
         # OffsetCommit v0's offsets: {group: {"topic/partition": offset}}.
         self.consumer_offsets: dict[str, dict[str, int]] = {}
+        self.broker_configs = {}
         if self.path.exists():
             saved = json.loads(self.path.read_text())
             self.consumer_offsets = saved.get("consumer_offsets", {})
+            self.broker_configs = saved.get("broker_configs", {})
             for t in saved["topics"]:
                 self.topics[t["name"]] = TopicMetadata(
                     t["name"], bytes.fromhex(t["topic_id"]), t["partitions"], t["configs"]
@@ -142,6 +151,7 @@ class LocalStore(MetadataStore):
                 for t in self.topics.values()
             ],
             "consumer_offsets": self.consumer_offsets,
+            "broker_configs": self.broker_configs,
         }
         write_atomically(self.path, json.dumps(data, indent=1).encode())
 
@@ -163,6 +173,13 @@ class LocalStore(MetadataStore):
 
     async def set_topic_configs(self, name: str, configs: dict[str, str]) -> None:
         self.topics[name].configs = dict(configs)
+        self._save()
+
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        if configs:
+            self.broker_configs[entity] = dict(configs)
+        else:
+            self.broker_configs.pop(entity, None)
         self._save()
 
     async def set_consumer_offset(

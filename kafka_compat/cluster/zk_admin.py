@@ -31,6 +31,7 @@ from kafka_compat.cluster.store import (
 )
 from kafka_compat.cluster.zk_cache import ZooKeeperCache
 from kafka_compat.cluster.zk_data import (
+    CONFIG_BROKERS_PATH,
     CONFIG_CHANGE_EXPIRY_S,
     CONFIG_CHANGE_PREFIX,
     CONFIG_CHANGES_PATH,
@@ -174,10 +175,25 @@ class AdminZkClient(ZooKeeperCache):
         await self._in_thread(self._write_configs, name, dict(configs), True)
         self.topics[name].configs = dict(configs)
 
+    async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
+        """Replace the dynamic configs of `entity` (Kafka's AdminZkClient
+        changeBrokerConfig) and post a config change notification."""
+        await self._in_thread(self._write_configs, entity, dict(configs), True, "brokers")
+        if configs:
+            self.broker_configs[entity] = dict(configs)
+        else:
+            self.broker_configs.pop(entity, None)
+
     def _write_configs(
-        self, deadline: float, name: str, configs: dict[str, str], notify: bool
+        self,
+        deadline: float,
+        name: str,
+        configs: dict[str, str],
+        notify: bool,
+        entity_type: str = "topics",
     ) -> None:
-        path = f"{CONFIG_TOPICS_PATH}/{name}"
+        root = CONFIG_BROKERS_PATH if entity_type == "brokers" else CONFIG_TOPICS_PATH
+        path = f"{root}/{name}"
         data = _json({"version": 1, "config": configs})
         try:
             self._op(deadline, lambda c: c.set_async(path, data))
@@ -187,7 +203,7 @@ class AdminZkClient(ZooKeeperCache):
             except NodeExistsError:
                 self._op(deadline, lambda c: c.set_async(path, data))
         if notify:
-            note = _json({"version": 2, "entity_path": f"topics/{name}"})
+            note = _json({"version": 2, "entity_path": f"{entity_type}/{name}"})
             prefix = f"{CONFIG_CHANGES_PATH}/{CONFIG_CHANGE_PREFIX}"
             self._op(deadline, lambda c: c.create_async(prefix, note, sequence=True))
             self._purge_config_changes(deadline)

@@ -30,6 +30,7 @@ from kafka_compat.cluster.store import NoSuchTopic, StoreError, TopicMetadata
 from kafka_compat.cluster.zk_client import Watch, ZooKeeperClient
 from kafka_compat.cluster.zk_data import (
     BROKER_IDS_PATH,
+    CONFIG_BROKERS_PATH,
     CONFIG_CHANGES_PATH,
     CONFIG_TOPICS_PATH,
     BrokerRegistration,
@@ -58,6 +59,8 @@ class ZooKeeperCache(ZooKeeperClient):
         self.topics_being_deleted: set[str] = set()
         self.brokers: dict[int, BrokerRegistration] = {}
         self.controller_id = -1
+        # Dynamic broker configs (/config/brokers/<entity>): "<default>" or an id.
+        self.broker_configs: dict[str, dict[str, str]] = {}
 
         # The store's run() sets these: its nursery, and the queue of cache updates.
         self._nursery: trio.Nursery | None = None
@@ -72,6 +75,7 @@ class ZooKeeperCache(ZooKeeperClient):
                 "controller": [],
                 "deletions": [],
                 "log_dir_events": [],
+                "broker_configs": [],
             }
         )
 
@@ -112,6 +116,11 @@ class ZooKeeperCache(ZooKeeperClient):
         log dir failed); the controller reads them with `read_log_dir_events`."""
         self._listeners["log_dir_events"].append(callback)
 
+    def on_broker_configs_change(self, callback: Callable[[set[str]], None]) -> None:
+        """callback(entities) when dynamic broker configs change ("<default>" or ids;
+        read them in `broker_configs`)."""
+        self._listeners["broker_configs"].append(callback)
+
     # ---- keeping the caches current ----
 
     async def _apply_updates(self, receive: trio.MemoryReceiveChannel) -> None:
@@ -129,6 +138,7 @@ class ZooKeeperCache(ZooKeeperClient):
 
     async def _apply(self, kind: str, *args: Any) -> None:
         if kind == "loaded":
+            await self._load_broker_configs()
             args[0].set()
         elif kind == "brokers":
             await self._refresh_brokers(args[0])
@@ -295,7 +305,7 @@ class ZooKeeperCache(ZooKeeperClient):
             return
         self._last_config_change = _sequence(fresh[-1])
         notes = await self._in_thread(self._get_many, [f"{CONFIG_CHANGES_PATH}/{c}" for c in fresh])
-        topics = set()
+        topics, brokers = set(), set()
         for found in notes.values():
             if found is None:
                 continue
@@ -303,6 +313,10 @@ class ZooKeeperCache(ZooKeeperClient):
             kind, _, name = entity.partition("/")
             if kind == "topics" and name in self.topics:
                 topics.add(name)
+            elif kind == "brokers" and name:
+                brokers.add(name)
+        if brokers:
+            await self._load_broker_configs(brokers)
         if not topics:
             return
         paths = {name: f"{CONFIG_TOPICS_PATH}/{name}" for name in topics}
@@ -312,6 +326,20 @@ class ZooKeeperCache(ZooKeeperClient):
             if topic is not None:
                 topic.configs = _configs(read[path]) or {}
         self._notify("topics", topics)
+
+    async def _load_broker_configs(self, entities: set[str] | None = None) -> None:
+        """Read /config/brokers/<entity> (every entity when None) into broker_configs."""
+        if entities is None:
+            entities = set(await self._in_thread(self._children, CONFIG_BROKERS_PATH))
+        paths = {e: f"{CONFIG_BROKERS_PATH}/{e}" for e in entities}
+        read = await self._in_thread(self._get_many, list(paths.values()))
+        for entity, path in paths.items():
+            configs = _configs(read[path])
+            if configs:
+                self.broker_configs[entity] = configs
+            else:
+                self.broker_configs.pop(entity, None)
+        self._notify("broker_configs", set(entities))
 
     async def _ensure_cached(self, name: str) -> None:
         """Have the topic in the caches (another broker may have just created it, and

@@ -13,6 +13,8 @@
                                           {"controller_epoch":1,"leader":1,"version":1,
                                            "leader_epoch":0,"isr":[1,2,3]}
     /config/topics/<t>                    {"version":1,"config":{"retention.ms":"1000"}}
+    /config/brokers/<id>, /config/brokers/<default>
+                                          {"version":1,"config":{"log.retention.ms":"1000"}}
     /config/changes/config_change_<seq>   {"version":2,"entity_path":"topics/<t>"}
     /admin/delete_topics/<t>              (empty: the topic is marked for deletion)
     /log_dir_event_notification/log_dir_event_<seq>
@@ -57,6 +59,7 @@ PRODUCER_ID_BLOCK_PATH = "/latest_producer_id_block"
 BROKER_IDS_PATH = "/brokers/ids"
 TOPICS_PATH = "/brokers/topics"
 CONFIG_TOPICS_PATH = "/config/topics"
+CONFIG_BROKERS_PATH = "/config/brokers"  # dynamic broker configs, by id or <default>
 CONFIG_CHANGES_PATH = "/config/changes"
 CONFIG_CHANGE_PREFIX = "config_change_"
 DELETE_TOPICS_PATH = "/admin/delete_topics"

@@ -1,0 +1,130 @@
+"""Dynamic broker configs (Kafka's DynamicBrokerConfig): which broker keys may change
+at run time, how a change is validated, and the synonyms DescribeConfigs reports.
+
+Two levels, stored with the cluster's metadata (the local store's file on one node,
+/config/brokers/<id> and /config/brokers/<default> in ZooKeeper): this broker's
+(resource name "<id>") over the cluster default (resource name ""), both over
+server.properties (static) and Kafka's defaults. `BrokerConfig.set_dynamic` takes
+them; the admin manager applies what changed (admin_manager.py).
+
+Dynamic here: the broker synonyms of topic configs (log.retention.ms,
+log.segment.bytes, message.max.bytes, min.insync.replicas ...: they are the defaults
+of every topic without an override, and apply to the logs at once),
+log.cleaner.backoff.ms and producer.id.expiration.ms, as in Kafka; and keys Kafka
+lets you change that have no effect here (thread counts, connection limits, cleaner
+buffers, SASL/Kerberos, replication throttles), accepted and shown. Every other key
+is read-only: changing it is refused with INVALID_REQUEST naming it, as Kafka refuses
+its static keys. Kafka also accepts names it does not know (custom configs); we refuse
+them the same way, since nothing would read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from kafka_compat.config import BROKER_KEYS, TOPIC_KEYS
+
+DEFAULT_ENTITY = "<default>"  # Kafka's ZooKeeperInternals.DEFAULT_STRING
+
+# Kafka's DynamicLogConfig: the first broker synonym of each topic config, except the
+# deprecated message format version.
+LOG_KEYS = frozenset(
+    key.synonym
+    for key in TOPIC_KEYS.values()
+    if key.name != "message.format.version" and key.synonym in BROKER_KEYS
+)
+APPLIED_KEYS = LOG_KEYS | {"log.cleaner.backoff.ms", "producer.id.expiration.ms"}
+# Kafka's per-listener (SASL) configs: per broker only, never a cluster default.
+PER_BROKER_KEYS = frozenset(
+    {
+        "sasl.kerberos.service.name",
+        "sasl.kerberos.kinit.cmd",
+        "sasl.kerberos.ticket.renew.window.factor",
+        "sasl.kerberos.ticket.renew.jitter",
+        "sasl.kerberos.min.time.before.relogin",
+        "sasl.kerberos.principal.to.local.rules",
+        "sasl.login.refresh.window.factor",
+        "sasl.login.refresh.window.jitter",
+        "sasl.login.refresh.min.period.seconds",
+        "sasl.login.refresh.buffer.seconds",
+    }
+)
+NO_EFFECT_KEYS = PER_BROKER_KEYS | {
+    "num.io.threads",
+    "num.network.threads",
+    "num.replica.fetchers",
+    "num.recovery.threads.per.data.dir",
+    "background.threads",
+    "log.cleaner.threads",
+    "log.cleaner.dedupe.buffer.size",
+    "log.cleaner.io.buffer.size",
+    "log.cleaner.io.buffer.load.factor",
+    "log.cleaner.io.max.bytes.per.second",
+    "max.connections",
+    "max.connections.per.ip",
+    "max.connection.creation.rate",
+    "leader.replication.throttled.rate",
+    "follower.replication.throttled.rate",
+    "replica.alter.log.dirs.io.max.bytes.per.second",
+}
+DYNAMIC_KEYS = APPLIED_KEYS | NO_EFFECT_KEYS
+# Keys whose values are comma-separated lists (IncrementalAlterConfigs APPEND/SUBTRACT).
+LIST_BROKER_KEYS = frozenset({"log.cleanup.policy", "sasl.kerberos.principal.to.local.rules"})
+
+
+class DynamicConfigError(ValueError):
+    """A dynamic broker config change that cannot be made (Kafka: INVALID_REQUEST)."""
+
+
+def _names(names: Iterable[str]) -> str:
+    """Kafka's message form: Scala's Set(a, b)."""
+    return f"Set({', '.join(sorted(names))})"
+
+
+def validate_dynamic(configs: Mapping[str, str | None], per_broker: bool) -> dict[str, str]:
+    """Check a whole set of dynamic configs for one level, in Kafka's order: read-only
+    keys, values, per-broker keys at the cluster level. Raises DynamicConfigError."""
+    static = [name for name in configs if name not in DYNAMIC_KEYS]
+    if static:
+        raise DynamicConfigError(f"Cannot update these configs dynamically: {_names(static)}")
+    checked = {}
+    for name, value in configs.items():
+        if value is None:
+            raise DynamicConfigError(f"Null value not supported for : {name}")
+        try:
+            BROKER_KEYS[name].parse(value)
+        except (ValueError, TypeError) as exc:
+            raise DynamicConfigError(
+                f"Invalid value {value} for configuration {name}: {exc}"
+            ) from None
+        checked[name] = value
+    if not per_broker and (only_per_broker := PER_BROKER_KEYS.intersection(configs)):
+        raise DynamicConfigError(
+            "Cannot update these configs at default cluster level, broker id must be "
+            f"specified: {_names(only_per_broker)}"
+        )
+    return checked
+
+
+def usable(configs: Mapping[str, str], per_broker: bool) -> dict[str, str]:
+    """What a broker takes of stored dynamic configs: Kafka ignores (and logs) the
+    entries that would not validate, e.g. written to ZooKeeper by hand."""
+    kept = {}
+    for name, value in configs.items():
+        try:
+            kept.update(validate_dynamic({name: value}, per_broker))
+        except DynamicConfigError:
+            continue
+    return kept
+
+
+def broker_synonym_names(name: str) -> list[str]:
+    """Kafka's brokerConfigSynonyms: the keys that set the same value, finest first."""
+    for group in (
+        ["log.roll.ms", "log.roll.hours"],
+        ["log.roll.jitter.ms", "log.roll.jitter.hours"],
+        ["log.retention.ms", "log.retention.minutes", "log.retention.hours"],
+    ):
+        if name in group:
+            return group
+    return [name]

@@ -112,12 +112,9 @@ class AdminManager:
             # The topic defaults: every log without an override of its own. (Logs
             # opened later take the config's values then.)
             self.replica_manager.apply_topic_configs(list(self.store.topics))
-        manager = self.replica_manager.log_manager
-        expiration = self.config["producer.id.expiration.ms"]
-        if manager is not None and manager.producer_id_expiration_ms != expiration:
-            manager.producer_id_expiration_ms = expiration  # logs created from now on
-            for log_ in manager.logs().values():
-                log_.producer_id_expiration_ms = expiration
+        log_dirs = self.replica_manager.log_manager
+        if log_dirs is not None and "producer.id.expiration.ms" in changed:
+            log_dirs.set_producer_id_expiration_ms(self.config["producer.id.expiration.ms"])
 
 
 class ZkAdminManager(AdminManager):

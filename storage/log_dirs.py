@@ -374,6 +374,15 @@ class LogDirs:
         for manager in self.managers.values():
             manager.delete_log(topic, partition)
 
+    def set_producer_id_expiration_ms(self, expiration_ms: int) -> None:
+        """A dynamic `producer.id.expiration.ms`: every log, and the logs made later."""
+        for manager in self.managers.values():
+            manager.producer_id_expiration_ms = expiration_ms
+            for log_ in manager.logs().values():
+                log_.producer_id_expiration_ms = expiration_ms
+        for log_ in self.future_logs.values():
+            log_.producer_id_expiration_ms = expiration_ms
+
     def logs(self) -> dict[Key, Log]:
         merged: dict[Key, Log] = {}
         for manager in self.live_managers():

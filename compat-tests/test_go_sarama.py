@@ -1,0 +1,191 @@
+"""Sarama, the Go client, against a running kafka-compat broker: the newest
+github.com/IBM/sarama (v1.61.1, which caps its request versions to the broker's
+ApiVersions) and github.com/Shopify/sarama v1.38.1 (which does not negotiate: it sends
+what its configured `Version` implies, e.g. Produce v0 / Fetch v0 / OffsetCommit v1 at
+0.8.2, DescribeConfigs v0 at 0.11).
+
+compat-tests/go/cmd/sarama runs the scenarios and prints one JSON line each; every
+(Sarama release, Version) pair runs as its own process, all at once, against the
+module's broker. Sarama itself refuses consumer groups below Version 0.10.2 and admin
+requests below 0.10.1 (ErrUnsupportedVersion before sending), so those pairs do not
+run them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from typing import Any
+
+import pytest
+
+# (binary, Sarama release, Config.Version)
+RUNS = [
+    ("sarama", "1.61.1", "0.8.2.0"),
+    ("sarama", "1.61.1", "0.10.2.0"),
+    ("sarama", "1.61.1", "2.1.0"),
+    ("sarama", "1.61.1", "3.6.0"),
+    ("sarama-shopify", "1.38.1", "0.8.2.0"),
+    ("sarama-shopify", "1.38.1", "0.10.2.0"),
+    ("sarama-shopify", "1.38.1", "2.1.0"),
+    ("sarama-shopify", "1.38.1", "3.3.1"),  # the newest Version v1.38.1 knows
+]
+RUN_IDS = [f"{release}-v{version}" for _, release, version in RUNS]
+
+
+def at_least(version: str, minimum: tuple[int, ...]) -> bool:
+    return tuple(int(part) for part in version.split(".")) >= minimum
+
+
+def scenarios_for(version: str) -> list[str]:
+    names = ["produce_consume", "offset_manager"]
+    if at_least(version, (0, 10, 2)):
+        names += ["consumer_group", "admin"]
+    return names
+
+
+@pytest.fixture(scope="module")
+def sarama_results(go_program, served_broker, create_topic) -> dict[str, dict[str, Any]]:
+    """run id -> {scenario: JSON line}; every run's process started at once."""
+    procs = {}
+    for (binary, _, version), run_id in zip(RUNS, RUN_IDS, strict=True):
+        prefix = f"sarama-{run_id}-{uuid.uuid4().hex[:6]}".replace(".", "_")
+        create_topic(f"{prefix}-produce", partitions=2)
+        create_topic(f"{prefix}-group", partitions=2)
+        create_topic(f"{prefix}-offsets")
+        args = ["-bootstrap", served_broker.bootstrap, "-version", version, "-prefix", prefix]
+        procs[run_id] = (
+            prefix,
+            subprocess.Popen(
+                [str(go_program(binary)), *args, *scenarios_for(version)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
+    results: dict[str, dict[str, Any]] = {}
+    for run_id, (prefix, proc) in procs.items():
+        stdout, stderr = proc.communicate(timeout=300)  # failure guard, not a timing
+        assert proc.returncode == 0, f"{run_id}: sarama program failed:\n{stdout}\n{stderr}"
+        lines = {}
+        for line in stdout.splitlines():
+            entry = json.loads(line)
+            entry["stderr"], entry["prefix"] = stderr, prefix
+            lines[entry["scenario"]] = entry
+        results[run_id] = lines
+    return results
+
+
+def result(results: dict[str, dict[str, Any]], run_id: str, scenario: str) -> dict[str, Any]:
+    entry = results[run_id][scenario]
+    if not entry["ok"]:
+        pytest.fail(
+            f"{run_id} {scenario} failed in the client: {entry['error']}\n"
+            f"partial result: {entry.get('result')}\n--- client log ---\n{entry['stderr'][-4000:]}"
+        )
+    return entry["result"]
+
+
+@pytest.mark.parametrize("run", RUNS, ids=RUN_IDS)
+def test_produce_and_partition_consumer(sarama_results, run):
+    _, release, version = run
+    got = result(sarama_results, f"{release}-v{version}", "produce_consume")
+    # SyncProducer: 10 records over 2 partitions, the offsets the broker gave back.
+    assert got["sent"] == [{"partition": i % 2, "offset": i // 2} for i in range(10)]
+    # Then a gzip-compressed batch of 3 on partition 0.
+    assert got["gzip_offsets"] == [5, 6, 7]
+    p0 = got["partition0"]
+    assert [m["offset"] for m in p0] == list(range(8))
+    assert [m["value"] for m in p0] == ["v0", "v2", "v4", "v6", "v8", "z0", "z1", "z2"]
+    assert [m["key"] for m in p0] == ["k0", "k2", "k4", "k6", "k8", "", "", ""]
+    base = 1_700_000_000_000
+    if at_least(version, (0, 10)):  # message format v1+: CreateTime timestamps
+        expected = [base + i * 1000 for i in (0, 2, 4, 6, 8, 20, 21, 22)]
+    else:  # Produce v0 / Fetch v0: magic 0 messages carry no timestamp
+        expected = [0] * 8
+    assert [m["timestamp"] for m in p0] == expected
+    if at_least(version, (0, 11)):  # record headers need format v2
+        assert [m.get("headers") for m in p0[:5]] == [{"h": str(i)} for i in (0, 2, 4, 6, 8)]
+    else:
+        assert all("headers" not in m for m in p0)
+    # A partition consumer started at offset 2 of partition 1.
+    p1 = got["partition1_from_2"]
+    assert [(m["offset"], m["key"], m["value"]) for m in p1] == [
+        (2, "k5", "v5"),
+        (3, "k7", "v7"),
+        (4, "k9", "v9"),
+    ]
+    assert (got["hwm0"], got["newest0"], got["oldest0"]) == (8, 8, 0)
+
+
+@pytest.mark.parametrize("run", RUNS, ids=RUN_IDS)
+def test_offset_manager_commit_and_fetch(sarama_results, run):
+    _, release, version = run
+    got = result(sarama_results, f"{release}-v{version}", "offset_manager")
+    # Nothing committed yet: the manager falls back to Consumer.Offsets.Initial (oldest).
+    assert (got["initial"], got["initial_metadata"]) == (-2, "")
+    # MarkOffset(7, "meta-7") + Commit, read back by a new manager (OffsetFetch).
+    assert (got["next"], got["metadata"]) == (7, "meta-7")
+
+
+GROUP_RUNS = [run for run in RUNS if at_least(run[2], (0, 10, 2))]
+GROUP_IDS = [f"{release}-v{version}" for _, release, version in GROUP_RUNS]
+
+
+@pytest.mark.parametrize("run", GROUP_RUNS, ids=GROUP_IDS)
+def test_consumer_group_commits_and_resumes(sarama_results, run):
+    _, release, version = run
+    got = result(sarama_results, f"{release}-v{version}", "consumer_group")
+    assert got["first"] == ["a0", "a1", "a2", "a3", "a4", "b0", "b1", "b2", "b3", "b4"]
+    assert got["claims"] == [0, 1]
+    assert got["member_id_set"] and got["generation"] >= 1
+    # While the member consumed: DescribeGroups and ListGroups.
+    assert got["described"] == {
+        "state": "Stable",
+        "protocol_type": "consumer",
+        "protocol": "range",
+        "members": 1,
+    }
+    assert got["listed_type"] == "consumer"
+    assert got["committed"] == {"0": 5, "1": 5}
+    # A new member resumes at the committed offsets: only the records written since.
+    assert got["resumed"] == ["c0", "c1", "d0", "d1"]
+    assert got["state_after_close"] == "Empty"
+
+
+@pytest.mark.parametrize("run", GROUP_RUNS, ids=GROUP_IDS)
+def test_admin_topics_and_configs(sarama_results, run, admin):
+    _, release, version = run
+    run_id = f"{release}-v{version}"
+    got = result(sarama_results, run_id, "admin")
+    assert "already exists" in got["create_again_error"]
+    assert got["partitions"] == 3
+    assert (got["brokers"], got["controller"]) == (1, 0)
+    assert got["deleted"]
+    if not at_least(version, (1, 0)):
+        # Sarama sends DescribeConfigs from 0.11 and CreatePartitions from 1.0; its
+        # Metadata below v4 would auto-create the deleted topic, so look from here.
+        assert got["skipped"] == ["describe_configs", "create_partitions", "gone_check"]
+        topic = sarama_results[run_id]["admin"]["prefix"] + "-admin"
+        assert topic not in admin.list_topics(timeout=30).topics
+        return
+    assert got["skipped"] is None
+    assert got["listed"]
+    assert (got["listed_partitions"], got["listed_replication"]) == (3, 1)
+    assert got["listed_configs"]["retention.ms"] == "123456"
+    assert got["listed_configs"]["cleanup.policy"] == "compact"
+    configs = got["topic_configs"]
+    for name, value in (("retention.ms", "123456"), ("cleanup.policy", "compact")):
+        assert configs[name] == {
+            "value": value,
+            "default": False,
+            "read_only": False,
+            "source": "Topic",
+        }
+    assert configs["segment.bytes"]["value"] == "1073741824"
+    assert configs["segment.bytes"]["default"] is True
+    assert configs["segment.bytes"]["source"] == "Default"
+    assert got["broker_configs"] == {"num.partitions": "1", "log.retention.hours": "168"}
+    assert got["partitions_after"] == 4
+    assert got["gone"]

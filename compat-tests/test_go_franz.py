@@ -1,0 +1,141 @@
+"""franz-go (github.com/twmb/franz-go: kgo v1.22.3, kadm v1.20.0) against a running
+kafka-compat broker. franz-go negotiates: it sends the highest version of each request
+that both sides know.
+
+compat-tests/go/cmd/franz runs the scenarios in one process and prints one JSON line
+each (each scenario creates its own topics and groups with kadm); each test here
+asserts what the client received in one scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from typing import Any
+
+import pytest
+
+SCENARIOS = ["produce_consume", "group_commit", "admin_topics", "admin_groups"]
+CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
+
+
+@pytest.fixture(scope="module")
+def franz_results(go_program, served_broker) -> dict[str, dict[str, Any]]:
+    prefix = f"franz-{uuid.uuid4().hex[:8]}"
+    done = subprocess.run(
+        [str(go_program("franz")), "-bootstrap", served_broker.bootstrap, "-prefix", prefix]
+        + SCENARIOS,
+        capture_output=True,
+        text=True,
+        timeout=300,  # failure guard, not a timing (each scenario has its own deadline)
+    )
+    assert done.returncode == 0, f"franz program failed:\n{done.stdout}\n{done.stderr}"
+    results = {}
+    for line in done.stdout.splitlines():
+        entry = json.loads(line)
+        entry["stderr"] = done.stderr
+        results[entry["scenario"]] = entry
+    return results
+
+
+def result(results: dict[str, dict[str, Any]], scenario: str) -> dict[str, Any]:
+    entry = results[scenario]
+    if not entry["ok"]:
+        pytest.fail(
+            f"{scenario} failed in the client: {entry['error']}\n"
+            f"partial result: {entry.get('result')}\n--- client log ---\n{entry['stderr'][-4000:]}"
+        )
+    return entry["result"]
+
+
+def test_produce_each_codec_and_consume_partitions(franz_results):
+    got = result(franz_results, "produce_consume")
+    # One idempotent acks=all ProduceSync per codec, 4 records alternating partitions.
+    assert got["produced_offsets"] == {
+        codec: [2 * n, 2 * n + 1, 2 * n, 2 * n + 1] for n, codec in enumerate(CODECS)
+    }
+    base = 1_700_000_000_000
+    p0 = got["consumed"]["0"]  # from the start
+    assert [r["offset"] for r in p0] == list(range(10))
+    assert [r["value"] for r in p0] == [f"{codec}-{j}" for codec in CODECS for j in (0, 2)]
+    assert [r["key"] for r in p0] == [f"k{i}" for i in range(0, 20, 2)]
+    assert [r["timestamp"] for r in p0] == [base + i * 1000 for i in range(0, 20, 2)]
+    assert [r["headers"] for r in p0] == [{"codec": c} for c in CODECS for _ in (0, 2)]
+    p1 = got["consumed"]["1"]  # from offset 7
+    assert [(r["offset"], r["value"]) for r in p1] == [(7, "lz4-3"), (8, "zstd-1"), (9, "zstd-3")]
+    # ListOffsets: end, start, and the first offset at or after a timestamp.
+    assert got["listed_offsets"] == {
+        "end": {"0": 10, "1": 10},
+        "start": {"0": 0, "1": 0},
+        "after_5500ms": {"0": 3, "1": 3},
+    }
+
+
+def test_group_commit_and_resume(franz_results):
+    got = result(franz_results, "group_commit")
+    assert got["first"] == [f"first-{i}" for i in range(9)]
+    assert got["committed"] == {"group/0": 3, "group/1": 3, "group/2": 3}
+    # A new member resumes at the committed offsets.
+    assert got["resumed"] == ["second-0", "second-1", "second-2"]
+    assert got["committed_after"] == {"group/0": 4, "group/1": 4, "group/2": 4}
+
+
+def test_kadm_topics_and_configs(franz_results):
+    got = result(franz_results, "admin_topics")
+    assert got["create_again"].startswith("TOPIC_ALREADY_EXISTS")
+    assert (got["listed_partitions"], got["listed_replicas"], got["in_full_list"]) == (2, 1, True)
+
+    def config(value: str, source: str) -> dict[str, str]:
+        return {"value": value, "source": source}
+
+    topic, default = "DYNAMIC_TOPIC_CONFIG", "DEFAULT_CONFIG"
+    assert got["configs_created"] == {
+        "retention.ms": config("86400000", topic),
+        "cleanup.policy": config("delete", default),
+        "max.message.bytes": config("1048588", default),
+        "segment.bytes": config("1073741824", default),
+    }
+    # IncrementalAlterConfigs: SET, DELETE (back to the default), APPEND to a list.
+    assert got["configs_incremental"] == {
+        "retention.ms": config("604800000", default),
+        "cleanup.policy": config("delete,compact", topic),
+        "max.message.bytes": config("200000", topic),
+        "segment.bytes": config("1073741824", default),
+    }
+    # The legacy AlterConfigs replaces every override.
+    assert got["configs_replaced"] == {
+        "retention.ms": config("604800000", default),
+        "cleanup.policy": config("delete", default),
+        "max.message.bytes": config("1048588", default),
+        "segment.bytes": config("10485760", topic),
+    }
+    assert got["broker_configs"] == {
+        "num.partitions": "1",
+        "log.retention.hours": "168",
+        "auto.create.topics.enable": "true",
+    }
+    assert got["partitions_after"] == 4
+    assert got["low_watermark"] == got["start_after_delete_records"] == 3
+    assert (got["brokers"], got["controller"]) == (1, 0)
+    assert got["gone"]
+
+
+def test_kadm_groups_and_offsets(franz_results):
+    got = result(franz_results, "admin_groups")
+    assert got["listed"] == {"protocol_type": "consumer", "state": "Stable"}
+    assert got["described"] == {
+        "state": "Stable",
+        "protocol_type": "consumer",
+        "protocol": "cooperative-sticky",
+        "client_ids": ["franz-member"],
+        "assigned": [0, 1],
+    }
+    # 6 records, the member committed 2 on partition 0 and nothing on partition 1.
+    assert got["total_lag"] == 4
+    assert got["admin_committed"] == {
+        "0": {"at": 1, "metadata": "admin"},
+        "1": {"at": 3, "metadata": ""},
+    }
+    assert got["partitions_after_offset_delete"] == [1]
+    assert got["state_after_delete"] == "Dead"

@@ -18,29 +18,47 @@ import pytest
 
 SCENARIOS = ["produce_consume", "group_commit", "admin_topics", "admin_groups"]
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
+# kgo.MaxVersions pinned to an old Kafka release, as such a broker would cap them:
+# Produce v2 / Fetch v3 with message format v1 at 0.10.2 (no idempotence: no
+# InitProducerId), Produce v3 and record batches at 0.11, the versions of 2.1.
+PINNED = ["0.10.2", "0.11.0", "2.1.0"]
+RUNS = ["negotiated", *PINNED]
 
 
 @pytest.fixture(scope="module")
-def franz_results(go_program, served_broker) -> dict[str, dict[str, Any]]:
-    prefix = f"franz-{uuid.uuid4().hex[:8]}"
-    done = subprocess.run(
-        [str(go_program("franz")), "-bootstrap", served_broker.bootstrap, "-prefix", prefix]
-        + SCENARIOS,
-        capture_output=True,
-        text=True,
-        timeout=300,  # failure guard, not a timing (each scenario has its own deadline)
-    )
-    assert done.returncode == 0, f"franz program failed:\n{done.stdout}\n{done.stderr}"
+def franz_results(go_program, served_broker) -> dict[str, dict[str, dict[str, Any]]]:
+    """run -> {scenario: JSON line}; every run's process started at once."""
+    procs = {}
+    for run in RUNS:
+        prefix = f"franz-{run}-{uuid.uuid4().hex[:8]}".replace(".", "_")
+        args = ["-bootstrap", served_broker.bootstrap, "-prefix", prefix]
+        if run == "negotiated":
+            scenarios = SCENARIOS
+        else:
+            args += ["-max-versions", run]
+            scenarios = ["produce_consume", "group_commit"]
+        procs[run] = subprocess.Popen(
+            [str(go_program("franz")), *args, *scenarios],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     results = {}
-    for line in done.stdout.splitlines():
-        entry = json.loads(line)
-        entry["stderr"] = done.stderr
-        results[entry["scenario"]] = entry
+    for run, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=300)  # failure guard, not a timing
+        assert proc.returncode == 0, f"franz program ({run}) failed:\n{stdout}\n{stderr}"
+        results[run] = {}
+        for line in stdout.splitlines():
+            entry = json.loads(line)
+            entry["stderr"] = stderr
+            results[run][entry["scenario"]] = entry
     return results
 
 
-def result(results: dict[str, dict[str, Any]], scenario: str) -> dict[str, Any]:
-    entry = results[scenario]
+def result(
+    results: dict[str, dict[str, dict[str, Any]]], scenario: str, run: str = "negotiated"
+) -> dict[str, Any]:
+    entry = results[run][scenario]
     if not entry["ok"]:
         pytest.fail(
             f"{scenario} failed in the client: {entry['error']}\n"
@@ -49,9 +67,11 @@ def result(results: dict[str, dict[str, Any]], scenario: str) -> dict[str, Any]:
     return entry["result"]
 
 
-def test_produce_each_codec_and_consume_partitions(franz_results):
-    got = result(franz_results, "produce_consume")
-    # One idempotent acks=all ProduceSync per codec, 4 records alternating partitions.
+@pytest.mark.parametrize("run", RUNS)
+def test_produce_each_codec_and_consume_partitions(franz_results, run):
+    got = result(franz_results, "produce_consume", run)
+    # One acks=all ProduceSync per codec (idempotent from 0.11; zstd falls back to
+    # no compression below Produce v7), 4 records alternating partitions.
     assert got["produced_offsets"] == {
         codec: [2 * n, 2 * n + 1, 2 * n, 2 * n + 1] for n, codec in enumerate(CODECS)
     }
@@ -61,7 +81,10 @@ def test_produce_each_codec_and_consume_partitions(franz_results):
     assert [r["value"] for r in p0] == [f"{codec}-{j}" for codec in CODECS for j in (0, 2)]
     assert [r["key"] for r in p0] == [f"k{i}" for i in range(0, 20, 2)]
     assert [r["timestamp"] for r in p0] == [base + i * 1000 for i in range(0, 20, 2)]
-    assert [r["headers"] for r in p0] == [{"codec": c} for c in CODECS for _ in (0, 2)]
+    if run in ("negotiated", "0.11.0", "2.1.0"):
+        assert [r["headers"] for r in p0] == [{"codec": c} for c in CODECS for _ in (0, 2)]
+    else:  # message format v1: no headers
+        assert all("headers" not in r for r in p0)
     p1 = got["consumed"]["1"]  # from offset 7
     assert [(r["offset"], r["value"]) for r in p1] == [(7, "lz4-3"), (8, "zstd-1"), (9, "zstd-3")]
     # ListOffsets: end, start, and the first offset at or after a timestamp.
@@ -72,8 +95,9 @@ def test_produce_each_codec_and_consume_partitions(franz_results):
     }
 
 
-def test_group_commit_and_resume(franz_results):
-    got = result(franz_results, "group_commit")
+@pytest.mark.parametrize("run", RUNS)
+def test_group_commit_and_resume(franz_results, run):
+    got = result(franz_results, "group_commit", run)
     assert got["first"] == [f"first-{i}" for i in range(9)]
     assert got["committed"] == {"group/0": 3, "group/1": 3, "group/2": 3}
     # A new member resumes at the committed offsets.

@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"kafkacompat/gocompat/internal/report"
 )
@@ -27,6 +29,7 @@ import (
 var (
 	bootstrap = flag.String("bootstrap", "127.0.0.1:9092", "broker host:port")
 	prefix    = flag.String("prefix", "franz", "topic and group name prefix")
+	maxVer    = flag.String("max-versions", "", "pin kgo.MaxVersions to a Kafka release (e.g. 0.10.2), as an old broker would cap them")
 )
 
 func main() {
@@ -43,7 +46,11 @@ func main() {
 			fmt.Fprintln(os.Stderr, "unknown scenario", name)
 			os.Exit(2)
 		}
-		report.Run("franz-go", name, func() (any, error) {
+		client := "franz-go"
+		if *maxVer != "" {
+			client += "@" + *maxVer
+		}
+		report.Run(client, name, func() (any, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), report.Deadline)
 			defer cancel()
 			return fn(ctx)
@@ -57,6 +64,12 @@ func newClient(opts ...kgo.Opt) (*kgo.Client, error) {
 		kgo.ClientID("kafka-compat-franz"),
 		kgo.FetchMaxWait(200 * time.Millisecond),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	}
+	if *maxVer != "" {
+		base = append(base, kgo.MaxVersions(kversion.FromString(*maxVer)))
+		if !kversion.FromString(*maxVer).HasKey(22) { // no InitProducerId: no idempotence
+			base = append(base, kgo.DisableIdempotentWrite())
+		}
 	}
 	return kgo.NewClient(append(base, opts...)...)
 }
@@ -237,7 +250,7 @@ func groupCommit(ctx context.Context) (any, error) {
 	if err != nil {
 		return res, err
 	}
-	committed, err := fetchOffsets(ctx, adm, group)
+	committed, err := fetchOffsets(ctx, admCl, group, topic, 3)
 	res["committed"] = committed
 	if err != nil {
 		return res, err
@@ -250,7 +263,7 @@ func groupCommit(ctx context.Context) (any, error) {
 	if err != nil {
 		return res, err
 	}
-	after, err := fetchOffsets(ctx, adm, group)
+	after, err := fetchOffsets(ctx, admCl, group, topic, 3)
 	res["committed_after"] = after
 	return res, err
 }
@@ -268,18 +281,33 @@ func produce(ctx context.Context, topic string, partitions int, prefix string, n
 	return cl.ProduceSync(ctx, recs...).FirstErr()
 }
 
-func fetchOffsets(ctx context.Context, adm *kadm.Client, group string) (map[string]int64, error) {
-	resps, err := adm.FetchOffsets(ctx, group)
+// fetchOffsets asks OffsetFetch for the topic's partitions by name (kadm's
+// FetchOffsets asks for all topics, which needs OffsetFetch v2+).
+func fetchOffsets(ctx context.Context, cl *kgo.Client, group, topic string, partitions int32) (map[string]int64, error) {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Group = group
+	t := kmsg.NewOffsetFetchRequestTopic()
+	t.Topic = topic
+	for p := int32(0); p < partitions; p++ {
+		t.Partitions = append(t.Partitions, p)
+	}
+	req.Topics = append(req.Topics, t)
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return nil, err
 	}
-	if err := resps.Error(); err != nil {
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		return nil, err
 	}
 	out := map[string]int64{}
-	resps.Each(func(o kadm.OffsetResponse) {
-		out[fmt.Sprintf("%s/%d", o.Topic[len(*prefix)+1:], o.Partition)] = o.At
-	})
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				return nil, fmt.Errorf("%s/%d: %w", rt.Topic, rp.Partition, err)
+			}
+			out[fmt.Sprintf("%s/%d", rt.Topic[len(*prefix)+1:], rp.Partition)] = rp.Offset
+		}
+	}
 	return out, nil
 }
 

@@ -43,6 +43,8 @@ def scenarios_for(version: str) -> list[str]:
     names = ["produce_consume", "offset_manager"]
     if at_least(version, (0, 10, 2)):
         names += ["consumer_group", "admin"]
+    if at_least(version, (0, 11)):  # Sarama's idempotent/transactional producer
+        names.append("transactions")
     return names
 
 
@@ -55,6 +57,7 @@ def sarama_results(go_program, served_broker, create_topic) -> dict[str, dict[st
         create_topic(f"{prefix}-produce", partitions=2)
         create_topic(f"{prefix}-group", partitions=2)
         create_topic(f"{prefix}-offsets")
+        create_topic(f"{prefix}-txn")
         args = ["-bootstrap", served_broker.bootstrap, "-version", version, "-prefix", prefix]
         procs[run_id] = (
             prefix,
@@ -94,17 +97,27 @@ def test_produce_and_partition_consumer(sarama_results, run):
     got = result(sarama_results, f"{release}-v{version}", "produce_consume")
     # SyncProducer: 10 records over 2 partitions, the offsets the broker gave back.
     assert got["sent"] == [{"partition": i % 2, "offset": i // 2} for i in range(10)]
-    # Then a gzip-compressed batch of 3 on partition 0.
-    assert got["gzip_offsets"] == [5, 6, 7]
+    # Then a compressed batch of 3 on partition 0 per codec the Version allows.
+    codecs = ["gzip", "snappy"]
+    if at_least(version, (0, 10)):
+        codecs.append("lz4")
+    if at_least(version, (2, 1)):
+        codecs.append("zstd")
+    assert got["codec_offsets"] == {
+        codec: [5 + 3 * n, 6 + 3 * n, 7 + 3 * n] for n, codec in enumerate(codecs)
+    }
+    end = 5 + 3 * len(codecs)
     p0 = got["partition0"]
-    assert [m["offset"] for m in p0] == list(range(8))
-    assert [m["value"] for m in p0] == ["v0", "v2", "v4", "v6", "v8", "z0", "z1", "z2"]
-    assert [m["key"] for m in p0] == ["k0", "k2", "k4", "k6", "k8", "", "", ""]
+    assert [m["offset"] for m in p0] == list(range(end))
+    batches = [f"{codec}{i}" for codec in codecs for i in range(3)]
+    assert [m["value"] for m in p0] == ["v0", "v2", "v4", "v6", "v8", *batches]
+    assert [m["key"] for m in p0] == ["k0", "k2", "k4", "k6", "k8"] + [""] * len(batches)
     base = 1_700_000_000_000
     if at_least(version, (0, 10)):  # message format v1+: CreateTime timestamps
-        expected = [base + i * 1000 for i in (0, 2, 4, 6, 8, 20, 21, 22)]
+        seconds = [0, 2, 4, 6, 8] + [20 + 3 * n + i for n in range(len(codecs)) for i in range(3)]
+        expected = [base + s * 1000 for s in seconds]
     else:  # Produce v0 / Fetch v0: magic 0 messages carry no timestamp
-        expected = [0] * 8
+        expected = [0] * end
     assert [m["timestamp"] for m in p0] == expected
     if at_least(version, (0, 11)):  # record headers need format v2
         assert [m.get("headers") for m in p0[:5]] == [{"h": str(i)} for i in (0, 2, 4, 6, 8)]
@@ -117,7 +130,7 @@ def test_produce_and_partition_consumer(sarama_results, run):
         (3, "k7", "v7"),
         (4, "k9", "v9"),
     ]
-    assert (got["hwm0"], got["newest0"], got["oldest0"]) == (8, 8, 0)
+    assert (got["hwm0"], got["newest0"], got["oldest0"]) == (end, end, 0)
 
 
 @pytest.mark.parametrize("run", RUNS, ids=RUN_IDS)
@@ -217,3 +230,16 @@ def test_admin_topics_and_configs(sarama_results, run, admin):
             "source": "Default",
         }
     assert got["broker_configs"] == {"num.partitions": "1", "log.retention.hours": "168"}
+
+
+TXN_RUNS = [run for run in RUNS if at_least(run[2], (0, 11))]
+TXN_IDS = [f"{release}-v{version}" for _, release, version in TXN_RUNS]
+
+
+@pytest.mark.parametrize("run", TXN_RUNS, ids=TXN_IDS)
+def test_transactions_commit_abort_and_isolation(sarama_results, run):
+    _, release, version = run
+    got = result(sarama_results, f"{release}-v{version}", "transactions")
+    # commit c0-c2 (marker at 3), abort a0-a1 (marker at 6), commit c3 (marker at 8).
+    assert got["read_committed"] == ["0:c0", "1:c1", "2:c2", "7:c3"]
+    assert got["read_uncommitted"] == ["0:c0", "1:c1", "2:c2", "4:a0", "5:a1", "7:c3"]

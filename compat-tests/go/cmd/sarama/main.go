@@ -46,6 +46,7 @@ func main() {
 		"consumer_group":  consumerGroup,
 		"offset_manager":  offsetManager,
 		"admin":           admin,
+		"transactions":    transactions,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -90,7 +91,7 @@ type consumed struct {
 var baseTime = time.UnixMilli(1_700_000_000_000)
 
 // produceConsume: a SyncProducer writes keyed records (timestamps from 0.10, headers
-// from 0.11), then gzip-compressed ones; partition consumers read them back.
+// from 0.11), then a compressed batch per codec; partition consumers read them back.
 func produceConsume() (any, error) {
 	topic := *prefix + "-produce"
 	client, err := newClient()
@@ -122,26 +123,45 @@ func produceConsume() (any, error) {
 	}
 	producer.Close()
 
-	gzConf := config()
-	gzConf.Producer.Compression = sarama.CompressionGZIP
-	gzProducer, err := sarama.NewSyncProducer([]string{*bootstrap}, gzConf)
-	if err != nil {
-		return nil, err
+	// One batch of 3 per codec the Version allows (lz4 needs 0.10, zstd 2.1).
+	codecs := []struct {
+		name  string
+		codec sarama.CompressionCodec
+		min   sarama.KafkaVersion
+	}{
+		{"gzip", sarama.CompressionGZIP, sarama.V0_8_2_0},
+		{"snappy", sarama.CompressionSnappy, sarama.V0_8_2_0},
+		{"lz4", sarama.CompressionLZ4, sarama.V0_10_0_0},
+		{"zstd", sarama.CompressionZSTD, sarama.V2_1_0_0},
 	}
-	var batch []*sarama.ProducerMessage
-	for i := 0; i < 3; i++ {
-		batch = append(batch, &sarama.ProducerMessage{
-			Topic: topic, Partition: 0, Value: sarama.StringEncoder(fmt.Sprintf("z%d", i)),
-			Timestamp: baseTime.Add(time.Duration(20+i) * time.Second),
-		})
-	}
-	if err := gzProducer.SendMessages(batch); err != nil {
-		return nil, fmt.Errorf("gzip batch: %w", err)
-	}
-	gzProducer.Close()
-	var gzOffsets []int64
-	for _, m := range batch {
-		gzOffsets = append(gzOffsets, m.Offset)
+	codecOffsets := map[string][]int64{}
+	wanted0 := 5
+	for n, c := range codecs {
+		if !version.IsAtLeast(c.min) {
+			continue
+		}
+		conf := config()
+		conf.Producer.Compression = c.codec
+		cp, err := sarama.NewSyncProducer([]string{*bootstrap}, conf)
+		if err != nil {
+			return nil, err
+		}
+		var batch []*sarama.ProducerMessage
+		for i := 0; i < 3; i++ {
+			batch = append(batch, &sarama.ProducerMessage{
+				Topic: topic, Partition: 0, Value: sarama.StringEncoder(fmt.Sprintf("%s%d", c.name, i)),
+				Timestamp: baseTime.Add(time.Duration(20+3*n+i) * time.Second),
+			})
+		}
+		err = cp.SendMessages(batch)
+		cp.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s batch: %w", c.name, err)
+		}
+		for _, m := range batch {
+			codecOffsets[c.name] = append(codecOffsets[c.name], m.Offset)
+		}
+		wanted0 += 3
 	}
 
 	consumer, err := sarama.NewConsumerFromClient(client)
@@ -149,7 +169,7 @@ func produceConsume() (any, error) {
 		return nil, err
 	}
 	defer consumer.Close()
-	p0, hwm0, err := consumePartition(consumer, topic, 0, sarama.OffsetOldest, 8)
+	p0, hwm0, err := consumePartition(consumer, topic, 0, sarama.OffsetOldest, wanted0)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +186,7 @@ func produceConsume() (any, error) {
 		return nil, err
 	}
 	return map[string]any{
-		"sent": sent, "gzip_offsets": gzOffsets,
+		"sent": sent, "codec_offsets": codecOffsets,
 		"partition0": p0, "partition1_from_2": p1, "hwm0": hwm0,
 		"newest0": newest, "oldest0": oldest,
 	}, nil
@@ -536,6 +556,68 @@ func admin() (any, error) {
 			return res, fmt.Errorf("topic still described after delete (%v)", meta[0].Err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	return res, nil
+}
+
+// transactions: a transactional SyncProducer commits, aborts and commits again;
+// read_committed and read_uncommitted partition consumers read the partition back.
+func transactions() (any, error) {
+	topic := *prefix + "-txn"
+	conf := config()
+	conf.Producer.Idempotent = true
+	conf.Producer.Transaction.ID = *prefix + "-tx"
+	conf.Net.MaxOpenRequests = 1
+	producer, err := sarama.NewSyncProducer([]string{*bootstrap}, conf)
+	if err != nil {
+		return nil, err
+	}
+	defer producer.Close()
+	txn := func(commit bool, values ...string) error {
+		if err := producer.BeginTxn(); err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		for _, v := range values {
+			if _, _, err := producer.SendMessage(&sarama.ProducerMessage{Topic: topic, Partition: 0, Value: sarama.StringEncoder(v)}); err != nil {
+				return fmt.Errorf("send %s: %w", v, err)
+			}
+		}
+		if commit {
+			return producer.CommitTxn()
+		}
+		return producer.AbortTxn()
+	}
+	if err := txn(true, "c0", "c1", "c2"); err != nil {
+		return nil, err
+	}
+	if err := txn(false, "a0", "a1"); err != nil {
+		return nil, err
+	}
+	if err := txn(true, "c3"); err != nil {
+		return nil, err
+	}
+	res := map[string]any{}
+	for _, level := range []struct {
+		name  string
+		level sarama.IsolationLevel
+		want  int
+	}{{"read_committed", sarama.ReadCommitted, 4}, {"read_uncommitted", sarama.ReadUncommitted, 6}} {
+		cconf := config()
+		cconf.Consumer.IsolationLevel = level.level
+		consumer, err := sarama.NewConsumer([]string{*bootstrap}, cconf)
+		if err != nil {
+			return res, err
+		}
+		msgs, _, err := consumePartition(consumer, topic, 0, sarama.OffsetOldest, level.want)
+		consumer.Close()
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", level.name, err)
+		}
+		var got []string
+		for _, m := range msgs {
+			got = append(got, fmt.Sprintf("%d:%s", m.Offset, m.Value))
+		}
+		res[level.name] = got
 	}
 	return res, nil
 }

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-SCENARIOS = ["produce_consume", "group_commit", "admin_topics", "admin_groups"]
+SCENARIOS = ["produce_consume", "group_commit", "admin_topics", "admin_groups", "transactions"]
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 # kgo.MaxVersions pinned to an old Kafka release, as such a broker would cap them:
 # Produce v2 / Fetch v3 with message format v1 at 0.10.2 (no idempotence: no
@@ -163,3 +163,14 @@ def test_kadm_groups_and_offsets(franz_results):
     }
     assert got["partitions_after_offset_delete"] == [1]
     assert got["state_after_delete"] == "Dead"
+
+
+def test_transactions_commit_abort_and_kadm_views(franz_results):
+    got = result(franz_results, "transactions")
+    # While the second (aborted) transaction was open: DescribeTransactions and
+    # DescribeProducers (its first offset, after c0-c2 and their commit marker).
+    assert got["described_open"] == {"state": "Ongoing", "partitions": [0], "producer_id_set": True}
+    assert got["producer_txn_start_offsets"] == [4]
+    assert got["listed_state"] == "CompleteCommit"
+    assert got["read_committed"] == ["0:c0", "1:c1", "2:c2", "7:c3"]
+    assert got["read_uncommitted"] == ["0:c0", "1:c1", "2:c2", "4:a0", "5:a1", "7:c3"]

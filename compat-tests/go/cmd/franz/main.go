@@ -39,6 +39,7 @@ func main() {
 		"group_commit":    groupCommit,
 		"admin_topics":    adminTopics,
 		"admin_groups":    adminGroups,
+		"transactions":    transactions,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -587,6 +588,109 @@ func adminGroups(ctx context.Context) (any, error) {
 		return res, err
 	}
 	res["state_after_delete"] = described[group].State
+	return res, nil
+}
+
+// transactions: a transactional producer commits, aborts and commits; kadm describes
+// the open transaction, its producer on the partition, then lists it; read_committed
+// and read_uncommitted consumers read the partition back.
+func transactions(ctx context.Context) (any, error) {
+	topic, txnID := *prefix+"-txn", *prefix+"-tx"
+	admCl, err := newClient()
+	if err != nil {
+		return nil, err
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	if err := createTopic(ctx, adm, topic, 1, nil); err != nil {
+		return nil, err
+	}
+	cl, err := newClient(kgo.TransactionalID(txnID), kgo.DefaultProduceTopic(topic))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	res := map[string]any{}
+	txn := func(commit kgo.TransactionEndTry, during func() error, values ...string) error {
+		if err := cl.BeginTransaction(); err != nil {
+			return err
+		}
+		for _, v := range values {
+			if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(v)}).FirstErr(); err != nil {
+				return fmt.Errorf("produce %s: %w", v, err)
+			}
+		}
+		if during != nil {
+			if err := during(); err != nil {
+				return err
+			}
+		}
+		return cl.EndTransaction(ctx, commit)
+	}
+	if err := txn(kgo.TryCommit, nil, "c0", "c1", "c2"); err != nil {
+		return res, fmt.Errorf("first: %w", err)
+	}
+	describe := func() error {
+		dts, err := adm.DescribeTransactions(ctx, txnID)
+		if err != nil {
+			return err
+		}
+		dt := dts[txnID]
+		if dt.Err != nil {
+			return dt.Err
+		}
+		var parts []int32
+		for _, ps := range dt.Topics {
+			for p := range ps {
+				parts = append(parts, p)
+			}
+		}
+		res["described_open"] = map[string]any{"state": dt.State, "partitions": parts, "producer_id_set": dt.ProducerID >= 0}
+		dps, err := adm.DescribeProducers(ctx, kadm.TopicsSet{topic: {0: {}}})
+		if err != nil {
+			return err
+		}
+		var starts []int64
+		dps.EachProducer(func(p kadm.DescribedProducer) {
+			if p.ProducerID == dt.ProducerID {
+				starts = append(starts, p.CurrentTxnStartOffset)
+			}
+		})
+		res["producer_txn_start_offsets"] = starts
+		return nil
+	}
+	if err := txn(kgo.TryAbort, describe, "a0", "a1"); err != nil {
+		return res, fmt.Errorf("aborted: %w", err)
+	}
+	if err := txn(kgo.TryCommit, nil, "c3"); err != nil {
+		return res, fmt.Errorf("last: %w", err)
+	}
+	listed, err := adm.ListTransactions(ctx, nil, nil)
+	if err != nil {
+		return res, err
+	}
+	res["listed_state"] = listed[txnID].State
+	for _, level := range []struct {
+		name  string
+		level kgo.IsolationLevel
+		want  int
+	}{{"read_committed", kgo.ReadCommitted(), 4}, {"read_uncommitted", kgo.ReadUncommitted(), 6}} {
+		c, err := newClient(kgo.FetchIsolationLevel(level.level),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}))
+		if err != nil {
+			return res, err
+		}
+		recs, err := poll(ctx, c, level.want)
+		c.Close()
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", level.name, err)
+		}
+		var got []string
+		for _, r := range recs {
+			got = append(got, fmt.Sprintf("%d:%s", r.Offset, r.Value))
+		}
+		res[level.name] = got
+	}
 	return res, nil
 }
 

@@ -19,6 +19,7 @@ import uuid
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 
 # (binary, Sarama release, Config.Version)
 RUNS = [
@@ -40,7 +41,7 @@ def at_least(version: str, minimum: tuple[int, ...]) -> bool:
 
 
 def scenarios_for(version: str) -> list[str]:
-    names = ["produce_consume", "offset_manager"]
+    names = ["produce_consume", "offset_manager", "read_foreign"]
     if at_least(version, (0, 10, 2)):
         names += ["consumer_group", "admin"]
     if at_least(version, (0, 11)):  # Sarama's idempotent/transactional producer
@@ -48,9 +49,41 @@ def scenarios_for(version: str) -> list[str]:
     return names
 
 
+FOREIGN_CODECS = ["gzip", "snappy", "lz4", "zstd"]
+FOREIGN_BASE_MS = 1_600_000_000_000
+
+
+def write_foreign(bootstrap: str, topic: str) -> None:
+    """What librdkafka writes (record batches): 3 keyed records with a header and a
+    timestamp per codec, then a committed transaction of 2 (its marker at offset 14)."""
+    for n, codec in enumerate(FOREIGN_CODECS):
+        producer = Producer(
+            {"bootstrap.servers": bootstrap, "compression.type": codec, "linger.ms": 50}
+        )
+        for i in range(3):
+            producer.produce(
+                topic,
+                key=f"{codec}-k{i}",
+                value=f"{codec}-{i}",
+                partition=0,
+                headers=[("codec", codec.encode())],
+                timestamp=FOREIGN_BASE_MS + (3 * n + i) * 1000,
+            )
+        assert producer.flush(30) == 0
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"{topic}-tx"})
+    producer.init_transactions(30)
+    producer.begin_transaction()
+    for i in range(2):
+        producer.produce(topic, value=f"t{i}", partition=0, timestamp=FOREIGN_BASE_MS + 20_000)
+    producer.commit_transaction(30)
+
+
 @pytest.fixture(scope="module")
 def sarama_results(go_program, served_broker, create_topic) -> dict[str, dict[str, Any]]:
     """run id -> {scenario: JSON line}; every run's process started at once."""
+    foreign = f"sarama-foreign-{uuid.uuid4().hex[:6]}"
+    create_topic(foreign)
+    write_foreign(served_broker.bootstrap, foreign)
     procs = {}
     for (binary, _, version), run_id in zip(RUNS, RUN_IDS, strict=True):
         prefix = f"sarama-{run_id}-{uuid.uuid4().hex[:6]}".replace(".", "_")
@@ -59,6 +92,7 @@ def sarama_results(go_program, served_broker, create_topic) -> dict[str, dict[st
         create_topic(f"{prefix}-offsets")
         create_topic(f"{prefix}-txn")
         args = ["-bootstrap", served_broker.bootstrap, "-version", version, "-prefix", prefix]
+        args += ["-foreign", foreign, "-foreign-count", "14"]
         procs[run_id] = (
             prefix,
             subprocess.Popen(
@@ -131,6 +165,32 @@ def test_produce_and_partition_consumer(sarama_results, run):
         (4, "k9", "v9"),
     ]
     assert (got["hwm0"], got["newest0"], got["oldest0"]) == (end, end, 0)
+
+
+@pytest.mark.parametrize("run", RUNS, ids=RUN_IDS)
+def test_partition_consumer_reads_what_librdkafka_wrote(sarama_results, run):
+    _, release, version = run
+    got = result(sarama_results, f"{release}-v{version}", "read_foreign")
+    records = got["records"]
+    # Fetch v0-3 get every codec's batch down-converted (magic 0 at 0.8.2, 1 at 0.10.2),
+    # the commit marker left out; offsets are kept.
+    assert [m["offset"] for m in records] == list(range(14))
+    values = [f"{codec}-{i}" for codec in FOREIGN_CODECS for i in range(3)] + ["t0", "t1"]
+    assert [m["value"] for m in records] == values
+    keys = [f"{codec}-k{i}" for codec in FOREIGN_CODECS for i in range(3)] + ["", ""]
+    assert [m["key"] for m in records] == keys
+    if at_least(version, (0, 10)):
+        expected = [FOREIGN_BASE_MS + s * 1000 for s in range(12)] + [FOREIGN_BASE_MS + 20_000] * 2
+    else:
+        expected = [0] * 14
+    assert [m["timestamp"] for m in records] == expected
+    if at_least(version, (0, 11)):
+        assert [m.get("headers") for m in records[:12]] == [
+            {"codec": codec} for codec in FOREIGN_CODECS for _ in range(3)
+        ]
+    else:
+        assert all("headers" not in m for m in records)
+    assert got["hwm"] == 15
 
 
 @pytest.mark.parametrize("run", RUNS, ids=RUN_IDS)

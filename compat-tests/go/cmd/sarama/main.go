@@ -30,6 +30,8 @@ var (
 	versionS  = flag.String("version", "2.1.0", "sarama Config.Version")
 	prefix    = flag.String("prefix", "sarama", "topic and group name prefix")
 	clientTag = flag.String("client", "sarama", "client name in the JSON lines")
+	foreign   = flag.String("foreign", "", "read_foreign: a topic another client wrote (partition 0)")
+	foreignN  = flag.Int("foreign-count", 0, "read_foreign: how many records to read")
 	version   sarama.KafkaVersion
 )
 
@@ -47,6 +49,7 @@ func main() {
 		"offset_manager":  offsetManager,
 		"admin":           admin,
 		"transactions":    transactions,
+		"read_foreign":    readForeign,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -620,6 +623,23 @@ func transactions() (any, error) {
 		res[level.name] = got
 	}
 	return res, nil
+}
+
+// readForeign: a partition consumer reads what another client wrote (record batches
+// in every codec, a committed transaction): below Fetch v4 the broker down-converts.
+func readForeign() (any, error) {
+	client, err := newClient()
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, err
+	}
+	defer consumer.Close()
+	msgs, hwm, err := consumePartition(consumer, *foreign, 0, sarama.OffsetOldest, *foreignN)
+	return map[string]any{"records": msgs, "hwm": hwm}, err
 }
 
 func errString(err error) string {

@@ -43,7 +43,7 @@ def at_least(version: str, minimum: tuple[int, ...]) -> bool:
 def scenarios_for(version: str) -> list[str]:
     names = ["produce_consume", "offset_manager", "read_foreign"]
     if at_least(version, (0, 10, 2)):
-        names += ["consumer_group", "admin"]
+        names += ["consumer_group", "group_rebalance", "admin"]
     if at_least(version, (0, 11)):  # Sarama's idempotent/transactional producer
         names.append("transactions")
     return names
@@ -91,6 +91,7 @@ def sarama_results(go_program, served_broker, create_topic) -> dict[str, dict[st
         create_topic(f"{prefix}-group", partitions=2)
         create_topic(f"{prefix}-offsets")
         create_topic(f"{prefix}-txn")
+        create_topic(f"{prefix}-rebalance", partitions=2)
         args = ["-bootstrap", served_broker.bootstrap, "-version", version, "-prefix", prefix]
         args += ["-foreign", foreign, "-foreign-count", "14"]
         procs[run_id] = (
@@ -226,6 +227,20 @@ def test_consumer_group_commits_and_resumes(sarama_results, run):
     # A new member resumes at the committed offsets: only the records written since.
     assert got["resumed"] == ["c0", "c1", "d0", "d1"]
     assert got["state_after_close"] == "Empty"
+
+
+@pytest.mark.parametrize("run", GROUP_RUNS, ids=GROUP_IDS)
+def test_consumer_group_rebalances_on_join_and_leave(sarama_results, run):
+    _, release, version = run
+    got = result(sarama_results, f"{release}-v{version}", "group_rebalance")
+    assert got["a_alone"] == [0, 1]
+    # B joins: a new generation splits the partitions (range: a gets 0, b gets 1).
+    assert got["split"] == {"a": [0], "b": [1]}
+    # A record on each partition goes to that partition's owner.
+    assert got["received"] == ["a:0:r0", "b:1:r1"]
+    # B leaves (LeaveGroup on close): A owns both again, in a later generation.
+    assert got["a_after_b_left"] == [0, 1]
+    assert got["generations_increase"]
 
 
 @pytest.mark.parametrize("run", GROUP_RUNS, ids=GROUP_IDS)

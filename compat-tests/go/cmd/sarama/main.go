@@ -2,11 +2,11 @@
 //
 //	sarama -bootstrap HOST:PORT -version 2.1.0 -prefix TOPICPREFIX scenario...
 //
-// The test creates the topics PREFIX-produce (2 partitions), PREFIX-group (2) and
-// PREFIX-offsets (1) first. The same source builds against the newest
-// github.com/IBM/sarama and, through `go build -overlay` with the import path
-// rewritten, against github.com/Shopify/sarama v1.38.1 (which does not negotiate API
-// versions: it sends what Version implies).
+// The test creates the topics PREFIX-produce, PREFIX-group, PREFIX-rebalance (2
+// partitions each), PREFIX-offsets and PREFIX-txn (1) first. The same source builds
+// against the newest github.com/IBM/sarama and, through `go build -overlay` with the
+// import path rewritten, against github.com/Shopify/sarama v1.38.1 (which does not
+// negotiate API versions: it sends what Version implies).
 package main
 
 import (
@@ -50,6 +50,7 @@ func main() {
 		"admin":           admin,
 		"transactions":    transactions,
 		"read_foreign":    readForeign,
+		"group_rebalance": groupRebalance,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -640,6 +641,128 @@ func readForeign() (any, error) {
 	defer consumer.Close()
 	msgs, hwm, err := consumePartition(consumer, *foreign, 0, sarama.OffsetOldest, *foreignN)
 	return map[string]any{"records": msgs, "hwm": hwm}, err
+}
+
+type claimEvent struct {
+	member string
+	gen    int32
+	claims []int32
+}
+
+// rebalanceHandler reports each session's claims and the values each member got.
+type rebalanceHandler struct {
+	member   string
+	topic    string
+	events   chan<- claimEvent
+	received chan<- string
+}
+
+func (h *rebalanceHandler) Setup(s sarama.ConsumerGroupSession) error {
+	claims := append([]int32(nil), s.Claims()[h.topic]...)
+	sort.Slice(claims, func(i, j int) bool { return claims[i] < claims[j] })
+	h.events <- claimEvent{h.member, s.GenerationID(), claims}
+	return nil
+}
+func (h *rebalanceHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h *rebalanceHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for m := range c.Messages() {
+		s.MarkMessage(m, "")
+		h.received <- fmt.Sprintf("%s:%d:%s", h.member, m.Partition, m.Value)
+	}
+	return nil
+}
+
+// groupRebalance: member A alone owns both partitions; B joins and the group splits
+// them; records go to their partition's owner; B leaves and A owns both again.
+func groupRebalance() (any, error) {
+	topic, group := *prefix+"-rebalance", *prefix+"-rb"
+	events := make(chan claimEvent, 16)
+	received := make(chan string, 16)
+	start := func(member string) (func() error, error) {
+		cfg := config()
+		cfg.ClientID = "sarama-" + member
+		cfg.Consumer.Group.Heartbeat.Interval = 300 * time.Millisecond
+		cg, err := sarama.NewConsumerGroup([]string{*bootstrap}, group, cfg)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		h := &rebalanceHandler{member: member, topic: topic, events: events, received: received}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for ctx.Err() == nil {
+				if err := cg.Consume(ctx, []string{topic}, h); err != nil {
+					return
+				}
+			}
+		}()
+		return func() error { cancel(); err := cg.Close(); <-done; return err }, nil
+	}
+	deadline := time.After(report.Deadline)
+	// waitFor returns the latest claims of each member once `ok` holds for them.
+	latest := map[string]claimEvent{}
+	waitFor := func(what string, ok func() bool) error {
+		for !ok() {
+			select {
+			case e := <-events:
+				latest[e.member] = e
+			case <-deadline:
+				return fmt.Errorf("waiting for %s: %v", what, latest)
+			}
+		}
+		return nil
+	}
+	res := map[string]any{}
+	stopA, err := start("a")
+	if err != nil {
+		return nil, err
+	}
+	defer stopA()
+	if err := waitFor("a alone", func() bool { return len(latest["a"].claims) == 2 }); err != nil {
+		return res, err
+	}
+	res["a_alone"] = latest["a"].claims
+	genAlone := latest["a"].gen
+	stopB, err := start("b")
+	if err != nil {
+		return res, err
+	}
+	split := func() bool {
+		a, b := latest["a"], latest["b"]
+		return a.gen > genAlone && a.gen == b.gen && len(a.claims) == 1 && len(b.claims) == 1
+	}
+	if err := waitFor("the split", split); err != nil {
+		stopB()
+		return res, err
+	}
+	res["split"] = map[string][]int32{"a": latest["a"].claims, "b": latest["b"].claims}
+	genSplit := latest["a"].gen
+	if err := produceValues(topic, map[int32][]string{0: {"r0"}, 1: {"r1"}}); err != nil {
+		stopB()
+		return res, err
+	}
+	var got []string
+	for len(got) < 2 {
+		select {
+		case r := <-received:
+			got = append(got, r)
+		case <-deadline:
+			stopB()
+			return res, fmt.Errorf("records after the split: %v", got)
+		}
+	}
+	sort.Strings(got)
+	res["received"] = got
+	if err := stopB(); err != nil {
+		return res, fmt.Errorf("close b: %w", err)
+	}
+	if err := waitFor("a alone again", func() bool { return latest["a"].gen > genSplit && len(latest["a"].claims) == 2 }); err != nil {
+		return res, err
+	}
+	res["a_after_b_left"] = latest["a"].claims
+	res["generations_increase"] = genAlone < genSplit && genSplit < latest["a"].gen
+	return res, nil
 }
 
 func errString(err error) string {

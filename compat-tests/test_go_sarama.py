@@ -46,6 +46,8 @@ def scenarios_for(version: str) -> list[str]:
         names += ["consumer_group", "group_rebalance", "admin"]
     if at_least(version, (0, 11)):  # Sarama's idempotent/transactional producer
         names.append("transactions")
+    if at_least(version, (2, 0)):  # last: a refused request closes the connection
+        names.append("log_dirs")
     return names
 
 
@@ -254,17 +256,18 @@ def test_admin_topics_and_configs(sarama_results, run, admin):
     assert got["deleted"]
     skipped = []
     if not at_least(version, (0, 11)):
-        skipped.append("describe_configs")  # Sarama sends DescribeConfigs from 0.11
+        # Sarama sends DescribeConfigs, AlterConfigs and DeleteRecords from 0.11
+        skipped += ["describe_configs", "alter_delete_records"]
     if not at_least(version, (1, 0)):
         # CreatePartitions from 1.0; Metadata below v4 would auto-create the deleted
         # topic (as on Kafka), so the test looks for it itself.
-        skipped += ["create_partitions", "gone_check"]
+        skipped += ["create_partitions", "delete_group", "gone_check"]
         topic = sarama_results[run_id]["admin"]["prefix"] + "-admin"
         assert topic not in admin.list_topics(timeout=30).topics
     else:
         assert got["partitions_after"] == 4
         assert got["gone"]
-    assert got["skipped"] == (skipped or None)
+    assert sorted(got["skipped"] or []) == sorted(skipped)
     if not at_least(version, (0, 11)):
         return
     assert got["listed"]
@@ -305,6 +308,13 @@ def test_admin_topics_and_configs(sarama_results, run, admin):
             "source": "Default",
         }
     assert got["broker_configs"] == {"num.partitions": "1", "log.retention.hours": "168"}
+    # AlterConfigs (legacy) replaces every override; DeleteRecords moves the log start.
+    assert got["configs_after_alter"] == {"retention.ms": "999000", "cleanup.policy": "delete"}
+    assert got["oldest_after_delete_records"] == 3
+    if at_least(version, (1, 1)):
+        # DeleteGroups of the offset manager's group (offsets, no members).
+        assert got["deleted_group_state"] == "Dead"
+        assert got["deleted_group_offset"] == -1
 
 
 TXN_RUNS = [run for run in RUNS if at_least(run[2], (0, 11))]
@@ -318,3 +328,27 @@ def test_transactions_commit_abort_and_isolation(sarama_results, run):
     # commit c0-c2 (marker at 3), abort a0-a1 (marker at 6), commit c3 (marker at 8).
     assert got["read_committed"] == ["0:c0", "1:c1", "2:c2", "7:c3"]
     assert got["read_uncommitted"] == ["0:c0", "1:c1", "2:c2", "4:a0", "5:a1", "7:c3"]
+
+
+LOG_DIR_RUNS = [
+    pytest.param(
+        run,
+        id=f"{run[1]}-v{run[2]}",
+        # Sarama 1.38.1 always sends DescribeLogDirs v0, which Kafka 3.9 serves; this
+        # broker serves v1-4 until the JBOD work of issue 12 adds v0 (it closes the
+        # connection: the client sees EOF).
+        marks=[pytest.mark.xfail(reason="DescribeLogDirs v0 not served yet", strict=False)]
+        if run[1] == "1.38.1"
+        else [],
+    )
+    for run in RUNS
+    if at_least(run[2], (2, 0))
+]
+
+
+@pytest.mark.parametrize("run", LOG_DIR_RUNS)
+def test_describe_log_dirs(sarama_results, run):
+    _, release, version = run
+    got = result(sarama_results, f"{release}-v{version}", "log_dirs")
+    assert got["dirs"] >= 1
+    assert got["partitions"] == [0, 1]

@@ -51,6 +51,7 @@ func main() {
 		"transactions":    transactions,
 		"read_foreign":    readForeign,
 		"group_rebalance": groupRebalance,
+		"log_dirs":        logDirs,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -537,6 +538,50 @@ func admin() (any, error) {
 		}
 		res["partitions_after"] = len(meta[0].Partitions)
 	}
+	if can("alter_delete_records", sarama.V0_11_0_0) {
+		// AlterConfigs replaces every override of the topic.
+		retention := "999000"
+		if err := adm.AlterConfig(sarama.TopicResource, topic, map[string]*string{"retention.ms": &retention}, false); err != nil {
+			return res, fmt.Errorf("alter config: %w", err)
+		}
+		entries, err := adm.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{"retention.ms", "cleanup.policy"}})
+		if err != nil {
+			return res, fmt.Errorf("describe configs after alter: %w", err)
+		}
+		altered := map[string]string{}
+		for _, e := range entries {
+			altered[e.Name] = e.Value
+		}
+		res["configs_after_alter"] = altered
+		if err := produceValues(topic, map[int32][]string{0: {"d0", "d1", "d2", "d3", "d4"}}); err != nil {
+			return res, err
+		}
+		if err := adm.DeleteRecords(topic, map[int32]int64{0: 3}); err != nil {
+			return res, fmt.Errorf("delete records: %w", err)
+		}
+		oldest, err := client.GetOffset(topic, 0, sarama.OffsetOldest)
+		if err != nil {
+			return res, err
+		}
+		res["oldest_after_delete_records"] = oldest
+	}
+	if can("delete_group", sarama.V1_1_0_0) {
+		// The offset manager's group: offsets but no members.
+		om := *prefix + "-om"
+		if err := adm.DeleteConsumerGroup(om); err != nil {
+			return res, fmt.Errorf("delete group: %w", err)
+		}
+		groups, err := adm.DescribeConsumerGroups([]string{om})
+		if err != nil {
+			return res, err
+		}
+		res["deleted_group_state"] = groups[0].State
+		offsets, err := adm.ListConsumerGroupOffsets(om, map[string][]int32{*prefix + "-offsets": {0}})
+		if err != nil {
+			return res, err
+		}
+		res["deleted_group_offset"] = offsets.GetBlock(*prefix+"-offsets", 0).Offset
+	}
 	if err := adm.DeleteTopic(topic); err != nil {
 		return res, fmt.Errorf("delete topic: %w", err)
 	}
@@ -763,6 +808,44 @@ func groupRebalance() (any, error) {
 	res["a_after_b_left"] = latest["a"].claims
 	res["generations_increase"] = genAlone < genSplit && genSplit < latest["a"].gen
 	return res, nil
+}
+
+// logDirs: DescribeLogDirs (Sarama sends it from Version 2.0; 1.38.1 always as v0)
+// shows the partitions of PREFIX-produce in the broker's log dir.
+func logDirs() (any, error) {
+	topic := *prefix + "-produce"
+	client, err := newClient()
+	if err != nil {
+		return nil, err
+	}
+	defer client.Close()
+	adm, err := sarama.NewClusterAdminFromClient(client)
+	if err != nil {
+		return nil, err
+	}
+	_, controller, err := adm.DescribeCluster()
+	if err != nil {
+		return nil, err
+	}
+	dirs, err := adm.DescribeLogDirs([]int32{controller})
+	if err != nil {
+		return nil, fmt.Errorf("describe log dirs: %w", err)
+	}
+	var found []int32
+	for _, dir := range dirs[controller] {
+		if dir.ErrorCode != sarama.ErrNoError {
+			return nil, fmt.Errorf("log dir %s: %w", dir.Path, dir.ErrorCode)
+		}
+		for _, t := range dir.Topics {
+			if t.Topic == topic {
+				for _, p := range t.Partitions {
+					found = append(found, p.PartitionID)
+				}
+			}
+		}
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i] < found[j] })
+	return map[string]any{"partitions": found, "dirs": len(dirs[controller])}, nil
 }
 
 func errString(err error) string {

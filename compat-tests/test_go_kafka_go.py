@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-SCENARIOS = ["conn_admin", "writer_reader", "reader_group", "client_configs"]
+SCENARIOS = ["conn_admin", "writer_reader", "reader_group", "client_configs", "client_admin"]
 
 
 @pytest.fixture(scope="module")
@@ -87,3 +87,27 @@ def test_client_describe_configs_and_list_offsets(kafkago_results):
     got = result(kafkago_results, "client_configs")
     assert got["configs"] == {"cleanup.policy": "compact", "retention.ms": "604800000"}
     assert got["first_last"] == [0, 0]
+
+
+def test_client_admin_requests(kafkago_results):
+    got = result(kafkago_results, "client_admin")
+    assert got["create_again"].startswith("[36] Topic Already Exists")
+    assert got["partitions"] == 3  # CreatePartitions 1 -> 3
+    # IncrementalAlterConfigs SET and APPEND, then AlterConfigs replacing every override.
+    assert got["configs_incremental"] == {
+        "cleanup.policy": "delete,compact",
+        "retention.ms": "1234",
+        "max.message.bytes": "1048588",
+    }
+    assert got["configs_replaced"] == {
+        "cleanup.policy": "delete",
+        "retention.ms": "604800000",
+        "max.message.bytes": "50000",
+    }
+    # OffsetCommit with generation -1 (no members) and OffsetFetch: offset/metadata.
+    assert got["fetched"] == {"0": "5/m", "1": "-1/", "2": "1/"}
+    # A group made by offset commits alone has no protocol type, and is Empty.
+    assert got["listed_protocol_type"] == ""
+    assert got["described_state"] == "Empty"
+    assert got["state_after_delete"] == "Dead"
+    assert got["after_delete"].startswith("[3] Unknown Topic Or Partition")

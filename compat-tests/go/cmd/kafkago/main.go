@@ -33,6 +33,7 @@ func main() {
 		"writer_reader":  writerReader,
 		"reader_group":   readerGroup,
 		"client_configs": clientConfigs,
+		"client_admin":   clientAdmin,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -148,9 +149,8 @@ func connAdmin(ctx context.Context) (any, error) {
 	}
 	// Conn.ReadPartitions sends Metadata v1, which auto-creates (as on Kafka): ask
 	// with Client.Metadata (AllowAutoTopicCreation false) instead.
-	client := &kafka.Client{Addr: kafka.TCP(*bootstrap), Transport: newTransport()}
 	for {
-		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+		meta, err := freshMetadata(ctx, topic)
 		if err != nil {
 			return res, err
 		}
@@ -355,6 +355,159 @@ func clientConfigs(ctx context.Context) (any, error) {
 	}
 	res["first_last"] = []int64{po.FirstOffset, po.LastOffset}
 	return res, nil
+}
+
+// clientAdmin: kafka.Client's admin requests: CreateTopics, CreatePartitions,
+// IncrementalAlterConfigs and AlterConfigs (read back with DescribeConfigs),
+// OffsetCommit of a group without members, ListGroups, DescribeGroups, DeleteGroups,
+// DeleteTopics.
+func clientAdmin(ctx context.Context) (any, error) {
+	topic, group := *prefix+"-client", *prefix+"-cg"
+	client := &kafka.Client{Addr: kafka.TCP(*bootstrap), Transport: newTransport()}
+	res := map[string]any{}
+	created, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: topic, NumPartitions: 1, ReplicationFactor: 1},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	if err := created.Errors[topic]; err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	again, err := client.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{
+		{Topic: topic, NumPartitions: 1, ReplicationFactor: 1},
+	}})
+	if err != nil {
+		return res, err
+	}
+	res["create_again"] = errorString(again.Errors[topic])
+	cps, err := client.CreatePartitions(ctx, &kafka.CreatePartitionsRequest{Topics: []kafka.TopicPartitionsConfig{{Name: topic, Count: 3}}})
+	if err != nil {
+		return res, err
+	}
+	if err := cps.Errors[topic]; err != nil {
+		return res, fmt.Errorf("create partitions: %w", err)
+	}
+	meta, err := freshMetadata(ctx, topic)
+	if err != nil {
+		return res, err
+	}
+	res["partitions"] = len(meta.Topics[0].Partitions)
+	describe := func() (map[string]string, error) {
+		resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+			ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
+			ConfigNames: []string{"cleanup.policy", "retention.ms", "max.message.bytes"},
+		}}})
+		if err != nil {
+			return nil, err
+		}
+		if err := resp.Resources[0].Error; err != nil {
+			return nil, err
+		}
+		out := map[string]string{}
+		for _, e := range resp.Resources[0].ConfigEntries {
+			out[e.ConfigName] = e.ConfigValue
+		}
+		return out, nil
+	}
+	inc, err := client.IncrementalAlterConfigs(ctx, &kafka.IncrementalAlterConfigsRequest{Resources: []kafka.IncrementalAlterConfigsRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
+		Configs: []kafka.IncrementalAlterConfigsRequestConfig{
+			{Name: "retention.ms", Value: "1234", ConfigOperation: kafka.ConfigOperationSet},
+			{Name: "cleanup.policy", Value: "compact", ConfigOperation: kafka.ConfigOperationAppend},
+		},
+	}}})
+	if err != nil {
+		return res, err
+	}
+	if err := inc.Resources[0].Error; err != nil {
+		return res, fmt.Errorf("incremental alter: %w", err)
+	}
+	if res["configs_incremental"], err = describe(); err != nil {
+		return res, err
+	}
+	alt, err := client.AlterConfigs(ctx, &kafka.AlterConfigsRequest{Resources: []kafka.AlterConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic,
+		Configs: []kafka.AlterConfigRequestConfig{{Name: "max.message.bytes", Value: "50000"}},
+	}}})
+	if err != nil {
+		return res, err
+	}
+	for r, err := range alt.Errors {
+		if err != nil {
+			return res, fmt.Errorf("alter %v: %w", r, err)
+		}
+	}
+	if res["configs_replaced"], err = describe(); err != nil {
+		return res, err
+	}
+
+	commit, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
+		GroupID: group, GenerationID: -1,
+		Topics: map[string][]kafka.OffsetCommit{topic: {{Partition: 0, Offset: 5, Metadata: "m"}, {Partition: 2, Offset: 1}}},
+	})
+	if err != nil {
+		return res, err
+	}
+	for _, p := range commit.Topics[topic] {
+		if p.Error != nil {
+			return res, fmt.Errorf("commit %d: %w", p.Partition, p.Error)
+		}
+	}
+	fetched, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: {0, 1, 2}}})
+	if err != nil {
+		return res, err
+	}
+	offsets := map[string]string{}
+	for _, p := range fetched.Topics[topic] {
+		offsets[strconv.Itoa(p.Partition)] = fmt.Sprintf("%d/%s", p.CommittedOffset, p.Metadata)
+	}
+	res["fetched"] = offsets
+	listed, err := client.ListGroups(ctx, &kafka.ListGroupsRequest{})
+	if err != nil {
+		return res, err
+	}
+	for _, g := range listed.Groups {
+		if g.GroupID == group {
+			res["listed_protocol_type"] = g.ProtocolType
+		}
+	}
+	described, err := client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+	if err != nil {
+		return res, err
+	}
+	res["described_state"] = described.Groups[0].GroupState
+	deleted, err := client.DeleteGroups(ctx, &kafka.DeleteGroupsRequest{GroupIDs: []string{group}})
+	if err != nil {
+		return res, err
+	}
+	if err := deleted.Errors[group]; err != nil {
+		return res, fmt.Errorf("delete group: %w", err)
+	}
+	described, err = client.DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{group}})
+	if err != nil {
+		return res, err
+	}
+	res["state_after_delete"] = described.Groups[0].GroupState
+	dts, err := client.DeleteTopics(ctx, &kafka.DeleteTopicsRequest{Topics: []string{topic}})
+	if err != nil {
+		return res, err
+	}
+	if err := dts.Errors[topic]; err != nil {
+		return res, fmt.Errorf("delete topic: %w", err)
+	}
+	meta, err = freshMetadata(ctx, topic)
+	if err != nil {
+		return res, err
+	}
+	res["after_delete"] = errorString(meta.Topics[0].Error)
+	return res, nil
+}
+
+// freshMetadata asks the broker itself: a Transport answers Metadata from its cache.
+func freshMetadata(ctx context.Context, topic string) (*kafka.MetadataResponse, error) {
+	client := &kafka.Client{Addr: kafka.TCP(*bootstrap), Transport: newTransport()}
+	return client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 }
 
 func errorString(err error) string {

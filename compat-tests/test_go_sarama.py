@@ -28,6 +28,7 @@ RUNS = [
     ("sarama", "1.61.1", "2.1.0"),
     ("sarama", "1.61.1", "3.6.0"),
     ("sarama-shopify", "1.38.1", "0.8.2.0"),
+    ("sarama-shopify", "1.38.1", "0.9.0.0"),  # Produce/Fetch v1, OffsetCommit v2
     ("sarama-shopify", "1.38.1", "0.10.2.0"),
     ("sarama-shopify", "1.38.1", "0.11.0.0"),  # DescribeConfigs v0, CreateTopics v1
     ("sarama-shopify", "1.38.1", "2.1.0"),

@@ -665,11 +665,23 @@ func transactions(ctx context.Context) (any, error) {
 	if err := txn(kgo.TryCommit, nil, "c3"); err != nil {
 		return res, fmt.Errorf("last: %w", err)
 	}
-	listed, err := adm.ListTransactions(ctx, nil, nil)
-	if err != nil {
-		return res, err
+	// EndTxn is answered once PrepareCommit is written; the markers and CompleteCommit
+	// follow (as on Kafka): list until the transaction is complete.
+	for {
+		listed, err := adm.ListTransactions(ctx, nil, nil)
+		if err != nil {
+			return res, err
+		}
+		res["listed_state"] = listed[txnID].State
+		if listed[txnID].State != "PrepareCommit" {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return res, errors.New("transaction still PrepareCommit")
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	res["listed_state"] = listed[txnID].State
 	for _, level := range []struct {
 		name  string
 		level kgo.IsolationLevel

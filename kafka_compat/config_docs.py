@@ -143,6 +143,8 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
 TOPIC_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "cleanup.policy": (LI, "delete and/or compact: what happens to old segments."),
     "compression.type": (S, "The compression the topic stores; producer keeps the producer's."),
+    "compression.gzip.level": (I, "The gzip level for compression.type=gzip (shown only)."),
+    "compression.zstd.level": (I, "The zstd level for compression.type=zstd (shown only)."),
     "delete.retention.ms": (L, "How long tombstones stay after compaction (ms)."),
     "file.delete.delay.ms": (L, "How long a deleted segment's files are kept."),
     "flush.messages": (L, "The records appended before the log is flushed."),
@@ -167,4 +169,14 @@ TOPIC_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "segment.jitter.ms": (L, "The most subtracted at random from the roll age (ms)."),
     "segment.ms": (L, "The age at which a segment is rolled (ms)."),
     "unclean.leader.election.enable": (B, "Whether a replica outside the ISR may lead."),
+    "message.timestamp.difference.max.ms": (L, "Deprecated: before/after.max.ms where unset."),
+    "message.timestamp.before.max.ms": (L, "How far in the past a record timestamp may be."),
+    "message.timestamp.after.max.ms": (L, "How far in the future a record timestamp may be."),
+    "leader.replication.throttled.replicas": (LI, "Throttled leader replicas (not applied)."),
+    "follower.replication.throttled.replicas": (LI, "Throttled follower replicas (not applied)."),
+    "remote.storage.enable": (B, "Tiered storage: not available, only false."),
+    "local.retention.ms": (L, "Tiered storage's local retention time (-2: retention.ms)."),
+    "local.retention.bytes": (L, "Tiered storage's local retention size (-2: retention.bytes)."),
+    "remote.log.copy.disable": (B, "Tiered storage: stop copying segments to remote."),
+    "remote.log.delete.on.disable": (B, "Tiered storage: delete remote data on disable."),
 }

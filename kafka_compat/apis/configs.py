@@ -66,8 +66,9 @@ def topic_config_entries(ctx, overrides: dict[str, str]):
         for broker_key in key.broker_synonyms:
             if broker_key in config.explicit:
                 synonyms.append((broker_key, config.explicit[broker_key], SOURCE_STATIC_BROKER))
-        synonyms.append((key.synonym, key.kafka_default, SOURCE_DEFAULT))
-        _, value, source = synonyms[0]
+        if key.synonym:  # keys without a broker synonym list none (as Kafka)
+            synonyms.append((key.synonym, key.kafka_default, SOURCE_DEFAULT))
+        value, source = (synonyms[0][1], synonyms[0][2]) if synonyms else ("", SOURCE_DEFAULT)
         if source != SOURCE_DYNAMIC_TOPIC:
             # Derived broker values (log.retention.hours -> ms) come from the config.
             value = defaults[name]

@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 
-SCENARIOS = ["produce_consume", "group_commit", "admin_topics", "admin_groups", "transactions"]
+SCENARIOS = [
+    "produce_consume",
+    "group_commit",
+    "admin_topics",
+    "admin_groups",
+    "transactions",
+    "many_partitions",
+]
 CODECS = ["none", "gzip", "snappy", "lz4", "zstd"]
 # kgo.MaxVersions pinned to an old Kafka release, as such a broker would cap them:
 # Produce v2 / Fetch v3 with message format v1 at 0.10.2 (no idempotence: no
@@ -174,3 +181,10 @@ def test_transactions_commit_abort_and_kadm_views(franz_results):
     assert got["listed_state"] == "CompleteCommit"
     assert got["read_committed"] == ["0:c0", "1:c1", "2:c2", "7:c3"]
     assert got["read_uncommitted"] == ["0:c0", "1:c1", "2:c2", "4:a0", "5:a1", "7:c3"]
+
+
+def test_consumer_of_200_partitions_gets_each_and_then_only_what_changed(franz_results):
+    got = result(franz_results, "many_partitions")
+    # Offset 0 of every partition once, then offset 1 of the 20 written next.
+    assert (got["first_partitions"], got["first_records"]) == (200, 200)
+    assert got["second"] == list(range(0, 200, 10))

@@ -40,6 +40,7 @@ func main() {
 		"admin_topics":    adminTopics,
 		"admin_groups":    adminGroups,
 		"transactions":    transactions,
+		"many_partitions": manyPartitions,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -704,6 +705,69 @@ func transactions(ctx context.Context) (any, error) {
 		res[level.name] = got
 	}
 	return res, nil
+}
+
+// manyPartitions: one consumer of 200 partitions (franz-go keeps a fetch session,
+// KIP-227) reads a record from each, then only the 20 partitions written next.
+func manyPartitions(ctx context.Context) (any, error) {
+	topic := *prefix + "-many"
+	const partitions = 200
+	admCl, err := newClient()
+	if err != nil {
+		return nil, err
+	}
+	defer admCl.Close()
+	if err := createTopic(ctx, kadm.NewClient(admCl), topic, partitions, nil); err != nil {
+		return nil, err
+	}
+	write := func(round string, ps []int32) error {
+		var recs []*kgo.Record
+		for _, p := range ps {
+			recs = append(recs, &kgo.Record{Topic: topic, Partition: p, Value: []byte(fmt.Sprintf("%s-%d", round, p))})
+		}
+		return admCl.ProduceSync(ctx, recs...).FirstErr()
+	}
+	all := make([]int32, partitions)
+	for i := range all {
+		all[i] = int32(i)
+	}
+	if err := write("first", all); err != nil {
+		return nil, err
+	}
+	cl, err := newClient(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	first, err := poll(ctx, cl, partitions)
+	if err != nil {
+		return nil, err
+	}
+	var some []int32
+	for p := int32(0); p < partitions; p += 10 {
+		some = append(some, p)
+	}
+	if err := write("second", some); err != nil {
+		return nil, err
+	}
+	second, err := poll(ctx, cl, len(some))
+	if err != nil {
+		return nil, err
+	}
+	distinct := map[int32]bool{}
+	for _, r := range first {
+		if r.Value == fmt.Sprintf("first-%d", r.Partition) && r.Offset == 0 {
+			distinct[r.Partition] = true
+		}
+	}
+	var secondParts []int32
+	for _, r := range second {
+		if r.Value == fmt.Sprintf("second-%d", r.Partition) && r.Offset == 1 {
+			secondParts = append(secondParts, r.Partition)
+		}
+	}
+	sort.Slice(secondParts, func(i, j int) bool { return secondParts[i] < secondParts[j] })
+	return map[string]any{"first_partitions": len(distinct), "first_records": len(first), "second": secondParts}, nil
 }
 
 func firstAlterErr(rs kadm.AlterConfigsResponses) error {

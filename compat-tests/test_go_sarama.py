@@ -227,6 +227,7 @@ def test_consumer_group_commits_and_resumes(sarama_results, run):
     }
     assert got["listed_type"] == "consumer"
     assert got["committed"] == {"0": 5, "1": 5}
+    assert got["committed_all_topics"] == {"group/0": 5, "group/1": 5}
     # A new member resumes at the committed offsets: only the records written since.
     assert got["resumed"] == ["c0", "c1", "d0", "d1"]
     assert got["state_after_close"] == "Empty"

@@ -375,6 +375,18 @@ func consumerGroup() (any, error) {
 		committed[strconv.Itoa(int(p))] = b.Offset
 	}
 	res["committed"] = committed
+	// nil topics: all of the group's offsets (OffsetFetch v2+ null topics).
+	all, err := adm.ListConsumerGroupOffsets(group, nil)
+	if err != nil {
+		return res, fmt.Errorf("list all group offsets: %w", err)
+	}
+	allOffsets := map[string]int64{}
+	for t, blocks := range all.Blocks {
+		for p, b := range blocks {
+			allOffsets[fmt.Sprintf("%s/%d", t[len(*prefix)+1:], p)] = b.Offset
+		}
+	}
+	res["committed_all_topics"] = allOffsets
 	if err := produceValues(topic, map[int32][]string{0: {"c0", "c1"}, 1: {"d0", "d1"}}); err != nil {
 		return res, err
 	}

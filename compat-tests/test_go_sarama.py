@@ -47,6 +47,8 @@ def scenarios_for(version: str) -> list[str]:
         names += ["consumer_group", "group_rebalance", "admin"]
     if at_least(version, (0, 11)):  # Sarama's idempotent/transactional producer
         names.append("transactions")
+    if at_least(version, (2, 3)):  # Sarama's static membership (KIP-345)
+        names.append("static_member")
     if at_least(version, (2, 0)):  # last: a refused request closes the connection
         names.append("log_dirs")
     return names
@@ -330,6 +332,23 @@ def test_transactions_commit_abort_and_isolation(sarama_results, run):
     # commit c0-c2 (marker at 3), abort a0-a1 (marker at 6), commit c3 (marker at 8).
     assert got["read_committed"] == ["0:c0", "1:c1", "2:c2", "7:c3"]
     assert got["read_uncommitted"] == ["0:c0", "1:c1", "2:c2", "4:a0", "5:a1", "7:c3"]
+
+
+STATIC_RUNS = [run for run in RUNS if at_least(run[2], (2, 3))]
+
+
+@pytest.mark.parametrize("run", STATIC_RUNS, ids=[f"{r[1]}-v{r[2]}" for r in STATIC_RUNS])
+def test_static_member_comes_back_without_a_rebalance(sarama_results, run):
+    _, release, version = run
+    got = result(sarama_results, f"{release}-v{version}", "static_member")
+    # Closed without LeaveGroup, rejoined with the same group.instance.id: a new member
+    # id, the same generation and assignment (Kafka's Stable-group static rejoin).
+    assert got == {
+        "first_claims": [0, 1],
+        "second_claims": [0, 1],
+        "same_generation": True,
+        "new_member_id": True,
+    }
 
 
 LOG_DIR_RUNS = [

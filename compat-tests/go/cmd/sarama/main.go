@@ -52,6 +52,7 @@ func main() {
 		"read_foreign":    readForeign,
 		"group_rebalance": groupRebalance,
 		"log_dirs":        logDirs,
+		"static_member":   staticMember,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -858,6 +859,59 @@ func logDirs() (any, error) {
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i] < found[j] })
 	return map[string]any{"partitions": found, "dirs": len(dirs[controller])}, nil
+}
+
+// staticMember: a static member (group.instance.id, KIP-345) closes without leaving and
+// comes back under a new member id: a Stable group hands it its assignment again in
+// the same generation, without a rebalance.
+func staticMember() (any, error) {
+	topic, group := *prefix+"-rebalance", *prefix+"-static"
+	session := func() (claimEvent, string, error) {
+		cfg := config()
+		cfg.Consumer.Group.InstanceId = "static-1"
+		cg, err := sarama.NewConsumerGroup([]string{*bootstrap}, group, cfg)
+		if err != nil {
+			return claimEvent{}, "", err
+		}
+		defer cg.Close()
+		events := make(chan claimEvent, 4)
+		memberIDs := make(chan string, 4)
+		h := &staticHandler{rebalanceHandler{member: "static", topic: topic, events: events, received: make(chan string, 64)}, memberIDs}
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		errc := make(chan error, 1)
+		go func() { errc <- cg.Consume(ctx, []string{topic}, h) }()
+		select {
+		case e := <-events:
+			return e, <-memberIDs, nil
+		case err := <-errc:
+			return claimEvent{}, "", fmt.Errorf("consume: %v", err)
+		case <-time.After(report.Deadline):
+			return claimEvent{}, "", errors.New("no session")
+		}
+	}
+	first, firstID, err := session()
+	if err != nil {
+		return nil, err
+	}
+	second, secondID, err := session()
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{
+		"first_claims": first.claims, "second_claims": second.claims,
+		"same_generation": first.gen == second.gen, "new_member_id": firstID != secondID,
+	}, nil
+}
+
+type staticHandler struct {
+	rebalanceHandler
+	memberIDs chan<- string
+}
+
+func (h *staticHandler) Setup(s sarama.ConsumerGroupSession) error {
+	h.memberIDs <- s.MemberID()
+	return h.rebalanceHandler.Setup(s)
 }
 
 func errString(err error) string {

@@ -474,6 +474,9 @@ class BrokerConfig:
         defaults = {}
         for name, key in TOPIC_KEYS.items():
             value = self.broker_value(key.synonym)
+            if value is None and key.synonym in TOPIC_KEYS:
+                # compression.gzip/zstd.level: the broker key has the topic key's name.
+                value = self.explicit.get(key.synonym)
             defaults[name] = key.kafka_default if value is None else value
         return defaults
 

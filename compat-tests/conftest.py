@@ -17,8 +17,10 @@ and must exit with status 0.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -209,3 +211,52 @@ def topic_name(request: pytest.FixtureRequest) -> Callable[[str], str]:
         return "".join(c if c.isalnum() or c in "._-" else "-" for c in name)[:200]
 
     return make
+
+
+GO_DIR = REPO / "compat-tests" / "go"
+# Builds of compat-tests/go's programs: the name of each binary -> its package and the
+# import rewrite (old -> new) applied through `go build -overlay`, if any. The old
+# Sarama (github.com/Shopify/sarama v1.38.1, pinned in go.mod by tools/tools.go) runs
+# the same source as the newest one.
+GO_PROGRAMS: dict[str, tuple[str, tuple[str, str] | None]] = {
+    "sarama": ("./cmd/sarama", None),
+    "sarama-shopify": ("./cmd/sarama", ("github.com/IBM/sarama", "github.com/Shopify/sarama")),
+    "franz": ("./cmd/franz", None),
+    "kafkago": ("./cmd/kafkago", None),
+}
+
+
+@pytest.fixture(scope="session")
+def go_program() -> Callable[[str], Path]:
+    """``go_program(name)`` -> a compat-tests/go binary, built once per test session into
+    compat-tests/go/build (Go's build cache makes an unchanged rebuild cheap)."""
+    built: dict[str, Path] = {}
+
+    def build(name: str) -> Path:
+        if name in built:
+            return built[name]
+        go = shutil.which("go")
+        assert go is not None, "go is not installed: run `./dev test`"
+        package, rewrite = GO_PROGRAMS[name]
+        out = GO_DIR / "build" / name
+        cmd = [go, "build", "-o", str(out)]
+        if rewrite is not None:
+            overlay = {}
+            for source in (GO_DIR / package).glob("*.go"):
+                rewritten = out.parent / f"overlay-{name}" / source.name
+                rewritten.parent.mkdir(parents=True, exist_ok=True)
+                rewritten.write_text(
+                    source.read_text().replace(f'"{rewrite[0]}"', f'"{rewrite[1]}"')
+                )
+                overlay[str(source)] = str(rewritten)
+            overlay_file = out.parent / f"overlay-{name}.json"
+            overlay_file.write_text(json.dumps({"Replace": overlay}))
+            cmd.append(f"-overlay={overlay_file}")
+        done = subprocess.run(
+            [*cmd, package], cwd=GO_DIR, capture_output=True, text=True, timeout=600
+        )
+        assert done.returncode == 0, f"go build {name} failed:\n{done.stderr}"
+        built[name] = out
+        return out
+
+    return build

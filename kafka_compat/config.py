@@ -80,6 +80,36 @@ def _ratio(value: str) -> float:
     return parsed
 
 
+def _level(low: int, high: int) -> Callable[[str], int]:
+    """A compression level: -1 (the codec's default) or within [low, high]."""
+
+    def checked(value: str) -> int:
+        parsed = int(value)
+        if parsed != -1 and not low <= parsed <= high:
+            raise ValueError(f"must be -1 or between {low} and {high}")
+        return parsed
+
+    return checked
+
+
+def _throttled_replicas(value: str) -> str:
+    # Kafka's ThrottledReplicaListValidator: "*" or partition:broker pairs.
+    items = _parse_list(value)
+    if items == ["*"] or all(
+        len(pair) == 2 and all(p.strip().isdigit() for p in pair)
+        for pair in (item.split(":") for item in items)
+    ):
+        return ",".join(items)
+    raise ValueError("must be * or a list of partition:broker pairs")
+
+
+def _remote_storage_enable(value: str) -> bool:
+    if _parse_bool(value):
+        # As Kafka when the broker's remote.log.storage.system.enable is false.
+        raise ValueError("tiered storage is not enabled on this broker")
+    return False
+
+
 # Versions Kafka 3.9's MetadataVersionValidator knows, for the deprecated
 # (log.)message.format.version: accepted, shown, ignored (records are always v2 on disk).
 _METADATA_VERSIONS = frozenset(
@@ -282,6 +312,9 @@ TOPIC_KEYS: dict[str, TopicKey] = {
     for k in [
         TopicKey("cleanup.policy", _cleanup_policy, "log.cleanup.policy", "delete"),
         TopicKey("compression.type", _COMPRESSION, "compression.type", "producer"),
+        # Accepted and shown, not applied: batches keep the producer's codec and level.
+        TopicKey("compression.gzip.level", _level(1, 9), "compression.gzip.level", "-1"),
+        TopicKey("compression.zstd.level", _level(-131072, 22), "compression.zstd.level", "3"),
         TopicKey(
             "delete.retention.ms",
             _non_negative(int),
@@ -324,6 +357,37 @@ TOPIC_KEYS: dict[str, TopicKey] = {
             "min.compaction.lag.ms", _non_negative(int), "log.cleaner.min.compaction.lag.ms", "0"
         ),
         TopicKey("min.insync.replicas", _at_least(1), "min.insync.replicas", "1"),
+        # Enforced on append (storage/log_validator.py); the deprecated difference
+        # applies where before/after are left at their default.
+        TopicKey(
+            "message.timestamp.difference.max.ms",
+            _non_negative(int),
+            "log.message.timestamp.difference.max.ms",
+            str(LONG_MAX),
+        ),
+        TopicKey(
+            "message.timestamp.before.max.ms",
+            _non_negative(int),
+            "log.message.timestamp.before.max.ms",
+            str(LONG_MAX),
+        ),
+        TopicKey(
+            "message.timestamp.after.max.ms",
+            _non_negative(int),
+            "log.message.timestamp.after.max.ms",
+            str(LONG_MAX),
+        ),
+        # Replication throttles (kafka-reassign-partitions --throttle): shown, not applied.
+        # No broker synonym ("").
+        TopicKey("leader.replication.throttled.replicas", _throttled_replicas, "", ""),
+        TopicKey("follower.replication.throttled.replicas", _throttled_replicas, "", ""),
+        # Tiered storage is not there: remote.storage.enable=true is refused, the rest
+        # keep their defaults' meaning.
+        TopicKey("remote.storage.enable", _remote_storage_enable, "", "false"),
+        TopicKey("local.retention.ms", _at_least(-2), "log.local.retention.ms", "-2"),
+        TopicKey("local.retention.bytes", _at_least(-2), "log.local.retention.bytes", "-2"),
+        TopicKey("remote.log.copy.disable", _parse_bool, "", "false"),
+        TopicKey("remote.log.delete.on.disable", _parse_bool, "", "false"),
         TopicKey("preallocate", _parse_bool, "log.preallocate", "false"),
         TopicKey("retention.bytes", int, "log.retention.bytes", "-1"),
         TopicKey(
@@ -553,6 +617,9 @@ class BrokerConfig:
         defaults = {}
         for name, key in TOPIC_KEYS.items():
             value = self.broker_value(key.synonym)
+            if value is None and key.synonym in TOPIC_KEYS:
+                # compression.gzip/zstd.level: the broker key has the topic key's name.
+                value = self.explicit.get(key.synonym)
             defaults[name] = key.kafka_default if value is None else value
         return defaults
 

@@ -91,6 +91,7 @@ class LogConfig:
         base = defaults if defaults is not None else cls()
         changes: dict[str, object] = {}
         extra = dict(base.extra)
+        difference: int | None = None
         for key, raw in overrides.items():
             if raw is None:
                 continue
@@ -102,13 +103,15 @@ class LogConfig:
                 extra[key] = value
             elif key == _TIMESTAMP_DIFFERENCE:
                 extra[key] = value
-                limit = _parse(key, value, int)
-                # The newer keys win when both are given (Kafka 3.6+), in any order:
-                # they assign, this only fills in.
-                changes.setdefault("message_timestamp_before_max_ms", limit)
-                changes.setdefault("message_timestamp_after_max_ms", limit)
+                difference = _parse(key, value, int)
             else:
                 raise InvalidConfiguration(f"Unknown topic config name: {key}")
+        if difference is not None:
+            # As Kafka 3.6+: a newer bound left at its default (LONG_MAX) takes the
+            # deprecated difference, whatever the order the keys came in.
+            for name in ("message_timestamp_before_max_ms", "message_timestamp_after_max_ms"):
+                if changes.get(name, LONG_MAX) == LONG_MAX:
+                    changes[name] = difference
         changes["extra"] = extra
         config = dataclasses.replace(base, **changes)
         config.validate()

@@ -101,18 +101,19 @@ def topic_config_entries(ctx, overrides: dict[str, str]):
         if name in overrides:
             synonyms.append((name, overrides[name], SOURCE_DYNAMIC_TOPIC))
         synonyms += _synonyms(list(key.broker_synonyms), levels)
-        # Kafka's default: the first synonym with one (log.retention.hours=168).
-        synonyms.append(
-            next(
-                (
-                    (n, BROKER_KEYS[n].default, SOURCE_DEFAULT)
-                    for n in key.broker_synonyms
-                    if n in BROKER_KEYS and BROKER_KEYS[n].default is not None
-                ),
-                (key.synonym, key.kafka_default, SOURCE_DEFAULT),
-            )
+        # Kafka's default: the first synonym with one (log.retention.hours=168); keys
+        # without a broker synonym list none (as Kafka).
+        default = next(
+            (
+                (n, BROKER_KEYS[n].default, SOURCE_DEFAULT)
+                for n in key.broker_synonyms
+                if n in BROKER_KEYS and BROKER_KEYS[n].default is not None
+            ),
+            (key.synonym, key.kafka_default, SOURCE_DEFAULT) if key.synonym else None,
         )
-        _, value, source = synonyms[0]
+        if default is not None:
+            synonyms.append(default)
+        _, value, source = synonyms[0] if synonyms else ("", "", SOURCE_DEFAULT)
         if source != SOURCE_DYNAMIC_TOPIC:
             # Derived broker values (log.retention.hours -> ms) come from the config.
             value = defaults[name]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (
@@ -174,3 +176,78 @@ def test_deprecated_message_format_version_is_accepted_shown_and_ignored(broker_
         )
     finally:
         consumer.close()
+
+
+# Kafka 3.9's topic configs that a client may set or list (kafka-configs --describe
+# --all, kafka-reassign-partitions --throttle) besides the ones above.
+KAFKA_39_TOPIC_KEYS = {
+    "compression.gzip.level": "-1",
+    "compression.zstd.level": "3",
+    "message.timestamp.difference.max.ms": str(2**63 - 1),
+    "message.timestamp.before.max.ms": str(2**63 - 1),
+    "message.timestamp.after.max.ms": str(2**63 - 1),
+    "leader.replication.throttled.replicas": "",
+    "follower.replication.throttled.replicas": "",
+    "remote.storage.enable": "false",
+    "local.retention.ms": "-2",
+    "local.retention.bytes": "-2",
+    "remote.log.copy.disable": "false",
+    "remote.log.delete.on.disable": "false",
+}
+
+
+def test_every_kafka_39_topic_key_is_described_settable_and_checked(broker):
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    settings = {
+        "compression.gzip.level": "5",
+        "message.timestamp.after.max.ms": "3600000",
+        "leader.replication.throttled.replicas": "0:0",
+        "follower.replication.throttled.replicas": "*",
+        "local.retention.ms": "-2",
+    }
+    admin.create_topics([NewTopic("all-keys", 1, config=settings), NewTopic("defaults", 1)])[
+        "all-keys"
+    ].result(10)
+    defaults = describe(admin, "defaults")
+    assert len(defaults) == 35  # Kafka 3.9's LogConfig
+    for name, value in KAFKA_39_TOPIC_KEYS.items():
+        assert (defaults[name].value or "", defaults[name].source) == (
+            value,
+            ConfigSource.DEFAULT_CONFIG.value,
+        ), name
+    described = describe(admin, "all-keys")
+    for name, value in settings.items():
+        assert (described[name].value, described[name].source) == (
+            value,
+            ConfigSource.DYNAMIC_TOPIC_CONFIG.value,
+        ), name
+    # Throttled replica lists take APPEND, as Kafka's LIST keys.
+    incremental(
+        admin,
+        "all-keys",
+        ("leader.replication.throttled.replicas", "1:0", AlterConfigOpType.APPEND),
+    ).result(10)
+    assert describe(admin, "all-keys")["leader.replication.throttled.replicas"].value == "0:0,1:0"
+
+    for name, value in [
+        ("remote.storage.enable", "true"),  # no tiered storage (as Kafka without it)
+        ("compression.gzip.level", "10"),
+        ("leader.replication.throttled.replicas", "zero"),
+        ("local.retention.ms", "-3"),
+    ]:
+        with pytest.raises(KafkaException) as refused:
+            incremental(admin, "all-keys", (name, value, AlterConfigOpType.SET)).result(10)
+        assert refused.value.args[0].code() == KafkaError.INVALID_CONFIG, name
+
+    # message.timestamp.after.max.ms applies: a record an hour and more ahead is refused.
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "retries": 0})
+    results = []
+    producer.produce(
+        "all-keys",
+        b"future",
+        timestamp=int(time.time() * 1000) + 7_200_000,
+        on_delivery=lambda err, msg: results.append(err),
+    )
+    producer.flush(10)
+    assert results and results[0] is not None
+    assert results[0].code() == KafkaError.INVALID_TIMESTAMP

@@ -145,3 +145,10 @@ def test_deprecated_message_format_version_is_accepted_and_checked():
     assert validate_topic_configs({"message.format.version": "0.10.0.0"})  # librdkafka's
     with pytest.raises(ConfigError, match=r"message\.format\.version"):
         validate_topic_configs({"message.format.version": "abc"})
+
+
+def test_compression_levels_take_the_broker_value_of_the_same_name():
+    config = BrokerConfig({"compression.gzip.level": "5"})
+    assert config.topic_defaults()["compression.gzip.level"] == "5"
+    assert config.topic_defaults()["compression.zstd.level"] == "3"
+    assert config.topic_defaults()["message.timestamp.after.max.ms"] == str(2**63 - 1)

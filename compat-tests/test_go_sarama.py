@@ -351,19 +351,9 @@ def test_static_member_comes_back_without_a_rebalance(sarama_results, run):
     }
 
 
+# Sarama 1.38.1 always sends DescribeLogDirs v0, which Kafka 3.9 serves (and so do we).
 LOG_DIR_RUNS = [
-    pytest.param(
-        run,
-        id=f"{run[1]}-v{run[2]}",
-        # Sarama 1.38.1 always sends DescribeLogDirs v0, which Kafka 3.9 serves; this
-        # broker serves v1-4 until the JBOD work of issue 12 adds v0 (it closes the
-        # connection: the client sees EOF).
-        marks=[pytest.mark.xfail(reason="DescribeLogDirs v0 not served yet", strict=False)]
-        if run[1] == "1.38.1"
-        else [],
-    )
-    for run in RUNS
-    if at_least(run[2], (2, 0))
+    pytest.param(run, id=f"{run[1]}-v{run[2]}") for run in RUNS if at_least(run[2], (2, 0))
 ]
 
 

@@ -92,17 +92,6 @@ def _level(low: int, high: int) -> Callable[[str], int]:
     return checked
 
 
-def _throttled_replicas(value: str) -> str:
-    # Kafka's ThrottledReplicaListValidator: "*" or partition:broker pairs.
-    items = _parse_list(value)
-    if items == ["*"] or all(
-        len(pair) == 2 and all(p.strip().isdigit() for p in pair)
-        for pair in (item.split(":") for item in items)
-    ):
-        return ",".join(items)
-    raise ValueError("must be * or a list of partition:broker pairs")
-
-
 def _remote_storage_enable(value: str) -> bool:
     if _parse_bool(value):
         # As Kafka when the broker's remote.log.storage.system.enable is false.
@@ -412,20 +401,6 @@ TOPIC_KEYS: dict[str, TopicKey] = {
             _parse_bool,
             "unclean.leader.election.enable",
             "false",
-        ),
-        # Reassignment throttles (kafka-reassign-partitions --throttle): accepted and
-        # shown, no effect (replication is not throttled). No broker synonym.
-        TopicKey(
-            "leader.replication.throttled.replicas",
-            _throttled_replicas,
-            "leader.replication.throttled.replicas",
-            "",
-        ),
-        TopicKey(
-            "follower.replication.throttled.replicas",
-            _throttled_replicas,
-            "follower.replication.throttled.replicas",
-            "",
         ),
     ]
 }

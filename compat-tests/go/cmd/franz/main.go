@@ -395,7 +395,13 @@ func adminTopics(ctx context.Context) (any, error) {
 		return res, err
 	}
 
-	brcs, err := adm.DescribeBrokerConfigs(ctx)
+	// With no broker named, kadm describes the cluster default (resource ""), which
+	// lists only dynamic defaults, as Kafka: name the broker for its whole config.
+	brokers, err := adm.ListBrokers(ctx)
+	if err != nil || len(brokers) == 0 {
+		return res, fmt.Errorf("list brokers: %v", err)
+	}
+	brcs, err := adm.DescribeBrokerConfigs(ctx, brokers[0].NodeID)
 	if err != nil {
 		return res, fmt.Errorf("describe broker configs: %w", err)
 	}

@@ -274,6 +274,12 @@ class Partition:
         return self.log.log_start_offset
 
     @property
+    def compression_type(self) -> str:
+        """The topic's compression.type (Fetch below v10 refuses zstd topics)."""
+        config = self.log.config
+        return "producer" if config is None else config.compression_type
+
+    @property
     def downconversion_enabled(self) -> bool:
         """message.downconversion.enable: may Fetch v0-3 read this partition?"""
         config = self.log.config

@@ -41,6 +41,8 @@ Version notes: v0-3 read message formats v0/v1 (protocol/legacy_records.py): the
     UNSUPPORTED_VERSION instead of records (none read: an empty answer) · v3 MaxBytes ·
     v4 LastStableOffset, AbortedTransactions · v5 LogStartOffset · v7 fetch
     sessions · v9 CurrentLeaderEpoch (FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH) ·
+    v10 zstd: below it a consumer gets UNSUPPORTED_COMPRESSION_TYPE (and no records)
+    for a topic whose compression.type is zstd, as Kafka ·
     v11 RackId, PreferredReadReplica, reads from followers · v12 flexible · v13
     topics named by TopicId (KIP-516): resolved through the broker's metadata (an
     unknown id: UNKNOWN_TOPIC_ID for its partitions; a partition whose log belongs to
@@ -72,6 +74,9 @@ LeaderIdAndEpoch = FetchResponse.LeaderIdAndEpoch
 READ_COMMITTED = 1
 # Fetch v0-3 read the old message formats: magic 0 up to v1, magic 1 up to v3.
 FORMAT_V2_MIN_VERSION = 4
+ZSTD_MIN_VERSION = 10
+# error, high watermark, last stable offset, log start offset (Kafka's partitionResponse)
+ZSTD_REFUSED = (ErrorCode.UNSUPPORTED_COMPRESSION_TYPE, -1, -1, -1)
 TOPIC_ID_MIN_VERSION = 13  # topics named by id (KIP-516)
 REPLICA_STATE_MIN_VERSION = 15  # the follower's id in ReplicaState (KIP-903)
 CURRENT_LEADER_MIN_VERSION = 16  # KIP-951
@@ -127,7 +132,12 @@ async def handle_fetch(ctx: RequestContext, request):
     for i in selected:
         topic, want = wanted[i]
         error, high_watermark, stable, log_start, preferred, records, aborted = results[i]
-        if records and version < FORMAT_V2_MIN_VERSION:
+        if version < ZSTD_MIN_VERSION and replica_id < 0 and _zstd_topic(ctx, topic, want):
+            # Kafka's maybeConvertFetchedData: a client older than zstd reads nothing
+            # of a topic whose compression.type is zstd.
+            error, high_watermark, stable, log_start = ZSTD_REFUSED
+            preferred, records, aborted = -1, b"", None
+        elif records and version < FORMAT_V2_MIN_VERSION:
             error, records = _down_convert(ctx, topic, want, records)
         if aborted:
             aborted = [AbortedTransaction(producer_id=a[0], first_offset=a[1]) for a in aborted]
@@ -244,6 +254,11 @@ def _add_current_leaders(ctx: RequestContext, not_leader, response) -> None:
                 node_id=broker.broker_id, host=broker.host, port=broker.port, rack=broker.rack
             )
     response.node_endpoints = list(endpoints.values())
+
+
+def _zstd_topic(ctx: RequestContext, topic: str, want) -> bool:
+    partition = ctx.replica_manager.get_partition(topic, want.partition)
+    return partition is not None and partition.compression_type == "zstd"
 
 
 def _down_convert(ctx: RequestContext, topic: str, want, records) -> tuple[int, bytes]:

@@ -28,6 +28,7 @@ from tests.integration.test_produce_validation import create_topic
 NONE = 0
 CORRUPT_MESSAGE = 2
 UNSUPPORTED_VERSION = 35
+UNSUPPORTED_COMPRESSION_TYPE = 76
 INVALID_RECORD = 87
 TS = 1_700_000_000_000
 GZIP, SNAPPY, LZ4 = 1, 2, 3
@@ -229,7 +230,7 @@ def test_down_conversion_drops_transaction_markers(broker):
 
 
 def fetch(conn, topic: str, version: int, offset: int = 0):
-    """One Fetch (v0-3) of partition 0 from `offset`: (error code, records)."""
+    """One Fetch of partition 0 from `offset`: (error code, records)."""
     F = FetchRequest
     request = F(
         replica_id=-1,
@@ -371,5 +372,28 @@ def test_broker_wide_log_message_downconversion_enable_false(broker_factory):
     try:
         assert fetch(conn, "no-downconversion", 1)[0] == UNSUPPORTED_VERSION
         assert fetch(conn, "downconversion-on", 1)[0] == NONE
+    finally:
+        conn.close()
+
+
+def test_a_zstd_topic_refuses_fetches_older_than_zstd(broker):
+    """Kafka 3.9: a consumer's Fetch below v10 gets UNSUPPORTED_COMPRESSION_TYPE for a
+    topic whose compression.type is zstd (such a client cannot read zstd batches);
+    from v10 on it reads."""
+    topic = "zstd-topic"
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1, config={"compression.type": "zstd"})])[topic].result(
+        timeout=60
+    )
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "compression.codec": "zstd"})
+    producer.produce(topic, value=b"v", partition=0)
+    assert producer.flush(30) == 0
+    conn = RawConnection(broker.bootstrap)
+    try:
+        for version in (1, 3, 4, 9):
+            error, records = fetch(conn, topic, version)
+            assert (error, bytes(records or b"")) == (UNSUPPORTED_COMPRESSION_TYPE, b""), version
+        error, records = fetch(conn, topic, 10)
+        assert error == NONE and records
     finally:
         conn.close()

@@ -182,6 +182,11 @@ BROKER_KEYS: dict[str, Key] = {
         Key("log.flush.interval.ms", _non_negative(int), None),
         Key("log.message.format.version", _message_format_version, MESSAGE_FORMAT_VERSION_DEFAULT),
         Key("log.message.timestamp.type", _one_of("CreateTime", "LogAppendTime"), "CreateTime"),
+        Key("log.message.timestamp.difference.max.ms", _non_negative(int), str(LONG_MAX)),
+        Key("log.message.timestamp.before.max.ms", _non_negative(int), str(LONG_MAX)),
+        Key("log.message.timestamp.after.max.ms", _non_negative(int), str(LONG_MAX)),
+        Key("log.local.retention.ms", _at_least(-2), "-2"),
+        Key("log.local.retention.bytes", _at_least(-2), "-2"),
         Key("log.message.downconversion.enable", _parse_bool, "true"),
         Key("log.preallocate", _parse_bool, "false"),
         Key("compression.type", _COMPRESSION, "producer"),
@@ -493,6 +498,8 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
                     "only PLAINTEXT listeners are served"
                 )
     for key, value in props.items():
+        if key in BROKER_KEYS:
+            continue  # known (e.g. sasl.kerberos.* settings, which weaken nothing)
         plaintext_ok = key in ("security.inter.broker.protocol", "inter.broker.listener.name")
         if plaintext_ok and protocol_map.get(value.strip().upper()) == "PLAINTEXT":
             continue

@@ -82,6 +82,14 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "log.flush.interval.ms": (L, "The time between flushes of a log (ms)."),
     "log.message.format.version": (S, "Deprecated, ignored: records are always stored as v2."),
     "log.message.timestamp.type": (S, "CreateTime or LogAppendTime: the records' timestamps."),
+    "log.message.timestamp.difference.max.ms": (
+        L,
+        "Deprecated: the default of before/after.max.ms where they are unset.",
+    ),
+    "log.message.timestamp.before.max.ms": (L, "Default: how far in the past a timestamp may be."),
+    "log.message.timestamp.after.max.ms": (L, "Default: how far in the future a timestamp may be."),
+    "log.local.retention.ms": (L, "Tiered storage's local retention time (no effect)."),
+    "log.local.retention.bytes": (L, "Tiered storage's local retention size (no effect)."),
     "log.message.downconversion.enable": (
         B,
         "false: Fetch v0-3 (old formats) get UNSUPPORTED_VERSION.",

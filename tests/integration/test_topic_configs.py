@@ -251,3 +251,25 @@ def test_every_kafka_39_topic_key_is_described_settable_and_checked(broker):
     producer.flush(10)
     assert results and results[0] is not None
     assert results[0].code() == KafkaError.INVALID_TIMESTAMP
+
+
+def test_broker_level_timestamp_bounds_are_every_topics_default(broker_factory):
+    """log.message.timestamp.after.max.ms in the broker config is the default of every
+    topic's message.timestamp.after.max.ms (Kafka's synonym), shown as STATIC_BROKER."""
+    broker = broker_factory(log_message_timestamp_after_max_ms="3600000")
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("bounded", 1)])["bounded"].result(10)
+    entry = describe(admin, "bounded")["message.timestamp.after.max.ms"]
+    assert (entry.value, entry.source) == ("3600000", ConfigSource.STATIC_BROKER_CONFIG.value)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "retries": 0})
+    results = []
+    for ahead_ms in (0, 7_200_000):
+        producer.produce(
+            "bounded",
+            b"v",
+            timestamp=int(time.time() * 1000) + ahead_ms,
+            on_delivery=lambda err, msg: results.append(err),
+        )
+        producer.flush(10)
+    assert results[0] is None
+    assert results[1] is not None and results[1].code() == KafkaError.INVALID_TIMESTAMP

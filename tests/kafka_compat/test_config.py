@@ -86,6 +86,12 @@ def test_security_it_cannot_honour_stops_start_up(props, key):
         BrokerConfig(props)
 
 
+def test_known_sasl_settings_without_a_sasl_listener_are_accepted():
+    # Kafka's dynamic per-broker SASL settings weaken nothing on a PLAINTEXT broker.
+    config = BrokerConfig({"sasl.kerberos.min.time.before.relogin": "60000"})
+    assert config["sasl.kerberos.min.time.before.relogin"] == 60000
+
+
 def test_plaintext_spelled_out_is_accepted():
     config = BrokerConfig(
         {

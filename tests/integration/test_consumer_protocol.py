@@ -12,10 +12,6 @@ partition. The group and its offsets survive a broker restart.
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import threading
 
 import pytest
 from confluent_kafka import Consumer, Producer
@@ -25,6 +21,7 @@ from tests.integration.test_groups_confluent import (
     GUARD_S,
     PARTITIONS,
     TOPIC,
+    CrashingMember,
     GroupView,
     Member,
     Writer,
@@ -86,41 +83,6 @@ while True:
 """
 
 
-class CrashingMember:
-    def __init__(self, name: str, config: dict, view: GroupView):
-        self.name = name
-        self.view = view
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", CRASHING_MEMBER, json.dumps(config), TOPIC],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.reader = threading.Thread(target=self._read, name=f"{name}-reader", daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        for line in self.proc.stdout:
-            kind, _, rest = line.strip().partition(" ")
-            items = [int(x) for x in rest.split(",") if x]
-            if kind == "A":
-                self.view.assigned(self.name, items)
-            elif kind == "R":
-                self.view.revoked(self.name, items)
-            elif kind == "M":
-                self.view.record(items)
-
-    def crash(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(GUARD_S)
-        self.reader.join(GUARD_S)  # what it reported before dying still counts
-        self.view.forget(self.name)
-
-    def cleanup(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(GUARD_S)
-
-
 class GroupRun:
     """One group's members (in-process threads and a crashing process)."""
 
@@ -136,7 +98,9 @@ class GroupRun:
         self.members[name].start()
 
     def start_crashing(self, name: str) -> None:
-        self.crashing = CrashingMember(f"{self.group}-{name}", self.config(), self.view)
+        self.crashing = CrashingMember(
+            f"{self.group}-{name}", self.view, CRASHING_MEMBER, json.dumps(self.config()), TOPIC
+        )
 
     def leave(self, name: str) -> None:
         self.members.pop(name).leave()

@@ -220,22 +220,14 @@ while True:
 
 
 class CrashingMember:
-    def __init__(self, name: str, bootstrap: str, group: str, strategy: str, view: GroupView):
+    """A member in its own process (`script` and its arguments), SIGKILLed by the test;
+    it prints A/R/M lines (assigned, revoked, consumed) that feed the view."""
+
+    def __init__(self, name: str, view: GroupView, script: str, *args: str):
         self.name = name
         self.view = view
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                CRASHING_MEMBER,
-                bootstrap,
-                group,
-                TOPIC,
-                strategy,
-                str(CRASH_SESSION_MS),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
+            [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True
         )
         self.reader = threading.Thread(target=self._read, name=f"{name}-reader", daemon=True)
         self.reader.start()
@@ -312,7 +304,9 @@ def test_members_join_leave_and_crash_while_a_producer_writes(broker_factory, st
         settle("A")
         start("B")
         settle("A", "B")
-        crashing = CrashingMember("C", bootstrap, group, strategy, view)
+        crashing = CrashingMember(
+            "C", view, CRASHING_MEMBER, bootstrap, group, TOPIC, strategy, str(CRASH_SESSION_MS)
+        )
         settle("A", "B", "C")
         members.pop("B").leave()
         settle("A", "C")

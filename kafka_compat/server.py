@@ -16,6 +16,7 @@ import trio
 
 from kafka_compat.apis.handlers import REGISTRY, Api
 from kafka_compat.apis.registry import CLOSE_CONNECTION, Components, RequestContext
+from kafka_compat.security.session import Session
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -87,7 +88,8 @@ async def serve_connection(stream: trio.SocketStream, components: Components) ->
         host, port = stream.socket.getpeername()[:2]
         peer = f"{host}:{port}"
     except OSError:
-        peer = "?"
+        host, peer = "", "?"
+    session = Session(peer_host=host)
     reader = FrameReader(stream.socket, components.config["socket.request.max.bytes"])
     try:
         while True:
@@ -105,7 +107,7 @@ async def serve_connection(stream: trio.SocketStream, components: Components) ->
             if frame is None:
                 return
             try:
-                response = await _handle_frame(frame, components, peer)
+                response = await _handle_frame(frame, components, peer, session)
             except Exception:
                 # A bug in one handler costs its connection, never the broker.
                 log.exception("Closing connection from %s: error while handling a request", peer)
@@ -121,7 +123,9 @@ async def serve_connection(stream: trio.SocketStream, components: Components) ->
             await stream.aclose()
 
 
-async def _handle_frame(frame: bytearray, components: Components, peer: str) -> bytes | None | bool:
+async def _handle_frame(
+    frame: bytearray, components: Components, peer: str, session: Session
+) -> bytes | None | bool:
     """The response frame, None for no response (acks=0), False to close."""
     view = memoryview(frame)
     try:
@@ -164,7 +168,7 @@ async def _handle_frame(frame: bytearray, components: Components, peer: str) -> 
             exc,
         )
         return False
-    ctx = RequestContext(components, header, version, peer)
+    ctx = RequestContext(components, header, version, peer, session)
     response = await entry.handler(ctx, request)
     if response is None:
         return None

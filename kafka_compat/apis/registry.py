@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kafka_compat.security.session import KafkaPrincipal, Session
+
 if TYPE_CHECKING:
     from kafka_compat.admin_manager import AdminManager
     from kafka_compat.cluster.controller import Controller
@@ -29,6 +31,10 @@ if TYPE_CHECKING:
     from kafka_compat.txn.coordinator import TransactionCoordinator
     from kafka_compat.txn.verification import PartitionVerifier
     from protocol.headers import RequestHeader
+
+
+# Requests made without a connection (tests, internal calls): a PLAINTEXT client.
+PLAINTEXT_SESSION = Session()
 
 
 @dataclass(slots=True, eq=False)
@@ -57,13 +63,25 @@ class Components:
 class RequestContext:
     """What a handler knows about the request besides its body, and the components."""
 
-    __slots__ = ("components", "header", "version", "peer")
+    __slots__ = ("components", "header", "version", "peer", "session")
 
-    def __init__(self, components: Components, header: RequestHeader, version: int, peer: str):
+    def __init__(
+        self,
+        components: Components,
+        header: RequestHeader,
+        version: int,
+        peer: str,
+        session: Session = PLAINTEXT_SESSION,
+    ):
         self.components = components
         self.header = header
         self.version = version
         self.peer = peer
+        self.session = session  # the connection's listener and principal
+
+    @property
+    def principal(self) -> KafkaPrincipal:
+        return self.session.principal
 
     @property
     def config(self) -> BrokerConfig:

@@ -1,0 +1,48 @@
+"""A connection's security state, as Kafka's RequestContext carries it: the listener
+it came in on, the peer's host, and the principal it authenticated as.
+
+Every connection has a principal: `User:ANONYMOUS` on a PLAINTEXT listener (as Kafka),
+the certificate's mapped distinguished name with mutual TLS, the SASL user after
+SaslAuthenticate. Until a SASL listener's client has authenticated, `authenticated`
+is False and only ApiVersions, SaslHandshake and SaslAuthenticate are served.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaPrincipal:
+    """Kafka's KafkaPrincipal: a type (always "User" here) and a name."""
+
+    type: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.name}"
+
+
+ANONYMOUS = KafkaPrincipal("User", "ANONYMOUS")
+
+
+class Session:
+    """One connection's listener, peer and principal (mutable: SASL fills it in)."""
+
+    __slots__ = ("listener", "security_protocol", "peer_host", "principal", "authenticated", "sasl")
+
+    def __init__(
+        self,
+        listener: str = "PLAINTEXT",
+        security_protocol: str = "PLAINTEXT",
+        peer_host: str = "",
+        principal: KafkaPrincipal = ANONYMOUS,
+        authenticated: bool = True,
+    ) -> None:
+        self.listener = listener
+        self.security_protocol = security_protocol
+        self.peer_host = peer_host
+        self.principal = principal
+        self.authenticated = authenticated
+        self.sasl: Any = None  # the SASL exchange in progress (mechanism's server side)

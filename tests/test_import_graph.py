@@ -43,6 +43,7 @@ LAYERS: dict[str, int] = {
     "kafka_compat.delayed_fetch": 4,
     "kafka_compat.fetch_session": 4,
     "kafka_compat.replica_selector": 4,
+    "kafka_compat.internal_topic": 4,
     "kafka_compat.groups": 5,
     "kafka_compat.txn": 5,
     "kafka_compat.security": 5,

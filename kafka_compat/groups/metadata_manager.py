@@ -27,7 +27,7 @@ import trio
 
 from kafka_compat.admin_manager import AdminManager
 from kafka_compat.clock import Clock, wall_clock_ms
-from kafka_compat.cluster.store import TopicExists, TopicMetadata
+from kafka_compat.cluster.store import TopicMetadata
 from kafka_compat.groups import consumer_records
 from kafka_compat.groups.assignors import assignor_names
 from kafka_compat.groups.group import DEAD, EMPTY, STABLE, Group, Member
@@ -42,6 +42,7 @@ from kafka_compat.groups.records import (
     offset_value,
     partition_for,
 )
+from kafka_compat.internal_topic import InternalTopicGate
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.topics import OFFSETS_TOPIC
 from protocol.errors import ErrorCode
@@ -187,8 +188,7 @@ class GroupMetadataManager:
         self.num_partitions = config.num_partitions
         self._owned: set[int] = set()
         self._loading: set[int] = set()
-        self._topic_ready = False
-        self._topic_lock = trio.Lock()
+        self._topic = InternalTopicGate(OFFSETS_TOPIC)
         # Producer id -> groups with its pending transactional offsets (Kafka's
         # openGroupsForProducer), to find them when its marker is written.
         self._producer_groups: dict[int, set[str]] = {}
@@ -202,7 +202,7 @@ class GroupMetadataManager:
         if partitions is None:
             return range(0)
         self.num_partitions = partitions
-        self._topic_ready = True
+        self._topic.ready = True
         if not self.offsets_topic.leads_all_partitions():
             return range(0)
         # Single node: this broker leads every partition. (A cluster broker loads those
@@ -219,7 +219,7 @@ class GroupMetadataManager:
     def is_group_local(self, group_id: str) -> bool:
         """Does this broker coordinate the group? Every group, until the topic exists
         (it is created on first use)."""
-        return not self._topic_ready or self.partition_for(group_id) in self._owned
+        return not self._topic.ready or self.partition_for(group_id) in self._owned
 
     @property
     def is_loading(self) -> bool:
@@ -228,35 +228,24 @@ class GroupMetadataManager:
 
     async def ensure_offsets_topic(self) -> int:
         """Create __consumer_offsets on first use (Kafka's settings); an error code."""
-        if self._topic_ready:
-            return ErrorCode.NONE
-        async with self._topic_lock:
-            if self._topic_ready:
-                return ErrorCode.NONE
-            partitions = self.offsets_topic.partition_count()
-            if partitions is None:
-                configs = {
-                    "cleanup.policy": "compact",
-                    "segment.bytes": str(self.config.segment_bytes),
-                    "compression.type": "producer",
-                }
-                try:
-                    partitions = await self.offsets_topic.create(
-                        self.config.num_partitions, configs
-                    )
-                except TopicExists:
-                    # Another broker created it first; its metadata reaches us soon.
-                    return ErrorCode.COORDINATOR_NOT_AVAILABLE
-                except Exception as exc:  # the store or the disk refused
-                    log.warning("Cannot create %s: %s", OFFSETS_TOPIC, exc)
-                    return ErrorCode.COORDINATOR_NOT_AVAILABLE
+        configs = {
+            "cleanup.policy": "compact",
+            "segment.bytes": str(self.config.segment_bytes),
+            "compression.type": "producer",
+        }
+
+        def ready(partitions: int, _created: bool) -> None:
             self.num_partitions = partitions
             # A topic that did not exist when we started holds nothing to load; on a
             # single node this broker leads all its partitions.
             if self.offsets_topic.leads_all_partitions():
                 self._owned.update(range(partitions))
-            self._topic_ready = True
-        return ErrorCode.NONE
+
+        return await self._topic.ensure(
+            self.offsets_topic.partition_count,
+            lambda: self.offsets_topic.create(self.config.num_partitions, configs),
+            ready,
+        )
 
     # ---- the groups ------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import trio
 
 from kafka_compat.admin_manager import AdminManager
 from kafka_compat.clock import Clock, wall_clock_ms
-from kafka_compat.cluster.store import TopicExists
+from kafka_compat.internal_topic import InternalTopicGate
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.topics import TRANSACTION_STATE_TOPIC
 from kafka_compat.txn.metadata import (
@@ -153,8 +153,7 @@ class TransactionStateManager:
         # Loaded partitions: index -> coordinator epoch, and their ids.
         self.epochs: dict[int, int] = {}
         self.txns: dict[int, dict[str, TransactionMetadata]] = {}
-        self._topic_ready = False
-        self._topic_lock = trio.Lock()
+        self._topic = InternalTopicGate(TRANSACTION_STATE_TOPIC)
 
     # ---- the topic and its partitions ----------------------------------------------
 
@@ -165,7 +164,7 @@ class TransactionStateManager:
         if partitions is None:
             return range(0)
         self.num_partitions = partitions
-        self._topic_ready = True
+        self._topic.ready = True
         if not self.topic.leads_all:
             return range(0)
         self.loading.update(range(partitions))
@@ -176,28 +175,18 @@ class TransactionStateManager:
 
     async def ensure_topic(self) -> int:
         """Create __transaction_state on first use; an error code."""
-        if self._topic_ready:
-            return ErrorCode.NONE
-        async with self._topic_lock:
-            if self._topic_ready:
-                return ErrorCode.NONE
-            partitions = self.topic.partition_count()
-            if partitions is None:
-                try:
-                    partitions = await self.topic.create(self.config)
-                except TopicExists:
-                    return ErrorCode.COORDINATOR_NOT_AVAILABLE
-                except Exception as exc:  # the store or the disk refused
-                    log.warning("Cannot create %s: %s", TRANSACTION_STATE_TOPIC, exc)
-                    return ErrorCode.COORDINATOR_NOT_AVAILABLE
-                if self.topic.leads_all:
-                    # A new topic holds nothing to load.
-                    for index in range(partitions):
-                        self.epochs.setdefault(index, self.topic.leader_epoch(index))
-                        self.txns.setdefault(index, {})
+
+        def ready(partitions: int, created: bool) -> None:
+            if created and self.topic.leads_all:
+                # A new topic holds nothing to load.
+                for index in range(partitions):
+                    self.epochs.setdefault(index, self.topic.leader_epoch(index))
+                    self.txns.setdefault(index, {})
             self.num_partitions = partitions
-            self._topic_ready = True
-        return ErrorCode.NONE
+
+        return await self._topic.ensure(
+            self.topic.partition_count, lambda: self.topic.create(self.config), ready
+        )
 
     def owns(self, index: int) -> bool:
         return index in self.epochs
@@ -207,7 +196,7 @@ class TransactionStateManager:
     def get(self, transactional_id: str) -> tuple[int, int, TransactionMetadata | None]:
         """(error, coordinator epoch, metadata or None): NOT_COORDINATOR or
         COORDINATOR_LOAD_IN_PROGRESS when this broker cannot answer for the id."""
-        if not self._topic_ready:
+        if not self._topic.ready:
             return ErrorCode.NOT_COORDINATOR, -1, None
         index = self.partition_for(transactional_id)
         if index in self.loading:
@@ -289,7 +278,7 @@ class TransactionStateManager:
         if partitions is not None:
             # Cluster mode: another broker may have created the topic.
             self.num_partitions = partitions
-            self._topic_ready = True
+            self._topic.ready = True
         epoch = self.topic.leader_epoch(index)
         found: dict[str, TransactionMetadata] = {}
         try:

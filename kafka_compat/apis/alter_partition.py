@@ -21,6 +21,7 @@ Version notes: v1 LeaderRecoveryState · v2 TopicId instead of TopicName
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.cluster.controller import NotController
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -58,9 +59,12 @@ async def handle_alter_partition(ctx: RequestContext, request):
                 p.leader_recovery_state,
                 p.partition_epoch,
             )
-    answer = await controller.alter_partition(
-        request.broker_id, request.broker_epoch, wanted, ctx.version
-    )
+    try:
+        answer = await controller.alter_partition(
+            request.broker_id, request.broker_epoch, wanted, ctx.version
+        )
+    except NotController:
+        return AlterPartitionResponse(error_code=ErrorCode.NOT_CONTROLLER, topics=[])
     if answer is None:  # the controller's ZooKeeper write failed
         return AlterPartitionResponse(error_code=ErrorCode.UNKNOWN_SERVER_ERROR, topics=[])
     error_code, results = answer

@@ -17,7 +17,11 @@ Version notes: v1 ElectionType, top-level ErrorCode · v2 flexible.
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api, by_topic
-from kafka_compat.cluster.controller import PREFERRED_ELECTION, UNCLEAN_ELECTION
+from kafka_compat.cluster.controller import (
+    PREFERRED_ELECTION,
+    UNCLEAN_ELECTION,
+    NotController,
+)
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -35,9 +39,12 @@ async def handle_elect_leaders(ctx: RequestContext, request):
         return _answer(ErrorCode.INVALID_REQUEST, _each(wanted, ErrorCode.INVALID_REQUEST))
     if ctx.cluster is not None:
         controller = ctx.controller
-        if controller is None:
+        try:
+            if controller is None:
+                raise NotController
+            results = await controller.elect_leaders(election_type, wanted)
+        except NotController:
             return _answer(ErrorCode.NOT_CONTROLLER, _each(wanted, ErrorCode.NOT_CONTROLLER))
-        results = await controller.elect_leaders(election_type, wanted)
     else:
         replica_manager = ctx.replica_manager
         if wanted is None:

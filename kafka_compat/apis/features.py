@@ -23,6 +23,7 @@ from __future__ import annotations
 import trio
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.cluster.controller import NotController
 from kafka_compat.cluster.features import (
     FEATURE_UPDATE_FAILED_MESSAGE,
     SAFE_DOWNGRADE,
@@ -51,15 +52,18 @@ async def handle_update_features(ctx: RequestContext, request):
         _, results = apply_feature_updates(SINGLE_NODE.features, updates)
         return _answer(results)
     controller = ctx.controller
-    if controller is None:
+    before = ctx.cluster.features
+    waiter = before.changed.waiter()
+    try:
+        if controller is None:
+            raise NotController
+        results = await controller.update_features(updates)
+    except NotController:
         return UpdateFeaturesResponse(
             error_code=ErrorCode.NOT_CONTROLLER,
             error_message="This is not the correct controller for this cluster.",
             results=[],
         )
-    before = ctx.cluster.features
-    waiter = before.changed.waiter()
-    results = await controller.update_features(updates)
     if results is None:
         failed = (ErrorCode.FEATURE_UPDATE_FAILED, FEATURE_UPDATE_FAILED_MESSAGE)
         results = {name: failed for name, _, _ in updates}

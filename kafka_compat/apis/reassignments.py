@@ -21,6 +21,7 @@ ListPartitionReassignments: v0
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api, by_topic
+from kafka_compat.cluster.controller import NotController
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -34,9 +35,12 @@ async def handle_alter_partition_reassignments(ctx: RequestContext, request):
     wanted = {(t.name, p.partition_index): p.replicas for t in request.topics for p in t.partitions}
     if ctx.cluster is not None:
         controller = ctx.controller
-        if controller is None:
+        try:
+            if controller is None:
+                raise NotController
+            results = await controller.alter_reassignments(wanted)
+        except NotController:
             return AlterResponse(error_code=ErrorCode.NOT_CONTROLLER, responses=[])
-        results = await controller.alter_reassignments(wanted)
     else:
         results = {key: _single_node_result(ctx, key, target) for key, target in wanted.items()}
     Result = AlterResponse.ReassignablePartitionResponse
@@ -69,9 +73,12 @@ async def handle_list_partition_reassignments(ctx: RequestContext, request):
     running = {}
     if ctx.cluster is not None:
         controller = ctx.controller
-        if controller is None:
+        try:
+            if controller is None:
+                raise NotController
+            running = await controller.reassignments()
+        except NotController:
             return ListResponse(error_code=ErrorCode.NOT_CONTROLLER, topics=[])
-        running = await controller.reassignments()
     if request.topics is not None:
         named = {(t.name, i) for t in request.topics for i in t.partition_indexes}
         running = {key: r for key, r in running.items() if key in named}

@@ -32,6 +32,7 @@ ControlledShutdown: v0-3 (to the controller)
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.cluster.controller import NotController
 from kafka_compat.cluster.metadata_cache import BrokerEndpoint, PartitionState
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -173,9 +174,12 @@ async def handle_stop_replica(ctx: RequestContext, request):
 @api(ApiKey.CONTROLLED_SHUTDOWN, 0, 3)
 async def handle_controlled_shutdown(ctx: RequestContext, request):
     controller = ctx.controller
-    if controller is None:
+    try:
+        if controller is None:
+            raise NotController
+        remaining = await controller.controlled_shutdown(request.broker_id)
+    except NotController:
         return ControlledShutdownResponse(error_code=ErrorCode.NOT_CONTROLLER)
-    remaining = await controller.controlled_shutdown(request.broker_id)
     return ControlledShutdownResponse(
         remaining_partitions=[
             ControlledShutdownResponse.RemainingPartition(topic_name=t, partition_index=i)

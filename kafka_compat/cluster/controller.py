@@ -86,6 +86,13 @@ from protocol.errors import ErrorCode
 
 PREFERRED_ELECTION, UNCLEAN_ELECTION = 0, 1  # ElectLeaders' ElectionType
 
+
+class NotController(Exception):
+    """This broker is not (or no longer) the controller: the request's NOT_CONTROLLER."""
+
+
+_RESIGNED = object()  # the answer to calls still queued when the controller stops
+
 log = logging.getLogger(__name__)
 
 
@@ -127,6 +134,8 @@ class Controller:
                         result = await event(*args)
                     except ControllerMoved:
                         log.warning("Controller epoch %d is fenced: resigning", epoch)
+                        if done is not None:
+                            done(_RESIGNED)
                         controller_tasks.cancel_scope.cancel()
                         return
                     except StoreError as exc:
@@ -144,7 +153,18 @@ class Controller:
         finally:
             self.active = False
             self.channel.close()
+            self._answer_queued_calls()
             log.info("Broker %d is no longer the controller", self.node_id)
+
+    def _answer_queued_calls(self) -> None:
+        """Callers waiting on events that will never run get NOT_CONTROLLER."""
+        while True:
+            try:
+                _event, _args, done = self._events.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return
+            if done is not None:
+                done(_RESIGNED)
 
     async def _retry_later(self, event, args) -> None:
         await trio.sleep(1)
@@ -158,10 +178,16 @@ class Controller:
             log.warning("Controller event queue full; dropping %s", event.__name__)
 
     async def call(self, event, *args):
-        """Queue an event and wait for its result."""
+        """Queue an event and wait for its result; NotController when this broker is
+        not the active controller or resigns before the event runs."""
+        if not self.active:
+            raise NotController
         done: Reply = Reply()
         await self._send.send((event, args, done))
-        return await done.wait()
+        result = await done.wait()
+        if result is _RESIGNED:
+            raise NotController
+        return result
 
     # events the store's watches post
     def on_brokers_changed(self) -> None:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from kafka_compat.cluster.client import BrokerClient, BrokerClientError
-from kafka_compat.cluster.controller import Controller
+from kafka_compat.cluster.controller import Controller, NotController
 from kafka_compat.cluster.features import FEATURE_PATH, FeatureCache
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import StoreError
@@ -202,9 +202,12 @@ class ClusterMembership:
             answer = None
             # Bounded: a controller that resigns meanwhile never answers its queue.
             with trio.move_on_after(ALTER_PARTITION_TIMEOUT_S):
-                answer = await controller.alter_partition(
-                    self.node_id, broker_epoch, wanted, version
-                )
+                try:
+                    answer = await controller.alter_partition(
+                        self.node_id, broker_epoch, wanted, version
+                    )
+                except NotController:
+                    pass  # it resigned: the next ISR check asks the new controller
             if answer is None:
                 return False
             error_code, results = answer
@@ -286,7 +289,10 @@ class ClusterMembership:
                 return True  # the last broker standing: no one to hand leadership to
             controller = self.controller
             if controller is not None and controller.active:
-                remaining = await controller.controlled_shutdown(self.node_id)
+                try:
+                    remaining = await controller.controlled_shutdown(self.node_id)
+                except NotController:
+                    remaining = None  # it resigned meanwhile: retry with the new one
             else:
                 endpoint = self.metadata_cache.brokers.get(self.metadata_cache.controller_id)
                 if endpoint is None:

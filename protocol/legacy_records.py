@@ -35,6 +35,7 @@ from protocol.records import (
     NO_TIMESTAMP,
     InvalidRecordError,
     build_batch,
+    compress,
     decode_batch,
     decompress,
     read_batch_header,
@@ -196,11 +197,14 @@ def encode_message(
 def down_convert(
     records: bytes | bytearray | memoryview, magic: int, first_offset: int = 0
 ) -> bytes:
-    """Fetch v0-3: the whole v2 batches of `records` as uncompressed magic `magic`
-    messages with absolute offsets from `first_offset` on (the fetch offset: Kafka's
-    RecordsUtil.downConvert drops the records before it); control batches (transaction
-    markers) are dropped, as is a truncated trailing batch. Batches already of magic
-    <= `magic` pass as they are."""
+    """Fetch v0-3: the whole v2 batches of `records` as magic `magic` messages with
+    their offsets from `first_offset` on (the fetch offset: Kafka's
+    RecordsUtil.downConvert drops the records before it). A gzip, snappy or lz4 batch
+    becomes one wrapper message of the same codec, as Kafka recompresses (but lz4 for
+    magic 0, see below); zstd (which no client this old reads) and uncompressed
+    batches become plain messages. Control
+    batches (transaction markers) are dropped, as is a truncated trailing batch.
+    Batches already of magic <= `magic` pass as they are."""
     out = bytearray()
     view = memoryview(records)
     pos = 0
@@ -221,11 +225,35 @@ def down_convert(
         if header.attributes & CONTROL_MASK:
             continue
         _, batch_records = decode_batch(batch)
+        wanted = [r for r in batch_records if r.offset >= first_offset]
+        if not wanted:
+            continue
         attributes = TIMESTAMP_TYPE_BIT if magic == 1 and header.is_log_append_time else 0
-        for record in batch_records:
-            if record.offset < first_offset:
-                continue
-            out += encode_message(
-                record.offset, magic, record.key, record.value, record.timestamp, attributes
-            )
+        codec = header.attributes & CODEC_MASK
+        # LZ4 under magic 0: readers disagree on its header checksum (KAFKA-3160: the
+        # Java 0.8-0.9 client wants the broken one, Sarama's decoder the right one);
+        # plain messages suit them all.
+        if codec in (COMPRESSION_NONE, COMPRESSION_ZSTD) or (
+            codec == COMPRESSION_LZ4 and magic == 0
+        ):
+            for r in wanted:
+                out += encode_message(r.offset, magic, r.key, r.value, r.timestamp, attributes)
+            continue
+        out += _wrapper(wanted, magic, codec, attributes, header.max_timestamp)
     return bytes(out)
+
+
+def _wrapper(records, magic: int, codec: int, attributes: int, max_timestamp: int) -> bytes:
+    """One compressed message holding `records` (Kafka's legacy compressed layout):
+    magic 1 numbers the inner messages relative to the first (KIP-31), magic 0 keeps
+    absolute offsets; the wrapper carries the last offset, and for magic 1 the largest
+    timestamp (or the log append time)."""
+    first, last = records[0].offset, records[-1].offset
+    inner = bytearray()
+    for r in records:
+        offset = r.offset - first if magic == 1 else r.offset
+        inner += encode_message(offset, magic, r.key, r.value, r.timestamp, attributes)
+    value = compress(codec, inner)
+    if magic == 1 and not attributes & TIMESTAMP_TYPE_BIT:
+        max_timestamp = max(r.timestamp for r in records)
+    return encode_message(last, magic, None, value, max_timestamp, attributes | codec)

@@ -33,7 +33,7 @@ Behavior: consumers read whole record batches up to the high watermark, from the
     FETCH_SESSION_ID_NOT_FOUND; wrong epoch: INVALID_FETCH_SESSION_EPOCH (top-level,
     no partitions, session id 0).
 Version notes: v0-3 read message formats v0/v1 (protocol/legacy_records.py): the
-    v2 batches read are down-converted, uncompressed, to magic 0 (v0-1) or magic 1
+    v2 batches read are down-converted (codec kept) to magic 0 (v0-1) or magic 1
     (v2-3, KIP-32 timestamps) messages with their offsets, from the fetch offset on
     (the records before it in the first batch are left out, as Kafka); control batches
     (transaction markers) are dropped, as is a truncated trailing batch; a

@@ -397,3 +397,44 @@ def test_a_zstd_topic_refuses_fetches_older_than_zstd(broker):
         assert error == NONE and records
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4"])
+def test_down_conversion_keeps_the_batch_codec(broker, codec):
+    """A compressed v2 batch reaches Fetch v0-3 as one wrapper message of the same
+    codec, as Kafka recompresses (magic 1: inner offsets relative to the wrapper's
+    last; magic 0: absolute), except lz4 under magic 0 (plain messages)."""
+    from protocol.legacy_records import _messages
+    from protocol.records import decompress
+
+    topic = f"keep-{codec}"
+    create_topic(broker.bootstrap, topic, 1)
+    producer = Producer(
+        {"bootstrap.servers": broker.bootstrap, "compression.codec": codec, "linger.ms": 50}
+    )
+    pad = b"x" * 500  # compressible: librdkafka sends a batch uncompressed otherwise
+    for i in range(5):
+        producer.produce(topic, value=b"v%d" % i + pad, partition=0)
+    assert producer.flush(30) == 0
+    conn = RawConnection(broker.bootstrap)
+    try:
+        codec_id = {"gzip": 1, "snappy": 2, "lz4": 3}[codec]
+        for version, magic in ((1, 0), (2, 1)):
+            error, records = fetch(conn, topic, version, offset=2)
+            assert error == NONE
+            got = []
+            for offset, got_magic, attributes, _, key, value in _messages(records):
+                if codec == "lz4" and magic == 0:
+                    # Readers disagree on magic 0 LZ4's header checksum: plain messages.
+                    assert (got_magic, attributes & 0x07) == (0, 0)
+                    got.append((offset, value))
+                    continue
+                assert (got_magic, attributes & 0x07, key) == (magic, codec_id, None)
+                inner = list(_messages(decompress(codec_id, value), magic))
+                last = inner[-1][0]
+                for m in inner:  # magic 1: relative to the wrapper's (last) offset
+                    got.append((offset - (last - m[0]) if magic == 1 else m[0], m[5]))
+                assert got[-1][0] == offset  # the wrapper carries its last offset
+            assert got == [(2, b"v2" + pad), (3, b"v3" + pad), (4, b"v4" + pad)], magic
+    finally:
+        conn.close()

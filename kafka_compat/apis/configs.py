@@ -189,6 +189,10 @@ async def handle_describe_configs(ctx: RequestContext, request):
             if keys and name not in keys:
                 continue
             config_type, doc = docs.get(name, (ConfigType.UNKNOWN, None))
+            # Passwords and private keys are never shown, as Kafka (is_sensitive, null value).
+            sensitive = config_type == ConfigType.PASSWORD
+            if sensitive:
+                value, synonyms = None, [(n, None, s) for n, _, s in synonyms]
             result.configs.append(
                 Entry(
                     name=name,
@@ -196,7 +200,7 @@ async def handle_describe_configs(ctx: RequestContext, request):
                     read_only=resource.resource_type == RESOURCE_BROKER
                     and name not in DYNAMIC_KEYS,  # topics and loggers: never
                     config_source=source,
-                    is_sensitive=False,
+                    is_sensitive=sensitive,
                     synonyms=[Synonym(name=n, value=v, source=s) for n, v, s in synonyms]
                     if request.include_synonyms
                     else [],

@@ -36,7 +36,8 @@ from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.replica_manager import ReplicaManager
-from kafka_compat.server import serve_connection
+from kafka_compat.security.tls import PrincipalMapper, server_context
+from kafka_compat.server import ListenerSecurity, serve_connection
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafka_compat.txn.coordinator import TransactionCoordinator
 from kafka_compat.txn.markers import TxnMarkerSender
@@ -56,6 +57,21 @@ class Broker:
         self.store: MetadataStore | None = None
         self.log_manager: LogDirs | None = None
         self.bound_port: int | None = None
+        self.bound_ports: dict[str, int] = {}  # listener name -> bound port
+        # Each listener's TLS context (read now: a bad key store stops start-up).
+        self.listener_security = [
+            ListenerSecurity(
+                endpoint,
+                server_context(config, endpoint.listener) if endpoint.tls else None,
+                PrincipalMapper(
+                    config.listener_props.get(
+                        f"listener.name.{endpoint.listener.lower()}.ssl.principal.mapping.rules",
+                        config["ssl.principal.mapping.rules"],
+                    )
+                ),
+            )
+            for endpoint in config.listeners
+        ]
         self.metadata_cache = MetadataCache()
         self.replica_manager = ReplicaManager(config, self.node_id, self.metadata_cache)
         admin = ZkAdminManager if self.cluster_mode else AdminManager
@@ -231,28 +247,46 @@ class Broker:
                 # timed-out transactions.
                 await connections.start(self.txn_coordinator.run)
                 await connections.start(run_log_tasks, self.replica_manager)
-                listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
-                self.bound_port = listeners[0].socket.getsockname()[1]
-                if self.config.port == 0:
-                    components.port = self.bound_port
+                bound = []
+                for security, advertised in zip(
+                    self.listener_security, self.config.advertised_listeners, strict=True
+                ):
+                    endpoint = security.endpoint
+                    listeners = await trio.open_tcp_listeners(endpoint.port, host=endpoint.host)
+                    port = listeners[0].socket.getsockname()[1]
+                    self.bound_ports[endpoint.listener] = port
+                    # Port 0 (tests): advertise the port actually bound.
+                    components.endpoints[endpoint.listener] = (
+                        advertised.host,
+                        advertised.port or port,
+                    )
+                    bound.append((security, listeners))
+                    log.info(
+                        "kafka-compat broker %d listening on %s://%s:%d (%s, advertised %s:%d)",
+                        self.node_id,
+                        endpoint.listener,
+                        endpoint.host,
+                        port,
+                        endpoint.protocol,
+                        *components.endpoints[endpoint.listener],
+                    )
+                first = self.config.listeners[0].listener
+                self.bound_port = self.bound_ports[first]
+                components.host, components.port = components.endpoints[first]
                 log.info(
-                    "kafka-compat broker %d listening on %s:%d (advertised %s:%d), data in %s",
+                    "kafka-compat broker %d serving, data in %s",
                     self.node_id,
-                    self.config.host,
-                    self.bound_port,
-                    components.host,
-                    components.port,
                     ",".join(map(str, self.config.log_dirs)),
                 )
                 if self.cluster is not None:
                     # Registers /brokers/ids/N, runs for controller; owns both.
                     await connections.start(self.cluster.run, components.host, components.port)
                 task_status.started(self.bound_port)
-                await trio.serve_listeners(
-                    lambda stream: serve_connection(stream, components),
-                    listeners,
-                    handler_nursery=connections,
-                )
+                async with trio.open_nursery() as serving:
+                    for security, listeners in bound:
+                        serving.start_soon(
+                            _serve_listener, listeners, components, security, connections
+                        )
         finally:
             with trio.CancelScope(shield=True):
                 # Flushing and checkpointing every log blocks: keep it off the loop.
@@ -265,3 +299,11 @@ class Broker:
         if self.cluster is None:
             return True
         return await self.cluster.controlled_shutdown()
+
+
+async def _serve_listener(listeners, components: Components, security, connections) -> None:
+    await trio.serve_listeners(
+        lambda stream: serve_connection(stream, components, security),
+        listeners,
+        handler_nursery=connections,
+    )

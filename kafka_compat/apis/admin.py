@@ -372,12 +372,13 @@ async def handle_describe_cluster(ctx: RequestContext, request):
                 for b in cache.brokers.values()
             ],
         )
+    host, port = ctx.components.endpoint(ctx.session.listener)
     return DescribeClusterResponse(
         cluster_id=ctx.store.cluster_id,
         controller_id=ctx.node_id,
         brokers=[
             DescribeClusterResponse.DescribeClusterBroker(
-                broker_id=ctx.node_id, host=ctx.components.host, port=ctx.components.port
+                broker_id=ctx.node_id, host=host, port=port
             )
         ],
     )

@@ -61,8 +61,9 @@ async def handle_metadata(ctx: RequestContext, request):
     topics = []
     for name in names:
         topics.append(await _describe_topic(ctx, name, allow_create))
+    host, port = ctx.components.endpoint(ctx.session.listener)
     return MetadataResponse(
-        brokers=[Broker_(node_id=ctx.node_id, host=ctx.components.host, port=ctx.components.port)],
+        brokers=[Broker_(node_id=ctx.node_id, host=host, port=port)],
         cluster_id=store.cluster_id,
         controller_id=ctx.node_id,
         topics=topics,

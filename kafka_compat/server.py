@@ -149,9 +149,10 @@ async def serve_connection(
     )
     try:
         if listener.tls_context is not None:
-            stream = await _tls_handshake(stream, listener, session, peer)
-            if stream is None:
+            tls = await _tls_handshake(stream, listener, session, peer)
+            if tls is None:
                 return
+            stream = tls
         await _serve_requests(stream, components, session, peer)
     except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
         return

@@ -90,7 +90,9 @@ def inter_broker_listener(
     endpoints: list[Endpoint], listener_name: str | None, protocol: str | None
 ) -> str:
     """Kafka's rule: `inter.broker.listener.name`, else the listener named by
-    `security.inter.broker.protocol` (default PLAINTEXT); both set is an error."""
+    `security.inter.broker.protocol` (default PLAINTEXT); both set is an error. With
+    neither set and no PLAINTEXT listener, the first listener (Kafka refuses to start;
+    a single node has no use for it)."""
     if listener_name and protocol:
         raise ListenerError(
             "Only one of inter.broker.listener.name and security.inter.broker.protocol "
@@ -98,7 +100,7 @@ def inter_broker_listener(
         )
     name = (listener_name or protocol or "PLAINTEXT").strip().upper()
     if not any(e.listener == name for e in endpoints):
-        if listener_name or protocol or len(endpoints) > 1:
+        if listener_name or protocol:
             key = (
                 "inter.broker.listener.name" if listener_name else "security.inter.broker.protocol"
             )
@@ -106,7 +108,7 @@ def inter_broker_listener(
                 f"Invalid value {name!r} for configuration {key}: it must be one of the "
                 f"listeners ({', '.join(e.listener for e in endpoints)})"
             )
-        name = endpoints[0].listener  # one listener: it is the inter-broker one
+        name = endpoints[0].listener
     return name
 
 

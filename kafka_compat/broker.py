@@ -261,26 +261,40 @@ class Broker:
                         advertised.port or port,
                     )
                     bound.append((security, listeners))
-                    log.info(
-                        "kafka-compat broker %d listening on %s://%s:%d (%s, advertised %s:%d)",
-                        self.node_id,
-                        endpoint.listener,
-                        endpoint.host,
-                        port,
-                        endpoint.protocol,
-                        *components.endpoints[endpoint.listener],
-                    )
-                first = self.config.listeners[0].listener
-                self.bound_port = self.bound_ports[first]
-                components.host, components.port = components.endpoints[first]
+                first = self.config.listeners[0]
+                self.bound_port = self.bound_ports[first.listener]
+                components.host, components.port = components.endpoints[first.listener]
+                # tests/listening.py reads the first listener's port from this line.
                 log.info(
-                    "kafka-compat broker %d serving, data in %s",
+                    "kafka-compat broker %d listening on %s:%d (advertised %s:%d), data in %s",
                     self.node_id,
+                    first.host,
+                    self.bound_port,
+                    components.host,
+                    components.port,
                     ",".join(map(str, self.config.log_dirs)),
                 )
+                for security, _ in bound:
+                    endpoint = security.endpoint
+                    log.info(
+                        "listener %s (%s) on %s:%d, advertised %s:%d",
+                        endpoint.listener,
+                        endpoint.protocol,
+                        endpoint.host,
+                        self.bound_ports[endpoint.listener],
+                        *components.endpoints[endpoint.listener],
+                    )
                 if self.cluster is not None:
-                    # Registers /brokers/ids/N, runs for controller; owns both.
-                    await connections.start(self.cluster.run, components.host, components.port)
+                    # Registers /brokers/ids/N with every listener, runs for controller.
+                    inter_broker = self.config.inter_broker_listener
+                    self.cluster.listener_endpoints = tuple(
+                        f"{name}://{host}:{port}"
+                        for name, (host, port) in components.endpoints.items()
+                    )
+                    self.cluster.protocol_map = tuple(
+                        (e.listener, e.protocol) for e in self.config.listeners
+                    )
+                    await connections.start(self.cluster.run, *components.endpoints[inter_broker])
                 task_status.started(self.bound_port)
                 async with trio.open_nursery() as serving:
                     for security, listeners in bound:

@@ -497,8 +497,8 @@ def parse_properties(text: str) -> dict[str, str]:
 
 # Keys that configure security this broker does not serve yet. A broker must never
 # serve a listener with less security than configured: any of them stops start-up,
-# naming the key. Served: every listener protocol on a single node, TLS (PEM and
-# PKCS12 stores), SASL PLAIN; cluster mode: PLAINTEXT listeners.
+# naming the key. Served: every listener protocol, TLS (PEM and PKCS12 stores), SASL
+# PLAIN; in cluster mode the inter-broker listener is PLAINTEXT.
 _SECURITY_PREFIXES = ("ssl.", "sasl.", "listener.name.", "delegation.token.")
 _SECURITY_KEYS = frozenset(
     {
@@ -550,14 +550,27 @@ def _listeners(props: Mapping[str, str]) -> tuple[dict[str, str], list[Endpoint]
 def _refuse_unserved_security(props: Mapping[str, str]) -> None:
     """ConfigError for the first security setting we cannot honour."""
     _, listeners, _ = _listeners(props)
-    if props.get("zookeeper.connect") and (
-        len(listeners) > 1 or listeners[0].protocol != "PLAINTEXT"
-    ):
-        raise _refuse(
-            "listeners",
-            "in cluster mode (zookeeper.connect) a broker serves one PLAINTEXT listener "
-            "(several listeners, TLS and SASL between brokers are not done yet)",
-        )
+    if props.get("zookeeper.connect"):
+        try:
+            name = inter_broker_listener(
+                listeners,
+                props.get("inter.broker.listener.name"),
+                props.get("security.inter.broker.protocol"),
+            )
+        except ListenerError as exc:
+            raise ConfigError(str(exc)) from None
+        protocol = next(e.protocol for e in listeners if e.listener == name)
+        if protocol != "PLAINTEXT":
+            key = (
+                "security.inter.broker.protocol"
+                if "security.inter.broker.protocol" in props
+                else "inter.broker.listener.name"
+            )
+            raise _refuse(
+                key,
+                f"the inter-broker listener {name} is {protocol}: brokers talk to each other "
+                "over a PLAINTEXT listener only (TLS and SASL between brokers are not done yet)",
+            )
     for key, value in props.items():
         if key in ("security.inter.broker.protocol", "sasl.mechanism.inter.broker.protocol"):
             continue  # checked against the listeners by BrokerConfig

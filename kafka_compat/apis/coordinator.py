@@ -90,6 +90,8 @@ async def _find(ctx: RequestContext, key_type: int, key: str) -> tuple[int, int,
         return error, -1, "", -1
     if ctx.cluster is not None:
         leader = ctx.metadata_cache.leader(topic, coordinator.partition_for(key))
+        if leader is not None:
+            leader = leader.on(ctx.session.listener)
         if leader is None:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1
         return ErrorCode.NONE, leader.broker_id, leader.host, leader.port

@@ -155,7 +155,8 @@ async def _cluster_metadata(ctx, request, names, allow_create: bool):
     return MetadataResponse(
         brokers=[
             Broker_(node_id=b.broker_id, host=b.host, port=b.port, rack=b.rack)
-            for b in cache.brokers.values()
+            for b in (b.on(ctx.session.listener) for b in cache.brokers.values())
+            if b is not None
         ],
         cluster_id=ctx.store.cluster_id,
         controller_id=cache.controller_id,

@@ -62,12 +62,24 @@ def test_invalid_value_names_the_key(key, value):
 @pytest.mark.parametrize(
     "props, key",
     [
-        # Cluster mode serves one PLAINTEXT listener.
+        # Cluster mode: brokers talk over a PLAINTEXT listener only.
         (
-            {"listeners": "SASL_SSL://127.0.0.1:9093", "zookeeper.connect": "zk:2181"},
-            "listeners",
+            {
+                "listeners": "SASL_SSL://127.0.0.1:9093",
+                "sasl.enabled.mechanisms": "PLAIN",
+                "security.inter.broker.protocol": "SASL_SSL",
+                "zookeeper.connect": "zk:2181",
+            },
+            "security.inter.broker.protocol",
         ),
-        ({"listeners": "PLAINTEXT://:9092,SSL://:9093", "zookeeper.connect": "z"}, "listeners"),
+        (
+            {
+                "listeners": "PLAINTEXT://:9092,SSL://:9093",
+                "inter.broker.listener.name": "SSL",
+                "zookeeper.connect": "z",
+            },
+            "inter.broker.listener.name",
+        ),
         ({"listeners": "INTERNAL://:9092"}, "listeners"),  # no protocol for INTERNAL
         ({"advertised.listeners": "SASL_PLAINTEXT://h:9092"}, "advertised.listeners"),
         # A SASL listener on Kafka's default mechanism, GSSAPI, which is not served.

@@ -26,6 +26,7 @@ import trio
 
 from kafka_compat.admin_manager import AdminManager, ZkAdminManager
 from kafka_compat.apis.registry import Components
+from kafka_compat.cluster.client import INTER_BROKER_SECURITY, InterBrokerSecurity
 from kafka_compat.cluster.membership import ClusterMembership, cluster_store
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import LocalStore, MetadataStore, new_cluster_id
@@ -36,7 +37,8 @@ from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.replica_manager import ReplicaManager
-from kafka_compat.security.tls import PrincipalMapper, server_context
+from kafka_compat.security.plain import plain_login
+from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
 from kafka_compat.server import ListenerSecurity, serve_connection
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafka_compat.txn.coordinator import TransactionCoordinator
@@ -72,6 +74,7 @@ class Broker:
             )
             for endpoint in config.listeners
         ]
+        self.inter_broker_security = _inter_broker_security(config) if self.cluster_mode else None
         self.metadata_cache = MetadataCache()
         self.replica_manager = ReplicaManager(config, self.node_id, self.metadata_cache)
         admin = ZkAdminManager if self.cluster_mode else AdminManager
@@ -205,6 +208,8 @@ class Broker:
 
     async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen and serve until cancelled; then shut down cleanly."""
+        # Every BrokerClient of this broker's tasks connects with it (cluster/client.py).
+        INTER_BROKER_SECURITY.set(self.inter_broker_security)
         if not self.cluster_mode:
             # Opening the logs may mean recovering them: keep that off the event loop.
             await trio.to_thread.run_sync(self.load)
@@ -320,4 +325,23 @@ async def _serve_listener(listeners, components: Components, security, connectio
         lambda stream: serve_connection(stream, components, security),
         listeners,
         handler_nursery=connections,
+    )
+
+
+def _inter_broker_security(config: BrokerConfig) -> InterBrokerSecurity | None:
+    """TLS and SASL for connections to peers, from the inter-broker listener's config."""
+    listener = config.inter_broker_listener
+    endpoint = next(e for e in config.listeners if e.listener == listener)
+    if endpoint.protocol == "PLAINTEXT":
+        return None
+    username = password = ""
+    mechanism = None
+    if endpoint.sasl:
+        mechanism = config["sasl.mechanism.inter.broker.protocol"].upper()
+        username, password = plain_login(config, listener)
+    return InterBrokerSecurity(
+        ssl_context=client_context(config, listener) if endpoint.tls else None,
+        sasl_mechanism=mechanism,
+        sasl_username=username,
+        sasl_password=password,
     )

@@ -498,7 +498,7 @@ def parse_properties(text: str) -> dict[str, str]:
 # Keys that configure security this broker does not serve yet. A broker must never
 # serve a listener with less security than configured: any of them stops start-up,
 # naming the key. Served: every listener protocol, TLS (PEM and PKCS12 stores), SASL
-# PLAIN; in cluster mode the inter-broker listener is PLAINTEXT.
+# PLAIN, between brokers too.
 _SECURITY_PREFIXES = ("ssl.", "sasl.", "listener.name.", "delegation.token.")
 _SECURITY_KEYS = frozenset(
     {
@@ -560,19 +560,15 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
         except ListenerError as exc:
             raise ConfigError(str(exc)) from None
         protocol = next(e.protocol for e in listeners if e.listener == name)
-        if protocol != "PLAINTEXT":
-            key = (
-                "security.inter.broker.protocol"
-                if "security.inter.broker.protocol" in props
-                else "inter.broker.listener.name"
-            )
+        if protocol.startswith("SASL_") and "sasl.mechanism.inter.broker.protocol" not in props:
             raise _refuse(
-                key,
-                f"the inter-broker listener {name} is {protocol}: brokers talk to each other "
-                "over a PLAINTEXT listener only (TLS and SASL between brokers are not done yet)",
+                "sasl.mechanism.inter.broker.protocol",
+                f"the inter-broker listener {name} is {protocol} and Kafka's default "
+                "inter-broker mechanism is GSSAPI (Kerberos), which is not served; set it "
+                "to PLAIN",
             )
     for key, value in props.items():
-        if key in ("security.inter.broker.protocol", "sasl.mechanism.inter.broker.protocol"):
+        if key == "security.inter.broker.protocol":
             continue  # checked against the listeners by BrokerConfig
         sub = key
         if key.startswith(LISTENER_PREFIX):

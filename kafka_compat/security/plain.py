@@ -47,6 +47,22 @@ def parse_jaas(text: str, key: str) -> tuple[str, dict[str, str]]:
 
 def plain_users(config, listener: str) -> dict[str, str]:
     """user name -> password from the listener's PLAIN JAAS config."""
+    options = _plain_options(config, listener)
+    return {name[5:]: pw for name, pw in options.items() if name.startswith("user_")}
+
+
+def plain_login(config, listener: str) -> tuple[str, str]:
+    """(username, password) this broker logs in with to its peers' `listener`."""
+    options = _plain_options(config, listener)
+    if "username" not in options or "password" not in options:
+        raise ConfigError(
+            f"The PLAIN JAAS config of the inter-broker listener {listener} needs "
+            'username="..." password="..." (this broker\'s own login)'
+        )
+    return options["username"], options["password"]
+
+
+def _plain_options(config, listener: str) -> dict[str, str]:
     key = f"listener.name.{listener.lower()}.plain.sasl.jaas.config"
     text = listener_config(config, listener, "plain.sasl.jaas.config")
     if text is None:
@@ -59,7 +75,7 @@ def plain_users(config, listener: str) -> dict[str, str]:
     module, options = parse_jaas(text, key)
     if module != PLAIN_LOGIN_MODULE:
         raise ConfigError(f"Invalid JAAS configuration in {key}: expected {PLAIN_LOGIN_MODULE}")
-    return {name[5:]: pw for name, pw in options.items() if name.startswith("user_")}
+    return options
 
 
 class PlainServer:

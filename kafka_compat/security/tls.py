@@ -67,6 +67,28 @@ def server_context(config: Any, listener: str) -> ssl.SSLContext:
     return context
 
 
+def client_context(config: Any, listener: str) -> ssl.SSLContext:
+    """How this broker connects to its peers' `listener` (the inter-broker one): the
+    listener's trust store verifies them, its key store is this broker's certificate,
+    and `ssl.endpoint.identification.algorithm=https` checks their host names."""
+
+    def get(key: str) -> Any:
+        return listener_config(config, listener, key)
+
+    prefix = f"listener.name.{listener.lower()}."
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = (get("ssl.endpoint.identification.algorithm") or "").lower() == "https"
+    if get("ssl.truststore.location") or get("ssl.truststore.certificates"):
+        _load_trust_store(context, get, prefix)
+    else:
+        context.load_default_certs()
+    _load_key_store(context, get, prefix)
+    versions = sorted(_VERSIONS[v] for v in _split(get("ssl.enabled.protocols")) if v in _VERSIONS)
+    if versions:
+        context.minimum_version, context.maximum_version = versions[0], versions[-1]
+    return context
+
+
 def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 

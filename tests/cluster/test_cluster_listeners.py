@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 
+import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kazoo.client import KazooClient
@@ -98,3 +100,48 @@ def test_clients_on_sasl_ssl_brokers_on_plaintext(cluster_factory, tmp_path, zk_
     finally:
         consumer.close()
     assert got == {f"m{i}".encode() for i in range(30)}
+
+
+@pytest.mark.parametrize("protocol", ["SSL", "SASL_SSL"])
+def test_brokers_replicate_over_a_secure_inter_broker_listener(cluster_factory, tmp_path, protocol):
+    """Replica fetchers, the controller's channel and every other broker-to-broker
+    request go over INTERNAL: TLS with this broker's certificate (mutual TLS required),
+    or SASL_SSL with the broker's PLAIN login."""
+    certs = make_certs(tmp_path / "certs")
+    props = {
+        "listeners": "CLIENT://127.0.0.1:0,INTERNAL://127.0.0.1:0",
+        "listener.security.protocol.map": f"CLIENT:PLAINTEXT,INTERNAL:{protocol}",
+        "inter.broker.listener.name": "INTERNAL",
+        "listener.name.internal.ssl.keystore.type": "PEM",
+        "listener.name.internal.ssl.keystore.location": str(certs.broker_keystore),
+        "listener.name.internal.ssl.truststore.type": "PEM",
+        "listener.name.internal.ssl.truststore.location": str(certs.ca),
+    }
+    if protocol == "SSL":
+        props["listener.name.internal.ssl.client.auth"] = "required"
+        expected = "connected over TLS as User:CN=localhost,O=acme on listener INTERNAL"
+    else:
+        props["sasl.enabled.mechanisms"] = "PLAIN"
+        props["sasl.mechanism.inter.broker.protocol"] = "PLAIN"
+        props["listener.name.internal.plain.sasl.jaas.config"] = (
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            'username="broker" password="broker-pw" user_broker="broker-pw";'
+        )
+        expected = "authenticated as User:broker on listener INTERNAL (PLAIN)"
+    cluster = cluster_factory(3, **props)
+    admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    admin.create_topics([NewTopic("replicated", 3, 3)])["replicated"].result(GUARD_S)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(30):
+        producer.produce("replicated", f"m{i}".encode(), partition=i % 3)
+    assert producer.flush(GUARD_S) == 0
+    # Every follower fetched over INTERNAL: all replicas stay in sync.
+    deadline = time.monotonic() + GUARD_S
+    while True:
+        topic = admin.list_topics("replicated", timeout=GUARD_S).topics["replicated"]
+        if all(len(p.isrs) == 3 for p in topic.partitions.values()):
+            break
+        assert time.monotonic() < deadline, f"ISRs not full:\n{cluster.logs()}"
+        time.sleep(0.1)
+    logs = "".join(b.log_path.read_text(errors="replace") for b in cluster.brokers.values())
+    assert expected in logs

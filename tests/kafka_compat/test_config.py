@@ -62,7 +62,7 @@ def test_invalid_value_names_the_key(key, value):
 @pytest.mark.parametrize(
     "props, key",
     [
-        # Cluster mode: brokers talk over a PLAINTEXT listener only.
+        # SASL between brokers: Kafka's default mechanism GSSAPI is not served.
         (
             {
                 "listeners": "SASL_SSL://127.0.0.1:9093",
@@ -70,15 +70,11 @@ def test_invalid_value_names_the_key(key, value):
                 "security.inter.broker.protocol": "SASL_SSL",
                 "zookeeper.connect": "zk:2181",
             },
-            "security.inter.broker.protocol",
+            "sasl.mechanism.inter.broker.protocol",
         ),
         (
-            {
-                "listeners": "PLAINTEXT://:9092,SSL://:9093",
-                "inter.broker.listener.name": "SSL",
-                "zookeeper.connect": "z",
-            },
-            "inter.broker.listener.name",
+            {"sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512"},
+            "sasl.mechanism.inter.broker.protocol",
         ),
         ({"listeners": "INTERNAL://:9092"}, "listeners"),  # no protocol for INTERNAL
         ({"advertised.listeners": "SASL_PLAINTEXT://h:9092"}, "advertised.listeners"),

@@ -336,6 +336,7 @@ BROKER_KEYS.update(
             Key("sasl.mechanism.inter.broker.protocol", str, "GSSAPI"),
             Key("sasl.jaas.config", str, None),
             Key("connection.failed.authentication.delay.ms", _non_negative(int), "100"),
+            Key("connections.max.reauth.ms", _non_negative(int), "0"),
         ]
     }
 )
@@ -506,7 +507,6 @@ _SECURITY_KEYS = frozenset(
         "super.users",
         "allow.everyone.if.no.acl.found",
         "principal.builder.class",
-        "connections.max.reauth.ms",
         "security.providers",
         "client.quota.callback.class",
     }

@@ -198,6 +198,7 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "sasl.mechanism.inter.broker.protocol": (S, "SASL mechanism between brokers."),
     "sasl.jaas.config": (ConfigType.PASSWORD, "JAAS login module settings (e.g. PLAIN users)."),
     "connection.failed.authentication.delay.ms": (I, "Delay before a failed login's answer."),
+    "connections.max.reauth.ms": (L, "SASL session lifetime; 0: no re-authentication (KIP-368)."),
     "sasl.kerberos.service.name": (S, "Kerberos service name (no effect: no SASL)."),
     "sasl.kerberos.kinit.cmd": (S, "Kerberos kinit command (no effect: no SASL)."),
     "sasl.kerberos.ticket.renew.window.factor": (D, "Kerberos renewal window (no effect)."),

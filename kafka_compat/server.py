@@ -44,6 +44,7 @@ API_VERSIONS_KEY = ApiKey.API_VERSIONS
 _BEFORE_AUTHENTICATION = frozenset(
     {ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE}
 )
+_REAUTHENTICATION = frozenset({ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE})
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
 
 
@@ -215,7 +216,7 @@ async def _serve_requests(
             return
         if session.sasl is not None and session.sasl.raw:
             # After SaslHandshake v0: a raw SASL token, answered by a raw one.
-            challenge, error = await authenticate(peer, session, components.config, frame)
+            challenge, error, _ = await authenticate(peer, session, components.config, frame)
             if error is not None:
                 return  # v0 has no error message: Kafka closes the connection
             await stream.send_all(_SIZE.pack(len(challenge)) + challenge)
@@ -241,6 +242,18 @@ async def _handle_frame(
         header = decode_request_header(view)
     except DecodeError as exc:
         log.warning("Closing connection from %s: malformed request header (%s)", peer, exc)
+        return False
+    if (
+        session.expires_at is not None
+        and header.api_key not in _REAUTHENTICATION
+        and trio.current_time() > session.expires_at
+    ):
+        log.info(
+            "Closing connection from %s: its SASL session (%s) expired (KIP-368, "
+            "connections.max.reauth.ms) and it did not re-authenticate",
+            peer,
+            session.principal,
+        )
         return False
     if not session.authenticated and header.api_key not in _BEFORE_AUTHENTICATION:
         log.warning(

@@ -55,3 +55,4 @@ class SaslExchange:
     mechanism: str
     server: SaslServer
     raw: bool
+    reauthentication: bool = False  # KIP-368: the principal must stay the same

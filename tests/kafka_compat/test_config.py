@@ -90,7 +90,7 @@ def test_invalid_value_names_the_key(key, value):
             "listener.name.internal.scram-sha-256.sasl.jaas.config",
         ),
         ({"ssl.engine.factory.class": "x.Y"}, "ssl.engine.factory.class"),
-        ({"connections.max.reauth.ms": "60000"}, "connections.max.reauth.ms"),
+        ({"principal.builder.class": "com.example.Builder"}, "principal.builder.class"),
         ({"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer"}, "authorizer"),
         ({"security.inter.broker.protocol": "SSL"}, "security.inter.broker.protocol"),
         ({"super.users": "User:admin"}, "super.users"),

@@ -154,6 +154,22 @@ class Broker:
             cluster=self.cluster,
             fetch_sessions=FetchSessionCache(config["max.incremental.fetch.session.cache.slots"]),
         )
+        self.admin.on_listener_configs_change = self._reload_key_stores
+
+    def _reload_key_stores(self, changed: set[str]) -> None:
+        """New key or trust stores for some listeners (AlterConfigs of listener.name.<l>.
+        ssl.*): new connections use them; open ones keep theirs, as Kafka."""
+        for security in self.listener_security:
+            endpoint = security.endpoint
+            prefix = f"listener.name.{endpoint.listener.lower()}.ssl."
+            if not endpoint.tls or not any(name.startswith(prefix) for name in changed):
+                continue
+            try:
+                security.tls_context = server_context(self.config, endpoint.listener)
+            except ConfigError as exc:
+                log.error("Keeping listener %s's key store: %s", endpoint.listener, exc)
+                continue
+            log.info("Listener %s: key and trust stores reloaded", endpoint.listener)
 
     def _use_store(self, store: MetadataStore) -> None:
         self.store = store

@@ -617,6 +617,7 @@ class BrokerConfig:
         self.values: dict[str, Any] = {}
         # listener.name.<listener>.<key>: per-listener overrides (security/listeners.py).
         self.listener_props = {k: v for k, v in props.items() if k.startswith(LISTENER_PREFIX)}
+        self.static_listener_props = dict(self.listener_props)
         for name, value in props.items():
             if name in self.listener_props:
                 continue
@@ -657,7 +658,16 @@ class BrokerConfig:
         before = dict(self.values)
         self.dynamic_default, self.dynamic_broker = dict(default), dict(broker)
         self._resolve()
-        return {name for name, value in self.values.items() if before.get(name) != value}
+        changed = {name for name, value in self.values.items() if before.get(name) != value}
+        # listener.name.<l>.ssl.* key stores (dynamic_config.RELOADABLE_SSL_KEYS).
+        listener_props = dict(self.static_listener_props)
+        for level in (self.dynamic_default, self.dynamic_broker):
+            listener_props.update((k, v) for k, v in level.items() if k.startswith(LISTENER_PREFIX))
+        for name in listener_props.keys() | self.listener_props.keys():
+            if listener_props.get(name) != self.listener_props.get(name):
+                changed.add(name)
+        self.listener_props = listener_props
+        return changed
 
     def _resolve(self) -> None:
         """values in Kafka's precedence: dynamic per-broker, dynamic cluster default,

@@ -52,6 +52,7 @@ from kafka_compat.dynamic_config import (
     broker_synonym_names,
     validate_dynamic,
 )
+from kafka_compat.security.tls import check_listener_stores
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -320,6 +321,12 @@ async def _alter_broker(ctx: RequestContext, resource, compute, validate_only: b
     except DynamicConfigError as exc:
         # Kafka's ConfigAdminManager answers INVALID_REQUEST here (KAFKA-13609).
         raise _Refused(ErrorCode.INVALID_REQUEST, str(exc)) from None
+    if entity == str(ctx.node_id):
+        # New key stores must load before they are kept, as Kafka validates them.
+        try:
+            check_listener_stores(ctx.config, configs)
+        except ConfigError as exc:
+            raise _Refused(ErrorCode.INVALID_REQUEST, str(exc)) from None
     if not validate_only:
         await ctx.admin.set_broker_configs(entity, configs)
 

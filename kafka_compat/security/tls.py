@@ -89,6 +89,33 @@ def client_context(config: Any, listener: str) -> ssl.SSLContext:
     return context
 
 
+class _WithListenerProps:
+    """A config seen with other listener.name.* values (to try them before keeping)."""
+
+    def __init__(self, config: Any, listener_props: dict[str, str]) -> None:
+        self.config, self.listener_props = config, listener_props
+
+    def parse_key(self, name: str, raw: str) -> Any:
+        return self.config.parse_key(name, raw)
+
+    def __getitem__(self, name: str) -> Any:
+        return self.config[name]
+
+
+def check_listener_stores(config: Any, dynamic: dict[str, str]) -> None:
+    """ConfigError unless every TLS listener's stores load with the broker's new dynamic
+    configs `dynamic` (listener.name.<l>.ssl.* among them)."""
+    props = dict(config.static_listener_props)
+    props.update((k, v) for k, v in config.dynamic_default.items() if k.startswith("listener."))
+    props.update((k, v) for k, v in dynamic.items() if k.startswith("listener."))
+    if props == config.listener_props:
+        return
+    view = _WithListenerProps(config, props)
+    for endpoint in config.listeners:
+        if endpoint.tls:
+            server_context(view, endpoint.listener)
+
+
 def _split(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 

@@ -458,3 +458,51 @@ def _recv(sock: socket.socket, n: int) -> bytes:
         assert chunk, "connection closed"
         data += chunk
     return data
+
+
+# -- key store reload ---------------------------------------------------------------------
+
+
+def test_key_store_reloads_through_alter_configs(start_broker, certs, tmp_path):
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    broker = start_broker(
+        {
+            "listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+            **tls_props(certs, "listener.name.ssl."),
+        }
+    )
+    renewed = make_certs(tmp_path / "renewed")  # another CA and broker certificate
+
+    def connects(ca: Path) -> bool:
+        producer = Producer(
+            {
+                "bootstrap.servers": address(broker, "SSL"),
+                "security.protocol": "SSL",
+                "ssl.ca.location": str(ca),
+            }
+        )
+        try:
+            producer.list_topics(timeout=3)
+        except KafkaException:
+            return False
+        return True
+
+    assert connects(certs.ca) and not connects(renewed.ca)
+    admin = AdminClient({"bootstrap.servers": address(broker, "PLAINTEXT")})
+
+    def alter(location: str):
+        entry = ConfigEntry(
+            "listener.name.ssl.ssl.keystore.location",
+            location,
+            incremental_operation=AlterConfigOpType.SET,
+        )
+        resource = ConfigResource("BROKER", "0", incremental_configs=[entry])
+        return admin.incremental_alter_configs([resource])[resource]
+
+    # A key store that does not load is refused, and the old one stays.
+    with pytest.raises(KafkaException, match="ssl.keystore.location"):
+        alter(str(tmp_path / "missing.pem")).result(GUARD_S)
+    assert connects(certs.ca)
+    alter(str(renewed.broker_keystore)).result(GUARD_S)
+    assert connects(renewed.ca) and not connects(certs.ca)

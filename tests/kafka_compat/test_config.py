@@ -209,3 +209,30 @@ def test_compression_levels_take_the_broker_value_of_the_same_name():
     assert config.topic_defaults()["compression.gzip.level"] == "5"
     assert config.topic_defaults()["compression.zstd.level"] == "3"
     assert config.topic_defaults()["message.timestamp.after.max.ms"] == str(2**63 - 1)
+
+
+def test_port_flag_moves_the_first_listener_and_keeps_its_protocol():
+    import argparse
+
+    from kafka_compat.cli import _serve_overrides
+
+    base = BrokerConfig(
+        {
+            "listeners": "SASL_SSL://0.0.0.0:9093,INTERNAL://127.0.0.1:9092",
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,INTERNAL:PLAINTEXT",
+            "inter.broker.listener.name": "INTERNAL",
+            "sasl.enabled.mechanisms": "PLAIN",
+        }
+    )
+    args = argparse.Namespace(
+        host=None,
+        port=19093,
+        advertised_host=None,
+        advertised_port=None,
+        data_dir=None,
+        zookeeper=None,
+        broker_id=None,
+        override=[],
+    )
+    overrides = _serve_overrides(args, base)
+    assert overrides["listeners"] == "SASL_SSL://0.0.0.0:19093,INTERNAL://127.0.0.1:9092"

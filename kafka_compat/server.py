@@ -231,6 +231,8 @@ async def _serve_requests(
             return
         if response is not None:
             await stream.send_all(response)
+        if session.close_after_response:
+            return
 
 
 async def _handle_frame(

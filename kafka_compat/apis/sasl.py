@@ -9,7 +9,8 @@ Behavior: on a SASL listener (SASL_PLAINTEXT, SASL_SSL) a connection starts
     list. After SaslHandshake v0 the tokens come raw, without Kafka headers (server.py);
     after v1 in SaslAuthenticate. A failed login answers SASL_AUTHENTICATION_FAILED with
     the mechanism's message after `connection.failed.authentication.delay.ms`, and is
-    logged with the peer and the user who tried; the connection then serves nothing.
+    logged with the peer and the user who tried; the connection is closed after the
+    answer, as after UNSUPPORTED_SASL_MECHANISM (Kafka does both).
     On success the session's principal is `User:<name>`.
 Version notes: SaslAuthenticate v1+ carries session_lifetime_ms (0: no
     re-authentication); v2 is flexible.
@@ -77,6 +78,8 @@ async def handle_sasl_handshake(ctx: RequestContext, request):
             session.listener,
             ",".join(enabled),
         )
+        if not session.authenticated:
+            session.close_after_response = True  # as Kafka, after the answer
         return SaslHandshakeResponse(
             error_code=ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms=enabled
         )
@@ -112,6 +115,7 @@ async def authenticate(
     except SaslAuthenticationError as exc:
         session.sasl = None
         session.authenticated = False
+        session.close_after_response = True
         log.warning(
             "Failed authentication with %s (%s) on listener %s, mechanism %s, user %s",
             ctx_peer,

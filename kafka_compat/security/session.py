@@ -39,6 +39,7 @@ class Session:
         "sasl",
         "sasl_mechanism",
         "expires_at",
+        "close_after_response",
     )
 
     def __init__(
@@ -59,3 +60,5 @@ class Session:
         # KIP-368: trio.current_time() after which the session must re-authenticate
         # before any other request (None: never).
         self.expires_at: float | None = None
+        # Kafka closes the connection once a failed login's answer is sent.
+        self.close_after_response = False

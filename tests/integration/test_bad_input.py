@@ -428,6 +428,7 @@ def test_requests_before_sasl_authentication_close_the_connection(sasl_broker):
 def test_unknown_sasl_mechanism_lists_the_enabled_ones(sasl_broker):
     with connect(sasl_broker.bootstrap) as sock:
         assert sasl_handshake(sock, 1, b"GSSAPI") == (33, ["PLAIN"])  # UNSUPPORTED_SASL_MECHANISM
+        assert_closed_by_broker(sock)  # as Kafka, once the answer is sent
 
 
 def test_sasl_handshake_v0_raw_tokens(sasl_broker):
@@ -481,4 +482,5 @@ def test_failed_sasl_authenticate_answers_with_a_message(sasl_broker):
         error, size = reader.unpack("hh")
         message = reader.data[reader.pos : reader.pos + size].decode()
         assert (error, message) == (58, "Authentication failed: Invalid username or password")
+        assert_closed_by_broker(sock)  # as Kafka, once the answer is sent
     assert_sasl_broker_serves(sasl_broker.bootstrap)

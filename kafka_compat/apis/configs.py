@@ -137,6 +137,13 @@ def _broker_config_entries(ctx, per_broker: bool):
         source = synonyms[0][2] if synonyms else SOURCE_DEFAULT
         value = config.broker_value(name) if per_broker else config.dynamic_default[name]
         yield name, value, source, synonyms
+    if per_broker:
+        # Per-listener settings (listener.name.<l>.*), static or dynamic.
+        for name in sorted(config.listener_props):
+            synonyms = _synonyms([name], _broker_levels(config))
+            if not synonyms:  # static, from server.properties
+                synonyms = [(name, config.listener_props[name], SOURCE_STATIC_BROKER)]
+            yield name, config.listener_props[name], synonyms[0][2], synonyms
 
 
 @api(ApiKey.DESCRIBE_CONFIGS, 0, 4)
@@ -189,9 +196,14 @@ async def handle_describe_configs(ctx: RequestContext, request):
         for name, value, source, synonyms in entries:
             if keys and name not in keys:
                 continue
-            config_type, doc = docs.get(name, (ConfigType.UNKNOWN, None))
-            # Passwords and private keys are never shown, as Kafka (is_sensitive, null value).
-            sensitive = config_type == ConfigType.PASSWORD
+            # listener.name.<l>.<key>: typed as <key>.
+            config_type, doc = docs.get(name) or docs.get(
+                name.split(".", 3)[-1] if name.startswith("listener.name.") else name,
+                (ConfigType.UNKNOWN, None),
+            )
+            # Passwords, private keys and JAAS configs are never shown, as Kafka
+            # (is_sensitive, null value).
+            sensitive = config_type == ConfigType.PASSWORD or name.endswith("sasl.jaas.config")
             if sensitive:
                 value, synonyms = None, [(n, None, s) for n, _, s in synonyms]
             result.configs.append(

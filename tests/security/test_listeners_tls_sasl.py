@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 from kafka import KafkaConsumer, KafkaProducer
 
 from tests.conftest import BrokerHandle
@@ -211,6 +211,14 @@ def test_sasl_plain_over_plaintext_and_tls(start_broker, certs, caplog):
     for common, expected in ((over_plaintext, plain_address), (over_tls, tls_address)):
         brokers = AdminClient({**common, **login}).list_topics(timeout=GUARD_S).brokers
         assert [f"{b.host}:{b.port}" for b in brokers.values()] == [expected]
+
+    # The JAAS config (passwords) is described as sensitive, without its value.
+    admin = AdminClient({**over_plaintext, **login})
+    described = admin.describe_configs([ConfigResource("BROKER", "0")])
+    jaas = next(iter(described.values())).result(GUARD_S)[
+        "listener.name.sasl_plaintext.plain.sasl.jaas.config"
+    ]
+    assert jaas.is_sensitive and jaas.value is None
 
     python_login = dict(
         sasl_mechanism="PLAIN", sasl_plain_username="admin", sasl_plain_password="admin-secret"
@@ -465,7 +473,12 @@ def _recv(sock: socket.socket, n: int) -> bytes:
 
 
 def test_key_store_reloads_through_alter_configs(start_broker, certs, tmp_path):
-    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    from confluent_kafka.admin import (
+        AlterConfigOpType,
+        ConfigEntry,
+        ConfigResource,
+        ConfigSource,
+    )
 
     broker = start_broker(
         {
@@ -507,3 +520,10 @@ def test_key_store_reloads_through_alter_configs(start_broker, certs, tmp_path):
     assert connects(certs.ca)
     alter(str(renewed.broker_keystore)).result(GUARD_S)
     assert connects(renewed.ca) and not connects(certs.ca)
+    # DescribeConfigs shows the listener's settings: dynamic, static, never a secret.
+    described = admin.describe_configs([ConfigResource("BROKER", "0")])
+    entries = next(iter(described.values())).result(GUARD_S)
+    location = entries["listener.name.ssl.ssl.keystore.location"]
+    assert location.value == str(renewed.broker_keystore)
+    assert location.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
+    assert entries["listener.name.ssl.ssl.truststore.location"].value == str(certs.ca)

@@ -64,7 +64,7 @@ class Broker:
         self.listener_security = [
             ListenerSecurity(
                 endpoint,
-                server_context(config, endpoint.listener) if endpoint.tls else None,
+                server_context(config, endpoint.listener, endpoint.sasl) if endpoint.tls else None,
                 PrincipalMapper(
                     config.listener_props.get(
                         f"listener.name.{endpoint.listener.lower()}.ssl.principal.mapping.rules",
@@ -165,7 +165,7 @@ class Broker:
             if not endpoint.tls or not any(name.startswith(prefix) for name in changed):
                 continue
             try:
-                security.tls_context = server_context(self.config, endpoint.listener)
+                security.tls_context = server_context(self.config, endpoint.listener, endpoint.sasl)
             except ConfigError as exc:
                 log.error("Keeping listener %s's key store: %s", endpoint.listener, exc)
                 continue

@@ -31,9 +31,9 @@ _VERSIONS = {
 }
 
 
-def server_context(config: Any, listener: str) -> ssl.SSLContext:
-    """The listener's server-side SSLContext; ConfigError naming the key if its stores
-    cannot be read."""
+def server_context(config: Any, listener: str, sasl: bool = False) -> ssl.SSLContext:
+    """The listener's server-side SSLContext (`sasl`: a SASL_SSL listener); ConfigError
+    naming the key if its stores cannot be read."""
 
     def get(key: str) -> Any:
         return listener_config(config, listener, key)
@@ -42,11 +42,15 @@ def server_context(config: Any, listener: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _load_key_store(context, get, prefix)
     _load_trust_store(context, get, prefix)
+    client_auth = get("ssl.client.auth")
+    if sasl and f"{prefix}ssl.client.auth" not in config.listener_props:
+        # KIP-684: on SASL_SSL only the listener's own ssl.client.auth counts.
+        client_auth = "none"
     context.verify_mode = {
         "required": ssl.CERT_REQUIRED,
         "requested": ssl.CERT_OPTIONAL,
         "none": ssl.CERT_NONE,
-    }[get("ssl.client.auth")]
+    }[client_auth]
     versions = sorted(_VERSIONS[v] for v in _split(get("ssl.enabled.protocols")) if v in _VERSIONS)
     if not versions:
         raise ConfigError(
@@ -113,7 +117,7 @@ def check_listener_stores(config: Any, dynamic: dict[str, str]) -> None:
     view = _WithListenerProps(config, props)
     for endpoint in config.listeners:
         if endpoint.tls:
-            server_context(view, endpoint.listener)
+            server_context(view, endpoint.listener, endpoint.sasl)
 
 
 def _split(value: str | None) -> list[str]:

@@ -130,6 +130,17 @@ def test_ssl_with_client_certificates_and_their_principal(start_broker, certs, c
             ssl_certfile=str(certs.client_cert),
             ssl_keyfile=str(certs.client_key),
         )
+        if shutil.which("kcat"):
+            listing = subprocess.run(
+                ["kcat", "-b", bootstrap, "-L", "-X", "security.protocol=SSL"]
+                + ["-X", f"ssl.ca.location={certs.ca}"]
+                + ["-X", f"ssl.certificate.location={certs.client_cert}"]
+                + ["-X", f"ssl.key.location={certs.client_key}"],
+                capture_output=True,
+                check=True,
+                timeout=GUARD_S,
+            )
+            assert b"tls-topic" in listing.stdout
     assert got == [b"from kafka-python"]
     # The broker logs each TLS client's principal: the DN, mapped by the rule.
     assert "as User:client@acme on listener SSL" in caplog.text

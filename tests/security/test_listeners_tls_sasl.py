@@ -538,3 +538,36 @@ def test_key_store_reloads_through_alter_configs(start_broker, certs, tmp_path):
     assert location.value == str(renewed.broker_keystore)
     assert location.source == ConfigSource.DYNAMIC_BROKER_CONFIG.value
     assert entries["listener.name.ssl.ssl.truststore.location"].value == str(certs.ca)
+
+
+def test_enabled_protocols_and_cipher_suites(start_broker, certs):
+    broker = start_broker(
+        {
+            "listeners": "SSL://127.0.0.1:0",
+            **tls_props(certs),
+            "ssl.enabled.protocols": "TLSv1.2",
+            "ssl.cipher.suites": "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+        }
+    )
+    port = broker.broker.bound_ports["SSL"]
+
+    def handshake(**options) -> tuple[str, str] | None:
+        context = ssl.create_default_context(cafile=str(certs.ca))
+        for name, value in options.items():
+            if name == "ciphers":
+                context.set_ciphers(value)
+            else:
+                setattr(context, name, value)
+        with socket.create_connection(("127.0.0.1", port), timeout=GUARD_S) as raw:
+            try:
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                    return tls.version(), tls.cipher()[0]
+            except (ssl.SSLError, ConnectionError):
+                return None
+
+    assert handshake() == ("TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384")
+    assert handshake(minimum_version=ssl.TLSVersion.TLSv1_3) is None
+    assert (
+        handshake(ciphers="ECDHE-ECDSA-AES128-GCM-SHA256", maximum_version=ssl.TLSVersion.TLSv1_2)
+        is None
+    )

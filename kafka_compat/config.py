@@ -575,7 +575,10 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
             _, _, sub = key[len(LISTENER_PREFIX) :].partition(".")
             if sub in _LISTENER_MECHANISM_KEYS:
                 continue
-            if not (sub in BROKER_KEYS and sub.startswith(("ssl.", "sasl."))):
+            if not (
+                sub in BROKER_KEYS
+                and (sub.startswith(("ssl.", "sasl.")) or sub == "connections.max.reauth.ms")
+            ):
                 raise _refuse(key, "this per-listener setting is not honoured")
         if sub in ("sasl.enabled.mechanisms", "sasl.mechanism.inter.broker.protocol"):
             unserved = [m for m in _parse_list(value) if m.upper() not in SERVED_SASL_MECHANISMS]

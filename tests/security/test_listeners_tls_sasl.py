@@ -1,4 +1,4 @@
-"""Listeners, TLS and SASL PLAIN with real clients over real TLS (confluent-kafka,
+"""Listeners, TLS and SASL PLAIN with real clients over real TLS (confluent-kafka, aiokafka,
 kafka-python, kcat): client certificates and their principal, SASL_PLAINTEXT and
 SASL_SSL with PLAIN, two listeners at once (each client is told its own listener's
 address), wrong passwords, and clients speaking the wrong protocol to a port."""
@@ -571,3 +571,37 @@ def test_enabled_protocols_and_cipher_suites(start_broker, certs):
         handshake(ciphers="ECDHE-ECDSA-AES128-GCM-SHA256", maximum_version=ssl.TLSVersion.TLSv1_2)
         is None
     )
+
+
+def test_aiokafka_over_sasl_ssl(start_broker, certs):
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+    from aiokafka.helpers import create_ssl_context
+
+    broker = sasl_broker(start_broker, certs)
+    security = dict(
+        bootstrap_servers=address(broker, "SASL_SSL"),
+        security_protocol="SASL_SSL",
+        ssl_context=create_ssl_context(cafile=str(certs.ca)),
+        sasl_mechanism="PLAIN",
+        sasl_plain_username="alice",
+        sasl_plain_password="alice-pw",
+    )
+
+    async def roundtrip() -> bytes:
+        producer = AIOKafkaProducer(**security)
+        await producer.start()
+        try:
+            await producer.send_and_wait("aio-secure", b"from aiokafka")
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer("aio-secure", auto_offset_reset="earliest", **security)
+        await consumer.start()
+        try:
+            message = await asyncio.wait_for(consumer.getone(), GUARD_S)
+        finally:
+            await consumer.stop()
+        return message.value
+
+    assert asyncio.run(roundtrip()) == b"from aiokafka"

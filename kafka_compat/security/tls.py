@@ -177,8 +177,9 @@ def _load_key_store(context: ssl.SSLContext, get, prefix: str) -> None:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(key_pem if key_pem is chain_pem else key_pem + b"\n" + chain_pem)
-        context.load_cert_chain(path, password=password)
-    except (ssl.SSLError, ValueError) as exc:
+        # Never None: OpenSSL would ask for a pass phrase on the terminal.
+        context.load_cert_chain(path, password=password or (lambda: b""))
+    except (ssl.SSLError, ValueError, OSError) as exc:
         raise ConfigError(
             f"Invalid key store for configuration ssl.keystore.location/ssl.keystore.key: {exc}"
         ) from None

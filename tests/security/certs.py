@@ -26,6 +26,8 @@ class Certs:
     broker_chain: str  # inline PEM, for ssl.keystore.certificate.chain
     client_cert: Path
     client_key: Path
+    broker_encrypted: Path  # key encrypted with "key-secret" (ssl.key.password) + chain
+    ca_p12: Path  # the CA as a PKCS12 trust store, password "p12-secret"
 
 
 def _name(**parts: str) -> x509.Name:
@@ -93,6 +95,17 @@ def make_certs(directory: Path) -> Certs:
             serialization.BestAvailableEncryption(b"p12-secret"),
         )
     )
+    encrypted = broker_key.private_bytes(
+        pem,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"key-secret"),
+    )
+    (directory / "broker-encrypted.pem").write_bytes(encrypted + chain)
+    (directory / "ca.p12").write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            None, None, None, [ca], serialization.BestAvailableEncryption(b"p12-secret")
+        )
+    )
     paths["client.pem"].write_bytes(client.public_bytes(pem))
     paths["client.key"].write_bytes(_pem_key(client_key))
     return Certs(
@@ -103,4 +116,6 @@ def make_certs(directory: Path) -> Certs:
         broker_chain=chain.decode(),
         client_cert=paths["client.pem"],
         client_key=paths["client.key"],
+        broker_encrypted=directory / "broker-encrypted.pem",
+        ca_p12=directory / "ca.p12",
     )

@@ -390,6 +390,17 @@ def test_broker_with_an_unreadable_keystore_does_not_start(tmp_path, certs):
     }
     del inline["ssl.keystore.location"]
     Broker(BrokerConfig(inline))
+    # An encrypted PEM key with ssl.key.password; a PKCS12 trust store.
+    encrypted = {
+        **props,
+        "ssl.keystore.location": str(certs.broker_encrypted),
+        "ssl.truststore.type": "PKCS12",
+        "ssl.truststore.location": str(certs.ca_p12),
+        "ssl.truststore.password": "p12-secret",
+    }
+    with pytest.raises(ConfigError, match="ssl.keystore"):
+        Broker(BrokerConfig(encrypted))  # no ssl.key.password
+    Broker(BrokerConfig({**encrypted, "ssl.key.password": "key-secret"}))
 
 
 def test_principal_mapping_rules():

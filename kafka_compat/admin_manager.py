@@ -14,6 +14,7 @@ creates the partitions' states and elects their leaders, and the call waits (up 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import trio
 
@@ -41,6 +42,8 @@ class AdminManager:
         self.node_id = node_id
         self.replica_manager = replica_manager
         self.metadata_cache = metadata_cache
+        # Called with the listener.name.* keys whose dynamic value changed.
+        self.on_listener_configs_change: Callable[[set[str]], None] | None = None
         self.store: MetadataStore | None = None  # set when the broker opens it
 
     def topic(self, name: str) -> TopicMetadata | None:
@@ -112,6 +115,9 @@ class AdminManager:
             # The topic defaults: every log without an override of its own. (Logs
             # opened later take the config's values then.)
             self.replica_manager.apply_topic_configs(list(self.store.topics))
+        listener_keys = {name for name in changed if name.startswith("listener.name.")}
+        if listener_keys and self.on_listener_configs_change is not None:
+            self.on_listener_configs_change(listener_keys)  # broker.py: reload key stores
         log_dirs = self.replica_manager.log_manager
         if log_dirs is not None and "producer.id.expiration.ms" in changed:
             log_dirs.set_producer_id_expiration_ms(self.config["producer.id.expiration.ms"])

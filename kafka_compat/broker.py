@@ -26,6 +26,7 @@ import trio
 
 from kafka_compat.admin_manager import AdminManager, ZkAdminManager
 from kafka_compat.apis.registry import Components
+from kafka_compat.cluster.client import INTER_BROKER_SECURITY, InterBrokerSecurity
 from kafka_compat.cluster.membership import ClusterMembership, cluster_store
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import LocalStore, MetadataStore, new_cluster_id
@@ -36,7 +37,9 @@ from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.replica_manager import ReplicaManager
-from kafka_compat.server import serve_connection
+from kafka_compat.security.plain import plain_login
+from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
+from kafka_compat.server import ListenerSecurity, serve_connection
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafka_compat.txn.coordinator import TransactionCoordinator
 from kafka_compat.txn.markers import TxnMarkerSender
@@ -56,6 +59,22 @@ class Broker:
         self.store: MetadataStore | None = None
         self.log_manager: LogDirs | None = None
         self.bound_port: int | None = None
+        self.bound_ports: dict[str, int] = {}  # listener name -> bound port
+        # Each listener's TLS context (read now: a bad key store stops start-up).
+        self.listener_security = [
+            ListenerSecurity(
+                endpoint,
+                server_context(config, endpoint.listener, endpoint.sasl) if endpoint.tls else None,
+                PrincipalMapper(
+                    config.listener_props.get(
+                        f"listener.name.{endpoint.listener.lower()}.ssl.principal.mapping.rules",
+                        config["ssl.principal.mapping.rules"],
+                    )
+                ),
+            )
+            for endpoint in config.listeners
+        ]
+        self.inter_broker_security = _inter_broker_security(config) if self.cluster_mode else None
         self.metadata_cache = MetadataCache()
         self.replica_manager = ReplicaManager(config, self.node_id, self.metadata_cache)
         admin = ZkAdminManager if self.cluster_mode else AdminManager
@@ -135,6 +154,22 @@ class Broker:
             cluster=self.cluster,
             fetch_sessions=FetchSessionCache(config["max.incremental.fetch.session.cache.slots"]),
         )
+        self.admin.on_listener_configs_change = self._reload_key_stores
+
+    def _reload_key_stores(self, changed: set[str]) -> None:
+        """New key or trust stores for some listeners (AlterConfigs of listener.name.<l>.
+        ssl.*): new connections use them; open ones keep theirs, as Kafka."""
+        for security in self.listener_security:
+            endpoint = security.endpoint
+            prefix = f"listener.name.{endpoint.listener.lower()}.ssl."
+            if not endpoint.tls or not any(name.startswith(prefix) for name in changed):
+                continue
+            try:
+                security.tls_context = server_context(self.config, endpoint.listener, endpoint.sasl)
+            except ConfigError as exc:
+                log.error("Keeping listener %s's key store: %s", endpoint.listener, exc)
+                continue
+            log.info("Listener %s: key and trust stores reloaded", endpoint.listener)
 
     def _use_store(self, store: MetadataStore) -> None:
         self.store = store
@@ -189,6 +224,8 @@ class Broker:
 
     async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen and serve until cancelled; then shut down cleanly."""
+        # Every BrokerClient of this broker's tasks connects with it (cluster/client.py).
+        INTER_BROKER_SECURITY.set(self.inter_broker_security)
         if not self.cluster_mode:
             # Opening the logs may mean recovering them: keep that off the event loop.
             await trio.to_thread.run_sync(self.load)
@@ -231,28 +268,60 @@ class Broker:
                 # timed-out transactions.
                 await connections.start(self.txn_coordinator.run)
                 await connections.start(run_log_tasks, self.replica_manager)
-                listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
-                self.bound_port = listeners[0].socket.getsockname()[1]
-                if self.config.port == 0:
-                    components.port = self.bound_port
+                bound = []
+                for security, advertised in zip(
+                    self.listener_security, self.config.advertised_listeners, strict=True
+                ):
+                    endpoint = security.endpoint
+                    listeners = await trio.open_tcp_listeners(endpoint.port, host=endpoint.host)
+                    port = listeners[0].socket.getsockname()[1]
+                    self.bound_ports[endpoint.listener] = port
+                    # Port 0 (tests): advertise the port actually bound.
+                    components.endpoints[endpoint.listener] = (
+                        advertised.host,
+                        advertised.port or port,
+                    )
+                    bound.append((security, listeners))
+                first = self.config.listeners[0]
+                self.bound_port = self.bound_ports[first.listener]
+                components.host, components.port = components.endpoints[first.listener]
+                # tests/listening.py reads the first listener's port from this line.
                 log.info(
                     "kafka-compat broker %d listening on %s:%d (advertised %s:%d), data in %s",
                     self.node_id,
-                    self.config.host,
+                    first.host,
                     self.bound_port,
                     components.host,
                     components.port,
                     ",".join(map(str, self.config.log_dirs)),
                 )
+                for security, _ in bound:
+                    endpoint = security.endpoint
+                    log.info(
+                        "listener %s (%s) on %s:%d, advertised %s:%d",
+                        endpoint.listener,
+                        endpoint.protocol,
+                        endpoint.host,
+                        self.bound_ports[endpoint.listener],
+                        *components.endpoints[endpoint.listener],
+                    )
                 if self.cluster is not None:
-                    # Registers /brokers/ids/N, runs for controller; owns both.
-                    await connections.start(self.cluster.run, components.host, components.port)
+                    # Registers /brokers/ids/N with every listener, runs for controller.
+                    inter_broker = self.config.inter_broker_listener
+                    self.cluster.listener_endpoints = tuple(
+                        f"{name}://{host}:{port}"
+                        for name, (host, port) in components.endpoints.items()
+                    )
+                    self.cluster.protocol_map = tuple(
+                        (e.listener, e.protocol) for e in self.config.listeners
+                    )
+                    await connections.start(self.cluster.run, *components.endpoints[inter_broker])
                 task_status.started(self.bound_port)
-                await trio.serve_listeners(
-                    lambda stream: serve_connection(stream, components),
-                    listeners,
-                    handler_nursery=connections,
-                )
+                async with trio.open_nursery() as serving:
+                    for security, listeners in bound:
+                        serving.start_soon(
+                            _serve_listener, listeners, components, security, connections
+                        )
         finally:
             with trio.CancelScope(shield=True):
                 # Flushing and checkpointing every log blocks: keep it off the loop.
@@ -265,3 +334,30 @@ class Broker:
         if self.cluster is None:
             return True
         return await self.cluster.controlled_shutdown()
+
+
+async def _serve_listener(listeners, components: Components, security, connections) -> None:
+    await trio.serve_listeners(
+        lambda stream: serve_connection(stream, components, security),
+        listeners,
+        handler_nursery=connections,
+    )
+
+
+def _inter_broker_security(config: BrokerConfig) -> InterBrokerSecurity | None:
+    """TLS and SASL for connections to peers, from the inter-broker listener's config."""
+    listener = config.inter_broker_listener
+    endpoint = next(e for e in config.listeners if e.listener == listener)
+    if endpoint.protocol == "PLAINTEXT":
+        return None
+    username = password = ""
+    mechanism = None
+    if endpoint.sasl:
+        mechanism = config["sasl.mechanism.inter.broker.protocol"].upper()
+        username, password = plain_login(config, listener)
+    return InterBrokerSecurity(
+        ssl_context=client_context(config, listener) if endpoint.tls else None,
+        sasl_mechanism=mechanism,
+        sasl_username=username,
+        sasl_password=password,
+    )

@@ -41,14 +41,19 @@ from kafka_compat.config import BrokerConfig, ConfigError, load_broker_config
 def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, str]:
     """Translate flags to server.properties keys, keeping the file's other parts."""
     overrides: dict[str, str] = {}
+    # --host/--port (--advertised-*) move the first listener, keeping its name (and so
+    # its security protocol) and the other listeners.
+    first = base.listeners[0].listener
     if args.host is not None or args.port is not None:
         host = args.host if args.host is not None else base.host
         port = args.port if args.port is not None else base.port
-        overrides["listeners"] = f"PLAINTEXT://{host}:{port}"
+        rest = [f"{e.listener}://{e.host}:{e.port}" for e in base.listeners[1:]]
+        overrides["listeners"] = ",".join([f"{first}://{host}:{port}", *rest])
     if args.advertised_host is not None or args.advertised_port is not None:
         host = args.advertised_host if args.advertised_host is not None else base.advertised_host
         port = args.advertised_port if args.advertised_port is not None else base.advertised_port
-        overrides["advertised.listeners"] = f"PLAINTEXT://{host}:{port}"
+        rest = [f"{e.listener}://{e.host}:{e.port}" for e in base.advertised_listeners[1:]]
+        overrides["advertised.listeners"] = ",".join([f"{first}://{host}:{port}", *rest])
     if args.data_dir is not None:
         overrides["log.dirs"] = args.data_dir
     if args.zookeeper is not None:

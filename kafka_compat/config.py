@@ -17,6 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kafka_compat.security.listeners import (
+    DEFAULT_PROTOCOL_MAP,
+    LISTENER_PREFIX,
+    Endpoint,
+    ListenerError,
+    inter_broker_listener,
+    parse_endpoints,
+    parse_protocol_map,
+)
+
 log = logging.getLogger(__name__)
 
 LONG_MAX = 2**63 - 1
@@ -55,6 +65,12 @@ def _at_least(minimum: int) -> Callable[[str], int]:
         return parsed
 
     return checked
+
+
+def _store_type(value: str) -> str:
+    if value.strip().upper() not in ("JKS", "PKCS12", "PEM"):
+        raise ValueError("must be one of JKS, PKCS12, PEM")
+    return value.strip().upper()
 
 
 def _one_of(*choices: str) -> Callable[[str], str]:
@@ -286,6 +302,45 @@ BROKER_KEYS.update(
     }
 )
 
+# Listeners, TLS and SASL (security/listeners.py, tls.py, sasl.py), Kafka's names and
+# defaults. Each ssl.* and sasl.* key may be set per listener under
+# listener.name.<listener>.; those overrides live in BrokerConfig.listener_props.
+BROKER_KEYS.update(
+    {
+        k.name: k
+        for k in [
+            Key("listener.security.protocol.map", str, DEFAULT_PROTOCOL_MAP),
+            Key("inter.broker.listener.name", str, None),
+            Key("security.inter.broker.protocol", str, None),
+            Key("ssl.keystore.type", _store_type, "JKS"),
+            Key("ssl.keystore.location", str, None),
+            Key("ssl.keystore.password", str, None),
+            Key("ssl.keystore.key", str, None),
+            Key("ssl.keystore.certificate.chain", str, None),
+            Key("ssl.key.password", str, None),
+            Key("ssl.truststore.type", _store_type, "JKS"),
+            Key("ssl.truststore.location", str, None),
+            Key("ssl.truststore.password", str, None),
+            Key("ssl.truststore.certificates", str, None),
+            Key("ssl.client.auth", _one_of("required", "requested", "none"), "none"),
+            Key("ssl.enabled.protocols", str, "TLSv1.2,TLSv1.3"),
+            Key("ssl.protocol", str, "TLSv1.3"),
+            Key("ssl.cipher.suites", str, ""),
+            Key("ssl.principal.mapping.rules", str, "DEFAULT"),
+            Key("ssl.endpoint.identification.algorithm", str, "https"),
+            Key("ssl.keymanager.algorithm", str, "SunX509"),
+            Key("ssl.trustmanager.algorithm", str, "PKIX"),
+            Key("ssl.secure.random.implementation", str, None),
+            Key("ssl.provider", str, None),
+            Key("sasl.enabled.mechanisms", str, "GSSAPI"),
+            Key("sasl.mechanism.inter.broker.protocol", str, "GSSAPI"),
+            Key("sasl.jaas.config", str, None),
+            Key("connection.failed.authentication.delay.ms", _non_negative(int), "100"),
+            Key("connections.max.reauth.ms", _non_negative(int), "0"),
+        ]
+    }
+)
+
 
 @dataclass(frozen=True)
 class TopicKey:
@@ -441,25 +496,10 @@ def parse_properties(text: str) -> dict[str, str]:
     return props
 
 
-def parse_listener(value: str, key: str) -> tuple[str, int]:
-    """First PLAINTEXT listener of `PLAINTEXT://host:port[,...]` as (host, port)."""
-    for item in _parse_list(value):
-        _, sep, address = item.rpartition("://")
-        host, colon, port = address.rpartition(":")
-        if not sep or not colon:
-            break
-        try:
-            return (host or "0.0.0.0", int(port))
-        except ValueError:
-            break
-    raise ConfigError(
-        f"Invalid value {value!r} for configuration {key}: expected PROTOCOL://host:port"
-    )
-
-
-# Keys that configure security, which this broker does not serve yet. A broker must
-# never serve a listener with less security than configured: any of them (unless it
-# asks for plaintext) stops start-up, naming the key.
+# Keys that configure security this broker does not serve yet. A broker must never
+# serve a listener with less security than configured: any of them stops start-up,
+# naming the key. Served: every listener protocol, TLS (PEM and PKCS12 stores), SASL
+# PLAIN, between brokers too.
 _SECURITY_PREFIXES = ("ssl.", "sasl.", "listener.name.", "delegation.token.")
 _SECURITY_KEYS = frozenset(
     {
@@ -467,48 +507,104 @@ _SECURITY_KEYS = frozenset(
         "super.users",
         "allow.everyone.if.no.acl.found",
         "principal.builder.class",
-        "connections.max.reauth.ms",
         "security.providers",
         "client.quota.callback.class",
     }
 )
+SERVED_SASL_MECHANISMS = frozenset({"PLAIN"})
+# Per-listener keys honoured under listener.name.<l>. (besides the ssl.*/sasl.* keys above).
+_LISTENER_MECHANISM_KEYS = frozenset({"plain.sasl.jaas.config"})
+
+
+def _refuse(key: str, why: str) -> ConfigError:
+    return ConfigError(
+        f"Configuration {key} is not supported yet: {why}; this broker will not start "
+        "with less security than configured"
+    )
+
+
+def _listeners(props: Mapping[str, str]) -> tuple[dict[str, str], list[Endpoint], list[Endpoint]]:
+    """(protocol map, listeners, advertised listeners), ConfigError if they do not parse."""
+    try:
+        protocol_map = parse_protocol_map(props.get("listener.security.protocol.map"))
+        listeners = parse_endpoints(
+            props.get("listeners", BROKER_KEYS["listeners"].default), "listeners", protocol_map
+        )
+        advertised = (
+            parse_endpoints(props["advertised.listeners"], "advertised.listeners", protocol_map)
+            if props.get("advertised.listeners")
+            else []
+        )
+    except ListenerError as exc:
+        raise ConfigError(str(exc)) from None
+    names = {e.listener for e in listeners}
+    for endpoint in advertised:
+        if endpoint.listener not in names:
+            raise ConfigError(
+                f"Invalid value {props['advertised.listeners']!r} for configuration "
+                f"advertised.listeners: listener {endpoint.listener} is not in listeners"
+            )
+    return protocol_map, listeners, advertised
 
 
 def _refuse_unserved_security(props: Mapping[str, str]) -> None:
-    """ConfigError for the first security setting we cannot honour (issue 13 builds
-    TLS, SASL and ACLs; until then only one PLAINTEXT listener is served)."""
-    protocol_map = {"PLAINTEXT": "PLAINTEXT"}
-    for item in _parse_list(props.get("listener.security.protocol.map", "")):
-        name, _, protocol = item.partition(":")
-        protocol_map[name.strip().upper()] = protocol.strip().upper()
-    for key in ("listeners", "advertised.listeners"):
-        entries = _parse_list(props.get(key, ""))
-        if key == "listeners" and len(entries) > 1:
-            raise ConfigError(
-                f"Invalid value {props[key]!r} for configuration {key}: only one listener "
-                "is served (several listeners come with the security work)"
+    """ConfigError for the first security setting we cannot honour."""
+    _, listeners, _ = _listeners(props)
+    if props.get("zookeeper.connect"):
+        try:
+            name = inter_broker_listener(
+                listeners,
+                props.get("inter.broker.listener.name"),
+                props.get("security.inter.broker.protocol"),
             )
-        for entry in entries:
-            name, sep, _ = entry.partition("://")
-            name = name.strip().upper()
-            if sep and protocol_map.get(name, name) != "PLAINTEXT":
-                raise ConfigError(
-                    f"Invalid value {props[key]!r} for configuration {key}: security "
-                    f"protocol {protocol_map.get(name, name)} is not supported yet; "
-                    "only PLAINTEXT listeners are served"
-                )
+        except ListenerError as exc:
+            raise ConfigError(str(exc)) from None
+        protocol = next(e.protocol for e in listeners if e.listener == name)
+        if protocol.startswith("SASL_") and "sasl.mechanism.inter.broker.protocol" not in props:
+            raise _refuse(
+                "sasl.mechanism.inter.broker.protocol",
+                f"the inter-broker listener {name} is {protocol} and Kafka's default "
+                "inter-broker mechanism is GSSAPI (Kerberos), which is not served; set it "
+                "to PLAIN",
+            )
     for key, value in props.items():
-        if key in BROKER_KEYS:
+        if key == "security.inter.broker.protocol":
+            continue  # checked against the listeners by BrokerConfig
+        sub = key
+        if key.startswith(LISTENER_PREFIX):
+            _, _, sub = key[len(LISTENER_PREFIX) :].partition(".")
+            if sub in _LISTENER_MECHANISM_KEYS:
+                continue
+            if not (
+                sub in BROKER_KEYS
+                and (sub.startswith(("ssl.", "sasl.")) or sub == "connections.max.reauth.ms")
+            ):
+                raise _refuse(key, "this per-listener setting is not honoured")
+        if sub in ("sasl.enabled.mechanisms", "sasl.mechanism.inter.broker.protocol"):
+            unserved = [m for m in _parse_list(value) if m.upper() not in SERVED_SASL_MECHANISMS]
+            if unserved:
+                raise _refuse(key, f"SASL mechanism {unserved[0]} is not served (served: PLAIN)")
+        if key in BROKER_KEYS or sub in BROKER_KEYS:
             continue  # known (e.g. sasl.kerberos.* settings, which weaken nothing)
-        plaintext_ok = key in ("security.inter.broker.protocol", "inter.broker.listener.name")
-        if plaintext_ok and protocol_map.get(value.strip().upper()) == "PLAINTEXT":
+        if key in _SECURITY_KEYS or key.startswith(_SECURITY_PREFIXES):
+            raise _refuse(key, "this broker does not serve it (no authorizer, no quotas yet)")
+    for endpoint in listeners:
+        if not endpoint.sasl:
             continue
-        if plaintext_ok or key in _SECURITY_KEYS or key.startswith(_SECURITY_PREFIXES):
-            raise ConfigError(
-                f"Configuration {key} is not supported yet: this broker serves only "
-                "PLAINTEXT without authentication or authorization, and will not start "
-                "with less security than configured"
+        key = f"{LISTENER_PREFIX}{endpoint.listener.lower()}.sasl.enabled.mechanisms"
+        if key not in props and "sasl.enabled.mechanisms" not in props:
+            # Kafka's default is GSSAPI (Kerberos), which is not served.
+            raise _refuse(
+                "sasl.enabled.mechanisms",
+                f"listener {endpoint.listener} would use Kafka's default mechanism GSSAPI "
+                "(Kerberos), which is not served; set sasl.enabled.mechanisms=PLAIN",
             )
+
+
+def _advertisable(endpoint: Endpoint) -> Endpoint:
+    if endpoint.host in ("", "0.0.0.0", "::"):
+        return Endpoint(endpoint.listener, "127.0.0.1", endpoint.port, endpoint.protocol)
+    return endpoint
 
 
 class BrokerConfig:
@@ -522,23 +618,37 @@ class BrokerConfig:
         self.dynamic_broker: dict[str, str] = {}
         self.dynamic_default: dict[str, str] = {}
         self.values: dict[str, Any] = {}
+        # listener.name.<listener>.<key>: per-listener overrides (security/listeners.py).
+        self.listener_props = {k: v for k, v in props.items() if k.startswith(LISTENER_PREFIX)}
+        self.static_listener_props = dict(self.listener_props)
         for name, value in props.items():
+            if name in self.listener_props:
+                continue
             if name not in BROKER_KEYS and name not in TOPIC_KEYS:
                 log.warning("The configuration '%s' was supplied but isn't a known config.", name)
                 continue
             self.explicit[name] = value
         self._resolve()
 
-        host, port = parse_listener(self.values["listeners"], "listeners")
-        self.host, self.port = host, port
-        advertised = self.values["advertised.listeners"]
-        if advertised:
-            self.advertised_host, self.advertised_port = parse_listener(
-                advertised, "advertised.listeners"
+        # Listeners: every endpoint, advertised by name (a listener left out of
+        # advertised.listeners is advertised at its own address).
+        self.protocol_map, self.listeners, advertised = _listeners(props)
+        by_name = {e.listener: e for e in advertised}
+        self.advertised_listeners = [
+            _advertisable(by_name.get(e.listener, e)) for e in self.listeners
+        ]
+        try:
+            self.inter_broker_listener = inter_broker_listener(
+                self.listeners,
+                props.get("inter.broker.listener.name"),
+                props.get("security.inter.broker.protocol"),
             )
-        else:
-            self.advertised_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
-            self.advertised_port = port
+        except ListenerError as exc:
+            raise ConfigError(str(exc)) from None
+        first = self.listeners[0]
+        self.host, self.port = first.host, first.port
+        self.advertised_host = self.advertised_listeners[0].host
+        self.advertised_port = self.advertised_listeners[0].port
         self.broker_id: int = self.values["broker.id"]
         log_dirs = _parse_list(self.values["log.dirs"] or "")
         # JBOD: every directory of log.dirs; the first also keeps a single node's metadata.
@@ -551,7 +661,16 @@ class BrokerConfig:
         before = dict(self.values)
         self.dynamic_default, self.dynamic_broker = dict(default), dict(broker)
         self._resolve()
-        return {name for name, value in self.values.items() if before.get(name) != value}
+        changed = {name for name, value in self.values.items() if before.get(name) != value}
+        # listener.name.<l>.ssl.* key stores (dynamic_config.RELOADABLE_SSL_KEYS).
+        listener_props = dict(self.static_listener_props)
+        for level in (self.dynamic_default, self.dynamic_broker):
+            listener_props.update((k, v) for k, v in level.items() if k.startswith(LISTENER_PREFIX))
+        for name in listener_props.keys() | self.listener_props.keys():
+            if listener_props.get(name) != self.listener_props.get(name):
+                changed.add(name)
+        self.listener_props = listener_props
+        return changed
 
     def _resolve(self) -> None:
         """values in Kafka's precedence: dynamic per-broker, dynamic cluster default,
@@ -578,6 +697,11 @@ class BrokerConfig:
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
+
+    def parse_key(self, name: str, raw: str) -> Any:
+        """A broker key's value parsed from a string (a listener.name.<l>. override)."""
+        key = BROKER_KEYS.get(name)
+        return raw if key is None else _parse(name, key.parse, raw)
 
     def broker_value(self, broker_key: str) -> str | None:
         """The broker-level value of a topic config's synonym, as a string."""

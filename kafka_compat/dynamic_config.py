@@ -68,6 +68,34 @@ NO_EFFECT_KEYS = PER_BROKER_KEYS | {
     "replica.alter.log.dirs.io.max.bytes.per.second",
 }
 DYNAMIC_KEYS = APPLIED_KEYS | NO_EFFECT_KEYS
+# Kafka's SSL reconfiguration: a listener's key and trust stores, as
+# listener.name.<listener>.ssl.keystore.location etc., per broker only; new
+# connections use them (broker.py reloads the listener's TLS context).
+RELOADABLE_SSL_KEYS = frozenset(
+    {
+        "ssl.keystore.type",
+        "ssl.keystore.location",
+        "ssl.keystore.password",
+        "ssl.key.password",
+        "ssl.keystore.key",
+        "ssl.keystore.certificate.chain",
+        "ssl.truststore.type",
+        "ssl.truststore.location",
+        "ssl.truststore.password",
+        "ssl.truststore.certificates",
+    }
+)
+
+
+def listener_ssl_key(name: str) -> str | None:
+    """The ssl.* key of a `listener.name.<listener>.ssl...` name that may change at run
+    time, else None."""
+    parts = name.split(".", 3)
+    if len(parts) == 4 and parts[:2] == ["listener", "name"] and parts[3] in RELOADABLE_SSL_KEYS:
+        return parts[3]
+    return None
+
+
 # Keys whose values are comma-separated lists (IncrementalAlterConfigs APPEND/SUBTRACT).
 LIST_BROKER_KEYS = frozenset({"log.cleanup.policy", "sasl.kerberos.principal.to.local.rules"})
 
@@ -84,7 +112,9 @@ def _names(names: Iterable[str]) -> str:
 def validate_dynamic(configs: Mapping[str, str | None], per_broker: bool) -> dict[str, str]:
     """Check a whole set of dynamic configs for one level, in Kafka's order: read-only
     keys, values, per-broker keys at the cluster level. Raises DynamicConfigError."""
-    static = [name for name in configs if name not in DYNAMIC_KEYS]
+    static = [
+        name for name in configs if name not in DYNAMIC_KEYS and listener_ssl_key(name) is None
+    ]
     if static:
         raise DynamicConfigError(f"Cannot update these configs dynamically: {_names(static)}")
     checked = {}
@@ -92,13 +122,16 @@ def validate_dynamic(configs: Mapping[str, str | None], per_broker: bool) -> dic
         if value is None:
             raise DynamicConfigError(f"Null value not supported for : {name}")
         try:
-            BROKER_KEYS[name].parse(value)
+            BROKER_KEYS[listener_ssl_key(name) or name].parse(value)
         except (ValueError, TypeError) as exc:
             raise DynamicConfigError(
                 f"Invalid value {value} for configuration {name}: {exc}"
             ) from None
         checked[name] = value
-    if not per_broker and (only_per_broker := PER_BROKER_KEYS.intersection(configs)):
+    only_per_broker = PER_BROKER_KEYS.intersection(configs) | {
+        name for name in configs if listener_ssl_key(name)
+    }
+    if not per_broker and only_per_broker:
         raise DynamicConfigError(
             "Cannot update these configs at default cluster level, broker id must be "
             f"specified: {_names(only_per_broker)}"

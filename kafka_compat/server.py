@@ -5,18 +5,30 @@ at a time, the way Kafka's broker mutes a channel while a request is in flight.
 A frame over `socket.request.max.bytes`, an unknown API or version, or a body
 that does not parse closes that connection with one log line; everything else
 keeps running.
+
+Each connection belongs to one listener (security/listeners.py). On SSL and SASL_SSL
+listeners the stream is wrapped in TLS (trio.SSLStream) and the handshake runs under
+a timeout, so a client that speaks plaintext or stalls mid-handshake loses only its
+own connection. On SASL listeners the connection is unauthenticated until
+SaslAuthenticate succeeds (apis/sasl.py): only ApiVersions, SaslHandshake and
+SaslAuthenticate are served before, anything else closes it; after SaslHandshake v0
+the client's tokens come as raw size-prefixed frames without a request header.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 import struct
 
 import trio
 
 from kafka_compat.apis.handlers import REGISTRY, Api
 from kafka_compat.apis.registry import CLOSE_CONNECTION, Components, RequestContext
-from kafka_compat.security.session import Session
+from kafka_compat.apis.sasl import authenticate
+from kafka_compat.security.listeners import Endpoint
+from kafka_compat.security.session import ANONYMOUS, KafkaPrincipal, Session
+from kafka_compat.security.tls import NoMatchingRule, PrincipalMapper, subject_dn
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -28,6 +40,12 @@ log = logging.getLogger(__name__)
 _SIZE = struct.Struct(">i")
 _RECV_CHUNK = 65536
 API_VERSIONS_KEY = ApiKey.API_VERSIONS
+# What a SASL listener serves before authentication (Kafka's SaslServerAuthenticator).
+_BEFORE_AUTHENTICATION = frozenset(
+    {ApiKey.API_VERSIONS, ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE}
+)
+_REAUTHENTICATION = frozenset({ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE})
+TLS_HANDSHAKE_TIMEOUT_S = 10.0
 
 
 class FrameTooLarge(Exception):
@@ -41,15 +59,27 @@ class FrameReader:
     batches in place (offsets) and hand them to storage without a copy.
     """
 
-    def __init__(self, sock: trio.socket.SocketType, max_size: int):
-        self.sock = sock
+    def __init__(self, stream: trio.abc.ReceiveStream, max_size: int):
+        if isinstance(stream, trio.SocketStream):
+            # Plaintext: the socket itself, reading large frames in place.
+            self.recv = stream.socket.recv
+            self.recv_into = stream.socket.recv_into
+        else:
+            self.recv = stream.receive_some
+            self.recv_into = self._receive_into
+            self.stream = stream
         self.max_size = max_size
         self.pending = bytearray()
+
+    async def _receive_into(self, view: memoryview, size: int) -> int:
+        chunk = await self.stream.receive_some(min(size, _RECV_CHUNK))
+        view[: len(chunk)] = chunk
+        return len(chunk)
 
     async def read_frame(self) -> bytearray | None:
         """The next frame's body, or None at end of stream."""
         while len(self.pending) < 4:
-            chunk = await self.sock.recv(_RECV_CHUNK)
+            chunk = await self.recv(_RECV_CHUNK)
             if not chunk:
                 return None
             self.pending += chunk
@@ -67,7 +97,7 @@ class FrameReader:
         self.pending = bytearray()
         view = memoryview(frame)
         while have < size:
-            received = await self.sock.recv_into(view[have:], size - have)
+            received = await self.recv_into(view[have:], size - have)
             if not received:
                 return None
             have += received
@@ -82,45 +112,127 @@ def _api_versions_fallback() -> bytes:
     return messages.encode_response(API_VERSIONS_KEY, 0, response)
 
 
-async def serve_connection(stream: trio.SocketStream, components: Components) -> None:
+class ListenerSecurity:
+    """What a listener's connections need: its endpoint, its TLS context (SSL,
+    SASL_SSL) and its principal mapping rules."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        tls_context: ssl.SSLContext | None = None,
+        mapper: PrincipalMapper | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.tls_context = tls_context
+        self.mapper = mapper
+
+
+PLAINTEXT_LISTENER = ListenerSecurity(Endpoint("PLAINTEXT", "", 0, "PLAINTEXT"))
+
+
+async def serve_connection(
+    stream: trio.SocketStream,
+    components: Components,
+    listener: ListenerSecurity = PLAINTEXT_LISTENER,
+) -> None:
     """Answer one client's requests until it disconnects or misbehaves."""
     try:
         host, port = stream.socket.getpeername()[:2]
         peer = f"{host}:{port}"
     except OSError:
         host, peer = "", "?"
-    session = Session(peer_host=host)
-    reader = FrameReader(stream.socket, components.config["socket.request.max.bytes"])
+    endpoint = listener.endpoint
+    session = Session(
+        listener=endpoint.listener,
+        security_protocol=endpoint.protocol,
+        peer_host=host,
+        authenticated=not endpoint.sasl,
+    )
     try:
-        while True:
-            try:
-                frame = await reader.read_frame()
-            except FrameTooLarge as exc:
-                log.warning(
-                    "Closing connection from %s: request size %d exceeds socket.request.max.bytes "
-                    "(%d)",
-                    peer,
-                    exc.args[0],
-                    reader.max_size,
-                )
+        if listener.tls_context is not None:
+            tls = await _tls_handshake(stream, listener, session, peer)
+            if tls is None:
                 return
-            if frame is None:
-                return
-            try:
-                response = await _handle_frame(frame, components, peer, session)
-            except Exception:
-                # A bug in one handler costs its connection, never the broker.
-                log.exception("Closing connection from %s: error while handling a request", peer)
-                return
-            if response is False:
-                return
-            if response is not None:
-                await stream.send_all(response)
+            stream = tls
+        await _serve_requests(stream, components, session, peer)
     except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
         return
     finally:
         with trio.CancelScope(shield=True):
             await stream.aclose()
+
+
+async def _tls_handshake(
+    stream: trio.SocketStream, listener: ListenerSecurity, session: Session, peer: str
+) -> trio.SSLStream | None:
+    """The TLS stream once the handshake is done (the session's principal is then the
+    client certificate's), or None if it failed or timed out (logged)."""
+    tls = trio.SSLStream(stream, listener.tls_context, server_side=True)
+    try:
+        with trio.fail_after(TLS_HANDSHAKE_TIMEOUT_S):
+            await tls.do_handshake()
+    except trio.TooSlowError:
+        log.info("Closing connection from %s: TLS handshake timed out", peer)
+        await trio.aclose_forcefully(stream)
+        return None
+    except trio.BrokenResourceError as exc:
+        # Plaintext to a TLS port, a rejected certificate, an unknown CA ...
+        log.info("Closing connection from %s: failed TLS handshake (%s)", peer, exc.__cause__)
+        await trio.aclose_forcefully(stream)
+        return None
+    der = tls.getpeercert(binary_form=True)
+    if der and not listener.endpoint.sasl:
+        try:
+            name = listener.mapper.name(subject_dn(der))
+        except NoMatchingRule as exc:
+            log.warning("Closing connection from %s: %s (ssl.principal.mapping.rules)", peer, exc)
+            await trio.aclose_forcefully(tls)
+            return None
+        session.principal = KafkaPrincipal("User", name)
+        log.info(
+            "%s connected over TLS as %s on listener %s", peer, session.principal, session.listener
+        )
+    elif not listener.endpoint.sasl:
+        session.principal = ANONYMOUS
+    return tls
+
+
+async def _serve_requests(
+    stream: trio.abc.Stream, components: Components, session: Session, peer: str
+) -> None:
+    reader = FrameReader(stream, components.config["socket.request.max.bytes"])
+    while True:
+        try:
+            frame = await reader.read_frame()
+        except FrameTooLarge as exc:
+            log.warning(
+                "Closing connection from %s: request size %d exceeds socket.request.max.bytes (%d)",
+                peer,
+                exc.args[0],
+                reader.max_size,
+            )
+            return
+        if frame is None:
+            return
+        if session.sasl is not None and session.sasl.raw:
+            # After SaslHandshake v0: a raw SASL token, answered by a raw one.
+            challenge, error, _ = await authenticate(peer, session, components.config, frame)
+            if error is not None:
+                return  # v0 has no error message: Kafka closes the connection
+            await stream.send_all(_SIZE.pack(len(challenge)) + challenge)
+            continue
+        try:
+            response = await _handle_frame(frame, components, peer, session)
+        except Exception:
+            # A bug in one handler costs its connection, never the broker.
+            log.exception("Closing connection from %s: error while handling a request", peer)
+            return
+        if response is False:
+            return
+        if response is not None:
+            await stream.send_all(response)
+        if session.close_after_response:
+            return
 
 
 async def _handle_frame(
@@ -132,6 +244,27 @@ async def _handle_frame(
         header = decode_request_header(view)
     except DecodeError as exc:
         log.warning("Closing connection from %s: malformed request header (%s)", peer, exc)
+        return False
+    if (
+        session.expires_at is not None
+        and header.api_key not in _REAUTHENTICATION
+        and trio.current_time() > session.expires_at
+    ):
+        log.info(
+            "Closing connection from %s: its SASL session (%s) expired (KIP-368, "
+            "connections.max.reauth.ms) and it did not re-authenticate",
+            peer,
+            session.principal,
+        )
+        return False
+    if not session.authenticated and header.api_key not in _BEFORE_AUTHENTICATION:
+        log.warning(
+            "Closing connection from %s: %s request before SASL authentication completed "
+            "(listener %s)",
+            peer,
+            messages.API_NAMES.get(header.api_key, header.api_key),
+            session.listener,
+        )
         return False
     entry: Api | None = REGISTRY.get(header.api_key)
     version = header.api_version

@@ -369,15 +369,21 @@ async def handle_describe_cluster(ctx: RequestContext, request):
                 DescribeClusterResponse.DescribeClusterBroker(
                     broker_id=b.broker_id, host=b.host, port=b.port, rack=b.rack
                 )
-                for b in cache.brokers.values()
+                for b in _on_listener(cache.brokers.values(), ctx.session.listener)
             ],
         )
+    host, port = ctx.components.endpoint(ctx.session.listener)
     return DescribeClusterResponse(
         cluster_id=ctx.store.cluster_id,
         controller_id=ctx.node_id,
         brokers=[
             DescribeClusterResponse.DescribeClusterBroker(
-                broker_id=ctx.node_id, host=ctx.components.host, port=ctx.components.port
+                broker_id=ctx.node_id, host=host, port=port
             )
         ],
     )
+
+
+def _on_listener(brokers, listener: str) -> list:
+    """The brokers as a client of `listener` reaches them (those without it left out)."""
+    return [b for b in (b.on(listener) for b in brokers) if b is not None]

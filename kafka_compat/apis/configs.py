@@ -52,6 +52,7 @@ from kafka_compat.dynamic_config import (
     broker_synonym_names,
     validate_dynamic,
 )
+from kafka_compat.security.tls import check_listener_stores
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -136,6 +137,13 @@ def _broker_config_entries(ctx, per_broker: bool):
         source = synonyms[0][2] if synonyms else SOURCE_DEFAULT
         value = config.broker_value(name) if per_broker else config.dynamic_default[name]
         yield name, value, source, synonyms
+    if per_broker:
+        # Per-listener settings (listener.name.<l>.*), static or dynamic.
+        for name in sorted(config.listener_props):
+            synonyms = _synonyms([name], _broker_levels(config))
+            if not synonyms:  # static, from server.properties
+                synonyms = [(name, config.listener_props[name], SOURCE_STATIC_BROKER)]
+            yield name, config.listener_props[name], synonyms[0][2], synonyms
 
 
 @api(ApiKey.DESCRIBE_CONFIGS, 0, 4)
@@ -188,7 +196,16 @@ async def handle_describe_configs(ctx: RequestContext, request):
         for name, value, source, synonyms in entries:
             if keys and name not in keys:
                 continue
-            config_type, doc = docs.get(name, (ConfigType.UNKNOWN, None))
+            # listener.name.<l>.<key>: typed as <key>.
+            config_type, doc = docs.get(name) or docs.get(
+                name.split(".", 3)[-1] if name.startswith("listener.name.") else name,
+                (ConfigType.UNKNOWN, None),
+            )
+            # Passwords, private keys and JAAS configs are never shown, as Kafka
+            # (is_sensitive, null value).
+            sensitive = config_type == ConfigType.PASSWORD or name.endswith("sasl.jaas.config")
+            if sensitive:
+                value, synonyms = None, [(n, None, s) for n, _, s in synonyms]
             result.configs.append(
                 Entry(
                     name=name,
@@ -196,7 +213,7 @@ async def handle_describe_configs(ctx: RequestContext, request):
                     read_only=resource.resource_type == RESOURCE_BROKER
                     and name not in DYNAMIC_KEYS,  # topics and loggers: never
                     config_source=source,
-                    is_sensitive=False,
+                    is_sensitive=sensitive,
                     synonyms=[Synonym(name=n, value=v, source=s) for n, v, s in synonyms]
                     if request.include_synonyms
                     else [],
@@ -316,6 +333,12 @@ async def _alter_broker(ctx: RequestContext, resource, compute, validate_only: b
     except DynamicConfigError as exc:
         # Kafka's ConfigAdminManager answers INVALID_REQUEST here (KAFKA-13609).
         raise _Refused(ErrorCode.INVALID_REQUEST, str(exc)) from None
+    if entity == str(ctx.node_id):
+        # New key stores must load before they are kept, as Kafka validates them.
+        try:
+            check_listener_stores(ctx.config, configs)
+        except ConfigError as exc:
+            raise _Refused(ErrorCode.INVALID_REQUEST, str(exc)) from None
     if not validate_only:
         await ctx.admin.set_broker_configs(entity, configs)
 

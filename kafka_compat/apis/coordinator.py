@@ -90,7 +90,10 @@ async def _find(ctx: RequestContext, key_type: int, key: str) -> tuple[int, int,
         return error, -1, "", -1
     if ctx.cluster is not None:
         leader = ctx.metadata_cache.leader(topic, coordinator.partition_for(key))
+        if leader is not None:
+            leader = leader.on(ctx.session.listener)
         if leader is None:
             return ErrorCode.COORDINATOR_NOT_AVAILABLE, -1, "", -1
         return ErrorCode.NONE, leader.broker_id, leader.host, leader.port
-    return ErrorCode.NONE, ctx.node_id, ctx.components.host, ctx.components.port
+    host, port = ctx.components.endpoint(ctx.session.listener)
+    return ErrorCode.NONE, ctx.node_id, host, port

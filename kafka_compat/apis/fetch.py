@@ -250,6 +250,8 @@ def _add_current_leaders(ctx: RequestContext, not_leader, response) -> None:
         )
         broker = cache.brokers.get(state.leader)
         if broker is not None:
+            broker = broker.on(ctx.session.listener)
+        if broker is not None:
             endpoints[broker.broker_id] = NodeEndpoint(
                 node_id=broker.broker_id, host=broker.host, port=broker.port, rack=broker.rack
             )

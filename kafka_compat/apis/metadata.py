@@ -61,8 +61,9 @@ async def handle_metadata(ctx: RequestContext, request):
     topics = []
     for name in names:
         topics.append(await _describe_topic(ctx, name, allow_create))
+    host, port = ctx.components.endpoint(ctx.session.listener)
     return MetadataResponse(
-        brokers=[Broker_(node_id=ctx.node_id, host=ctx.components.host, port=ctx.components.port)],
+        brokers=[Broker_(node_id=ctx.node_id, host=host, port=port)],
         cluster_id=store.cluster_id,
         controller_id=ctx.node_id,
         topics=topics,
@@ -154,7 +155,8 @@ async def _cluster_metadata(ctx, request, names, allow_create: bool):
     return MetadataResponse(
         brokers=[
             Broker_(node_id=b.broker_id, host=b.host, port=b.port, rack=b.rack)
-            for b in cache.brokers.values()
+            for b in (b.on(ctx.session.listener) for b in cache.brokers.values())
+            if b is not None
         ],
         cluster_id=ctx.store.cluster_id,
         controller_id=cache.controller_id,

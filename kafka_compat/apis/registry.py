@@ -12,7 +12,7 @@ Handlers use the components, never the broker object.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kafka_compat.security.session import KafkaPrincipal, Session
@@ -58,6 +58,11 @@ class Components:
     cluster: ClusterMembership | None = None
     store: MetadataStore | None = None  # the metadata store, once open (reads only)
     fetch_sessions: FetchSessionCache | None = None  # KIP-227 (None: sessionless only)
+    # Advertised (host, port) per listener name; a client is told its own listener's.
+    endpoints: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def endpoint(self, listener: str) -> tuple[str, int]:
+        return self.endpoints.get(listener, (self.host, self.port))
 
 
 class RequestContext:

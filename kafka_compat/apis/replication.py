@@ -106,14 +106,25 @@ async def handle_update_metadata(ctx: RequestContext, request):
     if ctx.cluster is None or request.controller_epoch < cache.controller_epoch:
         return UpdateMetadataResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
     brokers = []
+    inter_broker = ctx.config.inter_broker_listener
     for b in request.live_brokers:
+        listeners = None
         if ctx.version == 0:
             host, port = b.v0_host, b.v0_port
         elif b.endpoints:
-            host, port = b.endpoints[0].host, b.endpoints[0].port
+            # v3+ names each endpoint's listener: brokers are reached on the
+            # inter-broker one, clients on their own.
+            listeners = {e.listener.upper(): (e.host, e.port) for e in b.endpoints}
+            if ctx.version < 3 or len(listeners) == 1:
+                listeners = None
+                host, port = b.endpoints[0].host, b.endpoints[0].port
+            else:
+                host, port = listeners.get(inter_broker, (b.endpoints[0].host, b.endpoints[0].port))
         else:
             continue
-        brokers.append(BrokerEndpoint(b.id, host, port, b.rack if ctx.version >= 2 else None))
+        brokers.append(
+            BrokerEndpoint(b.id, host, port, b.rack if ctx.version >= 2 else None, listeners)
+        )
     if ctx.version >= 5:
         states = [
             (t.topic_name, getattr(t, "topic_id", None), s)

@@ -22,12 +22,19 @@ leaders it follows. One `BrokerClient` is one persistent connection to one peer:
   for ApiVersions.
 
 Not for Produce with acks=0, which has no response.
+
+Security: a client takes the inter-broker listener's security from the context
+variable INTER_BROKER_SECURITY (broker.py sets it in the broker's task, so every
+task of that broker inherits it): TLS around the stream, then a SASL PLAIN login.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import ssl
 import struct
+from dataclasses import dataclass
 
 import trio
 
@@ -46,6 +53,21 @@ __all__ = [
     "BrokerRequestTimeout",
     "BrokerUnavailable",
 ]
+
+
+@dataclass(frozen=True)
+class InterBrokerSecurity:
+    """How a broker connects to its peers' inter-broker listener."""
+
+    ssl_context: ssl.SSLContext | None = None  # SSL, SASL_SSL
+    sasl_mechanism: str | None = None  # SASL_*: "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = ""
+
+
+INTER_BROKER_SECURITY: contextvars.ContextVar[InterBrokerSecurity | None] = contextvars.ContextVar(
+    "inter_broker_security", default=None
+)
 
 _SIZE = struct.Struct(">i")
 # Bigger than any response we ask for (fetch sizes are bounded by the caller); a
@@ -128,6 +150,7 @@ class BrokerClient:
         self._next_correlation_id = 0
         self._api_versions: dict[int, tuple[int, int]] | None = None
         self._closed = False
+        self.security = INTER_BROKER_SECURITY.get()
 
     def __repr__(self) -> str:
         return f"BrokerClient({self.host}:{self.port})"
@@ -162,10 +185,63 @@ class BrokerClient:
                 stream = await trio.open_tcp_stream(self.host, self.port)
             except OSError as exc:
                 raise BrokerUnavailable(f"cannot connect to broker {self.address}: {exc}") from exc
-            return _Connection(stream)
+            security = self.security
+            if security is not None and security.ssl_context is not None:
+                tls = trio.SSLStream(stream, security.ssl_context, server_hostname=self.host)
+                try:
+                    await tls.do_handshake()
+                except trio.BrokenResourceError as exc:
+                    await trio.aclose_forcefully(stream)
+                    raise BrokerUnavailable(
+                        f"TLS handshake with broker {self.address} failed: {exc.__cause__}"
+                    ) from exc
+                stream = tls
+            conn = _Connection(stream)
+            if security is not None and security.sasl_mechanism is not None:
+                try:
+                    await self._sasl_login(conn, security)
+                except BaseException:
+                    await trio.aclose_forcefully(conn.stream)
+                    raise
+            return conn
         raise BrokerRequestTimeout(
             f"connecting to broker {self.address} took over {self.connect_timeout}s"
         )
+
+    async def _sasl_login(self, conn: _Connection, security: InterBrokerSecurity) -> None:
+        """SaslHandshake v1 and SaslAuthenticate v1 (PLAIN) on a new connection."""
+        self._conn = conn
+        try:
+            for api_key, request in (
+                (
+                    ApiKey.SASL_HANDSHAKE,
+                    messages.request_type(ApiKey.SASL_HANDSHAKE)(mechanism=security.sasl_mechanism),
+                ),
+                (
+                    ApiKey.SASL_AUTHENTICATE,
+                    messages.request_type(ApiKey.SASL_AUTHENTICATE)(
+                        auth_bytes=b"\x00%s\x00%s"
+                        % (security.sasl_username.encode(), security.sasl_password.encode())
+                    ),
+                ),
+            ):
+                body = messages.encode_request(api_key, 1, request)
+                response = await self._exchange(api_key, 1, body, False, self.connect_timeout)
+                if response.error_code != ErrorCode.NONE:
+                    message = (
+                        getattr(response, "error_message", None)
+                        or ErrorCode(response.error_code).name
+                    )
+                    raise BrokerUnavailable(
+                        f"SASL {security.sasl_mechanism} login to broker {self.address} "
+                        f"failed: {message}"
+                    )
+        except _StaleConnection as exc:
+            raise BrokerUnavailable(
+                f"connection to broker {self.address} failed during SASL login: {exc.reason}"
+            ) from exc
+        finally:
+            self._conn = None
 
     async def send(
         self, api_key: int, version: int, request: object, *, timeout: float | None = None

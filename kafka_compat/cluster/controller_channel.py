@@ -176,13 +176,7 @@ class ControllerChannelManager:
             host, port, rack = broker_endpoint(endpoint)
             live_brokers.append(
                 Req.UpdateMetadataBroker(
-                    id=broker_id,
-                    endpoints=[
-                        Req.UpdateMetadataEndpoint(
-                            port=port, host=host, listener="PLAINTEXT", security_protocol=0
-                        )
-                    ],
-                    rack=rack,
+                    id=broker_id, endpoints=_endpoints(endpoint, host, port), rack=rack
                 )
             )
         request = Req(
@@ -296,3 +290,29 @@ class _BrokerSender:
                         if api_key == ApiKey.LEADER_AND_ISR and callback is not None:
                             callback(self.broker_id, response)
                         break
+
+
+# Kafka's SecurityProtocol ids, as UpdateMetadata carries them.
+_PROTOCOL_IDS = {"PLAINTEXT": 0, "SSL": 1, "SASL_PLAINTEXT": 2, "SASL_SSL": 3}
+
+
+def _endpoints(registration, host: str, port: int) -> list:
+    """Every listener of a broker's registration (Kafka's UpdateMetadata v3+)."""
+    Endpoint = UpdateMetadataRequest.UpdateMetadataEndpoint
+    listed = getattr(registration, "endpoints", ())
+    if not listed:
+        return [Endpoint(port=port, host=host, listener="PLAINTEXT", security_protocol=0)]
+    protocols = registration.listener_protocols()
+    found = []
+    for entry in listed:
+        name, _, address = entry.partition("://")
+        e_host, _, e_port = address.rpartition(":")
+        found.append(
+            Endpoint(
+                port=int(e_port),
+                host=e_host,
+                listener=name,
+                security_protocol=_PROTOCOL_IDS.get(protocols.get(name, name), 0),
+            )
+        )
+    return found

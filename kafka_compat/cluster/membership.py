@@ -81,9 +81,14 @@ class ClusterMembership:
         controller = self.controller
         return controller if controller is not None and controller.active else None
 
+    # Every advertised listener as "NAME://host:port", and its protocols (broker.py
+    # sets them before run); the registration's host:port is the inter-broker one.
+    listener_endpoints: tuple[str, ...] = ()
+    protocol_map: tuple[tuple[str, str], ...] = ()
+
     async def run(self, host: str, port: int, task_status=trio.TASK_STATUS_IGNORED) -> None:
-        """Register this broker (advertised at host:port) and run for controller, until
-        cancelled."""
+        """Register this broker (advertised at host:port, its inter-broker listener) and
+        run for controller, until cancelled."""
         store = self.store
         self.replica_manager.isr_updater = self._isr_updater
         controller_changed = Signal()
@@ -106,7 +111,14 @@ class ClusterMembership:
         store.on_deletions(dispatch("on_delete_topics_changed"))
         store.on_log_dir_events(dispatch("on_log_dir_event_notification"))
         async with trio.open_nursery() as cluster_membership:
-            await store.register_broker(self.node_id, host, port, rack=self.config["broker.rack"])
+            await store.register_broker(
+                self.node_id,
+                host,
+                port,
+                rack=self.config["broker.rack"],
+                endpoints=self.listener_endpoints,
+                protocol_map=self.protocol_map,
+            )
             await store.watch_data(FEATURE_PATH, self._on_feature_change)
             cluster_membership.start_soon(
                 self._run_for_controller, controller_changed, session_changed

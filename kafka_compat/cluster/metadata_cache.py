@@ -17,10 +17,23 @@ from kafka_compat.events import Signal
 
 @dataclass(slots=True)
 class BrokerEndpoint:
+    """A live broker: its inter-broker address, and every listener's (UpdateMetadata)."""
+
     broker_id: int
     host: str
     port: int
     rack: str | None = None
+    listeners: dict[str, tuple[str, int]] | None = None  # None: one listener, host:port
+
+    def on(self, listener: str) -> BrokerEndpoint | None:
+        """This broker as a client of `listener` must reach it; None if it has no such
+        listener (Kafka leaves it out of Metadata)."""
+        if self.listeners is None:
+            return self
+        address = self.listeners.get(listener)
+        if address is None:
+            return None
+        return BrokerEndpoint(self.broker_id, address[0], address[1], self.rack)
 
 
 @dataclass(slots=True)

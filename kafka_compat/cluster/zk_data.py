@@ -141,13 +141,21 @@ class BrokerRegistration:
     rack: str | None = None
     timestamp: str = ""
     epoch: int = -1
+    # listener_security_protocol_map, as (listener, protocol) pairs; empty: each
+    # endpoint's listener name is its protocol.
+    protocol_map: tuple[tuple[str, str], ...] = ()
+
+    def listener_protocols(self) -> dict[str, str]:
+        names = [e.split("://", 1)[0] for e in self.endpoints]
+        return {**{n: n for n in names}, **dict(self.protocol_map)}
 
     def to_json(self) -> bytes:
         endpoints = self.endpoints or (f"PLAINTEXT://{self.host}:{self.port}",)
         data: dict[str, Any] = {
             "features": {},
             "listener_security_protocol_map": {
-                e.split("://", 1)[0]: e.split("://", 1)[0] for e in endpoints
+                **{e.split("://", 1)[0]: e.split("://", 1)[0] for e in endpoints},
+                **dict(self.protocol_map),
             },
             "endpoints": list(endpoints),
             "jmx_port": -1,
@@ -177,6 +185,7 @@ class BrokerRegistration:
             rack=data.get("rack"),
             timestamp=str(data.get("timestamp", "")),
             epoch=epoch,
+            protocol_map=tuple((data.get("listener_security_protocol_map") or {}).items()),
         )
 
 

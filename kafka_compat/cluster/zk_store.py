@@ -215,7 +215,12 @@ class ZooKeeperStore(AdminZkClient, MetadataStore):
             reg = self.registration
             try:
                 await self.register_broker(
-                    reg.broker_id, reg.host, reg.port, rack=reg.rack, endpoints=reg.endpoints
+                    reg.broker_id,
+                    reg.host,
+                    reg.port,
+                    rack=reg.rack,
+                    endpoints=reg.endpoints,
+                    protocol_map=reg.protocol_map,
                 )
             except StoreError as exc:
                 log.warning("Re-registering broker %d failed (%s); retrying", reg.broker_id, exc)
@@ -254,6 +259,7 @@ class ZooKeeperStore(AdminZkClient, MetadataStore):
         *,
         rack: str | None = None,
         endpoints: Iterable[str] = (),
+        protocol_map: Iterable[tuple[str, str]] = (),
         wait_for_previous: float | None = None,
     ) -> BrokerRegistration:
         """Create /brokers/ids/<id> (ephemeral), Kafka's JSON v5, and keep it: after a
@@ -265,7 +271,13 @@ class ZooKeeperStore(AdminZkClient, MetadataStore):
         Returns the registration, with `epoch` the znode's czxid (the broker epoch).
         """
         reg = BrokerRegistration(
-            broker_id, host, port, tuple(endpoints), rack, timestamp=str(wall_clock_ms())
+            broker_id,
+            host,
+            port,
+            tuple(endpoints),
+            rack,
+            timestamp=str(wall_clock_ms()),
+            protocol_map=tuple(protocol_map),
         )
         wait = self.session_timeout * 1.5 if wait_for_previous is None else wait_for_previous
         deadline = time.monotonic() + wait + self.request_timeout

@@ -30,7 +30,17 @@ ANONYMOUS = KafkaPrincipal("User", "ANONYMOUS")
 class Session:
     """One connection's listener, peer and principal (mutable: SASL fills it in)."""
 
-    __slots__ = ("listener", "security_protocol", "peer_host", "principal", "authenticated", "sasl")
+    __slots__ = (
+        "listener",
+        "security_protocol",
+        "peer_host",
+        "principal",
+        "authenticated",
+        "sasl",
+        "sasl_mechanism",
+        "expires_at",
+        "close_after_response",
+    )
 
     def __init__(
         self,
@@ -46,3 +56,9 @@ class Session:
         self.principal = principal
         self.authenticated = authenticated
         self.sasl: Any = None  # the SASL exchange in progress (mechanism's server side)
+        self.sasl_mechanism: str | None = None  # the mechanism of the last login
+        # KIP-368: trio.current_time() after which the session must re-authenticate
+        # before any other request (None: never).
+        self.expires_at: float | None = None
+        # Kafka closes the connection once a failed login's answer is sent.
+        self.close_after_response = False

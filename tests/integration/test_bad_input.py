@@ -353,3 +353,134 @@ def test_produce_v2_with_the_old_message_format_is_converted(broker):
         assert answers == [(0, 0, 0)]  # partition 0, no error, base offset 0
     finally:
         sock.close()
+
+
+# -- SASL before authentication -----------------------------------------------------------
+
+API_SASL_HANDSHAKE = 17
+API_SASL_AUTHENTICATE = 36
+PLAIN_JAAS = (
+    'org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-pw";'
+)
+
+
+@pytest.fixture
+def sasl_broker(tmp_path):
+    """A broker with one SASL_PLAINTEXT listener (PLAIN, user alice)."""
+    from tests.conftest import BrokerHandle
+
+    handle = BrokerHandle(
+        tmp_path / "sasl",
+        {
+            "listeners": "SASL_PLAINTEXT://127.0.0.1:0",
+            "security.inter.broker.protocol": "SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN",
+            "sasl.jaas.config": PLAIN_JAAS,
+        },
+    )
+    handle.start()
+    yield handle
+    handle.stop()
+
+
+def sasl_handshake(sock: socket.socket, version: int, mechanism: bytes) -> tuple[int, list[str]]:
+    sock.sendall(request_frame(API_SASL_HANDSHAKE, version, 7, kafka_string(mechanism)))
+    reader = Reader(recv_response(sock))
+    assert reader.unpack("i") == 7
+    error, count = reader.unpack("hi")
+    mechanisms = []
+    for _ in range(count):
+        size = reader.unpack("h")
+        mechanisms.append(reader.data[reader.pos : reader.pos + size].decode())
+        reader.pos += size
+    return error, mechanisms
+
+
+def assert_sasl_broker_serves(bootstrap: str) -> None:
+    """A good PLAIN login still works, and its Metadata is answered."""
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "PLAIN",
+            "sasl.username": "alice",
+            "sasl.password": "alice-pw",
+        }
+    )
+    assert producer.list_topics(timeout=GUARD_S).brokers
+
+
+def test_requests_before_sasl_authentication_close_the_connection(sasl_broker):
+    sock = connect(sasl_broker.bootstrap)
+    try:
+        # ApiVersions is answered before authentication ...
+        sock.sendall(api_versions_v0(5))
+        error, ranges = parse_api_versions_v0(recv_response(sock), 5)
+        assert error == 0 and ranges[API_SASL_AUTHENTICATE] == (0, 2)
+        # ... Metadata is not: the connection is closed without an answer.
+        sock.sendall(request_frame(API_METADATA, 1, 6, struct.pack(">i", -1)))
+        assert_closed_by_broker(sock)
+    finally:
+        sock.close()
+    assert_sasl_broker_serves(sasl_broker.bootstrap)
+
+
+def test_unknown_sasl_mechanism_lists_the_enabled_ones(sasl_broker):
+    with connect(sasl_broker.bootstrap) as sock:
+        assert sasl_handshake(sock, 1, b"GSSAPI") == (33, ["PLAIN"])  # UNSUPPORTED_SASL_MECHANISM
+        assert_closed_by_broker(sock)  # as Kafka, once the answer is sent
+
+
+def test_sasl_handshake_v0_raw_tokens(sasl_broker):
+    # After SaslHandshake v0 the PLAIN token travels raw; the answer is an empty raw token.
+    with connect(sasl_broker.bootstrap) as sock:
+        assert sasl_handshake(sock, 0, b"PLAIN") == (0, ["PLAIN"])
+        token = b"\x00alice\x00alice-pw"
+        sock.sendall(struct.pack(">i", len(token)) + token)
+        assert recv_exact(sock, 4) == b"\x00\x00\x00\x00"
+        sock.sendall(request_frame(API_METADATA, 1, 8, struct.pack(">i", -1)))
+        reader = Reader(recv_response(sock))
+        assert reader.unpack("i") == 8
+
+
+@pytest.mark.parametrize(
+    "version, token",
+    [
+        (0, b"garbage without separators"),  # v0: a raw token PLAIN cannot parse
+        (0, b"\x00alice\x00wrong"),  # v0: a wrong password closes (no error field)
+        (1, None),  # v1: SaslAuthenticate claiming 1000 bytes, 3 sent
+    ],
+    ids=["raw-garbage", "raw-wrong-password", "authenticate-truncated"],
+)
+def test_bad_sasl_frames_close_only_their_connection(sasl_broker, version, token):
+    bystander = connect(sasl_broker.bootstrap)
+    bad = connect(sasl_broker.bootstrap)
+    try:
+        sasl_handshake(bad, version, b"PLAIN")
+        if token is not None:
+            bad.sendall(struct.pack(">i", len(token)) + token)
+        else:
+            body = struct.pack(">i", 1000) + b"abc"
+            bad.sendall(request_frame(API_SASL_AUTHENTICATE, 0, 9, body))
+        assert_closed_by_broker(bad)
+        bystander.sendall(api_versions_v0(11))
+        assert parse_api_versions_v0(recv_response(bystander), 11)[0] == 0
+    finally:
+        bad.close()
+        bystander.close()
+    assert_sasl_broker_serves(sasl_broker.bootstrap)
+
+
+def test_failed_sasl_authenticate_answers_with_a_message(sasl_broker):
+    with connect(sasl_broker.bootstrap) as sock:
+        sasl_handshake(sock, 1, b"PLAIN")
+        token = b"\x00alice\x00wrong"
+        body = struct.pack(">i", len(token)) + token
+        sock.sendall(request_frame(API_SASL_AUTHENTICATE, 0, 12, body))
+        reader = Reader(recv_response(sock))
+        assert reader.unpack("i") == 12
+        error, size = reader.unpack("hh")
+        message = reader.data[reader.pos : reader.pos + size].decode()
+        assert (error, message) == (58, "Authentication failed: Invalid username or password")
+        assert_closed_by_broker(sock)  # as Kafka, once the answer is sent
+    assert_sasl_broker_serves(sasl_broker.bootstrap)

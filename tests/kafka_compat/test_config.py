@@ -12,6 +12,7 @@ from kafka_compat.config import (
     parse_properties,
     validate_topic_configs,
 )
+from kafka_compat.security.listeners import listener_config
 
 
 def test_properties_syntax_comments_colons_and_continuations():
@@ -61,20 +62,35 @@ def test_invalid_value_names_the_key(key, value):
 @pytest.mark.parametrize(
     "props, key",
     [
-        ({"listeners": "SASL_SSL://127.0.0.1:9093"}, "listeners"),
-        ({"listeners": "SSL://:9093"}, "listeners"),
-        ({"listeners": "PLAINTEXT://:9092,SSL://:9093"}, "listeners"),
+        # SASL between brokers: Kafka's default mechanism GSSAPI is not served.
         (
-            {"listeners": "INTERNAL://:9092", "listener.security.protocol.map": "INTERNAL:SSL"},
-            "listeners",
+            {
+                "listeners": "SASL_SSL://127.0.0.1:9093",
+                "sasl.enabled.mechanisms": "PLAIN",
+                "security.inter.broker.protocol": "SASL_SSL",
+                "zookeeper.connect": "zk:2181",
+            },
+            "sasl.mechanism.inter.broker.protocol",
         ),
+        (
+            {"sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512"},
+            "sasl.mechanism.inter.broker.protocol",
+        ),
+        ({"listeners": "INTERNAL://:9092"}, "listeners"),  # no protocol for INTERNAL
         ({"advertised.listeners": "SASL_PLAINTEXT://h:9092"}, "advertised.listeners"),
-        ({"ssl.keystore.location": "/etc/kafka/broker.p12"}, "ssl.keystore.location"),
+        # A SASL listener on Kafka's default mechanism, GSSAPI, which is not served.
+        ({"listeners": "SASL_PLAINTEXT://:9092"}, "sasl.enabled.mechanisms"),
         ({"sasl.enabled.mechanisms": "SCRAM-SHA-512"}, "sasl.enabled.mechanisms"),
         (
-            {"listener.name.internal.ssl.keystore.type": "PEM"},
-            "listener.name.internal.ssl.keystore.type",
+            {"listener.name.client.sasl.enabled.mechanisms": "PLAIN,GSSAPI"},
+            "listener.name.client.sasl.enabled.mechanisms",
         ),
+        (
+            {"listener.name.internal.scram-sha-256.sasl.jaas.config": "x"},
+            "listener.name.internal.scram-sha-256.sasl.jaas.config",
+        ),
+        ({"ssl.engine.factory.class": "x.Y"}, "ssl.engine.factory.class"),
+        ({"principal.builder.class": "com.example.Builder"}, "principal.builder.class"),
         ({"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer"}, "authorizer"),
         ({"security.inter.broker.protocol": "SSL"}, "security.inter.broker.protocol"),
         ({"super.users": "User:admin"}, "super.users"),
@@ -92,13 +108,48 @@ def test_known_sasl_settings_without_a_sasl_listener_are_accepted():
     assert config["sasl.kerberos.min.time.before.relogin"] == 60000
 
 
+def test_several_listeners_with_their_protocols():
+    config = BrokerConfig(
+        {
+            "listeners": "CLIENT://0.0.0.0:9092,internal://127.0.0.1:9093,SSL://:9094",
+            "advertised.listeners": "CLIENT://kafka.example:19092",
+            "listener.security.protocol.map": "CLIENT:SASL_SSL,INTERNAL:PLAINTEXT,SSL:SSL",
+            "inter.broker.listener.name": "INTERNAL",
+            "sasl.enabled.mechanisms": "PLAIN",
+            "listener.name.client.ssl.client.auth": "required",
+        }
+    )
+    assert [(e.listener, e.protocol) for e in config.listeners] == [
+        ("CLIENT", "SASL_SSL"),
+        ("INTERNAL", "PLAINTEXT"),
+        ("SSL", "SSL"),
+    ]
+    assert [(e.host, e.port) for e in config.advertised_listeners] == [
+        ("kafka.example", 19092),
+        ("127.0.0.1", 9093),
+        ("127.0.0.1", 9094),
+    ]
+    assert config.inter_broker_listener == "INTERNAL"
+    assert listener_config(config, "CLIENT", "ssl.client.auth") == "required"
+    assert listener_config(config, "SSL", "ssl.client.auth") == "none"
+
+
+def test_inter_broker_listener_and_protocol_are_exclusive():
+    with pytest.raises(ConfigError, match="Only one of inter.broker.listener.name"):
+        BrokerConfig(
+            {
+                "inter.broker.listener.name": "PLAINTEXT",
+                "security.inter.broker.protocol": "PLAINTEXT",
+            }
+        )
+
+
 def test_plaintext_spelled_out_is_accepted():
     config = BrokerConfig(
         {
             "listeners": "CLIENT://127.0.0.1:9092",
             "listener.security.protocol.map": "CLIENT:PLAINTEXT",
             "inter.broker.listener.name": "CLIENT",
-            "security.inter.broker.protocol": "PLAINTEXT",
         }
     )
     assert (config.host, config.port) == ("127.0.0.1", 9092)
@@ -158,3 +209,30 @@ def test_compression_levels_take_the_broker_value_of_the_same_name():
     assert config.topic_defaults()["compression.gzip.level"] == "5"
     assert config.topic_defaults()["compression.zstd.level"] == "3"
     assert config.topic_defaults()["message.timestamp.after.max.ms"] == str(2**63 - 1)
+
+
+def test_port_flag_moves_the_first_listener_and_keeps_its_protocol():
+    import argparse
+
+    from kafka_compat.cli import _serve_overrides
+
+    base = BrokerConfig(
+        {
+            "listeners": "SASL_SSL://0.0.0.0:9093,INTERNAL://127.0.0.1:9092",
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,INTERNAL:PLAINTEXT",
+            "inter.broker.listener.name": "INTERNAL",
+            "sasl.enabled.mechanisms": "PLAIN",
+        }
+    )
+    args = argparse.Namespace(
+        host=None,
+        port=19093,
+        advertised_host=None,
+        advertised_port=None,
+        data_dir=None,
+        zookeeper=None,
+        broker_id=None,
+        override=[],
+    )
+    overrides = _serve_overrides(args, base)
+    assert overrides["listeners"] == "SASL_SSL://0.0.0.0:19093,INTERNAL://127.0.0.1:9092"

@@ -36,6 +36,7 @@ from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.replica_manager import ReplicaManager
+from kafka_compat.security.credentials import ScramCredentialStore
 from kafka_compat.server import serve_connection
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafka_compat.txn.coordinator import TransactionCoordinator
@@ -134,6 +135,7 @@ class Broker:
             txn_verifier=txn_verifier,
             cluster=self.cluster,
             fetch_sessions=FetchSessionCache(config["max.incremental.fetch.session.cache.slots"]),
+            credentials=ScramCredentialStore(),
         )
 
     def _use_store(self, store: MetadataStore) -> None:
@@ -141,6 +143,7 @@ class Broker:
         self.components.store = store
         self.admin.store = store
         self.producer_ids.store = store
+        self.components.credentials.store = store
         if self.cluster is not None:
             self.cluster.store = store
 

@@ -134,7 +134,7 @@ class ScramCredentialStore:
     def users(self) -> dict[str, dict[str, ScramCredential]]:
         """Every user with at least one SCRAM credential: {user: {mechanism: cred}}."""
         found: dict[str, dict[str, ScramCredential]] = {}
-        for user, configs in self._user_configs().items():
+        for user in self._user_configs():
             for mechanism in SCRAM_MECHANISMS:
                 cred = self.get(user, mechanism)
                 if cred is not None:

@@ -83,8 +83,7 @@ def test_rfc7677_test_vector() -> None:
     )
     server_first = server.evaluate(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO")
     assert server_first == (
-        b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
-        b"s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+        b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
     )
     server_final = server.evaluate(
         b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
@@ -107,9 +106,7 @@ def test_login_and_server_signature(mechanism: str) -> None:
 
 
 def test_librdkafka_repeated_client_nonce_is_accepted() -> None:
-    server = ScramSaslServer(
-        "SCRAM-SHA-256", credentials(("bob", "SCRAM-SHA-256", "pw-of-bob"))
-    )
+    server = ScramSaslServer("SCRAM-SHA-256", credentials(("bob", "SCRAM-SHA-256", "pw-of-bob")))
     login(server, ScramClient("SCRAM-SHA-256", "bob", "pw-of-bob"), repeat_client_nonce=True)
     assert server.complete
 

@@ -140,3 +140,46 @@ def test_errors(broker, admin) -> None:
     with pytest.raises(KafkaException) as missing:
         futures["nobody"].result(timeout=30)
     assert missing.value.args[0].name() == "RESOURCE_NOT_FOUND"
+
+
+def test_users_cli(broker, admin, capsys) -> None:
+    from kafka_compat.cli import main
+
+    server = ["--bootstrap-server", broker.bootstrap]
+    assert main(["users", "set-password", "frank", "--password", "frank-pw", *server]) == 0
+    assert (
+        main(
+            [
+                "users",
+                "set-password",
+                "frank",
+                "--mechanism",
+                "SCRAM-SHA-512",
+                "--iterations",
+                "8192",
+                "--password",
+                "frank-pw",
+                *server,
+            ]
+        )
+        == 0
+    )
+    assert describe_all(admin) == {"frank": {SHA256: 4096, SHA512: 8192}}
+    creds = broker.broker.components.credentials
+    login(
+        ScramSaslServer("SCRAM-SHA-512", creds), ScramClient("SCRAM-SHA-512", "frank", "frank-pw")
+    )
+    capsys.readouterr()
+    assert main(["users", "list", *server]) == 0
+    out = capsys.readouterr().out
+    assert "frank" in out and "SCRAM-SHA-512 (iterations=8192)" in out
+    assert main(["users", "describe", "nobody", *server]) == 1
+    assert "does not exist: nobody" in capsys.readouterr().err
+    assert (
+        main(["users", "set-password", "x", "--iterations", "100", "--password", "p", *server]) == 1
+    )
+    assert "Too few iterations" in capsys.readouterr().err
+    assert main(["users", "delete", "frank", "--mechanism", "SCRAM-SHA-256", *server]) == 0
+    assert describe_all(admin) == {"frank": {SHA512: 8192}}
+    assert main(["users", "delete", "frank", *server]) == 0
+    assert describe_all(admin) == {}

@@ -282,6 +282,14 @@ BROKER_KEYS.update(
             Key("sasl.login.refresh.window.jitter", float, "0.05"),
             Key("sasl.login.refresh.min.period.seconds", int, "60"),
             Key("sasl.login.refresh.buffer.seconds", int, "300"),
+            # OAUTHBEARER with signed JWTs (security/oauthbearer.py).
+            Key("sasl.oauthbearer.jwks.endpoint.url", str, None),
+            Key("sasl.oauthbearer.jwks.endpoint.refresh.ms", _non_negative(int), "3600000"),
+            Key("sasl.oauthbearer.expected.audience", str, None),
+            Key("sasl.oauthbearer.expected.issuer", str, None),
+            Key("sasl.oauthbearer.scope.claim.name", str, "scope"),
+            Key("sasl.oauthbearer.sub.claim.name", str, "sub"),
+            Key("sasl.oauthbearer.clock.skew.seconds", _non_negative(int), "30"),
         ]
     }
 )

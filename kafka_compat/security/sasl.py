@@ -1,24 +1,27 @@
-"""The SASL mechanism interface (Kafka's SaslServer): what every mechanism's server
-side provides, and the registry of mechanisms by name.
+"""SASL mechanisms' server side: the interface each mechanism implements, and the
+registry SaslHandshake picks from (`MECHANISMS`, by Kafka's mechanism name).
 
-A minimal version of the interface in the issue 13 brief, so SCRAM and OAUTHBEARER
-can be written against it; the SASL transport (SaslHandshake/SaslAuthenticate)
-drives it.
+A mechanism is a small state machine: `evaluate` takes the client's token and returns
+the next challenge (b"" if none) until `complete`; a failed login raises
+SaslAuthenticationError, whose message goes to the client (SaslAuthenticate's
+error_message).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from kafka_compat.apis.registry import Components
-    from kafka_compat.config import BrokerConfig
+from kafka_compat.config import BrokerConfig
 
 
 class SaslAuthenticationError(Exception):
-    """The exchange failed; str(exc) is the message the client gets."""
+    """A failed login; str(exc) is sent to the client. `user`: who tried, if known."""
+
+    def __init__(self, message: str, user: str | None = None) -> None:
+        super().__init__(message)
+        self.user = user
 
 
 class SaslServer(Protocol):
@@ -36,7 +39,19 @@ class SaslContext:
     listener: str
     mechanism: str
     config: BrokerConfig
-    components: Components
+    components: Any  # apis.registry.Components (a higher layer)
 
 
+# Each mechanism's module adds itself on import (plain.py: "PLAIN"; scram.py,
+# oauthbearer.py likewise); apis/sasl.py imports them.
 MECHANISMS: dict[str, Callable[[SaslContext], SaslServer]] = {}
+
+
+@dataclass
+class SaslExchange:
+    """A connection's SASL login in progress (Session.sasl): the mechanism's server,
+    and whether tokens come raw (after SaslHandshake v0) or in SaslAuthenticate."""
+
+    mechanism: str
+    server: SaslServer
+    raw: bool

@@ -66,10 +66,7 @@ async def handle_describe_user_scram_credentials(ctx: RequestContext, request):
                 continue
             seen.add(user)
             if not user:
-                code, message = (
-                    ErrorCode.RESOURCE_NOT_FOUND,
-                    "Cannot describe SCRAM credentials for empty username",
-                )
+                code, message = ErrorCode.RESOURCE_NOT_FOUND, "Username must not be empty"
             elif names.count(user) > 1:
                 code, message = (
                     ErrorCode.DUPLICATE_RESOURCE,
@@ -120,54 +117,66 @@ def _check_deletion(deletion) -> tuple[int, str] | None:
 
 @api(ApiKey.ALTER_USER_SCRAM_CREDENTIALS, 0, 0)
 async def handle_alter_user_scram_credentials(ctx: RequestContext, request):
-    users: list[str] = []  # in the order first named
+    # Kafka's phases and the order of its results: requests that are illegal in
+    # themselves, then (user, mechanism) pairs named twice, then deletions of what
+    # does not exist, then the writes.
     errors: dict[str, tuple[int, str]] = {}
-    upserts: dict[str, dict[str, ScramCredential]] = {}
-    deletes: dict[str, set[str]] = {}
-    pairs: set[tuple[str, int]] = set()
-
-    def note(user: str, mechanism: int, error: tuple[int, str] | None) -> bool:
-        if user not in users:
-            users.append(user)
-        if error is None and (user, mechanism) in pairs:
-            error = (
-                ErrorCode.DUPLICATE_RESOURCE,
-                "A user credential cannot be altered twice in the same request",
-            )
-        pairs.add((user, mechanism))
-        if error is not None:
-            errors.setdefault(user, error)
-            return False
-        return True
-
     for deletion in request.deletions:
-        if note(deletion.name, deletion.mechanism, _check_deletion(deletion)):
-            deletes.setdefault(deletion.name, set()).add(
-                MECHANISMS_BY_TYPE[deletion.mechanism].name
+        error = _check_deletion(deletion)
+        if error is not None:
+            errors[deletion.name] = error
+    for upsertion in request.upsertions:  # their errors win, as in Kafka
+        error = _check_upsertion(upsertion)
+        if error is not None:
+            errors[upsertion.name] = error
+    results = [AlterResult(user=u, error_code=c, error_message=m) for u, (c, m) in errors.items()]
+
+    pairs = [(u.name, u.mechanism) for u in request.upsertions if u.name not in errors]
+    pairs += [(d.name, d.mechanism) for d in request.deletions if d.name not in errors]
+    duplicated = {user for user, mechanism in pairs if pairs.count((user, mechanism)) > 1}
+    for user in sorted(duplicated):
+        results.append(
+            AlterResult(
+                user=user,
+                error_code=ErrorCode.DUPLICATE_RESOURCE,
+                error_message="A user credential cannot be altered twice in the same request",
             )
-    for upsertion in request.upsertions:
-        if note(upsertion.name, upsertion.mechanism, _check_upsertion(upsertion)):
-            name = MECHANISMS_BY_TYPE[upsertion.mechanism].name
-            upserts.setdefault(upsertion.name, {})[name] = ScramCredential.from_salted_password(
-                name, upsertion.salt, upsertion.salted_password, upsertion.iterations
-            )
+        )
 
     creds = ctx.components.credentials
-    results = []
+    users = list(dict.fromkeys(user for user, _ in pairs if user not in duplicated))
+    deletes: dict[str, set[str]] = {user: set() for user in users}
+    upserts: dict[str, dict[str, ScramCredential]] = {user: {} for user in users}
+    for deletion in request.deletions:
+        if deletion.name in deletes:
+            deletes[deletion.name].add(MECHANISMS_BY_TYPE[deletion.mechanism].name)
+    for upsertion in request.upsertions:
+        if upsertion.name in upserts:
+            name = MECHANISMS_BY_TYPE[upsertion.mechanism].name
+            upserts[upsertion.name][name] = ScramCredential.from_salted_password(
+                name, upsertion.salt, upsertion.salted_password, upsertion.iterations
+            )
+    missing = [u for u in users if any(creds.get(u, m) is None for m in deletes[u])]
+    for user in missing:
+        results.append(
+            AlterResult(
+                user=user,
+                error_code=ErrorCode.RESOURCE_NOT_FOUND,
+                error_message="Attempt to delete a user credential that does not exist",
+            )
+        )
+    succeeded = []
     for user in users:
-        error = errors.get(user)
-        if error is None:
-            missing = [m for m in sorted(deletes.get(user, ())) if creds.get(user, m) is None]
-            if missing:
-                error = (
-                    ErrorCode.RESOURCE_NOT_FOUND,
-                    "Attempt to delete a user credential that does not exist",
+        if user in missing:
+            continue
+        try:
+            await creds.alter(user, upserts[user], deletes[user])
+        except StoreError as exc:
+            results.append(
+                AlterResult(
+                    user=user, error_code=ErrorCode.UNKNOWN_SERVER_ERROR, error_message=str(exc)
                 )
-        if error is None:
-            try:
-                await creds.alter(user, upserts.get(user, {}), deletes.get(user, set()))
-            except StoreError as exc:
-                error = (ErrorCode.UNKNOWN_SERVER_ERROR, str(exc))
-        code, message = error if error is not None else (ErrorCode.NONE, None)
-        results.append(AlterResult(user=user, error_code=code, error_message=message))
-    return AlterResponse(throttle_time_ms=0, results=results)
+            )
+            continue
+        succeeded.append(AlterResult(user=user, error_code=ErrorCode.NONE, error_message=None))
+    return AlterResponse(throttle_time_ms=0, results=results + succeeded)

@@ -67,7 +67,7 @@ _CLIENT_RESPONSE = re.compile(
     r"\x01(?P<kvpairs>(?:[A-Za-z]+=[\x21-\x7e \t\r\n]+\x01)*)\x01",
     re.DOTALL,
 )
-_AUTH = re.compile(r"(?P<scheme>\w+) +(?P<token>[-_.a-zA-Z0-9]+)")
+_AUTH = re.compile(r"(?P<scheme>\w+) +(?P<token>[-_~+/.a-zA-Z0-9]+=*)")
 _EXTENSION_KEY = re.compile(r"[A-Za-z]+")
 
 
@@ -290,8 +290,7 @@ class OAuthBearerSaslServer:
             self._error = exc.json()
             return self._error.encode()
         authzid = match["authzid"]
-        if authzid:
-            authzid = authzid.replace("=2C", ",").replace("=3D", "=")
+        if authzid:  # compared as sent, as Kafka does
             if authzid != validated.principal:
                 raise SaslAuthenticationError(
                     "Authentication failed: Client requested an authorization id "

@@ -76,13 +76,15 @@ class ScramSaslServer:
         self._gs2_header = ""
         self._credential = None
         self._nonce_suffix = nonce_suffix  # tests: RFC 7677's server nonce
+        self._tried = ""  # the user name the client gave, for the broker's log
 
     def _failed(self, why: str) -> SaslAuthenticationError:
         # Kafka's SaslServerAuthenticator answers a SaslException with this wording;
         # `why` is for the broker's log (exc.__notes__), never the client.
         exc = SaslAuthenticationError(
             "Authentication failed during authentication due to invalid credentials "
-            f"with SASL mechanism {self.mechanism.name}"
+            f"with SASL mechanism {self.mechanism.name}",
+            user=self._tried or None,
         )
         exc.add_note(why)
         return exc
@@ -103,7 +105,7 @@ class ScramSaslServer:
         if match is None:
             self._state = "failed"
             raise self._failed("invalid SCRAM client-first message")
-        user = sasl_name_to_user(match["saslname"])
+        user = self._tried = sasl_name_to_user(match["saslname"])
         extensions = dict(
             part.split("=", 1) for part in match["extensions"].split(",") if "=" in part
         )
@@ -111,17 +113,21 @@ class ScramSaslServer:
             # Delegation tokens are not served: no token can match.
             self._state = "failed"
             raise self._failed("delegation token authentication (tokenauth) is not supported")
+        credential = self.credentials.get(user, self.mechanism.name)
+        if credential is None:
+            self._state = "failed"
+            raise self._failed(f"no {self.mechanism.name} credential for user {user!r}")
         authzid = match["authzid"]
         if authzid is not None and sasl_name_to_user(authzid) != user:
             self._state = "failed"
             raise SaslAuthenticationError(
                 "Authentication failed: Client requested an authorization id that is "
-                "different from username"
+                "different from username",
+                user=user,
             )
-        credential = self.credentials.get(user, self.mechanism.name)
-        if credential is None:
+        if credential.iterations < self.mechanism.min_iterations:
             self._state = "failed"
-            raise self._failed(f"no {self.mechanism.name} credential for user {user!r}")
+            raise self._failed(f"iterations {credential.iterations} below the minimum")
         self.authorization_id = user
         self._credential = credential
         self._gs2_header = text[: match.start("bare")]
@@ -145,7 +151,9 @@ class ScramSaslServer:
             proof = base64.b64decode(match["proof"], validate=True)
         except binascii.Error:
             raise self._failed("invalid base64 in the SCRAM client-final message") from None
-        if channel != self._gs2_header.encode():
+        # "biws" is "n,,"; clients that sent an authzid may still send it (Kafka
+        # checks nothing here; the proof covers c= anyway).
+        if channel not in (self._gs2_header.encode(), b"n,,"):
             raise self._failed("channel binding does not match the gs2 header")
         if not match["nonce"].endswith(self._nonce):
             raise self._failed("Invalid client nonce in the final client message.")

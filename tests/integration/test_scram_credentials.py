@@ -183,3 +183,39 @@ def test_users_cli(broker, admin, capsys) -> None:
     assert describe_all(admin) == {"frank": {SHA512: 8192}}
     assert main(["users", "delete", "frank", *server]) == 0
     assert describe_all(admin) == {}
+
+
+def test_kafka_python_admin(broker) -> None:
+    from kafka import KafkaAdminClient
+    from kafka.admin._users import ScramMechanism as KpMechanism
+    from kafka.admin._users import UserScramCredentialDeletion as KpDeletion
+    from kafka.admin._users import UserScramCredentialUpsertion as KpUpsertion
+
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    try:
+        outcome = admin.alter_user_scram_credentials(
+            [
+                KpUpsertion("gina", "SCRAM-SHA-512", "gina-pw", iterations=4096),
+                KpUpsertion("hank", "SCRAM-SHA-256", "hank-pw", iterations=100),
+            ]
+        )
+        assert outcome == {"gina": None, "hank": "Too few iterations"}
+        described = admin.describe_user_scram_credentials()
+        assert described == {
+            "gina": {
+                "error": None,
+                "credential_infos": [{"mechanism": KpMechanism.SCRAM_SHA_512, "iterations": 4096}],
+            }
+        }
+        creds = broker.broker.components.credentials
+        server = ScramSaslServer("SCRAM-SHA-512", creds)
+        login(server, ScramClient("SCRAM-SHA-512", "gina", "gina-pw"))
+        assert server.complete
+        assert admin.alter_user_scram_credentials([KpDeletion("gina", "SCRAM-SHA-512")]) == {
+            "gina": None
+        }
+        assert admin.describe_user_scram_credentials(["gina"])["gina"]["error"] == (
+            "Attempt to describe a user credential that does not exist: gina"
+        )
+    finally:
+        admin.close()

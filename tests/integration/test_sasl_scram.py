@@ -26,6 +26,7 @@ from confluent_kafka.admin import (
 
 from kafka_compat.config import BrokerConfig, ConfigError
 from kafka_compat.security.credentials import ScramCredential
+from tests.conftest import BrokerHandle
 
 GUARD_S = 30  # failure guard for waits, never a timing
 
@@ -70,11 +71,28 @@ needs_oauth_listener = pytest.mark.skipif(
 
 
 @pytest.fixture
-def sasl_broker(broker_factory):
+def start_broker(tmp_path):
+    """start_broker(props) with Kafka's keys as they are (broker_factory's "_" for "."
+    would break the listener names: listener.name.sasl_plaintext...)."""
+    handles: list[BrokerHandle] = []
+
+    def start(props: dict[str, str]) -> BrokerHandle:
+        handle = BrokerHandle(tmp_path / f"broker-{len(handles)}", dict(props))
+        handles.append(handle)
+        handle.start()
+        return handle
+
+    yield start
+    for handle in handles:
+        handle.stop()
+
+
+@pytest.fixture
+def sasl_broker(start_broker):
     """A broker whose only listener is SASL_PLAINTEXT with SCRAM-SHA-256/512, and an
     `admin` SCRAM user put straight into its store (the first user has no one to
     create it over the protocol)."""
-    handle = broker_factory(**{k.replace(".", "_"): v for k, v in SCRAM_PROPS.items()})
+    handle = start_broker(SCRAM_PROPS)
     add_user(handle, "admin", "admin-secret")
     return handle
 
@@ -192,7 +210,7 @@ def test_kafka_python_scram_login(sasl_broker) -> None:
 
 
 @pytest.fixture
-def oauth_broker(broker_factory):
+def oauth_broker(start_broker):
     def start(options: str = "", **extra: str):
         props = {
             **OAUTH_PROPS,
@@ -201,7 +219,7 @@ def oauth_broker(broker_factory):
             ),
             **extra,
         }
-        return broker_factory(**{k.replace(".", "_"): v for k, v in props.items()})
+        return start_broker(props)
 
     return start
 

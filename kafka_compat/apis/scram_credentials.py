@@ -22,7 +22,7 @@ Left out: authorization (ALTER/DESCRIBE on the cluster: the authorizer's hunk).
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.cluster.store import StoreError
+from kafka_compat.cluster.store import MissingConfigs, StoreError
 from kafka_compat.security.credentials import MECHANISMS_BY_TYPE, ScramCredential
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -156,27 +156,21 @@ async def handle_alter_user_scram_credentials(ctx: RequestContext, request):
             upserts[upsertion.name][name] = ScramCredential.from_salted_password(
                 name, upsertion.salt, upsertion.salted_password, upsertion.iterations
             )
-    missing = [u for u in users if any(creds.get(u, m) is None for m in deletes[u])]
-    for user in missing:
-        results.append(
-            AlterResult(
-                user=user,
-                error_code=ErrorCode.RESOURCE_NOT_FOUND,
-                error_message="Attempt to delete a user credential that does not exist",
-            )
-        )
+    # A credential to delete must be in the store (checked there, not in this
+    # broker's cache, which another broker's change may not have reached yet).
     succeeded = []
     for user in users:
-        if user in missing:
-            continue
         try:
             await creds.alter(user, upserts[user], deletes[user])
-        except StoreError as exc:
-            results.append(
-                AlterResult(
-                    user=user, error_code=ErrorCode.UNKNOWN_SERVER_ERROR, error_message=str(exc)
-                )
+        except MissingConfigs:
+            code, message = (
+                ErrorCode.RESOURCE_NOT_FOUND,
+                "Attempt to delete a user credential that does not exist",
             )
+        except StoreError as exc:
+            code, message = ErrorCode.UNKNOWN_SERVER_ERROR, str(exc)
+        else:
+            succeeded.append(AlterResult(user=user, error_code=ErrorCode.NONE, error_message=None))
             continue
-        succeeded.append(AlterResult(user=user, error_code=ErrorCode.NONE, error_message=None))
+        results.append(AlterResult(user=user, error_code=code, error_message=message))
     return AlterResponse(throttle_time_ms=0, results=results + succeeded)

@@ -62,7 +62,8 @@ class MetadataStore:
         self, user: str, set_keys: dict[str, str], delete_keys: set[str]
     ) -> dict[str, str]:
         """Set and remove keys of the user's configs, keeping the others; in a cluster
-        every broker hears of it. Returns the user's configs after the change."""
+        every broker hears of it. Returns the user's configs after the change.
+        MissingConfigs (nothing changed) if a key to delete is not there."""
         raise NotImplementedError
 
     async def allocate_producer_ids(self, broker_id: int, count: int) -> int:
@@ -116,6 +117,22 @@ class InvalidReplicationFactor(StoreError):
 
 class InvalidPartitions(StoreError):
     pass
+
+
+class MissingConfigs(StoreError):
+    """A config key to delete is not there (checked against the store, not a cache)."""
+
+
+def change_entity_configs(
+    entity: str, configs: dict[str, str], set_keys: dict[str, str], delete_keys: set[str]
+) -> None:
+    """Apply a change to an entity's configs in place (both stores)."""
+    missing = sorted(k for k in delete_keys if k not in configs)
+    if missing:
+        raise MissingConfigs(f"{entity} has no {', '.join(missing)}")
+    for key in delete_keys:
+        del configs[key]
+    configs.update(set_keys)
 
 
 def new_cluster_id() -> str:
@@ -198,8 +215,8 @@ class LocalStore(MetadataStore):
     async def update_user_configs(
         self, user: str, set_keys: dict[str, str], delete_keys: set[str]
     ) -> dict[str, str]:
-        configs = {k: v for k, v in self.user_configs.get(user, {}).items() if k not in delete_keys}
-        configs.update(set_keys)
+        configs = dict(self.user_configs.get(user, {}))
+        change_entity_configs(user, configs, set_keys, delete_keys)
         if configs:
             self.user_configs[user] = configs
         else:

@@ -28,6 +28,7 @@ from kafka_compat.cluster.store import (
     StoreError,
     TopicExists,
     TopicMetadata,
+    change_entity_configs,
 )
 from kafka_compat.cluster.zk_cache import ZooKeeperCache
 from kafka_compat.cluster.zk_data import (
@@ -199,14 +200,13 @@ class AdminZkClient(ZooKeeperCache):
     ) -> dict[str, str]:
         """Set and remove keys of /config/users/<user>, keeping its other keys (quotas
         live there too), as Kafka's AdminZkClient.changeConfigs(users, ...); posts a
-        config change notification. Returns the user's configs after the change."""
+        config change notification. Returns the user's configs after the change;
+        MissingConfigs if a key to delete is not in ZooKeeper."""
 
         def change(deadline: float) -> dict[str, str]:
             path = f"{CONFIG_USERS_PATH}/{sanitize_entity(user)}"
             configs = _configs(self._get(deadline, path)) or {}
-            for key in delete_keys:
-                configs.pop(key, None)
-            configs.update(set_keys)
+            change_entity_configs(user, configs, set_keys, delete_keys)
             self._write_configs(deadline, sanitize_entity(user), configs, True, "users")
             return configs
 

@@ -144,7 +144,9 @@ class ScramCredentialStore:
     async def alter(
         self, user: str, upserts: dict[str, ScramCredential], deletions: set[str]
     ) -> None:
-        """Set and delete the user's credentials in one write (other keys are kept)."""
+        """Set and delete the user's credentials in one write (other keys are kept);
+        MissingConfigs (kafka_compat.cluster.store) if a credential to delete is not
+        in the store."""
         assert self.store is not None, "the metadata store is not open yet"
         await self.store.update_user_configs(
             user, {m: c.to_kafka() for m, c in upserts.items()}, set(deletions)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
 from kazoo.client import KazooClient
 
 from kafka_compat.tools.connection import Connection, ToolError
@@ -76,3 +77,18 @@ def test_a_user_created_through_one_broker_is_seen_by_all(cluster_factory, zk_co
     cluster.brokers[2].stop()
     cluster.brokers[2].start()
     assert described(cluster.brokers[2], "app,team=a") == {"SCRAM-SHA-512": 8192}
+
+
+def test_delete_through_another_broker_right_after_create(cluster_factory):
+    """The credential to delete is looked up in ZooKeeper, not in the deleting broker's
+    cache, which may not have heard of the creation yet."""
+    cluster = cluster_factory()
+    for _ in range(5):
+        with Connection("127.0.0.1", cluster.brokers[1].port, 10.0) as conn:
+            set_password(conn, "quick", "pw", "SCRAM-SHA-256")
+        with Connection("127.0.0.1", cluster.brokers[2].port, 10.0) as conn:
+            delete_user(conn, "quick", "SCRAM-SHA-256")
+    wait_everywhere(cluster, "quick", None)
+    with Connection("127.0.0.1", cluster.brokers[3].port, 10.0) as conn:
+        with pytest.raises(ToolError, match="does not exist"):
+            delete_user(conn, "quick", "SCRAM-SHA-256")

@@ -36,7 +36,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote_plus
 
 from kafka_compat.clock import wall_clock_ms
 
@@ -302,7 +302,7 @@ def sanitize_entity(name: str) -> str:
 
 
 def desanitize_entity(name: str) -> str:
-    return unquote(name)
+    return unquote_plus(name)  # Java's URLDecoder: "+" is a space
 
 
 def _configs(found) -> dict[str, str] | None:

@@ -219,3 +219,16 @@ def test_kafka_python_admin(broker) -> None:
         )
     finally:
         admin.close()
+
+
+def test_users_cli_reads_the_password_from_stdin(broker, admin, monkeypatch) -> None:
+    import io
+
+    from kafka_compat.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("from-stdin\n"))
+    assert main(["users", "set-password", "ivy", "--bootstrap-server", broker.bootstrap]) == 0
+    creds = broker.broker.components.credentials
+    server = ScramSaslServer("SCRAM-SHA-256", creds)
+    login(server, ScramClient("SCRAM-SHA-256", "ivy", "from-stdin"))
+    assert server.complete

@@ -195,3 +195,15 @@ def test_credential_text_is_kafkas() -> None:
 
 def test_mechanisms_are_registered() -> None:
     assert {"SCRAM-SHA-256", "SCRAM-SHA-512"} <= set(MECHANISMS)
+
+
+def test_user_znode_names_are_kafkas_sanitized_names() -> None:
+    from kafka_compat.cluster.zk_data import desanitize_entity, sanitize_entity
+
+    # Java's URLEncoder plus Kafka's Sanitizer: "*" is %2A, a space %20, "~" %7E.
+    assert sanitize_entity("alice") == "alice"
+    assert sanitize_entity("a.b-c_d") == "a.b-c_d"
+    assert sanitize_entity("user@example.com") == "user%40example.com"
+    assert sanitize_entity("a b*c~,=/") == "a%20b%2Ac%7E%2C%3D%2F"
+    for name in ("alice", "a b*c~,=/", "ünï", "a+b"):
+        assert desanitize_entity(sanitize_entity(name)) == name

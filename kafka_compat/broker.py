@@ -37,6 +37,7 @@ from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.replica_manager import ReplicaManager
+from kafka_compat.security.credentials import ScramCredentialStore
 from kafka_compat.security.plain import plain_login
 from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
 from kafka_compat.server import ListenerSecurity, serve_connection
@@ -153,6 +154,7 @@ class Broker:
             txn_verifier=txn_verifier,
             cluster=self.cluster,
             fetch_sessions=FetchSessionCache(config["max.incremental.fetch.session.cache.slots"]),
+            credentials=ScramCredentialStore(),
         )
         self.admin.on_listener_configs_change = self._reload_key_stores
 
@@ -176,6 +178,7 @@ class Broker:
         self.components.store = store
         self.admin.store = store
         self.producer_ids.store = store
+        self.components.credentials.store = store
         if self.cluster is not None:
             self.cluster.store = store
 

@@ -11,6 +11,8 @@
     kafka-compat transactions describe-producers --topic T --partition P --bootstrap-server H:P
     kafka-compat transactions abort --topic T --partition P (--start-offset O |
                  --producer-id ID --producer-epoch E --coordinator-epoch C) --bootstrap-server H:P
+    kafka-compat users list|describe USER...|set-password USER [--mechanism M]
+                 [--iterations N] [--password P]|delete USER [--mechanism M] --bootstrap-server H:P
     kafka-compat dev-cluster [--brokers 3] [--base-port 9092] [--data-dir ./dev-cluster]
 
 Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
@@ -23,6 +25,8 @@ members with their assignments, then each partition's committed offset, log end
 offset and lag (exit status 1 if the group does not exist or the broker refuses). `transactions`
 is kafka-transactions.sh: transactional ids and their state, a partition's producers,
 and aborting a hanging transaction (exit status 1 when the broker refuses).
+`users` manages SCRAM users like kafka-configs.sh --entity-type users (the password
+is salted before it leaves; without --password it is read from the terminal or stdin).
 `dev-cluster` starts a ZooKeeper and N brokers on loopback (kafka_compat/devcluster.py).
 """
 
@@ -108,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     _add_transactions_parser(commands)
+    from kafka_compat.tools.users import add_parser as add_users_parser
+
+    add_users_parser(commands)
 
     dev_cluster = commands.add_parser(
         "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
@@ -150,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         return _groups(args)
     if args.command == "transactions":
         return _transactions(args)
+    if args.command == "users":
+        from kafka_compat.tools import users
+
+        return users.main(args)
     if args.command == "dev-cluster":
         from kafka_compat import devcluster
 

@@ -298,6 +298,14 @@ BROKER_KEYS.update(
             Key("sasl.login.refresh.window.jitter", float, "0.05"),
             Key("sasl.login.refresh.min.period.seconds", int, "60"),
             Key("sasl.login.refresh.buffer.seconds", int, "300"),
+            # OAUTHBEARER with signed JWTs (security/oauthbearer.py).
+            Key("sasl.oauthbearer.jwks.endpoint.url", str, None),
+            Key("sasl.oauthbearer.jwks.endpoint.refresh.ms", _non_negative(int), "3600000"),
+            Key("sasl.oauthbearer.expected.audience", str, None),
+            Key("sasl.oauthbearer.expected.issuer", str, None),
+            Key("sasl.oauthbearer.scope.claim.name", str, "scope"),
+            Key("sasl.oauthbearer.sub.claim.name", str, "sub"),
+            Key("sasl.oauthbearer.clock.skew.seconds", _non_negative(int), "30"),
         ]
     }
 )
@@ -511,9 +519,17 @@ _SECURITY_KEYS = frozenset(
         "client.quota.callback.class",
     }
 )
-SERVED_SASL_MECHANISMS = frozenset({"PLAIN"})
+SERVED_SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"})
 # Per-listener keys honoured under listener.name.<l>. (besides the ssl.*/sasl.* keys above).
-_LISTENER_MECHANISM_KEYS = frozenset({"plain.sasl.jaas.config"})
+_LISTENER_MECHANISM_KEYS = frozenset(
+    {
+        "plain.sasl.jaas.config",
+        "scram-sha-256.sasl.jaas.config",
+        "scram-sha-512.sasl.jaas.config",
+        "oauthbearer.sasl.jaas.config",
+        "oauthbearer.sasl.server.callback.handler.class",
+    }
+)
 
 
 def _refuse(key: str, why: str) -> ConfigError:
@@ -567,6 +583,12 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
                 "inter-broker mechanism is GSSAPI (Kerberos), which is not served; set it "
                 "to PLAIN",
             )
+        mechanism = props.get("sasl.mechanism.inter.broker.protocol", "PLAIN").strip().upper()
+        if protocol.startswith("SASL_") and mechanism != "PLAIN":
+            raise _refuse(
+                "sasl.mechanism.inter.broker.protocol",
+                f"brokers log in to each other with PLAIN only, not {mechanism}",
+            )
     for key, value in props.items():
         if key == "security.inter.broker.protocol":
             continue  # checked against the listeners by BrokerConfig
@@ -583,7 +605,11 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
         if sub in ("sasl.enabled.mechanisms", "sasl.mechanism.inter.broker.protocol"):
             unserved = [m for m in _parse_list(value) if m.upper() not in SERVED_SASL_MECHANISMS]
             if unserved:
-                raise _refuse(key, f"SASL mechanism {unserved[0]} is not served (served: PLAIN)")
+                raise _refuse(
+                    key,
+                    f"SASL mechanism {unserved[0]} is not served (served: "
+                    f"{', '.join(sorted(SERVED_SASL_MECHANISMS))})",
+                )
         if key in BROKER_KEYS or sub in BROKER_KEYS:
             continue  # known (e.g. sasl.kerberos.* settings, which weaken nothing)
         if key in _SECURITY_KEYS or key.startswith(_SECURITY_PREFIXES):

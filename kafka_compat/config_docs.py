@@ -209,6 +209,16 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "sasl.login.refresh.window.jitter": (D, "SASL login refresh jitter (no effect)."),
     "sasl.login.refresh.min.period.seconds": (SH, "SASL login refresh period (no effect)."),
     "sasl.login.refresh.buffer.seconds": (SH, "SASL login refresh buffer (no effect)."),
+    "sasl.oauthbearer.jwks.endpoint.url": (
+        S,
+        "OAUTHBEARER: the JWKS (file:// only) that signed tokens are checked against.",
+    ),
+    "sasl.oauthbearer.jwks.endpoint.refresh.ms": (L, "OAUTHBEARER: JWKS re-read interval."),
+    "sasl.oauthbearer.expected.audience": (LI, "OAUTHBEARER: audiences a token may name."),
+    "sasl.oauthbearer.expected.issuer": (S, "OAUTHBEARER: the issuer a token must name."),
+    "sasl.oauthbearer.scope.claim.name": (S, "OAUTHBEARER: the JWT claim holding the scope."),
+    "sasl.oauthbearer.sub.claim.name": (S, "OAUTHBEARER: the JWT claim naming the user."),
+    "sasl.oauthbearer.clock.skew.seconds": (I, "OAUTHBEARER: clock skew allowed on exp/nbf/iat."),
 }
 
 TOPIC_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {

@@ -23,6 +23,7 @@ from kafka_compat.apis import (  # noqa: F401
     reassignments,
     replication,
     sasl,
+    scram_credentials,
     txn,
     txn_offset_commit,
 )

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kafka_compat.groups import GroupCoordinator
     from kafka_compat.producer_ids import ProducerIdManager
     from kafka_compat.replica_manager import ReplicaManager
+    from kafka_compat.security.credentials import ScramCredentialStore
     from kafka_compat.txn.coordinator import TransactionCoordinator
     from kafka_compat.txn.verification import PartitionVerifier
     from protocol.headers import RequestHeader
@@ -58,6 +59,8 @@ class Components:
     cluster: ClusterMembership | None = None
     store: MetadataStore | None = None  # the metadata store, once open (reads only)
     fetch_sessions: FetchSessionCache | None = None  # KIP-227 (None: sessionless only)
+    # SCRAM credentials (reads from the metadata store's user configs).
+    credentials: ScramCredentialStore | None = None
     # Advertised (host, port) per listener name; a client is told its own listener's.
     endpoints: dict[str, tuple[str, int]] = field(default_factory=dict)
 

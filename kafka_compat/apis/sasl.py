@@ -32,7 +32,7 @@ import trio
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.config import ConfigError
-from kafka_compat.security import plain  # noqa: F401 -- registers PLAIN
+from kafka_compat.security import oauthbearer, plain, scram  # noqa: F401 -- register
 from kafka_compat.security.listeners import listener_config
 from kafka_compat.security.sasl import (
     MECHANISMS,

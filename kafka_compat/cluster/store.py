@@ -35,6 +35,9 @@ class MetadataStore:
     topics: dict[str, TopicMetadata]
     # Dynamic broker configs by entity: "<default>" (the cluster's) or a broker id.
     broker_configs: dict[str, dict[str, str]]
+    # Per-user configs by user name (Kafka's /config/users/<user>): SCRAM credentials
+    # as "salt=...,stored_key=...,server_key=...,iterations=N" under the mechanism.
+    user_configs: dict[str, dict[str, str]]
 
     async def create_topic(
         self, name: str, partitions: int, configs: dict[str, str]
@@ -53,6 +56,14 @@ class MetadataStore:
     async def set_broker_configs(self, entity: str, configs: dict[str, str]) -> None:
         """Replace the dynamic broker configs of `entity` ("<default>" or a broker id);
         in a cluster every broker hears of it (config change notification)."""
+        raise NotImplementedError
+
+    async def update_user_configs(
+        self, user: str, set_keys: dict[str, str], delete_keys: set[str]
+    ) -> dict[str, str]:
+        """Set and remove keys of the user's configs, keeping the others; in a cluster
+        every broker hears of it. Returns the user's configs after the change.
+        MissingConfigs (nothing changed) if a key to delete is not there."""
         raise NotImplementedError
 
     async def allocate_producer_ids(self, broker_id: int, count: int) -> int:
@@ -108,6 +119,22 @@ class InvalidPartitions(StoreError):
     pass
 
 
+class MissingConfigs(StoreError):
+    """A config key to delete is not there (checked against the store, not a cache)."""
+
+
+def change_entity_configs(
+    entity: str, configs: dict[str, str], set_keys: dict[str, str], delete_keys: set[str]
+) -> None:
+    """Apply a change to an entity's configs in place (both stores)."""
+    missing = sorted(k for k in delete_keys if k not in configs)
+    if missing:
+        raise MissingConfigs(f"{entity} has no {', '.join(missing)}")
+    for key in delete_keys:
+        del configs[key]
+    configs.update(set_keys)
+
+
 def new_cluster_id() -> str:
     """Kafka's cluster ids are base64url-encoded random UUIDs without padding."""
     import base64
@@ -129,10 +156,12 @@ class LocalStore(MetadataStore):
         # OffsetCommit v0's offsets: {group: {"topic/partition": offset}}.
         self.consumer_offsets: dict[str, dict[str, int]] = {}
         self.broker_configs = {}
+        self.user_configs = {}
         if self.path.exists():
             saved = json.loads(self.path.read_text())
             self.consumer_offsets = saved.get("consumer_offsets", {})
             self.broker_configs = saved.get("broker_configs", {})
+            self.user_configs = saved.get("user_configs", {})
             for t in saved["topics"]:
                 self.topics[t["name"]] = TopicMetadata(
                     t["name"], bytes.fromhex(t["topic_id"]), t["partitions"], t["configs"]
@@ -152,6 +181,7 @@ class LocalStore(MetadataStore):
             ],
             "consumer_offsets": self.consumer_offsets,
             "broker_configs": self.broker_configs,
+            "user_configs": self.user_configs,
         }
         write_atomically(self.path, json.dumps(data, indent=1).encode())
 
@@ -181,6 +211,18 @@ class LocalStore(MetadataStore):
         else:
             self.broker_configs.pop(entity, None)
         self._save()
+
+    async def update_user_configs(
+        self, user: str, set_keys: dict[str, str], delete_keys: set[str]
+    ) -> dict[str, str]:
+        configs = dict(self.user_configs.get(user, {}))
+        change_entity_configs(user, configs, set_keys, delete_keys)
+        if configs:
+            self.user_configs[user] = configs
+        else:
+            self.user_configs.pop(user, None)
+        self._save()
+        return dict(configs)
 
     async def set_consumer_offset(
         self, group: str, topic: str, partition: int, offset: int

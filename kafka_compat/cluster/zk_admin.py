@@ -28,6 +28,7 @@ from kafka_compat.cluster.store import (
     StoreError,
     TopicExists,
     TopicMetadata,
+    change_entity_configs,
 )
 from kafka_compat.cluster.zk_cache import ZooKeeperCache
 from kafka_compat.cluster.zk_data import (
@@ -36,13 +37,23 @@ from kafka_compat.cluster.zk_data import (
     CONFIG_CHANGE_PREFIX,
     CONFIG_CHANGES_PATH,
     CONFIG_TOPICS_PATH,
+    CONFIG_USERS_PATH,
     DELETE_TOPICS_PATH,
     TopicAssignment,
+    _configs,
     _json,
+    sanitize_entity,
     topic_path,
 )
 
 __all__ = ["AdminZkClient"]
+
+# /config/<entity type>: Kafka's ConfigType ("clients" joins for quotas).
+_CONFIG_ROOTS = {
+    "topics": CONFIG_TOPICS_PATH,
+    "brokers": CONFIG_BROKERS_PATH,
+    "users": CONFIG_USERS_PATH,
+}
 
 
 class AdminZkClient(ZooKeeperCache):
@@ -184,6 +195,28 @@ class AdminZkClient(ZooKeeperCache):
         else:
             self.broker_configs.pop(entity, None)
 
+    async def update_user_configs(
+        self, user: str, set_keys: dict[str, str], delete_keys: set[str]
+    ) -> dict[str, str]:
+        """Set and remove keys of /config/users/<user>, keeping its other keys (quotas
+        live there too), as Kafka's AdminZkClient.changeConfigs(users, ...); posts a
+        config change notification. Returns the user's configs after the change;
+        MissingConfigs if a key to delete is not in ZooKeeper."""
+
+        def change(deadline: float) -> dict[str, str]:
+            path = f"{CONFIG_USERS_PATH}/{sanitize_entity(user)}"
+            configs = _configs(self._get(deadline, path)) or {}
+            change_entity_configs(user, configs, set_keys, delete_keys)
+            self._write_configs(deadline, sanitize_entity(user), configs, True, "users")
+            return configs
+
+        configs = await self._in_thread(change)
+        if configs:
+            self.user_configs[user] = configs
+        else:
+            self.user_configs.pop(user, None)
+        return configs
+
     def _write_configs(
         self,
         deadline: float,
@@ -192,7 +225,9 @@ class AdminZkClient(ZooKeeperCache):
         notify: bool,
         entity_type: str = "topics",
     ) -> None:
-        root = CONFIG_BROKERS_PATH if entity_type == "brokers" else CONFIG_TOPICS_PATH
+        """Write /config/<entity_type>/<name> (name already sanitized for users and
+        clients) and, with `notify`, the change notification every broker applies."""
+        root = _CONFIG_ROOTS[entity_type]
         path = f"{root}/{name}"
         data = _json({"version": 1, "config": configs})
         try:

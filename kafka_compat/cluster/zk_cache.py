@@ -33,11 +33,14 @@ from kafka_compat.cluster.zk_data import (
     CONFIG_BROKERS_PATH,
     CONFIG_CHANGES_PATH,
     CONFIG_TOPICS_PATH,
+    CONFIG_USERS_PATH,
     BrokerRegistration,
     TopicAssignment,
     _configs,
     _controller_id,
     _sequence,
+    desanitize_entity,
+    sanitize_entity,
     topic_path,
 )
 
@@ -61,6 +64,8 @@ class ZooKeeperCache(ZooKeeperClient):
         self.controller_id = -1
         # Dynamic broker configs (/config/brokers/<entity>): "<default>" or an id.
         self.broker_configs: dict[str, dict[str, str]] = {}
+        # Per-user configs (/config/users/<user>): SCRAM credentials, by user name.
+        self.user_configs: dict[str, dict[str, str]] = {}
 
         # The store's run() sets these: its nursery, and the queue of cache updates.
         self._nursery: trio.Nursery | None = None
@@ -76,6 +81,7 @@ class ZooKeeperCache(ZooKeeperClient):
                 "deletions": [],
                 "log_dir_events": [],
                 "broker_configs": [],
+                "user_configs": [],
             }
         )
 
@@ -121,6 +127,10 @@ class ZooKeeperCache(ZooKeeperClient):
         read them in `broker_configs`)."""
         self._listeners["broker_configs"].append(callback)
 
+    def on_user_configs_change(self, callback: Callable[[set[str]], None]) -> None:
+        """callback(users) when /config/users/<user> changed (read `user_configs`)."""
+        self._listeners["user_configs"].append(callback)
+
     # ---- keeping the caches current ----
 
     async def _apply_updates(self, receive: trio.MemoryReceiveChannel) -> None:
@@ -139,6 +149,7 @@ class ZooKeeperCache(ZooKeeperClient):
     async def _apply(self, kind: str, *args: Any) -> None:
         if kind == "loaded":
             await self._load_broker_configs()
+            await self._load_user_configs()
             args[0].set()
         elif kind == "brokers":
             await self._refresh_brokers(args[0])
@@ -305,7 +316,7 @@ class ZooKeeperCache(ZooKeeperClient):
             return
         self._last_config_change = _sequence(fresh[-1])
         notes = await self._in_thread(self._get_many, [f"{CONFIG_CHANGES_PATH}/{c}" for c in fresh])
-        topics, brokers = set(), set()
+        topics, brokers, users = set(), set(), set()
         for found in notes.values():
             if found is None:
                 continue
@@ -315,8 +326,12 @@ class ZooKeeperCache(ZooKeeperClient):
                 topics.add(name)
             elif kind == "brokers" and name:
                 brokers.add(name)
+            elif kind == "users" and name:
+                users.add(desanitize_entity(name))
         if brokers:
             await self._load_broker_configs(brokers)
+        if users:
+            await self._load_user_configs(users)
         if not topics:
             return
         paths = {name: f"{CONFIG_TOPICS_PATH}/{name}" for name in topics}
@@ -340,6 +355,21 @@ class ZooKeeperCache(ZooKeeperClient):
             else:
                 self.broker_configs.pop(entity, None)
         self._notify("broker_configs", set(entities))
+
+    async def _load_user_configs(self, users: set[str] | None = None) -> None:
+        """Read /config/users/<user> (every user when None) into user_configs."""
+        if users is None:
+            children = await self._in_thread(self._children, CONFIG_USERS_PATH)
+            users = {desanitize_entity(c) for c in children}
+        paths = {u: f"{CONFIG_USERS_PATH}/{sanitize_entity(u)}" for u in users}
+        read = await self._in_thread(self._get_many, list(paths.values()))
+        for user, path in paths.items():
+            configs = _configs(read[path])
+            if configs:
+                self.user_configs[user] = configs
+            else:
+                self.user_configs.pop(user, None)
+        self._notify("user_configs", set(users))
 
     async def _ensure_cached(self, name: str) -> None:
         """Have the topic in the caches (another broker may have just created it, and

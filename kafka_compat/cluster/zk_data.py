@@ -15,6 +15,8 @@
     /config/topics/<t>                    {"version":1,"config":{"retention.ms":"1000"}}
     /config/brokers/<id>, /config/brokers/<default>
                                           {"version":1,"config":{"log.retention.ms":"1000"}}
+    /config/users/<sanitized user>        {"version":1,"config":{"SCRAM-SHA-256":
+                                           "salt=…,stored_key=…,server_key=…,iterations=4096"}}
     /config/changes/config_change_<seq>   {"version":2,"entity_path":"topics/<t>"}
     /admin/delete_topics/<t>              (empty: the topic is marked for deletion)
     /log_dir_event_notification/log_dir_event_<seq>
@@ -34,6 +36,7 @@ import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, unquote_plus
 
 from kafka_compat.clock import wall_clock_ms
 
@@ -60,6 +63,7 @@ BROKER_IDS_PATH = "/brokers/ids"
 TOPICS_PATH = "/brokers/topics"
 CONFIG_TOPICS_PATH = "/config/topics"
 CONFIG_BROKERS_PATH = "/config/brokers"  # dynamic broker configs, by id or <default>
+CONFIG_USERS_PATH = "/config/users"  # SCRAM credentials (and, later, user quotas)
 CONFIG_CHANGES_PATH = "/config/changes"
 CONFIG_CHANGE_PREFIX = "config_change_"
 DELETE_TOPICS_PATH = "/admin/delete_topics"
@@ -79,7 +83,7 @@ PERSISTENT_PATHS = (
     LOG_DIR_EVENTS_PATH,
     CONFIG_TOPICS_PATH,
     "/config/clients",
-    "/config/users",
+    CONFIG_USERS_PATH,
     "/config/brokers",
     "/config/ips",
 )
@@ -298,6 +302,16 @@ def _controller_id(data: bytes | None) -> int:
         return int(json.loads(data)["brokerid"])
     except (ValueError, KeyError, TypeError):
         return -1
+
+
+def sanitize_entity(name: str) -> str:
+    """Kafka's Sanitizer.sanitize: a user name as a znode name (Java's URLEncoder,
+    with "*" as %2A and a space as %20)."""
+    return quote(name, safe="").replace("~", "%7E")
+
+
+def desanitize_entity(name: str) -> str:
+    return unquote_plus(name)  # Java's URLDecoder: "+" is a space
 
 
 def _configs(found) -> dict[str, str] | None:

@@ -73,21 +73,30 @@ def test_invalid_value_names_the_key(key, value):
             "sasl.mechanism.inter.broker.protocol",
         ),
         (
-            {"sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512"},
+            {"sasl.mechanism.inter.broker.protocol": "GSSAPI"},
+            "sasl.mechanism.inter.broker.protocol",
+        ),
+        (
+            {
+                "listeners": "SASL_PLAINTEXT://127.0.0.1:9093",
+                "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+                "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+                "zookeeper.connect": "zk:2181",
+            },
             "sasl.mechanism.inter.broker.protocol",
         ),
         ({"listeners": "INTERNAL://:9092"}, "listeners"),  # no protocol for INTERNAL
         ({"advertised.listeners": "SASL_PLAINTEXT://h:9092"}, "advertised.listeners"),
         # A SASL listener on Kafka's default mechanism, GSSAPI, which is not served.
         ({"listeners": "SASL_PLAINTEXT://:9092"}, "sasl.enabled.mechanisms"),
-        ({"sasl.enabled.mechanisms": "SCRAM-SHA-512"}, "sasl.enabled.mechanisms"),
+        ({"sasl.enabled.mechanisms": "SCRAM-SHA-512,GSSAPI"}, "sasl.enabled.mechanisms"),
         (
             {"listener.name.client.sasl.enabled.mechanisms": "PLAIN,GSSAPI"},
             "listener.name.client.sasl.enabled.mechanisms",
         ),
         (
-            {"listener.name.internal.scram-sha-256.sasl.jaas.config": "x"},
-            "listener.name.internal.scram-sha-256.sasl.jaas.config",
+            {"listener.name.internal.gssapi.sasl.jaas.config": "x"},
+            "listener.name.internal.gssapi.sasl.jaas.config",
         ),
         ({"ssl.engine.factory.class": "x.Y"}, "ssl.engine.factory.class"),
         ({"principal.builder.class": "com.example.Builder"}, "principal.builder.class"),

@@ -36,6 +36,8 @@ from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.replica_manager import ReplicaManager
+from kafka_compat.security.acls import LocalAclStore, ZkAclStore
+from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.server import serve_connection
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafka_compat.txn.coordinator import TransactionCoordinator
@@ -135,6 +137,10 @@ class Broker:
             cluster=self.cluster,
             fetch_sessions=FetchSessionCache(config["max.incremental.fetch.session.cache.slots"]),
         )
+        if config["authorizer.class.name"]:
+            self.components.authorizer = Authorizer(
+                config["super.users"], config["allow.everyone.if.no.acl.found"]
+            )
 
     def _use_store(self, store: MetadataStore) -> None:
         self.store = store
@@ -151,6 +157,9 @@ class Broker:
         self.load_identity()
         self._use_store(LocalStore(self.log_dir, self.log_manager.meta_properties["cluster.id"]))
         self.admin.apply_broker_configs()  # dynamic broker configs kept in the store
+        authorizer = self.components.authorizer
+        if authorizer is not None:
+            self.components.acls = LocalAclStore(authorizer.cache, self.log_dir)
         self.replica_manager.startup(self.log_manager, self.store)
         for topic in self.store.topics.values():
             self.replica_manager.open_partitions(topic, is_new=False)
@@ -201,6 +210,12 @@ class Broker:
             await zookeeper_session.start(store.run)
             self._use_store(store)
             store.on_broker_configs_change(self.admin.apply_broker_configs)
+            authorizer = self.components.authorizer
+            if authorizer is not None:
+                acls = ZkAclStore(authorizer.cache, store)
+                await zookeeper_session.start(acls.run)
+                self.components.acls = acls
+                _warn_unless_brokers_allowed(authorizer)
 
             async def tell_controller() -> None:
                 # A log dir failed: the controller elects other leaders for its
@@ -265,3 +280,17 @@ class Broker:
         if self.cluster is None:
             return True
         return await self.cluster.controlled_shutdown()
+
+
+def _warn_unless_brokers_allowed(authorizer: Authorizer) -> None:
+    """The brokers talk to each other as User:ANONYMOUS (PLAINTEXT), which needs
+    CLUSTER_ACTION (security/authorizer.py)."""
+    from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+
+    if not authorizer.authorize(
+        "User:ANONYMOUS", "", AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME
+    ):
+        log.warning(
+            "ACLs are on but the brokers' principal User:ANONYMOUS lacks CLUSTER_ACTION on "
+            "the cluster: add it to super.users (or an ACL), or replication is refused"
+        )

@@ -60,6 +60,7 @@ from __future__ import annotations
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.fetch_session import FetchContext
 from kafka_compat.replica import FetchIsolation
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -122,6 +123,8 @@ async def handle_fetch(ctx: RequestContext, request):
         results = await _fetch_by_topic_id(ctx, request, wanted, replica_id, follower_reads)
     else:
         results = await _read(ctx, request, wanted, replica_id, follower_reads)
+    if ctx.components.authorizer is not None:
+        _refuse_unauthorized(ctx, wanted, results, replica_id, uses_ids)
     error_code, session_id, selected = context.respond(results)
     if selected is None:
         selected = range(len(wanted))
@@ -165,6 +168,24 @@ async def handle_fetch(ctx: RequestContext, request):
     if not_leader:
         _add_current_leaders(ctx, not_leader, response)
     return response
+
+
+def _refuse_unauthorized(ctx: RequestContext, wanted, results, replica_id: int, by_id: bool):
+    """Kafka's checks: a follower needs CLUSTER_ACTION, a consumer READ on the topic;
+    TOPIC_AUTHORIZATION_FAILED otherwise (answered in place of what was read)."""
+    if replica_id >= 0:
+        allowed = ctx.authorize_inter_broker()
+        denied = None if allowed else {topic for topic, _ in wanted}
+    else:
+        names = {topic: topic for topic, _ in wanted}
+        if by_id:
+            ids = {t.topic_id: t.name for t in ctx.store.topics.values()}
+            names = {topic: ids.get(topic, "") for topic in names}
+        readable = ctx.authorized(AclOperation.READ, ResourceType.TOPIC, names.values())
+        denied = {topic for topic, name in names.items() if name not in readable}
+    for i, (topic, _) in enumerate(wanted):
+        if denied and topic in denied:
+            results[i] = (ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1, -1, -1, -1, b"", None)
 
 
 async def _read(ctx: RequestContext, request, wanted, replica_id: int, follower_reads: bool):

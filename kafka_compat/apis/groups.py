@@ -185,6 +185,11 @@ async def handle_describe_groups(ctx: RequestContext, request):
     Member = DescribeGroupsResponse.DescribedGroupMember
     groups = []
     for group_id in request.groups:
+        if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            groups.append(
+                Described(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED, group_id=group_id)
+            )
+            continue
         error, summary = coordinator.describe_group(group_id)
         groups.append(
             Described(
@@ -206,12 +211,20 @@ async def handle_describe_groups(ctx: RequestContext, request):
                 ],
             )
         )
+        if ctx.version >= 3 and request.include_authorized_operations:
+            groups[-1].authorized_operations = ctx.authorized_operations(
+                ResourceType.GROUP, group_id
+            )
     return DescribeGroupsResponse(groups=groups)
 
 
 @api(ApiKey.LIST_GROUPS, 0, 5)
 async def handle_list_groups(ctx: RequestContext, request):
     error, groups = ctx.group_coordinator.list_groups(request.states_filter, request.types_filter)
+    if not ctx.authorize_cluster(AclOperation.DESCRIBE):
+        # Kafka: DESCRIBE on the cluster lists every group, else those described.
+        visible = ctx.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, (g[0] for g in groups))
+        groups = [g for g in groups if g[0] in visible]
     return ListGroupsResponse(
         error_code=error,
         groups=[
@@ -228,7 +241,12 @@ async def handle_list_groups(ctx: RequestContext, request):
 
 @api(ApiKey.DELETE_GROUPS, 0, 2)
 async def handle_delete_groups(ctx: RequestContext, request):
-    results = await ctx.group_coordinator.delete_groups(request.groups_names)
+    deletable = ctx.authorized(AclOperation.DELETE, ResourceType.GROUP, request.groups_names)
+    results = await ctx.group_coordinator.delete_groups(
+        [g for g in request.groups_names if g in deletable]
+    )
+    denied = [g for g in request.groups_names if g not in deletable]
+    results.update(dict.fromkeys(denied, ErrorCode.GROUP_AUTHORIZATION_FAILED))
     return DeleteGroupsResponse(
         results=[
             DeleteGroupsResponse.DeletableGroupResult(group_id=group_id, error_code=error)

@@ -355,6 +355,11 @@ async def _fetch_from_store(ctx: RequestContext, request):
 
 @api(ApiKey.OFFSET_DELETE, 0, 0)
 async def handle_offset_delete(ctx: RequestContext, request):
+    if not ctx.authorize(AclOperation.DELETE, ResourceType.GROUP, request.group_id):
+        return OffsetDeleteResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
+    readable = ctx.authorized(
+        AclOperation.READ, ResourceType.TOPIC, (t.name for t in request.topics)
+    )
     order = []
     unknown = {}
     wanted = []
@@ -362,7 +367,9 @@ async def handle_offset_delete(ctx: RequestContext, request):
         for p in topic.partitions:
             tp = (topic.name, p.partition_index)
             order.append(tp)
-            if ctx.replica_manager.get_partition(*tp) is None:
+            if topic.name not in readable:
+                unknown[tp] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif ctx.replica_manager.get_partition(*tp) is None:
                 unknown[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 wanted.append(tp)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api, by_topic
 from kafka_compat.cluster.controller import PREFERRED_ELECTION, UNCLEAN_ELECTION
+from kafka_compat.security.authorizer import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -31,6 +32,11 @@ async def handle_elect_leaders(ctx: RequestContext, request):
     wanted = None
     if request.topic_partitions is not None:
         wanted = [(t.topic, p) for t in request.topic_partitions for p in t.partitions]
+    if not ctx.authorize_cluster(AclOperation.ALTER):
+        return _answer(
+            ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+            _each(wanted, ErrorCode.CLUSTER_AUTHORIZATION_FAILED),
+        )
     if election_type not in (PREFERRED_ELECTION, UNCLEAN_ELECTION):
         return _answer(ErrorCode.INVALID_REQUEST, _each(wanted, ErrorCode.INVALID_REQUEST))
     if ctx.cluster is not None:

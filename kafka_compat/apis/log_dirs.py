@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.security.authorizer import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -110,7 +111,10 @@ async def handle_alter_replica_log_dirs(ctx: RequestContext, request):
         for topic in entry.topics:
             for index in topic.partitions:
                 wanted[(topic.name, index)] = entry.path
-    errors = ctx.replica_manager.alter_replica_log_dirs(wanted)
+    if ctx.authorize_cluster(AclOperation.ALTER):
+        errors = ctx.replica_manager.alter_replica_log_dirs(wanted)
+    else:
+        errors = dict.fromkeys(wanted, ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     by_topic: dict[str, list[AlterPartitionResult]] = {}
     for (topic, index), error in errors.items():
         by_topic.setdefault(topic, []).append(

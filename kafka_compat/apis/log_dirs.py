@@ -49,6 +49,11 @@ INVALID_OFFSET_LAG = -1
 
 @api(ApiKey.DESCRIBE_LOG_DIRS, 0, 4)
 async def handle_describe_log_dirs(ctx: RequestContext, request):
+    if not ctx.authorize_cluster(AclOperation.DESCRIBE):
+        # Kafka: no results (v3+ also says why).
+        return DescribeLogDirsResponse(
+            throttle_time_ms=0, error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED, results=[]
+        )
     wanted = None
     if request.topics is not None:
         wanted = {(t.topic, p) for t in request.topics for p in t.partitions}

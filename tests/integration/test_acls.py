@@ -21,6 +21,7 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from kafka_compat import cli
 from kafka_compat.config import BrokerConfig, ConfigError
 from kafka_compat.security import authorizer as auth
 
@@ -262,3 +263,25 @@ def test_only_kafkas_authorizers_are_accepted():
     )
     with pytest.raises(ConfigError, match="authorizer.class.name"):
         BrokerConfig({"authorizer.class.name": "com.example.MyAuthorizer"})
+
+
+def test_the_acls_cli_adds_lists_and_removes(secured, capsys):
+    handle, _ = secured
+    server = ["--bootstrap-server", handle.bootstrap]
+    add = ["acls", "add", "--allow-principal", "User:alice", "--operation", "Read"]
+    prefixed = ["--resource-pattern-type", "prefixed"]
+    assert cli.main([*add, "--operation", "Describe", "--group", "team-", *prefixed, *server]) == 0
+    assert "Adding ACLs" in capsys.readouterr().out
+    assert cli.main(["acls", "list", "--group", "team-x", "--resource-pattern-type", "match",
+                     *server]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "resourceType=GROUP, name=team-, patternType=PREFIXED" in out
+    assert "(principal=User:alice, host=*, operation=READ, permissionType=ALLOW)" in out
+    remove = ["acls", "remove", "--allow-principal", "User:alice", "--operation", "read"]
+    assert cli.main([*remove, "--group", "team-", *prefixed, *server]) == 0
+    assert "Removed 1 ACL(s)." in capsys.readouterr().out
+    assert cli.main(["acls", "list", "--principal", "User:alice", *server]) == 0
+    out = capsys.readouterr().out
+    assert "operation=DESCRIBE" in out and "operation=READ" not in out
+    assert cli.main(["acls", "add", "--allow-principal", "User:a", "--cluster",
+                     "--resource-pattern-type", "match", *server]) == 1  # fmt: skip

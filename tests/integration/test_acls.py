@@ -9,7 +9,7 @@ an operator's super user would grant), then manages its own ACLs over the protoc
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
@@ -285,3 +285,26 @@ def test_the_acls_cli_adds_lists_and_removes(secured, capsys):
     assert "operation=DESCRIBE" in out and "operation=READ" not in out
     assert cli.main(["acls", "add", "--allow-principal", "User:a", "--cluster",
                      "--resource-pattern-type", "match", *server]) == 1  # fmt: skip
+
+
+def test_authorized_operations_when_asked(secured):
+    _, admin = secured
+    cluster = admin.describe_cluster(include_authorized_operations=True).result(GUARD_S)
+    assert set(cluster.authorized_operations) == {
+        AclOperation.ALTER,
+        AclOperation.DESCRIBE,
+        AclOperation.CREATE,
+    }
+    (future,) = admin.describe_topics(
+        TopicCollection(["allowed"]), include_authorized_operations=True
+    ).values()
+    assert set(future.result(GUARD_S).authorized_operations) == {
+        AclOperation.READ,
+        AclOperation.WRITE,
+        AclOperation.DESCRIBE,
+    }
+    (future,) = admin.describe_consumer_groups(["g"], include_authorized_operations=True).values()
+    assert set(future.result(GUARD_S).authorized_operations) == {
+        AclOperation.READ,
+        AclOperation.DESCRIBE,
+    }

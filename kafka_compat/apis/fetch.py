@@ -119,12 +119,19 @@ async def handle_fetch(ctx: RequestContext, request):
         wanted = context.wanted  # an incremental fetch reads the whole session
     # KIP-392: a consumer that sends client metadata (v11+) may read from followers.
     follower_reads = replica_id < 0 and version >= 11
-    if uses_ids:
+    denied = None
+    if ctx.components.authorizer is not None:
+        denied = _unauthorized(ctx, wanted, replica_id, uses_ids)
+    if denied and all(topic in denied for topic, _ in wanted):
+        results = [_DENIED] * len(wanted)  # nothing to read (or wait for)
+    elif uses_ids:
         results = await _fetch_by_topic_id(ctx, request, wanted, replica_id, follower_reads)
     else:
         results = await _read(ctx, request, wanted, replica_id, follower_reads)
-    if ctx.components.authorizer is not None:
-        _refuse_unauthorized(ctx, wanted, results, replica_id, uses_ids)
+    if denied:
+        for i, (topic, _) in enumerate(wanted):
+            if topic in denied:
+                results[i] = _DENIED
     error_code, session_id, selected = context.respond(results)
     if selected is None:
         selected = range(len(wanted))
@@ -170,22 +177,21 @@ async def handle_fetch(ctx: RequestContext, request):
     return response
 
 
-def _refuse_unauthorized(ctx: RequestContext, wanted, results, replica_id: int, by_id: bool):
+_DENIED = (ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1, -1, -1, -1, b"", None)
+
+
+def _unauthorized(ctx: RequestContext, wanted, replica_id: int, by_id: bool) -> set:
     """Kafka's checks: a follower needs CLUSTER_ACTION, a consumer READ on the topic;
-    TOPIC_AUTHORIZATION_FAILED otherwise (answered in place of what was read)."""
+    the topics (names or ids, as `wanted` has them) that answer
+    TOPIC_AUTHORIZATION_FAILED."""
     if replica_id >= 0:
-        allowed = ctx.authorize_inter_broker()
-        denied = None if allowed else {topic for topic, _ in wanted}
-    else:
-        names = {topic: topic for topic, _ in wanted}
-        if by_id:
-            ids = {t.topic_id: t.name for t in ctx.store.topics.values()}
-            names = {topic: ids.get(topic, "") for topic in names}
-        readable = ctx.authorized(AclOperation.READ, ResourceType.TOPIC, names.values())
-        denied = {topic for topic, name in names.items() if name not in readable}
-    for i, (topic, _) in enumerate(wanted):
-        if denied and topic in denied:
-            results[i] = (ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1, -1, -1, -1, b"", None)
+        return set() if ctx.authorize_inter_broker() else {topic for topic, _ in wanted}
+    names = {topic: topic for topic, _ in wanted}
+    if by_id:
+        ids = {t.topic_id: t.name for t in ctx.store.topics.values()}
+        names = {topic: ids.get(topic, "") for topic in names}
+    readable = ctx.authorized(AclOperation.READ, ResourceType.TOPIC, names.values())
+    return {topic for topic, name in names.items() if name not in readable}
 
 
 async def _read(ctx: RequestContext, request, wanted, replica_id: int, follower_reads: bool):

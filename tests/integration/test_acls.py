@@ -308,3 +308,10 @@ def test_authorized_operations_when_asked(secured):
         AclOperation.READ,
         AclOperation.DESCRIBE,
     }
+
+
+def test_acls_survive_a_restart(secured):
+    handle, _ = secured
+    handle.restart()
+    assert produce(handle.bootstrap, "allowed") is None
+    assert produce(handle.bootstrap, "secret").code() == KafkaError.TOPIC_AUTHORIZATION_FAILED

@@ -25,6 +25,7 @@ from typing import Any
 
 import trio
 
+from kafka_compat.clock import wall_clock_ms
 from kafka_compat.security.authorizer import (
     OPERATION_NAMES,
     PERMISSION_NAMES,
@@ -48,6 +49,7 @@ PREFIXED_ROOT = "/kafka-acl-extended/prefixed"
 LITERAL_CHANGES = "/kafka-acl-changes"
 EXTENDED_CHANGES = "/kafka-acl-extended-changes"
 CHANGE_PREFIX = "acl_changes_"
+CHANGE_EXPIRY_S = 15 * 60
 
 _TYPES_BY_NAME = {name: t for t, name in RESOURCE_NAMES.items()}
 _OPS_BY_NAME = {name: op for op, name in OPERATION_NAMES.items()}
@@ -281,7 +283,23 @@ class ZkAclStore(AclStore):
                 }
             ).encode()
         zk._op(deadline, lambda c: c.create_async(f"{root}/{CHANGE_PREFIX}", note, sequence=True))
+        self._purge_changes(deadline, root)
         return entries
+
+    def _purge_changes(self, deadline: float, root: str) -> None:
+        """Kafka's ZkNodeChangeNotificationListener drops notifications older than
+        15 minutes; every broker has read them by then."""
+        from kazoo.exceptions import NoNodeError
+
+        zk = self.zk
+        oldest = wall_clock_ms() - CHANGE_EXPIRY_S * 1000
+        paths = [f"{root}/{c}" for c in zk._children(deadline, root)]
+        for path, found in zk._get_many(deadline, paths).items():
+            if found is not None and found[1].ctime < oldest:
+                try:
+                    zk._op(deadline, lambda c, path=path: c.delete_async(path))
+                except NoNodeError:
+                    pass
 
 
 def _sequence(name: str) -> int:

@@ -9,13 +9,22 @@ an operator's super user would grant), then manages its own ACLs over the protoc
 from __future__ import annotations
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicCollection
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicCollection,
+    TopicPartition,
+)
 from confluent_kafka.admin import (
     AclBinding,
     AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
+    ConfigResource,
     NewTopic,
     ResourcePatternType,
     ResourceType,
@@ -24,6 +33,10 @@ from confluent_kafka.admin import (
 from kafka_compat import cli
 from kafka_compat.config import BrokerConfig, ConfigError
 from kafka_compat.security import authorizer as auth
+from kafka_compat.tools.connection import Connection
+from protocol import messages
+from protocol.api_keys import ApiKey
+from protocol.errors import ErrorCode
 
 GUARD_S = 30.0
 ME = "User:ANONYMOUS"
@@ -315,3 +328,63 @@ def test_acls_survive_a_restart(secured):
     handle.restart()
     assert produce(handle.bootstrap, "allowed") is None
     assert produce(handle.bootstrap, "secret").code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def error_of(future) -> int:
+    with pytest.raises(KafkaException) as failure:
+        future.result(GUARD_S)
+    return failure.value.args[0].code()
+
+
+def test_denied_admin_operations(secured):
+    handle, admin = secured
+    (future,) = admin.delete_topics(["secret"]).values()
+    assert error_of(future) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    # (AdminClient's list_offsets first asks Metadata, which hides the topic: ask directly.)
+    ListOffsets = messages.request_type(ApiKey.LIST_OFFSETS)
+    request = ListOffsets(
+        replica_id=-1,
+        topics=[
+            ListOffsets.ListOffsetsTopic(
+                name="secret",
+                partitions=[ListOffsets.ListOffsetsPartition(partition_index=0, timestamp=-1)],
+            )
+        ],
+    )
+    with Connection("127.0.0.1", handle.port, GUARD_S) as conn:
+        (topic,) = conn.request(ApiKey.LIST_OFFSETS, request, 7).topics
+    assert [p.error_code for p in topic.partitions] == [ErrorCode.TOPIC_AUTHORIZATION_FAILED]
+    # With DESCRIBE (so that the client finds the topic), still no DESCRIBE_CONFIGS, DELETE.
+    create_acls(admin, binding(ResourceType.TOPIC, "secret", AclOperation.DESCRIBE))
+    (future,) = admin.describe_configs([ConfigResource("topic", "secret")]).values()
+    assert error_of(future) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    (future,) = admin.delete_records([TopicPartition("secret", 0, 0)]).values()
+    assert error_of(future) == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    (future,) = admin.describe_consumer_groups(["other"]).values()
+    assert error_of(future) == KafkaError.GROUP_AUTHORIZATION_FAILED
+    (future,) = admin.delete_consumer_groups(["g"]).values()  # READ only
+    assert error_of(future) == KafkaError.GROUP_AUTHORIZATION_FAILED
+    (future,) = admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions("other")]).values()
+    assert error_of(future) == KafkaError.GROUP_AUTHORIZATION_FAILED
+
+
+def test_a_follower_fetch_needs_cluster_action(secured):
+    handle, _ = secured
+    Fetch = messages.request_type(ApiKey.FETCH)
+    request = Fetch(
+        replica_id=1,
+        max_wait_ms=0,
+        min_bytes=1,
+        topics=[
+            Fetch.FetchTopic(
+                topic="allowed",
+                partitions=[
+                    Fetch.FetchPartition(partition=0, fetch_offset=0, partition_max_bytes=1024)
+                ],
+            )
+        ],
+    )
+    with Connection("127.0.0.1", handle.port, GUARD_S) as conn:
+        answer = conn.request(ApiKey.FETCH, request, 12)
+    (topic,) = answer.responses
+    assert [p.error_code for p in topic.partitions] == [ErrorCode.TOPIC_AUTHORIZATION_FAILED]

@@ -60,9 +60,11 @@ async def handle_offset_for_leader_epoch(ctx: RequestContext, request):
     topics = []
     # Kafka's checks: a follower (v3+ replica id) needs CLUSTER_ACTION, a client
     # DESCRIBE on the topic.
-    if ctx.version >= 3 and request.replica_id >= 0:
-        denied_code = 0 if ctx.authorize_inter_broker() else ErrorCode.CLUSTER_AUTHORIZATION_FAILED
-        allowed = {t.topic for t in request.topics} if not denied_code else set()
+    denied_code = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+    if ctx.components.authorizer is None:
+        allowed = {t.topic for t in request.topics}
+    elif ctx.version >= 3 and request.replica_id >= 0:
+        allowed = {t.topic for t in request.topics} if ctx.authorize_inter_broker() else set()
     else:
         denied_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
         names = (t.topic for t in request.topics)

@@ -142,3 +142,23 @@ def test_kafka_json_round_trip():
         b'"operation":"IdempotentWrite","host":"*"}]}'
     )
     assert decode_entries(raw) == entries
+
+
+def test_kafkas_znode_paths_and_change_notes():
+    from kafka_compat.security.acls import (
+        EXTENDED_CHANGES,
+        LITERAL_CHANGES,
+        _pattern_of_note,
+        _pattern_of_path,
+        resource_path,
+    )
+
+    prefixed = ResourcePattern(ResourceType.GROUP, "app-", PatternType.PREFIXED)
+    literal = ResourcePattern(ResourceType.TRANSACTIONAL_ID, "tx", PatternType.LITERAL)
+    assert resource_path(prefixed) == "/kafka-acl-extended/prefixed/Group/app-"
+    assert resource_path(literal) == "/kafka-acl/TransactionalId/tx"
+    assert _pattern_of_path(resource_path(prefixed)) == prefixed
+    assert _pattern_of_note(LITERAL_CHANGES, b"TransactionalId:tx") == literal
+    note = b'{"version":1,"resourceType":"Group","name":"app-","patternType":"PREFIXED"}'
+    assert _pattern_of_note(EXTENDED_CHANGES, note) == prefixed
+    assert _pattern_of_note(EXTENDED_CHANGES, b"garbage") is None

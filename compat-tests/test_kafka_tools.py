@@ -50,6 +50,7 @@ MAIN = {
     "kafka-delete-records": "org.apache.kafka.tools.DeleteRecordsCommand",
     "kafka-producer-perf-test": "org.apache.kafka.tools.ProducerPerformance",
     "kafka-consumer-perf-test": "org.apache.kafka.tools.ConsumerPerformance",
+    "kafka-acls": "kafka.admin.AclCommand",
 }
 
 pytestmark = pytest.mark.skipif(JAVA is None, reason="java is not installed: run `./dev test`")
@@ -608,3 +609,43 @@ def test_kafka_configs_brokers_in_a_cluster(cluster_factory, kafka):
     cluster.brokers[2].start()
     cluster.wait_for_brokers()
     assert broker_config(admin, 2, "message.max.bytes") == ("5000", own)
+
+
+def test_kafka_acls_add_list_remove_in_a_cluster(cluster_factory, kafka):
+    """kafka-acls.sh against a ZooKeeper cluster with Kafka's authorizer: ACLs added
+    through one broker are listed by another (kept in ZooKeeper), then removed."""
+    cluster = cluster_factory(
+        size=2,
+        authorizer_class_name="kafka.security.authorizer.AclAuthorizer",
+        allow_everyone_if_no_acl_found="true",
+    )
+    first, second = (["--bootstrap-server", b.bootstrap] for b in cluster.brokers.values())
+    out = kafka(
+        "kafka-acls",
+        *first,
+        "--add",
+        "--allow-principal",
+        "User:alice",
+        "--operation",
+        "Read",
+        "--operation",
+        "Describe",
+        "--topic",
+        "orders",
+        "--group",
+        "app-",
+        "--resource-pattern-type",
+        "prefixed",
+    )
+    assert "Adding ACLs for resource `ResourcePattern(resourceType=TOPIC, name=orders, " in out
+    match = ["--resource-pattern-type", "match"]
+    out = kafka("kafka-acls", *second, "--list", "--topic", "orders-eu", *match)
+    assert "resourceType=TOPIC, name=orders, patternType=PREFIXED" in out
+    assert "(principal=User:alice, host=*, operation=READ, permissionType=ALLOW)" in out
+    assert "(principal=User:alice, host=*, operation=DESCRIBE, permissionType=ALLOW)" in out
+    alice_reads = ["--allow-principal", "User:alice", "--operation", "Read"]
+    prefixed = ["--resource-pattern-type", "prefixed"]
+    kafka("kafka-acls", *second, "--remove", "--force", *alice_reads, "--group", "app-", *prefixed)
+    out = kafka("kafka-acls", *first, "--list", "--principal", "User:alice")
+    assert "name=app-, patternType=PREFIXED" in out
+    assert out.count("operation=READ") == 1  # the topic's; the group keeps DESCRIBE

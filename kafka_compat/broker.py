@@ -37,6 +37,8 @@ from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.replica_manager import ReplicaManager
+from kafka_compat.security.acls import LocalAclStore, ZkAclStore
+from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.security.credentials import ScramCredentialStore
 from kafka_compat.security.plain import plain_login
 from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
@@ -157,6 +159,10 @@ class Broker:
             credentials=ScramCredentialStore(),
         )
         self.admin.on_listener_configs_change = self._reload_key_stores
+        if config["authorizer.class.name"]:
+            self.components.authorizer = Authorizer(
+                config["super.users"], config["allow.everyone.if.no.acl.found"]
+            )
 
     def _reload_key_stores(self, changed: set[str]) -> None:
         """New key or trust stores for some listeners (AlterConfigs of listener.name.<l>.
@@ -189,6 +195,9 @@ class Broker:
         self.load_identity()
         self._use_store(LocalStore(self.log_dir, self.log_manager.meta_properties["cluster.id"]))
         self.admin.apply_broker_configs()  # dynamic broker configs kept in the store
+        authorizer = self.components.authorizer
+        if authorizer is not None:
+            self.components.acls = LocalAclStore(authorizer.cache, self.log_dir)
         self.replica_manager.startup(self.log_manager, self.store)
         for topic in self.store.topics.values():
             self.replica_manager.open_partitions(topic, is_new=False)
@@ -241,6 +250,12 @@ class Broker:
             await zookeeper_session.start(store.run)
             self._use_store(store)
             store.on_broker_configs_change(self.admin.apply_broker_configs)
+            authorizer = self.components.authorizer
+            if authorizer is not None:
+                acls = ZkAclStore(authorizer.cache, store)
+                await zookeeper_session.start(acls.run)
+                self.components.acls = acls
+                _warn_unless_brokers_allowed(authorizer, self.config)
 
             async def tell_controller() -> None:
                 # A log dir failed: the controller elects other leaders for its
@@ -364,3 +379,28 @@ def _inter_broker_security(config: BrokerConfig) -> InterBrokerSecurity | None:
         sasl_username=username,
         sasl_password=password,
     )
+
+
+def _warn_unless_brokers_allowed(authorizer: Authorizer, config: BrokerConfig) -> None:
+    """The brokers' own requests need CLUSTER_ACTION for the principal they connect
+    as: User:ANONYMOUS on a PLAINTEXT inter-broker listener, the PLAIN user on a SASL
+    one (security/authorizer.py). With mutual TLS the principal is the certificate's,
+    which this broker cannot know in advance: no warning."""
+    from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+
+    listener = config.inter_broker_listener
+    endpoint = next(e for e in config.listeners if e.listener == listener)
+    if endpoint.sasl:
+        principal = f"User:{plain_login(config, listener)[0]}"
+    elif endpoint.tls:
+        return
+    else:
+        principal = "User:ANONYMOUS"
+    if not authorizer.authorize(
+        principal, "", AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME
+    ):
+        log.warning(
+            "ACLs are on but the brokers' principal %s lacks CLUSTER_ACTION on the "
+            "cluster: add it to super.users (or an ACL), or replication is refused",
+            principal,
+        )

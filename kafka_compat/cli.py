@@ -13,6 +13,11 @@
                  --producer-id ID --producer-epoch E --coordinator-epoch C) --bootstrap-server H:P
     kafka-compat users list|describe USER...|set-password USER [--mechanism M]
                  [--iterations N] [--password P]|delete USER [--mechanism M] --bootstrap-server H:P
+    kafka-compat acls list [--topic T | --group G | --transactional-id ID | --cluster]
+                 [--resource-pattern-type literal|prefixed|match|any] --bootstrap-server H:P
+    kafka-compat acls add|remove --allow-principal User:NAME [--operation OP ...]
+                 [--allow-host H] [--deny-principal P] (--topic T | --group G | ...)
+                 [--resource-pattern-type literal|prefixed] --bootstrap-server H:P
     kafka-compat dev-cluster [--brokers 3] [--base-port 9092] [--data-dir ./dev-cluster]
 
 Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
@@ -26,7 +31,8 @@ offset and lag (exit status 1 if the group does not exist or the broker refuses)
 is kafka-transactions.sh: transactional ids and their state, a partition's producers,
 and aborting a hanging transaction (exit status 1 when the broker refuses).
 `users` manages SCRAM users like kafka-configs.sh --entity-type users (the password
-is salted before it leaves; without --password it is read from the terminal or stdin).
+is salted before it leaves; without --password it is read from the terminal or stdin). `acls`
+is kafka-acls.sh over CreateAcls/DescribeAcls/DeleteAcls (kafka_compat/tools/acls.py).
 `dev-cluster` starts a ZooKeeper and N brokers on loopback (kafka_compat/devcluster.py).
 """
 
@@ -115,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kafka_compat.tools.users import add_parser as add_users_parser
 
     add_users_parser(commands)
+    _add_acls_parser(commands)
 
     dev_cluster = commands.add_parser(
         "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
@@ -151,8 +158,40 @@ def _add_transactions_parser(commands) -> None:
         )
 
 
+def _add_acls_parser(commands) -> None:
+    from kafka_compat.tools import acls
+
+    parser = commands.add_parser("acls", help="list, add and remove ACLs (kafka-acls.sh)")
+    acl_commands = parser.add_subparsers(dest="acls_command", required=True)
+    for name, help_text in (
+        ("list", "the ACLs matching the resources given (every ACL without one)"),
+        ("add", "add ACLs"),
+        ("remove", "remove the ACLs matching"),
+    ):
+        sub = acl_commands.add_parser(name, help=help_text)
+        acls.add_arguments(sub, listing=name == "list")
+        sub.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT")
+        sub.add_argument(
+            "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
+        )
+
+
+def _acls(args: argparse.Namespace) -> int:
+    from kafka_compat.tools import acls
+    from kafka_compat.tools.connection import ToolError
+
+    try:
+        print(acls.run(args))
+    except ToolError as exc:
+        print(f"kafka-compat: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "acls":
+        return _acls(args)
     if args.command == "groups":
         return _groups(args)
     if args.command == "transactions":

@@ -82,6 +82,23 @@ def _one_of(*choices: str) -> Callable[[str], str]:
     return checked
 
 
+# The authorizers whose semantics security/authorizer.py implements (ZooKeeper mode's
+# AclAuthorizer; KRaft's StandardAuthorizer answers the same way).
+AUTHORIZER_CLASSES = (
+    "kafka.security.authorizer.AclAuthorizer",
+    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+)
+
+
+def _authorizer_class(value: str) -> str:
+    value = value.strip()
+    if value and value not in AUTHORIZER_CLASSES:
+        raise ValueError(
+            "only Kafka's ACL authorizer is served (" + " or ".join(AUTHORIZER_CLASSES) + ")"
+        )
+    return value
+
+
 def _cleanup_policy(value: str) -> str:
     policies = _parse_list(value)
     if not policies or any(p not in ("delete", "compact") for p in policies):
@@ -166,6 +183,10 @@ BROKER_KEYS: dict[str, Key] = {
         Key("log.dirs", str, None),
         Key("log.dir", str, "./data"),
         Key("zookeeper.connect", str, None),
+        # ACLs (security/authorizer.py): Kafka's authorizer classes turn them on.
+        Key("authorizer.class.name", _authorizer_class, ""),
+        Key("super.users", str, ""),
+        Key("allow.everyone.if.no.acl.found", _parse_bool, "false"),
         Key("num.partitions", _at_least(1), "1"),
         Key("default.replication.factor", _at_least(1), "1"),
         Key("min.insync.replicas", _at_least(1), "1"),
@@ -511,9 +532,6 @@ def parse_properties(text: str) -> dict[str, str]:
 _SECURITY_PREFIXES = ("ssl.", "sasl.", "listener.name.", "delegation.token.")
 _SECURITY_KEYS = frozenset(
     {
-        "authorizer.class.name",
-        "super.users",
-        "allow.everyone.if.no.acl.found",
         "principal.builder.class",
         "security.providers",
         "client.quota.callback.class",

@@ -50,6 +50,16 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     ),
     "log.dir": (S, "The log directory, when log.dirs is not set."),
     "zookeeper.connect": (S, "The ZooKeeper connection string (host:port[,...][/chroot])."),
+    "authorizer.class.name": (
+        S,
+        "The authorizer: kafka.security.authorizer.AclAuthorizer (or KRaft's "
+        "org.apache.kafka.metadata.authorizer.StandardAuthorizer) enforces ACLs; empty: none.",
+    ),
+    "super.users": (S, "Principals allowed everything, semicolon-separated (User:admin;User:b)."),
+    "allow.everyone.if.no.acl.found": (
+        B,
+        "Whether a resource without any ACL is open to everyone (else only super users).",
+    ),
     "num.partitions": (I, "The number of partitions of a topic created without one."),
     "default.replication.factor": (I, "The replication factor of a topic created without one."),
     "min.insync.replicas": (I, "The in-sync replicas an acks=all write needs."),

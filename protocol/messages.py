@@ -70,6 +70,9 @@ OLDEST_VERSIONS: dict[str, int] = {
         "WriteTxnMarkers",
         "DescribeLogDirs",
         "AlterReplicaLogDirs",
+        "CreateAcls",
+        "DescribeAcls",
+        "DeleteAcls",
     )
     for part in ("Request", "Response")
 }

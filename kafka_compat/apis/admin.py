@@ -47,6 +47,7 @@ from kafka_compat.cluster.store import (
     TopicExists,
 )
 from kafka_compat.config import ConfigError, validate_topic_configs
+from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -73,6 +74,7 @@ class AdminError(Exception):
 async def handle_create_topics(ctx: RequestContext, request):
     names = [t.name for t in request.topics]
     results = []
+    may_create = ctx.authorize_cluster(AclOperation.CREATE)  # else CREATE on each topic
     for topic in request.topics:
         # Kafka answers a null ErrorMessage on success.
         result = CreateTopicsResponse.CreatableTopicResult(name=topic.name, error_message=None)
@@ -81,6 +83,10 @@ async def handle_create_topics(ctx: RequestContext, request):
                 raise AdminError(
                     ErrorCode.INVALID_REQUEST, f"Create topics request names {topic.name} twice."
                 )
+            if not may_create and not ctx.authorize(
+                AclOperation.CREATE, ResourceType.TOPIC, topic.name
+            ):
+                raise AdminError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Authorization failed.")
             partitions, replication, configs = _check_new_topic(ctx, topic)
             result.num_partitions = partitions
             result.replication_factor = replication
@@ -221,7 +227,10 @@ async def handle_delete_topics(ctx: RequestContext, request):
                 results.append(result)
                 continue
         topic = ctx.store.topics.get(name)
-        if topic is None:
+        if not ctx.authorize(AclOperation.DELETE, ResourceType.TOPIC, name):
+            result.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            result.error_message = "Authorization failed."
+        elif topic is None:
             result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             result.error_message = "This server does not host this topic-partition."
         else:
@@ -272,7 +281,10 @@ async def handle_create_partitions(ctx: RequestContext, request):
     for topic in request.topics:
         result = CreatePartitionsResponse.CreatePartitionsTopicResult(name=topic.name)
         current = ctx.store.topics.get(topic.name)
-        if current is None:
+        if not ctx.authorize(AclOperation.ALTER, ResourceType.TOPIC, topic.name):
+            result.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            result.error_message = "Authorization failed."
+        elif current is None:
             result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             result.error_message = f"The topic '{topic.name}' does not exist."
         elif topic.name in INTERNAL_TOPICS:
@@ -337,12 +349,17 @@ async def handle_delete_records(ctx: RequestContext, request):
     TopicResult = DeleteRecordsResponse.DeleteRecordsTopicResult
     PartitionResult = DeleteRecordsResponse.DeleteRecordsPartitionResult
     topics = []
+    deletable = ctx.authorized(
+        AclOperation.DELETE, ResourceType.TOPIC, (t.name for t in request.topics)
+    )
     for topic in request.topics:
         results = []
         for wanted in topic.partitions:
             result = PartitionResult(partition_index=wanted.partition_index, low_watermark=-1)
             partition = ctx.replica_manager.get_partition(topic.name, wanted.partition_index)
-            if partition is None:
+            if topic.name not in deletable:
+                result.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif partition is None:
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 try:
@@ -359,6 +376,17 @@ async def handle_delete_records(ctx: RequestContext, request):
 
 @api(ApiKey.DESCRIBE_CLUSTER, 0, 1)
 async def handle_describe_cluster(ctx: RequestContext, request):
+    response = await _describe_cluster(ctx)
+    if request.include_cluster_authorized_operations:
+        response.cluster_authorized_operations = (
+            ctx.authorized_operations(ResourceType.CLUSTER, CLUSTER_NAME)
+            if ctx.authorize_cluster(AclOperation.DESCRIBE)
+            else 0
+        )
+    return response
+
+
+async def _describe_cluster(ctx: RequestContext):
     if ctx.cluster is not None:
         cache = ctx.metadata_cache
         await cache.wait_ready()

@@ -35,6 +35,8 @@ ISR_WITH_EPOCHS_MIN_VERSION = 3
 
 @api(ApiKey.ALTER_PARTITION, 0, 3)
 async def handle_alter_partition(ctx: RequestContext, request):
+    if not ctx.authorize_inter_broker():
+        return AlterPartitionResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED, topics=[])
     controller = ctx.controller
     if controller is None:
         return AlterPartitionResponse(error_code=ErrorCode.NOT_CONTROLLER, topics=[])

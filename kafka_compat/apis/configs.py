@@ -52,6 +52,7 @@ from kafka_compat.dynamic_config import (
     broker_synonym_names,
     validate_dynamic,
 )
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from kafka_compat.security.tls import check_listener_stores
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -155,6 +156,10 @@ async def handle_describe_configs(ctx: RequestContext, request):
     for resource in request.resources:
         result = Result(resource_type=resource.resource_type, resource_name=resource.resource_name)
         results.append(result)
+        denied = _unauthorized(ctx, resource, AclOperation.DESCRIBE_CONFIGS)
+        if denied:
+            result.error_code, result.error_message = denied, "Authorization failed."
+            continue
         if resource.resource_type == RESOURCE_TOPIC:
             topic = ctx.store.topics.get(resource.resource_name)
             if topic is None:
@@ -225,6 +230,18 @@ async def handle_describe_configs(ctx: RequestContext, request):
 
 
 # ---- AlterConfigs / IncrementalAlterConfigs ----
+
+
+def _unauthorized(ctx: RequestContext, resource, operation: AclOperation) -> int:
+    """Kafka's check: the operation on the topic, or on the cluster for brokers and
+    loggers; the error code, or 0."""
+    if resource.resource_type == RESOURCE_TOPIC:
+        if ctx.authorize(operation, ResourceType.TOPIC, resource.resource_name):
+            return 0
+        return ErrorCode.TOPIC_AUTHORIZATION_FAILED
+    if resource.resource_type in (RESOURCE_BROKER, RESOURCE_BROKER_LOGGER):
+        return 0 if ctx.authorize_cluster(operation) else ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+    return 0
 
 
 class _Refused(Exception):
@@ -298,6 +315,9 @@ async def _alter(ctx: RequestContext, request, response_type, compute):
             resource_type=resource.resource_type, resource_name=resource.resource_name
         )
         try:
+            denied = _unauthorized(ctx, resource, AclOperation.ALTER_CONFIGS)
+            if denied:
+                raise _Refused(denied, "Authorization failed.")
             if resource.resource_type == RESOURCE_BROKER:
                 await _alter_broker(ctx, resource, compute, request.validate_only)
             elif resource.resource_type == RESOURCE_BROKER_LOGGER and compute is _incremental:

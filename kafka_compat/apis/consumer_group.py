@@ -34,6 +34,7 @@ from __future__ import annotations
 from kafka_compat.apis.groups import client_host
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.groups.consumer_coordinator import HeartbeatRequest
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -44,6 +45,8 @@ DescribeResponse = messages.response_type(ApiKey.CONSUMER_GROUP_DESCRIBE)
 
 @api(ApiKey.CONSUMER_GROUP_HEARTBEAT, 0, 1)
 async def handle_consumer_group_heartbeat(ctx: RequestContext, request):
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return HeartbeatResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     owned = (
         None
         if request.topic_partitions is None
@@ -104,6 +107,10 @@ async def handle_consumer_group_describe(ctx: RequestContext, request):
 
     groups = []
     for group_id in request.group_ids:
+        if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            code = ErrorCode.GROUP_AUTHORIZATION_FAILED
+            groups.append(Described(error_code=code, group_id=group_id))
+            continue
         error, message, group = coordinator.consumer_group_describe(group_id)
         if error or group is None:
             groups.append(

@@ -22,6 +22,7 @@ Left out: share groups (KIP-932).
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -73,12 +74,16 @@ async def handle_find_coordinator(ctx: RequestContext, request):
 async def _find(ctx: RequestContext, key_type: int, key: str) -> tuple[int, int, str, int]:
     """(error, node id, host, port) of the coordinator for `key`."""
     if key_type == GROUP_KEY_TYPE:
+        if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, key):
+            return ErrorCode.GROUP_AUTHORIZATION_FAILED, -1, "", -1
         coordinator = ctx.group_coordinator
         error = await coordinator.ensure_offsets_topic()
         topic = OFFSETS_TOPIC
     elif key_type == TRANSACTION_KEY_TYPE:
         if not key:
             return ErrorCode.INVALID_REQUEST, -1, "", -1
+        if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key):
+            return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, "", -1
         coordinator = ctx.txn_coordinator
         error = await coordinator.ensure_topic()
         topic = TRANSACTION_STATE_TOPIC

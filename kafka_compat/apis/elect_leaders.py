@@ -22,6 +22,7 @@ from kafka_compat.cluster.controller import (
     UNCLEAN_ELECTION,
     NotController,
 )
+from kafka_compat.security.authorizer import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -35,6 +36,11 @@ async def handle_elect_leaders(ctx: RequestContext, request):
     wanted = None
     if request.topic_partitions is not None:
         wanted = [(t.topic, p) for t in request.topic_partitions for p in t.partitions]
+    if not ctx.authorize_cluster(AclOperation.ALTER):
+        return _answer(
+            ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+            _each(wanted, ErrorCode.CLUSTER_AUTHORIZATION_FAILED),
+        )
     if election_type not in (PREFERRED_ELECTION, UNCLEAN_ELECTION):
         return _answer(ErrorCode.INVALID_REQUEST, _each(wanted, ErrorCode.INVALID_REQUEST))
     if ctx.cluster is not None:

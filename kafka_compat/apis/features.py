@@ -31,6 +31,7 @@ from kafka_compat.cluster.features import (
     UPGRADE,
     apply_feature_updates,
 )
+from kafka_compat.security.authorizer import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -41,6 +42,8 @@ Result = UpdateFeaturesResponse.UpdatableFeatureResult
 
 @api(ApiKey.UPDATE_FEATURES, 0, 1)
 async def handle_update_features(ctx: RequestContext, request):
+    if not ctx.authorize_cluster(AclOperation.ALTER):
+        return UpdateFeaturesResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED, results=[])
     updates = []
     for update in request.feature_updates:
         if ctx.version == 0:

@@ -60,6 +60,7 @@ from __future__ import annotations
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.fetch_session import FetchContext
 from kafka_compat.replica import FetchIsolation
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -118,10 +119,19 @@ async def handle_fetch(ctx: RequestContext, request):
         wanted = context.wanted  # an incremental fetch reads the whole session
     # KIP-392: a consumer that sends client metadata (v11+) may read from followers.
     follower_reads = replica_id < 0 and version >= 11
-    if uses_ids:
+    denied = None
+    if ctx.components.authorizer is not None:
+        denied = _unauthorized(ctx, wanted, replica_id, uses_ids)
+    if denied and all(topic in denied for topic, _ in wanted):
+        results = [_DENIED] * len(wanted)  # nothing to read (or wait for)
+    elif uses_ids:
         results = await _fetch_by_topic_id(ctx, request, wanted, replica_id, follower_reads)
     else:
         results = await _read(ctx, request, wanted, replica_id, follower_reads)
+    if denied:
+        for i, (topic, _) in enumerate(wanted):
+            if topic in denied:
+                results[i] = _DENIED
     error_code, session_id, selected = context.respond(results)
     if selected is None:
         selected = range(len(wanted))
@@ -165,6 +175,23 @@ async def handle_fetch(ctx: RequestContext, request):
     if not_leader:
         _add_current_leaders(ctx, not_leader, response)
     return response
+
+
+_DENIED = (ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1, -1, -1, -1, b"", None)
+
+
+def _unauthorized(ctx: RequestContext, wanted, replica_id: int, by_id: bool) -> set:
+    """Kafka's checks: a follower needs CLUSTER_ACTION, a consumer READ on the topic;
+    the topics (names or ids, as `wanted` has them) that answer
+    TOPIC_AUTHORIZATION_FAILED."""
+    if replica_id >= 0:
+        return set() if ctx.authorize_inter_broker() else {topic for topic, _ in wanted}
+    names = {topic: topic for topic, _ in wanted}
+    if by_id:
+        ids = {t.topic_id: t.name for t in ctx.store.topics.values()}
+        names = {topic: ids.get(topic, "") for topic in names}
+    readable = ctx.authorized(AclOperation.READ, ResourceType.TOPIC, names.values())
+    return {topic for topic, name in names.items() if name not in readable}
 
 
 async def _read(ctx: RequestContext, request, wanted, replica_id: int, follower_reads: bool):

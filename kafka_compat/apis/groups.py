@@ -57,6 +57,7 @@ Left out: DescribeGroups v6 (KIP-1043 error messages for new-protocol groups), c
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -79,6 +80,14 @@ def client_host(ctx: RequestContext) -> str:
 @api(ApiKey.JOIN_GROUP, 0, 9)
 async def handle_join_group(ctx: RequestContext, request):
     version = ctx.version
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return JoinGroupResponse(
+            error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED,
+            generation_id=-1,
+            protocol_name=None if version >= 7 else "",
+            leader="",
+            member_id="",
+        )
     result = await ctx.group_coordinator.join_group(
         request.group_id,
         request.member_id,
@@ -115,6 +124,8 @@ async def handle_join_group(ctx: RequestContext, request):
 
 @api(ApiKey.SYNC_GROUP, 0, 5)
 async def handle_sync_group(ctx: RequestContext, request):
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return SyncGroupResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED, assignment=b"")
     result = await ctx.group_coordinator.sync_group(
         request.group_id,
         request.generation_id,
@@ -134,6 +145,8 @@ async def handle_sync_group(ctx: RequestContext, request):
 
 @api(ApiKey.HEARTBEAT, 0, 4)
 async def handle_heartbeat(ctx: RequestContext, request):
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return HeartbeatResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     error = ctx.group_coordinator.heartbeat(
         request.group_id, request.member_id, request.group_instance_id, request.generation_id
     )
@@ -142,6 +155,8 @@ async def handle_heartbeat(ctx: RequestContext, request):
 
 @api(ApiKey.LEAVE_GROUP, 0, 5)
 async def handle_leave_group(ctx: RequestContext, request):
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return LeaveGroupResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     if ctx.version < 3:
         leaving = [(request.member_id, None)]
     else:
@@ -170,6 +185,11 @@ async def handle_describe_groups(ctx: RequestContext, request):
     Member = DescribeGroupsResponse.DescribedGroupMember
     groups = []
     for group_id in request.groups:
+        if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group_id):
+            groups.append(
+                Described(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED, group_id=group_id)
+            )
+            continue
         error, summary = coordinator.describe_group(group_id)
         groups.append(
             Described(
@@ -191,12 +211,20 @@ async def handle_describe_groups(ctx: RequestContext, request):
                 ],
             )
         )
+        if ctx.version >= 3 and request.include_authorized_operations:
+            groups[-1].authorized_operations = ctx.authorized_operations(
+                ResourceType.GROUP, group_id
+            )
     return DescribeGroupsResponse(groups=groups)
 
 
 @api(ApiKey.LIST_GROUPS, 0, 5)
 async def handle_list_groups(ctx: RequestContext, request):
     error, groups = ctx.group_coordinator.list_groups(request.states_filter, request.types_filter)
+    if not ctx.authorize_cluster(AclOperation.DESCRIBE):
+        # Kafka: DESCRIBE on the cluster lists every group, else those described.
+        visible = ctx.authorized(AclOperation.DESCRIBE, ResourceType.GROUP, (g[0] for g in groups))
+        groups = [g for g in groups if g[0] in visible]
     return ListGroupsResponse(
         error_code=error,
         groups=[
@@ -213,7 +241,12 @@ async def handle_list_groups(ctx: RequestContext, request):
 
 @api(ApiKey.DELETE_GROUPS, 0, 2)
 async def handle_delete_groups(ctx: RequestContext, request):
-    results = await ctx.group_coordinator.delete_groups(request.groups_names)
+    deletable = ctx.authorized(AclOperation.DELETE, ResourceType.GROUP, request.groups_names)
+    results = await ctx.group_coordinator.delete_groups(
+        [g for g in request.groups_names if g in deletable]
+    )
+    denied = [g for g in request.groups_names if g not in deletable]
+    results.update(dict.fromkeys(denied, ErrorCode.GROUP_AUTHORIZATION_FAILED))
     return DeleteGroupsResponse(
         results=[
             DeleteGroupsResponse.DeletableGroupResult(group_id=group_id, error_code=error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from kafka_compat.apis import (  # noqa: F401
+    acls,
     admin,
     alter_partition,
     api_versions,

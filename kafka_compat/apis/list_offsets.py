@@ -36,6 +36,7 @@ from collections import Counter
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.replica import FetchIsolation
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -56,6 +57,26 @@ TIMESTAMP_MIN_VERSION = {-2: 1, -1: 1, -3: 7, -4: 8, -5: 9}
 
 @api(ApiKey.LIST_OFFSETS, 0, 9)
 async def handle_list_offsets(ctx: RequestContext, request):
+    if ctx.components.authorizer is not None:
+        # DESCRIBE on each topic, else TOPIC_AUTHORIZATION_FAILED (the rest answered).
+        names = (t.name for t in request.topics)
+        describable = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)
+        denied = [t for t in request.topics if t.name not in describable]
+        if denied:
+            request.topics = [t for t in request.topics if t.name in describable]
+            response = await handle_list_offsets(ctx, request)
+            code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            response.topics.extend(
+                TopicResponse(
+                    name=t.name,
+                    partitions=[
+                        PartitionResponse(partition_index=p.partition_index, error_code=code)
+                        for p in t.partitions
+                    ],
+                )
+                for t in denied
+            )
+            return response
     if ctx.version == 0:
         return ListOffsetsResponse(topics=[_old_style(ctx, request, t) for t in request.topics])
     if request.replica_id != CONSUMER_REPLICA_ID:

@@ -30,6 +30,7 @@ from __future__ import annotations
 import os
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.security.authorizer import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -48,6 +49,11 @@ INVALID_OFFSET_LAG = -1
 
 @api(ApiKey.DESCRIBE_LOG_DIRS, 0, 4)
 async def handle_describe_log_dirs(ctx: RequestContext, request):
+    if not ctx.authorize_cluster(AclOperation.DESCRIBE):
+        # Kafka: no results (v3+ also says why).
+        return DescribeLogDirsResponse(
+            throttle_time_ms=0, error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED, results=[]
+        )
     wanted = None
     if request.topics is not None:
         wanted = {(t.topic, p) for t in request.topics for p in t.partitions}
@@ -110,7 +116,10 @@ async def handle_alter_replica_log_dirs(ctx: RequestContext, request):
         for topic in entry.topics:
             for index in topic.partitions:
                 wanted[(topic.name, index)] = entry.path
-    errors = ctx.replica_manager.alter_replica_log_dirs(wanted)
+    if ctx.authorize_cluster(AclOperation.ALTER):
+        errors = ctx.replica_manager.alter_replica_log_dirs(wanted)
+    else:
+        errors = dict.fromkeys(wanted, ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     by_topic: dict[str, list[AlterPartitionResult]] = {}
     for (topic, index), error in errors.items():
         by_topic.setdefault(topic, []).append(

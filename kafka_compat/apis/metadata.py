@@ -13,8 +13,11 @@ Behavior: null topics (v1+) or an empty list (v0) lists every topic; a named top
 Version notes: v1 ControllerId, Rack, IsInternal · v2 ClusterId · v4 AllowAutoTopicCreation
     · v5 OfflineReplicas · v7 LeaderEpoch · v8 authorized operations · v9 flexible
     · v10 TopicId · v12 null topic names (topics by id).
-Left out: v13 (top-level ErrorCode, Kafka 4.x); authorized operations are always
-    "not requested" (-2147483648), which kafka-python needs.
+    With ACLs: a listing of every topic leaves out the ones the principal may not
+    DESCRIBE; a named one answers TOPIC_AUTHORIZATION_FAILED (also when it would be
+    auto-created without CREATE on the cluster or the topic). Authorized operations
+    when asked (else "not requested", -2147483648, which kafka-python needs).
+Left out: v13 (top-level ErrorCode, Kafka 4.x).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import logging
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 from kafka_compat.topics import INTERNAL_TOPICS, OFFSETS_TOPIC, topic_name_error
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -56,18 +60,59 @@ async def handle_metadata(ctx: RequestContext, request):
     allow_create = ctx.config["auto.create.topics.enable"] and (
         ctx.version < 4 or request.allow_auto_topic_creation
     )
+    denied: list[str] = []
+    if ctx.components.authorizer is not None:
+        names, denied = _authorize(ctx, request, names, allow_create)
     if ctx.cluster is not None:
-        return await _cluster_metadata(ctx, request, names, allow_create)
-    topics = []
-    for name in names:
-        topics.append(await _describe_topic(ctx, name, allow_create))
-    host, port = ctx.components.endpoint(ctx.session.listener)
-    return MetadataResponse(
-        brokers=[Broker_(node_id=ctx.node_id, host=host, port=port)],
-        cluster_id=store.cluster_id,
-        controller_id=ctx.node_id,
-        topics=topics,
+        response = await _cluster_metadata(ctx, request, names, allow_create)
+    else:
+        host, port = ctx.components.endpoint(ctx.session.listener)
+        response = MetadataResponse(
+            brokers=[Broker_(node_id=ctx.node_id, host=host, port=port)],
+            cluster_id=store.cluster_id,
+            controller_id=ctx.node_id,
+            topics=[await _describe_topic(ctx, name, allow_create) for name in names],
+        )
+    if denied:
+        response.topics.extend(
+            Topic(error_code=ErrorCode.TOPIC_AUTHORIZATION_FAILED, name=n) for n in denied
+        )
+    if ctx.version >= 8:
+        _authorized_operations(ctx, request, response)
+    return response
+
+
+def _authorize(ctx: RequestContext, request, names: list, allow_create: bool):
+    """Kafka's checks: DESCRIBE to see a topic (a listing of every topic leaves the
+    others out silently), CREATE on the cluster or the topic to auto-create one."""
+    if request.topics is None or (ctx.version == 0 and not request.topics):
+        visible = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)
+        return [n for n in names if n in visible], []
+    known = ctx.metadata_cache.topics if ctx.cluster is not None else ctx.store.topics
+    wanted = [n for n in names if n is not None]
+    describable = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, wanted)
+    missing = [n for n in wanted if n in describable and n not in known]
+    if missing and allow_create and not ctx.authorize_cluster(AclOperation.CREATE):
+        describable -= set(missing) - ctx.authorized(
+            AclOperation.CREATE, ResourceType.TOPIC, missing
+        )
+    return (
+        [n for n in names if n is None or n in describable],
+        [n for n in wanted if n not in describable],
     )
+
+
+def _authorized_operations(ctx: RequestContext, request, response) -> None:
+    if request.include_topic_authorized_operations:
+        for topic in response.topics:
+            if topic.error_code == ErrorCode.NONE and topic.name is not None:
+                topic.topic_authorized_operations = ctx.authorized_operations(
+                    ResourceType.TOPIC, topic.name
+                )
+    if ctx.version <= 10 and request.include_cluster_authorized_operations:
+        response.cluster_authorized_operations = ctx.authorized_operations(
+            ResourceType.CLUSTER, CLUSTER_NAME
+        )
 
 
 async def _describe_topic(ctx, name: str | None, allow_create: bool):

@@ -49,6 +49,7 @@ from __future__ import annotations
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.store import StoreError
 from kafka_compat.groups.records import OffsetAndMetadata
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -75,6 +76,23 @@ def _by_topic(items):
 
 @api(ApiKey.OFFSET_COMMIT, 0, 9)
 async def handle_offset_commit(ctx: RequestContext, request):
+    if ctx.components.authorizer is None:
+        return await _offset_commit(ctx, request)
+    # Kafka's checks: READ on the group (else GROUP_AUTHORIZATION_FAILED for every
+    # partition), READ on each topic (else TOPIC_AUTHORIZATION_FAILED; the rest commit).
+    wanted = [(t.name, p.partition_index) for t in request.topics for p in t.partitions]
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return _commit_response([(tp, ErrorCode.GROUP_AUTHORIZATION_FAILED) for tp in wanted])
+    readable = ctx.authorized(AclOperation.READ, ResourceType.TOPIC, (t for t, _ in wanted))
+    denied = [(tp, ErrorCode.TOPIC_AUTHORIZATION_FAILED) for tp in wanted if tp[0] not in readable]
+    request.topics = [t for t in request.topics if t.name in readable]
+    response = await _offset_commit(ctx, request)
+    if denied:
+        response.topics.extend(_commit_response(denied).topics)
+    return response
+
+
+async def _offset_commit(ctx: RequestContext, request):
     if ctx.version == 0:
         return await _commit_to_store(ctx, request)
     coordinator = ctx.group_coordinator
@@ -155,6 +173,58 @@ async def _commit_to_store(ctx: RequestContext, request):
 
 @api(ApiKey.OFFSET_FETCH, 0, 9)
 async def handle_offset_fetch(ctx: RequestContext, request):
+    if ctx.components.authorizer is None:
+        return await _offset_fetch(ctx, request)
+
+    # Kafka's checks: DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED), DESCRIBE on
+    # each topic (TOPIC_AUTHORIZATION_FAILED when named; left out of "all topics").
+    def allowed(group: str) -> bool:
+        return ctx.authorize(AclOperation.DESCRIBE, ResourceType.GROUP, group)
+
+    denied_code = ErrorCode.GROUP_AUTHORIZATION_FAILED
+    if ctx.version >= 8:
+        refused = [g.group_id for g in request.groups if not allowed(g.group_id)]
+        request.groups = [g for g in request.groups if g.group_id not in refused]
+        named = {g.group_id: g.topics is not None for g in request.groups}
+        response = await _offset_fetch(ctx, request)
+        Group = OffsetFetchResponse.OffsetFetchResponseGroup
+        response.groups.extend(Group(group_id=g, error_code=denied_code) for g in refused)
+        for group in response.groups:
+            _hide_topics(ctx, group.topics, named=named.get(group.group_id, True))
+        return response
+    if not allowed(request.group_id):
+        if ctx.version >= 2:
+            return OffsetFetchResponse(error_code=denied_code)
+        Topic = OffsetFetchResponse.OffsetFetchResponseTopic
+        Partition = OffsetFetchResponse.OffsetFetchResponsePartition
+        return OffsetFetchResponse(
+            topics=[
+                Topic(
+                    name=t.name,
+                    partitions=[_partition(Partition, p, denied_code) for p in t.partition_indexes],
+                )
+                for t in request.topics or ()
+            ]
+        )
+    response = await _offset_fetch(ctx, request)
+    _hide_topics(ctx, response.topics, named=request.topics is not None)
+    return response
+
+
+def _hide_topics(ctx: RequestContext, topics: list, named: bool) -> None:
+    names = {t.name for t in topics}
+    visible = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)
+    if not named:
+        topics[:] = [t for t in topics if t.name in visible]
+        return
+    for t in topics:
+        if t.name not in visible:
+            for p in t.partitions:
+                p.committed_offset, p.metadata = NO_OFFSET, ""
+                p.error_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+
+
+async def _offset_fetch(ctx: RequestContext, request):
     if ctx.version == 0:
         return await _fetch_from_store(ctx, request)
     coordinator = ctx.group_coordinator
@@ -285,6 +355,11 @@ async def _fetch_from_store(ctx: RequestContext, request):
 
 @api(ApiKey.OFFSET_DELETE, 0, 0)
 async def handle_offset_delete(ctx: RequestContext, request):
+    if not ctx.authorize(AclOperation.DELETE, ResourceType.GROUP, request.group_id):
+        return OffsetDeleteResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
+    readable = ctx.authorized(
+        AclOperation.READ, ResourceType.TOPIC, (t.name for t in request.topics)
+    )
     order = []
     unknown = {}
     wanted = []
@@ -292,7 +367,9 @@ async def handle_offset_delete(ctx: RequestContext, request):
         for p in topic.partitions:
             tp = (topic.name, p.partition_index)
             order.append(tp)
-            if ctx.replica_manager.get_partition(*tp) is None:
+            if topic.name not in readable:
+                unknown[tp] = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif ctx.replica_manager.get_partition(*tp) is None:
                 unknown[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 wanted.append(tp)

@@ -50,6 +50,7 @@ import struct
 from kafka_compat.apis.registry import CLOSE_CONNECTION, RequestContext, api
 from kafka_compat.cluster.store import StoreError
 from kafka_compat.replica_manager import AppendResult
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -91,8 +92,16 @@ async def handle_produce(ctx: RequestContext, request):
     responses = []
     entries: dict[tuple[str, int], bytes] = {}  # what passed the request-level checks
     pending = []  # (a topic's answers, position, key) to fill from the append results
+    denied = _unauthorized(ctx, request) if ctx.components.authorizer is not None else None
     for topic_data in request.topic_data:
         name = topic_data.name
+        if denied is not None and (denied is True or name in denied):
+            code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            if denied is True:
+                code = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+            answers = [_error(d.index, code, None) for d in topic_data.partition_data]
+            responses.append(TopicResponse(name=name, partition_responses=answers))
+            continue
         partitions = replica_manager.topic_partitions(name)
         if partitions is None:
             partitions = await _auto_create(ctx, name)
@@ -144,6 +153,18 @@ async def handle_produce(ctx: RequestContext, request):
             return CLOSE_CONNECTION
         return None
     return ProduceResponse(responses=responses)
+
+
+def _unauthorized(ctx: RequestContext, request) -> set[str] | bool:
+    """True: the transactional id may not WRITE (every partition fails); else the
+    topics without WRITE."""
+    tid = request.transactional_id
+    if tid is not None and not ctx.authorize(
+        AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, tid
+    ):
+        return True
+    names = [t.name for t in request.topic_data]
+    return set(names) - ctx.authorized(AclOperation.WRITE, ResourceType.TOPIC, names)
 
 
 async def _verify_transactional(

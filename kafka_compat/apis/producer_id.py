@@ -20,6 +20,7 @@ import logging
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.store import StoreError
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -33,6 +34,21 @@ MAX_EPOCH = 32767
 
 @api(ApiKey.INIT_PRODUCER_ID, 0, 5)
 async def handle_init_producer_id(ctx: RequestContext, request):
+    tid = request.transactional_id
+    if tid is not None:
+        if not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, tid):
+            return InitProducerIdResponse(
+                error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                producer_id=-1,
+                producer_epoch=-1,
+            )
+    elif not ctx.authorize_cluster(AclOperation.IDEMPOTENT_WRITE) and not ctx.authorize_any(
+        AclOperation.WRITE, ResourceType.TOPIC
+    ):
+        # KIP-679: WRITE on any topic is enough for an idempotent producer.
+        return InitProducerIdResponse(
+            error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED, producer_id=-1, producer_epoch=-1
+        )
     if request.transactional_id is not None:
         expected = None
         if (request.producer_id < 0) != (request.producer_epoch < 0):

@@ -16,6 +16,7 @@ Left out: authorization (no ACLs yet).
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -30,15 +31,20 @@ ProducerState = DescribeProducersResponse.ProducerState
 @api(ApiKey.DESCRIBE_PRODUCERS, 0, 0)
 async def handle_describe_producers(ctx: RequestContext, request):
     topics = []
+    readable = ctx.authorized(
+        AclOperation.READ, ResourceType.TOPIC, (t.name for t in request.topics)
+    )
     for topic in request.topics:
         answers = []
         for index in topic.partition_indexes:
             partition = ctx.replica_manager.get_partition(topic.name, index)
-            if partition is None:
+            if partition is None or topic.name not in readable:
                 answers.append(
                     PartitionResponse(
                         partition_index=index,
-                        error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                        error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                        if topic.name in readable
+                        else ErrorCode.TOPIC_AUTHORIZATION_FAILED,
                         active_producers=[],
                     )
                 )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api, by_topic
 from kafka_compat.cluster.controller import NotController
+from kafka_compat.security.authorizer import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -32,6 +33,8 @@ ListResponse = messages.response_type(ApiKey.LIST_PARTITION_REASSIGNMENTS)
 
 @api(ApiKey.ALTER_PARTITION_REASSIGNMENTS, 0, 0)
 async def handle_alter_partition_reassignments(ctx: RequestContext, request):
+    if not ctx.authorize_cluster(AclOperation.ALTER):
+        return AlterResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED, responses=[])
     wanted = {(t.name, p.partition_index): p.replicas for t in request.topics for p in t.partitions}
     if ctx.cluster is not None:
         controller = ctx.controller
@@ -70,6 +73,8 @@ def _single_node_result(ctx: RequestContext, key, target) -> tuple[ErrorCode, st
 
 @api(ApiKey.LIST_PARTITION_REASSIGNMENTS, 0, 0)
 async def handle_list_partition_reassignments(ctx: RequestContext, request):
+    if not ctx.authorize_cluster(AclOperation.DESCRIBE):
+        return ListResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED, topics=[])
     running = {}
     if ctx.cluster is not None:
         controller = ctx.controller

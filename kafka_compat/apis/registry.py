@@ -11,10 +11,11 @@ Handlers use the components, never the broker object.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, Authorizer, ResourceType
 from kafka_compat.security.session import KafkaPrincipal, Session
 
 if TYPE_CHECKING:
@@ -28,11 +29,15 @@ if TYPE_CHECKING:
     from kafka_compat.groups import GroupCoordinator
     from kafka_compat.producer_ids import ProducerIdManager
     from kafka_compat.replica_manager import ReplicaManager
+    from kafka_compat.security.acls import AclStore
     from kafka_compat.security.credentials import ScramCredentialStore
     from kafka_compat.txn.coordinator import TransactionCoordinator
     from kafka_compat.txn.verification import PartitionVerifier
     from protocol.headers import RequestHeader
 
+
+# What authorized_operations answers without an authorizer: everything allowed.
+_OPEN = Authorizer(allow_if_no_acl=True)
 
 # Requests made without a connection (tests, internal calls): a PLAINTEXT client.
 PLAINTEXT_SESSION = Session()
@@ -67,6 +72,10 @@ class Components:
     def endpoint(self, listener: str) -> tuple[str, int]:
         return self.endpoints.get(listener, (self.host, self.port))
 
+    # ACLs (authorizer.class.name set); None: every request is authorized.
+    authorizer: Authorizer | None = None
+    acls: AclStore | None = None
+
 
 class RequestContext:
     """What a handler knows about the request besides its body, and the components."""
@@ -90,6 +99,58 @@ class RequestContext:
     @property
     def principal(self) -> KafkaPrincipal:
         return self.session.principal
+
+    def authorize(self, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
+        """Kafka's authorize: may this connection's principal do `operation` on the
+        resource? Always True without an authorizer."""
+        authorizer = self.components.authorizer
+        if authorizer is None:
+            return True
+        session = self.session
+        return authorizer.authorize(
+            str(session.principal), session.peer_host, operation, resource_type, name
+        )
+
+    def authorized(
+        self, operation: AclOperation, resource_type: ResourceType, names: Iterable[str]
+    ) -> set[str]:
+        """The names among `names` this principal may do `operation` on (one check each)."""
+        authorizer = self.components.authorizer
+        if authorizer is None:
+            return set(names)
+        session = self.session
+        principal, host = str(session.principal), session.peer_host
+        return {
+            n
+            for n in set(names)
+            if authorizer.authorize(principal, host, operation, resource_type, n)
+        }
+
+    def authorize_any(self, operation: AclOperation, resource_type: ResourceType) -> bool:
+        """KIP-679's authorizeByResourceType: allowed on at least one such resource?"""
+        authorizer = self.components.authorizer
+        if authorizer is None:
+            return True
+        session = self.session
+        return authorizer.authorize_any(
+            str(session.principal), session.peer_host, operation, resource_type
+        )
+
+    def authorize_cluster(self, operation: AclOperation) -> bool:
+        return self.authorize(operation, ResourceType.CLUSTER, CLUSTER_NAME)
+
+    def authorize_inter_broker(self) -> bool:
+        """CLUSTER_ACTION on the cluster, which the inter-broker APIs need (the brokers'
+        principal gets it from super.users or an ACL, as in Kafka)."""
+        return self.authorize(AclOperation.CLUSTER_ACTION, ResourceType.CLUSTER, CLUSTER_NAME)
+
+    def authorized_operations(self, resource_type: ResourceType, name: str) -> int:
+        """authorized_operations' bit set (every supported one without an authorizer)."""
+        authorizer = self.components.authorizer
+        if authorizer is None:
+            authorizer = _OPEN
+        session = self.session
+        return authorizer.operations(str(session.principal), session.peer_host, resource_type, name)
 
     @property
     def config(self) -> BrokerConfig:

@@ -34,6 +34,7 @@ from __future__ import annotations
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.controller import NotController
 from kafka_compat.cluster.metadata_cache import BrokerEndpoint, PartitionState
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
@@ -58,6 +59,17 @@ def end_offset_for_epoch(partition, epoch: int) -> tuple[int, int]:
 @api(ApiKey.OFFSET_FOR_LEADER_EPOCH, 0, 4)
 async def handle_offset_for_leader_epoch(ctx: RequestContext, request):
     topics = []
+    # Kafka's checks: a follower (v3+ replica id) needs CLUSTER_ACTION, a client
+    # DESCRIBE on the topic.
+    denied_code = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+    if ctx.components.authorizer is None:
+        allowed = {t.topic for t in request.topics}
+    elif ctx.version >= 3 and request.replica_id >= 0:
+        allowed = {t.topic for t in request.topics} if ctx.authorize_inter_broker() else set()
+    else:
+        denied_code = ErrorCode.TOPIC_AUTHORIZATION_FAILED
+        names = (t.topic for t in request.topics)
+        allowed = ctx.authorized(AclOperation.DESCRIBE, ResourceType.TOPIC, names)
     for topic in request.topics:
         results = []
         for wanted in topic.partitions:
@@ -67,7 +79,9 @@ async def handle_offset_for_leader_epoch(ctx: RequestContext, request):
                 end_offset=UNDEFINED_OFFSET,
             )
             partition = ctx.replica_manager.get_partition(topic.topic, wanted.partition)
-            if partition is None:
+            if topic.topic not in allowed:
+                result.error_code = denied_code
+            elif partition is None:
                 result.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 try:
@@ -94,6 +108,8 @@ LEADER_DURING_DELETE = -2
 
 @api(ApiKey.LEADER_AND_ISR, 0, 7)
 async def handle_leader_and_isr(ctx: RequestContext, request):
+    if not ctx.authorize_inter_broker():
+        return LeaderAndIsrResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     if ctx.cluster is None:
         # A single node has no controller: nobody may move its partitions.
         return LeaderAndIsrResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
@@ -102,6 +118,8 @@ async def handle_leader_and_isr(ctx: RequestContext, request):
 
 @api(ApiKey.UPDATE_METADATA, 0, 8)
 async def handle_update_metadata(ctx: RequestContext, request):
+    if not ctx.authorize_inter_broker():
+        return UpdateMetadataResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     cache = ctx.metadata_cache
     if ctx.cluster is None or request.controller_epoch < cache.controller_epoch:
         return UpdateMetadataResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
@@ -154,6 +172,8 @@ async def handle_update_metadata(ctx: RequestContext, request):
 
 @api(ApiKey.STOP_REPLICA, 0, 4)
 async def handle_stop_replica(ctx: RequestContext, request):
+    if not ctx.authorize_inter_broker():
+        return StopReplicaResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     manager = ctx.replica_manager
     if ctx.cluster is None or request.controller_epoch < manager.controller_epoch:
         return StopReplicaResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
@@ -184,6 +204,8 @@ async def handle_stop_replica(ctx: RequestContext, request):
 
 @api(ApiKey.CONTROLLED_SHUTDOWN, 0, 3)
 async def handle_controlled_shutdown(ctx: RequestContext, request):
+    if not ctx.authorize_inter_broker():
+        return ControlledShutdownResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     controller = ctx.controller
     try:
         if controller is None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from kafka_compat.topics import OFFSETS_TOPIC
 from kafka_compat.txn.markers import TxnMarker, write_txn_markers
 from protocol import messages
@@ -69,6 +70,16 @@ async def _add_partitions(
     ctx: RequestContext, transactional_id: str, producer_id: int, epoch: int, topics
 ) -> dict[TopicPartition, int]:
     partitions = [(t.name, p) for t in topics for p in t.partitions]
+    if not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, transactional_id):
+        return dict.fromkeys(partitions, ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    writable = ctx.authorized(AclOperation.WRITE, ResourceType.TOPIC, (t for t, _ in partitions))
+    if len(writable) < len({t for t, _ in partitions}):
+        return {
+            tp: ErrorCode.OPERATION_NOT_ATTEMPTED
+            if tp[0] in writable
+            else ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            for tp in partitions
+        }
     unknown = {tp for tp in partitions if ctx.replica_manager.get_partition(*tp) is None}
     if unknown:
         return {
@@ -96,6 +107,8 @@ async def handle_add_partitions_to_txn(ctx: RequestContext, request):
         if ctx.version < 2:
             errors = {tp: _old_fenced(e) for tp, e in errors.items()}
         return AddPartitionsResponse(results_by_topic_v3_and_below=_topic_results(errors))
+    if not ctx.authorize_inter_broker():  # v4+: the brokers' batched verification
+        return AddPartitionsResponse(error_code=ErrorCode.CLUSTER_AUTHORIZATION_FAILED)
     results = []
     for txn in request.transactions:
         if txn.verify_only:
@@ -119,6 +132,11 @@ async def handle_add_partitions_to_txn(ctx: RequestContext, request):
 
 @api(ApiKey.ADD_OFFSETS_TO_TXN, 0, 4)
 async def handle_add_offsets_to_txn(ctx: RequestContext, request):
+    tid = request.transactional_id
+    if not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, tid):
+        return AddOffsetsResponse(error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return AddOffsetsResponse(error_code=ErrorCode.GROUP_AUTHORIZATION_FAILED)
     error = await ctx.group_coordinator.ensure_offsets_topic()
     if not error:
         partition = (OFFSETS_TOPIC, ctx.group_coordinator.partition_for(request.group_id))
@@ -130,6 +148,9 @@ async def handle_add_offsets_to_txn(ctx: RequestContext, request):
 
 @api(ApiKey.END_TXN, 0, 4)
 async def handle_end_txn(ctx: RequestContext, request):
+    tid = request.transactional_id
+    if not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, tid):
+        return EndTxnResponse(error_code=ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
     result = await ctx.txn_coordinator.end_transaction(
         request.transactional_id, request.producer_id, request.producer_epoch, request.committed
     )
@@ -139,6 +160,29 @@ async def handle_end_txn(ctx: RequestContext, request):
 
 @api(ApiKey.WRITE_TXN_MARKERS, 0, 1)
 async def handle_write_txn_markers(ctx: RequestContext, request):
+    if not ctx.authorize_inter_broker():
+        R = WriteTxnMarkersResponse
+        code = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+        return R(
+            markers=[
+                R.WritableTxnMarkerResult(
+                    producer_id=m.producer_id,
+                    topics=[
+                        R.WritableTxnMarkerTopicResult(
+                            name=t.name,
+                            partitions=[
+                                R.WritableTxnMarkerPartitionResult(
+                                    partition_index=p, error_code=code
+                                )
+                                for p in t.partition_indexes
+                            ],
+                        )
+                        for t in m.topics
+                    ],
+                )
+                for m in request.markers
+            ]
+        )
     markers = [
         TxnMarker(
             m.producer_id,
@@ -181,6 +225,12 @@ async def handle_describe_transactions(ctx: RequestContext, request):
     R = DescribeTransactionsResponse
     states = []
     for transactional_id in request.transactional_ids:
+        if not ctx.authorize(
+            AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, transactional_id
+        ):
+            code = ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
+            states.append(R.TransactionState(error_code=code, transactional_id=transactional_id))
+            continue
         d = ctx.txn_coordinator.describe(transactional_id)
         by_topic: dict[str, list[int]] = {}
         for topic, index in d.partitions:
@@ -206,6 +256,10 @@ async def handle_list_transactions(ctx: RequestContext, request):
     error, unknown, found = ctx.txn_coordinator.list_transactions(
         request.producer_id_filters or (), request.state_filters or (), duration
     )
+    visible = ctx.authorized(
+        AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, (f[0] for f in found)
+    )
+    found = [f for f in found if f[0] in visible]
     R = ListTransactionsResponse
     return R(
         error_code=error,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.groups.records import OffsetAndMetadata
+from kafka_compat.security.authorizer import AclOperation, ResourceType
 from kafka_compat.topics import OFFSETS_TOPIC
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -39,18 +40,33 @@ from protocol.errors import ErrorCode
 TxnOffsetCommitResponse = messages.response_type(ApiKey.TXN_OFFSET_COMMIT)
 
 
+def _authorize(ctx: RequestContext, request) -> tuple[int, set[str]]:
+    """Kafka's checks: WRITE on the transactional id, READ on the group (an error for
+    every partition), READ on each topic (the topics that pass)."""
+    tid = request.transactional_id
+    if not ctx.authorize(AclOperation.WRITE, ResourceType.TRANSACTIONAL_ID, tid):
+        return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, set()
+    if not ctx.authorize(AclOperation.READ, ResourceType.GROUP, request.group_id):
+        return ErrorCode.GROUP_AUTHORIZATION_FAILED, set()
+    names = (t.name for t in request.topics)
+    return 0, ctx.authorized(AclOperation.READ, ResourceType.TOPIC, names)
+
+
 @api(ApiKey.TXN_OFFSET_COMMIT, 0, 4)
 async def handle_txn_offset_commit(ctx: RequestContext, request):
     now = ctx.group_coordinator.time_ms()
     order: list[tuple[str, int]] = []
     errors: dict[tuple[str, int], int] = {}
     offsets: dict[tuple[str, int], OffsetAndMetadata] = {}
+    refused, readable = _authorize(ctx, request)
     for topic in request.topics:
         metadata = ctx.admin.topic(topic.name)
         for p in topic.partitions:
             tp = (topic.name, p.partition_index)
             order.append(tp)
-            if metadata is None or not 0 <= p.partition_index < metadata.partitions:
+            if refused or topic.name not in readable:
+                errors[tp] = refused or ErrorCode.TOPIC_AUTHORIZATION_FAILED
+            elif metadata is None or not 0 <= p.partition_index < metadata.partitions:
                 errors[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             else:
                 offsets[tp] = OffsetAndMetadata(

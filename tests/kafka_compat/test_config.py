@@ -100,15 +100,26 @@ def test_invalid_value_names_the_key(key, value):
         ),
         ({"ssl.engine.factory.class": "x.Y"}, "ssl.engine.factory.class"),
         ({"principal.builder.class": "com.example.Builder"}, "principal.builder.class"),
-        ({"authorizer.class.name": "kafka.security.authorizer.AclAuthorizer"}, "authorizer"),
+        ({"authorizer.class.name": "com.example.MyAuthorizer"}, "authorizer.class.name"),
         ({"security.inter.broker.protocol": "SSL"}, "security.inter.broker.protocol"),
-        ({"super.users": "User:admin"}, "super.users"),
+        ({"client.quota.callback.class": "com.example.Quotas"}, "client.quota.callback.class"),
     ],
 )
 def test_security_it_cannot_honour_stops_start_up(props, key):
     """A broker never serves a listener with less security than configured."""
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         BrokerConfig(props)
+
+
+def test_kafkas_authorizer_and_its_keys_are_honoured():
+    config = BrokerConfig(
+        {
+            "authorizer.class.name": "kafka.security.authorizer.AclAuthorizer",
+            "super.users": "User:admin;User:ops",
+            "allow.everyone.if.no.acl.found": "true",
+        }
+    )
+    assert config["allow.everyone.if.no.acl.found"] is True
 
 
 def test_known_sasl_settings_without_a_sasl_listener_are_accepted():

@@ -37,7 +37,9 @@ async def _ask(partition: Partition, epoch: int, current: int = -1):
     replicas = SimpleNamespace(
         get_partition=lambda topic, index: partition if topic == "t" else None
     )
-    ctx = SimpleNamespace(replica_manager=replicas, version=4)
+    ctx = SimpleNamespace(
+        replica_manager=replicas, version=4, components=SimpleNamespace(authorizer=None)
+    )
     request = Request(
         replica_id=2,
         topics=[

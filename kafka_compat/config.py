@@ -17,6 +17,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from kafka_compat.config_values import (
+    COMPRESSION_TYPE,
+    LONG_MAX,
+    MESSAGE_FORMAT_VERSION_DEFAULT,
+    ConfigError,
+    at_least,
+    authorizer_class,
+    cleanup_policy,
+    level_between,
+    message_format_version,
+    non_negative,
+    one_of,
+    parse_bool,
+    parse_list,
+    ratio,
+    remote_storage_enable,
+    store_type,
+    throttled_replicas,
+)
 from kafka_compat.security.listeners import (
     DEFAULT_PROTOCOL_MAP,
     LISTENER_PREFIX,
@@ -28,141 +47,6 @@ from kafka_compat.security.listeners import (
 )
 
 log = logging.getLogger(__name__)
-
-LONG_MAX = 2**63 - 1
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message names the key."""
-
-
-def _parse_bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered not in ("true", "false"):
-        raise ValueError("expected true or false")
-    return lowered == "true"
-
-
-def _parse_list(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
-def _non_negative(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    def checked(value: str) -> Any:
-        parsed = parse(value)
-        if parsed < 0:
-            raise ValueError("must be >= 0")
-        return parsed
-
-    return checked
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    def checked(value: str) -> int:
-        parsed = int(value)
-        if parsed < minimum:
-            raise ValueError(f"must be >= {minimum}")
-        return parsed
-
-    return checked
-
-
-def _store_type(value: str) -> str:
-    if value.strip().upper() not in ("JKS", "PKCS12", "PEM"):
-        raise ValueError("must be one of JKS, PKCS12, PEM")
-    return value.strip().upper()
-
-
-def _one_of(*choices: str) -> Callable[[str], str]:
-    def checked(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"must be one of {', '.join(choices)}")
-        return value
-
-    return checked
-
-
-# The authorizers whose semantics security/authorizer.py implements (ZooKeeper mode's
-# AclAuthorizer; KRaft's StandardAuthorizer answers the same way).
-AUTHORIZER_CLASSES = (
-    "kafka.security.authorizer.AclAuthorizer",
-    "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-)
-
-
-def _authorizer_class(value: str) -> str:
-    value = value.strip()
-    if value and value not in AUTHORIZER_CLASSES:
-        raise ValueError(
-            "only Kafka's ACL authorizer is served (" + " or ".join(AUTHORIZER_CLASSES) + ")"
-        )
-    return value
-
-
-def _cleanup_policy(value: str) -> str:
-    policies = _parse_list(value)
-    if not policies or any(p not in ("delete", "compact") for p in policies):
-        raise ValueError("must be a list of delete and/or compact")
-    return ",".join(policies)
-
-
-def _ratio(value: str) -> float:
-    parsed = float(value)
-    if not 0.0 <= parsed <= 1.0:
-        raise ValueError("must be between 0 and 1")
-    return parsed
-
-
-def _level(low: int, high: int) -> Callable[[str], int]:
-    """A compression level: -1 (the codec's default) or within [low, high]."""
-
-    def checked(value: str) -> int:
-        parsed = int(value)
-        if parsed != -1 and not low <= parsed <= high:
-            raise ValueError(f"must be -1 or between {low} and {high}")
-        return parsed
-
-    return checked
-
-
-def _remote_storage_enable(value: str) -> bool:
-    if _parse_bool(value):
-        # As Kafka when the broker's remote.log.storage.system.enable is false.
-        raise ValueError("tiered storage is not enabled on this broker")
-    return False
-
-
-# Versions Kafka 3.9's MetadataVersionValidator knows, for the deprecated
-# (log.)message.format.version: accepted, shown, ignored (records are always v2 on disk).
-_METADATA_VERSIONS = frozenset(
-    ["0.8.0", "0.8.1", "0.8.2", "0.9.0", "0.10.0", "0.10.1", "0.10.2", "0.11.0", "1.0", "1.1"]
-    + [f"2.{minor}" for minor in range(9)]
-    + [f"3.{minor}" for minor in range(10)]
-)
-MESSAGE_FORMAT_VERSION_DEFAULT = "3.0-IV1"
-
-
-def _message_format_version(value: str) -> str:
-    # Kafka matches the release prefix (0.x.y or x.y) and ignores what follows it.
-    release = value.strip().split("-", 1)[0].split(".")
-    prefix = ".".join(release[: 3 if release[0] == "0" else 2])
-    if prefix not in _METADATA_VERSIONS:
-        raise ValueError(f"unknown metadata.version {value!r}")
-    return value.strip()
-
-
-def _throttled_replicas(value: str) -> str:
-    """Kafka's ThrottledReplicaListValidator: `*`, or partition:broker pairs."""
-    items = _parse_list(value)
-    if items == ["*"] or all(
-        len(pair := item.split(":")) == 2 and all(p.strip().isdigit() for p in pair)
-        for item in items
-    ):
-        return value
-    raise ValueError("must be the literal '*' or a list of replicas in the form partition:broker")
-
-
-_COMPRESSION = _one_of("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")
 
 
 @dataclass(frozen=True)
@@ -176,7 +60,7 @@ class Key:
 BROKER_KEYS: dict[str, Key] = {
     k.name: k
     for k in [
-        Key("broker.id", _non_negative(int), "0"),
+        Key("broker.id", non_negative(int), "0"),
         Key("broker.rack", str, None),
         Key("listeners", str, "PLAINTEXT://127.0.0.1:9092"),
         Key("advertised.listeners", str, None),
@@ -184,102 +68,102 @@ BROKER_KEYS: dict[str, Key] = {
         Key("log.dir", str, "./data"),
         Key("zookeeper.connect", str, None),
         # ACLs (security/authorizer.py): Kafka's authorizer classes turn them on.
-        Key("authorizer.class.name", _authorizer_class, ""),
+        Key("authorizer.class.name", authorizer_class, ""),
         Key("super.users", str, ""),
-        Key("allow.everyone.if.no.acl.found", _parse_bool, "false"),
-        Key("num.partitions", _at_least(1), "1"),
-        Key("default.replication.factor", _at_least(1), "1"),
-        Key("min.insync.replicas", _at_least(1), "1"),
-        Key("auto.create.topics.enable", _parse_bool, "true"),
-        Key("delete.topic.enable", _parse_bool, "true"),
-        Key("message.max.bytes", _non_negative(int), "1048588"),
-        Key("socket.request.max.bytes", _at_least(1), "104857600"),
-        Key("log.segment.bytes", _at_least(14), "1073741824"),
-        Key("log.index.size.max.bytes", _at_least(4), "10485760"),
-        Key("log.index.interval.bytes", _non_negative(int), "4096"),
-        Key("log.roll.ms", _at_least(1), None),
-        Key("log.roll.hours", _at_least(1), "168"),
-        Key("log.roll.jitter.ms", _non_negative(int), None),
-        Key("log.roll.jitter.hours", _non_negative(int), "0"),
+        Key("allow.everyone.if.no.acl.found", parse_bool, "false"),
+        Key("num.partitions", at_least(1), "1"),
+        Key("default.replication.factor", at_least(1), "1"),
+        Key("min.insync.replicas", at_least(1), "1"),
+        Key("auto.create.topics.enable", parse_bool, "true"),
+        Key("delete.topic.enable", parse_bool, "true"),
+        Key("message.max.bytes", non_negative(int), "1048588"),
+        Key("socket.request.max.bytes", at_least(1), "104857600"),
+        Key("log.segment.bytes", at_least(14), "1073741824"),
+        Key("log.index.size.max.bytes", at_least(4), "10485760"),
+        Key("log.index.interval.bytes", non_negative(int), "4096"),
+        Key("log.roll.ms", at_least(1), None),
+        Key("log.roll.hours", at_least(1), "168"),
+        Key("log.roll.jitter.ms", non_negative(int), None),
+        Key("log.roll.jitter.hours", non_negative(int), "0"),
         Key("log.retention.ms", int, None),
         Key("log.retention.minutes", int, None),
         Key("log.retention.hours", int, "168"),
         Key("log.retention.bytes", int, "-1"),
-        Key("log.retention.check.interval.ms", _at_least(1), "300000"),
-        Key("log.cleanup.policy", _cleanup_policy, "delete"),
-        Key("log.cleaner.enable", _parse_bool, "true"),
-        Key("log.cleaner.backoff.ms", _non_negative(int), "15000"),
-        Key("log.flush.offset.checkpoint.interval.ms", _at_least(1), "60000"),
-        Key("log.cleaner.delete.retention.ms", _non_negative(int), "86400000"),
-        Key("log.cleaner.min.cleanable.ratio", _ratio, "0.5"),
-        Key("log.cleaner.min.compaction.lag.ms", _non_negative(int), "0"),
-        Key("log.cleaner.max.compaction.lag.ms", _at_least(1), str(LONG_MAX)),
-        Key("log.segment.delete.delay.ms", _non_negative(int), "60000"),
-        Key("log.flush.interval.messages", _at_least(1), str(LONG_MAX)),
-        Key("log.flush.interval.ms", _non_negative(int), None),
-        Key("log.message.format.version", _message_format_version, MESSAGE_FORMAT_VERSION_DEFAULT),
-        Key("log.message.timestamp.type", _one_of("CreateTime", "LogAppendTime"), "CreateTime"),
-        Key("log.message.timestamp.difference.max.ms", _non_negative(int), str(LONG_MAX)),
-        Key("log.message.timestamp.before.max.ms", _non_negative(int), str(LONG_MAX)),
-        Key("log.message.timestamp.after.max.ms", _non_negative(int), str(LONG_MAX)),
-        Key("log.local.retention.ms", _at_least(-2), "-2"),
-        Key("log.local.retention.bytes", _at_least(-2), "-2"),
-        Key("log.message.downconversion.enable", _parse_bool, "true"),
-        Key("log.preallocate", _parse_bool, "false"),
-        Key("compression.type", _COMPRESSION, "producer"),
-        Key("unclean.leader.election.enable", _parse_bool, "false"),
-        Key("auto.leader.rebalance.enable", _parse_bool, "true"),
-        Key("leader.imbalance.check.interval.seconds", _at_least(1), "300"),
-        Key("leader.imbalance.per.broker.percentage", _at_least(0), "10"),
-        Key("offsets.topic.replication.factor", _at_least(1), "3"),
-        Key("offsets.topic.num.partitions", _at_least(1), "50"),
-        Key("offsets.topic.segment.bytes", _at_least(1), "104857600"),
-        Key("offsets.load.buffer.size", _at_least(1), "5242880"),
-        Key("offsets.retention.minutes", _at_least(1), "10080"),
-        Key("offsets.retention.check.interval.ms", _at_least(1), "600000"),
-        Key("offset.metadata.max.bytes", _non_negative(int), "4096"),
-        Key("group.initial.rebalance.delay.ms", _non_negative(int), "3000"),
-        Key("group.min.session.timeout.ms", _non_negative(int), "6000"),
-        Key("group.max.session.timeout.ms", _non_negative(int), "1800000"),
-        Key("group.max.size", _at_least(1), "2147483647"),
-        Key("group.consumer.session.timeout.ms", _at_least(1), "45000"),
-        Key("group.consumer.heartbeat.interval.ms", _at_least(1), "5000"),
-        Key("group.consumer.max.size", _at_least(1), "2147483647"),
-        Key("group.consumer.assignors", _parse_list, "uniform,range"),
-        Key("transaction.state.log.replication.factor", _at_least(1), "3"),
-        Key("transaction.state.log.min.isr", _at_least(1), "2"),
-        Key("transaction.state.log.num.partitions", _at_least(1), "50"),
-        Key("transaction.state.log.segment.bytes", _at_least(1), "104857600"),
-        Key("transaction.state.log.load.buffer.size", _at_least(1), "5242880"),
-        Key("transaction.max.timeout.ms", _at_least(1), "900000"),
-        Key("transactional.id.expiration.ms", _at_least(1), "604800000"),
-        Key("transaction.abort.timed.out.transaction.cleanup.interval.ms", _at_least(1), "10000"),
-        Key("transaction.remove.expired.transaction.cleanup.interval.ms", _at_least(1), "3600000"),
-        Key("transaction.partition.verification.enable", _parse_bool, "true"),
-        Key("producer.id.expiration.ms", _at_least(1), "86400000"),
-        Key("producer.id.expiration.check.interval.ms", _at_least(1), "600000"),
-        Key("replica.lag.time.max.ms", _at_least(1), "30000"),
-        Key("replica.fetch.wait.max.ms", _at_least(0), "500"),
+        Key("log.retention.check.interval.ms", at_least(1), "300000"),
+        Key("log.cleanup.policy", cleanup_policy, "delete"),
+        Key("log.cleaner.enable", parse_bool, "true"),
+        Key("log.cleaner.backoff.ms", non_negative(int), "15000"),
+        Key("log.flush.offset.checkpoint.interval.ms", at_least(1), "60000"),
+        Key("log.cleaner.delete.retention.ms", non_negative(int), "86400000"),
+        Key("log.cleaner.min.cleanable.ratio", ratio, "0.5"),
+        Key("log.cleaner.min.compaction.lag.ms", non_negative(int), "0"),
+        Key("log.cleaner.max.compaction.lag.ms", at_least(1), str(LONG_MAX)),
+        Key("log.segment.delete.delay.ms", non_negative(int), "60000"),
+        Key("log.flush.interval.messages", at_least(1), str(LONG_MAX)),
+        Key("log.flush.interval.ms", non_negative(int), None),
+        Key("log.message.format.version", message_format_version, MESSAGE_FORMAT_VERSION_DEFAULT),
+        Key("log.message.timestamp.type", one_of("CreateTime", "LogAppendTime"), "CreateTime"),
+        Key("log.message.timestamp.difference.max.ms", non_negative(int), str(LONG_MAX)),
+        Key("log.message.timestamp.before.max.ms", non_negative(int), str(LONG_MAX)),
+        Key("log.message.timestamp.after.max.ms", non_negative(int), str(LONG_MAX)),
+        Key("log.local.retention.ms", at_least(-2), "-2"),
+        Key("log.local.retention.bytes", at_least(-2), "-2"),
+        Key("log.message.downconversion.enable", parse_bool, "true"),
+        Key("log.preallocate", parse_bool, "false"),
+        Key("compression.type", COMPRESSION_TYPE, "producer"),
+        Key("unclean.leader.election.enable", parse_bool, "false"),
+        Key("auto.leader.rebalance.enable", parse_bool, "true"),
+        Key("leader.imbalance.check.interval.seconds", at_least(1), "300"),
+        Key("leader.imbalance.per.broker.percentage", at_least(0), "10"),
+        Key("offsets.topic.replication.factor", at_least(1), "3"),
+        Key("offsets.topic.num.partitions", at_least(1), "50"),
+        Key("offsets.topic.segment.bytes", at_least(1), "104857600"),
+        Key("offsets.load.buffer.size", at_least(1), "5242880"),
+        Key("offsets.retention.minutes", at_least(1), "10080"),
+        Key("offsets.retention.check.interval.ms", at_least(1), "600000"),
+        Key("offset.metadata.max.bytes", non_negative(int), "4096"),
+        Key("group.initial.rebalance.delay.ms", non_negative(int), "3000"),
+        Key("group.min.session.timeout.ms", non_negative(int), "6000"),
+        Key("group.max.session.timeout.ms", non_negative(int), "1800000"),
+        Key("group.max.size", at_least(1), "2147483647"),
+        Key("group.consumer.session.timeout.ms", at_least(1), "45000"),
+        Key("group.consumer.heartbeat.interval.ms", at_least(1), "5000"),
+        Key("group.consumer.max.size", at_least(1), "2147483647"),
+        Key("group.consumer.assignors", parse_list, "uniform,range"),
+        Key("transaction.state.log.replication.factor", at_least(1), "3"),
+        Key("transaction.state.log.min.isr", at_least(1), "2"),
+        Key("transaction.state.log.num.partitions", at_least(1), "50"),
+        Key("transaction.state.log.segment.bytes", at_least(1), "104857600"),
+        Key("transaction.state.log.load.buffer.size", at_least(1), "5242880"),
+        Key("transaction.max.timeout.ms", at_least(1), "900000"),
+        Key("transactional.id.expiration.ms", at_least(1), "604800000"),
+        Key("transaction.abort.timed.out.transaction.cleanup.interval.ms", at_least(1), "10000"),
+        Key("transaction.remove.expired.transaction.cleanup.interval.ms", at_least(1), "3600000"),
+        Key("transaction.partition.verification.enable", parse_bool, "true"),
+        Key("producer.id.expiration.ms", at_least(1), "86400000"),
+        Key("producer.id.expiration.check.interval.ms", at_least(1), "600000"),
+        Key("replica.lag.time.max.ms", at_least(1), "30000"),
+        Key("replica.fetch.wait.max.ms", at_least(0), "500"),
         Key(
             "replica.selector.class",
-            _one_of(
+            one_of(
                 "org.apache.kafka.common.replica.RackAwareReplicaSelector",
                 "org.apache.kafka.common.replica.LeaderSelector",
             ),
             None,
         ),
-        Key("replica.fetch.max.bytes", _at_least(0), "1048576"),
-        Key("replica.fetch.response.max.bytes", _at_least(0), "10485760"),
-        Key("replica.fetch.backoff.ms", _at_least(0), "1000"),
-        Key("max.incremental.fetch.session.cache.slots", _at_least(0), "1000"),
-        Key("replica.high.watermark.checkpoint.interval.ms", _at_least(1), "5000"),
-        Key("zookeeper.session.timeout.ms", _at_least(1), "18000"),
-        Key("zookeeper.connection.timeout.ms", _at_least(1), None),
-        Key("controlled.shutdown.enable", _parse_bool, "true"),
-        Key("controlled.shutdown.max.retries", _at_least(0), "3"),
-        Key("controlled.shutdown.retry.backoff.ms", _at_least(0), "5000"),
-        Key("controller.socket.timeout.ms", _at_least(1), "30000"),
-        Key("request.timeout.ms", _at_least(1), "30000"),
+        Key("replica.fetch.max.bytes", at_least(0), "1048576"),
+        Key("replica.fetch.response.max.bytes", at_least(0), "10485760"),
+        Key("replica.fetch.backoff.ms", at_least(0), "1000"),
+        Key("max.incremental.fetch.session.cache.slots", at_least(0), "1000"),
+        Key("replica.high.watermark.checkpoint.interval.ms", at_least(1), "5000"),
+        Key("zookeeper.session.timeout.ms", at_least(1), "18000"),
+        Key("zookeeper.connection.timeout.ms", at_least(1), None),
+        Key("controlled.shutdown.enable", parse_bool, "true"),
+        Key("controlled.shutdown.max.retries", at_least(0), "3"),
+        Key("controlled.shutdown.retry.backoff.ms", at_least(0), "5000"),
+        Key("controller.socket.timeout.ms", at_least(1), "30000"),
+        Key("request.timeout.ms", at_least(1), "30000"),
     ]
 }
 
@@ -291,24 +175,22 @@ BROKER_KEYS.update(
     {
         k.name: k
         for k in [
-            Key("num.io.threads", _at_least(1), "8"),
-            Key("num.network.threads", _at_least(1), "3"),
-            Key("num.replica.fetchers", _at_least(1), "1"),
-            Key("num.recovery.threads.per.data.dir", _at_least(1), "1"),
-            Key("background.threads", _at_least(1), "10"),
-            Key("log.cleaner.threads", _non_negative(int), "1"),
+            Key("num.io.threads", at_least(1), "8"),
+            Key("num.network.threads", at_least(1), "3"),
+            Key("num.replica.fetchers", at_least(1), "1"),
+            Key("num.recovery.threads.per.data.dir", at_least(1), "1"),
+            Key("background.threads", at_least(1), "10"),
+            Key("log.cleaner.threads", non_negative(int), "1"),
             Key("log.cleaner.dedupe.buffer.size", int, "134217728"),
-            Key("log.cleaner.io.buffer.size", _non_negative(int), "524288"),
+            Key("log.cleaner.io.buffer.size", non_negative(int), "524288"),
             Key("log.cleaner.io.buffer.load.factor", float, "0.9"),
             Key("log.cleaner.io.max.bytes.per.second", float, "1.7976931348623157E308"),
-            Key("max.connections", _non_negative(int), "2147483647"),
-            Key("max.connections.per.ip", _non_negative(int), "2147483647"),
-            Key("max.connection.creation.rate", _non_negative(int), "2147483647"),
-            Key("leader.replication.throttled.rate", _non_negative(int), str(LONG_MAX)),
-            Key("follower.replication.throttled.rate", _non_negative(int), str(LONG_MAX)),
-            Key(
-                "replica.alter.log.dirs.io.max.bytes.per.second", _non_negative(int), str(LONG_MAX)
-            ),
+            Key("max.connections", non_negative(int), "2147483647"),
+            Key("max.connections.per.ip", non_negative(int), "2147483647"),
+            Key("max.connection.creation.rate", non_negative(int), "2147483647"),
+            Key("leader.replication.throttled.rate", non_negative(int), str(LONG_MAX)),
+            Key("follower.replication.throttled.rate", non_negative(int), str(LONG_MAX)),
+            Key("replica.alter.log.dirs.io.max.bytes.per.second", non_negative(int), str(LONG_MAX)),
             Key("sasl.kerberos.service.name", str, None),
             Key("sasl.kerberos.kinit.cmd", str, "/usr/bin/kinit"),
             Key("sasl.kerberos.ticket.renew.window.factor", float, "0.8"),
@@ -321,12 +203,12 @@ BROKER_KEYS.update(
             Key("sasl.login.refresh.buffer.seconds", int, "300"),
             # OAUTHBEARER with signed JWTs (security/oauthbearer.py).
             Key("sasl.oauthbearer.jwks.endpoint.url", str, None),
-            Key("sasl.oauthbearer.jwks.endpoint.refresh.ms", _non_negative(int), "3600000"),
+            Key("sasl.oauthbearer.jwks.endpoint.refresh.ms", non_negative(int), "3600000"),
             Key("sasl.oauthbearer.expected.audience", str, None),
             Key("sasl.oauthbearer.expected.issuer", str, None),
             Key("sasl.oauthbearer.scope.claim.name", str, "scope"),
             Key("sasl.oauthbearer.sub.claim.name", str, "sub"),
-            Key("sasl.oauthbearer.clock.skew.seconds", _non_negative(int), "30"),
+            Key("sasl.oauthbearer.clock.skew.seconds", non_negative(int), "30"),
         ]
     }
 )
@@ -341,17 +223,17 @@ BROKER_KEYS.update(
             Key("listener.security.protocol.map", str, DEFAULT_PROTOCOL_MAP),
             Key("inter.broker.listener.name", str, None),
             Key("security.inter.broker.protocol", str, None),
-            Key("ssl.keystore.type", _store_type, "JKS"),
+            Key("ssl.keystore.type", store_type, "JKS"),
             Key("ssl.keystore.location", str, None),
             Key("ssl.keystore.password", str, None),
             Key("ssl.keystore.key", str, None),
             Key("ssl.keystore.certificate.chain", str, None),
             Key("ssl.key.password", str, None),
-            Key("ssl.truststore.type", _store_type, "JKS"),
+            Key("ssl.truststore.type", store_type, "JKS"),
             Key("ssl.truststore.location", str, None),
             Key("ssl.truststore.password", str, None),
             Key("ssl.truststore.certificates", str, None),
-            Key("ssl.client.auth", _one_of("required", "requested", "none"), "none"),
+            Key("ssl.client.auth", one_of("required", "requested", "none"), "none"),
             Key("ssl.enabled.protocols", str, "TLSv1.2,TLSv1.3"),
             Key("ssl.protocol", str, "TLSv1.3"),
             Key("ssl.cipher.suites", str, ""),
@@ -364,8 +246,8 @@ BROKER_KEYS.update(
             Key("sasl.enabled.mechanisms", str, "GSSAPI"),
             Key("sasl.mechanism.inter.broker.protocol", str, "GSSAPI"),
             Key("sasl.jaas.config", str, None),
-            Key("connection.failed.authentication.delay.ms", _non_negative(int), "100"),
-            Key("connections.max.reauth.ms", _non_negative(int), "0"),
+            Key("connection.failed.authentication.delay.ms", non_negative(int), "100"),
+            Key("connections.max.reauth.ms", non_negative(int), "0"),
         ]
     }
 )
@@ -388,85 +270,85 @@ class TopicKey:
 TOPIC_KEYS: dict[str, TopicKey] = {
     k.name: k
     for k in [
-        TopicKey("cleanup.policy", _cleanup_policy, "log.cleanup.policy", "delete"),
-        TopicKey("compression.type", _COMPRESSION, "compression.type", "producer"),
+        TopicKey("cleanup.policy", cleanup_policy, "log.cleanup.policy", "delete"),
+        TopicKey("compression.type", COMPRESSION_TYPE, "compression.type", "producer"),
         # Accepted and shown, not applied: batches keep the producer's codec and level.
-        TopicKey("compression.gzip.level", _level(1, 9), "compression.gzip.level", "-1"),
-        TopicKey("compression.zstd.level", _level(-131072, 22), "compression.zstd.level", "3"),
+        TopicKey("compression.gzip.level", level_between(1, 9), "compression.gzip.level", "-1"),
+        TopicKey(
+            "compression.zstd.level", level_between(-131072, 22), "compression.zstd.level", "3"
+        ),
         TopicKey(
             "delete.retention.ms",
-            _non_negative(int),
+            non_negative(int),
             "log.cleaner.delete.retention.ms",
             "86400000",
         ),
-        TopicKey(
-            "file.delete.delay.ms", _non_negative(int), "log.segment.delete.delay.ms", "60000"
-        ),
-        TopicKey("flush.messages", _at_least(1), "log.flush.interval.messages", str(LONG_MAX)),
-        TopicKey("flush.ms", _non_negative(int), "log.flush.interval.ms", str(LONG_MAX)),
-        TopicKey("index.interval.bytes", _non_negative(int), "log.index.interval.bytes", "4096"),
+        TopicKey("file.delete.delay.ms", non_negative(int), "log.segment.delete.delay.ms", "60000"),
+        TopicKey("flush.messages", at_least(1), "log.flush.interval.messages", str(LONG_MAX)),
+        TopicKey("flush.ms", non_negative(int), "log.flush.interval.ms", str(LONG_MAX)),
+        TopicKey("index.interval.bytes", non_negative(int), "log.index.interval.bytes", "4096"),
         TopicKey(
             "max.compaction.lag.ms",
-            _at_least(1),
+            at_least(1),
             "log.cleaner.max.compaction.lag.ms",
             str(LONG_MAX),
         ),
-        TopicKey("max.message.bytes", _non_negative(int), "message.max.bytes", "1048588"),
+        TopicKey("max.message.bytes", non_negative(int), "message.max.bytes", "1048588"),
         TopicKey(
             "message.format.version",
-            _message_format_version,
+            message_format_version,
             "log.message.format.version",
             MESSAGE_FORMAT_VERSION_DEFAULT,
         ),
         TopicKey(
             "message.timestamp.type",
-            _one_of("CreateTime", "LogAppendTime"),
+            one_of("CreateTime", "LogAppendTime"),
             "log.message.timestamp.type",
             "CreateTime",
         ),
         TopicKey(
             "message.downconversion.enable",
-            _parse_bool,
+            parse_bool,
             "log.message.downconversion.enable",
             "true",
         ),
-        TopicKey("min.cleanable.dirty.ratio", _ratio, "log.cleaner.min.cleanable.ratio", "0.5"),
+        TopicKey("min.cleanable.dirty.ratio", ratio, "log.cleaner.min.cleanable.ratio", "0.5"),
         TopicKey(
-            "min.compaction.lag.ms", _non_negative(int), "log.cleaner.min.compaction.lag.ms", "0"
+            "min.compaction.lag.ms", non_negative(int), "log.cleaner.min.compaction.lag.ms", "0"
         ),
-        TopicKey("min.insync.replicas", _at_least(1), "min.insync.replicas", "1"),
+        TopicKey("min.insync.replicas", at_least(1), "min.insync.replicas", "1"),
         # Enforced on append (storage/log_validator.py); the deprecated difference
         # applies where before/after are left at their default.
         TopicKey(
             "message.timestamp.difference.max.ms",
-            _non_negative(int),
+            non_negative(int),
             "log.message.timestamp.difference.max.ms",
             str(LONG_MAX),
         ),
         TopicKey(
             "message.timestamp.before.max.ms",
-            _non_negative(int),
+            non_negative(int),
             "log.message.timestamp.before.max.ms",
             str(LONG_MAX),
         ),
         TopicKey(
             "message.timestamp.after.max.ms",
-            _non_negative(int),
+            non_negative(int),
             "log.message.timestamp.after.max.ms",
             str(LONG_MAX),
         ),
         # Replication throttles (kafka-reassign-partitions --throttle): shown, not applied.
         # No broker synonym ("").
-        TopicKey("leader.replication.throttled.replicas", _throttled_replicas, "", ""),
-        TopicKey("follower.replication.throttled.replicas", _throttled_replicas, "", ""),
+        TopicKey("leader.replication.throttled.replicas", throttled_replicas, "", ""),
+        TopicKey("follower.replication.throttled.replicas", throttled_replicas, "", ""),
         # Tiered storage is not there: remote.storage.enable=true is refused, the rest
         # keep their defaults' meaning.
-        TopicKey("remote.storage.enable", _remote_storage_enable, "", "false"),
-        TopicKey("local.retention.ms", _at_least(-2), "log.local.retention.ms", "-2"),
-        TopicKey("local.retention.bytes", _at_least(-2), "log.local.retention.bytes", "-2"),
-        TopicKey("remote.log.copy.disable", _parse_bool, "", "false"),
-        TopicKey("remote.log.delete.on.disable", _parse_bool, "", "false"),
-        TopicKey("preallocate", _parse_bool, "log.preallocate", "false"),
+        TopicKey("remote.storage.enable", remote_storage_enable, "", "false"),
+        TopicKey("local.retention.ms", at_least(-2), "log.local.retention.ms", "-2"),
+        TopicKey("local.retention.bytes", at_least(-2), "log.local.retention.bytes", "-2"),
+        TopicKey("remote.log.copy.disable", parse_bool, "", "false"),
+        TopicKey("remote.log.delete.on.disable", parse_bool, "", "false"),
+        TopicKey("preallocate", parse_bool, "log.preallocate", "false"),
         TopicKey("retention.bytes", int, "log.retention.bytes", "-1"),
         TopicKey(
             "retention.ms",
@@ -475,19 +357,19 @@ TOPIC_KEYS: dict[str, TopicKey] = {
             "604800000",
             ("log.retention.minutes", "log.retention.hours"),
         ),
-        TopicKey("segment.bytes", _at_least(14), "log.segment.bytes", "1073741824"),
-        TopicKey("segment.index.bytes", _at_least(4), "log.index.size.max.bytes", "10485760"),
+        TopicKey("segment.bytes", at_least(14), "log.segment.bytes", "1073741824"),
+        TopicKey("segment.index.bytes", at_least(4), "log.index.size.max.bytes", "10485760"),
         TopicKey(
             "segment.jitter.ms",
-            _non_negative(int),
+            non_negative(int),
             "log.roll.jitter.ms",
             "0",
             ("log.roll.jitter.hours",),
         ),
-        TopicKey("segment.ms", _at_least(1), "log.roll.ms", "604800000", ("log.roll.hours",)),
+        TopicKey("segment.ms", at_least(1), "log.roll.ms", "604800000", ("log.roll.hours",)),
         TopicKey(
             "unclean.leader.election.enable",
-            _parse_bool,
+            parse_bool,
             "unclean.leader.election.enable",
             "false",
         ),
@@ -621,7 +503,7 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
             ):
                 raise _refuse(key, "this per-listener setting is not honoured")
         if sub in ("sasl.enabled.mechanisms", "sasl.mechanism.inter.broker.protocol"):
-            unserved = [m for m in _parse_list(value) if m.upper() not in SERVED_SASL_MECHANISMS]
+            unserved = [m for m in parse_list(value) if m.upper() not in SERVED_SASL_MECHANISMS]
             if unserved:
                 raise _refuse(
                     key,
@@ -694,7 +576,7 @@ class BrokerConfig:
         self.advertised_host = self.advertised_listeners[0].host
         self.advertised_port = self.advertised_listeners[0].port
         self.broker_id: int = self.values["broker.id"]
-        log_dirs = _parse_list(self.values["log.dirs"] or "")
+        log_dirs = parse_list(self.values["log.dirs"] or "")
         # JBOD: every directory of log.dirs; the first also keeps a single node's metadata.
         self.log_dirs = [Path(d) for d in log_dirs] if log_dirs else [Path(self.values["log.dir"])]
         self.log_dir = self.log_dirs[0]

@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "storage": 1,
     "kafka_compat": 2,  # the package docstring only
     "kafka_compat.config": 2,
+    "kafka_compat.config_values": 2,
     "kafka_compat.config_docs": 2,
     "kafka_compat.dynamic_config": 2,
     "kafka_compat.topics": 2,

@@ -286,6 +286,8 @@ class DevCluster:
     def bootstrap(self) -> str:
         return ",".join(f"{self.host}:{b.port}" for b in self.brokers)
 
+    bootstrap_servers = bootstrap  # the name the pytest plugin's fixtures share
+
     def start(self, timeout: float = START_TIMEOUT) -> None:
         """Start ZooKeeper, then every broker; return once all of them listen."""
         self.data_dir.mkdir(parents=True, exist_ok=True)

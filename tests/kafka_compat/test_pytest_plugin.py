@@ -90,6 +90,21 @@ def test_three_same_broker(kafka_broker):
     print("fixture setup:", setup_times(done.stdout), f"a fresh topic: {topic_ms} ms")
 
 
+def test_under_xdist_each_worker_has_its_own_broker(tmp_path):
+    body = "".join(
+        f"def test_{i}(kafka_broker, kafka_topic):\n"
+        f"    kafka_topic()\n"
+        f"    with open('brokers.txt', 'a') as seen:\n"
+        f"        print(kafka_broker.bootstrap_servers, file=seen)\n"
+        for i in range(6)
+    )
+    done = run_pytest(tmp_path, {"test_workers.py": body}, "-n", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "6 passed" in done.stdout
+    brokers = (tmp_path / "brokers.txt").read_text().split()
+    assert len(brokers) == 6 and len(set(brokers)) == 2, brokers
+
+
 def test_a_failing_test_fails(tmp_path):
     body = "def test_x(kafka_topic):\n    assert kafka_topic() == 'something else'\n"
     done = run_pytest(tmp_path, {"test_fail.py": body})

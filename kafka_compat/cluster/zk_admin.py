@@ -36,23 +36,27 @@ from kafka_compat.cluster.zk_data import (
     CONFIG_CHANGE_EXPIRY_S,
     CONFIG_CHANGE_PREFIX,
     CONFIG_CHANGES_PATH,
+    CONFIG_CLIENTS_PATH,
+    CONFIG_IPS_PATH,
     CONFIG_TOPICS_PATH,
     CONFIG_USERS_PATH,
     DELETE_TOPICS_PATH,
     TopicAssignment,
     _configs,
     _json,
-    sanitize_entity,
     topic_path,
+    user_znode,
 )
 
 __all__ = ["AdminZkClient"]
 
-# /config/<entity type>: Kafka's ConfigType ("clients" joins for quotas).
+# /config/<entity type>: Kafka's ConfigType.
 _CONFIG_ROOTS = {
     "topics": CONFIG_TOPICS_PATH,
     "brokers": CONFIG_BROKERS_PATH,
     "users": CONFIG_USERS_PATH,
+    "clients": CONFIG_CLIENTS_PATH,
+    "ips": CONFIG_IPS_PATH,
 }
 
 
@@ -204,10 +208,10 @@ class AdminZkClient(ZooKeeperCache):
         MissingConfigs if a key to delete is not in ZooKeeper."""
 
         def change(deadline: float) -> dict[str, str]:
-            path = f"{CONFIG_USERS_PATH}/{sanitize_entity(user)}"
+            path = f"{CONFIG_USERS_PATH}/{user_znode(user)}"
             configs = _configs(self._get(deadline, path)) or {}
             change_entity_configs(user, configs, set_keys, delete_keys)
-            self._write_configs(deadline, sanitize_entity(user), configs, True, "users")
+            self._write_configs(deadline, user_znode(user), configs, True, "users")
             return configs
 
         configs = await self._in_thread(change)
@@ -215,6 +219,29 @@ class AdminZkClient(ZooKeeperCache):
             self.user_configs[user] = configs
         else:
             self.user_configs.pop(user, None)
+        return configs
+
+    async def update_quota_configs(
+        self, path: str, set_keys: dict[str, str], delete_keys: set[str]
+    ) -> dict[str, str]:
+        """Set and remove keys of /config/<path> ("clients/<c>", "users/<u>/clients/<c>",
+        "ips/<ip>", names sanitized), as Kafka's AdminZkClient.changeConfigs; posts a
+        config change notification. Removing a key that is not there is no error."""
+        entity_type, _, name = path.partition("/")
+
+        def change(deadline: float) -> dict[str, str]:
+            configs = _configs(self._get(deadline, f"/config/{path}")) or {}
+            for key in delete_keys:
+                configs.pop(key, None)
+            configs.update(set_keys)
+            self._write_configs(deadline, name, configs, True, entity_type)
+            return configs
+
+        configs = await self._in_thread(change)
+        if configs:
+            self.quota_configs[path] = configs
+        else:
+            self.quota_configs.pop(path, None)
         return configs
 
     def _write_configs(

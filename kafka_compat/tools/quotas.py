@@ -27,15 +27,15 @@ DescribeRequest = messages.request_type(ApiKey.DESCRIBE_CLIENT_QUOTAS)
 AlterRequest = messages.request_type(ApiKey.ALTER_CLIENT_QUOTAS)
 # kafka-configs' entity types -> the protocol's.
 ENTITY_TYPES = {"users": "user", "clients": "client-id", "ips": "ip"}
-MATCH_EXACT, MATCH_DEFAULT, MATCH_ANY = 0, 1, 2
-_ANY = object()  # an --entity-type given without a name
+MATCH_EXACT, MATCH_DEFAULT, MATCHANY_NAME = 0, 1, 2
+ANY_NAME = object()  # an --entity-type given without a name
 
 
 def _pairs(types: list[str], names: list) -> list[tuple[str, object]]:
-    """(protocol entity type, name / None for default / _ANY) in the order given."""
+    """(protocol entity type, name / None for default / ANY_NAME) in the order given."""
     if len(names) > len(types):
         raise ToolError("each --entity-name / --entity-default needs an --entity-type before it")
-    names = names + [_ANY] * (len(types) - len(names))
+    names = names + [ANY_NAME] * (len(types) - len(names))
     pairs = []
     for kind, name in zip(types, names, strict=True):
         if kind not in ENTITY_TYPES:
@@ -48,9 +48,11 @@ def describe_quotas(conn: Connection, pairs: list[tuple[str, object]]) -> list[d
     """[{"entity": {type: name or None}, "values": {key: value}}] sorted by entity."""
     components = []
     for kind, name in pairs:
-        if name is _ANY:
+        if name is ANY_NAME:
             components.append(
-                DescribeRequest.ComponentData(entity_type=kind, match_type=MATCH_ANY, match=None)
+                DescribeRequest.ComponentData(
+                    entity_type=kind, match_type=MATCHANY_NAME, match=None
+                )
             )
         elif name is None:
             components.append(
@@ -85,7 +87,7 @@ def alter_quotas(
     delete: list[str],
     validate_only: bool = False,
 ) -> None:
-    if not pairs or any(name is _ANY for _, name in pairs):
+    if not pairs or any(name is ANY_NAME for _, name in pairs):
         raise ToolError("alter needs --entity-name or --entity-default for each --entity-type")
     ops = [AlterRequest.OpData(key=k, value=v, remove=False) for k, v in add.items()]
     ops += [AlterRequest.OpData(key=k, value=0.0, remove=True) for k in delete]

@@ -4,7 +4,8 @@ is never taken as less than `samples - 1` whole windows (a client that just star
 not measured over a few milliseconds).
 
 A sample is [start_ms, value, last_event_ms]; `samples + 1` are kept (Kafka's extra
-"overlapping" one), and one whose last event is older than `samples` windows is reset.
+"overlapping" one), and one whose last event is older than `samples` windows is reset
+(to start now, empty).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Rate:
                 samples.append(sample)
             else:
                 sample = samples[self.current]
-                sample[0], sample[1] = now_ms, 0.0
+                sample[0], sample[1], sample[2] = now_ms, 0.0, now_ms
         sample[1] += value
         sample[2] = now_ms
 
@@ -41,7 +42,7 @@ class Rate:
         expire = self.num_samples * self.window_ms
         for sample in self.samples:
             if now_ms - sample[2] >= expire:
-                sample[0], sample[1] = now_ms, 0.0
+                sample[0], sample[1], sample[2] = now_ms, 0.0, now_ms
 
     def window_size_ms(self, now_ms: float) -> float:
         """Kafka's Rate.windowSize: the time the retained samples cover (at least

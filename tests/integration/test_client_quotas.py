@@ -11,7 +11,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafka_compat import cli
@@ -320,3 +320,91 @@ def test_quotas_survive_a_restart(broker) -> None:
 def test_tool_refuses_alter_without_a_name(broker) -> None:
     with connect(broker) as conn, pytest.raises(ToolError):
         alter_quotas(conn, [("user", ANY_NAME)], {"producer_byte_rate": 1.0}, [])
+
+
+# ---- the quotas applied to real clients ----
+
+
+def _create_topic(bootstrap: str, topic: str) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result(GUARD_S)
+
+
+class ProducerRun(threading.Thread):
+    """A confluent-kafka producer sending 1000-byte values as fast as it may until
+    `stop`; `acked` holds (time acked, bytes), `throttle_ms` the largest throttle
+    librdkafka's statistics reported (brokers.*.throttle.max)."""
+
+    def __init__(self, bootstrap: str, topic: str, client_id: str, stop: threading.Event):
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.client_id, self.stop = bootstrap, topic, client_id, stop
+        self.acked: list[tuple[float, int]] = []
+        self.throttle_ms = 0
+
+    def _stats(self, text: str) -> None:
+        brokers = json.loads(text)["brokers"].values()
+        self.throttle_ms = max([self.throttle_ms, *(b["throttle"]["max"] for b in brokers)])
+
+    def run(self) -> None:
+        producer = Producer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "client.id": self.client_id,
+                "linger.ms": 5,
+                "batch.size": 16384,
+                "queue.buffering.max.kbytes": 2048,
+                "statistics.interval.ms": 500,
+                "stats_cb": self._stats,
+            }
+        )
+        value = b"x" * 1000
+
+        def acked(err, msg) -> None:
+            if err is None:
+                self.acked.append((time.monotonic(), len(msg.value())))
+
+        while not self.stop.is_set():
+            try:
+                producer.produce(self.topic, value, callback=acked)
+            except BufferError:
+                producer.poll(0.05)
+                continue
+            producer.poll(0)
+        producer.purge()
+        producer.flush(GUARD_S)
+
+    def rate(self, start: float, end: float) -> float:
+        return sum(n for t, n in self.acked if start <= t < end) / (end - start)
+
+
+def test_a_producer_over_its_byte_rate_is_slowed_to_it_and_others_are_not(
+    broker_factory,
+) -> None:
+    # Kafka's rate over quota.window.num samples lets a greedy client alternate a
+    # burst and a pause on a cycle of about that many windows: with the default 11
+    # a 10 s average swings around the quota; with 2 samples it is steady.
+    broker = broker_factory(quota_window_num="2")
+    quota = 200_000  # bytes per second
+    topic = f"quota-{uuid.uuid4().hex[:8]}"
+    _create_topic(broker.bootstrap, topic)
+    with connect(broker) as conn:
+        assert alter(conn, {"client-id": "slow"}, {"producer_byte_rate": quota}).error_code == 0
+    stop = threading.Event()
+    slow = ProducerRun(broker.bootstrap, topic, "slow", stop)
+    fast = ProducerRun(broker.bootstrap, topic, "fast", stop)
+    start = time.monotonic()
+    slow.start()
+    fast.start()
+    time.sleep(18)  # the measuring period itself, not a synchronisation
+    stop.set()
+    slow.join(GUARD_S)
+    fast.join(GUARD_S)
+    first = slow.acked[0][0]  # from the first acknowledgement (connected, topic known)
+    rates = [slow.rate(first + s, first + s + 10) for s in range(2, 7)]
+    fast_rate = fast.rate(start, start + 18)
+    print("slow, per 10 s:", [round(r) for r in rates], "fast:", round(fast_rate))
+    assert all(abs(r - quota) <= 0.1 * quota for r in rates), rates
+    assert slow.throttle_ms > 0
+    assert fast_rate > 5 * quota
+    assert fast.throttle_ms == 0

@@ -11,7 +11,7 @@ import time
 import uuid
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from kafka_compat import cli
@@ -408,3 +408,80 @@ def test_a_producer_over_its_byte_rate_is_slowed_to_it_and_others_are_not(
     assert slow.throttle_ms > 0
     assert fast_rate > 5 * quota
     assert fast.throttle_ms == 0
+
+
+class ConsumerRun(threading.Thread):
+    """A confluent-kafka consumer reading `topic` from the start until `stop` or until
+    it has `expected` messages; `received` holds (time, bytes)."""
+
+    def __init__(self, bootstrap: str, topic: str, client_id: str, expected: int, stop):
+        super().__init__(daemon=True)
+        self.bootstrap, self.topic, self.client_id = bootstrap, topic, client_id
+        self.expected, self.stop = expected, stop
+        self.received: list[tuple[float, int]] = []
+        self.throttle_ms = 0
+
+    def _stats(self, text: str) -> None:
+        brokers = json.loads(text)["brokers"].values()
+        self.throttle_ms = max([self.throttle_ms, *(b["throttle"]["max"] for b in brokers)])
+
+    def run(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "client.id": self.client_id,
+                "group.id": f"g-{self.client_id}",
+                "auto.offset.reset": "earliest",
+                # Small fetches: Kafka withholds a whole fetch that would go over the
+                # quota, so fetches near a window's worth of bytes undershoot it.
+                "max.partition.fetch.bytes": 16384,
+                "statistics.interval.ms": 500,
+                "stats_cb": self._stats,
+            }
+        )
+        consumer.subscribe([self.topic])
+        try:
+            while not self.stop.is_set() and len(self.received) < self.expected:
+                for msg in consumer.consume(1000, 0.2):
+                    if msg.error() is None:
+                        self.received.append((time.monotonic(), len(msg.value())))
+        finally:
+            consumer.close()
+
+    def rate(self, start: float, end: float) -> float:
+        return sum(n for t, n in self.received if start <= t < end) / (end - start)
+
+
+def test_a_consumer_over_its_byte_rate_is_slowed_to_it_and_others_are_not(
+    broker_factory,
+) -> None:
+    broker = broker_factory(quota_window_num="2")
+    quota = 300_000
+    count = 5000  # 5 MB: about 16 s at the quota
+    topic = f"quota-{uuid.uuid4().hex[:8]}"
+    _create_topic(broker.bootstrap, topic)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "batch.size": 16384})
+    for _ in range(count):
+        producer.produce(topic, b"y" * 1000)
+        producer.poll(0)
+    assert producer.flush(GUARD_S) == 0
+    with connect(broker) as conn:
+        entity = {"client-id": "slowreader"}
+        assert alter(conn, entity, {"consumer_byte_rate": quota}).error_code == 0
+    stop = threading.Event()
+    slow = ConsumerRun(broker.bootstrap, topic, "slowreader", count, stop)
+    fast = ConsumerRun(broker.bootstrap, topic, "fastreader", count, stop)
+    slow.start()
+    fast.start()
+    fast.join(GUARD_S)
+    time.sleep(14)  # the measuring period itself, not a synchronisation
+    stop.set()
+    slow.join(GUARD_S)
+    first = slow.received[0][0]
+    rates = [slow.rate(first + s, first + s + 10) for s in range(2, 4)]
+    fast_span = fast.received[-1][0] - fast.received[0][0]
+    print("slow, per 10 s:", [round(r) for r in rates], "fast read all in", round(fast_span, 2))
+    assert all(abs(r - quota) <= 0.1 * quota for r in rates), rates
+    assert slow.throttle_ms > 0
+    assert len(fast.received) == count and fast.throttle_ms == 0
+    assert count * 1000 / max(fast_span, 0.001) > 5 * quota

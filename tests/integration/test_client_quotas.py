@@ -485,3 +485,28 @@ def test_a_consumer_over_its_byte_rate_is_slowed_to_it_and_others_are_not(
     assert slow.throttle_ms > 0
     assert len(fast.received) == count and fast.throttle_ms == 0
     assert count * 1000 / max(fast_span, 0.001) > 5 * quota
+
+
+def test_request_quota_of_the_default_user_mutes_anonymous_connections(broker) -> None:
+    MetadataRequest = messages.request_type(ApiKey.METADATA)
+    with connect(broker) as conn:
+        # Plaintext: the principal is User:ANONYMOUS, under the default user.
+        assert alter(conn, {"user": None}, {"request_percentage": 0.0001}).error_code == 0
+    with Connection("127.0.0.1", broker.port, 10, client_id="any") as conn:
+        first = conn.request(ApiKey.METADATA, MetadataRequest(topics=[]))
+        answered = time.monotonic()
+        # Over the quota at once; the request quota's throttle is capped at a window.
+        assert first.throttle_time_ms == 1000
+        # v6+: answered at once, then the connection is muted for the throttle time.
+        conn.request(ApiKey.METADATA, MetadataRequest(topics=[]))
+        assert time.monotonic() - answered >= 0.9
+        # Older versions: the answer itself waits (Kafka's shouldClientThrottle).
+        sent = time.monotonic()
+        conn.request(ApiKey.METADATA, MetadataRequest(topics=[]), version=4)
+        assert time.monotonic() - sent >= 0.9
+    with connect(broker) as conn:
+        # The user's own quota wins over the default user's.
+        entity = {"user": "ANONYMOUS"}
+        assert alter(conn, entity, {"request_percentage": 1e9}).error_code == 0
+    with Connection("127.0.0.1", broker.port, 10, client_id="any") as conn:
+        assert conn.request(ApiKey.METADATA, MetadataRequest(topics=[])).throttle_time_ms == 0

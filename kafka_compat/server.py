@@ -4,7 +4,8 @@ A connection's requests are read one frame at a time and answered in order, one
 at a time, the way Kafka's broker mutes a channel while a request is in flight.
 A frame over `socket.request.max.bytes`, an unknown API or version, or a body
 that does not parse closes that connection with one log line; everything else
-keeps running.
+keeps running. While a client quota is set (quotas/), a request over its quota gets
+`throttle_time_ms` and its connection is not read for that long (channel muting).
 
 Each connection belongs to one listener (security/listeners.py). On SSL and SASL_SSL
 listeners the stream is wrapped in TLS (trio.SSLStream) and the handshake runs under
@@ -237,14 +238,13 @@ async def _serve_requests(
             # it after the response to a client that throttles itself, KIP-219, and
             # holds an older client's response that long).
             session.throttle_ms = 0
-            if response is None or client_throttles(*_SIZE_HEADER.unpack_from(frame)):
-                if response is not None:
-                    await stream.send_all(response)
+            if response is not None and not client_throttles(*_SIZE_HEADER.unpack_from(frame)):
                 await trio.sleep(throttle_ms / 1000)
-                continue
-            await trio.sleep(throttle_ms / 1000)
+                throttle_ms = 0
         if response is not None:
             await stream.send_all(response)
+        if throttle_ms:
+            await trio.sleep(throttle_ms / 1000)
         if session.close_after_response:
             return
 

@@ -31,6 +31,7 @@ from kafka_compat.quotas.store import (
     USER,
     InvalidQuota,
     QuotaEntity,
+    check_ip_entity,
     entity_path,
     validate_ops,
 )
@@ -156,6 +157,7 @@ async def handle_alter_client_quotas(ctx: RequestContext, request):
             entity = _entity(entry)
             try:
                 _, keys = entity_path(entity)
+                await check_ip_entity(entity)
                 ops = [(op.key, None if op.remove else op.value) for op in entry.ops]
                 set_keys, removed = validate_ops(keys, ops)
                 if not request.validate_only:

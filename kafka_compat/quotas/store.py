@@ -21,8 +21,9 @@ Kafka writes them ("1024" for the LONG keys, "12.5" for the DOUBLE ones).
 from __future__ import annotations
 
 import ipaddress
-import socket
 from typing import TYPE_CHECKING
+
+import trio
 
 from kafka_compat.cluster.zk_data import DEFAULT_ENTITY, desanitize_entity, sanitize_entity
 
@@ -38,6 +39,7 @@ __all__ = [
     "InvalidQuota",
     "QuotaEntity",
     "QuotaStore",
+    "check_ip_entity",
     "entity_path",
     "validate_ops",
 ]
@@ -89,10 +91,7 @@ def entity_path(entity: QuotaEntity) -> tuple[str, dict[str, str]]:
                 "Invalid quota entity combination, IP entity should not be used with "
                 "user/client ID entity."
             )
-        ip = entity[IP]
-        if ip is not None and not _valid_ip_entity(ip):
-            raise InvalidQuota(f"{ip} is not a valid IP or resolvable host.")
-        return f"ips/{_znode_name(ip)}", IP_QUOTA_KEYS
+        return f"ips/{_znode_name(entity[IP])}", IP_QUOTA_KEYS
     if USER in entity and CLIENT_ID in entity:
         user, client = _znode_name(entity[USER]), _znode_name(entity[CLIENT_ID])
         return f"users/{user}/clients/{client}", CLIENT_QUOTA_KEYS
@@ -101,18 +100,21 @@ def entity_path(entity: QuotaEntity) -> tuple[str, dict[str, str]]:
     return f"clients/{_znode_name(entity[CLIENT_ID])}", CLIENT_QUOTA_KEYS
 
 
-def _valid_ip_entity(ip: str) -> bool:
-    """Kafka's DynamicConfig.Ip.isValidIpEntity: an address or a name that resolves."""
+async def check_ip_entity(entity: QuotaEntity) -> None:
+    """Kafka's DynamicConfig.Ip.isValidIpEntity: an IP entity names an address or a
+    host that resolves (looked up off the event loop); InvalidQuota if not."""
+    ip = entity.get(IP)
+    if ip is None:
+        return
     try:
         ipaddress.ip_address(ip)
-        return True
+        return
     except ValueError:
         pass
     try:
-        socket.getaddrinfo(ip, None)
+        await trio.socket.getaddrinfo(ip, None)
     except (OSError, UnicodeError):
-        return False
-    return True
+        raise InvalidQuota(f"{ip} is not a valid IP or resolvable host.") from None
 
 
 def validate_ops(

@@ -146,7 +146,10 @@ async def handle_with_quotas(quotas: ClientQuotas, handler, ctx, request, size: 
     if api_key == ApiKey.FETCH and not consumer_fetch:
         return await handler(ctx, request)  # replication: exempt
     spent = [0.0]
-    response = await _timed(handler(ctx, request), spent)
+    if quotas.request.enabled:
+        response = await _timed(handler(ctx, request), spent)
+    else:
+        response = await handler(ctx, request)
     now_ms = time.monotonic() * 1000
     throttle = 0
     if api_key == ApiKey.PRODUCE and quotas.produce.enabled:

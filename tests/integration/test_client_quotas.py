@@ -20,6 +20,12 @@ from kafka_compat.tools.quotas import ANY_NAME, alter_quotas, describe_quotas
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
+from tests.integration.test_sasl_scram import (
+    SCRAM_PROPS,
+    add_user,
+    sasl,
+    start_broker,  # noqa: F401 -- the fixture
+)
 
 GUARD_S = 30
 AlterRequest = messages.request_type(ApiKey.ALTER_CLIENT_QUOTAS)
@@ -510,3 +516,39 @@ def test_request_quota_of_the_default_user_mutes_anonymous_connections(broker) -
         assert alter(conn, entity, {"request_percentage": 1e9}).error_code == 0
     with Connection("127.0.0.1", broker.port, 10, client_id="any") as conn:
         assert conn.request(ApiKey.METADATA, MetadataRequest(topics=[])).throttle_time_ms == 0
+
+
+def test_user_quotas_apply_to_the_sasl_principal(start_broker) -> None:  # noqa: F811
+    handle = start_broker(SCRAM_PROPS)
+    for user in ("admin", "alice", "bob"):
+        add_user(handle, user, f"{user}-secret")
+
+    async def set_quota() -> None:  # on the broker's loop: as AlterClientQuotas does
+        await handle.broker.store.update_user_configs(
+            "alice", {"request_percentage": "0.0001"}, set()
+        )
+        handle.broker.components.reload_quotas()
+
+    handle.call(set_quota)
+
+    def throttle_seen(user: str) -> int:
+        """The largest throttle librdkafka reports for `user`'s producer."""
+        seen = [0]
+
+        def stats(text: str) -> None:
+            brokers = json.loads(text)["brokers"].values()
+            seen[0] = max([seen[0], *(b["throttle"]["max"] for b in brokers)])
+
+        conf = sasl(handle, "SCRAM-SHA-256", user, f"{user}-secret")
+        producer = Producer({**conf, "statistics.interval.ms": 100, "stats_cb": stats})
+        topic = f"quota-{uuid.uuid4().hex[:8]}"
+        for _ in range(3):
+            producer.produce(topic, b"v")
+            assert producer.flush(GUARD_S) == 0
+        deadline = time.monotonic() + 2  # two statistics intervals after the last answer
+        while time.monotonic() < deadline and not seen[0]:
+            producer.poll(0.1)
+        return seen[0]
+
+    assert throttle_seen("alice") == 1000
+    assert throttle_seen("bob") == 0

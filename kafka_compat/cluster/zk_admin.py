@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
 
 from kafka_compat.clock import wall_clock_ms
 from kafka_compat.cluster.placement import assign_replicas
@@ -234,7 +234,9 @@ class AdminZkClient(ZooKeeperCache):
             for key in delete_keys:
                 configs.pop(key, None)
             configs.update(set_keys)
-            self._write_configs(deadline, name, configs, True, entity_type)
+            if configs or not self._clean_quota_nodes(deadline, path):
+                self._write_configs(deadline, name, configs, False, entity_type)
+            self._notify_change(deadline, path)
             return configs
 
         configs = await self._in_thread(change)
@@ -243,6 +245,38 @@ class AdminZkClient(ZooKeeperCache):
         else:
             self.quota_configs.pop(path, None)
         return configs
+
+    def _clean_quota_nodes(self, deadline: float, path: str) -> bool:
+        """Kafka's tryCleanQuotaNodes: a quota entity left without configs is deleted
+        (unless it has children), and so are a user's emptied clients/ node and a user
+        node with neither configs (SCRAM credentials, quotas) nor children. True if
+        the entity's node is gone."""
+
+        def delete(node: str) -> bool:
+            try:
+                self._op(deadline, lambda c: c.delete_async(node))
+            except NotEmptyError:
+                return False
+            except NoNodeError:
+                pass
+            return True
+
+        if not delete(f"/config/{path}"):
+            return False
+        parts = path.split("/")
+        if len(parts) == 4 and delete(f"/config/users/{parts[1]}/clients"):
+            user = f"/config/users/{parts[1]}"
+            if not _configs(self._get(deadline, user)):
+                delete(user)
+        return True
+
+    def _notify_change(self, deadline: float, entity_path: str) -> None:
+        """The /config/changes notification every broker applies (Kafka's
+        createConfigChangeNotification), then the purge of expired ones."""
+        note = _json({"version": 2, "entity_path": entity_path})
+        prefix = f"{CONFIG_CHANGES_PATH}/{CONFIG_CHANGE_PREFIX}"
+        self._op(deadline, lambda c: c.create_async(prefix, note, sequence=True))
+        self._purge_config_changes(deadline)
 
     def _write_configs(
         self,
@@ -265,10 +299,7 @@ class AdminZkClient(ZooKeeperCache):
             except NodeExistsError:
                 self._op(deadline, lambda c: c.set_async(path, data))
         if notify:
-            note = _json({"version": 2, "entity_path": f"{entity_type}/{name}"})
-            prefix = f"{CONFIG_CHANGES_PATH}/{CONFIG_CHANGE_PREFIX}"
-            self._op(deadline, lambda c: c.create_async(prefix, note, sequence=True))
-            self._purge_config_changes(deadline)
+            self._notify_change(deadline, f"{entity_type}/{name}")
 
     def _purge_config_changes(self, deadline: float) -> None:
         oldest = wall_clock_ms() - CONFIG_CHANGE_EXPIRY_S * 1000

@@ -93,9 +93,19 @@ def test_a_quota_set_through_one_broker_is_applied_by_the_others(cluster_factory
     # Removed through another broker: no longer applied.
     with Connection("127.0.0.1", cluster.brokers[2].port, 10.0) as conn:
         alter_quotas(conn, [("client-id", "greedy")], {}, ["request_percentage"])
+        alter_quotas(conn, [("user", None), ("client-id", "app/1")], {}, ["producer_byte_rate"])
     deadline = time.monotonic() + GUARD_S
     while throttle_ms(third, "greedy") != 0:
         assert time.monotonic() < deadline, "the removed quota is still applied"
+    # Emptied entities leave no znodes behind (Kafka's tryCleanQuotaNodes).
+    zk = KazooClient(hosts=zk_connect)
+    zk.start(timeout=GUARD_S)
+    try:
+        assert zk.exists("/config/clients/greedy") is None
+        assert zk.exists("/config/users/<default>") is None
+    finally:
+        zk.stop()
+        zk.close()
 
     # A broker started later loads the quotas at start-up.
     third.stop()

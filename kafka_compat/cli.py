@@ -18,6 +18,9 @@
     kafka-compat acls add|remove --allow-principal User:NAME [--operation OP ...]
                  [--allow-host H] [--deny-principal P] (--topic T | --group G | ...)
                  [--resource-pattern-type literal|prefixed] --bootstrap-server H:P
+    kafka-compat quotas describe|alter [--entity-type users|clients|ips (--entity-name N |
+                 --entity-default)]... [--add-config K=V,...] [--delete-config K,...]
+                 [--output json] --bootstrap-server H:P
     kafka-compat dev-cluster [--brokers 3] [--base-port 9092] [--data-dir ./dev-cluster]
 
 Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
@@ -33,6 +36,7 @@ and aborting a hanging transaction (exit status 1 when the broker refuses).
 `users` manages SCRAM users like kafka-configs.sh --entity-type users (the password
 is salted before it leaves; without --password it is read from the terminal or stdin). `acls`
 is kafka-acls.sh over CreateAcls/DescribeAcls/DeleteAcls (kafka_compat/tools/acls.py).
+`quotas` is kafka-configs.sh's client quotas (DescribeClientQuotas/AlterClientQuotas).
 `dev-cluster` starts a ZooKeeper and N brokers on loopback (kafka_compat/devcluster.py).
 """
 
@@ -122,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_users_parser(commands)
     _add_acls_parser(commands)
+    from kafka_compat.tools.quotas import add_parser as add_quotas_parser
+
+    add_quotas_parser(commands)
 
     dev_cluster = commands.add_parser(
         "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
@@ -200,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
         from kafka_compat.tools import users
 
         return users.main(args)
+    if args.command == "quotas":
+        from kafka_compat.tools import quotas
+
+        return quotas.main(args)
     if args.command == "dev-cluster":
         from kafka_compat import devcluster
 

@@ -36,13 +36,14 @@ from kafka_compat.groups import GroupConfig, GroupCoordinator, GroupMetadataMana
 from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
+from kafka_compat.quotas.connection_quotas import ConnectionQuotas
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.security.acls import LocalAclStore, ZkAclStore
 from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.security.credentials import ScramCredentialStore
 from kafka_compat.security.plain import plain_login
 from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
-from kafka_compat.server import ListenerSecurity, serve_connection
+from kafka_compat.server import ListenerSecurity, serve_listener
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafka_compat.txn.coordinator import TransactionCoordinator
 from kafka_compat.txn.markers import TxnMarkerSender
@@ -159,6 +160,11 @@ class Broker:
             credentials=ScramCredentialStore(),
         )
         self.admin.on_listener_configs_change = self._reload_key_stores
+        # max.connections* and connection creation rates (a bad override stops start-up).
+        self.connection_quotas = ConnectionQuotas(
+            config, [e.listener for e in config.listeners], config.inter_broker_listener
+        )
+        self.admin.on_connection_configs_change = self._reconfigure_connection_quotas
         if config["authorizer.class.name"]:
             self.components.authorizer = Authorizer(
                 config["super.users"], config["allow.everyone.if.no.acl.found"]
@@ -178,6 +184,12 @@ class Broker:
                 log.error("Keeping listener %s's key store: %s", endpoint.listener, exc)
                 continue
             log.info("Listener %s: key and trust stores reloaded", endpoint.listener)
+
+    def _reconfigure_connection_quotas(self) -> None:
+        try:
+            self.connection_quotas.reconfigure(self.config)
+        except ConfigError as exc:
+            log.error("Keeping the connection limits: %s", exc)
 
     def _use_store(self, store: MetadataStore) -> None:
         self.store = store
@@ -338,7 +350,12 @@ class Broker:
                 async with trio.open_nursery() as serving:
                     for security, listeners in bound:
                         serving.start_soon(
-                            _serve_listener, listeners, components, security, connections
+                            serve_listener,
+                            listeners,
+                            components,
+                            security,
+                            connections,
+                            self.connection_quotas,
                         )
         finally:
             with trio.CancelScope(shield=True):
@@ -352,14 +369,6 @@ class Broker:
         if self.cluster is None:
             return True
         return await self.cluster.controlled_shutdown()
-
-
-async def _serve_listener(listeners, components: Components, security, connections) -> None:
-    await trio.serve_listeners(
-        lambda stream: serve_connection(stream, components, security),
-        listeners,
-        handler_nursery=connections,
-    )
 
 
 def _inter_broker_security(config: BrokerConfig) -> InterBrokerSecurity | None:

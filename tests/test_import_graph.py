@@ -59,6 +59,7 @@ LAYERS: dict[str, int] = {
     "kafka_compat.cluster.controller_log_dirs": 5,
     "kafka_compat.cluster.membership": 5,
     "kafka_compat.admin_manager": 5,
+    "kafka_compat.quotas": 5,
     "kafka_compat.producer_ids": 5,
     "kafka_compat.log_tasks": 5,
     "kafka_compat.apis": 6,

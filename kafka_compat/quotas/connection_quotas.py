@@ -80,29 +80,32 @@ class Rate:
         self.bound = bound
         self.windows = windows
         self.window_ms = window_ms
-        self.samples: list[list[float]] = []  # [window start ms, sum]
+        self.samples: list[list[float]] = []  # [start ms, last event ms, sum]
         self.current = 0
         self.last_record_ms = 0.0
 
     def record(self, value: float, now_ms: float) -> None:
         self.last_record_ms = now_ms
         if not self.samples:
-            self.samples.append([now_ms, 0.0])
+            self.samples.append([now_ms, now_ms, 0.0])
         sample = self.samples[self.current]
         if now_ms - sample[0] >= self.window_ms:
-            self.current = (self.current + 1) % self.windows
+            # One more sample than windows: the one overlapping the window's start.
+            self.current = (self.current + 1) % (self.windows + 1)
             if self.current >= len(self.samples):
-                self.samples.append([now_ms, 0.0])
+                self.samples.append([now_ms, now_ms, 0.0])
             else:
-                self.samples[self.current] = [now_ms, 0.0]
+                self.samples[self.current] = [now_ms, now_ms, 0.0]
             sample = self.samples[self.current]
-        sample[1] += value
+        sample[1] = now_ms
+        sample[2] += value
 
     def _purge(self, now_ms: float) -> None:
         expire = self.windows * self.window_ms
         for sample in self.samples:
-            if now_ms - sample[0] >= expire:
-                sample[0], sample[1] = now_ms, 0.0
+            if now_ms - sample[1] >= expire:  # by its last event, as Kafka 3.8+
+                sample[0] = sample[1] = now_ms
+                sample[2] = 0.0
 
     def window_size_ms(self, now_ms: float) -> float:
         self._purge(now_ms)
@@ -115,7 +118,7 @@ class Rate:
 
     def measure(self, now_ms: float) -> float:
         self._purge(now_ms)
-        total = sum(s[1] for s in self.samples)
+        total = sum(s[2] for s in self.samples)
         return total / (self.window_size_ms(now_ms) / 1000.0)
 
     def record_and_throttle_ms(self, now_ms: float, max_throttle_ms: float) -> float:

@@ -190,3 +190,17 @@ async def test_ip_connection_rate_quota(autojump_clock):
         await q.inc("PLAINTEXT", "10.0.0.3")
         await q.inc("PLAINTEXT", "10.0.0.1")
     assert q.throttled_per_ip == 2
+
+
+def test_per_listener_limits_are_honoured_and_other_per_listener_keys_still_refused():
+    config, q = quotas(
+        {
+            "listener.name.plaintext.max.connections": "7",
+            "listener.name.plaintext.max.connection.creation.rate": "3",
+        }
+    )
+    assert q.listener_max["PLAINTEXT"] == 7 and q.listener_rates["PLAINTEXT"].bound == 3
+    with pytest.raises(ConfigError, match="listener.name.plaintext.max.connections.per.ip"):
+        BrokerConfig({"listener.name.plaintext.max.connections.per.ip": "3"})
+    with pytest.raises(ConfigError, match="listener.name.plaintext.max.connections"):
+        quotas({"listener.name.plaintext.max.connections": "many"})

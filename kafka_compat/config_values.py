@@ -147,7 +147,7 @@ COMPRESSION_TYPE = one_of("producer", "uncompressed", "gzip", "snappy", "lz4", "
 _VALID_HOST = re.compile(r"[0-9a-zA-Z\-%._:]*")
 
 
-def ip_count_overrides(value: str) -> dict[str, int]:
+def parse_ip_count_overrides(value: str) -> dict[str, int]:
     """max.connections.per.ip.overrides: `host:count,...` (Kafka's Csv.parseCsvMap,
     split at each entry's last colon, so IPv6 addresses work; Utils.validHostPattern)."""
     overrides = {}
@@ -164,3 +164,9 @@ def ip_count_overrides(value: str) -> dict[str, int]:
         if overrides[host] < 0:
             raise ValueError(f"the count for {host} must be >= 0")
     return overrides
+
+
+def ip_count_overrides(value: str) -> str:
+    """The key's value, checked (DescribeConfigs shows it as written)."""
+    parse_ip_count_overrides(value)
+    return value.strip()

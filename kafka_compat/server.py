@@ -186,6 +186,9 @@ async def _accept_loop(
             ip = normalize_ip(ip)
         try:
             connection = await quotas.inc(name, ip)
+        except trio.Cancelled:
+            await trio.aclose_forcefully(stream)  # shutting down while held back
+            raise
         except TooManyConnections as exc:
             log.info(
                 "Rejected connection from %s, address already has the configured maximum of "
@@ -204,8 +207,10 @@ async def _accept_loop(
 
 
 async def _close_after(stream: trio.SocketStream, delay_s: float) -> None:
-    await trio.sleep(delay_s)
-    await trio.aclose_forcefully(stream)
+    try:
+        await trio.sleep(delay_s)
+    finally:
+        await trio.aclose_forcefully(stream)
 
 
 async def _serve_counted(

@@ -45,7 +45,7 @@ from typing import Any
 import trio
 
 from kafka_compat.config import BROKER_KEYS
-from kafka_compat.config_values import ConfigError
+from kafka_compat.config_values import ConfigError, parse_ip_count_overrides
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ class ConnectionQuotas:
         (static, dynamic, per listener). Waiting acceptors re-check at once."""
         # Everything is read (and may fail) before anything changes.
         max_per_ip = int(config["max.connections.per.ip"])
-        overrides = config["max.connections.per.ip.overrides"] or {}
+        overrides = parse_ip_count_overrides(config["max.connections.per.ip.overrides"] or "")
         if max_per_ip == 0 and not overrides:
             raise ConfigError(
                 "max.connections.per.ip can be set to zero only if "

@@ -34,6 +34,7 @@ SET, DELETE = 0, 1  # AlterConfigOp.OpType
 IncrementalAlter = messages.request_type(ApiKey.INCREMENTAL_ALTER_CONFIGS)
 AlterClientQuotas = messages.request_type(ApiKey.ALTER_CLIENT_QUOTAS)
 ApiVersions = messages.request_type(ApiKey.API_VERSIONS)
+Describe = messages.request_type(ApiKey.DESCRIBE_CONFIGS)
 _SIZE = struct.Struct(">i")
 
 
@@ -100,6 +101,16 @@ def _alter(conn: Connection, *ops: tuple[str, str | None, int], entity: str = "0
     )
     [result] = answer.responses
     return result.error_code, result.error_message
+
+
+def _describe(conn: Connection, *names: str) -> dict[str, tuple[str | None, bool]]:
+    """This broker's configs `names`: (value, read_only)."""
+    resource = Describe.DescribeConfigsResource(
+        resource_type=BROKER, resource_name="0", configuration_keys=list(names)
+    )
+    answer = conn.request(ApiKey.DESCRIBE_CONFIGS, Describe(resources=[resource]))
+    [result] = answer.results
+    return {c.name: (c.value, c.read_only) for c in result.configs}
 
 
 def _connect(port: int) -> Connection:
@@ -295,6 +306,11 @@ def test_limits_change_through_alter_configs_without_restart(broker_factory):
     assert _alter(admin, ("max.connections.per.ip.overrides", "127.0.0.1:6", SET))[0] == 0
     extra = open_raw(broker.port)
     assert ask(extra)
+    shown = _describe(admin, "max.connections.per.ip.overrides", "max.connections.per.ip")
+    assert shown == {
+        "max.connections.per.ip.overrides": ("127.0.0.1:6", False),
+        "max.connections.per.ip": ("4", False),
+    }
     assert _alter(admin, ("max.connections.per.ip", None, DELETE))[0] == 0
     assert _alter(admin, ("max.connections.per.ip.overrides", None, DELETE))[0] == 0
     # Lowering max.connections below the open count closes the least recently used:

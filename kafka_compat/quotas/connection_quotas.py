@@ -100,26 +100,30 @@ class Rate:
         sample[1] = now_ms
         sample[2] += value
 
-    def _purge(self, now_ms: float) -> None:
+    def _total_and_window_ms(self, now_ms: float) -> tuple[float, float]:
+        """Kafka's purgeObsoleteSamples, then the samples' sum and Rate.windowSize,
+        in one pass."""
         expire = self.windows * self.window_ms
+        total, oldest = 0.0, now_ms
         for sample in self.samples:
             if now_ms - sample[1] >= expire:  # by its last event, as Kafka 3.8+
                 sample[0] = sample[1] = now_ms
                 sample[2] = 0.0
-
-    def window_size_ms(self, now_ms: float) -> float:
-        self._purge(now_ms)
-        oldest = min((s[0] for s in self.samples), default=now_ms)
+            total += sample[2]
+            if sample[0] < oldest:
+                oldest = sample[0]
         elapsed = now_ms - oldest
         full = int(elapsed // self.window_ms)
         if full < self.windows - 1:
             elapsed += (self.windows - 1 - full) * self.window_ms
-        return max(elapsed, 1.0)
+        return total, max(elapsed, 1.0)
+
+    def window_size_ms(self, now_ms: float) -> float:
+        return self._total_and_window_ms(now_ms)[1]
 
     def measure(self, now_ms: float) -> float:
-        self._purge(now_ms)
-        total = sum(s[2] for s in self.samples)
-        return total / (self.window_size_ms(now_ms) / 1000.0)
+        total, window_ms = self._total_and_window_ms(now_ms)
+        return total / (window_ms / 1000.0)
 
     def record_and_throttle_ms(self, now_ms: float, max_throttle_ms: float) -> float:
         """Record one connection; the delay that brings the rate back to the quota
@@ -127,10 +131,11 @@ class Rate:
         self.record(1.0, now_ms)
         if self.bound >= INT_MAX:
             return 0.0  # no quota: nothing can go over it
-        value = self.measure(now_ms)
+        total, window_ms = self._total_and_window_ms(now_ms)
+        value = total / (window_ms / 1000.0)
         if value <= self.bound:
             return 0.0
-        throttle = round((value - self.bound) / self.bound * self.window_size_ms(now_ms))
+        throttle = round((value - self.bound) / self.bound * window_ms)
         return float(min(throttle, max_throttle_ms))
 
 
@@ -215,6 +220,7 @@ class ConnectionQuotas:
         self.blocked_s = 0.0
         self.forced_closes = 0
         self._wakeup = trio.Event()
+        self._waiting = 0  # acceptors in _wait_for_slot
         self.reconfigure(config)
 
     # ---- configuration ----
@@ -316,14 +322,18 @@ class ConnectionQuotas:
         return connection
 
     async def _wait_for_slot(self, listener: str, start: float, end: float) -> None:
-        while True:
-            remaining = end - self.clock()
-            if remaining <= 0 and self._slot_available(listener):
-                break
-            wakeup = self._wakeup
-            with trio.move_on_after(remaining if remaining > 0 else math.inf):
-                await wakeup.wait()
-        self.blocked_s += self.clock() - start
+        self._waiting += 1
+        try:
+            while True:
+                remaining = end - self.clock()
+                if remaining <= 0 and self._slot_available(listener):
+                    break
+                wakeup = self._wakeup
+                with trio.move_on_after(remaining if remaining > 0 else math.inf):
+                    await wakeup.wait()
+        finally:
+            self._waiting -= 1
+            self.blocked_s += self.clock() - start
 
     def _record_ip_connection(self, listener: str, ip: str) -> None:
         quota = self.connection_rate_for_ip(ip)
@@ -385,8 +395,9 @@ class ConnectionQuotas:
             self.dec(victim)
 
     def _notify(self) -> None:
-        self._wakeup.set()
-        self._wakeup = trio.Event()
+        if self._waiting:
+            self._wakeup.set()
+            self._wakeup = trio.Event()
 
     def get(self, ip: str) -> int:
         """Open connections from `ip`."""

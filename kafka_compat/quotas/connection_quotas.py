@@ -271,6 +271,16 @@ class ConnectionQuotas:
         for address, sensor in self.ip_rates.items():
             sensor.bound = self.connection_rate_for_ip(address)
 
+    def set_ip_quotas(self, rates: Mapping[str | None, float]) -> None:
+        """Every `ip` entity's connection_creation_rate at once (None: the default),
+        e.g. as loaded from the metadata store at start-up; the others are removed."""
+        self.default_ip_rate = float(rates.get(None, IP_CONNECTION_RATE_DEFAULT))
+        self.ip_rate_quotas = {
+            normalize_ip(ip): float(rate) for ip, rate in rates.items() if ip is not None
+        }
+        for address, sensor in self.ip_rates.items():
+            sensor.bound = self.connection_rate_for_ip(address)
+
     def connection_rate_for_ip(self, ip: str) -> float:
         return self.ip_rate_quotas.get(ip, self.default_ip_rate)
 

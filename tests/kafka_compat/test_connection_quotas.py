@@ -204,3 +204,17 @@ def test_per_listener_limits_are_honoured_and_other_per_listener_keys_still_refu
         BrokerConfig({"listener.name.plaintext.max.connections.per.ip": "3"})
     with pytest.raises(ConfigError, match="listener.name.plaintext.max.connections"):
         quotas({"listener.name.plaintext.max.connections": "many"})
+
+
+async def test_set_ip_quotas_replaces_them_all(autojump_clock):
+    _, q = quotas({"quota.window.num": "2"})
+    q.update_ip_quota("10.0.0.1", 5)
+    q.set_ip_quotas({None: 3, "::ffff:10.0.0.2": 1})
+    assert q.connection_rate_for_ip("10.0.0.1") == 3  # the default now
+    assert q.connection_rate_for_ip("10.0.0.2") == 1
+    await q.inc("PLAINTEXT", "10.0.0.2")
+    with pytest.raises(ConnectionThrottled):
+        await q.inc("PLAINTEXT", "10.0.0.2")
+    q.set_ip_quotas({})
+    assert q.connection_rate_for_ip("10.0.0.2") == q.default_ip_rate == 2**31 - 1
+    await q.inc("PLAINTEXT", "10.0.0.2")

@@ -24,6 +24,7 @@ import logging
 
 import trio
 
+from kafka_compat.acceptor import serve_listener
 from kafka_compat.admin_manager import AdminManager, ZkAdminManager
 from kafka_compat.apis.registry import Components
 from kafka_compat.cluster.client import INTER_BROKER_SECURITY, InterBrokerSecurity
@@ -43,7 +44,7 @@ from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.security.credentials import ScramCredentialStore
 from kafka_compat.security.plain import plain_login
 from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
-from kafka_compat.server import ListenerSecurity, serve_listener
+from kafka_compat.server import ListenerSecurity
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafka_compat.txn.coordinator import TransactionCoordinator
 from kafka_compat.txn.markers import TxnMarkerSender

@@ -64,6 +64,7 @@ LAYERS: dict[str, int] = {
     "kafka_compat.log_tasks": 5,
     "kafka_compat.apis": 6,
     "kafka_compat.server": 7,
+    "kafka_compat.acceptor": 7,
     "kafka_compat.http": 7,
     "kafka_compat.broker": 8,
     "kafka_compat.cli": 9,

@@ -39,6 +39,7 @@ import logging
 import math
 import socket
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -219,6 +220,9 @@ class ConnectionQuotas:
         self.throttled_per_ip = 0
         self.blocked_s = 0.0
         self.forced_closes = 0
+        # When the latest connections were counted (monotonic seconds): the accept rate
+        # as the broker saw it.
+        self.recent_accepts: deque[float] = deque(maxlen=1000)
         self._wakeup = trio.Event()
         self._waiting = 0  # acceptors in _wait_for_slot
         self.reconfigure(config)
@@ -327,6 +331,7 @@ class ConnectionQuotas:
         self.listener_counts[listener] += 1
         connection = Connection(listener, ip, self.clock())
         self.connections.add(connection)
+        self.recent_accepts.append(connection.last_active)
         if self.total > self.broker_max and self._protected(listener):
             self.close_excess()
         return connection

@@ -166,6 +166,7 @@ class Broker:
             config, [e.listener for e in config.listeners], config.inter_broker_listener
         )
         self.admin.on_connection_configs_change = self._reconfigure_connection_quotas
+        self.components.connection_quotas = self.connection_quotas
         if config["authorizer.class.name"]:
             self.components.authorizer = Authorizer(
                 config["super.users"], config["allow.everyone.if.no.acl.found"]

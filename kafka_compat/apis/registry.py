@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from kafka_compat.fetch_session import FetchSessionCache
     from kafka_compat.groups import GroupCoordinator
     from kafka_compat.producer_ids import ProducerIdManager
+    from kafka_compat.quotas.connection_quotas import ConnectionQuotas
     from kafka_compat.replica_manager import ReplicaManager
     from kafka_compat.security.acls import AclStore
     from kafka_compat.security.credentials import ScramCredentialStore
@@ -75,6 +76,9 @@ class Components:
     # ACLs (authorizer.class.name set); None: every request is authorized.
     authorizer: Authorizer | None = None
     acls: AclStore | None = None
+    # Connection limits and rates (the `ip` entity's connection_creation_rate quota
+    # goes to its update_ip_quota / set_ip_quotas).
+    connection_quotas: ConnectionQuotas | None = None
 
 
 class RequestContext:

@@ -72,6 +72,9 @@ BROKER_KEYS: dict[str, Key] = {
         Key("authorizer.class.name", authorizer_class, ""),
         Key("super.users", str, ""),
         Key("allow.everyone.if.no.acl.found", parse_bool, "false"),
+        # Client quotas (quotas/): the rate's samples and their length.
+        Key("quota.window.num", at_least(1), "11"),
+        Key("quota.window.size.seconds", at_least(1), "1"),
         Key("num.partitions", at_least(1), "1"),
         Key("default.replication.factor", at_least(1), "1"),
         Key("min.insync.replicas", at_least(1), "1"),
@@ -212,8 +215,8 @@ BROKER_KEYS.update(
 )
 
 # Connection limits (quotas/connection_quotas.py), dynamic; max.connections and
-# max.connection.creation.rate also per listener (listener.name.<l>.). The quota window
-# is the client quotas' too.
+# max.connection.creation.rate also per listener (listener.name.<l>.). Their rates use
+# the client quotas' window (quota.window.num, quota.window.size.seconds).
 BROKER_KEYS.update(
     {
         k.name: k
@@ -222,8 +225,6 @@ BROKER_KEYS.update(
             Key("max.connections.per.ip", non_negative(int), "2147483647"),
             Key("max.connections.per.ip.overrides", ip_count_overrides, ""),
             Key("max.connection.creation.rate", non_negative(int), "2147483647"),
-            Key("quota.window.num", at_least(1), "11"),
-            Key("quota.window.size.seconds", at_least(1), "1"),
         ]
     }
 )

@@ -55,6 +55,8 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
         "The authorizer: kafka.security.authorizer.AclAuthorizer (or KRaft's "
         "org.apache.kafka.metadata.authorizer.StandardAuthorizer) enforces ACLs; empty: none.",
     ),
+    "quota.window.num": (I, "The number of samples client quota rates are measured over."),
+    "quota.window.size.seconds": (I, "The length of each client quota sample, in seconds."),
     "super.users": (S, "Principals allowed everything, semicolon-separated (User:admin;User:b)."),
     "allow.everyone.if.no.acl.found": (
         B,
@@ -179,8 +181,6 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "max.connections.per.ip": (I, "Most connections open at once from one address."),
     "max.connections.per.ip.overrides": (S, "Per-address limits, host:count,... (hosts resolved)."),
     "max.connection.creation.rate": (I, "New connections per second (also per listener)."),
-    "quota.window.num": (I, "Samples kept for quota rates (connection rates here)."),
-    "quota.window.size.seconds": (I, "Length of one quota sample window, in seconds."),
     "leader.replication.throttled.rate": (L, "Replication throttle, leader side (no effect)."),
     "follower.replication.throttled.rate": (L, "Replication throttle, follower (no effect)."),
     "replica.alter.log.dirs.io.max.bytes.per.second": (L, "Log dir move throttle (no effect)."),

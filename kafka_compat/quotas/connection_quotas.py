@@ -136,6 +136,8 @@ class Rate:
         value = total / (window_ms / 1000.0)
         if value <= self.bound:
             return 0.0
+        if self.bound <= 0:
+            return max_throttle_ms  # Kafka: an infinite throttle, bounded to the window
         throttle = round((value - self.bound) / self.bound * window_ms)
         return float(min(throttle, max_throttle_ms))
 
@@ -199,8 +201,8 @@ class ConnectionQuotas:
         self.clock = clock
         self.listeners = list(listeners)
         self.inter_broker_listener = inter_broker_listener
-        self.windows = int(_get(config, "quota.window.num", 11))
-        self.window_ms = float(_get(config, "quota.window.size.seconds", 1)) * 1000.0
+        self.windows = int(config["quota.window.num"])
+        self.window_ms = float(config["quota.window.size.seconds"]) * 1000.0
         self.max_throttle_ms = self.window_ms
         self.counts: dict[str, int] = {}  # address -> open connections
         self.listener_counts = dict.fromkeys(self.listeners, 0)
@@ -250,6 +252,18 @@ class ConnectionQuotas:
             listener_max[name] = broker_max if limit is None else limit
             rate = _listener_value(config, name, "max.connection.creation.rate")
             listener_rate[name] = broker_rate if rate is None else float(rate)
+        limits = (max_per_ip, resolved, broker_max, broker_rate, listener_max, listener_rate)
+        if limits != getattr(self, "_limits", limits):  # a change at run time
+            log.info(
+                "Connection limits: max.connections=%d, max.connections.per.ip=%d "
+                "(overrides %s), max.connection.creation.rate=%g; per listener %s",
+                broker_max,
+                max_per_ip,
+                resolved or "none",
+                broker_rate,
+                {n: (listener_max[n], listener_rate[n]) for n in self.listeners},
+            )
+        self._limits = limits
         self.max_per_ip, self.overrides = max_per_ip, resolved
         self.broker_max, self.broker_rate.bound = broker_max, broker_rate
         self.listener_max = listener_max
@@ -428,11 +442,3 @@ def _listener_value(config: Any, listener: str, key: str) -> int | None:
         return BROKER_KEYS[key].parse(raw.strip())
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"Invalid value {raw!r} for configuration {name}: {exc}") from None
-
-
-def _get(config: Any, name: str, default: Any) -> Any:
-    try:
-        value = config[name]
-    except KeyError:
-        return default
-    return default if value is None else value

@@ -218,3 +218,8 @@ async def test_set_ip_quotas_replaces_them_all(autojump_clock):
     q.set_ip_quotas({})
     assert q.connection_rate_for_ip("10.0.0.2") == q.default_ip_rate == 2**31 - 1
     await q.inc("PLAINTEXT", "10.0.0.2")
+
+
+def test_a_zero_rate_throttles_every_connection_by_one_window():
+    rate = Rate(0, windows=11, window_ms=1000)
+    assert rate.record_and_throttle_ms(0, 1000) == 1000

@@ -172,10 +172,8 @@ def resolve_overrides(overrides: Mapping[str, int]) -> dict[str, int]:
     InetAddress.getByName: the first address). Raises ConfigError naming the key."""
     resolved = {}
     for host, count in overrides.items():
-        try:
-            ipaddress.ip_address(host)
-            address = host
-        except ValueError:
+        address = host
+        if not _is_ip(host):
             try:
                 address = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0]
             except OSError as exc:
@@ -227,13 +225,16 @@ class ConnectionQuotas:
         self.recent_accepts: deque[float] = deque(maxlen=1000)
         self._wakeup = trio.Event()
         self._waiting = 0  # acceptors in _wait_for_slot
-        self.reconfigure(config)
+        self.overrides: dict[str, int] = {}
+        self._overrides_generation = 0
+        self.reconfigure(config, at_start=True)
 
     # ---- configuration ----
 
-    def reconfigure(self, config: Any) -> None:
+    def reconfigure(self, config: Any, at_start: bool = False) -> None:
         """Take the current max.connections* and max.connection.creation.rate values
-        (static, dynamic, per listener). Waiting acceptors re-check at once."""
+        (static, dynamic, per listener). Waiting acceptors re-check at once. At start
+        a host name in the overrides that does not resolve raises ConfigError."""
         # Everything is read (and may fail) before anything changes.
         max_per_ip = int(config["max.connections.per.ip"])
         overrides = parse_ip_count_overrides(config["max.connections.per.ip.overrides"] or "")
@@ -242,7 +243,16 @@ class ConnectionQuotas:
                 "max.connections.per.ip can be set to zero only if "
                 "max.connections.per.ip.overrides property is set."
             )
-        resolved = resolve_overrides(overrides)
+        self._overrides_generation += 1
+        if not at_start and _in_trio() and not all(map(_is_ip, overrides)):
+            # A change at run time that names hosts: resolved off the event loop, then
+            # applied; the previous overrides hold meanwhile.
+            resolved = self.overrides
+            trio.lowlevel.spawn_system_task(
+                self._resolve_later, overrides, self._overrides_generation
+            )
+        else:
+            resolved = resolve_overrides(overrides)
         broker_max = int(config["max.connections"])
         broker_rate = float(config["max.connection.creation.rate"])
         listener_max, listener_rate = {}, {}
@@ -271,6 +281,16 @@ class ConnectionQuotas:
             self.listener_rates[name].bound = rate
         self._notify()
         self.close_excess()
+
+    async def _resolve_later(self, overrides: dict[str, int], generation: int) -> None:
+        try:
+            resolved = await trio.to_thread.run_sync(resolve_overrides, overrides)
+        except ConfigError as exc:
+            log.error("Keeping max.connections.per.ip.overrides: %s", exc)
+            return
+        if generation == self._overrides_generation:  # no newer change meanwhile
+            self.overrides = resolved
+            log.info("max.connections.per.ip.overrides now %s", resolved)
 
     def update_ip_quota(self, ip: str | None, rate: float | None) -> None:
         """The `ip` entity's connection_creation_rate quota (AlterClientQuotas): `ip`
@@ -431,6 +451,22 @@ class ConnectionQuotas:
     def get(self, ip: str) -> int:
         """Open connections from `ip`."""
         return self.counts.get(normalize_ip(ip), 0)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _in_trio() -> bool:
+    try:
+        trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _listener_value(config: Any, listener: str, key: str) -> int | None:

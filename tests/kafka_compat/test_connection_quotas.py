@@ -223,3 +223,20 @@ async def test_set_ip_quotas_replaces_them_all(autojump_clock):
 def test_a_zero_rate_throttles_every_connection_by_one_window():
     rate = Rate(0, windows=11, window_ms=1000)
     assert rate.record_and_throttle_ms(0, 1000) == 1000
+
+
+async def test_host_names_in_overrides_changed_at_run_time_resolve_off_the_loop():
+    config, q = quotas({"max.connections.per.ip.overrides": "127.0.0.9:2"})
+    config.set_dynamic({"max.connections.per.ip.overrides": "localhost:5,10.0.0.1:3"}, {})
+    q.reconfigure(config)
+    assert q.max_for_ip("127.0.0.9") == 2  # the old overrides until resolved
+    with trio.fail_after(30):
+        while q.max_for_ip("127.0.0.1") != 5:
+            await trio.sleep(0.01)
+    assert q.overrides == {"127.0.0.1": 5, "10.0.0.1": 3}
+    # One that does not resolve keeps the previous ones (logged).
+    config.set_dynamic({"max.connections.per.ip.overrides": "no-such-host.invalid:1"}, {})
+    q.reconfigure(config)
+    config.set_dynamic({"max.connections.per.ip.overrides": "10.0.0.2:4"}, {})
+    q.reconfigure(config)  # IP addresses only: at once
+    assert q.overrides == {"10.0.0.2": 4}

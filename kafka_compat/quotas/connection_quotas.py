@@ -176,7 +176,7 @@ def resolve_overrides(overrides: Mapping[str, int]) -> dict[str, int]:
         if not _is_ip(host):
             try:
                 address = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][4][0]
-            except OSError as exc:
+            except (OSError, UnicodeError) as exc:  # "a..b": UnicodeError (idna)
                 raise ConfigError(
                     f"Invalid value for configuration max.connections.per.ip.overrides: "
                     f"cannot resolve host {host!r} ({exc})"

@@ -76,6 +76,8 @@ def test_overrides_resolve_host_names_and_bad_ones_stop_start_up():
         BrokerConfig({"max.connections.per.ip.overrides": "127.0.0.1:many"})
     with pytest.raises(ConfigError, match="max.connections.per.ip.overrides"):
         quotas({"max.connections.per.ip.overrides": "no-such-host.invalid:3"})
+    with pytest.raises(ConfigError, match="max.connections.per.ip.overrides"):
+        quotas({"max.connections.per.ip.overrides": "a..b:3"})
     with pytest.raises(ConfigError, match="max.connections.per.ip"):
         quotas({"max.connections.per.ip": "0"})
 

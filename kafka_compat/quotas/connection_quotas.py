@@ -285,7 +285,7 @@ class ConnectionQuotas:
     async def _resolve_later(self, overrides: dict[str, int], generation: int) -> None:
         try:
             resolved = await trio.to_thread.run_sync(resolve_overrides, overrides)
-        except ConfigError as exc:
+        except Exception as exc:  # a system task must not fail: log and keep
             log.error("Keeping max.connections.per.ip.overrides: %s", exc)
             return
         if generation == self._overrides_generation:  # no newer change meanwhile

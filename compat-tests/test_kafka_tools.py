@@ -359,6 +359,53 @@ def test_kafka_configs_topics_and_brokers(served_broker, kafka):
     assert "Removing the log level of the root logger is not allowed" in out
 
 
+def test_kafka_configs_connection_limits(served_broker, kafka):
+    """Connection limits set with kafka-configs at the cluster default (a list value in
+    brackets, a per-listener key) apply at once; Kafka's refusal of a zero limit."""
+    from tests.integration import test_connection_limits as limits
+
+    on_default = [
+        "kafka-configs",
+        "--bootstrap-server",
+        served_broker.bootstrap,
+        "--entity-type",
+        "brokers",
+        "--entity-default",
+    ]
+    keys = {
+        "max.connections.per.ip": "2",
+        "max.connections.per.ip.overrides": "127.0.0.1:1000,localhost:1000",
+        "listener.name.plaintext.max.connection.creation.rate": "1000",
+    }
+    out = kafka(
+        *on_default,
+        "--alter",
+        "--add-config",
+        "max.connections.per.ip=2,max.connections.per.ip.overrides=[127.0.0.1:1000,localhost:1000],"
+        "listener.name.plaintext.max.connection.creation.rate=1000",
+    )
+    assert out.strip() == "Completed updating default config for brokers in the cluster."
+    try:
+        shown = described_configs(kafka(*on_default, "--describe"))
+        assert {k: v for k, (v, _) in shown.items() if k in keys} == keys
+        # 127.0.0.2 is over its limit of 2; 127.0.0.1 (the tools, the test) is not.
+        port = int(served_broker.bootstrap.rsplit(":", 1)[1])
+        socks = [limits.open_raw(port, "127.0.0.2") for _ in range(3)]
+        assert [limits.ask(s) for s in socks] == [True, True, False]
+        for sock in socks:
+            sock.close()
+        out = kafka(
+            *on_default,
+            "--alter",
+            "--add-config",
+            "listener.name.plaintext.max.connections=0",
+            ok=False,
+        )
+        assert "InvalidRequestException: Invalid max.connections 0" in out
+    finally:
+        kafka(*on_default, "--alter", "--delete-config", ",".join(keys))
+
+
 def produce(bootstrap: str, topic: str, count: int, partition: int = 0) -> None:
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for i in range(count):

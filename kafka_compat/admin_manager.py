@@ -21,7 +21,7 @@ import trio
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import MetadataStore, TopicMetadata
 from kafka_compat.config import BrokerConfig
-from kafka_compat.dynamic_config import DEFAULT_ENTITY, LOG_KEYS, usable
+from kafka_compat.dynamic_config import DEFAULT_ENTITY, LOG_KEYS, is_connection_key, usable
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.topics import OFFSETS_TOPIC
 
@@ -44,6 +44,8 @@ class AdminManager:
         self.metadata_cache = metadata_cache
         # Called with the listener.name.* keys whose dynamic value changed.
         self.on_listener_configs_change: Callable[[set[str]], None] | None = None
+        # Called when a connection limit changed (broker.py: ConnectionQuotas.reconfigure).
+        self.on_connection_configs_change: Callable[[], None] | None = None
         self.store: MetadataStore | None = None  # set when the broker opens it
 
     def topic(self, name: str) -> TopicMetadata | None:
@@ -118,6 +120,8 @@ class AdminManager:
         listener_keys = {name for name in changed if name.startswith("listener.name.")}
         if listener_keys and self.on_listener_configs_change is not None:
             self.on_listener_configs_change(listener_keys)  # broker.py: reload key stores
+        if self.on_connection_configs_change is not None and any(map(is_connection_key, changed)):
+            self.on_connection_configs_change()
         log_dirs = self.replica_manager.log_manager
         if log_dirs is not None and "producer.id.expiration.ms" in changed:
             log_dirs.set_producer_id_expiration_ms(self.config["producer.id.expiration.ms"])

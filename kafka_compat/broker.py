@@ -24,6 +24,7 @@ import logging
 
 import trio
 
+from kafka_compat.acceptor import serve_listener
 from kafka_compat.admin_manager import AdminManager, ZkAdminManager
 from kafka_compat.apis.registry import Components
 from kafka_compat.cluster.client import INTER_BROKER_SECURITY, InterBrokerSecurity
@@ -37,6 +38,7 @@ from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.quotas.client_quotas import ClientQuotas
+from kafka_compat.quotas.connection_quotas import ConnectionQuotas
 from kafka_compat.quotas.store import QuotaStore
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.security.acls import LocalAclStore, ZkAclStore
@@ -44,7 +46,7 @@ from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.security.credentials import ScramCredentialStore
 from kafka_compat.security.plain import plain_login
 from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
-from kafka_compat.server import ListenerSecurity, serve_connection
+from kafka_compat.server import ListenerSecurity
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafka_compat.txn.coordinator import TransactionCoordinator
 from kafka_compat.txn.markers import TxnMarkerSender
@@ -163,6 +165,14 @@ class Broker:
             quotas=ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"]),
         )
         self.admin.on_listener_configs_change = self._reload_key_stores
+        # max.connections* and connection creation rates (a bad override stops start-up).
+        self.connection_quotas = ConnectionQuotas(
+            config, [e.listener for e in config.listeners], config.inter_broker_listener
+        )
+        self.admin.on_connection_configs_change = self._reconfigure_connection_quotas
+        self.components.connection_quotas = self.connection_quotas
+        # The `ip` entity's connection_creation_rate quotas (AlterClientQuotas) apply here.
+        self.components.quotas.on_ip_quota_change(self.connection_quotas.update_ip_quota)
         if config["authorizer.class.name"]:
             self.components.authorizer = Authorizer(
                 config["super.users"], config["allow.everyone.if.no.acl.found"]
@@ -182,6 +192,12 @@ class Broker:
                 log.error("Keeping listener %s's key store: %s", endpoint.listener, exc)
                 continue
             log.info("Listener %s: key and trust stores reloaded", endpoint.listener)
+
+    def _reconfigure_connection_quotas(self) -> None:
+        try:
+            self.connection_quotas.reconfigure(self.config)
+        except ConfigError as exc:
+            log.error("Keeping the connection limits: %s", exc)
 
     def _use_store(self, store: MetadataStore) -> None:
         self.store = store
@@ -347,7 +363,12 @@ class Broker:
                 async with trio.open_nursery() as serving:
                     for security, listeners in bound:
                         serving.start_soon(
-                            _serve_listener, listeners, components, security, connections
+                            serve_listener,
+                            listeners,
+                            components,
+                            security,
+                            connections,
+                            self.connection_quotas,
                         )
         finally:
             with trio.CancelScope(shield=True):
@@ -361,14 +382,6 @@ class Broker:
         if self.cluster is None:
             return True
         return await self.cluster.controlled_shutdown()
-
-
-async def _serve_listener(listeners, components: Components, security, connections) -> None:
-    await trio.serve_listeners(
-        lambda stream: serve_connection(stream, components, security),
-        listeners,
-        handler_nursery=connections,
-    )
 
 
 def _inter_broker_security(config: BrokerConfig) -> InterBrokerSecurity | None:

@@ -25,6 +25,7 @@ from kafka_compat.config_values import (
     at_least,
     authorizer_class,
     cleanup_policy,
+    ip_count_overrides,
     level_between,
     message_format_version,
     non_negative,
@@ -171,8 +172,8 @@ BROKER_KEYS: dict[str, Key] = {
 }
 
 # Dynamic broker configs (kafka-configs --entity-type brokers, AlterConfigs) that
-# Kafka's tools and clients set and that change nothing here: thread counts, connection
-# limits, cleaner buffers, SASL/Kerberos logins, replication throttles. Accepted,
+# Kafka's tools and clients set and that change nothing here: thread counts,
+# cleaner buffers, SASL/Kerberos logins, replication throttles. Accepted,
 # stored and shown (dynamic_config.py).
 BROKER_KEYS.update(
     {
@@ -188,9 +189,6 @@ BROKER_KEYS.update(
             Key("log.cleaner.io.buffer.size", non_negative(int), "524288"),
             Key("log.cleaner.io.buffer.load.factor", float, "0.9"),
             Key("log.cleaner.io.max.bytes.per.second", float, "1.7976931348623157E308"),
-            Key("max.connections", non_negative(int), "2147483647"),
-            Key("max.connections.per.ip", non_negative(int), "2147483647"),
-            Key("max.connection.creation.rate", non_negative(int), "2147483647"),
             Key("leader.replication.throttled.rate", non_negative(int), str(LONG_MAX)),
             Key("follower.replication.throttled.rate", non_negative(int), str(LONG_MAX)),
             Key("replica.alter.log.dirs.io.max.bytes.per.second", non_negative(int), str(LONG_MAX)),
@@ -212,6 +210,21 @@ BROKER_KEYS.update(
             Key("sasl.oauthbearer.scope.claim.name", str, "scope"),
             Key("sasl.oauthbearer.sub.claim.name", str, "sub"),
             Key("sasl.oauthbearer.clock.skew.seconds", non_negative(int), "30"),
+        ]
+    }
+)
+
+# Connection limits (quotas/connection_quotas.py), dynamic; max.connections and
+# max.connection.creation.rate also per listener (listener.name.<l>.). Their rates use
+# the client quotas' window (quota.window.num, quota.window.size.seconds).
+BROKER_KEYS.update(
+    {
+        k.name: k
+        for k in [
+            Key("max.connections", non_negative(int), "2147483647"),
+            Key("max.connections.per.ip", non_negative(int), "2147483647"),
+            Key("max.connections.per.ip.overrides", ip_count_overrides, ""),
+            Key("max.connection.creation.rate", non_negative(int), "2147483647"),
         ]
     }
 )
@@ -423,6 +436,8 @@ _SECURITY_KEYS = frozenset(
     }
 )
 SERVED_SASL_MECHANISMS = frozenset({"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"})
+# Connection limits honoured per listener (quotas/connection_quotas.py).
+LISTENER_CONNECTION_KEYS = ("max.connections", "max.connection.creation.rate")
 # Per-listener keys honoured under listener.name.<l>. (besides the ssl.*/sasl.* keys above).
 _LISTENER_MECHANISM_KEYS = frozenset(
     {
@@ -502,7 +517,10 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
                 continue
             if not (
                 sub in BROKER_KEYS
-                and (sub.startswith(("ssl.", "sasl.")) or sub == "connections.max.reauth.ms")
+                and (
+                    sub.startswith(("ssl.", "sasl."))
+                    or sub in ("connections.max.reauth.ms", *LISTENER_CONNECTION_KEYS)
+                )
             ):
                 raise _refuse(key, "this per-listener setting is not honoured")
         if sub in ("sasl.enabled.mechanisms", "sasl.mechanism.inter.broker.protocol"):

@@ -4,6 +4,7 @@ the key)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -141,3 +142,31 @@ def throttled_replicas(value: str) -> str:
 
 
 COMPRESSION_TYPE = one_of("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")
+
+
+_VALID_HOST = re.compile(r"[0-9a-zA-Z\-%._:]*")
+
+
+def parse_ip_count_overrides(value: str) -> dict[str, int]:
+    """max.connections.per.ip.overrides: `host:count,...` (Kafka's Csv.parseCsvMap,
+    split at each entry's last colon, so IPv6 addresses work; Utils.validHostPattern)."""
+    overrides = {}
+    for entry in re.split(r"\s*,\s*", value.strip()):
+        if not entry:
+            continue
+        host, colon, count = entry.rpartition(":")
+        host = host.strip()
+        if not colon or not host:
+            raise ValueError(f"expected host:count, got {entry!r}")
+        if not _VALID_HOST.fullmatch(host):
+            raise ValueError(f"contains invalid addresses : {host}")
+        overrides[host] = int(count.strip())
+        if overrides[host] < 0:
+            raise ValueError(f"the count for {host} must be >= 0")
+    return overrides
+
+
+def ip_count_overrides(value: str) -> str:
+    """The key's value, checked (DescribeConfigs shows it as written)."""
+    parse_ip_count_overrides(value)
+    return value.strip()

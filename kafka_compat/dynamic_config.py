@@ -10,8 +10,11 @@ them; the admin manager applies what changed (admin_manager.py).
 Dynamic here: the broker synonyms of topic configs (log.retention.ms,
 log.segment.bytes, message.max.bytes, min.insync.replicas ...: they are the defaults
 of every topic without an override, and apply to the logs at once),
-log.cleaner.backoff.ms and producer.id.expiration.ms, as in Kafka; and keys Kafka
-lets you change that have no effect here (thread counts, connection limits, cleaner
+log.cleaner.backoff.ms and producer.id.expiration.ms, the connection limits
+(max.connections, max.connections.per.ip, max.connections.per.ip.overrides,
+max.connection.creation.rate, and listener.name.<l>.max.connections|
+max.connection.creation.rate, which Kafka also takes at the cluster level), as in
+Kafka; and keys Kafka lets you change that have no effect here (thread counts, cleaner
 buffers, SASL/Kerberos, replication throttles), accepted and shown. Every other key
 is read-only: changing it is refused with INVALID_REQUEST naming it, as Kafka refuses
 its static keys. Kafka also accepts names it does not know (custom configs); we refuse
@@ -22,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from kafka_compat.config import BROKER_KEYS, TOPIC_KEYS
+from kafka_compat.config import BROKER_KEYS, LISTENER_CONNECTION_KEYS, TOPIC_KEYS
 
 DEFAULT_ENTITY = "<default>"  # Kafka's ZooKeeperInternals.DEFAULT_STRING
 
@@ -33,7 +36,16 @@ LOG_KEYS = frozenset(
     for key in TOPIC_KEYS.values()
     if key.name != "message.format.version" and key.synonym in BROKER_KEYS
 )
-APPLIED_KEYS = LOG_KEYS | {"log.cleaner.backoff.ms", "producer.id.expiration.ms"}
+# Kafka's SocketServer.ReconfigurableConfigs (quotas/connection_quotas.py applies them).
+CONNECTION_KEYS = frozenset(
+    {
+        "max.connections",
+        "max.connections.per.ip",
+        "max.connections.per.ip.overrides",
+        "max.connection.creation.rate",
+    }
+)
+APPLIED_KEYS = LOG_KEYS | CONNECTION_KEYS | {"log.cleaner.backoff.ms", "producer.id.expiration.ms"}
 # Kafka's per-listener (SASL) configs: per broker only, never a cluster default.
 PER_BROKER_KEYS = frozenset(
     {
@@ -60,9 +72,6 @@ NO_EFFECT_KEYS = PER_BROKER_KEYS | {
     "log.cleaner.io.buffer.size",
     "log.cleaner.io.buffer.load.factor",
     "log.cleaner.io.max.bytes.per.second",
-    "max.connections",
-    "max.connections.per.ip",
-    "max.connection.creation.rate",
     "leader.replication.throttled.rate",
     "follower.replication.throttled.rate",
     "replica.alter.log.dirs.io.max.bytes.per.second",
@@ -96,6 +105,21 @@ def listener_ssl_key(name: str) -> str | None:
     return None
 
 
+def listener_connection_key(name: str) -> str | None:
+    """The key of a `listener.name.<listener>.max.connections` or `...max.connection.
+    creation.rate` name (Kafka's ListenerReconfigurableConfigs), else None."""
+    parts = name.split(".", 3)
+    if len(parts) == 4 and parts[:2] == ["listener", "name"]:
+        if parts[3] in LISTENER_CONNECTION_KEYS:
+            return parts[3]
+    return None
+
+
+def is_connection_key(name: str) -> bool:
+    """A key the connection limits read (a change re-reads them)."""
+    return name in CONNECTION_KEYS or listener_connection_key(name) is not None
+
+
 # Keys whose values are comma-separated lists (IncrementalAlterConfigs APPEND/SUBTRACT).
 LIST_BROKER_KEYS = frozenset({"log.cleanup.policy", "sasl.kerberos.principal.to.local.rules"})
 
@@ -113,7 +137,11 @@ def validate_dynamic(configs: Mapping[str, str | None], per_broker: bool) -> dic
     """Check a whole set of dynamic configs for one level, in Kafka's order: read-only
     keys, values, per-broker keys at the cluster level. Raises DynamicConfigError."""
     static = [
-        name for name in configs if name not in DYNAMIC_KEYS and listener_ssl_key(name) is None
+        name
+        for name in configs
+        if name not in DYNAMIC_KEYS
+        and listener_ssl_key(name) is None
+        and listener_connection_key(name) is None
     ]
     if static:
         raise DynamicConfigError(f"Cannot update these configs dynamically: {_names(static)}")
@@ -121,12 +149,16 @@ def validate_dynamic(configs: Mapping[str, str | None], per_broker: bool) -> dic
     for name, value in configs.items():
         if value is None:
             raise DynamicConfigError(f"Null value not supported for : {name}")
+        key = listener_ssl_key(name) or listener_connection_key(name) or name
         try:
-            BROKER_KEYS[listener_ssl_key(name) or name].parse(value)
+            parsed = BROKER_KEYS[key].parse(value)
         except (ValueError, TypeError) as exc:
             raise DynamicConfigError(
                 f"Invalid value {value} for configuration {name}: {exc}"
             ) from None
+        if key in LISTENER_CONNECTION_KEYS and parsed <= 0:
+            # Kafka's ListenerConnectionQuota.validateReconfiguration.
+            raise DynamicConfigError(f"Invalid {key} {parsed} (configuration {name})")
         checked[name] = value
     only_per_broker = PER_BROKER_KEYS.intersection(configs) | {
         name for name in configs if listener_ssl_key(name)

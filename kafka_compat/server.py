@@ -21,12 +21,14 @@ from __future__ import annotations
 import logging
 import ssl
 import struct
+import time
 
 import trio
 
 from kafka_compat.apis.handlers import REGISTRY, Api
 from kafka_compat.apis.registry import CLOSE_CONNECTION, Components, RequestContext
 from kafka_compat.apis.sasl import authenticate
+from kafka_compat.quotas.connection_quotas import Connection
 from kafka_compat.quotas.throttling import EXEMPT_APIS, client_throttles, handle_with_quotas
 from kafka_compat.security.listeners import Endpoint
 from kafka_compat.security.session import ANONYMOUS, KafkaPrincipal, Session
@@ -137,6 +139,7 @@ async def serve_connection(
     stream: trio.SocketStream,
     components: Components,
     listener: ListenerSecurity = PLAINTEXT_LISTENER,
+    connection: Connection | None = None,
 ) -> None:
     """Answer one client's requests until it disconnects or misbehaves."""
     try:
@@ -157,7 +160,7 @@ async def serve_connection(
             if tls is None:
                 return
             stream = tls
-        await _serve_requests(stream, components, session, peer)
+        await _serve_requests(stream, components, session, peer, connection)
     except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
         return
     finally:
@@ -201,7 +204,11 @@ async def _tls_handshake(
 
 
 async def _serve_requests(
-    stream: trio.abc.Stream, components: Components, session: Session, peer: str
+    stream: trio.abc.Stream,
+    components: Components,
+    session: Session,
+    peer: str,
+    connection: Connection | None = None,
 ) -> None:
     reader = FrameReader(stream, components.config["socket.request.max.bytes"])
     while True:
@@ -217,6 +224,8 @@ async def _serve_requests(
             return
         if frame is None:
             return
+        if connection is not None:
+            connection.last_active = time.monotonic()  # least recently used goes first
         if session.sasl is not None and session.sasl.raw:
             # After SaslHandshake v0: a raw SASL token, answered by a raw one.
             challenge, error, _ = await authenticate(peer, session, components.config, frame)

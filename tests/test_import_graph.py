@@ -48,8 +48,7 @@ LAYERS: dict[str, int] = {
     "kafka_compat.groups": 5,
     "kafka_compat.txn": 5,
     "kafka_compat.security": 5,
-    "kafka_compat.security.listeners": 2,
-    "kafka_compat.quotas": 5,  # config.py parses listeners with it
+    "kafka_compat.security.listeners": 2,  # config.py parses listeners with it
     "kafka_compat.cluster.zk_client": 5,
     "kafka_compat.cluster.zk_cache": 5,
     "kafka_compat.cluster.zk_admin": 5,
@@ -60,10 +59,12 @@ LAYERS: dict[str, int] = {
     "kafka_compat.cluster.controller_log_dirs": 5,
     "kafka_compat.cluster.membership": 5,
     "kafka_compat.admin_manager": 5,
+    "kafka_compat.quotas": 5,
     "kafka_compat.producer_ids": 5,
     "kafka_compat.log_tasks": 5,
     "kafka_compat.apis": 6,
     "kafka_compat.server": 7,
+    "kafka_compat.acceptor": 7,
     "kafka_compat.http": 7,
     "kafka_compat.broker": 8,
     "kafka_compat.cli": 9,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from kafka_compat.groups import GroupCoordinator
     from kafka_compat.producer_ids import ProducerIdManager
     from kafka_compat.quotas.client_quotas import ClientQuotas
+    from kafka_compat.quotas.connection_quotas import ConnectionQuotas
     from kafka_compat.quotas.store import QuotaStore
     from kafka_compat.replica_manager import ReplicaManager
     from kafka_compat.security.acls import AclStore
@@ -85,6 +86,10 @@ class Components:
         """The quotas changed in the store (this broker's write or a notification)."""
         if self.quotas is not None and self.quota_store is not None:
             self.quotas.load(self.quota_store.entries())
+
+    # Connection limits and rates (the `ip` entity's connection_creation_rate quota
+    # goes to its update_ip_quota / set_ip_quotas).
+    connection_quotas: ConnectionQuotas | None = None
 
 
 class RequestContext:

@@ -1,8 +1,9 @@
 """KafkaJS 2.2.4 (npm, pinned in compat-tests/kafkajs/package-lock.json) against a
-running kafka-compat broker: transactions, and every security mode (security.js). `./dev test` installs the package with
-`npm ci`; node runs compat-tests/kafkajs/transactions.js, which commits, aborts and
-commits again (the last with offsets sent to the transaction), then reads the topic
-read_committed (KafkaJS's default) and prints what it saw."""
+running kafka-compat broker. `./dev test` installs the package with `npm ci`; node runs
+compat-tests/kafkajs/transactions.js, which commits, aborts and commits again (the last
+with offsets sent to the transaction), then reads the topic read_committed (KafkaJS's
+default) and prints what it saw; and security.js, every security mode of
+tests/security/matrix.py's broker (TLS, client certificates, SASL)."""
 
 from __future__ import annotations
 

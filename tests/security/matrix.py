@@ -96,7 +96,8 @@ def _b64url(data: bytes) -> str:
 
 
 def unsecured_token(subject: str, lifetime_s: int = 3600) -> str:
-    """Kafka's unsecured JWS (alg "none", empty signature), as OAuthBearerUnsecuredLoginCallbackHandler makes it."""
+    """Kafka's unsecured JWS (alg "none", empty signature), as the Java client's
+    OAuthBearerUnsecuredLoginCallbackHandler makes it."""
     now = int(time.time())
     claims = {"sub": subject, "iat": now, "exp": now + lifetime_s}
     header = _b64url(json.dumps({"alg": "none"}).encode())

@@ -165,6 +165,43 @@ class SecureBroker:
         conf.update(overrides)
         return conf
 
+    def java(self, mode: Mode, password: str | None = None) -> dict[str, str]:
+        """The Java client's settings for the mode (client.properties, --command-config)."""
+        props = {
+            "bootstrap.servers": self.address(mode.listener),
+            "security.protocol": mode.protocol,
+        }
+        if mode.tls:
+            props["ssl.truststore.type"] = "PEM"
+            props["ssl.truststore.location"] = str(self.certs.ca)
+        if mode.protocol == "SSL":
+            props["ssl.keystore.type"] = "PEM"
+            props["ssl.keystore.location"] = str(self.certs.client_keystore)
+        if mode.mechanism:
+            props["sasl.mechanism"] = mode.mechanism
+        module = "org.apache.kafka.common.security"
+        if mode.mechanism == "OAUTHBEARER" and mode.signed:
+            # The login handler reads the JWT from a file (KIP-768's file: URL).
+            props["sasl.login.callback.handler.class"] = (
+                f"{module}.oauthbearer.OAuthBearerLoginCallbackHandler"
+            )
+            props["sasl.oauthbearer.token.endpoint.url"] = self.token_file(mode).as_uri()
+            props["sasl.jaas.config"] = f"{module}.oauthbearer.OAuthBearerLoginModule required;"
+        elif mode.mechanism == "OAUTHBEARER":
+            props["sasl.jaas.config"] = (
+                f"{module}.oauthbearer.OAuthBearerLoginModule required "
+                f'unsecuredLoginStringClaim_sub="{mode.username}";'
+            )
+        elif mode.mechanism:
+            login = (
+                "plain.PlainLoginModule" if mode.mechanism == "PLAIN" else "scram.ScramLoginModule"
+            )
+            props["sasl.jaas.config"] = (
+                f"{module}.{login} required "
+                f'username="{mode.username}" password="{password or mode.password}";'
+            )
+        return props
+
     def oauth_cb(self, mode: Mode):
         def callback(_config):
             token = self.token(mode)

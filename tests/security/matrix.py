@@ -202,6 +202,22 @@ class SecureBroker:
             )
         return props
 
+    def go_flags(self, mode: Mode, password: str | None = None) -> list[str]:
+        """compat-tests/go's -bootstrap, -tls-* and -sasl-* flags for the mode."""
+        flags = ["-bootstrap", self.address(mode.listener)]
+        if mode.tls:
+            flags += ["-tls-ca", str(self.certs.ca)]
+        if mode.protocol == "SSL":
+            flags += ["-tls-cert", str(self.certs.client_cert)]
+            flags += ["-tls-key", str(self.certs.client_key)]
+        if mode.mechanism:
+            flags += ["-sasl-mechanism", mode.mechanism]
+        if mode.mechanism == "OAUTHBEARER":
+            flags += ["-sasl-token", self.token(mode)]
+        elif mode.mechanism:
+            flags += ["-sasl-user", mode.username, "-sasl-password", password or mode.password]
+        return flags
+
     def oauth_cb(self, mode: Mode):
         def callback(_config):
             token = self.token(mode)

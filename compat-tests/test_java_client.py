@@ -336,7 +336,15 @@ def java_secure(request: pytest.FixtureRequest, secure_broker, tmp_path_factory)
     token_url = cases["SASL_SSL-OAUTHBEARER-signed"]["sasl.oauthbearer.token.endpoint.url"]
     allowed = f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={token_url}"
     done = subprocess.run(
-        [JAVA, allowed, "-cp", classpath, "kafkacompat.SecurityMain", *files],
+        [
+            JAVA,
+            "-XX:TieredStopAtLevel=1",
+            allowed,
+            "-cp",
+            classpath,
+            "kafkacompat.SecurityMain",
+            *files,
+        ],
         capture_output=True,
         text=True,
         timeout=300,  # failure guard, not a timing

@@ -1,8 +1,9 @@
 """The Go clients over TLS and SASL: franz-go, Sarama (github.com/IBM/sarama) and
-segmentio/kafka-go in every mode of tests/security/matrix.py's broker: SASL_SSL with SCRAM-SHA-256 and -512,
-SASL_PLAINTEXT with PLAIN, SSL with a client certificate, OAUTHBEARER over SASL_SSL with
-an unsecured token and a signed JWT (the clients take the token as it is; kafka-go has
-no OAUTHBEARER mechanism, cmd/kafkago brings a small one), and a wrong password each.
+segmentio/kafka-go in every mode of tests/security/matrix.py's broker: SASL_SSL with
+SCRAM-SHA-256 and -512, SASL_PLAINTEXT with PLAIN, SSL with a client certificate,
+OAUTHBEARER over SASL_SSL with an unsecured token and a signed JWT (the clients take the
+token as it is; kafka-go has no OAUTHBEARER mechanism, cmd/kafkago brings a small one),
+and a wrong password each.
 
 compat-tests/go's programs take -tls-ca/-tls-cert/-tls-key and -sasl-mechanism/
 -sasl-user/-sasl-password/-sasl-token (internal/security) and run the `roundtrip`

@@ -752,3 +752,23 @@ def test_kafka_topics_over_ssl_with_a_client_certificate(secure_broker, kafka, t
     topic = unique("over-ssl")
     kafka("kafka-topics", *ssl, "--create", "--topic", topic, "--partitions", "2")
     assert topic in kafka("kafka-topics", *ssl, "--list").split()
+
+    # The certificate's principal is what ACLs name: denied Write, its producer is refused.
+    from tests.security.certs import CLIENT_SUBJECT
+    from tests.security.matrix import MODES
+
+    admin = command_config(
+        secure_broker,
+        tmp_path,
+        "SASL_SSL-SCRAM-SHA-512",
+        username="admin",
+        password="admin-scram",
+    )
+    principal = f"User:{CLIENT_SUBJECT}"
+    out = kafka(
+        "kafka-acls", *admin, "--add", "--deny-principal", principal, "--operation", "Write",
+        "--topic", topic,
+    )  # fmt: skip
+    assert f"(principal={principal}, host=*, operation=WRITE, permissionType=DENY)" in out
+    refused = produce_one(secure_broker.librdkafka(MODES["SSL-client-cert"]), topic, b"x")
+    assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED

@@ -313,7 +313,7 @@ def test_admin_partition_reassignments_on_a_single_node(java_results):
 # listener, OAUTHBEARER with the default unsecured login handler and with a signed JWT
 # read by OAuthBearerLoginCallbackHandler from a file: URL, and one wrong password.
 
-SECURE_MODES = list(MODES)
+SECURE_MODES = [*MODES, "SSL-client-cert-pkcs12"]
 
 
 @pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"kafka-clients-{v}")
@@ -324,8 +324,17 @@ def java_secure(request: pytest.FixtureRequest, secure_broker, tmp_path_factory)
     assert (build / ".built").is_file(), "run `./dev test`: it builds compat-tests/java"
     classpath = f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
     directory = tmp_path_factory.mktemp(f"java-secure-{version}")
-    cases = {name: secure_broker.java(MODES[name]) for name in SECURE_MODES}
+    cases = {name: secure_broker.java(MODES[name]) for name in MODES}
     cases["wrong-password"] = secure_broker.java(MODES["SASL_SSL-SCRAM-SHA-512"], "nope")
+    # The key store as a PKCS12 file, what Java users mostly have. (The trust store stays
+    # PEM: Java trusts a PKCS12 certificate entry only with Oracle's trustedKeyUsage
+    # attribute, which keytool writes and `cryptography` does not.)
+    cases["SSL-client-cert-pkcs12"] = {
+        **cases["SSL-client-cert"],
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": str(secure_broker.certs.client_p12),
+        "ssl.keystore.password": "p12-secret",
+    }
     files = []
     for name, props in cases.items():
         props["case.topic"] = f"java-{version}-{name}-{uuid.uuid4().hex[:6]}"

@@ -275,4 +275,4 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory):
     try:
         yield broker
     finally:
-        broker.handle.stop()
+        broker.stop()

@@ -313,7 +313,7 @@ def test_admin_partition_reassignments_on_a_single_node(java_results):
 # listener, OAUTHBEARER with the default unsecured login handler and with a signed JWT
 # read by OAuthBearerLoginCallbackHandler from a file: URL, and one wrong password.
 
-SECURE_MODES = [*MODES, "SSL-client-cert-pkcs12"]
+SECURE_MODES = [*MODES, "SSL-client-cert-pkcs12", "SASL_SSL-OAUTHBEARER-oidc"]
 
 
 @pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"kafka-clients-{v}")
@@ -335,15 +335,25 @@ def java_secure(request: pytest.FixtureRequest, secure_broker, tmp_path_factory)
         "ssl.keystore.location": str(secure_broker.certs.client_p12),
         "ssl.keystore.password": "p12-secret",
     }
+    # The signed JWT from an OAuth token endpoint (client credentials), as in production.
+    endpoint = secure_broker.token_endpoint
+    cases["SASL_SSL-OAUTHBEARER-oidc"] = {
+        **cases["SASL_SSL-OAUTHBEARER-signed"],
+        "sasl.oauthbearer.token.endpoint.url": endpoint.url,
+        "sasl.jaas.config": (
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+            'clientId="app" clientSecret="app-secret";'
+        ),
+    }
+    # Kafka 3.9.1+ reads token URLs only from the allowed list (a system property).
+    token_url = cases["SASL_SSL-OAUTHBEARER-signed"]["sasl.oauthbearer.token.endpoint.url"]
+    allowed = f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={token_url},{endpoint.url}"
     files = []
     for name, props in cases.items():
         props["case.topic"] = f"java-{version}-{name}-{uuid.uuid4().hex[:6]}"
         path = directory / f"{name}.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         files.append(str(path))
-    # Kafka 3.9.1+ reads token URLs only from the allowed list (a system property).
-    token_url = cases["SASL_SSL-OAUTHBEARER-signed"]["sasl.oauthbearer.token.endpoint.url"]
-    allowed = f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={token_url}"
     done = subprocess.run(
         [
             JAVA,

@@ -244,44 +244,11 @@ def test_produce_and_consume(secure_broker: SecureBroker, client: str, mode: str
 # ---- confluent-kafka fetching its signed JWT from an OIDC token endpoint ----
 
 
-@pytest.fixture(scope="module")
-def token_endpoint(secure_broker: SecureBroker):
-    """An OAuth token endpoint (client credentials grant) over HTTP that hands out JWTs
-    signed with the broker's JWKS key; the requests it got, for the test to look at."""
-    import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    requests: list[tuple[str, bytes]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            requests.append((self.headers.get("Authorization", ""), body))
-            token = secure_broker.signed_token("alice")
-            answer = {"access_token": token, "token_type": "bearer", "expires_in": 3600}
-            payload = json.dumps(answer).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args):
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/token", requests
-    server.shutdown()
-    server.server_close()
-
-
-def test_confluent_kafka_oidc_token_endpoint(secure_broker: SecureBroker, token_endpoint):
+def test_confluent_kafka_oidc_token_endpoint(secure_broker: SecureBroker):
     # sasl.oauthbearer.method=oidc (KIP-768 in librdkafka): the client asks the endpoint
     # for a token with its client id and secret, then logs in with it.
-    url, requests = token_endpoint
+    endpoint = secure_broker.token_endpoint
+    seen = len(endpoint.requests)
     mode = MODES["SASL_SSL-OAUTHBEARER-signed"]
     conf = secure_broker.librdkafka(
         mode,
@@ -289,12 +256,12 @@ def test_confluent_kafka_oidc_token_endpoint(secure_broker: SecureBroker, token_
             "sasl.oauthbearer.method": "oidc",
             "sasl.oauthbearer.client.id": "app",
             "sasl.oauthbearer.client.secret": "app-secret",
-            "sasl.oauthbearer.token.endpoint.url": url,
+            "sasl.oauthbearer.token.endpoint.url": endpoint.url,
         },
     )
     topic = new_topic("confluent-kafka", "oidc")
     assert confluent_roundtrip(secure_broker, mode, topic, conf) == expected()
-    authorization, body = requests[0]
+    authorization, body = endpoint.requests[seen]
     assert body == b"grant_type=client_credentials"
     assert authorization == "Basic " + base64.b64encode(b"app:app-secret").decode()
 

@@ -104,12 +104,53 @@ def unsecured_token(subject: str, lifetime_s: int = 3600) -> str:
     return f"{header}.{_b64url(json.dumps(claims).encode())}."
 
 
+class TokenEndpoint:
+    """An OAuth token endpoint (client credentials grant) over HTTP handing out JWTs made
+    by `make_token`; `requests` holds (Authorization header, body) of each request."""
+
+    def __init__(self, make_token) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        requests: list[tuple[str, bytes]] = []
+        self.requests = requests
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                requests.append((self.headers.get("Authorization", ""), body))
+                answer = {"access_token": make_token(), "token_type": "bearer", "expires_in": 3600}
+                payload = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/token"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
 @dataclass
 class SecureBroker:
     handle: BrokerHandle
     certs: Certs
     jwt_key: object  # the RSA private key the JWKS file publishes
     directory: Path
+    token_endpoint: TokenEndpoint | None = None
+
+    def stop(self) -> None:
+        self.handle.stop()
+        if self.token_endpoint is not None:
+            self.token_endpoint.close()
 
     def address(self, listener: str) -> str:
         return f"127.0.0.1:{self.handle.broker.bound_ports[listener]}"
@@ -289,4 +330,6 @@ def start_secure_broker(directory: Path) -> SecureBroker:
             for m in ("SCRAM-SHA-256", "SCRAM-SHA-512")
         }
         handle.call(handle.broker.store.update_user_configs, user, configs, set())
-    return SecureBroker(handle, certs, key, directory)
+    broker = SecureBroker(handle, certs, key, directory)
+    broker.token_endpoint = TokenEndpoint(lambda: broker.signed_token("alice"))
+    return broker

@@ -292,7 +292,7 @@ def test_kafka_python_wrong_password(secure_broker: SecureBroker, caplog) -> Non
 
     security = kafka_python_security(secure_broker, SCRAM_512, password="wrong")
     with pytest.raises(KafkaPythonError):
-        KafkaProducer(bootstrap_timeout_ms=3000, **security).close()
+        KafkaProducer(bootstrap_timeout_ms=5000, **security).close()
     assert f"SaslAuthenticationFailedError: {FAILED}" in caplog.text
 
 
@@ -317,7 +317,7 @@ def test_aiokafka_wrong_password(secure_broker: SecureBroker, caplog) -> None:
 def test_kcat_wrong_password(secure_broker: SecureBroker) -> None:
     options = kcat_options(secure_broker, SCRAM_512, **{"sasl.password": "wrong"})
     done = subprocess.run(
-        ["kcat", *options, "-L", "-m", "3"], capture_output=True, text=True, timeout=GUARD_S
+        ["kcat", *options, "-L", "-m", "5"], capture_output=True, text=True, timeout=GUARD_S
     )
     assert done.returncode != 0
     assert INVALID in done.stderr

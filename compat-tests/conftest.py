@@ -260,3 +260,19 @@ def go_program() -> Callable[[str], Path]:
         return out
 
     return build
+
+
+@pytest.fixture(scope="module")
+def secure_broker(tmp_path_factory: pytest.TempPathFactory):
+    """One broker with every kind of listener (PLAINTEXT, SSL with client certificates,
+    SASL_PLAINTEXT PLAIN, SASL_SSL SCRAM/OAUTHBEARER, SASL_SSL signed JWTs) and SCRAM
+    users, for a module's client matrix over security (tests/security/matrix.py). It runs
+    in the test process (it starts in well under a second): per module, so that it does
+    not outlive the module's tests."""
+    from tests.security.matrix import start_secure_broker
+
+    broker = start_secure_broker(tmp_path_factory.mktemp("secure"))
+    try:
+        yield broker
+    finally:
+        broker.stop()

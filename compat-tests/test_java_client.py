@@ -5,7 +5,9 @@ broker.
 `./dev test` builds compat-tests/java with Maven for each version. One JVM per version
 runs every scenario below at once (kafkacompat.Main; each uses topics, groups and
 transactional ids of its own) and prints one JSON line per scenario; each test here
-asserts what the client received in one scenario.
+asserts what the client received in one scenario. kafkacompat.SecurityMain does the same
+for the security modes (TLS, client certificates, SASL) against tests/security/matrix.py's
+broker.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.security.matrix import MODES
 
 JAVA_DIR = Path(__file__).resolve().parent / "java"
 JAVA = shutil.which("java")
@@ -300,3 +305,87 @@ def test_admin_partition_reassignments_on_a_single_node(java_results):
     assert got["replicas"] == [0]
     assert got["cancel_error"] == "NoReassignmentInProgressException"
     assert got["unknown_broker_error"] == "InvalidReplicaAssignmentException"
+
+
+# ---- over TLS and SASL (tests/security/matrix.py's broker) ----
+# kafkacompat.SecurityMain runs every mode side by side in one JVM per client version:
+# SCRAM-SHA-256/512 over SASL_SSL, PLAIN, a PEM client key store (KIP-651) on the SSL
+# listener, OAUTHBEARER with the default unsecured login handler and with a signed JWT
+# read by OAuthBearerLoginCallbackHandler from a file: URL, and one wrong password.
+
+SECURE_MODES = [*MODES, "SSL-client-cert-pkcs12", "SASL_SSL-OAUTHBEARER-oidc"]
+
+
+@pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"kafka-clients-{v}")
+def java_secure(request: pytest.FixtureRequest, secure_broker, tmp_path_factory):
+    version = request.param
+    build = JAVA_DIR / "target" / f"kafka-{version}"
+    assert JAVA is not None, "java is not installed: run `./dev test`"
+    assert (build / ".built").is_file(), "run `./dev test`: it builds compat-tests/java"
+    classpath = f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
+    directory = tmp_path_factory.mktemp(f"java-secure-{version}")
+    cases = {name: secure_broker.java(MODES[name]) for name in MODES}
+    cases["wrong-password"] = secure_broker.java(MODES["SASL_SSL-SCRAM-SHA-512"], "nope")
+    # The key store as a PKCS12 file, what Java users mostly have. (The trust store stays
+    # PEM: Java trusts a PKCS12 certificate entry only with Oracle's trustedKeyUsage
+    # attribute, which keytool writes and `cryptography` does not.)
+    cases["SSL-client-cert-pkcs12"] = {
+        **cases["SSL-client-cert"],
+        "ssl.keystore.type": "PKCS12",
+        "ssl.keystore.location": str(secure_broker.certs.client_p12),
+        "ssl.keystore.password": "p12-secret",
+    }
+    # The signed JWT from an OAuth token endpoint (client credentials), as in production.
+    endpoint = secure_broker.token_endpoint
+    cases["SASL_SSL-OAUTHBEARER-oidc"] = {
+        **cases["SASL_SSL-OAUTHBEARER-signed"],
+        "sasl.oauthbearer.token.endpoint.url": endpoint.url,
+        "sasl.jaas.config": (
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+            'clientId="app" clientSecret="app-secret";'
+        ),
+    }
+    # Kafka 3.9.1+ reads token URLs only from the allowed list (a system property).
+    token_url = cases["SASL_SSL-OAUTHBEARER-signed"]["sasl.oauthbearer.token.endpoint.url"]
+    allowed = f"-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={token_url},{endpoint.url}"
+    files = []
+    for name, props in cases.items():
+        props["case.topic"] = f"java-{version}-{name}-{uuid.uuid4().hex[:6]}"
+        path = directory / f"{name}.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        files.append(str(path))
+    done = subprocess.run(
+        [
+            JAVA,
+            "-XX:TieredStopAtLevel=1",
+            allowed,
+            "-cp",
+            classpath,
+            "kafkacompat.SecurityMain",
+            *files,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,  # failure guard, not a timing
+    )
+    assert done.returncode == 0, f"SecurityMain failed:\n{done.stdout}\n{done.stderr}"
+    results = {}
+    for line in done.stdout.splitlines():
+        entry = json.loads(line)
+        assert entry["client"] == version
+        entry["stderr"] = done.stderr[-4000:]
+        results[entry["case"]] = entry
+    return results
+
+
+@pytest.mark.parametrize("mode", SECURE_MODES)
+def test_java_client_over_tls_and_sasl(java_secure, mode):
+    got = java_secure[mode]
+    assert got["ok"], f"{got.get('error')}: {got.get('message')}\n{got['stderr']}"
+    assert got["values"] == [f"m{i}" for i in range(5)]
+
+
+def test_java_client_wrong_password(java_secure):
+    got = java_secure["wrong-password"]
+    assert (got["ok"], got["error"]) == (False, "SaslAuthenticationException"), got
+    assert "invalid credentials with SASL mechanism SCRAM-SHA-512" in got["message"]

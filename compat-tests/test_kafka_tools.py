@@ -729,3 +729,121 @@ def test_kafka_configs_client_quotas(served_broker, kafka):
     assert kafka(*client, "--describe").strip() == (
         "Quota configs for client-id 'tools-quota' are producer_byte_rate=1024.0"
     )
+
+
+# ---- over TLS and SASL (tests/security/matrix.py's broker), with --command-config ----
+
+
+def command_config(secure_broker, tmp_path: Path, mode: str, **login: str) -> list[str]:
+    """--bootstrap-server and --command-config (a client.properties) for the mode."""
+    from tests.security.matrix import MODES, Mode
+
+    mode_ = MODES[mode]
+    if login:
+        mode_ = Mode(mode_.name, mode_.listener, mode_.protocol, mode_.mechanism, **login)
+    props = secure_broker.java(mode_)
+    path = tmp_path / f"{mode}-{login.get('username', 'default')}.properties"
+    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    return ["--bootstrap-server", props["bootstrap.servers"], "--command-config", str(path)]
+
+
+def produce_one(conf: dict, topic: str, value: bytes) -> KafkaError | None:
+    """One record with confluent-kafka: the delivery error, or None."""
+    delivered: list[KafkaError | None] = []
+    producer = Producer({**conf, "linger.ms": 0, "message.timeout.ms": 10000})
+    producer.produce(topic, value, on_delivery=lambda err, _msg: delivered.append(err))
+    assert producer.flush(30) == 0
+    return delivered[0]
+
+
+def test_kafka_configs_scram_users_and_kafka_acls_over_sasl_ssl(secure_broker, kafka, tmp_path):
+    """An operator on SASL_SSL as the super user (SCRAM-SHA-512): kafka-configs creates a
+    SCRAM user who then logs in, describes it; kafka-acls guards a topic for that user."""
+    admin = command_config(
+        secure_broker,
+        tmp_path,
+        "SASL_SSL-SCRAM-SHA-512",
+        username="admin",
+        password="admin-scram",
+    )
+    user = unique("carol")
+    users = ["--entity-type", "users", "--entity-name", user]
+    scram = "SCRAM-SHA-256=[iterations=8192,password=carol-pw]"
+    out = kafka("kafka-configs", *admin, "--alter", *users, "--add-config", scram)
+    assert f"Completed updating config for user {user}." in out
+
+    from tests.security.matrix import MODES
+
+    carol = secure_broker.librdkafka(
+        MODES["SASL_SSL-SCRAM-SHA-256"], **{"sasl.username": user, "sasl.password": "carol-pw"}
+    )
+    topic = unique("guarded")
+    assert produce_one(carol, topic, b"before any ACL") is None
+
+    # An ACL on the topic: carol may write, alice (no ACL of hers) no longer.
+    out = kafka(
+        "kafka-acls",
+        *admin,
+        "--add",
+        "--allow-principal",
+        f"User:{user}",
+        "--operation",
+        "Write",
+        "--operation",
+        "Describe",
+        "--topic",
+        topic,
+    )
+    assert f"Adding ACLs for resource `ResourcePattern(resourceType=TOPIC, name={topic}, " in out
+    out = kafka("kafka-acls", *admin, "--list", "--topic", topic)
+    assert f"(principal=User:{user}, host=*, operation=WRITE, permissionType=ALLOW)" in out
+    assert produce_one(carol, topic, b"allowed") is None
+    alice = secure_broker.librdkafka(MODES["SASL_SSL-SCRAM-SHA-512"])
+    denied = produce_one(alice, topic, b"denied")
+    assert denied is not None and denied.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED
+
+
+def test_kafka_configs_describe_scram_users_over_sasl_ssl(secure_broker, kafka, tmp_path):
+    admin = command_config(
+        secure_broker,
+        tmp_path,
+        "SASL_SSL-SCRAM-SHA-512",
+        username="admin",
+        password="admin-scram",
+    )
+    user = unique("dave")
+    users = ["--entity-type", "users", "--entity-name", user]
+    scram = "SCRAM-SHA-512=[iterations=4096,password=dave-pw]"
+    kafka("kafka-configs", *admin, "--alter", *users, "--add-config", scram)
+    out = kafka("kafka-configs", *admin, "--describe", *users)
+    expected = (
+        f"SCRAM credential configs for user-principal '{user}' are SCRAM-SHA-512=iterations=4096"
+    )
+    assert expected in out
+
+
+def test_kafka_topics_over_ssl_with_a_client_certificate(secure_broker, kafka, tmp_path):
+    ssl = command_config(secure_broker, tmp_path, "SSL-client-cert")
+    topic = unique("over-ssl")
+    kafka("kafka-topics", *ssl, "--create", "--topic", topic, "--partitions", "2")
+    assert topic in kafka("kafka-topics", *ssl, "--list").split()
+
+    # The certificate's principal is what ACLs name: denied Write, its producer is refused.
+    from tests.security.certs import CLIENT_SUBJECT
+    from tests.security.matrix import MODES
+
+    admin = command_config(
+        secure_broker,
+        tmp_path,
+        "SASL_SSL-SCRAM-SHA-512",
+        username="admin",
+        password="admin-scram",
+    )
+    principal = f"User:{CLIENT_SUBJECT}"
+    out = kafka(
+        "kafka-acls", *admin, "--add", "--deny-principal", principal, "--operation", "Write",
+        "--topic", topic,
+    )  # fmt: skip
+    assert f"(principal={principal}, host=*, operation=WRITE, permissionType=DENY)" in out
+    refused = produce_one(secure_broker.librdkafka(MODES["SSL-client-cert"]), topic, b"x")
+    assert refused is not None and refused.code() == KafkaError.TOPIC_AUTHORIZATION_FAILED

@@ -515,6 +515,13 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
             _, _, sub = key[len(LISTENER_PREFIX) :].partition(".")
             if sub in _LISTENER_MECHANISM_KEYS:
                 continue
+            mechanism, _, rest = sub.partition(".")
+            if rest == "connections.max.reauth.ms" and mechanism.upper() in SERVED_SASL_MECHANISMS:
+                # Kafka's per-mechanism session limit (SaslChannelBuilder), e.g.
+                # listener.name.sasl_ssl.oauthbearer.connections.max.reauth.ms
+                if not value.strip().isdigit():
+                    raise _refuse(key, f"expected a number of milliseconds >= 0, not {value!r}")
+                continue
             if not (
                 sub in BROKER_KEYS
                 and (

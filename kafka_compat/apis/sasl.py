@@ -33,7 +33,7 @@ import trio
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.config import ConfigError
 from kafka_compat.security import oauthbearer, plain, scram  # noqa: F401 -- register
-from kafka_compat.security.listeners import listener_config
+from kafka_compat.security.listeners import LISTENER_PREFIX, listener_config
 from kafka_compat.security.sasl import (
     MECHANISMS,
     SaslAuthenticationError,
@@ -136,7 +136,7 @@ async def authenticate(
         lifetimes = [
             ms
             for ms in (
-                listener_config(config, session.listener, "connections.max.reauth.ms"),
+                _max_reauth_ms(config, session.listener, exchange.mechanism),
                 exchange.server.session_lifetime_ms,
             )
             if ms
@@ -177,3 +177,14 @@ async def handle_sasl_authenticate(ctx: RequestContext, request):
         auth_bytes=challenge,
         session_lifetime_ms=lifetime_ms,
     )
+
+
+def _max_reauth_ms(config, listener: str, mechanism: str) -> int | None:
+    """listener.name.<l>.<mechanism>.connections.max.reauth.ms, else the listener's or
+    the broker's connections.max.reauth.ms (Kafka's SaslChannelBuilder)."""
+    per_mechanism = config.listener_props.get(
+        f"{LISTENER_PREFIX}{listener.lower()}.{mechanism.lower()}.connections.max.reauth.ms"
+    )
+    if per_mechanism is not None:
+        return int(per_mechanism.strip())
+    return listener_config(config, listener, "connections.max.reauth.ms")

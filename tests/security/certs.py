@@ -28,6 +28,8 @@ class Certs:
     client_key: Path
     broker_encrypted: Path  # key encrypted with "key-secret" (ssl.key.password) + chain
     ca_p12: Path  # the CA as a PKCS12 trust store, password "p12-secret"
+    client_keystore: Path  # client key + certificate in one PEM file (Java's PEM key store)
+    client_p12: Path  # the client key + certificate as PKCS12, password "p12-secret"
 
 
 def _name(**parts: str) -> x509.Name:
@@ -108,6 +110,18 @@ def make_certs(directory: Path) -> Certs:
     )
     paths["client.pem"].write_bytes(client.public_bytes(pem))
     paths["client.key"].write_bytes(_pem_key(client_key))
+    (directory / "client-keystore.pem").write_bytes(
+        _pem_key(client_key) + client.public_bytes(pem) + ca.public_bytes(pem)
+    )
+    (directory / "client.p12").write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"client",
+            client_key,
+            client,
+            [ca],
+            serialization.BestAvailableEncryption(b"p12-secret"),
+        )
+    )
     return Certs(
         ca=paths["ca.pem"],
         broker_keystore=paths["broker.pem"],
@@ -118,4 +132,6 @@ def make_certs(directory: Path) -> Certs:
         client_key=paths["client.key"],
         broker_encrypted=directory / "broker-encrypted.pem",
         ca_p12=directory / "ca.p12",
+        client_keystore=directory / "client-keystore.pem",
+        client_p12=directory / "client.p12",
     )

@@ -482,6 +482,49 @@ def test_a_session_past_its_lifetime_is_closed_on_its_next_request(start_broker,
         assert sock.recv(4096) == b""  # closed without an answer
 
 
+def test_a_per_mechanism_session_limit_wins_over_the_listeners(start_broker, certs):
+    # Kafka's listener.name.<l>.<mechanism>.connections.max.reauth.ms (SaslChannelBuilder).
+    broker = start_broker(
+        {
+            "listeners": "SASL_PLAINTEXT://127.0.0.1:0",
+            "security.inter.broker.protocol": "SASL_PLAINTEXT",
+            "sasl.enabled.mechanisms": "PLAIN",
+            "sasl.jaas.config": JAAS,
+            "listener.name.sasl_plaintext.connections.max.reauth.ms": "900000",
+            "listener.name.sasl_plaintext.plain.connections.max.reauth.ms": "4000",
+        }
+    )
+    port = broker.broker.bound_ports["SASL_PLAINTEXT"]
+    with socket.create_connection(("127.0.0.1", port), timeout=GUARD_S) as sock:
+
+        def exchange(api_key: int, version: int, body: bytes) -> bytes:
+            header = struct.pack(">hhih", api_key, version, 1, 1) + b"t"
+            sock.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
+            size = struct.unpack(">i", _recv(sock, 4))[0]
+            return _recv(sock, size)
+
+        exchange(17, 1, struct.pack(">h", 5) + b"PLAIN")
+        token = b"\x00alice\x00alice-pw"
+        response = exchange(36, 1, struct.pack(">i", len(token)) + token)
+        assert response[4:] == struct.pack(">hhiq", 0, -1, 0, 4000)
+
+
+def test_a_per_mechanism_session_limit_that_is_not_a_number_stops_start_up(tmp_path, certs):
+    from kafka_compat.config import BrokerConfig, ConfigError
+
+    key = "listener.name.sasl_plaintext.plain.connections.max.reauth.ms"
+    with pytest.raises(ConfigError, match=key):
+        BrokerConfig(
+            {
+                "listeners": "SASL_PLAINTEXT://127.0.0.1:0",
+                "sasl.enabled.mechanisms": "PLAIN",
+                "sasl.jaas.config": JAAS,
+                key: "an hour",
+                "log.dirs": str(tmp_path),
+            }
+        )
+
+
 def _recv(sock: socket.socket, n: int) -> bytes:
     data = b""
     while len(data) < n:

@@ -22,8 +22,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"kafkacompat/gocompat/internal/report"
+	"kafkacompat/gocompat/internal/security"
 )
 
 var (
@@ -41,6 +46,7 @@ func main() {
 		"admin_groups":    adminGroups,
 		"transactions":    transactions,
 		"many_partitions": manyPartitions,
+		"roundtrip":       roundtrip,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -73,7 +79,71 @@ func newClient(opts ...kgo.Opt) (*kgo.Client, error) {
 			base = append(base, kgo.DisableIdempotentWrite())
 		}
 	}
+	tlsConfig, err := security.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tlsConfig != nil {
+		base = append(base, kgo.DialTLSConfig(tlsConfig))
+	}
+	if *security.Mechanism != "" {
+		mechanism, err := saslMechanism()
+		if err != nil {
+			return nil, err
+		}
+		base = append(base, kgo.SASL(mechanism))
+	}
 	return kgo.NewClient(append(base, opts...)...)
+}
+
+func saslMechanism() (sasl.Mechanism, error) {
+	switch *security.Mechanism {
+	case "PLAIN":
+		return plain.Auth{User: *security.User, Pass: *security.Password}.AsMechanism(), nil
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: *security.User, Pass: *security.Password}.AsSha256Mechanism(), nil
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: *security.User, Pass: *security.Password}.AsSha512Mechanism(), nil
+	case "OAUTHBEARER":
+		return oauth.Auth{Token: *security.Token}.AsMechanism(), nil
+	}
+	return nil, fmt.Errorf("unknown SASL mechanism %q", *security.Mechanism)
+}
+
+// roundtrip: five records "m0".."m4" to a new topic, read back in a consumer group
+// (over whatever TLS/SASL the flags set).
+func roundtrip(ctx context.Context) (any, error) {
+	topic := *prefix + "-roundtrip"
+	cl, err := newClient(kgo.RequiredAcks(kgo.AllISRAcks()))
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	if err := createTopic(ctx, kadm.NewClient(cl), topic, 1, nil); err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	var recs []*kgo.Record
+	for i := 0; i < 5; i++ {
+		recs = append(recs, &kgo.Record{Topic: topic, Partition: 0, Value: []byte(fmt.Sprintf("m%d", i))})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return nil, fmt.Errorf("produce: %w", err)
+	}
+	consumer, err := newClient(
+		kgo.ConsumerGroup(topic+"-group"),
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer consumer.Close()
+	got, err := poll(ctx, consumer, 5)
+	values := []string{}
+	for _, r := range got {
+		values = append(values, r.Value)
+	}
+	return map[string]any{"values": values}, err
 }
 
 func createTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) error {

@@ -34,6 +34,7 @@ func main() {
 		"reader_group":   readerGroup,
 		"client_configs": clientConfigs,
 		"client_admin":   clientAdmin,
+		"roundtrip":      roundtrip,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]

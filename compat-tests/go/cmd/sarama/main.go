@@ -53,6 +53,7 @@ func main() {
 		"group_rebalance": groupRebalance,
 		"log_dirs":        logDirs,
 		"static_member":   staticMember,
+		"roundtrip":       roundtrip,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -74,6 +75,7 @@ func config() *sarama.Config {
 	c.Consumer.Offsets.Initial = sarama.OffsetOldest
 	c.Consumer.Return.Errors = true
 	c.Metadata.Retry.Backoff = 100 * time.Millisecond
+	secure(c)
 	return c
 }
 

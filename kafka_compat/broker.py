@@ -39,7 +39,11 @@ from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.security.acls import LocalAclStore, ZkAclStore
 from kafka_compat.security.authorizer import Authorizer
-from kafka_compat.security.credentials import ScramCredentialStore
+from kafka_compat.security.credentials import (
+    SCRAM_MECHANISMS,
+    ScramCredential,
+    ScramCredentialStore,
+)
 from kafka_compat.security.plain import plain_login
 from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
 from kafka_compat.server import ListenerSecurity, serve_connection
@@ -63,6 +67,9 @@ class Broker:
         self.log_manager: LogDirs | None = None
         self.bound_port: int | None = None
         self.bound_ports: dict[str, int] = {}  # listener name -> bound port
+        # SCRAM users (user -> password) made before the listeners open, as Kafka's
+        # `kafka-storage format --add-scram` (KIP-900): `serve --dev-tls` uses it.
+        self.bootstrap_scram_users: dict[str, str] = {}
         # Each listener's TLS context (read now: a bad key store stops start-up).
         self.listener_security = [
             ListenerSecurity(
@@ -286,6 +293,7 @@ class Broker:
                 # timed-out transactions.
                 await connections.start(self.txn_coordinator.run)
                 await connections.start(run_log_tasks, self.replica_manager)
+                await self._add_bootstrap_scram_users()
                 bound = []
                 for security, advertised in zip(
                     self.listener_security, self.config.advertised_listeners, strict=True
@@ -345,6 +353,20 @@ class Broker:
                 # Flushing and checkpointing every log blocks: keep it off the loop.
                 await trio.to_thread.run_sync(self.close)
             log.info("kafka-compat broker %d stopped", self.node_id)
+
+    async def _add_bootstrap_scram_users(self) -> None:
+        """Store bootstrap_scram_users' credentials for SCRAM-SHA-256 and -512 unless
+        the stored ones already check that password (no rewrite on every start)."""
+        credentials = self.components.credentials
+        for user, password in self.bootstrap_scram_users.items():
+            upserts = {}
+            for mechanism in SCRAM_MECHANISMS:
+                stored = credentials.get(user, mechanism)
+                if stored is None or not stored.matches(mechanism, password):
+                    upserts[mechanism] = ScramCredential.from_password(mechanism, password)
+            if upserts:
+                await credentials.alter(user, upserts, set())
+                log.info("SCRAM user %s: credentials stored (%s)", user, ", ".join(upserts))
 
     async def controlled_shutdown(self) -> bool:
         """Cluster mode: move leadership away before stopping (a single node has no one

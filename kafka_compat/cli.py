@@ -4,6 +4,9 @@
                        [--advertised-host H] [--advertised-port P] [--data-dir D]
                        [--zookeeper HOST:PORT[/chroot] --broker-id N]
                        [--override key=value ...]
+                       [--dev-tls [--dev-tls-port 9093] [--dev-tls-host NAME ...]
+                        [--dev-user NAME:PASSWORD]]
+    kafka-compat certs [--data-dir D] [--host NAME ...] [--dev-user NAME:PASSWORD]
     kafka-compat groups list [--state STATE ...] --bootstrap-server HOST:PORT
     kafka-compat groups describe GROUP --bootstrap-server HOST:PORT
     kafka-compat transactions list [--state S ...] [--producer-id ID ...] --bootstrap-server H:P
@@ -33,7 +36,9 @@ and aborting a hanging transaction (exit status 1 when the broker refuses).
 `users` manages SCRAM users like kafka-configs.sh --entity-type users (the password
 is salted before it leaves; without --password it is read from the terminal or stdin). `acls`
 is kafka-acls.sh over CreateAcls/DescribeAcls/DeleteAcls (kafka_compat/tools/acls.py).
-`dev-cluster` starts a ZooKeeper and N brokers on loopback (kafka_compat/devcluster.py).
+`--dev-tls` adds a SASL_SSL listener with SCRAM-SHA-256/512, generated certificates
+and a SCRAM user to the PLAINTEXT one, and prints client configs; `certs` only makes
+the files (kafka_compat/tools/dev_tls.py). `dev-cluster` starts a ZooKeeper and N brokers on loopback (kafka_compat/devcluster.py).
 """
 
 from __future__ import annotations
@@ -100,6 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="any server.properties key, e.g. --override num.partitions=3",
     )
     serve.add_argument("--log-level", default="INFO")
+    dev = serve.add_argument_group("development TLS (kafka_compat/tools/dev_tls.py)")
+    dev.add_argument(
+        "--dev-tls",
+        action="store_true",
+        help="add a SASL_SSL listener (SCRAM-SHA-256/512) with generated certificates "
+        "and a SCRAM user, and print client configs; PLAINTEXT stays",
+    )
+    dev.add_argument("--dev-tls-port", type=int, default=9093, help="its port (9093)")
+    dev.add_argument(
+        "--dev-tls-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name or address for the broker certificate (repeatable)",
+    )
+    dev.add_argument(
+        "--dev-user", metavar="NAME:PASSWORD", help="the SCRAM user (default dev, generated)"
+    )
 
     groups = commands.add_parser("groups", help="list and describe consumer groups")
     group_commands = groups.add_subparsers(dest="groups_command", required=True)
@@ -122,6 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_users_parser(commands)
     _add_acls_parser(commands)
+    certs = commands.add_parser(
+        "certs", help="make the --dev-tls files (CA, broker and client certificates)"
+    )
+    certs.add_argument("--data-dir", default="./data", help="files go to DATA_DIR/dev-tls")
+    certs.add_argument(
+        "--host", action="append", default=[], help="a name for the broker certificate"
+    )
+    certs.add_argument("--dev-user", metavar="NAME:PASSWORD")
 
     dev_cluster = commands.add_parser(
         "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
@@ -200,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         from kafka_compat.tools import users
 
         return users.main(args)
+    if args.command == "certs":
+        return _certs(args)
     if args.command == "dev-cluster":
         from kafka_compat import devcluster
 
@@ -210,15 +243,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         base = load_broker_config(args.config, {})
-        config = load_broker_config(args.config, _serve_overrides(args, base))
+        overrides = _serve_overrides(args, base)
+        config = load_broker_config(args.config, overrides)
+        dev_tls = None
+        if args.dev_tls:
+            dev_tls, dev_overrides = _dev_tls(args, config)
+            config = load_broker_config(args.config, {**overrides, **dev_overrides})
     except ConfigError as exc:
         print(f"kafka-compat: {exc}", file=sys.stderr)
         return 2
     from kafka_compat.broker import Broker
     from storage.log_dirs import LogDirError
 
+    broker = Broker(config)
+    if dev_tls is not None:
+        broker.bootstrap_scram_users[dev_tls.user] = dev_tls.password
     try:
-        return trio.run(_serve_until_signalled, Broker(config))
+        return trio.run(_serve_until_signalled, broker, dev_tls)
     except (OSError, ConfigError, LogDirError, BaseExceptionGroup) as exc:
         # Typically the listen address is taken or the data dir is not writable, or the
         # log dirs disagree (meta.properties, a partition in two of them): one line.
@@ -288,11 +329,67 @@ def _transactions(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve_until_signalled(broker) -> int:
+def _dev_tls(args: argparse.Namespace, config: BrokerConfig):
+    """--dev-tls: the files (made or reused) and the keys that add the listener."""
+    from kafka_compat.tools import dev_tls
+
+    hosts = [e.host for e in config.listeners] + [e.host for e in config.advertised_listeners]
+    try:
+        tls = dev_tls.ensure_dev_tls(
+            config.log_dirs[0] / "dev-tls", hosts + args.dev_tls_host, args.dev_user
+        )
+        return tls, dev_tls.broker_overrides(tls, config, args.dev_tls_port)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--dev-tls: {exc}") from exc
+
+
+def _certs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kafka_compat.tools import dev_tls
+
+    directory = Path(args.data_dir) / "dev-tls"
+    try:
+        tls = dev_tls.ensure_dev_tls(directory, args.host, args.dev_user)
+        bootstrap = f"localhost:{dev_tls.DEFAULT_PORT}"
+        text = dev_tls.write_client_configs(tls, bootstrap)
+        (directory / "server.properties").write_text(dev_tls.server_properties(tls))
+    except (OSError, ValueError) as exc:
+        print(f"kafka-compat: {exc}", file=sys.stderr)
+        return 1
+    print(f"{'Made ' + ', '.join(tls.made) if tls.made else 'Reused every file'} in {directory}")
+    print(f"Broker certificate names: {', '.join(tls.names)}")
+    print(f"server.properties keys: {directory / 'server.properties'}")
+    print(text)
+    return 0
+
+
+def _print_dev_tls(broker, tls) -> None:
+    from kafka_compat.tools import dev_tls
+
+    host, port = broker.components.endpoints[dev_tls.LISTENER]
+    state = f"made {', '.join(tls.made)}" if tls.made else "reused"
+    print(
+        f"--dev-tls: PLAINTEXT on {broker.components.host}:{broker.components.port}, "
+        f"SASL_SSL on {host}:{port}; certificates in {tls.directory} ({state}), "
+        f"names {', '.join(tls.names)}",
+        flush=True,
+    )
+    print(dev_tls.write_client_configs(tls, f"{host}:{port}"), flush=True)
+
+
+async def _serve_and_announce(broker, dev_tls, nursery: trio.Nursery) -> None:
+    # The broker runs in `nursery`; the configs are printed once it listens.
+    await nursery.start(broker.serve)
+    if dev_tls is not None:
+        _print_dev_tls(broker, dev_tls)
+
+
+async def _serve_until_signalled(broker, dev_tls=None) -> int:
     """Run the broker; SIGINT/SIGTERM cancel it, which is the clean shutdown."""
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            nursery.start_soon(broker.serve)
+            nursery.start_soon(_serve_and_announce, broker, dev_tls, nursery)
             async for signum in signals:
                 logging.getLogger("kafka_compat").info(
                     "Received %s, shutting down", signal.Signals(signum).name

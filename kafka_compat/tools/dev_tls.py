@@ -86,7 +86,9 @@ def _san(name: str) -> x509.GeneralName:
         return x509.DNSName(name)
 
 
-def _cert(subject: str, ca: x509.Certificate | None, ca_key, key, *, days: int, san=None, usage=None):
+def _cert(
+    subject: str, ca: x509.Certificate | None, ca_key, key, *, days: int, san=None, usage=None
+):
     name = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "kafka-compat dev"),
@@ -242,7 +244,12 @@ def ensure_dev_tls(directory: Path, hosts: list[str], user: str | None = None) -
     if client is None:
         key = ec.generate_private_key(ec.SECP256R1())
         cert = _cert(
-            settings["user"], ca, ca_key, key, days=LEAF_DAYS, usage=[ExtendedKeyUsageOID.CLIENT_AUTH]
+            settings["user"],
+            ca,
+            ca_key,
+            key,
+            days=LEAF_DAYS,
+            usage=[ExtendedKeyUsageOID.CLIENT_AUTH],
         )
         # client.key.pem keeps both for the check above; client.pem/.key are what
         # clients are given.
@@ -314,9 +321,7 @@ def _jaas_quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def client_configs(
-    tls: DevTls, bootstrap: str, mechanism: str = "SCRAM-SHA-512"
-) -> dict[str, str]:
+def client_configs(tls: DevTls, bootstrap: str, mechanism: str = "SCRAM-SHA-512") -> dict[str, str]:
     """File name -> a client config for `bootstrap` (host:port of the SASL_SSL listener)."""
     ca, user, password = str(tls.ca), tls.user, tls.password
     librdkafka = {
@@ -378,9 +383,7 @@ def client_configs(
             f"sasl.mechanism={mechanism}\n"
             f"sasl.jaas.config={jaas}\n"
         ),
-        "kcat.conf": (
-            "# kcat -F kcat.conf -L\n" + "".join(f"{k}={v}\n" for k, v in kcat.items())
-        ),
+        "kcat.conf": ("# kcat -F kcat.conf -L\n" + "".join(f"{k}={v}\n" for k, v in kcat.items())),
     }
 
 

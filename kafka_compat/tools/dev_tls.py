@@ -341,6 +341,9 @@ def client_configs(tls: DevTls, bootstrap: str, mechanism: str = "SCRAM-SHA-512"
         f"    sasl_plain_username={user!r},\n"
         f"    sasl_plain_password={password!r},\n"
     )
+    aiokafka = kafka_python.replace(
+        f"ssl_cafile={ca!r}", f"ssl_context=create_ssl_context(cafile={ca!r})"
+    )
     jaas = (
         "org.apache.kafka.common.security.scram.ScramLoginModule required "
         f"username={_jaas_quote(user)} password={_jaas_quote(password)};"
@@ -360,7 +363,7 @@ def client_configs(tls: DevTls, bootstrap: str, mechanism: str = "SCRAM-SHA-512"
         "aiokafka.py": (
             "# aiokafka: AIOKafkaProducer(**kwargs), AIOKafkaConsumer('topic', **kwargs)\n"
             "from aiokafka.helpers import create_ssl_context\n\n"
-            f"kwargs = dict(\n{kafka_python.replace(f'ssl_cafile={ca!r}', f'ssl_context=create_ssl_context(cafile={ca!r})')})\n"
+            f"kwargs = dict(\n{aiokafka})\n"
         ),
         "kafkajs.js": (
             "// KafkaJS: new Kafka(require('./kafkajs.js'))\n"
@@ -373,7 +376,7 @@ def client_configs(tls: DevTls, bootstrap: str, mechanism: str = "SCRAM-SHA-512"
             "};\n"
         ),
         "client.properties": (
-            "# The Java client (kafka-console-producer.sh --producer.config client.properties, ...)\n"
+            "# Java client: kafka-console-producer.sh --producer.config client.properties\n"
             f"bootstrap.servers={bootstrap}\n"
             "security.protocol=SASL_SSL\n"
             "ssl.truststore.type=PKCS12\n"

@@ -39,11 +39,7 @@ from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.security.acls import LocalAclStore, ZkAclStore
 from kafka_compat.security.authorizer import Authorizer
-from kafka_compat.security.credentials import (
-    SCRAM_MECHANISMS,
-    ScramCredential,
-    ScramCredentialStore,
-)
+from kafka_compat.security.credentials import ScramCredential, ScramCredentialStore
 from kafka_compat.security.plain import plain_login
 from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
 from kafka_compat.server import ListenerSecurity, serve_connection
@@ -67,9 +63,11 @@ class Broker:
         self.log_manager: LogDirs | None = None
         self.bound_port: int | None = None
         self.bound_ports: dict[str, int] = {}  # listener name -> bound port
-        # SCRAM users (user -> password) made before the listeners open, as Kafka's
-        # `kafka-storage format --add-scram` (KIP-900): `serve --dev-tls` uses it.
-        self.bootstrap_scram_users: dict[str, str] = {}
+        # SCRAM credentials stored before the listeners open, (user, mechanism,
+        # password, replace): `serve --add-scram` as Kafka's `kafka-storage format
+        # --add-scram` (KIP-900: only where the user has none), `serve --dev-tls`
+        # (replace: its settings file holds the password).
+        self.bootstrap_scram: list[tuple[str, str, str, bool]] = []
         # Each listener's TLS context (read now: a bad key store stops start-up).
         self.listener_security = [
             ListenerSecurity(
@@ -355,18 +353,16 @@ class Broker:
             log.info("kafka-compat broker %d stopped", self.node_id)
 
     async def _add_bootstrap_scram_users(self) -> None:
-        """Store bootstrap_scram_users' credentials for SCRAM-SHA-256 and -512 unless
-        the stored ones already check that password (no rewrite on every start)."""
+        """Store bootstrap_scram's credentials (a replacing one unless the stored one
+        already checks that password: no rewrite on every start)."""
         credentials = self.components.credentials
-        for user, password in self.bootstrap_scram_users.items():
-            upserts = {}
-            for mechanism in SCRAM_MECHANISMS:
-                stored = credentials.get(user, mechanism)
-                if stored is None or not stored.matches(mechanism, password):
-                    upserts[mechanism] = ScramCredential.from_password(mechanism, password)
-            if upserts:
-                await credentials.alter(user, upserts, set())
-                log.info("SCRAM user %s: credentials stored (%s)", user, ", ".join(upserts))
+        for user, mechanism, password, replace in self.bootstrap_scram:
+            stored = credentials.get(user, mechanism)
+            if stored is not None and (not replace or stored.matches(mechanism, password)):
+                continue
+            made = ScramCredential.from_password(mechanism, password)
+            await credentials.alter(user, {mechanism: made}, set())
+            log.info("SCRAM user %s: %s credential stored", user, mechanism)
 
     async def controlled_shutdown(self) -> bool:
         """Cluster mode: move leadership away before stopping (a single node has no one

@@ -4,6 +4,7 @@
                        [--advertised-host H] [--advertised-port P] [--data-dir D]
                        [--zookeeper HOST:PORT[/chroot] --broker-id N]
                        [--override key=value ...]
+                       [--add-scram 'SCRAM-SHA-512=[name=USER,password=PASSWORD]' ...]
                        [--dev-tls [--dev-tls-port 9093] [--dev-tls-host NAME ...]
                         [--dev-user NAME:PASSWORD]]
     kafka-compat certs [--data-dir D] [--host NAME ...] [--dev-user NAME:PASSWORD]
@@ -36,7 +37,9 @@ and aborting a hanging transaction (exit status 1 when the broker refuses).
 `users` manages SCRAM users like kafka-configs.sh --entity-type users (the password
 is salted before it leaves; without --password it is read from the terminal or stdin). `acls`
 is kafka-acls.sh over CreateAcls/DescribeAcls/DeleteAcls (kafka_compat/tools/acls.py).
-`--dev-tls` adds a SASL_SSL listener with SCRAM-SHA-256/512, generated certificates
+`--add-scram` creates a SCRAM user before the listeners open unless it has a
+credential for that mechanism (Kafka's `kafka-storage format --add-scram`, KIP-900):
+the first user of a single node whose listeners all need a login. `--dev-tls` adds a SASL_SSL listener with SCRAM-SHA-256/512, generated certificates
 and a SCRAM user to the PLAINTEXT one, and prints client configs; `certs` only makes
 the files (kafka_compat/tools/dev_tls.py). `dev-cluster` starts a ZooKeeper and N
 brokers on loopback (kafka_compat/devcluster.py).
@@ -104,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="any server.properties key, e.g. --override num.partitions=3",
+    )
+    serve.add_argument(
+        "--add-scram",
+        action="append",
+        default=[],
+        metavar="'MECHANISM=[name=USER,password=PASSWORD]'",
+        help="create this SCRAM user before listening unless it has a credential for "
+        "the mechanism (kafka-storage format --add-scram); repeatable",
     )
     serve.add_argument("--log-level", default="INFO")
     dev = serve.add_argument_group("development TLS (kafka_compat/tools/dev_tls.py)")
@@ -246,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         base = load_broker_config(args.config, {})
         overrides = _serve_overrides(args, base)
         config = load_broker_config(args.config, overrides)
+        add_scram = [_parse_add_scram(value) for value in args.add_scram]
         dev_tls = None
         if args.dev_tls:
             dev_tls, dev_overrides = _dev_tls(args, config)
@@ -257,8 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     from storage.log_dirs import LogDirError
 
     broker = Broker(config)
+    broker.bootstrap_scram += [(user, m, password, False) for m, user, password in add_scram]
     if dev_tls is not None:
-        broker.bootstrap_scram_users[dev_tls.user] = dev_tls.password
+        for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            broker.bootstrap_scram.append((dev_tls.user, mechanism, dev_tls.password, True))
     try:
         return trio.run(_serve_until_signalled, broker, dev_tls)
     except (OSError, ConfigError, LogDirError, BaseExceptionGroup) as exc:
@@ -328,6 +342,26 @@ def _transactions(args: argparse.Namespace) -> int:
         print(f"kafka-compat: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _parse_add_scram(value: str) -> tuple[str, str, str]:
+    """KIP-900's 'SCRAM-SHA-512=[name=alice,password=alice-secret]' ->
+    (mechanism, user, password)."""
+    from kafka_compat.security.credentials import SCRAM_MECHANISMS
+
+    mechanism, sep, rest = value.partition("=")
+    mechanism = mechanism.strip().upper()
+    fields = {}
+    if sep and rest.startswith("[") and rest.endswith("]"):
+        for part in rest[1:-1].split(","):
+            key, _, field = part.partition("=")
+            fields[key.strip()] = field.strip().strip('"')
+    if mechanism not in SCRAM_MECHANISMS or not fields.get("name") or not fields.get("password"):
+        raise ConfigError(
+            f"--add-scram expects 'SCRAM-SHA-256=[name=USER,password=PASSWORD]' (or "
+            f"SCRAM-SHA-512), got {value!r}"
+        )
+    return mechanism, fields["name"], fields["password"]
 
 
 def _dev_tls(args: argparse.Namespace, config: BrokerConfig):

@@ -234,3 +234,38 @@ def test_brokers_are_super_users_by_certificate_on_the_internal_listener(alice):
     )
     # No ACL names User:broker: it sees alice's topic as a super user.
     assert "orders" in as_broker.list_topics(timeout=GUARD_S).topics
+
+
+TOOL_MAIN = {
+    "kafka-topics.sh": "org.apache.kafka.tools.TopicCommand",
+    "kafka-configs.sh": "kafka.admin.ConfigCommand",
+    "kafka-acls.sh": "kafka.admin.AclCommand",
+}
+
+
+@pytest.mark.skipif(
+    shutil.which("java") is None or not TOOLS_CLASSPATH.is_file(),
+    reason="needs java and compat-tests/kafka-tools resolved (`./dev test`)",
+)
+def test_the_documented_kafka_tools_commands(alice, tmp_path):
+    """The kafka-topics/kafka-configs/kafka-acls block, for bob and his topic (alice
+    and orders exist already), with admin.properties as the text describes it."""
+    bootstrap, _, etc = alice
+    admin = block("properties", 'username="alice"').replace("alice", "admin")
+    (tmp_path / "admin.properties").write_text(documented(admin, bootstrap, etc))
+    script = documented(block("sh", "--command-config"), bootstrap, etc)
+    script = script.replace("alice", "bob").replace("orders", "invoices")
+    script = script.replace("admin.properties", str(tmp_path / "admin.properties"))
+    java = f"java -XX:TieredStopAtLevel=1 -Dlog4j.configuration=file:{ROOT}/compat-tests/"
+    java += f"kafka-tools/log4j.properties -cp {TOOLS_CLASSPATH.read_text().strip()}"
+    for tool, main in TOOL_MAIN.items():
+        script = script.replace(tool, f"{java} {main}")
+    done = subprocess.run(["bash", "-ec", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+    namespace: dict = {}
+    client = block("python", "alice = {").replace("alice", "bob").replace("orders", "invoices")
+    exec(documented(client, bootstrap, etc), namespace)
+    delivered = []
+    namespace["producer"].produce("invoices", b"i", on_delivery=lambda e, m: delivered.append(e))
+    namespace["producer"].flush(GUARD_S)
+    assert delivered == [None]

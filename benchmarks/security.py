@@ -1,0 +1,198 @@
+"""Produce/consume throughput over PLAINTEXT, SSL and SASL_SSL (SCRAM-SHA-512), same
+broker, same run, with the ratios to PLAINTEXT.
+
+One kafka-compat process listens on three listeners at once (PLAINTEXT, SSL,
+SASL_SSL with SCRAM-SHA-512; certificates from kafka_compat/tools/dev_tls.py, the
+SCRAM user from ``--add-scram``). Each round runs produce_consume.py's workload
+(confluent-kafka, ``linger.ms=5``, no compression, a fresh topic created and deleted
+over PLAINTEXT) once per listener, in a rotating order; the report shows medians.
+
+    .venv/bin/python benchmarks/security.py
+    .venv/bin/python benchmarks/security.py --sizes 100 --messages 1000000 --repeat 3
+
+Not part of the test suite: it prints figures, it asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient
+from produce_consume import (
+    HOST,
+    REPO,
+    BrokerSpec,
+    Workload,
+    consume,
+    create_topic,
+    default_messages,
+    delete_topic,
+    free_port,
+    parse_size,
+    produce,
+    start,
+    stop,
+)
+
+sys.path.insert(0, str(REPO))
+from kafka_compat.tools.dev_tls import ensure_dev_tls  # noqa: E402
+
+PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_SSL")
+USER, PASSWORD = "bench", "bench-secret"
+
+
+def broker_command(args: argparse.Namespace, tls_dir: Path, ports: dict[str, int]):
+    """produce_consume.start's command (PLAINTEXT on the port it picks, which it
+    waits for; `ports` fills in as it does) and each listener's client config."""
+    tls = ensure_dev_tls(tls_dir, [])
+    keys = {
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(tls.broker_pem),
+        "listener.name.sasl_ssl.sasl.enabled.mechanisms": "SCRAM-SHA-512",
+        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+        ),
+    }
+
+    def command(port: int, data_dir: Path) -> list[str]:
+        ports["PLAINTEXT"] = port
+        listeners = ",".join(f"{p}://{HOST}:{ports[p]}" for p in PROTOCOLS)
+        cmd = [*shlex.split(args.kafka_compat_cmd), "--data-dir", str(data_dir)]
+        cmd += ["--override", f"listeners={listeners}"]
+        cmd += ["--add-scram", f"SCRAM-SHA-512=[name={USER},password={PASSWORD}]"]
+        for key, value in keys.items():
+            cmd += ["--override", f"{key}={value}"]
+        return cmd
+
+    security = {
+        "PLAINTEXT": {},
+        "SSL": {"security.protocol": "SSL", "ssl.ca.location": str(tls.ca)},
+        "SASL_SSL": {
+            "security.protocol": "SASL_SSL",
+            "ssl.ca.location": str(tls.ca),
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": USER,
+            "sasl.password": PASSWORD,
+        },
+    }
+    return command, security
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default="100,1k", help="message sizes (default: 100,1k)")
+    p.add_argument(
+        "--messages", type=int, help="messages per run (default: 200,000 at 100 B, 50,000 at 1 KB)"
+    )
+    p.add_argument("--partitions", type=int, default=1, help="partitions (default: 1)")
+    p.add_argument("--acks", default="1", help="producer acks (default: 1)")
+    p.add_argument("--repeat", type=int, default=3, help="runs per measurement (default: 3)")
+    p.add_argument(
+        "--protocols", default=",".join(PROTOCOLS), help="listeners to measure (default: all)"
+    )
+    p.add_argument(
+        "--kafka-compat-cmd",
+        default=os.environ.get(
+            "KAFKA_COMPAT_SERVE_CMD", shlex.join([sys.executable, "-m", "kafka_compat", "serve"])
+        ),
+        help="command prefix (default: this Python's -m kafka_compat serve)",
+    )
+    p.add_argument("--json", type=Path, help="also write all samples to this JSON file")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    protocols = [p.strip().upper() for p in args.protocols.split(",") if p.strip()]
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    samples: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="kc-bench-security-") as tmp:
+        workdir = Path(tmp)
+        ports = {p: free_port() for p in PROTOCOLS if p != "PLAINTEXT"}
+        command, security = broker_command(args, workdir / "dev-tls", ports)
+        broker = start(BrokerSpec("kafka-compat", command, args.kafka_compat_cmd), workdir)
+        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        try:
+            print(
+                f"# {platform.python_implementation()} {platform.python_version()}, "
+                f"{os.cpu_count()} CPUs; {args.kafka_compat_cmd}",
+                flush=True,
+            )
+            for size in sizes:
+                w = Workload(
+                    size, args.messages or default_messages(size), args.partitions, args.acks
+                )
+                payload = os.urandom(size)
+                for p in protocols:  # untimed warm-up: connections, TLS session, SCRAM
+                    small = Workload(size, 1000, w.partitions, w.acks)
+                    run(admin, f"{HOST}:{ports[p]}", small, payload, security[p])
+                for round_no in range(args.repeat):
+                    order = (
+                        protocols[round_no % len(protocols) :]
+                        + protocols[: round_no % len(protocols)]
+                    )
+                    for p in order:
+                        sample = run(admin, f"{HOST}:{ports[p]}", w, payload, security[p])
+                        samples.setdefault((size, p), []).append(sample)
+                        print(
+                            f"  {w.label()} {p:<9} produce {w.messages / sample[0]:>10,.0f} msg/s"
+                            f"  consume {w.messages / sample[1]:>10,.0f} msg/s",
+                            flush=True,
+                        )
+                report(w, protocols, samples)
+        finally:
+            del admin  # before the broker goes: its reconnect attempts would be logged
+            stop(broker)
+    if args.json:
+        args.json.write_text(
+            json.dumps({f"{size}:{p}": s for (size, p), s in samples.items()}, indent=1)
+        )
+    return 0
+
+
+def run(admin, bootstrap: str, w: Workload, payload: bytes, security: dict) -> tuple[float, float]:
+    topic = f"bench-sec-{w.size}b-{uuid.uuid4().hex[:8]}"
+    create_topic(admin, topic, w.partitions)
+    try:
+        produce_s = produce(bootstrap, topic, w, payload, security)
+        consume_s = consume(bootstrap, topic, w, security)
+    finally:
+        delete_topic(admin, topic)
+    return produce_s, consume_s
+
+
+def report(w: Workload, protocols: list[str], samples) -> None:
+    print(f"\n== {w.label()}  (median of {len(samples[(w.size, protocols[0])])})")
+    print(
+        f"   {'listener':<10} {'produce msg/s':>14} {'MB/s':>7} {'consume msg/s':>14} {'MB/s':>7}"
+    )
+    medians = {}
+    for p in protocols:
+        runs = samples[(w.size, p)]
+        prod = statistics.median(w.messages / s[0] for s in runs)
+        cons = statistics.median(w.messages / s[1] for s in runs)
+        medians[p] = (prod, cons)
+        print(
+            f"   {p:<10} {prod:>14,.0f} {prod * w.size / 1e6:>7.1f} "
+            f"{cons:>14,.0f} {cons * w.size / 1e6:>7.1f}"
+        )
+    if "PLAINTEXT" in medians:
+        base = medians["PLAINTEXT"]
+        for p in protocols:
+            if p != "PLAINTEXT":
+                prod, cons = medians[p]
+                print(f"   {p + '/PT':<10} {prod / base[0]:>14.2f} {'':>7} {cons / base[1]:>14.2f}")
+    print(flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -39,9 +39,9 @@ is salted before it leaves; without --password it is read from the terminal or s
 is kafka-acls.sh over CreateAcls/DescribeAcls/DeleteAcls (kafka_compat/tools/acls.py).
 `--add-scram` creates a SCRAM user before the listeners open unless it has a
 credential for that mechanism (Kafka's `kafka-storage format --add-scram`, KIP-900):
-the first user of a single node whose listeners all need a login. `--dev-tls` adds a SASL_SSL listener with SCRAM-SHA-256/512, generated certificates
-and a SCRAM user to the PLAINTEXT one, and prints client configs; `certs` only makes
-the files (kafka_compat/tools/dev_tls.py). `dev-cluster` starts a ZooKeeper and N
+the first user of a single node whose listeners all need a login. `--dev-tls` adds
+a SASL_SSL listener with SCRAM-SHA-256/512, generated certificates and a SCRAM user
+to the PLAINTEXT one, and prints client configs; `certs` only makes the files (kafka_compat/tools/dev_tls.py). `dev-cluster` starts a ZooKeeper and N
 brokers on loopback (kafka_compat/devcluster.py).
 """
 

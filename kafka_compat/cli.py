@@ -41,8 +41,9 @@ is kafka-acls.sh over CreateAcls/DescribeAcls/DeleteAcls (kafka_compat/tools/acl
 credential for that mechanism (Kafka's `kafka-storage format --add-scram`, KIP-900):
 the first user of a single node whose listeners all need a login. `--dev-tls` adds
 a SASL_SSL listener with SCRAM-SHA-256/512, generated certificates and a SCRAM user
-to the PLAINTEXT one, and prints client configs; `certs` only makes the files (kafka_compat/tools/dev_tls.py). `dev-cluster` starts a ZooKeeper and N
-brokers on loopback (kafka_compat/devcluster.py).
+to the PLAINTEXT one, and prints client configs; `certs` only makes the files
+(kafka_compat/tools/dev_tls.py). `dev-cluster` starts a ZooKeeper and N brokers on
+loopback (kafka_compat/devcluster.py).
 """
 
 from __future__ import annotations

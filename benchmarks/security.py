@@ -134,18 +134,21 @@ def main(argv: list[str] | None = None) -> int:
                 payload = os.urandom(size)
                 for p in protocols:  # untimed warm-up: connections, TLS session, SCRAM
                     small = Workload(size, 1000, w.partitions, w.acks)
-                    run(admin, f"{HOST}:{ports[p]}", small, payload, security[p])
+                    run(admin, broker.proc.pid, f"{HOST}:{ports[p]}", small, payload, security[p])
                 for round_no in range(args.repeat):
                     order = (
                         protocols[round_no % len(protocols) :]
                         + protocols[: round_no % len(protocols)]
                     )
                     for p in order:
-                        sample = run(admin, f"{HOST}:{ports[p]}", w, payload, security[p])
+                        sample = run(
+                            admin, broker.proc.pid, f"{HOST}:{ports[p]}", w, payload, security[p]
+                        )
                         samples.setdefault((size, p), []).append(sample)
                         print(
                             f"  {w.label()} {p:<9} produce {w.messages / sample[0]:>10,.0f} msg/s"
-                            f"  consume {w.messages / sample[1]:>10,.0f} msg/s",
+                            f"  consume {w.messages / sample[1]:>10,.0f} msg/s"
+                            f"  broker CPU {sample[2]:.2f} s + {sample[3]:.2f} s",
                             flush=True,
                         )
                 report(w, protocols, samples)
@@ -159,38 +162,59 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(admin, bootstrap: str, w: Workload, payload: bytes, security: dict) -> tuple[float, float]:
+def cpu_seconds(pid: int) -> float:
+    """A process's user+system CPU time so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(admin, pid: int, bootstrap: str, w: Workload, payload: bytes, security: dict) -> tuple:
+    """(produce s, consume s, broker CPU s while producing, ... while consuming)."""
     topic = f"bench-sec-{w.size}b-{uuid.uuid4().hex[:8]}"
     create_topic(admin, topic, w.partitions)
     try:
+        cpu0 = cpu_seconds(pid)
         produce_s = produce(bootstrap, topic, w, payload, security)
+        cpu1 = cpu_seconds(pid)
         consume_s = consume(bootstrap, topic, w, security)
+        cpu2 = cpu_seconds(pid)
     finally:
         delete_topic(admin, topic)
-    return produce_s, consume_s
+    return produce_s, consume_s, cpu1 - cpu0, cpu2 - cpu1
 
 
 def report(w: Workload, protocols: list[str], samples) -> None:
+    """Medians per listener: msg/s (wall clock) and the broker's CPU time per MB of
+    values (what a loaded machine distorts least), then the ratios to PLAINTEXT."""
+    mb = w.messages * w.size / 1e6
     print(f"\n== {w.label()}  (median of {len(samples[(w.size, protocols[0])])})")
     print(
-        f"   {'listener':<10} {'produce msg/s':>14} {'MB/s':>7} {'consume msg/s':>14} {'MB/s':>7}"
+        f"   {'listener':<11} {'produce msg/s':>13} {'MB/s':>6} {'CPU ms/MB':>9}"
+        f" {'consume msg/s':>13} {'MB/s':>6} {'CPU ms/MB':>9}"
     )
     medians = {}
     for p in protocols:
         runs = samples[(w.size, p)]
-        prod = statistics.median(w.messages / s[0] for s in runs)
-        cons = statistics.median(w.messages / s[1] for s in runs)
-        medians[p] = (prod, cons)
+        row = (
+            statistics.median(w.messages / s[0] for s in runs),
+            statistics.median(s[2] * 1000 / mb for s in runs),
+            statistics.median(w.messages / s[1] for s in runs),
+            statistics.median(s[3] * 1000 / mb for s in runs),
+        )
+        medians[p] = row
         print(
-            f"   {p:<10} {prod:>14,.0f} {prod * w.size / 1e6:>7.1f} "
-            f"{cons:>14,.0f} {cons * w.size / 1e6:>7.1f}"
+            f"   {p:<11} {row[0]:>13,.0f} {row[0] * w.size / 1e6:>6.1f} {row[1]:>9.1f}"
+            f" {row[2]:>13,.0f} {row[2] * w.size / 1e6:>6.1f} {row[3]:>9.1f}"
         )
     if "PLAINTEXT" in medians:
         base = medians["PLAINTEXT"]
         for p in protocols:
             if p != "PLAINTEXT":
-                prod, cons = medians[p]
-                print(f"   {p + '/PT':<10} {prod / base[0]:>14.2f} {'':>7} {cons / base[1]:>14.2f}")
+                r = [m / b if b else float("nan") for m, b in zip(medians[p], base, strict=True)]
+                print(
+                    f"   {p + '/PT':<11} {r[0]:>13.2f} {'':>6} {r[1]:>9.2f}"
+                    f" {r[2]:>13.2f} {'':>6} {r[3]:>9.2f}"
+                )
     print(flush=True)
 
 

@@ -50,7 +50,7 @@ PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_SSL")
 USER, PASSWORD = "bench", "bench-secret"
 
 
-def broker_command(args: argparse.Namespace, tls_dir: Path, ports: dict[str, int]):
+def broker_command(serve_cmd: str, tls_dir: Path, ports: dict[str, int]):
     """produce_consume.start's command (PLAINTEXT on the port it picks, which it
     waits for; `ports` fills in as it does) and each listener's client config."""
     tls = ensure_dev_tls(tls_dir, [])
@@ -66,7 +66,7 @@ def broker_command(args: argparse.Namespace, tls_dir: Path, ports: dict[str, int
     def command(port: int, data_dir: Path) -> list[str]:
         ports["PLAINTEXT"] = port
         listeners = ",".join(f"{p}://{HOST}:{ports[p]}" for p in PROTOCOLS)
-        cmd = [*shlex.split(args.kafka_compat_cmd), "--data-dir", str(data_dir)]
+        cmd = [*shlex.split(serve_cmd), "--data-dir", str(data_dir)]
         cmd += ["--override", f"listeners={listeners}"]
         cmd += ["--add-scram", f"SCRAM-SHA-512=[name={USER},password={PASSWORD}]"]
         for key, value in keys.items():
@@ -106,6 +106,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ),
         help="command prefix (default: this Python's -m kafka_compat serve)",
     )
+    p.add_argument(
+        "--baseline-cmd",
+        help="a second kafka-compat (e.g. another checkout: 'env PYTHONPATH=/tmp/old python -P"
+        " -m kafka_compat serve'), measured in the same rounds as 'base ...'",
+    )
     p.add_argument("--json", type=Path, help="also write all samples to this JSON file")
     return p.parse_args(argv)
 
@@ -114,17 +119,32 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     protocols = [p.strip().upper() for p in args.protocols.split(",") if p.strip()]
     sizes = [parse_size(s) for s in args.sizes.split(",")]
-    samples: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    commands = {"": args.kafka_compat_cmd}
+    if args.baseline_cmd:
+        commands["base "] = args.baseline_cmd
+    # A label per (broker, listener): "SSL", "base SSL".
+    labels = [prefix + p for prefix in commands for p in protocols]
+    samples: dict[tuple[int, str], list[tuple]] = {}
     with tempfile.TemporaryDirectory(prefix="kc-bench-security-") as tmp:
         workdir = Path(tmp)
-        ports = {p: free_port() for p in PROTOCOLS if p != "PLAINTEXT"}
-        command, security = broker_command(args, workdir / "dev-tls", ports)
-        broker = start(BrokerSpec("kafka-compat", command, args.kafka_compat_cmd), workdir)
-        admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+        targets = {}  # label -> (pid, bootstrap, client security config)
+        brokers = []
         try:
+            for prefix, cmd in commands.items():
+                ports = {p: free_port() for p in PROTOCOLS if p != "PLAINTEXT"}
+                command, security = broker_command(cmd, workdir / "dev-tls", ports)
+                name = prefix.strip() or "kafka-compat"
+                brokers.append(start(BrokerSpec(name, command, cmd), workdir))
+                for p in protocols:
+                    target = (brokers[-1].proc.pid, f"{HOST}:{ports[p]}", security[p])
+                    targets[prefix + p] = target
+            admin = {
+                prefix: AdminClient({"bootstrap.servers": broker.bootstrap})
+                for prefix, broker in zip(commands, brokers, strict=True)
+            }
             print(
                 f"# {platform.python_implementation()} {platform.python_version()}, "
-                f"{os.cpu_count()} CPUs; {args.kafka_compat_cmd}",
+                f"{os.cpu_count()} CPUs; {commands}",
                 flush=True,
             )
             for size in sizes:
@@ -132,34 +152,35 @@ def main(argv: list[str] | None = None) -> int:
                     size, args.messages or default_messages(size), args.partitions, args.acks
                 )
                 payload = os.urandom(size)
-                for p in protocols:  # untimed warm-up: connections, TLS session, SCRAM
+                for label in labels:  # untimed warm-up: connections, TLS session, SCRAM
                     small = Workload(size, 1000, w.partitions, w.acks)
-                    run(admin, broker.proc.pid, f"{HOST}:{ports[p]}", small, payload, security[p])
+                    run(admin[_prefix(label)], *targets[label], small, payload)
                 for round_no in range(args.repeat):
-                    order = (
-                        protocols[round_no % len(protocols) :]
-                        + protocols[: round_no % len(protocols)]
-                    )
-                    for p in order:
-                        sample = run(
-                            admin, broker.proc.pid, f"{HOST}:{ports[p]}", w, payload, security[p]
-                        )
-                        samples.setdefault((size, p), []).append(sample)
+                    shift = round_no % len(labels)
+                    for label in labels[shift:] + labels[:shift]:
+                        sample = run(admin[_prefix(label)], *targets[label], w, payload)
+                        samples.setdefault((size, label), []).append(sample)
                         print(
-                            f"  {w.label()} {p:<9} produce {w.messages / sample[0]:>10,.0f} msg/s"
-                            f"  consume {w.messages / sample[1]:>10,.0f} msg/s"
+                            f"  {w.label()} {label:<14} produce {w.messages / sample[0]:>9,.0f}"
+                            f" msg/s  consume {w.messages / sample[1]:>9,.0f} msg/s"
                             f"  broker CPU {sample[2]:.2f} s + {sample[3]:.2f} s",
                             flush=True,
                         )
-                report(w, protocols, samples)
+                for prefix in commands:
+                    report(w, [prefix + p for p in protocols], samples, prefix)
         finally:
-            del admin  # before the broker goes: its reconnect attempts would be logged
-            stop(broker)
+            admin = None  # before the brokers go: their reconnect attempts would be logged
+            for broker in brokers:
+                stop(broker)
     if args.json:
         args.json.write_text(
             json.dumps({f"{size}:{p}": s for (size, p), s in samples.items()}, indent=1)
         )
     return 0
+
+
+def _prefix(label: str) -> str:
+    return "base " if label.startswith("base ") else ""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -168,7 +189,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(admin, pid: int, bootstrap: str, w: Workload, payload: bytes, security: dict) -> tuple:
+def run(admin, pid: int, bootstrap: str, security: dict, w: Workload, payload: bytes) -> tuple:
     """(produce s, consume s, broker CPU s while producing, ... while consuming)."""
     topic = f"bench-sec-{w.size}b-{uuid.uuid4().hex[:8]}"
     create_topic(admin, topic, w.partitions)
@@ -183,13 +204,13 @@ def run(admin, pid: int, bootstrap: str, w: Workload, payload: bytes, security: 
     return produce_s, consume_s, cpu1 - cpu0, cpu2 - cpu1
 
 
-def report(w: Workload, protocols: list[str], samples) -> None:
+def report(w: Workload, protocols: list[str], samples, prefix: str = "") -> None:
     """Medians per listener: msg/s (wall clock) and the broker's CPU time per MB of
     values (what a loaded machine distorts least), then the ratios to PLAINTEXT."""
     mb = w.messages * w.size / 1e6
     print(f"\n== {w.label()}  (median of {len(samples[(w.size, protocols[0])])})")
     print(
-        f"   {'listener':<11} {'produce msg/s':>13} {'MB/s':>6} {'CPU ms/MB':>9}"
+        f"   {'listener':<14} {'produce msg/s':>13} {'MB/s':>6} {'CPU ms/MB':>9}"
         f" {'consume msg/s':>13} {'MB/s':>6} {'CPU ms/MB':>9}"
     )
     medians = {}
@@ -203,16 +224,16 @@ def report(w: Workload, protocols: list[str], samples) -> None:
         )
         medians[p] = row
         print(
-            f"   {p:<11} {row[0]:>13,.0f} {row[0] * w.size / 1e6:>6.1f} {row[1]:>9.1f}"
+            f"   {p:<14} {row[0]:>13,.0f} {row[0] * w.size / 1e6:>6.1f} {row[1]:>9.1f}"
             f" {row[2]:>13,.0f} {row[2] * w.size / 1e6:>6.1f} {row[3]:>9.1f}"
         )
-    if "PLAINTEXT" in medians:
-        base = medians["PLAINTEXT"]
+    if prefix + "PLAINTEXT" in medians:
+        base = medians[prefix + "PLAINTEXT"]
         for p in protocols:
-            if p != "PLAINTEXT":
+            if p != prefix + "PLAINTEXT":
                 r = [m / b if b else float("nan") for m, b in zip(medians[p], base, strict=True)]
                 print(
-                    f"   {p + '/PT':<11} {r[0]:>13.2f} {'':>6} {r[1]:>9.2f}"
+                    f"   {p + '/PT':<14} {r[0]:>13.2f} {'':>6} {r[1]:>9.2f}"
                     f" {r[2]:>13.2f} {'':>6} {r[3]:>9.2f}"
                 )
     print(flush=True)

@@ -297,3 +297,44 @@ def test_certs_command_makes_the_files_and_remakes_the_broker_certificate_for_ne
     assert "Made broker.pem" in out
     assert "10.1.2.3" in _sans(files / "broker.pem")
     assert (files / "ca.pem").read_bytes() == ca  # clients keep trusting it
+
+
+KAFKAJS = ROOT / "compat-tests" / "kafkajs" / "node_modules" / "kafkajs"
+_KAFKAJS_ROUNDTRIP = """
+const { Kafka, logLevel } = require(process.argv[1]);
+const config = require(process.argv[2]);
+const topic = process.argv[3];
+(async () => {
+  const kafka = new Kafka({ ...config, clientId: "dev-tls", logLevel: logLevel.ERROR });
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({ topic, messages: [{ value: "from kafkajs" }] });
+  await producer.disconnect();
+  const consumer = kafka.consumer({ groupId: topic });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await new Promise((resolve) => {
+    consumer.run({ eachMessage: async ({ message }) => {
+      console.log(message.value.toString());
+      resolve();
+    } });
+  });
+  await consumer.disconnect();
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+
+
+@pytest.mark.skipif(
+    shutil.which("node") is None or not KAFKAJS.is_dir(),
+    reason="needs node and compat-tests/kafkajs installed (`./dev test`)",
+)
+def test_kafkajs_config_as_written(dev_broker):
+    done = subprocess.run(
+        ["node", "-e", _KAFKAJS_ROUNDTRIP, str(KAFKAJS), str(dev_broker.files / "kafkajs.js")]
+        + [topic_name()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == "from kafkajs"

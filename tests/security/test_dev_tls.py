@@ -1,7 +1,7 @@
 """`kafka-compat serve --dev-tls` and `kafka-compat certs`: a broker process started
 as a developer would, and the client configs it prints and writes used unchanged by
-confluent-kafka, kafka-python, aiokafka, kcat and the Java client (Kafka's console
-tools), over SASL_SSL with SCRAM-SHA-512 and SCRAM-SHA-256."""
+confluent-kafka, kafka-python, aiokafka, kcat, KafkaJS and the Java client (Kafka's
+console tools), over SASL_SSL with SCRAM-SHA-512 and SCRAM-SHA-256."""
 
 from __future__ import annotations
 

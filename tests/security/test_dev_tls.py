@@ -21,6 +21,8 @@ from confluent_kafka.admin import AdminClient
 from cryptography import x509
 from kafka import KafkaConsumer, KafkaProducer
 
+from kafka_compat.config import load_broker_config, parse_properties
+from kafka_compat.security.tls import server_context
 from tests.listening import wait_listening
 
 GUARD_S = 30  # failure guard for waits, never a timing
@@ -287,9 +289,14 @@ def test_certs_command_makes_the_files_and_remakes_the_broker_certificate_for_ne
     out = certs("--host", "kafka.dev.local")
     files = tmp_path / "dev-tls"
     assert _sans(files / "broker.pem") == {"localhost", "127.0.0.1", "::1", "kafka.dev.local"}
-    assert (
-        "listener.name.sasl_ssl.ssl.keystore.location" in (files / "server.properties").read_text()
-    )
+    # The fragment is a valid config for the broker (its listeners, stores, SCRAM).
+    fragment = parse_properties((files / "server.properties").read_text())
+    config = load_broker_config(None, fragment)
+    assert [(e.listener, e.port) for e in config.listeners] == [
+        ("PLAINTEXT", 9092),
+        ("SASL_SSL", 9093),
+    ]
+    server_context(config, "SASL_SSL", sasl=True)  # the key store loads
     assert "ssl.truststore.password=" in out
     ca = (files / "ca.pem").read_bytes()
     assert "Reused every file" in certs("--host", "kafka.dev.local")

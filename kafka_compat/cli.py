@@ -405,8 +405,15 @@ def _print_dev_tls(broker, tls) -> None:
 
     host, port = broker.components.endpoints[dev_tls.LISTENER]
     state = f"made {', '.join(tls.made)}" if tls.made else "reused"
+    # The other listeners as configured (PLAINTEXT on localhost:9092 by default).
+    others = ", ".join(
+        f"{e.protocol} on {':'.join(map(str, broker.components.endpoints[e.listener]))}"
+        + (f" ({e.listener})" if e.listener != e.protocol else "")
+        for e in broker.config.listeners
+        if e.listener != dev_tls.LISTENER
+    )
     print(
-        f"--dev-tls: PLAINTEXT on {broker.components.host}:{broker.components.port}, "
+        f"--dev-tls: {others}, "
         f"SASL_SSL on {host}:{port}; certificates in {tls.directory} ({state}), "
         f"names {', '.join(tls.names)}",
         flush=True,

@@ -302,8 +302,11 @@ def delete_topic(admin: AdminClient, topic: str) -> None:
         print(f"    (could not delete {topic}: {exc})", file=sys.stderr)
 
 
-def produce(bootstrap: str, topic: str, w: Workload, payload: bytes) -> float:
-    """Produce w.messages copies of payload; seconds from first produce() to flush()."""
+def produce(
+    bootstrap: str, topic: str, w: Workload, payload: bytes, security: dict | None = None
+) -> float:
+    """Produce w.messages copies of payload; seconds from first produce() to flush().
+    `security`: more client config (benchmarks/security.py's TLS and SASL)."""
     errors: list[str] = []
 
     def on_error_delivery(err: object, _msg: object) -> None:
@@ -318,6 +321,7 @@ def produce(bootstrap: str, topic: str, w: Workload, payload: bytes) -> float:
             "queue.buffering.max.messages": 500_000,
             "delivery.report.only.error": True,
             "on_delivery": on_error_delivery,
+            **(security or {}),
         }
     )
     producer.list_topics(topic, timeout=30)  # connect and learn leaders before timing
@@ -346,7 +350,7 @@ def produce(bootstrap: str, topic: str, w: Workload, payload: bytes) -> float:
     return elapsed
 
 
-def consume(bootstrap: str, topic: str, w: Workload) -> float:
+def consume(bootstrap: str, topic: str, w: Workload, security: dict | None = None) -> float:
     """Read all w.messages from offset 0 with assign(); seconds until the last one."""
     consumer = Consumer(
         {
@@ -354,6 +358,7 @@ def consume(bootstrap: str, topic: str, w: Workload) -> float:
             "group.id": f"bench-{topic}",
             "enable.auto.commit": False,
             "enable.partition.eof": False,
+            **(security or {}),
         }
     )
     try:

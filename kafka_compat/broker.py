@@ -43,7 +43,7 @@ from kafka_compat.quotas.store import QuotaStore
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.security.acls import LocalAclStore, ZkAclStore
 from kafka_compat.security.authorizer import Authorizer
-from kafka_compat.security.credentials import ScramCredentialStore
+from kafka_compat.security.credentials import ScramCredential, ScramCredentialStore
 from kafka_compat.security.plain import plain_login
 from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
 from kafka_compat.server import ListenerSecurity
@@ -67,6 +67,11 @@ class Broker:
         self.log_manager: LogDirs | None = None
         self.bound_port: int | None = None
         self.bound_ports: dict[str, int] = {}  # listener name -> bound port
+        # SCRAM credentials stored before the listeners open, (user, mechanism,
+        # password, replace): `serve --add-scram` as Kafka's `kafka-storage format
+        # --add-scram` (KIP-900: only where the user has none), `serve --dev-tls`
+        # (replace: its settings file holds the password).
+        self.bootstrap_scram: list[tuple[str, str, str, bool]] = []
         # Each listener's TLS context (read now: a bad key store stops start-up).
         self.listener_security = [
             ListenerSecurity(
@@ -311,6 +316,7 @@ class Broker:
                 # timed-out transactions.
                 await connections.start(self.txn_coordinator.run)
                 await connections.start(run_log_tasks, self.replica_manager)
+                await self._add_bootstrap_scram_users()
                 bound = []
                 for security, advertised in zip(
                     self.listener_security, self.config.advertised_listeners, strict=True
@@ -375,6 +381,18 @@ class Broker:
                 # Flushing and checkpointing every log blocks: keep it off the loop.
                 await trio.to_thread.run_sync(self.close)
             log.info("kafka-compat broker %d stopped", self.node_id)
+
+    async def _add_bootstrap_scram_users(self) -> None:
+        """Store bootstrap_scram's credentials (a replacing one unless the stored one
+        already checks that password: no rewrite on every start)."""
+        credentials = self.components.credentials
+        for user, mechanism, password, replace in self.bootstrap_scram:
+            stored = credentials.get(user, mechanism)
+            if stored is not None and (not replace or stored.matches(mechanism, password)):
+                continue
+            made = ScramCredential.from_password(mechanism, password)
+            await credentials.alter(user, {mechanism: made}, set())
+            log.info("SCRAM user %s: %s credential stored", user, mechanism)
 
     async def controlled_shutdown(self) -> bool:
         """Cluster mode: move leadership away before stopping (a single node has no one

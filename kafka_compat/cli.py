@@ -4,6 +4,10 @@
                        [--advertised-host H] [--advertised-port P] [--data-dir D]
                        [--zookeeper HOST:PORT[/chroot] --broker-id N]
                        [--override key=value ...]
+                       [--add-scram 'SCRAM-SHA-512=[name=USER,password=PASSWORD]' ...]
+                       [--dev-tls [--dev-tls-port 9093] [--dev-tls-host NAME ...]
+                        [--dev-user NAME:PASSWORD]]
+    kafka-compat certs [--data-dir D] [--host NAME ...] [--dev-user NAME:PASSWORD]
     kafka-compat groups list [--state STATE ...] --bootstrap-server HOST:PORT
     kafka-compat groups describe GROUP --bootstrap-server HOST:PORT
     kafka-compat transactions list [--state S ...] [--producer-id ID ...] --bootstrap-server H:P
@@ -37,7 +41,13 @@ and aborting a hanging transaction (exit status 1 when the broker refuses).
 is salted before it leaves; without --password it is read from the terminal or stdin). `acls`
 is kafka-acls.sh over CreateAcls/DescribeAcls/DeleteAcls (kafka_compat/tools/acls.py).
 `quotas` is kafka-configs.sh's client quotas (DescribeClientQuotas/AlterClientQuotas).
-`dev-cluster` starts a ZooKeeper and N brokers on loopback (kafka_compat/devcluster.py).
+`--add-scram` creates a SCRAM user before the listeners open unless it has a
+credential for that mechanism (Kafka's `kafka-storage format --add-scram`, KIP-900):
+the first user of a single node whose listeners all need a login. `--dev-tls` adds
+a SASL_SSL listener with SCRAM-SHA-256/512, generated certificates and a SCRAM user
+to the PLAINTEXT one, and prints client configs; `certs` only makes the files
+(kafka_compat/tools/dev_tls.py). `dev-cluster` starts a ZooKeeper and N brokers on
+loopback (kafka_compat/devcluster.py).
 """
 
 from __future__ import annotations
@@ -103,7 +113,33 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="any server.properties key, e.g. --override num.partitions=3",
     )
+    serve.add_argument(
+        "--add-scram",
+        action="append",
+        default=[],
+        metavar="'MECHANISM=[name=USER,password=PASSWORD]'",
+        help="create this SCRAM user before listening unless it has a credential for "
+        "the mechanism (kafka-storage format --add-scram); repeatable",
+    )
     serve.add_argument("--log-level", default="INFO")
+    dev = serve.add_argument_group("development TLS (kafka_compat/tools/dev_tls.py)")
+    dev.add_argument(
+        "--dev-tls",
+        action="store_true",
+        help="add a SASL_SSL listener (SCRAM-SHA-256/512) with generated certificates "
+        "and a SCRAM user, and print client configs; PLAINTEXT stays",
+    )
+    dev.add_argument("--dev-tls-port", type=int, default=9093, help="its port (9093)")
+    dev.add_argument(
+        "--dev-tls-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name or address for the broker certificate (repeatable)",
+    )
+    dev.add_argument(
+        "--dev-user", metavar="NAME:PASSWORD", help="the SCRAM user (default dev, generated)"
+    )
 
     groups = commands.add_parser("groups", help="list and describe consumer groups")
     group_commands = groups.add_subparsers(dest="groups_command", required=True)
@@ -129,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     from kafka_compat.tools.quotas import add_parser as add_quotas_parser
 
     add_quotas_parser(commands)
+    certs = commands.add_parser(
+        "certs", help="make the --dev-tls files (CA, broker and client certificates)"
+    )
+    certs.add_argument("--data-dir", default="./data", help="files go to DATA_DIR/dev-tls")
+    certs.add_argument(
+        "--host", action="append", default=[], help="a name for the broker certificate"
+    )
+    certs.add_argument("--dev-user", metavar="NAME:PASSWORD")
 
     dev_cluster = commands.add_parser(
         "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
@@ -211,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         from kafka_compat.tools import quotas
 
         return quotas.main(args)
+    if args.command == "certs":
+        return _certs(args)
     if args.command == "dev-cluster":
         from kafka_compat import devcluster
 
@@ -221,15 +267,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         base = load_broker_config(args.config, {})
-        config = load_broker_config(args.config, _serve_overrides(args, base))
+        overrides = _serve_overrides(args, base)
+        config = load_broker_config(args.config, overrides)
+        add_scram = [_parse_add_scram(value) for value in args.add_scram]
+        dev_tls = None
+        if args.dev_tls:
+            dev_tls, dev_overrides = _dev_tls(args, config)
+            config = load_broker_config(args.config, {**overrides, **dev_overrides})
     except ConfigError as exc:
         print(f"kafka-compat: {exc}", file=sys.stderr)
         return 2
     from kafka_compat.broker import Broker
     from storage.log_dirs import LogDirError
 
+    broker = Broker(config)
+    broker.bootstrap_scram += [(user, m, password, False) for m, user, password in add_scram]
+    if dev_tls is not None:
+        for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            broker.bootstrap_scram.append((dev_tls.user, mechanism, dev_tls.password, True))
     try:
-        return trio.run(_serve_until_signalled, Broker(config))
+        return trio.run(_serve_until_signalled, broker, dev_tls)
     except (OSError, ConfigError, LogDirError, BaseExceptionGroup) as exc:
         # Typically the listen address is taken or the data dir is not writable, or the
         # log dirs disagree (meta.properties, a partition in two of them): one line.
@@ -299,11 +356,94 @@ def _transactions(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve_until_signalled(broker) -> int:
+def _parse_add_scram(value: str) -> tuple[str, str, str]:
+    """KIP-900's 'SCRAM-SHA-512=[name=alice,password=alice-secret]' ->
+    (mechanism, user, password)."""
+    from kafka_compat.security.credentials import SCRAM_MECHANISMS
+
+    mechanism, sep, rest = value.partition("=")
+    mechanism = mechanism.strip().upper()
+    fields = {}
+    if sep and rest.startswith("[") and rest.endswith("]"):
+        for part in rest[1:-1].split(","):
+            key, _, field = part.partition("=")
+            fields[key.strip()] = field.strip().strip('"')
+    if mechanism not in SCRAM_MECHANISMS or not fields.get("name") or not fields.get("password"):
+        raise ConfigError(
+            f"--add-scram expects 'SCRAM-SHA-256=[name=USER,password=PASSWORD]' (or "
+            f"SCRAM-SHA-512), got {value!r}"
+        )
+    return mechanism, fields["name"], fields["password"]
+
+
+def _dev_tls(args: argparse.Namespace, config: BrokerConfig):
+    """--dev-tls: the files (made or reused) and the keys that add the listener."""
+    from kafka_compat.tools import dev_tls
+
+    hosts = [e.host for e in config.listeners] + [e.host for e in config.advertised_listeners]
+    try:
+        tls = dev_tls.ensure_dev_tls(
+            config.log_dirs[0] / "dev-tls", hosts + args.dev_tls_host, args.dev_user
+        )
+        return tls, dev_tls.broker_overrides(tls, config, args.dev_tls_port)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--dev-tls: {exc}") from exc
+
+
+def _certs(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kafka_compat.tools import dev_tls
+
+    directory = Path(args.data_dir) / "dev-tls"
+    try:
+        tls = dev_tls.ensure_dev_tls(directory, args.host, args.dev_user)
+        bootstrap = f"localhost:{dev_tls.DEFAULT_PORT}"
+        text = dev_tls.write_client_configs(tls, bootstrap)
+        (directory / "server.properties").write_text(dev_tls.server_properties(tls))
+    except (OSError, ValueError) as exc:
+        print(f"kafka-compat: {exc}", file=sys.stderr)
+        return 1
+    print(f"{'Made ' + ', '.join(tls.made) if tls.made else 'Reused every file'} in {directory}")
+    print(f"Broker certificate names: {', '.join(tls.names)}")
+    print(f"server.properties keys: {directory / 'server.properties'}")
+    print(text)
+    return 0
+
+
+def _print_dev_tls(broker, tls) -> None:
+    from kafka_compat.tools import dev_tls
+
+    host, port = broker.components.endpoints[dev_tls.LISTENER]
+    state = f"made {', '.join(tls.made)}" if tls.made else "reused"
+    # The other listeners as configured (PLAINTEXT on localhost:9092 by default).
+    others = ", ".join(
+        f"{e.protocol} on {':'.join(map(str, broker.components.endpoints[e.listener]))}"
+        + (f" ({e.listener})" if e.listener != e.protocol else "")
+        for e in broker.config.listeners
+        if e.listener != dev_tls.LISTENER
+    )
+    print(
+        f"--dev-tls: {others}, "
+        f"SASL_SSL on {host}:{port}; certificates in {tls.directory} ({state}), "
+        f"names {', '.join(tls.names)}",
+        flush=True,
+    )
+    print(dev_tls.write_client_configs(tls, f"{host}:{port}"), flush=True)
+
+
+async def _serve_and_announce(broker, dev_tls, nursery: trio.Nursery) -> None:
+    # The broker runs in `nursery`; the configs are printed once it listens.
+    await nursery.start(broker.serve)
+    if dev_tls is not None:
+        _print_dev_tls(broker, dev_tls)
+
+
+async def _serve_until_signalled(broker, dev_tls=None) -> int:
     """Run the broker; SIGINT/SIGTERM cancel it, which is the clean shutdown."""
     async with trio.open_nursery() as nursery:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            nursery.start_soon(broker.serve)
+            nursery.start_soon(_serve_and_announce, broker, dev_tls, nursery)
             async for signum in signals:
                 logging.getLogger("kafka_compat").info(
                     "Received %s, shutting down", signal.Signals(signum).name

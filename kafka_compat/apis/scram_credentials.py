@@ -15,14 +15,19 @@ Behavior: SCRAM credentials are kept per user in the metadata store under the
     deleting a credential that does not exist RESOURCE_NOT_FOUND; a user with any
     such error is not changed, the others are (each user's changes in one write,
     keeping the user's other config keys).
+    With an authorizer, Describe needs DESCRIBE and Alter ALTER on the cluster, as
+    Kafka: otherwise CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed."
+    (Describe: top level and one result per user named, without the name, as
+    Kafka's getErrorResponse; Alter: one result per user named, sorted).
 Version notes: v0 only, flexible.
-Left out: authorization (ALTER/DESCRIBE on the cluster: the authorizer's hunk).
+Left out: nothing known.
 """
 
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.store import MissingConfigs, StoreError
+from kafka_compat.security.authorizer import AclOperation
 from kafka_compat.security.credentials import MECHANISMS_BY_TYPE, ScramCredential
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -35,6 +40,7 @@ AlterResponse = messages.response_type(ApiKey.ALTER_USER_SCRAM_CREDENTIALS)
 AlterResult = AlterResponse.AlterUserScramCredentialsResult
 
 MAX_ITERATIONS = 16384
+_DENIED = (ErrorCode.CLUSTER_AUTHORIZATION_FAILED, "Cluster authorization failed.")
 
 
 def _describe_one(ctx: RequestContext, user: str) -> DescribeResult | None:
@@ -52,6 +58,15 @@ def _describe_one(ctx: RequestContext, user: str) -> DescribeResult | None:
 
 @api(ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS, 0, 0)
 async def handle_describe_user_scram_credentials(ctx: RequestContext, request):
+    if not ctx.authorize_cluster(AclOperation.DESCRIBE):
+        code, message = _DENIED
+        denied = [
+            DescribeResult(user="", error_code=code, error_message=message, credential_infos=[])
+            for _ in request.users or ()
+        ]
+        return DescribeResponse(
+            throttle_time_ms=0, error_code=code, error_message=message, results=denied
+        )
     results = []
     if not request.users:
         for user in sorted(ctx.components.credentials.users()):
@@ -117,6 +132,15 @@ def _check_deletion(deletion) -> tuple[int, str] | None:
 
 @api(ApiKey.ALTER_USER_SCRAM_CREDENTIALS, 0, 0)
 async def handle_alter_user_scram_credentials(ctx: RequestContext, request):
+    if not ctx.authorize_cluster(AclOperation.ALTER):
+        named = {d.name for d in request.deletions} | {u.name for u in request.upsertions}
+        code, message = _DENIED
+        return AlterResponse(
+            throttle_time_ms=0,
+            results=[
+                AlterResult(user=u, error_code=code, error_message=message) for u in sorted(named)
+            ],
+        )
     # Kafka's phases and the order of its results: requests that are illegal in
     # themselves, then (user, mechanism) pairs named twice, then deletions of what
     # does not exist, then the writes.

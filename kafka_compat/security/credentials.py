@@ -89,6 +89,13 @@ class ScramCredential:
         salted = SCRAM_MECHANISMS[mechanism].salted_password(password, salt, iterations)
         return cls.from_salted_password(mechanism, salt, salted, iterations)
 
+    def matches(self, mechanism: str, password: str) -> bool:
+        """Whether `password` is the one this credential was made from."""
+        again = ScramCredential.from_password(
+            mechanism, password, salt=self.salt, iterations=self.iterations
+        )
+        return hmac.compare_digest(again.stored_key, self.stored_key)
+
     def to_kafka(self) -> str:
         """Kafka's ScramCredentialUtils.credentialToString."""
         b64 = base64.b64encode

@@ -388,3 +388,35 @@ def test_a_follower_fetch_needs_cluster_action(secured):
         answer = conn.request(ApiKey.FETCH, request, 12)
     (topic,) = answer.responses
     assert [p.error_code for p in topic.partitions] == [ErrorCode.TOPIC_AUTHORIZATION_FAILED]
+
+
+def test_scram_credentials_need_alter_and_describe_on_the_cluster(broker_factory):
+    handle = broker_factory(authorizer_class_name=ACL_AUTHORIZER)
+    Alter = messages.request_type(ApiKey.ALTER_USER_SCRAM_CREDENTIALS)
+    Describe = messages.request_type(ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS)
+    upsert = Alter(
+        deletions=[],
+        upsertions=[
+            Alter.ScramCredentialUpsertion(
+                name=name, mechanism=1, iterations=4096, salt=b"s", salted_password=b"p"
+            )
+            for name in ("mallory", "admin")
+        ],
+    )
+    describe = Describe(users=[Describe.UserName(name="admin")])
+    denied = ErrorCode.CLUSTER_AUTHORIZATION_FAILED
+    with Connection("127.0.0.1", handle.port, GUARD_S) as conn:
+        results = conn.request(ApiKey.ALTER_USER_SCRAM_CREDENTIALS, upsert, 0).results
+        assert [(r.user, r.error_code) for r in results] == [("admin", denied), ("mallory", denied)]
+        answer = conn.request(ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS, describe, 0)
+        assert (answer.error_code, answer.error_message) == (
+            denied,
+            "Cluster authorization failed.",
+        )
+        assert [r.error_code for r in answer.results] == [denied]
+        assert handle.broker.components.credentials.users() == {}
+        seed(handle, *CLUSTER_ADMIN)
+        results = conn.request(ApiKey.ALTER_USER_SCRAM_CREDENTIALS, upsert, 0).results
+        assert {r.error_code for r in results} == {ErrorCode.NONE}
+        answer = conn.request(ApiKey.DESCRIBE_USER_SCRAM_CREDENTIALS, describe, 0)
+        assert [(r.user, r.error_code) for r in answer.results] == [("admin", ErrorCode.NONE)]

@@ -40,7 +40,7 @@ from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.security.acls import LocalAclStore, ZkAclStore
 from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.security.credentials import ScramCredentialStore
-from kafka_compat.security.plain import plain_login
+from kafka_compat.security.login import inter_broker_login
 from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
 from kafka_compat.server import ListenerSecurity, serve_connection
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
@@ -368,16 +368,13 @@ def _inter_broker_security(config: BrokerConfig) -> InterBrokerSecurity | None:
     endpoint = next(e for e in config.listeners if e.listener == listener)
     if endpoint.protocol == "PLAINTEXT":
         return None
-    username = password = ""
-    mechanism = None
+    mechanism = client = None
     if endpoint.sasl:
-        mechanism = config["sasl.mechanism.inter.broker.protocol"].upper()
-        username, password = plain_login(config, listener)
+        mechanism, _, client = inter_broker_login(config, listener)
     return InterBrokerSecurity(
         ssl_context=client_context(config, listener) if endpoint.tls else None,
         sasl_mechanism=mechanism,
-        sasl_username=username,
-        sasl_password=password,
+        sasl_client=client,
     )
 
 
@@ -385,13 +382,17 @@ def _warn_unless_brokers_allowed(authorizer: Authorizer, config: BrokerConfig) -
     """The brokers' own requests need CLUSTER_ACTION for the principal they connect
     as: User:ANONYMOUS on a PLAINTEXT inter-broker listener, the PLAIN user on a SASL
     one (security/authorizer.py). With mutual TLS the principal is the certificate's,
-    which this broker cannot know in advance: no warning."""
+    which this broker cannot know in advance: no warning (nor for a token whose
+    subject cannot be read)."""
     from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 
     listener = config.inter_broker_listener
     endpoint = next(e for e in config.listeners if e.listener == listener)
     if endpoint.sasl:
-        principal = f"User:{plain_login(config, listener)[0]}"
+        name = inter_broker_login(config, listener)[1]
+        if name is None:
+            return
+        principal = f"User:{name}"
     elif endpoint.tls:
         return
     else:

@@ -221,9 +221,25 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "sasl.login.refresh.buffer.seconds": (SH, "SASL login refresh buffer (no effect)."),
     "sasl.oauthbearer.jwks.endpoint.url": (
         S,
-        "OAUTHBEARER: the JWKS (file:// only) that signed tokens are checked against.",
+        "OAUTHBEARER: the JWKS (file:// or https://) that signed tokens are checked against.",
     ),
-    "sasl.oauthbearer.jwks.endpoint.refresh.ms": (L, "OAUTHBEARER: JWKS re-read interval."),
+    "sasl.oauthbearer.jwks.endpoint.refresh.ms": (L, "OAUTHBEARER: JWKS refresh interval."),
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms": (
+        L,
+        "OAUTHBEARER: first wait between failed JWKS fetches (doubling).",
+    ),
+    "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms": (
+        L,
+        "OAUTHBEARER: the longest wait between failed JWKS fetches.",
+    ),
+    "sasl.login.callback.handler.class": (
+        S,
+        "The broker's own OAUTHBEARER login: OAuthBearerLoginCallbackHandler or unset.",
+    ),
+    "sasl.oauthbearer.token.endpoint.url": (
+        S,
+        "The broker's own OAUTHBEARER login: its token, file:// only.",
+    ),
     "sasl.oauthbearer.expected.audience": (LI, "OAUTHBEARER: audiences a token may name."),
     "sasl.oauthbearer.expected.issuer": (S, "OAUTHBEARER: the issuer a token must name."),
     "sasl.oauthbearer.scope.claim.name": (S, "OAUTHBEARER: the JWT claim holding the scope."),

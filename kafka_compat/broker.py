@@ -40,7 +40,9 @@ from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.security.acls import LocalAclStore, ZkAclStore
 from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.security.credentials import ScramCredentialStore
+from kafka_compat.security.listeners import listener_config
 from kafka_compat.security.login import inter_broker_login
+from kafka_compat.security.oauthbearer import validator_for
 from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
 from kafka_compat.server import ListenerSecurity, serve_connection
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
@@ -78,6 +80,12 @@ class Broker:
             for endpoint in config.listeners
         ]
         self.inter_broker_security = _inter_broker_security(config) if self.cluster_mode else None
+        # OAUTHBEARER validators now, as Kafka configures them at start-up: a bad config
+        # or a JWKS endpoint that cannot be fetched stops start-up, and the first login
+        # never waits for a fetch.
+        for endpoint in config.listeners:
+            if endpoint.sasl and "OAUTHBEARER" in _enabled_mechanisms(config, endpoint.listener):
+                validator_for(config, endpoint.listener)
         self.metadata_cache = MetadataCache()
         self.replica_manager = ReplicaManager(config, self.node_id, self.metadata_cache)
         admin = ZkAdminManager if self.cluster_mode else AdminManager
@@ -360,6 +368,11 @@ async def _serve_listener(listeners, components: Components, security, connectio
         listeners,
         handler_nursery=connections,
     )
+
+
+def _enabled_mechanisms(config: BrokerConfig, listener: str) -> list[str]:
+    value = listener_config(config, listener, "sasl.enabled.mechanisms") or ""
+    return [m.strip().upper() for m in value.split(",") if m.strip()]
 
 
 def _inter_broker_security(config: BrokerConfig) -> InterBrokerSecurity | None:

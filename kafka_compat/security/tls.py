@@ -41,7 +41,7 @@ def server_context(config: Any, listener: str, sasl: bool = False) -> ssl.SSLCon
     prefix = f"listener.name.{listener.lower()}."
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     _load_key_store(context, get, prefix)
-    _load_trust_store(context, get, prefix)
+    load_trust_store(context, get, prefix)
     client_auth = get("ssl.client.auth")
     if sasl and f"{prefix}ssl.client.auth" not in config.listener_props:
         # KIP-684: on SASL_SSL only the listener's own ssl.client.auth counts.
@@ -83,7 +83,7 @@ def client_context(config: Any, listener: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = (get("ssl.endpoint.identification.algorithm") or "").lower() == "https"
     if get("ssl.truststore.location") or get("ssl.truststore.certificates"):
-        _load_trust_store(context, get, prefix)
+        load_trust_store(context, get, prefix)
     else:
         context.load_default_certs()
     _load_key_store(context, get, prefix)
@@ -205,7 +205,7 @@ def _pkcs12_key_and_chain(data: bytes, password: str | None) -> tuple[bytes, byt
     return key_pem, chain
 
 
-def _load_trust_store(context: ssl.SSLContext, get, prefix: str) -> None:
+def load_trust_store(context: ssl.SSLContext, get, prefix: str) -> None:
     kind, location = get("ssl.truststore.type"), get("ssl.truststore.location")
     inline = get("ssl.truststore.certificates")
     if inline and kind == "PEM":

@@ -44,6 +44,8 @@ class AdminManager:
         self.metadata_cache = metadata_cache
         # Called with the listener.name.* keys whose dynamic value changed.
         self.on_listener_configs_change: Callable[[set[str]], None] | None = None
+        # Checks new dynamic configs' listener key stores (broker.py); raises ConfigError.
+        self.validate_listener_configs: Callable[[dict[str, str]], None] | None = None
         self.store: MetadataStore | None = None  # set when the broker opens it
 
     def topic(self, name: str) -> TopicMetadata | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 
 import trio
+from cryptography.x509 import Certificate
 
 from kafka_compat.admin_manager import AdminManager, ZkAdminManager
 from kafka_compat.apis.registry import Components
@@ -43,7 +44,12 @@ from kafka_compat.security.credentials import ScramCredentialStore
 from kafka_compat.security.listeners import listener_config
 from kafka_compat.security.login import inter_broker_login
 from kafka_compat.security.oauthbearer import validator_for
-from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
+from kafka_compat.security.tls import (
+    PrincipalMapper,
+    check_listener_stores,
+    client_context,
+    listener_tls,
+)
 from kafka_compat.server import ListenerSecurity, serve_connection
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafka_compat.txn.coordinator import TransactionCoordinator
@@ -65,20 +71,22 @@ class Broker:
         self.log_manager: LogDirs | None = None
         self.bound_port: int | None = None
         self.bound_ports: dict[str, int] = {}  # listener name -> bound port
-        # Each listener's TLS context (read now: a bad key store stops start-up).
-        self.listener_security = [
-            ListenerSecurity(
-                endpoint,
-                server_context(config, endpoint.listener, endpoint.sasl) if endpoint.tls else None,
-                PrincipalMapper(
-                    config.listener_props.get(
-                        f"listener.name.{endpoint.listener.lower()}.ssl.principal.mapping.rules",
-                        config["ssl.principal.mapping.rules"],
-                    )
-                ),
+        # Each listener's TLS context (read now: a bad key store stops start-up), and the
+        # certificate it serves (a reloaded key store must keep its DN and SANs).
+        self.listener_security = []
+        self.listener_certificates: dict[str, Certificate] = {}
+        for endpoint in config.listeners:
+            context = None
+            if endpoint.tls:
+                context, certificate = listener_tls(config, endpoint.listener, endpoint.sasl)
+                self.listener_certificates[endpoint.listener] = certificate
+            rules = config.listener_props.get(
+                f"listener.name.{endpoint.listener.lower()}.ssl.principal.mapping.rules",
+                config["ssl.principal.mapping.rules"],
             )
-            for endpoint in config.listeners
-        ]
+            self.listener_security.append(
+                ListenerSecurity(endpoint, context, PrincipalMapper(rules))
+            )
         self.inter_broker_security = _inter_broker_security(config) if self.cluster_mode else None
         # OAUTHBEARER validators now, as Kafka configures them at start-up: a bad config
         # or a JWKS endpoint that cannot be fetched stops start-up, and the first login
@@ -167,6 +175,9 @@ class Broker:
             credentials=ScramCredentialStore(),
         )
         self.admin.on_listener_configs_change = self._reload_key_stores
+        self.admin.validate_listener_configs = lambda dynamic: check_listener_stores(
+            self.config, dynamic, self.listener_certificates
+        )
         if config["authorizer.class.name"]:
             self.components.authorizer = Authorizer(
                 config["super.users"], config["allow.everyone.if.no.acl.found"]
@@ -181,10 +192,12 @@ class Broker:
             if not endpoint.tls or not any(name.startswith(prefix) for name in changed):
                 continue
             try:
-                security.tls_context = server_context(self.config, endpoint.listener, endpoint.sasl)
+                context, certificate = listener_tls(self.config, endpoint.listener, endpoint.sasl)
             except ConfigError as exc:
                 log.error("Keeping listener %s's key store: %s", endpoint.listener, exc)
                 continue
+            security.tls_context = context
+            self.listener_certificates[endpoint.listener] = certificate
             log.info("Listener %s: key and trust stores reloaded", endpoint.listener)
 
     def _use_store(self, store: MetadataStore) -> None:

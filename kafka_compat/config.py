@@ -243,6 +243,9 @@ BROKER_KEYS.update(
             Key("ssl.protocol", str, "TLSv1.3"),
             Key("ssl.cipher.suites", str, ""),
             Key("ssl.principal.mapping.rules", str, "DEFAULT"),
+            # A reloaded key store must keep the subject DN and SANs unless these say.
+            Key("ssl.allow.dn.changes", parse_bool, "false"),
+            Key("ssl.allow.san.changes", parse_bool, "false"),
             Key("ssl.endpoint.identification.algorithm", str, "https"),
             Key("ssl.keymanager.algorithm", str, "SunX509"),
             Key("ssl.trustmanager.algorithm", str, "PKIX"),

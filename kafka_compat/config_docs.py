@@ -199,6 +199,8 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "ssl.protocol": (S, "The SSLContext protocol (no effect: ssl.enabled.protocols rules)."),
     "ssl.cipher.suites": (LI, "TLS 1.2 cipher suites accepted (empty: OpenSSL's defaults)."),
     "ssl.principal.mapping.rules": (S, "Rules mapping a certificate's DN to a user name."),
+    "ssl.allow.dn.changes": (B, "Whether a reloaded key store may change the subject DN."),
+    "ssl.allow.san.changes": (B, "Whether a reloaded key store may drop subject alt names."),
     "ssl.endpoint.identification.algorithm": (S, "Host name checks (for clients; no effect)."),
     "ssl.keymanager.algorithm": (S, "Java key manager algorithm (no effect)."),
     "ssl.trustmanager.algorithm": (S, "Java trust manager algorithm (no effect)."),

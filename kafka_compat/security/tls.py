@@ -15,6 +15,7 @@ import os
 import re
 import ssl
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +35,20 @@ _VERSIONS = {
 def server_context(config: Any, listener: str, sasl: bool = False) -> ssl.SSLContext:
     """The listener's server-side SSLContext (`sasl`: a SASL_SSL listener); ConfigError
     naming the key if its stores cannot be read."""
+    return listener_tls(config, listener, sasl)[0]
+
+
+def listener_tls(
+    config: Any, listener: str, sasl: bool = False
+) -> tuple[ssl.SSLContext, x509.Certificate]:
+    """server_context and the certificate of its key store (the chain's first)."""
 
     def get(key: str) -> Any:
         return listener_config(config, listener, key)
 
     prefix = f"listener.name.{listener.lower()}."
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    _load_key_store(context, get, prefix)
+    certificate = _load_key_store(context, get, prefix)
     load_trust_store(context, get, prefix)
     client_auth = get("ssl.client.auth")
     if sasl and f"{prefix}ssl.client.auth" not in config.listener_props:
@@ -68,7 +76,7 @@ def server_context(config: Any, listener: str, sasl: bool = False) -> ssl.SSLCon
                 f"Invalid value {get('ssl.cipher.suites')!r} for configuration "
                 "ssl.cipher.suites: no cipher suite OpenSSL knows"
             ) from None
-    return context
+    return context, certificate
 
 
 def client_context(config: Any, listener: str) -> ssl.SSLContext:
@@ -106,9 +114,16 @@ class _WithListenerProps:
         return self.config[name]
 
 
-def check_listener_stores(config: Any, dynamic: dict[str, str]) -> None:
+def check_listener_stores(
+    config: Any,
+    dynamic: dict[str, str],
+    in_use: Mapping[str, x509.Certificate] | None = None,
+) -> None:
     """ConfigError unless every TLS listener's stores load with the broker's new dynamic
-    configs `dynamic` (listener.name.<l>.ssl.* among them)."""
+    configs `dynamic` (listener.name.<l>.ssl.* among them), and, as Kafka's SslFactory,
+    a listener's new key store keeps the subject DN and the SANs of the certificate in
+    use (`in_use`, by listener) unless `ssl.allow.dn.changes` / `ssl.allow.san.changes`.
+    (A new certificate may add SANs.)"""
     props = dict(config.static_listener_props)
     props.update((k, v) for k, v in config.dynamic_default.items() if k.startswith("listener."))
     props.update((k, v) for k, v in dynamic.items() if k.startswith("listener."))
@@ -116,8 +131,50 @@ def check_listener_stores(config: Any, dynamic: dict[str, str]) -> None:
         return
     view = _WithListenerProps(config, props)
     for endpoint in config.listeners:
-        if endpoint.tls:
-            server_context(view, endpoint.listener, endpoint.sasl)
+        if not endpoint.tls:
+            continue
+        _, certificate = listener_tls(view, endpoint.listener, endpoint.sasl)
+        prefix = f"listener.name.{endpoint.listener.lower()}.ssl."
+        changed = any(
+            props.get(k) != config.listener_props.get(k)
+            for k in props.keys() | config.listener_props.keys()
+            if k.startswith(prefix)
+        )
+        old = (in_use or {}).get(endpoint.listener)
+        if changed and old is not None:
+            _ensure_compatible(view, endpoint.listener, certificate, old)
+
+
+def _ensure_compatible(
+    config: Any, listener: str, new: x509.Certificate, old: x509.Certificate
+) -> None:
+    """Kafka's SslFactory.CertificateEntries.ensureCompatible, with its messages."""
+    failed = "Validation of dynamic config update of SSLFactory failed: "
+    if not listener_config(config, listener, "ssl.allow.dn.changes"):
+        old_dn, new_dn = old.subject.rfc4514_string(), new.subject.rfc4514_string()
+        if old.subject != new.subject and old_dn.lower() != new_dn.lower():
+            raise ConfigError(
+                f"{failed}Keystore DistinguishedName does not match:  existing={{DN={old_dn}}}, "
+                f"new={{DN={new_dn}}} (listener {listener}; set ssl.allow.dn.changes=true "
+                "to allow it)"
+            )
+    if not listener_config(config, listener, "ssl.allow.san.changes"):
+        old_sans, new_sans = _subject_alt_names(old), _subject_alt_names(new)
+        if not old_sans <= new_sans:
+            raise ConfigError(
+                f"{failed}Keystore SubjectAltNames do not match:  existing={{SAN="
+                f"{sorted(old_sans)}}}, new={{SAN={sorted(new_sans)}}} (listener {listener}; "
+                "set ssl.allow.san.changes=true to allow it)"
+            )
+
+
+def _subject_alt_names(certificate: x509.Certificate) -> set[str]:
+    try:
+        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return set()
+    # As Java lists them: (type, value); here "DNS:name", "IP:1.2.3.4", ...
+    return {f"{type(n).__name__}:{n.value}" for n in extension.value}
 
 
 def _split(value: str | None) -> list[str]:
@@ -142,7 +199,7 @@ def _password(value: str | None) -> bytes | None:
     return value.encode() if value else None
 
 
-def _load_key_store(context: ssl.SSLContext, get, prefix: str) -> None:
+def _load_key_store(context: ssl.SSLContext, get, prefix: str) -> x509.Certificate:
     kind, location = get("ssl.keystore.type"), get("ssl.keystore.location")
     inline_key, inline_chain = get("ssl.keystore.key"), get("ssl.keystore.certificate.chain")
     if kind == "PEM" and inline_key and inline_chain:
@@ -179,6 +236,8 @@ def _load_key_store(context: ssl.SSLContext, get, prefix: str) -> None:
             out.write(key_pem if key_pem is chain_pem else key_pem + b"\n" + chain_pem)
         # Never None: OpenSSL would ask for a pass phrase on the terminal.
         context.load_cert_chain(path, password=password or (lambda: b""))
+        # The certificate the key store serves: the chain's first.
+        return x509.load_pem_x509_certificates(chain_pem)[0]
     except (ssl.SSLError, ValueError, OSError) as exc:
         raise ConfigError(
             f"Invalid key store for configuration ssl.keystore.location/ssl.keystore.key: {exc}"

@@ -119,3 +119,15 @@ def make_certs(directory: Path) -> Certs:
         broker_encrypted=directory / "broker-encrypted.pem",
         ca_p12=directory / "ca.p12",
     )
+
+
+def make_key_store(path: Path, cn: str, *dns_names: str) -> Path:
+    """A self-signed key store (key and certificate, PEM) with subject CN=<cn>,O=acme and
+    these DNS names as SANs: a renewal that changes what the broker's certificate names."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = _name(CN=cn, O="acme")
+    san = [x509.DNSName(name) for name in dns_names]
+    certificate = _cert(subject, subject, key, key, san=san or None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_pem_key(key) + certificate.public_bytes(serialization.Encoding.PEM))
+    return path

@@ -551,6 +551,74 @@ def test_key_store_reloads_through_alter_configs(start_broker, certs, tmp_path):
     assert entries["listener.name.ssl.ssl.truststore.location"].value == str(certs.ca)
 
 
+def connects_with(broker, listener: str, ca: Path) -> bool:
+    producer = Producer(
+        {
+            "bootstrap.servers": address(broker, listener),
+            "security.protocol": "SSL",
+            "ssl.ca.location": str(ca),
+        }
+    )
+    try:
+        producer.list_topics(timeout=3)
+    except KafkaException:
+        return False
+    return True
+
+
+def test_a_reloaded_key_store_must_keep_the_subject_and_sans(start_broker, certs, tmp_path):
+    """As Kafka's SslFactory: a new key store whose certificate has another subject DN,
+    or lacks a SAN of the one in use, is refused with INVALID_REQUEST (unless
+    ssl.allow.dn.changes / ssl.allow.san.changes); one that adds SANs is taken."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+    from confluent_kafka.error import KafkaError
+
+    from tests.security.certs import make_key_store
+
+    broker = start_broker(
+        {
+            "listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0,OTHER://127.0.0.1:0",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SSL:SSL,OTHER:SSL",
+            **tls_props(certs, "listener.name.ssl."),
+            **tls_props(certs, "listener.name.other."),
+            "listener.name.other.ssl.allow.dn.changes": "true",
+            "listener.name.other.ssl.allow.san.changes": "true",
+        }
+    )
+    admin = AdminClient({"bootstrap.servers": address(broker, "PLAINTEXT")})
+
+    def alter(listener: str, location: Path):
+        entry = ConfigEntry(
+            f"listener.name.{listener}.ssl.keystore.location",
+            str(location),
+            incremental_operation=AlterConfigOpType.SET,
+        )
+        resource = ConfigResource("BROKER", "0", incremental_configs=[entry])
+        return admin.incremental_alter_configs([resource])[resource]
+
+    # In use: CN=localhost,O=acme with SANs localhost and 127.0.0.1.
+    other_dn = make_key_store(tmp_path / "other-dn.pem", "kafka-1", "localhost")
+    fewer_sans = make_key_store(tmp_path / "fewer-sans.pem", "localhost", "localhost")
+    with pytest.raises(KafkaException) as refused:
+        alter("ssl", other_dn).result(GUARD_S)
+    error = refused.value.args[0]
+    assert error.code() == KafkaError.INVALID_REQUEST
+    assert "Keystore DistinguishedName does not match" in error.str()
+    assert "CN=kafka-1,O=acme" in error.str()
+    with pytest.raises(KafkaException, match="Keystore SubjectAltNames do not match"):
+        alter("ssl", fewer_sans).result(GUARD_S)
+    # Still the old certificate on SSL; OTHER allows both changes.
+    assert connects_with(broker, "SSL", certs.ca)
+    alter("other", other_dn).result(GUARD_S)
+    # A renewal that names more (another CA, the same subject, a SAN more) is taken.
+    more = make_key_store(tmp_path / "more.pem", "localhost", "localhost", "kafka.example")
+    with pytest.raises(KafkaException, match="SubjectAltNames"):  # 127.0.0.1 is gone
+        alter("ssl", more).result(GUARD_S)
+    renewed = make_certs(tmp_path / "renewed")
+    alter("ssl", renewed.broker_keystore).result(GUARD_S)
+    assert connects_with(broker, "SSL", renewed.ca)
+
+
 def test_enabled_protocols_and_cipher_suites(start_broker, certs):
     broker = start_broker(
         {

@@ -177,8 +177,8 @@ def _oauthbearer_login(config: Any, listener: str) -> tuple[str, str | None, Cal
 
 def unsecured_token(options: dict[str, str], lifetime_s: int) -> str:
     """An unsigned JWT (alg none) as OAuthBearerUnsecuredLoginCallbackHandler makes it."""
-    now = time.time()
-    claims: dict[str, Any] = {"iat": round(now, 3), "exp": round(now + lifetime_s, 3)}
+    now_ms = int(time.time() * 1000)  # truncated, as Kafka's: never after the validator's now
+    claims: dict[str, Any] = {"iat": now_ms / 1000, "exp": (now_ms + lifetime_s * 1000) / 1000}
     for name, value in options.items():
         kind, _, claim = name.partition("_")
         if kind == "unsecuredLoginStringClaim":

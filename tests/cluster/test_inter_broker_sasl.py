@@ -171,3 +171,56 @@ def test_brokers_log_in_with_unsecured_oauthbearer_tokens(cluster_factory):
         admin, "oauth-replicated", lambda ps: all(len(p.isrs) == 3 for p in ps.values()), cluster
     )
     assert "authenticated as User:broker on listener INTERNAL (OAUTHBEARER)" in all_logs(cluster)
+
+
+def test_brokers_log_in_with_signed_tokens_checked_against_an_https_jwks(cluster_factory, tmp_path):
+    """Each broker reads its signed token from a file (OAuthBearerLoginCallbackHandler
+    with a file:// token endpoint) and its peers check it against the IdP's JWKS over
+    HTTPS, trusting the test CA from the JAAS config's ssl.truststore.*."""
+    from tests.security.jwks_server import JwksServer
+
+    certs = make_certs(tmp_path / "certs")
+    idp = JwksServer(certs.broker_keystore)
+    try:
+        idp.add_key("k1")
+        token = tmp_path / "broker.jwt"
+        token.write_text(idp.token("k1", sub="broker", aud="kafka", exp=time.time() + 3600))
+        jaas = (
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required "
+            f'ssl.truststore.type="PEM" ssl.truststore.location="{certs.ca}";'
+        )
+        cluster = cluster_factory(
+            3,
+            **{
+                "listeners": "CLIENT://127.0.0.1:0,INTERNAL://127.0.0.1:0",
+                "listener.security.protocol.map": "CLIENT:PLAINTEXT,INTERNAL:SASL_PLAINTEXT",
+                "inter.broker.listener.name": "INTERNAL",
+                "sasl.mechanism.inter.broker.protocol": "OAUTHBEARER",
+                "listener.name.internal.sasl.enabled.mechanisms": "OAUTHBEARER",
+                "listener.name.internal.oauthbearer.sasl.jaas.config": jaas,
+                "listener.name.internal.oauthbearer.sasl.server.callback.handler.class": (
+                    "org.apache.kafka.common.security.oauthbearer."
+                    "OAuthBearerValidatorCallbackHandler"
+                ),
+                "listener.name.internal.oauthbearer.sasl.login.callback.handler.class": (
+                    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler"
+                ),
+                "sasl.oauthbearer.token.endpoint.url": token.as_uri(),
+                "sasl.oauthbearer.jwks.endpoint.url": idp.url,
+                "sasl.oauthbearer.expected.audience": "kafka",
+            },
+        )
+        assert idp.requests >= 3  # each broker fetched the keys at start-up
+        admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+        admin.create_topics([NewTopic("jwt-replicated", 3, 3)])["jwt-replicated"].result(GUARD_S)
+        producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+        for i in range(9):
+            producer.produce("jwt-replicated", b"x", partition=i % 3)
+        assert producer.flush(GUARD_S) == 0
+        wait_for_isr(
+            admin, "jwt-replicated", lambda ps: all(len(p.isrs) == 3 for p in ps.values()), cluster
+        )
+        logs = all_logs(cluster)
+        assert "authenticated as User:broker on listener INTERNAL (OAUTHBEARER)" in logs
+    finally:
+        idp.close()

@@ -49,6 +49,7 @@ from kafka_compat.security.tls import (
     check_listener_stores,
     client_context,
     listener_tls,
+    store_files,
 )
 from kafka_compat.server import ListenerSecurity, serve_connection
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
@@ -75,9 +76,11 @@ class Broker:
         # certificate it serves (a reloaded key store must keep its DN and SANs).
         self.listener_security = []
         self.listener_certificates: dict[str, Certificate] = {}
+        self.listener_files: dict[str, dict] = {}  # their store files as loaded
         for endpoint in config.listeners:
             context = None
             if endpoint.tls:
+                self.listener_files[endpoint.listener] = store_files(config, endpoint.listener)
                 context, certificate = listener_tls(config, endpoint.listener, endpoint.sasl)
                 self.listener_certificates[endpoint.listener] = certificate
             rules = config.listener_props.get(
@@ -176,7 +179,10 @@ class Broker:
         )
         self.admin.on_listener_configs_change = self._reload_key_stores
         self.admin.validate_listener_configs = lambda dynamic: check_listener_stores(
-            self.config, dynamic, self.listener_certificates
+            self.config, dynamic, self.listener_certificates, self._rewritten_store_files()
+        )
+        self.admin.reload_rewritten_store_files = lambda: self._reload_listeners(
+            self._rewritten_store_files()
         )
         if config["authorizer.class.name"]:
             self.components.authorizer = Authorizer(
@@ -186,11 +192,28 @@ class Broker:
     def _reload_key_stores(self, changed: set[str]) -> None:
         """New key or trust stores for some listeners (AlterConfigs of listener.name.<l>.
         ssl.*): new connections use them; open ones keep theirs, as Kafka."""
+        self._reload_listeners(
+            {
+                e.listener
+                for e in self.config.listeners
+                if any(n.startswith(f"listener.name.{e.listener.lower()}.ssl.") for n in changed)
+            }
+        )
+
+    def _rewritten_store_files(self) -> set[str]:
+        """The TLS listeners whose key or trust store file changed since it was loaded."""
+        return {
+            listener
+            for listener, files in self.listener_files.items()
+            if store_files(self.config, listener) != files
+        }
+
+    def _reload_listeners(self, listeners: set[str]) -> None:
         for security in self.listener_security:
             endpoint = security.endpoint
-            prefix = f"listener.name.{endpoint.listener.lower()}.ssl."
-            if not endpoint.tls or not any(name.startswith(prefix) for name in changed):
+            if not endpoint.tls or endpoint.listener not in listeners:
                 continue
+            files = store_files(self.config, endpoint.listener)
             try:
                 context, certificate = listener_tls(self.config, endpoint.listener, endpoint.sasl)
             except ConfigError as exc:
@@ -198,6 +221,7 @@ class Broker:
                 continue
             security.tls_context = context
             self.listener_certificates[endpoint.listener] = certificate
+            self.listener_files[endpoint.listener] = files
             log.info("Listener %s: key and trust stores reloaded", endpoint.listener)
 
     def _use_store(self, store: MetadataStore) -> None:

@@ -114,20 +114,38 @@ class _WithListenerProps:
         return self.config[name]
 
 
+def store_files(config: Any, listener: str) -> dict[str, tuple[int, int] | None]:
+    """The listener's key and trust store files, {path: (mtime ns, size) or None}: to
+    tell one rewritten in place, which Kafka reloads on an AlterConfigs of the broker
+    even when no value changed (DynamicBrokerConfig.reloadUpdatedFilesWithoutConfigChange)."""
+    files: dict[str, tuple[int, int] | None] = {}
+    for key in ("ssl.keystore.location", "ssl.truststore.location"):
+        path = listener_config(config, listener, key)
+        if path:
+            try:
+                stat = os.stat(path)
+                files[path] = (stat.st_mtime_ns, stat.st_size)
+            except OSError:
+                files[path] = None
+    return files
+
+
 def check_listener_stores(
     config: Any,
     dynamic: dict[str, str],
     in_use: Mapping[str, x509.Certificate] | None = None,
+    rewritten: frozenset[str] | set[str] = frozenset(),
 ) -> None:
     """ConfigError unless every TLS listener's stores load with the broker's new dynamic
     configs `dynamic` (listener.name.<l>.ssl.* among them), and, as Kafka's SslFactory,
     a listener's new key store keeps the subject DN and the SANs of the certificate in
     use (`in_use`, by listener) unless `ssl.allow.dn.changes` / `ssl.allow.san.changes`.
-    (A new certificate may add SANs.)"""
+    (A new certificate may add SANs.) `rewritten`: listeners whose store files changed
+    on disk, checked as if their settings had changed."""
     props = dict(config.static_listener_props)
     props.update((k, v) for k, v in config.dynamic_default.items() if k.startswith("listener."))
     props.update((k, v) for k, v in dynamic.items() if k.startswith("listener."))
-    if props == config.listener_props:
+    if props == config.listener_props and not rewritten:
         return
     view = _WithListenerProps(config, props)
     for endpoint in config.listeners:
@@ -135,7 +153,7 @@ def check_listener_stores(
             continue
         _, certificate = listener_tls(view, endpoint.listener, endpoint.sasl)
         prefix = f"listener.name.{endpoint.listener.lower()}.ssl."
-        changed = any(
+        changed = endpoint.listener in rewritten or any(
             props.get(k) != config.listener_props.get(k)
             for k in props.keys() | config.listener_props.keys()
             if k.startswith(prefix)

@@ -619,6 +619,45 @@ def test_a_reloaded_key_store_must_keep_the_subject_and_sans(start_broker, certs
     assert connects_with(broker, "SSL", renewed.ca)
 
 
+def test_a_key_store_rewritten_in_place_reloads_on_alter_configs(start_broker, certs, tmp_path):
+    """cert-manager style: the file is replaced under the same name, then an
+    AlterConfigs of the broker (same value) reloads it, as Kafka does; the DN/SAN
+    check applies to it too."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    from tests.security.certs import make_key_store
+
+    keystore = tmp_path / "live.pem"
+    shutil.copy(certs.broker_keystore, keystore)
+    broker = start_broker(
+        {
+            "listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+            **tls_props(certs, "listener.name.ssl."),
+            "listener.name.ssl.ssl.keystore.location": str(keystore),
+        }
+    )
+    admin = AdminClient({"bootstrap.servers": address(broker, "PLAINTEXT")})
+
+    def alter_same():
+        entry = ConfigEntry(
+            "listener.name.ssl.ssl.keystore.location",
+            str(keystore),
+            incremental_operation=AlterConfigOpType.SET,
+        )
+        resource = ConfigResource("BROKER", "0", incremental_configs=[entry])
+        return admin.incremental_alter_configs([resource])[resource]
+
+    renewed = make_certs(tmp_path / "renewed")
+    shutil.copy(renewed.broker_keystore, keystore)
+    assert connects_with(broker, "SSL", certs.ca)  # not before the AlterConfigs
+    alter_same().result(GUARD_S)
+    assert connects_with(broker, "SSL", renewed.ca) and not connects_with(broker, "SSL", certs.ca)
+    make_key_store(keystore, "kafka-1", "localhost", "127.0.0.1")
+    with pytest.raises(KafkaException, match="Keystore DistinguishedName does not match"):
+        alter_same().result(GUARD_S)
+    assert connects_with(broker, "SSL", renewed.ca)
+
+
 def test_enabled_protocols_and_cipher_suites(start_broker, certs):
     broker = start_broker(
         {

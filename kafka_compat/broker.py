@@ -430,8 +430,8 @@ def _inter_broker_security(config: BrokerConfig) -> InterBrokerSecurity | None:
 
 def _warn_unless_brokers_allowed(authorizer: Authorizer, config: BrokerConfig) -> None:
     """The brokers' own requests need CLUSTER_ACTION for the principal they connect
-    as: User:ANONYMOUS on a PLAINTEXT inter-broker listener, the PLAIN user on a SASL
-    one (security/authorizer.py). With mutual TLS the principal is the certificate's,
+    as: User:ANONYMOUS on a PLAINTEXT inter-broker listener, the SASL login's user
+    on a SASL one (security/authorizer.py). With mutual TLS the principal is the certificate's,
     which this broker cannot know in advance: no warning (nor for a token whose
     subject cannot be read)."""
     from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType

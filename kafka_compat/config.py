@@ -418,7 +418,8 @@ def parse_properties(text: str) -> dict[str, str]:
 # Keys that configure security this broker does not serve yet. A broker must never
 # serve a listener with less security than configured: any of them stops start-up,
 # naming the key. Served: every listener protocol, TLS (PEM and PKCS12 stores), SASL
-# PLAIN, between brokers too.
+# PLAIN, SCRAM and OAUTHBEARER, between brokers too (their OAUTHBEARER token from a
+# file only: a token endpoint over HTTP is refused).
 _SECURITY_PREFIXES = ("ssl.", "sasl.", "listener.name.", "delegation.token.")
 _SECURITY_KEYS = frozenset(
     {

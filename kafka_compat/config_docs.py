@@ -207,7 +207,10 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "ssl.secure.random.implementation": (S, "Java SecureRandom implementation (no effect)."),
     "ssl.provider": (S, "Java security provider (no effect)."),
     "sasl.enabled.mechanisms": (LI, "SASL mechanisms offered on SASL listeners."),
-    "sasl.mechanism.inter.broker.protocol": (S, "SASL mechanism between brokers."),
+    "sasl.mechanism.inter.broker.protocol": (
+        S,
+        "SASL mechanism between brokers: PLAIN, SCRAM-SHA-256/512 or OAUTHBEARER.",
+    ),
     "sasl.jaas.config": (ConfigType.PASSWORD, "JAAS login module settings (e.g. PLAIN users)."),
     "connection.failed.authentication.delay.ms": (I, "Delay before a failed login's answer."),
     "connections.max.reauth.ms": (L, "SASL session lifetime; 0: no re-authentication (KIP-368)."),

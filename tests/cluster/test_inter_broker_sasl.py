@@ -159,14 +159,22 @@ def test_brokers_log_in_with_unsecured_oauthbearer_tokens(cluster_factory):
             "sasl.mechanism.inter.broker.protocol": "OAUTHBEARER",
             "listener.name.internal.sasl.enabled.mechanisms": "OAUTHBEARER",
             "listener.name.internal.oauthbearer.sasl.jaas.config": jaas,
+            # KIP-368: a broker-to-broker session lasts 1 s; the brokers log in again.
+            "listener.name.internal.connections.max.reauth.ms": "1000",
         },
     )
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
     admin.create_topics([NewTopic("oauth-replicated", 3, 3)])["oauth-replicated"].result(GUARD_S)
     producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
-    for i in range(9):
-        producer.produce("oauth-replicated", b"x", partition=i % 3)
-    assert producer.flush(GUARD_S) == 0
+    # Replication goes on across several session expiries: every acks=all produce
+    # (which waits for both followers) succeeds.
+    logins_before = all_logs(cluster).count("authenticated as User:broker")
+    start = time.monotonic()
+    while time.monotonic() - start < 3.0:
+        for p in range(3):
+            producer.produce("oauth-replicated", b"x", partition=p)
+        assert producer.flush(GUARD_S) == 0
+    assert all_logs(cluster).count("authenticated as User:broker") > logins_before
     wait_for_isr(
         admin, "oauth-replicated", lambda ps: all(len(p.isrs) == 3 for p in ps.values()), cluster
     )

@@ -240,7 +240,7 @@ class BrokerClient:
                 client = security.sasl_client()
                 token: bytes | None = client.initial()
             except Exception as exc:  # e.g. the token file cannot be read
-                raise BrokerUnavailable(
+                raise BrokerAuthenticationFailed(
                     f"SASL {mechanism} login to broker {self.address} failed: {exc}"
                 ) from exc
             while token is not None:

@@ -27,6 +27,7 @@ import threading
 import time
 import urllib.request
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -92,7 +93,7 @@ class RefreshingHttpsJwks:
         refresh_ms: int,
         retry_backoff_ms: int,
         retry_backoff_max_ms: int,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if refresh_ms <= 0:
             raise ConfigError(

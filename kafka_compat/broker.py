@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 
 import trio
-from cryptography.x509 import Certificate
 
 from kafka_compat.admin_manager import AdminManager, ZkAdminManager
 from kafka_compat.apis.registry import Components
@@ -45,6 +44,7 @@ from kafka_compat.security.listeners import listener_config
 from kafka_compat.security.login import inter_broker_login
 from kafka_compat.security.oauthbearer import validator_for
 from kafka_compat.security.tls import (
+    ListenerStores,
     PrincipalMapper,
     check_listener_stores,
     client_context,
@@ -75,14 +75,14 @@ class Broker:
         # Each listener's TLS context (read now: a bad key store stops start-up), and the
         # certificate it serves (a reloaded key store must keep its DN and SANs).
         self.listener_security = []
-        self.listener_certificates: dict[str, Certificate] = {}
+        self.listener_stores: dict[str, ListenerStores] = {}
         self.listener_files: dict[str, dict] = {}  # their store files as loaded
         for endpoint in config.listeners:
             context = None
             if endpoint.tls:
                 self.listener_files[endpoint.listener] = store_files(config, endpoint.listener)
                 context, certificate = listener_tls(config, endpoint.listener, endpoint.sasl)
-                self.listener_certificates[endpoint.listener] = certificate
+                self.listener_stores[endpoint.listener] = ListenerStores(context, certificate)
             rules = config.listener_props.get(
                 f"listener.name.{endpoint.listener.lower()}.ssl.principal.mapping.rules",
                 config["ssl.principal.mapping.rules"],
@@ -179,7 +179,7 @@ class Broker:
         )
         self.admin.on_listener_configs_change = self._reload_key_stores
         self.admin.validate_listener_configs = lambda dynamic: check_listener_stores(
-            self.config, dynamic, self.listener_certificates, self._rewritten_store_files()
+            self.config, dynamic, self.listener_stores, self._rewritten_store_files()
         )
         self.admin.reload_rewritten_store_files = lambda: self._reload_listeners(
             self._rewritten_store_files()
@@ -220,8 +220,12 @@ class Broker:
                 log.error("Keeping listener %s's key store: %s", endpoint.listener, exc)
                 continue
             security.tls_context = context
-            self.listener_certificates[endpoint.listener] = certificate
+            self.listener_stores[endpoint.listener] = ListenerStores(context, certificate)
             self.listener_files[endpoint.listener] = files
+            ib = self.inter_broker_security
+            if endpoint.listener == self.config.inter_broker_listener and ib is not None:
+                # Our own certificate towards the peers too (new connections).
+                ib.ssl_context = client_context(self.config, endpoint.listener)
             log.info("Listener %s: key and trust stores reloaded", endpoint.listener)
 
     def _use_store(self, store: MetadataStore) -> None:

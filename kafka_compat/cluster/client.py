@@ -71,9 +71,10 @@ class SaslClient(Protocol):
     def evaluate(self, challenge: bytes) -> bytes | None: ...
 
 
-@dataclass(frozen=True)
+@dataclass
 class InterBrokerSecurity:
-    """How a broker connects to its peers' inter-broker listener."""
+    """How a broker connects to its peers' inter-broker listener (read at each new
+    connection: a reloaded key store replaces `ssl_context`)."""
 
     ssl_context: ssl.SSLContext | None = None  # SSL, SASL_SSL
     sasl_mechanism: str | None = None  # SASL_*: PLAIN, SCRAM-SHA-256/512, OAUTHBEARER

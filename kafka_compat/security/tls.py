@@ -16,6 +16,7 @@ import re
 import ssl
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -130,18 +131,29 @@ def store_files(config: Any, listener: str) -> dict[str, tuple[int, int] | None]
     return files
 
 
+@dataclass
+class ListenerStores:
+    """What a TLS listener serves now: its context and the certificate it presents."""
+
+    context: ssl.SSLContext
+    certificate: x509.Certificate
+
+
 def check_listener_stores(
     config: Any,
     dynamic: dict[str, str],
-    in_use: Mapping[str, x509.Certificate] | None = None,
+    in_use: Mapping[str, ListenerStores] | None = None,
     rewritten: frozenset[str] | set[str] = frozenset(),
 ) -> None:
     """ConfigError unless every TLS listener's stores load with the broker's new dynamic
     configs `dynamic` (listener.name.<l>.ssl.* among them), and, as Kafka's SslFactory,
     a listener's new key store keeps the subject DN and the SANs of the certificate in
     use (`in_use`, by listener) unless `ssl.allow.dn.changes` / `ssl.allow.san.changes`.
-    (A new certificate may add SANs.) `rewritten`: listeners whose store files changed
-    on disk, checked as if their settings had changed."""
+    (A new certificate may add SANs.) On the inter-broker listener, as Kafka's
+    SslEngineValidator, TLS handshakes between the stores in use and the new ones must
+    succeed both ways (host names not checked): a broker must not take a certificate
+    its peers, which still have the old stores, would refuse. `rewritten`: listeners
+    whose store files changed on disk, checked as if their settings had changed."""
     props = dict(config.static_listener_props)
     props.update((k, v) for k, v in config.dynamic_default.items() if k.startswith("listener."))
     props.update((k, v) for k, v in dynamic.items() if k.startswith("listener."))
@@ -151,7 +163,7 @@ def check_listener_stores(
     for endpoint in config.listeners:
         if not endpoint.tls:
             continue
-        _, certificate = listener_tls(view, endpoint.listener, endpoint.sasl)
+        context, certificate = listener_tls(view, endpoint.listener, endpoint.sasl)
         prefix = f"listener.name.{endpoint.listener.lower()}.ssl."
         changed = endpoint.listener in rewritten or any(
             props.get(k) != config.listener_props.get(k)
@@ -160,7 +172,63 @@ def check_listener_stores(
         )
         old = (in_use or {}).get(endpoint.listener)
         if changed and old is not None:
-            _ensure_compatible(view, endpoint.listener, certificate, old)
+            _ensure_compatible(view, endpoint.listener, certificate, old.certificate)
+            if endpoint.listener == config.inter_broker_listener:
+                _ensure_handshakes(
+                    old.context,
+                    _validation_client(config, endpoint.listener),
+                    context,
+                    _validation_client(view, endpoint.listener),
+                )
+
+
+def _validation_client(config: Any, listener: str) -> ssl.SSLContext:
+    context = client_context(config, listener)
+    context.check_hostname = False  # as Kafka's validator: an empty host name
+    return context
+
+
+def _ensure_handshakes(
+    old_server: ssl.SSLContext,
+    old_client: ssl.SSLContext,
+    new_server: ssl.SSLContext,
+    new_client: ssl.SSLContext,
+) -> None:
+    """Kafka's SslEngineValidator.validate: old server with new client, new server with
+    old client, each a full handshake in memory."""
+    for server, client, which in (
+        (old_server, new_client, "the current server stores and the new client stores"),
+        (new_server, old_client, "the new server stores and the current client stores"),
+    ):
+        try:
+            _handshake(server, client)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(
+                "Validation of dynamic config update of SSLFactory failed: a TLS handshake "
+                f"between {which} of the inter-broker listener fails ({exc}); its peers "
+                "would refuse it (update the trust stores first)"
+            ) from None
+
+
+def _handshake(server_context: ssl.SSLContext, client_context: ssl.SSLContext) -> None:
+    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+    server_out, client_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    server = server_context.wrap_bio(to_server, server_out, server_side=True)
+    client = client_context.wrap_bio(to_client, client_out, server_side=False)
+    done = {"server": False, "client": False}
+    for _ in range(16):  # a TLS 1.2/1.3 handshake takes a few flights
+        for name, side in (("client", client), ("server", server)):
+            if not done[name]:
+                try:
+                    side.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+            to_server.write(client_out.read())
+            to_client.write(server_out.read())
+        if all(done.values()):  # (a refused certificate raised SSLError on its way)
+            return
+    raise ssl.SSLError("the handshake did not complete")
 
 
 def _ensure_compatible(

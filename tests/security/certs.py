@@ -63,10 +63,10 @@ def _pem_key(key) -> bytes:
     )
 
 
-def make_certs(directory: Path) -> Certs:
+def make_certs(directory: Path, ca_cn: str = "test-ca") -> Certs:
     pem = serialization.Encoding.PEM
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name(CN="test-ca", O="acme")
+    ca_name = _name(CN=ca_cn, O="acme")
     ca = _cert(ca_name, ca_name, ca_key, ca_key, ca=True)
     broker_key = ec.generate_private_key(ec.SECP256R1())
     broker = _cert(

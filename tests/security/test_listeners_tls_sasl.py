@@ -723,3 +723,47 @@ def test_aiokafka_over_sasl_ssl(start_broker, certs):
         return message.value
 
     assert asyncio.run(roundtrip()) == b"from aiokafka"
+
+
+def test_the_inter_broker_listener_takes_only_stores_its_peers_would_accept(
+    start_broker, certs, tmp_path
+):
+    """Kafka's SslEngineValidator: on the inter-broker listener a certificate from a
+    CA the current trust store does not know is refused (the peers, with the same
+    trust store, would refuse it); trusting both CAs first, then the new certificate,
+    is the way through."""
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    broker = start_broker(
+        {
+            "listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+            "inter.broker.listener.name": "SSL",
+            **tls_props(certs, "listener.name.ssl."),
+            "listener.name.ssl.ssl.client.auth": "required",
+        }
+    )
+    admin = AdminClient({"bootstrap.servers": address(broker, "PLAINTEXT")})
+
+    def alter(**configs: str):
+        entries = [
+            ConfigEntry(
+                f"listener.name.ssl.ssl.{key.replace('_', '.')}",
+                value,
+                incremental_operation=AlterConfigOpType.SET,
+            )
+            for key, value in configs.items()
+        ]
+        resource = ConfigResource("BROKER", "0", incremental_configs=entries)
+        return admin.incremental_alter_configs([resource])[resource]
+
+    # Same subject and SANs, another CA (named otherwise: OpenSSL picks issuers by name).
+    renewed = make_certs(tmp_path / "renewed", ca_cn="next-ca")
+    with pytest.raises(KafkaException, match="inter-broker listener"):
+        alter(keystore_location=str(renewed.broker_keystore)).result(GUARD_S)
+    both = tmp_path / "both-cas.pem"
+    both.write_bytes(certs.ca.read_bytes() + renewed.ca.read_bytes())
+    alter(truststore_location=str(both)).result(GUARD_S)
+    alter(keystore_location=str(renewed.broker_keystore)).result(GUARD_S)
+    assert broker.broker.listener_stores["SSL"].certificate.issuer.rfc4514_string() == (
+        "CN=next-ca,O=acme"
+    )

@@ -350,7 +350,8 @@ def validator_for(config: Any, listener: str) -> UnsecuredValidator | JwksValida
         listener_config(config, listener, "sasl.oauthbearer.scope.claim.name") or "scope",
         30 if skew is None else int(skew),
     )
-    # One validator per setting: it re-reads the JWKS only when the file changes.
+    # One validator per setting: a JWKS file is re-read only when it changes, an HTTPS
+    # one has one refresh thread (process-wide, also across in-process brokers).
     validator = _JWKS_VALIDATORS.get(settings)
     if validator is None:
         refresh_ms, backoff_ms, backoff_max_ms, tls_options = settings[1]

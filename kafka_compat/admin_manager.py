@@ -46,6 +46,10 @@ class AdminManager:
         self.on_listener_configs_change: Callable[[set[str]], None] | None = None
         # Called when a connection limit changed (broker.py: ConnectionQuotas.reconfigure).
         self.on_connection_configs_change: Callable[[], None] | None = None
+        # Checks new dynamic configs' listener key stores (broker.py); raises ConfigError.
+        self.validate_listener_configs: Callable[[dict[str, str]], None] | None = None
+        # Reloads the listeners whose store files were rewritten in place (broker.py).
+        self.reload_rewritten_store_files: Callable[[], None] | None = None
         self.store: MetadataStore | None = None  # set when the broker opens it
 
     def topic(self, name: str) -> TopicMetadata | None:

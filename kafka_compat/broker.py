@@ -44,9 +44,18 @@ from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.security.acls import LocalAclStore, ZkAclStore
 from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.security.credentials import ScramCredential, ScramCredentialStore
-from kafka_compat.security.plain import plain_login
-from kafka_compat.security.tls import PrincipalMapper, client_context, server_context
-from kafka_compat.server import ListenerSecurity
+from kafka_compat.security.listeners import listener_config
+from kafka_compat.security.login import inter_broker_login
+from kafka_compat.security.oauthbearer import validator_for
+from kafka_compat.security.tls import (
+    ListenerStores,
+    PrincipalMapper,
+    check_listener_stores,
+    client_context,
+    listener_tls,
+    store_files,
+)
+from kafka_compat.server import ListenerSecurity, serve_connection
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from kafka_compat.txn.coordinator import TransactionCoordinator
 from kafka_compat.txn.markers import TxnMarkerSender
@@ -72,21 +81,31 @@ class Broker:
         # --add-scram` (KIP-900: only where the user has none), `serve --dev-tls`
         # (replace: its settings file holds the password).
         self.bootstrap_scram: list[tuple[str, str, str, bool]] = []
-        # Each listener's TLS context (read now: a bad key store stops start-up).
-        self.listener_security = [
-            ListenerSecurity(
-                endpoint,
-                server_context(config, endpoint.listener, endpoint.sasl) if endpoint.tls else None,
-                PrincipalMapper(
-                    config.listener_props.get(
-                        f"listener.name.{endpoint.listener.lower()}.ssl.principal.mapping.rules",
-                        config["ssl.principal.mapping.rules"],
-                    )
-                ),
+        # Each listener's TLS context (read now: a bad key store stops start-up), and the
+        # certificate it serves (a reloaded key store must keep its DN and SANs).
+        self.listener_security = []
+        self.listener_stores: dict[str, ListenerStores] = {}
+        self.listener_files: dict[str, dict] = {}  # their store files as loaded
+        for endpoint in config.listeners:
+            context = None
+            if endpoint.tls:
+                self.listener_files[endpoint.listener] = store_files(config, endpoint.listener)
+                context, certificate = listener_tls(config, endpoint.listener, endpoint.sasl)
+                self.listener_stores[endpoint.listener] = ListenerStores(context, certificate)
+            rules = config.listener_props.get(
+                f"listener.name.{endpoint.listener.lower()}.ssl.principal.mapping.rules",
+                config["ssl.principal.mapping.rules"],
             )
-            for endpoint in config.listeners
-        ]
+            self.listener_security.append(
+                ListenerSecurity(endpoint, context, PrincipalMapper(rules))
+            )
         self.inter_broker_security = _inter_broker_security(config) if self.cluster_mode else None
+        # OAUTHBEARER validators now, as Kafka configures them at start-up: a bad config
+        # or a JWKS endpoint that cannot be fetched stops start-up, and the first login
+        # never waits for a fetch.
+        for endpoint in config.listeners:
+            if endpoint.sasl and "OAUTHBEARER" in _enabled_mechanisms(config, endpoint.listener):
+                validator_for(config, endpoint.listener)
         self.metadata_cache = MetadataCache()
         self.replica_manager = ReplicaManager(config, self.node_id, self.metadata_cache)
         admin = ZkAdminManager if self.cluster_mode else AdminManager
@@ -178,6 +197,12 @@ class Broker:
         self.components.connection_quotas = self.connection_quotas
         # The `ip` entity's connection_creation_rate quotas (AlterClientQuotas) apply here.
         self.components.quotas.on_ip_quota_change(self.connection_quotas.update_ip_quota)
+        self.admin.validate_listener_configs = lambda dynamic: check_listener_stores(
+            self.config, dynamic, self.listener_stores, self._rewritten_store_files()
+        )
+        self.admin.reload_rewritten_store_files = lambda: self._reload_listeners(
+            self._rewritten_store_files()
+        )
         if config["authorizer.class.name"]:
             self.components.authorizer = Authorizer(
                 config["super.users"], config["allow.everyone.if.no.acl.found"]
@@ -186,16 +211,40 @@ class Broker:
     def _reload_key_stores(self, changed: set[str]) -> None:
         """New key or trust stores for some listeners (AlterConfigs of listener.name.<l>.
         ssl.*): new connections use them; open ones keep theirs, as Kafka."""
+        self._reload_listeners(
+            {
+                e.listener
+                for e in self.config.listeners
+                if any(n.startswith(f"listener.name.{e.listener.lower()}.ssl.") for n in changed)
+            }
+        )
+
+    def _rewritten_store_files(self) -> set[str]:
+        """The TLS listeners whose key or trust store file changed since it was loaded."""
+        return {
+            listener
+            for listener, files in self.listener_files.items()
+            if store_files(self.config, listener) != files
+        }
+
+    def _reload_listeners(self, listeners: set[str]) -> None:
         for security in self.listener_security:
             endpoint = security.endpoint
-            prefix = f"listener.name.{endpoint.listener.lower()}.ssl."
-            if not endpoint.tls or not any(name.startswith(prefix) for name in changed):
+            if not endpoint.tls or endpoint.listener not in listeners:
                 continue
+            files = store_files(self.config, endpoint.listener)
             try:
-                security.tls_context = server_context(self.config, endpoint.listener, endpoint.sasl)
+                context, certificate = listener_tls(self.config, endpoint.listener, endpoint.sasl)
             except ConfigError as exc:
                 log.error("Keeping listener %s's key store: %s", endpoint.listener, exc)
                 continue
+            security.tls_context = context
+            self.listener_stores[endpoint.listener] = ListenerStores(context, certificate)
+            self.listener_files[endpoint.listener] = files
+            ib = self.inter_broker_security
+            if endpoint.listener == self.config.inter_broker_listener and ib is not None:
+                # Our own certificate towards the peers too (new connections).
+                ib.ssl_context = client_context(self.config, endpoint.listener)
             log.info("Listener %s: key and trust stores reloaded", endpoint.listener)
 
     def _reconfigure_connection_quotas(self) -> None:
@@ -402,36 +451,50 @@ class Broker:
         return await self.cluster.controlled_shutdown()
 
 
+async def _serve_listener(listeners, components: Components, security, connections) -> None:
+    await trio.serve_listeners(
+        lambda stream: serve_connection(stream, components, security),
+        listeners,
+        handler_nursery=connections,
+    )
+
+
+def _enabled_mechanisms(config: BrokerConfig, listener: str) -> list[str]:
+    value = listener_config(config, listener, "sasl.enabled.mechanisms") or ""
+    return [m.strip().upper() for m in value.split(",") if m.strip()]
+
+
 def _inter_broker_security(config: BrokerConfig) -> InterBrokerSecurity | None:
     """TLS and SASL for connections to peers, from the inter-broker listener's config."""
     listener = config.inter_broker_listener
     endpoint = next(e for e in config.listeners if e.listener == listener)
     if endpoint.protocol == "PLAINTEXT":
         return None
-    username = password = ""
-    mechanism = None
+    mechanism = client = None
     if endpoint.sasl:
-        mechanism = config["sasl.mechanism.inter.broker.protocol"].upper()
-        username, password = plain_login(config, listener)
+        mechanism, _, client = inter_broker_login(config, listener)
     return InterBrokerSecurity(
         ssl_context=client_context(config, listener) if endpoint.tls else None,
         sasl_mechanism=mechanism,
-        sasl_username=username,
-        sasl_password=password,
+        sasl_client=client,
     )
 
 
 def _warn_unless_brokers_allowed(authorizer: Authorizer, config: BrokerConfig) -> None:
     """The brokers' own requests need CLUSTER_ACTION for the principal they connect
-    as: User:ANONYMOUS on a PLAINTEXT inter-broker listener, the PLAIN user on a SASL
-    one (security/authorizer.py). With mutual TLS the principal is the certificate's,
-    which this broker cannot know in advance: no warning."""
+    as: User:ANONYMOUS on a PLAINTEXT inter-broker listener, the SASL login's user
+    on a SASL one (security/authorizer.py). With mutual TLS the principal is the certificate's,
+    which this broker cannot know in advance: no warning (nor for a token whose
+    subject cannot be read)."""
     from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
 
     listener = config.inter_broker_listener
     endpoint = next(e for e in config.listeners if e.listener == listener)
     if endpoint.sasl:
-        principal = f"User:{plain_login(config, listener)[0]}"
+        name = inter_broker_login(config, listener)[1]
+        if name is None:
+            return
+        principal = f"User:{name}"
     elif endpoint.tls:
         return
     else:

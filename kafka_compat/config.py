@@ -205,6 +205,11 @@ BROKER_KEYS.update(
             # OAUTHBEARER with signed JWTs (security/oauthbearer.py).
             Key("sasl.oauthbearer.jwks.endpoint.url", str, None),
             Key("sasl.oauthbearer.jwks.endpoint.refresh.ms", non_negative(int), "3600000"),
+            Key("sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", non_negative(int), "100"),
+            Key("sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", non_negative(int), "10000"),
+            # The broker's own OAUTHBEARER login to its peers (security/login.py).
+            Key("sasl.login.callback.handler.class", str, None),
+            Key("sasl.oauthbearer.token.endpoint.url", str, None),
             Key("sasl.oauthbearer.expected.audience", str, None),
             Key("sasl.oauthbearer.expected.issuer", str, None),
             Key("sasl.oauthbearer.scope.claim.name", str, "scope"),
@@ -254,6 +259,9 @@ BROKER_KEYS.update(
             Key("ssl.protocol", str, "TLSv1.3"),
             Key("ssl.cipher.suites", str, ""),
             Key("ssl.principal.mapping.rules", str, "DEFAULT"),
+            # A reloaded key store must keep the subject DN and SANs unless these say.
+            Key("ssl.allow.dn.changes", parse_bool, "false"),
+            Key("ssl.allow.san.changes", parse_bool, "false"),
             Key("ssl.endpoint.identification.algorithm", str, "https"),
             Key("ssl.keymanager.algorithm", str, "SunX509"),
             Key("ssl.trustmanager.algorithm", str, "PKIX"),
@@ -426,7 +434,8 @@ def parse_properties(text: str) -> dict[str, str]:
 # Keys that configure security this broker does not serve yet. A broker must never
 # serve a listener with less security than configured: any of them stops start-up,
 # naming the key. Served: every listener protocol, TLS (PEM and PKCS12 stores), SASL
-# PLAIN, between brokers too.
+# PLAIN, SCRAM and OAUTHBEARER, between brokers too (their OAUTHBEARER token from a
+# file only: a token endpoint over HTTP is refused).
 _SECURITY_PREFIXES = ("ssl.", "sasl.", "listener.name.", "delegation.token.")
 _SECURITY_KEYS = frozenset(
     {
@@ -446,6 +455,7 @@ _LISTENER_MECHANISM_KEYS = frozenset(
         "scram-sha-512.sasl.jaas.config",
         "oauthbearer.sasl.jaas.config",
         "oauthbearer.sasl.server.callback.handler.class",
+        "oauthbearer.sasl.login.callback.handler.class",
     }
 )
 
@@ -493,20 +503,26 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
             )
         except ListenerError as exc:
             raise ConfigError(str(exc)) from None
-        protocol = next(e.protocol for e in listeners if e.listener == name)
-        if protocol.startswith("SASL_") and "sasl.mechanism.inter.broker.protocol" not in props:
+        endpoint = next(e for e in listeners if e.listener == name)
+        if endpoint.sasl and "sasl.mechanism.inter.broker.protocol" not in props:
             raise _refuse(
                 "sasl.mechanism.inter.broker.protocol",
-                f"the inter-broker listener {name} is {protocol} and Kafka's default "
+                f"the inter-broker listener {name} is {endpoint.protocol} and Kafka's default "
                 "inter-broker mechanism is GSSAPI (Kerberos), which is not served; set it "
-                "to PLAIN",
+                f"to one of {', '.join(sorted(SERVED_SASL_MECHANISMS))}",
             )
-        mechanism = props.get("sasl.mechanism.inter.broker.protocol", "PLAIN").strip().upper()
-        if protocol.startswith("SASL_") and mechanism != "PLAIN":
-            raise _refuse(
-                "sasl.mechanism.inter.broker.protocol",
-                f"brokers log in to each other with PLAIN only, not {mechanism}",
-            )
+        mechanism = props.get("sasl.mechanism.inter.broker.protocol", "").strip().upper()
+        enabled_key = f"{LISTENER_PREFIX}{name.lower()}.sasl.enabled.mechanisms"
+        enabled = props.get(enabled_key, props.get("sasl.enabled.mechanisms"))
+        if endpoint.sasl and enabled is not None:
+            if mechanism not in (m.upper() for m in parse_list(enabled)):
+                # Kafka's KafkaConfig check: the brokers must accept their own login.
+                raise ConfigError(
+                    f"sasl.mechanism.inter.broker.protocol must be included in "
+                    f"sasl.enabled.mechanisms when SASL is used for inter-broker "
+                    f"communication ({mechanism} is not in {enabled_key} or "
+                    "sasl.enabled.mechanisms)"
+                )
     for key, value in props.items():
         if key == "security.inter.broker.protocol":
             continue  # checked against the listeners by BrokerConfig
@@ -544,10 +560,16 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
                 "a Java ClientQuotaCallback cannot be loaded here; the default callback "
                 "(user and client-id quotas set with AlterClientQuotas) is served",
             )
+        if sub == "sasl.oauthbearer.token.endpoint.url" and not value.startswith("file:"):
+            raise _refuse(
+                key,
+                "the broker's own OAUTHBEARER login reads its token from a file:// URL "
+                "only; a token endpoint over HTTP is not served",
+            )
         if key in BROKER_KEYS or sub in BROKER_KEYS:
             continue  # known (e.g. sasl.kerberos.* settings, which weaken nothing)
         if key in _SECURITY_KEYS or key.startswith(_SECURITY_PREFIXES):
-            raise _refuse(key, "this broker does not serve it (no authorizer, no quotas yet)")
+            raise _refuse(key, "this broker does not serve it")
     for endpoint in listeners:
         if not endpoint.sasl:
             continue

@@ -14,7 +14,11 @@ import logging
 
 import trio
 
-from kafka_compat.cluster.client import BrokerClient, BrokerClientError
+from kafka_compat.cluster.client import (
+    BrokerAuthenticationFailed,
+    BrokerClient,
+    BrokerClientError,
+)
 from kafka_compat.config import BrokerConfig
 from kafka_compat.events import Signal
 from kafka_compat.fetch_session import INITIAL_EPOCH, INVALID_SESSION_ID, next_epoch
@@ -165,7 +169,12 @@ class FollowerFetcher:
                             await self._fetch(client)
                     except BrokerClientError as exc:
                         # Once per outage: the controller tells us when the leader moves.
-                        log.log(logging.DEBUG if failing else logging.INFO, "%s: %s", self, exc)
+                        level = (
+                            logging.ERROR
+                            if isinstance(exc, BrokerAuthenticationFailed)
+                            else logging.INFO
+                        )
+                        log.log(logging.DEBUG if failing else level, "%s: %s", self, exc)
                         failing = True
                         with trio.move_on_after(self.backoff):
                             await self._changed.wait()

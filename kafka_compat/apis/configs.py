@@ -355,12 +355,19 @@ async def _alter_broker(ctx: RequestContext, resource, compute, validate_only: b
         raise _Refused(ErrorCode.INVALID_REQUEST, str(exc)) from None
     if entity == str(ctx.node_id):
         # New key stores must load before they are kept, as Kafka validates them.
+        validate = ctx.admin.validate_listener_configs
         try:
-            check_listener_stores(ctx.config, configs)
+            if validate is not None:
+                validate(configs)  # the broker's: compares with the certificates in use
+            else:
+                check_listener_stores(ctx.config, configs)
         except ConfigError as exc:
             raise _Refused(ErrorCode.INVALID_REQUEST, str(exc)) from None
     if not validate_only:
         await ctx.admin.set_broker_configs(entity, configs)
+        reload = ctx.admin.reload_rewritten_store_files
+        if entity == str(ctx.node_id) and reload is not None:
+            reload()  # store files rewritten in place, as Kafka reloads them
 
 
 def _alter_loggers(ctx: RequestContext, resource, validate_only: bool) -> None:

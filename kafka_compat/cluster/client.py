@@ -25,7 +25,9 @@ Not for Produce with acks=0, which has no response.
 
 Security: a client takes the inter-broker listener's security from the context
 variable INTER_BROKER_SECURITY (broker.py sets it in the broker's task, so every
-task of that broker inherits it): TLS around the stream, then a SASL PLAIN login.
+task of that broker inherits it): TLS around the stream, then a SASL login with the
+mechanism's client (`SaslClient`: PLAIN, SCRAM, OAUTHBEARER, built by
+security/login.py) over SaslHandshake v1 and SaslAuthenticate v1.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ import contextvars
 import logging
 import ssl
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import trio
 
@@ -47,6 +51,7 @@ from protocol.headers import decode_response_header, encode_request_header
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "BrokerAuthenticationFailed",
     "BrokerClient",
     "BrokerClientError",
     "BrokerProtocolError",
@@ -55,14 +60,25 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+class SaslClient(Protocol):
+    """The client side of one SASL login: `initial()` is the first token; `evaluate`
+    takes each server answer and returns the next token, or None when the login is
+    over (it raises on an answer that does not check out, e.g. a SCRAM server
+    signature)."""
+
+    def initial(self) -> bytes: ...
+
+    def evaluate(self, challenge: bytes) -> bytes | None: ...
+
+
+@dataclass
 class InterBrokerSecurity:
-    """How a broker connects to its peers' inter-broker listener."""
+    """How a broker connects to its peers' inter-broker listener (read at each new
+    connection: a reloaded key store replaces `ssl_context`)."""
 
     ssl_context: ssl.SSLContext | None = None  # SSL, SASL_SSL
-    sasl_mechanism: str | None = None  # SASL_*: "PLAIN"
-    sasl_username: str = ""
-    sasl_password: str = ""
+    sasl_mechanism: str | None = None  # SASL_*: PLAIN, SCRAM-SHA-256/512, OAUTHBEARER
+    sasl_client: Callable[[], SaslClient] | None = None  # a new login's client
 
 
 INTER_BROKER_SECURITY: contextvars.ContextVar[InterBrokerSecurity | None] = contextvars.ContextVar(
@@ -86,6 +102,11 @@ class BrokerUnavailable(BrokerClientError):
 
 class BrokerRequestTimeout(BrokerUnavailable):
     """Connecting, or the answer to a request, took longer than the timeout."""
+
+
+class BrokerAuthenticationFailed(BrokerUnavailable):
+    """The peer refused this broker's SASL login (or failed to prove itself): a
+    configuration error, not an outage."""
 
 
 class BrokerProtocolError(BrokerClientError):
@@ -209,39 +230,47 @@ class BrokerClient:
         )
 
     async def _sasl_login(self, conn: _Connection, security: InterBrokerSecurity) -> None:
-        """SaslHandshake v1 and SaslAuthenticate v1 (PLAIN) on a new connection."""
+        """SaslHandshake v1, then SaslAuthenticate v1 until the mechanism's client is
+        done, on a new connection."""
+        mechanism = security.sasl_mechanism
         self._conn = conn
         try:
-            for api_key, request in (
-                (
-                    ApiKey.SASL_HANDSHAKE,
-                    messages.request_type(ApiKey.SASL_HANDSHAKE)(mechanism=security.sasl_mechanism),
-                ),
-                (
-                    ApiKey.SASL_AUTHENTICATE,
-                    messages.request_type(ApiKey.SASL_AUTHENTICATE)(
-                        auth_bytes=b"\x00%s\x00%s"
-                        % (security.sasl_username.encode(), security.sasl_password.encode())
-                    ),
-                ),
-            ):
-                body = messages.encode_request(api_key, 1, request)
-                response = await self._exchange(api_key, 1, body, False, self.connect_timeout)
-                if response.error_code != ErrorCode.NONE:
-                    message = (
-                        getattr(response, "error_message", None)
-                        or ErrorCode(response.error_code).name
-                    )
-                    raise BrokerUnavailable(
-                        f"SASL {security.sasl_mechanism} login to broker {self.address} "
-                        f"failed: {message}"
-                    )
+            handshake = messages.request_type(ApiKey.SASL_HANDSHAKE)(mechanism=mechanism)
+            await self._sasl_step(ApiKey.SASL_HANDSHAKE, handshake, mechanism)
+            try:
+                client = security.sasl_client()
+                token: bytes | None = client.initial()
+            except Exception as exc:  # e.g. the token file cannot be read
+                raise BrokerAuthenticationFailed(
+                    f"SASL {mechanism} login to broker {self.address} failed: {exc}"
+                ) from exc
+            while token is not None:
+                request = messages.request_type(ApiKey.SASL_AUTHENTICATE)(auth_bytes=token)
+                response = await self._sasl_step(ApiKey.SASL_AUTHENTICATE, request, mechanism)
+                try:
+                    token = client.evaluate(bytes(response.auth_bytes))
+                except Exception as exc:  # the mechanism's own error (e.g. ScramClientError)
+                    raise BrokerAuthenticationFailed(
+                        f"SASL {mechanism} login to broker {self.address} failed: {exc}"
+                    ) from exc
         except _StaleConnection as exc:
             raise BrokerUnavailable(
                 f"connection to broker {self.address} failed during SASL login: {exc.reason}"
             ) from exc
         finally:
             self._conn = None
+
+    async def _sasl_step(self, api_key: int, request: object, mechanism: str | None) -> object:
+        body = messages.encode_request(api_key, 1, request)
+        response = await self._exchange(api_key, 1, body, False, self.connect_timeout)
+        if response.error_code != ErrorCode.NONE:
+            message = (
+                getattr(response, "error_message", None) or ErrorCode(response.error_code).name
+            )
+            raise BrokerAuthenticationFailed(
+                f"SASL {mechanism} login to broker {self.address} failed: {message}"
+            )
+        return response
 
     async def send(
         self, api_key: int, version: int, request: object, *, timeout: float | None = None

@@ -44,6 +44,7 @@ from kazoo.exceptions import (
     BadVersionError,
     ConnectionClosedError,
     ConnectionLoss,
+    NodeExistsError,
     NoNodeError,
     SessionExpiredError,
 )
@@ -373,6 +374,75 @@ class ZooKeeperClient:
 
     async def children(self, path: str) -> list[str]:
         return sorted(await self._in_thread(self._children, path))
+
+    # ---- znodes of stores above the cluster layer (security/acls.py) ----
+
+    async def ensure_paths(self, paths: list[str]) -> None:
+        """Create each persistent znode of `paths` that does not exist yet."""
+
+        def create(deadline: float) -> None:
+            for path in paths:
+                try:
+                    self._op(deadline, lambda c, p=path: c.create_async(p, b"", makepath=True))
+                except NodeExistsError:
+                    pass
+
+        await self._in_thread(create)
+
+    async def get_many(self, paths: list[str]) -> dict[str, tuple[bytes, int] | None]:
+        """{path: (data, version) or None}, the reads in flight together."""
+        found = await self._in_thread(self._get_many, paths)
+        return {p: None if f is None else (f[0], f[1].version) for p, f in found.items()}
+
+    async def update_data(self, path: str, change: Callable[[bytes | None], bytes | None]) -> bool:
+        """Read-modify-write of one znode, optimistically: `change(data or None)` gives
+        the new data (None: delete the znode), called in a worker thread; a concurrent
+        change makes it read and call `change` again. True if it wrote (False when
+        `change` returned the data unchanged)."""
+
+        def update(deadline: float) -> bool:
+            while True:
+                found = self._get(deadline, path)
+                data = None if found is None else found[0]
+                new = change(data)
+                if new == data:
+                    return False
+                try:
+                    if found is None:
+                        self._op(deadline, lambda c, d=new: c.create_async(path, d, makepath=True))
+                    elif new is not None:
+                        version = found[1].version
+                        self._op(deadline, lambda c, d=new, v=version: c.set_async(path, d, v))
+                    else:
+                        version = found[1].version
+                        self._op(deadline, lambda c, v=version: c.delete_async(path, v))
+                    return True
+                except (BadVersionError, NodeExistsError, NoNodeError):
+                    continue  # changed under us: read it again
+
+        return await self._in_thread(update)
+
+    async def create_sequential(self, prefix: str, data: bytes) -> str:
+        """A persistent sequential znode `<prefix><10 digits>`; its path."""
+        return await self._in_thread(
+            lambda deadline: self._op(
+                deadline, lambda c: c.create_async(prefix, data, sequence=True)
+            )
+        )
+
+    async def delete_children_created_before(self, path: str, ctime_ms: float) -> None:
+        """Delete the children of `path` created before `ctime_ms` (ms since the epoch)."""
+
+        def purge(deadline: float) -> None:
+            children = [f"{path}/{c}" for c in self._children(deadline, path)]
+            for child, found in self._get_many(deadline, children).items():
+                if found is not None and found[1].ctime < ctime_ms:
+                    try:
+                        self._op(deadline, lambda c, p=child: c.delete_async(p))
+                    except NoNodeError:
+                        pass
+
+        await self._in_thread(purge)
 
     @property
     def session_id(self) -> int | None:

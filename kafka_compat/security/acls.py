@@ -166,7 +166,8 @@ def _pattern_of_path(path: str) -> ResourcePattern | None:
 
 class ZkAclStore(AclStore):
     """Cluster mode: Kafka's znodes (module docstring), through the ZooKeeper store's
-    client (`zk`: a cluster.zk_store.ZooKeeperStore, running)."""
+    public znode methods (`zk`: a cluster.zk_store.ZooKeeperStore, running; its
+    ensure_paths, children, get_many, update_data, create_sequential, ...)."""
 
     def __init__(self, cache: AclCache, zk: Any) -> None:
         super().__init__(cache)
@@ -177,7 +178,7 @@ class ZkAclStore(AclStore):
     async def run(self, *, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Load every ACL, then apply change notifications until cancelled."""
         zk = self.zk
-        await zk._in_thread(self._ensure_paths)
+        await zk.ensure_paths([LITERAL_ROOT, PREFIXED_ROOT, LITERAL_CHANGES, EXTENDED_CHANGES])
         for root in (LITERAL_CHANGES, EXTENDED_CHANGES):
             children = await zk.children(root)
             self._seen[root] = max((_sequence(c) for c in children), default=-1)
@@ -196,16 +197,6 @@ class ZkAclStore(AclStore):
                     log.warning("Could not refresh ACLs from ZooKeeper (%s); retrying", exc)
                     await trio.sleep(0.5)
 
-    def _ensure_paths(self, deadline: float) -> None:
-        from kazoo.exceptions import NodeExistsError
-
-        roots = [LITERAL_ROOT, PREFIXED_ROOT, LITERAL_CHANGES, EXTENDED_CHANGES]
-        for path in roots:
-            try:
-                self.zk._op(deadline, lambda c, p=path: c.create_async(p, b"", makepath=True))
-            except NodeExistsError:
-                pass
-
     async def _load_all(self) -> None:
         zk = self.zk
         for root, kind in (
@@ -222,7 +213,7 @@ class ZkAclStore(AclStore):
 
     async def _reload(self, patterns: list[ResourcePattern]) -> None:
         paths = {p: resource_path(p) for p in patterns}
-        read = await self.zk._in_thread(self.zk._get_many, list(paths.values()))
+        read = await self.zk.get_many(list(paths.values()))
         for pattern, path in paths.items():
             found = read.get(path)
             self.cache.set(pattern, decode_entries(None if found is None else found[0]))
@@ -231,7 +222,7 @@ class ZkAclStore(AclStore):
         fresh = sorted(c for c in children if _sequence(c) > self._seen[root])
         if not fresh:
             return
-        notes = await self.zk._in_thread(self.zk._get_many, [f"{root}/{c}" for c in fresh])
+        notes = await self.zk.get_many([f"{root}/{c}" for c in fresh])
         patterns = set()
         for found in notes.values():
             if found is None:
@@ -243,32 +234,23 @@ class ZkAclStore(AclStore):
         self._seen[root] = max(self._seen[root], _sequence(fresh[-1]))
 
     async def _update(self, pattern, change) -> None:
-        entries = await self.zk._in_thread(self._write, pattern, change)
-        self.cache.set(pattern, entries)  # this broker at once; the others by the note
+        """Write the resource's new ACLs (with the znode's version: a concurrent change
+        is read again), then the change notification for the other brokers."""
+        written: list[set] = []
 
-    def _write(self, deadline: float, pattern: ResourcePattern, change) -> set:
-        from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
-
-        zk, path = self.zk, resource_path(pattern)
-        while True:
-            found = zk._get(deadline, path)
-            current = decode_entries(found[0]) if found is not None else set()
+        def new_data(data: bytes | None) -> bytes | None:
+            current = decode_entries(data) if data is not None else set()
             entries = change(set(current))
+            written[:] = [entries]
             if entries == current:
-                return entries
-            try:
-                if found is None:
-                    data = encode_entries(entries)
-                    zk._op(deadline, lambda c, d=data: c.create_async(path, d, makepath=True))
-                elif entries:
-                    data, version = encode_entries(entries), found[1].version
-                    zk._op(deadline, lambda c, d=data, v=version: c.set_async(path, d, v))
-                else:
-                    version = found[1].version
-                    zk._op(deadline, lambda c, v=version: c.delete_async(path, v))
-            except (BadVersionError, NodeExistsError, NoNodeError):
-                continue  # changed under us: read it again
-            break
+                return data
+            return encode_entries(entries) if entries else None
+
+        if await self.zk.update_data(resource_path(pattern), new_data):
+            await self._notify(pattern)
+        self.cache.set(pattern, written[0])  # this broker at once; the others by the note
+
+    async def _notify(self, pattern: ResourcePattern) -> None:
         if pattern.pattern_type == PatternType.LITERAL:
             root = LITERAL_CHANGES
             note = f"{RESOURCE_NAMES[pattern.resource_type]}:{pattern.name}".encode()
@@ -282,24 +264,10 @@ class ZkAclStore(AclStore):
                     "patternType": pattern.pattern_type.name,
                 }
             ).encode()
-        zk._op(deadline, lambda c: c.create_async(f"{root}/{CHANGE_PREFIX}", note, sequence=True))
-        self._purge_changes(deadline, root)
-        return entries
-
-    def _purge_changes(self, deadline: float, root: str) -> None:
-        """Kafka's ZkNodeChangeNotificationListener drops notifications older than
-        15 minutes; every broker has read them by then."""
-        from kazoo.exceptions import NoNodeError
-
-        zk = self.zk
-        oldest = wall_clock_ms() - CHANGE_EXPIRY_S * 1000
-        paths = [f"{root}/{c}" for c in zk._children(deadline, root)]
-        for path, found in zk._get_many(deadline, paths).items():
-            if found is not None and found[1].ctime < oldest:
-                try:
-                    zk._op(deadline, lambda c, path=path: c.delete_async(path))
-                except NoNodeError:
-                    pass
+        await self.zk.create_sequential(f"{root}/{CHANGE_PREFIX}", note)
+        # Kafka's ZkNodeChangeNotificationListener drops notifications older than 15
+        # minutes; every broker has read them by then.
+        await self.zk.delete_children_created_before(root, wall_clock_ms() - CHANGE_EXPIRY_S * 1000)
 
 
 def _sequence(name: str) -> int:

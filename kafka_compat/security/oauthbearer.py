@@ -14,7 +14,8 @@ listener's `listener.name.<l>.oauthbearer.sasl.server.callback.handler.class`:
   -AllowableClockSkewMs (0).
 - org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler:
   signed JWTs checked with PyJWT against the keys of `sasl.oauthbearer.jwks.endpoint.
-  url` (file:// only here; re-read when the file changes), with
+  url` (a file, re-read when it changes, or an HTTPS endpoint refreshed in the
+  background: security/jwks.py), with
   `sasl.oauthbearer.expected.audience` / `.expected.issuer` when set, `exp` required,
   `sasl.oauthbearer.sub.claim.name` naming the user, `.clock.skew.seconds` allowed.
 
@@ -34,11 +35,10 @@ import logging
 import math
 import re
 import time
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from kafka_compat.config import ConfigError
+from kafka_compat.security.jwks import FileJwks, RefreshingHttpsJwks, jwks_source
 from kafka_compat.security.listeners import listener_config
 from kafka_compat.security.plain import parse_jaas
 from kafka_compat.security.sasl import MECHANISMS, SaslAuthenticationError, SaslContext
@@ -170,7 +170,8 @@ class UnsecuredValidator:
 
 
 class JwksValidator:
-    """Kafka's OAuthBearerValidatorCallbackHandler with a file:// JWKS (PyJWT)."""
+    """Kafka's OAuthBearerValidatorCallbackHandler (PyJWT), its keys from a JWKS file
+    or an HTTPS endpoint (security/jwks.py)."""
 
     def __init__(
         self,
@@ -181,41 +182,21 @@ class JwksValidator:
         sub_claim: str = "sub",
         scope_claim: str = "scope",
         clock_skew_s: int = 30,
+        source: FileJwks | RefreshingHttpsJwks | None = None,
     ) -> None:
-        parsed = urlparse(jwks_url)
-        if parsed.scheme != "file":
-            raise ConfigError(
-                f"sasl.oauthbearer.jwks.endpoint.url {jwks_url!r}: only file:// JWKS are "
-                "read (an HTTPS endpoint is not fetched)"
-            )
-        self.path = Path(unquote(parsed.path))
+        self.url = jwks_url
+        self.source = source or jwks_source(jwks_url, {}, 3_600_000, 100, 10_000)
         self.audience = audience or None
         self.issuer = issuer
         self.sub_claim = sub_claim
         self.scope_claim = scope_claim
         self.clock_skew_s = clock_skew_s
-        self._keys: dict[str | None, Any] = {}
-        self._mtime: float | None = None
-        self._load()
-
-    def _load(self) -> None:
-        import jwt
-
-        try:
-            mtime = self.path.stat().st_mtime
-            if mtime == self._mtime:
-                return
-            jwks = jwt.PyJWKSet.from_json(self.path.read_text())
-        except (OSError, jwt.PyJWTError, ValueError) as exc:
-            raise ConfigError(f"Cannot read the JWKS {self.path}: {exc}") from None
-        self._keys = {key.key_id: key for key in jwks.keys}
-        self._mtime = mtime
 
     def validate(self, token: str) -> ValidatedToken:
         import jwt
 
         try:
-            self._load()
+            keys = self.source.keys()
         except ConfigError as exc:
             raise TokenError(str(exc)) from None
         try:
@@ -223,11 +204,17 @@ class JwksValidator:
         except jwt.PyJWTError as exc:
             raise TokenError(f"Invalid JWT: {exc}") from None
         kid = header.get("kid")
-        key = self._keys.get(kid)
-        if key is None and kid is None and len(self._keys) == 1:
-            key = next(iter(self._keys.values()))
+        key = keys.get(kid)
+        if key is None and kid is None and len(keys) == 1:
+            key = next(iter(keys.values()))
         if key is None:
-            raise TokenError(f"No key in the JWKS for kid {kid!r}")
+            # Kafka's RefreshingHttpsJwksVerificationKeyResolver: refuse this token, and
+            # refresh the keys now (rate-limited) so that the next login may find it.
+            refreshing = isinstance(kid, str) and self.source.maybe_expedite_refresh(kid)
+            raise TokenError(
+                f"No key in the JWKS for kid {kid!r}"
+                + ("; a refresh of the JWKS is scheduled" if refreshing else "")
+            )
         algorithm = header.get("alg")
         if not algorithm or algorithm == "none" or (key.algorithm_name not in (None, algorithm)):
             raise TokenError(f"Algorithm {algorithm!r} is not allowed for this key")
@@ -356,24 +343,43 @@ def validator_for(config: Any, listener: str) -> UnsecuredValidator | JwksValida
     skew = listener_config(config, listener, "sasl.oauthbearer.clock.skew.seconds")
     settings = (
         url,
+        _jwks_settings(config, listener, options),
         tuple(a.strip() for a in audience.split(",") if a.strip()) if audience else (),
         listener_config(config, listener, "sasl.oauthbearer.expected.issuer"),
         listener_config(config, listener, "sasl.oauthbearer.sub.claim.name") or "sub",
         listener_config(config, listener, "sasl.oauthbearer.scope.claim.name") or "scope",
         30 if skew is None else int(skew),
     )
-    # One validator per setting: it re-reads the JWKS only when the file changes.
+    # One validator per setting: a JWKS file is re-read only when it changes, an HTTPS
+    # one has one refresh thread (process-wide, also across in-process brokers).
     validator = _JWKS_VALIDATORS.get(settings)
     if validator is None:
+        refresh_ms, backoff_ms, backoff_max_ms, tls_options = settings[1]
         validator = _JWKS_VALIDATORS[settings] = JwksValidator(
             url,
-            audience=list(settings[1]) or None,
-            issuer=settings[2],
-            sub_claim=settings[3],
-            scope_claim=settings[4],
-            clock_skew_s=settings[5],
+            audience=list(settings[2]) or None,
+            issuer=settings[3],
+            sub_claim=settings[4],
+            scope_claim=settings[5],
+            clock_skew_s=settings[6],
+            source=jwks_source(url, dict(tls_options), refresh_ms, backoff_ms, backoff_max_ms),
         )
     return validator
+
+
+def _jwks_settings(config: Any, listener: str, options: dict[str, str]) -> tuple:
+    """(refresh ms, retry backoff ms, retry backoff max ms, the JAAS ssl.* options)."""
+
+    def ms(key: str, default: int) -> int:
+        value = listener_config(config, listener, f"sasl.oauthbearer.jwks.endpoint.{key}")
+        return default if value is None else int(value)
+
+    return (
+        ms("refresh.ms", 3_600_000),
+        ms("retry.backoff.ms", 100),
+        ms("retry.backoff.max.ms", 10_000),
+        tuple(sorted((k, v) for k, v in options.items() if k.startswith("ssl."))),
+    )
 
 
 _JWKS_VALIDATORS: dict[tuple, JwksValidator] = {}

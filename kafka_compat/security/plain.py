@@ -18,17 +18,18 @@ from kafka_compat.security.listeners import listener_config
 from kafka_compat.security.sasl import MECHANISMS, SaslAuthenticationError, SaslContext
 
 PLAIN_LOGIN_MODULE = "org.apache.kafka.common.security.plain.PlainLoginModule"
+_HEAD = re.compile(r"(\S+)\s+(required|requisite|sufficient|optional)(?=[\s;])(.*)", re.DOTALL)
 _OPTION = re.compile(r'\s*([A-Za-z0-9_.\-]+)\s*=\s*("(?:\\.|[^"\\])*"|[^\s;"]+)')
 
 
 def parse_jaas(text: str, key: str) -> tuple[str, dict[str, str]]:
     """Kafka's one-entry JAAS syntax: `<LoginModule> <flag> key="value" ... ;`."""
-    parts = text.strip().split(None, 2)
-    if len(parts) < 2 or parts[1] not in ("required", "requisite", "sufficient", "optional"):
+    head = _HEAD.match(text.strip())
+    if head is None:
         raise ConfigError(
             f"Invalid JAAS configuration in {key}: expected '<LoginModule> required ...;'"
         )
-    rest = parts[2] if len(parts) > 2 else ""
+    parts, rest = [head[1], head[2]], head[3]  # "Module required;" has no options
     options: dict[str, str] = {}
     position = 0
     while True:

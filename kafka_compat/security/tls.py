@@ -15,6 +15,8 @@ import os
 import re
 import ssl
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +36,21 @@ _VERSIONS = {
 def server_context(config: Any, listener: str, sasl: bool = False) -> ssl.SSLContext:
     """The listener's server-side SSLContext (`sasl`: a SASL_SSL listener); ConfigError
     naming the key if its stores cannot be read."""
+    return listener_tls(config, listener, sasl)[0]
+
+
+def listener_tls(
+    config: Any, listener: str, sasl: bool = False
+) -> tuple[ssl.SSLContext, x509.Certificate]:
+    """server_context and the certificate of its key store (the chain's first)."""
 
     def get(key: str) -> Any:
         return listener_config(config, listener, key)
 
     prefix = f"listener.name.{listener.lower()}."
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    _load_key_store(context, get, prefix)
-    _load_trust_store(context, get, prefix)
+    certificate = _load_key_store(context, get, prefix)
+    load_trust_store(context, get, prefix)
     client_auth = get("ssl.client.auth")
     if sasl and f"{prefix}ssl.client.auth" not in config.listener_props:
         # KIP-684: on SASL_SSL only the listener's own ssl.client.auth counts.
@@ -68,7 +77,7 @@ def server_context(config: Any, listener: str, sasl: bool = False) -> ssl.SSLCon
                 f"Invalid value {get('ssl.cipher.suites')!r} for configuration "
                 "ssl.cipher.suites: no cipher suite OpenSSL knows"
             ) from None
-    return context
+    return context, certificate
 
 
 def client_context(config: Any, listener: str) -> ssl.SSLContext:
@@ -83,7 +92,7 @@ def client_context(config: Any, listener: str) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = (get("ssl.endpoint.identification.algorithm") or "").lower() == "https"
     if get("ssl.truststore.location") or get("ssl.truststore.certificates"):
-        _load_trust_store(context, get, prefix)
+        load_trust_store(context, get, prefix)
     else:
         context.load_default_certs()
     _load_key_store(context, get, prefix)
@@ -106,18 +115,152 @@ class _WithListenerProps:
         return self.config[name]
 
 
-def check_listener_stores(config: Any, dynamic: dict[str, str]) -> None:
+def store_files(config: Any, listener: str) -> dict[str, tuple[int, int] | None]:
+    """The listener's key and trust store files, {path: (mtime ns, size) or None}: to
+    tell one rewritten in place, which Kafka reloads on an AlterConfigs of the broker
+    even when no value changed (DynamicBrokerConfig.reloadUpdatedFilesWithoutConfigChange)."""
+    files: dict[str, tuple[int, int] | None] = {}
+    for key in ("ssl.keystore.location", "ssl.truststore.location"):
+        path = listener_config(config, listener, key)
+        if path:
+            try:
+                stat = os.stat(path)
+                files[path] = (stat.st_mtime_ns, stat.st_size)
+            except OSError:
+                files[path] = None
+    return files
+
+
+@dataclass
+class ListenerStores:
+    """What a TLS listener serves now: its context and the certificate it presents."""
+
+    context: ssl.SSLContext
+    certificate: x509.Certificate
+
+
+def check_listener_stores(
+    config: Any,
+    dynamic: dict[str, str],
+    in_use: Mapping[str, ListenerStores] | None = None,
+    rewritten: frozenset[str] | set[str] = frozenset(),
+) -> None:
     """ConfigError unless every TLS listener's stores load with the broker's new dynamic
-    configs `dynamic` (listener.name.<l>.ssl.* among them)."""
+    configs `dynamic` (listener.name.<l>.ssl.* among them), and, as Kafka's SslFactory,
+    a listener's new key store keeps the subject DN and the SANs of the certificate in
+    use (`in_use`, by listener) unless `ssl.allow.dn.changes` / `ssl.allow.san.changes`.
+    (A new certificate may add SANs.) On the inter-broker listener, as Kafka's
+    SslEngineValidator, TLS handshakes between the stores in use and the new ones must
+    succeed both ways (host names not checked): a broker must not take a certificate
+    its peers, which still have the old stores, would refuse. `rewritten`: listeners
+    whose store files changed on disk, checked as if their settings had changed."""
     props = dict(config.static_listener_props)
     props.update((k, v) for k, v in config.dynamic_default.items() if k.startswith("listener."))
     props.update((k, v) for k, v in dynamic.items() if k.startswith("listener."))
-    if props == config.listener_props:
+    if props == config.listener_props and not rewritten:
         return
     view = _WithListenerProps(config, props)
     for endpoint in config.listeners:
-        if endpoint.tls:
-            server_context(view, endpoint.listener, endpoint.sasl)
+        if not endpoint.tls:
+            continue
+        context, certificate = listener_tls(view, endpoint.listener, endpoint.sasl)
+        prefix = f"listener.name.{endpoint.listener.lower()}.ssl."
+        changed = endpoint.listener in rewritten or any(
+            props.get(k) != config.listener_props.get(k)
+            for k in props.keys() | config.listener_props.keys()
+            if k.startswith(prefix)
+        )
+        old = (in_use or {}).get(endpoint.listener)
+        if changed and old is not None:
+            _ensure_compatible(view, endpoint.listener, certificate, old.certificate)
+            if endpoint.listener == config.inter_broker_listener:
+                _ensure_handshakes(
+                    old.context,
+                    _validation_client(config, endpoint.listener),
+                    context,
+                    _validation_client(view, endpoint.listener),
+                )
+
+
+def _validation_client(config: Any, listener: str) -> ssl.SSLContext:
+    context = client_context(config, listener)
+    context.check_hostname = False  # as Kafka's validator: an empty host name
+    return context
+
+
+def _ensure_handshakes(
+    old_server: ssl.SSLContext,
+    old_client: ssl.SSLContext,
+    new_server: ssl.SSLContext,
+    new_client: ssl.SSLContext,
+) -> None:
+    """Kafka's SslEngineValidator.validate: old server with new client, new server with
+    old client, each a full handshake in memory."""
+    for server, client, which in (
+        (old_server, new_client, "the current server stores and the new client stores"),
+        (new_server, old_client, "the new server stores and the current client stores"),
+    ):
+        try:
+            _handshake(server, client)
+        except (ssl.SSLError, OSError) as exc:
+            raise ConfigError(
+                "Validation of dynamic config update of SSLFactory failed: a TLS handshake "
+                f"between {which} of the inter-broker listener fails ({exc}); its peers "
+                "would refuse it (update the trust stores first)"
+            ) from None
+
+
+def _handshake(server_context: ssl.SSLContext, client_context: ssl.SSLContext) -> None:
+    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+    server_out, client_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    server = server_context.wrap_bio(to_server, server_out, server_side=True)
+    client = client_context.wrap_bio(to_client, client_out, server_side=False)
+    done = {"server": False, "client": False}
+    for _ in range(16):  # a TLS 1.2/1.3 handshake takes a few flights
+        for name, side in (("client", client), ("server", server)):
+            if not done[name]:
+                try:
+                    side.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+            to_server.write(client_out.read())
+            to_client.write(server_out.read())
+        if all(done.values()):  # (a refused certificate raised SSLError on its way)
+            return
+    raise ssl.SSLError("the handshake did not complete")
+
+
+def _ensure_compatible(
+    config: Any, listener: str, new: x509.Certificate, old: x509.Certificate
+) -> None:
+    """Kafka's SslFactory.CertificateEntries.ensureCompatible, with its messages."""
+    failed = "Validation of dynamic config update of SSLFactory failed: "
+    if not listener_config(config, listener, "ssl.allow.dn.changes"):
+        old_dn, new_dn = old.subject.rfc4514_string(), new.subject.rfc4514_string()
+        if old.subject != new.subject and old_dn.lower() != new_dn.lower():
+            raise ConfigError(
+                f"{failed}Keystore DistinguishedName does not match:  existing={{DN={old_dn}}}, "
+                f"new={{DN={new_dn}}} (listener {listener}; set ssl.allow.dn.changes=true "
+                "to allow it)"
+            )
+    if not listener_config(config, listener, "ssl.allow.san.changes"):
+        old_sans, new_sans = _subject_alt_names(old), _subject_alt_names(new)
+        if not old_sans <= new_sans:
+            raise ConfigError(
+                f"{failed}Keystore SubjectAltNames do not match:  existing={{SAN="
+                f"{sorted(old_sans)}}}, new={{SAN={sorted(new_sans)}}} (listener {listener}; "
+                "set ssl.allow.san.changes=true to allow it)"
+            )
+
+
+def _subject_alt_names(certificate: x509.Certificate) -> set[str]:
+    try:
+        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return set()
+    # As Java lists them: (type, value); here "DNS:name", "IP:1.2.3.4", ...
+    return {f"{type(n).__name__}:{n.value}" for n in extension.value}
 
 
 def _split(value: str | None) -> list[str]:
@@ -142,7 +285,7 @@ def _password(value: str | None) -> bytes | None:
     return value.encode() if value else None
 
 
-def _load_key_store(context: ssl.SSLContext, get, prefix: str) -> None:
+def _load_key_store(context: ssl.SSLContext, get, prefix: str) -> x509.Certificate:
     kind, location = get("ssl.keystore.type"), get("ssl.keystore.location")
     inline_key, inline_chain = get("ssl.keystore.key"), get("ssl.keystore.certificate.chain")
     if kind == "PEM" and inline_key and inline_chain:
@@ -179,6 +322,8 @@ def _load_key_store(context: ssl.SSLContext, get, prefix: str) -> None:
             out.write(key_pem if key_pem is chain_pem else key_pem + b"\n" + chain_pem)
         # Never None: OpenSSL would ask for a pass phrase on the terminal.
         context.load_cert_chain(path, password=password or (lambda: b""))
+        # The certificate the key store serves: the chain's first.
+        return x509.load_pem_x509_certificates(chain_pem)[0]
     except (ssl.SSLError, ValueError, OSError) as exc:
         raise ConfigError(
             f"Invalid key store for configuration ssl.keystore.location/ssl.keystore.key: {exc}"
@@ -205,7 +350,7 @@ def _pkcs12_key_and_chain(data: bytes, password: str | None) -> tuple[bytes, byt
     return key_pem, chain
 
 
-def _load_trust_store(context: ssl.SSLContext, get, prefix: str) -> None:
+def load_trust_store(context: ssl.SSLContext, get, prefix: str) -> None:
     kind, location = get("ssl.truststore.type"), get("ssl.truststore.location")
     inline = get("ssl.truststore.certificates")
     if inline and kind == "PEM":

@@ -76,14 +76,21 @@ def test_invalid_value_names_the_key(key, value):
             {"sasl.mechanism.inter.broker.protocol": "GSSAPI"},
             "sasl.mechanism.inter.broker.protocol",
         ),
+        # Kafka's check: the brokers' own mechanism must be enabled on their listener.
         (
             {
                 "listeners": "SASL_PLAINTEXT://127.0.0.1:9093",
-                "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+                "sasl.enabled.mechanisms": "PLAIN",
                 "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+                "security.inter.broker.protocol": "SASL_PLAINTEXT",
                 "zookeeper.connect": "zk:2181",
             },
             "sasl.mechanism.inter.broker.protocol",
+        ),
+        # The broker's OAUTHBEARER login from a token endpoint over HTTPS: not served.
+        (
+            {"sasl.oauthbearer.token.endpoint.url": "https://idp.example.com/token"},
+            "sasl.oauthbearer.token.endpoint.url",
         ),
         ({"listeners": "INTERNAL://:9092"}, "listeners"),  # no protocol for INTERNAL
         ({"advertised.listeners": "SASL_PLAINTEXT://h:9092"}, "advertised.listeners"),

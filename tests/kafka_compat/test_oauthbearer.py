@@ -291,8 +291,8 @@ def test_validator_from_config(jwks_file) -> None:
             ),
             "X",
         )
-    with pytest.raises(ConfigError, match="only file://"):
-        JwksValidator("https://idp/jwks")
+    with pytest.raises(ConfigError, match="expected a file://, https:// or http:// URL"):
+        JwksValidator("ftp://idp/jwks")
 
 
 def test_mechanism_is_registered() -> None:

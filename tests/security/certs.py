@@ -65,10 +65,10 @@ def _pem_key(key) -> bytes:
     )
 
 
-def make_certs(directory: Path) -> Certs:
+def make_certs(directory: Path, ca_cn: str = "test-ca") -> Certs:
     pem = serialization.Encoding.PEM
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name(CN="test-ca", O="acme")
+    ca_name = _name(CN=ca_cn, O="acme")
     ca = _cert(ca_name, ca_name, ca_key, ca_key, ca=True)
     broker_key = ec.generate_private_key(ec.SECP256R1())
     broker = _cert(
@@ -135,3 +135,15 @@ def make_certs(directory: Path) -> Certs:
         client_keystore=directory / "client-keystore.pem",
         client_p12=directory / "client.p12",
     )
+
+
+def make_key_store(path: Path, cn: str, *dns_names: str) -> Path:
+    """A self-signed key store (key and certificate, PEM) with subject CN=<cn>,O=acme and
+    these DNS names as SANs: a renewal that changes what the broker's certificate names."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = _name(CN=cn, O="acme")
+    san = [x509.DNSName(name) for name in dns_names]
+    certificate = _cert(subject, subject, key, key, san=san or None)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_pem_key(key) + certificate.public_bytes(serialization.Encoding.PEM))
+    return path

@@ -221,19 +221,98 @@ _PREFIX = {"string": "h", "bytes": "i", "records": "i"}
 _PREFIX_SIZE = {"h": 2, "i": 4}
 
 
+class _Codecs(dict):
+    """version -> compiled function, filled on first use of a version.
+
+    Indexing a version the spec has compiles it (KeyError for one it lacks), and
+    ``get`` does the same; iterating shows only the versions compiled so far.
+    """
+
+    __slots__ = ("_compile",)
+
+    def __init__(self, compile_version: Callable[[int], object]):
+        super().__init__()
+        self._compile = compile_version
+
+    def __missing__(self, version: int):
+        self._compile(version)  # stores into this dict, or raises KeyError
+        return dict.__getitem__(self, version)
+
+    def get(self, version: int, default=None):
+        try:
+            return self[version]
+        except KeyError:
+            return default
+
+    def __contains__(self, version: object) -> bool:
+        return self.get(version) is not None
+
+
 class CompiledMessage:
-    """A message's classes and its per-version codecs."""
+    """A message's classes and its per-version codecs, each compiled on first use.
 
-    __slots__ = ("spec", "cls", "classes", "decoders", "encoders", "encoders_into")
+    Compiling every codec of every message took most of a broker's start-up (about
+    0.8 s for ~120 messages); a broker uses a few dozen (API, version) pairs, so each
+    decoder and encoder is generated when first asked for (``decoders[v]``), and a
+    class's methods when its first instance is made.
+    """
 
-    def __init__(self, spec: MessageSpec, cls: type, classes: dict[str, type]):
+    __slots__ = (
+        "spec",
+        "cls",
+        "classes",
+        "decoders",
+        "encoders",
+        "encoders_into",
+        "_ns",
+        "_by_source",
+    )
+
+    def __init__(self, spec: MessageSpec, cls: type, classes: dict[str, type], ns: dict):
         self.spec = spec
         self.cls = cls  # the root class, e.g. ProduceRequest
         self.classes = classes  # every struct class by type name (root included)
-        self.decoders: dict[int, Callable[[bytes | memoryview], object]] = {}
-        self.encoders: dict[int, Callable[[object], bytes]] = {}
+        self._ns = ns  # the generated code's globals (helpers, Structs, classes)
+        # Versions whose generated source is the same share one function.
+        self._by_source: dict[str, tuple[object, object]] = {}
+        self.decoders: dict[int, Callable[[bytes | memoryview], object]] = _Codecs(
+            self._compile_decoder
+        )
+        self.encoders: dict[int, Callable[[object], bytes]] = _Codecs(self._compile_encoder)
         # encoder(msg, out) appends the pieces to the list `out` (no final join).
-        self.encoders_into: dict[int, Callable[[object, list], None]] = {}
+        self.encoders_into: dict[int, Callable[[object, list], None]] = _Codecs(
+            self._compile_encoder
+        )
+
+    def _generate(self, kind: str, version: int) -> tuple[object, object]:
+        if version not in self.spec.valid:
+            raise KeyError(version)
+        ns = self._ns
+        if "_DEFAULTS_MADE" not in ns:  # default instances of nested structs, for encoders
+            ns["_DEFAULTS_MADE"] = True
+            for st in self.spec.structs.values():
+                ns[f"D_{st.name}"] = self.classes[st.name]()  # never mutated
+        src = _Source(ns)
+        gen = _Decoder if kind == "dec" else _Encoder
+        gen(self.spec, src, version, version in self.spec.flexible).function("__FN__")
+        text = "\n".join(src.lines)
+        fns = self._by_source.get(text)
+        if fns is None:
+            fname = f"_{kind}_{version}"
+            code = compile(
+                text.replace("__FN__", fname), f"<{self.spec.name} {kind} v{version}>", "exec"
+            )
+            exec(code, ns)
+            fns = self._by_source[text] = (ns[fname], ns.get(f"{fname}_into"))
+        return fns
+
+    def _compile_decoder(self, version: int) -> None:
+        dict.__setitem__(self.decoders, version, self._generate("dec", version)[0])
+
+    def _compile_encoder(self, version: int) -> None:
+        enc, enc_into = self._generate("enc", version)
+        dict.__setitem__(self.encoders, version, enc)
+        dict.__setitem__(self.encoders_into, version, enc_into)
 
 
 def _literal(value: object) -> str:
@@ -686,87 +765,106 @@ class _Encoder:
         e(1, "return b''.join(out)")
 
 
-def _class_source(st: Struct, qualname: str) -> str:
+def _methods_source(st: Struct, qualname: str) -> str:
+    """``__init__``, ``__eq__`` and ``__repr__`` of a struct class, as plain defs."""
     attrs = [f.attr for f in st.fields]
-    for a in attrs:
-        if iskeyword(a) or a.startswith("_"):
-            raise ValueError(f"{st.name}: unusable attribute name {a!r}")
-    lines = [f"class C_{st.name}:"]
-    lines.append(f"    __slots__ = {tuple(attrs)!r}")
     params = []
-    body = []
+    lines = []
     for f in st.fields:
         a = f.attr
         if isinstance(f.default, list):
             params.append(f"{a}=_MISSING")
-            body.append(f"        self_.{a} = [] if {a} is _MISSING else {a}")
+            lines.append(f"    self_.{a} = [] if {a} is _MISSING else {a}")
         else:
             params.append(f"{a}={_literal(f.default)}")
-            body.append(f"        self_.{a} = {a}")
+            lines.append(f"    self_.{a} = {a}")
     if params:
-        lines.append(f"    def __init__(self_, *, {', '.join(params)}):")
-        lines.extend(body)
+        lines.insert(0, f"def __init__(self_, *, {', '.join(params)}):")
     else:
-        lines.append("    def __init__(self_):")
-        lines.append("        pass")
-    lines.append("    def __eq__(self_, other):")
-    lines.append("        if other.__class__ is not self_.__class__:")
-    lines.append("            return NotImplemented")
+        lines = ["def __init__(self_):", "    pass"]
+    lines.append("def __eq__(self_, other):")
+    lines.append("    if other.__class__ is not self_.__class__:")
+    lines.append("        return NotImplemented")
     cmp = " and ".join(f"self_.{a} == other.{a}" for a in attrs) or "True"
-    lines.append(f"        return {cmp}")
-    lines.append("    __hash__ = None")
-    lines.append("    def __repr__(self_):")
+    lines.append(f"    return {cmp}")
+    lines.append("def __repr__(self_):")
     shown = ", ".join(f"{a}={{self_.{a}!r}}" for a in attrs)
-    lines.append(f"        return f'{qualname}({shown})'")
+    lines.append(f"    return f'{qualname}({shown})'")
     return "\n".join(lines)
+
+
+_METHODS = ("__init__", "__eq__", "__repr__")
+
+
+def _make_class(st: Struct, qualname: str, module: str, ns: dict) -> type:
+    """A struct's class, with ``__slots__``; its methods are generated on first use.
+
+    Until then ``__init__``, ``__eq__`` and ``__repr__`` are stand-ins that generate
+    and install the real ones (keyword-only ``__init__`` with the schema defaults)
+    and call them; after that the class is as if written by hand. Decoders do not
+    call ``__init__`` (they fill the slots of ``object.__new__``).
+    """
+    attrs = tuple(f.attr for f in st.fields)
+    for a in attrs:
+        if iskeyword(a) or a.startswith("_"):
+            raise ValueError(f"{st.name}: unusable attribute name {a!r}")
+    cls: type
+
+    def install() -> None:
+        if cls.__dict__["__init__"] is not __init__:
+            return  # another thread got here first
+        methods: dict = {}
+        code = compile(_methods_source(st, qualname), f"<{qualname} methods>", "exec")
+        exec(code, ns, methods)
+        for name in _METHODS:
+            setattr(cls, name, methods[name])
+
+    def __init__(self_, *args, **kwargs):
+        install()
+        cls.__init__(self_, *args, **kwargs)
+
+    def __eq__(self_, other):
+        install()
+        return cls.__eq__(self_, other)
+
+    def __repr__(self_):
+        install()
+        return cls.__repr__(self_)
+
+    cls = type(
+        st.name,
+        (),
+        {
+            "__slots__": attrs,
+            "__init__": __init__,
+            "__eq__": __eq__,
+            "__hash__": None,
+            "__repr__": __repr__,
+            "__module__": module,
+            "__qualname__": qualname,
+            "_schema": st,  # the spec behind the class, for tools and tests
+        },
+    )
+    return cls
 
 
 def compile_message(
     spec: MessageSpec, versions: Iterable[int] | None = None, module: str = "protocol.messages"
 ) -> CompiledMessage:
-    """Generate and exec the classes and the codecs of every version of a message."""
+    """The classes of a message; its codecs compile on first use, or now for `versions`."""
     ns: dict = dict(_HELPERS)
     ns["__name__"] = module
-    structs = [spec.root, *spec.structs.values()]
-    for st in structs:
-        qual = st.name if st is spec.root else f"{spec.name}.{st.name}"
-        exec(compile(_class_source(st, qual), f"<{spec.name} class {st.name}>", "exec"), ns)
     classes: dict[str, type] = {}
-    for st in structs:
-        cls = ns[f"C_{st.name}"]
-        cls.__name__ = st.name
-        cls.__qualname__ = st.name if st is spec.root else f"{spec.name}.{st.name}"
-        cls.__module__ = module
-        cls._schema = st  # the spec behind the class, for tools and tests
-        classes[st.name] = cls
+    for st in [spec.root, *spec.structs.values()]:
+        qual = st.name if st is spec.root else f"{spec.name}.{st.name}"
+        classes[st.name] = ns[f"C_{st.name}"] = _make_class(st, qual, module, ns)
     root = classes[spec.root.name]
     for st in spec.structs.values():
         setattr(root, st.name, classes[st.name])
-        ns[f"D_{st.name}"] = classes[st.name]()  # default instance; never mutated
-    compiled = CompiledMessage(spec, root, classes)
-
-    # Generate every version; versions that compile to the same source share code.
-    by_source: dict[str, list[int]] = {}
-    for v in versions if versions is not None else spec.valid:
-        flexible = v in spec.flexible
-        for kind, gen in (("dec", _Decoder), ("enc", _Encoder)):
-            src = _Source(ns)
-            gen(spec, src, v, flexible).function("__FN__")
-            by_source.setdefault("\n".join(src.lines), []).append((kind, v))
-    chunks = []
-    names: list[tuple[str, list]] = []
-    for i, (text, uses) in enumerate(by_source.items()):
-        fname = f"_{uses[0][0]}_{i}"
-        chunks.append(text.replace("__FN__", fname))
-        names.append((fname, uses))
-    exec(compile("\n\n".join(chunks), f"<{spec.name} codecs>", "exec"), ns)
-    for fname, uses in names:
-        for kind, v in uses:
-            if kind == "dec":
-                compiled.decoders[v] = ns[fname]
-            else:
-                compiled.encoders[v] = ns[fname]
-                compiled.encoders_into[v] = ns[f"{fname}_into"]
+    compiled = CompiledMessage(spec, root, classes, ns)
+    for v in versions or ():
+        compiled.decoders[v]
+        compiled.encoders[v]
     return compiled
 
 

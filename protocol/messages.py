@@ -3,8 +3,9 @@
 The specs are Kafka's own JSON files that kafka-python 3.x ships as package data,
 plus the ZooKeeper-era inter-broker messages it lacks (LeaderAndIsr, StopReplica,
 UpdateMetadata, ControlledShutdown), declared in ``protocol/interbroker.py``; any
-``*.json`` in ``protocol/specs/`` replaces a spec of the same name. Everything is
-compiled once, at import (see codec.py).
+``*.json`` in ``protocol/specs/`` replaces a spec of the same name. The classes
+exist from import; each (API, version) codec is compiled on its first use (see
+codec.py), so start-up does not pay for the ones a broker never sees.
 
     msg = decode_request(3, 12, body)          # a MetadataRequest
     resp = MetadataResponse(topics=[...])      # module attribute per message class

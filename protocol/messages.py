@@ -19,6 +19,7 @@ defaults. ``records`` decode as zero-copy memoryview slices of the input.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -83,51 +84,114 @@ class UnsupportedVersionError(DecodeError):
     """No spec for this api_key, or the version is outside its validVersions."""
 
 
-def _load() -> tuple[dict[int, CompiledMessage], dict[int, CompiledMessage], dict[str, object]]:
+def _raw_specs() -> dict[str, tuple[dict, str]]:
     extra = [SPEC_DIR] if SPEC_DIR.is_dir() else []
-    specs = {
-        **interbroker.parsed_specs(),
-        **kip848.parsed_specs(),
-        **schema.load_specs(extra_dirs=extra),
+    return {
+        **interbroker.raw_specs(),
+        **kip848.raw_specs(),
+        **schema.load_raw_specs(extra_dirs=extra),
     }
-    for name, lo in OLDEST_VERSIONS.items():
-        spec = specs[name]
-        if spec.valid.lo > lo:
-            spec.valid = schema.Versions(lo, spec.valid.hi)
-    requests: dict[int, CompiledMessage] = {}
-    responses: dict[int, CompiledMessage] = {}
-    data: dict[str, CompiledMessage] = {}
-    for spec in specs.values():
-        if spec.type == "request":
-            requests[spec.api_key] = codec.compile_message(spec)
-        elif spec.type == "response":
-            responses[spec.api_key] = codec.compile_message(spec)
-        elif spec.type == "data":
-            data[spec.name] = codec.compile_message(spec)
-    # A response answers its request at the same version: both must exist.
-    unpaired = set(requests) ^ set(responses)
-    if unpaired:
-        raise schema.SpecError(f"api keys {sorted(unpaired)} lack a request or a response spec")
-    return requests, responses, data
 
 
-_REQUESTS, _RESPONSES, _DATA = _load()
+def _valid(name: str) -> schema.Versions:
+    valid = schema.Versions.parse(_RAW[name][0]["validVersions"])
+    lo = OLDEST_VERSIONS.get(name)
+    return valid if lo is None or valid.lo <= lo else schema.Versions(lo, valid.hi)
+
+
+def _compile(name: str) -> CompiledMessage:
+    spec = schema.parse_raw_spec(*_RAW[name])
+    spec.valid = _valid(name)
+    return codec.compile_message(spec)
+
+
+class _Lazy(dict):
+    """A table filled on first use of a key: make(key) builds it, KeyError if none.
+
+    Only misses take the lock, so that two threads never build two classes for one
+    message; hits are plain dict lookups.
+    """
+
+    __slots__ = ("_make",)
+    _lock = threading.RLock()  # a table's make() may fill another table
+
+    def __init__(self, make: Callable[[object], object]):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key):
+        with self._lock:
+            if dict.__contains__(self, key):
+                return dict.__getitem__(self, key)
+            value = self._make(key)
+            dict.__setitem__(self, key, value)
+            return value
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+# Every spec's JSON is read at import (a few ms); a message is parsed, and its
+# classes made, when first used (messages.FooRequest, request_type(...), a decode).
+_RAW = _raw_specs()
+_KINDS = {"request": {}, "response": {}}
+for _name, (_data, _) in _RAW.items():
+    if _data.get("type") in _KINDS:
+        _KINDS[_data["type"]][_data["apiKey"]] = _name
+_REQUEST_NAMES: dict[int, str] = _KINDS["request"]
+_RESPONSE_NAMES: dict[int, str] = _KINDS["response"]
+del _KINDS, _name, _data
+# A response answers its request at the same version: both must exist.
+_unpaired = set(_REQUEST_NAMES) ^ set(_RESPONSE_NAMES)
+if _unpaired:
+    raise schema.SpecError(f"api keys {sorted(_unpaired)} lack a request or a response spec")
+
+_REQUESTS: dict[int, CompiledMessage] = _Lazy(lambda key: _compile(_REQUEST_NAMES[key]))
+_RESPONSES: dict[int, CompiledMessage] = _Lazy(lambda key: _compile(_RESPONSE_NAMES[key]))
+
+
+def _data_message(name: str) -> CompiledMessage:
+    if _RAW[name][0].get("type") != "data":
+        raise KeyError(name)
+    return _compile(name)
+
+
+_DATA: dict[str, CompiledMessage] = _Lazy(_data_message)
 
 API_NAMES: dict[int, str] = {
-    key: m.spec.name.removesuffix("Request") for key, m in sorted(_REQUESTS.items())
+    key: name.removesuffix("Request") for key, name in sorted(_REQUEST_NAMES.items())
 }
 
-_REQ_DEC = {k: m.decoders for k, m in _REQUESTS.items()}
-_REQ_ENC = {k: m.encoders for k, m in _REQUESTS.items()}
-_RESP_DEC = {k: m.decoders for k, m in _RESPONSES.items()}
-_RESP_ENC = {k: m.encoders for k, m in _RESPONSES.items()}
-_RESP_ENC_INTO = {k: m.encoders_into for k, m in _RESPONSES.items()}
-_FLEXIBLE = {k: (m.spec.flexible.lo, m.spec.flexible.hi) for k, m in _REQUESTS.items()}
+_REQ_DEC = _Lazy(lambda k: _REQUESTS[k].decoders)
+_REQ_ENC = _Lazy(lambda k: _REQUESTS[k].encoders)
+_RESP_DEC = _Lazy(lambda k: _RESPONSES[k].decoders)
+_RESP_ENC = _Lazy(lambda k: _RESPONSES[k].encoders)
+_RESP_ENC_INTO = _Lazy(lambda k: _RESPONSES[k].encoders_into)
+_FLEXIBLE = {
+    key: (flex.lo, flex.hi)
+    for key, name in _REQUEST_NAMES.items()
+    for flex in [schema.Versions.parse(_RAW[name][0].get("flexibleVersions"))]
+}
+_VALID = {key: _valid(name) for key, name in _REQUEST_NAMES.items()}
 
-# A module attribute per message class: messages.MetadataResponse, ...
-for _m in (*_REQUESTS.values(), *_RESPONSES.values(), *_DATA.values()):
-    globals()[_m.spec.name] = _m.cls
-del _m
+
+def __getattr__(name: str) -> type:
+    """A module attribute per message class: messages.MetadataResponse, ..."""
+    raw = _RAW.get(name)
+    kind = raw[0].get("type") if raw is not None else None
+    if kind == "request":
+        cls = _REQUESTS[raw[0]["apiKey"]].cls
+    elif kind == "response":
+        cls = _RESPONSES[raw[0]["apiKey"]].cls
+    elif kind == "data":
+        cls = _DATA[name].cls
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = cls
+    return cls
 
 
 def request_type(api_key: int) -> type:
@@ -146,7 +210,7 @@ def spec(api_key: int, response: bool = False) -> schema.MessageSpec:
 
 def spec_versions(api_key: int) -> tuple[int, int]:
     """validVersions of the request spec, (min, max)."""
-    v = _REQUESTS[api_key].spec.valid
+    v = _VALID[api_key]
     return v.lo, v.hi
 
 

@@ -78,8 +78,33 @@ def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, 
     return overrides
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """`--version`: the installed distribution's version, looked up only when asked
+    (importlib.metadata costs ~10 ms, too much for every start)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"kafka-compat {package_version()}")
+        parser.exit()
+
+
+def package_version() -> str:
+    """The version of the installed kafka-compat distribution (its metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kafka-compat")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given `command`, only that subcommand's options are
+    built (the others' need imports that `serve` should not pay for at start-up)."""
     parser = argparse.ArgumentParser(prog="kafka-compat", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a broker")
     serve.add_argument("--config", help="server.properties file (Kafka key names)")
@@ -118,17 +143,23 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     _add_transactions_parser(commands)
-    from kafka_compat.tools.users import add_parser as add_users_parser
+    if command in (None, "users"):
+        from kafka_compat.tools.users import add_parser as add_users_parser
 
-    add_users_parser(commands)
-    _add_acls_parser(commands)
-
+        add_users_parser(commands)
+    else:
+        commands.add_parser("users", help="SCRAM users: list, describe, set passwords")
+    if command in (None, "acls"):
+        _add_acls_parser(commands)
+    else:
+        commands.add_parser("acls", help="list, add and remove ACLs (kafka-acls.sh)")
     dev_cluster = commands.add_parser(
         "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
     )
-    from kafka_compat.devcluster import add_arguments
+    if command in (None, "dev-cluster"):
+        from kafka_compat.devcluster import add_arguments
 
-    add_arguments(dev_cluster)
+        add_arguments(dev_cluster)
     return parser
 
 
@@ -189,7 +220,9 @@ def _acls(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    args = build_parser(command).parse_args(argv)
     if args.command == "acls":
         return _acls(args)
     if args.command == "groups":

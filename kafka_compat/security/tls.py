@@ -18,10 +18,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
-
 from kafka_compat.config import ConfigError
 from kafka_compat.security.listeners import listener_config
 
@@ -188,6 +184,10 @@ def _load_key_store(context: ssl.SSLContext, get, prefix: str) -> None:
 
 
 def _pkcs12_key_and_chain(data: bytes, password: str | None) -> tuple[bytes, bytes]:
+    # Imported here: cryptography costs ~30 ms of start-up, and only PKCS12 needs it.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(data, _password(password))
     except ValueError as exc:
@@ -223,6 +223,9 @@ def _load_trust_store(context: ssl.SSLContext, get, prefix: str) -> None:
         if kind == "PEM":
             cadata = data.decode("ascii", "replace")
         elif kind == "PKCS12":
+            from cryptography.hazmat.primitives import serialization  # see _pkcs12_key_and_chain
+            from cryptography.hazmat.primitives.serialization import pkcs12
+
             try:
                 certs = pkcs12.load_pkcs12(data, _password(get("ssl.truststore.password")))
             except ValueError as exc:
@@ -250,6 +253,8 @@ def _load_trust_store(context: ssl.SSLContext, get, prefix: str) -> None:
 def subject_dn(der: bytes) -> str:
     """The certificate's subject as Java's X500Principal.getName() writes it (RFC 2253:
     the last RDN first, no spaces after commas), e.g. `CN=client,OU=eng,O=acme`."""
+    from cryptography import x509  # only mutual TLS gets here (see _pkcs12_key_and_chain)
+
     return x509.load_der_x509_certificate(der).subject.rfc4514_string()
 
 

@@ -129,6 +129,17 @@ def one_run(cmd: list[str], idle_s: float) -> tuple[float, int]:
     return elapsed, rss
 
 
+FLOOR_CMD = "python -c 'import trio'"
+
+
+def time_floor() -> float:
+    """Seconds for the same Python to start, import trio and exit: what any Trio
+    broker pays before its own code runs (a reference for the figures)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import trio"], check=True)
+    return time.perf_counter() - start
+
+
 def default_cmd() -> str:
     return f"{shlex.quote(sys.executable)} -m kafka_compat serve"
 
@@ -158,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env_path) if p)
     load_before = os.getloadavg()
     samples: dict[str, list[tuple[float, int]]] = {c: [] for c in cmds}
+    floor: list[float] = []
     for c in cmds:  # untimed: writes the bytecode cache, warms the page cache
         one_run(shlex.split(c), 0.0)
     for i in range(args.runs):
@@ -165,12 +177,17 @@ def main(argv: list[str] | None = None) -> int:
             elapsed, rss = one_run(shlex.split(c), args.idle)
             samples[c].append((elapsed, rss))
             print(f"run {i + 1:2d}  {elapsed * 1000:7.1f} ms  {rss / 1024:6.1f} MiB  {c}")
+        floor.append(time_floor())
     load_after = os.getloadavg()
     print(
         f"\nload average before {load_before[0]:.2f} {load_before[1]:.2f}, "
         f"after {load_after[0]:.2f} {load_after[1]:.2f}; {os.cpu_count()} cores"
     )
     print(f"{'median ms':>10} {'min':>7} {'max':>7} {'idle RSS MiB':>13}  command")
+    print(
+        f"{statistics.median(floor) * 1000:10.1f} {min(floor) * 1000:7.1f} "
+        f"{max(floor) * 1000:7.1f} {'':13}  floor: {FLOOR_CMD} (exec to exit)"
+    )
     for c, runs in samples.items():
         times = [t * 1000 for t, _ in runs]
         rss = statistics.median(r for _, r in runs) / 1024

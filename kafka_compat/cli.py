@@ -102,11 +102,21 @@ def package_version() -> str:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; given `command`, only that subcommand's options are
-    built (the others' need imports that `serve` should not pay for at start-up)."""
+    built, the others are bare names (their options need imports, and argparse
+    time, that `serve` should not pay at start-up)."""
     parser = argparse.ArgumentParser(prog="kafka-compat", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run a broker")
+    for name, (help_text, build) in _COMMANDS.items():
+        if command is None or command == name:
+            build(commands, name, help_text)
+        else:
+            commands.add_parser(name, help=help_text)
+    return parser
+
+
+def _add_serve_parser(commands, name: str, help_text: str) -> None:
+    serve = commands.add_parser(name, help=help_text)
     serve.add_argument("--config", help="server.properties file (Kafka key names)")
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 9092)")
@@ -126,7 +136,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="INFO")
 
-    groups = commands.add_parser("groups", help="list and describe consumer groups")
+
+def _add_groups_parser(commands, name: str, help_text: str) -> None:
+    groups = commands.add_parser(name, help=help_text)
     group_commands = groups.add_subparsers(dest="groups_command", required=True)
     listing = group_commands.add_parser("list", help="every group, with its state")
     listing.add_argument(
@@ -142,29 +154,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
         )
 
-    _add_transactions_parser(commands)
-    if command in (None, "users"):
-        from kafka_compat.tools.users import add_parser as add_users_parser
 
-        add_users_parser(commands)
-    else:
-        commands.add_parser("users", help="SCRAM users: list, describe, set passwords")
-    if command in (None, "acls"):
-        _add_acls_parser(commands)
-    else:
-        commands.add_parser("acls", help="list, add and remove ACLs (kafka-acls.sh)")
-    dev_cluster = commands.add_parser(
-        "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
-    )
-    if command in (None, "dev-cluster"):
-        from kafka_compat.devcluster import add_arguments
+def _add_users_parser(commands, name: str, help_text: str) -> None:
+    from kafka_compat.tools.users import add_parser
 
-        add_arguments(dev_cluster)
-    return parser
+    add_parser(commands)  # "users", with the same help
 
 
-def _add_transactions_parser(commands) -> None:
-    txns = commands.add_parser("transactions", help="inspect transactions, abort hanging ones")
+def _add_dev_cluster_parser(commands, name: str, help_text: str) -> None:
+    from kafka_compat.devcluster import add_arguments
+
+    add_arguments(commands.add_parser(name, help=help_text))
+
+
+def _add_transactions_parser(commands, name: str, help_text: str) -> None:
+    txns = commands.add_parser(name, help=help_text)
     txn_commands = txns.add_subparsers(dest="transactions_command", required=True)
     listing = txn_commands.add_parser("list", help="every transactional id, with its state")
     listing.add_argument("--state", action="append", default=[], help="repeatable")
@@ -189,10 +193,10 @@ def _add_transactions_parser(commands) -> None:
         )
 
 
-def _add_acls_parser(commands) -> None:
+def _add_acls_parser(commands, name: str, help_text: str) -> None:
     from kafka_compat.tools import acls
 
-    parser = commands.add_parser("acls", help="list, add and remove ACLs (kafka-acls.sh)")
+    parser = commands.add_parser(name, help=help_text)
     acl_commands = parser.add_subparsers(dest="acls_command", required=True)
     for name, help_text in (
         ("list", "the ACLs matching the resources given (every ACL without one)"),
@@ -205,6 +209,17 @@ def _add_acls_parser(commands) -> None:
         sub.add_argument(
             "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
         )
+
+
+# name: (help, builder); `kafka-compat --help` lists them in this order.
+_COMMANDS = {
+    "serve": ("run a broker", _add_serve_parser),
+    "groups": ("list and describe consumer groups", _add_groups_parser),
+    "transactions": ("inspect transactions, abort hanging ones", _add_transactions_parser),
+    "users": ("SCRAM users: list, describe, set passwords", _add_users_parser),
+    "acls": ("list, add and remove ACLs (kafka-acls.sh)", _add_acls_parser),
+    "dev-cluster": ("a local ZooKeeper and N brokers, until Ctrl-C", _add_dev_cluster_parser),
+}
 
 
 def _acls(args: argparse.Namespace) -> int:

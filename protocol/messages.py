@@ -19,11 +19,13 @@ defaults. ``records`` decode as zero-copy memoryview slices of the input.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from protocol import codec, interbroker, kip848, schema
+from protocol.api_keys import ApiKey
 from protocol.codec import CompiledMessage, DecodeError, EncodeError
 
 __all__ = [
@@ -84,15 +86,6 @@ class UnsupportedVersionError(DecodeError):
     """No spec for this api_key, or the version is outside its validVersions."""
 
 
-def _raw_specs() -> dict[str, tuple[dict, str]]:
-    extra = [SPEC_DIR] if SPEC_DIR.is_dir() else []
-    return {
-        **interbroker.raw_specs(),
-        **kip848.raw_specs(),
-        **schema.load_raw_specs(extra_dirs=extra),
-    }
-
-
 def _valid(name: str) -> schema.Versions:
     valid = schema.Versions.parse(_RAW[name][0]["validVersions"])
     lo = OLDEST_VERSIONS.get(name)
@@ -134,23 +127,66 @@ class _Lazy(dict):
             return default
 
 
-# Every spec's JSON is read at import (a few ms); a message is parsed, and its
-# classes made, when first used (messages.FooRequest, request_type(...), a decode).
-_RAW = _raw_specs()
-_KINDS = {"request": {}, "response": {}}
-for _name, (_data, _) in _RAW.items():
-    if _data.get("type") in _KINDS:
-        _KINDS[_data["type"]][_data["apiKey"]] = _name
-_REQUEST_NAMES: dict[int, str] = _KINDS["request"]
-_RESPONSE_NAMES: dict[int, str] = _KINDS["response"]
-del _KINDS, _name, _data
+def _spec_sources() -> dict[str, Callable[[], tuple[dict, str]]]:
+    """Where each message's spec comes from, by name: a directory listing, no file read.
+
+    Our declarations first, then kafka-python's files, then protocol/specs/ (each
+    replaces an earlier one of the same name)."""
+    sources: dict[str, Callable[[], tuple[dict, str]]] = {}
+    for name, raw in {**interbroker.raw_specs(), **kip848.raw_specs()}.items():
+        sources[name] = lambda raw=raw: raw
+    extra = [SPEC_DIR] if SPEC_DIR.is_dir() else []
+    for name, (entry, source) in schema.spec_files(extra_dirs=extra).items():
+        sources[name] = lambda entry=entry, source=source: (
+            schema.read_spec_file(entry, source),
+            source,
+        )
+    return sources
+
+
+def _api_key(name: str, suffix: str) -> int | None:
+    """The api key of a request or response spec by its name (ApiKey spells Kafka's
+    names in upper snake case); a name ApiKey lacks is read to be sure."""
+    stem = name.removesuffix(suffix)
+    key = ApiKey.__members__.get(re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", stem).upper())
+    if key is not None:
+        return int(key)
+    data = _RAW[name][0]
+    return data["apiKey"] if data.get("type") == suffix.lower() else None
+
+
+# A message's spec file is read, parsed and its classes made when it is first used
+# (messages.FooRequest, request_type(...), a decode); at import only the spec
+# directories are listed, so start-up reads none of the ~120 files.
+_SOURCES = _spec_sources()
+_RAW: dict[str, tuple[dict, str]] = _Lazy(lambda name: _SOURCES[name]())
+_REQUEST_NAMES: dict[int, str] = {}
+_RESPONSE_NAMES: dict[int, str] = {}
+for _name in _SOURCES:
+    for _suffix, _table in (("Request", _REQUEST_NAMES), ("Response", _RESPONSE_NAMES)):
+        if _name.endswith(_suffix) and (_key := _api_key(_name, _suffix)) is not None:
+            _table[_key] = _name
+del _name, _suffix, _table, _key
 # A response answers its request at the same version: both must exist.
 _unpaired = set(_REQUEST_NAMES) ^ set(_RESPONSE_NAMES)
 if _unpaired:
     raise schema.SpecError(f"api keys {sorted(_unpaired)} lack a request or a response spec")
 
-_REQUESTS: dict[int, CompiledMessage] = _Lazy(lambda key: _compile(_REQUEST_NAMES[key]))
-_RESPONSES: dict[int, CompiledMessage] = _Lazy(lambda key: _compile(_RESPONSE_NAMES[key]))
+
+def _api_message(key: int, names: dict[int, str], kind: str) -> CompiledMessage:
+    name = names[key]
+    data, source = _RAW[name]
+    if data.get("type") != kind or data.get("apiKey") != key:
+        raise schema.SpecError(f"{source}: expected the {kind} of api key {key}")
+    return _compile(name)
+
+
+_REQUESTS: dict[int, CompiledMessage] = _Lazy(
+    lambda key: _api_message(key, _REQUEST_NAMES, "request")
+)
+_RESPONSES: dict[int, CompiledMessage] = _Lazy(
+    lambda key: _api_message(key, _RESPONSE_NAMES, "response")
+)
 
 
 def _data_message(name: str) -> CompiledMessage:
@@ -170,17 +206,20 @@ _REQ_ENC = _Lazy(lambda k: _REQUESTS[k].encoders)
 _RESP_DEC = _Lazy(lambda k: _RESPONSES[k].decoders)
 _RESP_ENC = _Lazy(lambda k: _RESPONSES[k].encoders)
 _RESP_ENC_INTO = _Lazy(lambda k: _RESPONSES[k].encoders_into)
-_FLEXIBLE = {
-    key: (flex.lo, flex.hi)
-    for key, name in _REQUEST_NAMES.items()
-    for flex in [schema.Versions.parse(_RAW[name][0].get("flexibleVersions"))]
-}
-_VALID = {key: _valid(name) for key, name in _REQUEST_NAMES.items()}
+
+
+def _flexible(key: int) -> tuple[int, int]:
+    flex = schema.Versions.parse(_RAW[_REQUEST_NAMES[key]][0].get("flexibleVersions"))
+    return flex.lo, flex.hi
+
+
+_FLEXIBLE: dict[int, tuple[int, int]] = _Lazy(_flexible)
+_VALID: dict[int, schema.Versions] = _Lazy(lambda key: _valid(_REQUEST_NAMES[key]))
 
 
 def __getattr__(name: str) -> type:
     """A module attribute per message class: messages.MetadataResponse, ..."""
-    raw = _RAW.get(name)
+    raw = _RAW.get(name) if name in _SOURCES else None
     kind = raw[0].get("type") if raw is not None else None
     if kind == "request":
         cls = _REQUESTS[raw[0]["apiKey"]].cls

@@ -31,6 +31,8 @@ __all__ = [
     "Struct",
     "Versions",
     "load_raw_specs",
+    "read_spec_file",
+    "spec_files",
     "load_specs",
     "parse_raw_spec",
     "parse_spec",
@@ -372,31 +374,45 @@ def _as_traversable(loc: Location) -> Traversable:
     raise SpecError(f"spec location {loc!r} is neither a directory nor a package")
 
 
-def load_raw_specs(
+def spec_files(
     locations: Iterable[Location] | None = None, *, extra_dirs: Iterable[Location] = ()
-) -> dict[str, tuple[dict, str]]:
-    """Every *.json spec in the locations as JSON, not yet parsed: name -> (data, source).
+) -> dict[str, tuple[Traversable, str]]:
+    """Every *.json spec file in the locations, by file name stem: (file, source).
 
-    ``locations`` defaults to kafka-python's package data; ``extra_dirs`` are read
-    after it. A spec read later replaces an earlier one of the same name. Reading the
-    JSON is cheap; parse_spec(data, source) is the part worth doing only when needed.
+    Kafka names each file for its message (``FetchRequest.json``); read_spec_file
+    checks that. ``locations`` defaults to kafka-python's package data; ``extra_dirs``
+    come after it, and a later file replaces an earlier one of the same name. Only
+    the directories are listed: no file is read.
     """
     if locations is None:
         locations = [DEFAULT_SPEC_PACKAGE]
-    specs: dict[str, tuple[dict, str]] = {}
+    files: dict[str, tuple[Traversable, str]] = {}
     for loc in [*locations, *extra_dirs]:
         base = _as_traversable(loc)
         for entry in sorted(base.iterdir(), key=lambda e: e.name):
-            if not entry.name.endswith(".json") or not entry.is_file():
-                continue
-            source = f"{loc}/{entry.name}"
-            try:
-                data = load_json(entry.read_text(encoding="utf-8"))
-                name = data["name"]
-            except (ValueError, KeyError, TypeError) as e:
-                raise SpecError(f"{source}: {e}") from e
-            specs[name] = (data, source)
-    return specs
+            if entry.name.endswith(".json") and entry.is_file():
+                files[entry.name.removesuffix(".json")] = (entry, f"{loc}/{entry.name}")
+    return files
+
+
+def read_spec_file(entry: Traversable, source: str) -> dict:
+    """A spec file's JSON (not yet parsed into a MessageSpec)."""
+    try:
+        data = load_json(entry.read_text(encoding="utf-8"))
+        name = data["name"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise SpecError(f"{source}: {e}") from e
+    if name != entry.name.removesuffix(".json"):
+        raise SpecError(f"{source}: the file of message {name} must be named {name}.json")
+    return data
+
+
+def load_raw_specs(
+    locations: Iterable[Location] | None = None, *, extra_dirs: Iterable[Location] = ()
+) -> dict[str, tuple[dict, str]]:
+    """Every *.json spec in the locations as JSON, not yet parsed: name -> (data, source)."""
+    files = spec_files(locations, extra_dirs=extra_dirs)
+    return {name: (read_spec_file(*file), file[1]) for name, file in files.items()}
 
 
 def parse_raw_spec(data: dict, source: str) -> MessageSpec:

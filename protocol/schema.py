@@ -12,6 +12,7 @@ kafka-python does not ship). A later location overrides an earlier one by name.
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.resources
 import importlib.util
 import json
@@ -199,6 +200,7 @@ def strip_comments(text: str) -> str:
     return _COMMENT_RE.sub(lambda m: m.group(0) if m.group(0)[0] == '"' else "", text)
 
 
+@functools.cache  # field names repeat across messages (ErrorCode, Topics, ...)
 def snake_case(name: str) -> str:
     """ThrottleTimeMs -> throttle_time_ms, ISRNodes -> isr_nodes, KRaftVersion -> kraft_version."""
     name = name.replace("KRaft", "Kraft")

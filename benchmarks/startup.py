@@ -3,8 +3,11 @@
 Each run starts the broker on a free port with a fresh data dir (a path that does not
 exist yet, inside a new temp dir), connects as soon as the port accepts, sends an
 ApiVersions v3 request and stops the clock when the whole response is in (error code
-0 checked). The process then idles ``--idle`` seconds and its resident set size
-(VmRSS) is read, then it is stopped with SIGTERM (SIGKILL after 15 s).
+0 checked), and reads the CPU time the broker used by then (/proc/<pid>/stat, 10 ms
+ticks: less sensitive to other load than the wall clock). The process then idles
+``--idle`` seconds and its resident set size (VmRSS) is read, then it is stopped
+with SIGTERM (SIGKILL after 15 s). Each round also times a floor, the same Python
+starting, importing trio and exiting: what any Trio broker pays first.
 
 Several commands can be compared in one invocation (``--cmd``, repeatable); their runs
 are interleaved round-robin so machine noise falls on all of them. The report gives
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shlex
 import signal
 import socket
@@ -88,6 +92,13 @@ def ask_api_versions(port: int, deadline: float) -> None:
         raise RuntimeError(f"ApiVersions answered correlation {correlation_id}, error {error_code}")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (10 ms ticks): less sensitive to
+    other load than the wall clock, though a busy VM inflates it too."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -105,8 +116,9 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def one_run(cmd: list[str], idle_s: float) -> tuple[float, int]:
-    """(seconds from exec to the ApiVersions answer, idle RSS in KiB)."""
+def one_run(cmd: list[str], idle_s: float) -> tuple[float, float, int]:
+    """(seconds from exec to the ApiVersions answer, CPU seconds used by then, idle
+    RSS in KiB)."""
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
         port = free_port()
         data_dir = Path(tmp) / "data"  # does not exist yet: the broker creates it
@@ -117,6 +129,7 @@ def one_run(cmd: list[str], idle_s: float) -> tuple[float, int]:
             try:
                 ask_api_versions(port, start + DEADLINE_S)
                 elapsed = time.perf_counter() - start
+                cpu = cpu_seconds(proc.pid)
                 time.sleep(idle_s)
                 if proc.poll() is not None:
                     raise RuntimeError(f"broker exited with {proc.returncode}")
@@ -126,18 +139,22 @@ def one_run(cmd: list[str], idle_s: float) -> tuple[float, int]:
                 sys.stderr.write((Path(tmp) / "broker.log").read_text(errors="replace")[-3000:])
                 raise
             stop(proc)
-    return elapsed, rss
+    return elapsed, cpu, rss
 
 
 FLOOR_CMD = "python -c 'import trio'"
 
 
-def time_floor() -> float:
-    """Seconds for the same Python to start, import trio and exit: what any Trio
-    broker pays before its own code runs (a reference for the figures)."""
+def time_floor() -> tuple[float, float]:
+    """(wall, CPU) seconds for the same Python to start, import trio and exit: what
+    any Trio broker pays before its own code runs (a reference for the figures)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import trio"], check=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu
 
 
 def default_cmd() -> str:
@@ -168,31 +185,38 @@ def main(argv: list[str] | None = None) -> int:
         # Run this checkout's package, not whatever the venv has installed.
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env_path) if p)
     load_before = os.getloadavg()
-    samples: dict[str, list[tuple[float, int]]] = {c: [] for c in cmds}
-    floor: list[float] = []
+    samples: dict[str, list[tuple[float, float, int]]] = {c: [] for c in cmds}
+    floor: list[tuple[float, float]] = []
     for c in cmds:  # untimed: writes the bytecode cache, warms the page cache
         one_run(shlex.split(c), 0.0)
     for i in range(args.runs):
         for c in cmds[i % len(cmds) :] + cmds[: i % len(cmds)]:  # rotating order
-            elapsed, rss = one_run(shlex.split(c), args.idle)
-            samples[c].append((elapsed, rss))
-            print(f"run {i + 1:2d}  {elapsed * 1000:7.1f} ms  {rss / 1024:6.1f} MiB  {c}")
+            elapsed, cpu, rss = one_run(shlex.split(c), args.idle)
+            samples[c].append((elapsed, cpu, rss))
+            print(
+                f"run {i + 1:2d}  {elapsed * 1000:7.1f} ms  cpu {cpu * 1000:5.0f} ms  "
+                f"{rss / 1024:6.1f} MiB  {c}"
+            )
         floor.append(time_floor())
     load_after = os.getloadavg()
     print(
         f"\nload average before {load_before[0]:.2f} {load_before[1]:.2f}, "
         f"after {load_after[0]:.2f} {load_after[1]:.2f}; {os.cpu_count()} cores"
     )
-    print(f"{'median ms':>10} {'min':>7} {'max':>7} {'idle RSS MiB':>13}  command")
+    print(f"{'median ms':>10} {'min':>7} {'max':>7} {'CPU ms':>7} {'idle RSS MiB':>13}  command")
+    walls = [w * 1000 for w, _ in floor]
+    cpus = [c * 1000 for _, c in floor]
     print(
-        f"{statistics.median(floor) * 1000:10.1f} {min(floor) * 1000:7.1f} "
-        f"{max(floor) * 1000:7.1f} {'':13}  floor: {FLOOR_CMD} (exec to exit)"
+        f"{statistics.median(walls):10.1f} {min(walls):7.1f} {max(walls):7.1f} "
+        f"{statistics.median(cpus):7.0f} {'':13}  floor: {FLOOR_CMD} (exec to exit)"
     )
     for c, runs in samples.items():
-        times = [t * 1000 for t, _ in runs]
-        rss = statistics.median(r for _, r in runs) / 1024
+        times = [t * 1000 for t, _, _ in runs]
+        cpu = statistics.median(u for _, u, _ in runs) * 1000
+        rss = statistics.median(r for _, _, r in runs) / 1024
         print(
-            f"{statistics.median(times):10.1f} {min(times):7.1f} {max(times):7.1f} {rss:13.1f}  {c}"
+            f"{statistics.median(times):10.1f} {min(times):7.1f} {max(times):7.1f} "
+            f"{cpu:7.0f} {rss:13.1f}  {c}"
         )
     return 0
 

@@ -204,8 +204,9 @@ def strip_comments(text: str) -> str:
 def snake_case(name: str) -> str:
     """ThrottleTimeMs -> throttle_time_ms, ISRNodes -> isr_nodes, KRaftVersion -> kraft_version."""
     name = name.replace("KRaft", "Kraft")
-    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    # Lookarounds insert "_" without a replacement template (expanding one is slow).
+    name = re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
     return name.lower()
 
 

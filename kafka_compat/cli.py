@@ -19,6 +19,7 @@
                  [--allow-host H] [--deny-principal P] (--topic T | --group G | ...)
                  [--resource-pattern-type literal|prefixed] --bootstrap-server H:P
     kafka-compat dev-cluster [--brokers 3] [--base-port 9092] [--data-dir ./dev-cluster]
+    kafka-compat --version
 
 Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
 `zookeeper.connect` key) joins a cluster coordinated by that ZooKeeper as broker

@@ -21,9 +21,11 @@ load average before and after (the machines here are shared: compare within a ru
 ``--host/--port/--data-dir`` are appended to every command. Bytecode caching is on
 (PYTHONDONTWRITEBYTECODE is removed from the brokers' environment, as pip compiles
 an installed wheel's modules) and each command gets one untimed warm-up run, so the
-figures are those of an installed broker; ``--no-bytecode-cache`` measures the other
-case (every module compiled from source at every start). Not part of the test suite:
-it prints figures and asserts nothing about time.
+figures are those of an installed broker. ``--keep-environment`` leaves
+PYTHONDONTWRITEBYTECODE as the environment has it: with it set, a checkout that has
+no __pycache__ yet compiles its modules from source at every start (point ``--cmd``
+at a fresh copy, e.g. from ``git archive``, to measure that). Not part of the test
+suite: it prints figures and asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -172,12 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10, help="runs per command (default 10)")
     parser.add_argument("--idle", type=float, default=1.0, help="seconds idle before RSS")
     parser.add_argument(
-        "--no-bytecode-cache",
+        "--keep-environment",
         action="store_true",
         help="leave PYTHONDONTWRITEBYTECODE as it is in the environment",
     )
     args = parser.parse_args(argv)
-    if not args.no_bytecode_cache:
+    if not args.keep_environment:
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     cmds = args.cmd or [default_cmd()]
     env_path = os.environ.get("PYTHONPATH", "")

@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable
-from keyword import iskeyword
 
+from protocol.message_classes import MISSING, literal, make_class
 from protocol.schema import FIXED_TYPES, Field, MessageSpec, Struct
 
 __all__ = [
@@ -57,7 +57,6 @@ _DECODE_FAILURES = (struct.error, IndexError, ValueError, OverflowError)
 # Wrong types or values handed to an encoder.
 _ENCODE_FAILURES = (struct.error, TypeError, AttributeError, ValueError, OverflowError)
 
-_MISSING = object()
 
 # ---------------------------------------------------------------------------
 # Runtime helpers, shared by every generated function.
@@ -203,7 +202,7 @@ def _bad(what: str) -> DecodeError:
 
 _HELPERS = {
     "_new": object.__new__,
-    "_MISSING": _MISSING,
+    "_MISSING": MISSING,
     "_UVB": _UVB,
     "_uvb": uvarint_bytes,
     "_uv": read_uvarint,
@@ -318,17 +317,11 @@ class CompiledMessage:
         dict.__setitem__(self.encoders_into, version, enc_into)
 
 
-def _literal(value: object) -> str:
-    if isinstance(value, (bool, int, float, str, bytes)) or value is None:
-        return repr(value)
-    raise TypeError(f"no literal for default {value!r}")
-
-
 def _default_expr(f: Field) -> str:
     """Source for a fresh copy of a field's default."""
     if isinstance(f.default, list):
         return "[]"
-    return _literal(f.default)
+    return literal(f.default)
 
 
 def _is_compact(f: Field, version: int, flexible: bool) -> bool:
@@ -666,7 +659,7 @@ class _Encoder:
             return f"{x} is not None"
         if isinstance(d, list) or d in (b"", ""):
             return f"{x}"
-        return f"{x} != {_literal(d)}"
+        return f"{x} != {literal(d)}"
 
     def tags(self, tagged: list[Field], obj: str, ind: int, g: _Group) -> None:
         e = self.src.emit
@@ -768,89 +761,6 @@ class _Encoder:
         e(1, "return b''.join(out)")
 
 
-def _methods_source(st: Struct, qualname: str) -> str:
-    """``__init__``, ``__eq__`` and ``__repr__`` of a struct class, as plain defs."""
-    attrs = [f.attr for f in st.fields]
-    params = []
-    lines = []
-    for f in st.fields:
-        a = f.attr
-        if isinstance(f.default, list):
-            params.append(f"{a}=_MISSING")
-            lines.append(f"    self_.{a} = [] if {a} is _MISSING else {a}")
-        else:
-            params.append(f"{a}={_literal(f.default)}")
-            lines.append(f"    self_.{a} = {a}")
-    if params:
-        lines.insert(0, f"def __init__(self_, *, {', '.join(params)}):")
-    else:
-        lines = ["def __init__(self_):", "    pass"]
-    lines.append("def __eq__(self_, other):")
-    lines.append("    if other.__class__ is not self_.__class__:")
-    lines.append("        return NotImplemented")
-    cmp = " and ".join(f"self_.{a} == other.{a}" for a in attrs) or "True"
-    lines.append(f"    return {cmp}")
-    lines.append("def __repr__(self_):")
-    shown = ", ".join(f"{a}={{self_.{a}!r}}" for a in attrs)
-    lines.append(f"    return f'{qualname}({shown})'")
-    return "\n".join(lines)
-
-
-_METHODS = ("__init__", "__eq__", "__repr__")
-
-
-def _make_class(st: Struct, qualname: str, module: str, ns: dict) -> type:
-    """A struct's class, with ``__slots__``; its methods are generated on first use.
-
-    Until then ``__init__``, ``__eq__`` and ``__repr__`` are stand-ins that generate
-    and install the real ones (keyword-only ``__init__`` with the schema defaults)
-    and call them; after that the class is as if written by hand. Decoders do not
-    call ``__init__`` (they fill the slots of ``object.__new__``).
-    """
-    attrs = tuple(f.attr for f in st.fields)
-    for a in attrs:
-        if iskeyword(a) or a.startswith("_"):
-            raise ValueError(f"{st.name}: unusable attribute name {a!r}")
-    cls: type
-
-    def install() -> None:
-        if cls.__dict__["__init__"] is not __init__:
-            return  # another thread got here first
-        methods: dict = {}
-        code = compile(_methods_source(st, qualname), f"<{qualname} methods>", "exec")
-        exec(code, ns, methods)
-        for name in _METHODS:
-            setattr(cls, name, methods[name])
-
-    def __init__(self_, *args, **kwargs):
-        install()
-        cls.__init__(self_, *args, **kwargs)
-
-    def __eq__(self_, other):
-        install()
-        return cls.__eq__(self_, other)
-
-    def __repr__(self_):
-        install()
-        return cls.__repr__(self_)
-
-    cls = type(
-        st.name,
-        (),
-        {
-            "__slots__": attrs,
-            "__init__": __init__,
-            "__eq__": __eq__,
-            "__hash__": None,
-            "__repr__": __repr__,
-            "__module__": module,
-            "__qualname__": qualname,
-            "_schema": st,  # the spec behind the class, for tools and tests
-        },
-    )
-    return cls
-
-
 def compile_message(
     spec: MessageSpec, versions: Iterable[int] | None = None, module: str = "protocol.messages"
 ) -> CompiledMessage:
@@ -860,7 +770,7 @@ def compile_message(
     classes: dict[str, type] = {}
     for st in [spec.root, *spec.structs.values()]:
         qual = st.name if st is spec.root else f"{spec.name}.{st.name}"
-        classes[st.name] = ns[f"C_{st.name}"] = _make_class(st, qual, module, ns)
+        classes[st.name] = ns[f"C_{st.name}"] = make_class(st, qual, module, ns)
     root = classes[spec.root.name]
     for st in spec.structs.values():
         setattr(root, st.name, classes[st.name])

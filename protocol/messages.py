@@ -148,7 +148,7 @@ def _api_key(name: str, suffix: str) -> int | None:
     """The api key of a request or response spec by its name (ApiKey spells Kafka's
     names in upper snake case); a name ApiKey lacks is read to be sure."""
     stem = name.removesuffix(suffix)
-    key = ApiKey.__members__.get(re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", stem).upper())
+    key = ApiKey.__members__.get(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", stem).upper())
     if key is not None:
         return int(key)
     data = _RAW[name][0]

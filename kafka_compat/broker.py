@@ -28,7 +28,6 @@ from kafka_compat.acceptor import serve_listener
 from kafka_compat.admin_manager import AdminManager, ZkAdminManager
 from kafka_compat.apis.registry import Components
 from kafka_compat.cluster.client import INTER_BROKER_SECURITY, InterBrokerSecurity
-from kafka_compat.cluster.membership import ClusterMembership, cluster_store
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import LocalStore, MetadataStore, new_cluster_id
 from kafka_compat.config import BrokerConfig, ConfigError
@@ -111,11 +110,15 @@ class Broker:
         admin = ZkAdminManager if self.cluster_mode else AdminManager
         self.admin = admin(config, self.node_id, self.replica_manager, self.metadata_cache)
         self.producer_ids = ProducerIdManager(self.node_id)
-        self.cluster = (
-            ClusterMembership(config, self.node_id, self.replica_manager, self.metadata_cache)
-            if self.cluster_mode
-            else None
-        )
+        self.cluster = None
+        if self.cluster_mode:
+            # Imported here: a single node never loads the controller, ZooKeeper client
+            # and friends (start-up time, docs/architecture.md).
+            from kafka_compat.cluster.membership import ClusterMembership
+
+            self.cluster = ClusterMembership(
+                config, self.node_id, self.replica_manager, self.metadata_cache
+            )
         # Consumer groups and committed offsets (__consumer_offsets); it serves the
         # groups of the offsets partitions this broker leads.
         self.group_coordinator = GroupCoordinator(
@@ -321,6 +324,8 @@ class Broker:
             return
         # Cluster mode: the ZooKeeper session outlives the listener, so that the
         # broker's registration goes only after it stopped serving.
+        from kafka_compat.cluster.membership import cluster_store  # cluster mode only
+
         async with trio.open_nursery() as zookeeper_session:
             store = cluster_store(self.config)
             await zookeeper_session.start(store.run)

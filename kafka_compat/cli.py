@@ -26,6 +26,7 @@
                  --entity-default)]... [--add-config K=V,...] [--delete-config K,...]
                  [--output json] --bootstrap-server H:P
     kafka-compat dev-cluster [--brokers 3] [--base-port 9092] [--data-dir ./dev-cluster]
+    kafka-compat --version
 
 Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
 `zookeeper.connect` key) joins a cluster coordinated by that ZooKeeper as broker
@@ -92,10 +93,45 @@ def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, 
     return overrides
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _VersionAction(argparse.Action):
+    """`--version`: the installed distribution's version, looked up only when asked
+    (importlib.metadata costs ~10 ms, too much for every start)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"kafka-compat {package_version()}")
+        parser.exit()
+
+
+def package_version() -> str:
+    """The version of the installed kafka-compat distribution (its metadata)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("kafka-compat")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given `command`, only that subcommand's options are
+    built, the others are bare names (their options need imports, and argparse
+    time, that `serve` should not pay at start-up)."""
     parser = argparse.ArgumentParser(prog="kafka-compat", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run a broker")
+    for name, (help_text, build) in _COMMANDS.items():
+        if command is None or command == name:
+            build(commands, name, help_text)
+        else:
+            commands.add_parser(name, help=help_text)
+    return parser
+
+
+def _add_serve_parser(commands, name: str, help_text: str) -> None:
+    serve = commands.add_parser(name, help=help_text)
     serve.add_argument("--config", help="server.properties file (Kafka key names)")
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 9092)")
@@ -141,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dev-user", metavar="NAME:PASSWORD", help="the SCRAM user (default dev, generated)"
     )
 
-    groups = commands.add_parser("groups", help="list and describe consumer groups")
+
+def _add_groups_parser(commands, name: str, help_text: str) -> None:
+    groups = commands.add_parser(name, help=help_text)
     group_commands = groups.add_subparsers(dest="groups_command", required=True)
     listing = group_commands.add_parser("list", help="every group, with its state")
     listing.add_argument(
@@ -157,34 +195,36 @@ def build_parser() -> argparse.ArgumentParser:
             "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
         )
 
-    _add_transactions_parser(commands)
-    from kafka_compat.tools.users import add_parser as add_users_parser
 
-    add_users_parser(commands)
-    _add_acls_parser(commands)
-    from kafka_compat.tools.quotas import add_parser as add_quotas_parser
+def _add_users_parser(commands, name: str, help_text: str) -> None:
+    from kafka_compat.tools.users import add_parser
 
-    add_quotas_parser(commands)
-    certs = commands.add_parser(
-        "certs", help="make the --dev-tls files (CA, broker and client certificates)"
-    )
+    add_parser(commands)  # "users", with the same help
+
+
+def _add_quotas_parser(commands, name: str, help_text: str) -> None:
+    from kafka_compat.tools.quotas import add_parser
+
+    add_parser(commands)  # "quotas", with the same help
+
+
+def _add_certs_parser(commands, name: str, help_text: str) -> None:
+    certs = commands.add_parser(name, help=help_text)
     certs.add_argument("--data-dir", default="./data", help="files go to DATA_DIR/dev-tls")
     certs.add_argument(
         "--host", action="append", default=[], help="a name for the broker certificate"
     )
     certs.add_argument("--dev-user", metavar="NAME:PASSWORD")
 
-    dev_cluster = commands.add_parser(
-        "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
-    )
+
+def _add_dev_cluster_parser(commands, name: str, help_text: str) -> None:
     from kafka_compat.devcluster import add_arguments
 
-    add_arguments(dev_cluster)
-    return parser
+    add_arguments(commands.add_parser(name, help=help_text))
 
 
-def _add_transactions_parser(commands) -> None:
-    txns = commands.add_parser("transactions", help="inspect transactions, abort hanging ones")
+def _add_transactions_parser(commands, name: str, help_text: str) -> None:
+    txns = commands.add_parser(name, help=help_text)
     txn_commands = txns.add_subparsers(dest="transactions_command", required=True)
     listing = txn_commands.add_parser("list", help="every transactional id, with its state")
     listing.add_argument("--state", action="append", default=[], help="repeatable")
@@ -209,10 +249,10 @@ def _add_transactions_parser(commands) -> None:
         )
 
 
-def _add_acls_parser(commands) -> None:
+def _add_acls_parser(commands, name: str, help_text: str) -> None:
     from kafka_compat.tools import acls
 
-    parser = commands.add_parser("acls", help="list, add and remove ACLs (kafka-acls.sh)")
+    parser = commands.add_parser(name, help=help_text)
     acl_commands = parser.add_subparsers(dest="acls_command", required=True)
     for name, help_text in (
         ("list", "the ACLs matching the resources given (every ACL without one)"),
@@ -225,6 +265,19 @@ def _add_acls_parser(commands) -> None:
         sub.add_argument(
             "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
         )
+
+
+# name: (help, builder); `kafka-compat --help` lists them in this order.
+_COMMANDS = {
+    "serve": ("run a broker", _add_serve_parser),
+    "groups": ("list and describe consumer groups", _add_groups_parser),
+    "transactions": ("inspect transactions, abort hanging ones", _add_transactions_parser),
+    "users": ("SCRAM users: list, describe, set passwords", _add_users_parser),
+    "acls": ("list, add and remove ACLs (kafka-acls.sh)", _add_acls_parser),
+    "quotas": ("client quotas: describe, alter", _add_quotas_parser),
+    "certs": ("make the --dev-tls files (CA, broker and client certificates)", _add_certs_parser),
+    "dev-cluster": ("a local ZooKeeper and N brokers, until Ctrl-C", _add_dev_cluster_parser),
+}
 
 
 def _acls(args: argparse.Namespace) -> int:
@@ -240,7 +293,9 @@ def _acls(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    args = build_parser(command).parse_args(argv)
     if args.command == "acls":
         return _acls(args)
     if args.command == "groups":

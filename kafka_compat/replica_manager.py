@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import trio
 
@@ -50,7 +50,6 @@ from kafka_compat.replica import (
     RemoteLog,
 )
 from kafka_compat.replica_alter_log_dirs import ReplicaAlterLogDirsManager
-from kafka_compat.replica_fetcher import FollowerFetcher
 from kafka_compat.replica_selector import RACK_AWARE_SELECTOR, RackAwareReplicaSelector
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -60,6 +59,9 @@ from storage.errors import LogError
 from storage.log import AppendOrigin, Log, LogAppendInfo
 from storage.log_config import LogConfig
 from storage.log_dirs import LogDirs
+
+if TYPE_CHECKING:
+    from kafka_compat.replica_fetcher import FollowerFetcher
 
 log = logging.getLogger(__name__)
 
@@ -564,6 +566,10 @@ class ReplicaManager:
             fetcher.stop()
             fetcher = None
         if fetcher is None:
+            # Imported here: only a follower (cluster mode) fetches; a single node
+            # does not load it at start-up.
+            from kafka_compat.replica_fetcher import FollowerFetcher
+
             fetcher = FollowerFetcher(self.config, self.node_id, self.log_manager, leader, endpoint)
             self.fetchers[leader] = fetcher
             self._spawn(fetcher.run)

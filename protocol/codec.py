@@ -1,13 +1,16 @@
 """The compiler: a MessageSpec in, Python classes and codecs out.
 
-For each message we generate Python source once and ``exec`` it:
+For each message we generate Python source and ``exec`` it, each piece when it is
+first needed (compiling everything up front took ~0.8 s of a broker's start-up):
 
 - one class per struct (the message body and every nested struct), with
-  ``__slots__``, a keyword-only ``__init__`` holding the schema defaults, ``__eq__``
-  and ``__repr__``;
-- one decoder and one encoder per version, with nested structs inlined into their
+  ``__slots__``, made at once; its keyword-only ``__init__`` holding the schema
+  defaults, ``__eq__`` and ``__repr__`` are generated on its first use;
+- one decoder and one encoder per version, generated on the first use of that
+  version (``compiled.decoders[v]``), with nested structs inlined into their
   parent's loops, so a message is decoded or encoded by a single straight-line
-  function, never by walking the schema.
+  function, never by walking the schema. Once made, a codec is an ordinary dict
+  entry: the hot path pays nothing for the laziness.
 
 Runs of fixed-width fields (and the int16/int32 length prefix that may follow them)
 become one precompiled ``struct.Struct`` call. Decoders take ``bytes`` or a
@@ -25,8 +28,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable
-from keyword import iskeyword
 
+from protocol.message_classes import MISSING, literal, make_class
 from protocol.schema import FIXED_TYPES, Field, MessageSpec, Struct
 
 __all__ = [
@@ -54,7 +57,6 @@ _DECODE_FAILURES = (struct.error, IndexError, ValueError, OverflowError)
 # Wrong types or values handed to an encoder.
 _ENCODE_FAILURES = (struct.error, TypeError, AttributeError, ValueError, OverflowError)
 
-_MISSING = object()
 
 # ---------------------------------------------------------------------------
 # Runtime helpers, shared by every generated function.
@@ -200,7 +202,7 @@ def _bad(what: str) -> DecodeError:
 
 _HELPERS = {
     "_new": object.__new__,
-    "_MISSING": _MISSING,
+    "_MISSING": MISSING,
     "_UVB": _UVB,
     "_uvb": uvarint_bytes,
     "_uv": read_uvarint,
@@ -221,32 +223,105 @@ _PREFIX = {"string": "h", "bytes": "i", "records": "i"}
 _PREFIX_SIZE = {"h": 2, "i": 4}
 
 
+class _Codecs(dict):
+    """version -> compiled function, filled on first use of a version.
+
+    Indexing a version the spec has compiles it (KeyError for one it lacks), and
+    ``get`` does the same; iterating shows only the versions compiled so far.
+    """
+
+    __slots__ = ("_compile",)
+
+    def __init__(self, compile_version: Callable[[int], object]):
+        super().__init__()
+        self._compile = compile_version
+
+    def __missing__(self, version: int):
+        self._compile(version)  # stores into this dict, or raises KeyError
+        return dict.__getitem__(self, version)
+
+    def get(self, version: int, default=None):
+        try:
+            return self[version]
+        except KeyError:
+            return default
+
+    def __contains__(self, version: object) -> bool:
+        return self.get(version) is not None
+
+
 class CompiledMessage:
-    """A message's classes and its per-version codecs."""
+    """A message's classes and its per-version codecs, each compiled on first use.
 
-    __slots__ = ("spec", "cls", "classes", "decoders", "encoders", "encoders_into")
+    Compiling every codec of every message took most of a broker's start-up (about
+    0.8 s for ~120 messages); a broker uses a few dozen (API, version) pairs, so each
+    decoder and encoder is generated when first asked for (``decoders[v]``), and a
+    class's methods when its first instance is made.
+    """
 
-    def __init__(self, spec: MessageSpec, cls: type, classes: dict[str, type]):
+    __slots__ = (
+        "spec",
+        "cls",
+        "classes",
+        "decoders",
+        "encoders",
+        "encoders_into",
+        "_ns",
+        "_by_source",
+    )
+
+    def __init__(self, spec: MessageSpec, cls: type, classes: dict[str, type], ns: dict):
         self.spec = spec
         self.cls = cls  # the root class, e.g. ProduceRequest
         self.classes = classes  # every struct class by type name (root included)
-        self.decoders: dict[int, Callable[[bytes | memoryview], object]] = {}
-        self.encoders: dict[int, Callable[[object], bytes]] = {}
+        self._ns = ns  # the generated code's globals (helpers, Structs, classes)
+        # Versions whose generated source is the same share one function.
+        self._by_source: dict[str, tuple[object, object]] = {}
+        self.decoders: dict[int, Callable[[bytes | memoryview], object]] = _Codecs(
+            self._compile_decoder
+        )
+        self.encoders: dict[int, Callable[[object], bytes]] = _Codecs(self._compile_encoder)
         # encoder(msg, out) appends the pieces to the list `out` (no final join).
-        self.encoders_into: dict[int, Callable[[object, list], None]] = {}
+        self.encoders_into: dict[int, Callable[[object, list], None]] = _Codecs(
+            self._compile_encoder
+        )
 
+    def _generate(self, kind: str, version: int) -> tuple[object, object]:
+        if version not in self.spec.valid:
+            raise KeyError(version)
+        ns = self._ns
+        if "_DEFAULTS_MADE" not in ns:  # default instances of nested structs, for encoders
+            ns["_DEFAULTS_MADE"] = True
+            for st in self.spec.structs.values():
+                ns[f"D_{st.name}"] = self.classes[st.name]()  # never mutated
+        src = _Source(ns)
+        gen = _Decoder if kind == "dec" else _Encoder
+        gen(self.spec, src, version, version in self.spec.flexible).function("__FN__")
+        text = "\n".join(src.lines)
+        fns = self._by_source.get(text)
+        if fns is None:
+            fname = f"_{kind}_{version}"
+            code = compile(
+                text.replace("__FN__", fname), f"<{self.spec.name} {kind} v{version}>", "exec"
+            )
+            exec(code, ns)
+            fns = self._by_source[text] = (ns[fname], ns.get(f"{fname}_into"))
+        return fns
 
-def _literal(value: object) -> str:
-    if isinstance(value, (bool, int, float, str, bytes)) or value is None:
-        return repr(value)
-    raise TypeError(f"no literal for default {value!r}")
+    def _compile_decoder(self, version: int) -> None:
+        dict.__setitem__(self.decoders, version, self._generate("dec", version)[0])
+
+    def _compile_encoder(self, version: int) -> None:
+        enc, enc_into = self._generate("enc", version)
+        dict.__setitem__(self.encoders, version, enc)
+        dict.__setitem__(self.encoders_into, version, enc_into)
 
 
 def _default_expr(f: Field) -> str:
     """Source for a fresh copy of a field's default."""
     if isinstance(f.default, list):
         return "[]"
-    return _literal(f.default)
+    return literal(f.default)
 
 
 def _is_compact(f: Field, version: int, flexible: bool) -> bool:
@@ -584,7 +659,7 @@ class _Encoder:
             return f"{x} is not None"
         if isinstance(d, list) or d in (b"", ""):
             return f"{x}"
-        return f"{x} != {_literal(d)}"
+        return f"{x} != {literal(d)}"
 
     def tags(self, tagged: list[Field], obj: str, ind: int, g: _Group) -> None:
         e = self.src.emit
@@ -686,87 +761,23 @@ class _Encoder:
         e(1, "return b''.join(out)")
 
 
-def _class_source(st: Struct, qualname: str) -> str:
-    attrs = [f.attr for f in st.fields]
-    for a in attrs:
-        if iskeyword(a) or a.startswith("_"):
-            raise ValueError(f"{st.name}: unusable attribute name {a!r}")
-    lines = [f"class C_{st.name}:"]
-    lines.append(f"    __slots__ = {tuple(attrs)!r}")
-    params = []
-    body = []
-    for f in st.fields:
-        a = f.attr
-        if isinstance(f.default, list):
-            params.append(f"{a}=_MISSING")
-            body.append(f"        self_.{a} = [] if {a} is _MISSING else {a}")
-        else:
-            params.append(f"{a}={_literal(f.default)}")
-            body.append(f"        self_.{a} = {a}")
-    if params:
-        lines.append(f"    def __init__(self_, *, {', '.join(params)}):")
-        lines.extend(body)
-    else:
-        lines.append("    def __init__(self_):")
-        lines.append("        pass")
-    lines.append("    def __eq__(self_, other):")
-    lines.append("        if other.__class__ is not self_.__class__:")
-    lines.append("            return NotImplemented")
-    cmp = " and ".join(f"self_.{a} == other.{a}" for a in attrs) or "True"
-    lines.append(f"        return {cmp}")
-    lines.append("    __hash__ = None")
-    lines.append("    def __repr__(self_):")
-    shown = ", ".join(f"{a}={{self_.{a}!r}}" for a in attrs)
-    lines.append(f"        return f'{qualname}({shown})'")
-    return "\n".join(lines)
-
-
 def compile_message(
     spec: MessageSpec, versions: Iterable[int] | None = None, module: str = "protocol.messages"
 ) -> CompiledMessage:
-    """Generate and exec the classes and the codecs of every version of a message."""
+    """The classes of a message; its codecs compile on first use, or now for `versions`."""
     ns: dict = dict(_HELPERS)
     ns["__name__"] = module
-    structs = [spec.root, *spec.structs.values()]
-    for st in structs:
-        qual = st.name if st is spec.root else f"{spec.name}.{st.name}"
-        exec(compile(_class_source(st, qual), f"<{spec.name} class {st.name}>", "exec"), ns)
     classes: dict[str, type] = {}
-    for st in structs:
-        cls = ns[f"C_{st.name}"]
-        cls.__name__ = st.name
-        cls.__qualname__ = st.name if st is spec.root else f"{spec.name}.{st.name}"
-        cls.__module__ = module
-        cls._schema = st  # the spec behind the class, for tools and tests
-        classes[st.name] = cls
+    for st in [spec.root, *spec.structs.values()]:
+        qual = st.name if st is spec.root else f"{spec.name}.{st.name}"
+        classes[st.name] = ns[f"C_{st.name}"] = make_class(st, qual, module, ns)
     root = classes[spec.root.name]
     for st in spec.structs.values():
         setattr(root, st.name, classes[st.name])
-        ns[f"D_{st.name}"] = classes[st.name]()  # default instance; never mutated
-    compiled = CompiledMessage(spec, root, classes)
-
-    # Generate every version; versions that compile to the same source share code.
-    by_source: dict[str, list[int]] = {}
-    for v in versions if versions is not None else spec.valid:
-        flexible = v in spec.flexible
-        for kind, gen in (("dec", _Decoder), ("enc", _Encoder)):
-            src = _Source(ns)
-            gen(spec, src, v, flexible).function("__FN__")
-            by_source.setdefault("\n".join(src.lines), []).append((kind, v))
-    chunks = []
-    names: list[tuple[str, list]] = []
-    for i, (text, uses) in enumerate(by_source.items()):
-        fname = f"_{uses[0][0]}_{i}"
-        chunks.append(text.replace("__FN__", fname))
-        names.append((fname, uses))
-    exec(compile("\n\n".join(chunks), f"<{spec.name} codecs>", "exec"), ns)
-    for fname, uses in names:
-        for kind, v in uses:
-            if kind == "dec":
-                compiled.decoders[v] = ns[fname]
-            else:
-                compiled.encoders[v] = ns[fname]
-                compiled.encoders_into[v] = ns[f"{fname}_into"]
+    compiled = CompiledMessage(spec, root, classes, ns)
+    for v in versions or ():
+        compiled.decoders[v]
+        compiled.encoders[v]
     return compiled
 
 

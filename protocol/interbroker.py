@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from protocol import schema
 
-__all__ = ["SPECS", "parsed_specs"]
+__all__ = ["SPECS", "parsed_specs", "raw_specs"]
 
 _LEADER_AND_ISR_PARTITION_STATE = {
     "name": "LeaderAndIsrPartitionState",
@@ -459,9 +459,11 @@ SPECS: dict[str, dict] = {
 }
 
 
+def raw_specs() -> dict[str, tuple[dict, str]]:
+    """The declarations above as spec JSON, by message name: (data, source)."""
+    return {name: ({"name": name, **spec}, f"{__name__}.{name}") for name, spec in SPECS.items()}
+
+
 def parsed_specs() -> dict[str, schema.MessageSpec]:
     """The declarations above as parsed specs, by message name."""
-    return {
-        name: schema.parse_spec({"name": name, **spec}, source=f"{__name__}.{name}")
-        for name, spec in SPECS.items()
-    }
+    return {name: schema.parse_spec(data, source) for name, (data, source) in raw_specs().items()}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from protocol import schema
 
-__all__ = ["SPECS", "parsed_specs"]
+__all__ = ["SPECS", "parsed_specs", "raw_specs"]
 
 SPECS: dict[str, dict] = {
     "ConsumerGroupHeartbeatRequest": {
@@ -229,9 +229,11 @@ SPECS["ConsumerGroupHeartbeatRequest"]["fields"].insert(
 )
 
 
+def raw_specs() -> dict[str, tuple[dict, str]]:
+    """The declarations above as spec JSON, by message name: (data, source)."""
+    return {name: ({"name": name, **spec}, f"{__name__}.{name}") for name, spec in SPECS.items()}
+
+
 def parsed_specs() -> dict[str, schema.MessageSpec]:
     """The declarations above as parsed specs, by message name."""
-    return {
-        name: schema.parse_spec({"name": name, **spec}, source=f"{__name__}.{name}")
-        for name, spec in SPECS.items()
-    }
+    return {name: schema.parse_spec(data, source) for name, (data, source) in raw_specs().items()}

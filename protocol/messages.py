@@ -3,8 +3,9 @@
 The specs are Kafka's own JSON files that kafka-python 3.x ships as package data,
 plus the ZooKeeper-era inter-broker messages it lacks (LeaderAndIsr, StopReplica,
 UpdateMetadata, ControlledShutdown), declared in ``protocol/interbroker.py``; any
-``*.json`` in ``protocol/specs/`` replaces a spec of the same name. Everything is
-compiled once, at import (see codec.py).
+``*.json`` in ``protocol/specs/`` replaces a spec of the same name. The classes
+exist from import; each (API, version) codec is compiled on its first use (see
+codec.py), so start-up does not pay for the ones a broker never sees.
 
     msg = decode_request(3, 12, body)          # a MetadataRequest
     resp = MetadataResponse(topics=[...])      # module attribute per message class
@@ -18,10 +19,13 @@ defaults. ``records`` decode as zero-copy memoryview slices of the input.
 
 from __future__ import annotations
 
+import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from protocol import codec, interbroker, kip848, schema
+from protocol.api_keys import ApiKey
 from protocol.codec import CompiledMessage, DecodeError, EncodeError
 
 __all__ = [
@@ -82,51 +86,151 @@ class UnsupportedVersionError(DecodeError):
     """No spec for this api_key, or the version is outside its validVersions."""
 
 
-def _load() -> tuple[dict[int, CompiledMessage], dict[int, CompiledMessage], dict[str, object]]:
+def _valid(name: str) -> schema.Versions:
+    valid = schema.Versions.parse(_RAW[name][0]["validVersions"])
+    lo = OLDEST_VERSIONS.get(name)
+    return valid if lo is None or valid.lo <= lo else schema.Versions(lo, valid.hi)
+
+
+def _compile(name: str) -> CompiledMessage:
+    spec = schema.parse_raw_spec(*_RAW[name])
+    spec.valid = _valid(name)
+    return codec.compile_message(spec)
+
+
+class _Lazy(dict):
+    """A table filled on first use of a key: make(key) builds it, KeyError if none.
+
+    Only misses take the lock, so that two threads never build two classes for one
+    message; hits are plain dict lookups.
+    """
+
+    __slots__ = ("_make",)
+    _lock = threading.RLock()  # a table's make() may fill another table
+
+    def __init__(self, make: Callable[[object], object]):
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key):
+        with self._lock:
+            if dict.__contains__(self, key):
+                return dict.__getitem__(self, key)
+            value = self._make(key)
+            dict.__setitem__(self, key, value)
+            return value
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+def _spec_sources() -> dict[str, Callable[[], tuple[dict, str]]]:
+    """Where each message's spec comes from, by name: a directory listing, no file read.
+
+    Our declarations first, then kafka-python's files, then protocol/specs/ (each
+    replaces an earlier one of the same name)."""
+    sources: dict[str, Callable[[], tuple[dict, str]]] = {}
+    for name, raw in {**interbroker.raw_specs(), **kip848.raw_specs()}.items():
+        sources[name] = lambda raw=raw: raw
     extra = [SPEC_DIR] if SPEC_DIR.is_dir() else []
-    specs = {
-        **interbroker.parsed_specs(),
-        **kip848.parsed_specs(),
-        **schema.load_specs(extra_dirs=extra),
-    }
-    for name, lo in OLDEST_VERSIONS.items():
-        spec = specs[name]
-        if spec.valid.lo > lo:
-            spec.valid = schema.Versions(lo, spec.valid.hi)
-    requests: dict[int, CompiledMessage] = {}
-    responses: dict[int, CompiledMessage] = {}
-    data: dict[str, CompiledMessage] = {}
-    for spec in specs.values():
-        if spec.type == "request":
-            requests[spec.api_key] = codec.compile_message(spec)
-        elif spec.type == "response":
-            responses[spec.api_key] = codec.compile_message(spec)
-        elif spec.type == "data":
-            data[spec.name] = codec.compile_message(spec)
-    # A response answers its request at the same version: both must exist.
-    unpaired = set(requests) ^ set(responses)
-    if unpaired:
-        raise schema.SpecError(f"api keys {sorted(unpaired)} lack a request or a response spec")
-    return requests, responses, data
+    for name, (entry, source) in schema.spec_files(extra_dirs=extra).items():
+        sources[name] = lambda entry=entry, source=source: (
+            schema.read_spec_file(entry, source),
+            source,
+        )
+    return sources
 
 
-_REQUESTS, _RESPONSES, _DATA = _load()
+def _api_key(name: str, suffix: str) -> int | None:
+    """The api key of a request or response spec by its name (ApiKey spells Kafka's
+    names in upper snake case); a name ApiKey lacks is read to be sure."""
+    stem = name.removesuffix(suffix)
+    key = ApiKey.__members__.get(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", stem).upper())
+    if key is not None:
+        return int(key)
+    data = _RAW[name][0]
+    return data["apiKey"] if data.get("type") == suffix.lower() else None
+
+
+# A message's spec file is read, parsed and its classes made when it is first used
+# (messages.FooRequest, request_type(...), a decode); at import only the spec
+# directories are listed, so start-up reads none of the ~120 files.
+_SOURCES = _spec_sources()
+_RAW: dict[str, tuple[dict, str]] = _Lazy(lambda name: _SOURCES[name]())
+_REQUEST_NAMES: dict[int, str] = {}
+_RESPONSE_NAMES: dict[int, str] = {}
+for _name in _SOURCES:
+    for _suffix, _table in (("Request", _REQUEST_NAMES), ("Response", _RESPONSE_NAMES)):
+        if _name.endswith(_suffix) and (_key := _api_key(_name, _suffix)) is not None:
+            _table[_key] = _name
+del _name, _suffix, _table, _key
+# A response answers its request at the same version: both must exist.
+_unpaired = set(_REQUEST_NAMES) ^ set(_RESPONSE_NAMES)
+if _unpaired:
+    raise schema.SpecError(f"api keys {sorted(_unpaired)} lack a request or a response spec")
+
+
+def _api_message(key: int, names: dict[int, str], kind: str) -> CompiledMessage:
+    name = names[key]
+    data, source = _RAW[name]
+    if data.get("type") != kind or data.get("apiKey") != key:
+        raise schema.SpecError(f"{source}: expected the {kind} of api key {key}")
+    return _compile(name)
+
+
+_REQUESTS: dict[int, CompiledMessage] = _Lazy(
+    lambda key: _api_message(key, _REQUEST_NAMES, "request")
+)
+_RESPONSES: dict[int, CompiledMessage] = _Lazy(
+    lambda key: _api_message(key, _RESPONSE_NAMES, "response")
+)
+
+
+def _data_message(name: str) -> CompiledMessage:
+    if _RAW[name][0].get("type") != "data":
+        raise KeyError(name)
+    return _compile(name)
+
+
+_DATA: dict[str, CompiledMessage] = _Lazy(_data_message)
 
 API_NAMES: dict[int, str] = {
-    key: m.spec.name.removesuffix("Request") for key, m in sorted(_REQUESTS.items())
+    key: name.removesuffix("Request") for key, name in sorted(_REQUEST_NAMES.items())
 }
 
-_REQ_DEC = {k: m.decoders for k, m in _REQUESTS.items()}
-_REQ_ENC = {k: m.encoders for k, m in _REQUESTS.items()}
-_RESP_DEC = {k: m.decoders for k, m in _RESPONSES.items()}
-_RESP_ENC = {k: m.encoders for k, m in _RESPONSES.items()}
-_RESP_ENC_INTO = {k: m.encoders_into for k, m in _RESPONSES.items()}
-_FLEXIBLE = {k: (m.spec.flexible.lo, m.spec.flexible.hi) for k, m in _REQUESTS.items()}
+_REQ_DEC = _Lazy(lambda k: _REQUESTS[k].decoders)
+_REQ_ENC = _Lazy(lambda k: _REQUESTS[k].encoders)
+_RESP_DEC = _Lazy(lambda k: _RESPONSES[k].decoders)
+_RESP_ENC = _Lazy(lambda k: _RESPONSES[k].encoders)
+_RESP_ENC_INTO = _Lazy(lambda k: _RESPONSES[k].encoders_into)
 
-# A module attribute per message class: messages.MetadataResponse, ...
-for _m in (*_REQUESTS.values(), *_RESPONSES.values(), *_DATA.values()):
-    globals()[_m.spec.name] = _m.cls
-del _m
+
+def _flexible(key: int) -> tuple[int, int]:
+    flex = schema.Versions.parse(_RAW[_REQUEST_NAMES[key]][0].get("flexibleVersions"))
+    return flex.lo, flex.hi
+
+
+_FLEXIBLE: dict[int, tuple[int, int]] = _Lazy(_flexible)
+_VALID: dict[int, schema.Versions] = _Lazy(lambda key: _valid(_REQUEST_NAMES[key]))
+
+
+def __getattr__(name: str) -> type:
+    """A module attribute per message class: messages.MetadataResponse, ..."""
+    raw = _RAW.get(name) if name in _SOURCES else None
+    kind = raw[0].get("type") if raw is not None else None
+    if kind == "request":
+        cls = _REQUESTS[raw[0]["apiKey"]].cls
+    elif kind == "response":
+        cls = _RESPONSES[raw[0]["apiKey"]].cls
+    elif kind == "data":
+        cls = _DATA[name].cls
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = cls
+    return cls
 
 
 def request_type(api_key: int) -> type:
@@ -145,7 +249,7 @@ def spec(api_key: int, response: bool = False) -> schema.MessageSpec:
 
 def spec_versions(api_key: int) -> tuple[int, int]:
     """validVersions of the request spec, (min, max)."""
-    v = _REQUESTS[api_key].spec.valid
+    v = _VALID[api_key]
     return v.lo, v.hi
 
 

@@ -27,13 +27,45 @@ Only record format v2 is accepted, as in Kafka 4.0.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import struct
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import NamedTuple
 
 import cramjam
-from crc32c import crc32c
+
+
+def _load_crc32c() -> Callable[[bytes | memoryview], int]:
+    """CRC-32C from the `crc32c` package's C extension, loaded without the package.
+
+    The package's ``__init__`` asks importlib.metadata for its own version, which
+    reads every installed distribution's metadata: 20-100 ms of a broker's start-up
+    on our machines. The extension alone has the function; should the package's
+    layout change, the plain import is the fallback.
+    """
+    try:
+        spec = importlib.util.find_spec("crc32c")  # finds, does not import
+        for directory in spec.submodule_search_locations or ():
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                path = Path(directory, "_crc32c" + suffix)
+                if path.is_file():
+                    loader = importlib.machinery.ExtensionFileLoader("crc32c._crc32c", str(path))
+                    module = importlib.util.module_from_spec(
+                        importlib.util.spec_from_loader(loader.name, loader)
+                    )
+                    loader.exec_module(module)
+                    return module.crc32c
+    except (ImportError, AttributeError, TypeError, OSError):
+        pass
+    from crc32c import crc32c
+
+    return crc32c
+
+
+crc32c = _load_crc32c()
 
 # Kafka error codes raised from here (the full table lives in protocol/errors.py).
 CORRUPT_MESSAGE = 2

@@ -12,6 +12,7 @@ kafka-python does not ship). A later location overrides an earlier one by name.
 from __future__ import annotations
 
 import base64
+import functools
 import importlib.resources
 import importlib.util
 import json
@@ -30,7 +31,11 @@ __all__ = [
     "SpecError",
     "Struct",
     "Versions",
+    "load_raw_specs",
+    "read_spec_file",
+    "spec_files",
     "load_specs",
+    "parse_raw_spec",
     "parse_spec",
     "snake_case",
 ]
@@ -173,16 +178,35 @@ class MessageSpec:
 _COMMENT_RE = re.compile(r'"(?:\\.|[^"\\])*"|//[^\n]*|/\*.*?\*/', re.S)
 
 
+# Kafka's spec files comment whole lines only (their licence header, notes).
+_LINE_COMMENT_RE = re.compile(r"^[ \t]*//[^\n]*$", re.M)
+
+
+def load_json(text: str) -> dict:
+    """A spec file's JSON, comments dropped.
+
+    Dropping whole ``//`` lines is enough for Kafka's files and three times faster
+    than the general pass (a JSON string cannot span lines, so no string is cut);
+    anything else (a trailing or ``/* */`` comment) falls back to strip_comments.
+    """
+    try:
+        return json.loads(_LINE_COMMENT_RE.sub("", text))
+    except ValueError:
+        return json.loads(strip_comments(text))
+
+
 def strip_comments(text: str) -> str:
     """Drop // and /* */ comments from a spec file, leaving strings untouched."""
     return _COMMENT_RE.sub(lambda m: m.group(0) if m.group(0)[0] == '"' else "", text)
 
 
+@functools.cache  # field names repeat across messages (ErrorCode, Topics, ...)
 def snake_case(name: str) -> str:
     """ThrottleTimeMs -> throttle_time_ms, ISRNodes -> isr_nodes, KRaftVersion -> kraft_version."""
     name = name.replace("KRaft", "Kraft")
-    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
+    # Lookarounds insert "_" without a replacement template (expanding one is slow).
+    name = re.sub(r"(?<=[A-Z])(?=[A-Z][a-z])", "_", name)
+    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
     return name.lower()
 
 
@@ -297,7 +321,7 @@ class _Parser:
 
 def parse_spec(text: str | dict, source: str = "") -> MessageSpec:
     """Parse one spec (file text with comments, or already-loaded JSON)."""
-    data = json.loads(strip_comments(text)) if isinstance(text, str) else text
+    data = load_json(text) if isinstance(text, str) else text
     try:
         name = data["name"]
         mtype = data["type"]
@@ -353,6 +377,55 @@ def _as_traversable(loc: Location) -> Traversable:
     raise SpecError(f"spec location {loc!r} is neither a directory nor a package")
 
 
+def spec_files(
+    locations: Iterable[Location] | None = None, *, extra_dirs: Iterable[Location] = ()
+) -> dict[str, tuple[Traversable, str]]:
+    """Every *.json spec file in the locations, by file name stem: (file, source).
+
+    Kafka names each file for its message (``FetchRequest.json``); read_spec_file
+    checks that. ``locations`` defaults to kafka-python's package data; ``extra_dirs``
+    come after it, and a later file replaces an earlier one of the same name. Only
+    the directories are listed: no file is read.
+    """
+    if locations is None:
+        locations = [DEFAULT_SPEC_PACKAGE]
+    files: dict[str, tuple[Traversable, str]] = {}
+    for loc in [*locations, *extra_dirs]:
+        base = _as_traversable(loc)
+        for entry in sorted(base.iterdir(), key=lambda e: e.name):
+            if entry.name.endswith(".json") and entry.is_file():
+                files[entry.name.removesuffix(".json")] = (entry, f"{loc}/{entry.name}")
+    return files
+
+
+def read_spec_file(entry: Traversable, source: str) -> dict:
+    """A spec file's JSON (not yet parsed into a MessageSpec)."""
+    try:
+        data = load_json(entry.read_text(encoding="utf-8"))
+        name = data["name"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise SpecError(f"{source}: {e}") from e
+    if name != entry.name.removesuffix(".json"):
+        raise SpecError(f"{source}: the file of message {name} must be named {name}.json")
+    return data
+
+
+def load_raw_specs(
+    locations: Iterable[Location] | None = None, *, extra_dirs: Iterable[Location] = ()
+) -> dict[str, tuple[dict, str]]:
+    """Every *.json spec in the locations as JSON, not yet parsed: name -> (data, source)."""
+    files = spec_files(locations, extra_dirs=extra_dirs)
+    return {name: (read_spec_file(*file), file[1]) for name, file in files.items()}
+
+
+def parse_raw_spec(data: dict, source: str) -> MessageSpec:
+    """parse_spec for load_raw_specs' output, errors naming the file."""
+    try:
+        return parse_spec(data, source)
+    except (ValueError, KeyError, TypeError) as e:
+        raise SpecError(f"{source}: {e}") from e
+
+
 def load_specs(
     locations: Iterable[Location] | None = None, *, extra_dirs: Iterable[Location] = ()
 ) -> dict[str, MessageSpec]:
@@ -361,18 +434,5 @@ def load_specs(
     ``locations`` defaults to kafka-python's package data; ``extra_dirs`` are read
     after it. A spec read later replaces an earlier one of the same name.
     """
-    if locations is None:
-        locations = [DEFAULT_SPEC_PACKAGE]
-    specs: dict[str, MessageSpec] = {}
-    for loc in [*locations, *extra_dirs]:
-        base = _as_traversable(loc)
-        for entry in sorted(base.iterdir(), key=lambda e: e.name):
-            if not entry.name.endswith(".json") or not entry.is_file():
-                continue
-            source = f"{loc}/{entry.name}"
-            try:
-                spec = parse_spec(entry.read_text(encoding="utf-8"), source)
-            except (ValueError, KeyError, TypeError) as e:
-                raise SpecError(f"{source}: {e}") from e
-            specs[spec.name] = spec
-    return specs
+    raw = load_raw_specs(locations, extra_dirs=extra_dirs)
+    return {name: parse_raw_spec(data, source) for name, (data, source) in raw.items()}

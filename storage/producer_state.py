@@ -44,8 +44,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from crc32c import crc32c
-
 from protocol.records import (
     CONTROL_COMMIT,
     CONTROL_MASK,
@@ -53,6 +51,7 @@ from protocol.records import (
     NO_PRODUCER_EPOCH,
     NO_SEQUENCE,
     BatchHeader,
+    crc32c,
     read_end_txn_marker,
 )
 from storage.errors import (

@@ -31,8 +31,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from crc32c import crc32c
-
 from protocol.records import (
     ATTRIBUTES_OFFSET,
     CONTROL_MASK,
@@ -41,6 +39,7 @@ from protocol.records import (
     MAGIC,
     BatchesInfo,
     BatchHeader,
+    crc32c,
     decode_batch,
     read_batch_header,
 )

@@ -21,7 +21,7 @@ Version notes: v1 LeaderRecoveryState · v2 TopicId instead of TopicName
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.cluster.controller import NotController
+from kafka_compat.cluster.store import NotController
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

@@ -17,11 +17,8 @@ Version notes: v1 ElectionType, top-level ErrorCode · v2 flexible.
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api, by_topic
-from kafka_compat.cluster.controller import (
-    PREFERRED_ELECTION,
-    UNCLEAN_ELECTION,
-    NotController,
-)
+from kafka_compat.cluster.election import PREFERRED_ELECTION, UNCLEAN_ELECTION
+from kafka_compat.cluster.store import NotController
 from kafka_compat.security.authorizer import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey

@@ -23,7 +23,6 @@ from __future__ import annotations
 import trio
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.cluster.controller import NotController
 from kafka_compat.cluster.features import (
     FEATURE_UPDATE_FAILED_MESSAGE,
     SAFE_DOWNGRADE,
@@ -31,6 +30,7 @@ from kafka_compat.cluster.features import (
     UPGRADE,
     apply_feature_updates,
 )
+from kafka_compat.cluster.store import NotController
 from kafka_compat.security.authorizer import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey

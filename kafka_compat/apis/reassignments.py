@@ -21,7 +21,7 @@ ListPartitionReassignments: v0
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api, by_topic
-from kafka_compat.cluster.controller import NotController
+from kafka_compat.cluster.store import NotController
 from kafka_compat.security.authorizer import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey

@@ -32,8 +32,8 @@ ControlledShutdown: v0-3 (to the controller)
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.cluster.controller import NotController
 from kafka_compat.cluster.metadata_cache import BrokerEndpoint, PartitionState
+from kafka_compat.cluster.store import NotController
 from kafka_compat.security.authorizer import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey

@@ -66,6 +66,7 @@ from kafka_compat.cluster.controller_context import (
 )
 from kafka_compat.cluster.election import (
     NO_LEADER,
+    PREFERRED_ELECTION,
     can_lead,
     controlled_shutdown_election,
     leader_imbalance,
@@ -77,19 +78,15 @@ from kafka_compat.cluster.election import (
     reassignment_start_election,
 )
 from kafka_compat.cluster.features import enable_feature_versioning, update_feature_znode
-from kafka_compat.cluster.store import ControllerMoved, StoreError
+
+# NotController and the election types live with the store and election code, so
+# that single-node handlers can name them without importing the controller.
+from kafka_compat.cluster.store import ControllerMoved, NotController, StoreError
 from kafka_compat.cluster.zk_data import PartitionState as LeaderIsr
 from kafka_compat.cluster.zk_data import TopicAssignment
 from kafka_compat.config import BrokerConfig
 from kafka_compat.events import Reply
 from protocol.errors import ErrorCode
-
-PREFERRED_ELECTION, UNCLEAN_ELECTION = 0, 1  # ElectLeaders' ElectionType
-
-
-class NotController(Exception):
-    """This broker is not (or no longer) the controller: the request's NOT_CONTROLLER."""
-
 
 _RESIGNED = object()  # the answer to calls still queued when the controller stops
 

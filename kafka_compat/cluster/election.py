@@ -29,6 +29,8 @@ from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+PREFERRED_ELECTION, UNCLEAN_ELECTION = 0, 1  # ElectLeaders' ElectionType
+
 NO_LEADER = -1
 
 K = TypeVar("K", bound=Hashable)

@@ -109,6 +109,10 @@ class ControllerMoved(StoreError):
     """A fenced write found a newer controller epoch: this broker is not the controller."""
 
 
+class NotController(Exception):
+    """This broker is not (or no longer) the controller: the request's NOT_CONTROLLER."""
+
+
 class BrokerIdTaken(StoreError):
     """/brokers/ids/<id> is held by another live session."""
 

@@ -18,14 +18,13 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
+from typing import TYPE_CHECKING, Any
 
 from kafka_compat.config import ConfigError
 from kafka_compat.security.listeners import listener_config
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 _VERSIONS = {
     "TLSv1.2": ssl.TLSVersion.TLSv1_2,
@@ -255,6 +254,8 @@ def _ensure_compatible(
 
 
 def _subject_alt_names(certificate: x509.Certificate) -> set[str]:
+    from cryptography import x509  # only TLS listeners get here (see _pkcs12_key_and_chain)
+
     try:
         extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
@@ -323,6 +324,8 @@ def _load_key_store(context: ssl.SSLContext, get, prefix: str) -> x509.Certifica
         # Never None: OpenSSL would ask for a pass phrase on the terminal.
         context.load_cert_chain(path, password=password or (lambda: b""))
         # The certificate the key store serves: the chain's first.
+        from cryptography import x509  # only TLS listeners get here
+
         return x509.load_pem_x509_certificates(chain_pem)[0]
     except (ssl.SSLError, ValueError, OSError) as exc:
         raise ConfigError(
@@ -333,6 +336,10 @@ def _load_key_store(context: ssl.SSLContext, get, prefix: str) -> x509.Certifica
 
 
 def _pkcs12_key_and_chain(data: bytes, password: str | None) -> tuple[bytes, bytes]:
+    # Imported here: cryptography costs ~30 ms of start-up, and only PKCS12 needs it.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     try:
         key, cert, extra = pkcs12.load_key_and_certificates(data, _password(password))
     except ValueError as exc:
@@ -368,6 +375,9 @@ def load_trust_store(context: ssl.SSLContext, get, prefix: str) -> None:
         if kind == "PEM":
             cadata = data.decode("ascii", "replace")
         elif kind == "PKCS12":
+            from cryptography.hazmat.primitives import serialization  # see _pkcs12_key_and_chain
+            from cryptography.hazmat.primitives.serialization import pkcs12
+
             try:
                 certs = pkcs12.load_pkcs12(data, _password(get("ssl.truststore.password")))
             except ValueError as exc:
@@ -395,6 +405,8 @@ def load_trust_store(context: ssl.SSLContext, get, prefix: str) -> None:
 def subject_dn(der: bytes) -> str:
     """The certificate's subject as Java's X500Principal.getName() writes it (RFC 2253:
     the last RDN first, no spaces after commas), e.g. `CN=client,OU=eng,O=acme`."""
+    from cryptography import x509  # only mutual TLS gets here (see _pkcs12_key_and_chain)
+
     return x509.load_der_x509_certificate(der).subject.rfc4514_string()
 
 

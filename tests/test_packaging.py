@@ -1,0 +1,184 @@
+"""The wheel holds everything `kafka-compat serve` needs: built from this checkout
+and installed into a fresh venv, its `kafka-compat` script starts a broker that
+answers ApiVersions, and `--version` prints the package metadata's version.
+
+The wheel is built by pip with the project's PEP 517 backend (what `python -m build
+--wheel` runs), from this env's setuptools when it can build wheels (offline), else in
+an isolated build env that pip fills from the package index (skipped without one),
+and installed with `pip install --no-index --no-deps`; the fresh venv sees the
+dependencies through a .pth file naming this interpreter's site-packages (installing
+them from PyPI is pip's job, not checked here). The venv does not see the checkout, so a package or
+module left out of the wheel fails the start.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import sysconfig
+import time
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _api_versions(port: int, deadline: float) -> int:
+    """Send ApiVersions v0 (header v1) once the port accepts; the answer's error code."""
+    request = struct.pack(">hhih", 18, 0, 7, 4) + b"test"
+    while True:
+        try:
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            break
+        except ConnectionRefusedError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    with sock:
+        sock.sendall(struct.pack(">i", len(request)) + request)
+        data = b""
+        while len(data) < 10:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    correlation_id, error_code = struct.unpack_from(">ih", data, 4)
+    assert correlation_id == 7
+    return error_code
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """A fresh venv with the wheel of this checkout installed; its bin directory."""
+    tmp = tmp_path_factory.mktemp("packaging")
+    # Built from a copy: setuptools writes build/ and *.egg-info beside the sources.
+    src = tmp / "src"
+    for name in ("pyproject.toml", "README.md", "protocol", "storage", "kafka_compat"):
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            src.mkdir(exist_ok=True)
+            shutil.copy(ROOT / name, src / name)
+    dist = tmp / "dist"
+    wheel_cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(src)]
+    build = subprocess.run(
+        [*wheel_cmd, "--no-build-isolation", "--no-index"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if build.returncode != 0 and "invalid command 'bdist_wheel'" in build.stdout + build.stderr:
+        # This env's setuptools predates its own bdist_wheel (70.1) and has no `wheel`:
+        # let pip fetch the backend into an isolated build env, as `python -m build`
+        # does; without the network there is nothing to test with.
+        build = subprocess.run(wheel_cmd, capture_output=True, text=True, timeout=300)
+        if build.returncode != 0 and "pyproject.toml" not in build.stdout + build.stderr:
+            pytest.skip("no build backend offline, and no package index reachable")
+    (wheel,) = dist.glob("kafka_compat-*.whl")
+    env_dir = tmp / "venv"
+    venv.EnvBuilder(with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    # The dependencies, from this interpreter's site-packages (but not the checkout:
+    # an editable install of it there is a .pth file this one does not read).
+    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--no-index",
+            "--no-deps",
+            str(wheel),
+        ],
+        # Not from the checkout: pip would take its kafka_compat.egg-info (an editable
+        # install's) for the package already installed, and install nothing.
+        cwd=tmp,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert install.returncode == 0, install.stdout[-3000:] + install.stderr[-3000:]
+    return env_dir / "bin"
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
+def test_the_installed_script_serves(installed, tmp_path):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            str(installed / "kafka-compat"),
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        cwd=tmp_path,  # not the checkout: nothing imported from it by accident
+        env=_clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert _api_versions(port, time.monotonic() + 60) == 0
+        where = subprocess.run(
+            [
+                str(installed / "python"),
+                "-c",
+                "import kafka_compat, protocol, storage; "
+                "print(kafka_compat.__file__, protocol.__file__, storage.__file__)",
+            ],
+            cwd=tmp_path,
+            env=_clean_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert str(ROOT) not in where  # the installed copies, not the checkout
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 0, stderr[-3000:]
+
+
+def test_the_installed_script_prints_its_version(installed, tmp_path):
+    result = subprocess.run(
+        [str(installed / "kafka-compat"), "--version"],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    version = next(
+        line.split("=", 1)[1].strip().strip('"')
+        for line in (ROOT / "pyproject.toml").read_text().splitlines()
+        if line.startswith("version")
+    )
+    assert result.stdout == f"kafka-compat {version}\n"

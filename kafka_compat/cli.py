@@ -101,27 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="INFO")
 
-    groups = commands.add_parser("groups", help="list and describe consumer groups")
-    group_commands = groups.add_subparsers(dest="groups_command", required=True)
-    listing = group_commands.add_parser("list", help="every group, with its state")
-    listing.add_argument(
-        "--state", action="append", default=[], help="only groups in this state (repeatable)"
-    )
-    describe = group_commands.add_parser(
-        "describe", help="members, assignments and lag per partition"
-    )
-    describe.add_argument("group", help="the group id")
-    for sub in (listing, describe):
-        sub.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT")
-        sub.add_argument(
-            "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
-        )
-
     _add_transactions_parser(commands)
     from kafka_compat.tools.users import add_parser as add_users_parser
 
     add_users_parser(commands)
     _add_acls_parser(commands)
+    from kafka_compat.tools import configs, consume, dump_log, groups, offsets, produce, topics
+
+    for tool in (topics, configs, groups, produce, consume, offsets, dump_log):
+        tool.add_parser(commands)
 
     dev_cluster = commands.add_parser(
         "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
@@ -190,10 +178,10 @@ def _acls(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "run", None) is not None:
+        return args.run(args)
     if args.command == "acls":
         return _acls(args)
-    if args.command == "groups":
-        return _groups(args)
     if args.command == "transactions":
         return _transactions(args)
     if args.command == "users":
@@ -229,26 +217,6 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"kafka-compat: {cause}", file=sys.stderr)
         return 1
-
-
-def _groups(args: argparse.Namespace) -> int:
-    from kafka_compat.tools.connection import ToolError
-    from kafka_compat.tools.groups import GroupTool, format_group, format_groups
-
-    try:
-        with GroupTool(args.bootstrap_server, args.timeout) as tool:
-            if args.groups_command == "list":
-                print(format_groups(tool.list_groups(args.state)))
-                return 0
-            view = tool.describe_group(args.group)
-    except ToolError as exc:
-        print(f"kafka-compat: {exc}", file=sys.stderr)
-        return 1
-    if view is None:
-        print(f"kafka-compat: consumer group '{args.group}' does not exist", file=sys.stderr)
-        return 1
-    print(format_group(view))
-    return 0
 
 
 def _transactions(args: argparse.Namespace) -> int:

@@ -78,8 +78,11 @@ class Connection:
             raise ToolError(f"{self.address} does not serve {name} in a version this tool reads")
         return min(ours, theirs[1])
 
-    def request(self, api_key: int, body, version: int | None = None) -> Any:
-        """Send one request (at `version`, else the highest both sides know), read its answer."""
+    def request(
+        self, api_key: int, body, version: int | None = None, expect_response: bool = True
+    ) -> Any:
+        """Send one request (at `version`, else the highest both sides know), read its
+        answer (none for a Produce with acks=0: `expect_response=False`)."""
         if version is None:
             version = self.version(api_key)
         self._correlation += 1
@@ -87,6 +90,8 @@ class Connection:
         payload = header + messages.encode_request(api_key, version, body)
         try:
             self.sock.sendall(_SIZE.pack(len(payload)) + payload)
+            if not expect_response:
+                return None
             (size,) = _SIZE.unpack(self._recv(4))
             frame = self._recv(size)
         except OSError as exc:
@@ -203,6 +208,58 @@ class AdminTool:
                 found[(t.name, p.partition_index)] = (
                     None if address is None else self.connect(*address)
                 )
+        return found
+
+    def partitions_of(self, topics: list[str]) -> dict[str, list[int]]:
+        """Each topic's partition indexes, sorted; an unknown topic raises ToolError."""
+        found: dict[str, list[int]] = {}
+        for t in self.metadata(sorted(set(topics))).topics:
+            if t.error_code:
+                raise ToolError(f"topic {t.name}: {ErrorCode(t.error_code).name}")
+            found[t.name] = sorted(p.partition_index for p in t.partitions)
+        return found
+
+    def list_offsets(
+        self, partitions: list[tuple[str, int]], timestamp: int
+    ) -> dict[tuple[str, int], tuple[int, int]]:
+        """ListOffsets on each partition's leader: (offset, timestamp) per partition for
+        `timestamp` (-1 latest, -2 earliest, -3 max timestamp, else the first offset at
+        or after it; offset -1 when there is none). A refusal raises ToolError."""
+        if not partitions:
+            return {}
+        leaders = self.leaders(sorted({t for t, _ in partitions}))
+        by_leader: dict[int, tuple[Connection, list[tuple[str, int]]]] = {}
+        for tp in partitions:
+            connection = leaders.get(tp)
+            if connection is None:
+                if tp not in leaders:
+                    raise ToolError(f"partition {tp[0]}-{tp[1]} does not exist")
+                raise ToolError(f"partition {tp[0]}-{tp[1]} has no leader")
+            by_leader.setdefault(id(connection), (connection, []))[1].append(tp)
+        Request = messages.request_type(ApiKey.LIST_OFFSETS)
+        found: dict[tuple[str, int], tuple[int, int]] = {}
+        for connection, tps in by_leader.values():
+            topics: dict[str, list] = {}
+            for t, p in tps:
+                topics.setdefault(t, []).append(
+                    Request.ListOffsetsPartition(partition_index=p, timestamp=timestamp)
+                )
+            answer = connection.request(
+                ApiKey.LIST_OFFSETS,
+                Request(
+                    replica_id=-1,
+                    isolation_level=0,
+                    topics=[
+                        Request.ListOffsetsTopic(name=t, partitions=ps) for t, ps in topics.items()
+                    ],
+                ),
+            )
+            for t in answer.topics:
+                for p in t.partitions:
+                    if p.error_code:
+                        name = ErrorCode(p.error_code).name
+                        raise ToolError(f"partition {t.name}-{p.partition_index}: {name}")
+                    found[(t.name, p.partition_index)] = (p.offset, p.timestamp)
         return found
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -59,6 +60,10 @@ def run(main: Callable[[argparse.Namespace], int | None], args: argparse.Namespa
         return EXIT_REFUSED
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # stdout's reader left (`| head`): stop quietly, as Kafka's scripts do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def error(message: str) -> None:

@@ -16,7 +16,6 @@ A large `.log` shows a progress bar on stderr (a terminal only), by bytes read.
 from __future__ import annotations
 
 import argparse
-import mmap
 import struct
 import sys
 from collections.abc import Iterator
@@ -43,6 +42,7 @@ OFFSET_CHECKPOINTS = (
     "cleaner-offset-checkpoint",
 )
 PROGRESS_MIN_BYTES = 16 << 20
+CHUNK_BYTES = 8 << 20
 
 
 def _text(data: bytes | None) -> str:
@@ -68,29 +68,31 @@ def dump_segment(path: Path, deep: bool, contents: bool) -> Iterator[tuple[str, 
     )
     if size == 0:
         return
-    with open(path, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        view = memoryview(data)
-        try:
-            with Progress(f"{path.name}", size) as progress:
-                progress.enabled = progress.enabled and size >= PROGRESS_MIN_BYTES
-                end = 0
-                for position, header in records.iter_batch_headers(view):
-                    batch = view[position : position + header.size]
-                    try:
-                        records.validate_batch_at(batch, 0)
-                        valid = True
-                    except records.InvalidRecordError:
-                        valid = False
-                    yield from _batch_lines(position, header, batch, valid, deep, contents)
-                    end = position + header.size
-                    progress.advance(header.size)
-                if end < size:
-                    yield (
-                        f"Found {size - end} invalid bytes at the end of {path.name}",
-                        {"trailing_invalid_bytes": size - end, "position": end},
-                    )
-        finally:
-            view.release()
+    # Read in chunks (a segment may be a GiB); a batch across chunks waits for the next.
+    with open(path, "rb") as file, Progress(path.name, size) as progress:
+        progress.enabled = progress.enabled and size >= PROGRESS_MIN_BYTES
+        start = 0  # file position of buf[0]
+        buf = b""
+        while chunk := file.read(CHUNK_BYTES):
+            buf += chunk
+            used = 0
+            for position, header in records.iter_batch_headers(buf):
+                batch = buf[position : position + header.size]
+                try:
+                    records.validate_batch_at(batch, 0)
+                    valid = True
+                except records.InvalidRecordError:
+                    valid = False
+                yield from _batch_lines(start + position, header, batch, valid, deep, contents)
+                used = position + header.size
+                progress.advance(header.size)
+            buf = buf[used:]
+            start += used
+        if buf:
+            yield (
+                f"Found {len(buf)} invalid bytes at the end of {path.name}",
+                {"trailing_invalid_bytes": len(buf), "position": start},
+            )
 
 
 def _batch_lines(position, header, batch, valid, deep, contents):
@@ -332,6 +334,8 @@ def main(args: argparse.Namespace) -> int:
                     entries.append(document)
                 else:
                     out.write(line + "\n")
+        except BrokenPipeError:
+            raise
         except (StorageError, records.InvalidRecordError, OSError) as exc:
             raise ToolError(f"{path}: {exc}") from None
         if json_out:

@@ -109,9 +109,8 @@ def test_configs_alter_and_describe_topics_and_brokers(broker, capsys):
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     admin.create_topics([NewTopic("conf", 1, 1)])["conf"].result(GUARD_S)
     on_topic = ("configs", "--entity-type", "topics", "--entity-name", "conf", *b)
-    code, out, _ = run(
-        capsys, *on_topic, "--alter", "--add-config", "retention.ms=3600000,cleanup.policy=[compact,delete]"
-    )  # fmt: skip
+    settings = "retention.ms=3600000,cleanup.policy=[compact,delete]"
+    code, out, _ = run(capsys, *on_topic, "--alter", "--add-config", settings)
     assert (code, out) == (0, "Completed updating config for topic conf.\n")
     seen = admin.describe_configs([ConfigResource(ResourceType.TOPIC, "conf")])
     configs = next(iter(seen.values())).result(GUARD_S)
@@ -122,8 +121,8 @@ def test_configs_alter_and_describe_topics_and_brokers(broker, capsys):
     code, out, _ = run(capsys, *on_topic, "--describe")
     assert out.splitlines() == [
         "Dynamic configs for topic conf are:",
-        "  retention.ms=3600000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:retention.ms=3600000,"
-        " DEFAULT_CONFIG:log.retention.hours=168}",
+        "  retention.ms=3600000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:"
+        "retention.ms=3600000, DEFAULT_CONFIG:log.retention.hours=168}",
     ]
     code, out, _ = run(capsys, *on_topic, "--describe", "--all", "--output", "json")
     (entity,) = json.loads(out)["entities"]

@@ -1,39 +1,52 @@
-"""`kafka-compat` command line: `serve` starts a broker, `groups` inspects consumer groups.
+"""kafka-compat: a Kafka broker (`serve`) and Kafka's command-line tools.
+
+The tools talk to any broker over the Kafka protocol, like Kafka's scripts.
 
     kafka-compat serve [--config server.properties] [--host H] [--port P]
                        [--advertised-host H] [--advertised-port P] [--data-dir D]
                        [--zookeeper HOST:PORT[/chroot] --broker-id N]
                        [--override key=value ...]
-    kafka-compat groups list [--state STATE ...] --bootstrap-server HOST:PORT
-    kafka-compat groups describe GROUP --bootstrap-server HOST:PORT
-    kafka-compat transactions list [--state S ...] [--producer-id ID ...] --bootstrap-server H:P
-    kafka-compat transactions describe --transactional-id ID --bootstrap-server HOST:PORT
-    kafka-compat transactions describe-producers --topic T --partition P --bootstrap-server H:P
+    kafka-compat topics --create|--list|--describe|--alter|--delete [--topic REGEX]
+                 [--partitions N] [--replication-factor R] [--config K=V ...]
+                 [--if-not-exists] [--if-exists] [--under-replicated-partitions]
+    kafka-compat configs --describe|--alter --entity-type topics|brokers|broker-loggers
+                 (--entity-name N | --entity-default) [--all]
+                 [--add-config K=V,K2=[A,B]] [--delete-config K,K2]
+    kafka-compat groups list [--state S ...] | describe GROUP | delete --group G ...
+    kafka-compat groups reset-offsets --group G (--topic T[:P,P] ... | --all-topics)
+                 (--to-earliest | --to-latest | --to-current | --to-offset N |
+                  --shift-by N | --to-datetime YYYY-MM-DDTHH:mm:SS.sss) [--dry-run | --execute]
+    kafka-compat produce --topic T [--property parse.key=true ...] [--partition P]
+                 [--format text|json|hex] [--acks -1|0|1] [--compression-type C]   (stdin)
+    kafka-compat consume --topic T [--group G] [--from-beginning] [--partition P
+                 --offset earliest|latest|N] [--max-messages N] [--timeout-ms MS]
+                 [--property print.key=true ...] [--format text|json|hex]
+    kafka-compat offsets [--topic REGEX] [--partitions 0,2-4] [--time -1|-2|-3|MS]
+    kafka-compat dump-log --files FILE_OR_DIR[,...] [--deep-iteration] [--print-data-log]
+    kafka-compat transactions list [--state S ...] [--producer-id ID ...]
+    kafka-compat transactions describe --transactional-id ID
+    kafka-compat transactions describe-producers --topic T --partition P
     kafka-compat transactions abort --topic T --partition P (--start-offset O |
-                 --producer-id ID --producer-epoch E --coordinator-epoch C) --bootstrap-server H:P
+                 --producer-id ID --producer-epoch E --coordinator-epoch C)
     kafka-compat users list|describe USER...|set-password USER [--mechanism M]
-                 [--iterations N] [--password P]|delete USER [--mechanism M] --bootstrap-server H:P
-    kafka-compat acls list [--topic T | --group G | --transactional-id ID | --cluster]
-                 [--resource-pattern-type literal|prefixed|match|any] --bootstrap-server H:P
-    kafka-compat acls add|remove --allow-principal User:NAME [--operation OP ...]
-                 [--allow-host H] [--deny-principal P] (--topic T | --group G | ...)
-                 [--resource-pattern-type literal|prefixed] --bootstrap-server H:P
+                 [--iterations N] [--password P]|delete USER [--mechanism M]
+    kafka-compat acls list|add|remove ... (kafka-acls.sh)
     kafka-compat dev-cluster [--brokers 3] [--base-port 9092] [--data-dir ./dev-cluster]
 
 Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
 `zookeeper.connect` key) joins a cluster coordinated by that ZooKeeper as broker
 `--broker-id` (`broker.id`); SIGTERM then first moves this broker's leaderships
 away (controlled shutdown) and stops after. An invalid value stops
-start-up with a message naming the key (exit status 2). `groups` talks to any
-broker over the Kafka protocol, like kafka-consumer-groups.sh: `describe` prints the
-members with their assignments, then each partition's committed offset, log end
-offset and lag (exit status 1 if the group does not exist or the broker refuses). `transactions`
-is kafka-transactions.sh: transactional ids and their state, a partition's producers,
-and aborting a hanging transaction (exit status 1 when the broker refuses).
-`users` manages SCRAM users like kafka-configs.sh --entity-type users (the password
-is salted before it leaves; without --password it is read from the terminal or stdin). `acls`
-is kafka-acls.sh over CreateAcls/DescribeAcls/DeleteAcls (kafka_compat/tools/acls.py).
-`dev-cluster` starts a ZooKeeper and N brokers on loopback (kafka_compat/devcluster.py).
+start-up with a message naming the key (exit status 2).
+
+The tools (kafka_compat/tools/<tool>.py, each with its own `add_parser`) take
+`--bootstrap-server HOST:PORT` (`topics`, `configs`, `groups`, `produce`, `consume`,
+`offsets` default to localhost:9092) and, the new ones, `--output json` for scripts.
+Exit status: 0 done, 1 the broker refused or something named does not exist (the
+message on stderr, in Kafka's words), 2 a usage error. `dump-log` reads a data dir
+directly, no broker needed. `users` salts a password before it leaves (without
+--password it is read from the terminal or stdin). `dev-cluster` starts a ZooKeeper
+and N brokers on loopback (kafka_compat/devcluster.py).
 """
 
 from __future__ import annotations
@@ -79,7 +92,13 @@ def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kafka-compat", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="kafka-compat",
+        description=__doc__.splitlines()[0],
+        epilog="Tools: --bootstrap-server HOST:PORT (default localhost:9092), --output json; "
+        "exit status 0 done, 1 refused or not found, 2 usage error. "
+        "`kafka-compat <command> --help` for each.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run a broker")
     serve.add_argument("--config", help="server.properties file (Kafka key names)")
@@ -101,15 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="INFO")
 
+    from kafka_compat.tools import configs, consume, dump_log, groups, offsets, produce, topics
+
+    for tool in (topics, configs, groups, produce, consume, offsets, dump_log):
+        tool.add_parser(commands)
     _add_transactions_parser(commands)
     from kafka_compat.tools.users import add_parser as add_users_parser
 
     add_users_parser(commands)
     _add_acls_parser(commands)
-    from kafka_compat.tools import configs, consume, dump_log, groups, offsets, produce, topics
-
-    for tool in (topics, configs, groups, produce, consume, offsets, dump_log):
-        tool.add_parser(commands)
 
     dev_cluster = commands.add_parser(
         "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"

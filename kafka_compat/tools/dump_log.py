@@ -167,7 +167,11 @@ def _batch_lines(position, header, batch, valid, deep, contents):
             line += f" endTxnMarker: {name} coordinatorEpoch: {epoch}"
             document["end_txn_marker"] = {"type": name, "coordinator_epoch": epoch}
         elif contents:
-            line += f" key: {_text(record.key)} payload: {_text(record.value)}"
+            # Kafka prints each only when the record has it.
+            if record.key is not None:
+                line += f" key: {_text(record.key)}"
+            if record.value is not None:
+                line += f" payload: {_text(record.value)}"
             document["key"] = None if record.key is None else _text(record.key)
             document["payload"] = None if record.value is None else _text(record.value)
             document["headers"] = {k: None if v is None else _text(v) for k, v in record.headers}

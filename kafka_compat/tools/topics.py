@@ -246,6 +246,8 @@ def describe_lines(
             lines.append(
                 f"\tTopic: {t.name}\tPartition: {p.partition}\tLeader: {leader}\t"
                 f"Replicas: {','.join(map(str, p.replicas))}\tIsr: {','.join(map(str, p.isr))}"
+                # Kafka 3.9 prints the KIP-966 fields, N/A without eligible leader replicas.
+                + "\tElr: N/A\tLastKnownElr: N/A"
                 + (f"\tOffline: {','.join(map(str, p.offline))}" if p.offline else "")
             )
     return lines

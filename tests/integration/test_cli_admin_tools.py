@@ -63,7 +63,9 @@ def test_topics_create_describe_alter_delete(broker, capsys):
         lines[0],
     ), out
     assert lines[1:] == [
-        f"\tTopic: orders\tPartition: {p}\tLeader: 0\tReplicas: 0\tIsr: 0" for p in range(3)
+        f"\tTopic: orders\tPartition: {p}\tLeader: 0\tReplicas: 0\tIsr: 0"
+        "\tElr: N/A\tLastKnownElr: N/A"
+        for p in range(3)
     ]
     code, out, _ = run(capsys, "topics", "--describe", "--topic", "orders.*", *b)
     assert [line.split("\t")[0] for line in out.splitlines() if line.startswith("Topic:")] == [

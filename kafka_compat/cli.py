@@ -55,10 +55,12 @@ import argparse
 import logging
 import signal
 import sys
+from dataclasses import asdict
 
 import trio
 
 from kafka_compat.config import BrokerConfig, ConfigError, load_broker_config
+from kafka_compat.tools.common import add_connection_arguments, add_output_argument, print_json
 
 
 def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, str]:
@@ -159,10 +161,8 @@ def _add_transactions_parser(commands) -> None:
     abort.add_argument("--producer-epoch", type=int)
     abort.add_argument("--coordinator-epoch", type=int)
     for sub in (listing, describe, producers, abort):
-        sub.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT")
-        sub.add_argument(
-            "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
-        )
+        add_connection_arguments(sub)
+        add_output_argument(sub)
 
 
 def _add_acls_parser(commands) -> None:
@@ -177,10 +177,8 @@ def _add_acls_parser(commands) -> None:
     ):
         sub = acl_commands.add_parser(name, help=help_text)
         acls.add_arguments(sub, listing=name == "list")
-        sub.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT")
-        sub.add_argument(
-            "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
-        )
+        add_connection_arguments(sub)
+        add_output_argument(sub)
 
 
 def _acls(args: argparse.Namespace) -> int:
@@ -188,7 +186,11 @@ def _acls(args: argparse.Namespace) -> int:
     from kafka_compat.tools.connection import ToolError
 
     try:
-        print(acls.run(args))
+        text, document = acls.execute(args)
+        if args.output == "json":
+            print_json(document)
+        else:
+            print(text)
     except ToolError as exc:
         print(f"kafka-compat: {exc}", file=sys.stderr)
         return 1
@@ -254,12 +256,26 @@ def _transactions(args: argparse.Namespace) -> int:
             return 2
     try:
         with txn.TransactionTool(args.bootstrap_server, args.timeout) as tool:
+            json_out = args.output == "json"
             if command == "list":
-                print(txn.format_transactions(tool.list_transactions(args.state, args.producer_id)))
+                rows = tool.list_transactions(args.state, args.producer_id)
+                keys = ("transactional_id", "coordinator", "producer_id", "state")
+                if json_out:
+                    print_json({"transactions": [dict(zip(keys, r, strict=True)) for r in rows]})
+                else:
+                    print(txn.format_transactions(rows))
             elif command == "describe":
-                print(txn.format_transaction(tool.describe_transaction(args.transactional_id)))
+                view = tool.describe_transaction(args.transactional_id)
+                if json_out:
+                    print_json(asdict(view))
+                else:
+                    print(txn.format_transaction(view))
             elif command == "describe-producers":
-                print(txn.format_producers(tool.describe_producers(args.topic, args.partition)))
+                found = tool.describe_producers(args.topic, args.partition)
+                if json_out:
+                    print_json({"producers": [asdict(p) for p in found]})
+                else:
+                    print(txn.format_producers(found))
             else:
                 tool.abort(
                     args.topic,

@@ -269,3 +269,34 @@ def test_groups_reset_offsets_then_a_consumer_starts_there(broker_factory, capsy
     with pytest.raises(SystemExit) as exited:
         cli.main(["groups", "reset-offsets", "--group", "g", "--to-earliest", *b])
     assert exited.value.code == 2
+
+
+def test_users_acls_and_transactions_answer_in_json(broker_factory, capsys):
+    broker = broker_factory(
+        authorizer_class_name="kafka.security.authorizer.AclAuthorizer",
+        super_users="User:ANONYMOUS",
+    )
+    b = ("--bootstrap-server", broker.bootstrap)
+    set_password = ("users", "set-password", "alice", "--password", "secret", "--output", "json")
+    code, out, _ = run(capsys, *set_password, *b)
+    assert (code, json.loads(out)) == (0, {"user": "alice", "set": "SCRAM-SHA-256"})
+    code, out, _ = run(capsys, "users", "list", "--output", "json", *b)
+    assert json.loads(out) == {"users": [{"user": "alice", "credentials": {"SCRAM-SHA-256": 4096}}]}
+    add = ("acls", "add", "--allow-principal", "User:alice", "--operation", "Read")
+    assert run(capsys, *add, "--topic", "t", *b)[0] == 0
+    code, out, _ = run(capsys, "acls", "list", "--topic", "t", "--output", "json", *b)
+    assert json.loads(out) == {
+        "acls": [
+            {
+                "resource_type": "TOPIC",
+                "name": "t",
+                "pattern_type": "LITERAL",
+                "principal": "User:alice",
+                "host": "*",
+                "operation": "READ",
+                "permission_type": "ALLOW",
+            }
+        ]
+    }
+    code, out, _ = run(capsys, "transactions", "list", "--output", "json", *b)
+    assert (code, json.loads(out)) == (0, {"transactions": []})

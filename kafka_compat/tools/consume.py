@@ -42,6 +42,7 @@ from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 
 EARLIEST, LATEST = -2, -1
+READ_COMMITTED = 1
 PARTITION_MAX_BYTES = 1 << 20
 REFRESH_ERRORS = {
     ErrorCode.NOT_LEADER_OR_FOLLOWER,
@@ -122,6 +123,28 @@ def record_document(topic: str, partition: int, record: records.Record, fmt: str
             for k, v in record.headers
         ],
     }
+
+
+def skip_aborted(batches: list, aborted_transactions) -> list:
+    """read_committed: blank (data None) the batches of aborted transactions, as Kafka's
+    Fetcher skips them with the fetch answer's aborted list (producer id, first offset):
+    a producer's batches from its first offset on are aborted until its ABORT marker.
+    They stay in the list so that the position moves past them."""
+    pending = sorted((a.first_offset, a.producer_id) for a in aborted_transactions)
+    aborting: set[int] = set()
+    kept = []
+    for header, data in batches:
+        while pending and pending[0][0] <= header.last_offset:
+            aborting.add(pending.pop(0)[1])
+        if header.is_control:
+            if header.producer_id in aborting:
+                control, _ = records.read_end_txn_marker(data)
+                if control == records.CONTROL_ABORT:
+                    aborting.discard(header.producer_id)
+        elif header.is_transactional and header.producer_id in aborting:
+            data = None
+        kept.append((header, data))
+    return kept
 
 
 class ConsumerTool(AdminTool):
@@ -213,6 +236,8 @@ class ConsumerTool(AdminTool):
                         (header, data[pos : pos + header.size])
                         for pos, header in records.iter_batch_headers(data)
                     ]
+                    if isolation == READ_COMMITTED and p.aborted_transactions:
+                        batches = skip_aborted(batches, p.aborted_transactions)
                     found.append((t.topic, p.partition_index, batches, p.error_code))
         return found
 
@@ -316,7 +341,7 @@ def main(args: argparse.Namespace) -> int:
                     for header, data in batches:
                         if header.last_offset < positions[tp]:
                             continue
-                        if not header.is_control:
+                        if data is not None and not header.is_control:
                             _, batch_records = records.decode_batch(data)
                             append_time = header.is_log_append_time
                             for record in batch_records:

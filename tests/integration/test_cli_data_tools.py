@@ -264,3 +264,25 @@ def test_dump_log_shows_what_an_idempotent_client_wrote(broker, capsys):
     code, _, err = run(capsys, "dump-log", "--files", str(broker.data_dir / "missing.log"))
     assert code == 1 and "no such file" in err
     broker.start()  # the fixture stops it at the end
+
+
+def test_consume_read_committed_skips_aborted_transactions(broker, capsys):
+    b = ("--bootstrap-server", broker.bootstrap)
+    create(broker.bootstrap, "txns", 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "cli-txn"})
+    producer.init_transactions(GUARD_S)
+    for outcome in ("committed-1", "aborted", "committed-2"):
+        producer.begin_transaction()
+        for i in range(3):
+            producer.produce("txns", value=f"{outcome}-{i}".encode())
+        producer.flush(GUARD_S)
+        if outcome == "aborted":
+            producer.abort_transaction(GUARD_S)
+        else:
+            producer.commit_transaction(GUARD_S)
+    consume = ("consume", "--topic", "txns", "--from-beginning", "--timeout-ms", "1000", *b)
+    code, out, _ = run(capsys, *consume, "--isolation-level", "read_committed")
+    assert code == 0
+    assert out.split() == [f"committed-{n}-{i}" for n in (1, 2) for i in range(3)]
+    code, out, _ = run(capsys, *consume)
+    assert len(out.split()) == 9  # read_uncommitted: the aborted records too

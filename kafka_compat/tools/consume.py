@@ -3,10 +3,11 @@
 Where to start: `--partition P --offset earliest|latest|N`, else a group's committed
 offsets (`--group G`; partitions without one start at the beginning with
 `--from-beginning`, else at the end, Kafka's auto.offset.reset), else the beginning
-(`--from-beginning`) or the end of every partition of `--topic`. With a group the
-tool assigns itself every partition and commits what it printed with OffsetCommit as
-a group without members does (generation -1), the simple path Kafka accepts for an
-empty group; a group with live members refuses it.
+(`--from-beginning`) or the end of every partition of `--topic`. With `--group` the
+tool is a classic group member (tools/group_member.py: JoinGroup, SyncGroup with the
+range assignor, Heartbeat, LeaveGroup), sharing the partitions with the group's other
+consumers and committing what it printed in its generation; with `--group` and
+`--partition` it commits as a group without members does (generation -1).
 
 Output: Kafka's DefaultMessageFormatter fields (`--property print.timestamp=true`,
 print.partition, print.offset, print.headers, print.key, print.value, key.separator,
@@ -36,6 +37,7 @@ from kafka_compat.tools.common import (
     run,
 )
 from kafka_compat.tools.connection import AdminTool, ToolError
+from kafka_compat.tools.group_member import GroupMember
 from kafka_compat.tools.groups import commit_offsets
 from protocol import messages, records
 from protocol.api_keys import ApiKey
@@ -311,22 +313,50 @@ def main(args: argparse.Namespace) -> int:
     progress.enabled = progress.enabled and not out.isatty()
     with ConsumerTool(args.bootstrap_server, args.timeout) as tool:
         known = tool.partitions_of([args.topic])[args.topic]
+        member = None
         if args.partition is not None:
             if args.partition not in known:
                 raise ToolError(f"partition {args.topic}-{args.partition} does not exist")
-            known = [args.partition]
-        partitions = [(args.topic, p) for p in known]
+            partitions = [(args.topic, args.partition)]
+        elif args.group:
+            member = GroupMember(tool, args.group, [args.topic])
+            partitions = member.join()
+        else:
+            partitions = [(args.topic, p) for p in known]
         positions = _start_positions(tool, args, partitions)
         committed = dict(positions)
+
+        def commit() -> bool:
+            nonlocal committed
+            if not args.group or positions == committed:
+                return True
+            if member is None:
+                tool.commit(args.group, positions)
+            elif not member.commit(positions):
+                return False
+            committed = dict(positions)
+            return True
+
+        def rejoin() -> None:
+            nonlocal positions, committed
+            commit()  # what was printed, while the generation may still take it
+            positions = _start_positions(tool, args, member.join())
+            committed = dict(positions)
+
+        def done() -> bool:
+            return args.max_messages is not None and printed >= args.max_messages
+
         last_record = time.monotonic()
         try:
-            while args.max_messages is None or printed < args.max_messages:
+            while not done():
                 wait_ms = 500
                 if args.timeout_ms is not None:
                     left = args.timeout_ms / 1000 - (time.monotonic() - last_record)
                     if left <= 0:
                         break
                     wait_ms = max(1, min(wait_ms, int(left * 1000)))
+                if member is not None and not member.heartbeat():
+                    rejoin()
                 for topic, partition, batches, error in tool.fetch(positions, isolation, wait_ms):
                     tp = (topic, partition)
                     if error == ErrorCode.OFFSET_OUT_OF_RANGE:
@@ -339,6 +369,8 @@ def main(args: argparse.Namespace) -> int:
                     if error:
                         raise ToolError(f"partition {topic}-{partition}: {ErrorCode(error).name}")
                     for header, data in batches:
+                        if done():
+                            break
                         if header.last_offset < positions[tp]:
                             continue
                         if data is not None and not header.is_control:
@@ -347,6 +379,8 @@ def main(args: argparse.Namespace) -> int:
                             for record in batch_records:
                                 if record.offset < positions[tp]:
                                     continue
+                                if done():
+                                    break
                                 if json_out:
                                     documents.append(
                                         record_document(
@@ -359,21 +393,18 @@ def main(args: argparse.Namespace) -> int:
                                 positions[tp] = record.offset + 1
                                 progress.advance()
                                 last_record = time.monotonic()
-                                if args.max_messages is not None and printed >= args.max_messages:
-                                    break
-                            if args.max_messages is not None and printed >= args.max_messages:
-                                break
-                        positions[tp] = header.last_offset + 1
+                        if not done():
+                            positions[tp] = header.last_offset + 1
                 out.flush()
-                if args.group and positions != committed:
-                    tool.commit(args.group, positions)
-                    committed = dict(positions)
+                if not commit():
+                    rejoin()
         except KeyboardInterrupt:
             pass
         finally:
             progress.close()
-        if args.group and positions != committed:
-            tool.commit(args.group, positions)
+        commit()
+        if member is not None:
+            member.leave()
     if json_out:
         print_json({"records": documents})
     print(f"Processed a total of {printed} messages", file=sys.stderr)

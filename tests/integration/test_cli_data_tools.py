@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -286,3 +290,63 @@ def test_consume_read_committed_skips_aborted_transactions(broker, capsys):
     assert out.split() == [f"committed-{n}-{i}" for n in (1, 2) for i in range(3)]
     code, out, _ = run(capsys, *consume)
     assert len(out.split()) == 9  # read_uncommitted: the aborted records too
+
+
+def test_consume_shares_a_group_with_a_confluent_consumer(broker_factory):
+    """`consume --group` is a classic group member: it takes half of the partitions from
+    a running confluent-kafka consumer of the group, commits what it printed, and
+    gives them back when it leaves."""
+    broker = broker_factory(group_initial_rebalance_delay_ms="0")
+    create(broker.bootstrap, "shared", 2)
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    for p in (0, 1):
+        for i in range(5):
+            producer.produce("shared", value=b"p%d-%d" % (p, i), partition=p)
+    assert producer.flush(GUARD_S) == 0
+    other = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "group.id": "shared-group",
+            "auto.offset.reset": "latest",
+            "enable.auto.commit": False,
+            "heartbeat.interval.ms": 500,
+        }
+    )
+    other.subscribe(["shared"])
+    deadline = time.monotonic() + GUARD_S
+    while len(other.assignment()) < 2:
+        assert time.monotonic() < deadline, "the confluent consumer never got both partitions"
+        other.poll(0.1)
+
+    tool = subprocess.Popen(
+        [
+            sys.executable, "-m", "kafka_compat", "consume", "--topic", "shared",
+            "--group", "shared-group", "--from-beginning", "--max-messages", "5",
+            "--property", "print.partition=true", "--property", "key.separator=:",
+            "--bootstrap-server", broker.bootstrap,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])},
+    )  # fmt: skip
+    sizes = set()
+    try:
+        while tool.poll() is None:
+            assert time.monotonic() < deadline, "the console consumer did not finish"
+            other.poll(0.1)
+            sizes.add(len(other.assignment()))
+        out, err = tool.communicate()
+    finally:
+        if tool.poll() is None:
+            tool.kill()
+    assert tool.returncode == 0, err
+    lines = out.decode().splitlines()
+    (partition,) = {line.split(":")[1] for line in lines}  # all from the one it was given
+    assert lines == [f"Partition:{partition}:p{partition}-{i}" for i in range(5)]
+    assert 1 in sizes  # the confluent consumer gave that partition up meanwhile
+    while len(other.assignment()) < 2:  # and gets it back once the tool left
+        assert time.monotonic() < deadline, "the partition never came back"
+        other.poll(0.1)
+    (committed,) = other.committed([TopicPartition("shared", int(partition))], timeout=GUARD_S)
+    assert committed.offset == 5
+    other.close()

@@ -706,3 +706,14 @@ def test_kafka_compat_tools_print_what_kafkas_tools_print(served_broker, kafka):
     segment = served_broker.data_dir / f"{topic}-0" / "00000000000000000000.log"
     dump = ["--files", str(segment), "--print-data-log"]
     assert ours("dump-log", *dump).splitlines() == kafka("kafka-dump-log", *dump).splitlines()
+    # The group's offset commits in __consumer_offsets, with --offsets-decoder.
+    from kafka_compat.groups.records import partition_for
+
+    offsets_dir = served_broker.data_dir / f"__consumer_offsets-{partition_for(group, 50)}"
+    dump = ["--files", str(offsets_dir / "00000000000000000000.log"), "--offsets-decoder"]
+
+    def commits(text: str) -> list[str]:
+        return [line for line in text.splitlines() if f'"group":"{group}","topic"' in line]
+
+    mine = commits(ours("dump-log", *dump))
+    assert mine and mine == commits(kafka("kafka-dump-log", *dump))

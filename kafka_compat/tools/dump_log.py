@@ -16,13 +16,17 @@ A large `.log` shows a progress bar on stderr (a terminal only), by bytes read.
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from kafka_compat.groups import records as group_records
 from kafka_compat.tools.common import Progress, UsageError, add_output_argument, print_json, run
 from kafka_compat.tools.connection import ToolError
+from kafka_compat.txn import records as txn_records
 from protocol import records
 from storage.checkpoint import OffsetCheckpointFile
 from storage.errors import StorageError
@@ -59,7 +63,9 @@ def base_offset_of(path: Path) -> int:
 # ---- one file -> (lines, document) ----
 
 
-def dump_segment(path: Path, deep: bool, contents: bool) -> Iterator[tuple[str, dict]]:
+def dump_segment(
+    path: Path, deep: bool, contents: bool, decoder=None
+) -> Iterator[tuple[str, dict]]:
     """Kafka's batch lines ("baseOffset: ... isvalid: true") and "| offset:" record lines."""
     size = path.stat().st_size
     yield (
@@ -83,7 +89,9 @@ def dump_segment(path: Path, deep: bool, contents: bool) -> Iterator[tuple[str, 
                     valid = True
                 except records.InvalidRecordError:
                     valid = False
-                yield from _batch_lines(start + position, header, batch, valid, deep, contents)
+                yield from _batch_lines(
+                    start + position, header, batch, valid, deep, contents, decoder
+                )
                 used = position + header.size
                 progress.advance(header.size)
             buf = buf[used:]
@@ -95,7 +103,7 @@ def dump_segment(path: Path, deep: bool, contents: bool) -> Iterator[tuple[str, 
             )
 
 
-def _batch_lines(position, header, batch, valid, deep, contents):
+def _batch_lines(position, header, batch, valid, deep, contents, decoder=None):
     kind = "LogAppendTime" if header.is_log_append_time else "CreateTime"
     horizon = header.delete_horizon_ms
     horizon_text = "OptionalLong.empty" if horizon is None else f"OptionalLong[{horizon}]"
@@ -135,7 +143,7 @@ def _batch_lines(position, header, batch, valid, deep, contents):
             }
         },
     )
-    if not (deep or contents) or not valid:
+    if not (deep or contents or decoder) or not valid:
         return
     _, batch_records = records.decode_batch(batch)
     for record in batch_records:
@@ -166,6 +174,10 @@ def _batch_lines(position, header, batch, valid, deep, contents):
                 epoch = struct.unpack_from(">hi", record.value)[1]
             line += f" endTxnMarker: {name} coordinatorEpoch: {epoch}"
             document["end_txn_marker"] = {"type": name, "coordinator_epoch": epoch}
+        elif decoder is not None:
+            key, payload = decoder(record.key, record.value)
+            line += f" key: {key} payload: {payload}"
+            document["key"], document["payload"] = key, payload
         elif contents:
             # Kafka prints each only when the record has it.
             if record.key is not None:
@@ -176,6 +188,89 @@ def _batch_lines(position, header, batch, valid, deep, contents):
             document["payload"] = None if record.value is None else _text(record.value)
             document["headers"] = {k: None if v is None else _text(v) for k, v in record.headers}
         yield line, {"record": document}
+
+
+# ---- --offsets-decoder, --transaction-log-decoder (Kafka's message parsers) ----
+
+
+def _camel(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(part.title() for part in rest)
+
+
+def _json_of(value):
+    """A decoded protocol message as Kafka's JSON converters print it (camelCase)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return base64.b64encode(bytes(value)).decode()
+    if isinstance(value, (list, tuple, frozenset, set)):
+        return [_json_of(v) for v in value]
+    slots = getattr(type(value), "__slots__", None)
+    if slots:
+        return {_camel(k): _json_of(getattr(value, k)) for k in slots if not k.startswith("_")}
+    return value
+
+
+def _dumps(document) -> str:
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def decode_offsets_record(key: bytes | None, value: bytes | None) -> tuple[str, str]:
+    """(key, payload) of a __consumer_offsets record, as kafka-dump-log --offsets-decoder."""
+    try:
+        version = struct.unpack_from(">h", key)[0]
+        decoded = group_records.decode_key(key)
+        if isinstance(decoded, group_records.OffsetKey):
+            key_text = _dumps({"type": str(version), "data": decoded._asdict()})
+            if value is None:
+                return key_text, "<DELETE>"
+            offset = group_records.decode_offset_value(value)
+            data = {
+                "offset": offset.offset,
+                "leaderEpoch": offset.leader_epoch,
+                "metadata": offset.metadata,
+                "commitTimestamp": offset.commit_timestamp,
+            }
+            if offset.expire_timestamp >= 0:
+                data["expireTimestamp"] = offset.expire_timestamp
+            value_version = struct.unpack_from(">h", value)[0]
+            return key_text, _dumps({"version": str(value_version), "data": data})
+        if isinstance(decoded, group_records.GroupKey):
+            key_text = _dumps({"type": str(version), "data": {"group": decoded.group}})
+            if value is None:
+                return key_text, "<DELETE>"
+            value_version, metadata = group_records.decode_group_value(value)
+            return key_text, _dumps({"version": str(value_version), "data": _json_of(metadata)})
+    except (group_records.RecordError, struct.error) as exc:
+        return f"unknown ({exc})", "unknown"
+    return f"unknown key version {version}", "unknown"
+
+
+def decode_transaction_record(key: bytes | None, value: bytes | None) -> tuple[str, str]:
+    """(key, payload) of a __transaction_state record (--transaction-log-decoder)."""
+    try:
+        transactional_id = txn_records.decode_txn_key(key)
+        key_text = _dumps({"type": "0", "data": {"transactionalId": transactional_id}})
+        if value is None:
+            return key_text, "<DELETE>"
+        txn = txn_records.decode_txn_value(value)
+        by_topic: dict[str, list[int]] = {}
+        for topic, partition in sorted(txn.partitions):
+            by_topic.setdefault(topic, []).append(partition)
+        data = {
+            "producerId": txn.producer_id,
+            "producerEpoch": txn.producer_epoch,
+            "transactionTimeoutMs": txn.timeout_ms,
+            "transactionStatus": txn.state,
+            "transactionPartitions": [
+                {"topic": t, "partitionIds": ps} for t, ps in by_topic.items()
+            ],
+            "transactionLastUpdateTimestampMs": txn.last_update_ms,
+            "transactionStartTimestampMs": txn.start_ms,
+        }
+        value_version = struct.unpack_from(">h", value)[0]
+        return key_text, _dumps({"version": str(value_version), "data": data})
+    except (txn_records.RecordError, struct.error) as exc:
+        return f"unknown ({exc})", "unknown"
 
 
 def dump_offset_index(path: Path) -> Iterator[tuple[str, dict]]:
@@ -260,10 +355,10 @@ def dump_text(path: Path) -> Iterator[tuple[str, dict]]:
             yield line, {"line": line}
 
 
-def dumper_for(path: Path, deep: bool, contents: bool):
+def dumper_for(path: Path, deep: bool, contents: bool, decoder=None):
     name = path.name
     if name.endswith(".log"):
-        return lambda: dump_segment(path, deep, contents)
+        return lambda: dump_segment(path, deep, contents, decoder)
     if name.endswith(".index"):
         return lambda: dump_offset_index(path)
     if name.endswith(".timeindex"):
@@ -310,6 +405,12 @@ def add_parser(commands) -> None:
     parser.add_argument(
         "--print-data-log", action="store_true", help="keys and values too (implies deep iteration)"
     )
+    parser.add_argument(
+        "--offsets-decoder", action="store_true", help="read __consumer_offsets records"
+    )
+    parser.add_argument(
+        "--transaction-log-decoder", action="store_true", help="read __transaction_state records"
+    )
     add_output_argument(parser)
     parser.set_defaults(run=lambda args: run(main, args))
 
@@ -324,7 +425,12 @@ def main(args: argparse.Namespace) -> int:
     documents = []
     out = sys.stdout
     for path in files:
-        dumper = dumper_for(path, args.deep_iteration, args.print_data_log)
+        decoder = None
+        if args.offsets_decoder:
+            decoder = decode_offsets_record
+        elif args.transaction_log_decoder:
+            decoder = decode_transaction_record
+        dumper = dumper_for(path, args.deep_iteration, args.print_data_log, decoder)
         if dumper is None:
             if len(paths) == 1 and path == paths[0]:
                 raise UsageError(f"{path}: not a file dump-log reads")

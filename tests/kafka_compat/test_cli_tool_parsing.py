@@ -105,3 +105,11 @@ def test_progress_is_drawn_on_a_terminal_only():
     with Progress("dumping", 10, stream=terminal) as progress:
         progress.advance(5)
     assert terminal.getvalue().endswith("\rdumping [###############               ] 5/10\n")
+
+
+def test_range_assignor_gives_consecutive_ranges_first_members_more():
+    from kafka_compat.tools.group_member import range_assign
+
+    subscriptions = {"b": {"t", "u"}, "a": {"t"}, "c": {"t"}}
+    plan = range_assign(subscriptions, {"t": [0, 1, 2, 3, 4], "u": [0, 1]})
+    assert plan == {"a": {"t": [0, 1]}, "b": {"t": [2, 3], "u": [0, 1]}, "c": {"t": [4]}}

@@ -291,6 +291,19 @@ def test_consume_read_committed_skips_aborted_transactions(broker, capsys):
     code, out, _ = run(capsys, *consume)
     assert len(out.split()) == 9  # read_uncommitted: the aborted records too
 
+    # The coordinator's log, read back with --transaction-log-decoder.
+    logs = ",".join(str(d) for d in broker.data_dir.glob("__transaction_state-*"))
+    code, out, _ = run(capsys, "dump-log", "--files", logs, "--transaction-log-decoder")
+    assert code == 0
+    states = [
+        json.loads(line.split(" payload: ")[1])["data"]["transactionStatus"]
+        for line in out.splitlines()
+        if '"transactionalId":"cli-txn"' in line
+    ]
+    # Kafka's TransactionState ids: Empty 0, Ongoing 1, PrepareCommit 2, PrepareAbort 3,
+    # CompleteCommit 4, CompleteAbort 5.
+    assert states[0] == 0 and {2, 3, 4, 5} <= set(states)
+
 
 def test_consume_shares_a_group_with_a_confluent_consumer(broker_factory):
     """`consume --group` is a classic group member: it takes half of the partitions from

@@ -11,7 +11,10 @@ Records go out in v2 batches built by protocol/records.build_batch, one Produce 
 leader; a key picks its partition with Kafka's murmur2 partitioner (as the Java and
 librdkafka clients' `murmur2_random` do), records without a key go round robin, or
 `--partition` fixes it. From a terminal each line is sent at once; from a pipe lines
-are sent in batches of up to --batch-size records.
+are sent in batches of up to --batch-size records. With acks=all (the default) the
+producer is idempotent, as Kafka's is by default: an InitProducerId id and epoch and
+per-partition sequences in each batch (`--producer-property enable.idempotence=false`
+turns it off).
 """
 
 from __future__ import annotations
@@ -135,17 +138,44 @@ class LineReader:
 
 
 class ProducerTool(AdminTool):
-    MAX_VERSIONS = {ApiKey.METADATA: 12, ApiKey.PRODUCE: 9}
+    MAX_VERSIONS = {ApiKey.METADATA: 12, ApiKey.PRODUCE: 9, ApiKey.INIT_PRODUCER_ID: 4}
 
-    def __init__(self, bootstrap: str, timeout: float, topic: str, acks: int, codec: int):
+    def __init__(
+        self,
+        bootstrap: str,
+        timeout: float,
+        topic: str,
+        acks: int,
+        codec: int,
+        idempotent: bool = False,
+    ):
         super().__init__(bootstrap, timeout)
         self.topic = topic
         self.acks = acks
         self.codec = codec
+        self.producer_id, self.producer_epoch = -1, -1
+        self.sequences: dict[int, int] = {}  # partition -> next sequence
+        if idempotent:
+            self.init_producer_id()
         self.refresh()
         self._next = 0
         self.sent = 0
         self.offsets: list[tuple[int, int]] = []  # (partition, base offset) of each batch
+
+    def init_producer_id(self) -> None:
+        """An idempotent producer's id and epoch (InitProducerId without a transactional
+        id), as the Java producer gets them by default with acks=all."""
+        Request = messages.request_type(ApiKey.INIT_PRODUCER_ID)
+
+        def attempt():
+            answer = self.bootstrap.request(
+                ApiKey.INIT_PRODUCER_ID,
+                Request(transactional_id=None, transaction_timeout_ms=2**31 - 1),
+            )
+            return answer.error_code, answer
+
+        answer = self.retrying(attempt)
+        self.producer_id, self.producer_epoch = answer.producer_id, answer.producer_epoch
 
     def refresh(self) -> None:
         self.leaders = {p: c for (_, p), c in self.leaders_of().items()}
@@ -176,7 +206,17 @@ class ProducerTool(AdminTool):
             connection = self.leaders.get(partition)
             if connection is None:
                 raise ToolError(f"partition {self.topic}-{partition} has no leader")
-            data = records.build_batch(items, compression=self.codec)
+            sequence = -1
+            if self.producer_id >= 0:
+                sequence = self.sequences.get(partition, 0)
+                self.sequences[partition] = records.increment_sequence(sequence, len(items))
+            data = records.build_batch(
+                items,
+                compression=self.codec,
+                producer_id=self.producer_id,
+                producer_epoch=self.producer_epoch,
+                base_sequence=sequence,
+            )
             by_leader.setdefault(id(connection), (connection, []))[1].append(
                 Request.PartitionProduceData(index=partition, records=data)
             )
@@ -252,8 +292,10 @@ def main(args: argparse.Namespace, stdin=None) -> int:
     reader = LineReader(props, args.format)
     interactive = stdin.isatty()
     limit = 1 if interactive else max(args.batch_size, 1)
+    # Kafka's producer is idempotent by default, which needs acks=all.
+    idempotent = acks == -1 and producer_props.get("enable.idempotence", "true") != "false"
     with ProducerTool(
-        args.bootstrap_server, args.timeout, args.topic, acks, CODECS[compression]
+        args.bootstrap_server, args.timeout, args.topic, acks, CODECS[compression], idempotent
     ) as tool:
         pending: dict[int, list] = {}
         count = 0
@@ -274,6 +316,7 @@ def main(args: argparse.Namespace, stdin=None) -> int:
             {
                 "topic": args.topic,
                 "records": tool.sent,
+                "producer_id": tool.producer_id,
                 "batches": [{"partition": p, "base_offset": o} for p, o in tool.offsets],
             }
         )

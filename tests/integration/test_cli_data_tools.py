@@ -363,3 +363,32 @@ def test_consume_shares_a_group_with_a_confluent_consumer(broker_factory):
     (committed,) = other.committed([TopicPartition("shared", int(partition))], timeout=GUARD_S)
     assert committed.offset == 5
     other.close()
+
+
+def test_produce_is_idempotent_with_acks_all(broker, capsys, monkeypatch):
+    b = ("--bootstrap-server", broker.bootstrap)
+    create(broker.bootstrap, "idem", 1)
+    monkeypatch.setattr("sys.stdin", io.StringIO("a\nb\nc\nd\ne\n"))
+    code, out, _ = run(
+        capsys, "produce", "--topic", "idem", "--batch-size", "2", "--output", "json", *b
+    )
+    producer_id = json.loads(out)["producer_id"]
+    assert code == 0 and producer_id >= 0
+    segment = broker.data_dir / "idem-0" / "00000000000000000000.log"
+    code, out, _ = run(capsys, "dump-log", "--files", str(segment), "--output", "json")
+    batches = [e["batch"] for e in json.loads(out)["files"][0]["entries"] if "batch" in e]
+    assert [(b["producer_id"], b["base_sequence"], b["last_sequence"]) for b in batches] == [
+        (producer_id, 0, 1),
+        (producer_id, 2, 3),
+        (producer_id, 4, 4),
+    ]
+    code, out, _ = run(
+        capsys, "transactions", "describe-producers", "--topic", "idem", "--partition", "0",
+        "--output", "json", *b,
+    )  # fmt: skip
+    (described,) = json.loads(out)["producers"]
+    assert (described["producer_id"], described["last_sequence"]) == (producer_id, 4)
+    # acks=1 is not idempotent, as in Kafka.
+    monkeypatch.setattr("sys.stdin", io.StringIO("f\n"))
+    code, out, _ = run(capsys, "produce", "--topic", "idem", "--acks", "1", "--output", "json", *b)
+    assert json.loads(out)["producer_id"] == -1

@@ -15,7 +15,8 @@ The tools talk to any broker over the Kafka protocol, like Kafka's scripts.
     kafka-compat groups list [--state S ...] | describe GROUP | delete --group G ...
     kafka-compat groups reset-offsets --group G (--topic T[:P,P] ... | --all-topics)
                  (--to-earliest | --to-latest | --to-current | --to-offset N |
-                  --shift-by N | --to-datetime YYYY-MM-DDTHH:mm:SS.sss) [--dry-run | --execute]
+                  --shift-by N | --to-datetime YYYY-MM-DDTHH:mm:SS.sss | --by-duration PnDTnHnMnS)
+                 [--dry-run | --execute]
     kafka-compat produce --topic T [--property parse.key=true ...] [--partition P]
                  [--format text|json|hex] [--acks -1|0|1] [--compression-type C]   (stdin)
     kafka-compat consume --topic T [--group G] [--from-beginning] [--partition P

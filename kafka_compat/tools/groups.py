@@ -1,6 +1,6 @@
 """`kafka-compat groups`, like kafka-consumer-groups.sh: list, describe (members,
 assignments, lag), reset-offsets (--to-earliest/--to-latest/--to-offset/--to-datetime/
---shift-by/--to-current; a dry run unless --execute) and delete.
+--by-duration/--shift-by/--to-current; a dry run unless --execute) and delete.
 
 Over the tools' blocking client (tools/connection.py): FindCoordinator locates the
 group's coordinator,
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 
 from kafka_compat.groups import consumer_protocol
@@ -263,6 +264,19 @@ def parse_datetime(text: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def parse_duration(text: str) -> int:
+    """Kafka's --by-duration, an ISO-8601 duration (PnDTnHnMn.nS): milliseconds."""
+    import re
+
+    match = re.fullmatch(
+        r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?", text.strip()
+    )
+    if not match or text.strip() in ("P", "PT"):
+        raise UsageError(f"Error parsing duration {text!r}: expected PnDTnHnMnS")
+    days, hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return int((((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1000)
+
+
 def parse_topic_partitions(items: list[str]) -> list[tuple[str, list[int] | None]]:
     """--topic T or T:0,2 (repeatable) -> [(T, None | [0, 2])]."""
     found = []
@@ -461,6 +475,9 @@ def add_parser(commands) -> None:
     target.add_argument("--to-offset", type=int, metavar="OFFSET")
     target.add_argument("--shift-by", type=int, metavar="N")
     target.add_argument("--to-datetime", metavar="YYYY-MM-DDTHH:mm:SS.sss")
+    target.add_argument(
+        "--by-duration", metavar="PnDTnHnMnS", help="to the offsets of this long ago"
+    )
     mode = reset.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", action="store_true", help="print the plan only (default)")
     mode.add_argument("--execute", action="store_true", help="commit the new offsets")
@@ -531,6 +548,9 @@ def main(args: argparse.Namespace) -> int:
             how, value = "offset", args.to_offset
         elif args.shift_by is not None:
             how, value = "shift", args.shift_by
+        elif args.by_duration is not None:
+            how = "datetime"
+            value = int(time.time() * 1000) - parse_duration(args.by_duration)
         else:
             how, value = "datetime", parse_datetime(args.to_datetime)
         scope = None if args.all_topics else parse_topic_partitions(args.topic)

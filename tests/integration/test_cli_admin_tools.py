@@ -229,6 +229,8 @@ def test_groups_reset_offsets_then_a_consumer_starts_there(broker_factory, capsy
         capsys, *reset, "--topic", "events", "--to-datetime", "2000-01-01T00:00:00.000"
     )
     assert [line.split()[-1] for line in out.splitlines()[1:]] == ["0", "0"]
+    code, out, _ = run(capsys, *reset, "--topic", "events", "--by-duration", "P1D")
+    assert [line.split()[-1] for line in out.splitlines()[1:]] == ["0", "0"]
 
     code, out, _ = run(capsys, *reset, "--topic", "events:0", "--to-offset", "3", "--execute")
     assert code == 0

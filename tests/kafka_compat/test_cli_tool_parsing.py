@@ -12,7 +12,7 @@ import pytest
 from kafka_compat.tools.common import Progress, UsageError
 from kafka_compat.tools.configs import parse_add_config
 from kafka_compat.tools.consume import Formatter
-from kafka_compat.tools.groups import parse_datetime, parse_topic_partitions
+from kafka_compat.tools.groups import parse_datetime, parse_duration, parse_topic_partitions
 from kafka_compat.tools.offsets import parse_partitions, parse_time
 from kafka_compat.tools.produce import LineReader, murmur2, partition_for_key
 from protocol.records import Record
@@ -89,6 +89,10 @@ def test_time_and_partition_arguments():
     assert parse_datetime("1970-01-01T01:00:00.000+01:00") == 0
     with pytest.raises(UsageError):
         parse_datetime("yesterday")
+    assert parse_duration("PT0.5S") == 500
+    assert parse_duration("P1DT2H3M4S") == ((24 + 2) * 60 + 3) * 60_000 + 4000
+    with pytest.raises(UsageError):
+        parse_duration("5 minutes")
 
 
 class Terminal(io.StringIO):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import base64
 import re
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -321,6 +322,13 @@ def main(args: argparse.Namespace) -> int:
     with TopicsTool(args.bootstrap_server, args.timeout) as tool:
         if args.create:
             configs = parse_properties(args.config, "--config")
+            if "." in args.topic or "_" in args.topic:
+                print(
+                    "WARNING: Due to limitations in metric names, topics with a period ('.') "
+                    "or underscore ('_') could collide. To avoid issues it is best to use "
+                    "either, but not both.",
+                    file=sys.stderr,
+                )
             try:
                 tool.create(
                     args.topic,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pty
 import re
 import subprocess
 import sys
@@ -392,3 +393,38 @@ def test_produce_is_idempotent_with_acks_all(broker, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO("f\n"))
     code, out, _ = run(capsys, "produce", "--topic", "idem", "--acks", "1", "--output", "json", *b)
     assert json.loads(out)["producer_id"] == -1
+
+
+def test_consume_to_a_file_draws_progress_on_a_terminal_only(broker, tmp_path):
+    create(broker.bootstrap, "many", 1)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20})
+    for i in range(2000):
+        producer.produce("many", value=b"%d" % i)
+    assert producer.flush(GUARD_S) == 0
+    command = [
+        sys.executable, "-m", "kafka_compat", "consume", "--topic", "many", "--from-beginning",
+        "--max-messages", "2000", "--bootstrap-server", broker.bootstrap,
+    ]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(Path(cli.__file__).parents[1])}
+    terminal, their_end = pty.openpty()
+    with open(tmp_path / "out.txt", "wb") as out:
+        done = subprocess.run(command, stdout=out, stderr=their_end, env=env, timeout=GUARD_S)
+    os.close(their_end)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(terminal)
+    assert done.returncode == 0
+    assert (tmp_path / "out.txt").read_text().split() == [str(i) for i in range(2000)]
+    assert b"\rconsumed [##############################] 2000/2000" in drawn
+    assert b"Processed a total of 2000 messages" in drawn
+    # Without a terminal: no bar, only Kafka's closing line.
+    with open(tmp_path / "out.txt", "wb") as out:
+        done = subprocess.run(command, stdout=out, stderr=subprocess.PIPE, env=env, timeout=GUARD_S)
+    assert done.stderr.decode().strip() == "Processed a total of 2000 messages"

@@ -127,15 +127,18 @@ class AdminTool:
         """`bootstrap`: HOST:PORT[,HOST:PORT...]; the first that answers is used."""
         self.timeout = timeout
         self._connections: dict[tuple[str, int], Connection] = {}
+        # Where to look for another broker when the bootstrap one goes away.
+        self._addresses = [parse_address(a.strip()) for a in bootstrap.split(",") if a.strip()]
+        self.bootstrap = self._connect_any()
+
+    def _connect_any(self) -> Connection:
         failures = []
-        for address in bootstrap.split(","):
+        for address in self._addresses:
             try:
-                self.bootstrap = self.connect(*parse_address(address.strip()))
-                break
+                return self.connect(*address)
             except ToolError as exc:
                 failures.append(str(exc))
-        else:
-            raise ToolError("; ".join(failures))
+        raise ToolError("; ".join(failures) or "no bootstrap server given")
 
     def close(self) -> None:
         for connection in self._connections.values():
@@ -155,6 +158,13 @@ class AdminTool:
             )
         return self._connections[key]
 
+    def forget(self, connection: Connection) -> None:
+        """Drop a connection that failed; the next `connect` to its address opens anew."""
+        for key, known in list(self._connections.items()):
+            if known is connection:
+                del self._connections[key]
+                connection.close()
+
     def retrying(self, attempt: Callable[[], tuple[int, T]]) -> T:
         """Run `attempt()` until it returns something other than a retriable error code."""
         deadline = time.monotonic() + self.timeout
@@ -169,9 +179,18 @@ class AdminTool:
     def metadata(self, topics: list[str] | None):
         Request = messages.request_type(ApiKey.METADATA)
         wanted = None if topics is None else [Request.MetadataRequestTopic(name=t) for t in topics]
-        return self.bootstrap.request(
-            ApiKey.METADATA, Request(topics=wanted, allow_auto_topic_creation=False)
-        )
+        request = Request(topics=wanted, allow_auto_topic_creation=False)
+        try:
+            answer = self.bootstrap.request(ApiKey.METADATA, request)
+        except ToolError:
+            # The broker we asked went away: ask another one we know of.
+            self.forget(self.bootstrap)
+            self.bootstrap = self._connect_any()
+            answer = self.bootstrap.request(ApiKey.METADATA, request)
+        for b in answer.brokers:
+            if (b.host, b.port) not in self._addresses:
+                self._addresses.append((b.host, b.port))
+        return answer
 
     def brokers(self) -> list[Connection]:
         """A connection to every broker in the cluster."""
@@ -196,7 +215,8 @@ class AdminTool:
         return self.connect(*self.retrying(attempt))
 
     def leaders(self, topics: list[str]) -> dict[tuple[str, int], Connection | None]:
-        """Each partition of `topics` -> a connection to its leader (None: no leader)."""
+        """Each partition of `topics` -> a connection to its leader (None: no leader, or
+        one that cannot be reached)."""
         metadata = self.metadata(sorted(set(topics)))
         brokers = {b.node_id: (b.host, b.port) for b in metadata.brokers}
         found: dict[tuple[str, int], Connection | None] = {}
@@ -205,9 +225,13 @@ class AdminTool:
                 raise ToolError(f"topic {t.name}: {ErrorCode(t.error_code).name}")
             for p in t.partitions:
                 address = brokers.get(p.leader_id)
-                found[(t.name, p.partition_index)] = (
-                    None if address is None else self.connect(*address)
-                )
+                connection = None
+                if address is not None:
+                    try:
+                        connection = self.connect(*address)
+                    except ToolError:
+                        pass  # a leader that died: metadata will name another soon
+                found[(t.name, p.partition_index)] = connection
         return found
 
     def partitions_of(self, topics: list[str]) -> dict[str, list[int]]:

@@ -216,19 +216,26 @@ class ConsumerTool(AdminTool):
                         partition_max_bytes=PARTITION_MAX_BYTES,
                     )
                 )
-            answer = connection.request(
-                ApiKey.FETCH,
-                Request(
-                    replica_id=-1,
-                    max_wait_ms=wait_ms,
-                    min_bytes=1,
-                    max_bytes=50 * PARTITION_MAX_BYTES,
-                    isolation_level=isolation,
-                    session_id=0,
-                    session_epoch=-1,
-                    topics=[Request.FetchTopic(topic=t, partitions=ps) for t, ps in topics.items()],
-                ),
-            )
+            try:
+                answer = connection.request(
+                    ApiKey.FETCH,
+                    Request(
+                        replica_id=-1,
+                        max_wait_ms=wait_ms,
+                        min_bytes=1,
+                        max_bytes=50 * PARTITION_MAX_BYTES,
+                        isolation_level=isolation,
+                        session_id=0,
+                        session_epoch=-1,
+                        topics=[
+                            Request.FetchTopic(topic=t, partitions=ps) for t, ps in topics.items()
+                        ],
+                    ),
+                )
+            except ToolError:  # the leader went away: the next round asks the cluster again
+                self.forget(connection)
+                time.sleep(0.1)
+                continue
             if answer.error_code:
                 raise ToolError(ErrorCode(answer.error_code).name)
             for t in answer.responses:

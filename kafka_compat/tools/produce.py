@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from kafka_compat.tools.common import (
     UsageError,
@@ -44,6 +45,18 @@ CODECS = {
     "zstd": records.COMPRESSION_ZSTD,
 }
 _MASK = 0xFFFFFFFF
+# Produce answers after which the same batch goes again (Kafka's retriable errors).
+RETRIABLE_PRODUCE = frozenset(
+    {
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        ErrorCode.LEADER_NOT_AVAILABLE,
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.NOT_ENOUGH_REPLICAS,
+        ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+        ErrorCode.REQUEST_TIMED_OUT,
+        ErrorCode.FENCED_LEADER_EPOCH,
+    }
+)
 
 
 def murmur2(data: bytes) -> int:
@@ -178,8 +191,8 @@ class ProducerTool(AdminTool):
         self.producer_id, self.producer_epoch = answer.producer_id, answer.producer_epoch
 
     def refresh(self) -> None:
-        self.leaders = {p: c for (_, p), c in self.leaders_of().items()}
-        self.partitions = sorted(self.leaders)
+        self.partition_leaders = {p: c for (_, p), c in self.leaders_of().items()}
+        self.partitions = sorted(self.partition_leaders)
 
     def leaders_of(self):
         metadata = self.metadata([self.topic])
@@ -190,7 +203,7 @@ class ProducerTool(AdminTool):
 
     def partition_for(self, key: bytes | None, fixed: int | None) -> int:
         if fixed is not None:
-            if fixed not in self.leaders:
+            if fixed not in self.partition_leaders:
                 raise ToolError(f"partition {self.topic}-{fixed} does not exist")
             return fixed
         if key is not None:
@@ -199,24 +212,49 @@ class ProducerTool(AdminTool):
         return self.partitions[self._next % len(self.partitions)]
 
     def send(self, batch: dict[int, list]) -> None:
-        """Records by partition: one batch per partition, one Produce per leader."""
-        Request = messages.request_type(ApiKey.PRODUCE)
-        by_leader: dict[int, tuple] = {}
+        """Records by partition: one batch per partition, one Produce per leader. A
+        partition whose leader moved (or died) is sent again, the same batch with the
+        same sequence, to its new leader until --timeout runs out."""
+        pending: dict[int, bytes] = {}
         for partition, items in batch.items():
-            connection = self.leaders.get(partition)
-            if connection is None:
-                raise ToolError(f"partition {self.topic}-{partition} has no leader")
             sequence = -1
             if self.producer_id >= 0:
                 sequence = self.sequences.get(partition, 0)
                 self.sequences[partition] = records.increment_sequence(sequence, len(items))
-            data = records.build_batch(
+            pending[partition] = records.build_batch(
                 items,
                 compression=self.codec,
                 producer_id=self.producer_id,
                 producer_epoch=self.producer_epoch,
                 base_sequence=sequence,
             )
+        deadline = time.monotonic() + self.timeout
+        while True:
+            failed = self._send_once(pending)
+            if not failed:
+                break
+            if time.monotonic() >= deadline:
+                partition, detail = next(iter(failed.items()))
+                raise ToolError(
+                    f"Error when sending message to topic {self.topic} "
+                    f"partition {partition}: {detail}"
+                )
+            time.sleep(0.2)
+            self.refresh()
+            pending = {p: pending[p] for p in failed}
+        self.sent += sum(len(v) for v in batch.values())
+
+    def _send_once(self, pending: dict[int, bytes]) -> dict[int, str]:
+        """Send each partition's batch to its leader; the retriable failures by partition
+        (a refusal that is not retriable raises ToolError)."""
+        Request = messages.request_type(ApiKey.PRODUCE)
+        failed: dict[int, str] = {}
+        by_leader: dict[int, tuple] = {}
+        for partition, data in pending.items():
+            connection = self.partition_leaders.get(partition)
+            if connection is None:
+                failed[partition] = "no leader"
+                continue
             by_leader.setdefault(id(connection), (connection, []))[1].append(
                 Request.PartitionProduceData(index=partition, records=data)
             )
@@ -227,19 +265,27 @@ class ProducerTool(AdminTool):
                 timeout_ms=int(self.timeout * 1000),
                 topic_data=[Request.TopicProduceData(name=self.topic, partition_data=partitions)],
             )
-            answer = connection.request(ApiKey.PRODUCE, request, expect_response=self.acks != 0)
+            try:
+                answer = connection.request(ApiKey.PRODUCE, request, expect_response=self.acks != 0)
+            except ToolError as exc:  # the leader went away: ask the cluster again
+                self.forget(connection)
+                failed.update((p.index, str(exc)) for p in partitions)
+                continue
             if answer is None:
                 continue
             for t in answer.responses:
                 for p in t.partition_responses:
-                    if p.error_code:
+                    if p.error_code in RETRIABLE_PRODUCE:
+                        failed[p.index] = ErrorCode(p.error_code).name
+                    elif p.error_code:
                         detail = p.error_message or ErrorCode(p.error_code).name
                         raise ToolError(
                             f"Error when sending message to topic {self.topic} "
                             f"partition {p.index}: {detail}"
                         )
-                    self.offsets.append((p.index, p.base_offset))
-        self.sent += sum(len(v) for v in batch.values())
+                    else:
+                        self.offsets.append((p.index, p.base_offset))
+        return failed
 
 
 def add_parser(commands) -> None:

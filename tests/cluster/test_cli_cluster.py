@@ -51,7 +51,20 @@ def test_tools_in_a_cluster_and_under_replicated_partitions(cluster_factory, cap
     code, out, _ = run(capsys, "topics", "--describe", "--under-replicated-partitions", *b)
     assert (code, out) == (0, "")
     cluster.brokers[3].kill()
+    # Right after: the partition broker 3 led has no leader until the controller moves
+    # it; the producer waits and sends to the new leader (the dead broker listed first).
+    more = [f"key-{i}\tvalue-{i}" for i in range(30, 60)]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(more) + "\n"))
+    dead_first = ",".join(cluster.brokers[i].bootstrap for i in (3, 1, 2))
+    produce = ("produce", "--topic", "spread", "--property", "parse.key=true", "--timeout", "60")
+    code, _, err = run(capsys, *produce, "--bootstrap-server", dead_first)
+    assert code == 0, err
     live = ",".join(cluster.brokers[i].bootstrap for i in (1, 2))
+    code, out, _ = run(
+        capsys, "consume", "--topic", "spread", "--from-beginning", "--max-messages", "60",
+        "--property", "print.key=true", "--bootstrap-server", live,
+    )  # fmt: skip
+    assert sorted(out.splitlines()) == sorted(lines + more)
     deadline = time.monotonic() + GUARD_S
     while True:
         code, out, _ = run(

@@ -235,6 +235,11 @@ def test_groups_reset_offsets_then_a_consumer_starts_there(broker_factory, capsy
     code, out, _ = run(capsys, *reset, "--topic", "events:0", "--to-offset", "3", "--execute")
     assert code == 0
     assert committed(broker.bootstrap, "g", "events", 2) == [3, 2]
+    code, out, _ = run(capsys, "groups", "describe", "g", "--output", "json", *b)
+    described = json.loads(out)
+    assert described["state"] == "Empty"
+    assert [(p["partition"], p["committed"], p["log_end_offset"], p["lag"])
+            for p in described["partitions"]] == [(0, 3, 10, 7), (1, 2, 4, 2)]  # fmt: skip
     consumer = Consumer(
         {"bootstrap.servers": broker.bootstrap, "group.id": "g", "enable.auto.commit": False}
     )

@@ -79,10 +79,19 @@ def dump_segment(
         progress.enabled = progress.enabled and size >= PROGRESS_MIN_BYTES
         start = 0  # file position of buf[0]
         buf = b""
-        while chunk := file.read(CHUNK_BYTES):
+        garbage = False  # bytes that are not a batch header: the rest is not read
+        while not garbage and (chunk := file.read(CHUNK_BYTES)):
             buf += chunk
             used = 0
-            for position, header in records.iter_batch_headers(buf):
+            batches = records.iter_batch_headers(buf)
+            while True:
+                try:
+                    position, header = next(batches)
+                except StopIteration:
+                    break
+                except records.InvalidRecordError:
+                    garbage = True
+                    break
                 batch = buf[position : position + header.size]
                 try:
                     records.validate_batch_at(batch, 0)
@@ -96,10 +105,10 @@ def dump_segment(
                 progress.advance(header.size)
             buf = buf[used:]
             start += used
-        if buf:
+        if start < size:
             yield (
-                f"Found {len(buf)} invalid bytes at the end of {path.name}",
-                {"trailing_invalid_bytes": len(buf), "position": start},
+                f"Found {size - start} invalid bytes at the end of {path.name}",
+                {"trailing_invalid_bytes": size - start, "position": start},
             )
 
 

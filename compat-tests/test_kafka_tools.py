@@ -694,7 +694,7 @@ def test_kafka_compat_tools_print_what_kafkas_tools_print(served_broker, kafka):
     reset = ["--group", group, "--topic", topic, "--shift-by", "-1", "--dry-run", *bootstrap]
     # Kafka prints its plan in hash order (and without line breaks): compare rows as sets.
     theirs = kafka("kafka-consumer-groups", "--reset-offsets", *reset).split()
-    mine = ours("groups", "reset-offsets", *reset).split()
+    mine = ours("groups", "--reset-offsets", *reset).split()  # Kafka's own argv
     assert mine[:4] == theirs[:4] == ["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"]
 
     def rows_of(cells: list[str]) -> list[list[str]]:

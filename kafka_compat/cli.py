@@ -13,6 +13,7 @@ The tools talk to any broker over the Kafka protocol, like Kafka's scripts.
                  (--entity-name N | --entity-default) [--all]
                  [--add-config K=V,K2=[A,B]] [--delete-config K,K2]
     kafka-compat groups list [--state S ...] | describe GROUP | delete --group G ...
+                 (or kafka-consumer-groups.sh's --list, --describe --group G, --delete)
     kafka-compat groups reset-offsets --group G (--topic T[:P,P] ... | --all-topics)
                  (--to-earliest | --to-latest | --to-current | --to-offset N |
                   --shift-by N | --to-datetime YYYY-MM-DDTHH:mm:SS.sss | --by-duration PnDTnHnMnS)
@@ -199,6 +200,9 @@ def _acls(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kafka_compat.tools.groups import kafka_style
+
+    argv = kafka_style(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     if getattr(args, "run", None) is not None:
         return args.run(args)

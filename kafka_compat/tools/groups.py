@@ -447,6 +447,28 @@ def format_plan(group_id: str, plan: dict[tuple[str, int], int]) -> str:
 
 # ---- command line ----
 
+_KAFKA_ACTIONS = {"--list": "list", "--describe": "describe", "--reset-offsets": "reset-offsets"}
+
+
+def kafka_style(argv: list[str]) -> list[str]:
+    """kafka-consumer-groups.sh's flags (`groups --describe --group G`, `--list`,
+    `--reset-offsets ...`, `--delete --group G`) -> our subcommands, so scripts
+    written for Kafka's tool run unchanged."""
+    if not argv or argv[0] != "groups" or len(argv) < 2 or not argv[1].startswith("--"):
+        return argv
+    rest = argv[1:]
+    for flag, command in (*_KAFKA_ACTIONS.items(), ("--delete", "delete")):
+        if flag in rest:
+            rest.remove(flag)
+            if command == "describe" and "--group" in rest:
+                at = rest.index("--group")
+                if at + 1 < len(rest):
+                    group = rest[at + 1]
+                    del rest[at : at + 2]
+                    rest = [group, *rest]
+            return ["groups", command, *rest]
+    return argv
+
 
 def add_parser(commands) -> None:
     groups = commands.add_parser(

@@ -117,3 +117,25 @@ def test_range_assignor_gives_consecutive_ranges_first_members_more():
     subscriptions = {"b": {"t", "u"}, "a": {"t"}, "c": {"t"}}
     plan = range_assign(subscriptions, {"t": [0, 1, 2, 3, 4], "u": [0, 1]})
     assert plan == {"a": {"t": [0, 1]}, "b": {"t": [2, 3], "u": [0, 1]}, "c": {"t": [4]}}
+
+
+def test_kafka_consumer_groups_flags_become_subcommands():
+    from kafka_compat.tools.groups import kafka_style
+
+    server = ["--bootstrap-server", "h:1"]
+    assert kafka_style(["groups", "--describe", "--group", "g", *server]) == [
+        "groups", "describe", "g", *server
+    ]  # fmt: skip
+    assert kafka_style(["groups", "--list", *server]) == ["groups", "list", *server]
+    reset = ["--group", "g", "--all-topics", "--to-earliest", "--execute"]
+    assert kafka_style(["groups", "--reset-offsets", *reset]) == [
+        "groups", "reset-offsets", *reset
+    ]  # fmt: skip
+    assert kafka_style(["groups", "--delete", "--group", "g"]) == [
+        "groups",
+        "delete",
+        "--group",
+        "g",
+    ]
+    assert kafka_style(["groups", "list"]) == ["groups", "list"]
+    assert kafka_style(["topics", "--list"]) == ["topics", "--list"]

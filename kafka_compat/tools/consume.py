@@ -3,7 +3,8 @@
 Where to start: `--partition P --offset earliest|latest|N`, else a group's committed
 offsets (`--group G`; partitions without one start at the beginning with
 `--from-beginning`, else at the end, Kafka's auto.offset.reset), else the beginning
-(`--from-beginning`) or the end of every partition of `--topic`. With `--group` the
+(`--from-beginning`) or the end of every partition of `--topic` (or of every topic
+whose name `--include REGEX` matches, internal ones left out). With `--group` the
 tool is a classic group member (tools/group_member.py: JoinGroup, SyncGroup with the
 range assignor, Heartbeat, LeaveGroup), sharing the partitions with the group's other
 consumers and committing what it printed in its generation; with `--group` and
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 
@@ -255,7 +257,9 @@ def add_parser(commands) -> None:
     parser = commands.add_parser(
         "consume", help="print records of a topic (kafka-console-consumer.sh)"
     )
-    parser.add_argument("--topic", required=True)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--topic")
+    which.add_argument("--include", metavar="REGEX", help="every topic whose name matches")
     parser.add_argument("--group", help="start at, and commit to, this group's offsets")
     parser.add_argument("--from-beginning", action="store_true")
     parser.add_argument("--partition", type=int, help="only this partition")
@@ -305,6 +309,8 @@ def _start_positions(tool: ConsumerTool, args, partitions: list[tuple[str, int]]
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.partition is not None and args.topic is None:
+        raise UsageError("--partition needs --topic")
     if args.offset is not None and args.partition is None:
         raise UsageError("The partition is required when offset is specified.")
     if args.offset is not None and args.from_beginning:
@@ -319,17 +325,31 @@ def main(args: argparse.Namespace) -> int:
     progress = Progress("consumed", args.max_messages)
     progress.enabled = progress.enabled and not out.isatty()
     with ConsumerTool(args.bootstrap_server, args.timeout) as tool:
-        known = tool.partitions_of([args.topic])[args.topic]
+        if args.include is not None:
+            try:
+                regex = re.compile(args.include)
+            except re.error as exc:
+                raise UsageError(f"--include {args.include!r}: {exc}") from None
+            names = [
+                t.name
+                for t in tool.metadata(None).topics
+                if not t.error_code and not t.is_internal and regex.fullmatch(t.name)
+            ]
+            if not names:
+                raise ToolError(f"no topic matches {args.include!r}")
+        else:
+            names = [args.topic]
+        known = tool.partitions_of(names)
         member = None
         if args.partition is not None:
-            if args.partition not in known:
+            if args.partition not in known[args.topic]:
                 raise ToolError(f"partition {args.topic}-{args.partition} does not exist")
             partitions = [(args.topic, args.partition)]
         elif args.group:
-            member = GroupMember(tool, args.group, [args.topic])
+            member = GroupMember(tool, args.group, names)
             partitions = member.join()
         else:
-            partitions = [(args.topic, p) for p in known]
+            partitions = [(t, p) for t in names for p in known[t]]
         positions = _start_positions(tool, args, partitions)
         committed = dict(positions)
 

@@ -180,6 +180,10 @@ def test_consume_prints_what_confluent_kafka_produced(broker, capsys):
     checker.close()
     assert [tp.offset for tp in offsets] == [4, 3]
 
+    code, out, _ = run(
+        capsys, "consume", "--include", "console-o.t", "--from-beginning", "--timeout-ms", "500", *b
+    )
+    assert len(out.splitlines()) == 7
     code, _, err = run(capsys, "consume", "--topic", "console-out", "--offset", "2", *b)
     assert code == 2 and "The partition is required when offset is specified." in err
     code, _, err = run(capsys, "consume", "--topic", "absent", "--timeout-ms", "100", *b)

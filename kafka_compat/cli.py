@@ -20,11 +20,12 @@ The tools talk to any broker over the Kafka protocol, like Kafka's scripts.
                  [--dry-run | --execute]
     kafka-compat produce --topic T [--property parse.key=true ...] [--partition P]
                  [--format text|json|hex] [--acks -1|0|1] [--compression-type C]   (stdin)
-    kafka-compat consume --topic T [--group G] [--from-beginning] [--partition P
-                 --offset earliest|latest|N] [--max-messages N] [--timeout-ms MS]
+    kafka-compat consume (--topic T | --include REGEX) [--group G] [--from-beginning]
+                 [--partition P --offset earliest|latest|N] [--max-messages N] [--timeout-ms MS]
                  [--property print.key=true ...] [--format text|json|hex]
     kafka-compat offsets [--topic REGEX] [--partitions 0,2-4] [--time -1|-2|-3|MS]
     kafka-compat dump-log --files FILE_OR_DIR[,...] [--deep-iteration] [--print-data-log]
+                 [--offsets-decoder | --transaction-log-decoder]
     kafka-compat transactions list [--state S ...] [--producer-id ID ...]
     kafka-compat transactions describe --transactional-id ID
     kafka-compat transactions describe-producers --topic T --partition P
@@ -41,9 +42,9 @@ Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
 away (controlled shutdown) and stops after. An invalid value stops
 start-up with a message naming the key (exit status 2).
 
-The tools (kafka_compat/tools/<tool>.py, each with its own `add_parser`) take
-`--bootstrap-server HOST:PORT` (`topics`, `configs`, `groups`, `produce`, `consume`,
-`offsets` default to localhost:9092) and, the new ones, `--output json` for scripts.
+The tools (kafka_compat/tools/<tool>.py, most with their own `add_parser`) take
+`--bootstrap-server HOST:PORT` (default localhost:9092) and `--output json` (one JSON
+document on stdout, for scripts).
 Exit status: 0 done, 1 the broker refused or something named does not exist (the
 message on stderr, in Kafka's words), 2 a usage error. `dump-log` reads a data dir
 directly, no broker needed. `users` salts a password before it leaves (without

@@ -43,8 +43,9 @@ away (controlled shutdown) and stops after. An invalid value stops
 start-up with a message naming the key (exit status 2).
 
 The tools (kafka_compat/tools/<tool>.py, most with their own `add_parser`) take
-`--bootstrap-server HOST:PORT` (default localhost:9092) and `--output json` (one JSON
-document on stdout, for scripts).
+`--bootstrap-server HOST:PORT` (default localhost:9092), `--command-config FILE`
+(Kafka's client properties for TLS and SASL PLAIN/SCRAM, tools/security.py) and
+`--output json` (one JSON document on stdout, for scripts).
 Exit status: 0 done, 1 the broker refused or something named does not exist (the
 message on stderr, in Kafka's words), 2 a usage error. `dump-log` reads a data dir
 directly, no broker needed. `users` salts a password before it leaves (without
@@ -205,6 +206,24 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = kafka_style(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
+    if getattr(args, "command_config", None):
+        from kafka_compat.tools import security
+        from kafka_compat.tools.connection import AdminTool, ToolError
+
+        try:
+            props = security.read_properties(args.command_config)
+            AdminTool.security = security.from_properties(props)
+        except ToolError as exc:
+            print(f"kafka-compat: {exc}", file=sys.stderr)
+            return 2
+        try:
+            return _run_command(args)
+        finally:
+            AdminTool.security = None
+    return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     if getattr(args, "run", None) is not None:
         return args.run(args)
     if args.command == "acls":

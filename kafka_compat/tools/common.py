@@ -37,6 +37,11 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"a broker to talk to (default {DEFAULT_BOOTSTRAP})",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a broker")
+    parser.add_argument(
+        "--command-config",
+        metavar="FILE",
+        help="client properties: security.protocol, sasl.mechanism, sasl.jaas.config, ssl.*",
+    )
 
 
 def add_output_argument(parser: argparse.ArgumentParser) -> None:

@@ -47,11 +47,14 @@ class Connection:
         timeout: float,
         client_id: str = "kafka-compat",
         max_versions: dict[int, int] | None = None,
+        security=None,
     ):
+        """`security`: a tools.security.ClientSecurity for TLS and SASL (None: plaintext)."""
         try:
-            self.sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise ToolError(f"cannot connect to {host}:{port}: {exc}") from None
+        self.sock = security.wrap(sock, host) if security is not None else sock
         self.address = f"{host}:{port}"
         self.client_id = client_id
         self.max_versions = {ApiKey.API_VERSIONS: 0, **(max_versions or {})}
@@ -59,6 +62,14 @@ class Connection:
         self.versions: dict[int, tuple[int, int]] = {ApiKey.API_VERSIONS: (0, 0)}
         answer = self.request(ApiKey.API_VERSIONS, messages.request_type(ApiKey.API_VERSIONS)())
         self.versions = {k.api_key: (k.min_version, k.max_version) for k in answer.api_keys}
+        if security is not None and security.sasl:
+            from kafka_compat.tools.security import authenticate
+
+            try:
+                authenticate(self, security)
+            except ToolError:
+                self.close()
+                raise
 
     def close(self) -> None:
         self.sock.close()
@@ -122,6 +133,8 @@ class AdminTool:
     every tool needs (metadata, coordinators, partition leaders)."""
 
     MAX_VERSIONS: dict[int, int] = {}
+    # How every connection logs in (`--command-config`; tools.security.ClientSecurity).
+    security = None
 
     def __init__(self, bootstrap: str, timeout: float = 10.0):
         """`bootstrap`: HOST:PORT[,HOST:PORT...]; the first that answers is used."""
@@ -154,7 +167,7 @@ class AdminTool:
         key = (host, port)
         if key not in self._connections:
             self._connections[key] = Connection(
-                host, port, self.timeout, max_versions=self.MAX_VERSIONS
+                host, port, self.timeout, max_versions=self.MAX_VERSIONS, security=self.security
             )
         return self._connections[key]
 

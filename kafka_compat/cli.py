@@ -208,12 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "command_config", None):
         from kafka_compat.tools import security
-        from kafka_compat.tools.connection import AdminTool, ToolError
+        from kafka_compat.tools.connection import AdminTool
 
         try:
             props = security.read_properties(args.command_config)
             AdminTool.security = security.from_properties(props)
-        except ToolError as exc:
+        except security.LoginError as exc:
             print(f"kafka-compat: {exc}", file=sys.stderr)
             return 2
         try:

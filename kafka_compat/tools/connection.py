@@ -54,7 +54,14 @@ class Connection:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise ToolError(f"cannot connect to {host}:{port}: {exc}") from None
-        self.sock = security.wrap(sock, host) if security is not None else sock
+        self.sock = sock
+        if security is not None:
+            from kafka_compat.tools.security import LoginError
+
+            try:
+                self.sock = security.wrap(sock, host)
+            except LoginError as exc:
+                raise ToolError(str(exc)) from None
         self.address = f"{host}:{port}"
         self.client_id = client_id
         self.max_versions = {ApiKey.API_VERSIONS: 0, **(max_versions or {})}
@@ -63,13 +70,13 @@ class Connection:
         answer = self.request(ApiKey.API_VERSIONS, messages.request_type(ApiKey.API_VERSIONS)())
         self.versions = {k.api_key: (k.min_version, k.max_version) for k in answer.api_keys}
         if security is not None and security.sasl:
-            from kafka_compat.tools.security import authenticate
+            from kafka_compat.tools.security import LoginError, authenticate
 
             try:
                 authenticate(self, security)
-            except ToolError:
+            except (ToolError, LoginError) as exc:
                 self.close()
-                raise
+                raise ToolError(str(exc)) from None
 
     def close(self) -> None:
         self.sock.close()

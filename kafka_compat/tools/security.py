@@ -24,7 +24,11 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka_compat.tools.connection import ToolError
+
+class LoginError(Exception):
+    """A client property or a login that does not work (the connection turns it into a
+    ToolError: this module is below tools/connection.py)."""
+
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 SCRAM_HASHES = {"SCRAM-SHA-256": hashlib.sha256, "SCRAM-SHA-512": hashlib.sha512}
@@ -60,7 +64,7 @@ class ClientSecurity:
             return context.wrap_socket(sock, server_hostname=host)
         except (ssl.SSLError, OSError) as exc:
             sock.close()
-            raise ToolError(f"TLS handshake with {host} failed: {exc}") from None
+            raise LoginError(f"TLS handshake with {host} failed: {exc}") from None
 
 
 def read_properties(path: str) -> dict[str, str]:
@@ -68,7 +72,7 @@ def read_properties(path: str) -> dict[str, str]:
     try:
         text = Path(path).read_text("utf-8")
     except OSError as exc:
-        raise ToolError(f"cannot read {path}: {exc}") from None
+        raise LoginError(f"cannot read {path}: {exc}") from None
     found = {}
     for line in text.splitlines():
         line = line.strip()
@@ -82,17 +86,17 @@ def read_properties(path: str) -> dict[str, str]:
 def from_properties(props: dict[str, str]) -> ClientSecurity:
     protocol = props.get("security.protocol", "PLAINTEXT").upper()
     if protocol not in PROTOCOLS:
-        raise ToolError(f"security.protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+        raise LoginError(f"security.protocol {protocol!r} is not one of {', '.join(PROTOCOLS)}")
     mechanism = props.get("sasl.mechanism", "PLAIN").upper()
     if protocol.startswith("SASL") and mechanism != "PLAIN" and mechanism not in SCRAM_HASHES:
-        raise ToolError(f"sasl.mechanism {mechanism} is not supported by the tools")
+        raise LoginError(f"sasl.mechanism {mechanism} is not supported by the tools")
     jaas = props.get("sasl.jaas.config", "")
     username = re.search(r'username\s*=\s*"([^"]*)"', jaas)
     password = re.search(r'password\s*=\s*"([^"]*)"', jaas)
     for kind in ("truststore", "keystore"):
         store_type = props.get(f"ssl.{kind}.type", "PEM").upper()
         if props.get(f"ssl.{kind}.location") and store_type != "PEM":
-            raise ToolError(f"ssl.{kind}.type {store_type}: the tools read PEM files only")
+            raise LoginError(f"ssl.{kind}.type {store_type}: the tools read PEM files only")
     return ClientSecurity(
         protocol=protocol,
         mechanism=mechanism,
@@ -129,7 +133,7 @@ class ScramClient:
         text = server_first.decode()
         fields = dict(item.split("=", 1) for item in text.split(","))
         if not fields.get("r", "").startswith(self.nonce):
-            raise ToolError("SCRAM: the server's nonce does not extend ours")
+            raise LoginError("SCRAM: the server's nonce does not extend ours")
         salted = hashlib.pbkdf2_hmac(
             self.hash().name, self.password, base64.b64decode(fields["s"]), int(fields["i"])
         )
@@ -146,9 +150,9 @@ class ScramClient:
     def verify(self, server_final: bytes) -> None:
         text = server_final.decode()
         if text.startswith("e="):
-            raise ToolError(f"SCRAM: {text[2:]}")
+            raise LoginError(f"SCRAM: {text[2:]}")
         if not text.startswith("v=") or base64.b64decode(text[2:]) != self.server_signature:
-            raise ToolError("SCRAM: the server's signature does not match")
+            raise LoginError("SCRAM: the server's signature does not match")
 
 
 def authenticate(connection, security: ClientSecurity) -> None:
@@ -158,14 +162,14 @@ def authenticate(connection, security: ClientSecurity) -> None:
     from protocol.errors import ErrorCode
 
     if security.username is None or security.password is None:
-        raise ToolError('sasl.jaas.config needs username="..." and password="..."')
+        raise LoginError('sasl.jaas.config needs username="..." and password="..."')
     handshake = connection.request(
         ApiKey.SASL_HANDSHAKE,
         messages.request_type(ApiKey.SASL_HANDSHAKE)(mechanism=security.mechanism),
     )
     if handshake.error_code:
         offered = ", ".join(handshake.mechanisms)
-        raise ToolError(
+        raise LoginError(
             f"{connection.address} does not take SASL {security.mechanism} (it takes {offered})"
         )
     Authenticate = messages.request_type(ApiKey.SASL_AUTHENTICATE)
@@ -174,7 +178,7 @@ def authenticate(connection, security: ClientSecurity) -> None:
         answer = connection.request(ApiKey.SASL_AUTHENTICATE, Authenticate(auth_bytes=token))
         if answer.error_code:
             detail = answer.error_message or ErrorCode(answer.error_code).name
-            raise ToolError(f"{connection.address}: authentication failed: {detail}")
+            raise LoginError(f"{connection.address}: authentication failed: {detail}")
         return bytes(answer.auth_bytes or b"")
 
     if security.mechanism == "PLAIN":

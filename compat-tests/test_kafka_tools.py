@@ -717,3 +717,36 @@ def test_kafka_compat_tools_print_what_kafkas_tools_print(served_broker, kafka):
 
     mine = commits(ours("dump-log", *dump))
     assert mine and mine == commits(kafka("kafka-dump-log", *dump))
+
+
+def test_kafka_configs_client_quotas(served_broker, kafka):
+    """kafka-configs --entity-type users/clients/ips: AlterClientQuotas and
+    DescribeClientQuotas, with Kafka's output."""
+    configs = ["kafka-configs", "--bootstrap-server", served_broker.bootstrap]
+    client = [*configs, "--entity-type", "clients", "--entity-name", "tools-quota"]
+    out = kafka(*client, "--alter", "--add-config", "producer_byte_rate=1024,request_percentage=50")
+    assert out.strip() == "Completed updating config for client tools-quota."
+    default_user_client = [
+        *configs,
+        *("--entity-type", "users", "--entity-default"),
+        *("--entity-type", "clients", "--entity-name", "tools-quota"),
+    ]
+    kafka(*default_user_client, "--alter", "--add-config", "consumer_byte_rate=2048")
+    ip = [*configs, "--entity-type", "ips", "--entity-name", "127.0.0.1"]
+    out = kafka(*ip, "--alter", "--add-config", "connection_creation_rate=10")
+    assert out.strip() == "Completed updating config for ip 127.0.0.1."
+    assert kafka(*client, "--describe").strip() == (
+        "Quota configs for client-id 'tools-quota' are producer_byte_rate=1024.0, "
+        "request_percentage=50.0"
+    )
+    out = kafka(*configs, "--entity-type", "users", "--entity-type", "clients", "--describe")
+    assert out.strip() == (
+        "Quota configs for the default user-principal, client-id 'tools-quota' are "
+        "consumer_byte_rate=2048.0"
+    )
+    out = kafka(*configs, "--entity-type", "ips", "--describe")
+    assert out.strip() == "Quota configs for ip '127.0.0.1' are connection_creation_rate=10.0"
+    kafka(*client, "--alter", "--delete-config", "request_percentage")
+    assert kafka(*client, "--describe").strip() == (
+        "Quota configs for client-id 'tools-quota' are producer_byte_rate=1024.0"
+    )

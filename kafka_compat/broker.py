@@ -36,6 +36,8 @@ from kafka_compat.groups import GroupConfig, GroupCoordinator, GroupMetadataMana
 from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
+from kafka_compat.quotas.client_quotas import ClientQuotas
+from kafka_compat.quotas.store import QuotaStore
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.security.acls import LocalAclStore, ZkAclStore
 from kafka_compat.security.authorizer import Authorizer
@@ -157,6 +159,8 @@ class Broker:
             cluster=self.cluster,
             fetch_sessions=FetchSessionCache(config["max.incremental.fetch.session.cache.slots"]),
             credentials=ScramCredentialStore(),
+            quota_store=QuotaStore(),
+            quotas=ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"]),
         )
         self.admin.on_listener_configs_change = self._reload_key_stores
         if config["authorizer.class.name"]:
@@ -185,6 +189,8 @@ class Broker:
         self.admin.store = store
         self.producer_ids.store = store
         self.components.credentials.store = store
+        self.components.quota_store.store = store
+        self.components.reload_quotas()
         if self.cluster is not None:
             self.cluster.store = store
 
@@ -250,6 +256,9 @@ class Broker:
             await zookeeper_session.start(store.run)
             self._use_store(store)
             store.on_broker_configs_change(self.admin.apply_broker_configs)
+            # Quotas set through any broker (/config/changes notifications).
+            store.on_user_configs_change(self.components.reload_quotas)
+            store.on_quota_configs_change(self.components.reload_quotas)
             authorizer = self.components.authorizer
             if authorizer is not None:
                 acls = ZkAclStore(authorizer.cache, store)

@@ -34,6 +34,9 @@ The tools talk to any broker over the Kafka protocol, like Kafka's scripts.
     kafka-compat users list|describe USER...|set-password USER [--mechanism M]
                  [--iterations N] [--password P]|delete USER [--mechanism M]
     kafka-compat acls list|add|remove ... (kafka-acls.sh)
+    kafka-compat quotas describe|alter [--entity-type users|clients|ips (--entity-name N |
+                 --entity-default)]... [--add-config K=V,...] [--delete-config K,...]
+                 (kafka-configs.sh --entity-type users|clients|ips)
     kafka-compat dev-cluster [--brokers 3] [--base-port 9092] [--data-dir ./dev-cluster]
 
 Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
@@ -49,8 +52,9 @@ The tools (kafka_compat/tools/<tool>.py, most with their own `add_parser`) take
 Exit status: 0 done, 1 the broker refused or something named does not exist (the
 message on stderr, in Kafka's words), 2 a usage error. `dump-log` reads a data dir
 directly, no broker needed. `users` salts a password before it leaves (without
---password it is read from the terminal or stdin). `dev-cluster` starts a ZooKeeper
-and N brokers on loopback (kafka_compat/devcluster.py).
+--password it is read from the terminal or stdin). `quotas` is kafka-configs.sh's
+client quotas (DescribeClientQuotas/AlterClientQuotas). `dev-cluster` starts a
+ZooKeeper and N brokers on loopback (kafka_compat/devcluster.py).
 """
 
 from __future__ import annotations
@@ -135,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_users_parser(commands)
     _add_acls_parser(commands)
+    from kafka_compat.tools.quotas import add_parser as add_quotas_parser
+
+    add_quotas_parser(commands)
 
     dev_cluster = commands.add_parser(
         "dev-cluster", help="a local ZooKeeper and N brokers, until Ctrl-C"
@@ -234,6 +241,10 @@ def _run_command(args: argparse.Namespace) -> int:
         from kafka_compat.tools import users
 
         return users.main(args)
+    if args.command == "quotas":
+        from kafka_compat.tools import quotas
+
+        return quotas.main(args)
     if args.command == "dev-cluster":
         from kafka_compat import devcluster
 

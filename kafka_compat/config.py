@@ -71,6 +71,9 @@ BROKER_KEYS: dict[str, Key] = {
         Key("authorizer.class.name", authorizer_class, ""),
         Key("super.users", str, ""),
         Key("allow.everyone.if.no.acl.found", parse_bool, "false"),
+        # Client quotas (quotas/): the rate's samples and their length.
+        Key("quota.window.num", at_least(1), "11"),
+        Key("quota.window.size.seconds", at_least(1), "1"),
         Key("num.partitions", at_least(1), "1"),
         Key("default.replication.factor", at_least(1), "1"),
         Key("min.insync.replicas", at_least(1), "1"),
@@ -510,6 +513,12 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
                     f"SASL mechanism {unserved[0]} is not served (served: "
                     f"{', '.join(sorted(SERVED_SASL_MECHANISMS))})",
                 )
+        if key == "client.quota.callback.class" and value.strip():
+            raise _refuse(
+                key,
+                "a Java ClientQuotaCallback cannot be loaded here; the default callback "
+                "(user and client-id quotas set with AlterClientQuotas) is served",
+            )
         if key in BROKER_KEYS or sub in BROKER_KEYS:
             continue  # known (e.g. sasl.kerberos.* settings, which weaken nothing)
         if key in _SECURITY_KEYS or key.startswith(_SECURITY_PREFIXES):

@@ -55,6 +55,8 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
         "The authorizer: kafka.security.authorizer.AclAuthorizer (or KRaft's "
         "org.apache.kafka.metadata.authorizer.StandardAuthorizer) enforces ACLs; empty: none.",
     ),
+    "quota.window.num": (I, "The number of samples client quota rates are measured over."),
+    "quota.window.size.seconds": (I, "The length of each client quota sample, in seconds."),
     "super.users": (S, "Principals allowed everything, semicolon-separated (User:admin;User:b)."),
     "allow.everyone.if.no.acl.found": (
         B,

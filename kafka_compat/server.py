@@ -4,7 +4,8 @@ A connection's requests are read one frame at a time and answered in order, one
 at a time, the way Kafka's broker mutes a channel while a request is in flight.
 A frame over `socket.request.max.bytes`, an unknown API or version, or a body
 that does not parse closes that connection with one log line; everything else
-keeps running.
+keeps running. While a client quota is set (quotas/), a request over its quota gets
+`throttle_time_ms` and its connection is not read for that long (channel muting).
 
 Each connection belongs to one listener (security/listeners.py). On SSL and SASL_SSL
 listeners the stream is wrapped in TLS (trio.SSLStream) and the handshake runs under
@@ -26,6 +27,7 @@ import trio
 from kafka_compat.apis.handlers import REGISTRY, Api
 from kafka_compat.apis.registry import CLOSE_CONNECTION, Components, RequestContext
 from kafka_compat.apis.sasl import authenticate
+from kafka_compat.quotas.throttling import EXEMPT_APIS, client_throttles, handle_with_quotas
 from kafka_compat.security.listeners import Endpoint
 from kafka_compat.security.session import ANONYMOUS, KafkaPrincipal, Session
 from kafka_compat.security.tls import NoMatchingRule, PrincipalMapper, subject_dn
@@ -38,6 +40,7 @@ from protocol.messages import DecodeError
 log = logging.getLogger(__name__)
 
 _SIZE = struct.Struct(">i")
+_SIZE_HEADER = struct.Struct(">hh")  # a request's api key and version
 _RECV_CHUNK = 65536
 API_VERSIONS_KEY = ApiKey.API_VERSIONS
 # What a SASL listener serves before authentication (Kafka's SaslServerAuthenticator).
@@ -229,8 +232,19 @@ async def _serve_requests(
             return
         if response is False:
             return
+        throttle_ms = session.throttle_ms
+        if throttle_ms:
+            # Client quotas: the channel is muted for the throttle time (Kafka mutes
+            # it after the response to a client that throttles itself, KIP-219, and
+            # holds an older client's response that long).
+            session.throttle_ms = 0
+            if response is not None and not client_throttles(*_SIZE_HEADER.unpack_from(frame)):
+                await trio.sleep(throttle_ms / 1000)
+                throttle_ms = 0
         if response is not None:
             await stream.send_all(response)
+        if throttle_ms:
+            await trio.sleep(throttle_ms / 1000)
         if session.close_after_response:
             return
 
@@ -302,7 +316,11 @@ async def _handle_frame(
         )
         return False
     ctx = RequestContext(components, header, version, peer, session)
-    response = await entry.handler(ctx, request)
+    quotas = components.quotas
+    if quotas is not None and quotas.enabled and header.api_key not in EXEMPT_APIS:
+        response = await handle_with_quotas(quotas, entry.handler, ctx, request, len(frame))
+    else:
+        response = await entry.handler(ctx, request)
     if response is None:
         return None
     if response is CLOSE_CONNECTION:

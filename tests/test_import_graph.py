@@ -48,7 +48,8 @@ LAYERS: dict[str, int] = {
     "kafka_compat.groups": 5,
     "kafka_compat.txn": 5,
     "kafka_compat.security": 5,
-    "kafka_compat.security.listeners": 2,  # config.py parses listeners with it
+    "kafka_compat.security.listeners": 2,
+    "kafka_compat.quotas": 5,  # config.py parses listeners with it
     "kafka_compat.cluster.zk_client": 5,
     "kafka_compat.cluster.zk_cache": 5,
     "kafka_compat.cluster.zk_admin": 5,

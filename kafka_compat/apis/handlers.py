@@ -7,6 +7,7 @@ from kafka_compat.apis import (  # noqa: F401
     admin,
     alter_partition,
     api_versions,
+    client_quotas,
     configs,
     consumer_group,
     coordinator,

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from kafka_compat.fetch_session import FetchSessionCache
     from kafka_compat.groups import GroupCoordinator
     from kafka_compat.producer_ids import ProducerIdManager
+    from kafka_compat.quotas.client_quotas import ClientQuotas
+    from kafka_compat.quotas.store import QuotaStore
     from kafka_compat.replica_manager import ReplicaManager
     from kafka_compat.security.acls import AclStore
     from kafka_compat.security.credentials import ScramCredentialStore
@@ -75,6 +77,14 @@ class Components:
     # ACLs (authorizer.class.name set); None: every request is authorized.
     authorizer: Authorizer | None = None
     acls: AclStore | None = None
+    # Client quotas (quotas/): what the store holds, and the managers that apply it.
+    quota_store: QuotaStore | None = None
+    quotas: ClientQuotas | None = None
+
+    def reload_quotas(self, *_changed) -> None:
+        """The quotas changed in the store (this broker's write or a notification)."""
+        if self.quotas is not None and self.quota_store is not None:
+            self.quotas.load(self.quota_store.entries())
 
 
 class RequestContext:

@@ -38,6 +38,9 @@ class MetadataStore:
     # Per-user configs by user name (Kafka's /config/users/<user>): SCRAM credentials
     # as "salt=...,stored_key=...,server_key=...,iterations=N" under the mechanism.
     user_configs: dict[str, dict[str, str]]
+    # The other quota entities' configs by path under /config: clients/<c>,
+    # users/<u>/clients/<c>, ips/<ip> (names sanitized as Kafka does; quotas/store.py).
+    quota_configs: dict[str, dict[str, str]]
 
     async def create_topic(
         self, name: str, partitions: int, configs: dict[str, str]
@@ -64,6 +67,13 @@ class MetadataStore:
         """Set and remove keys of the user's configs, keeping the others; in a cluster
         every broker hears of it. Returns the user's configs after the change.
         MissingConfigs (nothing changed) if a key to delete is not there."""
+        raise NotImplementedError
+
+    async def update_quota_configs(
+        self, path: str, set_keys: dict[str, str], delete_keys: set[str]
+    ) -> dict[str, str]:
+        """Set and remove keys of a quota entity's configs (removing a key that is not
+        there is no error); in a cluster every broker hears of it."""
         raise NotImplementedError
 
     async def allocate_producer_ids(self, broker_id: int, count: int) -> int:
@@ -157,11 +167,13 @@ class LocalStore(MetadataStore):
         self.consumer_offsets: dict[str, dict[str, int]] = {}
         self.broker_configs = {}
         self.user_configs = {}
+        self.quota_configs = {}
         if self.path.exists():
             saved = json.loads(self.path.read_text())
             self.consumer_offsets = saved.get("consumer_offsets", {})
             self.broker_configs = saved.get("broker_configs", {})
             self.user_configs = saved.get("user_configs", {})
+            self.quota_configs = saved.get("quota_configs", {})
             for t in saved["topics"]:
                 self.topics[t["name"]] = TopicMetadata(
                     t["name"], bytes.fromhex(t["topic_id"]), t["partitions"], t["configs"]
@@ -182,6 +194,7 @@ class LocalStore(MetadataStore):
             "consumer_offsets": self.consumer_offsets,
             "broker_configs": self.broker_configs,
             "user_configs": self.user_configs,
+            "quota_configs": self.quota_configs,
         }
         write_atomically(self.path, json.dumps(data, indent=1).encode())
 
@@ -221,6 +234,20 @@ class LocalStore(MetadataStore):
             self.user_configs[user] = configs
         else:
             self.user_configs.pop(user, None)
+        self._save()
+        return dict(configs)
+
+    async def update_quota_configs(
+        self, path: str, set_keys: dict[str, str], delete_keys: set[str]
+    ) -> dict[str, str]:
+        configs = dict(self.quota_configs.get(path, {}))
+        for key in delete_keys:
+            configs.pop(key, None)
+        configs.update(set_keys)
+        if configs:
+            self.quota_configs[path] = configs
+        else:
+            self.quota_configs.pop(path, None)
         self._save()
         return dict(configs)
 

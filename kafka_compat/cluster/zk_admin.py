@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError
+from kazoo.exceptions import BadVersionError, NodeExistsError, NoNodeError, NotEmptyError
 
 from kafka_compat.clock import wall_clock_ms
 from kafka_compat.cluster.placement import assign_replicas
@@ -36,23 +36,27 @@ from kafka_compat.cluster.zk_data import (
     CONFIG_CHANGE_EXPIRY_S,
     CONFIG_CHANGE_PREFIX,
     CONFIG_CHANGES_PATH,
+    CONFIG_CLIENTS_PATH,
+    CONFIG_IPS_PATH,
     CONFIG_TOPICS_PATH,
     CONFIG_USERS_PATH,
     DELETE_TOPICS_PATH,
     TopicAssignment,
     _configs,
     _json,
-    sanitize_entity,
     topic_path,
+    user_znode,
 )
 
 __all__ = ["AdminZkClient"]
 
-# /config/<entity type>: Kafka's ConfigType ("clients" joins for quotas).
+# /config/<entity type>: Kafka's ConfigType.
 _CONFIG_ROOTS = {
     "topics": CONFIG_TOPICS_PATH,
     "brokers": CONFIG_BROKERS_PATH,
     "users": CONFIG_USERS_PATH,
+    "clients": CONFIG_CLIENTS_PATH,
+    "ips": CONFIG_IPS_PATH,
 }
 
 
@@ -204,10 +208,10 @@ class AdminZkClient(ZooKeeperCache):
         MissingConfigs if a key to delete is not in ZooKeeper."""
 
         def change(deadline: float) -> dict[str, str]:
-            path = f"{CONFIG_USERS_PATH}/{sanitize_entity(user)}"
+            path = f"{CONFIG_USERS_PATH}/{user_znode(user)}"
             configs = _configs(self._get(deadline, path)) or {}
             change_entity_configs(user, configs, set_keys, delete_keys)
-            self._write_configs(deadline, sanitize_entity(user), configs, True, "users")
+            self._write_configs(deadline, user_znode(user), configs, True, "users")
             return configs
 
         configs = await self._in_thread(change)
@@ -216,6 +220,63 @@ class AdminZkClient(ZooKeeperCache):
         else:
             self.user_configs.pop(user, None)
         return configs
+
+    async def update_quota_configs(
+        self, path: str, set_keys: dict[str, str], delete_keys: set[str]
+    ) -> dict[str, str]:
+        """Set and remove keys of /config/<path> ("clients/<c>", "users/<u>/clients/<c>",
+        "ips/<ip>", names sanitized), as Kafka's AdminZkClient.changeConfigs; posts a
+        config change notification. Removing a key that is not there is no error."""
+        entity_type, _, name = path.partition("/")
+
+        def change(deadline: float) -> dict[str, str]:
+            configs = _configs(self._get(deadline, f"/config/{path}")) or {}
+            for key in delete_keys:
+                configs.pop(key, None)
+            configs.update(set_keys)
+            if configs or not self._clean_quota_nodes(deadline, path):
+                self._write_configs(deadline, name, configs, False, entity_type)
+            self._notify_change(deadline, path)
+            return configs
+
+        configs = await self._in_thread(change)
+        if configs:
+            self.quota_configs[path] = configs
+        else:
+            self.quota_configs.pop(path, None)
+        return configs
+
+    def _clean_quota_nodes(self, deadline: float, path: str) -> bool:
+        """Kafka's tryCleanQuotaNodes: a quota entity left without configs is deleted
+        (unless it has children), and so are a user's emptied clients/ node and a user
+        node with neither configs (SCRAM credentials, quotas) nor children. True if
+        the entity's node is gone."""
+
+        def delete(node: str) -> bool:
+            try:
+                self._op(deadline, lambda c: c.delete_async(node))
+            except NotEmptyError:
+                return False
+            except NoNodeError:
+                pass
+            return True
+
+        if not delete(f"/config/{path}"):
+            return False
+        parts = path.split("/")
+        if len(parts) == 4 and delete(f"/config/users/{parts[1]}/clients"):
+            user = f"/config/users/{parts[1]}"
+            if not _configs(self._get(deadline, user)):
+                delete(user)
+        return True
+
+    def _notify_change(self, deadline: float, entity_path: str) -> None:
+        """The /config/changes notification every broker applies (Kafka's
+        createConfigChangeNotification), then the purge of expired ones."""
+        note = _json({"version": 2, "entity_path": entity_path})
+        prefix = f"{CONFIG_CHANGES_PATH}/{CONFIG_CHANGE_PREFIX}"
+        self._op(deadline, lambda c: c.create_async(prefix, note, sequence=True))
+        self._purge_config_changes(deadline)
 
     def _write_configs(
         self,
@@ -238,10 +299,7 @@ class AdminZkClient(ZooKeeperCache):
             except NodeExistsError:
                 self._op(deadline, lambda c: c.set_async(path, data))
         if notify:
-            note = _json({"version": 2, "entity_path": f"{entity_type}/{name}"})
-            prefix = f"{CONFIG_CHANGES_PATH}/{CONFIG_CHANGE_PREFIX}"
-            self._op(deadline, lambda c: c.create_async(prefix, note, sequence=True))
-            self._purge_config_changes(deadline)
+            self._notify_change(deadline, f"{entity_type}/{name}")
 
     def _purge_config_changes(self, deadline: float) -> None:
         oldest = wall_clock_ms() - CONFIG_CHANGE_EXPIRY_S * 1000

@@ -32,6 +32,8 @@ from kafka_compat.cluster.zk_data import (
     BROKER_IDS_PATH,
     CONFIG_BROKERS_PATH,
     CONFIG_CHANGES_PATH,
+    CONFIG_CLIENTS_PATH,
+    CONFIG_IPS_PATH,
     CONFIG_TOPICS_PATH,
     CONFIG_USERS_PATH,
     BrokerRegistration,
@@ -40,8 +42,8 @@ from kafka_compat.cluster.zk_data import (
     _controller_id,
     _sequence,
     desanitize_entity,
-    sanitize_entity,
     topic_path,
+    user_znode,
 )
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,9 @@ class ZooKeeperCache(ZooKeeperClient):
         self.broker_configs: dict[str, dict[str, str]] = {}
         # Per-user configs (/config/users/<user>): SCRAM credentials, by user name.
         self.user_configs: dict[str, dict[str, str]] = {}
+        # Quota configs by path under /config: clients/<c>, users/<u>/clients/<c>,
+        # ips/<ip> (names sanitized; quotas/store.py).
+        self.quota_configs: dict[str, dict[str, str]] = {}
 
         # The store's run() sets these: its nursery, and the queue of cache updates.
         self._nursery: trio.Nursery | None = None
@@ -82,6 +87,7 @@ class ZooKeeperCache(ZooKeeperClient):
                 "log_dir_events": [],
                 "broker_configs": [],
                 "user_configs": [],
+                "quota_configs": [],
             }
         )
 
@@ -131,6 +137,11 @@ class ZooKeeperCache(ZooKeeperClient):
         """callback(users) when /config/users/<user> changed (read `user_configs`)."""
         self._listeners["user_configs"].append(callback)
 
+    def on_quota_configs_change(self, callback: Callable[[set[str]], None]) -> None:
+        """callback(paths) when quota configs other than the user level changed (read
+        `quota_configs`)."""
+        self._listeners["quota_configs"].append(callback)
+
     # ---- keeping the caches current ----
 
     async def _apply_updates(self, receive: trio.MemoryReceiveChannel) -> None:
@@ -150,6 +161,7 @@ class ZooKeeperCache(ZooKeeperClient):
         if kind == "loaded":
             await self._load_broker_configs()
             await self._load_user_configs()
+            await self._load_quota_configs()
             args[0].set()
         elif kind == "brokers":
             await self._refresh_brokers(args[0])
@@ -316,7 +328,7 @@ class ZooKeeperCache(ZooKeeperClient):
             return
         self._last_config_change = _sequence(fresh[-1])
         notes = await self._in_thread(self._get_many, [f"{CONFIG_CHANGES_PATH}/{c}" for c in fresh])
-        topics, brokers, users = set(), set(), set()
+        topics, brokers, users, quotas = set(), set(), set(), set()
         for found in notes.values():
             if found is None:
                 continue
@@ -326,12 +338,16 @@ class ZooKeeperCache(ZooKeeperClient):
                 topics.add(name)
             elif kind == "brokers" and name:
                 brokers.add(name)
+            elif kind == "users" and "/clients/" in name or kind in ("clients", "ips") and name:
+                quotas.add(entity)
             elif kind == "users" and name:
                 users.add(desanitize_entity(name))
         if brokers:
             await self._load_broker_configs(brokers)
         if users:
             await self._load_user_configs(users)
+        if quotas:
+            await self._load_quota_configs(quotas)
         if not topics:
             return
         paths = {name: f"{CONFIG_TOPICS_PATH}/{name}" for name in topics}
@@ -361,7 +377,7 @@ class ZooKeeperCache(ZooKeeperClient):
         if users is None:
             children = await self._in_thread(self._children, CONFIG_USERS_PATH)
             users = {desanitize_entity(c) for c in children}
-        paths = {u: f"{CONFIG_USERS_PATH}/{sanitize_entity(u)}" for u in users}
+        paths = {u: f"{CONFIG_USERS_PATH}/{user_znode(u)}" for u in users}
         read = await self._in_thread(self._get_many, list(paths.values()))
         for user, path in paths.items():
             configs = _configs(read[path])
@@ -370,6 +386,29 @@ class ZooKeeperCache(ZooKeeperClient):
             else:
                 self.user_configs.pop(user, None)
         self._notify("user_configs", set(users))
+
+    async def _load_quota_configs(self, paths: set[str] | None = None) -> None:
+        """Read /config/<path> (every clients/*, ips/*, users/*/clients/* when None)
+        into quota_configs."""
+        if paths is None:
+
+            def every_path(deadline: float) -> set[str]:
+                found = {f"clients/{c}" for c in self._children(deadline, CONFIG_CLIENTS_PATH)}
+                found |= {f"ips/{c}" for c in self._children(deadline, CONFIG_IPS_PATH)}
+                for user in self._children(deadline, CONFIG_USERS_PATH):
+                    clients = self._children(deadline, f"{CONFIG_USERS_PATH}/{user}/clients")
+                    found |= {f"users/{user}/clients/{c}" for c in clients}
+                return found
+
+            paths = await self._in_thread(every_path)
+        read = await self._in_thread(self._get_many, [f"/config/{p}" for p in paths])
+        for path in paths:
+            configs = _configs(read[f"/config/{path}"])
+            if configs:
+                self.quota_configs[path] = configs
+            else:
+                self.quota_configs.pop(path, None)
+        self._notify("quota_configs", set(paths))
 
     async def _ensure_cached(self, name: str) -> None:
         """Have the topic in the caches (another broker may have just created it, and

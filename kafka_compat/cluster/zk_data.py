@@ -17,6 +17,8 @@
                                           {"version":1,"config":{"log.retention.ms":"1000"}}
     /config/users/<sanitized user>        {"version":1,"config":{"SCRAM-SHA-256":
                                            "salt=…,stored_key=…,server_key=…,iterations=4096"}}
+    /config/users/<user>/clients/<client-id>, /config/clients/<client-id>, /config/ips/<ip>
+                                          {"version":1,"config":{"producer_byte_rate":"1024"}}
     /config/changes/config_change_<seq>   {"version":2,"entity_path":"topics/<t>"}
     /admin/delete_topics/<t>              (empty: the topic is marked for deletion)
     /log_dir_event_notification/log_dir_event_<seq>
@@ -63,7 +65,10 @@ BROKER_IDS_PATH = "/brokers/ids"
 TOPICS_PATH = "/brokers/topics"
 CONFIG_TOPICS_PATH = "/config/topics"
 CONFIG_BROKERS_PATH = "/config/brokers"  # dynamic broker configs, by id or <default>
-CONFIG_USERS_PATH = "/config/users"  # SCRAM credentials (and, later, user quotas)
+CONFIG_USERS_PATH = "/config/users"  # SCRAM credentials and user quotas
+CONFIG_CLIENTS_PATH = "/config/clients"  # client-id quotas
+CONFIG_IPS_PATH = "/config/ips"  # connection_creation_rate per IP
+DEFAULT_ENTITY = "<default>"  # Kafka's ZooKeeperInternals.DEFAULT_STRING (never sanitized)
 CONFIG_CHANGES_PATH = "/config/changes"
 CONFIG_CHANGE_PREFIX = "config_change_"
 DELETE_TOPICS_PATH = "/admin/delete_topics"
@@ -82,10 +87,10 @@ PERSISTENT_PATHS = (
     PRODUCER_ID_BLOCK_PATH,
     LOG_DIR_EVENTS_PATH,
     CONFIG_TOPICS_PATH,
-    "/config/clients",
+    CONFIG_CLIENTS_PATH,
     CONFIG_USERS_PATH,
     "/config/brokers",
-    "/config/ips",
+    CONFIG_IPS_PATH,
 )
 # Config change notifications older than this are purged (Kafka: 15 minutes).
 CONFIG_CHANGE_EXPIRY_S = 15 * 60
@@ -314,7 +319,14 @@ def desanitize_entity(name: str) -> str:
     return unquote_plus(name)  # Java's URLDecoder: "+" is a space
 
 
+def user_znode(user: str) -> str:
+    """/config/users/<this>: the user sanitized, the default user (quotas) as is."""
+    return user if user == DEFAULT_ENTITY else sanitize_entity(user)
+
+
 def _configs(found) -> dict[str, str] | None:
     if found is None:
         return None
+    if not found[0]:
+        return {}  # a parent made by a recursive create (/config/users/<u> of <u>/clients/<c>)
     return {k: str(v) for k, v in (json.loads(found[0]).get("config") or {}).items()}

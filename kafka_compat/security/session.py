@@ -40,6 +40,7 @@ class Session:
         "sasl_mechanism",
         "expires_at",
         "close_after_response",
+        "throttle_ms",
     )
 
     def __init__(
@@ -62,3 +63,5 @@ class Session:
         self.expires_at: float | None = None
         # Kafka closes the connection once a failed login's answer is sent.
         self.close_after_response = False
+        # Client quotas: the channel is muted this long after the response (KIP-219).
+        self.throttle_ms = 0

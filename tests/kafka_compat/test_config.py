@@ -256,3 +256,15 @@ def test_port_flag_moves_the_first_listener_and_keeps_its_protocol():
     )
     overrides = _serve_overrides(args, base)
     assert overrides["listeners"] == "SASL_SSL://0.0.0.0:19093,INTERNAL://127.0.0.1:9092"
+
+
+def test_quota_keys_kafka_39_has_and_the_ones_it_removed():
+    config = BrokerConfig({"quota.window.num": "2", "quota.window.size.seconds": "3"})
+    assert (config["quota.window.num"], config["quota.window.size.seconds"]) == (2, 3)
+    with pytest.raises(ConfigError, match=r"quota\.window\.num"):
+        BrokerConfig({"quota.window.num": "0"})
+    # Kafka 3.0 removed the static defaults: unknown (a warning), as in Kafka 3.9.
+    config = BrokerConfig({"quota.producer.default": "1024"})
+    assert "quota.producer.default" not in config.explicit
+    with pytest.raises(ConfigError, match="ClientQuotaCallback cannot be loaded"):
+        BrokerConfig({"client.quota.callback.class": "com.example.Quotas"})

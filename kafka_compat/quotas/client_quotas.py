@@ -1,0 +1,198 @@
+"""Kafka's ClientQuotaManager with its default callback: which quota applies to a
+request, the rate it is measured against, and the throttle time when over.
+
+Three managers, as in Kafka: produce (request bytes), fetch (response bytes) and
+request (time spent handling the request, as a percentage of one thread). A request
+is measured under the metric tags (user, client-id) of the most specific level that
+has a quota anywhere (Kafka's precedence, highest first):
+
+    /config/users/<user>/clients/<client-id>
+    /config/users/<user>/clients/<default>
+    /config/users/<user>
+    /config/users/<default>/clients/<client-id>
+    /config/users/<default>/clients/<default>
+    /config/users/<default>
+    /config/clients/<client-id>
+    /config/clients/<default>
+
+so every connection with the same tags shares one rate. The rate is Kafka's (rate.py:
+`quota.window.num` samples of `quota.window.size.seconds`); when it is over the quota
+the throttle time is (rate - quota) / quota * window, in ms: not capped for byte
+rates, capped at one window for the request quota (Kafka 3.x).
+
+The user is the connection's principal name (User:ANONYMOUS's "ANONYMOUS" on a
+plaintext listener). Nothing is measured while no quota is set (`enabled`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kafka_compat.quotas.rate import Rate
+from kafka_compat.quotas.store import (
+    CLIENT_ID,
+    CONNECTION_CREATION_RATE,
+    CONSUMER_BYTE_RATE,
+    IP,
+    PRODUCER_BYTE_RATE,
+    REQUEST_PERCENTAGE,
+    USER,
+    QuotaEntity,
+)
+
+__all__ = ["ClientQuotaManager", "ClientQuotas"]
+
+DEFAULT = None  # a default entity's name
+# An entity as the managers key it: (user, client-id), each a name, DEFAULT (None)
+# for <default>, or "" for "not part of this entity".
+Key = tuple[str | None, str | None]
+_INACTIVE_MS = 3600 * 1000  # Kafka's InactiveSensorExpirationTimeSeconds
+
+
+class ClientQuotaManager:
+    """One quota type's overrides and rates (module docstring)."""
+
+    def __init__(self, num_samples: int, window_s: int, *, cap_to_window: bool = False) -> None:
+        self.num_samples = num_samples
+        self.window_ms = window_s * 1000
+        self.cap_ms = self.window_ms if cap_to_window else None
+        self.overrides: dict[Key, float] = {}
+        self.rates: dict[tuple[str, str], Rate] = {}
+        self.user_quotas = self.client_quotas = self.user_client_quotas = False
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.overrides)
+
+    def set_overrides(self, overrides: dict[Key, float]) -> None:
+        self.overrides = overrides
+        keys = overrides.keys()
+        self.user_client_quotas = any(u != "" and c != "" for u, c in keys)
+        self.user_quotas = any(u != "" and c == "" for u, c in keys)
+        self.client_quotas = any(u == "" and c != "" for u, c in keys)
+
+    def metric_tags(self, user: str, client_id: str) -> tuple[str, str]:
+        """Kafka's DefaultQuotaCallback.quotaMetricTags."""
+        kinds = (self.user_quotas, self.client_quotas, self.user_client_quotas)
+        if kinds in ((False, False, False), (False, True, False)):
+            return "", client_id
+        if kinds == (True, False, False):
+            return user, ""
+        if kinds == (False, False, True):
+            return user, client_id
+        o = self.overrides
+        if (user, client_id) in o or (user, DEFAULT) in o:
+            return user, client_id
+        if (user, "") in o:
+            return user, ""
+        if (DEFAULT, client_id) in o or (DEFAULT, DEFAULT) in o:
+            return user, client_id
+        if (DEFAULT, "") in o:
+            return user, ""
+        return "", client_id
+
+    def quota_limit(self, user: str, client_id: str) -> float | None:
+        """Kafka's DefaultQuotaCallback.quotaLimit for the metric tags."""
+        o = self.overrides
+        if user and client_id:
+            keys = ((user, client_id), (user, DEFAULT), (DEFAULT, client_id), (DEFAULT, DEFAULT))
+            for key in keys:
+                if key in o:
+                    return o[key]
+        elif user:
+            for key in ((user, ""), (DEFAULT, "")):
+                if key in o:
+                    return o[key]
+        elif client_id:
+            for key in (("", client_id), ("", DEFAULT)):
+                if key in o:
+                    return o[key]
+        return None
+
+    def record(self, user: str, client_id: str, value: float, now_ms: float) -> int:
+        """Record `value` and answer the throttle time in ms (0: within the quota)."""
+        tags = self.metric_tags(user, client_id)
+        rate = self.rates.get(tags)
+        if rate is None:
+            if len(self.rates) > 1000:
+                self._expire(now_ms)
+            rate = self.rates[tags] = Rate(self.num_samples, self.window_ms)
+        rate.record(value, now_ms)
+        bound = self.quota_limit(*tags)
+        if bound is None:
+            return 0
+        observed = rate.measure(now_ms)
+        if observed <= bound:
+            return 0
+        throttle = round((observed - bound) / bound * rate.window_size_ms(now_ms))
+        return throttle if self.cap_ms is None else min(throttle, self.cap_ms)
+
+    def unrecord(self, user: str, client_id: str, value: float, now_ms: float) -> None:
+        rate = self.rates.get(self.metric_tags(user, client_id))
+        if rate is not None:
+            rate.record(-value, now_ms)
+
+    def max_value_in_window(self, user: str, client_id: str) -> float | None:
+        """Kafka's getMaxValueInQuotaWindow: what a whole window allows (a fetch's
+        max_bytes is capped to it), None without a quota."""
+        bound = self.quota_limit(*self.metric_tags(user, client_id))
+        if bound is None:
+            return None
+        return bound * (self.num_samples - 1) * self.window_ms / 1000
+
+    def _expire(self, now_ms: float) -> None:
+        for tags, rate in list(self.rates.items()):
+            if now_ms - rate.last_event_ms > _INACTIVE_MS:
+                del self.rates[tags]
+
+
+def _key(entity: QuotaEntity) -> Key:
+    user = entity[USER] if USER in entity else ""
+    return user, entity[CLIENT_ID] if CLIENT_ID in entity else ""
+
+
+class ClientQuotas:
+    """The three managers and the IP quotas, loaded from the quota store's entries.
+
+    `on_ip_quota_change(callback)`: callback(ip, rate) for each IP entity whose
+    connection_creation_rate changed (ip None: the default; rate None: removed); the
+    connection limits subscribe to it."""
+
+    def __init__(self, num_samples: int = 11, window_s: int = 1) -> None:
+        self.produce = ClientQuotaManager(num_samples, window_s)
+        self.fetch = ClientQuotaManager(num_samples, window_s)
+        self.request = ClientQuotaManager(num_samples, window_s, cap_to_window=True)
+        self.ip_quotas: dict[str | None, float] = {}
+        self.enabled = False
+        self._ip_listeners: list[Callable[[str | None, float | None], None]] = []
+
+    def on_ip_quota_change(self, callback: Callable[[str | None, float | None], None]) -> None:
+        self._ip_listeners.append(callback)
+        for ip, rate in self.ip_quotas.items():
+            callback(ip, rate)
+
+    def load(self, entries: list[tuple[QuotaEntity, dict[str, float]]]) -> None:
+        """Take the quotas now in the store (after any change; cheap: entities are few)."""
+        per_type: dict[str, dict[Key, float]] = {
+            PRODUCER_BYTE_RATE: {},
+            CONSUMER_BYTE_RATE: {},
+            REQUEST_PERCENTAGE: {},
+        }
+        ips: dict[str | None, float] = {}
+        for entity, values in entries:
+            if IP in entity:
+                if CONNECTION_CREATION_RATE in values:
+                    ips[entity[IP]] = values[CONNECTION_CREATION_RATE]
+                continue
+            for key, overrides in per_type.items():
+                if key in values:
+                    overrides[_key(entity)] = values[key]
+        self.produce.set_overrides(per_type[PRODUCER_BYTE_RATE])
+        self.fetch.set_overrides(per_type[CONSUMER_BYTE_RATE])
+        self.request.set_overrides(per_type[REQUEST_PERCENTAGE])
+        self.enabled = self.produce.enabled or self.fetch.enabled or self.request.enabled
+        before, self.ip_quotas = self.ip_quotas, ips
+        for ip in before.keys() | ips.keys():
+            if before.get(ip) != ips.get(ip):
+                for callback in self._ip_listeners:
+                    callback(ip, ips.get(ip))

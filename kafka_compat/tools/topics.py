@@ -60,6 +60,7 @@ class TopicView:
     internal: bool
     partitions: list[PartitionView]
     configs: dict[str, str] = field(default_factory=dict)
+    min_isr: int = 1  # min.insync.replicas, whatever its source
 
     @property
     def replication_factor(self) -> int:
@@ -71,6 +72,15 @@ def uuid_text(raw: bytes) -> str:
     return base64.urlsafe_b64encode(bytes(raw)).decode().rstrip("=")
 
 
+# --describe's partition filters (Kafka's, one at a time): which partitions they keep.
+PARTITION_FILTERS = {
+    "under_replicated_partitions": lambda t, p: p.under_replicated,
+    "unavailable_partitions": lambda t, p: p.leader < 0,
+    "under_min_isr_partitions": lambda t, p: len(p.isr) < t.min_isr,
+    "at_min_isr_partitions": lambda t, p: len(p.isr) == t.min_isr,
+}
+
+
 class TopicsTool(AdminTool):
     MAX_VERSIONS = {
         ApiKey.CREATE_TOPICS: 7,
@@ -79,6 +89,10 @@ class TopicsTool(AdminTool):
         ApiKey.CREATE_PARTITIONS: 3,
         ApiKey.DESCRIBE_CONFIGS: 4,
     }
+
+    def __init__(self, bootstrap: str, timeout: float = 10.0):
+        super().__init__(bootstrap, timeout)
+        self._min_isr: dict[str, int] = {}
 
     def create(
         self,
@@ -162,8 +176,19 @@ class TopicsTool(AdminTool):
             raise ToolError(f"Topic '{pattern}' does not exist as expected")
         return chosen
 
-    def dynamic_configs(self, names: list[str]) -> dict[str, dict[str, str]]:
-        """Each topic's own overrides (DYNAMIC_TOPIC_CONFIG), as kafka-topics lists them."""
+    def add_configs(self, topics: list[TopicView]) -> None:
+        """Each topic's own overrides (DYNAMIC_TOPIC_CONFIG, as kafka-topics lists them)
+        and its min.insync.replicas."""
+        found = self.dynamic_configs([t.name for t in topics], self._min_isr)
+        for t in topics:
+            t.configs = found.get(t.name, {})
+            t.min_isr = self._min_isr.get(t.name, 1)
+
+    def dynamic_configs(
+        self, names: list[str], min_isr: dict[str, int] | None = None
+    ) -> dict[str, dict[str, str]]:
+        """Each topic's own overrides (DYNAMIC_TOPIC_CONFIG), as kafka-topics lists them;
+        `min_isr` gets each topic's min.insync.replicas."""
         if not names:
             return {}
         Request = messages.request_type(ApiKey.DESCRIBE_CONFIGS)
@@ -189,6 +214,10 @@ class TopicsTool(AdminTool):
                 for c in result.configs
                 if c.config_source == DYNAMIC_TOPIC_CONFIG and not c.is_sensitive
             }
+            if min_isr is not None:
+                for c in result.configs:
+                    if c.name == "min.insync.replicas" and c.value and c.value.isdigit():
+                        min_isr[result.resource_name] = int(c.value)
         return found
 
     def alter_partitions(self, names: list[str], count: int) -> None:
@@ -224,32 +253,27 @@ class TopicsTool(AdminTool):
 # ---- text ----
 
 
-def describe_lines(
-    topics: list[TopicView], under_replicated: bool = False, unavailable: bool = False
-) -> list[str]:
+def describe_lines(topics: list[TopicView], keep=None) -> list[str]:
     """kafka-topics --describe: a topic line, then one line per partition; with a
-    partition filter only the partition lines that match, as Kafka prints them."""
+    partition filter (`keep(topic, partition)`) only the partition lines it keeps,
+    as Kafka prints them."""
     lines = []
-    filtered = under_replicated or unavailable
     for t in topics:
-        if not filtered:
+        if keep is None:
             configs = ",".join(f"{k}={v}" for k, v in sorted(t.configs.items()))
             lines.append(
                 f"Topic: {t.name}\tTopicId: {t.topic_id}\tPartitionCount: {len(t.partitions)}\t"
                 f"ReplicationFactor: {t.replication_factor}\tConfigs: {configs}"
             )
         for p in t.partitions:
-            if under_replicated and not p.under_replicated:
-                continue
-            if unavailable and p.leader >= 0:
+            if keep is not None and not keep(t, p):
                 continue
             leader = p.leader if p.leader >= 0 else "none"
             lines.append(
                 f"\tTopic: {t.name}\tPartition: {p.partition}\tLeader: {leader}\t"
                 f"Replicas: {','.join(map(str, p.replicas))}\tIsr: {','.join(map(str, p.isr))}"
                 # Kafka 3.9 prints the KIP-966 fields, N/A without eligible leader replicas.
-                + "\tElr: N/A\tLastKnownElr: N/A"
-                + (f"\tOffline: {','.join(map(str, p.offline))}" if p.offline else "")
+                "\tElr: N/A\tLastKnownElr: N/A"
             )
     return lines
 
@@ -262,6 +286,7 @@ def topic_document(t: TopicView) -> dict:
         "partition_count": len(t.partitions),
         "replication_factor": t.replication_factor,
         "configs": t.configs,
+        "min_insync_replicas": t.min_isr,
         "partitions": [
             {
                 "partition": p.partition,
@@ -299,13 +324,24 @@ def add_parser(commands) -> None:
         "--if-exists", action="store_true", help="alter/delete/describe: no error if not"
     )
     parser.add_argument("--exclude-internal", action="store_true", help="leave internal topics out")
-    parser.add_argument(
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--under-replicated-partitions",
         action="store_true",
         help="--describe: only partitions whose ISR is smaller than their replicas",
     )
-    parser.add_argument(
+    only.add_argument(
         "--unavailable-partitions", action="store_true", help="--describe: only leaderless ones"
+    )
+    only.add_argument(
+        "--under-min-isr-partitions",
+        action="store_true",
+        help="--describe: only partitions whose ISR is below min.insync.replicas",
+    )
+    only.add_argument(
+        "--at-min-isr-partitions",
+        action="store_true",
+        help="--describe: only partitions whose ISR is exactly min.insync.replicas",
     )
     add_connection_arguments(parser)
     add_output_argument(parser)
@@ -373,24 +409,15 @@ def main(args: argparse.Namespace) -> int:
             if json_out:
                 print_json({"deleted": names})
             return 0
-        configs = tool.dynamic_configs(names)
-        for t in chosen:
-            t.configs = configs.get(t.name, {})
+        tool.add_configs(chosen)
+        keep = next((f for name, f in PARTITION_FILTERS.items() if getattr(args, name)), None)
         if json_out:
-            views = chosen
-            if args.under_replicated_partitions or args.unavailable_partitions:
-                for t in views:
-                    t.partitions = [
-                        p
-                        for p in t.partitions
-                        if (not args.under_replicated_partitions or p.under_replicated)
-                        and (not args.unavailable_partitions or p.leader < 0)
-                    ]
-            print_json({"topics": [topic_document(t) for t in views]})
+            if keep is not None:
+                for t in chosen:
+                    t.partitions = [p for p in t.partitions if keep(t, p)]
+            print_json({"topics": [topic_document(t) for t in chosen]})
             return 0
-        lines = describe_lines(
-            chosen, args.under_replicated_partitions, args.unavailable_partitions
-        )
+        lines = describe_lines(chosen, keep)
         if lines:
             print("\n".join(lines))
     return 0

@@ -24,7 +24,10 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_tools_in_a_cluster_and_under_replicated_partitions(cluster_factory, capsys, monkeypatch):
     cluster = cluster_factory(3)
     b = ("--bootstrap-server", cluster.bootstrap)
-    create = ("topics", "--create", "--topic", "spread", "--partitions", "3")
+    create = (
+        "topics", "--create", "--topic", "spread", "--partitions", "3",
+        "--config", "min.insync.replicas=2",
+    )  # fmt: skip
     assert run(capsys, *create, "--replication-factor", "3", *b)[0] == 0
     code, out, _ = run(capsys, "topics", "--describe", "--topic", "spread", "--output", "json", *b)
     (topic,) = json.loads(out)["topics"]
@@ -48,8 +51,9 @@ def test_tools_in_a_cluster_and_under_replicated_partitions(cluster_factory, cap
     assert out.splitlines()[0] == "Dynamic configs for broker 2 are:"
     assert "  log.cleaner.backoff.ms=5000 sensitive=false" in out
 
-    code, out, _ = run(capsys, "topics", "--describe", "--under-replicated-partitions", *b)
-    assert (code, out) == (0, "")
+    for only in ("--under-replicated-partitions", "--at-min-isr-partitions"):
+        code, out, _ = run(capsys, "topics", "--describe", only, *b)
+        assert (code, out) == (0, ""), only
     cluster.brokers[3].kill()
     # Right after: the partition broker 3 led has no leader until the controller moves
     # it; the producer waits and sends to the new leader (the dead broker listed first).
@@ -81,3 +85,7 @@ def test_tools_in_a_cluster_and_under_replicated_partitions(cluster_factory, cap
         assert sorted(fields["Replicas"].split(",")) == ["1", "2", "3"]
         assert sorted(fields["Isr"].split(",")) == ["1", "2"]
         assert fields["Leader"] in ("1", "2")
+    # ISR 2 with min.insync.replicas=2: at the minimum, not under it.
+    describe = ("topics", "--describe", "--topic", "spread", "--bootstrap-server", live)
+    assert len(run(capsys, *describe, "--at-min-isr-partitions")[1].splitlines()) == 3
+    assert run(capsys, *describe, "--under-min-isr-partitions")[1] == ""

@@ -72,15 +72,24 @@ def test_topics_create_describe_alter_delete(broker, capsys):
         "Topic: orders",
         "Topic: orders-2",
     ]
-    # One broker: nothing is under-replicated.
+    # One broker: nothing is under-replicated; ISR 1 is min.insync.replicas (1).
     code, out, _ = run(capsys, "topics", "--describe", "--under-replicated-partitions", *b)
     assert (code, out) == (0, "")
+    code, out, _ = run(
+        capsys, "topics", "--describe", "--topic", "orders", "--at-min-isr-partitions", *b
+    )
+    assert [line.split("\t")[2] for line in out.splitlines()] == [
+        "Partition: 0",
+        "Partition: 1",
+        "Partition: 2",
+    ]
 
     code, out, _ = run(capsys, "topics", "--describe", "--topic", "orders", "--output", "json", *b)
     (document,) = json.loads(out)["topics"]
     assert document["partition_count"] == 3
     assert document["configs"] == {"cleanup.policy": "compact", "retention.ms": "3600000"}
     assert [p["leader"] for p in document["partitions"]] == [0, 0, 0]
+    assert document["min_insync_replicas"] == 1
 
     assert run(capsys, "topics", "--delete", "--topic", "orders-2", *b)[0] == 0
     deadline = time.monotonic() + GUARD_S

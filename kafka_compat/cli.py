@@ -8,7 +8,8 @@ The tools talk to any broker over the Kafka protocol, like Kafka's scripts.
                        [--override key=value ...]
     kafka-compat topics --create|--list|--describe|--alter|--delete [--topic REGEX]
                  [--partitions N] [--replication-factor R] [--config K=V ...]
-                 [--if-not-exists] [--if-exists] [--under-replicated-partitions]
+                 [--if-not-exists] [--if-exists] [--under-replicated-partitions |
+                 --unavailable-partitions | --under-min-isr-partitions | --at-min-isr-partitions]
     kafka-compat configs --describe|--alter --entity-type topics|brokers|broker-loggers
                  (--entity-name N | --entity-default) [--all]
                  [--add-config K=V,K2=[A,B]] [--delete-config K,K2]

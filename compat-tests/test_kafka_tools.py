@@ -51,6 +51,7 @@ MAIN = {
     "kafka-producer-perf-test": "org.apache.kafka.tools.ProducerPerformance",
     "kafka-consumer-perf-test": "org.apache.kafka.tools.ConsumerPerformance",
     "kafka-acls": "kafka.admin.AclCommand",
+    "kafka-dump-log": "kafka.tools.DumpLogSegments",
 }
 
 pytestmark = pytest.mark.skipif(JAVA is None, reason="java is not installed: run `./dev test`")
@@ -696,6 +697,73 @@ def test_kafka_acls_add_list_remove_in_a_cluster(cluster_factory, kafka):
     out = kafka("kafka-acls", *first, "--list", "--principal", "User:alice")
     assert "name=app-, patternType=PREFIXED" in out
     assert out.count("operation=READ") == 1  # the topic's; the group keeps DESCRIBE
+
+
+# ---- kafka-compat's own tools print what Kafka's print ----
+
+
+def ours(*argv: str) -> str:
+    """`kafka-compat <argv>` in-process: its stdout; asserts exit status 0."""
+    import contextlib
+    import io
+
+    from kafka_compat import cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(list(argv)) == 0, argv
+    return out.getvalue()
+
+
+def test_kafka_compat_tools_print_what_kafkas_tools_print(served_broker, kafka):
+    bootstrap = ["--bootstrap-server", served_broker.bootstrap]
+    topic, group = unique("cli-parity"), unique("cli-parity-group")
+    ours("topics", "--create", "--topic", topic, "--partitions", "2", "--config",
+         "retention.ms=3600000", *bootstrap)  # fmt: skip
+    producer = Producer({"bootstrap.servers": served_broker.bootstrap, "enable.idempotence": True})
+    for i in range(5):
+        producer.produce(topic, key=b"k%d" % i, value=b"v%d" % i, partition=i % 2,
+                         headers=[("h", b"x")])  # fmt: skip
+        producer.flush(30)
+    producer.produce(topic, key=None, value=None, partition=0)
+    assert producer.flush(30) == 0
+
+    describe = ["--describe", "--topic", topic, *bootstrap]
+    assert ours("topics", *describe) == kafka("kafka-topics", *describe)
+    configs = ["--entity-type", "topics", "--entity-name", topic, "--describe", *bootstrap]
+    assert ours("configs", *configs) == kafka("kafka-configs", *configs)
+    for time_spec in ("-1", "-2"):
+        offsets = ["--topic", topic, "--time", time_spec, *bootstrap]
+        assert ours("offsets", *offsets) == kafka("kafka-get-offsets", *offsets)
+
+    ours("consume", "--topic", topic, "--group", group, "--from-beginning", "--max-messages",
+         "6", *bootstrap)  # fmt: skip
+    reset = ["--group", group, "--topic", topic, "--shift-by", "-1", "--dry-run", *bootstrap]
+    # Kafka prints its plan in hash order (and without line breaks): compare rows as sets.
+    theirs = kafka("kafka-consumer-groups", "--reset-offsets", *reset).split()
+    mine = ours("groups", "--reset-offsets", *reset).split()  # Kafka's own argv
+    assert mine[:4] == theirs[:4] == ["GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"]
+
+    def rows_of(cells: list[str]) -> list[list[str]]:
+        return sorted(cells[i : i + 4] for i in range(4, len(cells), 4))
+
+    assert rows_of(mine) == rows_of(theirs)
+
+    # The same segment, read by kafka-dump-log and by ours: the same batch and record lines.
+    segment = served_broker.data_dir / f"{topic}-0" / "00000000000000000000.log"
+    dump = ["--files", str(segment), "--print-data-log"]
+    assert ours("dump-log", *dump).splitlines() == kafka("kafka-dump-log", *dump).splitlines()
+    # The group's offset commits in __consumer_offsets, with --offsets-decoder.
+    from kafka_compat.groups.records import partition_for
+
+    offsets_dir = served_broker.data_dir / f"__consumer_offsets-{partition_for(group, 50)}"
+    dump = ["--files", str(offsets_dir / "00000000000000000000.log"), "--offsets-decoder"]
+
+    def commits(text: str) -> list[str]:
+        return [line for line in text.splitlines() if f'"group":"{group}","topic"' in line]
+
+    mine = commits(ours("dump-log", *dump))
+    assert mine and mine == commits(kafka("kafka-dump-log", *dump))
 
 
 def test_kafka_configs_client_quotas(served_broker, kafka):

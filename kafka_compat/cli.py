@@ -1,4 +1,6 @@
-"""`kafka-compat` command line: `serve` starts a broker, `groups` inspects consumer groups.
+"""kafka-compat: a Kafka broker (`serve`) and Kafka's command-line tools.
+
+The tools talk to any broker over the Kafka protocol, like Kafka's scripts.
 
     kafka-compat serve [--config server.properties] [--host H] [--port P]
                        [--advertised-host H] [--advertised-port P] [--data-dir D]
@@ -8,23 +10,38 @@
                        [--dev-tls [--dev-tls-port 9093] [--dev-tls-host NAME ...]
                         [--dev-user NAME:PASSWORD]]
     kafka-compat certs [--data-dir D] [--host NAME ...] [--dev-user NAME:PASSWORD]
-    kafka-compat groups list [--state STATE ...] --bootstrap-server HOST:PORT
-    kafka-compat groups describe GROUP --bootstrap-server HOST:PORT
-    kafka-compat transactions list [--state S ...] [--producer-id ID ...] --bootstrap-server H:P
-    kafka-compat transactions describe --transactional-id ID --bootstrap-server HOST:PORT
-    kafka-compat transactions describe-producers --topic T --partition P --bootstrap-server H:P
+    kafka-compat topics --create|--list|--describe|--alter|--delete [--topic REGEX]
+                 [--partitions N] [--replication-factor R] [--config K=V ...]
+                 [--if-not-exists] [--if-exists] [--under-replicated-partitions |
+                 --unavailable-partitions | --under-min-isr-partitions | --at-min-isr-partitions]
+    kafka-compat configs --describe|--alter --entity-type topics|brokers|broker-loggers
+                 (--entity-name N | --entity-default) [--all]
+                 [--add-config K=V,K2=[A,B]] [--delete-config K,K2]
+    kafka-compat groups list [--state S ...] | describe GROUP | delete --group G ...
+                 (or kafka-consumer-groups.sh's --list, --describe --group G, --delete)
+    kafka-compat groups reset-offsets --group G (--topic T[:P,P] ... | --all-topics)
+                 (--to-earliest | --to-latest | --to-current | --to-offset N |
+                  --shift-by N | --to-datetime YYYY-MM-DDTHH:mm:SS.sss | --by-duration PnDTnHnMnS)
+                 [--dry-run | --execute]
+    kafka-compat produce --topic T [--property parse.key=true ...] [--partition P]
+                 [--format text|json|hex] [--acks -1|0|1] [--compression-type C]   (stdin)
+    kafka-compat consume (--topic T | --include REGEX) [--group G] [--from-beginning]
+                 [--partition P --offset earliest|latest|N] [--max-messages N] [--timeout-ms MS]
+                 [--property print.key=true ...] [--format text|json|hex]
+    kafka-compat offsets [--topic REGEX] [--partitions 0,2-4] [--time -1|-2|-3|MS]
+    kafka-compat dump-log --files FILE_OR_DIR[,...] [--deep-iteration] [--print-data-log]
+                 [--offsets-decoder | --transaction-log-decoder]
+    kafka-compat transactions list [--state S ...] [--producer-id ID ...]
+    kafka-compat transactions describe --transactional-id ID
+    kafka-compat transactions describe-producers --topic T --partition P
     kafka-compat transactions abort --topic T --partition P (--start-offset O |
-                 --producer-id ID --producer-epoch E --coordinator-epoch C) --bootstrap-server H:P
+                 --producer-id ID --producer-epoch E --coordinator-epoch C)
     kafka-compat users list|describe USER...|set-password USER [--mechanism M]
-                 [--iterations N] [--password P]|delete USER [--mechanism M] --bootstrap-server H:P
-    kafka-compat acls list [--topic T | --group G | --transactional-id ID | --cluster]
-                 [--resource-pattern-type literal|prefixed|match|any] --bootstrap-server H:P
-    kafka-compat acls add|remove --allow-principal User:NAME [--operation OP ...]
-                 [--allow-host H] [--deny-principal P] (--topic T | --group G | ...)
-                 [--resource-pattern-type literal|prefixed] --bootstrap-server H:P
+                 [--iterations N] [--password P]|delete USER [--mechanism M]
+    kafka-compat acls list|add|remove ... (kafka-acls.sh)
     kafka-compat quotas describe|alter [--entity-type users|clients|ips (--entity-name N |
                  --entity-default)]... [--add-config K=V,...] [--delete-config K,...]
-                 [--output json] --bootstrap-server H:P
+                 (kafka-configs.sh --entity-type users|clients|ips)
     kafka-compat dev-cluster [--brokers 3] [--base-port 9092] [--data-dir ./dev-cluster]
     kafka-compat --version
 
@@ -32,23 +49,23 @@ Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
 `zookeeper.connect` key) joins a cluster coordinated by that ZooKeeper as broker
 `--broker-id` (`broker.id`); SIGTERM then first moves this broker's leaderships
 away (controlled shutdown) and stops after. An invalid value stops
-start-up with a message naming the key (exit status 2). `groups` talks to any
-broker over the Kafka protocol, like kafka-consumer-groups.sh: `describe` prints the
-members with their assignments, then each partition's committed offset, log end
-offset and lag (exit status 1 if the group does not exist or the broker refuses). `transactions`
-is kafka-transactions.sh: transactional ids and their state, a partition's producers,
-and aborting a hanging transaction (exit status 1 when the broker refuses).
-`users` manages SCRAM users like kafka-configs.sh --entity-type users (the password
-is salted before it leaves; without --password it is read from the terminal or stdin). `acls`
-is kafka-acls.sh over CreateAcls/DescribeAcls/DeleteAcls (kafka_compat/tools/acls.py).
-`quotas` is kafka-configs.sh's client quotas (DescribeClientQuotas/AlterClientQuotas).
-`--add-scram` creates a SCRAM user before the listeners open unless it has a
-credential for that mechanism (Kafka's `kafka-storage format --add-scram`, KIP-900):
-the first user of a single node whose listeners all need a login. `--dev-tls` adds
-a SASL_SSL listener with SCRAM-SHA-256/512, generated certificates and a SCRAM user
-to the PLAINTEXT one, and prints client configs; `certs` only makes the files
-(kafka_compat/tools/dev_tls.py). `dev-cluster` starts a ZooKeeper and N brokers on
-loopback (kafka_compat/devcluster.py).
+start-up with a message naming the key (exit status 2).
+
+The tools (kafka_compat/tools/<tool>.py, most with their own `add_parser`) take
+`--bootstrap-server HOST:PORT` (default localhost:9092), `--command-config FILE`
+(Kafka's client properties for TLS and SASL PLAIN/SCRAM, tools/security.py) and
+`--output json` (one JSON document on stdout, for scripts).
+Exit status: 0 done, 1 the broker refused or something named does not exist (the
+message on stderr, in Kafka's words), 2 a usage error. `dump-log` reads a data dir
+directly, no broker needed. `users` salts a password before it leaves (without
+--password it is read from the terminal or stdin). `quotas` is kafka-configs.sh's
+client quotas (DescribeClientQuotas/AlterClientQuotas). `--add-scram` creates a
+SCRAM user before the listeners open unless it has a credential for that mechanism
+(Kafka's `kafka-storage format --add-scram`, KIP-900): the first user of a single node
+whose listeners all need a login. `--dev-tls` adds a SASL_SSL listener with
+SCRAM-SHA-256/512, generated certificates and a SCRAM user to the PLAINTEXT one, and
+prints client configs; `certs` only makes the files (kafka_compat/tools/dev_tls.py).
+`dev-cluster` starts a ZooKeeper and N brokers on loopback (kafka_compat/devcluster.py).
 """
 
 from __future__ import annotations
@@ -119,7 +136,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The whole command line; given `command`, only that subcommand's options are
     built, the others are bare names (their options need imports, and argparse
     time, that `serve` should not pay at start-up)."""
-    parser = argparse.ArgumentParser(prog="kafka-compat", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="kafka-compat",
+        description=__doc__.splitlines()[0],
+        epilog="Tools: --bootstrap-server HOST:PORT (default localhost:9092), --output json; "
+        "exit status 0 done, 1 refused or not found, 2 usage error. "
+        "`kafka-compat <command> --help` for each.",
+    )
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, build) in _COMMANDS.items():
@@ -178,34 +201,16 @@ def _add_serve_parser(commands, name: str, help_text: str) -> None:
     )
 
 
-def _add_groups_parser(commands, name: str, help_text: str) -> None:
-    groups = commands.add_parser(name, help=help_text)
-    group_commands = groups.add_subparsers(dest="groups_command", required=True)
-    listing = group_commands.add_parser("list", help="every group, with its state")
-    listing.add_argument(
-        "--state", action="append", default=[], help="only groups in this state (repeatable)"
-    )
-    describe = group_commands.add_parser(
-        "describe", help="members, assignments and lag per partition"
-    )
-    describe.add_argument("group", help="the group id")
-    for sub in (listing, describe):
-        sub.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT")
-        sub.add_argument(
-            "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
-        )
+def _tool_parser(module: str):
+    """A builder for a tool whose module defines `add_parser(commands)` (imported only
+    when that tool runs: `serve` should not pay for the tools)."""
 
+    def build(commands, name: str, help_text: str) -> None:
+        import importlib
 
-def _add_users_parser(commands, name: str, help_text: str) -> None:
-    from kafka_compat.tools.users import add_parser
+        importlib.import_module(f"kafka_compat.tools.{module}").add_parser(commands)
 
-    add_parser(commands)  # "users", with the same help
-
-
-def _add_quotas_parser(commands, name: str, help_text: str) -> None:
-    from kafka_compat.tools.quotas import add_parser
-
-    add_parser(commands)  # "quotas", with the same help
+    return build
 
 
 def _add_certs_parser(commands, name: str, help_text: str) -> None:
@@ -224,6 +229,8 @@ def _add_dev_cluster_parser(commands, name: str, help_text: str) -> None:
 
 
 def _add_transactions_parser(commands, name: str, help_text: str) -> None:
+    from kafka_compat.tools.common import add_connection_arguments, add_output_argument
+
     txns = commands.add_parser(name, help=help_text)
     txn_commands = txns.add_subparsers(dest="transactions_command", required=True)
     listing = txn_commands.add_parser("list", help="every transactional id, with its state")
@@ -243,38 +250,56 @@ def _add_transactions_parser(commands, name: str, help_text: str) -> None:
     abort.add_argument("--producer-epoch", type=int)
     abort.add_argument("--coordinator-epoch", type=int)
     for sub in (listing, describe, producers, abort):
-        sub.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT")
-        sub.add_argument(
-            "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
-        )
+        add_connection_arguments(sub)
+        add_output_argument(sub)
 
 
 def _add_acls_parser(commands, name: str, help_text: str) -> None:
     from kafka_compat.tools import acls
+    from kafka_compat.tools.common import add_connection_arguments, add_output_argument
 
     parser = commands.add_parser(name, help=help_text)
     acl_commands = parser.add_subparsers(dest="acls_command", required=True)
-    for name, help_text in (
+    for action, action_help in (
         ("list", "the ACLs matching the resources given (every ACL without one)"),
         ("add", "add ACLs"),
         ("remove", "remove the ACLs matching"),
     ):
-        sub = acl_commands.add_parser(name, help=help_text)
-        acls.add_arguments(sub, listing=name == "list")
-        sub.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT")
-        sub.add_argument(
-            "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
-        )
+        sub = acl_commands.add_parser(action, help=action_help)
+        acls.add_arguments(sub, listing=action == "list")
+        add_connection_arguments(sub)
+        add_output_argument(sub)
 
 
 # name: (help, builder); `kafka-compat --help` lists them in this order.
 _COMMANDS = {
     "serve": ("run a broker", _add_serve_parser),
-    "groups": ("list and describe consumer groups", _add_groups_parser),
+    "topics": (
+        "create, list, describe, alter and delete topics (kafka-topics.sh)",
+        _tool_parser("topics"),
+    ),
+    "configs": (
+        "describe and alter topic and broker configs (kafka-configs.sh)",
+        _tool_parser("configs"),
+    ),
+    "groups": (
+        "list, describe, reset offsets of and delete consumer groups",
+        _tool_parser("groups"),
+    ),
+    "produce": (
+        "send stdin lines as records (kafka-console-producer.sh)",
+        _tool_parser("produce"),
+    ),
+    "consume": ("print records of a topic (kafka-console-consumer.sh)", _tool_parser("consume")),
+    "offsets": ("partitions' offsets at a time (kafka-get-offsets.sh)", _tool_parser("offsets")),
+    "dump-log": (
+        "print segments, indexes, snapshots, checkpoints (kafka-dump-log.sh)",
+        _tool_parser("dump_log"),
+    ),
     "transactions": ("inspect transactions, abort hanging ones", _add_transactions_parser),
-    "users": ("SCRAM users: list, describe, set passwords", _add_users_parser),
+    "users": ("SCRAM users: list, describe, set passwords", _tool_parser("users")),
     "acls": ("list, add and remove ACLs (kafka-acls.sh)", _add_acls_parser),
-    "quotas": ("client quotas: describe, alter", _add_quotas_parser),
+    "quotas": ("client quotas: describe, alter", _tool_parser("quotas")),
     "certs": ("make the --dev-tls files (CA, broker and client certificates)", _add_certs_parser),
     "dev-cluster": ("a local ZooKeeper and N brokers, until Ctrl-C", _add_dev_cluster_parser),
 }
@@ -282,10 +307,15 @@ _COMMANDS = {
 
 def _acls(args: argparse.Namespace) -> int:
     from kafka_compat.tools import acls
+    from kafka_compat.tools.common import print_json
     from kafka_compat.tools.connection import ToolError
 
     try:
-        print(acls.run(args))
+        text, document = acls.execute(args)
+        if args.output == "json":
+            print_json(document)
+        else:
+            print(text)
     except ToolError as exc:
         print(f"kafka-compat: {exc}", file=sys.stderr)
         return 1
@@ -293,13 +323,35 @@ def _acls(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and not argv[0].startswith("-") else None
+    if command == "groups":
+        from kafka_compat.tools.groups import kafka_style
+
+        argv = kafka_style(argv)
     args = build_parser(command).parse_args(argv)
+    if getattr(args, "command_config", None):
+        from kafka_compat.tools import security
+        from kafka_compat.tools.connection import AdminTool
+
+        try:
+            props = security.read_properties(args.command_config)
+            AdminTool.security = security.from_properties(props)
+        except security.LoginError as exc:
+            print(f"kafka-compat: {exc}", file=sys.stderr)
+            return 2
+        try:
+            return _run_command(args)
+        finally:
+            AdminTool.security = None
+    return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    if getattr(args, "run", None) is not None:
+        return args.run(args)
     if args.command == "acls":
         return _acls(args)
-    if args.command == "groups":
-        return _groups(args)
     if args.command == "transactions":
         return _transactions(args)
     if args.command == "users":
@@ -354,28 +406,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _groups(args: argparse.Namespace) -> int:
-    from kafka_compat.tools.connection import ToolError
-    from kafka_compat.tools.groups import GroupTool, format_group, format_groups
-
-    try:
-        with GroupTool(args.bootstrap_server, args.timeout) as tool:
-            if args.groups_command == "list":
-                print(format_groups(tool.list_groups(args.state)))
-                return 0
-            view = tool.describe_group(args.group)
-    except ToolError as exc:
-        print(f"kafka-compat: {exc}", file=sys.stderr)
-        return 1
-    if view is None:
-        print(f"kafka-compat: consumer group '{args.group}' does not exist", file=sys.stderr)
-        return 1
-    print(format_group(view))
-    return 0
-
-
 def _transactions(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from kafka_compat.tools import transactions as txn
+    from kafka_compat.tools.common import print_json
     from kafka_compat.tools.connection import ToolError
 
     command = args.transactions_command
@@ -390,12 +425,26 @@ def _transactions(args: argparse.Namespace) -> int:
             return 2
     try:
         with txn.TransactionTool(args.bootstrap_server, args.timeout) as tool:
+            json_out = args.output == "json"
             if command == "list":
-                print(txn.format_transactions(tool.list_transactions(args.state, args.producer_id)))
+                rows = tool.list_transactions(args.state, args.producer_id)
+                keys = ("transactional_id", "coordinator", "producer_id", "state")
+                if json_out:
+                    print_json({"transactions": [dict(zip(keys, r, strict=True)) for r in rows]})
+                else:
+                    print(txn.format_transactions(rows))
             elif command == "describe":
-                print(txn.format_transaction(tool.describe_transaction(args.transactional_id)))
+                view = tool.describe_transaction(args.transactional_id)
+                if json_out:
+                    print_json(asdict(view))
+                else:
+                    print(txn.format_transaction(view))
             elif command == "describe-producers":
-                print(txn.format_producers(tool.describe_producers(args.topic, args.partition)))
+                found = tool.describe_producers(args.topic, args.partition)
+                if json_out:
+                    print_json({"producers": [asdict(p) for p in found]})
+                else:
+                    print(txn.format_producers(found))
             else:
                 tool.abort(
                     args.topic,

@@ -164,6 +164,30 @@ def _check(code: int, message: str | None) -> None:
 
 def run(args: argparse.Namespace) -> str:
     """The command's output (raises ToolError)."""
+    return execute(args)[0]
+
+
+def execute(args: argparse.Namespace) -> tuple[str, dict]:
+    """The command's text output and its `--output json` document (raises ToolError)."""
+    text, acls = _execute(args)
+    if isinstance(acls, int):
+        return text, {"removed": acls}
+    return text, {"acls": [_acl_document(a) for a in acls]}
+
+
+def _acl_document(a: Acl) -> dict:
+    return {
+        "resource_type": ResourceType(a.resource_type).name,
+        "name": a.name,
+        "pattern_type": PatternType(a.pattern_type).name,
+        "principal": a.principal,
+        "host": a.host,
+        "operation": AclOperation(a.operation).name,
+        "permission_type": Permission(a.permission).name,
+    }
+
+
+def _execute(args: argparse.Namespace) -> tuple[str, list[Acl] | int]:
     command = args.acls_command
     pattern = PatternType[args.resource_pattern_type.upper()]
     with AclTool(args.bootstrap_server, args.timeout) as tool:
@@ -172,7 +196,7 @@ def run(args: argparse.Namespace) -> str:
             for rtype, name in resources(args, listing=True):
                 for principal in args.principal or [None]:
                     found += tool.list(rtype, name, pattern, principal)
-            return format_acls(found)
+            return format_acls(found), found
         if pattern not in (PatternType.LITERAL, PatternType.PREFIXED) and command == "add":
             raise ToolError("--resource-pattern-type must be literal or prefixed to add ACLs")
         acls = [
@@ -182,9 +206,9 @@ def run(args: argparse.Namespace) -> str:
         ]
         if command == "add":
             tool.add(acls)
-            return format_acls(acls, "Adding ACLs for resource")
+            return format_acls(acls, "Adding ACLs for resource"), acls
         removed = tool.remove(acls)
-        return f"Removed {removed} ACL(s)."
+        return f"Removed {removed} ACL(s).", removed
 
 
 def format_acls(acls: list[Acl], title: str = "Current ACLs for resource") -> str:

@@ -47,11 +47,21 @@ class Connection:
         timeout: float,
         client_id: str = "kafka-compat",
         max_versions: dict[int, int] | None = None,
+        security=None,
     ):
+        """`security`: a tools.security.ClientSecurity for TLS and SASL (None: plaintext)."""
         try:
-            self.sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             raise ToolError(f"cannot connect to {host}:{port}: {exc}") from None
+        self.sock = sock
+        if security is not None:
+            from kafka_compat.tools.security import LoginError
+
+            try:
+                self.sock = security.wrap(sock, host)
+            except LoginError as exc:
+                raise ToolError(str(exc)) from None
         self.address = f"{host}:{port}"
         self.client_id = client_id
         self.max_versions = {ApiKey.API_VERSIONS: 0, **(max_versions or {})}
@@ -59,6 +69,14 @@ class Connection:
         self.versions: dict[int, tuple[int, int]] = {ApiKey.API_VERSIONS: (0, 0)}
         answer = self.request(ApiKey.API_VERSIONS, messages.request_type(ApiKey.API_VERSIONS)())
         self.versions = {k.api_key: (k.min_version, k.max_version) for k in answer.api_keys}
+        if security is not None and security.sasl:
+            from kafka_compat.tools.security import LoginError, authenticate
+
+            try:
+                authenticate(self, security)
+            except (ToolError, LoginError) as exc:
+                self.close()
+                raise ToolError(str(exc)) from None
 
     def close(self) -> None:
         self.sock.close()
@@ -78,8 +96,11 @@ class Connection:
             raise ToolError(f"{self.address} does not serve {name} in a version this tool reads")
         return min(ours, theirs[1])
 
-    def request(self, api_key: int, body, version: int | None = None) -> Any:
-        """Send one request (at `version`, else the highest both sides know), read its answer."""
+    def request(
+        self, api_key: int, body, version: int | None = None, expect_response: bool = True
+    ) -> Any:
+        """Send one request (at `version`, else the highest both sides know), read its
+        answer (none for a Produce with acks=0: `expect_response=False`)."""
         if version is None:
             version = self.version(api_key)
         self._correlation += 1
@@ -87,6 +108,8 @@ class Connection:
         payload = header + messages.encode_request(api_key, version, body)
         try:
             self.sock.sendall(_SIZE.pack(len(payload)) + payload)
+            if not expect_response:
+                return None
             (size,) = _SIZE.unpack(self._recv(4))
             frame = self._recv(size)
         except OSError as exc:
@@ -117,20 +140,25 @@ class AdminTool:
     every tool needs (metadata, coordinators, partition leaders)."""
 
     MAX_VERSIONS: dict[int, int] = {}
+    # How every connection logs in (`--command-config`; tools.security.ClientSecurity).
+    security = None
 
     def __init__(self, bootstrap: str, timeout: float = 10.0):
         """`bootstrap`: HOST:PORT[,HOST:PORT...]; the first that answers is used."""
         self.timeout = timeout
         self._connections: dict[tuple[str, int], Connection] = {}
+        # Where to look for another broker when the bootstrap one goes away.
+        self._addresses = [parse_address(a.strip()) for a in bootstrap.split(",") if a.strip()]
+        self.bootstrap = self._connect_any()
+
+    def _connect_any(self) -> Connection:
         failures = []
-        for address in bootstrap.split(","):
+        for address in self._addresses:
             try:
-                self.bootstrap = self.connect(*parse_address(address.strip()))
-                break
+                return self.connect(*address)
             except ToolError as exc:
                 failures.append(str(exc))
-        else:
-            raise ToolError("; ".join(failures))
+        raise ToolError("; ".join(failures) or "no bootstrap server given")
 
     def close(self) -> None:
         for connection in self._connections.values():
@@ -146,9 +174,16 @@ class AdminTool:
         key = (host, port)
         if key not in self._connections:
             self._connections[key] = Connection(
-                host, port, self.timeout, max_versions=self.MAX_VERSIONS
+                host, port, self.timeout, max_versions=self.MAX_VERSIONS, security=self.security
             )
         return self._connections[key]
+
+    def forget(self, connection: Connection) -> None:
+        """Drop a connection that failed; the next `connect` to its address opens anew."""
+        for key, known in list(self._connections.items()):
+            if known is connection:
+                del self._connections[key]
+                connection.close()
 
     def retrying(self, attempt: Callable[[], tuple[int, T]]) -> T:
         """Run `attempt()` until it returns something other than a retriable error code."""
@@ -164,9 +199,18 @@ class AdminTool:
     def metadata(self, topics: list[str] | None):
         Request = messages.request_type(ApiKey.METADATA)
         wanted = None if topics is None else [Request.MetadataRequestTopic(name=t) for t in topics]
-        return self.bootstrap.request(
-            ApiKey.METADATA, Request(topics=wanted, allow_auto_topic_creation=False)
-        )
+        request = Request(topics=wanted, allow_auto_topic_creation=False)
+        try:
+            answer = self.bootstrap.request(ApiKey.METADATA, request)
+        except ToolError:
+            # The broker we asked went away: ask another one we know of.
+            self.forget(self.bootstrap)
+            self.bootstrap = self._connect_any()
+            answer = self.bootstrap.request(ApiKey.METADATA, request)
+        for b in answer.brokers:
+            if (b.host, b.port) not in self._addresses:
+                self._addresses.append((b.host, b.port))
+        return answer
 
     def brokers(self) -> list[Connection]:
         """A connection to every broker in the cluster."""
@@ -191,7 +235,8 @@ class AdminTool:
         return self.connect(*self.retrying(attempt))
 
     def leaders(self, topics: list[str]) -> dict[tuple[str, int], Connection | None]:
-        """Each partition of `topics` -> a connection to its leader (None: no leader)."""
+        """Each partition of `topics` -> a connection to its leader (None: no leader, or
+        one that cannot be reached)."""
         metadata = self.metadata(sorted(set(topics)))
         brokers = {b.node_id: (b.host, b.port) for b in metadata.brokers}
         found: dict[tuple[str, int], Connection | None] = {}
@@ -200,9 +245,65 @@ class AdminTool:
                 raise ToolError(f"topic {t.name}: {ErrorCode(t.error_code).name}")
             for p in t.partitions:
                 address = brokers.get(p.leader_id)
-                found[(t.name, p.partition_index)] = (
-                    None if address is None else self.connect(*address)
+                connection = None
+                if address is not None:
+                    try:
+                        connection = self.connect(*address)
+                    except ToolError:
+                        pass  # a leader that died: metadata will name another soon
+                found[(t.name, p.partition_index)] = connection
+        return found
+
+    def partitions_of(self, topics: list[str]) -> dict[str, list[int]]:
+        """Each topic's partition indexes, sorted; an unknown topic raises ToolError."""
+        found: dict[str, list[int]] = {}
+        for t in self.metadata(sorted(set(topics))).topics:
+            if t.error_code:
+                raise ToolError(f"topic {t.name}: {ErrorCode(t.error_code).name}")
+            found[t.name] = sorted(p.partition_index for p in t.partitions)
+        return found
+
+    def list_offsets(
+        self, partitions: list[tuple[str, int]], timestamp: int
+    ) -> dict[tuple[str, int], tuple[int, int]]:
+        """ListOffsets on each partition's leader: (offset, timestamp) per partition for
+        `timestamp` (-1 latest, -2 earliest, -3 max timestamp, else the first offset at
+        or after it; offset -1 when there is none). A refusal raises ToolError."""
+        if not partitions:
+            return {}
+        leaders = self.leaders(sorted({t for t, _ in partitions}))
+        by_leader: dict[int, tuple[Connection, list[tuple[str, int]]]] = {}
+        for tp in partitions:
+            connection = leaders.get(tp)
+            if connection is None:
+                if tp not in leaders:
+                    raise ToolError(f"partition {tp[0]}-{tp[1]} does not exist")
+                raise ToolError(f"partition {tp[0]}-{tp[1]} has no leader")
+            by_leader.setdefault(id(connection), (connection, []))[1].append(tp)
+        Request = messages.request_type(ApiKey.LIST_OFFSETS)
+        found: dict[tuple[str, int], tuple[int, int]] = {}
+        for connection, tps in by_leader.values():
+            topics: dict[str, list] = {}
+            for t, p in tps:
+                topics.setdefault(t, []).append(
+                    Request.ListOffsetsPartition(partition_index=p, timestamp=timestamp)
                 )
+            answer = connection.request(
+                ApiKey.LIST_OFFSETS,
+                Request(
+                    replica_id=-1,
+                    isolation_level=0,
+                    topics=[
+                        Request.ListOffsetsTopic(name=t, partitions=ps) for t, ps in topics.items()
+                    ],
+                ),
+            )
+            for t in answer.topics:
+                for p in t.partitions:
+                    if p.error_code:
+                        name = ErrorCode(p.error_code).name
+                        raise ToolError(f"partition {t.name}-{p.partition_index}: {name}")
+                    found[(t.name, p.partition_index)] = (p.offset, p.timestamp)
         return found
 
 

@@ -155,10 +155,10 @@ def add_parser(commands) -> None:
             "--entity-default", action="append_const", const=None, dest="entity_names"
         )
         parser.add_argument("--output", choices=["text", "json"], default="text")
-        parser.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT")
-        parser.add_argument(
-            "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
-        )
+        # --bootstrap-server (default localhost:9092), --timeout, --command-config
+        from kafka_compat.tools.common import add_connection_arguments
+
+        add_connection_arguments(parser)
 
 
 def main(args) -> int:

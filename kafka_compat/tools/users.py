@@ -149,24 +149,30 @@ def add_parser(commands) -> None:
     delete.add_argument(
         "--mechanism", choices=sorted(SCRAM_MECHANISMS), help="only this one (default: all)"
     )
+    from kafka_compat.tools.common import add_connection_arguments, add_output_argument
+
     for sub in (listing, describe, setting, delete):
-        sub.add_argument("--bootstrap-server", required=True, metavar="HOST:PORT")
-        sub.add_argument(
-            "--timeout", type=float, default=10.0, help="seconds to wait for the broker"
-        )
+        add_connection_arguments(sub)
+        add_output_argument(sub)
 
 
 def main(args) -> int:
     import getpass
     import sys
+    from dataclasses import asdict
+
+    from kafka_compat.tools.common import print_json
 
     command = args.users_command
+    json_out = getattr(args, "output", "text") == "json"
     try:
         with UserTool(args.bootstrap_server, args.timeout) as tool:
-            if command == "list":
-                print(format_users(tool.list_users()))
-            elif command == "describe":
-                print(format_users(tool.describe(args.user)))
+            if command in ("list", "describe"):
+                views = tool.list_users() if command == "list" else tool.describe(args.user)
+                if json_out:
+                    print_json({"users": [asdict(v) for v in views]})
+                else:
+                    print(format_users(views))
             elif command == "set-password":
                 password = args.password
                 if password is None:
@@ -178,11 +184,17 @@ def main(args) -> int:
                 if not password:
                     raise ToolError("the password must not be empty")
                 tool.set_password(args.user, password, args.mechanism, args.iterations)
-                print(f"Set the {args.mechanism} credential of user '{args.user}'.")
+                if json_out:
+                    print_json({"user": args.user, "set": args.mechanism})
+                else:
+                    print(f"Set the {args.mechanism} credential of user '{args.user}'.")
             else:
                 tool.delete(args.user, args.mechanism)
                 which = args.mechanism or "every SCRAM"
-                print(f"Deleted the {which} credential of user '{args.user}'.")
+                if json_out:
+                    print_json({"user": args.user, "deleted": args.mechanism or "all"})
+                else:
+                    print(f"Deleted the {which} credential of user '{args.user}'.")
     except ToolError as exc:
         print(f"kafka-compat: {exc}", file=sys.stderr)
         return 1

@@ -34,6 +34,7 @@ from kafka_compat.config import BrokerConfig, ConfigError
 from kafka_compat.fetch_session import FetchSessionCache
 from kafka_compat.groups import GroupConfig, GroupCoordinator, GroupMetadataManager
 from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
+from kafka_compat.http import bind_http_listener, serve_http
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.replica_manager import ReplicaManager
@@ -63,6 +64,7 @@ class Broker:
         self.log_manager: LogDirs | None = None
         self.bound_port: int | None = None
         self.bound_ports: dict[str, int] = {}  # listener name -> bound port
+        self.http_port: int | None = None  # the HTTP listener's bound port (http.listener)
         # Each listener's TLS context (read now: a bad key store stops start-up).
         self.listener_security = [
             ListenerSecurity(
@@ -300,6 +302,9 @@ class Broker:
                         advertised.port or port,
                     )
                     bound.append((security, listeners))
+                # Bound now (a taken port stops start-up), served once Kafka's answer.
+                http = self._bind_http()
+                connections.start_soon(_close_unless_detached, http)
                 first = self.config.listeners[0]
                 self.bound_port = self.bound_ports[first.listener]
                 components.host, components.port = components.endpoints[first.listener]
@@ -340,11 +345,24 @@ class Broker:
                         serving.start_soon(
                             _serve_listener, listeners, components, security, connections
                         )
+                    if http is not None:
+                        serving.start_soon(serve_http, http, components)
         finally:
             with trio.CancelScope(shield=True):
                 # Flushing and checkpointing every log blocks: keep it off the loop.
                 await trio.to_thread.run_sync(self.close)
             log.info("kafka-compat broker %d stopped", self.node_id)
+
+    def _bind_http(self):
+        address = self.config["http.listener"]
+        if address is None:
+            return None
+        sock = bind_http_listener(address)
+        self.http_port = sock.getsockname()[1]
+        log.info(
+            "HTTP listener (/metrics) on http://%s:%d", address[0] or "0.0.0.0", self.http_port
+        )
+        return sock
 
     async def controlled_shutdown(self) -> bool:
         """Cluster mode: move leadership away before stopping (a single node has no one
@@ -352,6 +370,15 @@ class Broker:
         if self.cluster is None:
             return True
         return await self.cluster.controlled_shutdown()
+
+
+async def _close_unless_detached(sock) -> None:
+    """Close the HTTP socket if the broker stops before serve_http took it."""
+    try:
+        await trio.sleep_forever()
+    finally:
+        if sock is not None and sock.fileno() >= 0:
+            sock.close()
 
 
 async def _serve_listener(listeners, components: Components, security, connections) -> None:

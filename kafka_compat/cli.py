@@ -3,7 +3,7 @@
     kafka-compat serve [--config server.properties] [--host H] [--port P]
                        [--advertised-host H] [--advertised-port P] [--data-dir D]
                        [--zookeeper HOST:PORT[/chroot] --broker-id N]
-                       [--override key=value ...]
+                       [--http-port N] [--override key=value ...]
     kafka-compat groups list [--state STATE ...] --bootstrap-server HOST:PORT
     kafka-compat groups describe GROUP --bootstrap-server HOST:PORT
     kafka-compat transactions list [--state S ...] [--producer-id ID ...] --bootstrap-server H:P
@@ -47,6 +47,9 @@ import trio
 
 from kafka_compat.config import BrokerConfig, ConfigError, load_broker_config
 
+DEFAULT_HTTP_HOST = "127.0.0.1"
+DEFAULT_HTTP_PORT = 9644
+
 
 def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, str]:
     """Translate flags to server.properties keys, keeping the file's other parts."""
@@ -70,6 +73,14 @@ def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, 
         overrides["zookeeper.connect"] = args.zookeeper
     if args.broker_id is not None:
         overrides["broker.id"] = str(args.broker_id)
+    # The HTTP listener (/metrics): on for `serve` at 127.0.0.1:9644 unless the file
+    # sets http.listener; --http-port N moves it (same host), 0 turns it off.
+    http = base["http.listener"]
+    if args.http_port is not None:
+        host = http[0] if http is not None else DEFAULT_HTTP_HOST
+        overrides["http.listener"] = f"{host}:{args.http_port}" if args.http_port else ""
+    elif "http.listener" not in base.explicit:
+        overrides["http.listener"] = f"{DEFAULT_HTTP_HOST}:{DEFAULT_HTTP_PORT}"
     for item in args.override:
         key, sep, value = item.partition("=")
         if not sep:
@@ -92,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--zookeeper", metavar="HOST:PORT[/chroot]", help="join this ZooKeeper's cluster"
     )
     serve.add_argument("--broker-id", type=int, help="this broker's id (broker.id)")
+    serve.add_argument(
+        "--http-port",
+        type=int,
+        help="HTTP listener port for /metrics (http.listener; default 9644; 0: off)",
+    )
     serve.add_argument(
         "--override",
         action="append",

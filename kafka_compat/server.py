@@ -20,12 +20,14 @@ from __future__ import annotations
 import logging
 import ssl
 import struct
+from time import perf_counter
 
 import trio
 
 from kafka_compat.apis.handlers import REGISTRY, Api
 from kafka_compat.apis.registry import CLOSE_CONNECTION, Components, RequestContext
 from kafka_compat.apis.sasl import authenticate
+from kafka_compat.metrics import REQUEST_WAIT, RequestMetrics
 from kafka_compat.security.listeners import Endpoint
 from kafka_compat.security.session import ANONYMOUS, KafkaPrincipal, Session
 from kafka_compat.security.tls import NoMatchingRule, PrincipalMapper, subject_dn
@@ -46,6 +48,22 @@ _BEFORE_AUTHENTICATION = frozenset(
 )
 _REAUTHENTICATION = frozenset({ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE})
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
+FETCH_KEY = ApiKey.FETCH
+_API_NAMES = messages.API_NAMES
+_REPLICA_STATE_MIN_VERSION = 15  # Fetch v15 moved replica_id into replica_state
+
+
+class RequestClock:
+    """The request in flight on a connection, for Kafka's RequestMetrics: its API name
+    (and FetchConsumer / FetchFollower), version, and when its handler started."""
+
+    __slots__ = ("name", "fetch_name", "version", "dispatched")
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.fetch_name: str | None = None
+        self.version = 0
+        self.dispatched = 0.0
 
 
 class FrameTooLarge(Exception):
@@ -148,6 +166,8 @@ async def serve_connection(
         peer_host=host,
         authenticated=not endpoint.sasl,
     )
+    socket_stats = components.socket_stats
+    socket_stats.opened(endpoint.listener)
     try:
         if listener.tls_context is not None:
             tls = await _tls_handshake(stream, listener, session, peer)
@@ -158,6 +178,7 @@ async def serve_connection(
     except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
         return
     finally:
+        socket_stats.closed(endpoint.listener)
         with trio.CancelScope(shield=True):
             await stream.aclose()
 
@@ -201,6 +222,10 @@ async def _serve_requests(
     stream: trio.abc.Stream, components: Components, session: Session, peer: str
 ) -> None:
     reader = FrameReader(stream, components.config["socket.request.max.bytes"])
+    metrics = components.request_metrics
+    clock = RequestClock()
+    wait = [0.0]  # seconds the request waits on delayed operations (remote time)
+    REQUEST_WAIT.set(wait)
     while True:
         try:
             frame = await reader.read_frame()
@@ -221,22 +246,51 @@ async def _serve_requests(
                 return  # v0 has no error message: Kafka closes the connection
             await stream.send_all(_SIZE.pack(len(challenge)) + challenge)
             continue
+        received = perf_counter()
+        clock.name = None
+        wait[0] = 0.0
         try:
-            response = await _handle_frame(frame, components, peer, session)
+            response = await _handle_frame(frame, components, peer, session, clock)
         except Exception:
             # A bug in one handler costs its connection, never the broker.
             log.exception("Closing connection from %s: error while handling a request", peer)
             return
         if response is False:
             return
+        handled = perf_counter()
         if response is not None:
             await stream.send_all(response)
+        if clock.name is not None:
+            _record(metrics, clock, received, handled, perf_counter(), wait[0])
         if session.close_after_response:
             return
 
 
+def _record(
+    metrics: RequestMetrics,
+    clock: RequestClock,
+    received: float,
+    handled: float,
+    sent: float,
+    remote: float,
+) -> None:
+    """One request's times (Kafka's RequestChannel.updateRequestMetrics): queue is
+    from the frame read to its handler (decoding), local the handler less its waits on
+    delayed operations (remote), response send the socket write."""
+    queue = clock.dispatched - received
+    local = handled - clock.dispatched - remote
+    times = (sent - received, queue, local, remote, sent - handled)
+    metrics.record(clock.name, clock.version, *times)
+    if clock.fetch_name is not None:
+        metrics.record(clock.fetch_name, clock.version, *times)
+
+
 async def _handle_frame(
-    frame: bytearray, components: Components, peer: str, session: Session
+    frame: bytearray,
+    components: Components,
+    peer: str,
+    session: Session,
+    clock: RequestClock | None = None,
 ) -> bytes | None | bool:
     """The response frame, None for no response (acks=0), False to close."""
     view = memoryview(frame)
@@ -302,12 +356,27 @@ async def _handle_frame(
         )
         return False
     ctx = RequestContext(components, header, version, peer, session)
+    if clock is not None:
+        clock.name = _API_NAMES.get(header.api_key) or str(header.api_key)
+        clock.version = version
+        clock.fetch_name = _fetch_name(request, version) if header.api_key == FETCH_KEY else None
+        clock.dispatched = perf_counter()
     response = await entry.handler(ctx, request)
     if response is None:
         return None
     if response is CLOSE_CONNECTION:
         return False
     return _response_frame(header, version, response)
+
+
+def _fetch_name(request, version: int) -> str:
+    """Kafka's request metrics split Fetch by who fetches."""
+    if version >= _REPLICA_STATE_MIN_VERSION:
+        state = request.replica_state
+        replica_id = -1 if state is None else state.replica_id
+    else:
+        replica_id = request.replica_id
+    return "FetchFollower" if replica_id >= 0 else "FetchConsumer"
 
 
 def _response_frame(header: RequestHeader, version: int, response) -> bytes:

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kafka_compat.metrics import RequestMetrics, SocketServerStats
 from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, Authorizer, ResourceType
 from kafka_compat.security.session import KafkaPrincipal, Session
 
@@ -75,6 +76,9 @@ class Components:
     # ACLs (authorizer.class.name set); None: every request is authorized.
     authorizer: Authorizer | None = None
     acls: AclStore | None = None
+    # Counted by server.py per request and connection; read by /metrics (metrics.py).
+    request_metrics: RequestMetrics = field(default_factory=RequestMetrics)
+    socket_stats: SocketServerStats = field(default_factory=SocketServerStats)
 
 
 class RequestContext:

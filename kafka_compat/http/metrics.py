@@ -16,14 +16,16 @@ import time
 from collections.abc import Iterator
 
 import trio
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 
 from kafka_compat.apis.registry import Components
 from kafka_compat.metrics import RESERVOIR, Timings
 from kafka_compat.replica import OfflineLog, RemoteLog
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The classic text format (every name here is a legacy-valid one): Prometheus 2 and 3,
+# and every other scraper, read it.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Kafka's histogram percentiles as jmx_exporter labels them (50thPercentile -> "0.50").
 QUANTILES = (("0.50", 0.50), ("0.75", 0.75), ("0.95", 0.95), ("0.98", 0.98), ("0.99", 0.99))
 QUANTILES += (("0.999", 0.999),)
@@ -65,7 +67,7 @@ class Snapshot:
         self.delayed_fetches = 0
         self.connections: dict[str, int] = {}
         self.connections_created: dict[str, int] = {}
-        self.controller: tuple[int, int, int, int] | None = None  # active, offline, parts, topics
+        self.controller = (0, 0, 0, 0)  # active count, offline partitions, partitions, topics
         self.offsets: list[tuple[str, str, int, int]] = []  # (group, topic, partition, offset)
         self.taken_at = 0.0
 
@@ -300,7 +302,7 @@ def _log_metrics(snap: Snapshot) -> Iterator[Metric]:
 def _socket_metrics(snap: Snapshot, previous) -> Iterator[Metric]:
     prefix = "kafka_server_socket_server_metrics_"
     count = _metric(prefix + "connection_count", "Open connections", "gauge")
-    created = _metric(prefix + "connection_creation_total", "Connections accepted", "counter")
+    created = _metric(prefix + "connection_creation", "Connections accepted", "counter")
     rate = _metric(
         prefix + "connection_creation_rate",
         "Connections accepted per second, since the previous scrape",

@@ -45,6 +45,13 @@ TOPIC_COUNTERS = (
 REPLICATION_COUNTERS = (
     ("replicationbytesout", "replication_bytes_out", "Record bytes sent to followers"),
 )
+TIME_DOCS = (
+    "Request time in ms, from the request read to its response sent (TotalTimeMs)",
+    "Time in ms from the request read to its handler (decoding) (RequestQueueTimeMs)",
+    "Time in ms in the handler, less waits on delayed operations (LocalTimeMs)",
+    "Time in ms waiting on acks=all replication or fetch.min.bytes (RemoteTimeMs)",
+    "Time in ms writing the response to the socket (ResponseSendTimeMs)",
+)
 _TOPIC_FIELDS = tuple(attr for _, attr, _ in TOPIC_COUNTERS + REPLICATION_COUNTERS)
 
 
@@ -218,7 +225,7 @@ def _request_metrics(snap: Snapshot) -> Iterator[Metric]:
     yield metric
     for k, time_name in enumerate(Timings.NAMES):
         name = f"kafka_network_requestmetrics_{time_name}"
-        metric = _metric(name, f"Request {time_name[:-2]} in ms, per API (Kafka's)", "summary")
+        metric = _metric(name, TIME_DOCS[k], "summary")
         for request, count, sums, samples in sorted(snap.timings, key=lambda t: t[0]):
             labels = {"request": request}
             values = sorted(samples[k][: min(count, RESERVOIR)])

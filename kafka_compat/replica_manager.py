@@ -648,6 +648,7 @@ class ReplicaManager:
             fetcher = None
         if fetcher is None:
             fetcher = FollowerFetcher(self.config, self.node_id, self.log_manager, leader, endpoint)
+            fetcher.topic_stats = self.topic_stats
             self.fetchers[leader] = fetcher
             self._spawn(fetcher.run)
         return fetcher

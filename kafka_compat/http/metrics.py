@@ -43,6 +43,7 @@ TOPIC_COUNTERS = (
 )
 # Broker-wide only, as Kafka has them.
 REPLICATION_COUNTERS = (
+    ("replicationbytesin", "replication_bytes_in", "Record bytes fetched from leaders"),
     ("replicationbytesout", "replication_bytes_out", "Record bytes sent to followers"),
 )
 TIME_DOCS = (

@@ -66,6 +66,12 @@ def test_one_active_controller_and_under_replicated_partitions_when_a_follower_i
     assert value(scrape(ports[leader]), "kafka_cluster_partition_underreplicated", **labels) == 0
 
     follower = next(i for i in cluster.brokers if i not in (leader, controller))
+    other = next(i for i in cluster.brokers if i not in (leader, follower))
+    # acks=all: both followers appended the batches they fetched.
+    replicated = "kafka_server_brokertopicmetrics_replicationbytesin_total"
+    assert value(scrape(ports[other]), replicated) > 0
+    sent = "kafka_server_brokertopicmetrics_replicationbytesout_total"
+    assert value(scrape(ports[leader]), sent) > 0
     cluster.brokers[follower].kill()
 
     def under_replicated():

@@ -171,8 +171,42 @@ class MetricsEndpoint:
 
 
 def render(snap: Snapshot, previous: tuple[float, dict[str, int]] | None = None) -> bytes:
-    """The Prometheus text of a snapshot (runs in a worker thread)."""
-    return generate_latest(_Families(snap, previous))
+    """The Prometheus text of a snapshot (runs in a worker thread): prometheus_client
+    writes every family; the per-partition and per-offset samples of `_Bulk` families
+    follow their family's HELP/TYPE lines, written here (prometheus_client spends tens
+    of microseconds per sample on checks our fixed names and Kafka's topic names do
+    not need; a scrape of thousands of partitions would hold the GIL for a second)."""
+    out = []
+    for family in _Families(snap, previous).collect():
+        out.append(generate_latest(_One(family)))
+        if isinstance(family, _Bulk):
+            out.append("".join(family.lines).encode())
+    return b"".join(out)
+
+
+class _One:
+    """One family, as a collector."""
+
+    def __init__(self, family: Metric) -> None:
+        self.family = family
+
+    def collect(self) -> list[Metric]:
+        return [self.family]
+
+
+class _Bulk(Metric):
+    """A high-cardinality gauge family whose samples are text lines."""
+
+    def __init__(self, name: str, doc: str) -> None:
+        super().__init__(name, doc, "gauge")
+        self.lines: list[str] = []
+
+
+def _label(value: str) -> str:
+    """A label value escaped as the text format wants (topic names never need it)."""
+    if "\\" in value or '"' in value or "\n" in value:
+        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return value
 
 
 class _Families:
@@ -272,15 +306,14 @@ def _replica_manager_metrics(snap: Snapshot) -> Iterator[Metric]:
     metric.add_sample(name, {"delayedOperation": "Fetch"}, snap.delayed_fetches)
     yield metric
     yield _gauge("kafka_server_kafkaserver_brokerstate", "3: running", BROKER_STATE_RUNNING)
-    name = "kafka_cluster_partition_underreplicated"
-    metric = _metric(name, "1 if this led partition's ISR < replicas", "gauge")
-    isr = _metric("kafka_cluster_partition_insyncreplicascount", "ISR size (led)", "gauge")
-    replicas = _metric("kafka_cluster_partition_replicascount", "Replicas (led)", "gauge")
+    metric = _Bulk("kafka_cluster_partition_underreplicated", "1 if led and ISR < replicas")
+    isr = _Bulk("kafka_cluster_partition_insyncreplicascount", "ISR size (led)")
+    replicas = _Bulk("kafka_cluster_partition_replicascount", "Replicas (led)")
     for p in leaders:
-        labels = {"topic": p[0], "partition": str(p[1])}
-        metric.add_sample(name, labels, 1 if p[8] < p[7] else 0)
-        isr.add_sample(isr.name, labels, p[8])
-        replicas.add_sample(replicas.name, labels, p[7])
+        labels = f'{{topic="{p[0]}",partition="{p[1]}"}} '
+        metric.lines.append(f"{metric.name}{labels}{1 if p[8] < p[7] else 0}\n")
+        isr.lines.append(f"{isr.name}{labels}{p[8]}\n")
+        replicas.lines.append(f"{replicas.name}{labels}{p[7]}\n")
     yield from (metric, isr, replicas)
 
 
@@ -301,9 +334,10 @@ def _log_metrics(snap: Snapshot) -> Iterator[Metric]:
         ("kafka_log_log_numlogsegments", "The log's segments", 10),
     ]
     for name, doc, field in families:
-        metric = _metric(name, doc, "gauge")
-        for p in snap.partitions:
-            metric.add_sample(name, {"topic": p[0], "partition": str(p[1])}, p[field])
+        metric = _Bulk(name, doc)
+        metric.lines = [
+            f'{name}{{topic="{p[0]}",partition="{p[1]}"}} {p[field]}\n' for p in snap.partitions
+        ]
         yield metric
 
 
@@ -335,19 +369,20 @@ def _lag_metrics(snap: Snapshot) -> Iterator[Metric]:
     partitions this broker holds."""
     cluster = snap.cluster_id
     latest = {(p[0], p[1]): p[5] for p in snap.partitions}
-    offset = _metric("kafka_consumergroup_group_offset", "Committed offset", "gauge")
-    lag = _metric("kafka_consumergroup_group_lag", "Latest offset - committed offset", "gauge")
+    offset = _Bulk("kafka_consumergroup_group_offset", "Committed offset")
+    lag = _Bulk("kafka_consumergroup_group_lag", "Latest offset - committed offset")
     max_lag: dict[str, int] = {}
     sum_lag: dict[str, int] = {}
     topic_sum: dict[tuple[str, str], int] = {}
+    cluster_label = f'{{cluster_name="{_label(cluster)}",group="'
     for group, topic, index, committed in sorted(snap.offsets):
-        labels = {"cluster_name": cluster, "group": group, "topic": topic, "partition": str(index)}
-        offset.add_sample(offset.name, labels, committed)
+        labels = f'{cluster_label}{_label(group)}",topic="{topic}",partition="{index}"}} '
+        offset.lines.append(f"{offset.name}{labels}{committed}\n")
         end = latest.get((topic, index))
         if end is None:
             continue
         value = max(0, end - committed)
-        lag.add_sample(lag.name, labels, value)
+        lag.lines.append(f"{lag.name}{labels}{value}\n")
         max_lag[group] = max(max_lag.get(group, 0), value)
         sum_lag[group] = sum_lag.get(group, 0) + value
         topic_sum[group, topic] = topic_sum.get((group, topic), 0) + value
@@ -369,8 +404,9 @@ def _lag_metrics(snap: Snapshot) -> Iterator[Metric]:
         ("kafka_partition_latest_offset", "The partition's high watermark", 5),
         ("kafka_partition_earliest_offset", "The partition's log start offset", 3),
     ):
-        metric = _metric(name, doc, "gauge")
-        for p in snap.partitions:
-            labels = {"cluster_name": cluster, "topic": p[0], "partition": str(p[1])}
-            metric.add_sample(name, labels, p[field])
+        metric = _Bulk(name, doc)
+        prefix = f'{name}{{cluster_name="{_label(cluster)}",topic="'
+        metric.lines = [
+            f'{prefix}{p[0]}",partition="{p[1]}"}} {p[field]}\n' for p in snap.partitions
+        ]
         yield metric

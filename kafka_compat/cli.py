@@ -76,9 +76,10 @@ def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, 
     # The HTTP listener (/metrics): on for `serve` at 127.0.0.1:9644 unless the file
     # sets http.listener; --http-port N moves it (same host), 0 turns it off.
     http = base["http.listener"]
-    if args.http_port is not None:
+    http_port = getattr(args, "http_port", None)  # callers may build args by hand
+    if http_port is not None:
         host = http[0] if http is not None else DEFAULT_HTTP_HOST
-        overrides["http.listener"] = f"{host}:{args.http_port}" if args.http_port else ""
+        overrides["http.listener"] = f"{host}:{http_port}" if http_port else ""
     elif "http.listener" not in base.explicit:
         overrides["http.listener"] = f"{DEFAULT_HTTP_HOST}:{DEFAULT_HTTP_PORT}"
     for item in args.override:

@@ -195,10 +195,10 @@ class _One:
 
 
 class _Bulk(Metric):
-    """A high-cardinality gauge family whose samples are text lines."""
+    """A high-cardinality family whose samples are text lines."""
 
-    def __init__(self, name: str, doc: str) -> None:
-        super().__init__(name, doc, "gauge")
+    def __init__(self, name: str, doc: str, kind: str = "gauge") -> None:
+        super().__init__(name, doc, kind)
         self.lines: list[str] = []
 
 
@@ -239,11 +239,10 @@ def _gauge(name: str, doc: str, value: float, labels: dict | None = None) -> Met
 
 def _topic_metrics(snap: Snapshot) -> Iterator[Metric]:
     for i, (suffix, _, doc) in enumerate(TOPIC_COUNTERS, start=1):
-        name = f"kafka_server_brokertopicmetrics_{suffix}"
-        metric = _metric(name, doc, "counter")
-        metric.add_sample(name + "_total", {}, sum(t[i] for t in snap.topics))
-        for topic in snap.topics:
-            metric.add_sample(name + "_total", {"topic": topic[0]}, topic[i])
+        name = f"kafka_server_brokertopicmetrics_{suffix}_total"
+        metric = _Bulk(name[:-6], doc, "counter")
+        metric.lines.append(f"{name} {sum(t[i] for t in snap.topics)}\n")
+        metric.lines += [f'{name}{{topic="{t[0]}"}} {t[i]}\n' for t in snap.topics]
         yield metric
     for j, (suffix, _, doc) in enumerate(REPLICATION_COUNTERS, start=len(TOPIC_COUNTERS) + 1):
         name = f"kafka_server_brokertopicmetrics_{suffix}"

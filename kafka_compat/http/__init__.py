@@ -10,8 +10,9 @@ ASGI app (Starlette) served by Hypercorn's Trio worker on the broker's own event
 Start-up order (broker.py): the socket is bound right after the Kafka listeners, so a
 taken port stops start-up with a message naming http.listener; the HTTP stack is
 imported (in a worker thread, ~200 ms of imports) and served only once the Kafka
-listener is answering, so it never delays a client's first request. Handlers read
-state; they never hold the loop for long and never open a Kafka client to this broker.
+listener has been answering for HTTP_START_DELAY_S, so it never delays a client's
+first requests. Handlers read state; they never hold the loop for long and never open
+a Kafka client to this broker. A failure of the HTTP side is logged; Kafka goes on.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from kafka_compat.config import ConfigError
 log = logging.getLogger(__name__)
 
 __all__ = ["bind_http_listener", "serve_http"]
+
+HTTP_START_DELAY_S = 0.25
 
 
 def bind_http_listener(address: tuple[str, int]) -> socket.socket:
@@ -53,13 +56,22 @@ async def serve_http(sock: socket.socket, components, task_status=trio.TASK_STAT
     """Serve the HTTP app on the bound `sock` until cancelled."""
     fd = sock.detach()  # Hypercorn owns the socket from here (fd://)
     try:
-        # The HTTP stack's imports run in a worker thread: the Kafka listener keeps
-        # answering meanwhile.
+        # A client's first requests come right after start-up: let them have the loop
+        # (scrapers meanwhile wait in the socket's backlog). Then the HTTP stack's
+        # imports run in a worker thread: the Kafka listener keeps answering.
+        await trio.sleep(HTTP_START_DELAY_S)
         app_module = await trio.to_thread.run_sync(_import_app)
-    except BaseException:
+    except BaseException as exc:
         os.close(fd)
-        raise
-    await app_module.serve(fd, components, task_status=task_status)
+        if not isinstance(exc, Exception):
+            raise
+        log.exception("No HTTP listener: its libraries could not be imported")
+        return
+    try:
+        await app_module.serve(fd, components, task_status=task_status)
+    except Exception:
+        # A failure of the HTTP side costs /metrics, never the Kafka listener.
+        log.exception("The HTTP listener stopped")
 
 
 def _import_app():

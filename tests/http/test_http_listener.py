@@ -102,3 +102,14 @@ def test_the_http_listener_serves_an_index_and_metrics(broker_factory):
         assert "/metrics" in resp.read().decode()
     with urllib.request.urlopen(base + "/metrics", timeout=GUARD_S) as resp:
         assert b"kafka_server_replicamanager_partitioncount" in resp.read()
+
+
+def test_starting_a_broker_imports_no_http_library():
+    """The HTTP stack is imported after the Kafka listener answers (fast start-up)."""
+    code = (
+        "import sys, kafka_compat.broker, kafka_compat.cli; "
+        "print(sorted(m for m in ('starlette', 'hypercorn', 'prometheus_client', 'anyio') "
+        "if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr

@@ -1,7 +1,10 @@
 """What the HTTP side costs produce/consume throughput: one kafka-compat broker with its
 HTTP listener on, the produce_consume.py workload run with /metrics scraped every
 ``--interval`` seconds (a thread doing what Prometheus does) and without, interleaved
-in the same run; medians and the ratio scraped/unscraped are printed.
+in the same run; medians and the ratio scraped/unscraped are printed, for throughput
+and for the broker's CPU time per message (user + system, all its threads, from
+/proc/<pid>/stat): on a loaded machine the CPU figure is the steadier estimate of what
+scraping costs a CPU-bound broker.
 
 ``--topics N`` first creates N extra topics of ``--extra-partitions`` partitions each
 (with one record each) so that a scrape has many partitions to report.
@@ -17,11 +20,9 @@ import argparse
 import os
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -31,33 +32,52 @@ from confluent_kafka.admin import AdminClient, NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import produce_consume as pc  # noqa: E402
 
+# The scraper runs in its own process: a thread here would take the GIL from the
+# benchmark's Python consumer loop and slow the client, not the broker.
+SCRAPER = """
+import sys, time, urllib.request
+url, interval = sys.argv[1], float(sys.argv[2])
+while True:
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        size = len(resp.read())
+    print(time.perf_counter() - started, size, flush=True)
+    time.sleep(interval)
+"""
+
 
 class Scraper:
-    """GET /metrics every `interval` seconds in a thread; counts scrapes and their time."""
+    """GET /metrics every `interval` seconds from a child process (what Prometheus
+    does); `times` and `sizes` of the scrapes once it stopped."""
 
     def __init__(self, url: str, interval: float) -> None:
         self.url = url
         self.interval = interval
-        self.stopping = threading.Event()
         self.times: list[float] = []
         self.sizes: list[int] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self.stopping.is_set():
-            started = time.perf_counter()
-            with urllib.request.urlopen(self.url, timeout=30) as resp:
-                self.sizes.append(len(resp.read()))
-            self.times.append(time.perf_counter() - started)
-            self.stopping.wait(self.interval)
+        self.proc: subprocess.Popen[str] | None = None
 
     def __enter__(self) -> Scraper:
-        self.thread.start()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SCRAPER, self.url, str(self.interval)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.stopping.set()
-        self.thread.join()
+        self.proc.terminate()
+        out, _ = self.proc.communicate(timeout=30)
+        for line in out.splitlines():
+            elapsed, size = line.split()
+            self.times.append(float(elapsed))
+            self.sizes.append(int(size))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def extra_topics(bootstrap: str, topics: int, partitions: int) -> None:
@@ -104,15 +124,18 @@ def main(argv: list[str] | None = None) -> int:
         pc.run_once(broker, pc.Workload(100, 2_000, 1, "1"))  # warm-up
         scrape_times: list[float] = []
         sizes: list[int] = []
+        cpu_totals = {"none": 0.0, "scraped": 0.0}
         for size in [pc.parse_size(s) for s in args.sizes.split(",")]:
             for partitions in [int(x) for x in args.partitions.split(",")]:
                 for acks in args.acks.split(","):
                     n = args.messages or pc.default_messages(size)
                     w = pc.Workload(size, n, partitions, acks)
                     rates: dict[str, list[tuple[float, float]]] = {"none": [], "scraped": []}
+                    cpu: dict[str, list[float]] = {"none": [], "scraped": []}
                     for rep in range(args.repeat):
                         order = ["none", "scraped"] if rep % 2 == 0 else ["scraped", "none"]
                         for mode in order:
+                            cpu_before = cpu_seconds(broker.proc.pid)
                             if mode == "scraped":
                                 with Scraper(url, args.interval) as scraper:
                                     sample = pc.run_once(broker, w)
@@ -120,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                                 sizes += scraper.sizes
                             else:
                                 sample = pc.run_once(broker, w)
+                            used = cpu_seconds(broker.proc.pid) - cpu_before
+                            cpu_totals[mode] += used
+                            cpu[mode].append(used / n)
                             rates[mode].append((n / sample.produce_s, n / sample.consume_s))
                     none = [statistics.median(r[i] for r in rates["none"]) for i in (0, 1)]
                     scraped = [statistics.median(r[i] for r in rates["scraped"]) for i in (0, 1)]
@@ -136,7 +162,18 @@ def main(argv: list[str] | None = None) -> int:
                         f"   scraped/none  produce {scraped[0] / none[0]:>10.3f}x       consume "
                         f"{scraped[1] / none[1]:>10.3f}x"
                     )
+                    cpu_none, cpu_scraped = (statistics.median(cpu[m]) for m in ("none", "scraped"))
+                    print(
+                        f"   broker CPU per message: {cpu_none * 1e6:.2f} us without, "
+                        f"{cpu_scraped * 1e6:.2f} us scraped ({cpu_scraped / cpu_none:.3f}x)"
+                    )
         if scrape_times:
+            per_scrape = (cpu_totals["scraped"] - cpu_totals["none"]) / len(scrape_times)
+            print(
+                f"broker CPU per scrape (scraped runs - unscraped runs, / scrapes): "
+                f"{per_scrape * 1e3:.1f} ms; every {args.interval:g} s that is "
+                f"{per_scrape / args.interval * 100:.1f} % of the broker's core"
+            )
             print(
                 f"scrapes: {len(scrape_times)}, median {statistics.median(scrape_times) * 1e3:.1f}"
                 f" ms, max {max(scrape_times) * 1e3:.1f} ms, {statistics.median(sizes):,.0f} bytes"

@@ -5,7 +5,7 @@ ASGI app (Starlette) served by Hypercorn's Trio worker on the broker's own event
     app.py        the ASGI app: its routes (/metrics now; a console adds its routes and
                   static files to `build_app`)
     metrics.py    /metrics: a snapshot of the broker's state taken on the loop, turned
-                  into Prometheus text in a worker thread by prometheus_client
+                  into Prometheus text (prometheus_client) a family at a time
 
 Start-up order (broker.py): the socket is bound right after the Kafka listeners, so a
 taken port stops start-up with a message naming http.listener; the HTTP stack is

@@ -14,7 +14,8 @@ read at scrape time.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import trio
 from prometheus_client.exposition import generate_latest
@@ -31,6 +32,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 QUANTILES = (("0.50", 0.50), ("0.75", 0.75), ("0.95", 0.95), ("0.98", 0.98), ("0.99", 0.99))
 QUANTILES += (("0.999", 0.999),)
 BROKER_STATE_RUNNING = 3  # Kafka's BrokerState.RUNNING
+BULK_PIECE = 2000  # per-partition lines written between two checkpoints
 
 # (metric name suffix, TopicStats attribute, help); per topic and summed for all topics.
 TOPIC_COUNTERS = (
@@ -193,7 +195,7 @@ def _chunks(snap: Snapshot, previous) -> Iterator[bytes]:
     for family in _Families(snap, previous).collect():
         yield generate_latest(_One(family))
         if isinstance(family, _Bulk):
-            yield "".join(family.lines).encode()
+            yield from family.pieces()
 
 
 class _One:
@@ -207,11 +209,29 @@ class _One:
 
 
 class _Bulk(Metric):
-    """A high-cardinality family whose samples are text lines."""
+    """A high-cardinality family whose samples are text lines: `head`, then `line(item)`
+    for each of `items`, written BULK_PIECE items at a time (a checkpoint between)."""
 
-    def __init__(self, name: str, doc: str, kind: str = "gauge") -> None:
+    def __init__(
+        self,
+        name: str,
+        doc: str,
+        items: Sequence = (),
+        line: Callable[[Any], str] | None = None,
+        kind: str = "gauge",
+        head: str = "",
+    ) -> None:
         super().__init__(name, doc, kind)
-        self.lines: list[str] = []
+        self.items = items
+        self.line = line
+        self.head = head
+
+    def pieces(self) -> Iterator[bytes]:
+        if self.head:
+            yield self.head.encode()
+        items, line = self.items, self.line
+        for start in range(0, len(items), BULK_PIECE):
+            yield "".join(map(line, items[start : start + BULK_PIECE])).encode()
 
 
 def _label(value: str) -> str:
@@ -252,10 +272,14 @@ def _gauge(name: str, doc: str, value: float, labels: dict | None = None) -> Met
 def _topic_metrics(snap: Snapshot) -> Iterator[Metric]:
     for i, (suffix, _, doc) in enumerate(TOPIC_COUNTERS, start=1):
         name = f"kafka_server_brokertopicmetrics_{suffix}_total"
-        metric = _Bulk(name[:-6], doc, "counter")
-        metric.lines.append(f"{name} {sum(t[i] for t in snap.topics)}\n")
-        metric.lines += [f'{name}{{topic="{t[0]}"}} {t[i]}\n' for t in snap.topics]
-        yield metric
+        yield _Bulk(
+            name[:-6],
+            doc,
+            snap.topics,
+            lambda t, name=name, i=i: f'{name}{{topic="{t[0]}"}} {t[i]}\n',
+            kind="counter",
+            head=f"{name} {sum(t[i] for t in snap.topics)}\n",
+        )
     for j, (suffix, _, doc) in enumerate(REPLICATION_COUNTERS, start=len(TOPIC_COUNTERS) + 1):
         name = f"kafka_server_brokertopicmetrics_{suffix}"
         metric = _metric(name, doc, "counter")
@@ -317,15 +341,20 @@ def _replica_manager_metrics(snap: Snapshot) -> Iterator[Metric]:
     metric.add_sample(name, {"delayedOperation": "Fetch"}, snap.delayed_fetches)
     yield metric
     yield _gauge("kafka_server_kafkaserver_brokerstate", "3: running", BROKER_STATE_RUNNING)
-    metric = _Bulk("kafka_cluster_partition_underreplicated", "1 if led and ISR < replicas")
-    isr = _Bulk("kafka_cluster_partition_insyncreplicascount", "ISR size (led)")
-    replicas = _Bulk("kafka_cluster_partition_replicascount", "Replicas (led)")
-    for p in leaders:
-        labels = f'{{topic="{p[0]}",partition="{p[1]}"}} '
-        metric.lines.append(f"{metric.name}{labels}{1 if p[8] < p[7] else 0}\n")
-        isr.lines.append(f"{isr.name}{labels}{p[8]}\n")
-        replicas.lines.append(f"{replicas.name}{labels}{p[7]}\n")
-    yield from (metric, isr, replicas)
+    for name, doc, value in (
+        ("kafka_cluster_partition_underreplicated", "1 if led and ISR < replicas",
+         lambda p: 1 if p[8] < p[7] else 0),
+        ("kafka_cluster_partition_insyncreplicascount", "ISR size (led)", lambda p: p[8]),
+        ("kafka_cluster_partition_replicascount", "Replicas (led)", lambda p: p[7]),
+    ):  # fmt: skip
+        yield _Bulk(
+            name,
+            doc,
+            leaders,
+            lambda p, name=name, value=value: (
+                f'{name}{{topic="{p[0]}",partition="{p[1]}"}} {value(p)}\n'
+            ),
+        )
 
 
 def _controller_metrics(snap: Snapshot) -> Iterator[Metric]:
@@ -345,11 +374,12 @@ def _log_metrics(snap: Snapshot) -> Iterator[Metric]:
         ("kafka_log_log_numlogsegments", "The log's segments", 10),
     ]
     for name, doc, field in families:
-        metric = _Bulk(name, doc)
-        metric.lines = [
-            f'{name}{{topic="{p[0]}",partition="{p[1]}"}} {p[field]}\n' for p in snap.partitions
-        ]
-        yield metric
+        yield _Bulk(
+            name,
+            doc,
+            snap.partitions,
+            lambda p, name=name, f=field: f'{name}{{topic="{p[0]}",partition="{p[1]}"}} {p[f]}\n',
+        )
 
 
 def _socket_metrics(snap: Snapshot, previous) -> Iterator[Metric]:
@@ -380,24 +410,33 @@ def _lag_metrics(snap: Snapshot) -> Iterator[Metric]:
     partitions this broker holds."""
     cluster = snap.cluster_id
     latest = {(p[0], p[1]): p[5] for p in snap.partitions}
-    offset = _Bulk("kafka_consumergroup_group_offset", "Committed offset")
-    lag = _Bulk("kafka_consumergroup_group_lag", "Latest offset - committed offset")
     max_lag: dict[str, int] = {}
     sum_lag: dict[str, int] = {}
     topic_sum: dict[tuple[str, str], int] = {}
-    cluster_label = f'{{cluster_name="{_label(cluster)}",group="'
-    for group, topic, index, committed in sorted(snap.offsets):
-        labels = f'{cluster_label}{_label(group)}",topic="{topic}",partition="{index}"}} '
-        offset.lines.append(f"{offset.name}{labels}{committed}\n")
+    offsets = sorted(snap.offsets)
+    lags = []  # (group, topic, partition, lag)
+    for group, topic, index, committed in offsets:
         end = latest.get((topic, index))
         if end is None:
             continue
         value = max(0, end - committed)
-        lag.lines.append(f"{lag.name}{labels}{value}\n")
+        lags.append((group, topic, index, value))
         max_lag[group] = max(max_lag.get(group, 0), value)
         sum_lag[group] = sum_lag.get(group, 0) + value
         topic_sum[group, topic] = topic_sum.get((group, topic), 0) + value
-    yield from (offset, lag)
+    cluster_label = f'{{cluster_name="{_label(cluster)}",group="'
+    for name, doc, items in (
+        ("kafka_consumergroup_group_offset", "Committed offset", offsets),
+        ("kafka_consumergroup_group_lag", "Latest offset - committed offset", lags),
+    ):
+        yield _Bulk(
+            name,
+            doc,
+            items,
+            lambda o, name=name: (
+                f'{name}{cluster_label}{_label(o[0])}",topic="{o[1]}",partition="{o[2]}"}} {o[3]}\n'
+            ),
+        )
     for name, doc, values in (
         ("kafka_consumergroup_group_max_lag", "A group's largest partition lag", max_lag),
         ("kafka_consumergroup_group_sum_lag", "A group's lag over its partitions", sum_lag),
@@ -407,17 +446,20 @@ def _lag_metrics(snap: Snapshot) -> Iterator[Metric]:
             metric.add_sample(name, {"cluster_name": cluster, "group": group}, value)
         yield metric
     name = "kafka_consumergroup_group_topic_sum_lag"
-    metric = _metric(name, "A group's lag over a topic's partitions", "gauge")
-    for (group, topic), value in sorted(topic_sum.items()):
-        metric.add_sample(name, {"cluster_name": cluster, "group": group, "topic": topic}, value)
-    yield metric
+    yield _Bulk(
+        name,
+        "A group's lag over a topic's partitions",
+        sorted(topic_sum.items()),
+        lambda e: f'{name}{cluster_label}{_label(e[0][0])}",topic="{e[0][1]}"}} {e[1]}\n',
+    )
     for name, doc, field in (
         ("kafka_partition_latest_offset", "The partition's high watermark", 5),
         ("kafka_partition_earliest_offset", "The partition's log start offset", 3),
     ):
-        metric = _Bulk(name, doc)
         prefix = f'{name}{{cluster_name="{_label(cluster)}",topic="'
-        metric.lines = [
-            f'{prefix}{p[0]}",partition="{p[1]}"}} {p[field]}\n' for p in snap.partitions
-        ]
-        yield metric
+        yield _Bulk(
+            name,
+            doc,
+            snap.partitions,
+            lambda p, prefix=prefix, f=field: f'{prefix}{p[0]}",partition="{p[1]}"}} {p[f]}\n',
+        )

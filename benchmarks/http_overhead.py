@@ -32,12 +32,21 @@ from confluent_kafka.admin import AdminClient, NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import produce_consume as pc  # noqa: E402
 
-# The scraper runs in its own process: a thread here would take the GIL from the
-# benchmark's Python consumer loop and slow the client, not the broker.
+# The scraper runs in its own process, started once: a thread here would take the GIL
+# from the benchmark's Python consumer loop, and a process per run would spend a Python
+# start-up's CPU inside the measured runs of a 2-core machine. "on"/"off" on its stdin
+# turn scraping on and off; it prints each scrape's seconds and size.
 SCRAPER = """
-import sys, time, urllib.request
+import sys, threading, time, urllib.request
 url, interval = sys.argv[1], float(sys.argv[2])
+on = threading.Event()
+def control():
+    for line in sys.stdin:
+        on.set() if line.strip() == "on" else on.clear()
+    sys.exit(0)
+threading.Thread(target=control, daemon=True).start()
 while True:
+    on.wait()
     started = time.perf_counter()
     with urllib.request.urlopen(url, timeout=30) as resp:
         size = len(resp.read())
@@ -48,26 +57,25 @@ while True:
 
 class Scraper:
     """GET /metrics every `interval` seconds from a child process (what Prometheus
-    does); `times` and `sizes` of the scrapes once it stopped."""
+    does) while `scraping()`; `times` and `sizes` of the scrapes once closed."""
 
     def __init__(self, url: str, interval: float) -> None:
-        self.url = url
-        self.interval = interval
         self.times: list[float] = []
         self.sizes: list[int] = []
-        self.proc: subprocess.Popen[str] | None = None
-
-    def __enter__(self) -> Scraper:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SCRAPER, self.url, str(self.interval)],
+            [sys.executable, "-c", SCRAPER, url, str(interval)],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
         )
-        return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.proc.terminate()
-        out, _ = self.proc.communicate(timeout=30)
+    def set(self, on: bool) -> None:
+        self.proc.stdin.write("on\n" if on else "off\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        out, _ = self.proc.communicate(timeout=60)
         for line in out.splitlines():
             elapsed, size = line.split()
             self.times.append(float(elapsed))
@@ -118,12 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}; scrape every {args.interval}s")
     workdir = Path(tempfile.mkdtemp(prefix="kc-http-bench-"))
     broker = pc.start(spec, workdir)
+    scraper = None
     try:
         if args.topics:
             extra_topics(broker.bootstrap, args.topics, args.extra_partitions)
         pc.run_once(broker, pc.Workload(100, 2_000, 1, "1"))  # warm-up
-        scrape_times: list[float] = []
-        sizes: list[int] = []
+        scraper = Scraper(url, args.interval)
         cpu_totals = {"none": 0.0, "scraped": 0.0}
         for size in [pc.parse_size(s) for s in args.sizes.split(",")]:
             for partitions in [int(x) for x in args.partitions.split(",")]:
@@ -136,13 +144,9 @@ def main(argv: list[str] | None = None) -> int:
                         order = ["none", "scraped"] if rep % 2 == 0 else ["scraped", "none"]
                         for mode in order:
                             cpu_before = cpu_seconds(broker.proc.pid)
-                            if mode == "scraped":
-                                with Scraper(url, args.interval) as scraper:
-                                    sample = pc.run_once(broker, w)
-                                scrape_times += scraper.times
-                                sizes += scraper.sizes
-                            else:
-                                sample = pc.run_once(broker, w)
+                            scraper.set(mode == "scraped")
+                            sample = pc.run_once(broker, w)
+                            scraper.set(False)
                             used = cpu_seconds(broker.proc.pid) - cpu_before
                             cpu_totals[mode] += used
                             cpu[mode].append(used / n)
@@ -167,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                         f"   broker CPU per message: {cpu_none * 1e6:.2f} us without, "
                         f"{cpu_scraped * 1e6:.2f} us scraped ({cpu_scraped / cpu_none:.3f}x)"
                     )
+        scraper.close()
+        scrape_times, sizes = scraper.times, scraper.sizes
         if scrape_times:
             per_scrape = (cpu_totals["scraped"] - cpu_totals["none"]) / len(scrape_times)
             print(
@@ -179,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
                 f" ms, max {max(scrape_times) * 1e3:.1f} ms, {statistics.median(sizes):,.0f} bytes"
             )
     finally:
+        if scraper is not None and scraper.proc.poll() is None:
+            scraper.proc.kill()
         pc.stop(broker)
     return 0
 

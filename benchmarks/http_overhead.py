@@ -37,13 +37,13 @@ import produce_consume as pc  # noqa: E402
 # start-up's CPU inside the measured runs of a 2-core machine. "on"/"off" on its stdin
 # turn scraping on and off; it prints each scrape's seconds and size.
 SCRAPER = """
-import sys, threading, time, urllib.request
+import os, sys, threading, time, urllib.request
 url, interval = sys.argv[1], float(sys.argv[2])
 on = threading.Event()
 def control():
     for line in sys.stdin:
         on.set() if line.strip() == "on" else on.clear()
-    sys.exit(0)
+    os._exit(0)
 threading.Thread(target=control, daemon=True).start()
 while True:
     on.wait()
@@ -74,8 +74,7 @@ class Scraper:
         self.proc.stdin.flush()
 
     def close(self) -> None:
-        self.proc.stdin.close()
-        out, _ = self.proc.communicate(timeout=60)
+        out, _ = self.proc.communicate(timeout=60)  # closes stdin: the child exits
         for line in out.splitlines():
             elapsed, size = line.split()
             self.times.append(float(elapsed))

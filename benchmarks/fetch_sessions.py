@@ -129,7 +129,7 @@ def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "kafka_compat", "serve", "--port", str(port)]
+            [sys.executable, "-m", "kafka_compat", "serve", "--port", str(port), "--http-port", "0"]
             + ["--data-dir", data_dir, "--log-level", "WARNING"],
         )
         try:

@@ -30,7 +30,7 @@ def start(data_dir: Path, port: int) -> tuple[subprocess.Popen, float]:
     """Start the broker; seconds until it answers Metadata."""
     began = time.monotonic()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kafka_compat", "serve", "--port", str(port)]
+        [sys.executable, "-m", "kafka_compat", "serve", "--port", str(port), "--http-port", "0"]
         + ["--data-dir", str(data_dir), "--log-level", "WARNING"],
     )
     admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}"})

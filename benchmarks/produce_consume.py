@@ -160,7 +160,12 @@ def broker_specs(args: argparse.Namespace) -> dict[str, BrokerSpec]:
         ]
 
     return {
-        "kafka-compat": BrokerSpec("kafka-compat", kafka_compat, args.kafka_compat_cmd),
+        # No HTTP listener (runs may overlap; http_overhead.py measures it).
+        "kafka-compat": BrokerSpec(
+            "kafka-compat",
+            lambda port, data_dir: [*kafka_compat(port, data_dir), "--http-port", "0"],
+            args.kafka_compat_cmd,
+        ),
         "tansu": BrokerSpec("tansu", tansu_cmd, tansu or "not installed"),
         "noida": BrokerSpec("noida", noida_cmd, noida or "not installed"),
         "baseline": BrokerSpec("baseline", baseline, args.baseline_cmd or "not given"),

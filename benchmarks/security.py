@@ -66,7 +66,7 @@ def broker_command(serve_cmd: str, tls_dir: Path, ports: dict[str, int]):
     def command(port: int, data_dir: Path) -> list[str]:
         ports["PLAINTEXT"] = port
         listeners = ",".join(f"{p}://{HOST}:{ports[p]}" for p in PROTOCOLS)
-        cmd = [*shlex.split(serve_cmd), "--data-dir", str(data_dir)]
+        cmd = [*shlex.split(serve_cmd), "--data-dir", str(data_dir), "--http-port", "0"]
         cmd += ["--override", f"listeners={listeners}"]
         cmd += ["--add-scram", f"SCRAM-SHA-512=[name={USER},password={PASSWORD}]"]
         for key, value in keys.items():

@@ -124,7 +124,9 @@ def one_run(cmd: list[str], idle_s: float) -> tuple[float, float, int]:
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
         port = free_port()
         data_dir = Path(tmp) / "data"  # does not exist yet: the broker creates it
+        # No HTTP listener: it starts after the first answer anyway, and 9644 may be taken.
         argv = [*cmd, "--host", HOST, "--port", str(port), "--data-dir", str(data_dir)]
+        argv += ["--http-port", "0"]
         with open(Path(tmp) / "broker.log", "wb") as log:
             start = time.perf_counter()
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)

@@ -102,6 +102,7 @@ def start_broker(data_dir: Path, log_path: Path) -> ServedBroker:
     """Start the broker on a free port and wait until it accepts connections."""
     port = free_port()
     cmd = [*serve_command(), "--host", HOST, "--port", str(port), "--data-dir", str(data_dir)]
+    cmd += ["--http-port", "0"]  # no /metrics listener: runs may overlap
     timeout = float(os.environ.get(START_TIMEOUT_ENV, "120"))
     log = open(log_path, "wb")  # the child inherits it; we close our copy below
     try:

@@ -34,6 +34,7 @@ from kafka_compat.config import BrokerConfig, ConfigError
 from kafka_compat.fetch_session import FetchSessionCache
 from kafka_compat.groups import GroupConfig, GroupCoordinator, GroupMetadataManager
 from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
+from kafka_compat.http import bind_http_listener, serve_http
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
 from kafka_compat.quotas.client_quotas import ClientQuotas
@@ -75,6 +76,7 @@ class Broker:
         self.log_manager: LogDirs | None = None
         self.bound_port: int | None = None
         self.bound_ports: dict[str, int] = {}  # listener name -> bound port
+        self.http_port: int | None = None  # the HTTP listener's bound port (http.listener)
         # SCRAM credentials stored before the listeners open, (user, mechanism,
         # password, replace): `serve --add-scram` as Kafka's `kafka-storage format
         # --add-scram` (KIP-900: only where the user has none), `serve --dev-tls`
@@ -385,6 +387,9 @@ class Broker:
                         advertised.port or port,
                     )
                     bound.append((security, listeners))
+                # Bound now (a taken port stops start-up), served once Kafka's answer.
+                http = self._bind_http()
+                connections.start_soon(_close_unless_detached, http)
                 first = self.config.listeners[0]
                 self.bound_port = self.bound_ports[first.listener]
                 components.host, components.port = components.endpoints[first.listener]
@@ -430,6 +435,8 @@ class Broker:
                             connections,
                             self.connection_quotas,
                         )
+                    if http is not None:
+                        serving.start_soon(serve_http, http, components)
         finally:
             with trio.CancelScope(shield=True):
                 # Flushing and checkpointing every log blocks: keep it off the loop.
@@ -448,12 +455,32 @@ class Broker:
             await credentials.alter(user, {mechanism: made}, set())
             log.info("SCRAM user %s: %s credential stored", user, mechanism)
 
+    def _bind_http(self):
+        address = self.config["http.listener"]
+        if address is None:
+            return None
+        sock = bind_http_listener(address)
+        self.http_port = sock.getsockname()[1]
+        log.info(
+            "HTTP listener (/metrics) on http://%s:%d", address[0] or "0.0.0.0", self.http_port
+        )
+        return sock
+
     async def controlled_shutdown(self) -> bool:
         """Cluster mode: move leadership away before stopping (a single node has no one
         to hand it to)."""
         if self.cluster is None:
             return True
         return await self.cluster.controlled_shutdown()
+
+
+async def _close_unless_detached(sock) -> None:
+    """Close the HTTP socket if the broker stops before serve_http took it."""
+    try:
+        await trio.sleep_forever()
+    finally:
+        if sock is not None and sock.fileno() >= 0:
+            sock.close()
 
 
 async def _serve_listener(listeners, components: Components, security, connections) -> None:

@@ -5,7 +5,7 @@ The tools talk to any broker over the Kafka protocol, like Kafka's scripts.
     kafka-compat serve [--config server.properties] [--host H] [--port P]
                        [--advertised-host H] [--advertised-port P] [--data-dir D]
                        [--zookeeper HOST:PORT[/chroot] --broker-id N]
-                       [--override key=value ...]
+                       [--http-port N] [--override key=value ...]
                        [--add-scram 'SCRAM-SHA-512=[name=USER,password=PASSWORD]' ...]
                        [--dev-tls [--dev-tls-port 9093] [--dev-tls-host NAME ...]
                         [--dev-user NAME:PASSWORD]]
@@ -79,6 +79,9 @@ import trio
 
 from kafka_compat.config import BrokerConfig, ConfigError, load_broker_config
 
+DEFAULT_HTTP_HOST = "127.0.0.1"
+DEFAULT_HTTP_PORT = 9644
+
 
 def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, str]:
     """Translate flags to server.properties keys, keeping the file's other parts."""
@@ -102,6 +105,15 @@ def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, 
         overrides["zookeeper.connect"] = args.zookeeper
     if args.broker_id is not None:
         overrides["broker.id"] = str(args.broker_id)
+    # The HTTP listener (/metrics): on for `serve` at 127.0.0.1:9644 unless the file
+    # sets http.listener; --http-port N moves it (same host), 0 turns it off.
+    http = base["http.listener"]
+    http_port = getattr(args, "http_port", None)  # callers may build args by hand
+    if http_port is not None:
+        host = http[0] if http is not None else DEFAULT_HTTP_HOST
+        overrides["http.listener"] = f"{host}:{http_port}" if http_port else ""
+    elif "http.listener" not in base.explicit:
+        overrides["http.listener"] = f"{DEFAULT_HTTP_HOST}:{DEFAULT_HTTP_PORT}"
     for item in args.override:
         key, sep, value = item.partition("=")
         if not sep:
@@ -165,6 +177,11 @@ def _add_serve_parser(commands, name: str, help_text: str) -> None:
         "--zookeeper", metavar="HOST:PORT[/chroot]", help="join this ZooKeeper's cluster"
     )
     serve.add_argument("--broker-id", type=int, help="this broker's id (broker.id)")
+    serve.add_argument(
+        "--http-port",
+        type=int,
+        help="HTTP listener port for /metrics (http.listener; default 9644; 0: off)",
+    )
     serve.add_argument(
         "--override",
         action="append",

@@ -25,6 +25,7 @@ from kafka_compat.config_values import (
     at_least,
     authorizer_class,
     cleanup_policy,
+    host_port,
     ip_count_overrides,
     level_between,
     message_format_version,
@@ -68,6 +69,9 @@ BROKER_KEYS: dict[str, Key] = {
         Key("log.dirs", str, None),
         Key("log.dir", str, "./data"),
         Key("zookeeper.connect", str, None),
+        # The HTTP listener (/metrics; kafka_compat/http/): off unless set; `kafka-compat
+        # serve` sets 127.0.0.1:9644 unless told otherwise (--http-port).
+        Key("http.listener", host_port, ""),
         # ACLs (security/authorizer.py): Kafka's authorizer classes turn them on.
         Key("authorizer.class.name", authorizer_class, ""),
         Key("super.users", str, ""),

@@ -69,6 +69,7 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "delete.topic.enable": (B, "Whether topics can be deleted."),
     "message.max.bytes": (I, "The largest record batch a topic accepts, by default."),
     "socket.request.max.bytes": (I, "The largest request the broker reads."),
+    "http.listener": (S, "host:port of the HTTP listener (/metrics); empty: none."),
     "log.segment.bytes": (I, "The size at which a log segment is rolled."),
     "log.index.size.max.bytes": (I, "The largest size of an offset or time index."),
     "log.index.interval.bytes": (I, "The bytes between two offset index entries."),

@@ -52,6 +52,17 @@ def store_type(value: str) -> str:
     return value.strip().upper()
 
 
+def host_port(value: str) -> tuple[str, int] | None:
+    """`host:port` (an empty host: every interface; port 0: any free one); "" is None."""
+    value = value.strip()
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError("must be host:port, e.g. 127.0.0.1:9644 (or empty: off)")
+    return host.strip("[]"), int(port)
+
+
 def one_of(*choices: str) -> Callable[[str], str]:
     def checked(value: str) -> str:
         if value not in choices:

@@ -2,13 +2,15 @@
 
     kafka-compat dev-cluster --brokers 3 [--base-port 9092] [--data-dir ./dev-cluster]
                              [--zookeeper-port P] [--host 127.0.0.1]
-                             [--override key=value ...]
+                             [--http-base-port 9644] [--override key=value ...]
 
 starts Debian's ZooKeeper (package `zookeeper`; `zkServer.sh start-foreground` with a
 zoo.cfg of its own in <data-dir>/zookeeper, on a free port unless one is given) and
 brokers 0..N-1, each a `kafka-compat serve --zookeeper 127.0.0.1:<zk>/kafka-compat
 --broker-id i --port <base-port + i> --data-dir <data-dir>/broker-i [--override
-key=value ...]` process (the overrides go to every broker), prints
+key=value ...] --override http.listener=<host>:<http-base-port + i>` process (the
+overrides go to every broker; each broker has its own HTTP listener for /metrics, off
+with --http-base-port 0), prints
 the bootstrap string, and runs until Ctrl-C or SIGTERM; then it stops the brokers
 (SIGTERM, a clean shutdown each) and ZooKeeper last. Logs go to <data-dir>/*.log.
 The data stays, so the next start finds the same cluster.
@@ -236,6 +238,11 @@ class BrokerProcess:
     reported_exit: bool = False
 
 
+def _http_listener(host: str, base_port: int, index: int) -> str:
+    """Broker `index`'s http.listener override: base + index, or off (base 0)."""
+    return f"http.listener={host}:{base_port + index}" if base_port else "http.listener="
+
+
 class DevCluster:
     """ZooKeeper plus N broker processes; `start()`, `check()` and `stop()`.
 
@@ -254,6 +261,7 @@ class DevCluster:
         overrides: Sequence[str] = (),
         make_command: Callable[..., list[str]] = broker_command,
         out: Callable[[str], None] = print,
+        http_base_port: int = 0,
     ):
         if brokers < 1:
             raise ValueError("a cluster needs at least one broker")
@@ -271,7 +279,7 @@ class DevCluster:
                     base_port + i,
                     self.data_dir / f"broker-{i}",
                     host=host,
-                    overrides=overrides,
+                    overrides=[*overrides, _http_listener(host, http_base_port, i)],
                 ),
                 log_path=self.data_dir / f"broker-{i}.log",
             )
@@ -379,6 +387,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--host", default="127.0.0.1", help="address of every process")
     parser.add_argument(
+        "--http-base-port",
+        type=int,
+        default=9644,
+        help="broker i serves /metrics on base+i (default 9644; 0: no HTTP listener)",
+    )
+    parser.add_argument(
         "--override",
         action="append",
         default=[],
@@ -396,6 +410,7 @@ def main(args: argparse.Namespace, signals: Sequence[int] = (signal.SIGINT, sign
         zookeeper_port=args.zookeeper_port,
         host=args.host,
         overrides=args.override,
+        http_base_port=args.http_base_port,
     )
     stopping = False
 

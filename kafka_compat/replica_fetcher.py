@@ -22,6 +22,7 @@ from kafka_compat.cluster.client import (
 from kafka_compat.config import BrokerConfig
 from kafka_compat.events import Signal
 from kafka_compat.fetch_session import INITIAL_EPOCH, INVALID_SESSION_ID, next_epoch
+from kafka_compat.metrics import BrokerTopicStats
 from kafka_compat.replica import Partition
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -121,6 +122,8 @@ class FollowerFetcher:
         self.response_max_bytes = config["replica.fetch.response.max.bytes"]
         self.backoff = config["replica.fetch.backoff.ms"] / 1000
         self.session = FollowerFetchSession()
+        # ReplicationBytesIn (/metrics): the replica manager's per-topic counters.
+        self.topic_stats = BrokerTopicStats()
 
     def __repr__(self) -> str:
         return f"FollowerFetcher(leader {self.leader} at {self.endpoint[0]}:{self.endpoint[1]})"
@@ -327,12 +330,15 @@ class FollowerFetcher:
         if error == ErrorCode.NONE:
             if partition.log.log_end_offset != offset:
                 return True  # truncated meanwhile; fetch again from the new end
+            records = data.records or b""
             try:
-                partition.append_as_follower(data.records or b"", data.high_watermark)
+                partition.append_as_follower(records, data.high_watermark)
             except LogError as exc:
                 log.warning("%s: cannot append fetched data: %s", partition, exc)
                 self.truncating.add(key)
                 return False
+            if records:
+                self.topic_stats.topic(key[0]).replication_bytes_in += len(records)
             return True
         if error == ErrorCode.OFFSET_OUT_OF_RANGE:
             leader_start = data.log_start_offset

@@ -42,6 +42,7 @@ from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import MetadataStore, TopicMetadata
 from kafka_compat.config import BrokerConfig
 from kafka_compat.delayed_fetch import FetchPartition, FetchRead, FetchResult
+from kafka_compat.metrics import REQUEST_WAIT, BrokerTopicStats
 from kafka_compat.replica import (
     FetchIsolation,
     IsrUpdater,
@@ -85,6 +86,31 @@ class AppendResult(NamedTuple):
 # A NamedTuple built without its Python-level __new__: per partition on the data path.
 _new_tuple = tuple.__new__
 _UNKNOWN_TOPIC_OR_PARTITION = AppendResult(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
+# Errors that do not count as failed produce / fetch requests: Kafka's FailedProduce- and
+# FailedFetchRequestsPerSec count the broker's unexpected failures, not these.
+_EXPECTED_PRODUCE_ERRORS = frozenset(
+    {
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        ErrorCode.MESSAGE_TOO_LARGE,
+        ErrorCode.RECORD_LIST_TOO_LARGE,
+        ErrorCode.CORRUPT_MESSAGE,
+        ErrorCode.KAFKA_STORAGE_ERROR,
+    }
+)
+_EXPECTED_FETCH_ERRORS = frozenset(
+    {
+        ErrorCode.NONE,
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        ErrorCode.UNKNOWN_LEADER_EPOCH,
+        ErrorCode.FENCED_LEADER_EPOCH,
+        ErrorCode.REPLICA_NOT_AVAILABLE,
+        ErrorCode.KAFKA_STORAGE_ERROR,
+        ErrorCode.OFFSET_OUT_OF_RANGE,
+        ErrorCode.INCONSISTENT_TOPIC_ID,
+    }
+)
 
 
 class ReplicaManager:
@@ -116,6 +142,13 @@ class ReplicaManager:
         # Cluster mode: tells the controller a log dir failed (Kafka's
         # /log_dir_event_notification); wired by the broker.
         self.on_log_dir_failure: Callable[[], Awaitable[None]] | None = None
+        # What /metrics reads (kafka_compat/metrics.py): per-topic counters, ISR
+        # changes, and the delayed operations waiting now (Kafka's purgatory sizes).
+        self.topic_stats = BrokerTopicStats()
+        self.isr_shrinks = 0
+        self.isr_expands = 0
+        self.delayed_produces = 0
+        self.delayed_fetches = 0
 
     async def run(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Own the follower fetchers and the ISR checks until cancelled."""
@@ -206,6 +239,7 @@ class ReplicaManager:
         for partition in self.partitions.pop(topic, []):
             self.moves.cancel((topic, partition.index))
             self.log_manager.delete_log(topic, partition.index)
+        self.topic_stats.remove(topic)
 
     def remove_stray_logs(self) -> None:
         """Cluster mode, at start-up: delete the local replicas that ZooKeeper's metadata
@@ -369,22 +403,32 @@ class ReplicaManager:
         or `timeout_ms` passed. An error per partition, never an exception."""
         results: dict[tuple[str, int], AppendResult] = {}
         waits = []
+        topic_stats = self.topic_stats.topic
         for key, records in entries.items():
             partition = self.get_partition(*key)
             if partition is None:
                 results[key] = _UNKNOWN_TOPIC_OR_PARTITION
                 continue
+            stats = topic_stats(key[0])
+            stats.total_produce_requests += 1
             try:
                 info = partition.append_to_leader(records, required_acks, origin)
             except InvalidRecordError as exc:
                 results[key] = AppendResult(
                     exc.error_code, str(exc) or None, None, exc.record_errors
                 )
+                self._failed_produce(stats, exc.error_code, len(records))
                 continue
             except LogError as exc:
                 results[key] = AppendResult(exc.error_code, str(exc) or None)
+                self._failed_produce(stats, exc.error_code, len(records))
                 continue
             results[key] = _new_tuple(AppendResult, (ErrorCode.NONE, None, info))
+            # Kafka's BytesIn/MessagesIn: the request's record batch bytes, the records
+            # given offsets (a retried duplicate batch adds none).
+            stats.bytes_in += len(records)
+            if not info.duplicate and info.last_offset >= 0:
+                stats.messages_in += info.last_offset - info.first_offset + 1
             if (
                 required_acks == -1
                 and info.last_offset >= 0
@@ -392,9 +436,22 @@ class ReplicaManager:
             ):
                 waits.append((key, partition, info.last_offset))
         if waits:
-            deadline = trio.current_time() + timeout_ms / 1000
-            await self._wait_replicated(waits, results, deadline)
+            now = trio.current_time()
+            deadline = now + timeout_ms / 1000
+            self.delayed_produces += 1
+            try:
+                await self._wait_replicated(waits, results, deadline)
+            finally:
+                self.delayed_produces -= 1
+                _add_request_wait(trio.current_time() - now)
         return results
+
+    @staticmethod
+    def _failed_produce(stats, error_code: int, size: int) -> None:
+        if error_code not in _EXPECTED_PRODUCE_ERRORS:
+            stats.failed_produce_requests += 1
+        if error_code in (ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE):
+            stats.bytes_rejected += size  # Kafka's BytesRejectedPerSec
 
     @staticmethod
     async def _wait_replicated(waits, results: dict, deadline: float) -> None:
@@ -451,9 +508,35 @@ class ReplicaManager:
             selector = RackAwareReplicaSelector(self.metadata_cache, self.node_id, client_rack)
         read = FetchRead(wanted, partitions, max_bytes, isolation, follower_reads, selector)
         results = read.read_all()
-        if read.total >= min_bytes or read.has_error or max_wait_ms <= 0:
-            return results
-        return await read.wait(results, min_bytes, max_wait_ms)
+        if not (read.total >= min_bytes or read.has_error or max_wait_ms <= 0):
+            now = trio.current_time()
+            self.delayed_fetches += 1
+            try:
+                results = await read.wait(results, min_bytes, max_wait_ms)
+            finally:
+                self.delayed_fetches -= 1
+                _add_request_wait(trio.current_time() - now)
+        if read.total or read.has_error:
+            self._count_fetch(partitions, results, replica_id >= 0)
+        return results
+
+    def _count_fetch(self, partitions, results: list[FetchResult], follower: bool) -> None:
+        """Kafka's BytesOut (ReplicationBytesOut for a follower) and FailedFetchRequests,
+        per partition that returned records or an error."""
+        topic_stats = self.topic_stats.topic
+        for partition, result in zip(partitions, results, strict=True):
+            records = result[5]
+            error = result[0]
+            if partition is None or not (records or error):
+                continue
+            stats = topic_stats(partition.topic)
+            if records:
+                if follower:
+                    stats.replication_bytes_out += len(records)
+                else:
+                    stats.bytes_out += len(records)
+            if error not in _EXPECTED_FETCH_ERRORS:
+                stats.failed_fetch_requests += 1
 
     # ---- LeaderAndIsr ----------------------------------------------------------------
 
@@ -571,6 +654,7 @@ class ReplicaManager:
             from kafka_compat.replica_fetcher import FollowerFetcher
 
             fetcher = FollowerFetcher(self.config, self.node_id, self.log_manager, leader, endpoint)
+            fetcher.topic_stats = self.topic_stats
             self.fetchers[leader] = fetcher
             self._spawn(fetcher.run)
         return fetcher
@@ -666,6 +750,7 @@ class ReplicaManager:
             return
         new_isr = partition.isr_to_expand()
         if new_isr is not None:
+            self.isr_expands += 1
             partition.isr_change_pending()  # one change at a time, from this tick on
             self._spawn(partition.change_isr, new_isr, self.isr_updater)
 
@@ -685,6 +770,7 @@ class ReplicaManager:
                     continue
                 new_isr = partition.isr_to_shrink(self.lag_max_ms, now)
                 if new_isr is not None:
+                    self.isr_shrinks += 1
                     log.info(
                         "%s: shrinking ISR %s -> %s (lag over %d ms)",
                         partition,
@@ -708,3 +794,10 @@ class ReplicaManager:
         if self._nursery is None:
             raise RuntimeError(f"replica manager not running: cannot start {fn.__name__}")
         self._nursery.start_soon(fn, *args)
+
+
+def _add_request_wait(seconds: float) -> None:
+    """Kafka's remote time: the current request waited on a delayed operation."""
+    cell = REQUEST_WAIT.get(None)
+    if cell is not None:
+        cell[0] += seconds

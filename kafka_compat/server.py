@@ -22,12 +22,14 @@ import logging
 import ssl
 import struct
 import time
+from time import perf_counter
 
 import trio
 
 from kafka_compat.apis.handlers import REGISTRY, Api
 from kafka_compat.apis.registry import CLOSE_CONNECTION, Components, RequestContext
 from kafka_compat.apis.sasl import authenticate
+from kafka_compat.metrics import REQUEST_WAIT, RequestMetrics
 from kafka_compat.quotas.connection_quotas import Connection
 from kafka_compat.quotas.throttling import EXEMPT_APIS, client_throttles, handle_with_quotas
 from kafka_compat.security.listeners import Endpoint
@@ -51,6 +53,22 @@ _BEFORE_AUTHENTICATION = frozenset(
 )
 _REAUTHENTICATION = frozenset({ApiKey.SASL_HANDSHAKE, ApiKey.SASL_AUTHENTICATE})
 TLS_HANDSHAKE_TIMEOUT_S = 10.0
+FETCH_KEY = ApiKey.FETCH
+_API_NAMES = messages.API_NAMES
+_REPLICA_STATE_MIN_VERSION = 15  # Fetch v15 moved replica_id into replica_state
+
+
+class RequestClock:
+    """The request in flight on a connection, for Kafka's RequestMetrics: its API name
+    (and FetchConsumer / FetchFollower), version, and when its handler started."""
+
+    __slots__ = ("name", "fetch_name", "version", "dispatched")
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.fetch_name: str | None = None
+        self.version = 0
+        self.dispatched = 0.0
 
 
 class FrameTooLarge(Exception):
@@ -177,6 +195,8 @@ async def serve_connection(
         peer_host=host,
         authenticated=not endpoint.sasl,
     )
+    socket_stats = components.socket_stats
+    socket_stats.opened(endpoint.listener)
     try:
         if listener.tls_context is not None:
             tls = await _tls_handshake(stream, listener, session, peer)
@@ -187,6 +207,7 @@ async def serve_connection(
     except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError):
         return
     finally:
+        socket_stats.closed(endpoint.listener)
         with trio.CancelScope(shield=True):
             await stream.aclose()
 
@@ -234,6 +255,10 @@ async def _serve_requests(
     connection: Connection | None = None,
 ) -> None:
     reader = FrameReader(stream, components.config["socket.request.max.bytes"])
+    metrics = components.request_metrics
+    clock = RequestClock()
+    wait = [0.0]  # seconds the request waits on delayed operations (remote time)
+    REQUEST_WAIT.set(wait)
     while True:
         try:
             frame = await reader.read_frame()
@@ -256,14 +281,18 @@ async def _serve_requests(
                 return  # v0 has no error message: Kafka closes the connection
             await stream.send_all(_SIZE.pack(len(challenge)) + challenge)
             continue
+        received = perf_counter()
+        clock.name = None
+        wait[0] = 0.0
         try:
-            response = await _handle_frame(frame, components, peer, session)
+            response = await _handle_frame(frame, components, peer, session, clock)
         except Exception:
             # A bug in one handler costs its connection, never the broker.
             log.exception("Closing connection from %s: error while handling a request", peer)
             return
         if response is False:
             return
+        handled = perf_counter()
         throttle_ms = session.throttle_ms
         if throttle_ms:
             # Client quotas: the channel is muted for the throttle time (Kafka mutes
@@ -275,14 +304,39 @@ async def _serve_requests(
                 throttle_ms = 0
         if response is not None:
             await stream.send_all(response)
+        if clock.name is not None:
+            _record(metrics, clock, received, handled, perf_counter(), wait[0])
         if throttle_ms:
             await trio.sleep(throttle_ms / 1000)
         if session.close_after_response:
             return
 
 
+def _record(
+    metrics: RequestMetrics,
+    clock: RequestClock,
+    received: float,
+    handled: float,
+    sent: float,
+    remote: float,
+) -> None:
+    """One request's times (Kafka's RequestChannel.updateRequestMetrics): queue is
+    from the frame read to its handler (decoding), local the handler less its waits on
+    delayed operations (remote), response send the socket write."""
+    queue = clock.dispatched - received
+    local = handled - clock.dispatched - remote
+    times = (sent - received, queue, local, remote, sent - handled)
+    metrics.record(clock.name, clock.version, *times)
+    if clock.fetch_name is not None:
+        metrics.record(clock.fetch_name, clock.version, *times)
+
+
 async def _handle_frame(
-    frame: bytearray, components: Components, peer: str, session: Session
+    frame: bytearray,
+    components: Components,
+    peer: str,
+    session: Session,
+    clock: RequestClock | None = None,
 ) -> bytes | None | bool:
     """The response frame, None for no response (acks=0), False to close."""
     view = memoryview(frame)
@@ -348,6 +402,11 @@ async def _handle_frame(
         )
         return False
     ctx = RequestContext(components, header, version, peer, session)
+    if clock is not None:
+        clock.name = _API_NAMES.get(header.api_key) or str(header.api_key)
+        clock.version = version
+        clock.fetch_name = _fetch_name(request, version) if header.api_key == FETCH_KEY else None
+        clock.dispatched = perf_counter()
     quotas = components.quotas
     if quotas is not None and quotas.enabled and header.api_key not in EXEMPT_APIS:
         response = await handle_with_quotas(quotas, entry.handler, ctx, request, len(frame))
@@ -358,6 +417,16 @@ async def _handle_frame(
     if response is CLOSE_CONNECTION:
         return False
     return _response_frame(header, version, response)
+
+
+def _fetch_name(request, version: int) -> str:
+    """Kafka's request metrics split Fetch by who fetches."""
+    if version >= _REPLICA_STATE_MIN_VERSION:
+        state = request.replica_state
+        replica_id = -1 if state is None else state.replica_id
+    else:
+        replica_id = request.replica_id
+    return "FetchFollower" if replica_id >= 0 else "FetchConsumer"
 
 
 def _response_frame(header: RequestHeader, version: int, response) -> bytes:

@@ -146,7 +146,7 @@ class BrokerProcess:
 
     def start(self) -> None:
         command = [sys.executable, "-m", "kafka_compat", "serve", "--port", str(self.port)]
-        command += ["--data-dir", str(self.data_dir)]
+        command += ["--data-dir", str(self.data_dir), "--http-port", "0"]
         for key, value in self.props.items():
             command += ["--override", f"{key}={value}"]
         with open(self.log_path, "ab") as log_file:

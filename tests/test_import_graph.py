@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "kafka_compat.dynamic_config": 2,
     "kafka_compat.topics": 2,
     "kafka_compat.clock": 2,
+    "kafka_compat.metrics": 2,
     "kafka_compat.events": 2,
     "kafka_compat.cluster": 2,  # the package itself
     "kafka_compat.cluster.store": 2,

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import sysconfig
 import time
+import urllib.request
 import venv
 from pathlib import Path
 
@@ -33,6 +34,18 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _get_metrics(port: int, deadline: float) -> str:
+    """/metrics's body once the HTTP listener (started after the Kafka one) answers."""
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                return r.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _api_versions(port: int, deadline: float) -> int:
@@ -128,13 +141,15 @@ def _clean_env() -> dict[str, str]:
 
 
 def test_the_installed_script_serves(installed, tmp_path):
-    port = _free_port()
+    port, http_port = _free_port(), _free_port()
     proc = subprocess.Popen(
         [
             str(installed / "kafka-compat"),
             "serve",
             "--port",
             str(port),
+            "--http-port",
+            str(http_port),
             "--data-dir",
             str(tmp_path / "data"),
         ],
@@ -160,6 +175,8 @@ def test_the_installed_script_serves(installed, tmp_path):
             check=True,
         ).stdout
         assert str(ROOT) not in where  # the installed copies, not the checkout
+        # /metrics: the HTTP side's dependencies came with the package.
+        assert "kafka_server_brokertopicmetrics" in _get_metrics(http_port, time.monotonic() + 60)
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=30)

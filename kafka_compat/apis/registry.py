@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from kafka_compat.metrics import RequestMetrics, SocketServerStats
 from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, Authorizer, ResourceType
 from kafka_compat.security.session import KafkaPrincipal, Session
 
@@ -90,6 +91,10 @@ class Components:
     # Connection limits and rates (the `ip` entity's connection_creation_rate quota
     # goes to its update_ip_quota / set_ip_quotas).
     connection_quotas: ConnectionQuotas | None = None
+
+    # Counted by server.py per request and connection; read by /metrics (metrics.py).
+    request_metrics: RequestMetrics = field(default_factory=RequestMetrics)
+    socket_stats: SocketServerStats = field(default_factory=SocketServerStats)
 
 
 class RequestContext:

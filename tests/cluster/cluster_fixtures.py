@@ -138,6 +138,8 @@ class ClusterBroker:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            "--http-port",
+            "0",  # tests that read /metrics set http.listener in props
         ]
         for key, value in self.props.items():
             command += ["--override", f"{key}={value}"]

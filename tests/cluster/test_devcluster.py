@@ -69,6 +69,8 @@ def test_broker_commands_join_the_chrooted_zookeeper(tmp_path):
         str(tmp_path.resolve() / "broker-2"),
         "--override",
         "a.b=1",
+        "--override",
+        "http.listener=",
     ]
     # `serve` takes every flag dev-cluster passes.
     args = build_parser().parse_args(cluster.brokers[2].command[3:])
@@ -125,6 +127,7 @@ def test_dev_cluster_end_to_end(tmp_path):
     base = free_port_pair()
     command = [sys.executable, "-m", "kafka_compat", "dev-cluster", "--brokers", "2"]
     command += ["--base-port", str(base), "--data-dir", str(tmp_path / "dc")]
+    command += ["--http-base-port", "0"]
     command += ["--override", "controlled.shutdown.retry.backoff.ms=100"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -402,7 +402,7 @@ def test_log_dirs_that_disagree_stop_start_up_with_a_clear_message(tmp_path):
         path.mkdir()
         (path / "meta.properties").write_text(f"version=0\nbroker.id=0\ncluster.id={cluster_id}\n")
     done = subprocess.run(
-        [sys.executable, "-m", "kafka_compat", "serve", "--port", "0"]
+        [sys.executable, "-m", "kafka_compat", "serve", "--port", "0", "--http-port", "0"]
         + ["--override", "log.dirs=" + ",".join(map(str, dirs))],
         capture_output=True,
         text=True,

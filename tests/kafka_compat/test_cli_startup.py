@@ -39,7 +39,7 @@ def report():
     os.kill(os.getpid(), signal.SIGTERM)
 
 threading.Thread(target=report, daemon=True).start()
-sys.exit(cli.main(["serve", "--port", port, "--data-dir", data_dir]))
+sys.exit(cli.main(["serve", "--port", port, "--data-dir", data_dir, "--http-port", "0"]))
 """
 
 CLUSTER_OR_OPTIONAL = (

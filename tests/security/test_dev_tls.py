@@ -47,7 +47,8 @@ class DevBroker:
 
     def start(self) -> None:
         command = [sys.executable, "-m", "kafka_compat", "serve", "--dev-tls"]
-        command += ["--port", "0", "--dev-tls-port", "0", "--data-dir", str(self.data_dir)]
+        command += ["--port", "0", "--dev-tls-port", "0", "--http-port", "0"]
+        command += ["--data-dir", str(self.data_dir)]
         command += self.extra
         with open(self.log_path, "ab") as log_file:
             since = log_file.tell()

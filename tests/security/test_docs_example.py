@@ -123,7 +123,7 @@ def example(tmp_path_factory):
     first_user = block("sh", "--add-scram")
     add_scram = re.search(r"--add-scram '([^']+)'", first_user)[1]
     log_path = tmp / "broker.log"
-    command = [sys.executable, "-m", "kafka_compat", "serve"]
+    command = [sys.executable, "-m", "kafka_compat", "serve", "--http-port", "0"]
     command += ["--config", str(tmp / "server.properties"), "--add-scram", add_scram]
     with open(log_path, "wb") as log_file:
         proc = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)

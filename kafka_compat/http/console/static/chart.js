@@ -44,6 +44,14 @@ export function draw(canvas, series, slots, unit) {
       if (started) g.lineTo(x(i), y); else { g.moveTo(x(i), y); started = true; }
     });
     g.stroke();
+    // Dots too: a series with one sample so far has no line yet.
+    g.fillStyle = color(n);
+    s.values.forEach((v, i) => {
+      if (v == null) return;
+      g.beginPath();
+      g.arc(x(i), top + ph - (ph * v) / max, 2.5, 0, 2 * Math.PI);
+      g.fill();
+    });
   });
 }
 

@@ -44,11 +44,13 @@ class Http:
     def __init__(self, handle: BrokerHandle) -> None:
         self.base = f"http://127.0.0.1:{handle.broker.http_port}/api"
 
-    def __call__(self, method: str, path: str, body=None, raw: bytes | None = None):
-        """(status, decoded JSON answer)."""
+    def __call__(self, method: str, path: str, body=None, raw: bytes | None = None, **headers):
+        """(status, decoded JSON answer); `headers` replace the defaults."""
         data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", **headers}
         request = urllib.request.Request(self.base + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
+        for name, value in headers.items():
+            request.add_header(name.replace("_", "-"), value)
         try:
             with urllib.request.urlopen(request, timeout=GUARD_S) as resp:
                 assert resp.headers["Content-Type"] == "application/json"
@@ -287,6 +289,22 @@ def test_a_group_with_members_is_not_reset_nor_deleted(broker, http):
         ]
     finally:
         consumer.close()
+
+
+def test_what_another_web_site_could_send_is_refused(http):
+    """No login: a cross-site form post (not JSON), a write from another origin, and a
+    Host the broker does not answer to (DNS rebinding) are refused."""
+    name = new_name("csrf")
+    body = json.dumps({"name": name}).encode()
+    status, answer = http("POST", "/topics", raw=body, Content_Type="text/plain")
+    assert status == 415 and "application/json" in answer["error"]
+    status, answer = http("POST", "/topics", {"name": name}, Origin="http://evil.example")
+    assert status == 403 and "another origin" in answer["error"]
+    status, answer = http("GET", "/topics", Host="evil.example:9644")
+    assert status == 403 and "evil.example" in answer["error"]
+    assert http("GET", f"/topics/{name}")[0] == 404  # nothing was created
+    port = http.base.split(":")[2].split("/")[0]
+    assert http("GET", "/topics", Host=f"localhost:{port}")[0] == 200
 
 
 def test_with_an_authorizer_the_console_refuses_writes_unless_enabled(tmp_path):

@@ -16,6 +16,7 @@ from starlette.requests import Request
 
 from kafka_compat.apis.registry import Components
 from kafka_compat.http.console.common import is_cluster, writes_allowed
+from kafka_compat.topics import INTERNAL_TOPICS
 
 
 async def cluster(request: Request, components: Components) -> dict[str, Any]:
@@ -79,7 +80,7 @@ async def stats(request: Request, components: Components) -> dict[str, Any]:
         "topics": {
             name: [s.messages_in, s.bytes_in, s.bytes_out]
             for name, s in topics.items()
-            if not name.startswith("__")
+            if name not in INTERNAL_TOPICS
         },
         "fields": ["messages_in", "bytes_in", "bytes_out"],
     }

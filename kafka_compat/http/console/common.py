@@ -12,9 +12,13 @@ broker's own authority (no ACL check), which is what the operator chose.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import json
+import logging
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,7 +28,10 @@ from kafka_compat.security.session import Session
 from protocol.errors import ErrorCode
 from protocol.headers import RequestHeader
 
+log = logging.getLogger(__name__)
+
 CLIENT_ID = "kafka-compat-console"
+SAFE_METHODS = ("GET", "HEAD")
 # Kafka errors as HTTP statuses (anything else: 400 when the request is the cause).
 _STATUS = {
     ErrorCode.UNKNOWN_TOPIC_OR_PARTITION: 404,
@@ -74,14 +81,56 @@ def endpoint(fn: Endpoint, components: Components) -> Callable[[Request], Awaita
     @functools.wraps(fn)
     async def handle(request: Request) -> Response:
         try:
+            check_request(request, components)
             result = await fn(request, components)
         except ApiError as exc:
             return JSONResponse({"error": str(exc), **exc.extra}, status_code=exc.status)
+        except Exception as exc:
+            log.exception("Console API %s %s failed", request.method, request.url.path)
+            return JSONResponse({"error": f"Internal error: {exc!r}"}, status_code=500)
         if isinstance(result, Response):
             return result
         return JSONResponse(result)
 
     return handle
+
+
+def check_request(request: Request, components: Components) -> None:
+    """The console has no login, so refuse what another web site could make a visitor's
+    browser send it: a Host this broker does not answer to (DNS rebinding), a write
+    from another origin, or a write that is not JSON (a cross-site JSON request needs a
+    CORS preflight, which this server never grants)."""
+    host = request.headers.get("host", "")
+    if not trusted_host(host, components):
+        raise ApiError(403, f"Refused: Host {host!r} is not an address of this broker")
+    if request.method in SAFE_METHODS:
+        return
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != host:
+        raise ApiError(403, f"Refused: a write from another origin ({origin})")
+    if request.method != "DELETE" and not request.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
+        raise ApiError(415, "Send the request body as JSON (Content-Type: application/json)")
+
+
+def trusted_host(host: str, components: Components) -> bool:
+    """An IP address, localhost, or a name this broker is configured or advertised with."""
+    name = host.rsplit(":", 1)[0] if host.count(":") == 1 or host.startswith("[") else host
+    name = name.strip("[]").lower()
+    if not name:
+        return False
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    listener = components.config["http.listener"]
+    names = {components.host, socket.gethostname(), listener[0] if listener else ""}
+    names.update(h for h, _ in components.endpoints.values())
+    return name in {n.lower() for n in names if n}
 
 
 async def body(request: Request) -> dict[str, Any]:

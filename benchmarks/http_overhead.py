@@ -49,15 +49,19 @@ import produce_consume as pc  # noqa: E402
 # from the benchmark's Python consumer loop, and a process per run would spend a Python
 # start-up's CPU inside the measured runs of a 2-core machine. "on"/"off" on its stdin
 # turn scraping on and off; it prints each scrape's seconds and size.
-SCRAPER = """
-import os, sys, threading, time, urllib.request
-url, interval = sys.argv[1], float(sys.argv[2])
+CONTROL = """
+import json, os, sys, threading, time, urllib.parse, urllib.request
 on = threading.Event()
 def control():
     for line in sys.stdin:
         on.set() if line.strip() == "on" else on.clear()
     os._exit(0)
 threading.Thread(target=control, daemon=True).start()
+"""
+SCRAPER = (
+    CONTROL
+    + """
+url, interval = sys.argv[1], float(sys.argv[2])
 while True:
     on.wait()
     started = time.perf_counter()
@@ -66,18 +70,14 @@ while True:
     print(time.perf_counter() - started, size, flush=True)
     time.sleep(interval)
 """
+)
 
 
 # A console page open on the topic being written, live tail on: its requests, replayed.
-CONSOLE = """
-import json, os, sys, threading, time, urllib.parse, urllib.request
+CONSOLE = (
+    CONTROL
+    + """
 base = sys.argv[1]
-on = threading.Event()
-def control():
-    for line in sys.stdin:
-        on.set() if line.strip() == "on" else on.clear()
-    os._exit(0)
-threading.Thread(target=control, daemon=True).start()
 def get(path):
     started = time.perf_counter()
     with urllib.request.urlopen(base + path, timeout=30) as resp:
@@ -106,6 +106,7 @@ while True:
     tick += 1
     time.sleep(1)
 """
+)
 
 
 class Scraper:

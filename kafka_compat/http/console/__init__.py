@@ -43,7 +43,7 @@ def routes(components: Components) -> list[BaseRoute]:
     return [
         Route("/", index, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-        api("/cluster", cluster.cluster, ["GET"]),
+        api("/cluster", cluster.ClusterView(), ["GET"]),
         api("/stats", cluster.stats, ["GET"]),
         api("/topics", topics.list_topics, ["GET"]),
         api("/topics", topics.create_topic, ["POST"]),

@@ -19,55 +19,66 @@ from kafka_compat.http.console.common import is_cluster, writes_allowed
 from kafka_compat.topics import INTERNAL_TOPICS
 
 
-async def cluster(request: Request, components: Components) -> dict[str, Any]:
-    config = components.config
-    store = components.store
-    allowed, why = writes_allowed(components)
-    info: dict[str, Any] = {
-        "cluster_id": getattr(store, "cluster_id", "") or "",
-        "node_id": components.node_id,
-        "mode": "cluster" if is_cluster(components) else "single node",
-        "writes": {"allowed": allowed, "reason": why},
-        "authorizer": components.authorizer is not None,
-    }
-    if not is_cluster(components):
-        info["controller_id"] = components.node_id
-        info["brokers"] = [
-            {
-                "id": components.node_id,
-                "host": components.host,
-                "port": components.port,
-                "rack": config["broker.rack"],
-                "alive": True,
-                "controller": True,
-                "self": True,
+class ClusterView:
+    """/api/cluster for one broker: it remembers the brokers it saw alive, so that one
+    that died shows as not alive rather than vanishing (the metadata cache lists live
+    brokers only; replicas name the others)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, dict[str, Any]] = {}
+
+    async def __call__(self, request: Request, components: Components) -> dict[str, Any]:
+        config = components.config
+        store = components.store
+        allowed, why = writes_allowed(components)
+        info: dict[str, Any] = {
+            "cluster_id": getattr(store, "cluster_id", "") or "",
+            "node_id": components.node_id,
+            "mode": "cluster" if is_cluster(components) else "single node",
+            "writes": {"allowed": allowed, "reason": why},
+            "authorizer": components.authorizer is not None,
+        }
+        this = {
+            "id": components.node_id,
+            "host": components.host,
+            "port": components.port,
+            "rack": config["broker.rack"],
+            "alive": True,
+            "controller": True,
+            "self": True,
+        }
+        if not is_cluster(components):
+            info["controller_id"] = components.node_id
+            info["brokers"] = [this]
+            return info
+        cache = components.metadata_cache
+        for endpoint in cache.brokers.values():
+            self.seen[endpoint.broker_id] = {
+                "host": endpoint.host,
+                "port": endpoint.port,
+                "rack": endpoint.rack,
             }
-        ]
+        known = set(self.seen) | {components.node_id}
+        for parts in cache.topics.values():
+            for state in parts.values():
+                known.update(state.replicas)
+        brokers = []
+        for broker_id in sorted(known):
+            if broker_id == components.node_id:
+                entry = {**this, "controller": broker_id == cache.controller_id}
+            else:
+                last = self.seen.get(broker_id, {"host": None, "port": None, "rack": None})
+                entry = {
+                    "id": broker_id,
+                    **last,
+                    "alive": broker_id in cache.brokers,
+                    "controller": broker_id == cache.controller_id,
+                    "self": False,
+                }
+            brokers.append(entry)
+        info["controller_id"] = cache.controller_id
+        info["brokers"] = brokers
         return info
-    cache = components.metadata_cache
-    known = set(cache.brokers)
-    for parts in cache.topics.values():
-        for state in parts.values():
-            known.update(state.replicas)
-    known.add(components.node_id)
-    brokers = []
-    for broker_id in sorted(known):
-        endpoint = cache.brokers.get(broker_id)
-        this = broker_id == components.node_id
-        brokers.append(
-            {
-                "id": broker_id,
-                "host": endpoint.host if endpoint else (components.host if this else None),
-                "port": endpoint.port if endpoint else (components.port if this else None),
-                "rack": endpoint.rack if endpoint else (config["broker.rack"] if this else None),
-                "alive": endpoint is not None or this,
-                "controller": broker_id == cache.controller_id,
-                "self": this,
-            }
-        )
-    info["controller_id"] = cache.controller_id
-    info["brokers"] = brokers
-    return info
 
 
 async def stats(request: Request, components: Components) -> dict[str, Any]:

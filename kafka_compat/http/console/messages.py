@@ -46,6 +46,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 READ_PIECE = 256 * 1024  # bytes read (and decoded) between two checkpoints
 MAX_SHOWN = 64 * 1024  # bytes of a key or value sent to the page; longer ones are cut
+MAX_PAGE_BYTES = 4 * 1024 * 1024  # keys and values of one answer, at most (about)
 PRODUCE_TIMEOUT_MS = 30_000
 
 
@@ -114,12 +115,12 @@ async def browse(request: Request, components: Components) -> dict[str, Any]:
     partition = _local_partition(components, topic, index, "browse it")
     try:
         offset = first = _start_offset(request, partition, limit)
-        found: list[dict[str, Any]] = []
-        while len(found) < limit and offset < partition.high_watermark:
+        page = _Page(limit)
+        while not page.full and offset < partition.high_watermark:
             info = partition.read(offset, READ_PIECE, FetchIsolation.HIGH_WATERMARK)
             if not info.records:
                 break
-            offset = _decode_into(info.records, offset, limit, found)
+            offset = page.add_batches(info.records, offset)
             await trio.sleep(0)  # a big read goes in pieces: Kafka requests in between
     except LogError as exc:
         raise kafka_error(exc.error_code, str(exc)) from None
@@ -131,33 +132,48 @@ async def browse(request: Request, components: Components) -> dict[str, Any]:
         "log_start_offset": partition.log.log_start_offset,
         "high_watermark": partition.high_watermark,
         "replica": "leader" if partition.is_leader else "follower",
-        "messages": found,
+        "messages": page.found,
     }
 
 
-def _decode_into(records: bytes, offset: int, limit: int, found: list) -> int:
-    """Append the records at or after `offset` of the batches in `records` to `found`
-    (until `limit`); the offset to read next."""
-    view = memoryview(records)
-    try:
-        for pos, header in iter_batch_headers(view):
-            batch_end = header.base_offset + header.last_offset_delta + 1
-            if header.is_control or batch_end <= offset:
-                offset = max(offset, batch_end)
-                continue
-            _, decoded = decode_batch(view[pos : pos + header.size])
-            for record in decoded:
-                if record.offset < offset:
+class _Page:
+    """The records of one answer: at most `limit`, and about MAX_PAGE_BYTES of keys and
+    values."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.found: list[dict[str, Any]] = []
+        self.size = 0
+
+    @property
+    def full(self) -> bool:
+        return len(self.found) >= self.limit or self.size >= MAX_PAGE_BYTES
+
+    def add_batches(self, records: bytes, offset: int) -> int:
+        """Add the records at or after `offset` of the batches in `records` until full;
+        the offset to read next."""
+        view = memoryview(records)
+        try:
+            for pos, header in iter_batch_headers(view):
+                batch_end = header.base_offset + header.last_offset_delta + 1
+                if header.is_control or batch_end <= offset:
+                    offset = max(offset, batch_end)
                     continue
-                if len(found) >= limit:
-                    return record.offset
-                found.append(_record(record, header))
-            offset = batch_end
-    except InvalidRecordError as exc:
-        raise ApiError(500, f"Cannot decode the batch at offset {offset}: {exc}") from None
-    finally:
-        view.release()
-    return offset
+                _, decoded = decode_batch(view[pos : pos + header.size])
+                for record in decoded:
+                    if record.offset < offset:
+                        continue
+                    if self.full:
+                        return record.offset
+                    self.found.append(_record(record, header))
+                    self.size += min(len(record.key or b""), MAX_SHOWN)
+                    self.size += min(len(record.value or b""), MAX_SHOWN)
+                offset = batch_end
+        except InvalidRecordError as exc:
+            raise ApiError(500, f"Cannot decode the batch at offset {offset}: {exc}") from None
+        finally:
+            view.release()
+        return offset
 
 
 def _record(record, header) -> dict[str, Any]:

@@ -211,6 +211,22 @@ def test_the_browser_reads_from_an_offset_a_timestamp_or_the_end(broker, http):
     assert status == 404
 
 
+def test_large_values_are_cut_and_an_answer_stays_a_few_mib(broker, http):
+    name = new_name("api-large")
+    create(http, name)
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(80):
+        producer.produce(name, value=bytes([i]) * 100 * 1024)
+    assert producer.flush(GUARD_S) == 0
+    status, page = http("GET", f"/topics/{name}/partitions/0/messages?from=beginning&limit=500")
+    assert status == 200
+    shown = page["messages"]
+    # Each value is cut to 64 KiB (its full size said), and the answer stops at 4 MiB.
+    assert [m["offset"] for m in shown] == list(range(64)) and page["next_offset"] == 64
+    assert all(m["value_size"] == 100 * 1024 for m in shown)
+    assert base64.b64decode(shown[5]["value"]) == bytes([5]) * 64 * 1024
+
+
 def commit(broker: BrokerHandle, group: str, topic: str, offset: int) -> None:
     consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": group})
     try:

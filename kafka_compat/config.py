@@ -72,6 +72,9 @@ BROKER_KEYS: dict[str, Key] = {
         # The HTTP listener (/metrics; kafka_compat/http/): off unless set; `kafka-compat
         # serve` sets 127.0.0.1:9644 unless told otherwise (--http-port).
         Key("http.listener", host_port, ""),
+        # The console's write actions (http/console/): unset, allowed unless an
+        # authorizer is configured (the console has no login); true/false decide.
+        Key("http.console.write.enable", parse_bool, None),
         # ACLs (security/authorizer.py): Kafka's authorizer classes turn them on.
         Key("authorizer.class.name", authorizer_class, ""),
         Key("super.users", str, ""),

@@ -69,7 +69,12 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "delete.topic.enable": (B, "Whether topics can be deleted."),
     "message.max.bytes": (I, "The largest record batch a topic accepts, by default."),
     "socket.request.max.bytes": (I, "The largest request the broker reads."),
-    "http.listener": (S, "host:port of the HTTP listener (/metrics); empty: none."),
+    "http.listener": (S, "host:port of the HTTP listener (console, /metrics); empty: none."),
+    "http.console.write.enable": (
+        B,
+        "Whether the console may write (produce, create/delete topics, alter configs, reset "
+        "or delete groups); unset: yes unless authorizer.class.name is set.",
+    ),
     "log.segment.bytes": (I, "The size at which a log segment is rolled."),
     "log.index.size.max.bytes": (I, "The largest size of an offset or time index."),
     "log.index.interval.bytes": (I, "The bytes between two offset index entries."),

@@ -36,6 +36,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+# The console's assets (kafka_compat/http/console/static/), one of each kind.
+STATIC = ("/", "/static/style.css", "/static/app.js", "/static/views/topic.js")
+
+
 def _get_metrics(port: int, deadline: float) -> str:
     """/metrics's body once the HTTP listener (started after the Kafka one) answers."""
     while True:
@@ -177,6 +181,10 @@ def test_the_installed_script_serves(installed, tmp_path):
         assert str(ROOT) not in where  # the installed copies, not the checkout
         # /metrics: the HTTP side's dependencies came with the package.
         assert "kafka_server_brokertopicmetrics" in _get_metrics(http_port, time.monotonic() + 60)
+        # The console's page and JS modules are package data in the wheel.
+        for path in STATIC:
+            with urllib.request.urlopen(f"http://127.0.0.1:{http_port}{path}", timeout=10) as r:
+                assert r.status == 200 and r.read(), path
     finally:
         proc.terminate()
         _, stderr = proc.communicate(timeout=30)

@@ -2,8 +2,8 @@
 ASGI app (Starlette) served by Hypercorn's Trio worker on the broker's own event loop.
 
     __init__.py   binding the socket (cheap, at start-up) and starting the server
-    app.py        the ASGI app: its routes (/metrics now; a console adds its routes and
-                  static files to `build_app`)
+    app.py        the ASGI app: /metrics and the console's routes (`build_app`)
+    console/      the console at `/`: its JSON API under /api and its page (static/)
     metrics.py    /metrics: a snapshot of the broker's state taken on the loop, turned
                   into Prometheus text (prometheus_client) a family at a time
 

@@ -1,7 +1,7 @@
 """The HTTP app: Starlette routes served by Hypercorn's Trio worker on the broker's loop.
 
-Routes: `/metrics` (Prometheus text, http/metrics.py) and `/` (a short index until the
-console takes it). A console adds its own routes and a static-files mount through
+Routes: `/metrics` (Prometheus text, http/metrics.py) and the console (http/console/:
+the page at `/`, its assets under /static, its JSON API under /api), added through
 `build_app(components, routes=...)`; every handler gets the broker's `Components` and
 reads state from them, never through a Kafka client.
 
@@ -24,6 +24,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from kafka_compat.apis.registry import Components
+from kafka_compat.http import console
 from kafka_compat.http.metrics import CONTENT_TYPE, MetricsEndpoint
 
 log = logging.getLogger(__name__)
@@ -55,5 +56,5 @@ async def serve(fd: int, components: Components, task_status=trio.TASK_STATUS_IG
     config.errorlog = logging.getLogger("kafka_compat.http.hypercorn")
     config.graceful_timeout = 0.5  # the broker is stopping: do not wait for scrapers
     config.keep_alive_timeout = 75  # Prometheus keeps its scrape connection open
-    app = build_app(components)
+    app = build_app(components, routes=console.routes(components))
     await hypercorn_serve(app, config, shutdown_trigger=trio.sleep_forever, task_status=task_status)

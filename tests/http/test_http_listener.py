@@ -95,11 +95,12 @@ def test_http_port_0_serves_kafka_without_an_http_listener(tmp_path):
         proc.wait(GUARD_S)
 
 
-def test_the_http_listener_serves_an_index_and_metrics(broker_factory):
+def test_the_http_listener_serves_the_console_and_metrics(broker_factory):
     broker = broker_factory(http_listener="127.0.0.1:0")
     base = f"http://127.0.0.1:{broker.broker.http_port}"
     with urllib.request.urlopen(base + "/", timeout=GUARD_S) as resp:
-        assert "/metrics" in resp.read().decode()
+        page = resp.read().decode()
+    assert "kafka-compat console" in page and 'href="/metrics"' in page
     with urllib.request.urlopen(base + "/metrics", timeout=GUARD_S) as resp:
         assert b"kafka_server_replicamanager_partitioncount" in resp.read()
 

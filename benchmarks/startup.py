@@ -118,15 +118,16 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def one_run(cmd: list[str], idle_s: float) -> tuple[float, float, int]:
+def one_run(cmd: list[str], idle_s: float, http: bool = False) -> tuple[float, float, int]:
     """(seconds from exec to the ApiVersions answer, CPU seconds used by then, idle
-    RSS in KiB)."""
+    RSS in KiB). With ``http`` the broker's HTTP listener is on (a free port), as
+    `serve` has it by default; it starts after the Kafka listener answers."""
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
         port = free_port()
         data_dir = Path(tmp) / "data"  # does not exist yet: the broker creates it
-        # No HTTP listener: it starts after the first answer anyway, and 9644 may be taken.
         argv = [*cmd, "--host", HOST, "--port", str(port), "--data-dir", str(data_dir)]
-        argv += ["--http-port", "0"]
+        # Never the default 9644: another broker on this machine may have it.
+        argv += ["--http-port", str(free_port() if http else 0)]
         with open(Path(tmp) / "broker.log", "wb") as log:
             start = time.perf_counter()
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
@@ -180,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave PYTHONDONTWRITEBYTECODE as it is in the environment",
     )
+    parser.add_argument(
+        "--http",
+        choices=("off", "on", "both"),
+        default="off",
+        help="the HTTP listener: off (--http-port 0), on (a free port, as `serve` "
+        "has it by default), or both, as two interleaved variants of each command",
+    )
     args = parser.parse_args(argv)
     if not args.keep_environment:
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -188,18 +196,22 @@ def main(argv: list[str] | None = None) -> int:
     if str(REPO) not in env_path.split(os.pathsep):
         # Run this checkout's package, not whatever the venv has installed.
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env_path) if p)
+    http_modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.http]
+    variants = [(c, h) for c in cmds for h in http_modes]
+    label = {v: v[0] + ("  [http on]" if v[1] else "") for v in variants}
     load_before = os.getloadavg()
-    samples: dict[str, list[tuple[float, float, int]]] = {c: [] for c in cmds}
+    samples: dict[tuple[str, bool], list[tuple[float, float, int]]] = {v: [] for v in variants}
     floor: list[tuple[float, float]] = []
-    for c in cmds:  # untimed: writes the bytecode cache, warms the page cache
-        one_run(shlex.split(c), 0.0)
+    for c, h in variants:  # untimed: writes the bytecode cache, warms the page cache
+        one_run(shlex.split(c), 0.0, h)
     for i in range(args.runs):
-        for c in cmds[i % len(cmds) :] + cmds[: i % len(cmds)]:  # rotating order
-            elapsed, cpu, rss = one_run(shlex.split(c), args.idle)
-            samples[c].append((elapsed, cpu, rss))
+        k = i % len(variants)
+        for v in variants[k:] + variants[:k]:  # rotating order
+            elapsed, cpu, rss = one_run(shlex.split(v[0]), args.idle, v[1])
+            samples[v].append((elapsed, cpu, rss))
             print(
                 f"run {i + 1:2d}  {elapsed * 1000:7.1f} ms  cpu {cpu * 1000:5.0f} ms  "
-                f"{rss / 1024:6.1f} MiB  {c}"
+                f"{rss / 1024:6.1f} MiB  {label[v]}"
             )
         floor.append(time_floor())
     load_after = os.getloadavg()
@@ -214,13 +226,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{statistics.median(walls):10.1f} {min(walls):7.1f} {max(walls):7.1f} "
         f"{statistics.median(cpus):7.0f} {'':13}  floor: {FLOOR_CMD} (exec to exit)"
     )
-    for c, runs in samples.items():
+    for v, runs in samples.items():
         times = [t * 1000 for t, _, _ in runs]
         cpu = statistics.median(u for _, u, _ in runs) * 1000
         rss = statistics.median(r for _, _, r in runs) / 1024
         print(
             f"{statistics.median(times):10.1f} {min(times):7.1f} {max(times):7.1f} "
-            f"{cpu:7.0f} {rss:13.1f}  {c}"
+            f"{cpu:7.0f} {rss:13.1f}  {label[v]}"
         )
     return 0
 

@@ -45,8 +45,7 @@ from kafka_compat.security.acls import LocalAclStore, ZkAclStore
 from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.security.credentials import ScramCredential, ScramCredentialStore
 from kafka_compat.security.listeners import listener_config
-from kafka_compat.security.login import inter_broker_login
-from kafka_compat.security.oauthbearer import validator_for
+from kafka_compat.security.sasl import mechanism_server
 from kafka_compat.security.tls import (
     ListenerStores,
     PrincipalMapper,
@@ -101,12 +100,19 @@ class Broker:
                 ListenerSecurity(endpoint, context, PrincipalMapper(rules))
             )
         self.inter_broker_security = _inter_broker_security(config) if self.cluster_mode else None
-        # OAUTHBEARER validators now, as Kafka configures them at start-up: a bad config
-        # or a JWKS endpoint that cannot be fetched stops start-up, and the first login
-        # never waits for a fetch.
+        # The SASL mechanisms' modules now, not on the first login; OAUTHBEARER
+        # validators too, as Kafka configures them at start-up: a bad config or a JWKS
+        # endpoint that cannot be fetched stops start-up, and the first login never
+        # waits for a fetch.
         for endpoint in config.listeners:
-            if endpoint.sasl and "OAUTHBEARER" in _enabled_mechanisms(config, endpoint.listener):
-                validator_for(config, endpoint.listener)
+            if not endpoint.sasl:
+                continue
+            for mechanism in _enabled_mechanisms(config, endpoint.listener):
+                mechanism_server(mechanism)
+                if mechanism == "OAUTHBEARER":
+                    from kafka_compat.security.oauthbearer import validator_for
+
+                    validator_for(config, endpoint.listener)
         self.metadata_cache = MetadataCache()
         self.replica_manager = ReplicaManager(config, self.node_id, self.metadata_cache)
         admin = ZkAdminManager if self.cluster_mode else AdminManager
@@ -504,6 +510,8 @@ def _inter_broker_security(config: BrokerConfig) -> InterBrokerSecurity | None:
         return None
     mechanism = client = None
     if endpoint.sasl:
+        from kafka_compat.security.login import inter_broker_login  # SASL's client side
+
         mechanism, _, client = inter_broker_login(config, listener)
     return InterBrokerSecurity(
         ssl_context=client_context(config, listener) if endpoint.tls else None,
@@ -519,6 +527,7 @@ def _warn_unless_brokers_allowed(authorizer: Authorizer, config: BrokerConfig) -
     which this broker cannot know in advance: no warning (nor for a token whose
     subject cannot be read)."""
     from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+    from kafka_compat.security.login import inter_broker_login
 
     listener = config.inter_broker_listener
     endpoint = next(e for e in config.listeners if e.listener == listener)

@@ -145,9 +145,9 @@ def package_version() -> str:
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The whole command line; given `command`, only that subcommand's options are
-    built, the others are bare names (their options need imports, and argparse
-    time, that `serve` should not pay at start-up)."""
+    """The whole command line; given a known `command`, only that subcommand is built
+    (the others' options need imports, and argparse time, that `serve` should not pay
+    at start-up); otherwise every name, for --help and the error that lists them."""
     parser = argparse.ArgumentParser(
         prog="kafka-compat",
         description=__doc__.splitlines()[0],
@@ -157,10 +157,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
+    known = command in _COMMANDS
     for name, (help_text, build) in _COMMANDS.items():
         if command is None or command == name:
             build(commands, name, help_text)
-        else:
+        elif not known:
             commands.add_parser(name, help=help_text)
     return parser
 

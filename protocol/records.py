@@ -35,8 +35,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
-import cramjam
-
 
 def _load_crc32c() -> Callable[[bytes | memoryview], int]:
     """CRC-32C from the `crc32c` package's C extension, loaded without the package.
@@ -416,6 +414,8 @@ def _write_bytes(out: bytearray, data: bytes | None) -> None:
 
 def compress(codec: int, data: bytes | bytearray) -> bytes:
     """Compress a records block the way Kafka's Java producer writes it."""
+    import cramjam  # here: a broker whose clients do not compress never loads it
+
     if codec == COMPRESSION_GZIP:
         return bytes(cramjam.gzip.compress(data))
     if codec == COMPRESSION_SNAPPY:
@@ -439,6 +439,8 @@ def compress(codec: int, data: bytes | bytearray) -> bytes:
 
 def decompress(codec: int, data: bytes | bytearray | memoryview) -> bytes:
     """Inverse of `compress`; snappy accepts raw snappy (librdkafka) and xerial framing (Java)."""
+    import cramjam
+
     data = bytes(data)
     try:
         if codec == COMPRESSION_GZIP:

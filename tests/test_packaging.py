@@ -1,14 +1,15 @@
-"""The wheel holds everything `kafka-compat serve` needs: built from this checkout
-and installed into a fresh venv, its `kafka-compat` script starts a broker that
-answers ApiVersions, and `--version` prints the package metadata's version.
+"""The wheel holds everything `kafka-compat serve` and the pytest plugin need: built
+from this checkout with `python -m build --wheel` and installed into a fresh venv,
+its `kafka-compat` script starts a broker that answers ApiVersions and serves
+/metrics, `--version` prints the package metadata's version, and pytest in that venv
+runs a test file with the plugin's `kafka_broker` and `kafka_topic` fixtures.
 
-The wheel is built by pip with the project's PEP 517 backend (what `python -m build
---wheel` runs), from this env's setuptools when it can build wheels (offline), else in
-an isolated build env that pip fills from the package index (skipped without one),
-and installed with `pip install --no-index --no-deps`; the fresh venv sees the
-dependencies through a .pth file naming this interpreter's site-packages (installing
-them from PyPI is pip's job, not checked here). The venv does not see the checkout, so a package or
-module left out of the wheel fails the start.
+The wheel is built without build isolation (offline), by this env's `build`,
+setuptools and wheel (the `test` extras), and installed with `pip install --no-index
+--no-deps`; the fresh venv sees the dependencies (and pytest, confluent-kafka)
+through a .pth file naming this interpreter's site-packages (installing them from
+PyPI is pip's job, not checked here). The venv does not see the checkout, so a
+package, module or entry point left out of the wheel fails.
 """
 
 from __future__ import annotations
@@ -89,20 +90,14 @@ def installed(tmp_path_factory) -> Path:
             src.mkdir(exist_ok=True)
             shutil.copy(ROOT / name, src / name)
     dist = tmp / "dist"
-    wheel_cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(dist), str(src)]
     build = subprocess.run(
-        [*wheel_cmd, "--no-build-isolation", "--no-index"],
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(dist), "."],
+        cwd=src,
         capture_output=True,
         text=True,
         timeout=300,
     )
-    if build.returncode != 0 and "invalid command 'bdist_wheel'" in build.stdout + build.stderr:
-        # This env's setuptools predates its own bdist_wheel (70.1) and has no `wheel`:
-        # let pip fetch the backend into an isolated build env, as `python -m build`
-        # does; without the network there is nothing to test with.
-        build = subprocess.run(wheel_cmd, capture_output=True, text=True, timeout=300)
-        if build.returncode != 0 and "pyproject.toml" not in build.stdout + build.stderr:
-            pytest.skip("no build backend offline, and no package index reachable")
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
     (wheel,) = dist.glob("kafka_compat-*.whl")
     env_dir = tmp / "venv"
     venv.EnvBuilder(with_pip=False).create(env_dir)
@@ -207,3 +202,41 @@ def test_the_installed_script_prints_its_version(installed, tmp_path):
         if line.startswith("version")
     )
     assert result.stdout == f"kafka-compat {version}\n"
+
+
+# A user's test file: the fixtures, a client round trip, and where the plugin came from.
+_PLUGIN_TEST = """
+import kafka_compat.pytest_plugin
+from confluent_kafka import Consumer, Producer
+
+
+def test_round_trip(kafka_broker, kafka_topic):
+    topic = kafka_topic(partitions=2)
+    servers = {"bootstrap.servers": kafka_broker.bootstrap_servers}
+    producer = Producer(servers)
+    producer.produce(topic, b"hello", partition=1)
+    assert producer.flush(30) == 0
+    consumer = Consumer({**servers, "group.id": "g", "auto.offset.reset": "earliest"})
+    consumer.subscribe([topic])
+    try:
+        assert consumer.poll(30).value() == b"hello"
+    finally:
+        consumer.close()
+    print("PLUGIN_FILE=" + kafka_compat.pytest_plugin.__file__)
+"""
+
+
+def test_the_installed_pytest_plugin_gives_a_broker_and_topics(installed, tmp_path):
+    (tmp_path / "test_user.py").write_text(_PLUGIN_TEST)
+    result = subprocess.run(
+        [str(installed / "python"), "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "1 passed" in result.stdout
+    plugin_file = result.stdout.split("PLUGIN_FILE=", 1)[1].split()[0]
+    assert plugin_file.startswith(str(installed.parent)), plugin_file  # the wheel's copy

@@ -5,9 +5,10 @@ Behavior: on a SASL listener (SASL_PLAINTEXT, SASL_SSL) a connection starts
     ApiVersions, SaslHandshake and SaslAuthenticate and closes the connection on
     anything else. SaslHandshake picks one of the listener's `sasl.enabled.mechanisms`
     (`listener.name.<l>.sasl.enabled.mechanisms` first) from security/sasl.py's
-    MECHANISMS; an unknown one answers UNSUPPORTED_SASL_MECHANISM with the enabled
-    list. After SaslHandshake v0 the tokens come raw, without Kafka headers (server.py);
-    after v1 in SaslAuthenticate. A failed login answers SASL_AUTHENTICATION_FAILED with
+    mechanisms (each module imported when a listener enables it); an unknown one
+    answers UNSUPPORTED_SASL_MECHANISM with the enabled list. After SaslHandshake v0
+    the tokens come raw, without Kafka headers (server.py); after v1 in
+    SaslAuthenticate. A failed login answers SASL_AUTHENTICATION_FAILED with
     the mechanism's message after `connection.failed.authentication.delay.ms`, and is
     logged with the peer and the user who tried; the connection is closed after the
     answer, as after UNSUPPORTED_SASL_MECHANISM (Kafka does both).
@@ -32,13 +33,12 @@ import trio
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.config import ConfigError
-from kafka_compat.security import oauthbearer, plain, scram  # noqa: F401 -- register
 from kafka_compat.security.listeners import LISTENER_PREFIX, listener_config
 from kafka_compat.security.sasl import (
-    MECHANISMS,
     SaslAuthenticationError,
     SaslContext,
     SaslExchange,
+    mechanism_server,
 )
 from kafka_compat.security.session import KafkaPrincipal
 from protocol import messages
@@ -70,7 +70,8 @@ async def handle_sasl_handshake(ctx: RequestContext, request):
         return SaslHandshakeResponse(error_code=ErrorCode.ILLEGAL_SASL_STATE, mechanisms=[])
     enabled = enabled_mechanisms(ctx.config, session.listener)
     mechanism = request.mechanism
-    if mechanism not in enabled or mechanism not in MECHANISMS:
+    make_server = mechanism_server(mechanism) if mechanism in enabled else None
+    if make_server is None:
         log.info(
             "Unsupported SASL mechanism %r from %s on listener %s (enabled: %s)",
             mechanism,
@@ -85,7 +86,7 @@ async def handle_sasl_handshake(ctx: RequestContext, request):
         )
     context = SaslContext(session.listener, mechanism, ctx.config, ctx.components)
     try:
-        server = MECHANISMS[mechanism](context)
+        server = make_server(context)
     except ConfigError as exc:
         log.error("SASL %s on listener %s cannot start: %s", mechanism, session.listener, exc)
         return SaslHandshakeResponse(

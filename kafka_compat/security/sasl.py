@@ -1,5 +1,5 @@
 """SASL mechanisms' server side: the interface each mechanism implements, and the
-registry SaslHandshake picks from (`MECHANISMS`, by Kafka's mechanism name).
+registry SaslHandshake picks from (`mechanism_server`, by Kafka's mechanism name).
 
 A mechanism is a small state machine: `evaluate` takes the client's token and returns
 the next challenge (b"" if none) until `complete`; a failed login raises
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any, Protocol
 
 from kafka_compat.config import BrokerConfig
@@ -43,8 +44,25 @@ class SaslContext:
 
 
 # Each mechanism's module adds itself on import (plain.py: "PLAIN"; scram.py,
-# oauthbearer.py likewise); apis/sasl.py imports them.
+# oauthbearer.py likewise), which mechanism_server does on first use.
 MECHANISMS: dict[str, Callable[[SaslContext], SaslServer]] = {}
+
+# The module of each mechanism we serve: imported when a listener enables it, so a
+# broker without SASL never loads SCRAM's hashing, JWT checks or the JWKS client's
+# HTTP stack (start-up time).
+_MECHANISM_MODULES = {
+    "PLAIN": "plain",
+    "SCRAM-SHA-256": "scram",
+    "SCRAM-SHA-512": "scram",
+    "OAUTHBEARER": "oauthbearer",
+}
+
+
+def mechanism_server(name: str) -> Callable[[SaslContext], SaslServer] | None:
+    """The server side of mechanism `name` (Kafka's name), None if we have none."""
+    if name not in MECHANISMS and name in _MECHANISM_MODULES:
+        import_module(f"kafka_compat.security.{_MECHANISM_MODULES[name]}")
+    return MECHANISMS.get(name)
 
 
 @dataclass

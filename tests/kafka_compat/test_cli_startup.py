@@ -57,6 +57,14 @@ CLUSTER_OR_OPTIONAL = (
     "kafka_compat.replica_fetcher",
     "kafka_compat.devcluster",
     "kafka_compat.tools",
+    # SASL mechanisms load when a listener enables them; OAUTHBEARER's JWKS client
+    # brings urllib.request, http.client and email.
+    "kafka_compat.security.oauthbearer",
+    "kafka_compat.security.jwks",
+    "kafka_compat.security.login",
+    "kafka_compat.security.scram",
+    "kafka_compat.security.plain",
+    "urllib.request",
     # crc32c's package __init__ and anything else that scans installed distributions
     "importlib.metadata",
 )

@@ -26,7 +26,7 @@ from time import perf_counter
 
 import trio
 
-from kafka_compat.apis.handlers import REGISTRY, Api
+from kafka_compat.apis.handlers import HANDLERS, Api
 from kafka_compat.apis.registry import CLOSE_CONNECTION, Components, RequestContext
 from kafka_compat.apis.sasl import authenticate
 from kafka_compat.metrics import REQUEST_WAIT, RequestMetrics
@@ -366,7 +366,7 @@ async def _handle_frame(
             session.listener,
         )
         return False
-    entry: Api | None = REGISTRY.get(header.api_key)
+    entry: Api | None = HANDLERS.get(header.api_key)
     version = header.api_version
     if entry is None or not entry.min_version <= version <= entry.max_version:
         if header.api_key == API_VERSIONS_KEY:

@@ -33,6 +33,7 @@ __all__ = [
     "SPEC_DIR",
     "DecodeError",
     "EncodeError",
+    "LazyTable",
     "OLDEST_VERSIONS",
     "UnsupportedVersionError",
     "data_type",
@@ -98,7 +99,7 @@ def _compile(name: str) -> CompiledMessage:
     return codec.compile_message(spec)
 
 
-class _Lazy(dict):
+class LazyTable(dict):
     """A table filled on first use of a key: make(key) builds it, KeyError if none.
 
     Only misses take the lock, so that two threads never build two classes for one
@@ -159,7 +160,7 @@ def _api_key(name: str, suffix: str) -> int | None:
 # (messages.FooRequest, request_type(...), a decode); at import only the spec
 # directories are listed, so start-up reads none of the ~120 files.
 _SOURCES = _spec_sources()
-_RAW: dict[str, tuple[dict, str]] = _Lazy(lambda name: _SOURCES[name]())
+_RAW: dict[str, tuple[dict, str]] = LazyTable(lambda name: _SOURCES[name]())
 _REQUEST_NAMES: dict[int, str] = {}
 _RESPONSE_NAMES: dict[int, str] = {}
 for _name in _SOURCES:
@@ -181,10 +182,10 @@ def _api_message(key: int, names: dict[int, str], kind: str) -> CompiledMessage:
     return _compile(name)
 
 
-_REQUESTS: dict[int, CompiledMessage] = _Lazy(
+_REQUESTS: dict[int, CompiledMessage] = LazyTable(
     lambda key: _api_message(key, _REQUEST_NAMES, "request")
 )
-_RESPONSES: dict[int, CompiledMessage] = _Lazy(
+_RESPONSES: dict[int, CompiledMessage] = LazyTable(
     lambda key: _api_message(key, _RESPONSE_NAMES, "response")
 )
 
@@ -195,17 +196,17 @@ def _data_message(name: str) -> CompiledMessage:
     return _compile(name)
 
 
-_DATA: dict[str, CompiledMessage] = _Lazy(_data_message)
+_DATA: dict[str, CompiledMessage] = LazyTable(_data_message)
 
 API_NAMES: dict[int, str] = {
     key: name.removesuffix("Request") for key, name in sorted(_REQUEST_NAMES.items())
 }
 
-_REQ_DEC = _Lazy(lambda k: _REQUESTS[k].decoders)
-_REQ_ENC = _Lazy(lambda k: _REQUESTS[k].encoders)
-_RESP_DEC = _Lazy(lambda k: _RESPONSES[k].decoders)
-_RESP_ENC = _Lazy(lambda k: _RESPONSES[k].encoders)
-_RESP_ENC_INTO = _Lazy(lambda k: _RESPONSES[k].encoders_into)
+_REQ_DEC = LazyTable(lambda k: _REQUESTS[k].decoders)
+_REQ_ENC = LazyTable(lambda k: _REQUESTS[k].encoders)
+_RESP_DEC = LazyTable(lambda k: _RESPONSES[k].decoders)
+_RESP_ENC = LazyTable(lambda k: _RESPONSES[k].encoders)
+_RESP_ENC_INTO = LazyTable(lambda k: _RESPONSES[k].encoders_into)
 
 
 def _flexible(key: int) -> tuple[int, int]:
@@ -213,8 +214,8 @@ def _flexible(key: int) -> tuple[int, int]:
     return flex.lo, flex.hi
 
 
-_FLEXIBLE: dict[int, tuple[int, int]] = _Lazy(_flexible)
-_VALID: dict[int, schema.Versions] = _Lazy(lambda key: _valid(_REQUEST_NAMES[key]))
+_FLEXIBLE: dict[int, tuple[int, int]] = LazyTable(_flexible)
+_VALID: dict[int, schema.Versions] = LazyTable(lambda key: _valid(_REQUEST_NAMES[key]))
 
 
 def __getattr__(name: str) -> type:

@@ -55,6 +55,8 @@ CLUSTER_OR_OPTIONAL = (
     "kafka_compat.cluster.zk_admin",
     "kafka_compat.cluster.zk_store",
     "kafka_compat.replica_fetcher",
+    # KIP-848 groups' coordinator: built with the first such group or request.
+    "kafka_compat.groups.consumer_coordinator",
     "kafka_compat.devcluster",
     "kafka_compat.tools",
     # SASL mechanisms load when a listener enables them; OAUTHBEARER's JWKS client
@@ -102,6 +104,9 @@ def test_a_single_node_loads_nothing_cluster_only_and_no_codec_before_a_request(
     assert first == "codecs 0"
     loaded = [m for m in modules if m.startswith(CLUSTER_OR_OPTIONAL)]
     assert loaded == []
+    # Each handler module loads with the first request of one of its APIs.
+    handlers = [m for m in modules if m.startswith("kafka_compat.apis.")]
+    assert handlers == ["kafka_compat.apis.handlers", "kafka_compat.apis.registry"]
     assert "kafka_compat.broker" in modules  # it did start
 
 

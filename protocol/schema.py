@@ -351,7 +351,7 @@ def parse_spec(text: str | dict, source: str = "") -> MessageSpec:
 Location = str | os.PathLike | Traversable
 
 
-def _package_dir(name: str) -> Traversable:
+def package_dir(name: str) -> Traversable:
     """A package's directory, found without importing it.
 
     Importing kafka.protocol.schemas.resources would first import the whole
@@ -373,7 +373,7 @@ def _as_traversable(loc: Location) -> Traversable:
     if path.is_dir():
         return path
     if isinstance(loc, str) and os.sep not in loc and "." in loc:
-        return _package_dir(loc)
+        return package_dir(loc)
     raise SpecError(f"spec location {loc!r} is neither a directory nor a package")
 
 

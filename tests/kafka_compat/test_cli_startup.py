@@ -48,8 +48,9 @@ CLUSTER_OR_OPTIONAL = (
     "jwt",
     "kafka_compat.cluster.controller",
     "kafka_compat.cluster.membership",
-    # ZooKeeper itself; zk_data (Kafka's znode formats, plain Python) names quota
-    # entities on a single node too.
+    # ZooKeeper itself and its znode formats (a single node's quota store names its
+    # entities with dynamic_config's helpers).
+    "kafka_compat.cluster.zk_data",
     "kafka_compat.cluster.zk_client",
     "kafka_compat.cluster.zk_cache",
     "kafka_compat.cluster.zk_admin",

@@ -22,12 +22,15 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from importlib.resources.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from protocol import codec, interbroker, kip848, schema
 from protocol.api_keys import ApiKey
 from protocol.codec import CompiledMessage, DecodeError, EncodeError
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 __all__ = [
     "API_NAMES",

@@ -70,6 +70,9 @@ CLUSTER_OR_OPTIONAL = (
     "urllib.request",
     # crc32c's package __init__ and anything else that scans installed distributions
     "importlib.metadata",
+    # Spec files are found by name (protocol/messages.py): no directory listing, no
+    # importlib.resources machinery.
+    "importlib.resources",
 )
 
 

@@ -139,12 +139,9 @@ def _spec_source(name: str) -> tuple[dict, str]:
     for directory, label in ((SPEC_DIR, SPEC_DIR), (_kafka_python_specs(), _KAFKA_PYTHON)):
         entry = directory / f"{name}.json"
         if entry.is_file():
-            return schema.read_spec_file(entry, f"{label}/{entry.name}"), f"{label}/{entry.name}"
-    raw = interbroker.SPECS.get(name) or kip848.SPECS.get(name)
-    if raw is None:
-        raise KeyError(name)
-    module = interbroker if name in interbroker.SPECS else kip848
-    return {"name": name, **raw}, f"{module.__name__}.{name}"
+            source = f"{label}/{entry.name}"
+            return schema.read_spec_file(entry, source), source
+    return {**interbroker.raw_specs(), **kip848.raw_specs()}[name]  # KeyError: no such spec
 
 
 _KAFKA_PYTHON = schema.DEFAULT_SPEC_PACKAGE

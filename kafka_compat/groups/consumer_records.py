@@ -384,12 +384,10 @@ class LoadedConsumerGroup:
     def __init__(self) -> None:
         self.epoch: int | None = None
         self.topics: dict[str, tuple[bytes, int]] = {}
-        self.members: dict[str, object] = {}  # member id -> ConsumerGroupMemberMetadataValue
+        self.members: dict[str, object] = {}  # member id -> its MemberMetadata value
         self.assignment_epoch = 0
         self.targets: dict[str, dict[bytes, set[int]]] = {}
-        self.current: dict[
-            str, object
-        ] = {}  # member id -> ConsumerGroupCurrentMemberAssignmentValue
+        self.current: dict[str, object] = {}  # member id -> its CurrentMemberAssignment value
 
 
 def replay(groups: dict[str, LoadedConsumerGroup], k: ConsumerGroupKey, data) -> None:

@@ -9,6 +9,12 @@ ticks: less sensitive to other load than the wall clock). The process then idles
 with SIGTERM (SIGKILL after 15 s). Each round also times a floor, the same Python
 starting, importing trio and exiting: what any Trio broker pays first.
 
+``--first-requests`` also times, on a new connection right after that answer, what a
+client's first use of the fresh broker costs: Metadata, CreateTopics (one partition),
+Produce (one batch, acks=1) and Fetch of that batch, each request's round trip on its
+own (work the broker defers from start-up, such as loading a handler module or
+compiling a codec, lands here).
+
 Several commands can be compared in one invocation (``--cmd``, repeatable); their runs
 are interleaved round-robin so machine noise falls on all of them. The report gives
 the median, min and max of ``--runs`` runs per command, the median idle RSS, and the
@@ -94,6 +100,103 @@ def ask_api_versions(port: int, deadline: float) -> None:
         raise RuntimeError(f"ApiVersions answered correlation {correlation_id}, error {error_code}")
 
 
+TOPIC = "startup-bench"
+FIRST_REQUESTS = ("Metadata", "CreateTopics", "Produce", "Fetch")
+
+
+def _first_requests() -> list[tuple[int, int, bytes]]:
+    """(api key, version, framed request) of FIRST_REQUESTS, encoded by our codec."""
+    from protocol import messages
+    from protocol.headers import encode_request_header
+    from protocol.records import build_batch
+
+    batch = build_batch([(b"key", b"value" * 20, (), int(time.time() * 1000))])
+    produce = messages.ProduceRequest
+    fetch = messages.FetchRequest
+    bodies = [
+        (3, 12, messages.MetadataRequest(topics=[], allow_auto_topic_creation=False)),
+        (
+            19,
+            7,
+            messages.CreateTopicsRequest(
+                topics=[
+                    messages.CreateTopicsRequest.CreatableTopic(
+                        name=TOPIC, num_partitions=1, replication_factor=1
+                    )
+                ],
+                timeout_ms=30000,
+            ),
+        ),
+        (
+            0,
+            9,
+            produce(
+                acks=1,
+                timeout_ms=30000,
+                topic_data=[
+                    produce.TopicProduceData(
+                        name=TOPIC,
+                        partition_data=[produce.PartitionProduceData(index=0, records=batch)],
+                    )
+                ],
+            ),
+        ),
+        (
+            1,
+            12,
+            fetch(
+                max_wait_ms=0,
+                min_bytes=1,
+                max_bytes=1 << 20,
+                topics=[
+                    fetch.FetchTopic(
+                        topic=TOPIC,
+                        partitions=[
+                            fetch.FetchPartition(
+                                partition=0, fetch_offset=0, partition_max_bytes=1 << 20
+                            )
+                        ],
+                    )
+                ],
+            ),
+        ),
+    ]
+    framed = []
+    for correlation_id, (key, version, body) in enumerate(bodies, start=2):
+        data = encode_request_header(key, version, correlation_id, "startup-bench")
+        data += messages.encode_request(key, version, body)
+        framed.append((key, version, struct.pack(">i", len(data)) + data))
+    return framed
+
+
+def time_first_requests(port: int, requests: list[tuple[int, int, bytes]]) -> list[float]:
+    """Each request's round trip in seconds, in order, on one new connection; every
+    answer is checked for a top-level or partition error."""
+    from protocol import messages
+    from protocol.headers import decode_response_header
+
+    times = []
+    with socket.create_connection((HOST, port), timeout=DEADLINE_S) as sock:
+        for key, version, data in requests:
+            start = time.perf_counter()
+            sock.sendall(data)
+            (size,) = struct.unpack(">i", _recv_exactly(sock, 4))
+            body = _recv_exactly(sock, size)
+            times.append(time.perf_counter() - start)
+            _, offset = decode_response_header(body, messages.is_flexible(key, version))
+            response = messages.decode_response(key, version, memoryview(body)[offset:])
+            errors = [getattr(response, "error_code", 0)]
+            for topic in getattr(response, "topics", None) or getattr(response, "responses", []):
+                errors.append(getattr(topic, "error_code", 0))
+                for part in getattr(topic, "partitions", None) or getattr(
+                    topic, "partition_responses", []
+                ):
+                    errors.append(getattr(part, "error_code", 0))
+            if any(errors):
+                raise RuntimeError(f"api key {key} answered errors {errors}")
+    return times
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time the process has used (10 ms ticks): less sensitive to
     other load than the wall clock, though a busy VM inflates it too."""
@@ -118,10 +221,16 @@ def stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
-def one_run(cmd: list[str], idle_s: float, http: bool = False) -> tuple[float, float, int]:
+def one_run(
+    cmd: list[str],
+    idle_s: float,
+    http: bool = False,
+    first: list[tuple[int, int, bytes]] | None = None,
+) -> tuple[float, float, int, list[float]]:
     """(seconds from exec to the ApiVersions answer, CPU seconds used by then, idle
-    RSS in KiB). With ``http`` the broker's HTTP listener is on (a free port), as
-    `serve` has it by default; it starts after the Kafka listener answers."""
+    RSS in KiB, the `first` requests' round trips). With ``http`` the broker's HTTP
+    listener is on (a free port), as `serve` has it by default; it starts after the
+    Kafka listener answers."""
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as tmp:
         port = free_port()
         data_dir = Path(tmp) / "data"  # does not exist yet: the broker creates it
@@ -135,6 +244,7 @@ def one_run(cmd: list[str], idle_s: float, http: bool = False) -> tuple[float, f
                 ask_api_versions(port, start + DEADLINE_S)
                 elapsed = time.perf_counter() - start
                 cpu = cpu_seconds(proc.pid)
+                first_times = time_first_requests(port, first) if first else []
                 time.sleep(idle_s)
                 if proc.poll() is not None:
                     raise RuntimeError(f"broker exited with {proc.returncode}")
@@ -144,7 +254,7 @@ def one_run(cmd: list[str], idle_s: float, http: bool = False) -> tuple[float, f
                 sys.stderr.write((Path(tmp) / "broker.log").read_text(errors="replace")[-3000:])
                 raise
             stop(proc)
-    return elapsed, cpu, rss
+    return elapsed, cpu, rss, first_times
 
 
 FLOOR_CMD = "python -c 'import trio'"
@@ -188,7 +298,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the HTTP listener: off (--http-port 0), on (a free port, as `serve` "
         "has it by default), or both, as two interleaved variants of each command",
     )
+    parser.add_argument(
+        "--first-requests",
+        action="store_true",
+        help="also time a client's first Metadata, CreateTopics, Produce and Fetch",
+    )
     args = parser.parse_args(argv)
+    first = _first_requests() if args.first_requests else None
     if not args.keep_environment:
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     cmds = args.cmd or [default_cmd()]
@@ -200,15 +316,17 @@ def main(argv: list[str] | None = None) -> int:
     variants = [(c, h) for c in cmds for h in http_modes]
     label = {v: v[0] + ("  [http on]" if v[1] else "") for v in variants}
     load_before = os.getloadavg()
-    samples: dict[tuple[str, bool], list[tuple[float, float, int]]] = {v: [] for v in variants}
+    samples: dict[tuple[str, bool], list[tuple[float, float, int, list[float]]]] = {
+        v: [] for v in variants
+    }
     floor: list[tuple[float, float]] = []
     for c, h in variants:  # untimed: writes the bytecode cache, warms the page cache
-        one_run(shlex.split(c), 0.0, h)
+        one_run(shlex.split(c), 0.0, h, first)
     for i in range(args.runs):
         k = i % len(variants)
         for v in variants[k:] + variants[:k]:  # rotating order
-            elapsed, cpu, rss = one_run(shlex.split(v[0]), args.idle, v[1])
-            samples[v].append((elapsed, cpu, rss))
+            elapsed, cpu, rss, first_times = one_run(shlex.split(v[0]), args.idle, v[1], first)
+            samples[v].append((elapsed, cpu, rss, first_times))
             print(
                 f"run {i + 1:2d}  {elapsed * 1000:7.1f} ms  cpu {cpu * 1000:5.0f} ms  "
                 f"{rss / 1024:6.1f} MiB  {label[v]}"
@@ -227,13 +345,21 @@ def main(argv: list[str] | None = None) -> int:
         f"{statistics.median(cpus):7.0f} {'':13}  floor: {FLOOR_CMD} (exec to exit)"
     )
     for v, runs in samples.items():
-        times = [t * 1000 for t, _, _ in runs]
-        cpu = statistics.median(u for _, u, _ in runs) * 1000
-        rss = statistics.median(r for _, _, r in runs) / 1024
+        times = [t * 1000 for t, _, _, _ in runs]
+        cpu = statistics.median(u for _, u, _, _ in runs) * 1000
+        rss = statistics.median(r for _, _, r, _ in runs) / 1024
         print(
             f"{statistics.median(times):10.1f} {min(times):7.1f} {max(times):7.1f} "
             f"{cpu:7.0f} {rss:13.1f}  {label[v]}"
         )
+    if first:
+        print("\nfirst requests after start-up, median ms of round trip (min)")
+        print("".join(f"{name:>16}" for name in FIRST_REQUESTS) + f"{'Produce+Fetch':>16}  command")
+        for v, runs in samples.items():
+            columns = [[f[i] * 1000 for *_, f in runs] for i in range(len(FIRST_REQUESTS))]
+            columns.append([(f[2] + f[3]) * 1000 for *_, f in runs])
+            cells = [f"{statistics.median(c):7.1f} ({min(c):5.1f})" for c in columns]
+            print("".join(f"{cell:>16}" for cell in cells) + f"  {label[v]}")
     return 0
 
 

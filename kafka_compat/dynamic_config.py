@@ -24,10 +24,22 @@ them the same way, since nothing would read them.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from urllib.parse import quote, unquote_plus
 
 from kafka_compat.config import BROKER_KEYS, LISTENER_CONNECTION_KEYS, TOPIC_KEYS
 
-DEFAULT_ENTITY = "<default>"  # Kafka's ZooKeeperInternals.DEFAULT_STRING
+DEFAULT_ENTITY = "<default>"  # Kafka's ZooKeeperInternals.DEFAULT_STRING (never sanitized)
+
+
+def sanitize_entity(name: str) -> str:
+    """Kafka's Sanitizer.sanitize: a user name as a znode name (Java's URLEncoder,
+    with "*" as %2A and a space as %20)."""
+    return quote(name, safe="").replace("~", "%7E")
+
+
+def desanitize_entity(name: str) -> str:
+    return unquote_plus(name)  # Java's URLDecoder: "+" is a space
+
 
 # Kafka's DynamicLogConfig: the first broker synonym of each topic config, except the
 # deprecated message format version.

@@ -53,7 +53,6 @@ from kafka_compat.replica import (
 from kafka_compat.replica_alter_log_dirs import ReplicaAlterLogDirsManager
 from kafka_compat.replica_selector import RACK_AWARE_SELECTOR, RackAwareReplicaSelector
 from protocol import messages
-from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
 from protocol.records import InvalidRecordError
 from storage.errors import LogError
@@ -66,7 +65,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LeaderAndIsrResponse = messages.response_type(ApiKey.LEADER_AND_ISR)
 
 # Told the partition index when this broker becomes a partition's leader (a task in the
 # replica manager's nursery: loading a coordinator's state takes a while) or stops being.
@@ -543,7 +541,7 @@ class ReplicaManager:
     def become_leader_or_follower(self, request, version: int):
         """Apply a LeaderAndIsr request; the response with an error per partition."""
         if request.controller_epoch < self.controller_epoch:
-            return LeaderAndIsrResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
+            return messages.LeaderAndIsrResponse(error_code=ErrorCode.STALE_CONTROLLER_EPOCH)
         self.controller_epoch = request.controller_epoch
         leaders = {b.broker_id: (b.host_name, b.port) for b in request.live_leaders}
         errors: list[tuple[str, bytes, int, int]] = []
@@ -563,22 +561,22 @@ class ReplicaManager:
                 log.warning("LeaderAndIsr for %s-%d failed: %s", topic, state.partition_index, exc)
                 error = exc.error_code
             errors.append((topic, topic_id or bytes(16), state.partition_index, error))
-        Error = LeaderAndIsrResponse.LeaderAndIsrPartitionError
+        Error = messages.LeaderAndIsrResponse.LeaderAndIsrPartitionError
         if version >= 5:
             by_topic: dict[bytes, list] = {}
             for _, topic_id, index, error in errors:
                 by_topic.setdefault(topic_id, []).append(
                     Error(partition_index=index, error_code=error)
                 )
-            return LeaderAndIsrResponse(
+            return messages.LeaderAndIsrResponse(
                 topics=[
-                    LeaderAndIsrResponse.LeaderAndIsrTopicError(
+                    messages.LeaderAndIsrResponse.LeaderAndIsrTopicError(
                         topic_id=topic_id, partition_errors=parts
                     )
                     for topic_id, parts in by_topic.items()
                 ]
             )
-        return LeaderAndIsrResponse(
+        return messages.LeaderAndIsrResponse(
             partition_errors=[
                 Error(topic_name=topic, partition_index=index, error_code=error)
                 for topic, _, index, error in errors

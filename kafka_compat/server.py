@@ -26,9 +26,8 @@ from time import perf_counter
 
 import trio
 
-from kafka_compat.apis.handlers import REGISTRY, Api
+from kafka_compat.apis.handlers import HANDLERS, Api
 from kafka_compat.apis.registry import CLOSE_CONNECTION, Components, RequestContext
-from kafka_compat.apis.sasl import authenticate
 from kafka_compat.metrics import REQUEST_WAIT, RequestMetrics
 from kafka_compat.quotas.connection_quotas import Connection
 from kafka_compat.quotas.throttling import EXEMPT_APIS, client_throttles, handle_with_quotas
@@ -275,7 +274,10 @@ async def _serve_requests(
         if connection is not None:
             connection.last_active = time.monotonic()  # least recently used goes first
         if session.sasl is not None and session.sasl.raw:
-            # After SaslHandshake v0: a raw SASL token, answered by a raw one.
+            # After SaslHandshake v0: a raw SASL token, answered by a raw one. (The
+            # SASL handlers' module loads with the first SaslHandshake, not at start.)
+            from kafka_compat.apis.sasl import authenticate
+
             challenge, error, _ = await authenticate(peer, session, components.config, frame)
             if error is not None:
                 return  # v0 has no error message: Kafka closes the connection
@@ -366,7 +368,7 @@ async def _handle_frame(
             session.listener,
         )
         return False
-    entry: Api | None = REGISTRY.get(header.api_key)
+    entry: Api | None = HANDLERS.get(header.api_key)
     version = header.api_version
     if entry is None or not entry.min_version <= version <= entry.max_version:
         if header.api_key == API_VERSIONS_KEY:

@@ -19,20 +19,25 @@ defaults. ``records`` decode as zero-copy memoryview slices of the input.
 
 from __future__ import annotations
 
-import re
+import functools
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from protocol import codec, interbroker, kip848, schema
 from protocol.api_keys import ApiKey
 from protocol.codec import CompiledMessage, DecodeError, EncodeError
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
 
 __all__ = [
     "API_NAMES",
     "SPEC_DIR",
     "DecodeError",
     "EncodeError",
+    "LazyTable",
     "OLDEST_VERSIONS",
     "UnsupportedVersionError",
     "data_type",
@@ -98,7 +103,7 @@ def _compile(name: str) -> CompiledMessage:
     return codec.compile_message(spec)
 
 
-class _Lazy(dict):
+class LazyTable(dict):
     """A table filled on first use of a key: make(key) builds it, KeyError if none.
 
     Only misses take the lock, so that two threads never build two classes for one
@@ -127,50 +132,40 @@ class _Lazy(dict):
             return default
 
 
-def _spec_sources() -> dict[str, Callable[[], tuple[dict, str]]]:
-    """Where each message's spec comes from, by name: a directory listing, no file read.
-
-    Our declarations first, then kafka-python's files, then protocol/specs/ (each
-    replaces an earlier one of the same name)."""
-    sources: dict[str, Callable[[], tuple[dict, str]]] = {}
-    for name, raw in {**interbroker.raw_specs(), **kip848.raw_specs()}.items():
-        sources[name] = lambda raw=raw: raw
-    extra = [SPEC_DIR] if SPEC_DIR.is_dir() else []
-    for name, (entry, source) in schema.spec_files(extra_dirs=extra).items():
-        sources[name] = lambda entry=entry, source=source: (
-            schema.read_spec_file(entry, source),
-            source,
-        )
-    return sources
+def _spec_source(name: str) -> tuple[dict, str]:
+    """A message's spec JSON and where it comes from, found by its name (Kafka names
+    each file for its message): protocol/specs/ first, then kafka-python's files, then
+    our declarations. No directory is listed: a file's existence is checked."""
+    for directory, label in ((SPEC_DIR, SPEC_DIR), (_kafka_python_specs(), _KAFKA_PYTHON)):
+        entry = directory / f"{name}.json"
+        if entry.is_file():
+            source = f"{label}/{entry.name}"
+            return schema.read_spec_file(entry, source), source
+    return {**interbroker.raw_specs(), **kip848.raw_specs()}[name]  # KeyError: no such spec
 
 
-def _api_key(name: str, suffix: str) -> int | None:
-    """The api key of a request or response spec by its name (ApiKey spells Kafka's
-    names in upper snake case); a name ApiKey lacks is read to be sure."""
-    stem = name.removesuffix(suffix)
-    key = ApiKey.__members__.get(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", stem).upper())
-    if key is not None:
-        return int(key)
-    data = _RAW[name][0]
-    return data["apiKey"] if data.get("type") == suffix.lower() else None
+_KAFKA_PYTHON = schema.DEFAULT_SPEC_PACKAGE
+
+
+@functools.cache
+def _kafka_python_specs() -> Traversable:
+    """kafka-python's spec directory (found once, without importing kafka-python)."""
+    return schema.package_dir(_KAFKA_PYTHON)
+
+
+def _message_name(key: ApiKey) -> str:
+    """Kafka's name of an API from ApiKey's upper snake case: API_VERSIONS -> ApiVersions."""
+    return "".join(part.capitalize() for part in key.name.split("_"))
 
 
 # A message's spec file is read, parsed and its classes made when it is first used
-# (messages.FooRequest, request_type(...), a decode); at import only the spec
-# directories are listed, so start-up reads none of the ~120 files.
-_SOURCES = _spec_sources()
-_RAW: dict[str, tuple[dict, str]] = _Lazy(lambda name: _SOURCES[name]())
-_REQUEST_NAMES: dict[int, str] = {}
-_RESPONSE_NAMES: dict[int, str] = {}
-for _name in _SOURCES:
-    for _suffix, _table in (("Request", _REQUEST_NAMES), ("Response", _RESPONSE_NAMES)):
-        if _name.endswith(_suffix) and (_key := _api_key(_name, _suffix)) is not None:
-            _table[_key] = _name
-del _name, _suffix, _table, _key
-# A response answers its request at the same version: both must exist.
-_unpaired = set(_REQUEST_NAMES) ^ set(_RESPONSE_NAMES)
-if _unpaired:
-    raise schema.SpecError(f"api keys {sorted(_unpaired)} lack a request or a response spec")
+# (messages.FooRequest, request_type(...), a decode); start-up reads none of the ~120
+# files and lists no directory. ApiKey names every API served, so the request and
+# response of each key are named from it (tests/protocol/test_message_names.py checks
+# that each has its spec files).
+_RAW: dict[str, tuple[dict, str]] = LazyTable(_spec_source)
+_REQUEST_NAMES: dict[int, str] = {int(k): _message_name(k) + "Request" for k in ApiKey}
+_RESPONSE_NAMES: dict[int, str] = {int(k): _message_name(k) + "Response" for k in ApiKey}
 
 
 def _api_message(key: int, names: dict[int, str], kind: str) -> CompiledMessage:
@@ -181,10 +176,10 @@ def _api_message(key: int, names: dict[int, str], kind: str) -> CompiledMessage:
     return _compile(name)
 
 
-_REQUESTS: dict[int, CompiledMessage] = _Lazy(
+_REQUESTS: dict[int, CompiledMessage] = LazyTable(
     lambda key: _api_message(key, _REQUEST_NAMES, "request")
 )
-_RESPONSES: dict[int, CompiledMessage] = _Lazy(
+_RESPONSES: dict[int, CompiledMessage] = LazyTable(
     lambda key: _api_message(key, _RESPONSE_NAMES, "response")
 )
 
@@ -195,17 +190,17 @@ def _data_message(name: str) -> CompiledMessage:
     return _compile(name)
 
 
-_DATA: dict[str, CompiledMessage] = _Lazy(_data_message)
+_DATA: dict[str, CompiledMessage] = LazyTable(_data_message)
 
 API_NAMES: dict[int, str] = {
     key: name.removesuffix("Request") for key, name in sorted(_REQUEST_NAMES.items())
 }
 
-_REQ_DEC = _Lazy(lambda k: _REQUESTS[k].decoders)
-_REQ_ENC = _Lazy(lambda k: _REQUESTS[k].encoders)
-_RESP_DEC = _Lazy(lambda k: _RESPONSES[k].decoders)
-_RESP_ENC = _Lazy(lambda k: _RESPONSES[k].encoders)
-_RESP_ENC_INTO = _Lazy(lambda k: _RESPONSES[k].encoders_into)
+_REQ_DEC = LazyTable(lambda k: _REQUESTS[k].decoders)
+_REQ_ENC = LazyTable(lambda k: _REQUESTS[k].encoders)
+_RESP_DEC = LazyTable(lambda k: _RESPONSES[k].decoders)
+_RESP_ENC = LazyTable(lambda k: _RESPONSES[k].encoders)
+_RESP_ENC_INTO = LazyTable(lambda k: _RESPONSES[k].encoders_into)
 
 
 def _flexible(key: int) -> tuple[int, int]:
@@ -213,13 +208,13 @@ def _flexible(key: int) -> tuple[int, int]:
     return flex.lo, flex.hi
 
 
-_FLEXIBLE: dict[int, tuple[int, int]] = _Lazy(_flexible)
-_VALID: dict[int, schema.Versions] = _Lazy(lambda key: _valid(_REQUEST_NAMES[key]))
+_FLEXIBLE: dict[int, tuple[int, int]] = LazyTable(_flexible)
+_VALID: dict[int, schema.Versions] = LazyTable(lambda key: _valid(_REQUEST_NAMES[key]))
 
 
 def __getattr__(name: str) -> type:
     """A module attribute per message class: messages.MetadataResponse, ..."""
-    raw = _RAW.get(name) if name in _SOURCES else None
+    raw = _RAW.get(name)
     kind = raw[0].get("type") if raw is not None else None
     if kind == "request":
         cls = _REQUESTS[raw[0]["apiKey"]].cls

@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import base64
 import functools
-import importlib.resources
 import importlib.util
 import json
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from importlib.abc import Traversable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 __all__ = [
     "DEFAULT_SPEC_PACKAGE",
@@ -348,10 +347,15 @@ def parse_spec(text: str | dict, source: str = "") -> MessageSpec:
     )
 
 
-Location = str | os.PathLike | Traversable
+# importlib.resources (and importlib.abc, which imports it) load only when a spec
+# directory is listed or a package is not a plain directory: not at start-up.
+if TYPE_CHECKING:
+    from importlib.abc import Traversable
+
+    Location = str | os.PathLike | Traversable
 
 
-def _package_dir(name: str) -> Traversable:
+def package_dir(name: str) -> Traversable:
     """A package's directory, found without importing it.
 
     Importing kafka.protocol.schemas.resources would first import the whole
@@ -363,17 +367,21 @@ def _package_dir(name: str) -> Traversable:
         path = Path(next(iter(spec.submodule_search_locations)), *rest.split("."))
         if path.is_dir():
             return path
-    return importlib.resources.files(name)
+    from importlib import resources
+
+    return resources.files(name)
 
 
 def _as_traversable(loc: Location) -> Traversable:
+    from importlib.abc import Traversable
+
     if isinstance(loc, Traversable):
         return loc
     path = Path(loc)
     if path.is_dir():
         return path
     if isinstance(loc, str) and os.sep not in loc and "." in loc:
-        return _package_dir(loc)
+        return package_dir(loc)
     raise SpecError(f"spec location {loc!r} is neither a directory nor a package")
 
 

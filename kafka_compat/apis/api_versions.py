@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import re
 
-from kafka_compat.apis.registry import REGISTRY, RequestContext, api
+from kafka_compat.apis.handlers import HANDLERS
+from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.features import SINGLE_NODE, SUPPORTED_FEATURES, FinalizedFeatures
 from protocol import messages
 from protocol.api_keys import ApiKey
@@ -44,7 +45,7 @@ def api_versions_response(error_code: int = 0):
             ApiVersionsResponse.ApiVersion(
                 api_key=entry.key, min_version=entry.min_version, max_version=entry.max_version
             )
-            for entry in sorted(REGISTRY.values(), key=lambda e: e.key)
+            for entry in sorted(HANDLERS.values(), key=lambda e: e.key)
         ],
     )
 

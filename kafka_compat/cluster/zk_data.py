@@ -38,17 +38,23 @@ import base64
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, unquote_plus
 
 from kafka_compat.clock import wall_clock_ms
 
+# Entity names in /config/<type>/<name> (dynamic_config.py, where a single node's quota
+# store finds them without loading this module).
+from kafka_compat.dynamic_config import DEFAULT_ENTITY, desanitize_entity, sanitize_entity
+
 __all__ = [
+    "DEFAULT_ENTITY",
     "BrokerRegistration",
     "PartitionState",
     "TopicAssignment",
     "consumer_offset_path",
+    "desanitize_entity",
     "partition_state_path",
     "partitions_path",
+    "sanitize_entity",
     "split_connect",
     "topic_path",
     "uuid_from_str",
@@ -68,7 +74,6 @@ CONFIG_BROKERS_PATH = "/config/brokers"  # dynamic broker configs, by id or <def
 CONFIG_USERS_PATH = "/config/users"  # SCRAM credentials and user quotas
 CONFIG_CLIENTS_PATH = "/config/clients"  # client-id quotas
 CONFIG_IPS_PATH = "/config/ips"  # connection_creation_rate per IP
-DEFAULT_ENTITY = "<default>"  # Kafka's ZooKeeperInternals.DEFAULT_STRING (never sanitized)
 CONFIG_CHANGES_PATH = "/config/changes"
 CONFIG_CHANGE_PREFIX = "config_change_"
 DELETE_TOPICS_PATH = "/admin/delete_topics"
@@ -307,16 +312,6 @@ def _controller_id(data: bytes | None) -> int:
         return int(json.loads(data)["brokerid"])
     except (ValueError, KeyError, TypeError):
         return -1
-
-
-def sanitize_entity(name: str) -> str:
-    """Kafka's Sanitizer.sanitize: a user name as a znode name (Java's URLEncoder,
-    with "*" as %2A and a space as %20)."""
-    return quote(name, safe="").replace("~", "%7E")
-
-
-def desanitize_entity(name: str) -> str:
-    return unquote_plus(name)  # Java's URLDecoder: "+" is a space
 
 
 def user_znode(user: str) -> str:

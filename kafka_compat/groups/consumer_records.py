@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 from kafka_compat.groups.consumer_group import ConsumerGroup, ConsumerGroupMember, MemberState
 from protocol import codec, schema
+from protocol.messages import LazyTable
 
 _VERSION = struct.Struct(">h")
 
@@ -224,13 +225,9 @@ def _compile(name: str) -> codec.CompiledMessage:
     return codec.compile_message(spec, module=__name__)
 
 
-_KEYS = {kind: _compile(name + "Key") for kind, name in _NAMES.items()}
-_VALUES = {kind: _compile(name + "Value") for kind, name in _NAMES.items()}
-
-MemberMetadataValue = _VALUES[MEMBER_METADATA].cls
-PartitionMetadataValue = _VALUES[PARTITION_METADATA].cls
-TargetAssignmentMemberValue = _VALUES[TARGET_ASSIGNMENT_MEMBER].cls
-CurrentMemberAssignmentValue = _VALUES[CURRENT_MEMBER_ASSIGNMENT].cls
+# Compiled on first use (a KIP-848 group's first record), not at start: 12 specs, ~5 ms.
+_KEYS: dict[int, codec.CompiledMessage] = LazyTable(lambda kind: _compile(_NAMES[kind] + "Key"))
+_VALUES: dict[int, codec.CompiledMessage] = LazyTable(lambda kind: _compile(_NAMES[kind] + "Value"))
 
 
 class ConsumerGroupKey(NamedTuple):
@@ -272,7 +269,7 @@ def group_epoch_record(group: str, epoch: int) -> tuple[bytes, bytes]:
 def partition_metadata_record(
     group: str, topics: dict[str, tuple[bytes, int]]
 ) -> tuple[bytes, bytes]:
-    Topic = PartitionMetadataValue.TopicMetadata
+    Topic = _VALUES[PARTITION_METADATA].cls.TopicMetadata
     return key(PARTITION_METADATA, group), value(
         PARTITION_METADATA,
         topics=[
@@ -306,12 +303,14 @@ def target_assignment_epoch_record(group: str, epoch: int) -> tuple[bytes, bytes
 def target_assignment_record(group: str, member_id: str, assignment) -> tuple[bytes, bytes]:
     return key(TARGET_ASSIGNMENT_MEMBER, group, member_id), value(
         TARGET_ASSIGNMENT_MEMBER,
-        topic_partitions=_topic_partitions(TargetAssignmentMemberValue.TopicPartition, assignment),
+        topic_partitions=_topic_partitions(
+            _VALUES[TARGET_ASSIGNMENT_MEMBER].cls.TopicPartition, assignment
+        ),
     )
 
 
 def current_assignment_record(group: str, member) -> tuple[bytes, bytes]:
-    TopicPartitions = CurrentMemberAssignmentValue.TopicPartitions
+    TopicPartitions = _VALUES[CURRENT_MEMBER_ASSIGNMENT].cls.TopicPartitions
     return key(CURRENT_MEMBER_ASSIGNMENT, group, member.member_id), value(
         CURRENT_MEMBER_ASSIGNMENT,
         member_epoch=member.member_epoch,
@@ -385,10 +384,10 @@ class LoadedConsumerGroup:
     def __init__(self) -> None:
         self.epoch: int | None = None
         self.topics: dict[str, tuple[bytes, int]] = {}
-        self.members: dict[str, object] = {}  # member id -> MemberMetadataValue
+        self.members: dict[str, object] = {}  # member id -> its MemberMetadata value
         self.assignment_epoch = 0
         self.targets: dict[str, dict[bytes, set[int]]] = {}
-        self.current: dict[str, object] = {}  # member id -> CurrentMemberAssignmentValue
+        self.current: dict[str, object] = {}  # member id -> its CurrentMemberAssignment value
 
 
 def replay(groups: dict[str, LoadedConsumerGroup], k: ConsumerGroupKey, data) -> None:

@@ -34,15 +34,12 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import trio
 
 from kafka_compat.events import Reply
-from kafka_compat.groups.consumer_coordinator import (
-    ConsumerGroupCoordinator,
-    HeartbeatRequest,
-    HeartbeatResult,
-)
 from kafka_compat.groups.group import (
     COMPLETING_REBALANCE,
     DEAD,
@@ -62,6 +59,12 @@ from kafka_compat.groups.offsets import OffsetRequests
 from kafka_compat.groups.rebalance import UNKNOWN_MEMBER_ID, Rebalancer
 from protocol.errors import ErrorCode
 
+if TYPE_CHECKING:
+    from kafka_compat.groups.consumer_coordinator import (
+        ConsumerGroupCoordinator,
+        HeartbeatRequest,
+    )
+
 log = logging.getLogger(__name__)
 
 # A new member's first JoinGroup may wait this long for the round to end (Kafka's value).
@@ -76,8 +79,14 @@ class GroupCoordinator(OffsetRequests):
         self._nursery: trio.Nursery | None = None
         self._loaded = trio.Event()
         self.rebalancer = Rebalancer(manager, self._running_nursery)
-        # KIP-848 groups (type "consumer"): ConsumerGroupHeartbeat and Describe.
-        self.consumer = ConsumerGroupCoordinator(manager, self._running_nursery)
+
+    @cached_property
+    def consumer(self) -> ConsumerGroupCoordinator:
+        """KIP-848 groups (type "consumer"): ConsumerGroupHeartbeat and Describe. Built
+        (its module imported) when the first such group or request shows up."""
+        from kafka_compat.groups.consumer_coordinator import ConsumerGroupCoordinator
+
+        return ConsumerGroupCoordinator(self.manager, self._running_nursery)
 
     # ---- lifetime --------------------------------------------------------------------
 
@@ -626,6 +635,8 @@ class GroupCoordinator(OffsetRequests):
         """A HeartbeatResult (consumer_coordinator.py), once its records are written."""
         error = await self._writable_group_error(request.group_id)
         if error:
+            from kafka_compat.groups.consumer_coordinator import HeartbeatResult
+
             return HeartbeatResult(error)
         return await self.consumer.heartbeat(request)
 

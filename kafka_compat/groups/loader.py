@@ -20,7 +20,6 @@ from kafka_compat.groups import consumer_records
 from kafka_compat.groups.group import PendingTxnOffset
 from kafka_compat.groups.records import (
     GroupKey,
-    GroupMetadataValue,
     OffsetAndMetadata,
     OffsetKey,
     RecordError,
@@ -48,7 +47,7 @@ class LoadedPartition:
 
     def __init__(self, index: int) -> None:
         self.index = index
-        self.groups: dict[str, tuple[int, GroupMetadataValue]] = {}
+        self.groups: dict[str, tuple[int, object]] = {}  # (version, GroupMetadataValue)
         self.offsets: dict[OffsetKey, tuple[OffsetAndMetadata, int]] = {}
         self.pending: dict[int, dict[OffsetKey, PendingTxnOffset]] = {}
         # KIP-848 groups: the last value of each of their records.

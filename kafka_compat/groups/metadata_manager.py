@@ -29,12 +29,11 @@ from kafka_compat.admin_manager import AdminManager
 from kafka_compat.clock import Clock, wall_clock_ms
 from kafka_compat.cluster.store import TopicMetadata
 from kafka_compat.groups import consumer_records
+from kafka_compat.groups import records as group_records
 from kafka_compat.groups.assignors import assignor_names
 from kafka_compat.groups.group import DEAD, EMPTY, STABLE, Group, Member
 from kafka_compat.groups.loader import LoadedPartition
 from kafka_compat.groups.records import (
-    GroupMetadataValue,
-    MemberMetadata,
     OffsetAndMetadata,
     group_key,
     group_value,
@@ -326,9 +325,7 @@ class GroupMetadataManager:
             for producer_id in list(self._producer_groups):
                 self._remove_producer_group(producer_id, group.group_id)
 
-    def _group_from_record(
-        self, group_id: str, index: int, version: int, value: GroupMetadataValue
-    ) -> Group:
+    def _group_from_record(self, group_id: str, index: int, version: int, value: object) -> Group:
         group = Group(group_id, index, self.time_ms, state=STABLE if value.members else EMPTY)
         group.generation_id = value.generation
         group.protocol_type = value.protocol_type or None
@@ -527,7 +524,7 @@ class GroupMetadataManager:
     def _group_record_value(self, group: Group, assignment: dict[str, bytes]) -> bytes:
         protocol = group.protocol_name
         members = [
-            MemberMetadata(
+            group_records.MemberMetadata(
                 member_id=m.member_id,
                 group_instance_id=m.group_instance_id,
                 client_id=m.client_id,
@@ -539,7 +536,7 @@ class GroupMetadataManager:
             )
             for m in group.members.values()
         ]
-        value = GroupMetadataValue(
+        value = group_records.GroupMetadataValue(
             protocol_type=group.protocol_type or "",
             generation=group.generation_id,
             protocol=protocol,

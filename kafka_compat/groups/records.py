@@ -23,6 +23,7 @@ import struct
 from typing import NamedTuple
 
 from protocol import codec, schema
+from protocol.messages import LazyTable
 
 OFFSET_KEY_VERSION = 1
 GROUP_KEY_VERSION = 2
@@ -103,16 +104,18 @@ def _compile(name: str) -> codec.CompiledMessage:
     return codec.compile_message(spec, module=__name__)
 
 
-_OFFSET_KEY = _compile("OffsetCommitKey")
-_OFFSET_VALUE = _compile("OffsetCommitValue")
-_GROUP_KEY = _compile("GroupMetadataKey")
-_GROUP_VALUE = _compile("GroupMetadataValue")
+# Compiled on first use (the first commit or group, or loading the topic), not at start.
+_COMPILED: dict[str, codec.CompiledMessage] = LazyTable(_compile)
 
-OffsetCommitKey = _OFFSET_KEY.cls
-OffsetCommitValue = _OFFSET_VALUE.cls
-GroupMetadataKey = _GROUP_KEY.cls
-GroupMetadataValue = _GROUP_VALUE.cls
-MemberMetadata = GroupMetadataValue.MemberMetadata
+
+def __getattr__(name: str) -> type:
+    """The schemas' classes as module attributes: OffsetCommitKey, OffsetCommitValue,
+    GroupMetadataKey, GroupMetadataValue and GroupMetadataValue's MemberMetadata."""
+    if name == "MemberMetadata":
+        return _COMPILED["GroupMetadataValue"].cls.MemberMetadata
+    if name in _SPECS:
+        return _COMPILED[name].cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class RecordError(ValueError):
@@ -170,8 +173,9 @@ def _prefixed(compiled: codec.CompiledMessage, version: int, message) -> bytes:
 
 
 def offset_key(group: str, topic: str, partition: int) -> bytes:
-    message = OffsetCommitKey(group=group, topic=topic, partition=partition)
-    return _prefixed(_OFFSET_KEY, OFFSET_KEY_VERSION, message)
+    compiled = _COMPILED["OffsetCommitKey"]
+    message = compiled.cls(group=group, topic=topic, partition=partition)
+    return _prefixed(compiled, OFFSET_KEY_VERSION, message)
 
 
 def offset_value(offset: OffsetAndMetadata) -> bytes:
@@ -179,22 +183,25 @@ def offset_value(offset: OffsetAndMetadata) -> bytes:
     version = (
         OFFSET_VALUE_VERSION if offset.expire_timestamp < 0 else OFFSET_VALUE_VERSION_WITH_EXPIRY
     )
-    message = OffsetCommitValue(
+    compiled = _COMPILED["OffsetCommitValue"]
+    message = compiled.cls(
         offset=offset.offset,
         leader_epoch=offset.leader_epoch,
         metadata=offset.metadata,
         commit_timestamp=offset.commit_timestamp,
         expire_timestamp=offset.expire_timestamp,
     )
-    return _prefixed(_OFFSET_VALUE, version, message)
+    return _prefixed(compiled, version, message)
 
 
 def group_key(group: str) -> bytes:
-    return _prefixed(_GROUP_KEY, GROUP_KEY_VERSION, GroupMetadataKey(group=group))
+    compiled = _COMPILED["GroupMetadataKey"]
+    return _prefixed(compiled, GROUP_KEY_VERSION, compiled.cls(group=group))
 
 
-def group_value(value: GroupMetadataValue, version: int = GROUP_VALUE_VERSION) -> bytes:
-    return _prefixed(_GROUP_VALUE, version, value)
+def group_value(value, version: int = GROUP_VALUE_VERSION) -> bytes:
+    """`value`: a GroupMetadataValue."""
+    return _prefixed(_COMPILED["GroupMetadataValue"], version, value)
 
 
 # -- decoding -------------------------------------------------------------------------
@@ -212,10 +219,10 @@ def decode_key(data: bytes) -> OffsetKey | GroupKey | None:
     version, body = _split_version(data, "key")
     try:
         if version in (0, 1):
-            key = _OFFSET_KEY.decoders[version](body)
+            key = _COMPILED["OffsetCommitKey"].decoders[version](body)
             return OffsetKey(key.group, key.topic, key.partition)
         if version == GROUP_KEY_VERSION:
-            return GroupKey(_GROUP_KEY.decoders[version](body).group)
+            return GroupKey(_COMPILED["GroupMetadataKey"].decoders[version](body).group)
     except codec.DecodeError as exc:
         raise RecordError(f"bad key v{version}: {exc}") from exc
     return None
@@ -223,7 +230,7 @@ def decode_key(data: bytes) -> OffsetKey | GroupKey | None:
 
 def decode_offset_value(data: bytes) -> OffsetAndMetadata:
     version, body = _split_version(data, "offset commit value")
-    decoder = _OFFSET_VALUE.decoders.get(version)
+    decoder = _COMPILED["OffsetCommitValue"].decoders.get(version)
     if decoder is None:
         raise RecordError(f"unknown offset commit value version {version}")
     try:
@@ -239,10 +246,10 @@ def decode_offset_value(data: bytes) -> OffsetAndMetadata:
     )
 
 
-def decode_group_value(data: bytes) -> tuple[int, GroupMetadataValue]:
-    """(schema version, value); version 0 values have no rebalance timeout."""
+def decode_group_value(data: bytes) -> tuple[int, object]:
+    """(schema version, GroupMetadataValue); version 0 values have no rebalance timeout."""
     version, body = _split_version(data, "group metadata value")
-    decoder = _GROUP_VALUE.decoders.get(version)
+    decoder = _COMPILED["GroupMetadataValue"].decoders.get(version)
     if decoder is None:
         raise RecordError(f"unknown group metadata value version {version}")
     try:

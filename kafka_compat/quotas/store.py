@@ -5,7 +5,7 @@
     /config/clients/<client-id>               client-id quotas
     /config/ips/<ip>                          connection_creation_rate
 
-Names are sanitized as Kafka does (URL-encoded, cluster/zk_data.sanitize_entity); a
+Names are sanitized as Kafka does (URL-encoded, dynamic_config.sanitize_entity); a
 default entity is the literal `<default>`. The user level shares the user's znode
 with the SCRAM credentials: it is changed key by key (update_user_configs), never
 replaced. The other paths are the store's `quota_configs`, keyed by the path under
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from kafka_compat.cluster.zk_data import DEFAULT_ENTITY, desanitize_entity, sanitize_entity
+from kafka_compat.dynamic_config import DEFAULT_ENTITY, desanitize_entity, sanitize_entity
 
 if TYPE_CHECKING:
     from kafka_compat.cluster.store import MetadataStore

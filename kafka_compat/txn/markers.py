@@ -262,21 +262,18 @@ class TxnMarkerSender:
         self.clients.clear()
 
 
-WriteTxnMarkersRequest = messages.request_type(ApiKey.WRITE_TXN_MARKERS)
-
-
 def _request(marker: TxnMarker):
     by_topic: dict[str, list[int]] = {}
     for topic, index in marker.partitions:
         by_topic.setdefault(topic, []).append(index)
-    return WriteTxnMarkersRequest(
+    return messages.WriteTxnMarkersRequest(
         markers=[
-            WriteTxnMarkersRequest.WritableTxnMarker(
+            messages.WriteTxnMarkersRequest.WritableTxnMarker(
                 producer_id=marker.producer_id,
                 producer_epoch=marker.producer_epoch,
                 transaction_result=marker.commit,
                 topics=[
-                    WriteTxnMarkersRequest.WritableTxnMarkerTopic(
+                    messages.WriteTxnMarkersRequest.WritableTxnMarkerTopic(
                         name=name, partition_indexes=indexes
                     )
                     for name, indexes in by_topic.items()

@@ -18,6 +18,7 @@ import struct
 from typing import NamedTuple
 
 from protocol import codec, schema
+from protocol.messages import LazyTable
 
 KEY_VERSION = 0
 VALUE_VERSION = 0
@@ -60,11 +61,8 @@ def _compile(name: str) -> codec.CompiledMessage:
     return codec.compile_message(spec, module=__name__)
 
 
-_KEY = _compile("TransactionLogKey")
-_VALUE = _compile("TransactionLogValue")
-TransactionLogKey = _KEY.cls
-TransactionLogValue = _VALUE.cls
-PartitionsSchema = TransactionLogValue.PartitionsSchema
+# Compiled on first use (the first transaction, or loading the topic), not at start.
+_COMPILED: dict[str, codec.CompiledMessage] = LazyTable(_compile)
 
 
 class RecordError(ValueError):
@@ -104,8 +102,9 @@ def partition_for(transactional_id: str, partitions: int) -> int:
 
 
 def txn_key(transactional_id: str) -> bytes:
-    return _VERSION.pack(KEY_VERSION) + _KEY.encoders[KEY_VERSION](
-        TransactionLogKey(transactional_id=transactional_id)
+    compiled = _COMPILED["TransactionLogKey"]
+    return _VERSION.pack(KEY_VERSION) + compiled.encoders[KEY_VERSION](
+        compiled.cls(transactional_id=transactional_id)
     )
 
 
@@ -113,7 +112,9 @@ def txn_value(value: TxnLogValue) -> bytes:
     by_topic: dict[str, list[int]] = {}
     for topic, partition in sorted(value.partitions):
         by_topic.setdefault(topic, []).append(partition)
-    message = TransactionLogValue(
+    compiled = _COMPILED["TransactionLogValue"]
+    PartitionsSchema = compiled.cls.PartitionsSchema
+    message = compiled.cls(
         producer_id=value.producer_id,
         producer_epoch=value.producer_epoch,
         transaction_timeout_ms=value.timeout_ms,
@@ -124,7 +125,7 @@ def txn_value(value: TxnLogValue) -> bytes:
         transaction_last_update_timestamp_ms=value.last_update_ms,
         transaction_start_timestamp_ms=value.start_ms,
     )
-    return _VERSION.pack(VALUE_VERSION) + _VALUE.encoders[VALUE_VERSION](message)
+    return _VERSION.pack(VALUE_VERSION) + compiled.encoders[VALUE_VERSION](message)
 
 
 def _split_version(data, what: str) -> tuple[int, memoryview]:
@@ -139,14 +140,14 @@ def decode_txn_key(data) -> str:
     if version != KEY_VERSION:
         raise RecordError(f"unknown transaction log key version {version}")
     try:
-        return _KEY.decoders[version](body).transactional_id
+        return _COMPILED["TransactionLogKey"].decoders[version](body).transactional_id
     except codec.DecodeError as exc:
         raise RecordError(f"bad key: {exc}") from exc
 
 
 def decode_txn_value(data) -> TxnLogValue:
     version, body = _split_version(data, "value")
-    decoder = _VALUE.decoders.get(version)
+    decoder = _COMPILED["TransactionLogValue"].decoders.get(version)
     if decoder is None:
         raise RecordError(f"unknown transaction log value version {version}")
     try:

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 TopicPartition = tuple[str, int]
 VERIFY_VERSION = 4
-AddPartitionsToTxnRequest = messages.request_type(ApiKey.ADD_PARTITIONS_TO_TXN)
 
 _RETRIABLE = frozenset(
     {
@@ -116,15 +115,16 @@ class PartitionVerifier:
         by_topic: dict[str, list[int]] = {}
         for topic, p in partitions:
             by_topic.setdefault(topic, []).append(p)
-        request = AddPartitionsToTxnRequest(
+        Request = messages.AddPartitionsToTxnRequest
+        request = Request(
             transactions=[
-                AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction(
+                Request.AddPartitionsToTxnTransaction(
                     transactional_id=transactional_id,
                     producer_id=producer_id,
                     producer_epoch=epoch,
                     verify_only=True,
                     topics=[
-                        AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(name=t, partitions=ps)
+                        Request.AddPartitionsToTxnTopic(name=t, partitions=ps)
                         for t, ps in by_topic.items()
                     ],
                 )

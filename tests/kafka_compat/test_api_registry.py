@@ -1,6 +1,6 @@
 """The advertised API ranges come from the handler registry and the codec serves them."""
 
-from kafka_compat.apis.handlers import load_handlers
+from kafka_compat.apis.handlers import HANDLERS, TABLE, load_handlers
 from protocol import messages
 
 
@@ -26,3 +26,13 @@ def test_no_api_advertises_versions_it_refuses():
         if entry.min_accepted != entry.min_version
     }
     assert refused == {}
+
+
+def test_the_static_table_is_what_the_handler_modules_register():
+    # ApiVersions answers from the table before any handler module is imported.
+    registered = {
+        key: (entry.handler.__module__.rsplit(".", 1)[1], entry.min_version, entry.max_version)
+        for key, entry in load_handlers().items()
+    }
+    assert registered == TABLE
+    assert all(entry.min_accepted == entry.min_version for entry in HANDLERS.values())

@@ -48,13 +48,16 @@ CLUSTER_OR_OPTIONAL = (
     "jwt",
     "kafka_compat.cluster.controller",
     "kafka_compat.cluster.membership",
-    # ZooKeeper itself; zk_data (Kafka's znode formats, plain Python) names quota
-    # entities on a single node too.
+    # ZooKeeper itself and its znode formats (a single node's quota store names its
+    # entities with dynamic_config's helpers).
+    "kafka_compat.cluster.zk_data",
     "kafka_compat.cluster.zk_client",
     "kafka_compat.cluster.zk_cache",
     "kafka_compat.cluster.zk_admin",
     "kafka_compat.cluster.zk_store",
     "kafka_compat.replica_fetcher",
+    # KIP-848 groups' coordinator: built with the first such group or request.
+    "kafka_compat.groups.consumer_coordinator",
     "kafka_compat.devcluster",
     "kafka_compat.tools",
     # SASL mechanisms load when a listener enables them; OAUTHBEARER's JWKS client
@@ -67,6 +70,9 @@ CLUSTER_OR_OPTIONAL = (
     "urllib.request",
     # crc32c's package __init__ and anything else that scans installed distributions
     "importlib.metadata",
+    # Spec files are found by name (protocol/messages.py): no directory listing, no
+    # importlib.resources machinery.
+    "importlib.resources",
 )
 
 
@@ -102,6 +108,9 @@ def test_a_single_node_loads_nothing_cluster_only_and_no_codec_before_a_request(
     assert first == "codecs 0"
     loaded = [m for m in modules if m.startswith(CLUSTER_OR_OPTIONAL)]
     assert loaded == []
+    # Each handler module loads with the first request of one of its APIs.
+    handlers = [m for m in modules if m.startswith("kafka_compat.apis.")]
+    assert handlers == ["kafka_compat.apis.handlers", "kafka_compat.apis.registry"]
     assert "kafka_compat.broker" in modules  # it did start
 
 

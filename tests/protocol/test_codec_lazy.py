@@ -52,8 +52,8 @@ def test_class_methods_appear_on_first_instance():
 
 
 def test_threads_racing_for_a_message_get_one_class():
-    # messages' tables are _Lazy; a fresh one, so the module's state is left alone.
-    table = messages._Lazy(lambda key: codec.compile_message(schema.parse_spec(_SPEC)))
+    # messages' tables are LazyTables; a fresh one, so the module's state is left alone.
+    table = messages.LazyTable(lambda key: codec.compile_message(schema.parse_spec(_SPEC)))
     barrier = threading.Barrier(8)
     seen = []
 

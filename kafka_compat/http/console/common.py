@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from kafka_compat.apis.registry import REGISTRY, Components, RequestContext
+from kafka_compat.apis.handlers import HANDLERS
+from kafka_compat.apis.registry import Components, RequestContext
 from kafka_compat.security.session import Session
 from protocol.errors import ErrorCode
 from protocol.headers import RequestHeader
@@ -207,7 +208,7 @@ class ConsoleContext(RequestContext):
 async def call_api(components: Components, api_key: int, request: Any) -> Any:
     """Run the broker's own handler of `api_key` (its newest version) on `request`, as if
     a client on this host had sent it."""
-    entry = REGISTRY[api_key]
+    entry = HANDLERS[api_key]
     version = entry.max_version
     header = RequestHeader(api_key, version, 0, CLIENT_ID, 0)
     ctx = ConsoleContext(components, header, version, "127.0.0.1", Session(peer_host="127.0.0.1"))

@@ -468,7 +468,9 @@ class Broker:
         sock = bind_http_listener(address)
         self.http_port = sock.getsockname()[1]
         log.info(
-            "HTTP listener (/metrics) on http://%s:%d", address[0] or "0.0.0.0", self.http_port
+            "HTTP listener (console and /metrics) on http://%s:%d",
+            address[0] or "0.0.0.0",
+            self.http_port,
         )
         return sock
 

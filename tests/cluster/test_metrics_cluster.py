@@ -14,7 +14,7 @@ from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
 from tests.http.test_metrics import scrape, value
 
 GUARD_S = 120  # failure guard for waits, not a timing
-_HTTP = re.compile(r"HTTP listener \(/metrics\) on http://[\d.]+:(\d+)")
+_HTTP = re.compile(r"HTTP listener \(console and /metrics\) on http://[\d.]+:(\d+)")
 
 
 def http_port(broker) -> int:

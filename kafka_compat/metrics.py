@@ -22,8 +22,37 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
+from protocol.errors import ErrorCode
+
 RESERVOIR = 1024  # samples kept per API and time, for the quantiles
 _MASK = RESERVOIR - 1
+
+
+# Errors that do not count as failed produce / fetch requests: Kafka's FailedProduce- and
+# FailedFetchRequestsPerSec count the broker's unexpected failures, not these.
+EXPECTED_PRODUCE_ERRORS = frozenset(
+    {
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        ErrorCode.MESSAGE_TOO_LARGE,
+        ErrorCode.RECORD_LIST_TOO_LARGE,
+        ErrorCode.CORRUPT_MESSAGE,
+        ErrorCode.KAFKA_STORAGE_ERROR,
+    }
+)
+EXPECTED_FETCH_ERRORS = frozenset(
+    {
+        ErrorCode.NONE,
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        ErrorCode.UNKNOWN_LEADER_EPOCH,
+        ErrorCode.FENCED_LEADER_EPOCH,
+        ErrorCode.REPLICA_NOT_AVAILABLE,
+        ErrorCode.KAFKA_STORAGE_ERROR,
+        ErrorCode.OFFSET_OUT_OF_RANGE,
+        ErrorCode.INCONSISTENT_TOPIC_ID,
+    }
+)
 
 
 class TopicStats:
@@ -52,6 +81,13 @@ class TopicStats:
         self.replication_bytes_in = 0
         self.replication_bytes_out = 0
 
+    def failed_produce(self, error_code: int, size: int) -> None:
+        """A partition's append failed with `error_code` (`size` bytes of batches)."""
+        if error_code not in EXPECTED_PRODUCE_ERRORS:
+            self.failed_produce_requests += 1
+        if error_code in (ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE):
+            self.bytes_rejected += size  # Kafka's BytesRejectedPerSec
+
 
 class BrokerTopicStats:
     """Per-topic counters, created when a topic first counts and dropped with the topic
@@ -68,6 +104,24 @@ class BrokerTopicStats:
 
     def remove(self, name: str) -> None:
         self.topics.pop(name, None)
+
+    def count_fetch(self, partitions, results, follower: bool) -> None:
+        """Kafka's BytesOut (ReplicationBytesOut for a follower) and FailedFetchRequests,
+        per partition that returned records or an error (results: FetchResult tuples,
+        error code first, records sixth)."""
+        for partition, result in zip(partitions, results, strict=True):
+            records = result[5]
+            error = result[0]
+            if partition is None or not (records or error):
+                continue
+            stats = self.topic(partition.topic)
+            if records:
+                if follower:
+                    stats.replication_bytes_out += len(records)
+                else:
+                    stats.bytes_out += len(records)
+            if error not in EXPECTED_FETCH_ERRORS:
+                stats.failed_fetch_requests += 1
 
 
 class Timings:
@@ -147,3 +201,10 @@ class SocketServerStats:
 # The seconds the current request spent waiting on a delayed operation: a one-element
 # list per connection task, reset by server.py before each request.
 REQUEST_WAIT: ContextVar[list[float]] = ContextVar("REQUEST_WAIT")
+
+
+def add_request_wait(seconds: float) -> None:
+    """Kafka's remote time: the current request waited on a delayed operation."""
+    cell = REQUEST_WAIT.get(None)
+    if cell is not None:
+        cell[0] += seconds

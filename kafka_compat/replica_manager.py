@@ -42,7 +42,7 @@ from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import MetadataStore, TopicMetadata
 from kafka_compat.config import BrokerConfig
 from kafka_compat.delayed_fetch import FetchPartition, FetchRead, FetchResult
-from kafka_compat.metrics import REQUEST_WAIT, BrokerTopicStats
+from kafka_compat.metrics import BrokerTopicStats, add_request_wait
 from kafka_compat.replica import (
     FetchIsolation,
     IsrUpdater,
@@ -84,31 +84,6 @@ class AppendResult(NamedTuple):
 # A NamedTuple built without its Python-level __new__: per partition on the data path.
 _new_tuple = tuple.__new__
 _UNKNOWN_TOPIC_OR_PARTITION = AppendResult(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION)
-# Errors that do not count as failed produce / fetch requests: Kafka's FailedProduce- and
-# FailedFetchRequestsPerSec count the broker's unexpected failures, not these.
-_EXPECTED_PRODUCE_ERRORS = frozenset(
-    {
-        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-        ErrorCode.NOT_LEADER_OR_FOLLOWER,
-        ErrorCode.MESSAGE_TOO_LARGE,
-        ErrorCode.RECORD_LIST_TOO_LARGE,
-        ErrorCode.CORRUPT_MESSAGE,
-        ErrorCode.KAFKA_STORAGE_ERROR,
-    }
-)
-_EXPECTED_FETCH_ERRORS = frozenset(
-    {
-        ErrorCode.NONE,
-        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-        ErrorCode.NOT_LEADER_OR_FOLLOWER,
-        ErrorCode.UNKNOWN_LEADER_EPOCH,
-        ErrorCode.FENCED_LEADER_EPOCH,
-        ErrorCode.REPLICA_NOT_AVAILABLE,
-        ErrorCode.KAFKA_STORAGE_ERROR,
-        ErrorCode.OFFSET_OUT_OF_RANGE,
-        ErrorCode.INCONSISTENT_TOPIC_ID,
-    }
-)
 
 
 class ReplicaManager:
@@ -415,11 +390,11 @@ class ReplicaManager:
                 results[key] = AppendResult(
                     exc.error_code, str(exc) or None, None, exc.record_errors
                 )
-                self._failed_produce(stats, exc.error_code, len(records))
+                stats.failed_produce(exc.error_code, len(records))
                 continue
             except LogError as exc:
                 results[key] = AppendResult(exc.error_code, str(exc) or None)
-                self._failed_produce(stats, exc.error_code, len(records))
+                stats.failed_produce(exc.error_code, len(records))
                 continue
             results[key] = _new_tuple(AppendResult, (ErrorCode.NONE, None, info))
             # Kafka's BytesIn/MessagesIn: the request's record batch bytes, the records
@@ -441,15 +416,8 @@ class ReplicaManager:
                 await self._wait_replicated(waits, results, deadline)
             finally:
                 self.delayed_produces -= 1
-                _add_request_wait(trio.current_time() - now)
+                add_request_wait(trio.current_time() - now)
         return results
-
-    @staticmethod
-    def _failed_produce(stats, error_code: int, size: int) -> None:
-        if error_code not in _EXPECTED_PRODUCE_ERRORS:
-            stats.failed_produce_requests += 1
-        if error_code in (ErrorCode.MESSAGE_TOO_LARGE, ErrorCode.RECORD_LIST_TOO_LARGE):
-            stats.bytes_rejected += size  # Kafka's BytesRejectedPerSec
 
     @staticmethod
     async def _wait_replicated(waits, results: dict, deadline: float) -> None:
@@ -513,28 +481,10 @@ class ReplicaManager:
                 results = await read.wait(results, min_bytes, max_wait_ms)
             finally:
                 self.delayed_fetches -= 1
-                _add_request_wait(trio.current_time() - now)
+                add_request_wait(trio.current_time() - now)
         if read.total or read.has_error:
-            self._count_fetch(partitions, results, replica_id >= 0)
+            self.topic_stats.count_fetch(partitions, results, replica_id >= 0)
         return results
-
-    def _count_fetch(self, partitions, results: list[FetchResult], follower: bool) -> None:
-        """Kafka's BytesOut (ReplicationBytesOut for a follower) and FailedFetchRequests,
-        per partition that returned records or an error."""
-        topic_stats = self.topic_stats.topic
-        for partition, result in zip(partitions, results, strict=True):
-            records = result[5]
-            error = result[0]
-            if partition is None or not (records or error):
-                continue
-            stats = topic_stats(partition.topic)
-            if records:
-                if follower:
-                    stats.replication_bytes_out += len(records)
-                else:
-                    stats.bytes_out += len(records)
-            if error not in _EXPECTED_FETCH_ERRORS:
-                stats.failed_fetch_requests += 1
 
     # ---- LeaderAndIsr ----------------------------------------------------------------
 
@@ -792,10 +742,3 @@ class ReplicaManager:
         if self._nursery is None:
             raise RuntimeError(f"replica manager not running: cannot start {fn.__name__}")
         self._nursery.start_soon(fn, *args)
-
-
-def _add_request_wait(seconds: float) -> None:
-    """Kafka's remote time: the current request waited on a delayed operation."""
-    cell = REQUEST_WAIT.get(None)
-    if cell is not None:
-        cell[0] += seconds

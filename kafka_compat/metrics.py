@@ -1,6 +1,6 @@
 """The broker's own counters: what /metrics (kafka_compat/http/metrics.py) reads at
 scrape time, kept as plain numbers so that the data path pays one addition per
-request or per partition of a request, never per record, and imports nothing.
+request or per partition of a request, never per record, and imports nothing but error codes.
 
 - `BrokerTopicStats`: Kafka's BrokerTopicMetrics per topic (messages and bytes in,
   bytes out, total produce requests, failed produce and fetch requests); the all-topics

@@ -260,12 +260,12 @@ def one_run(
 FLOOR_CMD = "python -c 'import trio'"
 
 
-def time_floor() -> tuple[float, float]:
+def time_floor(python: str) -> tuple[float, float]:
     """(wall, CPU) seconds for the same Python to start, import trio and exit: what
     any Trio broker pays before its own code runs (a reference for the figures)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import trio"], check=True)
+    subprocess.run([python, "-c", "import trio"], check=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -303,13 +303,25 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also time a client's first Metadata, CreateTopics, Produce and Fetch",
     )
+    parser.add_argument(
+        "--installed",
+        action="store_true",
+        help="run the package the commands' environment has installed (e.g. a wheel in "
+        "another venv), not this checkout's; the floor uses --floor-python",
+    )
+    parser.add_argument(
+        "--floor-python",
+        default=sys.executable,
+        help="the Python the floor runs (default: this one); give the installed "
+        "broker's venv Python with --installed",
+    )
     args = parser.parse_args(argv)
     first = _first_requests() if args.first_requests else None
     if not args.keep_environment:
         os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     cmds = args.cmd or [default_cmd()]
     env_path = os.environ.get("PYTHONPATH", "")
-    if str(REPO) not in env_path.split(os.pathsep):
+    if not args.installed and str(REPO) not in env_path.split(os.pathsep):
         # Run this checkout's package, not whatever the venv has installed.
         os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env_path) if p)
     http_modes = {"off": (False,), "on": (True,), "both": (False, True)}[args.http]
@@ -331,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"run {i + 1:2d}  {elapsed * 1000:7.1f} ms  cpu {cpu * 1000:5.0f} ms  "
                 f"{rss / 1024:6.1f} MiB  {label[v]}"
             )
-        floor.append(time_floor())
+        floor.append(time_floor(args.floor_python))
     load_after = os.getloadavg()
     print(
         f"\nload average before {load_before[0]:.2f} {load_before[1]:.2f}, "

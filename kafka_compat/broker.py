@@ -21,19 +21,17 @@ Only the CLI, the dev cluster and tests import this module.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import trio
 
 from kafka_compat.acceptor import serve_listener
 from kafka_compat.admin_manager import AdminManager, ZkAdminManager
 from kafka_compat.apis.registry import Components
-from kafka_compat.cluster.client import INTER_BROKER_SECURITY, InterBrokerSecurity
 from kafka_compat.cluster.metadata_cache import MetadataCache
 from kafka_compat.cluster.store import LocalStore, MetadataStore, new_cluster_id
 from kafka_compat.config import BrokerConfig, ConfigError
 from kafka_compat.fetch_session import FetchSessionCache
-from kafka_compat.groups import GroupConfig, GroupCoordinator, GroupMetadataManager
-from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
 from kafka_compat.http import bind_http_listener, serve_http
 from kafka_compat.log_tasks import run_log_tasks
 from kafka_compat.producer_ids import ProducerIdManager
@@ -41,11 +39,9 @@ from kafka_compat.quotas.client_quotas import ClientQuotas
 from kafka_compat.quotas.connection_quotas import ConnectionQuotas
 from kafka_compat.quotas.store import QuotaStore
 from kafka_compat.replica_manager import ReplicaManager
-from kafka_compat.security.acls import LocalAclStore, ZkAclStore
 from kafka_compat.security.authorizer import Authorizer
-from kafka_compat.security.credentials import ScramCredential, ScramCredentialStore
+from kafka_compat.security.credentials import ScramCredentialStore
 from kafka_compat.security.listeners import listener_config
-from kafka_compat.security.sasl import mechanism_server
 from kafka_compat.security.tls import (
     ListenerStores,
     PrincipalMapper,
@@ -54,13 +50,14 @@ from kafka_compat.security.tls import (
     listener_tls,
     store_files,
 )
-from kafka_compat.server import ListenerSecurity, serve_connection
+from kafka_compat.server import ListenerSecurity
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
-from kafka_compat.txn.coordinator import TransactionCoordinator
-from kafka_compat.txn.markers import TxnMarkerSender
-from kafka_compat.txn.state_manager import TransactionLogTopic, TransactionStateManager, TxnConfig
-from kafka_compat.txn.verification import PartitionVerifier
 from storage.log_dirs import LogDirError, LogDirs
+
+if TYPE_CHECKING:
+    from kafka_compat.cluster.client import InterBrokerSecurity
+    from kafka_compat.groups import GroupCoordinator
+    from kafka_compat.txn.coordinator import TransactionCoordinator
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +104,8 @@ class Broker:
         for endpoint in config.listeners:
             if not endpoint.sasl:
                 continue
+            from kafka_compat.security.sasl import mechanism_server
+
             for mechanism in _enabled_mechanisms(config, endpoint.listener):
                 mechanism_server(mechanism)
                 if mechanism == "OAUTHBEARER":
@@ -127,60 +126,20 @@ class Broker:
             self.cluster = ClusterMembership(
                 config, self.node_id, self.replica_manager, self.metadata_cache
             )
-        # Consumer groups and committed offsets (__consumer_offsets); it serves the
-        # groups of the offsets partitions this broker leads.
-        self.group_coordinator = GroupCoordinator(
-            GroupMetadataManager(
-                ReplicatedOffsetsTopic(
-                    self.admin, self.replica_manager, leads_all=not self.cluster_mode
-                ),
-                GroupConfig.from_broker_config(config),
-            )
+        # The group coordinator (__consumer_offsets) and the transaction coordinator
+        # (__transaction_state) are built on first use: a group or transactional request
+        # (server.py), their topic led by this broker, or found at start-up. A broker
+        # that never sees a group never imports them (start-up time, docs/architecture.md).
+        self.group_coordinator: GroupCoordinator | None = None
+        self.txn_coordinator: TransactionCoordinator | None = None
+        self._coordinator_lock = trio.Lock()
+        self._connections: trio.Nursery | None = None  # where their tasks run
+        self.replica_manager.on_leadership_change(
+            OFFSETS_TOPIC, self._load_offsets_partition, self._unload_offsets_partition
         )
         self.replica_manager.on_leadership_change(
-            OFFSETS_TOPIC,
-            self.group_coordinator.load_partition,
-            self.group_coordinator.unload_partition,
+            TRANSACTION_STATE_TOPIC, self._load_txn_partition, self._unload_txn_partition
         )
-        # Transactions (__transaction_state): the ids of the partitions this broker leads.
-        txn_config = TxnConfig.from_broker_config(config)
-        marker_sender = TxnMarkerSender(
-            self.node_id,
-            self.replica_manager,
-            self.metadata_cache,
-            cluster_mode=self.cluster_mode,
-            request_timeout_ms=txn_config.request_timeout_ms,
-        )
-        marker_sender.complete_txn_offsets = self.group_coordinator.complete_txn_offsets
-        self.txn_coordinator = TransactionCoordinator(
-            TransactionStateManager(
-                TransactionLogTopic(
-                    self.admin, self.replica_manager, leads_all=not self.cluster_mode
-                ),
-                txn_config,
-            ),
-            self.producer_ids,
-            marker_sender,
-        )
-        self.replica_manager.on_leadership_change(
-            TRANSACTION_STATE_TOPIC,
-            self.txn_coordinator.load_partition,
-            self.txn_coordinator.unload_partition,
-        )
-        txn_verifier = (
-            PartitionVerifier(
-                self.txn_coordinator,
-                self.replica_manager,
-                self.metadata_cache,
-                self.node_id,
-                cluster_mode=self.cluster_mode,
-                request_timeout_ms=txn_config.request_timeout_ms,
-            )
-            if txn_config.verification_enabled
-            else None
-        )
-        if txn_verifier is not None:
-            self.txn_coordinator.on_stop.append(txn_verifier.aclose)
         self.components = Components(
             config=config,
             node_id=self.node_id,
@@ -189,10 +148,9 @@ class Broker:
             metadata_cache=self.metadata_cache,
             replica_manager=self.replica_manager,
             admin=self.admin,
-            group_coordinator=self.group_coordinator,
             producer_ids=self.producer_ids,
-            txn_coordinator=self.txn_coordinator,
-            txn_verifier=txn_verifier,
+            start_group_coordinator=self.start_group_coordinator,
+            start_txn_coordinator=self.start_txn_coordinator,
             cluster=self.cluster,
             fetch_sessions=FetchSessionCache(config["max.incremental.fetch.session.cache.slots"]),
             credentials=ScramCredentialStore(),
@@ -264,6 +222,105 @@ class Broker:
         except ConfigError as exc:
             log.error("Keeping the connection limits: %s", exc)
 
+    # ---- the coordinators, built on first use ----
+
+    async def start_group_coordinator(self) -> GroupCoordinator:
+        """The group coordinator; the first call builds it and starts its task (loading
+        the offsets partitions this broker leads), concurrent calls wait for that."""
+        if self.group_coordinator is None:
+            async with self._coordinator_lock:
+                if self.group_coordinator is None:
+                    await self._start_group_coordinator()
+        return self.group_coordinator
+
+    async def _start_group_coordinator(self) -> None:
+        from kafka_compat.groups import GroupConfig, GroupCoordinator, GroupMetadataManager
+        from kafka_compat.groups.metadata_manager import ReplicatedOffsetsTopic
+
+        coordinator = GroupCoordinator(
+            GroupMetadataManager(
+                ReplicatedOffsetsTopic(
+                    self.admin, self.replica_manager, leads_all=not self.cluster_mode
+                ),
+                GroupConfig.from_broker_config(self.config),
+            )
+        )
+        await self._running().start(coordinator.run)
+        self.group_coordinator = self.components.group_coordinator = coordinator
+
+    async def start_txn_coordinator(self) -> TransactionCoordinator:
+        """The transaction coordinator (and the group coordinator, which completes
+        transactional offset commits), built and started on first call."""
+        if self.txn_coordinator is None:
+            groups = await self.start_group_coordinator()
+            async with self._coordinator_lock:
+                if self.txn_coordinator is None:
+                    await self._start_txn_coordinator(groups)
+        return self.txn_coordinator
+
+    async def _start_txn_coordinator(self, groups: GroupCoordinator) -> None:
+        from kafka_compat.txn.coordinator import TransactionCoordinator
+        from kafka_compat.txn.markers import TxnMarkerSender
+        from kafka_compat.txn.state_manager import (
+            TransactionLogTopic,
+            TransactionStateManager,
+            TxnConfig,
+        )
+
+        txn_config = TxnConfig.from_broker_config(self.config)
+        marker_sender = TxnMarkerSender(
+            self.node_id,
+            self.replica_manager,
+            self.metadata_cache,
+            cluster_mode=self.cluster_mode,
+            request_timeout_ms=txn_config.request_timeout_ms,
+        )
+        marker_sender.complete_txn_offsets = groups.complete_txn_offsets
+        coordinator = TransactionCoordinator(
+            TransactionStateManager(
+                TransactionLogTopic(
+                    self.admin, self.replica_manager, leads_all=not self.cluster_mode
+                ),
+                txn_config,
+            ),
+            self.producer_ids,
+            marker_sender,
+        )
+        if txn_config.verification_enabled:  # KIP-890's check of transactional batches
+            from kafka_compat.txn.verification import PartitionVerifier
+
+            verifier = PartitionVerifier(
+                coordinator,
+                self.replica_manager,
+                self.metadata_cache,
+                self.node_id,
+                cluster_mode=self.cluster_mode,
+                request_timeout_ms=txn_config.request_timeout_ms,
+            )
+            coordinator.on_stop.append(verifier.aclose)
+            self.components.txn_verifier = verifier
+        await self._running().start(coordinator.run)
+        self.txn_coordinator = self.components.txn_coordinator = coordinator
+
+    def _running(self) -> trio.Nursery:
+        if self._connections is None:
+            raise RuntimeError("the broker is not serving: no coordinator can start")
+        return self._connections
+
+    async def _load_offsets_partition(self, index: int) -> None:
+        await (await self.start_group_coordinator()).load_partition(index)
+
+    def _unload_offsets_partition(self, index: int) -> None:
+        if self.group_coordinator is not None:
+            self.group_coordinator.unload_partition(index)
+
+    async def _load_txn_partition(self, index: int) -> None:
+        await (await self.start_txn_coordinator()).load_partition(index)
+
+    def _unload_txn_partition(self, index: int) -> None:
+        if self.txn_coordinator is not None:
+            self.txn_coordinator.unload_partition(index)
+
     def _use_store(self, store: MetadataStore) -> None:
         self.store = store
         self.components.store = store
@@ -284,6 +341,8 @@ class Broker:
         self.admin.apply_broker_configs()  # dynamic broker configs kept in the store
         authorizer = self.components.authorizer
         if authorizer is not None:
+            from kafka_compat.security.acls import LocalAclStore
+
             self.components.acls = LocalAclStore(authorizer.cache, self.log_dir)
         self.replica_manager.startup(self.log_manager, self.store)
         for topic in self.store.topics.values():
@@ -323,8 +382,6 @@ class Broker:
 
     async def serve(self, task_status=trio.TASK_STATUS_IGNORED) -> None:
         """Listen and serve until cancelled; then shut down cleanly."""
-        # Every BrokerClient of this broker's tasks connects with it (cluster/client.py).
-        INTER_BROKER_SECURITY.set(self.inter_broker_security)
         if not self.cluster_mode:
             # Opening the logs may mean recovering them: keep that off the event loop.
             await trio.to_thread.run_sync(self.load)
@@ -332,7 +389,11 @@ class Broker:
             return
         # Cluster mode: the ZooKeeper session outlives the listener, so that the
         # broker's registration goes only after it stopped serving.
-        from kafka_compat.cluster.membership import cluster_store  # cluster mode only
+        from kafka_compat.cluster.client import INTER_BROKER_SECURITY  # cluster mode only
+        from kafka_compat.cluster.membership import cluster_store
+
+        # Every BrokerClient of this broker's tasks connects with it (cluster/client.py).
+        INTER_BROKER_SECURITY.set(self.inter_broker_security)
 
         async with trio.open_nursery() as zookeeper_session:
             store = cluster_store(self.config)
@@ -344,6 +405,8 @@ class Broker:
             store.on_quota_configs_change(self.components.reload_quotas)
             authorizer = self.components.authorizer
             if authorizer is not None:
+                from kafka_compat.security.acls import ZkAclStore
+
                 acls = ZkAclStore(authorizer.cache, store)
                 await zookeeper_session.start(acls.run)
                 self.components.acls = acls
@@ -372,11 +435,14 @@ class Broker:
         try:
             async with trio.open_nursery() as connections:
                 await connections.start(self.replica_manager.run)
-                # Loads __consumer_offsets in the background once the logs are open.
-                await connections.start(self.group_coordinator.run)
-                # Loads __transaction_state likewise, then sends markers and aborts
-                # timed-out transactions.
-                await connections.start(self.txn_coordinator.run)
+                self._connections = connections
+                # A cluster broker, or a data dir that has their topics: the coordinators
+                # start now, loading their partitions in the background.
+                topics = self.store.topics
+                if self.cluster_mode or OFFSETS_TOPIC in topics:
+                    await self.start_group_coordinator()
+                if self.cluster_mode or TRANSACTION_STATE_TOPIC in topics:
+                    await self.start_txn_coordinator()
                 await connections.start(run_log_tasks, self.replica_manager)
                 await self._add_bootstrap_scram_users()
                 bound = []
@@ -444,6 +510,7 @@ class Broker:
                     if http is not None:
                         serving.start_soon(serve_http, http, components)
         finally:
+            self._connections = None
             with trio.CancelScope(shield=True):
                 # Flushing and checkpointing every log blocks: keep it off the loop.
                 await trio.to_thread.run_sync(self.close)
@@ -457,6 +524,8 @@ class Broker:
             stored = credentials.get(user, mechanism)
             if stored is not None and (not replace or stored.matches(mechanism, password)):
                 continue
+            from kafka_compat.security.credentials import ScramCredential
+
             made = ScramCredential.from_password(mechanism, password)
             await credentials.alter(user, {mechanism: made}, set())
             log.info("SCRAM user %s: %s credential stored", user, mechanism)
@@ -491,14 +560,6 @@ async def _close_unless_detached(sock) -> None:
             sock.close()
 
 
-async def _serve_listener(listeners, components: Components, security, connections) -> None:
-    await trio.serve_listeners(
-        lambda stream: serve_connection(stream, components, security),
-        listeners,
-        handler_nursery=connections,
-    )
-
-
 def _enabled_mechanisms(config: BrokerConfig, listener: str) -> list[str]:
     value = listener_config(config, listener, "sasl.enabled.mechanisms") or ""
     return [m.strip().upper() for m in value.split(",") if m.strip()]
@@ -506,6 +567,8 @@ def _enabled_mechanisms(config: BrokerConfig, listener: str) -> list[str]:
 
 def _inter_broker_security(config: BrokerConfig) -> InterBrokerSecurity | None:
     """TLS and SASL for connections to peers, from the inter-broker listener's config."""
+    from kafka_compat.cluster.client import InterBrokerSecurity  # cluster mode only
+
     listener = config.inter_broker_listener
     endpoint = next(e for e in config.listeners if e.listener == listener)
     if endpoint.protocol == "PLAINTEXT":

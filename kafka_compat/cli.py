@@ -71,11 +71,9 @@ prints client configs; `certs` only makes the files (kafka_compat/tools/dev_tls.
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
-import signal
 import sys
-
-import trio
 
 from kafka_compat.config import BrokerConfig, ConfigError, load_broker_config
 
@@ -386,6 +384,17 @@ def _run_command(args: argparse.Namespace) -> int:
         from kafka_compat import devcluster
 
         return devcluster.main(args)
+    # Start-up allocates many objects and frees few: the cyclic garbage collector's
+    # passes over them are wasted work. Off from here, before Trio and the broker are
+    # imported; serving.py turns it back on once the broker listens.
+    gc.disable()
+    try:
+        return _serve(args)
+    finally:
+        gc.enable()
+
+
+def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
@@ -403,6 +412,7 @@ def _run_command(args: argparse.Namespace) -> int:
         print(f"kafka-compat: {exc}", file=sys.stderr)
         return 2
     from kafka_compat.broker import Broker
+    from kafka_compat.serving import serve_until_signalled
     from storage.log_dirs import LogDirError
 
     broker = Broker(config)
@@ -410,8 +420,13 @@ def _run_command(args: argparse.Namespace) -> int:
     if dev_tls is not None:
         for mechanism in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
             broker.bootstrap_scram.append((dev_tls.user, mechanism, dev_tls.password, True))
+
+    def announce() -> None:  # once the broker listens
+        if dev_tls is not None:
+            _print_dev_tls(broker, dev_tls)
+
     try:
-        return trio.run(_serve_until_signalled, broker, dev_tls)
+        return serve_until_signalled(broker, announce)
     except (OSError, ConfigError, LogDirError, BaseExceptionGroup) as exc:
         # Typically the listen address is taken or the data dir is not writable, or the
         # log dirs disagree (meta.properties, a partition in two of them): one line.
@@ -552,40 +567,6 @@ def _print_dev_tls(broker, tls) -> None:
         flush=True,
     )
     print(dev_tls.write_client_configs(tls, f"{host}:{port}"), flush=True)
-
-
-async def _serve_and_announce(broker, dev_tls, nursery: trio.Nursery) -> None:
-    # The broker runs in `nursery`; the configs are printed once it listens.
-    await nursery.start(broker.serve)
-    if dev_tls is not None:
-        _print_dev_tls(broker, dev_tls)
-
-
-async def _serve_until_signalled(broker, dev_tls=None) -> int:
-    """Run the broker; SIGINT/SIGTERM cancel it, which is the clean shutdown."""
-    async with trio.open_nursery() as nursery:
-        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-            nursery.start_soon(_serve_and_announce, broker, dev_tls, nursery)
-            async for signum in signals:
-                logging.getLogger("kafka_compat").info(
-                    "Received %s, shutting down", signal.Signals(signum).name
-                )
-                if broker.cluster_mode and broker.config["controlled.shutdown.enable"]:
-                    # A second signal stops at once.
-                    with trio.move_on_after(60) as scope:
-                        async with trio.open_nursery() as shutdown:
-                            shutdown.start_soon(_cancel_on_signal, signals, scope)
-                            await broker.controlled_shutdown()
-                            shutdown.cancel_scope.cancel()
-                nursery.cancel_scope.cancel()
-                break
-    return 0
-
-
-async def _cancel_on_signal(signals, scope: trio.CancelScope) -> None:
-    async for _ in signals:
-        scope.cancel()
-        return
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from time import perf_counter
 
 import trio
 
-from kafka_compat.apis.handlers import HANDLERS, Api
+from kafka_compat.apis.handlers import COORDINATOR_APIS, HANDLERS, TXN_COORDINATOR_APIS, Api
 from kafka_compat.apis.registry import CLOSE_CONNECTION, Components, RequestContext
 from kafka_compat.metrics import REQUEST_WAIT, RequestMetrics
 from kafka_compat.quotas.connection_quotas import Connection
@@ -333,6 +333,15 @@ def _record(
         metrics.record(clock.fetch_name, clock.version, *times)
 
 
+async def _start_coordinator(components: Components, api_key: int) -> None:
+    """The coordinator that answers `api_key`, started on the first such request."""
+    if api_key in TXN_COORDINATOR_APIS:
+        if components.txn_coordinator is None:
+            await components.start_txn_coordinator()
+    elif components.group_coordinator is None:
+        await components.start_group_coordinator()
+
+
 async def _handle_frame(
     frame: bytearray,
     components: Components,
@@ -403,6 +412,8 @@ async def _handle_frame(
             exc,
         )
         return False
+    if header.api_key in COORDINATOR_APIS:
+        await _start_coordinator(components, header.api_key)
     ctx = RequestContext(components, header, version, peer, session)
     if clock is not None:
         clock.name = _API_NAMES.get(header.api_key) or str(header.api_key)

@@ -69,6 +69,7 @@ LAYERS: dict[str, int] = {
     "kafka_compat.http": 7,
     "kafka_compat.broker": 8,
     "kafka_compat.cli": 9,
+    "kafka_compat.serving": 9,
     "kafka_compat.tools": 9,
     "kafka_compat.devcluster": 9,
     "kafka_compat.testing": 9,

@@ -84,7 +84,7 @@ async def _find(ctx: RequestContext, key_type: int, key: str) -> tuple[int, int,
             return ErrorCode.INVALID_REQUEST, -1, "", -1
         if not ctx.authorize(AclOperation.DESCRIBE, ResourceType.TRANSACTIONAL_ID, key):
             return ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, "", -1
-        coordinator = ctx.txn_coordinator
+        coordinator = await ctx.components.start_txn_coordinator()  # built on first use
         error = await coordinator.ensure_topic()
         topic = TRANSACTION_STATE_TOPIC
     elif key_type == SHARE_KEY_TYPE and ctx.version >= 6:

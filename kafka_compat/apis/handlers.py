@@ -16,7 +16,14 @@ from typing import Any
 from kafka_compat.apis.registry import REGISTRY, Api, Handler, RequestContext
 from protocol.api_keys import ApiKey
 
-__all__ = ["HANDLERS", "TABLE", "Api", "load_handlers"]
+__all__ = [
+    "COORDINATOR_APIS",
+    "HANDLERS",
+    "TABLE",
+    "TXN_COORDINATOR_APIS",
+    "Api",
+    "load_handlers",
+]
 
 # api key -> (module under kafka_compat.apis, min_version, max_version)
 TABLE: dict[int, tuple[str, int, int]] = {
@@ -76,6 +83,39 @@ TABLE: dict[int, tuple[str, int, int]] = {
     ApiKey.LIST_TRANSACTIONS: ("txn", 0, 1),
     ApiKey.CONSUMER_GROUP_HEARTBEAT: ("consumer_group", 0, 1),
     ApiKey.CONSUMER_GROUP_DESCRIBE: ("consumer_group", 0, 0),
+}
+
+# The APIs a coordinator answers: server.py starts it (Components.start_*_coordinator)
+# before their handler runs, as the broker builds its coordinators on first use. The
+# transaction coordinator's need both (it completes transactional offset commits
+# through the group coordinator); FindCoordinator for a transactional id starts it in
+# its handler.
+TXN_COORDINATOR_APIS = frozenset(
+    {
+        ApiKey.INIT_PRODUCER_ID,
+        ApiKey.ADD_PARTITIONS_TO_TXN,
+        ApiKey.ADD_OFFSETS_TO_TXN,
+        ApiKey.END_TXN,
+        ApiKey.TXN_OFFSET_COMMIT,
+        ApiKey.DESCRIBE_TRANSACTIONS,
+        ApiKey.LIST_TRANSACTIONS,
+    }
+)
+COORDINATOR_APIS = TXN_COORDINATOR_APIS | {
+    ApiKey.OFFSET_COMMIT,
+    ApiKey.OFFSET_FETCH,
+    ApiKey.FIND_COORDINATOR,
+    ApiKey.JOIN_GROUP,
+    ApiKey.HEARTBEAT,
+    ApiKey.LEAVE_GROUP,
+    ApiKey.SYNC_GROUP,
+    ApiKey.DESCRIBE_GROUPS,
+    ApiKey.LIST_GROUPS,
+    ApiKey.DELETE_GROUPS,
+    ApiKey.OFFSET_DELETE,
+    ApiKey.CONSUMER_GROUP_HEARTBEAT,
+    ApiKey.CONSUMER_GROUP_DESCRIBE,
+    ApiKey.WRITE_TXN_MARKERS,
 }
 
 

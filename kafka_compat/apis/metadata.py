@@ -124,7 +124,8 @@ async def _describe_topic(ctx, name: str | None, allow_create: bool):
             return Topic(error_code=ErrorCode.INVALID_TOPIC_EXCEPTION, name=name)
         if name == OFFSETS_TOPIC:
             # Created with its own settings (compacted, 50 partitions) by the coordinator.
-            await ctx.group_coordinator.ensure_offsets_topic()
+            coordinator = await ctx.components.start_group_coordinator()
+            await coordinator.ensure_offsets_topic()
             topic = ctx.store.topics.get(name)
         elif allow_create and name not in INTERNAL_TOPICS:
             topic = await ctx.admin.auto_create_topic(name)
@@ -162,7 +163,8 @@ async def _cluster_metadata(ctx, request, names, allow_create: bool):
             elif name in ctx.store.topics:
                 error = ErrorCode.LEADER_NOT_AVAILABLE
             elif name == OFFSETS_TOPIC:
-                await ctx.group_coordinator.ensure_offsets_topic()
+                coordinator = await ctx.components.start_group_coordinator()
+                await coordinator.ensure_offsets_topic()
                 error = ErrorCode.LEADER_NOT_AVAILABLE
             elif allow_create and name not in INTERNAL_TOPICS:
                 try:

@@ -133,8 +133,11 @@ async def handle_produce(ctx: RequestContext, request):
             pending.append((answers, len(answers), key))
             answers.append(None)
         responses.append(TopicResponse(name=name, partition_responses=answers))
-    if entries and request.transactional_id is not None and ctx.components.txn_verifier:
-        await _verify_transactional(ctx, request.transactional_id, entries, pending)
+    if entries and request.transactional_id is not None:
+        if ctx.components.txn_coordinator is None:  # its verifier comes with it
+            await ctx.components.start_txn_coordinator()
+        if ctx.components.txn_verifier is not None:
+            await _verify_transactional(ctx, request.transactional_id, entries, pending)
     if entries:
         appended = await replica_manager.append_records(
             entries,

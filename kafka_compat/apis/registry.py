@@ -58,11 +58,16 @@ class Components:
     metadata_cache: MetadataCache
     replica_manager: ReplicaManager
     admin: AdminManager
-    group_coordinator: GroupCoordinator
     producer_ids: ProducerIdManager
-    txn_coordinator: TransactionCoordinator
+    # The coordinators are built on first use: server.py awaits these for the APIs in
+    # apis/handlers.py's COORDINATOR_APIS before their handler runs; other users (a
+    # Metadata asking for __consumer_offsets, the console) await them too.
+    start_group_coordinator: Callable[[], Awaitable[GroupCoordinator]]
+    start_txn_coordinator: Callable[[], Awaitable[TransactionCoordinator]]
+    group_coordinator: GroupCoordinator | None = None  # None until started
+    txn_coordinator: TransactionCoordinator | None = None
     # KIP-890's check of transactional batches (None: transaction.partition.
-    # verification.enable is false).
+    # verification.enable is false, or no transaction coordinator yet).
     txn_verifier: PartitionVerifier | None = None
     # Cluster mode only: the controller election and this broker's registration.
     cluster: ClusterMembership | None = None
@@ -198,7 +203,8 @@ class RequestContext:
 
     @property
     def group_coordinator(self) -> GroupCoordinator:
-        return self.components.group_coordinator
+        """Started by then for the APIs in COORDINATOR_APIS (server.py)."""
+        return self.components.group_coordinator  # type: ignore[return-value]
 
     @property
     def producer_ids(self) -> ProducerIdManager:
@@ -206,7 +212,8 @@ class RequestContext:
 
     @property
     def txn_coordinator(self) -> TransactionCoordinator:
-        return self.components.txn_coordinator
+        """Started by then for the APIs in TXN_COORDINATOR_APIS (server.py)."""
+        return self.components.txn_coordinator  # type: ignore[return-value]
 
     @property
     def cluster(self) -> ClusterMembership | None:

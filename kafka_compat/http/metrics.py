@@ -133,7 +133,8 @@ class Snapshot:
         snap.connections = dict(sockets.open)
         snap.connections_created = dict(sockets.created)
         snap.controller = _controller(components)
-        groups = components.group_coordinator.manager.groups
+        coordinator = components.group_coordinator  # None: no group seen yet
+        groups = coordinator.manager.groups if coordinator is not None else {}
         snap.offsets = [
             (group_id, topic, index, committed.offset)
             for group_id, group in groups.items()

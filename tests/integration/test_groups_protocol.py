@@ -320,3 +320,44 @@ def test_the_group_apis_are_advertised(conn):
     assert conn.versions[COMMIT] == (0, 9)
     assert conn.versions[FETCH] == (0, 9)
     assert conn.versions[OFFSET_DELETE] == (0, 0)
+
+
+def test_group_and_transaction_requests_before_any_find_coordinator(broker_factory):
+    """A client that knew the coordinator before the broker restarted on an empty data
+    dir sends its group request first, with no FindCoordinator: the broker, which
+    builds its coordinators on first use, serves it (a single node coordinates every
+    group)."""
+    broker = broker_factory(group_initial_rebalance_delay_ms="0")
+    host, port = broker.bootstrap.rsplit(":", 1)
+    conn = Connection(host, int(port), GUARD_S)
+    try:
+        JoinRequest = messages.request_type(JOIN)
+        protocols = [JoinRequest.JoinGroupRequestProtocol(name="range", metadata=subscription())]
+
+        def join(member_id: str):
+            return conn.request(
+                JOIN,
+                req(
+                    JOIN,
+                    group_id="early",
+                    session_timeout_ms=10000,
+                    rebalance_timeout_ms=10000,
+                    member_id=member_id,
+                    protocol_type="consumer",
+                    protocols=protocols,
+                ),
+                5,
+            )
+
+        first = join("")
+        assert first.error_code == ErrorCode.MEMBER_ID_REQUIRED
+        joined = join(first.member_id)
+        assert (joined.error_code, joined.generation_id) == (0, 1)
+        listed = conn.request(LIST, req(LIST), 4)
+        assert (listed.error_code, [g.group_id for g in listed.groups]) == (0, ["early"])
+        # An idempotent producer's first request: a producer id.
+        init = conn.request(22, req(22, transactional_id=None, transaction_timeout_ms=60000), 4)
+        assert (init.error_code, init.producer_epoch) == (0, 0)
+        assert init.producer_id >= 0
+    finally:
+        conn.close()

@@ -56,8 +56,13 @@ CLUSTER_OR_OPTIONAL = (
     "kafka_compat.cluster.zk_admin",
     "kafka_compat.cluster.zk_store",
     "kafka_compat.replica_fetcher",
-    # KIP-848 groups' coordinator: built with the first such group or request.
-    "kafka_compat.groups.consumer_coordinator",
+    # The group and transaction coordinators: built with the first group or
+    # transactional request (or their topic in the data dir).
+    "kafka_compat.groups",
+    "kafka_compat.txn",
+    "kafka_compat.cluster.client",
+    "kafka_compat.security.acls",
+    "kafka_compat.security.sasl",
     "kafka_compat.devcluster",
     "kafka_compat.tools",
     # SASL mechanisms load when a listener enables them; OAUTHBEARER's JWKS client

@@ -44,6 +44,18 @@ def wall_ms() -> int:
     return EPOCH_MS + int(trio.current_time() * 1000)
 
 
+def coordinator_of(broker: Broker) -> GroupCoordinator:
+    """A group coordinator over the broker's data dir, on the test's clock (the broker
+    builds its own on first use, when serving)."""
+    return GroupCoordinator(
+        GroupMetadataManager(
+            ReplicatedOffsetsTopic(broker.admin, broker.replica_manager, leads_all=True),
+            GroupConfig.from_broker_config(broker.config),
+            time_ms=wall_ms,
+        )
+    )
+
+
 @asynccontextmanager
 async def running(data_dir, **props):
     """A coordinator over the data dir in `data_dir`; keys use '_' for '.'."""
@@ -56,13 +68,7 @@ async def running(data_dir, **props):
     config.update({k.replace("_", "."): str(v) for k, v in props.items()})
     broker = Broker(BrokerConfig(config))
     broker.load()
-    coordinator = broker.group_coordinator = GroupCoordinator(
-        GroupMetadataManager(
-            ReplicatedOffsetsTopic(broker.admin, broker.replica_manager, leads_all=True),
-            GroupConfig.from_broker_config(broker.config),
-            time_ms=wall_ms,
-        )
-    )
+    coordinator = broker.group_coordinator = coordinator_of(broker)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(coordinator.run)
@@ -563,7 +569,7 @@ async def test_requests_wait_for_the_partition_to_load(tmp_path, autojump_clock)
     }
     broker = Broker(BrokerConfig(config))
     broker.load()
-    coordinator = broker.group_coordinator
+    coordinator = coordinator_of(broker)
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(coordinator.run)

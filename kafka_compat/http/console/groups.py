@@ -70,7 +70,7 @@ def _coordinator_error(components: Components, group_id: str, code: int) -> ApiE
 
 
 async def list_groups(request: Request, components: Components) -> dict[str, Any]:
-    error, listed = components.group_coordinator.list_groups()
+    error, listed = (await components.start_group_coordinator()).list_groups()
     if error and error != ErrorCode.COORDINATOR_LOAD_IN_PROGRESS:
         raise kafka_error(error)
     groups = []
@@ -102,7 +102,7 @@ async def list_groups(request: Request, components: Components) -> dict[str, Any
 
 async def describe_group(request: Request, components: Components) -> dict[str, Any]:
     group_id = request.path_params["group"]
-    coordinator = components.group_coordinator
+    coordinator = await components.start_group_coordinator()
     error, summary = coordinator.describe_group(group_id)
     if error:
         raise _coordinator_error(components, group_id, error)
@@ -213,7 +213,7 @@ async def reset_offsets(request: Request, components: Components) -> dict[str, A
     require_writes(components)
     group_id = request.path_params["group"]
     data = await body(request)
-    coordinator = components.group_coordinator
+    coordinator = await components.start_group_coordinator()
     error, summary = coordinator.describe_group(group_id)
     if error:
         raise _coordinator_error(components, group_id, error)
@@ -244,7 +244,8 @@ async def reset_offsets(request: Request, components: Components) -> dict[str, A
 async def delete_group(request: Request, components: Components) -> dict[str, Any]:
     require_writes(components)
     group_id = request.path_params["group"]
-    results = await components.group_coordinator.delete_groups([group_id])
+    coordinator = await components.start_group_coordinator()
+    results = await coordinator.delete_groups([group_id])
     code = results.get(group_id, ErrorCode.NONE)
     if code == ErrorCode.NON_EMPTY_GROUP:
         raise ApiError(

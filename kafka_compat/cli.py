@@ -345,7 +345,12 @@ def main(argv: list[str] | None = None) -> int:
         from kafka_compat.tools.groups import kafka_style
 
         argv = kafka_style(argv)
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # argparse reports a subcommand's unknown arguments with the top level's usage,
+        # which on the fast path lists that command alone: use the command's own.
+        _chosen_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "command_config", None):
         from kafka_compat.tools import security
         from kafka_compat.tools.connection import AdminTool
@@ -361,6 +366,20 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             AdminTool.security = None
     return _run_command(args)
+
+
+def _chosen_parser(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The innermost (sub)parser `args` went through: `kafka-compat serve`,
+    `kafka-compat transactions list`."""
+    while True:
+        commands = next(
+            (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
+        )
+        if commands is None or getattr(args, commands.dest, None) not in commands.choices:
+            return parser
+        parser = commands.choices[getattr(args, commands.dest)]
 
 
 def _run_command(args: argparse.Namespace) -> int:

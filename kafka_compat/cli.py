@@ -49,7 +49,8 @@ Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
 `zookeeper.connect` key) joins a cluster coordinated by that ZooKeeper as broker
 `--broker-id` (`broker.id`); SIGTERM then first moves this broker's leaderships
 away (controlled shutdown) and stops after. An invalid value stops
-start-up with a message naming the key (exit status 2).
+start-up with a message naming the key (exit status 2); a listener that cannot bind
+(its port taken) with one naming the listener and its address (exit status 1).
 
 The tools (kafka_compat/tools/<tool>.py, most with their own `add_parser`) take
 `--bootstrap-server HOST:PORT` (default localhost:9092), `--command-config FILE`

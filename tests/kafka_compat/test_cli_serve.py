@@ -1,9 +1,11 @@
 """`kafka-compat serve`'s command line as a user meets it: a bad argument is reported
 with serve's own usage (the fast start path builds only serve's parser), `--help` and
-an unknown command list every command."""
+an unknown command list every command, and a Kafka listener on a taken port stops
+start-up with a message naming the listener and its address."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -53,3 +55,36 @@ def test_help_and_an_unknown_command_list_every_command():
     done = kafka_compat("bogus")
     assert done.returncode == 2 and COMMANDS in done.stderr
     assert "invalid choice: 'bogus'" in done.stderr
+
+
+def test_a_taken_listener_port_stops_start_up_naming_the_listener(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = kafka_compat(
+            "serve",
+            *("--port", str(port), "--data-dir", str(tmp_path / "data"), "--http-port", "0"),
+        )
+    assert done.returncode == 1
+    assert f"kafka-compat: listener PLAINTEXT: 127.0.0.1:{port} is already in use" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_taken_port_of_another_listener_names_that_listener(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = kafka_compat(
+            "serve",
+            *("--data-dir", str(tmp_path / "data"), "--http-port", "0"),
+            *("--override", f"listeners=PLAINTEXT://127.0.0.1:0,INTERNAL://127.0.0.1:{port}"),
+            *(
+                "--override",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT",
+            ),
+        )
+    assert done.returncode == 1
+    assert f"kafka-compat: listener INTERNAL: 127.0.0.1:{port} is already in use" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -20,6 +20,7 @@ Only the CLI, the dev cluster and tests import this module.
 
 from __future__ import annotations
 
+import errno
 import logging
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,7 @@ from kafka_compat.quotas.store import QuotaStore
 from kafka_compat.replica_manager import ReplicaManager
 from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.security.credentials import ScramCredentialStore
-from kafka_compat.security.listeners import listener_config
+from kafka_compat.security.listeners import Endpoint, listener_config
 from kafka_compat.security.tls import (
     ListenerStores,
     PrincipalMapper,
@@ -450,7 +451,7 @@ class Broker:
                     self.listener_security, self.config.advertised_listeners, strict=True
                 ):
                     endpoint = security.endpoint
-                    listeners = await trio.open_tcp_listeners(endpoint.port, host=endpoint.host)
+                    listeners = await _open_listener(endpoint)
                     port = listeners[0].socket.getsockname()[1]
                     self.bound_ports[endpoint.listener] = port
                     # Port 0 (tests): advertise the port actually bound.
@@ -613,3 +614,20 @@ def _warn_unless_brokers_allowed(authorizer: Authorizer, config: BrokerConfig) -
             "cluster: add it to super.users (or an ACL), or replication is refused",
             principal,
         )
+
+
+async def _open_listener(endpoint: Endpoint) -> list[trio.SocketListener]:
+    """The listener's sockets; a ConfigError naming the listener and its address if
+    they cannot be bound (Kafka: "Socket server failed to bind to ...")."""
+    try:
+        return await trio.open_tcp_listeners(endpoint.port, host=endpoint.host)
+    except OSError as exc:
+        address = f"{endpoint.host or '0.0.0.0'}:{endpoint.port}"
+        if exc.errno == errno.EADDRINUSE:
+            problem = f"{address} is already in use"
+        else:
+            problem = f"cannot listen on {address}: {exc.strerror or exc}"
+        raise ConfigError(
+            f"listener {endpoint.listener}: {problem}; stop what holds it or choose another "
+            "port (the listeners key; serve --port for the first listener)"
+        ) from None

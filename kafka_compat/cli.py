@@ -49,7 +49,8 @@ Flags override the file; the file uses Kafka's key names. `--zookeeper` (the
 `zookeeper.connect` key) joins a cluster coordinated by that ZooKeeper as broker
 `--broker-id` (`broker.id`); SIGTERM then first moves this broker's leaderships
 away (controlled shutdown) and stops after. An invalid value stops
-start-up with a message naming the key (exit status 2).
+start-up with a message naming the key (exit status 2); a listener that cannot bind
+(its port taken) with one naming the listener and its address (exit status 1).
 
 The tools (kafka_compat/tools/<tool>.py, most with their own `add_parser`) take
 `--bootstrap-server HOST:PORT` (default localhost:9092), `--command-config FILE`
@@ -75,28 +76,37 @@ import gc
 import logging
 import sys
 
-from kafka_compat.config import BrokerConfig, ConfigError, load_broker_config
+from kafka_compat.config import BrokerConfig, ConfigError, advertisable, load_broker_config
+from kafka_compat.security.listeners import Endpoint
 
 DEFAULT_HTTP_HOST = "127.0.0.1"
 DEFAULT_HTTP_PORT = 9644
 
 
 def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, str]:
-    """Translate flags to server.properties keys, keeping the file's other parts."""
+    """Translate flags to server.properties keys, keeping the file's other parts.
+    `base`: the file with the --override keys applied (`override_items(args)`)."""
     overrides: dict[str, str] = {}
     # --host/--port (--advertised-*) move the first listener, keeping its name (and so
     # its security protocol) and the other listeners.
-    first = base.listeners[0].listener
+    first = base.listeners[0]
+    host = args.host if args.host is not None else first.host
+    port = args.port if args.port is not None else first.port
     if args.host is not None or args.port is not None:
-        host = args.host if args.host is not None else base.host
-        port = args.port if args.port is not None else base.port
         rest = [f"{e.listener}://{e.host}:{e.port}" for e in base.listeners[1:]]
-        overrides["listeners"] = ",".join([f"{first}://{host}:{port}", *rest])
+        overrides["listeners"] = ",".join([f"{first.listener}://{host}:{port}", *rest])
     if args.advertised_host is not None or args.advertised_port is not None:
-        host = args.advertised_host if args.advertised_host is not None else base.advertised_host
-        port = args.advertised_port if args.advertised_port is not None else base.advertised_port
+        # As Kafka's advertised.listeners defaults to listeners: unless advertised.listeners
+        # names it, the first listener is advertised where it listens (--host/--port too).
+        if _advertises(base, first.listener):
+            advertised = (base.advertised_host, base.advertised_port)
+        else:
+            moved = advertisable(Endpoint(first.listener, host, port, first.protocol))
+            advertised = (moved.host, moved.port)
+        host = args.advertised_host if args.advertised_host is not None else advertised[0]
+        port = args.advertised_port if args.advertised_port is not None else advertised[1]
         rest = [f"{e.listener}://{e.host}:{e.port}" for e in base.advertised_listeners[1:]]
-        overrides["advertised.listeners"] = ",".join([f"{first}://{host}:{port}", *rest])
+        overrides["advertised.listeners"] = ",".join([f"{first.listener}://{host}:{port}", *rest])
     if args.data_dir is not None:
         overrides["log.dirs"] = args.data_dir
     if args.zookeeper is not None:
@@ -112,12 +122,27 @@ def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, 
         overrides["http.listener"] = f"{host}:{http_port}" if http_port else ""
     elif "http.listener" not in base.explicit:
         overrides["http.listener"] = f"{DEFAULT_HTTP_HOST}:{DEFAULT_HTTP_PORT}"
+    overrides.update(override_items(args))  # --override wins over the other flags
+    return overrides
+
+
+def override_items(args: argparse.Namespace) -> dict[str, str]:
+    """serve's `--override key=value` items."""
+    items = {}
     for item in args.override:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"--override expects key=value, got {item!r}")
-        overrides[key.strip()] = value.strip()
-    return overrides
+        items[key.strip()] = value.strip()
+    return items
+
+
+def _advertises(config: BrokerConfig, listener: str) -> bool:
+    """Whether advertised.listeners (the file's or an --override) names `listener`."""
+    explicit = config.explicit.get("advertised.listeners") or ""
+    return any(
+        item.strip().upper().startswith(f"{listener.upper()}://") for item in explicit.split(",")
+    )
 
 
 class _VersionAction(argparse.Action):
@@ -345,7 +370,12 @@ def main(argv: list[str] | None = None) -> int:
         from kafka_compat.tools.groups import kafka_style
 
         argv = kafka_style(argv)
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # argparse reports a subcommand's unknown arguments with the top level's usage,
+        # which on the fast path lists that command alone: use the command's own.
+        _chosen_parser(parser, args).error(f"unrecognized arguments: {' '.join(unknown)}")
     if getattr(args, "command_config", None):
         from kafka_compat.tools import security
         from kafka_compat.tools.connection import AdminTool
@@ -361,6 +391,20 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             AdminTool.security = None
     return _run_command(args)
+
+
+def _chosen_parser(
+    parser: argparse.ArgumentParser, args: argparse.Namespace
+) -> argparse.ArgumentParser:
+    """The innermost (sub)parser `args` went through: `kafka-compat serve`,
+    `kafka-compat transactions list`."""
+    while True:
+        commands = next(
+            (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
+        )
+        if commands is None or getattr(args, commands.dest, None) not in commands.choices:
+            return parser
+        parser = commands.choices[getattr(args, commands.dest)]
 
 
 def _run_command(args: argparse.Namespace) -> int:
@@ -400,7 +444,7 @@ def _serve(args: argparse.Namespace) -> int:
         format="[%(asctime)s] %(levelname)s %(name)s: %(message)s",
     )
     try:
-        base = load_broker_config(args.config, {})
+        base = load_broker_config(args.config, override_items(args))
         overrides = _serve_overrides(args, base)
         config = load_broker_config(args.config, overrides)
         add_scram = [_parse_add_scram(value) for value in args.add_scram]

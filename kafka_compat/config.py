@@ -590,7 +590,9 @@ def _refuse_unserved_security(props: Mapping[str, str]) -> None:
             )
 
 
-def _advertisable(endpoint: Endpoint) -> Endpoint:
+def advertisable(endpoint: Endpoint) -> Endpoint:
+    """The address a listener is advertised at by default: its own, 127.0.0.1 for a
+    wildcard (0.0.0.0 cannot be dialled)."""
     if endpoint.host in ("", "0.0.0.0", "::"):
         return Endpoint(endpoint.listener, "127.0.0.1", endpoint.port, endpoint.protocol)
     return endpoint
@@ -624,7 +626,7 @@ class BrokerConfig:
         self.protocol_map, self.listeners, advertised = _listeners(props)
         by_name = {e.listener: e for e in advertised}
         self.advertised_listeners = [
-            _advertisable(by_name.get(e.listener, e)) for e in self.listeners
+            advertisable(by_name.get(e.listener, e)) for e in self.listeners
         ]
         try:
             self.inter_broker_listener = inter_broker_listener(

@@ -12,7 +12,12 @@ than the caller's event loop: a test that calls a blocking client from async cod
 would otherwise stall the broker it is waiting for. `async with` works under asyncio
 and Trio alike; only start and stop are awaited.
 
-The pytest plugin (kafka_compat/pytest_plugin.py) builds its fixtures on this.
+For what no client can do, a running broker has `.broker` (the `Broker` object) and
+`.trio_token` (its loop); `broker.call(async_fn, *args)` runs `await async_fn(*args)`
+on that loop from any other thread. `stop()` raises if the broker failed while it ran.
+
+The pytest plugin (kafka_compat/pytest_plugin.py) and kafka-compat's own test suite
+(tests/conftest.py) build their fixtures on this.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -39,6 +44,7 @@ START_TIMEOUT_S = 60.0
 # consumer group starts at once instead of after Kafka's 3 s of waiting for members.
 TEST_DEFAULTS = {"group.initial.rebalance.delay.ms": "0"}
 _names = itertools.count()
+T = TypeVar("T")
 
 
 def topic_name(hint: str = "topic") -> str:
@@ -56,15 +62,20 @@ class EmbeddedBroker:
         *,
         port: int = 0,
         config: Mapping[str, Any] | None = None,
+        test_defaults: bool = True,
     ):
         """`data_dir`: kept if given, else a temporary one removed on stop. `port`: 0 for
-        a free one. `config`: server.properties keys (Kafka's names), as strings or
-        values that print as Kafka would read them."""
+        a free one (kept across a stop and start). `config`: server.properties keys
+        (Kafka's names), as strings or values that print as Kafka would read them.
+        `test_defaults=False`: Kafka's own defaults throughout (TEST_DEFAULTS not set)."""
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.port = port
-        self.config = {**TEST_DEFAULTS, **{k: str(v) for k, v in (config or {}).items()}}
+        defaults = TEST_DEFAULTS if test_defaults else {}
+        self.config = {**defaults, **{k: str(v) for k, v in (config or {}).items()}}
+        # Set by start(): the Broker object and its Trio loop's token.
         self.broker: Broker | None = None
+        self.trio_token: trio.lowlevel.TrioToken | None = None
         self._thread: threading.Thread | None = None
         self._cancel: Callable[[], None] | None = None
         self._failure: list[BaseException] = []
@@ -90,7 +101,7 @@ class EmbeddedBroker:
         self._failure = []
 
         async def run() -> None:
-            token = trio.lowlevel.current_trio_token()
+            token = self.trio_token = trio.lowlevel.current_trio_token()
             async with trio.open_nursery() as nursery:
                 self._cancel = lambda: trio.from_thread.run_sync(
                     nursery.cancel_scope.cancel, trio_token=token
@@ -111,21 +122,37 @@ class EmbeddedBroker:
         if not started.wait(START_TIMEOUT_S) or self._failure:
             self._thread = None
             failure = self._failure[0] if self._failure else None
-            raise RuntimeError(f"the embedded broker did not start: {failure}") from failure
+            raise RuntimeError(f"the embedded broker did not start: {_cause(failure)}") from (
+                failure
+            )
         return self
 
     def stop(self) -> None:
-        """Shut down cleanly (a no-op when stopped); a temporary data dir is removed."""
+        """Shut down cleanly (a no-op when stopped); a temporary data dir is removed.
+        Raises RuntimeError if the broker had stopped by itself (it failed while running:
+        the failure is the cause) or does not stop."""
         thread, self._thread = self._thread, None
-        if thread is not None:
-            if thread.is_alive():
+        try:
+            if thread is not None and not thread.is_alive():
+                failure = self._failure[0] if self._failure else None
+                raise RuntimeError(
+                    f"the embedded broker stopped while running: {_cause(failure)}"
+                ) from failure
+            if thread is not None:
                 self._cancel()
                 thread.join(START_TIMEOUT_S)
-            if thread.is_alive():
-                raise RuntimeError("the embedded broker did not stop")
-        if self._own_dir and self.data_dir is not None:
-            shutil.rmtree(self.data_dir, ignore_errors=True)
-            self.data_dir = None
+                if thread.is_alive():
+                    raise RuntimeError("the embedded broker did not stop")
+        finally:
+            if self._own_dir and self.data_dir is not None:
+                shutil.rmtree(self.data_dir, ignore_errors=True)
+                self.data_dir = None
+
+    def call(self, async_fn: Callable[..., Awaitable[T]], *args: object) -> T:
+        """`await async_fn(*args)` on the broker's own Trio loop, from a thread that is
+        not it (in an async test: `await trio.to_thread.run_sync(broker.call, ...)`):
+        for what no client can do, such as writing users' SCRAM credentials."""
+        return trio.from_thread.run(async_fn, *args, trio_token=self.trio_token)
 
     def create_topic(
         self,
@@ -153,6 +180,14 @@ class EmbeddedBroker:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await _in_thread(self.stop)
+
+
+def _cause(failure: BaseException | None) -> BaseException | None:
+    """The one exception inside nested exception groups (Trio's nurseries wrap what a
+    task raised), for a message that names it."""
+    while isinstance(failure, BaseExceptionGroup) and len(failure.exceptions) == 1:
+        failure = failure.exceptions[0]
+    return failure
 
 
 async def _in_thread(fn: Callable[[], object]) -> None:

@@ -1,7 +1,8 @@
 """Fixtures that start real brokers in-process, on ephemeral ports.
 
-Each broker runs its own `trio.run` in a background thread, so tests are plain
-functions that use blocking clients (confluent-kafka, kafka-python) over TCP.
+Each broker runs its own `trio.run` in a background thread (kafka_compat.testing's
+EmbeddedBroker), so tests are plain functions that use blocking clients
+(confluent-kafka, kafka-python) over TCP.
 """
 
 from __future__ import annotations
@@ -9,98 +10,47 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import trio
 
 from kafka_compat import log_tasks
-from kafka_compat.broker import Broker
-from kafka_compat.config import BrokerConfig
+from kafka_compat.testing import EmbeddedBroker
 from tests.listening import wait_listening
 
 START_TIMEOUT = 60
 
 
-class BrokerHandle:
-    """A broker in a background thread; stop/start keep the data dir and port."""
+class BrokerHandle(EmbeddedBroker):
+    """kafka_compat.testing's EmbeddedBroker as this suite uses it: a data dir the test
+    owns (kept, like the port, across stop and start), Kafka's own defaults (no test
+    defaults), and a check at stop that no background task failed while it ran."""
 
     def __init__(self, data_dir: Path, props: dict[str, str]):
-        self.data_dir = data_dir
-        self.props = props
-        self.port = 0
-        self.broker: Broker | None = None
-        self._thread: threading.Thread | None = None
-        self._cancel: Callable[[], None] | None = None
-        # The broker's Trio loop: trio.from_thread.run(fn, trio_token=...) runs in it.
-        self.trio_token: trio.lowlevel.TrioToken | None = None
-        self._failure: list[BaseException] = []
-        self._task_failures_at_start = 0
+        super().__init__(data_dir, config=props, test_defaults=False)
+        self._task_failures_at_start: int | None = None
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return self.bootstrap_servers
 
-    def start(self) -> None:
-        config = BrokerConfig(
-            {
-                "listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
-                "log.dirs": str(self.data_dir),
-                **self.props,
-            }
-        )
-        self.broker = Broker(config)
+    def start(self) -> BrokerHandle:
         self._task_failures_at_start = log_tasks.failure_count
-        started = threading.Event()
-        failure = self._failure = []
-
-        async def run() -> None:
-            token = self.trio_token = trio.lowlevel.current_trio_token()
-            async with trio.open_nursery() as nursery:
-                self._cancel = lambda: trio.from_thread.run_sync(
-                    nursery.cancel_scope.cancel, trio_token=token
-                )
-                self.port = await nursery.start(self.broker.serve)
-                started.set()
-
-        def thread_main() -> None:
-            try:
-                trio.run(run)
-            except BaseException as exc:  # reported to the test thread
-                failure.append(exc)
-            finally:
-                started.set()
-
-        self._thread = threading.Thread(target=thread_main, name="broker", daemon=True)
-        self._thread.start()
-        if not started.wait(START_TIMEOUT):
-            raise RuntimeError("broker did not start")
-        if failure:
-            raise failure[0]
+        try:
+            return super().start()
+        except BaseException:
+            self._task_failures_at_start = None
+            raise
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
-        if not self._thread.is_alive():
-            self._thread = None
-            raise RuntimeError("the broker died during the test") from self._failure[0]
-        self._cancel()
-        self._thread.join(START_TIMEOUT)
-        if self._thread.is_alive():
-            raise RuntimeError("broker did not stop")
-        self._thread = None
+        failures_at_start, self._task_failures_at_start = self._task_failures_at_start, None
+        super().stop()
         # A background task that failed (logged, restarted) is a bug the test must show.
-        assert log_tasks.failure_count == self._task_failures_at_start, (
-            "a background task failed: see the log"
-        )
-
-    def call(self, async_fn, *args):
-        """Run `await async_fn(*args)` on the broker's own Trio loop (from a thread that
-        is not it, e.g. `trio.to_thread.run_sync(handle.call, ...)` in an async test):
-        for what no client can do yet, such as writing transaction markers."""
-        return trio.from_thread.run(async_fn, *args, trio_token=self.trio_token)
+        if failures_at_start is not None:
+            assert log_tasks.failure_count == failures_at_start, (
+                "a background task failed: see the log"
+            )
 
     def restart(self) -> None:
         self.stop()

@@ -2,7 +2,8 @@
 confluent-kafka's AdminClient: AlterConfigs / IncrementalAlterConfigs on BROKER
 resources, per broker ("0") and cluster default (""), shown by DescribeConfigs with
 their sources, applied to the logs at once, kept across a restart. The cluster case
-(every broker applies a cluster default) is in compat-tests/test_kafka_tools.py.
+(every broker applies a cluster default) is in
+compat-tests/kafka-tools/test_topics_configs_acls.py.
 """
 
 from __future__ import annotations

@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import trio
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
@@ -162,3 +164,28 @@ def test_embedded_broker_under_asyncio_and_trio():
 
     assert asyncio.run(use()) == b"hello"
     assert trio.run(use) == b"hello"
+
+
+def test_embedded_broker_runs_a_call_on_its_own_loop():
+    async def on_the_loop(name: str) -> tuple[object, str]:
+        return trio.lowlevel.current_trio_token(), name
+
+    with EmbeddedBroker() as broker:
+        assert broker.call(on_the_loop, "x") == (broker.trio_token, "x")
+        assert broker.broker.bound_port == broker.port
+
+
+def test_embedded_broker_that_cannot_start_says_why():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        broker = EmbeddedBroker(config={"http.listener": f"127.0.0.1:{port}"})
+        with pytest.raises(RuntimeError) as raised:
+            broker.start()
+    # The cause itself, not the exception groups of Trio's nurseries around it.
+    assert str(raised.value).startswith(
+        f"the embedded broker did not start: Cannot start the HTTP listener on 127.0.0.1:{port}"
+    )
+    broker.stop()  # nothing to stop; its temporary data dir is removed
+    assert broker.data_dir is None

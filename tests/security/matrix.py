@@ -1,6 +1,7 @@
 """One broker with every kind of listener, for the client matrix over security
 (compat-tests/test_security_clients.py, test_kafkajs.py, test_java_client.py,
-test_kafka_tools.py, test_go_*.py): each client runs each mode it supports against it.
+kafka-tools/test_topics_configs_acls.py, test_go_*.py): each client runs each mode it
+supports against it.
 
 Listeners (each on its own free port):
 

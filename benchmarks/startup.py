@@ -11,9 +11,10 @@ starting, importing trio and exiting: what any Trio broker pays first.
 
 ``--first-requests`` also times, on a new connection right after that answer, what a
 client's first use of the fresh broker costs: Metadata, CreateTopics (one partition),
-Produce (one batch, acks=1) and Fetch of that batch, each request's round trip on its
-own (work the broker defers from start-up, such as loading a handler module or
-compiling a codec, lands here).
+Produce (one batch, acks=1), Fetch of that batch and a consumer group's FindCoordinator
+(the group coordinator starts and creates __consumer_offsets), each request's round
+trip on its own (work the broker defers from start-up, such as loading a handler
+module, compiling a codec or starting a coordinator, lands here).
 
 Several commands can be compared in one invocation (``--cmd``, repeatable); their runs
 are interleaved round-robin so machine noise falls on all of them. The report gives
@@ -101,7 +102,7 @@ def ask_api_versions(port: int, deadline: float) -> None:
 
 
 TOPIC = "startup-bench"
-FIRST_REQUESTS = ("Metadata", "CreateTopics", "Produce", "Fetch")
+FIRST_REQUESTS = ("Metadata", "CreateTopics", "Produce", "Fetch", "FindCoordinator")
 
 
 def _first_requests() -> list[tuple[int, int, bytes]]:
@@ -160,6 +161,9 @@ def _first_requests() -> list[tuple[int, int, bytes]]:
                 ],
             ),
         ),
+        # A consumer group's first request: the group coordinator starts (and creates
+        # __consumer_offsets) on it.
+        (10, 4, messages.FindCoordinatorRequest(key_type=0, coordinator_keys=[TOPIC])),
     ]
     framed = []
     for correlation_id, (key, version, body) in enumerate(bodies, start=2):
@@ -186,6 +190,7 @@ def time_first_requests(port: int, requests: list[tuple[int, int, bytes]]) -> li
             _, offset = decode_response_header(body, messages.is_flexible(key, version))
             response = messages.decode_response(key, version, memoryview(body)[offset:])
             errors = [getattr(response, "error_code", 0)]
+            errors += [c.error_code for c in getattr(response, "coordinators", [])]
             for topic in getattr(response, "topics", None) or getattr(response, "responses", []):
                 errors.append(getattr(topic, "error_code", 0))
                 for part in getattr(topic, "partitions", None) or getattr(
@@ -301,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--first-requests",
         action="store_true",
-        help="also time a client's first Metadata, CreateTopics, Produce and Fetch",
+        help="also time a client's first Metadata, CreateTopics, Produce, Fetch and "
+        "FindCoordinator",
     )
     parser.add_argument(
         "--installed",

@@ -40,7 +40,6 @@ from kafka_compat.quotas.client_quotas import ClientQuotas
 from kafka_compat.quotas.connection_quotas import ConnectionQuotas
 from kafka_compat.quotas.store import QuotaStore
 from kafka_compat.replica_manager import ReplicaManager
-from kafka_compat.security.authorizer import Authorizer
 from kafka_compat.security.credentials import ScramCredentialStore
 from kafka_compat.security.listeners import Endpoint, listener_config
 from kafka_compat.security.tls import (
@@ -58,6 +57,7 @@ from storage.log_dirs import LogDirError, LogDirs
 if TYPE_CHECKING:
     from kafka_compat.cluster.client import InterBrokerSecurity
     from kafka_compat.groups import GroupCoordinator
+    from kafka_compat.security.authorizer import Authorizer
     from kafka_compat.txn.coordinator import TransactionCoordinator
 
 log = logging.getLogger(__name__)
@@ -174,6 +174,8 @@ class Broker:
             self._rewritten_store_files()
         )
         if config["authorizer.class.name"]:
+            from kafka_compat.security.authorizer import Authorizer
+
             self.components.authorizer = Authorizer(
                 config["super.users"], config["allow.everyone.if.no.acl.found"]
             )
@@ -592,7 +594,7 @@ def _warn_unless_brokers_allowed(authorizer: Authorizer, config: BrokerConfig) -
     on a SASL one (security/authorizer.py). With mutual TLS the principal is the certificate's,
     which this broker cannot know in advance: no warning (nor for a token whose
     subject cannot be read)."""
-    from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+    from kafka_compat.security.acl_types import CLUSTER_NAME, AclOperation, ResourceType
     from kafka_compat.security.login import inter_broker_login
 
     listener = config.inter_broker_listener

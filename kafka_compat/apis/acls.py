@@ -21,16 +21,18 @@ from __future__ import annotations
 import logging
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.security.authorizer import (
+from kafka_compat.security.acl_types import (
     CLUSTER_NAME,
-    AccessControlEntry,
-    AclBinding,
-    AclBindingFilter,
     AclOperation,
     PatternType,
     Permission,
-    ResourcePattern,
     ResourceType,
+)
+from kafka_compat.security.authorizer import (
+    AccessControlEntry,
+    AclBinding,
+    AclBindingFilter,
+    ResourcePattern,
 )
 from protocol import messages
 from protocol.api_keys import ApiKey

@@ -47,7 +47,7 @@ from kafka_compat.cluster.store import (
     TopicExists,
 )
 from kafka_compat.config import ConfigError, validate_topic_configs
-from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from kafka_compat.security.acl_types import CLUSTER_NAME, AclOperation, ResourceType
 from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
 from protocol.api_keys import ApiKey

@@ -35,7 +35,7 @@ from kafka_compat.quotas.store import (
     entity_path,
     validate_ops,
 )
-from kafka_compat.security.authorizer import AclOperation
+from kafka_compat.security.acl_types import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

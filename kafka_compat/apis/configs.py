@@ -52,7 +52,7 @@ from kafka_compat.dynamic_config import (
     broker_synonym_names,
     validate_dynamic,
 )
-from kafka_compat.security.authorizer import AclOperation, ResourceType
+from kafka_compat.security.acl_types import AclOperation, ResourceType
 from kafka_compat.security.tls import check_listener_stores
 from protocol import messages
 from protocol.api_keys import ApiKey

@@ -34,7 +34,7 @@ from __future__ import annotations
 from kafka_compat.apis.groups import client_host
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.groups.consumer_coordinator import HeartbeatRequest
-from kafka_compat.security.authorizer import AclOperation, ResourceType
+from kafka_compat.security.acl_types import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

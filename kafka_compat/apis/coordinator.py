@@ -22,7 +22,7 @@ Left out: share groups (KIP-932).
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.security.authorizer import AclOperation, ResourceType
+from kafka_compat.security.acl_types import AclOperation, ResourceType
 from kafka_compat.topics import OFFSETS_TOPIC, TRANSACTION_STATE_TOPIC
 from protocol import messages
 from protocol.api_keys import ApiKey

@@ -19,7 +19,7 @@ from __future__ import annotations
 from kafka_compat.apis.registry import RequestContext, api, by_topic
 from kafka_compat.cluster.election import PREFERRED_ELECTION, UNCLEAN_ELECTION
 from kafka_compat.cluster.store import NotController
-from kafka_compat.security.authorizer import AclOperation
+from kafka_compat.security.acl_types import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

@@ -31,7 +31,7 @@ from kafka_compat.cluster.features import (
     apply_feature_updates,
 )
 from kafka_compat.cluster.store import NotController
-from kafka_compat.security.authorizer import AclOperation
+from kafka_compat.security.acl_types import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

@@ -60,7 +60,7 @@ from __future__ import annotations
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.fetch_session import FetchContext
 from kafka_compat.replica import FetchIsolation
-from kafka_compat.security.authorizer import AclOperation, ResourceType
+from kafka_compat.security.acl_types import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

@@ -57,7 +57,7 @@ Left out: DescribeGroups v6 (KIP-1043 error messages for new-protocol groups), c
 from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.security.authorizer import AclOperation, ResourceType
+from kafka_compat.security.acl_types import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

@@ -36,7 +36,7 @@ from collections import Counter
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.replica import FetchIsolation
-from kafka_compat.security.authorizer import AclOperation, ResourceType
+from kafka_compat.security.acl_types import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

@@ -30,7 +30,7 @@ from __future__ import annotations
 import os
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.security.authorizer import AclOperation
+from kafka_compat.security.acl_types import AclOperation
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, ResourceType
+from kafka_compat.security.acl_types import CLUSTER_NAME, AclOperation, ResourceType
 from kafka_compat.topics import INTERNAL_TOPICS, OFFSETS_TOPIC, topic_name_error
 from protocol import messages
 from protocol.api_keys import ApiKey

@@ -49,7 +49,7 @@ from __future__ import annotations
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.store import StoreError
 from kafka_compat.groups.records import OffsetAndMetadata
-from kafka_compat.security.authorizer import AclOperation, ResourceType
+from kafka_compat.security.acl_types import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

@@ -50,7 +50,7 @@ import struct
 from kafka_compat.apis.registry import CLOSE_CONNECTION, RequestContext, api
 from kafka_compat.cluster.store import StoreError
 from kafka_compat.replica_manager import AppendResult
-from kafka_compat.security.authorizer import AclOperation, ResourceType
+from kafka_compat.security.acl_types import AclOperation, ResourceType
 from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
 from protocol.api_keys import ApiKey

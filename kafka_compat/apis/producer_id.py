@@ -20,7 +20,7 @@ import logging
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.store import StoreError
-from kafka_compat.security.authorizer import AclOperation, ResourceType
+from kafka_compat.security.acl_types import AclOperation, ResourceType
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from kafka_compat.metrics import RequestMetrics, SocketServerStats
-from kafka_compat.security.authorizer import CLUSTER_NAME, AclOperation, Authorizer, ResourceType
+from kafka_compat.security.acl_types import CLUSTER_NAME, AclOperation, ResourceType, all_operations
 from kafka_compat.security.session import KafkaPrincipal, Session
 
 if TYPE_CHECKING:
@@ -34,14 +34,12 @@ if TYPE_CHECKING:
     from kafka_compat.quotas.store import QuotaStore
     from kafka_compat.replica_manager import ReplicaManager
     from kafka_compat.security.acls import AclStore
+    from kafka_compat.security.authorizer import Authorizer
     from kafka_compat.security.credentials import ScramCredentialStore
     from kafka_compat.txn.coordinator import TransactionCoordinator
     from kafka_compat.txn.verification import PartitionVerifier
     from protocol.headers import RequestHeader
 
-
-# What authorized_operations answers without an authorizer: everything allowed.
-_OPEN = Authorizer(allow_if_no_acl=True)
 
 # Requests made without a connection (tests, internal calls): a PLAINTEXT client.
 PLAINTEXT_SESSION = Session()
@@ -173,7 +171,7 @@ class RequestContext:
         """authorized_operations' bit set (every supported one without an authorizer)."""
         authorizer = self.components.authorizer
         if authorizer is None:
-            authorizer = _OPEN
+            return all_operations(resource_type)
         session = self.session
         return authorizer.operations(str(session.principal), session.peer_host, resource_type, name)
 

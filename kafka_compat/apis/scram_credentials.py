@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from kafka_compat.apis.registry import RequestContext, api
 from kafka_compat.cluster.store import MissingConfigs, StoreError
-from kafka_compat.security.authorizer import AclOperation
+from kafka_compat.security.acl_types import AclOperation
 from kafka_compat.security.credentials import MECHANISMS_BY_TYPE, ScramCredential
 from protocol import messages
 from protocol.api_keys import ApiKey

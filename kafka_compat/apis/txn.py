@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 
 from kafka_compat.apis.registry import RequestContext, api
-from kafka_compat.security.authorizer import AclOperation, ResourceType
+from kafka_compat.security.acl_types import AclOperation, ResourceType
 from kafka_compat.topics import OFFSETS_TOPIC
 from kafka_compat.txn.markers import TxnMarker, write_txn_markers
 from protocol import messages

@@ -26,19 +26,21 @@ from typing import Any
 import trio
 
 from kafka_compat.clock import wall_clock_ms
-from kafka_compat.security.authorizer import (
+from kafka_compat.security.acl_types import (
     OPERATION_NAMES,
     PERMISSION_NAMES,
     RESOURCE_NAMES,
+    AclOperation,
+    PatternType,
+    Permission,
+    ResourceType,
+)
+from kafka_compat.security.authorizer import (
     AccessControlEntry,
     AclBinding,
     AclBindingFilter,
     AclCache,
-    AclOperation,
-    PatternType,
-    Permission,
     ResourcePattern,
-    ResourceType,
 )
 from storage.checkpoint import write_atomically
 

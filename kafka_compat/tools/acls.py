@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from kafka_compat.security.authorizer import (
+from kafka_compat.security.acl_types import (
     CLUSTER_NAME,
     AclOperation,
     PatternType,

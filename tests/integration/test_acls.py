@@ -32,6 +32,7 @@ from confluent_kafka.admin import (
 
 from kafka_compat import cli
 from kafka_compat.config import BrokerConfig, ConfigError
+from kafka_compat.security import acl_types as acl
 from kafka_compat.security import authorizer as auth
 from kafka_compat.tools.connection import Connection
 from protocol import messages
@@ -75,8 +76,8 @@ def seed(handle, *bindings: tuple) -> None:
     """ACLs written straight into the broker's store (an operator's first grants)."""
     made = [
         auth.AclBinding(
-            auth.ResourcePattern(rtype, name, auth.PatternType.LITERAL),
-            auth.AccessControlEntry(ME, "*", op, auth.Permission.ALLOW),
+            auth.ResourcePattern(rtype, name, acl.PatternType.LITERAL),
+            auth.AccessControlEntry(ME, "*", op, acl.Permission.ALLOW),
         )
         for rtype, name, op in bindings
     ]
@@ -84,8 +85,8 @@ def seed(handle, *bindings: tuple) -> None:
 
 
 CLUSTER_ADMIN = [
-    (auth.ResourceType.CLUSTER, auth.CLUSTER_NAME, op)
-    for op in (auth.AclOperation.ALTER, auth.AclOperation.DESCRIBE, auth.AclOperation.CREATE)
+    (acl.ResourceType.CLUSTER, acl.CLUSTER_NAME, op)
+    for op in (acl.AclOperation.ALTER, acl.AclOperation.DESCRIBE, acl.AclOperation.CREATE)
 ]
 
 

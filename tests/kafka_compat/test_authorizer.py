@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from kafka_compat.security.acl_types import (
+    CLUSTER_NAME,
+    AclOperation,
+    PatternType,
+    Permission,
+    ResourceType,
+)
 from kafka_compat.security.acls import decode_entries, encode_entries
 from kafka_compat.security.authorizer import (
-    CLUSTER_NAME,
     AccessControlEntry,
     AclBinding,
     AclBindingFilter,
-    AclOperation,
     Authorizer,
-    PatternType,
-    Permission,
     ResourcePattern,
-    ResourceType,
 )
 
 ALICE = "User:alice"

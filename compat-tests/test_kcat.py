@@ -25,8 +25,15 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-KCAT = shutil.which("kcat") or shutil.which("kafkacat")
-pytestmark = pytest.mark.skipif(KCAT is None, reason="kcat is not installed")
+from tests import installed
+
+KCAT = shutil.which("kcat") or shutil.which("kafkacat") or "kcat"
+
+
+@pytest.fixture(autouse=True)
+def _kcat_installed() -> None:
+    installed.kcat()
+
 
 # A hang guard only: kcat normally answers in well under a second.
 KCAT_TIMEOUT_S = 120

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
 import subprocess
 import time
 import uuid
@@ -25,6 +24,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer
 from confluent_kafka.admin import AdminClient
 
+from tests import installed
 from tests.security.matrix import MODES, Mode, SecureBroker
 
 GUARD_S = 30.0  # failure guard for waits, never a timing
@@ -235,8 +235,8 @@ ROUNDTRIPS = {
 
 @pytest.mark.parametrize(("client", "mode"), CASES, ids=[f"{c}-{m}" for c, m in CASES])
 def test_produce_and_consume(secure_broker: SecureBroker, client: str, mode: str) -> None:
-    if client == "kcat" and shutil.which("kcat") is None:
-        pytest.skip("kcat is not installed")
+    if client == "kcat":
+        installed.kcat()
     topic = new_topic(client, mode)
     assert ROUNDTRIPS[client](secure_broker, MODES[mode], topic) == expected()
 
@@ -313,8 +313,8 @@ def test_aiokafka_wrong_password(secure_broker: SecureBroker, caplog) -> None:
     assert f"SaslAuthenticationFailed: {FAILED}" in caplog.text
 
 
-@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed")
 def test_kcat_wrong_password(secure_broker: SecureBroker) -> None:
+    installed.kcat()
     options = kcat_options(secure_broker, SCRAM_512, **{"sasl.password": "wrong"})
     done = subprocess.run(
         ["kcat", *options, "-L", "-m", "5"], capture_output=True, text=True, timeout=GUARD_S

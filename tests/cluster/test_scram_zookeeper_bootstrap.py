@@ -5,34 +5,28 @@ notification straight into ZooKeeper; a running broker lets the user in."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from protocol.errors import ErrorCode
+from tests import installed
 from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
 from tests.cluster.test_scram_logins_cluster import PROPS, external_port, scram_login
 
 GUARD_S = 30  # failure guard, never a timing
 ROOT = Path(__file__).resolve().parents[2]
-CLASSPATH = ROOT / "compat-tests" / "kafka-tools" / "target" / "classpath.txt"
 
 
-@pytest.mark.skipif(
-    shutil.which("java") is None or not CLASSPATH.is_file(),
-    reason="needs java and compat-tests/kafka-tools resolved (`./dev test`)",
-)
 def test_kafka_configs_zookeeper_creates_a_user_the_brokers_let_in(cluster_factory):
+    installed.kafka_tools_classpath()
     cluster = cluster_factory(1, **PROPS)
     port = external_port(cluster.brokers[1])
     assert scram_login(port, "SCRAM-SHA-512", "admin", "admin-secret")[0] != ErrorCode.NONE
     log4j = ROOT / "compat-tests" / "kafka-tools" / "log4j.properties"
     done = subprocess.run(
         ["java", "-XX:TieredStopAtLevel=1", f"-Dlog4j.configuration=file:{log4j}"]
-        + ["-cp", CLASSPATH.read_text().strip(), "kafka.admin.ConfigCommand"]
+        + ["-cp", installed.TOOLS_CLASSPATH.read_text().strip(), "kafka.admin.ConfigCommand"]
         + ["--zookeeper", cluster.zk_connect, "--alter", "--entity-type", "users"]
         + ["--entity-name", "admin", "--add-config", "SCRAM-SHA-512=[password=admin-secret]"],
         capture_output=True,

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -25,11 +24,11 @@ from kafka_compat.tools.connection import Connection
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
+from tests import installed
 
 GUARD_S = 30.0
 AV = messages.request_type(ApiKey.API_VERSIONS)
 UF = messages.request_type(ApiKey.UPDATE_FEATURES)
-KCAT = shutil.which("kcat")
 
 
 @pytest.fixture
@@ -145,10 +144,9 @@ def test_update_features_validates_as_kafka(conn):
 def test_librdkafka_clients_connect(broker):
     admin = AdminClient({"bootstrap.servers": broker.bootstrap})
     assert admin.list_topics(timeout=GUARD_S).brokers
-    if KCAT is None:
-        pytest.skip("kcat is not installed")
+    kcat = installed.kcat()
     done = subprocess.run(
-        [KCAT, "-b", broker.bootstrap, "-L", "-m", "30"],
+        [kcat, "-b", broker.bootstrap, "-L", "-m", "30"],
         capture_output=True,
         text=True,
         timeout=120,

@@ -104,6 +104,8 @@ def test_unsecured_required_scope() -> None:
         f"{b64({'alg': 'none'})}.{b64({'sub': 'a', 'exp': time.time() + 60})}.c2ln",
         "not-a-jwt",
     ],
+    # Stable ids (the tokens hold the time): pytest-xdist's workers must collect alike.
+    ids=["no-sub", "no-exp", "signed-alg", "unsecured-with-signature", "not-a-jwt"],
 )
 def test_unsecured_bad_tokens(token: str) -> None:
     server = OAuthBearerSaslServer(UnsecuredValidator({}))

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,11 +22,11 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from kafka_compat.config import load_broker_config, parse_properties
 from kafka_compat.security.tls import server_context
+from tests import installed
 from tests.listening import wait_listening
 
 GUARD_S = 30  # failure guard for waits, never a timing
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS_CLASSPATH = ROOT / "compat-tests" / "kafka-tools" / "target" / "classpath.txt"
 _ANNOUNCED = re.compile(rb"--dev-tls: PLAINTEXT on ([\d.]+):(\d+), SASL_SSL on ([\w.]+):(\d+)")
 
 
@@ -166,9 +165,9 @@ def test_aiokafka_kwargs_as_written(dev_broker):
     assert asyncio.run(roundtrip()) == b"from aiokafka"
 
 
-@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed")
 @pytest.mark.parametrize("form", ["file", "flags"])
 def test_kcat_as_written_and_printed(dev_broker, form):
+    installed.kcat()
     if form == "file":
         security = ["-F", str(dev_broker.files / "kcat.conf")]
     else:
@@ -202,12 +201,9 @@ def test_wrong_password_fails_clearly(dev_broker):
     )
 
 
-@pytest.mark.skipif(
-    shutil.which("java") is None or not TOOLS_CLASSPATH.is_file(),
-    reason="needs java and compat-tests/kafka-tools resolved (`./dev test`)",
-)
 @pytest.mark.parametrize("truststore", ["PKCS12", "PEM"])
 def test_java_client_properties_as_written(dev_broker, tmp_path, truststore):
+    installed.kafka_tools_classpath()
     properties = (dev_broker.files / "client.properties").read_text()
     if truststore == "PEM":  # the alternative the file names in a comment
         properties = re.sub(r"(?m)^ssl\.truststore\.(type|location|password)=.*\n", "", properties)
@@ -218,7 +214,7 @@ def test_java_client_properties_as_written(dev_broker, tmp_path, truststore):
         path = tmp_path / "client.properties"
     else:
         path = dev_broker.files / "client.properties"
-    classpath = TOOLS_CLASSPATH.read_text().strip()
+    classpath = installed.TOOLS_CLASSPATH.read_text().strip()
     log4j = ROOT / "compat-tests" / "kafka-tools" / "log4j.properties"
     java = ["java", "-XX:TieredStopAtLevel=1", f"-Dlog4j.configuration=file:{log4j}"]
     java += ["-cp", classpath]
@@ -307,7 +303,6 @@ def test_certs_command_makes_the_files_and_remakes_the_broker_certificate_for_ne
     assert (files / "ca.pem").read_bytes() == ca  # clients keep trusting it
 
 
-KAFKAJS = ROOT / "compat-tests" / "kafkajs" / "node_modules" / "kafkajs"
 _KAFKAJS_ROUNDTRIP = """
 const { Kafka, logLevel } = require(process.argv[1]);
 const config = require(process.argv[2]);
@@ -332,13 +327,16 @@ const topic = process.argv[3];
 """
 
 
-@pytest.mark.skipif(
-    shutil.which("node") is None or not KAFKAJS.is_dir(),
-    reason="needs node and compat-tests/kafkajs installed (`./dev test`)",
-)
 def test_kafkajs_config_as_written(dev_broker):
+    installed.kafkajs()
     done = subprocess.run(
-        ["node", "-e", _KAFKAJS_ROUNDTRIP, str(KAFKAJS), str(dev_broker.files / "kafkajs.js")]
+        [
+            "node",
+            "-e",
+            _KAFKAJS_ROUNDTRIP,
+            str(installed.KAFKAJS),
+            str(dev_broker.files / "kafkajs.js"),
+        ]
         + [topic_name()],
         capture_output=True,
         text=True,

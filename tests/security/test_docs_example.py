@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -24,13 +23,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from tests import installed
 from tests.listening import wait_listening
 
 GUARD_S = 30  # failure guard for waits, never a timing
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "security.md"
 SECTION = "## A full example: SASL_SSL with SCRAM, ACLs, brokers on mutual TLS"
-TOOLS_CLASSPATH = ROOT / "compat-tests" / "kafka-tools" / "target" / "classpath.txt"
 
 
 def blocks() -> list[tuple[str, str]]:
@@ -180,8 +179,8 @@ def test_alice_produces_and_consumes_with_the_documented_confluent_config(alice)
     assert [e.code() for e in errors] == [KafkaError.TOPIC_AUTHORIZATION_FAILED]
 
 
-@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed")
 def test_the_documented_kcat_commands(alice):
+    installed.kcat()
     bootstrap, _, etc = alice
     script = documented(block("sh", "kcat "), bootstrap, etc)
     done = subprocess.run(
@@ -191,15 +190,12 @@ def test_the_documented_kcat_commands(alice):
     assert "order 1" in done.stdout.splitlines()
 
 
-@pytest.mark.skipif(
-    shutil.which("java") is None or not TOOLS_CLASSPATH.is_file(),
-    reason="needs java and compat-tests/kafka-tools resolved (`./dev test`)",
-)
 def test_the_documented_java_client_properties(alice, tmp_path):
+    installed.kafka_tools_classpath()
     bootstrap, _, etc = alice
     properties = tmp_path / "client.properties"
     properties.write_text(documented(block("properties", 'username="alice"'), bootstrap, etc))
-    java = ["java", "-XX:TieredStopAtLevel=1", "-cp", TOOLS_CLASSPATH.read_text().strip()]
+    java = ["java", "-XX:TieredStopAtLevel=1", "-cp", installed.TOOLS_CLASSPATH.read_text().strip()]
     java.insert(
         1, f"-Dlog4j.configuration=file:{ROOT / 'compat-tests/kafka-tools/log4j.properties'}"
     )
@@ -243,13 +239,10 @@ TOOL_MAIN = {
 }
 
 
-@pytest.mark.skipif(
-    shutil.which("java") is None or not TOOLS_CLASSPATH.is_file(),
-    reason="needs java and compat-tests/kafka-tools resolved (`./dev test`)",
-)
 def test_the_documented_kafka_tools_commands(alice, tmp_path):
     """The kafka-topics/kafka-configs/kafka-acls block, for bob and his topic (alice
     and orders exist already), with admin.properties as the text describes it."""
+    installed.kafka_tools_classpath()
     bootstrap, _, etc = alice
     admin = block("properties", 'username="alice"').replace("alice", "admin")
     (tmp_path / "admin.properties").write_text(documented(admin, bootstrap, etc))
@@ -257,7 +250,7 @@ def test_the_documented_kafka_tools_commands(alice, tmp_path):
     script = script.replace("alice", "bob").replace("orders", "invoices")
     script = script.replace("admin.properties", str(tmp_path / "admin.properties"))
     java = f"java -XX:TieredStopAtLevel=1 -Dlog4j.configuration=file:{ROOT}/compat-tests/"
-    java += f"kafka-tools/log4j.properties -cp {TOOLS_CLASSPATH.read_text().strip()}"
+    java += f"kafka-tools/log4j.properties -cp {installed.TOOLS_CLASSPATH.read_text().strip()}"
     for tool, main in TOOL_MAIN.items():
         script = script.replace(tool, f"{java} {main}")
     done = subprocess.run(["bash", "-ec", script], capture_output=True, text=True, timeout=600)

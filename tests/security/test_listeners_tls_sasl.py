@@ -8,7 +8,6 @@ reloaded at run time: test_key_store_reload.py."""
 from __future__ import annotations
 
 import logging
-import shutil
 import socket
 import ssl
 import subprocess
@@ -20,6 +19,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource
 from kafka import KafkaConsumer, KafkaProducer
 
+from tests import installed
 from tests.conftest import BrokerHandle
 from tests.security.certs import CLIENT_SUBJECT
 from tests.security.listener_props import GUARD_S, JAAS, address, tls_props
@@ -92,7 +92,7 @@ def test_ssl_with_client_certificates_and_their_principal(start_broker, certs, c
             ssl_certfile=str(certs.client_cert),
             ssl_keyfile=str(certs.client_key),
         )
-        if shutil.which("kcat"):
+        if installed.kcat():
             listing = subprocess.run(
                 ["kcat", "-b", bootstrap, "-L", "-X", "security.protocol=SSL"]
                 + ["-X", f"ssl.ca.location={certs.ca}"]
@@ -211,8 +211,8 @@ def test_sasl_plain_over_plaintext_and_tls(start_broker, certs, caplog):
     ) == [b"from kafka-python"]
 
 
-@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat is not installed")
 def test_kcat_over_sasl_ssl(start_broker, certs):
+    installed.kcat()
     broker = sasl_broker(start_broker, certs)
     options = [
         "-b", address(broker, "SASL_SSL"),

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafka_compat.config_values import (
     COMPRESSION_TYPE,
@@ -51,8 +50,7 @@ from kafka_compat.security.listeners import (
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Key:
+class Key(NamedTuple):
     name: str
     parse: Callable[[str], Any]
     default: str | None
@@ -284,8 +282,7 @@ BROKER_KEYS.update(
 )
 
 
-@dataclass(frozen=True)
-class TopicKey:
+class TopicKey(NamedTuple):
     name: str
     parse: Callable[[str], Any]
     synonym: str  # the broker key that supplies the default

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from kafka_compat.metrics import RequestMetrics, SocketServerStats
 from kafka_compat.security.acl_types import CLUSTER_NAME, AclOperation, ResourceType, all_operations
@@ -248,8 +248,7 @@ class _CloseConnection:
 CLOSE_CONNECTION = _CloseConnection()
 
 
-@dataclass(frozen=True, slots=True)
-class Api:
+class Api(NamedTuple):
     key: int
     min_version: int
     max_version: int

@@ -16,8 +16,7 @@ import base64
 import hashlib
 import hmac
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from kafka_compat.cluster.store import MetadataStore
@@ -30,8 +29,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class ScramMechanism:
+class ScramMechanism(NamedTuple):
     """Kafka's ScramMechanism: the name, its hash, its type code in the admin APIs
     (1: SCRAM-SHA-256, 2: SCRAM-SHA-512) and the iterations it accepts."""
 
@@ -60,8 +58,7 @@ SCRAM_MECHANISMS: dict[str, ScramMechanism] = {
 MECHANISMS_BY_TYPE = {m.type: m for m in SCRAM_MECHANISMS.values()}
 
 
-@dataclass(frozen=True)
-class ScramCredential:
+class ScramCredential(NamedTuple):
     salt: bytes
     stored_key: bytes
     server_key: bytes

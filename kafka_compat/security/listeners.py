@@ -9,8 +9,7 @@ Base layer (config.py parses with it): no project imports.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 # Kafka's default listener.security.protocol.map: each protocol names itself.
@@ -22,8 +21,7 @@ class ListenerError(ValueError):
     """A listener setting that does not parse; the message names the key."""
 
 
-@dataclass(frozen=True)
-class Endpoint:
+class Endpoint(NamedTuple):
     """One listener: its name (upper case, as Kafka), address and security protocol."""
 
     listener: str

@@ -9,12 +9,10 @@ is False and only ApiVersions, SaslHandshake and SaslAuthenticate are served.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class KafkaPrincipal:
+class KafkaPrincipal(NamedTuple):
     """Kafka's KafkaPrincipal: a type (always "User" here) and a name."""
 
     type: str

@@ -47,11 +47,16 @@ def test_each_console_shows_the_cluster_and_names_the_leader_of_other_partitions
     assert (state["leader"], sorted(state["replicas"])) == (leader, sorted(replicas))
     assert state["local"] is None  # no replica on that broker
 
-    # Messages: a follower reads its own replica; a broker without one names the leader.
-    status, page = consoles[follower](
-        "GET", f"/topics/{topic}/partitions/0/messages?from=beginning"
-    )
-    assert status == 200 and page["replica"] == "follower"
+    # Messages: a follower reads its own replica, up to its high watermark (which
+    # follows the leader's on its next fetch); a broker without one names the leader.
+    def follower_page():
+        status, page = consoles[follower](
+            "GET", f"/topics/{topic}/partitions/0/messages?from=beginning"
+        )
+        assert status == 200 and page["replica"] == "follower"
+        return page if page["messages"] else None
+
+    page = wait_for(follower_page, "the follower's replica shows the message")
     assert [m["offset"] for m in page["messages"]] == [0]
     status, answer = consoles[outsider]("GET", f"/topics/{topic}/partitions/0/messages")
     assert status == 409 and answer["leader"]["id"] == leader

@@ -513,7 +513,11 @@ class Broker:
                     if http is not None:
                         serving.start_soon(serve_http, http, components)
         finally:
+            # Their tasks ended with the nursery: a later serve builds them afresh.
             self._connections = None
+            self.group_coordinator = self.components.group_coordinator = None
+            self.txn_coordinator = self.components.txn_coordinator = None
+            self.components.txn_verifier = None
             with trio.CancelScope(shield=True):
                 # Flushing and checkpointing every log blocks: keep it off the loop.
                 await trio.to_thread.run_sync(self.close)

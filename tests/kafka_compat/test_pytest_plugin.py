@@ -141,6 +141,8 @@ def test_embedded_broker_sync_and_its_data_dir_is_removed():
             timeout=10
         )
         assert len(metadata.topics[topic].partitions) == 2
+        # Test defaults: the group's offsets topic has one partition, not Kafka's 50.
+        assert len(metadata.topics["__consumer_offsets"].partitions) == 1
         assert data_dir.exists()
     assert not data_dir.exists()
 

@@ -48,6 +48,20 @@ def test_clients_re_authenticate_on_the_same_connection(start_broker, certs, cap
     assert "expired" not in caplog.text
 
 
+def _plain_login(sock: socket.socket) -> bytes:
+    """SaslHandshake v1 (PLAIN) and SaslAuthenticate v1 as alice: the latter's answer."""
+
+    def exchange(api_key: int, version: int, body: bytes) -> bytes:
+        header = struct.pack(">hhih", api_key, version, 1, 1) + b"t"
+        sock.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
+        size = struct.unpack(">i", _recv(sock, 4))[0]
+        return _recv(sock, size)
+
+    exchange(17, 1, struct.pack(">h", 5) + b"PLAIN")
+    token = b"\x00alice\x00alice-pw"
+    return exchange(36, 1, struct.pack(">i", len(token)) + token)
+
+
 def test_a_session_past_its_lifetime_is_closed_on_its_next_request(start_broker, certs):
     broker = start_broker(
         {
@@ -60,16 +74,7 @@ def test_a_session_past_its_lifetime_is_closed_on_its_next_request(start_broker,
     )
     port = broker.broker.bound_ports["SASL_PLAINTEXT"]
     with socket.create_connection(("127.0.0.1", port), timeout=GUARD_S) as sock:
-
-        def exchange(api_key: int, version: int, body: bytes) -> bytes:
-            header = struct.pack(">hhih", api_key, version, 1, 1) + b"t"
-            sock.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
-            size = struct.unpack(">i", _recv(sock, 4))[0]
-            return _recv(sock, size)
-
-        exchange(17, 1, struct.pack(">h", 5) + b"PLAIN")
-        token = b"\x00alice\x00alice-pw"
-        response = exchange(36, 1, struct.pack(">i", len(token)) + token)
+        response = _plain_login(sock)
         # correlation id, error 0, null message, empty auth bytes, lifetime 300 ms
         assert response[4:] == struct.pack(">hhiq", 0, -1, 0, 300)
         time.sleep(0.5)  # the session's lifetime passes
@@ -92,16 +97,7 @@ def test_a_per_mechanism_session_limit_wins_over_the_listeners(start_broker, cer
     )
     port = broker.broker.bound_ports["SASL_PLAINTEXT"]
     with socket.create_connection(("127.0.0.1", port), timeout=GUARD_S) as sock:
-
-        def exchange(api_key: int, version: int, body: bytes) -> bytes:
-            header = struct.pack(">hhih", api_key, version, 1, 1) + b"t"
-            sock.sendall(struct.pack(">i", len(header) + len(body)) + header + body)
-            size = struct.unpack(">i", _recv(sock, 4))[0]
-            return _recv(sock, size)
-
-        exchange(17, 1, struct.pack(">h", 5) + b"PLAIN")
-        token = b"\x00alice\x00alice-pw"
-        response = exchange(36, 1, struct.pack(">i", len(token)) + token)
+        response = _plain_login(sock)
         assert response[4:] == struct.pack(">hhiq", 0, -1, 0, 4000)
 
 

@@ -336,9 +336,8 @@ def _record(
 async def _start_coordinator(components: Components, api_key: int) -> None:
     """The coordinator that answers `api_key`, started on the first such request."""
     if api_key in TXN_COORDINATOR_APIS:
-        if components.txn_coordinator is None:
-            await components.start_txn_coordinator()
-    elif components.group_coordinator is None:
+        await components.start_txn_coordinator()
+    else:
         await components.start_group_coordinator()
 
 

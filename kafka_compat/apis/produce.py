@@ -134,8 +134,7 @@ async def handle_produce(ctx: RequestContext, request):
             answers.append(None)
         responses.append(TopicResponse(name=name, partition_responses=answers))
     if entries and request.transactional_id is not None:
-        if ctx.components.txn_coordinator is None:  # its verifier comes with it
-            await ctx.components.start_txn_coordinator()
+        await ctx.components.start_txn_coordinator()  # its verifier comes with it
         if ctx.components.txn_verifier is not None:
             await _verify_transactional(ctx, request.transactional_id, entries, pending)
     if entries:

@@ -25,6 +25,7 @@ from kafka_compat.config_values import (
     authorizer_class,
     cleanup_policy,
     host_port,
+    in_range,
     ip_count_overrides,
     level_between,
     message_format_version,
@@ -300,8 +301,9 @@ TOPIC_KEYS: dict[str, TopicKey] = {
     for k in [
         TopicKey("cleanup.policy", cleanup_policy, "log.cleanup.policy", "delete"),
         TopicKey("compression.type", COMPRESSION_TYPE, "compression.type", "producer"),
-        # Accepted and shown, not applied: batches keep the producer's codec and level.
+        # The levels of KIP-390, used when compression.type names a codec (lz4 has no -1).
         TopicKey("compression.gzip.level", level_between(1, 9), "compression.gzip.level", "-1"),
+        TopicKey("compression.lz4.level", in_range(1, 17), "compression.lz4.level", "9"),
         TopicKey(
             "compression.zstd.level", level_between(-131072, 22), "compression.zstd.level", "3"
         ),

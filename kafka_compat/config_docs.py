@@ -264,8 +264,9 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
 TOPIC_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "cleanup.policy": (LI, "delete and/or compact: what happens to old segments."),
     "compression.type": (S, "The compression the topic stores; producer keeps the producer's."),
-    "compression.gzip.level": (I, "The gzip level for compression.type=gzip (shown only)."),
-    "compression.zstd.level": (I, "The zstd level for compression.type=zstd (shown only)."),
+    "compression.gzip.level": (I, "The gzip level for compression.type=gzip."),
+    "compression.lz4.level": (I, "The lz4 level for compression.type=lz4."),
+    "compression.zstd.level": (I, "The zstd level for compression.type=zstd."),
     "delete.retention.ms": (L, "How long tombstones stay after compaction (ms)."),
     "file.delete.delay.ms": (L, "How long a deleted segment's files are kept."),
     "flush.messages": (L, "The records appended before the log is flushed."),

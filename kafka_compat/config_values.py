@@ -103,6 +103,18 @@ def ratio(value: str) -> float:
     return parsed
 
 
+def in_range(low: int, high: int) -> Callable[[str], int]:
+    """An int within [low, high], as Kafka's ConfigDef.Range.between."""
+
+    def checked(value: str) -> int:
+        parsed = int(value)
+        if not low <= parsed <= high:
+            raise ValueError(f"must be between {low} and {high}")
+        return parsed
+
+    return checked
+
+
 def level_between(low: int, high: int) -> Callable[[str], int]:
     """A compression level: -1 (the codec's default) or within [low, high]."""
 

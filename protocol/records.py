@@ -412,12 +412,15 @@ def _write_bytes(out: bytearray, data: bytes | None) -> None:
         out += data
 
 
-def compress(codec: int, data: bytes | bytearray) -> bytes:
-    """Compress a records block the way Kafka's Java producer writes it."""
+def compress(codec: int, data: bytes | bytearray, level: int | None = None) -> bytes:
+    """Compress a records block the way Kafka's Java producer writes it; `level` as
+    Kafka's compression.<codec>.level (None or -1: the codec's default; snappy has none)."""
     import cramjam  # here: a broker whose clients do not compress never loads it
 
+    if level == -1:
+        level = None
     if codec == COMPRESSION_GZIP:
-        return bytes(cramjam.gzip.compress(data))
+        return bytes(cramjam.gzip.compress(data, level=level))
     if codec == COMPRESSION_SNAPPY:
         # xerial block framing, as the Java client writes; librdkafka reads it too.
         out = bytearray(_XERIAL_HEADER)
@@ -429,11 +432,13 @@ def compress(codec: int, data: bytes | bytearray) -> bytes:
         return bytes(out)
     if codec == COMPRESSION_LZ4:
         # LZ4 frame, independent blocks, no content checksum (what Java's KafkaLZ4 writes).
-        compressor = cramjam.lz4.Compressor(content_checksum=False, block_linked=False)
+        compressor = cramjam.lz4.Compressor(
+            level=level, content_checksum=False, block_linked=False
+        )
         compressor.compress(bytes(data))
         return bytes(compressor.finish())
     if codec == COMPRESSION_ZSTD:
-        return bytes(cramjam.zstd.compress(data, level=3))
+        return bytes(cramjam.zstd.compress(data, level=3 if level is None else level))
     raise InvalidRecordError(CORRUPT_MESSAGE, f"unknown compression codec {codec}")
 
 

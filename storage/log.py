@@ -78,7 +78,7 @@ from storage.local_log import (
 from storage.log_config import LogConfig
 from storage.log_loader import LoadReport, LogLoader
 from storage.log_producer_state import ProducerStateLog
-from storage.log_validator import validate_batches
+from storage.log_validator import recompress, validate_batches
 from storage.partition_metadata import PartitionMetadataFile
 from storage.producer_state import ProducerAppendInfo, ProducerStateManager
 from storage.segment import LogSegment, TimestampAndOffset
@@ -240,7 +240,8 @@ class Log(ProducerStateLog):
         now_ms: int | None = None,
         origin: AppendOrigin = AppendOrigin.CLIENT,
     ) -> LogAppendInfo:
-        """Validate, assign offsets (patched into `records`) and write, as the leader.
+        """Validate, recompress if the topic's compression.type says so, assign offsets
+        (patched into `records` or the recompressed copy) and write, as the leader.
 
         `records` is one batch, as Kafka's LogValidator wants it: more than one is
         INVALID_RECORD, none appends nothing. `leader_epoch` is stamped into the batch
@@ -273,6 +274,9 @@ class Log(ProducerStateLog):
             if duplicate is not None:
                 return duplicate
 
+        rebuilt = recompress(records, info, config)
+        if rebuilt is not None:
+            records, info = rebuilt
         last_offset = assign_offsets(records, info, first_offset, leader_epoch)
         if log_append_time:
             set_log_append_time(records, info, now)

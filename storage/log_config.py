@@ -25,9 +25,6 @@ COMPRESSION_TYPES = frozenset({"uncompressed", "zstd", "lz4", "snappy", "gzip", 
 # Kafka topic configs stored (and described) but with no effect here.
 PASSIVE_TOPIC_CONFIGS = frozenset(
     {
-        "compression.gzip.level",
-        "compression.lz4.level",
-        "compression.zstd.level",
         "follower.replication.throttled.replicas",
         "leader.replication.throttled.replicas",
         "local.retention.bytes",
@@ -46,6 +43,10 @@ _TIMESTAMP_DIFFERENCE = "message.timestamp.difference.max.ms"
 class LogConfig:
     cleanup_policy: str = "delete"  # comma-separated: "delete", "compact", "compact,delete"
     compression_type: str = "producer"
+    # The levels the broker compresses at when compression.type names a codec (KIP-390).
+    compression_gzip_level: int = -1  # -1: Deflater's default (6)
+    compression_lz4_level: int = 9
+    compression_zstd_level: int = 3
     delete_retention_ms: int = 86400000
     file_delete_delay_ms: int = 60000
     flush_messages: int = LONG_MAX

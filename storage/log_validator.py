@@ -13,8 +13,12 @@ only (the CRC covers each whole batch): no record is decoded, no Python loop run
 record.
 
 What follows is the Log's (storage/log.py): idempotence checks in the producer state,
-then offsets and LogAppendTime patched into the batch (protocol.records). Follower
-appends keep the leader's batches and are not validated here.
+then `recompress` when the topic's compression.type names another codec than the
+batch's (Kafka's LogValidator rebuilds the batch then; here its records block is
+decompressed and compressed again at the topic's compression.<codec>.level, with no
+record decoded, and the result's size checked again), then offsets and LogAppendTime
+patched into the batch (protocol.records). Follower appends keep the leader's batches
+and are not validated here.
 
 Threading contract: plain functions on the caller's data; the Log calls them on the
 broker's event loop thread.
@@ -22,19 +26,47 @@ broker's event loop thread.
 
 from __future__ import annotations
 
+import struct
+
 from protocol.records import (
+    ATTRIBUTES_OFFSET,
+    CODEC_MASK,
+    COMPRESSION_GZIP,
+    COMPRESSION_LZ4,
+    COMPRESSION_NONE,
+    COMPRESSION_SNAPPY,
+    COMPRESSION_ZSTD,
     CONTROL_MASK,
+    CRC_OFFSET,
+    HEADER_SIZE,
     INVALID_RECORD,
+    LOG_OVERHEAD,
     NO_TIMESTAMP,
     TIMESTAMP_TYPE_MASK,
     BatchesInfo,
     InvalidRecordError,
+    compress,
+    crc32c,
     decode_batch,
+    decompress,
     read_batch_header,
     scan_batches,
 )
 from storage.errors import InvalidTimestamp, RecordListTooLarge
 from storage.log_config import LONG_MAX, LogConfig
+
+# A topic's compression.type -> the codec its batches are stored in ("producer": absent,
+# the batch's own codec is kept).
+TOPIC_CODECS = {
+    "uncompressed": COMPRESSION_NONE,
+    "gzip": COMPRESSION_GZIP,
+    "snappy": COMPRESSION_SNAPPY,
+    "lz4": COMPRESSION_LZ4,
+    "zstd": COMPRESSION_ZSTD,
+}
+_BATCH_LENGTH = struct.Struct(">i")  # after the baseOffset
+_ATTRIBUTES = struct.Struct(">h")
+_CRC = struct.Struct(">I")
 
 
 def validate_batches(
@@ -131,3 +163,55 @@ def _check_timestamps(info: BatchesInfo, now: int, config: LogConfig) -> None:
                 f"timestamps {header.base_timestamp}..{header.max_timestamp}"
                 f" outside [{earliest}, {latest}]"
             )
+
+
+def recompress(
+    records: bytearray | memoryview, info: BatchesInfo, config: LogConfig
+) -> tuple[bytearray, BatchesInfo] | None:
+    """The append's one batch in the topic's codec, or None when it is stored as it is
+    (compression.type "producer" or the batch's own codec, or an uncompressed control
+    batch: Kafka never compresses markers written uncompressed).
+
+    The records block is the same in every codec, so only it is decompressed and
+    compressed again; the header keeps its producer, sequence and timestamp fields and
+    gets the new codec, length and CRC. The result is scanned again: as in Kafka, a
+    batch that grew past max.message.bytes is MESSAGE_TOO_LARGE (InvalidRecordError)
+    and one past segment.bytes RecordListTooLarge.
+    """
+    codec = TOPIC_CODECS.get(config.compression_type)
+    header = info.headers[0]
+    source = header.attributes & CODEC_MASK
+    if codec is None or codec == source:
+        return None
+    if source == COMPRESSION_NONE and header.attributes & CONTROL_MASK:
+        return None
+    start = info.positions[0]
+    end = start + header.batch_length + LOG_OVERHEAD
+    with memoryview(records) as view:
+        body = view[start + HEADER_SIZE : end]
+        raw = bytes(body) if source == COMPRESSION_NONE else decompress(source, body)
+        batch = bytearray(view[start : start + HEADER_SIZE])
+    if codec == COMPRESSION_NONE:
+        batch += raw
+    else:
+        batch += compress(codec, raw, _level(config, codec))
+    _BATCH_LENGTH.pack_into(batch, 8, len(batch) - LOG_OVERHEAD)
+    _ATTRIBUTES.pack_into(batch, ATTRIBUTES_OFFSET, (header.attributes & ~CODEC_MASK) | codec)
+    with memoryview(batch) as view:
+        _CRC.pack_into(batch, CRC_OFFSET, crc32c(view[ATTRIBUTES_OFFSET:]))
+    rebuilt = scan_batches(batch, config.max_message_bytes)
+    if rebuilt.size > config.segment_bytes:
+        raise RecordListTooLarge(
+            f"{rebuilt.size} bytes of batches exceed segment.bytes {config.segment_bytes}"
+        )
+    return batch, rebuilt
+
+
+def _level(config: LogConfig, codec: int) -> int | None:
+    if codec == COMPRESSION_GZIP:
+        return config.compression_gzip_level
+    if codec == COMPRESSION_LZ4:
+        return config.compression_lz4_level
+    if codec == COMPRESSION_ZSTD:
+        return config.compression_zstd_level
+    return None  # snappy has no level

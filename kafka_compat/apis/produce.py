@@ -37,9 +37,10 @@ Version notes: v0-2 carry message formats v0/v1 (magic 0 and 1, CRC32, gzip,
     (INVALID_RECORD; v8+ also RecordErrors, each such record's index in the batch
     with Kafka's message, and ErrorMessage); only compacted topics pay for decoding
     the batch (storage/log_validator.py).
-Left out: v12+ (KIP-890 part 2 and topic ids); the topic's compression.type is
-    accepted and shown but not applied (no recompression: batches are stored in the
-    producer's codec, as with "producer").
+    A topic whose compression.type names a codec stores the batch in it, at its
+    compression.<codec>.level (storage/log_validator.recompress; only then is the
+    records block decompressed and compressed again).
+Left out: v12+ (KIP-890 part 2 and topic ids).
 """
 
 from __future__ import annotations

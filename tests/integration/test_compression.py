@@ -2,7 +2,9 @@
 
 The broker stores a compressed batch as the producer sent it (topic compression.type
 defaults to "producer"), so the segment on disk is smaller than the raw payload, and
-both clients must decompress what the other client compressed.
+both clients must decompress what the other client compressed. A topic whose
+compression.type names a codec stores every batch in it, whatever the producer used
+(`kafka-compat dump-log` shows the codec), and both clients read the records back.
 
 kafka-python needs the codec packages python-snappy, lz4 and zstandard (it does not use
 cramjam directly); without them these tests fail and say which package is missing.
@@ -10,6 +12,7 @@ cramjam directly); without them these tests fail and say which package is missin
 
 from __future__ import annotations
 
+import json
 import time
 
 import kafka.codec
@@ -18,6 +21,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka import KafkaConsumer, KafkaProducer
 from kafka import TopicPartition as KpTopicPartition
+
+from kafka_compat import cli
 
 CODECS = ["gzip", "snappy", "lz4", "zstd"]
 KAFKA_PYTHON_CODEC_PACKAGE = {
@@ -48,10 +53,11 @@ def require_kafka_python_codec(codec: str) -> None:
         pytest.fail(f"kafka-python cannot use {codec}: install {package}")
 
 
-def create_topic(bootstrap: str, topic: str) -> None:
+def create_topic(bootstrap: str, topic: str, config: dict[str, str] | None = None) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics(
-        [NewTopic(topic, num_partitions=1, replication_factor=1)], operation_timeout=30
+        [NewTopic(topic, num_partitions=1, replication_factor=1, config=config or {})],
+        operation_timeout=30,
     )
     futures[topic].result(timeout=60)
 
@@ -181,4 +187,29 @@ def test_compressed_batches_are_stored_as_sent_and_read_back_by_both_clients(
     assert on_disk < raw_bytes // 4, (
         f"{on_disk} bytes on disk for {raw_bytes} bytes of {codec}-compressible payload: "
         "the batches were not stored compressed"
+    )
+
+
+# (topic compression.type, what the producer sends): every codec is stored from another.
+RECOMPRESSED = [("gzip", "none"), ("snappy", "zstd"), ("lz4", "gzip"), ("zstd", "lz4")]
+
+
+@pytest.mark.parametrize(("topic_codec", "sent"), [*RECOMPRESSED, ("uncompressed", "snappy")])
+def test_a_topics_compression_type_is_what_is_stored(broker, capsys, topic_codec, sent):
+    topic = f"stored-{topic_codec}-from-{sent}"
+    create_topic(broker.bootstrap, topic, {"compression.type": topic_codec})
+    records = expected_records()
+    produce_with_confluent(broker.bootstrap, topic, sent, records)
+
+    segment = broker.data_dir / f"{topic}-0" / "00000000000000000000.log"
+    assert cli.main(["dump-log", "--files", str(segment), "--output", "json"]) == 0
+    entries = json.loads(capsys.readouterr().out)["files"][0]["entries"]
+    codecs = {e["batch"]["compression"] for e in entries if "batch" in e}
+    assert codecs == {"none" if topic_codec == "uncompressed" else topic_codec}
+
+    assert_exact(consume_with_confluent(broker.bootstrap, topic), records, "confluent")
+    # kafka-python needs the stored codec's package ("uncompressed": none, gzip is stdlib).
+    stored = "gzip" if topic_codec == "uncompressed" else topic_codec
+    assert_exact(
+        consume_with_kafka_python(broker.bootstrap, topic, stored), records, "kafka-python"
     )

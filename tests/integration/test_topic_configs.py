@@ -182,6 +182,7 @@ def test_deprecated_message_format_version_is_accepted_shown_and_ignored(broker_
 # --all, kafka-reassign-partitions --throttle) besides the ones above.
 KAFKA_39_TOPIC_KEYS = {
     "compression.gzip.level": "-1",
+    "compression.lz4.level": "9",
     "compression.zstd.level": "3",
     "message.timestamp.difference.max.ms": str(2**63 - 1),
     "message.timestamp.before.max.ms": str(2**63 - 1),
@@ -209,7 +210,7 @@ def test_every_kafka_39_topic_key_is_described_settable_and_checked(broker):
         "all-keys"
     ].result(10)
     defaults = describe(admin, "defaults")
-    assert len(defaults) == 35  # Kafka 3.9's LogConfig
+    assert len(defaults) == 36  # Kafka 3.9's LogConfig
     for name, value in KAFKA_39_TOPIC_KEYS.items():
         assert (defaults[name].value or "", defaults[name].source) == (
             value,
@@ -232,6 +233,7 @@ def test_every_kafka_39_topic_key_is_described_settable_and_checked(broker):
     for name, value in [
         ("remote.storage.enable", "true"),  # no tiered storage (as Kafka without it)
         ("compression.gzip.level", "10"),
+        ("compression.lz4.level", "-1"),  # lz4 has no "default" level, as Kafka
         ("leader.replication.throttled.replicas", "zero"),
         ("local.retention.ms", "-3"),
     ]:

@@ -13,6 +13,7 @@ import time
 
 import pytest
 import trio
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from kafka_compat.cluster.client import (
     INTER_BROKER_SECURITY,
@@ -369,3 +370,22 @@ def test_the_deprecated_master_key_enables_tokens(start_broker):
         bytes(made.hmac)
         == hmac.new(SECRET.encode(), made.token_id.encode(), hashlib.sha512).digest()
     )
+
+
+def test_the_secret_key_is_a_sensitive_static_config(token_broker):
+    port = token_broker.broker.bound_ports["SASL_PLAINTEXT"]
+    admin = AdminClient(
+        {
+            "bootstrap.servers": f"127.0.0.1:{port}",
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "SCRAM-SHA-512",
+            "sasl.username": "admin",
+            "sasl.password": USERS["admin"],
+        }
+    )
+    resource = ConfigResource(ConfigResource.Type.BROKER, "0")
+    configs = admin.describe_configs([resource])[resource].result(GUARD_S)
+    secret = configs["delegation.token.secret.key"]
+    assert (secret.value, secret.is_sensitive, secret.is_read_only) == (None, True, True)
+    assert configs["delegation.token.max.lifetime.ms"].value == str(WEEK_MS)
+    assert configs["delegation.token.expiry.check.interval.ms"].value == "3600000"

@@ -42,6 +42,7 @@ func main() {
 		"transactions":    transactions,
 		"many_partitions": manyPartitions,
 		"roundtrip":       roundtrip,
+		"tokens":          tokens,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -62,6 +63,12 @@ func main() {
 }
 
 func newClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	return newClientAs(nil, opts...)
+}
+
+// newClientAs is newClient logging in with `login` instead of the flags' SASL login
+// (when not nil).
+func newClientAs(login sasl.Mechanism, opts ...kgo.Opt) (*kgo.Client, error) {
 	base := []kgo.Opt{
 		kgo.SeedBrokers(*bootstrap),
 		kgo.ClientID("kafka-compat-franz"),
@@ -81,7 +88,9 @@ func newClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	if tlsConfig != nil {
 		base = append(base, kgo.DialTLSConfig(tlsConfig))
 	}
-	if *security.Mechanism != "" {
+	if login != nil {
+		base = append(base, kgo.SASL(login))
+	} else if *security.Mechanism != "" {
 		mechanism, err := saslMechanism()
 		if err != nil {
 			return nil, err

@@ -79,7 +79,7 @@ def test_franz_go_delegation_tokens(go_program, secure_broker: SecureBroker):
     assert line["ok"], f"{line.get('error')}\n{done.stderr[-3000:]}"
     got = line["result"]
     assert (got["owner"], got["lifetime_ms"]) == ("User:alice", 604_800_000)
-    assert got["values"] == [f"t{i}" for i in range(5)]
+    assert got["values"] == [f"m{i}" for i in range(5)]
     assert "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED" in got["create_with_token"]
     assert got["described"] is True
     assert 59 <= got["renewed_in_s"] <= 90

@@ -51,14 +51,19 @@ SCENARIOS = [
 ]
 
 
+def java_classpath(version: str) -> str:
+    """compat-tests/java's classes and the jars of this kafka-clients version."""
+    build = JAVA_DIR / "target" / f"kafka-{version}"
+    assert JAVA is not None, "java is not installed: run `./dev test`"
+    assert (build / ".built").is_file(), "run `./dev test`: it builds compat-tests/java"
+    return f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
+
+
 @pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"kafka-clients-{v}")
 def java_results(request: pytest.FixtureRequest, served_broker) -> dict[str, dict[str, Any]]:
     """Every scenario's JSON line from one JVM run with this client version, by name."""
     version = request.param
-    build = JAVA_DIR / "target" / f"kafka-{version}"
-    assert JAVA is not None, "java is not installed: run `./dev test`"
-    assert (build / ".built").is_file(), "run `./dev test`: it builds compat-tests/java"
-    classpath = f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
+    classpath = java_classpath(version)
     done = subprocess.run(
         [JAVA, "-cp", classpath, "kafkacompat.Main", served_broker.bootstrap, *SCENARIOS],
         capture_output=True,
@@ -319,10 +324,7 @@ SECURE_MODES = [*MODES, "SSL-client-cert-pkcs12", "SASL_SSL-OAUTHBEARER-oidc"]
 @pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"kafka-clients-{v}")
 def java_secure(request: pytest.FixtureRequest, secure_broker, tmp_path_factory):
     version = request.param
-    build = JAVA_DIR / "target" / f"kafka-{version}"
-    assert JAVA is not None, "java is not installed: run `./dev test`"
-    assert (build / ".built").is_file(), "run `./dev test`: it builds compat-tests/java"
-    classpath = f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
+    classpath = java_classpath(version)
     directory = tmp_path_factory.mktemp(f"java-secure-{version}")
     cases = {name: secure_broker.java(MODES[name]) for name in MODES}
     cases["wrong-password"] = secure_broker.java(MODES["SASL_SSL-SCRAM-SHA-512"], "nope")
@@ -400,10 +402,7 @@ def test_java_client_wrong_password(java_secure):
 @pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"kafka-clients-{v}")
 def java_tokens(request: pytest.FixtureRequest, secure_broker, tmp_path_factory):
     version = request.param
-    build = JAVA_DIR / "target" / f"kafka-{version}"
-    assert JAVA is not None, "java is not installed: run `./dev test`"
-    assert (build / ".built").is_file(), "run `./dev test`: it builds compat-tests/java"
-    classpath = f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
+    classpath = java_classpath(version)
     directory = tmp_path_factory.mktemp(f"java-tokens-{version}")
     scram = MODES["SASL_SSL-SCRAM-SHA-512"]
     files = []
@@ -435,7 +434,7 @@ def test_java_admin_creates_a_token_and_clients_log_in_with_it(java_tokens):
     assert (got["owner"], got["requester"]) == ("User:alice", "User:alice")
     # Kafka's defaults: 7 days' life, renewed for 1 day; an HMAC-SHA512.
     assert (got["lifetime_ms"], got["renew_ms"], got["hmac_length"]) == (604800000, 86400000, 64)
-    assert got["values"] == [f"t{i}" for i in range(5)]
+    assert got["values"] == [f"m{i}" for i in range(5)]
     # A token login, and a PLAINTEXT connection, may not create tokens.
     assert got["create_with_token"] == "UnsupportedByAuthenticationException"
     assert got["create_on_plaintext"] == "UnsupportedByAuthenticationException"

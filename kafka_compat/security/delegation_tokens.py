@@ -241,18 +241,23 @@ class DelegationTokenManager:
         log.info("Created a delegation token: %s for owner: %s", info.token_id, owner)
         return DelegationToken(info, create_hmac(info.token_id, self.secret))
 
-    def _find(self, mac: bytes) -> TokenInformation | None:
+    def _renewable(self, principal: KafkaPrincipal, mac: bytes) -> TokenInformation | int:
+        """The token with this HMAC if `principal` may renew or expire it (Kafka's
+        allowedToRenew: the owner or a renewer, not the requester), else the error."""
         token_id = self._by_hmac.get(bytes(mac))
-        return None if token_id is None else self._tokens[token_id].info
+        if token_id is None:
+            return ErrorCode.DELEGATION_TOKEN_NOT_FOUND
+        info = self._tokens[token_id].info
+        if principal != info.owner and principal not in info.renewers:
+            return ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH
+        return info
 
     async def renew(self, principal: KafkaPrincipal, mac: bytes, period_ms: int) -> tuple[int, int]:
         """(error code, expiry timestamp) as Kafka's renewToken."""
-        info = self._find(mac)
-        if info is None:
-            return ErrorCode.DELEGATION_TOKEN_NOT_FOUND, ERROR_TIMESTAMP
+        info = self._renewable(principal, mac)
         now = self.clock_ms()
-        if not _may_renew(principal, info):
-            return ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH, ERROR_TIMESTAMP
+        if isinstance(info, int):
+            return info, ERROR_TIMESTAMP
         if info.expired(now):
             return ErrorCode.DELEGATION_TOKEN_EXPIRED, ERROR_TIMESTAMP
         period = self.renew_time_ms if period_ms < 0 else period_ms
@@ -265,12 +270,10 @@ class DelegationTokenManager:
         self, principal: KafkaPrincipal, mac: bytes, period_ms: int
     ) -> tuple[int, int]:
         """(error code, expiry timestamp) as Kafka's expireToken."""
-        info = self._find(mac)
-        if info is None:
-            return ErrorCode.DELEGATION_TOKEN_NOT_FOUND, ERROR_TIMESTAMP
+        info = self._renewable(principal, mac)
         now = self.clock_ms()
-        if not _may_renew(principal, info):
-            return ErrorCode.DELEGATION_TOKEN_OWNER_MISMATCH, ERROR_TIMESTAMP
+        if isinstance(info, int):
+            return info, ERROR_TIMESTAMP
         if period_ms < 0:  # expire at once
             await self.store.remove(info.token_id)
             log.info("Token expired for token: %s for owner: %s", info.token_id, info.owner)
@@ -299,8 +302,3 @@ class DelegationTokenManager:
                 await self.store.remove(info.token_id)
                 gone += 1
         return gone
-
-
-def _may_renew(principal: KafkaPrincipal, info: TokenInformation) -> bool:
-    """Kafka's allowedToRenew: the owner or a renewer (not the requester)."""
-    return principal == info.owner or principal in info.renewers

@@ -7,13 +7,12 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // tokens: delegation tokens with kadm (the flags' login creates one), then clients
-// logging in with it (scram.Auth IsToken: the tokenauth=true extension) produce and
-// consume five records; describe, renew, expire, and a login after the expiry.
+// logging in with it (scram.Auth IsToken: the tokenauth=true extension) run roundtrip's
+// five records; describe, renew, expire, and a login after the expiry.
 func tokens(ctx context.Context) (any, error) {
 	cl, err := newClient()
 	if err != nil {
@@ -34,42 +33,18 @@ func tokens(ctx context.Context) (any, error) {
 		Pass:    base64.StdEncoding.EncodeToString(made.HMAC),
 		IsToken: true,
 	}.AsSha512Mechanism()
-	topic := *prefix + "-tokens"
-	producer, err := newClientAs(login, kgo.RequiredAcks(kgo.AllISRAcks()))
+	values, err := roundtripAs(ctx, login, *prefix+"-tokens")
 	if err != nil {
-		return nil, err
-	}
-	defer producer.Close()
-	if err := createTopic(ctx, kadm.NewClient(producer), topic, 1, nil); err != nil {
-		return nil, fmt.Errorf("create topic with the token: %w", err)
-	}
-	var recs []*kgo.Record
-	for i := 0; i < 5; i++ {
-		recs = append(recs, &kgo.Record{Topic: topic, Partition: 0, Value: []byte(fmt.Sprintf("t%d", i))})
-	}
-	if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		return nil, fmt.Errorf("produce with the token: %w", err)
-	}
-	consumer, err := newClientAs(
-		login,
-		kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer consumer.Close()
-	got, err := poll(ctx, consumer, 5)
-	if err != nil {
-		return nil, fmt.Errorf("consume with the token: %w", err)
-	}
-	values := []string{}
-	for _, r := range got {
-		values = append(values, r.Value)
+		return nil, fmt.Errorf("round trip with the token: %w", err)
 	}
 	out["values"] = values
+	withToken, err := newClientAs(login)
+	if err != nil {
+		return nil, err
+	}
+	defer withToken.Close()
 	// A token login may not create tokens (DELEGATION_TOKEN_REQUEST_NOT_ALLOWED).
-	_, err = kadm.NewClient(producer).CreateDelegationToken(ctx, kadm.CreateDelegationToken{MaxLifetime: -1})
+	_, err = kadm.NewClient(withToken).CreateDelegationToken(ctx, kadm.CreateDelegationToken{MaxLifetime: -1})
 	out["create_with_token"] = errName(err)
 
 	described, err := adm.DescribeDelegationTokens(ctx)

@@ -2,7 +2,6 @@ package kafkacompat;
 
 import java.io.FileReader;
 import java.io.Reader;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.LinkedHashMap;
@@ -10,21 +9,17 @@ import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import org.apache.kafka.clients.admin.Admin;
 import org.apache.kafka.clients.admin.CreateDelegationTokenOptions;
 import org.apache.kafka.clients.admin.DescribeDelegationTokenOptions;
 import org.apache.kafka.clients.admin.ExpireDelegationTokenOptions;
 import org.apache.kafka.clients.admin.RenewDelegationTokenOptions;
-import org.apache.kafka.clients.consumer.ConsumerRecord;
-import org.apache.kafka.clients.consumer.KafkaConsumer;
 import org.apache.kafka.clients.producer.KafkaProducer;
 import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.security.auth.KafkaPrincipal;
 import org.apache.kafka.common.security.token.delegation.DelegationToken;
 import org.apache.kafka.common.security.token.delegation.TokenInformation;
-import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.common.utils.AppInfoParser;
 
@@ -33,7 +28,8 @@ import org.apache.kafka.common.utils.AppInfoParser;
  * PLAINTEXT_BOOTSTRAP TOPIC}.
  *
  * <p>alice (SCRAM over SASL_SSL) creates a token with the AdminClient; a second set of clients
- * logs in with it (ScramLoginModule, tokenauth="true") and produces and consumes five records;
+ * logs in with it (ScramLoginModule, tokenauth="true") and produces and consumes five records
+ * (SecurityMain's round trip);
  * then describe, renew and expire, and the errors Kafka gives: a token login may not create
  * tokens, a PLAINTEXT connection neither, another user may not renew alice's token, an unknown
  * HMAC is not found, and an expired token no longer logs in. Prints one JSON line.
@@ -64,7 +60,10 @@ public final class TokenMain {
             out.put("hmac_length", token.hmac().length);
 
             Properties withToken = tokenLogin(alice, token);
-            out.put("values", roundtrip(withToken, topic));
+            Properties roundtrip = new Properties();
+            roundtrip.putAll(withToken);
+            roundtrip.put("case.topic", topic);
+            out.put("values", SecurityMain.roundtrip(roundtrip));
             try (Admin tokenAdmin = Admin.create(withToken)) {
                 out.put("create_with_token", error(() ->
                         tokenAdmin.createDelegationToken().delegationToken().get(GUARD_S, TimeUnit.SECONDS)));
@@ -149,32 +148,6 @@ public final class TokenMain {
                 + "username=\"" + token.tokenInfo().tokenId() + "\" password=\""
                 + Base64.getEncoder().encodeToString(token.hmac()) + "\" tokenauth=\"true\";");
         return props;
-    }
-
-    static List<String> roundtrip(Properties base, String topic) throws Exception {
-        Properties producerProps = new Properties();
-        producerProps.putAll(base);
-        producerProps.put("acks", "all");
-        try (KafkaProducer<String, String> producer =
-                new KafkaProducer<>(producerProps, new StringSerializer(), new StringSerializer())) {
-            List<Future<?>> sent = new ArrayList<>();
-            for (int i = 0; i < 5; i++) sent.add(producer.send(new ProducerRecord<>(topic, "t" + i)));
-            for (Future<?> f : sent) f.get(GUARD_S, TimeUnit.SECONDS);
-        }
-        Properties consumerProps = new Properties();
-        consumerProps.putAll(base);
-        consumerProps.put("group.id", "g-" + topic);
-        consumerProps.put("auto.offset.reset", "earliest");
-        List<String> values = new ArrayList<>();
-        try (KafkaConsumer<String, String> consumer =
-                new KafkaConsumer<>(consumerProps, new StringDeserializer(), new StringDeserializer())) {
-            consumer.subscribe(List.of(topic));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(GUARD_S);
-            while (values.size() < 5 && System.nanoTime() < deadline) {
-                for (ConsumerRecord<String, String> r : consumer.poll(Duration.ofMillis(200))) values.add(r.value());
-            }
-        }
-        return values;
     }
 
     interface Call {

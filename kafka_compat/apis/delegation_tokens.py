@@ -25,6 +25,7 @@ Behavior: delegation tokens (KIP-48) as Kafka 3.9's KafkaApis and
     own tokens (owner, requester, renewer), and others' with DESCRIBE on the
     DelegationToken resource (the token id) or DESCRIBE_TOKENS on the owner's User
     resource.
+    A store failure (ZooKeeper unreachable) answers UNKNOWN_SERVER_ERROR.
 Version notes: v1 only throttles differently; v2 flexible; Create v3 owner and
     requester, Describe v3 the requester of each token.
 Left out: nothing known.
@@ -32,7 +33,10 @@ Left out: nothing known.
 
 from __future__ import annotations
 
+import logging
+
 from kafka_compat.apis.registry import RequestContext, api
+from kafka_compat.cluster.store import StoreError
 from kafka_compat.security.acl_types import AclOperation, ResourceType
 from kafka_compat.security.delegation_tokens import ERROR_TIMESTAMP, TokenInformation
 from kafka_compat.security.session import ANONYMOUS, KafkaPrincipal
@@ -46,6 +50,8 @@ ExpireResponse = messages.response_type(ApiKey.EXPIRE_DELEGATION_TOKEN)
 DescribeResponse = messages.response_type(ApiKey.DESCRIBE_DELEGATION_TOKEN)
 DescribedToken = DescribeResponse.DescribedDelegationToken
 DescribedRenewer = DescribeResponse.DescribedDelegationTokenRenewer
+
+log = logging.getLogger(__name__)
 
 USER_TYPE = "User"
 
@@ -103,7 +109,11 @@ async def handle_create_delegation_token(ctx: RequestContext, request):
     tokens = ctx.components.delegation_tokens
     if tokens is None:
         return _create_response(owner, requester, ErrorCode.DELEGATION_TOKEN_AUTH_DISABLED)
-    token = await tokens.create(owner, requester, renewers, request.max_lifetime_ms)
+    try:
+        token = await tokens.create(owner, requester, renewers, request.max_lifetime_ms)
+    except StoreError as exc:  # e.g. ZooKeeper unreachable: Kafka's handleError
+        log.warning("Could not store a delegation token for %s: %s", owner, exc)
+        return _create_response(owner, requester, ErrorCode.UNKNOWN_SERVER_ERROR)
     return _create_response(owner, requester, ErrorCode.NONE, token.info, token.hmac)
 
 
@@ -113,10 +123,13 @@ async def _renew_or_expire(ctx: RequestContext, request, response_type, period_m
         error, expiry = ErrorCode.DELEGATION_TOKEN_REQUEST_NOT_ALLOWED, ERROR_TIMESTAMP
     elif tokens is None:
         error, expiry = ErrorCode.DELEGATION_TOKEN_AUTH_DISABLED, ERROR_TIMESTAMP
-    elif response_type is RenewResponse:
-        error, expiry = await tokens.renew(ctx.principal, request.hmac, period_ms)
     else:
-        error, expiry = await tokens.expire(ctx.principal, request.hmac, period_ms)
+        change = tokens.renew if response_type is RenewResponse else tokens.expire
+        try:
+            error, expiry = await change(ctx.principal, request.hmac, period_ms)
+        except StoreError as exc:  # e.g. ZooKeeper unreachable: Kafka's handleError
+            log.warning("Could not store a delegation token change: %s", exc)
+            error, expiry = ErrorCode.UNKNOWN_SERVER_ERROR, ERROR_TIMESTAMP
     return response_type(throttle_time_ms=0, error_code=error, expiry_timestamp_ms=expiry)
 
 

@@ -25,9 +25,11 @@ from kafka_compat.security.acl_types import AclOperation, PatternType, Permissio
 from kafka_compat.security.authorizer import AccessControlEntry, AclBinding, ResourcePattern
 from kafka_compat.security.credentials import ScramCredential
 from kafka_compat.security.scram_client import ScramClient
+from kafka_compat.tools.connection import Connection
 from protocol import messages
 from protocol.api_keys import ApiKey
 from protocol.errors import ErrorCode
+from tests.kafka_compat.test_scram import ScramClient as RawScramClient
 from tests.security.listener_props import GUARD_S
 
 SECRET = "token-secret"
@@ -389,3 +391,25 @@ def test_the_secret_key_is_a_sensitive_static_config(token_broker):
     assert (secret.value, secret.is_sensitive, secret.is_read_only) == (None, True, True)
     assert configs["delegation.token.max.lifetime.ms"].value == str(WEEK_MS)
     assert configs["delegation.token.expiry.check.interval.ms"].value == "3600000"
+
+
+def test_a_token_sessions_lifetime_is_the_tokens_and_sha_256_logs_in_too(token_broker):
+    (made,) = call(token_broker, _login("alice"), create(max_lifetime_ms=600_000))
+    port = token_broker.broker.bound_ports["SASL_PLAINTEXT"]
+    handshake = messages.request_type(ApiKey.SASL_HANDSHAKE)
+    authenticate = messages.request_type(ApiKey.SASL_AUTHENTICATE)
+    password = base64.b64encode(bytes(made.hmac)).decode()
+    before = int(time.time() * 1000)
+    with Connection("127.0.0.1", port, GUARD_S) as conn:
+        mechanism = handshake(mechanism="SCRAM-SHA-256")
+        assert conn.request(ApiKey.SASL_HANDSHAKE, mechanism, 1).error_code == ErrorCode.NONE
+        client = RawScramClient("SCRAM-SHA-256", made.token_id, password)
+        first = client.first(",tokenauth=true")
+        answer = conn.request(ApiKey.SASL_AUTHENTICATE, authenticate(auth_bytes=first), 1)
+        final = client.final(answer.auth_bytes)
+        done = conn.request(ApiKey.SASL_AUTHENTICATE, authenticate(auth_bytes=final), 1)
+    assert done.error_code == ErrorCode.NONE
+    # KIP-368: the session ends when the token expires (10 minutes from its issue).
+    after = int(time.time() * 1000)
+    lifetime = done.session_lifetime_ms
+    assert made.expiry_timestamp_ms - after <= lifetime <= made.expiry_timestamp_ms - before

@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import ssl
 import time
 
 import pytest
@@ -413,3 +414,36 @@ def test_a_token_sessions_lifetime_is_the_tokens_and_sha_256_logs_in_too(token_b
     after = int(time.time() * 1000)
     lifetime = done.session_lifetime_ms
     assert made.expiry_timestamp_ms - after <= lifetime <= made.expiry_timestamp_ms - before
+
+
+def test_ssl_needs_a_client_certificate_to_manage_tokens(start_broker, certs):
+    broker = start_broker(
+        {
+            "listeners": "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(certs.broker_keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(certs.ca),
+            "ssl.client.auth": "requested",
+            "delegation.token.secret.key": SECRET,
+        }
+    )
+    port = broker.broker.bound_ports["SSL"]
+
+    async def create_over_tls(with_certificate: bool):
+        context = ssl.create_default_context(cafile=str(certs.ca))
+        if with_certificate:
+            context.load_cert_chain(str(certs.client_cert), str(certs.client_key))
+        INTER_BROKER_SECURITY.set(InterBrokerSecurity(ssl_context=context))
+        async with BrokerClient("127.0.0.1", port, "token-test", request_timeout=GUARD_S) as c:
+            return await c.send(*create())
+
+    # One-way TLS is User:ANONYMOUS, refused as Kafka's allowTokenRequests does.
+    anonymous = trio.run(create_over_tls, False)
+    assert anonymous.error_code == ErrorCode.DELEGATION_TOKEN_REQUEST_NOT_ALLOWED
+    assert anonymous.principal_name == "ANONYMOUS"
+    # With a client certificate the principal is its DN, which may own a token.
+    made = trio.run(create_over_tls, True)
+    assert made.error_code == ErrorCode.NONE
+    assert (made.principal_type, made.principal_name) == ("User", "CN=client,OU=eng,O=acme")

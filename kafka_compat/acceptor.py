@@ -3,6 +3,8 @@ connection quotas (quotas/connection_quotas.py) before it is served, and the loo
 waits there while a connection creation rate is over its quota or no slot is free
 (max.connections), as Kafka's acceptor thread blocks; a connection over its address's
 limit is closed at once, one over its address's rate when its throttle time is over.
+Connections without a request for connections.max.idle.ms are closed, as Kafka's
+Selector does; one whose request is still being answered is not idle.
 """
 
 from __future__ import annotations
@@ -89,6 +91,24 @@ async def _accept_loop(
             handler_nursery.start_soon(_close_after, stream, exc.throttle_s)
             continue
         handler_nursery.start_soon(_serve_counted, stream, components, listener, quotas, connection)
+
+
+async def close_idle_connections(quotas: ConnectionQuotas, idle_ms: int) -> None:
+    """Close every connection idle for longer than `idle_ms`, checking a few times per
+    idle period (at most once a second), as long as the broker serves."""
+    idle_s = idle_ms / 1000
+    interval = min(max(idle_s / 4, 0.01), 1.0)
+    while True:
+        await trio.sleep(interval)
+        oldest = quotas.clock() - idle_s
+        for connection in [c for c in quotas.connections if c.last_active < oldest]:
+            log.debug(
+                "Closing connection from %s on listener %s: idle for over %d ms",
+                connection.ip,
+                connection.listener,
+                idle_ms,
+            )
+            connection.cancel_scope.cancel()
 
 
 async def _close_after(stream: trio.SocketStream, delay_s: float) -> None:

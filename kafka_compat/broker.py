@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from kafka_compat.acceptor import serve_listener
+from kafka_compat.acceptor import close_idle_connections, serve_listener
 from kafka_compat.admin_manager import AdminManager, ZkAdminManager
 from kafka_compat.apis.registry import Components
 from kafka_compat.cluster.metadata_cache import MetadataCache
@@ -478,7 +478,9 @@ class Broker:
                     self.listener_security, self.config.advertised_listeners, strict=True
                 ):
                     endpoint = security.endpoint
-                    listeners = await _open_listener(endpoint)
+                    listeners = await _open_listener(
+                        endpoint, self.config["socket.listen.backlog.size"]
+                    )
                     port = listeners[0].socket.getsockname()[1]
                     self.bound_ports[endpoint.listener] = port
                     # Port 0 (tests): advertise the port actually bound.
@@ -537,6 +539,9 @@ class Broker:
                         )
                     if http is not None:
                         serving.start_soon(serve_http, http, components)
+                    idle_ms = self.config["connections.max.idle.ms"]
+                    if idle_ms >= 0:
+                        serving.start_soon(close_idle_connections, self.connection_quotas, idle_ms)
         finally:
             # Their tasks ended with the nursery: a later serve builds them afresh.
             self._connections = None
@@ -647,11 +652,11 @@ def _warn_unless_brokers_allowed(authorizer: Authorizer, config: BrokerConfig) -
         )
 
 
-async def _open_listener(endpoint: Endpoint) -> list[trio.SocketListener]:
+async def _open_listener(endpoint: Endpoint, backlog: int) -> list[trio.SocketListener]:
     """The listener's sockets; a ConfigError naming the listener and its address if
     they cannot be bound (Kafka: "Socket server failed to bind to ...")."""
     try:
-        return await trio.open_tcp_listeners(endpoint.port, host=endpoint.host)
+        return await trio.open_tcp_listeners(endpoint.port, host=endpoint.host, backlog=backlog)
     except OSError as exc:
         address = f"{endpoint.host or '0.0.0.0'}:{endpoint.port}"
         if exc.errno == errno.EADDRINUSE:

@@ -122,7 +122,11 @@ def _serve_overrides(args: argparse.Namespace, base: BrokerConfig) -> dict[str, 
         overrides["http.listener"] = f"{host}:{http_port}" if http_port else ""
     elif "http.listener" not in base.explicit:
         overrides["http.listener"] = f"{DEFAULT_HTTP_HOST}:{DEFAULT_HTTP_PORT}"
-    overrides.update(override_items(args))  # --override wins over the other flags
+    # --override wins over the other flags, except for the listeners they moved: those
+    # were built from `base`, which has the --override listeners already.
+    for key, value in override_items(args).items():
+        if key not in ("listeners", "advertised.listeners") or key not in overrides:
+            overrides[key] = value
     return overrides
 
 

@@ -88,6 +88,9 @@ BROKER_KEYS: dict[str, Key] = {
         Key("delete.topic.enable", parse_bool, "true"),
         Key("message.max.bytes", non_negative(int), "1048588"),
         Key("socket.request.max.bytes", at_least(1), "104857600"),
+        Key("socket.listen.backlog.size", at_least(1), "50"),
+        # Negative: idle connections are never closed (Kafka's Selector).
+        Key("connections.max.idle.ms", int, "600000"),
         Key("log.segment.bytes", at_least(14), "1073741824"),
         Key("log.index.size.max.bytes", at_least(4), "10485760"),
         Key("log.index.interval.bytes", non_negative(int), "4096"),

@@ -69,6 +69,8 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "delete.topic.enable": (B, "Whether topics can be deleted."),
     "message.max.bytes": (I, "The largest record batch a topic accepts, by default."),
     "socket.request.max.bytes": (I, "The largest request the broker reads."),
+    "socket.listen.backlog.size": (I, "Connections the system queues before they are accepted."),
+    "connections.max.idle.ms": (L, "A connection without a request this long is closed."),
     "http.listener": (S, "host:port of the HTTP listener (console, /metrics); empty: none."),
     "http.console.write.enable": (
         B,

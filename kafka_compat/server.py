@@ -29,7 +29,7 @@ import trio
 from kafka_compat.apis.handlers import COORDINATOR_APIS, HANDLERS, TXN_COORDINATOR_APIS, Api
 from kafka_compat.apis.registry import CLOSE_CONNECTION, Components, RequestContext
 from kafka_compat.metrics import REQUEST_WAIT, RequestMetrics
-from kafka_compat.quotas.connection_quotas import Connection
+from kafka_compat.quotas.connection_quotas import BUSY, Connection
 from kafka_compat.quotas.throttling import EXEMPT_APIS, client_throttles, handle_with_quotas
 from kafka_compat.security.listeners import Endpoint
 from kafka_compat.security.session import ANONYMOUS, KafkaPrincipal, Session
@@ -272,7 +272,8 @@ async def _serve_requests(
         if frame is None:
             return
         if connection is not None:
-            connection.last_active = time.monotonic()  # least recently used goes first
+            # Busy until answered: never idle meanwhile (a JoinGroup may wait minutes).
+            connection.last_active = BUSY
         if session.sasl is not None and session.sasl.raw:
             # After SaslHandshake v0: a raw SASL token, answered by a raw one. (The
             # SASL handlers' module loads with the first SaslHandshake, not at start.)
@@ -282,6 +283,8 @@ async def _serve_requests(
             if error is not None:
                 return  # v0 has no error message: Kafka closes the connection
             await stream.send_all(_SIZE.pack(len(challenge)) + challenge)
+            if connection is not None:
+                connection.last_active = time.monotonic()
             continue
         received = perf_counter()
         clock.name = None
@@ -306,6 +309,8 @@ async def _serve_requests(
                 throttle_ms = 0
         if response is not None:
             await stream.send_all(response)
+        if connection is not None:
+            connection.last_active = time.monotonic()  # least recently used goes first
         if clock.name is not None:
             _record(metrics, clock, received, handled, perf_counter(), wait[0])
         if throttle_ms:

@@ -142,9 +142,15 @@ class Rate:
         return float(min(throttle, max_throttle_ms))
 
 
+# Connection.last_active while a request is being handled: the connection is neither
+# idle (connections.max.idle.ms) nor the least recently used.
+BUSY = float("inf")
+
+
 class Connection:
-    """One accepted, counted connection: its listener and address, when it last had
-    a request (for choosing the least recently used), and the scope that closes it."""
+    """One accepted, counted connection: its listener and address, when it last
+    answered a request (monotonic seconds; BUSY while handling one: for choosing the
+    least recently used and closing idle ones), and the scope that closes it."""
 
     __slots__ = ("listener", "ip", "last_active", "cancel_scope", "closed")
 

@@ -1,8 +1,8 @@
 """`kafka-compat serve`'s command line as a user meets it: a bad argument is reported
 with serve's own usage (the fast start path builds only serve's parser), `--help` and
 an unknown command list every command, a Kafka listener on a taken port stops start-up
-with a message naming the listener and its address, and --advertised-host applies to
-listeners given by --override."""
+with a message naming the listener and its address, and --host, --port and
+--advertised-host apply to listeners given by --override."""
 
 from __future__ import annotations
 
@@ -134,3 +134,18 @@ def test_advertised_flags_follow_the_listener_that_host_and_port_move(tmp_path):
     assert advertised(*config, "--port", "19092", "--advertised-port", "7001") == (
         "PLAINTEXT://a.example:7001"
     )
+
+
+def test_host_and_port_move_the_first_of_the_listeners_given_by_override():
+    override = ["--override", "listeners=EXTERNAL://127.0.0.1:0,INTERNAL://127.0.0.1:0"]
+    override += [
+        "--override",
+        "listener.security.protocol.map=EXTERNAL:PLAINTEXT,INTERNAL:PLAINTEXT",
+    ]
+    override += ["--override", "inter.broker.listener.name=INTERNAL"]
+    args = cli.build_parser("serve").parse_args(
+        ["serve", *override, "--host", "0.0.0.0", "--port", "19092"]
+    )
+    overrides = cli._serve_overrides(args, load_broker_config(None, cli.override_items(args)))
+    assert overrides["listeners"] == "EXTERNAL://0.0.0.0:19092,INTERNAL://127.0.0.1:0"
+    assert overrides["inter.broker.listener.name"] == "INTERNAL"  # other overrides kept

@@ -61,3 +61,27 @@ def test_go_client_wrong_password(go_secure, client):
     got = go_secure[client, "wrong-password"]
     assert got["ok"] is False
     assert "invalid credentials with SASL mechanism SCRAM-SHA-512" in got["error"], got
+
+
+def test_franz_go_delegation_tokens(go_program, secure_broker: SecureBroker):
+    """kadm creates a token as alice (SCRAM-SHA-512 over SASL_SSL); clients logging in with
+    it (scram.Auth IsToken) produce and consume; describe, renew, expire."""
+    flags = secure_broker.go_flags(MODES["SASL_SSL-SCRAM-SHA-512"])
+    prefix = f"go-franz-tokens-{uuid.uuid4().hex[:6]}"
+    done = subprocess.run(
+        [str(go_program("franz")), *flags, "-prefix", prefix, "tokens"],
+        capture_output=True,
+        text=True,
+        timeout=180,  # failure guard, not a timing
+    )
+    assert done.returncode == 0, done.stderr
+    line = json.loads(done.stdout.strip().splitlines()[-1])
+    assert line["ok"], f"{line.get('error')}\n{done.stderr[-3000:]}"
+    got = line["result"]
+    assert (got["owner"], got["lifetime_ms"]) == ("User:alice", 604_800_000)
+    assert got["values"] == [f"m{i}" for i in range(5)]
+    assert "DELEGATION_TOKEN_REQUEST_NOT_ALLOWED" in got["create_with_token"]
+    assert got["described"] is True
+    assert 59 <= got["renewed_in_s"] <= 90
+    assert "DELEGATION_TOKEN_NOT_FOUND" in got["renew_after_expire"]
+    assert "invalid credentials with SASL mechanism SCRAM-SHA-512" in got["login_after_expire"]

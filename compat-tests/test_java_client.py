@@ -51,14 +51,19 @@ SCENARIOS = [
 ]
 
 
+def java_classpath(version: str) -> str:
+    """compat-tests/java's classes and the jars of this kafka-clients version."""
+    build = JAVA_DIR / "target" / f"kafka-{version}"
+    assert JAVA is not None, "java is not installed: run `./dev test`"
+    assert (build / ".built").is_file(), "run `./dev test`: it builds compat-tests/java"
+    return f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
+
+
 @pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"kafka-clients-{v}")
 def java_results(request: pytest.FixtureRequest, served_broker) -> dict[str, dict[str, Any]]:
     """Every scenario's JSON line from one JVM run with this client version, by name."""
     version = request.param
-    build = JAVA_DIR / "target" / f"kafka-{version}"
-    assert JAVA is not None, "java is not installed: run `./dev test`"
-    assert (build / ".built").is_file(), "run `./dev test`: it builds compat-tests/java"
-    classpath = f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
+    classpath = java_classpath(version)
     done = subprocess.run(
         [JAVA, "-cp", classpath, "kafkacompat.Main", served_broker.bootstrap, *SCENARIOS],
         capture_output=True,
@@ -319,10 +324,7 @@ SECURE_MODES = [*MODES, "SSL-client-cert-pkcs12", "SASL_SSL-OAUTHBEARER-oidc"]
 @pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"kafka-clients-{v}")
 def java_secure(request: pytest.FixtureRequest, secure_broker, tmp_path_factory):
     version = request.param
-    build = JAVA_DIR / "target" / f"kafka-{version}"
-    assert JAVA is not None, "java is not installed: run `./dev test`"
-    assert (build / ".built").is_file(), "run `./dev test`: it builds compat-tests/java"
-    classpath = f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
+    classpath = java_classpath(version)
     directory = tmp_path_factory.mktemp(f"java-secure-{version}")
     cases = {name: secure_broker.java(MODES[name]) for name in MODES}
     cases["wrong-password"] = secure_broker.java(MODES["SASL_SSL-SCRAM-SHA-512"], "nope")
@@ -389,3 +391,71 @@ def test_java_client_wrong_password(java_secure):
     got = java_secure["wrong-password"]
     assert (got["ok"], got["error"]) == (False, "SaslAuthenticationException"), got
     assert "invalid credentials with SASL mechanism SCRAM-SHA-512" in got["message"]
+
+
+# ---- delegation tokens (KIP-48), on the same broker ----
+# kafkacompat.TokenMain: alice creates a token with the AdminClient over SASL_SSL
+# SCRAM-SHA-512, clients log in with it (ScramLoginModule tokenauth="true") and produce and
+# consume; describe, renew and expire, and Kafka's errors.
+
+
+@pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"kafka-clients-{v}")
+def java_tokens(request: pytest.FixtureRequest, secure_broker, tmp_path_factory):
+    version = request.param
+    classpath = java_classpath(version)
+    directory = tmp_path_factory.mktemp(f"java-tokens-{version}")
+    scram = MODES["SASL_SSL-SCRAM-SHA-512"]
+    files = []
+    for user, password in (("alice", None), ("admin", "admin-scram")):
+        props = secure_broker.java(scram, password)
+        if password is not None:
+            props["sasl.jaas.config"] = props["sasl.jaas.config"].replace(
+                'username="alice"', 'username="admin"'
+            )
+        path = directory / f"{user}.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        files.append(str(path))
+    topic = f"java-tokens-{version}-{uuid.uuid4().hex[:6]}"
+    done = subprocess.run(
+        [JAVA, "-XX:TieredStopAtLevel=1", "-cp", classpath, "kafkacompat.TokenMain"]
+        + [*files, secure_broker.plaintext, topic],
+        capture_output=True,
+        text=True,
+        timeout=300,  # failure guard, not a timing
+    )
+    assert done.returncode == 0, f"TokenMain failed:\n{done.stdout}\n{done.stderr[-4000:]}"
+    got = json.loads(done.stdout.splitlines()[-1])
+    assert got["client"] == version
+    return got
+
+
+def test_java_admin_creates_a_token_and_clients_log_in_with_it(java_tokens):
+    got = java_tokens
+    assert (got["owner"], got["requester"]) == ("User:alice", "User:alice")
+    # Kafka's defaults: 7 days' life, renewed for 1 day; an HMAC-SHA512.
+    assert (got["lifetime_ms"], got["renew_ms"], got["hmac_length"]) == (604800000, 86400000, 64)
+    assert got["values"] == [f"m{i}" for i in range(5)]
+    # A token login, and a PLAINTEXT connection, may not create tokens.
+    assert got["create_with_token"] == "UnsupportedByAuthenticationException"
+    assert got["create_on_plaintext"] == "UnsupportedByAuthenticationException"
+
+
+def test_java_admin_describe_renew_expire_and_their_errors(java_tokens):
+    got = java_tokens
+    assert (got["for_alice_owner"], got["for_alice_requester"]) == ("User:alice", "User:admin")
+    # (The broker is the module's: the other client version's tokens are there too.)
+    assert {
+        f"{got['token_id']} User:alice User:alice []",
+        f"{got['for_alice_id']} User:alice User:admin [User:admin]",
+    } <= set(got["described"])
+    # Owners filter User:admin: the token it requested and renews, not alice's own.
+    assert got["for_alice_id"] in got["described_for_admin"]
+    assert got["token_id"] not in got["described_for_admin"]
+    # Renewed for 60 s from the broker's clock, read after the client's `before`.
+    assert 60_000 <= got["renewed_in_ms"] < 60_000 + 30_000
+    assert got["renew_by_other"] == "DelegationTokenOwnerMismatchException"
+    assert got["renew_unknown"] == "DelegationTokenNotFoundException"
+    assert got["expire_by_renewer"] is True
+    # Expired at once (a negative period): gone, and its logins fail.
+    assert got["renew_expired"] == "DelegationTokenNotFoundException"
+    assert got["login_after_expire"] == "SaslAuthenticationException"

@@ -173,6 +173,11 @@ class Broker:
         self.admin.reload_rewritten_store_files = lambda: self._reload_listeners(
             self._rewritten_store_files()
         )
+        if config["delegation.token.secret.key"] or config["delegation.token.master.key"]:
+            # Delegation tokens (KIP-48): the store is attached when the metadata opens.
+            from kafka_compat.security.delegation_tokens import DelegationTokenManager
+
+            self.components.delegation_tokens = DelegationTokenManager(config)
         if config["authorizer.class.name"]:
             from kafka_compat.security.authorizer import Authorizer
 
@@ -347,6 +352,11 @@ class Broker:
             from kafka_compat.security.acls import LocalAclStore
 
             self.components.acls = LocalAclStore(authorizer.cache, self.log_dir)
+        tokens = self.components.delegation_tokens
+        if tokens is not None:
+            from kafka_compat.security.token_store import LocalTokenStore
+
+            LocalTokenStore(tokens, self.store)
         self.replica_manager.startup(self.log_manager, self.store)
         for topic in self.store.topics.values():
             self.replica_manager.open_partitions(topic, is_new=False)
@@ -414,6 +424,11 @@ class Broker:
                 await zookeeper_session.start(acls.run)
                 self.components.acls = acls
                 _warn_unless_brokers_allowed(authorizer, self.config)
+            tokens = self.components.delegation_tokens
+            if tokens is not None:
+                from kafka_compat.security.token_store import ZkTokenStore
+
+                await zookeeper_session.start(ZkTokenStore(tokens, store).run)
 
             async def tell_controller() -> None:
                 # A log dir failed: the controller elects other leaders for its
@@ -447,6 +462,16 @@ class Broker:
                 if self.cluster_mode or TRANSACTION_STATE_TOPIC in topics:
                     await self.start_txn_coordinator()
                 await connections.start(run_log_tasks, self.replica_manager)
+                if components.delegation_tokens is not None:
+                    from kafka_compat.security.token_store import run_expiry_check
+
+                    cluster = self.cluster
+                    connections.start_soon(
+                        run_expiry_check,
+                        components.delegation_tokens,
+                        # In a cluster the controller removes them, as Kafka's.
+                        lambda: cluster is None or cluster.active_controller is not None,
+                    )
                 await self._add_bootstrap_scram_users()
                 bound = []
                 for security, advertised in zip(

@@ -281,6 +281,13 @@ BROKER_KEYS.update(
             Key("sasl.jaas.config", str, None),
             Key("connection.failed.authentication.delay.ms", non_negative(int), "100"),
             Key("connections.max.reauth.ms", non_negative(int), "0"),
+            # Delegation tokens (KIP-48, security/delegation_tokens.py): served once a
+            # secret key is set (master.key: its deprecated alias).
+            Key("delegation.token.secret.key", str, None),
+            Key("delegation.token.master.key", str, None),
+            Key("delegation.token.max.lifetime.ms", at_least(1), "604800000"),
+            Key("delegation.token.expiry.time.ms", at_least(1), "86400000"),
+            Key("delegation.token.expiry.check.interval.ms", at_least(1), "3600000"),
         ]
     }
 )
@@ -443,9 +450,9 @@ def parse_properties(text: str) -> dict[str, str]:
 # Keys that configure security this broker does not serve yet. A broker must never
 # serve a listener with less security than configured: any of them stops start-up,
 # naming the key. Served: every listener protocol, TLS (PEM and PKCS12 stores), SASL
-# PLAIN, SCRAM and OAUTHBEARER, between brokers too (their OAUTHBEARER token from a
-# file only: a token endpoint over HTTP is refused).
-_SECURITY_PREFIXES = ("ssl.", "sasl.", "listener.name.", "delegation.token.")
+# PLAIN, SCRAM (delegation tokens too) and OAUTHBEARER, between brokers too (their
+# OAUTHBEARER token from a file only: a token endpoint over HTTP is refused).
+_SECURITY_PREFIXES = ("ssl.", "sasl.", "listener.name.")
 _SECURITY_KEYS = frozenset(
     {
         "principal.builder.class",

@@ -225,6 +225,17 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     "sasl.jaas.config": (ConfigType.PASSWORD, "JAAS login module settings (e.g. PLAIN users)."),
     "connection.failed.authentication.delay.ms": (I, "Delay before a failed login's answer."),
     "connections.max.reauth.ms": (L, "SASL session lifetime; 0: no re-authentication (KIP-368)."),
+    "delegation.token.secret.key": (
+        ConfigType.PASSWORD,
+        "The key delegation token HMACs are made with; unset: no delegation tokens.",
+    ),
+    "delegation.token.master.key": (
+        ConfigType.PASSWORD,
+        "Deprecated: delegation.token.secret.key's old name.",
+    ),
+    "delegation.token.max.lifetime.ms": (L, "The longest a delegation token may live."),
+    "delegation.token.expiry.time.ms": (L, "A delegation token's renew period by default."),
+    "delegation.token.expiry.check.interval.ms": (L, "How often expired tokens are removed."),
     "sasl.kerberos.service.name": (S, "Kerberos service name (no effect: no SASL)."),
     "sasl.kerberos.kinit.cmd": (S, "Kerberos kinit command (no effect: no SASL)."),
     "sasl.kerberos.ticket.renew.window.factor": (D, "Kerberos renewal window (no effect)."),

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from protocol import codec, interbroker, kip848, schema
+from protocol import codec, delegation_tokens, interbroker, kip848, schema
 from protocol.api_keys import ApiKey
 from protocol.codec import CompiledMessage, DecodeError, EncodeError
 
@@ -141,7 +141,12 @@ def _spec_source(name: str) -> tuple[dict, str]:
         if entry.is_file():
             source = f"{label}/{entry.name}"
             return schema.read_spec_file(entry, source), source
-    return {**interbroker.raw_specs(), **kip848.raw_specs()}[name]  # KeyError: no such spec
+    declared = {
+        **interbroker.raw_specs(),
+        **kip848.raw_specs(),
+        **delegation_tokens.raw_specs(),
+    }
+    return declared[name]  # KeyError: no such spec
 
 
 _KAFKA_PYTHON = schema.DEFAULT_SPEC_PACKAGE

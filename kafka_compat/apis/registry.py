@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from kafka_compat.security.acls import AclStore
     from kafka_compat.security.authorizer import Authorizer
     from kafka_compat.security.credentials import ScramCredentialStore
+    from kafka_compat.security.delegation_tokens import DelegationTokenManager
     from kafka_compat.txn.coordinator import TransactionCoordinator
     from kafka_compat.txn.verification import PartitionVerifier
     from protocol.headers import RequestHeader
@@ -73,6 +74,9 @@ class Components:
     fetch_sessions: FetchSessionCache | None = None  # KIP-227 (None: sessionless only)
     # SCRAM credentials (reads from the metadata store's user configs).
     credentials: ScramCredentialStore | None = None
+    # Delegation tokens (None: no delegation.token.secret.key, the APIs answer
+    # DELEGATION_TOKEN_AUTH_DISABLED).
+    delegation_tokens: DelegationTokenManager | None = None
     # Advertised (host, port) per listener name; a client is told its own listener's.
     endpoints: dict[str, tuple[str, int]] = field(default_factory=dict)
 

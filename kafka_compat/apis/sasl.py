@@ -16,11 +16,12 @@ Behavior: on a SASL listener (SASL_PLAINTEXT, SASL_SSL) a connection starts
 Version notes: SaslAuthenticate v1+ carries session_lifetime_ms (0: no
     re-authentication); v2 is flexible.
     KIP-368: with `connections.max.reauth.ms` (listener.name.<l>. first) > 0, or a
-    mechanism's credential lifetime (OAUTHBEARER), the login's session lifetime is the
-    smaller; SaslAuthenticate v1+ tells it to the client, which logs in again on the
-    same connection (SaslHandshake v1 with the same mechanism, then SaslAuthenticate;
-    the principal may not change). A connection past its lifetime is closed on its next
-    request other than a re-authentication (server.py), whatever the client's version.
+    mechanism's credential lifetime (OAUTHBEARER, a delegation token), the login's
+    session lifetime is the smaller; SaslAuthenticate v1+ tells it to the client, which
+    logs in again on the same connection (SaslHandshake v1 with the same mechanism, then
+    SaslAuthenticate; the principal may not change). A connection past its lifetime is
+    closed on its next request other than a re-authentication (server.py), whatever the
+    client's version.
     A handshake on a connection that is already authenticated on a non-SASL listener
     answers ILLEGAL_SASL_STATE, as Kafka's KafkaApis does.
 """
@@ -131,6 +132,7 @@ async def authenticate(
     lifetime_ms = 0
     if exchange.server.complete:
         session.principal = KafkaPrincipal("User", exchange.server.authorization_id)
+        session.token_authenticated = exchange.server.token_authenticated
         session.authenticated = True
         session.sasl = None
         session.sasl_mechanism = exchange.mechanism

@@ -172,12 +172,15 @@ class LocalStore(MetadataStore):
         self.broker_configs = {}
         self.user_configs = {}
         self.quota_configs = {}
+        # Delegation tokens: {token id: Kafka's JSON} (security/token_store.py).
+        self.delegation_tokens: dict[str, str] = {}
         if self.path.exists():
             saved = json.loads(self.path.read_text())
             self.consumer_offsets = saved.get("consumer_offsets", {})
             self.broker_configs = saved.get("broker_configs", {})
             self.user_configs = saved.get("user_configs", {})
             self.quota_configs = saved.get("quota_configs", {})
+            self.delegation_tokens = saved.get("delegation_tokens", {})
             for t in saved["topics"]:
                 self.topics[t["name"]] = TopicMetadata(
                     t["name"], bytes.fromhex(t["topic_id"]), t["partitions"], t["configs"]
@@ -199,6 +202,7 @@ class LocalStore(MetadataStore):
             "broker_configs": self.broker_configs,
             "user_configs": self.user_configs,
             "quota_configs": self.quota_configs,
+            "delegation_tokens": self.delegation_tokens,
         }
         write_atomically(self.path, json.dumps(data, indent=1).encode())
 
@@ -254,6 +258,14 @@ class LocalStore(MetadataStore):
             self.quota_configs.pop(path, None)
         self._save()
         return dict(configs)
+
+    async def set_delegation_token(self, token_id: str, info_json: str | None) -> None:
+        """Keep (or, with None, drop) a delegation token's JSON."""
+        if info_json is None:
+            self.delegation_tokens.pop(token_id, None)
+        else:
+            self.delegation_tokens[token_id] = info_json
+        self._save()
 
     async def set_consumer_offset(
         self, group: str, topic: str, partition: int, offset: int

@@ -245,6 +245,7 @@ class OAuthBearerSaslServer:
         self.validator = validator
         self.complete = False
         self.authorization_id = ""
+        self.token_authenticated = False
         self.session_lifetime_ms: int | None = None
         self.token_expiry_ms: int | None = None
         self.extensions: dict[str, str] = {}

@@ -87,6 +87,7 @@ class PlainServer:
         self.users = plain_users(context.config, context.listener)
         self.complete = False
         self.authorization_id = ""
+        self.token_authenticated = False
         self.session_lifetime_ms: int | None = None
 
     def evaluate(self, token: bytes) -> bytes:

@@ -28,7 +28,8 @@ class SaslAuthenticationError(Exception):
 class SaslServer(Protocol):
     complete: bool  # the exchange is over and succeeded
     authorization_id: str  # the user name, once complete
-    session_lifetime_ms: int | None  # OAUTHBEARER token expiry (KIP-368)
+    session_lifetime_ms: int | None  # OAUTHBEARER / delegation token expiry (KIP-368)
+    token_authenticated: bool  # logged in with a delegation token (SCRAM tokenauth)
 
     def evaluate(self, token: bytes) -> bytes:
         """The next challenge (b"" if none); raises SaslAuthenticationError."""

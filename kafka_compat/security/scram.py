@@ -15,6 +15,11 @@ Messages are Kafka's: a failure Kafka reports as a SaslException reaches the cli
 as "Authentication failed during authentication due to invalid credentials with
 SASL mechanism <M>" (unknown user, wrong password, bad nonce, malformed messages);
 a requested authorization id other than the user gets its own message.
+
+Delegation tokens (KIP-48): with the client-first extension `tokenauth=true` the user
+name is a token id and the password base64(HMAC) (security/delegation_tokens.py); the
+connection's principal is the token's owner, marked token-authenticated, and its
+session ends when the token expires. An unknown or expired token fails as above.
 """
 
 from __future__ import annotations
@@ -24,13 +29,18 @@ import binascii
 import hmac
 import re
 import secrets
+from typing import TYPE_CHECKING
 
 from kafka_compat.security.credentials import (
     SCRAM_MECHANISMS,
+    ScramCredential,
     ScramCredentialStore,
     ScramMechanism,
 )
 from kafka_compat.security.sasl import MECHANISMS, SaslAuthenticationError, SaslContext
+
+if TYPE_CHECKING:
+    from kafka_compat.security.delegation_tokens import DelegationTokenManager
 
 __all__ = ["ScramSaslServer", "sasl_name_to_user", "user_to_sasl_name"]
 
@@ -62,13 +72,20 @@ class ScramSaslServer:
     """One SCRAM exchange (SaslServer, kafka_compat/security/sasl.py)."""
 
     def __init__(
-        self, mechanism: str, credentials: ScramCredentialStore, *, nonce_suffix: str = ""
+        self,
+        mechanism: str,
+        credentials: ScramCredentialStore,
+        *,
+        tokens: DelegationTokenManager | None = None,
+        nonce_suffix: str = "",
     ) -> None:
         self.mechanism: ScramMechanism = SCRAM_MECHANISMS[mechanism]
         self.credentials = credentials
+        self.tokens = tokens  # delegation tokens (None: not enabled)
         self.complete = False
         self.authorization_id = ""
         self.session_lifetime_ms: int | None = None
+        self.token_authenticated = False
         self._state = "client-first"
         self._client_first_bare = ""
         self._server_first = ""
@@ -110,13 +127,14 @@ class ScramSaslServer:
             part.split("=", 1) for part in match["extensions"].split(",") if "=" in part
         )
         if extensions.get("tokenauth", "").lower() == "true":
-            # Delegation tokens are not served: no token can match.
-            self._state = "failed"
-            raise self._failed("delegation token authentication (tokenauth) is not supported")
-        credential = self.credentials.get(user, self.mechanism.name)
-        if credential is None:
-            self._state = "failed"
-            raise self._failed(f"no {self.mechanism.name} credential for user {user!r}")
+            # A delegation token: the user name is its id, the owner logs in.
+            credential = self._token_credential(user)
+        else:
+            credential = self.credentials.get(user, self.mechanism.name)
+            if credential is None:
+                self._state = "failed"
+                raise self._failed(f"no {self.mechanism.name} credential for user {user!r}")
+            self.authorization_id = user
         authzid = match["authzid"]
         if authzid is not None and sasl_name_to_user(authzid) != user:
             self._state = "failed"
@@ -128,7 +146,6 @@ class ScramSaslServer:
         if credential.iterations < self.mechanism.min_iterations:
             self._state = "failed"
             raise self._failed(f"iterations {credential.iterations} below the minimum")
-        self.authorization_id = user
         self._credential = credential
         self._gs2_header = text[: match.start("bare")]
         self._client_first_bare = match["bare"]
@@ -140,6 +157,23 @@ class ScramSaslServer:
         )
         self._state = "client-final"
         return self._server_first.encode()
+
+    def _token_credential(self, token_id: str) -> ScramCredential:
+        tokens = self.tokens
+        try:
+            if tokens is None or not tokens.enabled:
+                raise KeyError(token_id)
+            info, credential = tokens.login(token_id, self.mechanism.name)
+        except KeyError:
+            self._state = "failed"
+            raise self._failed(
+                f"Token Authentication failed: Invalid tokenId : {token_id}"
+            ) from None
+        self.authorization_id = info.owner.name
+        self.token_authenticated = True
+        # Kafka's credential lifetime: the session ends when the token expires (KIP-368).
+        self.session_lifetime_ms = max(1, info.expiry_timestamp - tokens.clock_ms())
+        return credential
 
     def _client_final(self, text: str) -> bytes:
         self._state = "failed"
@@ -183,7 +217,10 @@ def _base36(n: int) -> str:
 
 
 def _scram_server(context: SaslContext) -> ScramSaslServer:
-    return ScramSaslServer(context.mechanism, context.components.credentials)
+    components = context.components
+    return ScramSaslServer(
+        context.mechanism, components.credentials, tokens=components.delegation_tokens
+    )
 
 
 for _name in SCRAM_MECHANISMS:

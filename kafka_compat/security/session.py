@@ -33,6 +33,7 @@ class Session:
         "security_protocol",
         "peer_host",
         "principal",
+        "token_authenticated",
         "authenticated",
         "sasl",
         "sasl_mechanism",
@@ -53,6 +54,9 @@ class Session:
         self.security_protocol = security_protocol
         self.peer_host = peer_host
         self.principal = principal
+        # Logged in with a delegation token (Kafka's KafkaPrincipal.tokenAuthenticated):
+        # such a connection may not create, renew or expire tokens.
+        self.token_authenticated = False
         self.authenticated = authenticated
         self.sasl: Any = None  # the SASL exchange in progress (mechanism's server side)
         self.sasl_mechanism: str | None = None  # the mechanism of the last login

@@ -169,7 +169,7 @@ def test_authzid_other_than_user_is_refused() -> None:
         b"p=tls-unique,,n=eve,r=abc",
         b"n,,n=eve",
         b"\xff\xfe",
-        b"n,,n=eve,r=abc,tokenauth=true",  # delegation tokens are not served
+        b"n,,n=eve,r=abc,tokenauth=true",  # eve is a user, not a token (none enabled)
     ],
 )
 def test_malformed_client_first(first: bytes) -> None:

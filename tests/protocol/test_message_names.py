@@ -4,7 +4,7 @@ ApiKey has its request and response, and every request or response spec shipped
 
 from __future__ import annotations
 
-from protocol import interbroker, kip848, messages, schema
+from protocol import delegation_tokens, interbroker, kip848, messages, schema
 from protocol.api_keys import ApiKey
 
 
@@ -21,6 +21,7 @@ def test_every_request_and_response_spec_shipped_is_named_by_an_api_key():
         *schema.spec_files(extra_dirs=extra),
         *interbroker.SPECS,
         *kip848.SPECS,
+        *delegation_tokens.SPECS,
     }
     kinds = ("Request", "Response")
     named = {name + kind for name in messages.API_NAMES.values() for kind in kinds}

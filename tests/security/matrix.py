@@ -322,6 +322,8 @@ def start_secure_broker(directory: Path) -> SecureBroker:
         "allow.everyone.if.no.acl.found": "true",
         "super.users": "User:admin",
         "group.initial.rebalance.delay.ms": "0",  # each case's consumer group joins at once
+        # Delegation tokens (KIP-48): the Java client and kafka-delegation-tokens.sh.
+        "delegation.token.secret.key": "matrix-token-secret",
     }
     handle = BrokerHandle(directory / "data", props)
     handle.start()

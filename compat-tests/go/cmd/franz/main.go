@@ -42,6 +42,7 @@ func main() {
 		"transactions":    transactions,
 		"many_partitions": manyPartitions,
 		"roundtrip":       roundtrip,
+		"tokens":          tokens,
 	}
 	for _, name := range flag.Args() {
 		fn, ok := scenarios[name]
@@ -62,6 +63,12 @@ func main() {
 }
 
 func newClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	return newClientAs(nil, opts...)
+}
+
+// newClientAs is newClient logging in with `login` instead of the flags' SASL login
+// (when not nil).
+func newClientAs(login sasl.Mechanism, opts ...kgo.Opt) (*kgo.Client, error) {
 	base := []kgo.Opt{
 		kgo.SeedBrokers(*bootstrap),
 		kgo.ClientID("kafka-compat-franz"),
@@ -81,7 +88,9 @@ func newClient(opts ...kgo.Opt) (*kgo.Client, error) {
 	if tlsConfig != nil {
 		base = append(base, kgo.DialTLSConfig(tlsConfig))
 	}
-	if *security.Mechanism != "" {
+	if login != nil {
+		base = append(base, kgo.SASL(login))
+	} else if *security.Mechanism != "" {
 		mechanism, err := saslMechanism()
 		if err != nil {
 			return nil, err
@@ -108,8 +117,13 @@ func saslMechanism() (sasl.Mechanism, error) {
 // roundtrip: five records "m0".."m4" to a new topic, read back in a consumer group
 // (over whatever TLS/SASL the flags set).
 func roundtrip(ctx context.Context) (any, error) {
-	topic := *prefix + "-roundtrip"
-	cl, err := newClient(kgo.RequiredAcks(kgo.AllISRAcks()))
+	values, err := roundtripAs(ctx, nil, *prefix+"-roundtrip")
+	return map[string]any{"values": values}, err
+}
+
+// roundtripAs: roundtrip's records and reads, logging in with `login` (nil: the flags').
+func roundtripAs(ctx context.Context, login sasl.Mechanism, topic string) ([]string, error) {
+	cl, err := newClientAs(login, kgo.RequiredAcks(kgo.AllISRAcks()))
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +138,8 @@ func roundtrip(ctx context.Context) (any, error) {
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
 		return nil, fmt.Errorf("produce: %w", err)
 	}
-	consumer, err := newClient(
+	consumer, err := newClientAs(
+		login,
 		kgo.ConsumerGroup(topic+"-group"),
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -138,7 +153,7 @@ func roundtrip(ctx context.Context) (any, error) {
 	for _, r := range got {
 		values = append(values, r.Value)
 	}
-	return map[string]any{"values": values}, err
+	return values, err
 }
 
 func createTopic(ctx context.Context, adm *kadm.Client, topic string, partitions int32, configs map[string]*string) error {

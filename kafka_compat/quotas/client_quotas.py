@@ -2,7 +2,9 @@
 request, the rate it is measured against, and the throttle time when over.
 
 Three managers, as in Kafka: produce (request bytes), fetch (response bytes) and
-request (time spent handling the request, as a percentage of one thread). A request
+request (time spent handling the request, as a percentage of one thread); a fourth,
+ControllerMutationQuotaManager, resolves controller_mutation_rate the same way and
+measures it with a token bucket (controller_mutation.py). A request
 is measured under the metric tags (user, client-id) of the most specific level that
 has a quota anywhere (Kafka's precedence, highest first):
 
@@ -26,13 +28,21 @@ plaintext listener). Nothing is measured while no quota is set (`enabled`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from functools import partial
 
+from kafka_compat.quotas.controller_mutation import (
+    UNBOUNDED,
+    ControllerMutationQuota,
+    TokenBucket,
+)
 from kafka_compat.quotas.rate import Rate
 from kafka_compat.quotas.store import (
     CLIENT_ID,
     CONNECTION_CREATION_RATE,
     CONSUMER_BYTE_RATE,
+    CONTROLLER_MUTATION_RATE,
     IP,
     PRODUCER_BYTE_RATE,
     REQUEST_PERCENTAGE,
@@ -40,7 +50,7 @@ from kafka_compat.quotas.store import (
     QuotaEntity,
 )
 
-__all__ = ["ClientQuotaManager", "ClientQuotas"]
+__all__ = ["ClientQuotaManager", "ClientQuotas", "ControllerMutationQuotaManager"]
 
 DEFAULT = None  # a default entity's name
 # An entity as the managers key it: (user, client-id), each a name, DEFAULT (None)
@@ -146,22 +156,92 @@ class ClientQuotaManager:
                 del self.rates[tags]
 
 
+class ControllerMutationQuotaManager(ClientQuotaManager):
+    """The controller_mutation_rate overrides (ClientQuotaManager's resolution) and a
+    token bucket per metric tags (controller_mutation.py)."""
+
+    def __init__(
+        self,
+        num_samples: int,
+        window_s: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(num_samples, window_s)
+        self.clock = clock
+        self.buckets: dict[tuple[str, str], TokenBucket] = {}
+
+    def now_ms(self) -> float:
+        return self.clock() * 1000.0
+
+    def new_quota_for(self, user: str, client_id: str, strict: bool) -> ControllerMutationQuota:
+        """The quota one request records its mutations against (UNBOUNDED while no
+        controller_mutation_rate is set anywhere)."""
+        if not self.enabled:
+            return UNBOUNDED
+        tags = self.metric_tags(user, client_id)
+        return ControllerMutationQuota(partial(self.bucket, tags), self.now_ms, strict)
+
+    def bucket(
+        self, tags: tuple[str, str], now_ms: float
+    ) -> tuple[TokenBucket, float, float] | None:
+        """The bucket of `tags` with its quota and burst; None without a quota."""
+        quota = self.quota_limit(*tags)
+        if quota is None:
+            # Unlimited: Kafka's bucket is refilled to its (huge) burst meanwhile, so it
+            # starts full again once a quota is set.
+            self.buckets.pop(tags, None)
+            return None
+        burst = quota * self.num_samples * self.window_ms / 1000.0
+        bucket = self.buckets.get(tags)
+        if bucket is None:
+            if len(self.buckets) > 1000:
+                self._expire_buckets(now_ms)
+            bucket = self.buckets[tags] = TokenBucket(burst, now_ms)
+        return bucket, quota, burst
+
+    def tokens(self, user: str, client_id: str) -> float | None:
+        """What is left in the bucket of this user / client-id (Kafka's `tokens`
+        metric), None without a quota."""
+        now = self.now_ms()
+        found = self.bucket(self.metric_tags(user, client_id), now)
+        if found is None:
+            return None
+        bucket, quota, burst = found
+        return bucket.measure(quota, burst, now)
+
+    def _expire_buckets(self, now_ms: float) -> None:
+        for tags, bucket in list(self.buckets.items()):
+            if now_ms - bucket.last_update_ms > _INACTIVE_MS:
+                del self.buckets[tags]
+
+
 def _key(entity: QuotaEntity) -> Key:
     user = entity[USER] if USER in entity else ""
     return user, entity[CLIENT_ID] if CLIENT_ID in entity else ""
 
 
 class ClientQuotas:
-    """The three managers and the IP quotas, loaded from the quota store's entries.
+    """The four managers and the IP quotas, loaded from the quota store's entries.
 
     `on_ip_quota_change(callback)`: callback(ip, rate) for each IP entity whose
     connection_creation_rate changed (ip None: the default; rate None: removed); the
     connection limits subscribe to it."""
 
-    def __init__(self, num_samples: int = 11, window_s: int = 1) -> None:
+    def __init__(
+        self,
+        num_samples: int = 11,
+        window_s: int = 1,
+        controller_num_samples: int = 11,
+        controller_window_s: int = 1,
+    ) -> None:
         self.produce = ClientQuotaManager(num_samples, window_s)
         self.fetch = ClientQuotaManager(num_samples, window_s)
         self.request = ClientQuotaManager(num_samples, window_s, cap_to_window=True)
+        # controller_mutation_rate: applied by the admin handlers themselves (it is not
+        # part of `enabled`, which routes every request through throttling.py).
+        self.controller_mutation = ControllerMutationQuotaManager(
+            controller_num_samples, controller_window_s
+        )
         self.ip_quotas: dict[str | None, float] = {}
         self.enabled = False
         self._ip_listeners: list[Callable[[str | None, float | None], None]] = []
@@ -177,6 +257,7 @@ class ClientQuotas:
             PRODUCER_BYTE_RATE: {},
             CONSUMER_BYTE_RATE: {},
             REQUEST_PERCENTAGE: {},
+            CONTROLLER_MUTATION_RATE: {},
         }
         ips: dict[str | None, float] = {}
         for entity, values in entries:
@@ -190,6 +271,7 @@ class ClientQuotas:
         self.produce.set_overrides(per_type[PRODUCER_BYTE_RATE])
         self.fetch.set_overrides(per_type[CONSUMER_BYTE_RATE])
         self.request.set_overrides(per_type[REQUEST_PERCENTAGE])
+        self.controller_mutation.set_overrides(per_type[CONTROLLER_MUTATION_RATE])
         self.enabled = self.produce.enabled or self.fetch.enabled or self.request.enabled
         before, self.ip_quotas = self.ip_quotas, ips
         for ip in before.keys() | ips.keys():

@@ -12,7 +12,8 @@ As Kafka's KafkaApis and RequestHandlerHelper:
   event loop (its own steps, not the time it waited for replication or a long poll:
   Kafka's request handler thread time) as a percentage of one thread against
   request_percentage.
-- The throttle time is the larger of the two; it goes into the response's
+- The throttle time is the larger of the two (and of the controller mutation
+  quota's, which the admin handlers set themselves); it goes into the response's
   throttle_time_ms and `session.throttle_ms`, and server.py mutes the connection
   for that long: after sending the response to a client that throttles itself
   (KIP-219, Kafka's shouldClientThrottle versions), before it to an older one.
@@ -164,6 +165,8 @@ async def handle_with_quotas(quotas: ClientQuotas, handler, ctx, request, size: 
         if fetched:
             quotas.fetch.unrecord(user, client_id, fetched, now_ms)
             _withhold_records(response)
+        # The larger of this and what the handler set (the controller mutation quota).
+        throttle = max(throttle, ctx.session.throttle_ms)
         if getattr(response, "throttle_time_ms", None) is not None:
             response.throttle_time_ms = throttle
         ctx.session.throttle_ms = throttle

@@ -9,7 +9,11 @@ CreateTopics: v0-7
     and creates nothing. Errors: TOPIC_ALREADY_EXISTS,
     INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more
     replicas than live brokers), INVALID_REPLICA_ASSIGNMENT, INVALID_REQUEST for a
-    topic named twice.
+    topic named twice. The controller mutation quota (quotas/controller_mutation.py)
+    counts the partitions created, here and in DeleteTopics and CreatePartitions:
+    strict (THROTTLING_QUOTA_EXCEEDED for a topic met with an exhausted quota) from
+    CreateTopics v6, DeleteTopics v5, CreatePartitions v3; permissive (done, then
+    throttled) below.
     Version notes: v1 ValidateOnly, ErrorMessage · v5 flexible,
     NumPartitions/ReplicationFactor/Configs in the answer · v7 TopicId.
 DeleteTopics: v0-6

@@ -51,11 +51,7 @@ from kafka_compat.cluster.store import (
     TopicExists,
 )
 from kafka_compat.config import ConfigError, validate_topic_configs
-from kafka_compat.quotas.controller_mutation import (
-    UNBOUNDED,
-    ControllerMutationQuota,
-    ThrottlingQuotaExceeded,
-)
+from kafka_compat.quotas.controller_mutation import ControllerMutationQuota, ThrottlingQuotaExceeded
 from kafka_compat.security.acl_types import CLUSTER_NAME, AclOperation, ResourceType
 from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
@@ -77,16 +73,6 @@ class AdminError(Exception):
 
 
 # ---- the controller mutation quota (quotas/controller_mutation.py) ----
-
-
-def _mutation_quota(ctx: RequestContext, strict_since: int) -> ControllerMutationQuota:
-    """Kafka's newQuotaFor: strict from the version that knows THROTTLING_QUOTA_EXCEEDED."""
-    quotas = ctx.components.quotas
-    if quotas is None:
-        return UNBOUNDED
-    return quotas.controller_mutation.new_quota_for(
-        ctx.principal.name, ctx.header.client_id or "", ctx.version >= strict_since
-    )
 
 
 def _record_mutations(quota: ControllerMutationQuota, partitions: int) -> None:
@@ -114,7 +100,7 @@ def _throttled(ctx: RequestContext, quota: ControllerMutationQuota, response):
 async def handle_create_topics(ctx: RequestContext, request):
     names = [t.name for t in request.topics]
     results = []
-    quota = _mutation_quota(ctx, strict_since=6)
+    quota = ctx.controller_mutation_quota(strict=ctx.version >= 6)
     may_create = ctx.authorize_cluster(AclOperation.CREATE)  # else CREATE on each topic
     for topic in request.topics:
         # Kafka answers a null ErrorMessage on success.
@@ -251,7 +237,7 @@ async def handle_delete_topics(ctx: RequestContext, request):
     else:
         wanted = [(name, None) for name in request.topic_names]
     results = []
-    quota = _mutation_quota(ctx, strict_since=5)
+    quota = ctx.controller_mutation_quota(strict=ctx.version >= 5)
     for name, topic_id in wanted:
         result = DeleteTopicsResponse.DeletableTopicResult(
             name=name, topic_id=topic_id or bytes(16)
@@ -326,7 +312,7 @@ def _inconsistent_replication(ctx: RequestContext, current, assignments) -> str 
 @api(ApiKey.CREATE_PARTITIONS, 0, 3)
 async def handle_create_partitions(ctx: RequestContext, request):
     results = []
-    quota = _mutation_quota(ctx, strict_since=3)
+    quota = ctx.controller_mutation_quota(strict=ctx.version >= 3)
     for topic in request.topics:
         result = CreatePartitionsResponse.CreatePartitionsTopicResult(name=topic.name)
         current = ctx.store.topics.get(topic.name)

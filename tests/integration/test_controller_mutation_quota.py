@@ -208,6 +208,21 @@ def test_default_user_quota_applies_to_anonymous_clients(broker_factory) -> None
         assert create(conn, {"u2": 1}) == (0, ok(["u2"]))
 
 
+def test_auto_created_topics_count_without_throttling_the_metadata_request(quota_broker):
+    Metadata = messages.request_type(ApiKey.METADATA)
+    names = [f"auto-{i}" for i in range(11)]  # num.partitions=1: 11 from a bucket of 10
+    request = Metadata(
+        topics=[Metadata.MetadataRequestTopic(name=n, topic_id=bytes(16)) for n in names],
+        allow_auto_topic_creation=True,
+    )
+    with connect(quota_broker, "limited") as conn:
+        answer = conn.request(ApiKey.METADATA, request)
+    assert answer.throttle_time_ms == 0
+    assert {t.name for t in answer.topics if t.error_code == 0} == set(names)
+    with connect(quota_broker, "limited") as conn:
+        assert create(conn, {"next": 1})[1] == {"next": (THROTTLED, MESSAGE)}
+
+
 # ---- confluent-kafka (librdkafka: CreateTopics v4, CreatePartitions v2, DeleteTopics v4) ----
 
 

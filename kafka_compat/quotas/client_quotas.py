@@ -68,6 +68,8 @@ class ClientQuotaManager:
         self.cap_ms = self.window_ms if cap_to_window else None
         self.overrides: dict[Key, float] = {}
         self.rates: dict[tuple[str, str], Rate] = {}
+        # Kafka's throttle-time sensor: the throttles this quota decided, averaged.
+        self.throttle_times: dict[tuple[str, str], Rate] = {}
         self.user_quotas = self.client_quotas = self.user_client_quotas = False
 
     @property
@@ -150,10 +152,30 @@ class ClientQuotaManager:
             return None
         return bound * (self.num_samples - 1) * self.window_ms / 1000
 
+    def record_throttle(self, user: str, client_id: str, throttle_ms: int, now_ms: float) -> None:
+        tags = self.metric_tags(user, client_id)
+        stat = self.throttle_times.get(tags)
+        if stat is None:
+            stat = self.throttle_times[tags] = Rate(self.num_samples, self.window_ms)
+        stat.record(throttle_ms, now_ms)
+
+    def client_metrics(self, now_ms: float) -> list[tuple[str, str, float, float]]:
+        """(user, client-id, rate, throttle-time) per metric tags measured: Kafka's
+        per-client quota metrics (byte-rate / request-time / mutation-rate, and the
+        average throttle in ms, NaN when none in the window)."""
+        nan = float("nan")
+        found = []
+        for tags in self.rates.keys() | self.throttle_times.keys():
+            rate, throttles = self.rates.get(tags), self.throttle_times.get(tags)
+            value = rate.measure(now_ms) if rate is not None else 0.0
+            found.append((*tags, value, throttles.avg(now_ms) if throttles is not None else nan))
+        return found
+
     def _expire(self, now_ms: float) -> None:
-        for tags, rate in list(self.rates.items()):
-            if now_ms - rate.last_event_ms > _INACTIVE_MS:
-                del self.rates[tags]
+        for stats in (self.rates, self.throttle_times):
+            for tags, rate in list(stats.items()):
+                if now_ms - rate.last_event_ms > _INACTIVE_MS:
+                    del stats[tags]
 
 
 class ControllerMutationQuotaManager(ClientQuotaManager):
@@ -179,7 +201,8 @@ class ControllerMutationQuotaManager(ClientQuotaManager):
         if not self.enabled:
             return UNBOUNDED
         tags = self.metric_tags(user, client_id)
-        return ControllerMutationQuota(partial(self.bucket, tags), self.now_ms, strict)
+        lookup, taken = partial(self.bucket, tags), partial(self.taken, tags)
+        return ControllerMutationQuota(lookup, taken, self.now_ms, strict)
 
     def bucket(
         self, tags: tuple[str, str], now_ms: float
@@ -198,6 +221,15 @@ class ControllerMutationQuotaManager(ClientQuotaManager):
                 self._expire_buckets(now_ms)
             bucket = self.buckets[tags] = TokenBucket(burst, now_ms)
         return bucket, quota, burst
+
+    def taken(self, tags: tuple[str, str], permits: float, now_ms: float) -> None:
+        """Mutations done: Kafka's mutation-rate (the bucket decides, not this rate)."""
+        rate = self.rates.get(tags)
+        if rate is None:
+            if len(self.rates) > 1000:
+                self._expire(now_ms)
+            rate = self.rates[tags] = Rate(self.num_samples, self.window_ms)
+        rate.record(permits, now_ms)
 
     def tokens(self, user: str, client_id: str) -> float | None:
         """What is left in the bucket of this user / client-id (Kafka's `tokens`
@@ -237,8 +269,7 @@ class ClientQuotas:
         self.produce = ClientQuotaManager(num_samples, window_s)
         self.fetch = ClientQuotaManager(num_samples, window_s)
         self.request = ClientQuotaManager(num_samples, window_s, cap_to_window=True)
-        # controller_mutation_rate: applied by the admin handlers themselves (it is not
-        # part of `enabled`, which routes every request through throttling.py).
+        # controller_mutation_rate: applied by the admin handlers (apis/admin.py).
         self.controller_mutation = ControllerMutationQuotaManager(
             controller_num_samples, controller_window_s
         )
@@ -272,7 +303,10 @@ class ClientQuotas:
         self.fetch.set_overrides(per_type[CONSUMER_BYTE_RATE])
         self.request.set_overrides(per_type[REQUEST_PERCENTAGE])
         self.controller_mutation.set_overrides(per_type[CONTROLLER_MUTATION_RATE])
-        self.enabled = self.produce.enabled or self.fetch.enabled or self.request.enabled
+        # Any quota set: server.py routes requests through throttling.py.
+        self.enabled = any(
+            m.enabled for m in (self.produce, self.fetch, self.request, self.controller_mutation)
+        )
         before, self.ip_quotas = self.ip_quotas, ips
         for ip in before.keys() | ips.keys():
             if before.get(ip) != ips.get(ip):

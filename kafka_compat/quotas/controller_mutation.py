@@ -33,6 +33,8 @@ from collections.abc import Callable
 # What a request's quota asks at a time in ms: its bucket with the quota and burst, or
 # None when no quota applies to its user / client-id.
 BucketLookup = Callable[[float], "tuple[TokenBucket, float, float] | None"]
+# Told (permits, time in ms) of the mutations taken: the mutation-rate metric.
+Taken = Callable[[float, float], None]
 
 __all__ = [
     "UNBOUNDED",
@@ -78,10 +80,13 @@ class TokenBucket:
 class ControllerMutationQuota:
     """One request's quota (Kafka's Strict- / PermissiveControllerMutationQuota)."""
 
-    __slots__ = ("lookup", "clock_ms", "strict", "_throttle_ms", "_throttled_at_ms")
+    __slots__ = ("lookup", "taken", "clock_ms", "strict", "_throttle_ms", "_throttled_at_ms")
 
-    def __init__(self, lookup: BucketLookup, clock_ms: Callable[[], float], strict: bool) -> None:
+    def __init__(
+        self, lookup: BucketLookup, taken: Taken, clock_ms: Callable[[], float], strict: bool
+    ) -> None:
         self.lookup = lookup
+        self.taken = taken
         self.clock_ms = clock_ms
         self.strict = strict
         self._throttle_ms = 0
@@ -105,6 +110,7 @@ class ControllerMutationQuota:
             tokens = bucket.record(quota, burst, permits, now)
             if tokens < 0:
                 self._throttled(tokens, quota, now)
+        self.taken(permits, now)
 
     def _throttled(self, tokens: float, quota: float, now_ms: float) -> None:
         # Kafka's throttleTimeMs: the time the refill needs to bring the bucket to zero.

@@ -163,6 +163,7 @@ class ClientQuotaManager:
         """(user, client-id, rate, throttle-time) per metric tags measured: Kafka's
         per-client quota metrics (byte-rate / request-time / mutation-rate, and the
         average throttle in ms, NaN when none in the window)."""
+        self._expire(now_ms)  # Kafka's sensors go after an hour unused
         nan = float("nan")
         found = []
         for tags in self.rates.keys() | self.throttle_times.keys():
@@ -218,7 +219,7 @@ class ControllerMutationQuotaManager(ClientQuotaManager):
         bucket = self.buckets.get(tags)
         if bucket is None:
             if len(self.buckets) > 1000:
-                self._expire_buckets(now_ms)
+                self.expire_buckets(now_ms)
             bucket = self.buckets[tags] = TokenBucket(burst, now_ms)
         return bucket, quota, burst
 
@@ -234,14 +235,17 @@ class ControllerMutationQuotaManager(ClientQuotaManager):
     def tokens(self, user: str, client_id: str) -> float | None:
         """What is left in the bucket of this user / client-id (Kafka's `tokens`
         metric), None without a quota."""
+        return self.tokens_of(self.metric_tags(user, client_id))
+
+    def tokens_of(self, tags: tuple[str, str]) -> float | None:
         now = self.now_ms()
-        found = self.bucket(self.metric_tags(user, client_id), now)
+        found = self.bucket(tags, now)
         if found is None:
             return None
         bucket, quota, burst = found
         return bucket.measure(quota, burst, now)
 
-    def _expire_buckets(self, now_ms: float) -> None:
+    def expire_buckets(self, now_ms: float) -> None:
         for tags, bucket in list(self.buckets.items()):
             if now_ms - bucket.last_update_ms > _INACTIVE_MS:
                 del self.buckets[tags]

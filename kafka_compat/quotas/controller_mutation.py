@@ -97,8 +97,9 @@ class ControllerMutationQuota:
         ThrottlingQuotaExceeded and takes nothing."""
         now = self.clock_ms()
         found = self.lookup(now)
-        if found is None:
-            return  # no quota for this user / client-id
+        if found is None:  # no quota for this user / client-id: only measured
+            self.taken(permits, now)
+            return
         bucket, quota, burst = found
         if self.strict:
             tokens = bucket.measure(quota, burst, now)

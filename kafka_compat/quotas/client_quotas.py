@@ -4,9 +4,9 @@ request, the rate it is measured against, and the throttle time when over.
 Three managers, as in Kafka: produce (request bytes), fetch (response bytes) and
 request (time spent handling the request, as a percentage of one thread); a fourth,
 ControllerMutationQuotaManager, resolves controller_mutation_rate the same way and
-measures it with a token bucket (controller_mutation.py). A request
-is measured under the metric tags (user, client-id) of the most specific level that
-has a quota anywhere (Kafka's precedence, highest first):
+measures it with a token bucket (controller_mutation.py). A request is measured under
+the metric tags (user, client-id) of the most specific level that has a quota
+anywhere (Kafka's precedence, highest first):
 
     /config/users/<user>/clients/<client-id>
     /config/users/<user>/clients/<default>

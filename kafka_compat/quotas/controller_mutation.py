@@ -1,15 +1,15 @@
-"""Kafka's controller mutation quota (KIP-599): the
-`controller_mutation_rate` client quota limits how many partitions a user / client-id
-creates (CreateTopics, CreatePartitions) and deletes (DeleteTopics) per second.
+"""Kafka's controller mutation quota (KIP-599): the `controller_mutation_rate` client
+quota limits how many partitions a user / client-id creates (CreateTopics,
+CreatePartitions) and deletes (DeleteTopics) per second.
 
 The quota that applies is found as for the other client quotas (client_quotas.py's
 ControllerMutationQuotaManager: the same entities, defaults and precedence, and one
-bucket per metric tags); it is measured with Kafka's TokenBucket
-rather than a sampled rate. The bucket holds up to burst = quota x
-`controller.quota.window.num` x `controller.quota.window.size.seconds` tokens, starts
-full and refills at `quota` tokens a second; each partition mutated takes one. The quota
-is exhausted while the bucket is below zero, and the time to wait is what brings it
-back to zero: -tokens / quota seconds.
+bucket per metric tags); it is measured with Kafka's TokenBucket rather than a sampled
+rate. The bucket holds up to burst = quota x `controller.quota.window.num` x
+`controller.quota.window.size.seconds` tokens, starts full and refills at `quota`
+tokens a second; each partition mutated takes one. The quota is exhausted while the
+bucket is below zero, and the time to wait is what brings it back to zero: -tokens /
+quota seconds.
 
 A request gets one `ControllerMutationQuota` (Kafka's newQuotaFor), strict or
 permissive by its version:

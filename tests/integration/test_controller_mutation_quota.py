@@ -2,7 +2,7 @@
 and deleted over the quota are refused with THROTTLING_QUOTA_EXCEEDED on the versions
 that know it (CreateTopics v6+, CreatePartitions v3+, DeleteTopics v5+) and done then
 throttled on older ones (confluent-kafka's); validate_only and refused topics take
-nothing; other clients are not affected.
+nothing; other clients are not affected. kafka-python's admin sends the strict versions.
 
 The brokers run with controller.quota.window.num=5, so a quota of 2 partitions/s is a
 bucket of 10 (quota x 5 windows of 1 s) refilled at 2 a second.
@@ -14,6 +14,7 @@ import time
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
+from kafka.admin import KafkaAdminClient
 
 from kafka_compat.tools.connection import Connection
 from protocol import messages
@@ -274,3 +275,19 @@ def test_confluent_admin_without_a_quota_is_not_throttled(quota_broker) -> None:
     assert _results(admin.delete_topics(topics)) == dict.fromkeys(topics)
     admin.poll(0.5)  # time for a throttle_cb, were there one to call
     assert throttles == []
+
+
+def test_kafka_python_admin_sees_the_refused_topic(quota_broker) -> None:
+    """kafka-python's KafkaAdminClient sends CreateTopics v7: the topic past the quota
+    comes back with THROTTLING_QUOTA_EXCEEDED and Kafka's message."""
+    admin = KafkaAdminClient(bootstrap_servers=quota_broker.bootstrap, client_id="limited")
+    try:
+        wanted = {"kp1": 10, "kp2": 5, "kp3": 1}
+        answer = admin.create_topics(
+            {n: {"num_partitions": p, "replication_factor": 1} for n, p in wanted.items()},
+            raise_errors=False,
+        )
+    finally:
+        admin.close()
+    errors = {t["name"]: (t["error_code"], t["error_message"]) for t in answer["topics"]}
+    assert errors == {**ok(["kp1", "kp2"]), "kp3": (THROTTLED, MESSAGE)}

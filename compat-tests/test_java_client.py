@@ -48,6 +48,7 @@ SCENARIOS = [
     "admin_list_offsets",
     "admin_elect_leaders",
     "admin_reassignments",
+    "admin_controller_mutation_quota",
 ]
 
 
@@ -310,6 +311,23 @@ def test_admin_partition_reassignments_on_a_single_node(java_results):
     assert got["replicas"] == [0]
     assert got["cancel_error"] == "NoReassignmentInProgressException"
     assert got["unknown_broker_error"] == "InvalidReplicaAssignmentException"
+
+
+def test_admin_controller_mutation_quota_refuses_or_retries(java_results):
+    """controller_mutation_rate=1 for the scenario's client-id (a bucket of 11): past it,
+    createTopics / createPartitions / deleteTopics fail with ThrottlingQuotaExceededException
+    and the time to wait under retryOnQuotaViolation(false), and go through by default
+    (the client retries after the throttle time); the unquota'd admin is not limited."""
+    got = result(java_results, "admin_controller_mutation_quota")
+    refused = {"error": "ThrottlingQuotaExceededException"}
+    message = "The throttling quota has been exceeded."
+    assert got["created"]["t1"] == got["created"]["t2"] == {"error": None}
+    for outcome in (got["created"]["t3"], got["partitions_refused"], got["delete_refused"]):
+        assert {"error": outcome["error"]} == refused
+        assert outcome["message"] == message
+        assert outcome["throttle_ms"] > 0
+    assert got["create_retried"] == got["partitions_retried"] == {"error": None}
+    assert got["delete_retried"] == got["unlimited"] == {"error": None}
 
 
 # ---- over TLS and SASL (tests/security/matrix.py's broker) ----

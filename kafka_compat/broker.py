@@ -156,7 +156,12 @@ class Broker:
             fetch_sessions=FetchSessionCache(config["max.incremental.fetch.session.cache.slots"]),
             credentials=ScramCredentialStore(),
             quota_store=QuotaStore(),
-            quotas=ClientQuotas(config["quota.window.num"], config["quota.window.size.seconds"]),
+            quotas=ClientQuotas(
+                config["quota.window.num"],
+                config["quota.window.size.seconds"],
+                config["controller.quota.window.num"],
+                config["controller.quota.window.size.seconds"],
+            ),
         )
         self.admin.on_listener_configs_change = self._reload_key_stores
         # max.connections* and connection creation rates (a bad override stops start-up).

@@ -81,6 +81,9 @@ BROKER_KEYS: dict[str, Key] = {
         # Client quotas (quotas/): the rate's samples and their length.
         Key("quota.window.num", at_least(1), "11"),
         Key("quota.window.size.seconds", at_least(1), "1"),
+        # The controller mutation quota's token bucket (KIP-599): burst = quota x num x size.
+        Key("controller.quota.window.num", at_least(1), "11"),
+        Key("controller.quota.window.size.seconds", at_least(1), "1"),
         Key("num.partitions", at_least(1), "1"),
         Key("default.replication.factor", at_least(1), "1"),
         Key("min.insync.replicas", at_least(1), "1"),

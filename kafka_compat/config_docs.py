@@ -57,6 +57,14 @@ BROKER_CONFIG_DOCS: dict[str, tuple[ConfigType, str]] = {
     ),
     "quota.window.num": (I, "The number of samples client quota rates are measured over."),
     "quota.window.size.seconds": (I, "The length of each client quota sample, in seconds."),
+    "controller.quota.window.num": (
+        I,
+        "The number of windows a controller_mutation_rate quota's burst covers.",
+    ),
+    "controller.quota.window.size.seconds": (
+        I,
+        "The length of each controller mutation quota window, in seconds.",
+    ),
     "super.users": (S, "Principals allowed everything, semicolon-separated (User:admin;User:b)."),
     "allow.everyone.if.no.acl.found": (
         B,

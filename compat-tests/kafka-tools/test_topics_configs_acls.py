@@ -345,6 +345,48 @@ def test_kafka_configs_client_quotas(served_broker, kafka):
     )
 
 
+def test_kafka_configs_controller_mutation_rate_applies(served_broker, kafka, unique):
+    """controller_mutation_rate set with kafka-configs limits the partitions the client-id
+    creates (the broker's bucket: 1 x controller.quota.window.num=11); deleted, it does
+    not."""
+    from kafka_compat.tools.connection import Connection
+    from protocol import messages
+    from protocol.api_keys import ApiKey
+    from protocol.errors import ErrorCode
+
+    client_id = unique("tools-mutations")
+    configs = ["kafka-configs", "--bootstrap-server", served_broker.bootstrap]
+    client = [*configs, "--entity-type", "clients", "--entity-name", client_id]
+    kafka(*client, "--alter", "--add-config", "controller_mutation_rate=1")
+    assert kafka(*client, "--describe").strip() == (
+        f"Quota configs for client-id '{client_id}' are controller_mutation_rate=1.0"
+    )
+    Request = messages.request_type(ApiKey.CREATE_TOPICS)
+
+    def create(conn: Connection, partitions: dict[str, int]) -> dict[str, int]:
+        topics = [
+            Request.CreatableTopic(
+                name=name, num_partitions=n, replication_factor=1, assignments=[], configs=[]
+            )
+            for name, n in partitions.items()
+        ]
+        answer = conn.request(
+            ApiKey.CREATE_TOPICS, Request(topics=topics, timeout_ms=30000, validate_only=False)
+        )
+        return {t.name: t.error_code for t in answer.topics}
+
+    first, second, third = (unique(f"tools-mutations-{i}") for i in range(3))
+    with Connection(served_broker.host, served_broker.port, 30, client_id=client_id) as conn:
+        errors = create(conn, {first: 11, second: 1, third: 1})
+        assert errors == {first: 0, second: 0, third: ErrorCode.THROTTLING_QUOTA_EXCEEDED}
+    kafka(*client, "--alter", "--delete-config", "controller_mutation_rate")
+    with Connection(served_broker.host, served_broker.port, 30, client_id=client_id) as conn:
+        assert create(conn, {third: 50}) == {third: 0}
+    topics = ["kafka-topics", "--bootstrap-server", served_broker.bootstrap]
+    for topic in (first, second, third):
+        kafka(*topics, "--delete", "--topic", topic)
+
+
 # ---- over TLS and SASL (tests/security/matrix.py's broker), with --command-config ----
 
 

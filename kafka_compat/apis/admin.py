@@ -9,7 +9,11 @@ CreateTopics: v0-7
     and creates nothing. Errors: TOPIC_ALREADY_EXISTS,
     INVALID_TOPIC_EXCEPTION, INVALID_PARTITIONS, INVALID_REPLICATION_FACTOR (more
     replicas than live brokers), INVALID_REPLICA_ASSIGNMENT, INVALID_REQUEST for a
-    topic named twice.
+    topic named twice. The controller mutation quota (quotas/controller_mutation.py)
+    counts the partitions created, here and in DeleteTopics and CreatePartitions:
+    strict (THROTTLING_QUOTA_EXCEEDED for a topic met with an exhausted quota) from
+    CreateTopics v6, DeleteTopics v5, CreatePartitions v3; permissive (done, then
+    throttled) below.
     Version notes: v1 ValidateOnly, ErrorMessage · v5 flexible,
     NumPartitions/ReplicationFactor/Configs in the answer · v7 TopicId.
 DeleteTopics: v0-6
@@ -47,6 +51,7 @@ from kafka_compat.cluster.store import (
     TopicExists,
 )
 from kafka_compat.config import ConfigError, validate_topic_configs
+from kafka_compat.quotas.controller_mutation import ControllerMutationQuota, ThrottlingQuotaExceeded
 from kafka_compat.security.acl_types import CLUSTER_NAME, AclOperation, ResourceType
 from kafka_compat.topics import INTERNAL_TOPICS, topic_name_error
 from protocol import messages
@@ -67,6 +72,27 @@ class AdminError(Exception):
         self.code = code
 
 
+# ---- the controller mutation quota (quotas/controller_mutation.py) ----
+
+
+def _record_mutations(quota: ControllerMutationQuota, partitions: int) -> None:
+    try:
+        quota.record(partitions)
+    except ThrottlingQuotaExceeded as exc:
+        raise AdminError(ErrorCode.THROTTLING_QUOTA_EXCEEDED, str(exc)) from None
+
+
+def _throttled(ctx: RequestContext, quota: ControllerMutationQuota, response):
+    """Kafka's sendResponseMaybeThrottleWithControllerQuota: the quota's throttle goes
+    in the response and mutes the connection (server.py), or delays an old client's
+    response."""
+    throttle = quota.throttle_time_ms()
+    if throttle > 0:
+        response.throttle_time_ms = throttle
+        ctx.session.throttle_ms = max(ctx.session.throttle_ms, throttle)
+    return response
+
+
 # ---- CreateTopics ----
 
 
@@ -74,6 +100,7 @@ class AdminError(Exception):
 async def handle_create_topics(ctx: RequestContext, request):
     names = [t.name for t in request.topics]
     results = []
+    quota = ctx.controller_mutation_quota(strict=ctx.version >= 6)
     may_create = ctx.authorize_cluster(AclOperation.CREATE)  # else CREATE on each topic
     for topic in request.topics:
         # Kafka answers a null ErrorMessage on success.
@@ -88,6 +115,8 @@ async def handle_create_topics(ctx: RequestContext, request):
             ):
                 raise AdminError(ErrorCode.TOPIC_AUTHORIZATION_FAILED, "Authorization failed.")
             partitions, replication, configs = _check_new_topic(ctx, topic)
+            if not request.validate_only:
+                _record_mutations(quota, partitions)
             result.num_partitions = partitions
             result.replication_factor = replication
             assignment = (
@@ -112,7 +141,7 @@ async def handle_create_topics(ctx: RequestContext, request):
             result.error_code = exc.code
             result.error_message = str(exc)
         results.append(result)
-    return CreateTopicsResponse(topics=results)
+    return _throttled(ctx, quota, CreateTopicsResponse(topics=results))
 
 
 def _check_new_topic(ctx, topic) -> tuple[int, int, dict[str, str]]:
@@ -208,6 +237,7 @@ async def handle_delete_topics(ctx: RequestContext, request):
     else:
         wanted = [(name, None) for name in request.topic_names]
     results = []
+    quota = ctx.controller_mutation_quota(strict=ctx.version >= 5)
     for name, topic_id in wanted:
         result = DeleteTopicsResponse.DeletableTopicResult(
             name=name, topic_id=topic_id or bytes(16)
@@ -236,12 +266,16 @@ async def handle_delete_topics(ctx: RequestContext, request):
         else:
             result.topic_id = topic.topic_id
             try:
+                _record_mutations(quota, topic.partitions)
                 await ctx.admin.delete_topic(name)
+            except AdminError as exc:
+                result.error_code = exc.code
+                result.error_message = str(exc)
             except StoreError as exc:
                 result.error_code = _store_error_code(exc)
                 result.error_message = str(exc)
         results.append(result)
-    return DeleteTopicsResponse(responses=results)
+    return _throttled(ctx, quota, DeleteTopicsResponse(responses=results))
 
 
 # ---- CreatePartitions ----
@@ -278,6 +312,7 @@ def _inconsistent_replication(ctx: RequestContext, current, assignments) -> str 
 @api(ApiKey.CREATE_PARTITIONS, 0, 3)
 async def handle_create_partitions(ctx: RequestContext, request):
     results = []
+    quota = ctx.controller_mutation_quota(strict=ctx.version >= 3)
     for topic in request.topics:
         result = CreatePartitionsResponse.CreatePartitionsTopicResult(name=topic.name)
         current = ctx.store.topics.get(topic.name)
@@ -333,12 +368,16 @@ async def handle_create_partitions(ctx: RequestContext, request):
                     if topic.assignments is not None
                     else None
                 )
+                _record_mutations(quota, topic.count - current.partitions)
                 await ctx.admin.add_partitions(topic.name, topic.count, assignment)
+            except AdminError as exc:
+                result.error_code = exc.code
+                result.error_message = str(exc)
             except StoreError as exc:
                 result.error_code = _store_error_code(exc)
                 result.error_message = str(exc)
         results.append(result)
-    return CreatePartitionsResponse(results=results)
+    return _throttled(ctx, quota, CreatePartitionsResponse(results=results))
 
 
 # ---- DeleteRecords ----

@@ -15,8 +15,7 @@ Behavior: Kafka 3.9's ZkAdminManager over the quota store (quotas/store.py): use
     checks without writing.
 Version notes: v1 flexible.
 Left out: values must be positive (Kafka's ZooKeeper path stores zero and negative
-    values unchecked; we refuse them with KRaft's message); controller_mutation_rate
-    is stored and described but not applied (no controller mutation quota).
+    values unchecked; we refuse them with KRaft's message).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ Version notes: v1 ControllerId, Rack, IsInternal · v2 ClusterId · v4 AllowAuto
     DESCRIBE; a named one answers TOPIC_AUTHORIZATION_FAILED (also when it would be
     auto-created without CREATE on the cluster or the topic). Authorized operations
     when asked (else "not requested", -2147483648, which kafka-python needs).
+    An auto-created topic's partitions count in the client's controller mutation
+    quota (recorded, never refused or throttled here), as in Kafka.
 Left out: v13 (top-level ErrorCode, Kafka 4.x).
 """
 
@@ -115,6 +117,12 @@ def _authorized_operations(ctx: RequestContext, request, response) -> None:
         )
 
 
+def _record_auto_creation(ctx: RequestContext) -> None:
+    # As Kafka's AutoTopicCreationManager: the partitions count in the client's
+    # controller mutation quota (permissive), but the Metadata answer is not throttled.
+    ctx.controller_mutation_quota(strict=False).record(ctx.config["num.partitions"])
+
+
 async def _describe_topic(ctx, name: str | None, allow_create: bool):
     if name is None:
         return Topic(error_code=ErrorCode.UNKNOWN_TOPIC_ID, name=None)
@@ -128,6 +136,7 @@ async def _describe_topic(ctx, name: str | None, allow_create: bool):
             await coordinator.ensure_offsets_topic()
             topic = ctx.store.topics.get(name)
         elif allow_create and name not in INTERNAL_TOPICS:
+            _record_auto_creation(ctx)
             topic = await ctx.admin.auto_create_topic(name)
         if topic is None:
             return Topic(error_code=ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name=name)
@@ -167,6 +176,7 @@ async def _cluster_metadata(ctx, request, names, allow_create: bool):
                 await coordinator.ensure_offsets_topic()
                 error = ErrorCode.LEADER_NOT_AVAILABLE
             elif allow_create and name not in INTERNAL_TOPICS:
+                _record_auto_creation(ctx)
                 try:
                     await ctx.admin.auto_create_topic(name)
                 except Exception as exc:  # another broker created it first, or ZK refused

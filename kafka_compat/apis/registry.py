@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from kafka_compat.metrics import RequestMetrics, SocketServerStats
+from kafka_compat.quotas.controller_mutation import UNBOUNDED, ControllerMutationQuota
 from kafka_compat.security.acl_types import CLUSTER_NAME, AclOperation, ResourceType, all_operations
 from kafka_compat.security.session import KafkaPrincipal, Session
 
@@ -126,6 +127,16 @@ class RequestContext:
     @property
     def principal(self) -> KafkaPrincipal:
         return self.session.principal
+
+    def controller_mutation_quota(self, strict: bool) -> ControllerMutationQuota:
+        """Kafka's newQuotaFor: what this request's partition creations and deletions
+        are recorded against (quotas/controller_mutation.py); `strict` refuses them
+        past the quota, else they are done and the client throttled."""
+        quotas = self.components.quotas
+        if quotas is None:
+            return UNBOUNDED
+        client_id = self.header.client_id or ""
+        return quotas.controller_mutation.new_quota_for(self.principal.name, client_id, strict)
 
     def authorize(self, operation: AclOperation, resource_type: ResourceType, name: str) -> bool:
         """Kafka's authorize: may this connection's principal do `operation` on the

@@ -22,6 +22,7 @@ from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import Metric
 
 from kafka_compat.apis.registry import Components
+from kafka_compat.dynamic_config import sanitize_entity
 from kafka_compat.metrics import RESERVOIR, Timings
 from kafka_compat.replica import OfflineLog, RemoteLog
 
@@ -57,6 +58,21 @@ TIME_DOCS = (
     "Time in ms writing the response to the socket (ResponseSendTimeMs)",
 )
 _TOPIC_FIELDS = tuple(attr for _, attr, _ in TOPIC_COUNTERS + REPLICATION_COUNTERS)
+# The client quotas' per-client metrics: (resource, ClientQuotas attribute, the rate's
+# Kafka attribute name), as kafka.server:type=<resource>,user=<u>,client-id=<c>.
+QUOTA_RESOURCES = (
+    ("Produce", "produce", "byte_rate"),
+    ("Fetch", "fetch", "byte_rate"),
+    ("Request", "request", "request_time"),
+    ("ControllerMutation", "controller_mutation", "mutation_rate"),
+)
+QUOTA_DOCS = {
+    "byte_rate": "Bytes per second of a user / client-id, as its quota measures them",
+    "request_time": "Request handler time of a user / client-id, in % of one thread",
+    "mutation_rate": "Partitions created or deleted per second by a user / client-id",
+    "tokens": "What is left in a user / client-id's controller mutation token bucket",
+    "throttle_time": "Average throttle time in ms of a user / client-id (NaN: none)",
+}
 
 
 class Snapshot:
@@ -80,6 +96,8 @@ class Snapshot:
         self.connections_created: dict[str, int] = {}
         self.controller = (0, 0, 0, 0)  # active count, offline partitions, partitions, topics
         self.offsets: list[tuple[str, str, int, int]] = []  # (group, topic, partition, offset)
+        # (Kafka attribute, resource, user, client-id, value): the client quota metrics
+        self.quotas: list[tuple[str, str, str, str, float]] = []
         self.taken_at = 0.0
 
     @classmethod
@@ -140,7 +158,29 @@ class Snapshot:
             for group_id, group in groups.items()
             for (topic, index), committed in group.offsets.items()
         ]
+        if components.quotas is not None:
+            snap.quotas = _quota_samples(components.quotas)
         return snap
+
+
+def _quota_samples(quotas) -> list[tuple[str, str, str, str, float]]:
+    """Kafka's per-client quota sensors: a rate and the average throttle time of every
+    (user, client-id) measured while that quota was set, and the token bucket of the
+    controller mutation quota."""
+    now_ms = time.monotonic() * 1000
+    samples = []
+    for resource, attribute, rate_name in QUOTA_RESOURCES:
+        manager = getattr(quotas, attribute)
+        for user, client_id, rate, throttle in manager.client_metrics(now_ms):
+            samples.append((rate_name, resource, user, client_id, rate))
+            samples.append(("throttle_time", resource, user, client_id, throttle))
+    mutations = quotas.controller_mutation
+    mutations.expire_buckets(now_ms)
+    for user, client_id in list(mutations.buckets):
+        tokens = mutations.tokens_of((user, client_id))
+        if tokens is not None:
+            samples.append(("tokens", "ControllerMutation", user, client_id, tokens))
+    return samples
 
 
 def _controller(components: Components) -> tuple[int, int, int, int]:
@@ -257,6 +297,7 @@ class _Families:
         yield from _controller_metrics(snap)
         yield from _log_metrics(snap)
         yield from _socket_metrics(snap, self.previous)
+        yield from _quota_metrics(snap)
         yield from _lag_metrics(snap)
 
 
@@ -403,6 +444,25 @@ def _socket_metrics(snap: Snapshot, previous) -> Iterator[Metric]:
             per_second = (total - before) / (snap.taken_at - previous[0])
         rate.add_sample(rate.name, labels, per_second)
     yield from (count, created, rate)
+
+
+def _quota_metrics(snap: Snapshot) -> Iterator[Metric]:
+    """jmx_exporter's Kafka rules: kafka_server_quota_<attribute>{resource, user,
+    clientId}, each label only when the MBean has the tag (Kafka leaves out an empty
+    user or client-id)."""
+    families = {
+        attribute: _metric(f"kafka_server_quota_{attribute}", doc, "gauge")
+        for attribute, doc in QUOTA_DOCS.items()
+    }
+    for attribute, resource, user, client_id, value in sorted(snap.quotas, key=str):
+        labels = {"resource": resource}
+        if user:
+            labels["user"] = sanitize_entity(user)
+        if client_id:
+            labels["clientId"] = client_id
+        metric = families[attribute]
+        metric.add_sample(metric.name, labels, value)
+    yield from families.values()
 
 
 def _lag_metrics(snap: Snapshot) -> Iterator[Metric]:

@@ -2,9 +2,11 @@
 request, the rate it is measured against, and the throttle time when over.
 
 Three managers, as in Kafka: produce (request bytes), fetch (response bytes) and
-request (time spent handling the request, as a percentage of one thread). A request
-is measured under the metric tags (user, client-id) of the most specific level that
-has a quota anywhere (Kafka's precedence, highest first):
+request (time spent handling the request, as a percentage of one thread); a fourth,
+ControllerMutationQuotaManager, resolves controller_mutation_rate the same way and
+measures it with a token bucket (controller_mutation.py). A request is measured under
+the metric tags (user, client-id) of the most specific level that has a quota
+anywhere (Kafka's precedence, highest first):
 
     /config/users/<user>/clients/<client-id>
     /config/users/<user>/clients/<default>
@@ -26,13 +28,21 @@ plaintext listener). Nothing is measured while no quota is set (`enabled`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from functools import partial
 
+from kafka_compat.quotas.controller_mutation import (
+    UNBOUNDED,
+    ControllerMutationQuota,
+    TokenBucket,
+)
 from kafka_compat.quotas.rate import Rate
 from kafka_compat.quotas.store import (
     CLIENT_ID,
     CONNECTION_CREATION_RATE,
     CONSUMER_BYTE_RATE,
+    CONTROLLER_MUTATION_RATE,
     IP,
     PRODUCER_BYTE_RATE,
     REQUEST_PERCENTAGE,
@@ -40,7 +50,7 @@ from kafka_compat.quotas.store import (
     QuotaEntity,
 )
 
-__all__ = ["ClientQuotaManager", "ClientQuotas"]
+__all__ = ["ClientQuotaManager", "ClientQuotas", "ControllerMutationQuotaManager"]
 
 DEFAULT = None  # a default entity's name
 # An entity as the managers key it: (user, client-id), each a name, DEFAULT (None)
@@ -58,6 +68,8 @@ class ClientQuotaManager:
         self.cap_ms = self.window_ms if cap_to_window else None
         self.overrides: dict[Key, float] = {}
         self.rates: dict[tuple[str, str], Rate] = {}
+        # Kafka's throttle-time sensor: the throttles this quota decided, averaged.
+        self.throttle_times: dict[tuple[str, str], Rate] = {}
         self.user_quotas = self.client_quotas = self.user_client_quotas = False
 
     @property
@@ -140,10 +152,103 @@ class ClientQuotaManager:
             return None
         return bound * (self.num_samples - 1) * self.window_ms / 1000
 
+    def record_throttle(self, user: str, client_id: str, throttle_ms: int, now_ms: float) -> None:
+        tags = self.metric_tags(user, client_id)
+        stat = self.throttle_times.get(tags)
+        if stat is None:
+            stat = self.throttle_times[tags] = Rate(self.num_samples, self.window_ms)
+        stat.record(throttle_ms, now_ms)
+
+    def client_metrics(self, now_ms: float) -> list[tuple[str, str, float, float]]:
+        """(user, client-id, rate, throttle-time) per metric tags measured: Kafka's
+        per-client quota metrics (byte-rate / request-time / mutation-rate, and the
+        average throttle in ms, NaN when none in the window)."""
+        self._expire(now_ms)  # Kafka's sensors go after an hour unused
+        nan = float("nan")
+        found = []
+        for tags in self.rates.keys() | self.throttle_times.keys():
+            rate, throttles = self.rates.get(tags), self.throttle_times.get(tags)
+            value = rate.measure(now_ms) if rate is not None else 0.0
+            found.append((*tags, value, throttles.avg(now_ms) if throttles is not None else nan))
+        return found
+
     def _expire(self, now_ms: float) -> None:
-        for tags, rate in list(self.rates.items()):
-            if now_ms - rate.last_event_ms > _INACTIVE_MS:
-                del self.rates[tags]
+        for stats in (self.rates, self.throttle_times):
+            for tags, rate in list(stats.items()):
+                if now_ms - rate.last_event_ms > _INACTIVE_MS:
+                    del stats[tags]
+
+
+class ControllerMutationQuotaManager(ClientQuotaManager):
+    """The controller_mutation_rate overrides (ClientQuotaManager's resolution) and a
+    token bucket per metric tags (controller_mutation.py)."""
+
+    def __init__(
+        self,
+        num_samples: int,
+        window_s: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(num_samples, window_s)
+        self.clock = clock
+        self.buckets: dict[tuple[str, str], TokenBucket] = {}
+
+    def now_ms(self) -> float:
+        return self.clock() * 1000.0
+
+    def new_quota_for(self, user: str, client_id: str, strict: bool) -> ControllerMutationQuota:
+        """The quota one request records its mutations against (UNBOUNDED while no
+        controller_mutation_rate is set anywhere)."""
+        if not self.enabled:
+            return UNBOUNDED
+        tags = self.metric_tags(user, client_id)
+        lookup, taken = partial(self.bucket, tags), partial(self.taken, tags)
+        return ControllerMutationQuota(lookup, taken, self.now_ms, strict)
+
+    def bucket(
+        self, tags: tuple[str, str], now_ms: float
+    ) -> tuple[TokenBucket, float, float] | None:
+        """The bucket of `tags` with its quota and burst; None without a quota."""
+        quota = self.quota_limit(*tags)
+        if quota is None:
+            # Unlimited: Kafka's bucket is refilled to its (huge) burst meanwhile, so it
+            # starts full again once a quota is set.
+            self.buckets.pop(tags, None)
+            return None
+        burst = quota * self.num_samples * self.window_ms / 1000.0
+        bucket = self.buckets.get(tags)
+        if bucket is None:
+            if len(self.buckets) > 1000:
+                self.expire_buckets(now_ms)
+            bucket = self.buckets[tags] = TokenBucket(burst, now_ms)
+        return bucket, quota, burst
+
+    def taken(self, tags: tuple[str, str], permits: float, now_ms: float) -> None:
+        """Mutations done: Kafka's mutation-rate (the bucket decides, not this rate)."""
+        rate = self.rates.get(tags)
+        if rate is None:
+            if len(self.rates) > 1000:
+                self._expire(now_ms)
+            rate = self.rates[tags] = Rate(self.num_samples, self.window_ms)
+        rate.record(permits, now_ms)
+
+    def tokens(self, user: str, client_id: str) -> float | None:
+        """What is left in the bucket of this user / client-id (Kafka's `tokens`
+        metric), None without a quota."""
+        return self.tokens_of(self.metric_tags(user, client_id))
+
+    def tokens_of(self, tags: tuple[str, str]) -> float | None:
+        now = self.now_ms()
+        found = self.bucket(tags, now)
+        if found is None:
+            return None
+        bucket, quota, burst = found
+        return bucket.measure(quota, burst, now)
+
+    def expire_buckets(self, now_ms: float) -> None:
+        for tags, bucket in list(self.buckets.items()):
+            if now_ms - bucket.last_update_ms > _INACTIVE_MS:
+                del self.buckets[tags]
 
 
 def _key(entity: QuotaEntity) -> Key:
@@ -152,16 +257,26 @@ def _key(entity: QuotaEntity) -> Key:
 
 
 class ClientQuotas:
-    """The three managers and the IP quotas, loaded from the quota store's entries.
+    """The four managers and the IP quotas, loaded from the quota store's entries.
 
     `on_ip_quota_change(callback)`: callback(ip, rate) for each IP entity whose
     connection_creation_rate changed (ip None: the default; rate None: removed); the
     connection limits subscribe to it."""
 
-    def __init__(self, num_samples: int = 11, window_s: int = 1) -> None:
+    def __init__(
+        self,
+        num_samples: int = 11,
+        window_s: int = 1,
+        controller_num_samples: int = 11,
+        controller_window_s: int = 1,
+    ) -> None:
         self.produce = ClientQuotaManager(num_samples, window_s)
         self.fetch = ClientQuotaManager(num_samples, window_s)
         self.request = ClientQuotaManager(num_samples, window_s, cap_to_window=True)
+        # controller_mutation_rate: applied by the admin handlers (apis/admin.py).
+        self.controller_mutation = ControllerMutationQuotaManager(
+            controller_num_samples, controller_window_s
+        )
         self.ip_quotas: dict[str | None, float] = {}
         self.enabled = False
         self._ip_listeners: list[Callable[[str | None, float | None], None]] = []
@@ -177,6 +292,7 @@ class ClientQuotas:
             PRODUCER_BYTE_RATE: {},
             CONSUMER_BYTE_RATE: {},
             REQUEST_PERCENTAGE: {},
+            CONTROLLER_MUTATION_RATE: {},
         }
         ips: dict[str | None, float] = {}
         for entity, values in entries:
@@ -190,7 +306,11 @@ class ClientQuotas:
         self.produce.set_overrides(per_type[PRODUCER_BYTE_RATE])
         self.fetch.set_overrides(per_type[CONSUMER_BYTE_RATE])
         self.request.set_overrides(per_type[REQUEST_PERCENTAGE])
-        self.enabled = self.produce.enabled or self.fetch.enabled or self.request.enabled
+        self.controller_mutation.set_overrides(per_type[CONTROLLER_MUTATION_RATE])
+        # Any quota set: server.py routes requests through throttling.py.
+        self.enabled = any(
+            m.enabled for m in (self.produce, self.fetch, self.request, self.controller_mutation)
+        )
         before, self.ip_quotas = self.ip_quotas, ips
         for ip in before.keys() | ips.keys():
             if before.get(ip) != ips.get(ip):

@@ -12,7 +12,9 @@ As Kafka's KafkaApis and RequestHandlerHelper:
   event loop (its own steps, not the time it waited for replication or a long poll:
   Kafka's request handler thread time) as a percentage of one thread against
   request_percentage.
-- The throttle time is the larger of the two; it goes into the response's
+- The throttle time is the larger of the two (or of the controller mutation quota's,
+  which the admin handlers leave in `session.throttle_ms`), recorded in that quota's
+  throttle-time metric; it goes into the response's
   throttle_time_ms and `session.throttle_ms`, and server.py mutes the connection
   for that long: after sending the response to a client that throttles itself
   (KIP-219, Kafka's shouldClientThrottle versions), before it to an older one.
@@ -151,19 +153,27 @@ async def handle_with_quotas(quotas: ClientQuotas, handler, ctx, request, size: 
     else:
         response = await handler(ctx, request)
     now_ms = time.monotonic() * 1000
-    throttle = 0
+    # Kafka throttles by the larger of the bandwidth (or controller mutation) quota's
+    # and the request quota's throttle, recorded in that one's throttle-time metric.
+    throttle = ctx.session.throttle_ms  # the controller mutation quota's (apis/admin.py)
+    manager = quotas.controller_mutation
     if api_key == ApiKey.PRODUCE and quotas.produce.enabled:
         throttle = quotas.produce.record(user, client_id, size, now_ms)
+        manager = quotas.produce
     fetched = 0
     if consumer_fetch and quotas.fetch.enabled and response is not None:
         fetched = _fetched_bytes(response)
         throttle = quotas.fetch.record(user, client_id, fetched, now_ms)
+        manager = quotas.fetch
     if quotas.request.enabled and not (api_key == ApiKey.PRODUCE and request.acks == 0):
-        throttle = max(throttle, quotas.request.record(user, client_id, spent[0] * 100, now_ms))
+        request_throttle = quotas.request.record(user, client_id, spent[0] * 100, now_ms)
+        if request_throttle > 0 and request_throttle >= throttle:  # ties: the request's
+            throttle, manager = request_throttle, quotas.request
     if throttle > 0:
         if fetched:
             quotas.fetch.unrecord(user, client_id, fetched, now_ms)
             _withhold_records(response)
+        manager.record_throttle(user, client_id, throttle, now_ms)
         if getattr(response, "throttle_time_ms", None) is not None:
             response.throttle_time_ms = throttle
         ctx.session.throttle_ms = throttle

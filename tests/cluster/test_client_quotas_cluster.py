@@ -1,7 +1,7 @@
 """Client quotas on a 3-broker ZooKeeper cluster: a quota altered through one broker
 is in ZooKeeper in Kafka's layout (/config/clients/<c>, /config/users/<u>/clients/<c>,
 with config change notifications), every broker describes it, and another broker
-applies it to its own clients."""
+applies it to its own clients; the controller mutation quota is each broker's own."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from kafka_compat.tools.connection import Connection
 from kafka_compat.tools.quotas import alter_quotas, describe_quotas
 from protocol import messages
 from protocol.api_keys import ApiKey
+from protocol.errors import ErrorCode
 from tests.cluster.cluster_fixtures import cluster_factory_fixture  # noqa: F401
 
 GUARD_S = 30  # failure guard, never a timing
@@ -111,3 +112,41 @@ def test_a_quota_set_through_one_broker_is_applied_by_the_others(cluster_factory
     third.stop()
     third.start()
     assert throttle_ms(third, "byhand") == 1000
+
+
+def create_topics(broker, client_id: str, partitions: dict[str, int]) -> dict[str, int]:
+    """CreateTopics v7 through `broker` as `client_id`: {topic: error code}."""
+    Request = messages.request_type(ApiKey.CREATE_TOPICS)
+    topics = [
+        Request.CreatableTopic(
+            name=name, num_partitions=count, replication_factor=1, assignments=[], configs=[]
+        )
+        for name, count in partitions.items()
+    ]
+    with Connection("127.0.0.1", broker.port, GUARD_S, client_id=client_id) as conn:
+        answer = conn.request(
+            ApiKey.CREATE_TOPICS,
+            Request(topics=topics, timeout_ms=GUARD_S * 1000, validate_only=False),
+        )
+    return {t.name: t.error_code for t in answer.topics}
+
+
+def test_each_broker_applies_the_controller_mutation_quota_to_its_own_requests(
+    cluster_factory,
+) -> None:
+    # As Kafka's ZooKeeper-mode brokers (ZkAdminManager): whichever broker receives a
+    # CreateTopics counts it against its own bucket (here 2/s x 5 windows = 10).
+    cluster = cluster_factory(controller_quota_window_num="5")
+    with Connection("127.0.0.1", cluster.brokers[1].port, 10.0) as conn:
+        alter_quotas(conn, [("client-id", "limited")], {"controller_mutation_rate": 2.0}, [])
+    expected = [{"entity": {"client-id": "limited"}, "values": {"controller_mutation_rate": 2.0}}]
+    deadline = time.monotonic() + GUARD_S
+    for broker in cluster.brokers.values():
+        while describe_all(broker) != expected:
+            assert time.monotonic() < deadline, f"broker {broker.broker_id} lags"
+            time.sleep(0.02)
+    second, third = cluster.brokers[2], cluster.brokers[3]
+    errors = create_topics(second, "limited", {"m1": 10, "m2": 10, "m3": 1})
+    assert errors == {"m1": 0, "m2": 0, "m3": ErrorCode.THROTTLING_QUOTA_EXCEEDED}
+    assert create_topics(third, "limited", {"m3": 1}) == {"m3": 0}  # its bucket is full
+    assert create_topics(second, "other", {"m4": 30}) == {"m4": 0}

@@ -1,11 +1,17 @@
 """Kafka's ClientQuotaManager rules, without a broker: which quota applies to a
-(user, client-id), which connections share a rate, and the throttle time."""
+(user, client-id), which connections share a rate, and the throttle time; and the
+controller mutation quota's token bucket, strict and permissive."""
 
 from __future__ import annotations
 
 import pytest
 
-from kafka_compat.quotas.client_quotas import ClientQuotaManager, ClientQuotas
+from kafka_compat.quotas.client_quotas import (
+    ClientQuotaManager,
+    ClientQuotas,
+    ControllerMutationQuotaManager,
+)
+from kafka_compat.quotas.controller_mutation import UNBOUNDED, ThrottlingQuotaExceeded
 from kafka_compat.quotas.rate import Rate
 
 D = None  # <default>
@@ -74,3 +80,93 @@ def test_ip_quota_changes_reach_the_listeners():
     quotas.on_ip_quota_change(lambda ip, rate: late.append((ip, rate)))
     assert late == [(None, 7.0)]
     assert not quotas.enabled
+
+
+# ---- controller_mutation_rate: Kafka's TokenBucket (quotas/controller_mutation.py) ----
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def mutation_manager(quota: float | None = 2.0, windows: int = 5):
+    clock = FakeClock()
+    manager = ControllerMutationQuotaManager(windows, 1, clock=clock)
+    manager.set_overrides({} if quota is None else {("", "c"): quota})
+    return manager, clock
+
+
+def test_strict_quota_lets_a_request_through_while_the_bucket_is_not_negative():
+    manager, clock = mutation_manager()  # burst 2/s x 5 windows x 1 s = 10
+    quota = manager.new_quota_for("u", "c", strict=True)
+    quota.record(8)
+    quota.record(7)  # 2 left: allowed, and the bucket goes to -5
+    assert manager.tokens("u", "c") == -5
+    with pytest.raises(ThrottlingQuotaExceeded) as refused:
+        quota.record(1)
+    # The time the refill (2/s) needs to bring -5 back to zero; nothing was taken.
+    assert refused.value.throttle_ms == 2500 == quota.throttle_time_ms()
+    assert str(refused.value) == "The throttling quota has been exceeded."
+    assert manager.tokens("u", "c") == -5
+    clock.now += 1.0
+    assert quota.throttle_time_ms() == 1500  # what is left to wait when answering
+    clock.now += 1.5
+    assert manager.tokens("u", "c") == 0
+    again = manager.new_quota_for("u", "c", strict=True)
+    again.record(1)
+    assert again.throttle_time_ms() == 0  # a strict quota throttles only what it refuses
+    clock.now += 1000
+    assert manager.tokens("u", "c") == 10  # refilled up to the burst, no further
+
+
+def test_permissive_quota_takes_everything_and_throttles():
+    manager, _ = mutation_manager()
+    quota = manager.new_quota_for("u", "c", strict=False)
+    quota.record(8)
+    assert quota.throttle_time_ms() == 0
+    quota.record(8)
+    quota.record(8)
+    assert manager.tokens("u", "c") == -14
+    assert quota.throttle_time_ms() == 7000
+
+
+def test_no_quota_no_bucket():
+    manager, _ = mutation_manager(quota=None)
+    quota = manager.new_quota_for("u", "c", strict=True)
+    assert quota is UNBOUNDED
+    quota.record(1_000_000)
+    assert quota.throttle_time_ms() == 0
+    # Another client-id than the one with a quota: not limited.
+    manager, _ = mutation_manager()
+    other = manager.new_quota_for("u", "other", strict=True)
+    for _ in range(100):
+        other.record(1000)
+    assert other.throttle_time_ms() == 0 and manager.buckets == {}
+
+
+def test_a_quota_removed_and_set_again_starts_with_a_full_bucket():
+    manager, _ = mutation_manager()
+    manager.new_quota_for("u", "c", strict=False).record(30)
+    assert manager.tokens("u", "c") == -20
+    manager.set_overrides({})
+    assert manager.tokens("u", "c") is None
+    manager.set_overrides({("", "c"): 2.0})
+    assert manager.tokens("u", "c") == 10
+    # A lower quota caps what is left to its own, smaller burst.
+    manager.set_overrides({("", "c"): 1.0})
+    assert manager.tokens("u", "c") == 5
+
+
+def test_mutation_quotas_load_from_the_store_entries():
+    quotas = ClientQuotas(controller_num_samples=11, controller_window_s=1)
+    quotas.load(
+        [({"user": "alice"}, {"controller_mutation_rate": 3.0, "producer_byte_rate": 10.0})]
+    )
+    assert quotas.controller_mutation.quota_limit("alice", "") == 3.0
+    assert quotas.controller_mutation.tokens("alice", "any") == 33.0  # 3 x 11 windows
+    assert quotas.controller_mutation.tokens("bob", "any") is None
+    assert quotas.produce.quota_limit("alice", "") == 10.0

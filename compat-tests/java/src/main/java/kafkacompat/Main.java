@@ -53,6 +53,7 @@ public final class Main {
         SCENARIOS.put("admin_list_offsets", AdminScenarios::listOffsetsAndDeleteGroupOffsets);
         SCENARIOS.put("admin_elect_leaders", AdminScenarios::electLeaders);
         SCENARIOS.put("admin_reassignments", AdminScenarios::reassignments);
+        SCENARIOS.put("admin_controller_mutation_quota", QuotaScenarios::controllerMutationQuota);
     }
 
     public static void main(String[] args) throws Exception {

@@ -432,7 +432,10 @@ def compress(codec: int, data: bytes | bytearray, level: int | None = None) -> b
         return bytes(out)
     if codec == COMPRESSION_LZ4:
         # LZ4 frame, independent blocks, no content checksum (what Java's KafkaLZ4 writes).
-        compressor = cramjam.lz4.Compressor(level=level, content_checksum=False, block_linked=False)
+        # Level 0: LZ4's fast mode, which Kafka's writer uses at its default level.
+        compressor = cramjam.lz4.Compressor(
+            level=level or 0, content_checksum=False, block_linked=False
+        )
         compressor.compress(bytes(data))
         return bytes(compressor.finish())
     if codec == COMPRESSION_ZSTD:

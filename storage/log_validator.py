@@ -64,6 +64,7 @@ TOPIC_CODECS = {
     "lz4": COMPRESSION_LZ4,
     "zstd": COMPRESSION_ZSTD,
 }
+LZ4_DEFAULT_LEVEL = 9
 _BATCH_LENGTH = struct.Struct(">i")  # after the baseOffset
 _ATTRIBUTES = struct.Struct(">h")
 _CRC = struct.Struct(">I")
@@ -211,7 +212,10 @@ def _level(config: LogConfig, codec: int) -> int | None:
     if codec == COMPRESSION_GZIP:
         return config.compression_gzip_level
     if codec == COMPRESSION_LZ4:
-        return config.compression_lz4_level
+        # As Kafka's Lz4BlockOutputStream: the default level (9) keeps the fast
+        # compressor, any other level is lz4's high-compression mode at that level.
+        level = config.compression_lz4_level
+        return None if level == LZ4_DEFAULT_LEVEL else level
     if codec == COMPRESSION_ZSTD:
         return config.compression_zstd_level
     return None  # snappy has no level

@@ -124,11 +124,7 @@ class ClientQuotaManager:
     def record(self, user: str, client_id: str, value: float, now_ms: float) -> int:
         """Record `value` and answer the throttle time in ms (0: within the quota)."""
         tags = self.metric_tags(user, client_id)
-        rate = self.rates.get(tags)
-        if rate is None:
-            if len(self.rates) > 1000:
-                self._expire(now_ms)
-            rate = self.rates[tags] = Rate(self.num_samples, self.window_ms)
+        rate = self._rate(tags, now_ms)
         rate.record(value, now_ms)
         bound = self.quota_limit(*tags)
         if bound is None:
@@ -171,6 +167,16 @@ class ClientQuotaManager:
             value = rate.measure(now_ms) if rate is not None else 0.0
             found.append((*tags, value, throttles.avg(now_ms) if throttles is not None else nan))
         return found
+
+    def _rate(self, tags: tuple[str, str], now_ms: float) -> Rate:
+        """The rate of these metric tags, made on first use (idle ones expire first
+        once there are over 1000)."""
+        rate = self.rates.get(tags)
+        if rate is None:
+            if len(self.rates) > 1000:
+                self._expire(now_ms)
+            rate = self.rates[tags] = Rate(self.num_samples, self.window_ms)
+        return rate
 
     def _expire(self, now_ms: float) -> None:
         for stats in (self.rates, self.throttle_times):
@@ -225,12 +231,7 @@ class ControllerMutationQuotaManager(ClientQuotaManager):
 
     def taken(self, tags: tuple[str, str], permits: float, now_ms: float) -> None:
         """Mutations done: Kafka's mutation-rate (the bucket decides, not this rate)."""
-        rate = self.rates.get(tags)
-        if rate is None:
-            if len(self.rates) > 1000:
-                self._expire(now_ms)
-            rate = self.rates[tags] = Rate(self.num_samples, self.window_ms)
-        rate.record(permits, now_ms)
+        self._rate(tags, now_ms).record(permits, now_ms)
 
     def tokens(self, user: str, client_id: str) -> float | None:
         """What is left in the bucket of this user / client-id (Kafka's `tokens`

@@ -1,6 +1,7 @@
 package kafkacompat;
 
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -123,7 +124,17 @@ final class TxnScenarios {
                     "current_txn_start_offset", p.currentTransactionStartOffset()));
         }
         producer.commitTransaction();
-        TransactionDescription done = Ctx.get(ctx.admin().describeTransactions(List.of(txnId)).description(txnId));
+        // As in Kafka, EndTxn is answered once PrepareCommit is logged; the markers follow, so the
+        // coordinator may still be in PrepareCommit here. Wait (bounded) for CompleteCommit.
+        List<String> seen = new ArrayList<>();
+        TransactionDescription done;
+        long deadline = System.currentTimeMillis() + 15_000;
+        while (true) {
+            done = Ctx.get(ctx.admin().describeTransactions(List.of(txnId)).description(txnId));
+            seen.add(done.state().toString());
+            if (!done.state().toString().equals("PrepareCommit") || System.currentTimeMillis() > deadline) break;
+            Thread.sleep(20);
+        }
         List<String> openPartitions = new ArrayList<>();
         for (TopicPartition p : open.topicPartitions()) openPartitions.add(p.toString());
         Map<String, Object> unknown = new TreeMap<>();
@@ -139,6 +150,7 @@ final class TxnScenarios {
                         "coordinator", open.coordinatorId()),
                 "producers", producers,
                 "after_commit", Json.obj("state", done.state().toString(), "partitions", done.topicPartitions().size()),
+                "states_after_commit", new ArrayList<>(new LinkedHashSet<>(seen)),
                 "unknown_id", unknown);
     }
 }

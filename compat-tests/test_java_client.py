@@ -184,7 +184,8 @@ def test_admin_list_describe_transactions_and_describe_producers(java_results):
             "current_txn_start_offset": 0,
         }
     ]
-    # EndTxn is answered after PrepareCommit is logged (as in Kafka); the scenario waits for the markers.
+    # EndTxn is answered once PrepareCommit is logged (as in Kafka): the scenario waits for
+    # the markers.
     assert got["after_commit"] == {"state": "CompleteCommit", "partitions": 0}
     assert got["states_after_commit"] in (["CompleteCommit"], ["PrepareCommit", "CompleteCommit"])
     assert got["unknown_id"] == {"error": "TransactionalIdNotFoundException"}

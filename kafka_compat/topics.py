@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
+import struct
 
 OFFSETS_TOPIC = "__consumer_offsets"
 TRANSACTION_STATE_TOPIC = "__transaction_state"
@@ -25,3 +27,19 @@ def topic_name_error(name: str | None) -> str | None:
             "alphanumerics, '.', '_' and '-'"
         )
     return None
+
+
+def java_string_hash(text: str) -> int:
+    """Java's String.hashCode(): 31*h + c over the UTF-16 code units, as an int32."""
+    h = 0
+    for (unit,) in struct.iter_unpack(">H", text.encode("utf-16-be", "surrogatepass")):
+        h = (31 * h + unit) & 0xFFFFFFFF
+    return h - 0x100000000 if h & 0x80000000 else h
+
+
+@functools.lru_cache(maxsize=8192)  # asked on every group and transaction request
+def coordinator_partition(key: str, partitions: int) -> int:
+    """The partition of __consumer_offsets (a group id) or __transaction_state (a
+    transactional id) that holds `key`: Utils.abs(key.hashCode()) % partitions.
+    Kafka's Utils.abs is `x & 0x7fffffff`, so Integer.MIN_VALUE maps to 0."""
+    return (java_string_hash(key) & 0x7FFFFFFF) % partitions

@@ -363,9 +363,9 @@ def test_kafka_compat_tools_print_what_kafkas_tools_print(served_broker, kafka, 
     dump = ["--files", str(segment), "--print-data-log"]
     assert ours("dump-log", *dump).splitlines() == kafka("kafka-dump-log", *dump).splitlines()
     # The group's offset commits in __consumer_offsets, with --offsets-decoder.
-    from kafka_compat.groups.records import partition_for
+    from kafka_compat.topics import coordinator_partition
 
-    offsets_dir = served_broker.data_dir / f"__consumer_offsets-{partition_for(group, 50)}"
+    offsets_dir = served_broker.data_dir / f"__consumer_offsets-{coordinator_partition(group, 50)}"
     dump = ["--files", str(offsets_dir / "00000000000000000000.log"), "--offsets-decoder"]
 
     def commits(text: str) -> list[str]:

@@ -39,11 +39,10 @@ from kafka_compat.groups.records import (
     group_value,
     offset_key,
     offset_value,
-    partition_for,
 )
 from kafka_compat.internal_topic import InternalTopicGate
 from kafka_compat.replica_manager import ReplicaManager
-from kafka_compat.topics import OFFSETS_TOPIC
+from kafka_compat.topics import OFFSETS_TOPIC, coordinator_partition
 from protocol.errors import ErrorCode
 from protocol.records import NO_PRODUCER_EPOCH, NO_PRODUCER_ID, NO_SEQUENCE, build_batch
 from storage.log import AppendOrigin, Log
@@ -210,7 +209,7 @@ class GroupMetadataManager:
         return range(partitions)
 
     def partition_for(self, group_id: str) -> int:
-        return partition_for(group_id, self.num_partitions)
+        return coordinator_partition(group_id, self.num_partitions)
 
     def is_group_loading(self, group_id: str) -> bool:
         return self.partition_for(group_id) in self._loading

@@ -145,26 +145,6 @@ class GroupKey(NamedTuple):
     group: str
 
 
-# -- partitioning ---------------------------------------------------------------------
-
-
-def java_string_hash(text: str) -> int:
-    """Java's String.hashCode(): 31*h + c over the UTF-16 code units, as an int32."""
-    h = 0
-    data = text.encode("utf-16-be", "surrogatepass")
-    for (unit,) in struct.iter_unpack(">H", data):
-        h = (31 * h + unit) & 0xFFFFFFFF
-    return h - 0x100000000 if h & 0x80000000 else h
-
-
-def partition_for(group_id: str, partitions: int) -> int:
-    """The __consumer_offsets partition of a group: Utils.abs(hashCode) % partitions.
-
-    Kafka's Utils.abs is `x & 0x7fffffff`, so Integer.MIN_VALUE maps to 0.
-    """
-    return (java_string_hash(group_id) & 0x7FFFFFFF) % partitions
-
-
 # -- encoding -------------------------------------------------------------------------
 
 

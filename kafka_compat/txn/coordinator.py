@@ -7,7 +7,9 @@ EndTxn, DescribeTransactions and ListTransactions. Every state change is written
 before it is answered (state_manager.py); EndTxn writes PrepareCommit/PrepareAbort,
 answers, then sends the markers (markers.py) and writes CompleteCommit/CompleteAbort
 once every partition has its marker. A partition loaded with a transaction in a
-Prepare state is finished the same way.
+Prepare state is finished the same way. The producer's next AddPartitionsToTxn, which
+often arrives meanwhile, waits briefly for that instead of being answered
+CONCURRENT_TRANSACTIONS at once.
 
 Background work lives in `run`'s nursery: loading at start-up, the marker senders,
 aborting transactions past their timeout
@@ -46,6 +48,12 @@ log = logging.getLogger(__name__)
 S = TransactionState
 TopicPartition = tuple[str, int]
 
+# EndTxn is answered before the markers and the Complete* state are written, and a
+# producer's next AddPartitionsToTxn usually arrives meanwhile: it waits this long for
+# them before answering CONCURRENT_TRANSACTIONS, which clients retry only after 20 ms
+# (the Java client, librdkafka) or more.
+COMPLETION_WAIT_S = 0.05
+
 
 class ProducerIdAndEpoch(NamedTuple):
     error: int
@@ -82,6 +90,8 @@ class TransactionCoordinator:
         self.time_ms = time_ms
         self._nursery: trio.Nursery | None = None
         self._loaded = trio.Event()
+        # Set once a transaction's markers and Complete* state are written (or given up).
+        self._completions: dict[str, trio.Event] = {}
         # Closed when the coordinator stops (the produce path's verifier's clients).
         self.on_stop: list[Callable[[], Awaitable[None]]] = [marker_sender.aclose]
 
@@ -143,8 +153,7 @@ class TransactionCoordinator:
             epoch = self.state_manager.epochs.get(index)
             if epoch is None or metadata.pending_state is not None or not self.active:
                 continue
-            transit = metadata.prepare_complete(self.time_ms())
-            self._spawn(self._complete_transaction, metadata, epoch, transit)
+            self._start_completion(metadata, epoch, metadata.prepare_complete(self.time_ms()))
 
     def unload_partition(self, index: int) -> None:
         self.state_manager.unload_partition(index)
@@ -285,6 +294,13 @@ class TransactionCoordinator:
         if not transactional_id:
             return ErrorCode.INVALID_REQUEST
         error, coordinator_epoch, metadata = self.state_manager.get(transactional_id)
+        if not error and metadata is not None and metadata.state in PREPARE_STATES:
+            # The previous transaction is still being completed.
+            done = self._completions.get(transactional_id)
+            if done is not None:
+                with trio.move_on_after(COMPLETION_WAIT_S):
+                    await done.wait()
+                error, coordinator_epoch, metadata = self.state_manager.get(transactional_id)
         if error:
             return error
         error = self._check_producer(metadata, producer_id, epoch)
@@ -391,11 +407,32 @@ class TransactionCoordinator:
             return ProducerIdAndEpoch(error or ErrorCode.NOT_COORDINATOR)
         if metadata.pending_transition_in_progress or metadata.state != transit.state:
             return ProducerIdAndEpoch(ErrorCode.CONCURRENT_TRANSACTIONS)
-        complete = metadata.prepare_complete(self.time_ms())
-        self._spawn(self._complete_transaction, metadata, coordinator_epoch, complete)
+        self._start_completion(
+            metadata, coordinator_epoch, metadata.prepare_complete(self.time_ms())
+        )
         return ProducerIdAndEpoch(ErrorCode.NONE, metadata.producer_id, metadata.producer_epoch)
 
+    def _start_completion(
+        self, metadata: TransactionMetadata, coordinator_epoch: int, complete: TxnTransit
+    ) -> None:
+        done = self._completions[metadata.transactional_id] = trio.Event()
+        self._spawn(self._complete_transaction, metadata, coordinator_epoch, complete, done)
+
     async def _complete_transaction(
+        self,
+        metadata: TransactionMetadata,
+        coordinator_epoch: int,
+        complete: TxnTransit,
+        done: trio.Event,
+    ) -> None:
+        try:
+            await self._send_markers_and_complete(metadata, coordinator_epoch, complete)
+        finally:
+            done.set()
+            if self._completions.get(metadata.transactional_id) is done:
+                del self._completions[metadata.transactional_id]
+
+    async def _send_markers_and_complete(
         self, metadata: TransactionMetadata, coordinator_epoch: int, complete: TxnTransit
     ) -> None:
         """Send the markers of a Prepare* transaction, then write its Complete* state

@@ -81,23 +81,6 @@ class TxnLogValue(NamedTuple):
     start_ms: int
 
 
-# -- partitioning ---------------------------------------------------------------------
-
-
-def java_string_hash(text: str) -> int:
-    """Java's String.hashCode(): 31*h + c over the UTF-16 code units, as an int32."""
-    h = 0
-    for (unit,) in struct.iter_unpack(">H", text.encode("utf-16-be", "surrogatepass")):
-        h = (31 * h + unit) & 0xFFFFFFFF
-    return h - 0x100000000 if h & 0x80000000 else h
-
-
-def partition_for(transactional_id: str, partitions: int) -> int:
-    """The __transaction_state partition of an id: Utils.abs(hashCode) % partitions
-    (Kafka's Utils.abs is `x & 0x7fffffff`)."""
-    return (java_string_hash(transactional_id) & 0x7FFFFFFF) % partitions
-
-
 # -- encoding and decoding ------------------------------------------------------------
 
 

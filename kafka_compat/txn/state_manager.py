@@ -25,7 +25,7 @@ from kafka_compat.admin_manager import AdminManager
 from kafka_compat.clock import Clock, wall_clock_ms
 from kafka_compat.internal_topic import InternalTopicGate
 from kafka_compat.replica_manager import ReplicaManager
-from kafka_compat.topics import TRANSACTION_STATE_TOPIC
+from kafka_compat.topics import TRANSACTION_STATE_TOPIC, coordinator_partition
 from kafka_compat.txn.metadata import (
     EXPIRABLE_STATES,
     TransactionMetadata,
@@ -36,7 +36,6 @@ from kafka_compat.txn.records import (
     RecordError,
     decode_txn_key,
     decode_txn_value,
-    partition_for,
     txn_key,
     txn_value,
 )
@@ -171,7 +170,7 @@ class TransactionStateManager:
         return range(partitions)
 
     def partition_for(self, transactional_id: str) -> int:
-        return partition_for(transactional_id, self.num_partitions)
+        return coordinator_partition(transactional_id, self.num_partitions)
 
     async def ensure_topic(self) -> int:
         """Create __transaction_state on first use; an error code."""

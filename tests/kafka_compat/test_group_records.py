@@ -21,10 +21,8 @@ from kafka_compat.groups.records import (
     decode_offset_value,
     group_key,
     group_value,
-    java_string_hash,
     offset_key,
     offset_value,
-    partition_for,
 )
 from protocol import messages
 
@@ -240,29 +238,6 @@ def test_version_4_group_value_is_flexible():
 
 
 # ---- partitioning ----
-
-
-@pytest.mark.parametrize(
-    ("text", "java_hash"),
-    [
-        ("", 0),
-        ("a", 97),
-        ("hello", 99162322),
-        ("polygenelubricants", -(2**31)),  # the classic Integer.MIN_VALUE hash
-        ("\U0001f600", 0xD83D * 31 + 0xDE00),  # UTF-16 surrogate pair
-    ],
-)
-def test_java_string_hash(text, java_hash):
-    assert java_string_hash(text) == java_hash
-
-
-def test_partition_is_kafkas_abs_of_the_hash_modulo_the_count():
-    assert partition_for("hello", 50) == 99162322 % 50
-    # Utils.abs(Integer.MIN_VALUE) is 0 (x & 0x7fffffff), not an overflow.
-    assert partition_for("polygenelubricants", 50) == 0
-    negative = "Aa" * 20  # a negative hash
-    assert java_string_hash(negative) < 0
-    assert partition_for(negative, 50) == (java_string_hash(negative) & 0x7FFFFFFF) % 50
 
 
 # ---- consumer protocol (what tools and OffsetDelete read) ----

@@ -14,7 +14,6 @@ from kafka_compat.txn.records import (
     TxnLogValue,
     decode_txn_key,
     decode_txn_value,
-    partition_for,
     txn_key,
     txn_value,
 )
@@ -30,12 +29,6 @@ def test_records_round_trip_in_kafkas_layout():
     assert decode_txn_value(encoded) == value
     assert txn_key("my-id") == bytes.fromhex("00000005") + b"my-id"
     assert decode_txn_key(txn_key("my-id")) == "my-id"
-
-
-def test_partition_for_uses_javas_string_hash():
-    # "g".hashCode() == 103; Integer.MIN_VALUE-like hashes map through & 0x7fffffff.
-    assert partition_for("g", 50) == 3
-    assert partition_for("polygenelubricants", 50) == (-2147483648 & 0x7FFFFFFF) % 50
 
 
 def test_a_transaction_goes_through_prepare_and_complete():

@@ -1,0 +1,130 @@
+"""Kafka Streams (Apache Kafka's `kafka-streams`, with RocksDB state stores; the versions
+are in compat-tests/streams/streams-versions) against a running kafka-compat broker.
+
+`./dev test` builds compat-tests/streams with Maven for each version. One JVM per version
+runs every Streams application below side by side (kafkacompat.streams.Main; each has an
+application.id and topics of its own) and prints one JSON line per scenario; each test here
+asserts what a Streams user checks: the output, the internal topics Streams created and
+their configs, and what a restart restores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STREAMS_DIR = Path(__file__).resolve().parent / "streams"
+JAVA = shutil.which("java")
+VERSIONS = [
+    line.strip()
+    for line in (STREAMS_DIR / "streams-versions").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+]
+GUARANTEES = ["at_least_once", "exactly_once_v2"]
+SCENARIOS = [f"wordcount_{g}" for g in GUARANTEES]
+# The lines the word count reads before and after its restart (WordCount.java)
+FIRST = ["the quick brown fox", "the lazy dog", "the fox"]
+SECOND = ["the dog", "a quick fox"]
+
+
+@pytest.fixture(scope="module", params=VERSIONS, ids=lambda v: f"kafka-streams-{v}")
+def streams_results(request, served_broker, tmp_path_factory) -> dict[str, dict[str, Any]]:
+    """Every scenario's JSON line from one JVM run with this Streams version, by name."""
+    version = request.param
+    build = STREAMS_DIR / "target" / f"kafka-{version}"
+    assert JAVA is not None, "java is not installed: run `./dev test`"
+    assert (build / ".built").is_file(), "run `./dev test`: it builds compat-tests/streams"
+    classpath = f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
+    state_dir = tmp_path_factory.mktemp("streams-state")
+    done = subprocess.run(
+        [JAVA, "-cp", classpath, "kafkacompat.streams.Main", served_broker.bootstrap]
+        + [str(state_dir), *SCENARIOS],
+        capture_output=True,
+        text=True,
+        timeout=300,  # failure guard, not a timing (each scenario has its own guard)
+    )
+    assert done.returncode == 0, f"kafkacompat.streams.Main failed:\n{done.stdout}\n{done.stderr}"
+    results = {}
+    for line in done.stdout.splitlines():
+        entry = json.loads(line)
+        assert entry["client"] == version
+        entry["stderr"] = done.stderr
+        results[entry["scenario"]] = entry
+    return results
+
+
+def result(results: dict[str, dict[str, Any]], scenario: str) -> dict[str, Any]:
+    entry = results[scenario]
+    if not entry["ok"]:
+        log = entry["stderr"][-6000:]
+        pytest.fail(f"{scenario} failed in Streams:\n{entry['error']}\n--- Streams log ---\n{log}")
+    return entry["result"]
+
+
+def counts(lines: list[str]) -> dict[str, int]:
+    return dict(Counter(word for line in lines for word in line.split()))
+
+
+def running_counts(lines: list[str]) -> dict[str, list[int]]:
+    """Each word's count after each of its occurrences: 1, 2, ... (no record cache)."""
+    return {word: list(range(1, n + 1)) for word, n in counts(lines).items()}
+
+
+@pytest.mark.parametrize("guarantee", GUARANTEES)
+def test_word_count_through_a_repartition_and_a_state_store(streams_results, guarantee):
+    got = result(streams_results, f"wordcount_{guarantee}")
+    # One update per word occurrence, read back read_committed
+    assert got["first_values"] == running_counts(FIRST)
+
+
+@pytest.mark.parametrize("guarantee", GUARANTEES)
+def test_streams_creates_its_internal_topics_with_their_configs(streams_results, guarantee):
+    got = result(streams_results, f"wordcount_{guarantee}")
+    # Named by application.id and the Grouped / Materialized names; as many partitions
+    # as the input topic.
+    assert got["topics"] == {
+        "lines": 2,
+        "counts-out": 2,
+        "words-repartition": 2,
+        "counts-changelog": 2,
+    }
+    # Exactly the configs Streams asks for in CreateTopics, as DescribeConfigs reports them
+    assert got["repartition_configs"] == {
+        "cleanup.policy": "delete",
+        "message.timestamp.type": "CreateTime",
+        "retention.ms": "-1",
+        "segment.bytes": "52428800",
+    }
+    assert got["changelog_configs"] == {
+        "cleanup.policy": "compact",
+        "message.timestamp.type": "CreateTime",
+    }
+
+
+@pytest.mark.parametrize("guarantee", GUARANTEES)
+def test_repartition_records_are_purged_after_commits(streams_results, guarantee):
+    got = result(streams_results, f"wordcount_{guarantee}")
+    end = got["repartition_end_offsets"]
+    # 9 words went through the repartition topic (plus transaction markers under EOS)...
+    assert sum(end.values()) >= 9
+    # ...and Streams' DeleteRecords after its commits moved each log start offset to the end
+    assert got["repartition_log_start_offsets"] == end
+
+
+@pytest.mark.parametrize("guarantee", GUARANTEES)
+def test_restart_restores_counts_from_the_changelog_and_resumes(streams_results, guarantee):
+    got = result(streams_results, f"wordcount_{guarantee}")
+    # The second instance had an empty state directory: the count store came back from its
+    # changelog (9 updates, one per word of the first lines)
+    assert got["restored"] == {"counts": 9}
+    final = {word: values[-1] for word, values in got["values"].items()}
+    assert final == counts(FIRST + SECOND)
+    if guarantee == "exactly_once_v2":
+        # Nothing reprocessed: each word's counts, committed, are 1, 2, ... exactly once
+        assert got["values"] == running_counts(FIRST + SECOND)

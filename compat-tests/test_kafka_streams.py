@@ -27,7 +27,7 @@ VERSIONS = [
     if line.strip() and not line.startswith("#")
 ]
 GUARANTEES = ["at_least_once", "exactly_once_v2"]
-SCENARIOS = [f"wordcount_{g}" for g in GUARANTEES]
+SCENARIOS = [*(f"wordcount_{g}" for g in GUARANTEES), "windowed_count_and_table_join"]
 # The lines the word count reads before and after its restart (WordCount.java)
 FIRST = ["the quick brown fox", "the lazy dog", "the fox"]
 SECOND = ["the dog", "a quick fox"]
@@ -120,7 +120,8 @@ def test_repartition_records_are_purged_after_commits(streams_results, guarantee
 @pytest.mark.parametrize("guarantee", GUARANTEES)
 def test_restart_restores_counts_from_the_changelog_and_resumes(streams_results, guarantee):
     got = result(streams_results, f"wordcount_{guarantee}")
-    # The second instance had an empty state directory: the count store came back from its
+    # The second instance (the same group.instance.id: it took the closed one's place in the
+    # group without a rebalance) had an empty state directory: the count store came back from its
     # changelog (9 updates, one per word of the first lines)
     assert got["restored"] == {"counts": 9}
     final = {word: values[-1] for word, values in got["values"].items()}
@@ -128,3 +129,35 @@ def test_restart_restores_counts_from_the_changelog_and_resumes(streams_results,
     if guarantee == "exactly_once_v2":
         # Nothing reprocessed: each word's counts, committed, are 1, 2, ... exactly once
         assert got["values"] == running_counts(FIRST + SECOND)
+
+
+def test_tumbling_window_count_on_event_time(streams_results):
+    got = result(streams_results, "windowed_count_and_table_join")
+    # 10 s windows keyed user@window-start (ms from the first window): the producer's
+    # timestamps (CreateTime) decide the window of each click.
+    assert got["windowed"] == {
+        "alice@0": [1, 2],
+        "alice@10000": [1],
+        "bob@0": [1],
+        "bob@10000": [1, 2],
+    }
+    # A window store's changelog is compacted and deleted: retention is the store's
+    # (window 10 s + grace 60 s) plus windowstore.changelog.additional.retention.ms (1 day)
+    assert got["windowed_changelog_configs"] == {
+        "cleanup.policy": "compact,delete",
+        "message.timestamp.type": "CreateTime",
+        "retention.ms": str(10_000 + 60_000 + 86_400_000),
+    }
+
+
+def test_ktable_ktable_join(streams_results):
+    got = result(streams_results, "windowed_count_and_table_join")
+    # An inner join by key: carol has no region (no result); bob's region update re-joins
+    assert got["joined"] == {"alice": ["Alice@eu"], "bob": ["Bob@us", "Bob@apac"]}
+    internal = {name for name in got["topics"] if name.endswith("-changelog")}
+    assert internal == {
+        "clicks-windowed-changelog",
+        "users-table-changelog",
+        "regions-table-changelog",
+        "user-regions-joined-changelog",
+    }

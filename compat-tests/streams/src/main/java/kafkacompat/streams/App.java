@@ -27,6 +27,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.common.config.ConfigResource;
 import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.common.serialization.StringDeserializer;
 import org.apache.kafka.common.serialization.StringSerializer;
 import org.apache.kafka.streams.KafkaStreams;
@@ -77,9 +78,15 @@ final class App implements AutoCloseable {
     }
 
     void produce(String topic, List<String[]> keyValues) throws Exception {
+        List<ProducerRecord<String, String>> records = new ArrayList<>();
+        for (String[] kv : keyValues) records.add(new ProducerRecord<>(topic, kv[0], kv[1]));
+        produce(records);
+    }
+
+    void produce(List<ProducerRecord<String, String>> records) throws Exception {
         try (KafkaProducer<String, String> producer =
                 new KafkaProducer<>(props("acks", "all"), new StringSerializer(), new StringSerializer())) {
-            for (String[] kv : keyValues) producer.send(new ProducerRecord<>(topic, kv[0], kv[1]));
+            for (ProducerRecord<String, String> r : records) producer.send(r);
             producer.flush();
         }
     }
@@ -95,6 +102,8 @@ final class App implements AutoCloseable {
                 StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, 100,
                 StreamsConfig.REPARTITION_PURGE_INTERVAL_MS_CONFIG, 100,
                 StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0,  // one output per input record
+                StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class.getName(),
+                StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class.getName(),
                 StreamsConfig.consumerPrefix("session.timeout.ms"), 10000);
         for (int i = 0; i < kv.length; i += 2) props.put(kv[i], String.valueOf(kv[i + 1]));
         KafkaStreams streams = new KafkaStreams(topology, props);

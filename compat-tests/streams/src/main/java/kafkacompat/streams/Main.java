@@ -38,6 +38,7 @@ public final class Main {
         System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
         SCENARIOS.put("wordcount_at_least_once", app -> WordCount.run(app, "at_least_once"));
         SCENARIOS.put("wordcount_exactly_once_v2", app -> WordCount.run(app, "exactly_once_v2"));
+        SCENARIOS.put("windowed_count_and_table_join", WindowedJoin::run);
     }
 
     public static void main(String[] args) throws Exception {

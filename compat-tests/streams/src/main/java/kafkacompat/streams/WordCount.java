@@ -58,7 +58,12 @@ final class WordCount {
         String changelog = app.topic("counts-changelog");
         app.createTopics(2, input, output);
         Topology topology = topology(input, output);
-        Object[] settings = {StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee};
+        // Static membership: the restarted instance takes the closed one's place in the group
+        // at once (a Streams consumer does not leave the group on close)
+        Object[] settings = {
+            StreamsConfig.PROCESSING_GUARANTEE_CONFIG, guarantee,
+            StreamsConfig.mainConsumerPrefix("group.instance.id"), app.id + "-instance"
+        };
         Map<String, Object> result = new LinkedHashMap<>();
 
         KafkaStreams first = app.start(topology, "first", settings);

@@ -5,7 +5,7 @@ are in compat-tests/streams/streams-versions) against a running kafka-compat bro
 runs every Streams application below side by side (kafkacompat.streams.Main; each has an
 application.id and topics of its own) and prints one JSON line per scenario; each test here
 asserts what a Streams user checks: the output, the internal topics Streams created and
-their configs, and what a restart restores.
+their configs, what a restart restores, and what Kafka's reset tool resets.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 
 STREAMS_DIR = Path(__file__).resolve().parent / "streams"
+# kafka-streams-application-reset runs from Kafka's tools jars (compat-tests/kafka-tools)
+TOOLS_CLASSPATH = Path(__file__).resolve().parent / "kafka-tools" / "target" / "classpath.txt"
 JAVA = shutil.which("java")
 VERSIONS = [
     line.strip()
@@ -40,10 +42,12 @@ def streams_results(request, served_broker, tmp_path_factory) -> dict[str, dict[
     build = STREAMS_DIR / "target" / f"kafka-{version}"
     assert JAVA is not None, "java is not installed: run `./dev test`"
     assert (build / ".built").is_file(), "run `./dev test`: it builds compat-tests/streams"
+    assert TOOLS_CLASSPATH.is_file(), "run `./dev test`: it resolves compat-tests/kafka-tools"
     classpath = f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
     state_dir = tmp_path_factory.mktemp("streams-state")
     done = subprocess.run(
-        [JAVA, "-cp", classpath, "kafkacompat.streams.Main", served_broker.bootstrap]
+        [JAVA, f"-Dkafkacompat.tools.classpath={TOOLS_CLASSPATH}", "-cp", classpath]
+        + ["kafkacompat.streams.Main", served_broker.bootstrap]
         + [str(state_dir), *SCENARIOS],
         capture_output=True,
         text=True,
@@ -129,6 +133,25 @@ def test_restart_restores_counts_from_the_changelog_and_resumes(streams_results,
     if guarantee == "exactly_once_v2":
         # Nothing reprocessed: each word's counts, committed, are 1, 2, ... exactly once
         assert got["values"] == running_counts(FIRST + SECOND)
+
+
+@pytest.mark.parametrize("guarantee", GUARANTEES)
+def test_application_reset_tool_then_reprocessing(streams_results, guarantee):
+    got = result(streams_results, f"wordcount_{guarantee}")
+    # close(leaveGroup): the static member left (LeaveGroup by group.instance.id)
+    assert got["members_after_close"] == 0
+    # kafka-streams-application-reset: input offsets to 0, internal topics deleted...
+    assert got["reset"]["status"] == 0, got["reset"]["output"]
+    assert got["committed_after_reset"] == {"lines-0": 0, "lines-1": 0}
+    assert got["topics_after_reset"] == {"lines": 2, "counts-out": 2}
+    # ...so the application, started again, recreates them and counts everything anew
+    # (the recreated repartition topic is read from its start: no offsets of the old one)
+    assert got["restored_after_reset"] == {"counts": 0}
+    final = {word: values[-1] for word, values in got["values_after_reset"].items()}
+    assert final == counts(FIRST + SECOND)
+    if guarantee == "exactly_once_v2":
+        again = running_counts(FIRST + SECOND)
+        assert got["values_after_reset"] == {word: v + v for word, v in again.items()}
 
 
 def test_tumbling_window_count_on_event_time(streams_results):

@@ -144,35 +144,80 @@ final class App implements AutoCloseable {
         return streams;
     }
 
-    /** Closes the instance, committing what it processed (a clean shutdown). */
-    void stop(KafkaStreams streams) {
-        if (!streams.close(Duration.ofSeconds(TIMEOUT_S))) throw new IllegalStateException("close timed out");
+    /**
+     * Closes the instance, committing what it processed (a clean shutdown); with {@code
+     * leaveGroup}, its static member leaves the group too (otherwise it stays until its
+     * session expires).
+     */
+    void stop(KafkaStreams streams, boolean leaveGroup) {
+        KafkaStreams.CloseOptions options =
+                new KafkaStreams.CloseOptions().timeout(Duration.ofSeconds(TIMEOUT_S)).leaveGroup(leaveGroup);
+        if (!streams.close(options)) throw new IllegalStateException("close timed out");
         opened.remove(streams);
+    }
+
+    /** The group's committed offsets: partition -> offset. */
+    Map<String, Long> committed() throws Exception {
+        Map<String, Long> out = new TreeMap<>();
+        admin.listConsumerGroupOffsets(id).partitionsToOffsetAndMetadata().get(TIMEOUT_S, TimeUnit.SECONDS)
+                .forEach((tp, om) -> out.put(tp.topic().substring(id.length() + 1) + "-" + tp.partition(), om.offset()));
+        return out;
+    }
+
+    /** The group's members, as DescribeConsumerGroups reports them. */
+    int members() throws Exception {
+        return admin.describeConsumerGroups(List.of(id)).all().get(TIMEOUT_S, TimeUnit.SECONDS)
+                .get(id).members().size();
+    }
+
+    /**
+     * Runs Kafka's kafka-streams-application-reset (StreamsResetter, from the jars of
+     * compat-tests/kafka-tools, whose classpath file is the system property
+     * kafkacompat.tools.classpath) for this application.id: its exit status and output.
+     */
+    Map<String, Object> resetTool(String... args) throws Exception {
+        String classpathFile = System.getProperty("kafkacompat.tools.classpath");
+        if (classpathFile == null) throw new IllegalStateException("no -Dkafkacompat.tools.classpath");
+        Path tools = Path.of(classpathFile).toAbsolutePath().getParent().getParent();
+        List<String> cmd = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Dlog4j.configuration=file:" + tools.resolve("log4j.properties"),
+                "-cp", java.nio.file.Files.readString(Path.of(classpathFile)).strip(),
+                "org.apache.kafka.tools.StreamsResetter",
+                "--bootstrap-server", bootstrap, "--application-id", id));
+        cmd.addAll(List.of(args));
+        Process process = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes());
+        if (!process.waitFor(TIMEOUT_S, TimeUnit.SECONDS)) {
+            process.destroyForcibly();
+            throw new IllegalStateException("StreamsResetter did not exit: " + output);
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("status", process.exitValue());
+        out.put("output", output);
+        return out;
     }
 
     /**
      * Reads {@code topic} from the beginning (read_committed) until {@code done} holds for
-     * the latest value of each key; returns every value each key got, in order.
+     * what it read: every value of each key, in order (also returned).
      */
-    <V> Map<String, List<V>> readUntil(String topic, Deserializer<V> values, Predicate<Map<String, V>> done)
+    <V> Map<String, List<V>> readUntil(String topic, Deserializer<V> values, Predicate<Map<String, List<V>>> done)
             throws Exception {
         Map<String, List<V>> all = new TreeMap<>();
-        Map<String, V> latest = new TreeMap<>();
         try (KafkaConsumer<String, V> consumer = new KafkaConsumer<>(
-                props("isolation.level", "read_committed", "auto.offset.reset", "earliest"),
-                new StringDeserializer(), values)) {
+                props("isolation.level", "read_committed"), new StringDeserializer(), values)) {
             List<TopicPartition> partitions = new ArrayList<>();
             consumer.partitionsFor(topic).forEach(p -> partitions.add(new TopicPartition(topic, p.partition())));
             consumer.assign(partitions);
             consumer.seekToBeginning(partitions);
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(TIMEOUT_S);
-            while (!done.test(latest)) {
+            while (!done.test(all)) {
                 if (System.nanoTime() > deadline) {
                     throw new IllegalStateException("output of " + topic + " after " + TIMEOUT_S + "s: " + all);
                 }
                 for (ConsumerRecord<String, V> r : consumer.poll(Duration.ofMillis(200))) {
                     all.computeIfAbsent(r.key(), k -> new ArrayList<>()).add(r.value());
-                    latest.put(r.key(), r.value());
                 }
             }
             // Anything written after the expected values (duplicates) within one more poll
@@ -181,6 +226,18 @@ final class App implements AutoCloseable {
             }
         }
         return all;
+    }
+
+    /** {@link #readUntil} until the latest value of each key is {@code want}'s. */
+    <V> Map<String, List<V>> readUntilLatest(String topic, Deserializer<V> values, Map<String, V> want)
+            throws Exception {
+        return readUntil(topic, values, all -> want.equals(latest(all)));
+    }
+
+    static <V> Map<String, V> latest(Map<String, List<V>> all) {
+        Map<String, V> out = new TreeMap<>();
+        all.forEach((k, vs) -> out.put(k, vs.get(vs.size() - 1)));
+        return out;
     }
 
     /** The topics whose name starts with this application.id, with their partition count. */

@@ -1,6 +1,7 @@
 package kafkacompat.streams;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
@@ -19,7 +20,8 @@ import org.apache.kafka.common.utils.AppInfoParser;
 /**
  * Runs Kafka Streams applications against a broker, side by side in one JVM.
  *
- * <p>Usage: {@code Main BOOTSTRAP STATE_DIR SCENARIO...}. Prints one JSON line per scenario:
+ * <p>Usage: {@code Main BOOTSTRAP STATE_DIR SCENARIO...} (the reset tool's classpath in
+ * {@code -Dkafkacompat.tools.classpath=FILE}). Prints one JSON line per scenario:
  * {@code {"scenario": NAME, "client": VERSION, "ok": true, "result": {...}}} or {@code "ok":
  * false, "error": STACKTRACE}; a failing scenario does not stop the others.
  */
@@ -46,6 +48,9 @@ public final class Main {
             System.err.println("usage: Main BOOTSTRAP STATE_DIR SCENARIO...; scenarios: " + SCENARIOS.keySet());
             System.exit(2);
         }
+        // The JSON lines on stdout; anything else that prints there goes to stderr
+        PrintStream out = System.out;
+        System.setOut(System.err);
         String version = AppInfoParser.getVersion();
         String prefix = "streams-" + version.replace('.', '_') + "-" + UUID.randomUUID().toString().substring(0, 8);
         ExecutorService pool = Executors.newCachedThreadPool(r -> {
@@ -92,8 +97,8 @@ public final class Main {
                 }
             }
             line.put("seconds_since_start", (System.nanoTime() - start) / 1e9);
-            System.out.println(json.writeValueAsString(line));
-            System.out.flush();
+            out.println(json.writeValueAsString(line));
+            out.flush();
         }
         System.exit(0);
     }

@@ -73,12 +73,12 @@ final class WindowedJoin {
 
         Map<String, Object> result = new LinkedHashMap<>();
         Map<String, Long> want = Map.of("alice@0", 2L, "alice@10000", 1L, "bob@0", 1L, "bob@10000", 2L);
-        result.put("windowed", app.readUntil(windowed, new LongDeserializer(), want::equals));
+        result.put("windowed", app.readUntilLatest(windowed, new LongDeserializer(), want));
         Map<String, String> joins = Map.of("alice", "Alice@eu", "bob", "Bob@apac");
-        result.put("joined", app.readUntil(joined, new StringDeserializer(), joins::equals));
+        result.put("joined", app.readUntilLatest(joined, new StringDeserializer(), joins));
         result.put("topics", app.topics());
         result.put("windowed_changelog_configs", app.topicConfigs(app.topic("clicks-windowed-changelog")));
-        app.stop(streams);
+        app.stop(streams, true);
         return result;
     }
 }

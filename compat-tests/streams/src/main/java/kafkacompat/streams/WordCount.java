@@ -69,7 +69,7 @@ final class WordCount {
         KafkaStreams first = app.start(topology, "first", settings);
         app.produce(input, keyed(FIRST, 0));
         Map<String, Long> want = expected(FIRST);
-        result.put("first_values", app.readUntil(output, new LongDeserializer(), want::equals));
+        result.put("first_values", app.readUntilLatest(output, new LongDeserializer(), want));
         result.put("topics", app.topics());
         result.put("repartition_configs", app.topicConfigs(repartition));
         result.put("changelog_configs", app.topicConfigs(changelog));
@@ -77,7 +77,7 @@ final class WordCount {
         Map<Integer, Long> end = app.endOffsets(repartition);
         result.put("repartition_end_offsets", end);
         result.put("repartition_log_start_offsets", App.await(() -> app.logStartOffsets(repartition), end::equals));
-        app.stop(first);
+        app.stop(first, false);
 
         // The same application.id with an empty state directory: the counts come back from the
         // changelog, and processing resumes from the committed input offsets.
@@ -87,8 +87,21 @@ final class WordCount {
         KafkaStreams second = app.start(topology, "second", settings);
         result.put("restored", new TreeMap<>(app.restored));
         Map<String, Long> total = expected(all);
-        result.put("values", app.readUntil(output, new LongDeserializer(), total::equals));
-        app.stop(second);
+        result.put("values", app.readUntilLatest(output, new LongDeserializer(), total));
+        app.stop(second, true);
+        result.put("members_after_close", app.members());
+
+        // kafka-streams-application-reset: input offsets back to the start, internal topics
+        // deleted; the application, started again, counts everything again.
+        result.put("reset", app.resetTool("--input-topics", input));
+        result.put("committed_after_reset", app.committed());
+        result.put("topics_after_reset", app.topics());
+        KafkaStreams third = app.start(topology, "third", settings);
+        result.put("restored_after_reset", new TreeMap<>(app.restored));
+        long words = total.values().stream().mapToLong(Long::longValue).sum();
+        result.put("values_after_reset", app.readUntil(output, new LongDeserializer(), got ->
+                got.values().stream().mapToLong(List::size).sum() >= 2 * words && total.equals(App.latest(got))));
+        app.stop(third, true);
         return result;
     }
 }

@@ -93,7 +93,7 @@ final class App implements AutoCloseable {
 
     /**
      * Starts the topology under this application.id with the given settings (in state
-     * directory {@code run}) and waits until it is RUNNING with its stores restored.
+     * directory {@code run}) and waits until it is RUNNING.
      */
     KafkaStreams start(Topology topology, String run, Object... kv) throws Exception {
         Properties props = props(

@@ -268,6 +268,10 @@ async def handle_delete_topics(ctx: RequestContext, request):
             try:
                 _record_mutations(quota, topic.partitions)
                 await ctx.admin.delete_topic(name)
+                if ctx.cluster is None and ctx.group_coordinator is not None:
+                    # A cluster's brokers hear of it in UpdateMetadata (replication.py)
+                    deleted = [(name, index) for index in range(topic.partitions)]
+                    ctx.group_coordinator.on_partitions_deleted(deleted)
             except AdminError as exc:
                 result.error_code = exc.code
                 result.error_message = str(exc)

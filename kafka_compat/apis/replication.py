@@ -167,6 +167,10 @@ async def handle_update_metadata(ctx: RequestContext, request):
         updates.append((topic, topic_id, s.partition_index, state))
     cache.update(request.controller_id, request.controller_epoch, brokers, updates)
     ctx.replica_manager.on_metadata_update(updates)
+    # The partitions of deleted topics: their offsets leave this broker's groups (Kafka)
+    deleted = [(topic, index) for topic, _id, index, state in updates if state is None]
+    if deleted and ctx.group_coordinator is not None:
+        ctx.group_coordinator.on_partitions_deleted(deleted)
     return UpdateMetadataResponse()
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import trio
+
 from kafka_compat.groups import consumer_protocol
 from kafka_compat.groups.group import (
     COMPLETING_REBALANCE,
@@ -45,6 +47,11 @@ class OffsetRequests:
         def _validate_current_member(
             group: Group, member_id: str, group_instance_id: str | None
         ) -> int: ...
+
+        @property
+        def active(self) -> bool: ...
+
+        def _running_nursery(self) -> trio.Nursery: ...
 
     async def commit_offsets(
         self,
@@ -164,6 +171,20 @@ class OffsetRequests:
             for tp in eligible:
                 results[tp] = ErrorCode.NONE
         return ErrorCode.NONE, results
+
+    def on_partitions_deleted(self, partitions: list[TopicPartition]) -> None:
+        """Kafka's onPartitionsDeleted: a deleted topic's offsets (committed and pending)
+        leave every group this broker coordinates at once, so that a topic created again
+        under that name is consumed from its start (auto.offset.reset), not from an
+        offset of the old one; their tombstones, and those of the groups left empty
+        without offsets, are written in the background."""
+        if not self.active:
+            return
+        groups = list(self.manager.groups.values())
+        removed = {g.group_id: g.remove_offsets(partitions) for g in groups}
+        self._running_nursery().start_soon(
+            self.manager.cleanup_groups, groups, lambda g: removed[g.group_id]
+        )
 
     # ---- transactional offsets (KIP-98, KIP-447) ---------------------------------------
 

@@ -9,7 +9,14 @@ import threading
 import time
 
 import trio
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -132,7 +139,15 @@ def test_topic_deletion_removes_the_topic_from_every_broker(cluster_factory):
     cluster = cluster_factory(3)
     create_topic(cluster.bootstrap, "doomed", partitions=2)
     admin = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    committer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "doomed-reader"})
+    committer.commit(offsets=[TopicPartition("doomed", 1, 4)], asynchronous=False)
+    committer.close()
     admin.delete_topics(["doomed"])["doomed"].result(30)
+    # The group's coordinator hears of the deletion in UpdateMetadata: the offsets go
+    deadline = time.monotonic() + GUARD_S
+    while _committed(admin, "doomed-reader"):
+        assert time.monotonic() < deadline, "the deleted topic's offsets are still committed"
+        time.sleep(0.2)
     for broker in cluster.brokers.values():
         deadline = time.monotonic() + GUARD_S
         while (
@@ -147,6 +162,11 @@ def test_topic_deletion_removes_the_topic_from_every_broker(cluster_factory):
             time.sleep(0.2)
     # The name can be used again.
     create_topic(cluster.bootstrap, "doomed", partitions=1)
+
+
+def _committed(admin: AdminClient, group: str) -> list[TopicPartition]:
+    request = [ConsumerGroupTopicPartitions(group)]
+    return admin.list_consumer_group_offsets(request)[group].result(GUARD_S).topic_partitions
 
 
 def _wait_until_unlisted(bootstrap: str, topic: str) -> None:

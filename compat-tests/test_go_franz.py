@@ -9,12 +9,13 @@ asserts what the client received in one scenario.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import uuid
 from typing import Any
 
 import pytest
+
+from tests.scenarios import scenario_lines, scenario_result
 
 SCENARIOS = [
     "produce_consume",
@@ -54,24 +55,14 @@ def franz_results(go_program, served_broker) -> dict[str, dict[str, dict[str, An
     for run, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=300)  # failure guard, not a timing
         assert proc.returncode == 0, f"franz program ({run}) failed:\n{stdout}\n{stderr}"
-        results[run] = {}
-        for line in stdout.splitlines():
-            entry = json.loads(line)
-            entry["stderr"] = stderr
-            results[run][entry["scenario"]] = entry
+        results[run] = scenario_lines(stdout, stderr)
     return results
 
 
 def result(
     results: dict[str, dict[str, dict[str, Any]]], scenario: str, run: str = "negotiated"
 ) -> dict[str, Any]:
-    entry = results[run][scenario]
-    if not entry["ok"]:
-        pytest.fail(
-            f"{scenario} failed in the client: {entry['error']}\n"
-            f"partial result: {entry.get('result')}\n--- client log ---\n{entry['stderr'][-4000:]}"
-        )
-    return entry["result"]
+    return scenario_result(results[run][scenario])
 
 
 @pytest.mark.parametrize("run", RUNS)

@@ -8,12 +8,12 @@ each; each test here asserts what the client received in one scenario.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
 from typing import Any
 
 import pytest
+
+from tests.scenarios import run_scenarios, scenario_result
 
 SCENARIOS = ["conn_admin", "writer_reader", "reader_group", "client_configs", "client_admin"]
 
@@ -21,30 +21,12 @@ SCENARIOS = ["conn_admin", "writer_reader", "reader_group", "client_configs", "c
 @pytest.fixture(scope="module")
 def kafkago_results(go_program, served_broker) -> dict[str, dict[str, Any]]:
     prefix = f"kafkago-{uuid.uuid4().hex[:8]}"
-    done = subprocess.run(
-        [str(go_program("kafkago")), "-bootstrap", served_broker.bootstrap, "-prefix", prefix]
-        + SCENARIOS,
-        capture_output=True,
-        text=True,
-        timeout=300,  # failure guard, not a timing (each scenario has its own deadline)
-    )
-    assert done.returncode == 0, f"kafkago program failed:\n{done.stdout}\n{done.stderr}"
-    results = {}
-    for line in done.stdout.splitlines():
-        entry = json.loads(line)
-        entry["stderr"] = done.stderr
-        results[entry["scenario"]] = entry
-    return results
+    command = [str(go_program("kafkago")), "-bootstrap", served_broker.bootstrap]
+    return run_scenarios([*command, "-prefix", prefix, *SCENARIOS], "kafkago program")
 
 
 def result(results: dict[str, dict[str, Any]], scenario: str) -> dict[str, Any]:
-    entry = results[scenario]
-    if not entry["ok"]:
-        pytest.fail(
-            f"{scenario} failed in the client: {entry['error']}\n"
-            f"partial result: {entry.get('result')}\n--- client log ---\n{entry['stderr'][-4000:]}"
-        )
-    return entry["result"]
+    return scenario_result(results[scenario])
 
 
 def test_conn_create_produce_read_batch_delete(kafkago_results):

@@ -13,13 +13,14 @@ run them.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import uuid
 from typing import Any
 
 import pytest
 from confluent_kafka import Producer
+
+from tests.scenarios import scenario_lines, scenario_result
 
 # (binary, Sarama release, Config.Version)
 RUNS = [
@@ -112,23 +113,14 @@ def sarama_results(go_program, served_broker, create_topic) -> dict[str, dict[st
     for run_id, (prefix, proc) in procs.items():
         stdout, stderr = proc.communicate(timeout=300)  # failure guard, not a timing
         assert proc.returncode == 0, f"{run_id}: sarama program failed:\n{stdout}\n{stderr}"
-        lines = {}
-        for line in stdout.splitlines():
-            entry = json.loads(line)
-            entry["stderr"], entry["prefix"] = stderr, prefix
-            lines[entry["scenario"]] = entry
-        results[run_id] = lines
+        results[run_id] = scenario_lines(stdout, stderr)
+        for entry in results[run_id].values():
+            entry["prefix"] = prefix
     return results
 
 
 def result(results: dict[str, dict[str, Any]], run_id: str, scenario: str) -> dict[str, Any]:
-    entry = results[run_id][scenario]
-    if not entry["ok"]:
-        pytest.fail(
-            f"{run_id} {scenario} failed in the client: {entry['error']}\n"
-            f"partial result: {entry.get('result')}\n--- client log ---\n{entry['stderr'][-4000:]}"
-        )
-    return entry["result"]
+    return scenario_result(results[run_id][scenario], f"{run_id} {scenario}")
 
 
 @pytest.mark.parametrize("run", RUNS, ids=RUN_IDS)

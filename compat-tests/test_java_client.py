@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.scenarios import run_scenarios, scenario_result
 from tests.security.matrix import MODES
 
 JAVA_DIR = Path(__file__).resolve().parent / "java"
@@ -65,30 +66,12 @@ def java_results(request: pytest.FixtureRequest, served_broker) -> dict[str, dic
     """Every scenario's JSON line from one JVM run with this client version, by name."""
     version = request.param
     classpath = java_classpath(version)
-    done = subprocess.run(
-        [JAVA, "-cp", classpath, "kafkacompat.Main", served_broker.bootstrap, *SCENARIOS],
-        capture_output=True,
-        text=True,
-        timeout=300,  # failure guard, not a timing (each scenario has its own guard)
-    )
-    assert done.returncode == 0, f"kafkacompat.Main failed:\n{done.stdout}\n{done.stderr}"
-    results = {}
-    for line in done.stdout.splitlines():
-        entry = json.loads(line)
-        assert entry["client"] == version
-        entry["stderr"] = done.stderr
-        results[entry["scenario"]] = entry
-    return results
+    command = [JAVA, "-cp", classpath, "kafkacompat.Main", served_broker.bootstrap, *SCENARIOS]
+    return run_scenarios(command, "kafkacompat.Main", client=version)
 
 
 def result(results: dict[str, dict[str, Any]], scenario: str) -> dict[str, Any]:
-    entry = results[scenario]
-    if not entry["ok"]:
-        log = entry["stderr"][-4000:]
-        pytest.fail(
-            f"{scenario} failed in the client:\n{entry['error']}\n--- client log ---\n{log}"
-        )
-    return entry["result"]
+    return scenario_result(results[scenario])
 
 
 def test_producer_idempotent_acks_all_with_each_compression(java_results):

@@ -10,14 +10,14 @@ their configs, what a restart restores, and what Kafka's reset tool resets.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.scenarios import run_scenarios, scenario_result
 
 STREAMS_DIR = Path(__file__).resolve().parent / "streams"
 # kafka-streams-application-reset runs from Kafka's tools jars (compat-tests/kafka-tools)
@@ -45,30 +45,13 @@ def streams_results(request, served_broker, tmp_path_factory) -> dict[str, dict[
     assert TOOLS_CLASSPATH.is_file(), "run `./dev test`: it resolves compat-tests/kafka-tools"
     classpath = f"{build / 'classes'}:{(build / 'classpath.txt').read_text().strip()}"
     state_dir = tmp_path_factory.mktemp("streams-state")
-    done = subprocess.run(
-        [JAVA, f"-Dkafkacompat.tools.classpath={TOOLS_CLASSPATH}", "-cp", classpath]
-        + ["kafkacompat.streams.Main", served_broker.bootstrap]
-        + [str(state_dir), *SCENARIOS],
-        capture_output=True,
-        text=True,
-        timeout=300,  # failure guard, not a timing (each scenario has its own guard)
-    )
-    assert done.returncode == 0, f"kafkacompat.streams.Main failed:\n{done.stdout}\n{done.stderr}"
-    results = {}
-    for line in done.stdout.splitlines():
-        entry = json.loads(line)
-        assert entry["client"] == version
-        entry["stderr"] = done.stderr
-        results[entry["scenario"]] = entry
-    return results
+    command = [JAVA, f"-Dkafkacompat.tools.classpath={TOOLS_CLASSPATH}", "-cp", classpath]
+    command += ["kafkacompat.streams.Main", served_broker.bootstrap, str(state_dir), *SCENARIOS]
+    return run_scenarios(command, "kafkacompat.streams.Main", client=version)
 
 
 def result(results: dict[str, dict[str, Any]], scenario: str) -> dict[str, Any]:
-    entry = results[scenario]
-    if not entry["ok"]:
-        log = entry["stderr"][-6000:]
-        pytest.fail(f"{scenario} failed in Streams:\n{entry['error']}\n--- Streams log ---\n{log}")
-    return entry["result"]
+    return scenario_result(results[scenario], log_chars=6000)
 
 
 def counts(lines: list[str]) -> dict[str, int]:

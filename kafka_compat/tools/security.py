@@ -24,6 +24,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka_compat.config import ConfigError, parse_properties
+
 
 class LoginError(Exception):
     """A client property or a login that does not work (the connection turns it into a
@@ -68,19 +70,15 @@ class ClientSecurity:
 
 
 def read_properties(path: str) -> dict[str, str]:
-    """A Java properties file's key=value lines (comments and blank lines skipped)."""
+    """A Java properties file (a client config), as Java reads it."""
     try:
         text = Path(path).read_text("utf-8")
     except OSError as exc:
         raise LoginError(f"cannot read {path}: {exc}") from None
-    found = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line[0] in "#!":
-            continue
-        parts = re.split(r"\s*[=:]\s*", line, maxsplit=1)
-        found[parts[0]] = parts[1] if len(parts) > 1 else ""
-    return found
+    try:
+        return parse_properties(text)
+    except ConfigError as exc:
+        raise LoginError(f"{path}: {exc}") from None
 
 
 def from_properties(props: dict[str, str]) -> ClientSecurity:

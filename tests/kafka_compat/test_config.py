@@ -27,6 +27,33 @@ def test_properties_syntax_comments_colons_and_continuations():
     }
 
 
+def test_properties_as_javas_properties_load_reads_them():
+    text = (
+        "key value\n"  # a blank separates too
+        "spaced  =  v  \n"
+        "even=ends in a backslash\\\\\n"  # an escaped backslash: no continuation
+        "next=line\n"
+        "escapes=\\u0041\\t\\=\\:\\\\.\n"  # a regex's \\. is \.
+        "a\\ b=c\n"
+        "jaas=Module required \\\n"
+        '    username="u" \\\n'
+        "# not a comment: part of the value\n"
+        "hash=#value\n"
+    )
+    assert parse_properties(text) == {
+        "key": "value",
+        "spaced": "v",
+        "even": "ends in a backslash\\",
+        "next": "line",
+        "escapes": "A\t=:\\.",
+        "a b": "c",
+        "jaas": 'Module required username="u" # not a comment: part of the value',
+        "hash": "#value",
+    }
+    with pytest.raises(ConfigError, match="Malformed"):
+        parse_properties("bad=\\u12x4\n")
+
+
 def test_defaults_are_kafkas():
     config = BrokerConfig({})
     assert (config.host, config.port) == ("127.0.0.1", 9092)

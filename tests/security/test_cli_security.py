@@ -59,6 +59,24 @@ def properties(tmp_path, name: str, **props: str) -> str:
     return str(path)
 
 
+def test_the_command_config_is_read_as_java_reads_it(secured, capsys, tmp_path):
+    # Kafka's docs split sasl.jaas.config over lines ending in a backslash; `key: value`
+    # and `key value` are Java's other forms; `\-` is an escaped `-`.
+    handle, _ = secured
+    server = ("--bootstrap-server", f"127.0.0.1:{handle.broker.bound_ports['SASL_PLAINTEXT']}")
+    path = tmp_path / "client.properties"
+    path.write_text(
+        "# a client config\n"
+        "security.protocol: SASL_PLAINTEXT\n"
+        "sasl.mechanism PLAIN\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \\\n"
+        '    username="admin" \\\n'
+        '    password="admin\\-pw";\n'
+    )
+    code, out, err = run(capsys, "topics", "--list", "--command-config", str(path), *server)
+    assert code == 0, err
+
+
 def test_sasl_plain_and_scram_logins(secured, capsys, tmp_path, monkeypatch):
     handle, _ = secured
     server = ("--bootstrap-server", f"127.0.0.1:{handle.broker.bound_ports['SASL_PLAINTEXT']}")

@@ -8,8 +8,8 @@ before it is answered (state_manager.py); EndTxn writes PrepareCommit/PrepareAbo
 answers, then sends the markers (markers.py) and writes CompleteCommit/CompleteAbort
 once every partition has its marker. A partition loaded with a transaction in a
 Prepare state is finished the same way. The producer's next AddPartitionsToTxn, which
-often arrives meanwhile, waits briefly for that instead of being answered
-CONCURRENT_TRANSACTIONS at once.
+often arrives meanwhile (or a new instance's InitProducerId), waits briefly for that
+instead of being answered CONCURRENT_TRANSACTIONS at once.
 
 Background work lives in `run`'s nursery: loading at start-up, the marker senders,
 aborting transactions past their timeout
@@ -49,9 +49,9 @@ S = TransactionState
 TopicPartition = tuple[str, int]
 
 # EndTxn is answered before the markers and the Complete* state are written, and a
-# producer's next AddPartitionsToTxn usually arrives meanwhile: it waits this long for
-# them before answering CONCURRENT_TRANSACTIONS, which clients retry only after 20 ms
-# (the Java client, librdkafka) or more.
+# producer's next AddPartitionsToTxn usually arrives meanwhile (or a new instance's
+# InitProducerId): it waits this long for them before answering CONCURRENT_TRANSACTIONS,
+# which clients retry only after 20 ms (AddPartitionsToTxn) or 100 ms or more.
 COMPLETION_WAIT_S = 0.05
 
 
@@ -203,7 +203,7 @@ class TransactionCoordinator:
             rotated_id = await self._new_producer_id()
             if rotated_id is None:
                 return ProducerIdAndEpoch(ErrorCode.COORDINATOR_NOT_AVAILABLE)
-        error, coordinator_epoch, current = self.state_manager.get(transactional_id)
+        error, coordinator_epoch, current = await self._after_completion(transactional_id)
         if error or current is not metadata:
             return ProducerIdAndEpoch(error or ErrorCode.CONCURRENT_TRANSACTIONS)
         result = self._prepare_init(metadata, timeout_ms, expected, rotated_id)
@@ -293,14 +293,7 @@ class TransactionCoordinator:
         """Kafka's handleAddPartitionsToTransaction: one error for all the partitions."""
         if not transactional_id:
             return ErrorCode.INVALID_REQUEST
-        error, coordinator_epoch, metadata = self.state_manager.get(transactional_id)
-        if not error and metadata is not None and metadata.state in PREPARE_STATES:
-            # The previous transaction is still being completed.
-            done = self._completions.get(transactional_id)
-            if done is not None:
-                with trio.move_on_after(COMPLETION_WAIT_S):
-                    await done.wait()
-                error, coordinator_epoch, metadata = self.state_manager.get(transactional_id)
+        error, coordinator_epoch, metadata = await self._after_completion(transactional_id)
         if error:
             return error
         error = self._check_producer(metadata, producer_id, epoch)
@@ -411,6 +404,20 @@ class TransactionCoordinator:
             metadata, coordinator_epoch, metadata.prepare_complete(self.time_ms())
         )
         return ProducerIdAndEpoch(ErrorCode.NONE, metadata.producer_id, metadata.producer_epoch)
+
+    async def _after_completion(
+        self, transactional_id: str
+    ) -> tuple[int, int, TransactionMetadata | None]:
+        """state_manager.get(transactional_id), once the id's last transaction is
+        completed if it is being completed (waiting at most COMPLETION_WAIT_S)."""
+        found = self.state_manager.get(transactional_id)
+        _, _, metadata = found
+        done = self._completions.get(transactional_id)
+        if done is not None and metadata is not None and metadata.state in PREPARE_STATES:
+            with trio.move_on_after(COMPLETION_WAIT_S):
+                await done.wait()
+            found = self.state_manager.get(transactional_id)
+        return found
 
     def _start_completion(
         self, metadata: TransactionMetadata, coordinator_epoch: int, complete: TxnTransit

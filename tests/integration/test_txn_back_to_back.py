@@ -68,3 +68,29 @@ def test_markers_slower_than_the_wait_are_still_concurrent_transactions(broker):
     assert answers.count(ErrorCode.NONE) == TRANSACTIONS  # each one, once retried
     assert set(answers) == {ErrorCode.NONE, ErrorCode.CONCURRENT_TRANSACTIONS}
     assert committed(broker, "slow-markers", "slow-markers") == sent
+
+
+def test_a_new_instance_initialised_as_the_last_one_commits_waits_for_it(broker):
+    first = producer(broker.bootstrap, "replaced")
+    slow_markers(broker, 0.01)
+    coordinator = broker.broker.txn_coordinator
+    init_producer_id, answers = coordinator.init_producer_id, []
+
+    async def recorded_init_producer_id(*args):
+        answer = await init_producer_id(*args)
+        answers.append(answer.error)
+        return answer
+
+    coordinator.init_producer_id = recorded_init_producer_id
+    first.begin_transaction()
+    first.produce("replaced", value=b"from the first instance")
+    first.commit_transaction(GUARD_S)
+    second = producer(broker.bootstrap, "replaced")  # InitProducerId at once
+    assert answers == [ErrorCode.NONE]  # not CONCURRENT_TRANSACTIONS, retried later
+    second.begin_transaction()
+    second.produce("replaced", value=b"from the second")
+    second.commit_transaction(GUARD_S)
+    assert committed(broker, "replaced", "replaced") == [
+        b"from the first instance",
+        b"from the second",
+    ]

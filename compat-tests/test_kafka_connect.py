@@ -1,0 +1,386 @@
+"""Kafka Connect (Apache Kafka 3.9.1's connect-runtime and connect-file jars from Maven
+Central, unchanged) in distributed mode against one kafka-compat broker.
+
+`./dev test` resolves the worker's classpath once (compat-tests/connect/pom.xml, jars in
+~/.m2). One worker JVM (org.apache.kafka.connect.cli.ConnectDistributed, as
+bin/connect-distributed.sh starts it) serves the module: it creates its config, offset
+and status topics (compacted), joins its group (protocol type "connect") and runs the
+FileStream connectors posted to its REST API. The tests check what a Connect user
+checks: the REST answers, the internal topics, a source connector's lines in its topic
+and its offsets in the offsets topic, a sink connector's file, and that a restarted
+worker resumes from the stored offsets (no line lost or duplicated).
+
+The broker runs with group.initial.rebalance.delay.ms=0, as Kafka's own
+config/server.properties sets it for development: each worker start forms the group anew.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, ConfigResource
+
+BROKER_OVERRIDES = ["group.initial.rebalance.delay.ms=0"]  # read by served_broker
+HOST = "127.0.0.1"
+CONNECT_DIR = Path(__file__).resolve().parent / "connect"
+CLASSPATH_FILE = CONNECT_DIR / "target" / "classpath.txt"
+JAVA = shutil.which("java")
+DEADLINE_S = 90  # a hang guard only: a worker starts in ~10 s, connectors in ~1 s
+GROUP = "connect-compat"
+INTERNAL_TOPICS = {  # storage topic -> Connect's default partition count for it
+    "connect-compat-configs": 1,
+    "connect-compat-offsets": 25,
+    "connect-compat-status": 5,
+}
+SOURCE_CLASS = "org.apache.kafka.connect.file.FileStreamSourceConnector"
+SINK_CLASS = "org.apache.kafka.connect.file.FileStreamSinkConnector"
+
+
+def wait_for(condition: Callable[[], Any], what: str, log: Callable[[], str]) -> Any:
+    """Poll condition() until it returns something true; that value."""
+    deadline = time.monotonic() + DEADLINE_S
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{log()}"
+        time.sleep(0.2)
+    return value
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class ConnectWorker:
+    """One distributed-mode worker JVM, started and stopped (by its PID) by the tests."""
+
+    def __init__(self, bootstrap: str, workdir: Path, classpath: str) -> None:
+        self.rest_port = free_port()
+        self.url = f"http://{HOST}:{self.rest_port}"
+        self.worker_id = f"{HOST}:{self.rest_port}"
+        self.workdir = workdir
+        self.classpath = classpath
+        self.properties = workdir / "worker.properties"
+        settings = {
+            "bootstrap.servers": bootstrap,
+            "group.id": GROUP,
+            "listeners": self.url,
+            "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+            "value.converter": "org.apache.kafka.connect.storage.StringConverter",
+            "config.storage.topic": "connect-compat-configs",
+            "offset.storage.topic": "connect-compat-offsets",
+            "status.storage.topic": "connect-compat-status",
+            "config.storage.replication.factor": "1",
+            "offset.storage.replication.factor": "1",
+            "status.storage.replication.factor": "1",
+            "offset.flush.interval.ms": "500",  # source offsets and sink commits, often
+            # Kafka's own plugins ship service manifests (KIP-898): no classpath scan (~6 s)
+            "plugin.discovery": "service_load",
+        }
+        self.properties.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.runs = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / f"worker-{self.runs}.log"
+
+    def log_tail(self, max_chars: int = 12000) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError as exc:
+            return f"<no worker log: {exc}>"
+        return f"--- worker log ({self.log_path}) ---\n{text[-max_chars:]}"
+
+    def errors(self) -> list[str]:
+        """The ERROR lines the worker logged in this run."""
+        return [line for line in self.log_path.read_text().splitlines() if "] ERROR " in line]
+
+    def start(self) -> None:
+        """Start the JVM; return once GET /health says the worker has joined its group."""
+        assert JAVA is not None
+        self.runs += 1
+        # The first start records the classes it loaded in a CDS archive (per classpath
+        # and JDK, kept in target/), the later ones map it: a faster start.
+        key = hashlib.sha1(f"{os.path.realpath(JAVA)}:{self.classpath}".encode()).hexdigest()
+        archive = CLASSPATH_FILE.parent / f"connect-{key[:12]}.jsa"
+        share = "SharedArchiveFile" if archive.is_file() else "ArchiveClassesAtExit"
+        cmd = [
+            JAVA,
+            f"-XX:{share}={archive}",
+            "-Xlog:disable",
+            "-Xlog:all=warning:stderr",
+            "-Xmx512m",
+            f"-Dlog4j.configuration=file:{CONNECT_DIR / 'log4j.properties'}",
+            "-cp",
+            self.classpath,
+            "org.apache.kafka.connect.cli.ConnectDistributed",
+            str(self.properties),
+        ]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                cmd, cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+
+        def healthy() -> bool:
+            assert self.proc is not None and self.proc.poll() is None, (
+                f"the worker exited ({self.proc and self.proc.returncode})\n{self.log_tail()}"
+            )
+            status, body = self.rest("GET", "/health")
+            return status == 200 and body.get("status") == "healthy"
+
+        wait_for(healthy, "the worker's GET /health", self.log_tail)
+
+    def stop(self) -> int | None:
+        """SIGTERM (Connect's shutdown hook stops the herder); the exit status, None if
+        it had to be killed."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return None
+
+    def rest(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """(HTTP status, decoded JSON body); status 0 while nothing listens."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        request.add_header("Accept", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                return exc.code, json.loads(raw)
+            except ValueError:
+                return exc.code, {"raw": raw.decode(errors="replace")}
+        except OSError:
+            return 0, None
+
+    def create_connector(self, name: str, config: dict[str, str]) -> None:
+        status, body = self.rest("POST", "/connectors", {"name": name, "config": config})
+        assert status == 201, f"POST /connectors {name}: {status} {body}\n{self.log_tail()}"
+
+    def wait_running(self, name: str) -> dict[str, Any]:
+        """GET /connectors/<name>/status once the connector and its task are RUNNING."""
+
+        def running() -> dict[str, Any] | None:
+            status, body = self.rest("GET", f"/connectors/{name}/status")
+            if status != 200 or body["connector"]["state"] != "RUNNING":
+                return None
+            tasks = body["tasks"]
+            return body if tasks and all(t["state"] == "RUNNING" for t in tasks) else None
+
+        return wait_for(running, f"{name} RUNNING", self.log_tail)
+
+
+@pytest.fixture(scope="module")
+def worker(served_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectWorker]:
+    # ./dev test installs a JDK and resolves the jars: a missing one fails, never skips.
+    assert JAVA is not None, "java is not installed: run `./dev test`"
+    assert (CLASSPATH_FILE.parent / ".built").is_file(), (
+        "run `./dev test`: it resolves compat-tests/connect"
+    )
+    classpath = CLASSPATH_FILE.read_text().strip()
+    worker = ConnectWorker(served_broker.bootstrap, tmp_path_factory.mktemp("connect"), classpath)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture
+def no_worker_errors(worker: ConnectWorker) -> Iterator[None]:
+    """The worker logs no ERROR during the test (a broker that mis-serves Connect shows
+    there first: rebalances, offset commits, topic creation)."""
+    yield
+    assert not worker.errors(), "\n".join(worker.errors()) + "\n" + worker.log_tail()
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes | None, bytes]]:
+    """Every record (key, value) of the topic up to its high watermarks, partition by
+    partition."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "connect-compat-reader"})
+    records: list[tuple[bytes | None, bytes]] = []
+    try:
+        for partition in range(partitions):
+            tp = TopicPartition(topic, partition, OFFSET_BEGINNING)
+            _, high = consumer.get_watermark_offsets(tp, timeout=30)
+            if high == 0:
+                continue
+            consumer.assign([tp])
+            deadline = time.monotonic() + DEADLINE_S
+            while True:
+                message = consumer.poll(0.5)
+                assert time.monotonic() < deadline, f"{topic}[{partition}]: not read to {high}"
+                if message is None:
+                    continue
+                if message.error():
+                    raise KafkaException(message.error())
+                records.append((message.key(), message.value()))
+                if message.offset() + 1 >= high:
+                    break
+    finally:
+        consumer.close()
+    return records
+
+
+def stored_source_offset(bootstrap: str, connector: str, path: Path) -> dict[str, Any] | None:
+    """The last offset the worker stored for the FileStreamSource connector's file, as
+    Connect writes it to its offsets topic (key: [connector, source partition])."""
+    key = json.dumps([connector, {"filename": str(path)}], separators=(",", ":")).encode()
+    found = None
+    for record_key, value in read_topic(bootstrap, "connect-compat-offsets", 25):
+        if record_key == key:
+            found = json.loads(value) if value is not None else None
+    return found
+
+
+def committed_offset(bootstrap: str, group: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        (tp,) = consumer.committed([TopicPartition(topic, 0)], timeout=30)
+        return tp.offset
+    finally:
+        consumer.close()
+
+
+def file_connectors(worker: ConnectWorker, name: str, source: Path, sink: Path) -> str:
+    """A FileStreamSource reading `source` into a new topic (which Connect creates,
+    KIP-158) and a FileStreamSink writing that topic to `sink`; the topic's name."""
+    topic = f"{name}-lines"
+    source.touch()
+    worker.create_connector(
+        f"{name}-source",
+        {
+            "connector.class": SOURCE_CLASS,
+            "file": str(source),
+            "topic": topic,
+            "tasks.max": "1",
+            "topic.creation.default.partitions": "1",
+            "topic.creation.default.replication.factor": "1",
+        },
+    )
+    worker.create_connector(
+        f"{name}-sink",
+        {"connector.class": SINK_CLASS, "file": str(sink), "topics": topic, "tasks.max": "1"},
+    )
+    return topic
+
+
+def assert_copied(
+    worker: ConnectWorker, bootstrap: str, name: str, paths: tuple[Path, Path], lines: list[str]
+) -> None:
+    """The source stored its offset at the end of its file, the topic holds exactly the
+    file's lines, and the sink wrote exactly them (after committing its offsets)."""
+    source, sink = paths
+    topic = f"{name}-lines"
+    size = source.stat().st_size
+    wait_for(
+        lambda: (
+            (stored_source_offset(bootstrap, f"{name}-source", source) or {}).get("position")
+            == size
+        ),
+        f"{name}-source's offset at position {size}",
+        worker.log_tail,
+    )
+    # The source commits an offset once the records before it are acknowledged: the
+    # topic is complete now; any duplicate would show.
+    values = [value.decode() for _, value in read_topic(bootstrap, topic, 1)]
+    assert values == lines
+    wait_for(
+        lambda: committed_offset(bootstrap, "connect-" + f"{name}-sink", topic) == len(lines),
+        f"{name}-sink's committed offset {len(lines)}",
+        worker.log_tail,
+    )
+    # The sink task flushes its file before it commits the offsets.
+    assert sink.read_text().splitlines() == lines
+
+
+def test_worker_creates_compacted_internal_topics_and_serves_rest(
+    worker: ConnectWorker, admin: AdminClient, no_worker_errors: None
+) -> None:
+    status, info = worker.rest("GET", "/")
+    assert status == 200 and info["version"] == "3.9.1"
+    cluster = admin.describe_cluster(request_timeout=30).result(timeout=60)
+    assert info["kafka_cluster_id"] == cluster.cluster_id
+    assert worker.rest("GET", "/connectors") == (200, [])
+    status, plugins = worker.rest("GET", "/connector-plugins")
+    assert status == 200
+    assert {SOURCE_CLASS, SINK_CLASS} <= {plugin["class"] for plugin in plugins}
+
+    topics = admin.list_topics(timeout=30).topics
+    for topic, partitions in INTERNAL_TOPICS.items():
+        assert len(topics[topic].partitions) == partitions, topic
+    resources = [ConfigResource("topic", topic) for topic in INTERNAL_TOPICS]
+    for resource, future in admin.describe_configs(resources, request_timeout=30).items():
+        configs = future.result(timeout=60)
+        assert configs["cleanup.policy"].value == "compact", resource.name
+
+    # The worker's group has protocol type "connect", which librdkafka's describe (and
+    # list) of consumer groups leaves out: it names the type in its refusal.
+    future = admin.describe_consumer_groups([GROUP], request_timeout=30)[GROUP]
+    with pytest.raises(KafkaException, match=r"not a consumer group \(connect\)"):
+        future.result(timeout=60)
+
+
+def test_file_source_and_sink_copy_lines_and_store_offsets(
+    worker: ConnectWorker, served_broker: Any, tmp_path: Path, no_worker_errors: None
+) -> None:
+    source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
+    # ASCII: FileStreamSourceTask counts its position in characters but skips bytes on
+    # a restart
+    lines = [f"line {i}: {'x' * i}" for i in range(50)]
+    source.write_text("".join(f"{line}\n" for line in lines))
+    file_connectors(worker, "copy", source, sink)
+
+    for name in ("copy-source", "copy-sink"):
+        body = worker.wait_running(name)
+        assert body["connector"]["worker_id"] == worker.worker_id
+    assert_copied(worker, served_broker.bootstrap, "copy", (source, sink), lines)
+    status, names = worker.rest("GET", "/connectors")
+    assert status == 200 and {"copy-source", "copy-sink"} <= set(names)
+
+
+def test_restarted_worker_resumes_from_stored_offsets(
+    worker: ConnectWorker, served_broker: Any, tmp_path: Path, no_worker_errors: None
+) -> None:
+    source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
+    before = [f"before restart {i}" for i in range(20)]
+    source.write_text("".join(f"{line}\n" for line in before))
+    file_connectors(worker, "resume", source, sink)
+    assert_copied(worker, served_broker.bootstrap, "resume", (source, sink), before)
+
+    assert worker.stop() is not None, f"the worker did not stop on SIGTERM\n{worker.log_tail()}"
+    assert "Kafka Connect stopped" in worker.log_path.read_text()
+    assert not worker.errors(), worker.log_tail()
+    after = [f"after restart {i}" for i in range(20)]
+    with source.open("a") as out:
+        out.writelines(f"{line}\n" for line in after)
+    worker.start()
+
+    for name in ("resume-source", "resume-sink"):
+        body = worker.wait_running(name)
+        assert [task["worker_id"] for task in body["tasks"]] == [worker.worker_id]
+    assert_copied(worker, served_broker.bootstrap, "resume", (source, sink), before + after)

@@ -222,28 +222,29 @@ def read_topic(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes 
     """Every record (key, value) of the topic up to its high watermarks, partition by
     partition."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "connect-compat-reader"})
-    records: list[tuple[bytes | None, bytes]] = []
     try:
+        highs = {}
         for partition in range(partitions):
-            tp = TopicPartition(topic, partition, OFFSET_BEGINNING)
-            _, high = consumer.get_watermark_offsets(tp, timeout=30)
-            if high == 0:
-                continue
-            consumer.assign([tp])
-            deadline = time.monotonic() + DEADLINE_S
-            while True:
-                message = consumer.poll(0.5)
-                assert time.monotonic() < deadline, f"{topic}[{partition}]: not read to {high}"
-                if message is None:
-                    continue
+            tp = TopicPartition(topic, partition)
+            high = consumer.get_watermark_offsets(tp, timeout=30, cached=False)[1]
+            if high > 0:
+                highs[partition] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in highs])
+        records: dict[int, list[tuple[bytes | None, bytes]]] = {p: [] for p in highs}
+        deadline = time.monotonic() + DEADLINE_S
+        while highs:
+            assert time.monotonic() < deadline, f"{topic}: not read to {highs}"
+            for message in consumer.consume(500, timeout=0.5):
                 if message.error():
                     raise KafkaException(message.error())
-                records.append((message.key(), message.value()))
-                if message.offset() + 1 >= high:
-                    break
+                partition = message.partition()
+                if partition in highs and message.offset() < highs[partition]:
+                    records[partition].append((message.key(), message.value()))
+                    if message.offset() + 1 >= highs[partition]:
+                        del highs[partition]
     finally:
         consumer.close()
-    return records
+    return [record for partition in sorted(records) for record in records[partition]]
 
 
 def stored_source_offset(bootstrap: str, connector: str, path: Path) -> dict[str, Any] | None:

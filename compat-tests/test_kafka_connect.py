@@ -40,12 +40,7 @@ CONNECT_DIR = Path(__file__).resolve().parent / "connect"
 CLASSPATH_FILE = CONNECT_DIR / "target" / "classpath.txt"
 JAVA = shutil.which("java")
 DEADLINE_S = 90  # a hang guard only: a worker starts in ~10 s, connectors in ~1 s
-GROUP = "connect-compat"
-INTERNAL_TOPICS = {  # storage topic -> Connect's default partition count for it
-    "connect-compat-configs": 1,
-    "connect-compat-offsets": 25,
-    "connect-compat-status": 5,
-}
+INTERNAL_TOPICS = {"configs": 1, "offsets": 25, "status": 5}  # Connect's partition counts
 SOURCE_CLASS = "org.apache.kafka.connect.file.FileStreamSourceConnector"
 SINK_CLASS = "org.apache.kafka.connect.file.FileStreamSinkConnector"
 
@@ -68,28 +63,34 @@ def free_port() -> int:
 class ConnectWorker:
     """One distributed-mode worker JVM, started and stopped (by its PID) by the tests."""
 
-    def __init__(self, bootstrap: str, workdir: Path, classpath: str) -> None:
+    def __init__(
+        self, bootstrap: str, workdir: Path, classpath: str, group: str, **settings: str
+    ) -> None:
         self.rest_port = free_port()
         self.url = f"http://{HOST}:{self.rest_port}"
         self.worker_id = f"{HOST}:{self.rest_port}"
         self.workdir = workdir
         self.classpath = classpath
         self.properties = workdir / "worker.properties"
+        self.bootstrap = bootstrap
+        self.group = group
+        self.offsets_topic = f"{group}-offsets"
         settings = {
             "bootstrap.servers": bootstrap,
-            "group.id": GROUP,
+            "group.id": group,
             "listeners": self.url,
             "key.converter": "org.apache.kafka.connect.storage.StringConverter",
             "value.converter": "org.apache.kafka.connect.storage.StringConverter",
-            "config.storage.topic": "connect-compat-configs",
-            "offset.storage.topic": "connect-compat-offsets",
-            "status.storage.topic": "connect-compat-status",
+            "config.storage.topic": f"{group}-configs",
+            "offset.storage.topic": self.offsets_topic,
+            "status.storage.topic": f"{group}-status",
             "config.storage.replication.factor": "1",
             "offset.storage.replication.factor": "1",
             "status.storage.replication.factor": "1",
             "offset.flush.interval.ms": "500",  # source offsets and sink commits, often
             # Kafka's own plugins ship service manifests (KIP-898): no classpath scan (~6 s)
             "plugin.discovery": "service_load",
+            **settings,
         }
         self.properties.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -195,19 +196,35 @@ class ConnectWorker:
 
 
 @pytest.fixture(scope="module")
-def worker(served_broker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConnectWorker]:
+def start_worker(
+    served_broker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., ConnectWorker]]:
+    """start_worker(group, **settings) -> a started worker of its own Connect cluster
+    (group and storage topics named after `group`); stopped at the end of the module."""
     # ./dev test installs a JDK and resolves the jars: a missing one fails, never skips.
     assert JAVA is not None, "java is not installed: run `./dev test`"
     assert (CLASSPATH_FILE.parent / ".built").is_file(), (
         "run `./dev test`: it resolves compat-tests/connect"
     )
     classpath = CLASSPATH_FILE.read_text().strip()
-    worker = ConnectWorker(served_broker.bootstrap, tmp_path_factory.mktemp("connect"), classpath)
-    worker.start()
-    try:
-        yield worker
-    finally:
+    workers: list[ConnectWorker] = []
+
+    def start(group: str, **settings: str) -> ConnectWorker:
+        workdir = tmp_path_factory.mktemp(group)
+        worker = ConnectWorker(served_broker.bootstrap, workdir, classpath, group, **settings)
+        workers.append(worker)
+        worker.start()
+        return worker
+
+    yield start
+    for worker in workers:
         worker.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(start_worker: Callable[..., ConnectWorker]) -> ConnectWorker:
+    """The module's worker, shared by the tests of plain (at-least-once) Connect."""
+    return start_worker("connect-compat")
 
 
 @pytest.fixture
@@ -218,9 +235,12 @@ def no_worker_errors(worker: ConnectWorker) -> Iterator[None]:
     assert not worker.errors(), "\n".join(worker.errors()) + "\n" + worker.log_tail()
 
 
-def read_topic(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes | None, bytes]]:
-    """Every record (key, value) of the topic up to its high watermarks, partition by
-    partition."""
+Record = tuple[int, bytes | None, bytes]  # offset, key, value
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int) -> list[Record]:
+    """Every committed record of the topic up to its high watermarks, partition by
+    partition (read_committed, confluent-kafka's default)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "connect-compat-reader"})
     try:
         highs = {}
@@ -230,29 +250,32 @@ def read_topic(bootstrap: str, topic: str, partitions: int) -> list[tuple[bytes 
             if high > 0:
                 highs[partition] = high
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in highs])
-        records: dict[int, list[tuple[bytes | None, bytes]]] = {p: [] for p in highs}
+        records: dict[int, list[Record]] = {p: [] for p in highs}
         deadline = time.monotonic() + DEADLINE_S
         while highs:
             assert time.monotonic() < deadline, f"{topic}: not read to {highs}"
-            for message in consumer.consume(500, timeout=0.5):
+            for message in consumer.consume(500, timeout=0.2):
                 if message.error():
                     raise KafkaException(message.error())
-                partition = message.partition()
-                if partition in highs and message.offset() < highs[partition]:
-                    records[partition].append((message.key(), message.value()))
-                    if message.offset() + 1 >= highs[partition]:
-                        del highs[partition]
+                if message.offset() < highs.get(message.partition(), 0):
+                    record = (message.offset(), message.key(), message.value())
+                    records[message.partition()].append(record)
+            # The position passes transaction markers, which are not delivered.
+            positions = consumer.position([TopicPartition(topic, p) for p in highs])
+            for tp in positions:
+                if tp.offset >= highs[tp.partition]:
+                    del highs[tp.partition]
     finally:
         consumer.close()
     return [record for partition in sorted(records) for record in records[partition]]
 
 
-def stored_source_offset(bootstrap: str, connector: str, path: Path) -> dict[str, Any] | None:
+def stored_source_offset(worker: ConnectWorker, connector: str, path: Path) -> Any:
     """The last offset the worker stored for the FileStreamSource connector's file, as
     Connect writes it to its offsets topic (key: [connector, source partition])."""
     key = json.dumps([connector, {"filename": str(path)}], separators=(",", ":")).encode()
     found = None
-    for record_key, value in read_topic(bootstrap, "connect-compat-offsets", 25):
+    for _, record_key, value in read_topic(worker.bootstrap, worker.offsets_topic, 25):
         if record_key == key:
             found = json.loads(value) if value is not None else None
     return found
@@ -267,7 +290,9 @@ def committed_offset(bootstrap: str, group: str, topic: str) -> int:
         consumer.close()
 
 
-def file_connectors(worker: ConnectWorker, name: str, source: Path, sink: Path) -> str:
+def file_connectors(
+    worker: ConnectWorker, name: str, source: Path, sink: Path, **source_config: str
+) -> str:
     """A FileStreamSource reading `source` into a new topic (which Connect creates,
     KIP-158) and a FileStreamSink writing that topic to `sink`; the topic's name."""
     topic = f"{name}-lines"
@@ -281,6 +306,7 @@ def file_connectors(worker: ConnectWorker, name: str, source: Path, sink: Path) 
             "tasks.max": "1",
             "topic.creation.default.partitions": "1",
             "topic.creation.default.replication.factor": "1",
+            **source_config,
         },
     )
     worker.create_connector(
@@ -291,28 +317,30 @@ def file_connectors(worker: ConnectWorker, name: str, source: Path, sink: Path) 
 
 
 def assert_copied(
-    worker: ConnectWorker, bootstrap: str, name: str, paths: tuple[Path, Path], lines: list[str]
+    worker: ConnectWorker, name: str, paths: tuple[Path, Path], lines: list[str]
 ) -> None:
     """The source stored its offset at the end of its file, the topic holds exactly the
     file's lines, and the sink wrote exactly them (after committing its offsets)."""
     source, sink = paths
+    bootstrap = worker.bootstrap
     topic = f"{name}-lines"
     size = source.stat().st_size
     wait_for(
         lambda: (
-            (stored_source_offset(bootstrap, f"{name}-source", source) or {}).get("position")
-            == size
+            (stored_source_offset(worker, f"{name}-source", source) or {}).get("position") == size
         ),
         f"{name}-source's offset at position {size}",
         worker.log_tail,
     )
     # The source commits an offset once the records before it are acknowledged: the
     # topic is complete now; any duplicate would show.
-    values = [value.decode() for _, value in read_topic(bootstrap, topic, 1)]
-    assert values == lines
+    records = read_topic(bootstrap, topic, 1)
+    assert [value.decode() for _, _, value in records] == lines
+    # (Offsets count records and, in transactional topics, commit markers.)
+    end = records[-1][0] + 1
     wait_for(
-        lambda: committed_offset(bootstrap, "connect-" + f"{name}-sink", topic) == len(lines),
-        f"{name}-sink's committed offset {len(lines)}",
+        lambda: committed_offset(bootstrap, "connect-" + f"{name}-sink", topic) == end,
+        f"{name}-sink's committed offset {end}",
         worker.log_tail,
     )
     # The sink task flushes its file before it commits the offsets.
@@ -332,22 +360,22 @@ def test_worker_creates_compacted_internal_topics_and_serves_rest(
     assert {SOURCE_CLASS, SINK_CLASS} <= {plugin["class"] for plugin in plugins}
 
     topics = admin.list_topics(timeout=30).topics
-    for topic, partitions in INTERNAL_TOPICS.items():
-        assert len(topics[topic].partitions) == partitions, topic
-    resources = [ConfigResource("topic", topic) for topic in INTERNAL_TOPICS]
+    for kind, partitions in INTERNAL_TOPICS.items():
+        assert len(topics[f"{worker.group}-{kind}"].partitions) == partitions, kind
+    resources = [ConfigResource("topic", f"{worker.group}-{kind}") for kind in INTERNAL_TOPICS]
     for resource, future in admin.describe_configs(resources, request_timeout=30).items():
         configs = future.result(timeout=60)
         assert configs["cleanup.policy"].value == "compact", resource.name
 
     # The worker's group has protocol type "connect", which librdkafka's describe (and
     # list) of consumer groups leaves out: it names the type in its refusal.
-    future = admin.describe_consumer_groups([GROUP], request_timeout=30)[GROUP]
+    future = admin.describe_consumer_groups([worker.group], request_timeout=30)[worker.group]
     with pytest.raises(KafkaException, match=r"not a consumer group \(connect\)"):
         future.result(timeout=60)
 
 
 def test_file_source_and_sink_copy_lines_and_store_offsets(
-    worker: ConnectWorker, served_broker: Any, tmp_path: Path, no_worker_errors: None
+    worker: ConnectWorker, tmp_path: Path, no_worker_errors: None
 ) -> None:
     source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
     # ASCII: FileStreamSourceTask counts its position in characters but skips bytes on
@@ -359,19 +387,19 @@ def test_file_source_and_sink_copy_lines_and_store_offsets(
     for name in ("copy-source", "copy-sink"):
         body = worker.wait_running(name)
         assert body["connector"]["worker_id"] == worker.worker_id
-    assert_copied(worker, served_broker.bootstrap, "copy", (source, sink), lines)
+    assert_copied(worker, "copy", (source, sink), lines)
     status, names = worker.rest("GET", "/connectors")
     assert status == 200 and {"copy-source", "copy-sink"} <= set(names)
 
 
 def test_restarted_worker_resumes_from_stored_offsets(
-    worker: ConnectWorker, served_broker: Any, tmp_path: Path, no_worker_errors: None
+    worker: ConnectWorker, tmp_path: Path, no_worker_errors: None
 ) -> None:
     source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
     before = [f"before restart {i}" for i in range(20)]
     source.write_text("".join(f"{line}\n" for line in before))
     file_connectors(worker, "resume", source, sink)
-    assert_copied(worker, served_broker.bootstrap, "resume", (source, sink), before)
+    assert_copied(worker, "resume", (source, sink), before)
 
     assert worker.stop() is not None, f"the worker did not stop on SIGTERM\n{worker.log_tail()}"
     assert "Kafka Connect stopped" in worker.log_path.read_text()
@@ -384,4 +412,38 @@ def test_restarted_worker_resumes_from_stored_offsets(
     for name in ("resume-source", "resume-sink"):
         body = worker.wait_running(name)
         assert [task["worker_id"] for task in body["tasks"]] == [worker.worker_id]
-    assert_copied(worker, served_broker.bootstrap, "resume", (source, sink), before + after)
+    assert_copied(worker, "resume", (source, sink), before + after)
+
+
+def test_exactly_once_source_writes_records_and_offsets_in_transactions(
+    start_worker: Callable[..., ConnectWorker], tmp_path: Path
+) -> None:
+    # KIP-618: a worker of its own cluster (exactly-once is set cluster-wide) writes its
+    # config topic through a transactional producer (the leader's, fencing older
+    # leaders); each source task gets a transactional producer that fences its zombies
+    # and commits the task's records and source offsets in one transaction.
+    worker = start_worker("connect-eos", **{"exactly.once.source.support": "enabled"})
+    source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
+    first = [f"exactly once {i}" for i in range(30)]
+    source.write_text("".join(f"{line}\n" for line in first))
+    topic = file_connectors(worker, "eos", source, sink, **{"exactly.once.support": "required"})
+    worker.wait_running("eos-source")
+    assert_copied(worker, "eos", (source, sink), first)
+    # The records sit in transactions: commit markers take offsets of their own.
+    consumer = Consumer({"bootstrap.servers": worker.bootstrap, "group.id": "connect-eos-check"})
+    try:
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
+    finally:
+        consumer.close()
+    assert high > len(first)
+
+    # A restarted task's new producer fences the old one (InitProducerId, same
+    # transactional.id) and goes on from the committed offset.
+    status, body = worker.rest("POST", "/connectors/eos-source/tasks/0/restart")
+    assert status == 204, body
+    second = [f"after the task restart {i}" for i in range(10)]
+    with source.open("a") as out:
+        out.writelines(f"{line}\n" for line in second)
+    worker.wait_running("eos-source")
+    assert_copied(worker, "eos", (source, sink), first + second)
+    assert not worker.errors(), "\n".join(worker.errors()) + "\n" + worker.log_tail()

@@ -90,6 +90,8 @@ class ConnectWorker:
             "offset.flush.interval.ms": "500",  # source offsets and sink commits, often
             # Kafka's own plugins ship service manifests (KIP-898): no classpath scan (~6 s)
             "plugin.discovery": "service_load",
+            # the wait before a departed worker's connectors and tasks go to the others
+            "scheduled.rebalance.max.delay.ms": "1000",
             **settings,
         }
         self.properties.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
@@ -413,6 +415,63 @@ def test_restarted_worker_resumes_from_stored_offsets(
         body = worker.wait_running(name)
         assert [task["worker_id"] for task in body["tasks"]] == [worker.worker_id]
     assert_copied(worker, "resume", (source, sink), before + after)
+
+
+def spread(worker: ConnectWorker) -> dict[str, set[str]]:
+    """Which workers run each connector and task (GET /connectors?expand=status)."""
+    status, body = worker.rest("GET", "/connectors?expand=status")
+    assert status == 200, body
+    placed: dict[str, set[str]] = {}
+    for name, entry in body.items():
+        state = entry["status"]
+        units = [state["connector"], *state["tasks"]]
+        placed[name] = {unit["worker_id"] for unit in units if unit["state"] == "RUNNING"}
+        if len(state["tasks"]) == 0 or any(unit["state"] != "RUNNING" for unit in units):
+            placed[name] = set()  # not (yet) all running
+    return placed
+
+
+def test_second_worker_shares_the_connectors_and_hands_them_back(
+    worker: ConnectWorker,
+    start_worker: Callable[..., ConnectWorker],
+    tmp_path: Path,
+    no_worker_errors: None,
+) -> None:
+    source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
+    lines = [f"one worker {i}" for i in range(10)]
+    source.write_text("".join(f"{line}\n" for line in lines))
+    file_connectors(worker, "shared", source, sink)
+    assert_copied(worker, "shared", (source, sink), lines)
+
+    # The second worker joins the group: the leader revokes part of the assignment
+    # (incremental cooperative rebalancing) and gives it to the newcomer.
+    second = start_worker(worker.group)
+    both = {worker.worker_id, second.worker_id}
+
+    def balanced() -> bool:
+        placed = spread(worker)
+        return all(placed.values()) and set().union(*placed.values()) == both
+
+    wait_for(balanced, "connectors and tasks on both workers", second.log_tail)
+    assert set(second.rest("GET", "/connectors")[1]) == set(worker.rest("GET", "/connectors")[1])
+    lines += [f"two workers {i}" for i in range(10)]
+    with source.open("a") as out:
+        out.writelines(f"{line}\n" for line in lines[10:])
+    assert_copied(worker, "shared", (source, sink), lines)
+
+    # It leaves: after scheduled.rebalance.max.delay.ms its share returns to the first.
+    assert second.stop() is not None, second.log_tail()
+    assert not second.errors(), second.log_tail()
+
+    def alone() -> bool:
+        placed = spread(worker)
+        return all(placed.values()) and set().union(*placed.values()) == {worker.worker_id}
+
+    wait_for(alone, "connectors and tasks back on the first worker", worker.log_tail)
+    lines += [f"one worker again {i}" for i in range(10)]
+    with source.open("a") as out:
+        out.writelines(f"{line}\n" for line in lines[20:])
+    assert_copied(worker, "shared", (source, sink), lines)
 
 
 def test_exactly_once_source_writes_records_and_offsets_in_transactions(

@@ -90,8 +90,10 @@ class ConnectWorker:
             "offset.flush.interval.ms": "500",  # source offsets and sink commits, often
             # Kafka's own plugins ship service manifests (KIP-898): no classpath scan (~6 s)
             "plugin.discovery": "service_load",
-            # the wait before a departed worker's connectors and tasks go to the others
+            # the wait before a departed worker's connectors and tasks go to the others,
+            # and how soon a worker hears of a rebalance (3 s by default)
             "scheduled.rebalance.max.delay.ms": "1000",
+            "heartbeat.interval.ms": "1000",
             **settings,
         }
         self.properties.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))

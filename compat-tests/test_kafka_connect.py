@@ -7,8 +7,11 @@ bin/connect-distributed.sh starts it) serves the module: it creates its config, 
 and status topics (compacted), joins its group (protocol type "connect") and runs the
 FileStream connectors posted to its REST API. The tests check what a Connect user
 checks: the REST answers, the internal topics, a source connector's lines in its topic
-and its offsets in the offsets topic, a sink connector's file, and that a restarted
-worker resumes from the stored offsets (no line lost or duplicated).
+and its offsets in the offsets topic, a sink connector's file, that a restarted
+worker resumes from the stored offsets (no line lost or duplicated), that a second
+worker in the group takes part of the work and hands it back when it leaves, and, on a
+worker of a Connect cluster of its own, exactly-once source (KIP-618: transactions).
+Any ERROR in a worker's log fails the test.
 
 The broker runs with group.initial.rebalance.delay.ms=0, as Kafka's own
 config/server.properties sets it for development: each worker start forms the group anew.
@@ -97,6 +100,7 @@ class ConnectWorker:
         self.properties.write_text("".join(f"{k}={v}\n" for k, v in settings.items()))
         self.proc: subprocess.Popen[bytes] | None = None
         self.runs = 0
+        self.terminated = False
 
     @property
     def log_path(self) -> Path:
@@ -117,6 +121,7 @@ class ConnectWorker:
         """Start the JVM; return once GET /health says the worker has joined its group."""
         assert JAVA is not None
         self.runs += 1
+        self.terminated = False
         # No CDS archive of our own (as compat-tests/kafka-tools has): on a fresh machine
         # dumping it at the first exit costs more (~20 s) than it saves. C1 only: a
         # quicker start on two cores.
@@ -144,12 +149,17 @@ class ConnectWorker:
 
         wait_for(healthy, "the worker's GET /health", self.log_tail)
 
-    def stop(self) -> int | None:
-        """SIGTERM (Connect's shutdown hook stops the herder); the exit status, None if
-        it had to be killed."""
+    def terminate(self) -> None:
+        """SIGTERM, once: Connect's shutdown hook stops the herder."""
         assert self.proc is not None
-        if self.proc.poll() is None:
+        if self.proc.poll() is None and not self.terminated:
             self.proc.send_signal(signal.SIGTERM)
+            self.terminated = True
+
+    def stop(self) -> int | None:
+        """Terminate and wait: the exit status, None if the JVM had to be killed."""
+        self.terminate()
+        assert self.proc is not None
         try:
             return self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -215,6 +225,8 @@ def start_worker(
         return worker
 
     yield start
+    for worker in workers:  # all at once: each takes a second or two
+        worker.terminate()
     for worker in workers:
         worker.stop()
 
@@ -286,6 +298,11 @@ def committed_offset(bootstrap: str, group: str, topic: str) -> int:
         return tp.offset
     finally:
         consumer.close()
+
+
+def append_lines(path: Path, lines: list[str]) -> None:
+    with path.open("a") as out:
+        out.writelines(f"{line}\n" for line in lines)
 
 
 def file_connectors(
@@ -379,7 +396,7 @@ def test_file_source_and_sink_copy_lines_and_store_offsets(
     # ASCII: FileStreamSourceTask counts its position in characters but skips bytes on
     # a restart
     lines = [f"line {i}: {'x' * i}" for i in range(50)]
-    source.write_text("".join(f"{line}\n" for line in lines))
+    append_lines(source, lines)
     file_connectors(worker, "copy", source, sink)
 
     for name in ("copy-source", "copy-sink"):
@@ -395,7 +412,7 @@ def test_restarted_worker_resumes_from_stored_offsets(
 ) -> None:
     source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
     before = [f"before restart {i}" for i in range(20)]
-    source.write_text("".join(f"{line}\n" for line in before))
+    append_lines(source, before)
     file_connectors(worker, "resume", source, sink)
     assert_copied(worker, "resume", (source, sink), before)
 
@@ -403,8 +420,7 @@ def test_restarted_worker_resumes_from_stored_offsets(
     assert "Kafka Connect stopped" in worker.log_path.read_text()
     assert not worker.errors(), worker.log_tail()
     after = [f"after restart {i}" for i in range(20)]
-    with source.open("a") as out:
-        out.writelines(f"{line}\n" for line in after)
+    append_lines(source, after)
     worker.start()
 
     for name in ("resume-source", "resume-sink"):
@@ -414,16 +430,15 @@ def test_restarted_worker_resumes_from_stored_offsets(
 
 
 def spread(worker: ConnectWorker) -> dict[str, set[str]]:
-    """Which workers run each connector and task (GET /connectors?expand=status)."""
+    """Which workers run each connector and its tasks (GET /connectors?expand=status);
+    an empty set while some are not RUNNING."""
     status, body = worker.rest("GET", "/connectors?expand=status")
     assert status == 200, body
     placed: dict[str, set[str]] = {}
     for name, entry in body.items():
-        state = entry["status"]
-        units = [state["connector"], *state["tasks"]]
-        placed[name] = {unit["worker_id"] for unit in units if unit["state"] == "RUNNING"}
-        if len(state["tasks"]) == 0 or any(unit["state"] != "RUNNING" for unit in units):
-            placed[name] = set()  # not (yet) all running
+        units = [entry["status"]["connector"], *entry["status"]["tasks"]]
+        running = len(units) > 1 and all(unit["state"] == "RUNNING" for unit in units)
+        placed[name] = {unit["worker_id"] for unit in units} if running else set()
     return placed
 
 
@@ -435,7 +450,7 @@ def test_second_worker_shares_the_connectors_and_hands_them_back(
 ) -> None:
     source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
     lines = [f"one worker {i}" for i in range(10)]
-    source.write_text("".join(f"{line}\n" for line in lines))
+    append_lines(source, lines)
     file_connectors(worker, "shared", source, sink)
     assert_copied(worker, "shared", (source, sink), lines)
 
@@ -451,8 +466,7 @@ def test_second_worker_shares_the_connectors_and_hands_them_back(
     wait_for(balanced, "connectors and tasks on both workers", second.log_tail)
     assert set(second.rest("GET", "/connectors")[1]) == set(worker.rest("GET", "/connectors")[1])
     lines += [f"two workers {i}" for i in range(10)]
-    with source.open("a") as out:
-        out.writelines(f"{line}\n" for line in lines[10:])
+    append_lines(source, lines[10:])
     assert_copied(worker, "shared", (source, sink), lines)
 
     # It leaves: after scheduled.rebalance.max.delay.ms its share returns to the first.
@@ -465,8 +479,7 @@ def test_second_worker_shares_the_connectors_and_hands_them_back(
 
     wait_for(alone, "connectors and tasks back on the first worker", worker.log_tail)
     lines += [f"one worker again {i}" for i in range(10)]
-    with source.open("a") as out:
-        out.writelines(f"{line}\n" for line in lines[20:])
+    append_lines(source, lines[20:])
     assert_copied(worker, "shared", (source, sink), lines)
 
 
@@ -480,7 +493,7 @@ def test_exactly_once_source_writes_records_and_offsets_in_transactions(
     worker = start_worker("connect-eos", **{"exactly.once.source.support": "enabled"})
     source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
     first = [f"exactly once {i}" for i in range(30)]
-    source.write_text("".join(f"{line}\n" for line in first))
+    append_lines(source, first)
     topic = file_connectors(worker, "eos", source, sink, **{"exactly.once.support": "required"})
     worker.wait_running("eos-source")
     assert_copied(worker, "eos", (source, sink), first)
@@ -497,8 +510,7 @@ def test_exactly_once_source_writes_records_and_offsets_in_transactions(
     status, body = worker.rest("POST", "/connectors/eos-source/tasks/0/restart")
     assert status == 204, body
     second = [f"after the task restart {i}" for i in range(10)]
-    with source.open("a") as out:
-        out.writelines(f"{line}\n" for line in second)
+    append_lines(source, second)
     worker.wait_running("eos-source")
     assert_copied(worker, "eos", (source, sink), first + second)
     assert not worker.errors(), "\n".join(worker.errors()) + "\n" + worker.log_tail()

@@ -306,12 +306,14 @@ def append_lines(path: Path, lines: list[str]) -> None:
 
 
 def file_connectors(
-    worker: ConnectWorker, name: str, source: Path, sink: Path, **source_config: str
-) -> str:
-    """A FileStreamSource reading `source` into a new topic (which Connect creates,
-    KIP-158) and a FileStreamSink writing that topic to `sink`; the topic's name."""
+    worker: ConnectWorker, name: str, folder: Path, lines: list[str], **source_config: str
+) -> tuple[Path, Path]:
+    """A FileStreamSource reading a file of these lines into a new topic `<name>-lines`
+    (which Connect creates, KIP-158) and a FileStreamSink writing that topic to a file:
+    the two files' paths."""
+    source, sink = folder / "in.txt", folder / "out.txt"
     topic = f"{name}-lines"
-    source.touch()
+    append_lines(source, lines)
     worker.create_connector(
         f"{name}-source",
         {
@@ -328,7 +330,7 @@ def file_connectors(
         f"{name}-sink",
         {"connector.class": SINK_CLASS, "file": str(sink), "topics": topic, "tasks.max": "1"},
     )
-    return topic
+    return source, sink
 
 
 def assert_copied(
@@ -392,12 +394,10 @@ def test_worker_creates_compacted_internal_topics_and_serves_rest(
 def test_file_source_and_sink_copy_lines_and_store_offsets(
     worker: ConnectWorker, tmp_path: Path, no_worker_errors: None
 ) -> None:
-    source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
     # ASCII: FileStreamSourceTask counts its position in characters but skips bytes on
     # a restart
     lines = [f"line {i}: {'x' * i}" for i in range(50)]
-    append_lines(source, lines)
-    file_connectors(worker, "copy", source, sink)
+    source, sink = file_connectors(worker, "copy", tmp_path, lines)
 
     for name in ("copy-source", "copy-sink"):
         body = worker.wait_running(name)
@@ -410,10 +410,8 @@ def test_file_source_and_sink_copy_lines_and_store_offsets(
 def test_restarted_worker_resumes_from_stored_offsets(
     worker: ConnectWorker, tmp_path: Path, no_worker_errors: None
 ) -> None:
-    source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
     before = [f"before restart {i}" for i in range(20)]
-    append_lines(source, before)
-    file_connectors(worker, "resume", source, sink)
+    source, sink = file_connectors(worker, "resume", tmp_path, before)
     assert_copied(worker, "resume", (source, sink), before)
 
     assert worker.stop() is not None, f"the worker did not stop on SIGTERM\n{worker.log_tail()}"
@@ -448,10 +446,8 @@ def test_second_worker_shares_the_connectors_and_hands_them_back(
     tmp_path: Path,
     no_worker_errors: None,
 ) -> None:
-    source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
     lines = [f"one worker {i}" for i in range(10)]
-    append_lines(source, lines)
-    file_connectors(worker, "shared", source, sink)
+    source, sink = file_connectors(worker, "shared", tmp_path, lines)
     assert_copied(worker, "shared", (source, sink), lines)
 
     # The second worker joins the group: the leader revokes part of the assignment
@@ -491,16 +487,15 @@ def test_exactly_once_source_writes_records_and_offsets_in_transactions(
     # leaders); each source task gets a transactional producer that fences its zombies
     # and commits the task's records and source offsets in one transaction.
     worker = start_worker("connect-eos", **{"exactly.once.source.support": "enabled"})
-    source, sink = tmp_path / "in.txt", tmp_path / "out.txt"
     first = [f"exactly once {i}" for i in range(30)]
-    append_lines(source, first)
-    topic = file_connectors(worker, "eos", source, sink, **{"exactly.once.support": "required"})
+    eos = {"exactly.once.support": "required"}
+    source, sink = file_connectors(worker, "eos", tmp_path, first, **eos)
     worker.wait_running("eos-source")
     assert_copied(worker, "eos", (source, sink), first)
     # The records sit in transactions: commit markers take offsets of their own.
     consumer = Consumer({"bootstrap.servers": worker.bootstrap, "group.id": "connect-eos-check"})
     try:
-        _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=30)
+        _, high = consumer.get_watermark_offsets(TopicPartition("eos-lines", 0), timeout=30)
     finally:
         consumer.close()
     assert high > len(first)

@@ -26,7 +26,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,11 +98,13 @@ def _accepts_connections(host: str, port: int) -> bool:
         return False
 
 
-def start_broker(data_dir: Path, log_path: Path) -> ServedBroker:
-    """Start the broker on a free port and wait until it accepts connections."""
+def start_broker(data_dir: Path, log_path: Path, overrides: Sequence[str] = ()) -> ServedBroker:
+    """Start the broker on a free port and wait until it accepts connections;
+    ``overrides``: server.properties settings (``KEY=VALUE``), passed as ``--override``."""
     port = free_port()
     cmd = [*serve_command(), "--host", HOST, "--port", str(port), "--data-dir", str(data_dir)]
     cmd += ["--http-port", "0"]  # no /metrics listener: runs may overlap
+    cmd += [arg for setting in overrides for arg in ("--override", setting)]
     timeout = float(os.environ.get(START_TIMEOUT_ENV, "120"))
     log = open(log_path, "wb")  # the child inherits it; we close our copy below
     try:
@@ -146,12 +148,16 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def served_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedBroker]:
-    """A broker for this test module; SIGTERM at the end must be a clean exit (status 0)."""
+def served_broker(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServedBroker]:
+    """A broker for this test module, with the module's ``BROKER_OVERRIDES`` (a list of
+    ``KEY=VALUE``) if it has some; SIGTERM at the end must be a clean exit (status 0)."""
     base = tmp_path_factory.mktemp("broker")
     data_dir = base / "data"
     data_dir.mkdir()
-    broker = start_broker(data_dir, base / "broker.log")
+    overrides = getattr(request.module, "BROKER_OVERRIDES", ())
+    broker = start_broker(data_dir, base / "broker.log", overrides)
     try:
         yield broker
     finally:

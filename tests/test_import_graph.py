@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "kafka_compat": 2,  # the package docstring only
     "kafka_compat.config": 2,
     "kafka_compat.config_values": 2,
+    "kafka_compat.properties": 2,
     "kafka_compat.config_docs": 2,
     "kafka_compat.dynamic_config": 2,
     "kafka_compat.topics": 2,

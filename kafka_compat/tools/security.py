@@ -24,7 +24,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from kafka_compat.config import ConfigError, parse_properties
+from kafka_compat.properties import PropertiesError, parse_properties
 
 
 class LoginError(Exception):
@@ -77,7 +77,7 @@ def read_properties(path: str) -> dict[str, str]:
         raise LoginError(f"cannot read {path}: {exc}") from None
     try:
         return parse_properties(text)
-    except ConfigError as exc:
+    except PropertiesError as exc:
         raise LoginError(f"{path}: {exc}") from None
 
 

@@ -9,9 +9,9 @@ from kafka_compat.config import (
     BrokerConfig,
     ConfigError,
     load_broker_config,
-    parse_properties,
     validate_topic_configs,
 )
+from kafka_compat.properties import PropertiesError, parse_properties
 from kafka_compat.security.listeners import listener_config
 
 
@@ -50,7 +50,7 @@ def test_properties_as_javas_properties_load_reads_them():
         "jaas": 'Module required username="u" # not a comment: part of the value',
         "hash": "#value",
     }
-    with pytest.raises(ConfigError, match="Malformed"):
+    with pytest.raises(PropertiesError, match="Malformed"):
         parse_properties("bad=\\u12x4\n")
 
 

@@ -20,7 +20,8 @@ from confluent_kafka.admin import AdminClient
 from cryptography import x509
 from kafka import KafkaConsumer, KafkaProducer
 
-from kafka_compat.config import load_broker_config, parse_properties
+from kafka_compat.config import load_broker_config
+from kafka_compat.properties import parse_properties
 from kafka_compat.security.tls import server_context
 from tests import installed
 from tests.listening import wait_listening
